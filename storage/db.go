@@ -1,0 +1,274 @@
+// Package storage is hearth's one implementation of core's storage
+// interfaces: SQLite through github.com/ncruces/go-sqlite3's database/sql
+// driver (pure Go, no cgo, builds for js/wasm).
+//
+// A DB owns one writer connection, driven by one goroutine that groups the
+// writes arriving together into one transaction (group commit), and a small
+// pool of read-only connections (WAL lets readers run beside the writer).
+// Where file locking is unavailable (js/wasm without the sqlite3_dotlk build
+// tag, or a browser VFS), everything shares one connection in exclusive
+// locking mode.
+//
+// Importing the package registers the "sqlite3" database/sql driver.
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/driver"
+	"github.com/ncruces/go-sqlite3/vfs"
+)
+
+// Queryer is what storage code runs SQL on: a pinned connection inside a
+// write transaction, or a read transaction. *sql.Conn and *sql.Tx satisfy it.
+type Queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+var (
+	_ Queryer = (*sql.Conn)(nil)
+	_ Queryer = (*sql.Tx)(nil)
+)
+
+// Options say where the database lives and how it is opened.
+type Options struct {
+	// Path is the main database file (holds the logical database "main",
+	// and "state" too unless StatePath is set).
+	Path string
+	// StatePath, when set, puts the logical database "state" in its own file.
+	StatePath string
+	// SynchronousFull selects synchronous=FULL instead of NORMAL. Under WAL,
+	// NORMAL already survives a crash of the process (kill -9); FULL also
+	// survives power loss.
+	SynchronousFull bool
+	// VFS names a registered SQLite VFS (e.g. the browser's OPFS VFS). Empty
+	// uses the default, the operating system's files.
+	VFS string
+	// Readers is the size of the read pool (native hosts only). 0 picks a
+	// default.
+	Readers int
+	// Logger receives background update progress and migration notes. Nil
+	// uses slog.Default().
+	Logger *slog.Logger
+}
+
+// DB is an open hearth database.
+type DB struct {
+	opts   Options
+	log    *slog.Logger
+	writer *sql.DB // exactly one connection
+	reader *sql.DB // read-only pool; the writer itself when single is true
+	single bool
+
+	writes chan *writeReq
+	wg     sync.WaitGroup
+	closed chan struct{}
+	once   sync.Once
+
+	// maxBatch bounds how many queued writes share one transaction.
+	maxBatch int
+}
+
+// singleConnection reports whether this build and VFS must run everything
+// on one connection: without file locking, SQLite needs nolock=1 and
+// EXCLUSIVE locking mode (ncruces vfs README, "File Locking" and
+// "Write-Ahead Logging"); a custom browser VFS is exclusive by nature.
+func singleConnection(vfsName string) bool {
+	return !vfs.SupportsFileLocking || vfsName != ""
+}
+
+// dsn builds the data source name for path.
+func dsn(path string, o Options, readOnly bool) string {
+	q := url.Values{}
+	if o.VFS != "" {
+		q.Set("vfs", o.VFS)
+	}
+	single := singleConnection(o.VFS)
+	if single && o.VFS == "" {
+		// js/wasm without the sqlite3_dotlk tag: no file locks at all.
+		q.Set("nolock", "1")
+	}
+	if readOnly {
+		q.Set("mode", "ro")
+	}
+	var pragmas []string
+	pragmas = append(pragmas, "busy_timeout(10000)")
+	if single {
+		pragmas = append(pragmas, "locking_mode(exclusive)")
+	}
+	if !readOnly {
+		pragmas = append(pragmas, "journal_mode(wal)")
+		if o.SynchronousFull {
+			pragmas = append(pragmas, "synchronous(full)")
+		} else {
+			pragmas = append(pragmas, "synchronous(normal)")
+		}
+	}
+	pragmas = append(pragmas, "foreign_keys(1)")
+	for _, p := range pragmas {
+		q.Add("_pragma", p)
+	}
+	q.Set("_txlock", "immediate")
+	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
+// escapePath makes a file path safe inside a file: URI.
+func escapePath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+}
+
+// Open opens (creating if needed) the database described by o, refuses a
+// foreign, corrupt or too-new file without modifying it, brings the schema
+// forward with the tree's deltas, and starts the writer.
+func Open(ctx context.Context, o Options) (*DB, error) {
+	return openWith(ctx, o, Schema())
+}
+
+func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
+	if o.Path == "" {
+		return nil, errors.New("storage: no database path")
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	files := physicalFiles(o)
+	for _, f := range files {
+		if err := probe(ctx, f.path, o, tree); err != nil {
+			return nil, err
+		}
+	}
+	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128}
+	db.single = singleConnection(o.VFS)
+
+	// Migrate each physical file on a connection of its own, so a file's
+	// tables are created in that file.
+	for _, f := range files {
+		if err := migrateFile(ctx, f.path, o, tree, f.logical, log); err != nil {
+			return nil, err
+		}
+	}
+
+	var attach func(*sqlite3.Conn) error
+	if o.StatePath != "" {
+		statePath := o.StatePath
+		attach = func(c *sqlite3.Conn) error {
+			return c.Exec("ATTACH DATABASE " + quoteLiteral("file:"+escapePath(statePath)+attachQuery(o)) + " AS state")
+		}
+	}
+	w, err := openSQL(dsn(o.Path, o, false), attach)
+	if err != nil {
+		return nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := w.PingContext(ctx); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", o.Path, err)
+	}
+	db.writer = w
+	if db.single {
+		db.reader = w
+	} else {
+		n := o.Readers
+		if n <= 0 {
+			n = max(2, min(4, runtime.GOMAXPROCS(0)))
+		}
+		readOnly := func(c *sqlite3.Conn) error {
+			if attach != nil {
+				if err := attach(c); err != nil {
+					return err
+				}
+			}
+			return c.Exec("PRAGMA query_only=1")
+		}
+		r, err := openSQL(dsn(o.Path, o, false), readOnly)
+		if err != nil {
+			w.Close()
+			return nil, err
+		}
+		r.SetMaxOpenConns(n)
+		r.SetMaxIdleConns(n)
+		db.reader = r
+	}
+	db.writes = make(chan *writeReq, 1024)
+	db.wg.Add(1)
+	go db.writeLoop()
+	return db, nil
+}
+
+func openSQL(dsn string, init func(*sqlite3.Conn) error) (*sql.DB, error) {
+	if init == nil {
+		return driver.Open(dsn)
+	}
+	return driver.Open(dsn, init)
+}
+
+// attachQuery repeats the VFS choice for an attached file.
+func attachQuery(o Options) string {
+	q := url.Values{}
+	if o.VFS != "" {
+		q.Set("vfs", o.VFS)
+	}
+	if singleConnection(o.VFS) && o.VFS == "" {
+		q.Set("nolock", "1")
+	}
+	if len(q) == 0 {
+		return ""
+	}
+	return "?" + q.Encode()
+}
+
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Close stops the writer (after it finishes the writes already queued) and
+// closes every connection.
+func (db *DB) Close() error {
+	var err error
+	db.once.Do(func() {
+		close(db.closed)
+		db.wg.Wait()
+		if db.reader != db.writer {
+			err = db.reader.Close()
+		}
+		if e := db.writer.Close(); e != nil && err == nil {
+			err = e
+		}
+	})
+	return err
+}
+
+// Read runs fn inside one read transaction, so everything it reads comes
+// from one snapshot of the database.
+func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
+	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("storage: begin read: %w", err)
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// Reader is the read pool, for single statements that need no snapshot.
+func (db *DB) Reader() *sql.DB { return db.reader }
+
+// Path is the main database file.
+func (db *DB) Path() string { return db.opts.Path }

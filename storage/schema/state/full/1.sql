@@ -1,0 +1,2 @@
+-- Full schema of the logical database "state" at version 1: state groups
+-- (seed 003).
