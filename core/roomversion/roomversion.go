@@ -69,6 +69,10 @@ type Version struct {
 	EnforceKeyValidity bool
 	// SpecialCasedAliasesAuth: m.room.aliases has its own auth rule (v1–v5).
 	SpecialCasedAliasesAuth bool
+	// RedactionAuthRule: m.room.redaction events have their own auth rule
+	// (rule 11 of v1 and v2); from v3 on they pass the auth rules like any
+	// event and are checked when applied ("Handling redactions").
+	RedactionAuthRule bool
 	// StrictCanonicalJSON: floats, out-of-range integers and similar are
 	// refused (v6+).
 	StrictCanonicalJSON bool
@@ -80,7 +84,7 @@ type Version struct {
 	// Restricted: the restricted join rule exists (v8+).
 	Restricted bool
 	// RestrictedJoinAuthorisedViaUsersServer: the join_authorised_via_users_server
-	// key survives redaction (v9+).
+	// key of m.room.member content survives redaction (v9+).
 	RestrictedJoinAuthorisedViaUsersServer bool
 	// KnockRestricted: the knock_restricted join rule exists (v10+).
 	KnockRestricted bool
@@ -89,8 +93,20 @@ type Version struct {
 	// ImplicitRoomCreator: the creator is the create event's sender and the
 	// "creator" content key is gone (v11+).
 	ImplicitRoomCreator bool
-	// UpdatedRedactionRules: the v11 redaction algorithm.
+	// UpdatedRedactionRules: the v11 redaction algorithm. Top-level origin,
+	// membership and prev_state are no longer kept; m.room.create keeps its
+	// whole content, m.room.power_levels keeps invite, m.room.redaction
+	// keeps redacts, and m.room.member keeps third_party_invite.signed.
 	UpdatedRedactionRules bool
+	// RedactionKeepsAliases: redaction keeps "aliases" in the content of
+	// m.room.aliases events (v1–v5).
+	RedactionKeepsAliases bool
+	// RedactionKeepsAllow: redaction keeps "allow" in the content of
+	// m.room.join_rules events (v8+).
+	RedactionKeepsAllow bool
+	// RedactsInContent: the redacted event's ID is content.redacts of an
+	// m.room.redaction event, not a top-level "redacts" key (v11+).
+	RedactsInContent bool
 	// RoomIDFromCreateEvent: the room ID is derived from the create event's
 	// reference hash and the create event has no room_id (v12).
 	RoomIDFromCreateEvent bool
@@ -107,29 +123,31 @@ func register(v Version) {
 
 func init() {
 	base := Version{Stability: Stable, EventFormat: FormatV1, EventIDs: EventIDLocal,
-		StateRes: StateResV1, SpecialCasedAliasesAuth: true}
+		StateRes: StateResV1, SpecialCasedAliasesAuth: true, RedactionAuthRule: true,
+		RedactionKeepsAliases: true}
 	v := base
 	v.ID = "1"
 	register(v)
 	v.ID, v.StateRes = "2", StateResV2
 	register(v)
-	v.ID, v.EventFormat, v.EventIDs = "3", FormatV3, EventIDBase64
+	v.ID, v.EventFormat, v.EventIDs, v.RedactionAuthRule = "3", FormatV3, EventIDBase64, false
 	register(v)
 	v.ID, v.EventIDs = "4", EventIDURLSafe
 	register(v)
 	v.ID, v.EnforceKeyValidity = "5", true
 	register(v)
 	v.ID, v.SpecialCasedAliasesAuth, v.StrictCanonicalJSON, v.LimitNotificationsPowerLevels = "6", false, true, true
+	v.RedactionKeepsAliases = false
 	register(v)
 	v.ID, v.Knock = "7", true
 	register(v)
-	v.ID, v.Restricted = "8", true
+	v.ID, v.Restricted, v.RedactionKeepsAllow = "8", true, true
 	register(v)
 	v.ID, v.RestrictedJoinAuthorisedViaUsersServer = "9", true
 	register(v)
 	v.ID, v.KnockRestricted, v.IntegerPowerLevels = "10", true, true
 	register(v)
-	v.ID, v.ImplicitRoomCreator, v.UpdatedRedactionRules = "11", true, true
+	v.ID, v.ImplicitRoomCreator, v.UpdatedRedactionRules, v.RedactsInContent = "11", true, true, true
 	register(v)
 	v.ID, v.StateRes, v.RoomIDFromCreateEvent, v.PrivilegedCreators = "12", StateResV21, true, true
 	register(v)
