@@ -49,7 +49,7 @@ func numberingFor(v *roomversion.Version) numbering {
 	n.required = next()
 	n.userStateKey = next()
 	n.power = next()
-	if v.EventFormat == roomversion.FormatV1 {
+	if v.RedactionAuthRule {
 		n.redaction = next()
 	}
 
