@@ -1,6 +1,13 @@
 // Package pdu holds the persistent data unit (a room event as servers
 // exchange it): its Go shape, and the algorithms that work on one event
-// alone — content hash, reference hash, event ID, redaction, signing checks.
+// alone — parsing and writing it for a room version, content hash,
+// reference hash, event ID, room ID of a v12 create event, redaction and
+// the event size limit. Signatures are in core/signing.
+//
+// Every algorithm exists in two forms: on raw event JSON (RedactJSON,
+// ContentHashJSON, ReferenceHashJSON), which is what the specification
+// describes and what test vectors use, and as a method on *PDU, which writes
+// the event with MarshalFor and applies the same code.
 //
 // Importing the package has no side effects.
 package pdu
@@ -53,6 +60,11 @@ type InternalMeta struct {
 	// RefHashes maps an event ID referenced in auth_events/prev_events to the
 	// sha256 reference hash given beside it (room versions 1 and 2 only).
 	RefHashes map[string]string
+	// RefHashObjects holds, for room versions 1 and 2, the whole canonical
+	// hash object of a reference whose object is anything other than
+	// {"sha256": "..."}, so that it is written back byte for byte. It is
+	// nil for every event seen in practice.
+	RefHashObjects map[string]json.RawMessage
 	// Outlier, Rejected and SoftFailed mirror the storage flags.
 	Outlier    bool
 	Rejected   string

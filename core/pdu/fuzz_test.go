@@ -1,0 +1,96 @@
+package pdu
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core/canonicaljson"
+	"hearth.dev/hearth/core/roomversion"
+)
+
+func fuzzVersion(n uint8) *roomversion.Version {
+	v, _ := roomversion.Lookup(roomversion.ID(fmt.Sprint(int(n)%12 + 1)))
+	return v
+}
+
+// FuzzParse checks that parsing never panics and that an accepted event
+// writes back to its canonical input, parses again to the same value, and
+// gets the same hashes from the struct and the JSON algorithms.
+func FuzzParse(f *testing.F) {
+	for _, re := range loadRealEvents(f) {
+		n := 0
+		fmt.Sscan(string(re.RoomVersion), &n)
+		f.Add([]byte(re.Event), uint8(n-1))
+	}
+	f.Add([]byte(minimalV11), uint8(10))
+	f.Add([]byte(redactionEvent("m.room.member", `{"membership":"join","third_party_invite":{"signed":{}}}`)), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		v := fuzzVersion(n)
+		p, err := Parse(v, data)
+		if err != nil {
+			if !errors.Is(err, ErrInvalidEvent) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Parse error %v wraps neither ErrInvalidEvent nor ErrTooLarge", err)
+			}
+			return
+		}
+		out, err := p.MarshalFor(v)
+		if err != nil {
+			t.Fatalf("MarshalFor of parsed event: %v", err)
+		}
+		c, err := canonicaljson.Canonicalize(data, Mode(v))
+		if err != nil || string(c) != string(out) {
+			t.Fatalf("MarshalFor = %s, canonical input %s (%v)", out, c, err)
+		}
+		q, err := Parse(v, out)
+		if err != nil {
+			t.Fatalf("re-Parse: %v", err)
+		}
+		if diff := cmp.Diff(p, q); diff != "" {
+			t.Fatalf("re-Parse differs (-first +second):\n%s", diff)
+		}
+		ch, err1 := p.ContentHash(v)
+		chj, err2 := ContentHashJSON(v, data)
+		if err1 != nil || err2 != nil || ch != chj {
+			t.Fatalf("content hash %x (%v) vs JSON %x (%v)", ch, err1, chj, err2)
+		}
+		rh, err1 := p.ReferenceHash(v)
+		rhj, err2 := ReferenceHashJSON(v, data)
+		if err1 != nil || err2 != nil || rh != rhj {
+			t.Fatalf("reference hash %x (%v) vs JSON %x (%v)", rh, err1, rhj, err2)
+		}
+		r, err := p.Redact(v)
+		if err != nil {
+			t.Fatalf("Redact: %v", err)
+		}
+		if v.EventFormat != roomversion.FormatV1 {
+			if id, err := r.ComputeEventID(v); err != nil || id != p.EventID {
+				t.Fatalf("redacted event ID %q (%v), original %q", id, err, p.EventID)
+			}
+		}
+	})
+}
+
+// FuzzRedactJSON checks that redaction of any JSON never panics and is
+// idempotent.
+func FuzzRedactJSON(f *testing.F) {
+	f.Add([]byte(redactionEvent("m.room.power_levels", `{"ban":1,"x":2}`)), uint8(10))
+	f.Add([]byte(`{"type":"m.room.create","content":[]}`), uint8(11))
+	f.Add([]byte(`{"type":1,"content":{"a":1}}`), uint8(0))
+	f.Fuzz(func(t *testing.T, data []byte, n uint8) {
+		v := fuzzVersion(n)
+		r, err := RedactJSON(v, data)
+		if err != nil {
+			return
+		}
+		again, err := RedactJSON(v, r)
+		if err != nil || string(again) != string(r) {
+			t.Fatalf("redacting %s twice: %s then %s (%v)", data, r, again, err)
+		}
+		if _, err := canonicaljson.Canonicalize(r, canonicaljson.Lenient); err != nil {
+			t.Fatalf("redacted output %s is not JSON: %v", r, err)
+		}
+	})
+}
