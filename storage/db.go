@@ -75,6 +75,10 @@ type DB struct {
 	wg     sync.WaitGroup
 	closed chan struct{}
 	once   sync.Once
+	// closeMu orders Write's queueing against Close: no write is queued
+	// after the writer has been told to stop.
+	closeMu  sync.RWMutex
+	isClosed bool
 
 	// maxBatch bounds how many queued writes share one transaction.
 	maxBatch int
@@ -241,7 +245,10 @@ func quoteLiteral(s string) string {
 func (db *DB) Close() error {
 	var err error
 	db.once.Do(func() {
+		db.closeMu.Lock()
+		db.isClosed = true
 		close(db.closed)
+		db.closeMu.Unlock()
 		db.wg.Wait()
 		if db.reader != db.writer {
 			err = db.reader.Close()

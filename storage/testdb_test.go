@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +14,9 @@ import (
 // system files, or a browser VFS ("opfs", "idb") when the suite runs inside
 // a browser worker (see test/browser).
 var testVFS = os.Getenv("HEARTH_TEST_VFS")
+
+// quietLog keeps test and benchmark output readable.
+var quietLog = slog.New(slog.DiscardHandler)
 
 // testPath returns a fresh database path for tb. On the host's file system
 // it lives in tb.TempDir(); in a browser VFS it is a unique name, since a
@@ -30,7 +34,7 @@ func testPath(tb testing.TB, name string) string {
 // testOptions returns Options for a fresh database at a new path.
 func testOptions(tb testing.TB) Options {
 	tb.Helper()
-	return Options{Path: testPath(tb, "hearth.db"), VFS: testVFS}
+	return Options{Path: testPath(tb, "hearth.db"), VFS: testVFS, Logger: quietLog}
 }
 
 // mustOpen opens a fresh hearth database for tb and closes it at cleanup.

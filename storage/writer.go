@@ -32,11 +32,16 @@ func (db *DB) Write(ctx context.Context, fn func(q Queryer) error) error {
 		return err
 	}
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
-	select {
-	case <-db.closed:
+	db.closeMu.RLock()
+	if db.isClosed {
+		db.closeMu.RUnlock()
 		return ErrClosed
+	}
+	select {
 	case db.writes <- req:
+		db.closeMu.RUnlock()
 	case <-ctx.Done():
+		db.closeMu.RUnlock()
 		return ctx.Err()
 	}
 	// Once queued, wait for the outcome even if ctx ends: the caller must

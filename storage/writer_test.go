@@ -1,0 +1,241 @@
+package storage
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+func createKV(t testing.TB, db *DB) {
+	t.Helper()
+	err := db.Write(context.Background(), func(q Queryer) error {
+		_, err := q.ExecContext(context.Background(), "CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countKV(t testing.TB, db *DB) int {
+	t.Helper()
+	var n int
+	if err := db.Reader().QueryRow("SELECT count(*) FROM kv").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A failing write in a group of concurrent writes rolls back only itself.
+func TestWriteGroupIsolatesFailures(t *testing.T) {
+	db := mustOpen(t)
+	createKV(t, db)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 200)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = db.Write(ctx, func(q Queryer) error {
+				if _, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'x')", i); err != nil {
+					return err
+				}
+				if i%10 == 0 {
+					return fmt.Errorf("refused %d", i)
+				}
+				if i%10 == 5 {
+					panic("bad write")
+				}
+				return nil
+			})
+		}()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if (i%10 == 0 || i%10 == 5) != (err != nil) {
+			t.Errorf("write %d: err = %v", i, err)
+		}
+		if err != nil {
+			failed++
+		}
+	}
+	if got, want := countKV(t, db), len(errs)-failed; got != want {
+		t.Errorf("%d rows committed, want %d", got, want)
+	}
+}
+
+func TestWriteAfterClose(t *testing.T) {
+	db, err := Open(context.Background(), testOptions(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	err = db.Write(context.Background(), func(Queryer) error { return nil })
+	if !errors.Is(err, ErrClosed) {
+		t.Errorf("Write after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestReadSeesOwnSnapshot(t *testing.T) {
+	db := mustOpen(t)
+	createKV(t, db)
+	ctx := context.Background()
+	db.Write(ctx, func(q Queryer) error { _, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (1, 'a')"); return err })
+	err := db.Read(ctx, func(q Queryer) error {
+		var v string
+		if err := q.QueryRowContext(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil {
+			return err
+		}
+		if v != "a" {
+			return fmt.Errorf("read %q", v)
+		}
+		if db.single {
+			return nil // one connection: a write would wait for this read
+		}
+		if err := db.Write(ctx, func(q Queryer) error {
+			_, err := q.ExecContext(ctx, "UPDATE kv SET v = 'b' WHERE k = 1")
+			return err
+		}); err != nil {
+			return err
+		}
+		if err := q.QueryRowContext(ctx, "SELECT v FROM kv WHERE k = 1").Scan(&v); err != nil {
+			return err
+		}
+		if v != "a" {
+			return fmt.Errorf("read transaction saw a later write: %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The kill -9 test: a child process writes rows and prints each key once
+// Write returned; the parent kills it mid-stream and checks every printed
+// key is in the database.
+const crashChildEnv = "HEARTH_STORAGE_CRASH_CHILD"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(crashChildEnv); path != "" {
+		crashChild(path)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func crashChild(path string) {
+	db, err := Open(context.Background(), Options{Path: path, Logger: quietLog})
+	if err != nil {
+		fmt.Println("open:", err)
+		os.Exit(3)
+	}
+	ctx := context.Background()
+	db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS kv (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+		return err
+	})
+	for i := 0; ; i++ {
+		err := db.Write(ctx, func(q Queryer) error {
+			_, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'durable')", i)
+			return err
+		})
+		if err != nil {
+			fmt.Println("write:", err)
+			os.Exit(4)
+		}
+		fmt.Println(i)
+	}
+}
+
+func TestAcknowledgedWritesSurviveKill9(t *testing.T) {
+	if runtime.GOOS == "js" {
+		t.Skip("needs a child process")
+	}
+	path := testPath(t, "crash.db")
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	acked := -1
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		n, err := strconv.Atoi(sc.Text())
+		if err != nil {
+			t.Fatalf("child: %s", sc.Text())
+		}
+		acked = n
+		if n == 500 {
+			cmd.Process.Signal(syscall.SIGKILL)
+			break
+		}
+	}
+	cmd.Wait()
+	if acked < 500 {
+		t.Fatalf("child acknowledged only %d writes", acked)
+	}
+	db := mustOpenWith(t, Options{Path: path, Logger: quietLog})
+	var missing int
+	if err := db.Reader().QueryRow("SELECT ? + 1 - count(*) FROM kv WHERE k <= ?", acked, acked).Scan(&missing); err != nil {
+		t.Fatal(err)
+	}
+	if missing != 0 {
+		t.Errorf("%d acknowledged writes lost after kill -9", missing)
+	}
+}
+
+func BenchmarkWriteSequential(b *testing.B) {
+	db := mustOpen(b)
+	createKV(b, db)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		err := db.Write(ctx, func(q Queryer) error {
+			_, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'value')", i)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkWriteParallel(b *testing.B) {
+	db := mustOpen(b)
+	createKV(b, db)
+	ctx := context.Background()
+	var next int64
+	var mu sync.Mutex
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			next++
+			k := next
+			mu.Unlock()
+			err := db.Write(ctx, func(q Queryer) error {
+				_, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'value')", k)
+				return err
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
