@@ -94,7 +94,7 @@ func openError(p string, err error) error {
 		return sqlite3.BUSY
 	}
 	err = fmt.Errorf("opfs: open %s: %w", p, err)
-	if errorName(errors.Unwrap(err)) == "QuotaExceededError" {
+	if errorName(err) == "QuotaExceededError" {
 		return vfs.SystemError(err, sqlite3.FULL)
 	}
 	return vfs.SystemError(err, sqlite3.CANTOPEN)
@@ -200,7 +200,7 @@ func (h *handle) writeAt(b []byte, off int64) (int, error) {
 	r, err := call(h.sah, "write", v, h.at)
 	if err != nil {
 		err = fmt.Errorf("opfs: write %s: %w", h.path, err)
-		if errorName(errors.Unwrap(err)) == "QuotaExceededError" {
+		if errorName(err) == "QuotaExceededError" {
 			return 0, vfs.SystemError(err, sqlite3.FULL)
 		}
 		return 0, vfs.SystemError(err, sqlite3.IOERR_WRITE)
@@ -226,7 +226,7 @@ func (h *handle) truncate(size int64) error {
 	defer h.mu.Unlock()
 	if _, err := call(h.sah, "truncate", size); err != nil {
 		err = fmt.Errorf("opfs: truncate %s: %w", h.path, err)
-		if errorName(errors.Unwrap(err)) == "QuotaExceededError" {
+		if errorName(err) == "QuotaExceededError" {
 			return vfs.SystemError(err, sqlite3.FULL)
 		}
 		return vfs.SystemError(err, sqlite3.IOERR_TRUNCATE)

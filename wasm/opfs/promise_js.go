@@ -1,6 +1,7 @@
 package opfs
 
 import (
+	"errors"
 	"syscall/js"
 )
 
@@ -30,9 +31,10 @@ func toError(v js.Value) error {
 	return &jsError{Name: "Error", Message: js.Global().Get("String").Invoke(v).String()}
 }
 
-// errorName returns the DOMException name of err, or "".
+// errorName returns the DOMException name in err's chain, or "".
 func errorName(err error) string {
-	if e, ok := err.(*jsError); ok {
+	var e *jsError
+	if errors.As(err, &e) {
 		return e.Name
 	}
 	return ""
@@ -62,6 +64,12 @@ func await(v js.Value, method string, args ...any) (js.Value, error) {
 	if err != nil {
 		return js.Undefined(), err
 	}
+	return awaitPromise(p)
+}
+
+// awaitPromise blocks the calling goroutine until promise p settles, as
+// await does.
+func awaitPromise(p js.Value) (js.Value, error) {
 	type result struct {
 		v   js.Value
 		err error
