@@ -1,0 +1,151 @@
+package hearth
+
+import (
+	"bytes"
+	_ "embed"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// DefaultConfigYAML is the commented default configuration that
+// `hearth serve --generate-config` prints.
+//
+//go:embed default-config.yaml
+var DefaultConfigYAML string
+
+// Config is a homeserver's configuration. Every key can come from the YAML
+// file, from a HEARTH_<KEY> environment variable (nested keys joined by
+// '_': HEARTH_DATABASE_STATE_FILE) and from a command-line flag; flags win
+// over the environment, the environment over the file.
+type Config struct {
+	ServerName   string         `yaml:"server_name"`
+	Listen       string         `yaml:"listen"`
+	DataDir      string         `yaml:"data_dir"`
+	Registration string         `yaml:"registration"` // closed | token | open
+	RateLimits   string         `yaml:"rate_limits"`  // on | off
+	LogLevel     string         `yaml:"log_level"`    // debug | info | warn | error
+	Database     DatabaseConfig `yaml:"database"`
+}
+
+// DatabaseConfig says where the database files are and how they are synced.
+type DatabaseConfig struct {
+	// StateFile puts the logical database "state" (state groups) in its own
+	// file, relative to the data folder unless absolute. Empty keeps it in
+	// hearth.db.
+	StateFile string `yaml:"state_file"`
+	// Synchronous is "normal" (survives a crash of hearth) or "full" (also
+	// survives power loss).
+	Synchronous string `yaml:"synchronous"`
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	var c Config
+	if err := yaml.Unmarshal([]byte(DefaultConfigYAML), &c); err != nil {
+		panic("default config: " + err.Error())
+	}
+	return c
+}
+
+// LoadConfigFile reads a YAML file over c. Unknown keys are an error, so a
+// typo does not go unnoticed.
+func (c *Config) LoadConfigFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// ConfigKeys lists every key with a pointer to its field, in YAML dotted
+// form ("database.state_file"). Flags and environment variables are made
+// from it.
+func (c *Config) ConfigKeys() []ConfigKey {
+	return []ConfigKey{
+		{"server_name", &c.ServerName, "the server's name, the part after ':' in user IDs (fixed at creation)"},
+		{"listen", &c.Listen, "address to listen on for HTTP"},
+		{"data_dir", &c.DataDir, "folder holding the database"},
+		{"registration", &c.Registration, "who may register: closed, token or open"},
+		{"rate_limits", &c.RateLimits, "rate limiting: on or off"},
+		{"log_level", &c.LogLevel, "debug, info, warn or error"},
+		{"database.state_file", &c.Database.StateFile, "separate file for state groups (empty: same file)"},
+		{"database.synchronous", &c.Database.Synchronous, "normal or full"},
+	}
+}
+
+// ConfigKey is one setting.
+type ConfigKey struct {
+	Name  string
+	Value *string
+	Usage string
+}
+
+// Flag is the command-line flag of the key: --server-name, --database-state-file.
+func (k ConfigKey) Flag() string {
+	return strings.NewReplacer(".", "-", "_", "-").Replace(k.Name)
+}
+
+// Env is the environment variable of the key: HEARTH_DATABASE_STATE_FILE.
+func (k ConfigKey) Env() string {
+	return "HEARTH_" + strings.ToUpper(strings.ReplaceAll(k.Name, ".", "_"))
+}
+
+// LoadEnv applies HEARTH_<KEY> variables found by lookup (os.LookupEnv).
+func (c *Config) LoadEnv(lookup func(string) (string, bool)) {
+	for _, k := range c.ConfigKeys() {
+		if v, ok := lookup(k.Env()); ok {
+			*k.Value = v
+		}
+	}
+}
+
+// Validate checks values that have a fixed set of choices.
+func (c *Config) Validate() error {
+	check := func(key, v string, allowed ...string) error {
+		for _, a := range allowed {
+			if v == a {
+				return nil
+			}
+		}
+		return fmt.Errorf("config: %s is %q; it must be one of %s", key, v, strings.Join(allowed, ", "))
+	}
+	if err := check("registration", c.Registration, "closed", "token", "open"); err != nil {
+		return err
+	}
+	if err := check("rate_limits", c.RateLimits, "on", "off"); err != nil {
+		return err
+	}
+	if err := check("log_level", c.LogLevel, "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	if err := check("database.synchronous", c.Database.Synchronous, "normal", "full"); err != nil {
+		return err
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("config: data_dir is empty")
+	}
+	if c.ServerName == "" {
+		return fmt.Errorf("config: server_name is empty")
+	}
+	return nil
+}
+
+// DatabasePath is the main database file.
+func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "hearth.db") }
+
+// StatePath is the state database file, or "" when it shares the main file.
+func (c *Config) StatePath() string {
+	if c.Database.StateFile == "" || filepath.IsAbs(c.Database.StateFile) {
+		return c.Database.StateFile
+	}
+	return filepath.Join(c.DataDir, c.Database.StateFile)
+}

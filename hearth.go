@@ -1,0 +1,74 @@
+// Package hearth wires a whole homeserver together: it opens the database,
+// builds the services and returns the HTTP handler. cmd/hearth serves it on
+// a socket; the browser build (wasm/) and apps that embed hearth call Open
+// and use the handler directly.
+//
+// Importing the package registers the "sqlite3" database/sql driver (through
+// storage).
+package hearth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"hearth.dev/hearth/storage"
+	"hearth.dev/hearth/web"
+)
+
+// Version is hearth's release version.
+const Version = "0.1.0-dev"
+
+// Homeserver is a running hearth.
+type Homeserver struct {
+	Config     Config
+	ServerName string
+	DB         *storage.DB
+	Handler    http.Handler
+	StartedAt  time.Time
+}
+
+// OpenOptions adjust Open for hosts that are not the native binary.
+type OpenOptions struct {
+	// VFS names the SQLite VFS holding the database (the browser's OPFS or
+	// IndexedDB VFS). Empty uses the operating system's files.
+	VFS    string
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the homeserver described by cfg.
+func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	db, err := storage.Open(ctx, storage.Options{
+		Path:            cfg.DatabasePath(),
+		StatePath:       cfg.StatePath(),
+		SynchronousFull: cfg.Database.Synchronous == "full",
+		VFS:             oo.VFS,
+		Logger:          oo.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	name, err := db.ClaimServerName(ctx, cfg.ServerName)
+	if err != nil {
+		db.Close()
+		if errors.Is(err, storage.ErrRenamed) {
+			return nil, fmt.Errorf("%s: %w (a homeserver cannot be renamed)", cfg.DatabasePath(), err)
+		}
+		return nil, err
+	}
+	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start}
+	hs.Handler = web.NewServer(web.Options{ServerName: name, Version: Version})
+	return hs, nil
+}
+
+// Close stops the homeserver's background work and closes the database.
+func (hs *Homeserver) Close() error {
+	return hs.DB.Close()
+}

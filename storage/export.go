@@ -1,0 +1,136 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// ExportFile writes a consistent single-file copy of the database at o to
+// dest, while a server may be using it (VACUUM INTO reads one snapshot).
+// When the state database is a file of its own, its tables are copied into
+// dest too, so the copy holds the whole homeserver in one file. dest must
+// not exist.
+func ExportFile(ctx context.Context, o Options, dest string) error {
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("%s already exists; refusing to overwrite it", dest)
+	}
+	if err := probe(ctx, o.Path, o, Schema()); err != nil {
+		return err
+	}
+	ro, err := openSQL(dsn(o.Path, o, true), nil)
+	if err != nil {
+		return err
+	}
+	defer ro.Close()
+	ro.SetMaxOpenConns(1)
+	if _, err := ro.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
+		return fmt.Errorf("export %s: %w", o.Path, err)
+	}
+	if o.StatePath == "" {
+		return nil
+	}
+	if err := mergeStateFile(ctx, o, dest); err != nil {
+		os.Remove(dest)
+		return err
+	}
+	return nil
+}
+
+// commonTables exist in every physical file; a merged copy keeps main's.
+var commonTables = map[string]bool{
+	"schema_version": true, "schema_compat_version": true,
+	"applied_schema_deltas": true, "background_updates": true,
+}
+
+// mergeStateFile copies the state file's own tables, with their indexes,
+// into the single file at dest.
+func mergeStateFile(ctx context.Context, o Options, dest string) error {
+	one := Options{Path: dest, SynchronousFull: true}
+	db, err := openSQL(dsn(dest, one, false), nil)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "ATTACH DATABASE ? AS src", "file:"+escapePath(o.StatePath)+"?mode=ro"); err != nil {
+		return fmt.Errorf("export: attach %s: %w", o.StatePath, err)
+	}
+	rows, err := conn.QueryContext(ctx, "SELECT type, name, sql FROM src.sqlite_schema WHERE sql IS NOT NULL ORDER BY type = 'index', rowid")
+	if err != nil {
+		return err
+	}
+	type obj struct{ typ, name, sql string }
+	var objs []obj
+	for rows.Next() {
+		var x obj
+		if err := rows.Scan(&x.typ, &x.name, &x.sql); err != nil {
+			rows.Close()
+			return err
+		}
+		objs = append(objs, x)
+	}
+	rows.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	for _, x := range objs {
+		if commonTables[x.name] || strings.HasPrefix(x.name, "sqlite_") {
+			continue
+		}
+		if _, err := conn.ExecContext(ctx, x.sql); err != nil {
+			conn.ExecContext(ctx, "ROLLBACK")
+			return fmt.Errorf("export: creating %s: %w", x.name, err)
+		}
+		if x.typ == "table" {
+			q := fmt.Sprintf("INSERT INTO main.%q SELECT * FROM src.%q", x.name, x.name)
+			if _, err := conn.ExecContext(ctx, q); err != nil {
+				conn.ExecContext(ctx, "ROLLBACK")
+				return fmt.Errorf("export: copying %s: %w", x.name, err)
+			}
+		}
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	return err
+}
+
+// ImportFile installs the database file src as the database at o.Path
+// (which must not exist), after checking it is a hearth database this code
+// can use. The copy is made with VACUUM INTO, so a source in WAL mode is
+// copied whole.
+func ImportFile(ctx context.Context, src string, o Options) error {
+	if _, err := os.Stat(src); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if _, err := os.Stat(o.Path); err == nil {
+		return fmt.Errorf("import: %s already exists; move it away first", o.Path)
+	}
+	srcOpts := Options{Path: src}
+	if err := probe(ctx, src, srcOpts, Schema()); err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	rep, err := Inspect(ctx, srcOpts)
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	if rep.SchemaVersion == 0 {
+		return fmt.Errorf("import: %s: %w", src, ErrForeign)
+	}
+	tmp := o.Path + ".importing"
+	os.Remove(tmp)
+	if err := ExportFile(ctx, srcOpts, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("import: %w", err)
+	}
+	if err := os.Rename(tmp, o.Path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
