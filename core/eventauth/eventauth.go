@@ -280,17 +280,8 @@ func (c *checker) loadCreate() error {
 		return err
 	}
 	if c.v.RoomIDFromCreateEvent {
-		// 2. (v12) If the event's room_id is not an event ID for an accepted
-		// (not rejected) m.room.create event, with the sigil ! instead of $,
-		// reject.
-		roomID := c.ev.RoomID
-		switch {
-		case create == nil:
-			return reject(rule(c.n.roomID), ErrNoCreateEvent, "no m.room.create for %q", roomID)
-		case !strings.HasPrefix(roomID, "!") || create.EventID != "$"+roomID[1:]:
-			return reject(rule(c.n.roomID), ErrNoCreateEvent, "room %q is not named by create event %q", roomID, create.EventID)
-		case create.Internal.Rejected != "":
-			return reject(rule(c.n.roomID), ErrNoCreateEvent, "create event %q was rejected", create.EventID)
+		if err := checkRoomCreate(&c.n, c.ev, create); err != nil {
+			return err
 		}
 	} else if create == nil {
 		// 2.4 If there is no m.room.create event among the entries, reject.
@@ -298,6 +289,22 @@ func (c *checker) loadCreate() error {
 	}
 	c.create = create
 	c.creators = roomCreators(c.v, create)
+	return nil
+}
+
+// checkRoomCreate is rule 2 of room version 12: if the event's room_id is
+// not an event ID for an accepted (not rejected) m.room.create event, with
+// the sigil ! instead of $, reject.
+func checkRoomCreate(n *numbering, ev, create *pdu.PDU) error {
+	roomID := ev.RoomID
+	switch {
+	case create == nil:
+		return reject(rule(n.roomID), ErrNoCreateEvent, "no m.room.create for %q", roomID)
+	case create.Type != TypeCreate || !strings.HasPrefix(roomID, "!") || create.EventID != "$"+roomID[1:]:
+		return reject(rule(n.roomID), ErrNoCreateEvent, "room %q is not named by create event %q", roomID, create.EventID)
+	case create.Internal.Rejected != "":
+		return reject(rule(n.roomID), ErrNoCreateEvent, "create event %q was rejected", create.EventID)
+	}
 	return nil
 }
 

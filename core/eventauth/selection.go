@@ -165,6 +165,21 @@ func AuthorizeByAuthEvents(v *roomversion.Version, ev *pdu.PDU, fetch func(event
 	if ev.Type == TypeCreate {
 		return Authorize(v, ev, StateMap{}.Lookup, opts)
 	}
+	// 2. (v12) The room ID must name an accepted create event; this comes
+	// before the rule on auth_events.
+	var create *pdu.PDU
+	if v.RoomIDFromCreateEvent {
+		if strings.HasPrefix(ev.RoomID, "!") {
+			var err error
+			if create, err = fetch("$" + ev.RoomID[1:]); err != nil {
+				return fmt.Errorf("eventauth: fetching create event of %s: %w", ev.RoomID, err)
+			}
+		}
+		n := numberingFor(v)
+		if err := checkRoomCreate(&n, ev, create); err != nil {
+			return err
+		}
+	}
 	authEvents := make([]*pdu.PDU, len(ev.AuthEvents))
 	for i, id := range ev.AuthEvents {
 		e, err := fetch(id)
@@ -177,14 +192,8 @@ func AuthorizeByAuthEvents(v *roomversion.Version, ev *pdu.PDU, fetch func(event
 		return err
 	}
 	state := NewStateMap(authEvents...)
-	if v.RoomIDFromCreateEvent && strings.HasPrefix(ev.RoomID, "!") {
-		create, err := fetch("$" + ev.RoomID[1:])
-		if err != nil {
-			return fmt.Errorf("eventauth: fetching create event of %s: %w", ev.RoomID, err)
-		}
-		if create != nil && create.Type == TypeCreate {
-			state[StateKey{TypeCreate, ""}] = create
-		}
+	if create != nil {
+		state[StateKey{TypeCreate, ""}] = create
 	}
 	return Authorize(v, ev, state.Lookup, opts)
 }

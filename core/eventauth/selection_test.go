@@ -194,10 +194,16 @@ func TestAuthorizeByAuthEvents(t *testing.T) {
 	}
 	t.Run("v12 unknown create event", func(t *testing.T) {
 		r := newRoom(t, "12")
-		// Auth events from the real room: their room_id differs.
+		// Auth events from the real room, whose room_id differs (rule 3.4),
+		// but rule 2 comes first.
 		ev := r.message(typeMessage, bob, `{}`, withRoom("!nosuchroom"))
-		if got := ruleOf(t, eventauth.AuthorizeByAuthEvents(r.v, ev, r.fetch, testOptions)); got != "3.4" {
-			t.Errorf("AuthorizeByAuthEvents(auth events of another room) rule %q, want 3.4", got)
+		if got := ruleOf(t, eventauth.AuthorizeByAuthEvents(r.v, ev, r.fetch, testOptions)); got != "2" {
+			t.Errorf("AuthorizeByAuthEvents(auth events of another room) rule %q, want 2", got)
+		}
+		// A room ID naming an event that is not a create event.
+		ev = r.message(typeMessage, bob, `{}`, withRoom("!"+r.last[1:]))
+		if got := ruleOf(t, eventauth.AuthorizeByAuthEvents(r.v, ev, r.fetch, testOptions)); got != "2" {
+			t.Errorf("AuthorizeByAuthEvents(room named by a member event) rule %q, want 2", got)
 		}
 		// No auth events at all: nothing names a create event.
 		ev = r.message(typeMessage, bob, `{}`, withRoom("!nosuchroom"), withAuth())
