@@ -9,6 +9,8 @@ package web
 import (
 	"net/http"
 	"time"
+
+	"hearth.dev/hearth/core"
 )
 
 // Options configure a Server.
@@ -20,6 +22,9 @@ type Options struct {
 	Version string
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+
+	// Sessions resolves access tokens for authenticated endpoints.
+	Sessions core.SessionStore
 }
 
 // Server answers the client-server API.
