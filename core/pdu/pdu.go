@@ -12,7 +12,11 @@
 // Importing the package has no side effects.
 package pdu
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"hearth.dev/hearth/core/roomversion"
+)
 
 // PDU is one room event in federation format. Fields the spec does not name
 // for the event's room version are kept in Unknown and written back out, so
@@ -73,3 +77,26 @@ type InternalMeta struct {
 
 // IsState reports whether the event is a state event.
 func (p *PDU) IsState() bool { return p.StateKey != nil }
+
+// RedactsEventID returns the ID of the event an m.room.redaction event
+// redacts: content.redacts from room version 11 on, the top-level redacts
+// key before. ok is false for other event types or when the key is absent
+// or not a string.
+func (p *PDU) RedactsEventID(v *roomversion.Version) (eventID string, ok bool) {
+	if p.Type != "m.room.redaction" {
+		return "", false
+	}
+	if !v.RedactsInContent {
+		if p.Redacts == nil {
+			return "", false
+		}
+		return *p.Redacts, true
+	}
+	var c struct {
+		Redacts *string `json:"redacts"`
+	}
+	if json.Unmarshal(p.Content, &c) != nil || c.Redacts == nil {
+		return "", false
+	}
+	return *c.Redacts, true
+}

@@ -132,3 +132,27 @@ func TestRedactPDU(t *testing.T) {
 		t.Errorf("Redact changed the original: %s", p.Content)
 	}
 }
+
+func TestRedactsEventID(t *testing.T) {
+	s := func(x string) *string { return &x }
+	tests := []struct {
+		version, typ, content string
+		top                   *string
+		want                  string
+		ok                    bool
+	}{
+		{"10", "m.room.redaction", `{}`, s("$a:x"), "$a:x", true},
+		{"10", "m.room.redaction", `{"redacts":"$b:x"}`, nil, "", false},
+		{"11", "m.room.redaction", `{"redacts":"$b"}`, s("$a:x"), "$b", true},
+		{"11", "m.room.redaction", `{}`, s("$a:x"), "", false},
+		{"12", "m.room.redaction", `{"redacts":5}`, nil, "", false},
+		{"11", "m.room.message", `{"redacts":"$b"}`, s("$a"), "", false},
+	}
+	for _, tc := range tests {
+		p := &PDU{Type: tc.typ, Content: []byte(tc.content), Redacts: tc.top}
+		got, ok := p.RedactsEventID(version(t, roomversion.ID(tc.version)))
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("v%s %s %s: RedactsEventID = %q, %v; want %q, %v", tc.version, tc.typ, tc.content, got, ok, tc.want, tc.ok)
+		}
+	}
+}
