@@ -21,8 +21,9 @@
 //
 // The package is pure: no I/O, no context. Cryptographic checks it needs
 // (a signature by an authorising server, third-party invite signatures) are
-// function-typed fields of Options. Events passed in must have EventID set,
-// also in room versions where it is computed rather than sent.
+// function-typed fields of Options, with defaults: third-party invite
+// signatures are checked with core/signing. Events passed in must have
+// EventID set, also in room versions where it is computed rather than sent.
 //
 // Importing the package has no side effects.
 package eventauth
@@ -106,9 +107,8 @@ type Options struct {
 	// ThirdPartySigned reports whether signed, the raw
 	// content.third_party_invite.signed object of an invite, holds a
 	// signature that verifies under publicKey (unpadded base64, standard or
-	// URL-safe, as m.room.third_party_invite gives it). When nil, no
-	// signature matches, so every third-party invite is rejected.
-	// Ed25519Verifier builds one from a canonical JSON encoder.
+	// URL-safe, as m.room.third_party_invite gives it). When nil, the
+	// ed25519 check of core/signing is used.
 	ThirdPartySigned func(signed json.RawMessage, publicKey string) bool
 }
 

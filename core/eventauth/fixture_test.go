@@ -222,7 +222,9 @@ func testCanonical(raw json.RawMessage) ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-var testOptions = &eventauth.Options{ThirdPartySigned: eventauth.Ed25519Verifier(testCanonical)}
+// testOptions is the default: join_authorised_via_users_server signatures
+// checked by presence, third-party invites by core/signing.
+var testOptions *eventauth.Options
 
 // signedBlock returns a third_party_invite.signed object for mxid and token
 // signed with key.

@@ -230,11 +230,13 @@ func (c *checker) authorizeThirdPartyInvite(target string, raw json.RawMessage) 
 	// of m.room.third_party_invite as: a single public key in the
 	// public_key property; a list of public keys in the public_keys
 	// property.
-	if c.opts.ThirdPartySigned != nil {
-		for _, key := range thirdPartyKeys(tpe.Content) {
-			if c.opts.ThirdPartySigned(tpi.Signed, key) {
-				return nil
-			}
+	verify := c.opts.ThirdPartySigned
+	if verify == nil {
+		verify = verifyThirdPartySigned
+	}
+	for _, key := range thirdPartyKeys(tpe.Content) {
+		if verify(tpi.Signed, key) {
+			return nil
 		}
 	}
 	// 5.4.1.8 Otherwise, reject.

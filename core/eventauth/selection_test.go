@@ -1,6 +1,7 @@
 package eventauth_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -250,11 +251,22 @@ func TestSignedByOption(t *testing.T) {
 	}
 }
 
-func TestThirdPartyInviteWithoutVerifier(t *testing.T) {
+func TestThirdPartySignedOption(t *testing.T) {
 	r := newRoom(t, "10")
 	tpSetup(r)
 	ev := member(r, alice, carol, tpContent(r, carol, signedBlock(t, carol, "tok", tpPriv)))
-	if err := eventauth.Authorize(r.v, ev, r.state.Lookup, nil); !errors.Is(err, eventauth.ErrThirdPartySignature) {
-		t.Errorf("Authorize() without ThirdPartySigned = %v, want ErrThirdPartySignature", err)
+	var keys []string
+	opts := &eventauth.Options{ThirdPartySigned: func(signed json.RawMessage, publicKey string) bool {
+		keys = append(keys, publicKey)
+		return false
+	}}
+	if err := eventauth.Authorize(r.v, ev, r.state.Lookup, opts); !errors.Is(err, eventauth.ErrThirdPartySignature) {
+		t.Errorf("Authorize() with a refusing ThirdPartySigned = %v, want ErrThirdPartySignature", err)
+	}
+	if diff := cmp.Diff([]string{tpPub}, keys); diff != "" {
+		t.Errorf("ThirdPartySigned calls (-want +got):\n%s", diff)
+	}
+	if err := eventauth.Authorize(r.v, ev, r.state.Lookup, nil); err != nil {
+		t.Errorf("Authorize() with the default verifier = %v, want nil", err)
 	}
 }
