@@ -8,6 +8,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -25,6 +26,9 @@ type Options struct {
 
 	// Sessions resolves access tokens for authenticated endpoints.
 	Sessions core.SessionStore
+	// Notifier wakes waiting /sync requests; every write a client may see
+	// through /sync calls Notify after it commits.
+	Notifier *core.Notifier
 }
 
 // Server answers the client-server API.
@@ -51,6 +55,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
+	rewriteR0(r)
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -60,4 +65,20 @@ func setCORS(h http.Header) {
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
 	h.Set("Access-Control-Allow-Headers", "X-Requested-With, Content-Type, Authorization")
+}
+
+// rewriteR0 serves the r0 paths of older clients (matrix-nio 0.20 knows only
+// r0) by the v3 handlers, as Synapse does.
+func rewriteR0(r *http.Request) {
+	for _, prefix := range [...]string{"/_matrix/client/r0/", "/_matrix/media/r0/"} {
+		if rest, ok := strings.CutPrefix(r.URL.Path, prefix); ok {
+			r.URL.Path = prefix[:len(prefix)-3] + "v3/" + rest
+			if r.URL.RawPath != "" {
+				if raw, ok := strings.CutPrefix(r.URL.RawPath, prefix); ok {
+					r.URL.RawPath = prefix[:len(prefix)-3] + "v3/" + raw
+				}
+			}
+			return
+		}
+	}
 }
