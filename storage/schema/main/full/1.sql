@@ -7,3 +7,146 @@ CREATE TABLE server_config (
     key TEXT NOT NULL PRIMARY KEY,
     value TEXT NOT NULL
 );
+
+-- Rooms the server knows of. room_nid is the compact key the event tables
+-- use instead of repeating the room ID's ~45 bytes in every row and index
+-- entry.
+CREATE TABLE rooms (
+    room_nid INTEGER PRIMARY KEY,
+    room_id TEXT NOT NULL UNIQUE,
+    room_version TEXT NOT NULL,
+    creator TEXT,
+    is_public INTEGER NOT NULL DEFAULT 0
+);
+
+-- Stream id generators (seed 000's id_generators): the last position given
+-- out per stream, advanced inside the write transaction that uses it, so a
+-- rolled-back write gives its ids back and a restart resumes where the
+-- database is. "events" counts up from 1 for live events; "backfill" counts
+-- down from -1 for events fetched from history.
+CREATE TABLE stream_positions (
+    stream_name TEXT NOT NULL PRIMARY KEY,
+    stream_id INTEGER NOT NULL
+);
+INSERT INTO stream_positions (stream_name, stream_id) VALUES ('events', 0), ('backfill', 0);
+
+-- Every stored event's metadata (Synapse's events). event_nid is the
+-- internal key the other event tables use; stream_ordering is the /sync
+-- position (negative for backfilled events), topological_ordering the depth.
+-- An event with rejection_reason set was rejected by the auth rules. The two
+-- room indexes leave outliers out: they are never in a timeline.
+CREATE TABLE events (
+    event_nid INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    room_nid INTEGER NOT NULL REFERENCES rooms (room_nid),
+    type TEXT NOT NULL,
+    state_key TEXT,
+    sender TEXT NOT NULL,
+    stream_ordering INTEGER NOT NULL UNIQUE,
+    topological_ordering INTEGER NOT NULL,
+    origin_server_ts INTEGER NOT NULL,
+    received_ts INTEGER NOT NULL,
+    outlier INTEGER NOT NULL DEFAULT 0,
+    soft_failed INTEGER NOT NULL DEFAULT 0,
+    rejection_reason TEXT,
+    contains_url INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_room_topological ON events (room_nid, topological_ordering, stream_ordering) WHERE outlier = 0;
+CREATE INDEX events_room_stream ON events (room_nid, stream_ordering) WHERE outlier = 0;
+
+-- The JSON of each event, stored once (the room and event ID are in events).
+CREATE TABLE event_json (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    internal_metadata TEXT,
+    json TEXT NOT NULL,
+    format_version INTEGER NOT NULL
+);
+
+-- The room DAG (seed 004): one row per prev_event of a non-outlier. The
+-- previous event need not be stored, so it is named by ID.
+CREATE TABLE event_edges (
+    event_nid INTEGER NOT NULL REFERENCES events (event_nid) ON DELETE CASCADE,
+    prev_event_id TEXT NOT NULL,
+    PRIMARY KEY (event_nid, prev_event_id)
+) WITHOUT ROWID;
+
+-- Forward extremities (seed 004): the events no other counted event
+-- references yet, the prev_events of the next event sent.
+CREATE TABLE event_forward_extremities (
+    room_nid INTEGER NOT NULL,
+    event_nid INTEGER NOT NULL REFERENCES events (event_nid) ON DELETE CASCADE,
+    PRIMARY KEY (room_nid, event_nid)
+) WITHOUT ROWID;
+
+-- Backward extremities (seed 004): prev_events of stored events that are not
+-- stored as non-outliers, where backfilling continues. has_successor says a
+-- non-soft-failed event references it, so that once stored it is not a
+-- forward extremity (this replaces an index on event_edges.prev_event_id).
+CREATE TABLE event_backward_extremities (
+    room_nid INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    has_successor INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_nid, event_id)
+) WITHOUT ROWID;
+
+-- The current state of each room: the resolution of the states at its
+-- forward extremities, as computed by core. membership repeats
+-- content.membership for m.room.member rows.
+CREATE TABLE current_state_events (
+    room_nid INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    event_nid INTEGER NOT NULL,
+    membership TEXT,
+    PRIMARY KEY (room_nid, type, state_key)
+) WITHOUT ROWID;
+
+-- One row per stored m.room.member event: who, in which room, what.
+CREATE TABLE room_memberships (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    room_nid INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    membership TEXT NOT NULL
+);
+
+-- The latest membership of each local user in each room, including
+-- out-of-band memberships (remote invites, their rejections, knocks) that
+-- are not in the room's state: what /sync lists as joined, invited, left.
+CREATE TABLE local_current_membership (
+    user_id TEXT NOT NULL,
+    room_nid INTEGER NOT NULL,
+    event_nid INTEGER NOT NULL,
+    membership TEXT NOT NULL,
+    PRIMARY KEY (user_id, room_nid)
+) WITHOUT ROWID;
+
+-- m.room.redaction events and the event each one targets (which may not be
+-- stored yet); have_censored is set once the target's JSON is pruned.
+CREATE TABLE redactions (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    redacts TEXT NOT NULL,
+    have_censored INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX redactions_redacts ON redactions (redacts);
+
+-- Client transaction ids of events sent by local devices, so a retried send
+-- returns the first event instead of sending another.
+CREATE TABLE event_txn_id (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    room_nid INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    inserted_ts INTEGER NOT NULL,
+    UNIQUE (user_id, device_id, txn_id, room_nid)
+);
+
+-- The state group of the state after each non-outlier event (seed 003). It
+-- lives in main, as in Synapse: with "state" in a file of its own, this
+-- mapping stays with the events.
+CREATE TABLE event_to_state_groups (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    state_group INTEGER NOT NULL
+);
+CREATE INDEX event_to_state_groups_sg ON event_to_state_groups (state_group);

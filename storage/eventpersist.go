@@ -1,0 +1,399 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"hearth.dev/hearth/core"
+)
+
+const (
+	typeMember    = "m.room.member"
+	typeRedaction = "m.room.redaction"
+)
+
+// PersistEvents stores a batch of events; see core.EventStore.
+func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, opts core.PersistOptions) ([]int64, error) {
+	for i := range events {
+		if err := checkNewEvent(&events[i]); err != nil {
+			return nil, err
+		}
+	}
+	var out []int64
+	err := s.db.Write(ctx, func(q Queryer) error {
+		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}}
+		var err error
+		out, err = p.persist(events, opts)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// checkNewEvent refuses an event that lacks what storing it needs.
+func checkNewEvent(ev *core.NewEvent) error {
+	switch {
+	case ev.EventID == "" || ev.RoomID == "" || ev.Type == "" || ev.Sender == "":
+		return invalid("event %q needs an ID, a room, a type and a sender", ev.EventID)
+	case len(ev.JSON) == 0:
+		return invalid("event %s has no JSON", ev.EventID)
+	case ev.Type == typeMember && (ev.StateKey == nil || ev.Membership == ""):
+		return invalid("membership event %s needs a state key and a membership", ev.EventID)
+	case !ev.Outlier && ev.StateGroup <= 0 && ev.NewStateGroup == nil:
+		return invalid("event %s is not an outlier but has no state group", ev.EventID)
+	case ev.OutOfBandMembership && (!ev.Outlier || ev.Type != typeMember):
+		return invalid("event %s: only outlier membership events are out-of-band", ev.EventID)
+	case ev.Txn != nil && (ev.Txn.UserID == "" || ev.Txn.TxnID == ""):
+		return invalid("event %s: a transaction needs a user and an ID", ev.EventID)
+	}
+	return nil
+}
+
+// persister is one PersistEvents call inside the writer's transaction.
+type persister struct {
+	ctx     context.Context
+	q       Queryer
+	maxHops int
+	rooms   map[string]int64
+	server  *string // the local server name, read when first needed
+}
+
+func (p *persister) room(roomID string) (int64, error) {
+	if nid, ok := p.rooms[roomID]; ok {
+		return nid, nil
+	}
+	nid, err := roomNID(p.ctx, p.q, roomID)
+	if err != nil {
+		return 0, err
+	}
+	p.rooms[roomID] = nid
+	return nid, nil
+}
+
+// isLocal reports whether userID belongs to this server.
+func (p *persister) isLocal(userID string) (bool, error) {
+	if p.server == nil {
+		var name string
+		err := p.q.QueryRowContext(p.ctx, "SELECT value FROM server_config WHERE key = 'server_name'").Scan(&name)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, errors.New("storage: the database has no server name, so local memberships cannot be told apart")
+		}
+		if err != nil {
+			return false, fmt.Errorf("storage: server name: %w", err)
+		}
+		p.server = &name
+	}
+	_, domain, ok := strings.Cut(userID, ":")
+	return ok && domain == *p.server, nil
+}
+
+func (p *persister) persist(events []core.NewEvent, opts core.PersistOptions) ([]int64, error) {
+	stream := liveStream
+	if opts.Backfilled {
+		stream = backfillStream
+	}
+	out := make([]int64, len(events))
+	for i := range events {
+		so, err := p.persistOne(&events[i], stream)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = so
+	}
+	for _, d := range opts.CurrentState {
+		if err := p.applyCurrentState(d); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// storedEvent is what persistOne needs to know of an already stored event.
+type storedEvent struct {
+	nid     int64
+	outlier bool
+	stream  int64
+}
+
+func (p *persister) lookup(eventID string) (storedEvent, bool, error) {
+	var e storedEvent
+	err := p.q.QueryRowContext(p.ctx,
+		"SELECT event_nid, outlier, stream_ordering FROM events WHERE event_id = ?", eventID).
+		Scan(&e.nid, &e.outlier, &e.stream)
+	if errors.Is(err, sql.ErrNoRows) {
+		return e, false, nil
+	}
+	if err != nil {
+		return e, false, fmt.Errorf("storage: look up event %s: %w", eventID, err)
+	}
+	return e, true, nil
+}
+
+func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, error) {
+	room, err := p.room(ev.RoomID)
+	if err != nil {
+		return 0, err
+	}
+	old, exists, err := p.lookup(ev.EventID)
+	if err != nil {
+		return 0, err
+	}
+	if exists && (!old.outlier || ev.Outlier) {
+		return old.stream, nil // already stored as well as it can be
+	}
+	so, err := stream.Next(p.ctx, p.q, 1)
+	if err != nil {
+		return 0, err
+	}
+	rejected := nullString(ev.Rejected)
+	nid := old.nid
+	if exists {
+		// De-outlier: it joins the timeline now, at a new stream position.
+		_, err = p.q.ExecContext(p.ctx,
+			"UPDATE events SET outlier = 0, stream_ordering = ?, soft_failed = ?, rejection_reason = ? WHERE event_nid = ?",
+			so, ev.SoftFailed, rejected, nid)
+		if err != nil {
+			return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
+		}
+	} else {
+		if nid, err = p.insert(ev, room, so, rejected); err != nil {
+			return 0, err
+		}
+	}
+	if !ev.Outlier {
+		if err := p.linkIntoDAG(ev, room, nid); err != nil {
+			return 0, err
+		}
+	}
+	return so, nil
+}
+
+// insert writes a new event's rows, except what only non-outliers get.
+func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullString) (int64, error) {
+	received := ev.ReceivedTS
+	if received == 0 {
+		received = time.Now().UnixMilli()
+	}
+	var stateKey sql.NullString
+	if ev.StateKey != nil {
+		stateKey = sql.NullString{String: *ev.StateKey, Valid: true}
+	}
+	var nid int64
+	err := p.q.QueryRowContext(p.ctx, `
+		INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
+			topological_ordering, origin_server_ts, received_ts, outlier, soft_failed,
+			rejection_reason, contains_url)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_nid`,
+		ev.EventID, room, ev.Type, stateKey, ev.Sender, so,
+		ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
+		rejected, ev.ContainsURL).Scan(&nid)
+	if err != nil {
+		return 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+	}
+	var meta any
+	if len(ev.InternalMetadata) > 0 {
+		meta = string(ev.InternalMetadata)
+	}
+	if _, err := p.q.ExecContext(p.ctx,
+		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version) VALUES (?, ?, ?, ?)",
+		nid, meta, string(ev.JSON), ev.FormatVersion); err != nil {
+		return 0, fmt.Errorf("storage: insert event %s JSON: %w", ev.EventID, err)
+	}
+	if ev.Type == typeMember {
+		if _, err := p.q.ExecContext(p.ctx,
+			"INSERT INTO room_memberships (event_nid, room_nid, user_id, sender, membership) VALUES (?, ?, ?, ?, ?)",
+			nid, room, *ev.StateKey, ev.Sender, ev.Membership); err != nil {
+			return 0, fmt.Errorf("storage: membership of %s: %w", ev.EventID, err)
+		}
+		if ev.OutOfBandMembership {
+			if err := p.setLocalMembership(*ev.StateKey, room, nid, ev.Membership); err != nil {
+				return 0, err
+			}
+		}
+	}
+	if ev.Type == typeRedaction && ev.Redacts != "" {
+		if _, err := p.q.ExecContext(p.ctx,
+			"INSERT INTO redactions (event_nid, redacts) VALUES (?, ?)", nid, ev.Redacts); err != nil {
+			return 0, fmt.Errorf("storage: redaction %s: %w", ev.EventID, err)
+		}
+	}
+	if ev.Txn != nil {
+		_, err := p.q.ExecContext(p.ctx, `
+			INSERT INTO event_txn_id (event_nid, room_nid, user_id, device_id, txn_id, inserted_ts)
+			VALUES (?, ?, ?, ?, ?, ?)`,
+			nid, room, ev.Txn.UserID, ev.Txn.DeviceID, ev.Txn.TxnID, received)
+		if err != nil {
+			return 0, fmt.Errorf("storage: transaction %s of %s: %w", ev.Txn.TxnID, ev.EventID, err)
+		}
+	}
+	return nid, nil
+}
+
+// setLocalMembership records a local user's latest membership of a room
+// (only local users are recorded).
+func (p *persister) setLocalMembership(userID string, room, nid int64, membership string) error {
+	local, err := p.isLocal(userID)
+	if err != nil || !local {
+		return err
+	}
+	_, err = p.q.ExecContext(p.ctx, `
+		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)
+		ON CONFLICT (user_id, room_nid) DO UPDATE SET event_nid = excluded.event_nid, membership = excluded.membership`,
+		userID, room, nid, membership)
+	if err != nil {
+		return fmt.Errorf("storage: membership of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// linkIntoDAG records what a non-outlier has beyond its rows: its state
+// group, its edges and the extremity changes of seed 004.
+func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
+	group := ev.StateGroup
+	if ev.NewStateGroup != nil {
+		var err error
+		if group, err = storeStateGroup(p.ctx, p.q, ev.RoomID, ev.EventID, *ev.NewStateGroup, p.maxHops); err != nil {
+			return err
+		}
+	} else if _, err := stateGroupRoom(p.ctx, p.q, group); err != nil {
+		return err
+	}
+	if _, err := p.q.ExecContext(p.ctx,
+		"INSERT INTO event_to_state_groups (event_nid, state_group) VALUES (?, ?)", nid, group); err != nil {
+		return fmt.Errorf("storage: state group of %s: %w", ev.EventID, err)
+	}
+	prevs := slices.Compact(slices.Sorted(slices.Values(ev.PrevEvents)))
+	for _, prev := range prevs {
+		if _, err := p.q.ExecContext(p.ctx,
+			"INSERT INTO event_edges (event_nid, prev_event_id) VALUES (?, ?)", nid, prev); err != nil {
+			return fmt.Errorf("storage: edge %s -> %s: %w", ev.EventID, prev, err)
+		}
+	}
+
+	// A persisted event stops being a backward extremity. Whether a counted
+	// event already references it decides below if it is a forward one.
+	var hasSuccessor bool
+	err := p.q.QueryRowContext(p.ctx,
+		"DELETE FROM event_backward_extremities WHERE room_nid = ? AND event_id = ? RETURNING has_successor",
+		room, ev.EventID).Scan(&hasSuccessor)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("storage: backward extremity %s: %w", ev.EventID, err)
+	}
+	if ev.Rejected != "" {
+		// Rejected events are stored with their edges but count for
+		// nothing: they neither extend the DAG's ends nor call for the
+		// backfill of their ancestors.
+		return nil
+	}
+	// Counted events are those that can be forward extremities: not
+	// rejected, not soft-failed (seed 004).
+	counted := !ev.SoftFailed
+	for _, prev := range prevs {
+		var prevNID int64
+		var outlier bool
+		err := p.q.QueryRowContext(p.ctx,
+			"SELECT event_nid, outlier FROM events WHERE event_id = ?", prev).Scan(&prevNID, &outlier)
+		stored := err == nil && !outlier
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("storage: prev event %s: %w", prev, err)
+		}
+		if !stored {
+			// Its prev_events not persisted as non-outliers become backward
+			// extremities.
+			if _, err := p.q.ExecContext(p.ctx, `
+				INSERT INTO event_backward_extremities (room_nid, event_id, has_successor) VALUES (?, ?, ?)
+				ON CONFLICT (room_nid, event_id) DO UPDATE SET has_successor = max(has_successor, excluded.has_successor)`,
+				room, prev, counted); err != nil {
+				return fmt.Errorf("storage: backward extremity %s: %w", prev, err)
+			}
+		} else if counted {
+			// Its prev_events stop being forward extremities.
+			if _, err := p.q.ExecContext(p.ctx,
+				"DELETE FROM event_forward_extremities WHERE room_nid = ? AND event_nid = ?", room, prevNID); err != nil {
+				return fmt.Errorf("storage: forward extremity %s: %w", prev, err)
+			}
+		}
+	}
+	if counted && !hasSuccessor {
+		// It becomes a forward extremity unless something references it.
+		if _, err := p.q.ExecContext(p.ctx,
+			"INSERT INTO event_forward_extremities (room_nid, event_nid) VALUES (?, ?) ON CONFLICT DO NOTHING",
+			room, nid); err != nil {
+			return fmt.Errorf("storage: forward extremity %s: %w", ev.EventID, err)
+		}
+	}
+	return nil
+}
+
+// applyCurrentState writes one room's change of current state.
+func (p *persister) applyCurrentState(d core.CurrentStateDelta) error {
+	room, err := p.room(d.RoomID)
+	if err != nil {
+		return err
+	}
+	for _, key := range slices.SortedFunc(maps.Keys(d.Changes), compareStateKeys) {
+		eventID := d.Changes[key]
+		if eventID == "" {
+			if _, err := p.q.ExecContext(p.ctx,
+				"DELETE FROM current_state_events WHERE room_nid = ? AND type = ? AND state_key = ?",
+				room, key.Type, key.StateKey); err != nil {
+				return fmt.Errorf("storage: current state %v: %w", key, err)
+			}
+			if key.Type == typeMember {
+				if err := p.dropLocalMembership(key.StateKey, room); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		var nid, evRoom int64
+		var typ string
+		var stateKey, rejected, membership sql.NullString
+		err := p.q.QueryRowContext(p.ctx, `
+			SELECT e.event_nid, e.room_nid, e.type, e.state_key, e.rejection_reason, m.membership
+			FROM events e LEFT JOIN room_memberships m ON m.event_nid = e.event_nid
+			WHERE e.event_id = ?`, eventID).Scan(&nid, &evRoom, &typ, &stateKey, &rejected, &membership)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFound("current state %v: event %s", key, eventID)
+		case err != nil:
+			return fmt.Errorf("storage: current state %v: %w", key, err)
+		case evRoom != room || typ != key.Type || !stateKey.Valid || stateKey.String != key.StateKey:
+			return invalid("current state %v of %s: event %s is another room's or key's", key, d.RoomID, eventID)
+		case rejected.Valid:
+			return invalid("current state %v: event %s was rejected", key, eventID)
+		}
+		if _, err := p.q.ExecContext(p.ctx, `
+			INSERT INTO current_state_events (room_nid, type, state_key, event_nid, membership) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (room_nid, type, state_key) DO UPDATE SET event_nid = excluded.event_nid, membership = excluded.membership`,
+			room, key.Type, key.StateKey, nid, membership); err != nil {
+			return fmt.Errorf("storage: current state %v: %w", key, err)
+		}
+		if key.Type == typeMember {
+			if err := p.setLocalMembership(key.StateKey, room, nid, membership.String); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (p *persister) dropLocalMembership(userID string, room int64) error {
+	local, err := p.isLocal(userID)
+	if err != nil || !local {
+		return err
+	}
+	if _, err := p.q.ExecContext(p.ctx,
+		"DELETE FROM local_current_membership WHERE user_id = ? AND room_nid = ?", userID, room); err != nil {
+		return fmt.Errorf("storage: membership of %s: %w", userID, err)
+	}
+	return nil
+}

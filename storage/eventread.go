@@ -1,0 +1,130 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"hearth.dev/hearth/core"
+)
+
+// selectEvents reads core.StoredEvent rows (see scanEvent); append a WHERE
+// clause over e (events) to it.
+const selectEvents = `
+	SELECT e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
+		e.topological_ordering, e.stream_ordering, e.origin_server_ts, e.received_ts,
+		e.outlier, e.soft_failed, e.rejection_reason, g.state_group,
+		j.json, j.format_version, j.internal_metadata,
+		(SELECT json_group_array(re.event_id) FROM redactions rd
+		 JOIN events re ON re.event_nid = rd.event_nid
+		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)
+	FROM events e
+	JOIN rooms r ON r.room_nid = e.room_nid
+	JOIN event_json j ON j.event_nid = e.event_nid
+	LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid`
+
+func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
+	var ev core.StoredEvent
+	var stateKey, rejected, meta sql.NullString
+	var group sql.NullInt64
+	var js, redactedBy string
+	err := rows.Scan(&ev.EventID, &ev.RoomID, &ev.RoomVersion, &ev.Type, &stateKey, &ev.Sender,
+		&ev.Depth, &ev.StreamOrdering, &ev.OriginServerTS, &ev.ReceivedTS,
+		&ev.Outlier, &ev.SoftFailed, &rejected, &group,
+		&js, &ev.FormatVersion, &meta, &redactedBy)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read event: %w", err)
+	}
+	if stateKey.Valid {
+		ev.StateKey = &stateKey.String
+	}
+	ev.Rejected = rejected.String
+	ev.StateGroup = group.Int64
+	ev.JSON = []byte(js)
+	if meta.Valid {
+		ev.InternalMetadata = []byte(meta.String)
+	}
+	if redactedBy != "[]" {
+		if err := json.Unmarshal([]byte(redactedBy), &ev.RedactedBy); err != nil {
+			return nil, fmt.Errorf("storage: redactions of %s: %w", ev.EventID, err)
+		}
+	}
+	return &ev, nil
+}
+
+// queryEvents runs selectEvents + tail and returns the events in row order.
+func queryEvents(ctx context.Context, q Queryer, tail string, args ...any) ([]*core.StoredEvent, error) {
+	rows, err := q.QueryContext(ctx, selectEvents+" "+tail, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: read events: %w", err)
+	}
+	defer rows.Close()
+	var out []*core.StoredEvent
+	for rows.Next() {
+		ev, err := scanEvent(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: read events: %w", err)
+	}
+	return out, nil
+}
+
+// Event returns one stored event; see core.EventStore.
+func (s *EventStore) Event(ctx context.Context, eventID string) (*core.StoredEvent, error) {
+	var evs []*core.StoredEvent
+	err := s.db.Read(ctx, func(q Queryer) error {
+		var err error
+		evs, err = queryEvents(ctx, q, "WHERE e.event_id = ?", eventID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(evs) == 0 {
+		return nil, notFound("event %s", eventID)
+	}
+	return evs[0], nil
+}
+
+// Events returns the stored events among eventIDs; see core.EventStore.
+func (s *EventStore) Events(ctx context.Context, eventIDs []string) (map[string]*core.StoredEvent, error) {
+	out := make(map[string]*core.StoredEvent, len(eventIDs))
+	err := s.db.Read(ctx, func(q Queryer) error {
+		return forChunks(eventIDs, func(chunk []string) error {
+			evs, err := queryEvents(ctx, q, "WHERE e.event_id IN ("+placeholders(len(chunk))+")", anySlice(chunk)...)
+			for _, ev := range evs {
+				out[ev.EventID] = ev
+			}
+			return err
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EventIDForTxn returns the event a client transaction sent; see
+// core.EventStore.
+func (s *EventStore) EventIDForTxn(ctx context.Context, roomID string, txn core.TxnID) (string, error) {
+	var eventID string
+	err := s.db.Reader().QueryRowContext(ctx, `
+		SELECT e.event_id FROM event_txn_id t
+		JOIN rooms r ON r.room_nid = t.room_nid
+		JOIN events e ON e.event_nid = t.event_nid
+		WHERE t.user_id = ? AND t.device_id = ? AND t.txn_id = ? AND r.room_id = ?`,
+		txn.UserID, txn.DeviceID, txn.TxnID, roomID).Scan(&eventID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("transaction %s of %s/%s in %s", txn.TxnID, txn.UserID, txn.DeviceID, roomID)
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: transaction %s: %w", txn.TxnID, err)
+	}
+	return eventID, nil
+}

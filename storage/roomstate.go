@@ -1,0 +1,120 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"hearth.dev/hearth/core"
+)
+
+// CurrentState returns part of a room's current state; see
+// core.RoomStateStore.
+func (s *EventStore) CurrentState(ctx context.Context, roomID string, filter core.StateFilter) (core.StateMap, error) {
+	m := core.StateMap{}
+	err := s.db.Read(ctx, func(q Queryer) error {
+		room, err := roomNID(ctx, q, roomID)
+		if err != nil {
+			return err
+		}
+		where, args := stateFilterSQL(filter, "c.type", "c.state_key")
+		rows, err := q.QueryContext(ctx, `
+			SELECT c.type, c.state_key, e.event_id FROM current_state_events c
+			JOIN events e ON e.event_nid = c.event_nid
+			WHERE c.room_nid = ? AND `+where, append([]any{room}, args...)...)
+		if err != nil {
+			return fmt.Errorf("storage: current state of %s: %w", roomID, err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var k core.StateKey
+			var id string
+			if err := rows.Scan(&k.Type, &k.StateKey, &id); err != nil {
+				return fmt.Errorf("storage: current state of %s: %w", roomID, err)
+			}
+			m[k] = id
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Membership returns a user's membership of a room; see
+// core.RoomStateStore.
+func (s *EventStore) Membership(ctx context.Context, roomID, userID string) (core.RoomMembership, error) {
+	m := core.RoomMembership{RoomID: roomID, UserID: userID}
+	err := s.db.Read(ctx, func(q Queryer) error {
+		room, err := roomNID(ctx, q, roomID)
+		if err != nil {
+			return err
+		}
+		// A local user's latest membership, out-of-band ones included,
+		// else the one in the room's current state.
+		err = q.QueryRowContext(ctx, `
+			SELECT l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
+			JOIN events e ON e.event_nid = l.event_nid
+			WHERE l.user_id = ? AND l.room_nid = ?`, userID, room).
+			Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
+		if !errors.Is(err, sql.ErrNoRows) {
+			return wrapErr("membership of "+userID, err)
+		}
+		err = q.QueryRowContext(ctx, `
+			SELECT c.membership, e.event_id, e.stream_ordering FROM current_state_events c
+			JOIN events e ON e.event_nid = c.event_nid
+			WHERE c.room_nid = ? AND c.type = 'm.room.member' AND c.state_key = ?`, room, userID).
+			Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("membership of %s in %s", userID, roomID)
+		}
+		return wrapErr("membership of "+userID, err)
+	})
+	if err != nil {
+		return core.RoomMembership{}, err
+	}
+	return m, nil
+}
+
+// RoomsForUser returns a local user's rooms by membership; see
+// core.RoomStateStore.
+func (s *EventStore) RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]core.RoomMembership, error) {
+	query := `
+		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
+		JOIN rooms r ON r.room_nid = l.room_nid
+		JOIN events e ON e.event_nid = l.event_nid
+		WHERE l.user_id = ?`
+	args := []any{userID}
+	if len(memberships) > 0 {
+		query += " AND l.membership IN (" + placeholders(len(memberships)) + ")"
+		args = append(args, anySlice(memberships)...)
+	}
+	query += " ORDER BY r.room_id"
+	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	var out []core.RoomMembership
+	for rows.Next() {
+		m := core.RoomMembership{UserID: userID}
+		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
+			return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+	}
+	return out, nil
+}
+
+// wrapErr adds context to a non-nil err.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("storage: %s: %w", what, err)
+}

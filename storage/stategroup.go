@@ -1,0 +1,334 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"hearth.dev/hearth/core"
+)
+
+// State groups (seed 003) live in the logical database "state":
+//
+//	state_groups        id, room_id, event_id: one row per group
+//	state_group_edges   state_group -> prev_state_group for a delta group
+//	state_groups_state  the rows of a group: its full state when it has no
+//	                    edge (a snapshot), else its changes from the
+//	                    previous group, an empty event_id removing a key
+//
+// The state of a group is found by walking its chain of edges to a
+// snapshot; for each key the entry nearest the group wins. A chain never
+// grows past MaxStateGroupHops edges: the group that would exceed it is
+// stored as a snapshot.
+
+// StoreStateGroup records a new state group; see core.StateGroupStore.
+func (s *EventStore) StoreStateGroup(ctx context.Context, roomID, eventID string, delta core.StateGroupDelta) (int64, error) {
+	var id int64
+	err := s.db.Write(ctx, func(q Queryer) error {
+		var err error
+		id, err = storeStateGroup(ctx, q, roomID, eventID, delta, s.maxHops())
+		return err
+	})
+	return id, err
+}
+
+// StateAt returns part of the state of group; see core.StateGroupStore.
+func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.StateFilter) (core.StateMap, error) {
+	var m core.StateMap
+	err := s.db.Read(ctx, func(q Queryer) error {
+		var err error
+		m, err = stateAt(ctx, q, group, filter)
+		return err
+	})
+	return m, err
+}
+
+// StateGroupOf returns the state group after eventID; see
+// core.StateGroupStore.
+func (s *EventStore) StateGroupOf(ctx context.Context, eventID string) (int64, error) {
+	return stateGroupOf(ctx, s.db.Reader(), eventID)
+}
+
+// StateAtEvent returns part of the state after eventID; see
+// core.StateGroupStore.
+func (s *EventStore) StateAtEvent(ctx context.Context, eventID string, filter core.StateFilter) (core.StateMap, error) {
+	var m core.StateMap
+	err := s.db.Read(ctx, func(q Queryer) error {
+		group, err := stateGroupOf(ctx, q, eventID)
+		if err != nil {
+			return err
+		}
+		m, err = stateAt(ctx, q, group, filter)
+		return err
+	})
+	return m, err
+}
+
+// StateGroupsOf returns the state groups of the events among eventIDs that
+// have one, keyed by event ID.
+func (s *EventStore) StateGroupsOf(ctx context.Context, eventIDs []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(eventIDs))
+	err := s.db.Read(ctx, func(q Queryer) error {
+		return forChunks(eventIDs, func(chunk []string) error {
+			rows, err := q.QueryContext(ctx,
+				`SELECT e.event_id, g.state_group FROM events e
+				 JOIN event_to_state_groups g ON g.event_nid = e.event_nid
+				 WHERE e.event_id IN (`+placeholders(len(chunk))+`)`, anySlice(chunk)...)
+			if err != nil {
+				return fmt.Errorf("storage: state groups of events: %w", err)
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var id string
+				var g int64
+				if err := rows.Scan(&id, &g); err != nil {
+					return err
+				}
+				out[id] = g
+			}
+			return rows.Err()
+		})
+	})
+	return out, err
+}
+
+func stateGroupOf(ctx context.Context, q Queryer, eventID string) (int64, error) {
+	var group sql.NullInt64
+	err := q.QueryRowContext(ctx,
+		`SELECT g.state_group FROM events e
+		 LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid
+		 WHERE e.event_id = ?`, eventID).Scan(&group)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, notFound("event %s", eventID)
+	case err != nil:
+		return 0, fmt.Errorf("storage: state group of %s: %w", eventID, err)
+	case !group.Valid:
+		return 0, notFound("state group of event %s (an outlier)", eventID)
+	}
+	return group.Int64, nil
+}
+
+// stateGroupRoom returns the room of group, or an error wrapping
+// core.ErrNotFound.
+func stateGroupRoom(ctx context.Context, q Queryer, group int64) (string, error) {
+	var room string
+	err := q.QueryRowContext(ctx, "SELECT room_id FROM state_groups WHERE id = ?", group).Scan(&room)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", notFound("state group %d", group)
+	}
+	if err != nil {
+		return "", fmt.Errorf("storage: state group %d: %w", group, err)
+	}
+	return room, nil
+}
+
+// maxChainWalk guards the recursive walks against a cycle that only a
+// corrupted database could hold.
+const maxChainWalk = 1 << 20
+
+// stateGroupHops returns how many edges lead from group to its snapshot.
+func stateGroupHops(ctx context.Context, q Queryer, group int64) (int, error) {
+	var hops int
+	err := q.QueryRowContext(ctx, `
+		WITH RECURSIVE chain(g, n) AS (
+			SELECT ?, 0
+			UNION ALL
+			SELECT e.prev_state_group, c.n + 1 FROM chain c
+			JOIN state_group_edges e ON e.state_group = c.g
+			WHERE c.n < ?
+		)
+		SELECT max(n) FROM chain`, group, maxChainWalk).Scan(&hops)
+	if err != nil {
+		return 0, fmt.Errorf("storage: chain of state group %d: %w", group, err)
+	}
+	return hops, nil
+}
+
+// storeStateGroup writes a new group inside the writer's transaction.
+func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, delta core.StateGroupDelta, maxHops int) (int64, error) {
+	if roomID == "" || eventID == "" {
+		return 0, invalid("state group needs a room and an event")
+	}
+	rows := delta.Changes
+	prev := delta.Prev
+	if prev != 0 {
+		room, err := stateGroupRoom(ctx, q, prev)
+		if err != nil {
+			return 0, err
+		}
+		if room != roomID {
+			return 0, invalid("state group %d belongs to room %s, not %s", prev, room, roomID)
+		}
+		hops, err := stateGroupHops(ctx, q, prev)
+		if err != nil {
+			return 0, err
+		}
+		if hops+1 > maxHops {
+			full, err := stateAt(ctx, q, prev, core.AllState)
+			if err != nil {
+				return 0, err
+			}
+			maps.Copy(full, delta.Changes)
+			rows, prev = full, 0
+		}
+	}
+	var id int64
+	if err := q.QueryRowContext(ctx,
+		"INSERT INTO state_groups (room_id, event_id) VALUES (?, ?) RETURNING id", roomID, eventID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("storage: new state group: %w", err)
+	}
+	if prev != 0 {
+		if _, err := q.ExecContext(ctx,
+			"INSERT INTO state_group_edges (state_group, prev_state_group) VALUES (?, ?)", id, prev); err != nil {
+			return 0, fmt.Errorf("storage: state group edge: %w", err)
+		}
+	}
+	keys := slices.SortedFunc(maps.Keys(rows), compareStateKeys)
+	if prev == 0 {
+		// A snapshot lists what is there; removals have nothing to remove.
+		keys = slices.DeleteFunc(keys, func(k core.StateKey) bool { return rows[k] == "" })
+	}
+	const perStatement = 150 // 5 parameters a row
+	for chunk := range slices.Chunk(keys, perStatement) {
+		args := make([]any, 0, 5*len(chunk))
+		for _, k := range chunk {
+			args = append(args, id, roomID, k.Type, k.StateKey, rows[k])
+		}
+		_, err := q.ExecContext(ctx,
+			"INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id) VALUES "+
+				repeatJoin("(?, ?, ?, ?, ?)", len(chunk)), args...)
+		if err != nil {
+			return 0, fmt.Errorf("storage: state group %d rows: %w", id, err)
+		}
+	}
+	return id, nil
+}
+
+func compareStateKeys(a, b core.StateKey) int {
+	if c := strings.Compare(a.Type, b.Type); c != 0 {
+		return c
+	}
+	return strings.Compare(a.StateKey, b.StateKey)
+}
+
+// stateAt returns the part of group's state selected by filter.
+func stateAt(ctx context.Context, q Queryer, group int64, filter core.StateFilter) (core.StateMap, error) {
+	if _, err := stateGroupRoom(ctx, q, group); err != nil {
+		return nil, err
+	}
+	where, fargs := stateFilterSQL(filter, "s.type", "s.state_key")
+	args := append([]any{group, maxChainWalk}, fargs...)
+	// For each key the entry of the nearest group wins: SQLite takes the
+	// bare columns of an aggregate query with one min() from the row that
+	// has the minimum.
+	rows, err := q.QueryContext(ctx, `
+		WITH RECURSIVE chain(g, n) AS (
+			SELECT ?, 0
+			UNION ALL
+			SELECT e.prev_state_group, c.n + 1 FROM chain c
+			JOIN state_group_edges e ON e.state_group = c.g
+			WHERE c.n < ?
+		)
+		SELECT s.type, s.state_key, s.event_id, min(c.n)
+		FROM chain c JOIN state_groups_state s ON s.state_group = c.g
+		WHERE `+where+`
+		GROUP BY s.type, s.state_key`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
+	}
+	defer rows.Close()
+	m := core.StateMap{}
+	for rows.Next() {
+		var k core.StateKey
+		var eventID string
+		var n int
+		if err := rows.Scan(&k.Type, &k.StateKey, &eventID, &n); err != nil {
+			return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
+		}
+		if eventID != "" {
+			m[k] = eventID
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
+	}
+	return m, nil
+}
+
+// stateFilterSQL turns filter into a boolean SQL expression over the given
+// type and state_key columns, with its arguments.
+func stateFilterSQL(f core.StateFilter, typeCol, keyCol string) (string, []any) {
+	if f.Types == nil {
+		return "1", nil
+	}
+	types := slices.Sorted(maps.Keys(f.Types))
+	var parts []string
+	var args []any
+	for _, t := range types {
+		keys := f.Types[t]
+		switch {
+		case keys == nil:
+			parts = append(parts, typeCol+" = ?")
+			args = append(args, t)
+		case len(keys) > 0:
+			parts = append(parts, "("+typeCol+" = ? AND "+keyCol+" IN ("+placeholders(len(keys))+"))")
+			args = append(args, t)
+			args = append(args, anySlice(keys)...)
+		}
+	}
+	if f.IncludeOthers {
+		if len(types) == 0 {
+			return "1", nil
+		}
+		parts = append(parts, typeCol+" NOT IN ("+placeholders(len(types))+")")
+		args = append(args, anySlice(types)...)
+	}
+	if len(parts) == 0 {
+		return "0", nil
+	}
+	return "(" + strings.Join(parts, " OR ") + ")", args
+}
+
+// placeholders returns "?, ?, ..." with n marks.
+func placeholders(n int) string { return repeatJoin("?", n) }
+
+func repeatJoin(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.Grow(n * (len(s) + 2))
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func anySlice[T any](s []T) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+// maxParams bounds the parameters of one statement built from a list.
+const maxParams = 500
+
+// forChunks calls fn on successive pieces of ids no longer than maxParams.
+func forChunks(ids []string, fn func([]string) error) error {
+	for chunk := range slices.Chunk(ids, maxParams) {
+		if err := fn(chunk); err != nil {
+			return err
+		}
+	}
+	return nil
+}
