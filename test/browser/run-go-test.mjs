@@ -134,6 +134,7 @@ async function serve(wasmPath) {
 		"/index.html": [path.join(here, "www", "index.html"), "text/html; charset=utf-8"],
 		"/page.js": [path.join(here, "www", "page.js"), "text/javascript; charset=utf-8"],
 		"/worker.js": [path.join(here, "www", "worker.js"), "text/javascript; charset=utf-8"],
+		"/memfs.js": [path.join(here, "www", "memfs.js"), "text/javascript; charset=utf-8"],
 		"/wasm_exec.js": [wasmExec, "text/javascript; charset=utf-8"],
 		"/test.wasm": [wasmPath, "application/wasm"],
 	};

@@ -4,58 +4,11 @@
 // they are written, then its exit code.
 "use strict";
 
-const enosys = () => {
-	const err = new Error("not implemented");
-	err.code = "ENOSYS";
-	return err;
-};
-
-const decoders = new Map();
-
-function decode(fd, buf, flush) {
-	let d = decoders.get(fd);
-	if (!d) {
-		d = new TextDecoder("utf-8");
-		decoders.set(fd, d);
-	}
-	return flush ? d.decode() : d.decode(buf, { stream: true });
-}
-
-// wasm_exec.js installs its own fs only when globalThis.fs is missing. This
-// one forwards writes to fds 1 and 2 and refuses everything else, so os file
-// calls fail with ENOSYS as they do in any browser.
-globalThis.fs = {
-	constants: { O_WRONLY: -1, O_RDWR: -1, O_CREAT: -1, O_TRUNC: -1, O_APPEND: -1, O_EXCL: -1, O_DIRECTORY: -1 },
-	writeSync(fd, buf) {
-		if (fd !== 1 && fd !== 2) {
-			throw enosys();
-		}
-		const text = decode(fd, buf, false);
-		if (text !== "") {
-			postMessage({ type: "out", fd, text });
-		}
-		return buf.length;
-	},
-	write(fd, buf, offset, length, position, callback) {
-		if (offset !== 0 || length !== buf.length || position !== null) {
-			callback(enosys());
-			return;
-		}
-		let n;
-		try {
-			n = this.writeSync(fd, buf);
-		} catch (err) {
-			callback(err);
-			return;
-		}
-		callback(null, n);
-	},
-	fsync(fd, callback) { callback(null); },
-};
-for (const name of ["chmod", "chown", "close", "fchmod", "fchown", "fstat", "ftruncate", "lchown", "link", "lstat",
-	"mkdir", "open", "read", "readdir", "readlink", "rename", "rmdir", "stat", "symlink", "truncate", "unlink", "utimes"]) {
-	globalThis.fs[name] = (...args) => args[args.length - 1](enosys());
-}
+// memfs.js gives the program an in-memory file system (wasm_exec.js would
+// otherwise install one that refuses every call but writes to stdout and
+// stderr); those writes are posted to the page as they come.
+importScripts("/memfs.js");
+const flushOutput = installMemFS((fd, text) => postMessage({ type: "out", fd, text }));
 
 importScripts("/wasm_exec.js");
 
@@ -73,11 +26,6 @@ onmessage = async (e) => {
 		postMessage({ type: "error", message: String((err && err.stack) || err) });
 		return;
 	}
-	for (const fd of [1, 2]) {
-		const text = decode(fd, null, true);
-		if (text !== "") {
-			postMessage({ type: "out", fd, text });
-		}
-	}
+	flushOutput();
 	postMessage({ type: "exit", code: code === null ? 0 : code });
 };
