@@ -9,9 +9,14 @@
 // canonical grammar cannot express are refused: fractions and exponents,
 // integers outside [-(2^53)+1, 2^53-1], duplicate object keys, invalid UTF-8
 // and lone surrogates. In Lenient mode (room versions 1 to 5, whose events
-// "might not be fully compliant") numbers are normalised instead of refused
-// and the last of duplicate keys wins. Every refusal wraps ErrInvalid, which
-// the web layer maps to M_BAD_JSON.
+// "might not be fully compliant") numbers are kept as written and the last
+// of duplicate keys wins. Every refusal wraps ErrInvalid, which the web
+// layer maps to M_BAD_JSON.
+//
+// The appendix's example {"a": -0, "b": 1e10} -> {"a":0,"b":10000000000}
+// describes the encoding of values: Marshal produces it from the decoded
+// value; Strict refuses the text (1e10 is a float literal) and Lenient keeps
+// 1e10 as written.
 //
 // Importing the package has no side effects.
 package canonicaljson
@@ -36,11 +41,12 @@ const (
 	// [-(2^53)+1, 2^53-1], duplicate keys, invalid UTF-8. "-0" is accepted
 	// and written as 0.
 	Strict Mode = iota
-	// Lenient accepts what room versions 1 to 5 may contain: integers of
-	// any size are kept digit for digit, other numbers are written as the
-	// shortest form that reads back as the same float64 (ECMAScript style,
-	// so 1e10 becomes 10000000000), and the last of duplicate keys wins.
-	// Malformed JSON, invalid UTF-8 and lone surrogates are still refused.
+	// Lenient accepts what room versions 1 to 5 may contain: numbers of any
+	// size and form are kept exactly as written (but -0 is written 0, as in
+	// Strict), and the last of duplicate keys wins. Servers hashed such
+	// numbers in the form they wrote them (50.0, 1e+16), so rewriting them
+	// would change event IDs. Malformed JSON, invalid UTF-8 and lone
+	// surrogates are still refused.
 	Lenient
 )
 

@@ -38,24 +38,32 @@ func TestAppendixExamples(t *testing.T) {
 		t.Fatalf("found %d examples in the appendix, want 10", len(pairs))
 	}
 	for _, p := range pairs {
-		// The last example ({"a": -0, "b": 1e10}) uses an exponent, which
-		// Strict mode refuses as a float; Lenient must produce the output.
-		got, err := Canonicalize([]byte(p[0]), Lenient)
-		if err != nil {
-			t.Errorf("Canonicalize(%q, Lenient): %v", p[0], err)
-			continue
+		// The examples give values (as JSON) and their canonical encoding:
+		// encoding the decoded value must produce the output.
+		var v any
+		if err := json.Unmarshal([]byte(p[0]), &v); err != nil {
+			t.Fatal(err)
 		}
-		if string(got) != p[1] {
-			t.Errorf("Canonicalize(%q, Lenient) = %q, want %q", p[0], got, p[1])
+		if got, err := Marshal(v); err != nil || string(got) != p[1] {
+			t.Errorf("Marshal(%s) = %q, %v; want %q", p[0], got, err, p[1])
 		}
+		// Re-encoding the text gives the same, except for the example
+		// written with a float literal (1e10): Strict refuses it and
+		// Lenient keeps it as written.
+		float := strings.Contains(p[0], "1e10")
 		strict, err := Canonicalize([]byte(p[0]), Strict)
 		switch {
-		case strings.Contains(p[0], "1e10"):
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("Canonicalize(%q, Strict) = %q, %v; want ErrInvalid (float)", p[0], strict, err)
-			}
-		case err != nil || string(strict) != p[1]:
+		case float && !errors.Is(err, ErrInvalid):
+			t.Errorf("Canonicalize(%q, Strict) = %q, %v; want ErrInvalid (float)", p[0], strict, err)
+		case !float && (err != nil || string(strict) != p[1]):
 			t.Errorf("Canonicalize(%q, Strict) = %q, %v; want %q", p[0], strict, err, p[1])
+		}
+		want := p[1]
+		if float {
+			want = `{"a":0,"b":1e10}`
+		}
+		if got, err := Canonicalize([]byte(p[0]), Lenient); err != nil || string(got) != want {
+			t.Errorf("Canonicalize(%q, Lenient) = %q, %v; want %q", p[0], got, err, want)
 		}
 	}
 }
@@ -130,7 +138,6 @@ func TestBothRefuse(t *testing.T) {
 		{"exponent without digits", `1e`},
 		{"NaN", `NaN`},
 		{"Infinity", `Infinity`},
-		{"huge exponent", `1e400`},
 		{"single quotes", `'a'`},
 		{"unquoted key", `{a:1}`},
 		{"raw control char", "\"a\x01b\""},
@@ -173,16 +180,14 @@ func TestMaxDepthAccepted(t *testing.T) {
 func TestLenient(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{`1.5`, `1.5`},
-		{`1.0`, `1`},
-		{`-0.0`, `0`},
-		{`1e10`, `10000000000`},
-		{`2.5E1`, `25`},
-		{`1e21`, `1e+21`},
-		{`1.5e300`, `1.5e+300`},
-		{`0.000001`, `0.000001`},
-		{`1e-7`, `1e-7`},
-		{`-1.25e-10`, `-1.25e-10`},
-		{`0.1`, `0.1`},
+		{`50.0`, `50.0`},
+		{`-0`, `0`},
+		{`-0.0`, `-0.0`},
+		{`1e10`, `1e10`},
+		{`5.114698E4`, `5.114698E4`},
+		{`1e+16`, `1e+16`},
+		{`1e-07`, `1e-07`},
+		{`1e400`, `1e400`},
 		{`123456789012345678901234567890`, `123456789012345678901234567890`},
 		{`-9007199254740992`, `-9007199254740992`},
 		{`{"a":1,"b":2,"a":3}`, `{"a":3,"b":2}`},

@@ -14,10 +14,10 @@ func ExampleCanonicalize() {
 	_, err = canonicaljson.Canonicalize([]byte(`{"level": 50.5}`), canonicaljson.Strict)
 	fmt.Println(errors.Is(err, canonicaljson.ErrInvalid))
 
-	out, _ = canonicaljson.Canonicalize([]byte(`{"a": -0, "b": 1e10}`), canonicaljson.Lenient)
+	out, _ = canonicaljson.Canonicalize([]byte(`{"b": 50.0, "a": 1e10}`), canonicaljson.Lenient)
 	fmt.Println(string(out))
 	// Output:
 	// {"a":"日\n","日":1,"本":2} <nil>
 	// true
-	// {"a":0,"b":10000000000}
+	// {"a":1e10,"b":50.0}
 }

@@ -85,6 +85,7 @@ func checkCanonicalShape(t *testing.T, out []byte) {
 		t.Fatalf("output %q has insignificant space", out)
 	}
 	dec := json.NewDecoder(bytes.NewReader(out))
+	dec.UseNumber()
 	type frame struct {
 		object  bool
 		wantKey bool

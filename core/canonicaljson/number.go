@@ -1,10 +1,5 @@
 package canonicaljson
 
-import (
-	"math"
-	"strconv"
-)
-
 // maxSafe is 2^53-1, the largest integer Canonical JSON allows.
 const maxSafe = 1<<53 - 1
 
@@ -56,19 +51,15 @@ func (e *encoder) number() error {
 			e.pos = start
 			return e.fail("integer out of range [-(2^53)+1, 2^53-1]")
 		}
-		e.out = append(e.out, e.in[start:intEnd]...)
+		e.out = append(e.out, e.in[start:intEnd]...) // digits of any length in Lenient
 		return nil
 	}
 	if e.strict {
 		e.pos = start
 		return e.fail("float values are not allowed")
 	}
-	f, err := strconv.ParseFloat(string(e.in[start:e.pos]), 64)
-	if err != nil || math.IsInf(f, 0) {
-		e.pos = start
-		return e.fail("number out of range")
-	}
-	e.out = appendFloat(e.out, f)
+	// Lenient: the number as written, which is what the sender hashed.
+	e.out = append(e.out, e.in[start:e.pos]...)
 	return nil
 }
 
@@ -93,32 +84,3 @@ func inSafeRange(digits []byte) bool {
 	return n <= maxSafe
 }
 
-// appendFloat writes f the way ECMAScript's Number::toString does: the
-// shortest digits that read back as f, in plain notation from 1e-6 up to
-// 1e21 and in exponent notation outside that. Integral values in that
-// range are therefore written as integers, as the specification's example
-// {"b": 1e10} -> {"b":10000000000} requires. Negative zero is written 0.
-func appendFloat(dst []byte, f float64) []byte {
-	if f == 0 {
-		return append(dst, '0')
-	}
-	abs := math.Abs(f)
-	if abs >= 1e-6 && abs < 1e21 {
-		return strconv.AppendFloat(dst, f, 'f', -1, 64)
-	}
-	n := len(dst)
-	dst = strconv.AppendFloat(dst, f, 'e', -1, 64)
-	// Go writes e-07 and e+21; ECMAScript writes e-7 and e+21.
-	for i := n; i < len(dst); i++ {
-		if dst[i] == 'e' {
-			j := i + 2 // first exponent digit, after the sign
-			k := j
-			for k < len(dst)-1 && dst[k] == '0' {
-				k++
-			}
-			dst = append(dst[:j], dst[k:]...)
-			break
-		}
-	}
-	return dst
-}

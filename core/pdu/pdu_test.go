@@ -285,8 +285,18 @@ func TestParseLenientBeforeV6(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := string(p.Content); got != `{"a":2,"big":12345678901234567890,"level":50}` {
+	// Numbers are kept as the sender wrote (and hashed) them.
+	if got := string(p.Content); got != `{"a":2,"big":12345678901234567890,"level":50.0}` {
 		t.Errorf("Content = %s", got)
+	}
+	// The floaty power levels example of the room version 1 to 5 pages.
+	pl := strings.Replace(minimalV11, `"content":{"body":"hi"}`, `"state_key":"","content":{"ban":50,"users":{"@alice:localhost":50,"@bob:localhost":50.57,"@c:localhost":5.114698E4}}`, 1)
+	pl = strings.Replace(pl, `"m.room.message"`, `"m.room.power_levels"`, 1)
+	if _, err := Parse(v5, []byte(pl)); err != nil {
+		t.Errorf("v5 power levels with floats refused: %v", err)
+	}
+	if _, err := Parse(version(t, "6"), []byte(pl)); !errors.Is(err, canonicaljson.ErrInvalid) {
+		t.Errorf("v6 power levels with floats = %v, want ErrInvalid", err)
 	}
 }
 
