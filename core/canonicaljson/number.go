@@ -83,4 +83,3 @@ func inSafeRange(digits []byte) bool {
 	}
 	return n <= maxSafe
 }
-
