@@ -156,11 +156,7 @@ func (c *checker) authorize() error {
 	// 3. If the content of the m.room.create event in the room state has the
 	// property m.federate set to false, and the sender domain of the event
 	// does not match the sender domain of the create event, reject.
-	var fed struct {
-		Federate json.RawMessage `json:"m.federate"`
-	}
-	_ = json.Unmarshal(c.create.Content, &fed)
-	if string(fed.Federate) == "false" && domainOf(ev.Sender) != domainOf(c.create.Sender) {
+	if string(field(c.create.Content, "m.federate")) == "false" && domainOf(ev.Sender) != domainOf(c.create.Sender) {
 		return reject(rule(n.federate), ErrFederationDisabled, "sender %s", ev.Sender)
 	}
 	// 4. (v1–v5) If type is m.room.aliases: ...
@@ -390,18 +386,4 @@ func (c *checker) level(user string) (int64, error) {
 		return 0, err
 	}
 	return userLevel(pl, c.creators, user), nil
-}
-
-// contentString reads a string property of a JSON object, "" if it is
-// absent or not a string.
-func contentString(content json.RawMessage, key string) string {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(content, &obj) != nil {
-		return ""
-	}
-	var s string
-	if json.Unmarshal(obj[key], &s) != nil {
-		return ""
-	}
-	return s
 }

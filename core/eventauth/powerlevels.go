@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"hearth.dev/hearth/core/canonicaljson"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
 )
@@ -57,8 +58,8 @@ type powerLevels struct {
 // (v1-floaty-power-levels).
 func parsePowerLevels(v *roomversion.Version, content json.RawMessage) *powerLevels {
 	pl := &powerLevels{}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(content, &obj); err != nil {
+	obj, ok := readObject(content)
+	if !ok {
 		pl.badFields, pl.badUsers = "content is not an object", "content is not an object"
 		return pl
 	}
@@ -79,31 +80,30 @@ func parsePowerLevels(v *roomversion.Version, content json.RawMessage) *powerLev
 	return pl
 }
 
-func parseLevelMap(v *roomversion.Version, obj map[string]json.RawMessage, key string, problem *string, userKeys bool) map[string]int64 {
+func parseLevelMap(v *roomversion.Version, obj object, key string, problem *string, userKeys bool) map[string]int64 {
 	raw, ok := obj[key]
 	if !ok {
 		return nil
 	}
-	var m map[string]json.RawMessage
-	if raw[0] != '{' || json.Unmarshal(raw, &m) != nil {
+	fail := func(msg string) {
 		if *problem == "" {
-			*problem = key + " is not an object"
+			*problem = msg
 		}
+	}
+	m, ok := readObject(raw)
+	if !ok {
+		fail(key + " is not an object")
 		return nil
 	}
 	out := make(map[string]int64, len(m))
 	for k, val := range m {
 		if userKeys && !validUserID(k) {
-			if *problem == "" {
-				*problem = key + ": " + strconv.Quote(k) + " is not a user ID"
-			}
+			fail(key + ": " + strconv.Quote(k) + " is not a user ID")
 			continue
 		}
 		n, ok := parseLevel(v, val)
 		if !ok {
-			if *problem == "" {
-				*problem = key + "[" + strconv.Quote(k) + "] is not an integer"
-			}
+			fail(key + "[" + strconv.Quote(k) + "] is not an integer")
 			continue
 		}
 		out[k] = n
@@ -112,7 +112,7 @@ func parseLevelMap(v *roomversion.Version, obj map[string]json.RawMessage, key s
 }
 
 // parseLevel reads one power level value.
-func parseLevel(v *roomversion.Version, raw json.RawMessage) (int64, bool) {
+func parseLevel(v *roomversion.Version, raw []byte) (int64, bool) {
 	if len(raw) == 0 {
 		return 0, false
 	}
@@ -121,8 +121,8 @@ func parseLevel(v *roomversion.Version, raw json.RawMessage) (int64, bool) {
 		if v.IntegerPowerLevels {
 			return 0, false
 		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
+		s, ok := str(raw)
+		if !ok {
 			return 0, false
 		}
 		return parseStringLevel(s)
@@ -215,28 +215,19 @@ func roomCreators(v *roomversion.Version, create *pdu.PDU) creators {
 		return c
 	}
 	if !v.ImplicitRoomCreator {
-		var content struct {
-			Creator json.RawMessage `json:"creator"`
-		}
-		_ = json.Unmarshal(create.Content, &content)
-		var s string
-		if json.Unmarshal(content.Creator, &s) == nil {
+		if s, ok := str(field(create.Content, "creator")); ok {
 			c.ids = append(c.ids, s)
 		}
 		return c
 	}
 	c.ids = append(c.ids, create.Sender)
 	if v.PrivilegedCreators {
-		var content struct {
-			Additional []json.RawMessage `json:"additional_creators"`
-		}
-		_ = json.Unmarshal(create.Content, &content)
-		for _, raw := range content.Additional {
-			var s string
-			if json.Unmarshal(raw, &s) == nil {
+		_ = canonicaljson.Elements(field(create.Content, "additional_creators"), func(raw []byte) error {
+			if s, ok := str(raw); ok {
 				c.ids = append(c.ids, s)
 			}
-		}
+			return nil
+		})
 	}
 	return c
 }
