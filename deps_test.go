@@ -1,0 +1,46 @@
+package hearth
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportDirection checks DESIGN.md's rule: cmd, wasm → web, federation →
+// core ← storage. core imports nothing of ours outside core and no
+// net/http, database/sql or syscall/js; web and federation never import
+// storage nor each other.
+func TestImportDirection(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("needs the go command")
+	}
+	rules := []struct {
+		pkgs      string
+		forbidden []string
+	}{
+		{"./core/...", []string{"net/http", "database/sql", "syscall/js",
+			"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "hearth.dev/hearth/wasm"}},
+		{"./web/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/federation", "database/sql"}},
+		{"./federation/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "database/sql"}},
+		{"./storage/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation", "net/http"}},
+	}
+	for _, r := range rules {
+		out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}: {{join .Deps " "}}`, r.pkgs).CombinedOutput()
+		if err != nil {
+			if strings.Contains(string(out), "matched no packages") {
+				continue
+			}
+			t.Fatalf("go list %s: %v\n%s", r.pkgs, err, out)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			pkg, deps, _ := strings.Cut(line, ": ")
+			for _, d := range strings.Fields(deps) {
+				for _, f := range r.forbidden {
+					if d == f || strings.HasPrefix(d, f+"/") {
+						t.Errorf("%s imports %s", pkg, d)
+					}
+				}
+			}
+		}
+	}
+}
