@@ -25,7 +25,8 @@ type field struct {
 	raw []byte // for Unknown keys; nil for named fields
 }
 
-// namedKeys are the top-level keys the struct holds for version v.
+// isNamed reports whether key is a top-level key the struct holds for
+// version v.
 func isNamed(v *roomversion.Version, key string) bool {
 	switch key {
 	case "room_id", "sender", "type", "state_key", "content", "redacts", "origin_server_ts",
@@ -97,7 +98,6 @@ func (p *PDU) appendJSON(dst []byte, v *roomversion.Version, skip func(string) b
 }
 
 func (p *PDU) appendNamed(dst []byte, v *roomversion.Version, mode canonicaljson.Mode, key string) ([]byte, error) {
-	var err error
 	switch key {
 	case "auth_events":
 		return p.appendRefs(dst, v, p.AuthEvents)
@@ -129,7 +129,7 @@ func (p *PDU) appendNamed(dst []byte, v *roomversion.Version, mode canonicaljson
 	case "hashes":
 		return p.Hashes.appendJSON(dst, mode)
 	case "signatures":
-		return appendSignatures(dst, p.Signatures), err
+		return appendSignatures(dst, p.Signatures), nil
 	}
 	return dst, invalid("unknown field %q", key)
 }
