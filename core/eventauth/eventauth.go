@@ -379,11 +379,3 @@ func (c *checker) powerLevels() (*powerLevels, error) {
 	c.plLoaded = true
 	return c.pl, nil
 }
-
-func (c *checker) level(user string) (int64, error) {
-	pl, err := c.powerLevels()
-	if err != nil {
-		return 0, err
-	}
-	return userLevel(pl, c.creators, user), nil
-}
