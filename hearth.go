@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"time"
 
+	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
 )
@@ -64,7 +65,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		return nil, err
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start}
-	hs.Handler = web.NewServer(web.Options{ServerName: name, Version: Version})
+	hs.Handler = web.NewServer(web.Options{ServerName: name, Version: Version, Notifier: &core.Notifier{}})
 	return hs, nil
 }
 
