@@ -84,6 +84,8 @@ type StateMap map[StateKey]*pdu.PDU
 // Lookup returns m[key].
 func (m StateMap) Lookup(key StateKey) (*pdu.PDU, error) { return m[key], nil }
 
+var _ AuthEvents = StateMap(nil).Lookup
+
 // NewStateMap keys state events by (type, state_key); non-state events are
 // skipped and a later event replaces an earlier one with the same key.
 func NewStateMap(events ...*pdu.PDU) StateMap {
