@@ -1,0 +1,226 @@
+package storage
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"hearth.dev/hearth/core"
+)
+
+func TestCurrentState(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	alice, bob := "@alice:"+testServer, "@bob:remote.test"
+	create := r.state("create", 1, "m.room.create", "", `{}`)
+	ja := r.member("ja", 2, alice, "join", "create")
+	name := r.state("name", 3, "m.room.name", "", `{"name":"x"}`, "ja")
+	jb := r.member("jb", 4, bob, "join", "name")
+	topic := r.state("topic", 5, "m.room.topic", "", `{"topic":"t"}`, "jb")
+	r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id, Changes: core.StateMap{
+		{Type: "m.room.create"}:                  create.EventID,
+		{Type: "m.room.member", StateKey: alice}: ja.EventID,
+		{Type: "m.room.name"}:                    name.EventID,
+		{Type: "m.room.member", StateKey: bob}:   jb.EventID,
+		{Type: "m.room.topic"}:                   topic.EventID,
+	}}}}, create, ja, name, jb, topic)
+
+	// A second batch replaces the name and removes the topic.
+	name2 := r.state("name2", 6, "m.room.name", "", `{"name":"y"}`, "topic")
+	r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id, Changes: core.StateMap{
+		{Type: "m.room.name"}:  name2.EventID,
+		{Type: "m.room.topic"}: "",
+	}}}}, name2)
+
+	all := core.StateMap{
+		{Type: "m.room.create"}:                  create.EventID,
+		{Type: "m.room.member", StateKey: alice}: ja.EventID,
+		{Type: "m.room.member", StateKey: bob}:   jb.EventID,
+		{Type: "m.room.name"}:                    name2.EventID,
+	}
+	tests := []struct {
+		name   string
+		filter core.StateFilter
+		want   core.StateMap
+	}{
+		{"all", core.AllState, all},
+		{"types", core.StateTypes("m.room.name", "m.room.create"), core.StateMap{
+			{Type: "m.room.create"}: create.EventID, {Type: "m.room.name"}: name2.EventID}},
+		{"all members", core.StateTypes("m.room.member"), core.StateMap{
+			{Type: "m.room.member", StateKey: alice}: ja.EventID,
+			{Type: "m.room.member", StateKey: bob}:   jb.EventID}},
+		{"one key", core.StateKeys(core.StateKey{Type: "m.room.member", StateKey: bob}), core.StateMap{
+			{Type: "m.room.member", StateKey: bob}: jb.EventID}},
+		{"lazy members", core.StateFilter{Types: map[string][]string{"m.room.member": {alice}}, IncludeOthers: true}, core.StateMap{
+			{Type: "m.room.create"}:                  create.EventID,
+			{Type: "m.room.member", StateKey: alice}: ja.EventID,
+			{Type: "m.room.name"}:                    name2.EventID}},
+		{"removed key", core.StateTypes("m.room.topic"), core.StateMap{}},
+		{"nothing", core.StateFilter{Types: map[string][]string{}}, core.StateMap{}},
+		{"others only", core.StateFilter{Types: map[string][]string{}, IncludeOthers: true}, all},
+		{"type with no keys", core.StateFilter{Types: map[string][]string{"m.room.member": {}}, IncludeOthers: true}, core.StateMap{
+			{Type: "m.room.create"}: create.EventID, {Type: "m.room.name"}: name2.EventID}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.CurrentState(ctx, r.id, tt.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("CurrentState mismatch (-want +got):\n%s", diff)
+			}
+			// The filter's own Match agrees with the SQL.
+			for k := range all {
+				_, in := got[k]
+				if tt.filter.Match(k) != in {
+					t.Errorf("filter.Match(%v) = %v, but CurrentState has it: %v", k, !in, in)
+				}
+			}
+		})
+	}
+	_, err := s.CurrentState(ctx, "!nope", core.AllState)
+	wantErrIs(t, "CurrentState(unknown room)", err, core.ErrNotFound)
+}
+
+func TestMembership(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	alice, bob := "@alice:"+testServer, "@bob:remote.test"
+	joined := newTestRoom(t, s, "joined")
+	left := newTestRoom(t, s, "left")
+	invited := newTestRoom(t, s, "invited")
+
+	cur := func(r *testRoom, evs ...core.NewEvent) core.PersistOptions {
+		d := core.CurrentStateDelta{RoomID: r.id, Changes: core.StateMap{}}
+		for _, ev := range evs {
+			d.Changes[core.StateKey{Type: ev.Type, StateKey: *ev.StateKey}] = ev.EventID
+		}
+		return core.PersistOptions{CurrentState: []core.CurrentStateDelta{d}}
+	}
+	ja := joined.member("ja", 1, alice, "join")
+	jb := joined.member("jb", 2, bob, "join", "ja")
+	joined.persist(cur(joined, ja, jb), ja, jb)
+	la1 := left.member("la1", 1, alice, "join")
+	left.persist(cur(left, la1), la1)
+	la2 := left.member("la2", 2, alice, "leave", "la1")
+	left.persist(cur(left, la2), la2)
+	// A remote invite: an out-of-band outlier, not in any room state.
+	inv := invited.member("inv", 7, alice, "invite")
+	inv.Sender = bob
+	inv.Outlier, inv.OutOfBandMembership = true, true
+	inv.NewStateGroup, inv.StateGroup = nil, 0
+	soInv := invited.persist(core.PersistOptions{}, inv)
+
+	tests := []struct {
+		room, user string
+		want       string
+		wantEvent  string
+	}{
+		{joined.id, alice, "join", ja.EventID},
+		{joined.id, bob, "join", jb.EventID},
+		{left.id, alice, "leave", la2.EventID},
+		{invited.id, alice, "invite", inv.EventID},
+	}
+	for _, tt := range tests {
+		m, err := s.Membership(ctx, tt.room, tt.user)
+		if err != nil {
+			t.Errorf("Membership(%s, %s): %v", tt.room, tt.user, err)
+			continue
+		}
+		if m.Membership != tt.want || m.EventID != tt.wantEvent || m.RoomID != tt.room || m.UserID != tt.user {
+			t.Errorf("Membership(%s, %s) = %+v, want %s by %s", tt.room, tt.user, m, tt.want, tt.wantEvent)
+		}
+	}
+	_, err := s.Membership(ctx, left.id, bob)
+	wantErrIs(t, "Membership(no membership)", err, core.ErrNotFound)
+	_, err = s.Membership(ctx, "!nope", alice)
+	wantErrIs(t, "Membership(unknown room)", err, core.ErrNotFound)
+
+	byID := map[string]string{joined.id: "joined", left.id: "left", invited.id: "invited"}
+	rooms := func(memberships ...string) []string {
+		t.Helper()
+		ms, err := s.RoomsForUser(ctx, alice, memberships...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, m := range ms {
+			out = append(out, byID[m.RoomID]+" "+m.Membership)
+		}
+		return out
+	}
+	// want lists "label membership" in the order RoomsForUser promises: by
+	// room ID.
+	want := func(xs ...string) []string {
+		slices.SortFunc(xs, func(a, b string) int {
+			return strings.Compare(roomOfLabel(byID, a), roomOfLabel(byID, b))
+		})
+		return xs
+	}
+	for _, tt := range []struct {
+		memberships []string
+		want        []string
+	}{
+		{nil, want("joined join", "left leave", "invited invite")},
+		{[]string{"join"}, want("joined join")},
+		{[]string{"join", "invite"}, want("joined join", "invited invite")},
+		{[]string{"ban"}, nil},
+	} {
+		if diff := cmp.Diff(tt.want, rooms(tt.memberships...), cmpEmpty); diff != "" {
+			t.Errorf("RoomsForUser(%v) mismatch (-want +got):\n%s", tt.memberships, diff)
+		}
+	}
+	// Remote users' rooms are not tracked.
+	if ms, err := s.RoomsForUser(ctx, bob); err != nil || len(ms) != 0 {
+		t.Errorf("RoomsForUser(remote) = %v, %v; want none", ms, err)
+	}
+	ms, err := s.RoomsForUser(ctx, alice, "invite")
+	if err != nil || len(ms) != 1 || ms[0].StreamOrdering != soInv[0] {
+		t.Errorf("RoomsForUser(invite) = %+v, %v; want stream ordering %d", ms, err, soInv[0])
+	}
+
+	// Joining the invited room moves the membership to the room's state.
+	ji := invited.member("ji", 8, alice, "join")
+	invited.persist(cur(invited, ji), ji)
+	if m, err := s.Membership(ctx, invited.id, alice); err != nil || m.Membership != "join" || m.EventID != ji.EventID {
+		t.Errorf("Membership after join = %+v, %v; want join", m, err)
+	}
+}
+
+// roomOfLabel returns the room ID of a "label membership" string.
+func roomOfLabel(byID map[string]string, x string) string {
+	label, _, _ := strings.Cut(x, " ")
+	for id, n := range byID {
+		if n == label {
+			return id
+		}
+	}
+	return ""
+}
+
+func TestMembershipNeedsServerName(t *testing.T) {
+	// Without a server name, local memberships cannot be recorded: the
+	// write fails instead of silently dropping them.
+	ctx := context.Background()
+	s := NewEventStore(mustOpen(t))
+	if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: "!r", RoomVersion: "12"}); err != nil {
+		t.Fatal(err)
+	}
+	r := &testRoom{tb: t, s: s, id: "!r"}
+	g, err := s.StoreStateGroup(ctx, "!r", "$c", core.StateGroupDelta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.base = g
+	ev := r.member("j", 1, "@alice:"+testServer, "join")
+	_, err = s.PersistEvents(ctx, []core.NewEvent{ev}, core.PersistOptions{CurrentState: []core.CurrentStateDelta{{
+		RoomID: "!r", Changes: core.StateMap{{Type: "m.room.member", StateKey: "@alice:" + testServer}: ev.EventID},
+	}}})
+	if err == nil {
+		t.Error("PersistEvents without a server name succeeded")
+	}
+}
