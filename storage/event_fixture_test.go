@@ -143,7 +143,7 @@ func eventJSON(ev *core.NewEvent, content string) []byte {
 			`"signatures":{"%s":{"ed25519:a_JaEG":"%s%s"}},%s"type":"%s"}`,
 		eventID("auth1"), eventID("auth2"), eventID("auth3"), content, ev.Depth, eventID(ev.EventID)[1:],
 		ev.OriginServerTS, prev, ev.RoomID, ev.Sender,
-		testServer, eventID("sig1"+ev.EventID)[1:], eventID("sig2"+ev.EventID)[1:], sk, ev.Type)
+		testServer, eventID("sig1" + ev.EventID)[1:], eventID("sig2" + ev.EventID)[1:], sk, ev.Type)
 }
 
 // persist stores events, failing the test on error.
