@@ -38,6 +38,9 @@ func (d *data) changed() bool {
 // readAt reads into b from offset off. A read past the end of the file
 // returns fewer bytes and io.EOF.
 func (d *data) readAt(b []byte, off int64) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
 	if off >= d.size {
 		return 0, io.EOF
 	}
