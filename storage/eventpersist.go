@@ -123,26 +123,28 @@ type storedEvent struct {
 	stream  int64
 }
 
-func (p *persister) lookup(eventID string) (storedEvent, bool, error) {
-	var e storedEvent
-	err := p.q.QueryRowContext(p.ctx,
-		"SELECT event_nid, outlier, stream_ordering FROM events WHERE event_id = ?", eventID).
-		Scan(&e.nid, &e.outlier, &e.stream)
+// lookup returns the room's key and what is stored of the event, in one
+// statement (single sends are the common case, and every statement is
+// prepared anew).
+func (p *persister) lookup(roomID, eventID string) (int64, storedEvent, bool, error) {
+	var room int64
+	var nid, stream sql.NullInt64
+	var outlier sql.NullBool
+	err := p.q.QueryRowContext(p.ctx, `
+		SELECT r.room_nid, e.event_nid, e.outlier, e.stream_ordering
+		FROM rooms r LEFT JOIN events e ON e.event_id = ?
+		WHERE r.room_id = ?`, eventID, roomID).Scan(&room, &nid, &outlier, &stream)
 	if errors.Is(err, sql.ErrNoRows) {
-		return e, false, nil
+		return 0, storedEvent{}, false, notFound("room %s", roomID)
 	}
 	if err != nil {
-		return e, false, fmt.Errorf("storage: look up event %s: %w", eventID, err)
+		return 0, storedEvent{}, false, fmt.Errorf("storage: look up event %s: %w", eventID, err)
 	}
-	return e, true, nil
+	return room, storedEvent{nid: nid.Int64, outlier: outlier.Bool, stream: stream.Int64}, nid.Valid, nil
 }
 
 func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, error) {
-	room, err := p.room(ev.RoomID)
-	if err != nil {
-		return 0, err
-	}
-	old, exists, err := p.lookup(ev.EventID)
+	room, old, exists, err := p.lookup(ev.RoomID, ev.EventID)
 	if err != nil {
 		return 0, err
 	}
@@ -263,12 +265,17 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 		if group, err = storeStateGroup(p.ctx, p.q, ev.RoomID, ev.EventID, *ev.NewStateGroup, p.maxHops); err != nil {
 			return err
 		}
-	} else if _, err := stateGroupRoom(p.ctx, p.q, group); err != nil {
-		return err
 	}
-	if _, err := p.q.ExecContext(p.ctx,
-		"INSERT INTO event_to_state_groups (event_nid, state_group) VALUES (?, ?)", nid, group); err != nil {
+	// Only an existing group may be named.
+	res, err := p.q.ExecContext(p.ctx,
+		"INSERT INTO event_to_state_groups (event_nid, state_group) SELECT ?, id FROM state_groups WHERE id = ?", nid, group)
+	if err != nil {
 		return fmt.Errorf("storage: state group of %s: %w", ev.EventID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storage: state group of %s: %w", ev.EventID, err)
+	} else if n == 0 {
+		return notFound("state group %d of event %s", group, ev.EventID)
 	}
 	prevs := slices.Compact(slices.Sorted(slices.Values(ev.PrevEvents)))
 	for _, prev := range prevs {
@@ -281,7 +288,7 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	// A persisted event stops being a backward extremity. Whether a counted
 	// event already references it decides below if it is a forward one.
 	var hasSuccessor bool
-	err := p.q.QueryRowContext(p.ctx,
+	err = p.q.QueryRowContext(p.ctx,
 		"DELETE FROM event_backward_extremities WHERE room_nid = ? AND event_id = ? RETURNING has_successor",
 		room, ev.EventID).Scan(&hasSuccessor)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
