@@ -150,3 +150,64 @@ CREATE TABLE event_to_state_groups (
     state_group INTEGER NOT NULL
 );
 CREATE INDEX event_to_state_groups_sg ON event_to_state_groups (state_group);
+
+-- media: the content repository (client-server API "Content repository").
+-- Content lives in this database, cut in blocks, so the whole homeserver
+-- stays one file and no upload, download or thumbnail holds a whole file in
+-- memory or a connection for longer than one block.
+
+-- Each distinct content once (deduplicated by sha256). sha256 is NULL while
+-- the blocks are still being written; such a row older than a day is the
+-- leftover of an interrupted upload and is deleted.
+CREATE TABLE media_blobs (
+    blob_id INTEGER PRIMARY KEY,
+    sha256 BLOB UNIQUE,
+    size INTEGER NOT NULL,
+    block_size INTEGER NOT NULL,
+    created_ts INTEGER NOT NULL
+);
+CREATE INDEX media_blobs_incomplete ON media_blobs (created_ts) WHERE sha256 IS NULL;
+
+-- The bytes of each blob: block seq holds bytes [seq*block_size,
+-- (seq+1)*block_size).
+CREATE TABLE media_blocks (
+    blob_id INTEGER NOT NULL REFERENCES media_blobs (blob_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (blob_id, seq)
+);
+
+-- One row per local media ID (the mxc://<server_name>/<media_id> URIs).
+-- blob_id is NULL for an ID made by POST /media/v1/create whose content has
+-- not arrived; unused_expires_ts is when that reservation lapses.
+-- legacy_download: uploaded while the unauthenticated endpoints were not
+-- frozen, so they may keep serving it.
+CREATE TABLE media (
+    media_id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    content_type TEXT NOT NULL DEFAULT '',
+    upload_name TEXT NOT NULL DEFAULT '',
+    created_ts INTEGER NOT NULL,
+    unused_expires_ts INTEGER,
+    blob_id INTEGER REFERENCES media_blobs (blob_id),
+    legacy_download INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX media_blob ON media (blob_id);
+CREATE INDEX media_pending ON media (user_id, unused_expires_ts) WHERE blob_id IS NULL;
+
+-- Thumbnails made from a blob, by the size and method they were made for.
+-- original = 1 says the blob itself serves (it is no larger than asked), and
+-- data is then empty.
+CREATE TABLE media_thumbnails (
+    blob_id INTEGER NOT NULL REFERENCES media_blobs (blob_id) ON DELETE CASCADE,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    method TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    thumb_width INTEGER NOT NULL,
+    thumb_height INTEGER NOT NULL,
+    original INTEGER NOT NULL DEFAULT 0,
+    data BLOB NOT NULL,
+    created_ts INTEGER NOT NULL,
+    PRIMARY KEY (blob_id, width, height, method)
+);
