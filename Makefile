@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: all build run test bench wasm vet test-go test-js test-browser deps-browser clean
+.PHONY: all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean
 
 all: build
 
@@ -29,7 +29,7 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet -tags $(JSTAGS) ./wasm/... ./storage/...
 
-test: vet test-go test-js
+test: vet test-go test-js test-browser test-browser-storage
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -40,6 +40,39 @@ test-go:
 # The storage engine's suite again, compiled to js/wasm and run by Node.
 test-js:
 	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test -tags $(JSTAGS) ./storage/...
+
+# Browser tests: Debian's chromium (installed when missing; never a
+# downloaded browser) driven by playwright-core from test/browser.
+WASMTEST ?= $(CURDIR)/.cache/wasmtest
+BROWSER_RUN = node test/browser/run-go-test.mjs
+
+browser-deps:
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+	npm ci --prefix test/browser --no-audit --no-fund
+
+# The browser VFSes (wasm/opfs, wasm/idb) in a Chromium worker, including
+# persistence across a browser restart and a killed worker.
+test-browser: browser-deps
+	mkdir -p $(WASMTEST)
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm/opfs ./wasm/idb ./test/browser/vfstest ./test/browser/harnesstest
+	node --test test/browser/harness.test.mjs
+	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/opfs.test.wasm ./wasm/opfs
+	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/idb.test.wasm ./wasm/idb
+	for v in opfs idb; do \
+	  $(BROWSER_RUN) $(WASMTEST)/$$v.test.wasm -test.v && \
+	  $(BROWSER_RUN) --phases write,verify,crash,crash-verify --restart-browser $(WASMTEST)/$$v.test.wasm -test.v -test.run TestPhase && \
+	  $(BROWSER_RUN) --phases crash,crash-verify $(WASMTEST)/$$v.test.wasm -test.v -test.run TestPhase || exit 1; \
+	done
+
+# The storage engine's suite in a Chromium worker on each browser VFS.
+test-browser-storage: browser-deps
+	mkdir -p $(WASMTEST)
+	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/storage.test.wasm ./storage
+	$(BROWSER_RUN) --env HEARTH_TEST_VFS=opfs $(WASMTEST)/storage.test.wasm
+	$(BROWSER_RUN) --env HEARTH_TEST_VFS=idb $(WASMTEST)/storage.test.wasm
+
+bench-browser: test-browser
+	for v in opfs idb; do $(BROWSER_RUN) $(WASMTEST)/$$v.test.wasm -test.run '^$$' -test.bench . -test.benchtime 2000x || exit 1; done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
