@@ -144,12 +144,135 @@ CREATE TABLE event_txn_id (
 
 -- The state group of the state after each non-outlier event (seed 003). It
 -- lives in main, as in Synapse: with "state" in a file of its own, this
--- mapping stays with the events.
+-- mapping stays with the events. No index on state_group (Synapse has one,
+-- for purges): it would cost every event a page write.
 CREATE TABLE event_to_state_groups (
     event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
     state_group INTEGER NOT NULL
 );
-CREATE INDEX event_to_state_groups_sg ON event_to_state_groups (state_group);
+
+-- e2ee: end-to-end encryption keys of local devices, cross-signing keys and
+-- signatures, the device list stream, to-device messages and key backups.
+
+-- Stream positions for /sync: "to_device" numbers queued to-device messages,
+-- "device_lists" numbers changes of local users' devices and keys.
+INSERT INTO stream_positions (stream_name, stream_id) VALUES ('to_device', 0), ('device_lists', 0);
+
+-- The identity keys each local device uploaded (POST /keys/upload), as JSON.
+-- The e2e tables keyed by device go with the device (ON DELETE CASCADE).
+CREATE TABLE e2e_device_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Unclaimed one-time keys; a claimed key is deleted. id gives the upload
+-- order, in which keys are handed out.
+CREATE TABLE e2e_one_time_keys (
+    id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    UNIQUE (user_id, device_id, algorithm, key_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+
+-- The fallback key of each device and algorithm (at most one); used is set
+-- once it has been handed out by /keys/claim.
+CREATE TABLE e2e_fallback_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, device_id, algorithm),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Local users' cross-signing keys as uploaded: key_type is master,
+-- self_signing or user_signing; public_key is the unpadded base64 key.
+CREATE TABLE e2e_cross_signing_keys (
+    user_id TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, key_type)
+) WITHOUT ROWID;
+
+-- Signatures uploaded with /keys/signatures/upload: user_id's key key_id
+-- signed target_user_id's device or cross-signing key target_key_id (a
+-- device ID or a public key). Merged into the target when it is queried.
+CREATE TABLE e2e_cross_signing_signatures (
+    target_user_id TEXT NOT NULL,
+    target_key_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (target_user_id, target_key_id, user_id, key_id)
+) WITHOUT ROWID;
+
+-- The last position of the "device_lists" stream at which each local user's
+-- devices or keys changed (one row per user: a sync only needs to know that
+-- a user changed since its token).
+CREATE TABLE device_list_changes (
+    user_id TEXT NOT NULL PRIMARY KEY,
+    stream_id INTEGER NOT NULL
+);
+CREATE INDEX device_list_changes_stream ON device_list_changes (stream_id);
+
+-- To-device messages waiting for a local device, as {"sender","type",
+-- "content"}, in the order of the "to_device" stream; deleted once the
+-- device syncs with a token past them.
+CREATE TABLE device_inbox (
+    stream_id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    message_json TEXT NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX device_inbox_device ON device_inbox (user_id, device_id, stream_id);
+
+-- Transaction ids of PUT /sendToDevice per sending device, so a retried
+-- request delivers nothing twice.
+CREATE TABLE to_device_txns (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    inserted_ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Key backup versions of each user. A deleted version keeps its row
+-- (deleted = 1) so its number is never given again; etag counts changes to
+-- its keys.
+CREATE TABLE e2e_room_keys_versions (
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    algorithm TEXT NOT NULL,
+    auth_data TEXT NOT NULL,
+    etag INTEGER NOT NULL DEFAULT 0,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, version)
+) WITHOUT ROWID;
+
+-- Backed-up megolm session keys, per user, backup version, room and session.
+CREATE TABLE e2e_room_keys (
+    user_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    room_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    first_message_index INTEGER NOT NULL,
+    forwarded_count INTEGER NOT NULL,
+    is_verified INTEGER NOT NULL,
+    session_data TEXT NOT NULL,
+    PRIMARY KEY (user_id, version, room_id, session_id)
+) WITHOUT ROWID;
 
 -- media: the content repository (client-server API "Content repository").
 -- Content lives in this database, cut in blocks, so the whole homeserver
@@ -211,3 +334,81 @@ CREATE TABLE media_thumbnails (
     created_ts INTEGER NOT NULL,
     PRIMARY KEY (blob_id, width, height, method)
 );
+
+-- accounts: local users, their devices, access/refresh/login tokens and
+-- registration tokens.
+
+-- Local user accounts. password_hash is an argon2id PHC string, NULL for an
+-- account without a password (deactivation wipes it). creation_ts is in
+-- milliseconds.
+CREATE TABLE users (
+    user_id TEXT NOT NULL PRIMARY KEY,
+    password_hash TEXT,
+    admin INTEGER NOT NULL DEFAULT 0,
+    deactivated INTEGER NOT NULL DEFAULT 0,
+    user_type TEXT,
+    creation_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- The devices (logged-in clients) of local users; last_seen_* are updated
+-- at most every few minutes.
+CREATE TABLE devices (
+    user_id TEXT NOT NULL REFERENCES users (user_id),
+    device_id TEXT NOT NULL,
+    display_name TEXT,
+    last_seen_ts INTEGER,
+    last_seen_ip TEXT,
+    PRIMARY KEY (user_id, device_id)
+) WITHOUT ROWID;
+
+-- Refresh tokens, by SHA-256 of the token (never the token itself).
+-- next_token_id is the token issued in exchange for this one; this one stays
+-- usable until the next one's access token or refresh token is used.
+CREATE TABLE refresh_tokens (
+    id INTEGER PRIMARY KEY,
+    token_hash BLOB NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    next_token_id INTEGER,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
+CREATE INDEX refresh_tokens_next ON refresh_tokens (next_token_id);
+
+-- Access tokens, by SHA-256 of the token (never the token itself).
+-- valid_until_ms is NULL for tokens that do not expire; refreshable tokens
+-- expire and name their refresh token. used is set at first use.
+CREATE TABLE access_tokens (
+    id INTEGER PRIMARY KEY,
+    token_hash BLOB NOT NULL UNIQUE,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    valid_until_ms INTEGER,
+    refresh_token_id INTEGER REFERENCES refresh_tokens (id) ON DELETE CASCADE,
+    used INTEGER NOT NULL DEFAULT 0,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX access_tokens_device ON access_tokens (user_id, device_id);
+CREATE INDEX access_tokens_refresh ON access_tokens (refresh_token_id);
+
+-- Single-use, short-lived m.login.token tokens, by SHA-256.
+CREATE TABLE login_tokens (
+    token_hash BLOB NOT NULL PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users (user_id),
+    expiry_ts INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Registration tokens (m.login.registration_token). pending counts
+-- registrations past the token stage but not finished, completed those
+-- finished; uses_allowed NULL is unlimited, expiry_time (ms) NULL never.
+-- setup = 1 marks the one-time token printed at first start: accepted even
+-- when registration is closed, only while no account exists, and it makes
+-- its registrant an admin.
+CREATE TABLE registration_tokens (
+    token TEXT NOT NULL PRIMARY KEY,
+    uses_allowed INTEGER,
+    pending INTEGER NOT NULL DEFAULT 0,
+    completed INTEGER NOT NULL DEFAULT 0,
+    expiry_time INTEGER,
+    setup INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
