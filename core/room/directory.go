@@ -1,0 +1,341 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/id"
+)
+
+// DirectoryStore keeps what the server records about rooms beside their
+// events: local room aliases, the published room directory, and the rooms
+// users have forgotten.
+type DirectoryStore interface {
+	// CreateAlias maps alias to roomID, recording creator. It returns an
+	// error wrapping core.ErrRoomInUse if alias is already mapped.
+	CreateAlias(ctx context.Context, alias, roomID, creator string) error
+	// ResolveAlias returns the room alias maps to and who created the
+	// mapping. It returns an error wrapping core.ErrNotFound if alias is
+	// not mapped.
+	ResolveAlias(ctx context.Context, alias string) (roomID, creator string, err error)
+	// DeleteAlias removes alias. It returns an error wrapping
+	// core.ErrNotFound if alias is not mapped.
+	DeleteAlias(ctx context.Context, alias string) error
+	// Aliases returns the aliases mapped to roomID, sorted (none is not an
+	// error).
+	Aliases(ctx context.Context, roomID string) ([]string, error)
+	// SetPublished sets whether roomID is in the published room directory.
+	// It returns an error wrapping core.ErrNotFound for an unknown room.
+	SetPublished(ctx context.Context, roomID string, published bool) error
+	// PublishedRooms returns the IDs of the published rooms, sorted.
+	PublishedRooms(ctx context.Context) ([]string, error)
+	// Forget records that userID forgot roomID as of the membership event
+	// eventID (their leave or ban).
+	Forget(ctx context.Context, userID, roomID, eventID string) error
+	// ForgottenAt returns the membership event as of which userID forgot
+	// roomID, "" if they never did.
+	ForgottenAt(ctx context.Context, userID, roomID string) (string, error)
+}
+
+func (p *Pipeline) directory() (DirectoryStore, error) {
+	if p.stores.Directory == nil {
+		return nil, core.ErrUnrecognized.WithMessage("the room directory is not available")
+	}
+	return p.stores.Directory, nil
+}
+
+// checkLocalAlias parses alias and checks that it belongs to this server.
+func (p *Pipeline) checkLocalAlias(alias string) error {
+	a, err := id.ParseRoomAlias(alias)
+	if err != nil {
+		return core.ErrInvalidParam.WithMessage("%q is not a room alias", alias)
+	}
+	if string(a.ServerName()) != p.cfg.ServerName {
+		return core.ErrInvalidParam.WithMessage("%s is not an alias of this server", alias)
+	}
+	return nil
+}
+
+// ResolveAlias returns the room a local alias maps to. A remote alias
+// gives M_NOT_FOUND, as resolving it needs federation.
+func (p *Pipeline) ResolveAlias(ctx context.Context, alias string) (string, error) {
+	a, err := id.ParseRoomAlias(alias)
+	if err != nil {
+		return "", core.ErrInvalidParam.WithMessage("%q is not a room alias", alias)
+	}
+	if string(a.ServerName()) != p.cfg.ServerName {
+		return "", core.ErrNotFound.WithMessage("%s belongs to another server; resolving it needs federation, which this server does not offer yet", alias)
+	}
+	d, err := p.directory()
+	if err != nil {
+		return "", err
+	}
+	roomID, _, err := d.ResolveAlias(ctx, alias)
+	if errors.Is(err, core.ErrNotFound) {
+		return "", core.ErrNotFound.WithMessage("room alias %s not found", alias)
+	}
+	return roomID, err
+}
+
+// CreateAlias maps a local alias to roomID for userID, who must be joined
+// to the room. It returns M_ROOM_IN_USE... as CreateRoom does; the web
+// layer turns it into the 409 the alias endpoint asks for.
+func (p *Pipeline) CreateAlias(ctx context.Context, alias, roomID, userID string) error {
+	if err := p.checkLocalAlias(alias); err != nil {
+		return err
+	}
+	if _, err := id.ParseRoomID(roomID); err != nil {
+		return core.ErrInvalidParam.WithMessage("%q is not a room ID", roomID)
+	}
+	d, err := p.directory()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Version(ctx, roomID); err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return core.ErrNotFound.WithMessage("unknown room %s", roomID)
+		}
+		return err
+	}
+	m, err := p.membershipOf(ctx, roomID, userID)
+	if err != nil {
+		return err
+	}
+	if m.Membership != eventauth.MembershipJoin {
+		return notInRoom(roomID)
+	}
+	return d.CreateAlias(ctx, alias, roomID, userID)
+}
+
+// DeleteAlias removes a local alias for userID: its creator, a server
+// admin, or a member of the room allowed to send m.room.canonical_alias.
+func (p *Pipeline) DeleteAlias(ctx context.Context, alias, userID string, isAdmin bool) error {
+	if err := p.checkLocalAlias(alias); err != nil {
+		return err
+	}
+	d, err := p.directory()
+	if err != nil {
+		return err
+	}
+	roomID, creator, err := d.ResolveAlias(ctx, alias)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.ErrNotFound.WithMessage("room alias %s not found", alias)
+	}
+	if err != nil {
+		return err
+	}
+	if creator != userID && !isAdmin {
+		ok, err := p.canSendState(ctx, roomID, userID, keyAlias.Type)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return core.ErrForbidden.WithMessage("you may not remove %s", alias)
+		}
+	}
+	err = d.DeleteAlias(ctx, alias)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.ErrNotFound.WithMessage("room alias %s not found", alias)
+	}
+	return err
+}
+
+// Aliases returns the local aliases of roomID, for a user who can read the
+// room.
+func (p *Pipeline) Aliases(ctx context.Context, roomID, userID string) ([]string, error) {
+	if _, err := p.Access(ctx, roomID, userID); err != nil {
+		return nil, err
+	}
+	d, err := p.directory()
+	if err != nil {
+		return nil, err
+	}
+	return d.Aliases(ctx, roomID)
+}
+
+// canSendState reports whether userID is joined to roomID with the power
+// to send a state event of type typ.
+func (p *Pipeline) canSendState(ctx context.Context, roomID, userID, typ string) (bool, error) {
+	v, err := p.Version(ctx, roomID)
+	if errors.Is(err, core.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	m, err := p.membershipOf(ctx, roomID, userID)
+	if err != nil || m.Membership != eventauth.MembershipJoin {
+		return false, err
+	}
+	pl, create, err := p.powerEvents(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	level := eventauth.UserPowerLevel(v, userID, pl, create)
+	need := int64(50)
+	if pl != nil {
+		need = requiredLevel(pl.Content, typ, true)
+	}
+	return level >= need, nil
+}
+
+// Visibility returns "public" or "private": whether roomID is in the
+// published room directory. It returns M_NOT_FOUND for an unknown room.
+func (p *Pipeline) Visibility(ctx context.Context, roomID string) (string, error) {
+	info, err := p.stores.Rooms.Room(ctx, roomID)
+	if errors.Is(err, core.ErrNotFound) {
+		return "", core.ErrNotFound.WithMessage("unknown room %s", roomID)
+	}
+	if err != nil {
+		return "", err
+	}
+	if info.IsPublic {
+		return "public", nil
+	}
+	return "private", nil
+}
+
+// SetVisibility publishes roomID in the room directory or withdraws it, for
+// a server admin or a member allowed to send m.room.canonical_alias.
+func (p *Pipeline) SetVisibility(ctx context.Context, roomID, userID string, isAdmin bool, visibility string) error {
+	var public bool
+	switch visibility {
+	case "public":
+		public = true
+	case "private":
+	default:
+		return core.ErrInvalidParam.WithMessage("visibility must be public or private")
+	}
+	d, err := p.directory()
+	if err != nil {
+		return err
+	}
+	if _, err := p.Visibility(ctx, roomID); err != nil {
+		return err
+	}
+	if !isAdmin {
+		ok, err := p.canSendState(ctx, roomID, userID, keyAlias.Type)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return core.ErrForbidden.WithMessage("you may not change the directory visibility of %s", roomID)
+		}
+	}
+	err = d.SetPublished(ctx, roomID, public)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.ErrNotFound.WithMessage("unknown room %s", roomID)
+	}
+	return err
+}
+
+// PublicRoom is one entry of the published room directory
+// (PublishedRoomsChunk).
+type PublicRoom struct {
+	RoomID           string `json:"room_id"`
+	Name             string `json:"name,omitempty"`
+	Topic            string `json:"topic,omitempty"`
+	CanonicalAlias   string `json:"canonical_alias,omitempty"`
+	AvatarURL        string `json:"avatar_url,omitempty"`
+	NumJoinedMembers int    `json:"num_joined_members"`
+	WorldReadable    bool   `json:"world_readable"`
+	GuestCanJoin     bool   `json:"guest_can_join"`
+	JoinRule         string `json:"join_rule,omitempty"`
+	RoomType         string `json:"room_type,omitempty"`
+}
+
+// PublicRooms returns the published rooms whose name, topic or canonical
+// alias contains search (case-insensitively; "" matches all), the most
+// joined first, ties by room ID.
+func (p *Pipeline) PublicRooms(ctx context.Context, search string) ([]PublicRoom, error) {
+	d, err := p.directory()
+	if err != nil {
+		return nil, err
+	}
+	ids, err := d.PublishedRooms(ctx)
+	if err != nil {
+		return nil, err
+	}
+	search = strings.ToLower(search)
+	out := make([]PublicRoom, 0, len(ids))
+	for _, roomID := range ids {
+		pr, err := p.publicRoom(ctx, roomID)
+		if errors.Is(err, core.ErrNotFound) {
+			continue // published but holding no events here
+		}
+		if err != nil {
+			return nil, err
+		}
+		if search != "" && !strings.Contains(strings.ToLower(pr.Name+"\x00"+pr.Topic+"\x00"+pr.CanonicalAlias), search) {
+			continue
+		}
+		out = append(out, pr)
+	}
+	slices.SortStableFunc(out, func(a, b PublicRoom) int {
+		if a.NumJoinedMembers != b.NumJoinedMembers {
+			return b.NumJoinedMembers - a.NumJoinedMembers
+		}
+		return strings.Compare(a.RoomID, b.RoomID)
+	})
+	return out, nil
+}
+
+// publicRoom summarises roomID's current state.
+func (p *Pipeline) publicRoom(ctx context.Context, roomID string) (PublicRoom, error) {
+	pr := PublicRoom{RoomID: roomID}
+	state, err := p.stores.State.CurrentState(ctx, roomID, core.StateFilter{Types: map[string][]string{
+		"m.room.name": {""}, "m.room.topic": {""}, "m.room.canonical_alias": {""}, "m.room.avatar": {""},
+		"m.room.history_visibility": {""}, "m.room.guest_access": {""}, "m.room.join_rules": {""},
+		"m.room.create": {""}, "m.room.member": nil,
+	}})
+	if err != nil {
+		return pr, err
+	}
+	ids := make([]string, 0, len(state))
+	for _, id := range state {
+		ids = append(ids, id)
+	}
+	evs, err := p.pdus(ctx, ids)
+	if err != nil {
+		return pr, err
+	}
+	str := func(typ, field string) string {
+		e := evs[state[core.StateKey{Type: typ}]]
+		if e == nil {
+			return ""
+		}
+		return contentString(e.Content, field)
+	}
+	pr.Name = str("m.room.name", "name")
+	pr.Topic = str("m.room.topic", "topic")
+	pr.CanonicalAlias = str("m.room.canonical_alias", "alias")
+	pr.AvatarURL = str("m.room.avatar", "url")
+	pr.WorldReadable = str("m.room.history_visibility", "history_visibility") == HistoryWorldReadable
+	pr.GuestCanJoin = str("m.room.guest_access", "guest_access") == "can_join"
+	pr.JoinRule = str("m.room.join_rules", "join_rule")
+	pr.RoomType = str("m.room.create", "type")
+	for k, id := range state {
+		if k.Type == eventauth.TypeMember && evs[id] != nil && contentString(evs[id].Content, "membership") == eventauth.MembershipJoin {
+			pr.NumJoinedMembers++
+		}
+	}
+	return pr, nil
+}
+
+// contentString returns content[field] if it is a string, "" otherwise.
+func contentString(content json.RawMessage, field string) string {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(content, &m) != nil {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(m[field], &s) != nil {
+		return ""
+	}
+	return s
+}

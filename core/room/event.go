@@ -1,0 +1,174 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/pdu"
+	"hearth.dev/hearth/core/roomversion"
+)
+
+// Event is a stored event with its parsed PDU and its room version. PDU is
+// shared with the pipeline's cache: treat it as read-only.
+type Event struct {
+	Stored  *core.StoredEvent
+	PDU     *pdu.PDU
+	Version *roomversion.Version
+}
+
+// ID returns the event's ID.
+func (e *Event) ID() string { return e.Stored.EventID }
+
+// defaultCacheSize bounds the parsed events kept in memory.
+const defaultCacheSize = 8192
+
+// eventCache keeps parsed events by ID. Events never change once stored
+// (redaction is applied when they are read for a client), so an entry
+// never goes stale; the cache only bounds its size.
+type eventCache struct {
+	mu  sync.Mutex
+	m   map[string]*pdu.PDU
+	max int
+}
+
+func (c *eventCache) get(id string) *pdu.PDU {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *eventCache) put(e *pdu.PDU) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*pdu.PDU)
+	}
+	if len(c.m) >= c.max {
+		// Drop about half, in map order (which is random enough).
+		n := len(c.m) / 2
+		for k := range c.m {
+			if n == 0 {
+				break
+			}
+			delete(c.m, k)
+			n--
+		}
+	}
+	c.m[e.EventID] = e
+}
+
+// parseStored parses a stored event's JSON in its room's version and sets
+// the event ID and the storage flags.
+func parseStored(se *core.StoredEvent) (*pdu.PDU, *roomversion.Version, error) {
+	v, err := roomversion.Lookup(roomversion.ID(se.RoomVersion))
+	if err != nil {
+		return nil, nil, fmt.Errorf("room: event %s: %w", se.EventID, err)
+	}
+	e, err := pdu.Parse(v, se.JSON)
+	if err != nil {
+		return nil, nil, fmt.Errorf("room: stored event %s: %w", se.EventID, err)
+	}
+	e.EventID = se.EventID
+	e.Internal.Outlier = se.Outlier
+	e.Internal.Rejected = se.Rejected
+	e.Internal.SoftFailed = se.SoftFailed
+	return e, v, nil
+}
+
+// pdus returns the parsed events among ids, from the cache or storage;
+// unknown IDs are left out.
+func (p *Pipeline) pdus(ctx context.Context, ids []string) (map[string]*pdu.PDU, error) {
+	out := make(map[string]*pdu.PDU, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if e := p.cache.get(id); e != nil {
+			out[id] = e
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	stored, err := p.stores.Events.Events(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for id, se := range stored {
+		e, _, err := parseStored(se)
+		if err != nil {
+			return nil, err
+		}
+		p.cache.put(e)
+		out[id] = e
+	}
+	return out, nil
+}
+
+// pduFunc is the fetch function the pure algorithms take: (nil, nil) for an
+// unknown event.
+func (p *Pipeline) pduFunc(ctx context.Context) func(id string) (*pdu.PDU, error) {
+	return func(id string) (*pdu.PDU, error) {
+		m, err := p.pdus(ctx, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		return m[id], nil
+	}
+}
+
+// Event returns the stored event eventID with its parsed PDU. It returns an
+// error wrapping core.ErrNotFound if the event is not stored.
+func (p *Pipeline) Event(ctx context.Context, eventID string) (*Event, error) {
+	se, err := p.stores.Events.Event(ctx, eventID)
+	if err != nil {
+		return nil, err
+	}
+	return p.wrap(se)
+}
+
+// Events returns the stored events among eventIDs, keyed by ID; unknown IDs
+// are left out.
+func (p *Pipeline) Events(ctx context.Context, eventIDs []string) (map[string]*Event, error) {
+	stored, err := p.stores.Events.Events(ctx, eventIDs)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*Event, len(stored))
+	for id, se := range stored {
+		if out[id], err = p.wrap(se); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Wrap parses stored events (for instance from a TimelineStore read) into
+// Events, through the pipeline's cache.
+func (p *Pipeline) Wrap(stored []*core.StoredEvent) ([]*Event, error) {
+	out := make([]*Event, len(stored))
+	for i, se := range stored {
+		var err error
+		if out[i], err = p.wrap(se); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (p *Pipeline) wrap(se *core.StoredEvent) (*Event, error) {
+	v, err := roomversion.Lookup(roomversion.ID(se.RoomVersion))
+	if err != nil {
+		return nil, fmt.Errorf("room: event %s: %w", se.EventID, err)
+	}
+	e := p.cache.get(se.EventID)
+	if e == nil {
+		if e, _, err = parseStored(se); err != nil {
+			return nil, err
+		}
+		p.cache.put(e)
+	}
+	return &Event{Stored: se, PDU: e, Version: v}, nil
+}

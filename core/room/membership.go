@@ -1,0 +1,233 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/id"
+)
+
+// notInRoom is the error for acting in a room the user is not in (or the
+// server does not know: the two are not told apart).
+func notInRoom(roomID string) error {
+	return core.ErrForbidden.WithMessage("you are not in room %s", roomID)
+}
+
+// forbiddenIfUnknown turns "unknown room" into notInRoom.
+func forbiddenIfUnknown(err error, roomID string) error {
+	if errors.Is(err, core.ErrNotFound) {
+		return notInRoom(roomID)
+	}
+	return err
+}
+
+// isRemoteRoom reports whether roomID names another server (room versions
+// 1–11; version 12 room IDs name no server).
+func (p *Pipeline) isRemoteRoom(roomID string) bool {
+	server, ok := id.RoomID(roomID).ServerName()
+	return ok && string(server) != p.cfg.ServerName
+}
+
+// sendMembership sends an m.room.member event from sender about target.
+func (p *Pipeline) sendMembership(ctx context.Context, roomID, sender, target string, content map[string]any) (string, error) {
+	raw, err := json.Marshal(content)
+	if err != nil {
+		return "", err
+	}
+	t := target
+	return p.Send(ctx, roomID, Proto{Type: eventauth.TypeMember, StateKey: &t, Sender: sender, Content: raw}, nil)
+}
+
+// memberContent is the content of a membership event, with the reason
+// and, for a local target, the profile.
+func (p *Pipeline) memberContent(ctx context.Context, membership, target, reason string) (map[string]any, error) {
+	c := map[string]any{"membership": membership}
+	if reason != "" {
+		c["reason"] = reason
+	}
+	if p.cfg.Profile != nil && p.isLocal(target) && (membership == eventauth.MembershipJoin || membership == eventauth.MembershipInvite) {
+		name, avatar, err := p.cfg.Profile(ctx, target)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return nil, err
+		}
+		if name != "" {
+			c["displayname"] = name
+		}
+		if avatar != "" {
+			c["avatar_url"] = avatar
+		}
+	}
+	return c, nil
+}
+
+// membershipOf returns userID's membership of roomID, "" when there is
+// none.
+func (p *Pipeline) membershipOf(ctx context.Context, roomID, userID string) (core.RoomMembership, error) {
+	m, err := p.stores.State.Membership(ctx, roomID, userID)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.RoomMembership{RoomID: roomID, UserID: userID}, nil
+	}
+	return m, err
+}
+
+// Join makes userID join roomID, a room whose DAG this server holds. It
+// returns M_NOT_FOUND for a room the server does not know (joining a room
+// on another server needs federation) and M_FORBIDDEN when the auth rules
+// refuse the join.
+func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (string, error) {
+	if _, err := p.Version(ctx, roomID); err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			if p.isRemoteRoom(roomID) {
+				return "", core.ErrNotFound.WithMessage("room %s is on another server; joining it needs federation, which this server does not offer yet", roomID)
+			}
+			return "", core.ErrNotFound.WithMessage("unknown room %s", roomID)
+		}
+		return "", err
+	}
+	c, err := p.memberContent(ctx, eventauth.MembershipJoin, userID, reason)
+	if err != nil {
+		return "", err
+	}
+	id, err := p.sendMembership(ctx, roomID, userID, userID, c)
+	if errors.Is(err, core.ErrNotFound) {
+		// Known from an invite only: the room's DAG is on another server.
+		return "", errNoFederation("joining " + roomID)
+	}
+	return id, err
+}
+
+// Invite has sender invite target to roomID. Inviting a user who is
+// already invited changes nothing. Remote users cannot be invited yet.
+func (p *Pipeline) Invite(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error {
+	if _, err := id.ParseUserID(target); err != nil {
+		return core.ErrInvalidParam.WithMessage("%q is not a user ID", target)
+	}
+	if _, err := p.Version(ctx, roomID); err != nil {
+		return forbiddenIfUnknown(err, roomID)
+	}
+	if !p.isLocal(target) {
+		return errNoFederation("inviting " + target)
+	}
+	m, err := p.membershipOf(ctx, roomID, target)
+	if err != nil {
+		return err
+	}
+	if m.Membership == eventauth.MembershipInvite {
+		return nil
+	}
+	c, err := p.memberContent(ctx, eventauth.MembershipInvite, target, reason)
+	if err != nil {
+		return err
+	}
+	if isDirect {
+		c["is_direct"] = true
+	}
+	_, err = p.sendMembership(ctx, roomID, sender, target, c)
+	return forbiddenIfUnknown(err, roomID)
+}
+
+// Leave makes userID leave roomID, or rejects an invite to it.
+func (p *Pipeline) Leave(ctx context.Context, roomID, userID, reason string) error {
+	if _, err := p.Version(ctx, roomID); err != nil {
+		return forbiddenIfUnknown(err, roomID)
+	}
+	c, err := p.memberContent(ctx, eventauth.MembershipLeave, userID, reason)
+	if err != nil {
+		return err
+	}
+	_, err = p.sendMembership(ctx, roomID, userID, userID, c)
+	if errors.Is(err, core.ErrNotFound) {
+		// An invite from another server: rejecting it goes through the
+		// inviting server.
+		return errNoFederation("rejecting the invite to " + roomID)
+	}
+	return err
+}
+
+// Kick has sender remove target from roomID (or withdraw target's invite).
+func (p *Pipeline) Kick(ctx context.Context, roomID, sender, target, reason string) error {
+	return p.moderate(ctx, roomID, sender, target, reason, eventauth.MembershipLeave,
+		[]string{eventauth.MembershipJoin, eventauth.MembershipInvite, eventauth.MembershipKnock}, "is not in the room")
+}
+
+// Ban has sender ban target from roomID.
+func (p *Pipeline) Ban(ctx context.Context, roomID, sender, target, reason string) error {
+	return p.moderate(ctx, roomID, sender, target, reason, eventauth.MembershipBan, nil, "")
+}
+
+// Unban has sender lift target's ban from roomID.
+func (p *Pipeline) Unban(ctx context.Context, roomID, sender, target, reason string) error {
+	return p.moderate(ctx, roomID, sender, target, reason, eventauth.MembershipLeave,
+		[]string{eventauth.MembershipBan}, "is not banned")
+}
+
+// moderate sends a membership event by sender about another user whose
+// current membership must be one of from (any when from is nil).
+func (p *Pipeline) moderate(ctx context.Context, roomID, sender, target, reason, membership string, from []string, notFrom string) error {
+	if _, err := id.ParseUserID(target); err != nil {
+		return core.ErrInvalidParam.WithMessage("%q is not a user ID", target)
+	}
+	if _, err := p.Version(ctx, roomID); err != nil {
+		return forbiddenIfUnknown(err, roomID)
+	}
+	if from != nil {
+		m, err := p.membershipOf(ctx, roomID, target)
+		if err != nil {
+			return err
+		}
+		ok := false
+		for _, f := range from {
+			ok = ok || m.Membership == f
+		}
+		if !ok {
+			return core.ErrForbidden.WithMessage("%s %s", target, notFrom)
+		}
+	}
+	c, err := p.memberContent(ctx, membership, target, reason)
+	if err != nil {
+		return err
+	}
+	_, err = p.sendMembership(ctx, roomID, sender, target, c)
+	return forbiddenIfUnknown(err, roomID)
+}
+
+// Forget records that userID forgot roomID, which they have left or been
+// banned from: the room stops appearing to them until their membership
+// changes. It returns M_UNKNOWN (400) if they are still in the room,
+// invited or knocking.
+func (p *Pipeline) Forget(ctx context.Context, roomID, userID string) error {
+	if p.stores.Directory == nil {
+		return core.ErrUnrecognized.WithMessage("forgetting rooms is not available")
+	}
+	m, err := p.membershipOf(ctx, roomID, userID)
+	if err != nil {
+		return err
+	}
+	switch m.Membership {
+	case "":
+		return nil // nothing to forget
+	case eventauth.MembershipLeave, eventauth.MembershipBan:
+		return p.stores.Directory.Forget(ctx, userID, roomID, m.EventID)
+	}
+	return core.ErrUnknown.WithStatus(400).WithMessage("you have not left room %s", roomID)
+}
+
+// Forgotten reports whether userID has forgotten roomID as of their
+// current membership.
+func (p *Pipeline) Forgotten(ctx context.Context, roomID, userID string) (bool, error) {
+	if p.stores.Directory == nil {
+		return false, nil
+	}
+	m, err := p.membershipOf(ctx, roomID, userID)
+	if err != nil || m.EventID == "" {
+		return false, err
+	}
+	at, err := p.stores.Directory.ForgottenAt(ctx, userID, roomID)
+	if err != nil {
+		return false, err
+	}
+	return at != "" && at == m.EventID, nil
+}

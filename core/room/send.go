@@ -1,0 +1,272 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+	"hearth.dev/hearth/core/pdu"
+	"hearth.dev/hearth/core/roomversion"
+	"hearth.dev/hearth/core/stateres"
+)
+
+// Send builds the event pr in roomID on the room's forward extremities
+// (at most 10, deepest first, as prev_events), authorises it against the
+// state before it, and persists it with its state group and the change of
+// the room's current state in one storage write. Sends to one room are
+// serialised, so every event is built on the state its predecessor left.
+//
+// With txn set, the send is idempotent: a transaction already seen in this
+// room returns the event it sent, and nothing new is built.
+//
+// It returns the event's ID, or a *core.Error: M_FORBIDDEN for an event
+// the auth rules reject (the message names the rule), M_TOO_LARGE,
+// M_BAD_JSON or M_INVALID_PARAM for an event that cannot be built, and an
+// error wrapping core.ErrNotFound for a room the server has no events of.
+func (p *Pipeline) Send(ctx context.Context, roomID string, pr Proto, txn *core.TxnID) (string, error) {
+	v, err := p.Version(ctx, roomID)
+	if err != nil {
+		return "", err
+	}
+	unlock := p.lockRoom(roomID)
+	defer unlock()
+	if txn != nil {
+		id, err := p.stores.Events.EventIDForTxn(ctx, roomID, *txn)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, core.ErrNotFound) {
+			return "", err
+		}
+	}
+	ev, err := p.sendLocked(ctx, v, roomID, pr, txn)
+	if err != nil {
+		return "", err
+	}
+	p.notify()
+	return ev.EventID, nil
+}
+
+// sendLocked is Send under the room's lock.
+func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomID string, pr Proto, txn *core.TxnID) (*pdu.PDU, error) {
+	t, err := p.loadTip(ctx, roomID, v)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkProto(v, &pr); err != nil {
+		return nil, err
+	}
+	prevRefs := t.exts[:min(len(t.exts), maxPrevEvents)]
+	prevIDs := make([]string, len(prevRefs))
+	for i, r := range prevRefs {
+		prevIDs[i] = r.EventID
+	}
+	got, err := p.pdus(ctx, prevIDs)
+	if err != nil {
+		return nil, err
+	}
+	prevs := make([]*pdu.PDU, len(prevIDs))
+	for i, id := range prevIDs {
+		if prevs[i] = got[id]; prevs[i] == nil {
+			return nil, fmt.Errorf("room: forward extremity %s is not stored", id)
+		}
+	}
+	if err := t.load(ctx, p, neededKeys(v, roomID, &pr)); err != nil {
+		return nil, err
+	}
+	ev, js, err := p.build(v, roomID, pr, prevs, t.authEvents(ctx, p))
+	if err != nil {
+		return nil, err
+	}
+	var meta Metadata
+	if txn != nil {
+		meta.TxnID, meta.DeviceID = txn.TxnID, txn.DeviceID
+	}
+	if pr.StateKey != nil {
+		if meta.ReplacesState, err = t.eventID(ctx, p, pr.key()); err != nil {
+			return nil, err
+		}
+	}
+	ne := newEvent(v, ev, js, meta, p.now())
+	ne.Txn = txn
+	delta, next, err := p.placeEvent(ctx, v, t, len(prevRefs), ev, &ne)
+	if err != nil {
+		return nil, err
+	}
+	opts := core.PersistOptions{}
+	if len(delta) > 0 {
+		opts.CurrentState = []core.CurrentStateDelta{{RoomID: roomID, Changes: delta}}
+	}
+	if _, err := p.stores.Events.PersistEvents(ctx, []core.NewEvent{ne}, opts); err != nil {
+		p.setTip(roomID, nil)
+		return nil, err
+	}
+	p.cache.put(ev)
+	p.setTip(roomID, next)
+	return ev, nil
+}
+
+// placeEvent sets the state group of the event ev built on t (whose first
+// nPrev extremities it references), and returns the change it makes to the
+// room's current state and the room's tip after it (nil when the next send
+// must recompute it).
+func (p *Pipeline) placeEvent(ctx context.Context, v *roomversion.Version, t *tip, nPrev int, ev *pdu.PDU, ne *core.NewEvent) (core.StateMap, *tip, error) {
+	var change core.StateMap
+	if ev.StateKey != nil {
+		change = core.StateMap{{Type: ev.Type, StateKey: *ev.StateKey}: ev.EventID}
+	}
+	ref := core.EventRef{EventID: ev.EventID, Depth: ev.Depth}
+	remaining := t.exts[nPrev:]
+	next := &tip{exts: []core.EventRef{ref}, groupOf: ev.EventID}
+
+	// The state after the event, and its group.
+	var after core.StateMap // full state after; only computed when needed
+	if t.resolved == nil {
+		g, err := t.stateGroup(ctx, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		if change == nil {
+			ne.StateGroup = g
+			next.group, next.known = g, t.known
+		} else {
+			ne.NewStateGroup = &core.StateGroupDelta{Prev: g, Changes: change}
+			next.known = maps.Clone(t.known)
+			maps.Copy(next.known, change)
+		}
+	} else {
+		// Several extremities: the state before is their resolution, which
+		// has no group yet; store it as a delta from the deepest one's.
+		after = maps.Clone(t.resolved)
+		maps.Copy(after, change)
+		base := t.exts[0].EventID
+		g, err := p.stores.Groups.StateGroupOf(ctx, base)
+		if err != nil {
+			return nil, nil, err
+		}
+		baseState, err := p.stores.Groups.StateAt(ctx, g, core.AllState)
+		if err != nil {
+			return nil, nil, err
+		}
+		ne.NewStateGroup = &core.StateGroupDelta{Prev: g, Changes: diffState(baseState, after)}
+		next.known = maps.Clone(after)
+	}
+
+	// The current state is the resolution of the states at the forward
+	// extremities after the event: the event itself and those it did not
+	// reference.
+	if len(remaining) == 0 && t.resolved == nil {
+		return change, next, nil
+	}
+	if after == nil {
+		full, err := t.fullState(ctx, p)
+		if err != nil {
+			return nil, nil, err
+		}
+		after = full
+		maps.Copy(after, change)
+	}
+	newCurrent := after
+	if len(remaining) > 0 {
+		sets := []stateres.StateMap{toResState(after)}
+		for _, r := range remaining {
+			m, err := p.stores.Groups.StateAtEvent(ctx, r.EventID, core.AllState)
+			if err != nil {
+				return nil, nil, err
+			}
+			sets = append(sets, toResState(m))
+		}
+		var err error
+		if newCurrent, err = p.resolve(ctx, v, sets); err != nil {
+			return nil, nil, err
+		}
+		next = nil
+	}
+	old, err := p.stores.State.CurrentState(ctx, ev.RoomID, core.AllState)
+	if err != nil {
+		return nil, nil, err
+	}
+	return diffState(old, newCurrent), next, nil
+}
+
+// errBadAlias is M_BAD_ALIAS: an alias in m.room.canonical_alias does not
+// point to the room.
+var errBadAlias = &core.Error{ErrCode: "M_BAD_ALIAS", Status: 400, Message: "Bad alias"}
+
+// SendState sends the state event pr (its StateKey must be set) as PUT
+// /rooms/{roomId}/state/{eventType}/{stateKey} does: for
+// m.room.canonical_alias, every alias the event adds must be valid
+// (M_INVALID_PARAM) and, if it is this server's, point to the room
+// (M_BAD_ALIAS). Otherwise it is Send without a transaction.
+func (p *Pipeline) SendState(ctx context.Context, roomID string, pr Proto) (string, error) {
+	if pr.StateKey == nil {
+		return "", core.ErrInvalidParam.WithMessage("a state event needs a state key")
+	}
+	if pr.Type == keyAlias.Type && *pr.StateKey == "" {
+		if err := p.checkCanonicalAlias(ctx, roomID, pr.Content); err != nil {
+			return "", err
+		}
+	}
+	id, err := p.Send(ctx, roomID, pr, nil)
+	return id, forbiddenIfUnknown(err, roomID)
+}
+
+type canonicalAlias struct {
+	Alias      *string  `json:"alias"`
+	AltAliases []string `json:"alt_aliases"`
+}
+
+func (c canonicalAlias) all() []string {
+	out := append([]string(nil), c.AltAliases...)
+	if c.Alias != nil && *c.Alias != "" {
+		out = append(out, *c.Alias)
+	}
+	return out
+}
+
+func (p *Pipeline) checkCanonicalAlias(ctx context.Context, roomID string, content json.RawMessage) error {
+	var next canonicalAlias
+	if err := json.Unmarshal(content, &next); err != nil {
+		return core.ErrBadJSON.WithMessage("m.room.canonical_alias: alias must be a string and alt_aliases a list of strings")
+	}
+	var current canonicalAlias
+	st, err := p.stores.State.CurrentState(ctx, roomID, core.StateKeys(keyAlias))
+	if err != nil {
+		return forbiddenIfUnknown(err, roomID)
+	}
+	if id := st[keyAlias]; id != "" {
+		evs, err := p.pdus(ctx, []string{id})
+		if err != nil {
+			return err
+		}
+		if e := evs[id]; e != nil {
+			_ = json.Unmarshal(e.Content, &current)
+		}
+	}
+	old := current.all()
+	for _, a := range next.all() {
+		if slices.Contains(old, a) {
+			continue
+		}
+		parsed, err := id.ParseRoomAlias(a)
+		if err != nil {
+			return core.ErrInvalidParam.WithMessage("%q is not a room alias", a)
+		}
+		if string(parsed.ServerName()) != p.cfg.ServerName || p.stores.Directory == nil {
+			continue // another server's alias cannot be checked without federation
+		}
+		target, _, err := p.stores.Directory.ResolveAlias(ctx, a)
+		if errors.Is(err, core.ErrNotFound) || err == nil && target != roomID {
+			return errBadAlias.WithMessage("the alias %s does not point to this room", a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

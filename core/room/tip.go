@@ -1,0 +1,229 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"maps"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/pdu"
+	"hearth.dev/hearth/core/roomversion"
+	"hearth.dev/hearth/core/stateres"
+)
+
+// maxPrevEvents is how many forward extremities a new event references.
+const maxPrevEvents = 10
+
+// tip is what the pipeline knows of the newest end of a room's DAG: its
+// forward extremities and the state after them. A tip is read and changed
+// only under the room's lock, and is trusted only while the forward
+// extremities in storage are still exts (checked before each send), so
+// events persisted by other means (federation) simply invalidate it.
+type tip struct {
+	// exts are all forward extremities, deepest first.
+	exts []core.EventRef
+	// group is the state group of the state after exts[0] when it is the
+	// only extremity (0 until looked up); groupOf is that event.
+	group   int64
+	groupOf string
+	// resolved is the full resolved state when there are several
+	// extremities (nil otherwise).
+	resolved core.StateMap
+	// known caches entries of the state after exts: an event ID, or ""
+	// for a key known to be empty.
+	known map[core.StateKey]string
+}
+
+func sameExtremities(a, b []core.EventRef) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// loadTip returns the room's tip, from the cache when storage still has
+// the same forward extremities. It returns an error wrapping
+// core.ErrNotFound for a room with no events in its DAG here.
+func (p *Pipeline) loadTip(ctx context.Context, roomID string, v *roomversion.Version) (*tip, error) {
+	exts, err := p.stores.Timeline.ForwardExtremities(ctx, roomID, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(exts) == 0 {
+		return nil, fmt.Errorf("room: %s has no events here: %w", roomID, core.ErrNotFound)
+	}
+	p.mu.Lock()
+	t := p.tips[roomID]
+	p.mu.Unlock()
+	if t != nil && sameExtremities(t.exts, exts) {
+		return t, nil
+	}
+	t = &tip{exts: exts, known: map[core.StateKey]string{}}
+	if len(exts) == 1 {
+		t.groupOf = exts[0].EventID
+	} else {
+		ids := make([]string, len(exts))
+		for i, e := range exts {
+			ids[i] = e.EventID
+		}
+		if t.resolved, err = p.resolveAt(ctx, v, ids); err != nil {
+			return nil, err
+		}
+	}
+	p.setTip(roomID, t)
+	return t, nil
+}
+
+func (p *Pipeline) setTip(roomID string, t *tip) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t == nil {
+		delete(p.tips, roomID)
+		return
+	}
+	p.tips[roomID] = t
+}
+
+// stateGroup returns the state group after the single extremity.
+func (t *tip) stateGroup(ctx context.Context, p *Pipeline) (int64, error) {
+	if t.group == 0 {
+		g, err := p.stores.Groups.StateGroupOf(ctx, t.groupOf)
+		if err != nil {
+			return 0, err
+		}
+		t.group = g
+	}
+	return t.group, nil
+}
+
+// load makes sure the entries of keys are known.
+func (t *tip) load(ctx context.Context, p *Pipeline, keys []core.StateKey) error {
+	if t.resolved != nil {
+		return nil
+	}
+	var missing []core.StateKey
+	for _, k := range keys {
+		if _, ok := t.known[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	g, err := t.stateGroup(ctx, p)
+	if err != nil {
+		return err
+	}
+	m, err := p.stores.Groups.StateAt(ctx, g, core.StateKeys(missing...))
+	if err != nil {
+		return err
+	}
+	for _, k := range missing {
+		t.known[k] = m[k]
+	}
+	return nil
+}
+
+// eventID returns the event at key in the state after the tip ("" if none).
+func (t *tip) eventID(ctx context.Context, p *Pipeline, key core.StateKey) (string, error) {
+	if t.resolved != nil {
+		return t.resolved[key], nil
+	}
+	if err := t.load(ctx, p, []core.StateKey{key}); err != nil {
+		return "", err
+	}
+	return t.known[key], nil
+}
+
+// authEvents is the tip's state as eventauth reads it.
+func (t *tip) authEvents(ctx context.Context, p *Pipeline) eventauth.AuthEvents {
+	return func(k eventauth.StateKey) (*pdu.PDU, error) {
+		id, err := t.eventID(ctx, p, core.StateKey(k))
+		if err != nil || id == "" {
+			return nil, err
+		}
+		m, err := p.pdus(ctx, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		e := m[id]
+		if e == nil {
+			return nil, fmt.Errorf("room: state event %s is not stored", id)
+		}
+		return e, nil
+	}
+}
+
+// fullState returns the whole state after the tip.
+func (t *tip) fullState(ctx context.Context, p *Pipeline) (core.StateMap, error) {
+	if t.resolved != nil {
+		return maps.Clone(t.resolved), nil
+	}
+	g, err := t.stateGroup(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	return p.stores.Groups.StateAt(ctx, g, core.AllState)
+}
+
+// resolveAt returns the resolution of the states after the given events.
+func (p *Pipeline) resolveAt(ctx context.Context, v *roomversion.Version, eventIDs []string) (core.StateMap, error) {
+	sets := make([]stateres.StateMap, 0, len(eventIDs))
+	for _, id := range eventIDs {
+		m, err := p.stores.Groups.StateAtEvent(ctx, id, core.AllState)
+		if err != nil {
+			return nil, err
+		}
+		sets = append(sets, toResState(m))
+	}
+	return p.resolve(ctx, v, sets)
+}
+
+func (p *Pipeline) resolve(ctx context.Context, v *roomversion.Version, sets []stateres.StateMap) (core.StateMap, error) {
+	if len(sets) == 1 {
+		return fromResState(sets[0]), nil
+	}
+	r, err := stateres.Resolve(v, sets, stateres.FetchFunc(p.pduFunc(ctx)), nil)
+	if err != nil {
+		return nil, fmt.Errorf("room: resolving state: %w", err)
+	}
+	return fromResState(r), nil
+}
+
+func toResState(m core.StateMap) stateres.StateMap {
+	out := make(stateres.StateMap, len(m))
+	for k, id := range m {
+		out[stateres.StateKey(k)] = id
+	}
+	return out
+}
+
+func fromResState(m stateres.StateMap) core.StateMap {
+	out := make(core.StateMap, len(m))
+	for k, id := range m {
+		out[core.StateKey(k)] = id
+	}
+	return out
+}
+
+// diffState returns the changes that turn from into to ("" removes a key).
+func diffState(from, to core.StateMap) core.StateMap {
+	d := core.StateMap{}
+	for k, id := range to {
+		if from[k] != id {
+			d[k] = id
+		}
+	}
+	for k := range from {
+		if _, ok := to[k]; !ok {
+			d[k] = ""
+		}
+	}
+	return d
+}
