@@ -317,7 +317,7 @@ func ParseActions(raw []json.RawMessage) Actions {
 		}
 		a.Raw = append(a.Raw, r)
 		var t struct {
-			SetTweak *string        `json:"set_tweak"`
+			SetTweak *string         `json:"set_tweak"`
 			Value    json.RawMessage `json:"value"`
 		}
 		if json.Unmarshal(r, &t) != nil || t.SetTweak == nil {
