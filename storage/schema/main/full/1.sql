@@ -412,3 +412,34 @@ CREATE TABLE registration_tokens (
     expiry_time INTEGER,
     setup INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
+
+-- room pipeline: the server's signing keys, local room aliases and the rooms
+-- users have forgotten.
+
+-- The server's ed25519 signing keys, as 32-byte seeds, made once at first
+-- start. expired_ts is NULL for the key in use, else when it stopped signing.
+CREATE TABLE server_keys (
+    key_id TEXT NOT NULL PRIMARY KEY,
+    seed BLOB NOT NULL,
+    created_ts INTEGER NOT NULL,
+    expired_ts INTEGER
+);
+
+-- Local room aliases (#name:this.server), the room each maps to and the user
+-- who made the mapping.
+CREATE TABLE room_aliases (
+    alias TEXT NOT NULL PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    creator TEXT NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases (room_id);
+
+-- Rooms local users have forgotten (POST /forget), as of the membership event
+-- (their leave or ban) they forgot them at: any later membership event brings
+-- the room back.
+CREATE TABLE room_forgotten (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, room_id)
+) WITHOUT ROWID;
