@@ -443,3 +443,117 @@ CREATE TABLE room_forgotten (
     event_id TEXT NOT NULL,
     PRIMARY KEY (user_id, room_id)
 ) WITHOUT ROWID;
+
+-- personal data: profiles, account data (room tags included), push rules,
+-- pushers, notifications, read receipts and presence.
+
+-- Local users' profile fields (displayname, avatar_url, m.tz, custom keys),
+-- each value as JSON.
+CREATE TABLE profile_fields (
+    user_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (user_id, key)
+) WITHOUT ROWID;
+
+-- Account data, global (room_id '') and per room (m.tag holds the room's
+-- tags, m.fully_read its read marker). stream_id is the position of the last
+-- change in the "account_data" stream /sync reads.
+CREATE TABLE account_data (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    stream_id INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id, type)
+) WITHOUT ROWID;
+CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
+
+-- Users' own push rules, one JSON push rule each; priority orders the rules
+-- of one kind, highest first.
+CREATE TABLE push_rules (
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    rule TEXT NOT NULL,
+    PRIMARY KEY (user_id, kind, rule_id)
+) WITHOUT ROWID;
+
+-- Users' changes to server-default push rules: enabled (0/1) and actions
+-- (JSON); NULL keeps the default.
+CREATE TABLE push_rule_defaults (
+    user_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    rule_id TEXT NOT NULL,
+    enabled INTEGER,
+    actions TEXT,
+    PRIMARY KEY (user_id, kind, rule_id)
+) WITHOUT ROWID;
+
+-- Pushers (POST /pushers/set), one per user, app ID and pushkey; data is the
+-- JSON the client gave (with url for http pushers); pushkey_ts in
+-- milliseconds.
+CREATE TABLE pushers (
+    pusher_id INTEGER PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    pushkey TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    app_display_name TEXT NOT NULL,
+    device_display_name TEXT NOT NULL,
+    profile_tag TEXT NOT NULL DEFAULT '',
+    lang TEXT NOT NULL,
+    data TEXT NOT NULL,
+    pushkey_ts INTEGER NOT NULL,
+    device_id TEXT NOT NULL DEFAULT '',
+    UNIQUE (user_id, app_id, pushkey)
+);
+CREATE INDEX pushers_key ON pushers (app_id, pushkey);
+
+-- One row per event that notified a local user (its push rules said
+-- notify): unread counts are the rows after the user's read receipts, per
+-- thread (thread_id 'main' or a thread root); GET /notifications lists them.
+CREATE TABLE event_push_actions (
+    user_id TEXT NOT NULL,
+    event_nid INTEGER NOT NULL REFERENCES events (event_nid) ON DELETE CASCADE,
+    room_nid INTEGER NOT NULL,
+    stream_ordering INTEGER NOT NULL,
+    thread_id TEXT NOT NULL,
+    actions TEXT NOT NULL,
+    highlight INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    PRIMARY KEY (user_id, event_nid)
+) WITHOUT ROWID;
+CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_nid, stream_ordering);
+CREATE INDEX event_push_actions_stream ON event_push_actions (user_id, stream_ordering);
+
+-- Each user's latest read receipt per room, type and thread (thread_id ''
+-- for an unthreaded receipt). event_stream is the receipted event's stream
+-- ordering; stream_id the receipt's position in the "receipts" stream.
+CREATE TABLE receipts (
+    room_nid INTEGER NOT NULL,
+    user_id TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    event_stream INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    stream_id INTEGER NOT NULL,
+    PRIMARY KEY (room_nid, user_id, receipt_type, thread_id)
+) WITHOUT ROWID;
+CREATE INDEX receipts_stream ON receipts (stream_id);
+
+-- Users' presence: state (online, unavailable, offline), status message and
+-- last activity (milliseconds); stream_id is the position of the last
+-- visible change in the "presence" stream.
+CREATE TABLE presence (
+    user_id TEXT NOT NULL PRIMARY KEY,
+    state TEXT NOT NULL,
+    status_msg TEXT,
+    last_active_ts INTEGER NOT NULL,
+    stream_id INTEGER NOT NULL
+);
+CREATE INDEX presence_stream ON presence (stream_id);
+
+INSERT INTO stream_positions (stream_name, stream_id) VALUES ('account_data', 0), ('receipts', 0), ('presence', 0);
