@@ -70,7 +70,7 @@ func (p *persister) room(roomID string) (int64, error) {
 	if nid, ok := p.rooms[roomID]; ok {
 		return nid, nil
 	}
-	nid, err := roomNID(p.ctx, p.q, roomID)
+	nid, err := roomNID(reader{ctx: p.ctx, q: p.q}, roomID)
 	if err != nil {
 		return 0, err
 	}

@@ -10,20 +10,27 @@ import (
 	"hearth.dev/hearth/core"
 )
 
-// selectEvents reads core.StoredEvent rows (see scanEvent); append a WHERE
-// clause over e (events) to it.
-const selectEvents = `
-	SELECT e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
+// eventColumns and eventJoins read core.StoredEvent rows (see scanEvent)
+// of events e.
+const (
+	eventColumns = `e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
 		e.topological_ordering, e.stream_ordering, e.origin_server_ts, e.received_ts,
 		e.outlier, e.soft_failed, e.rejection_reason, g.state_group,
 		j.json, j.format_version, j.internal_metadata,
 		(SELECT json_group_array(re.event_id) FROM redactions rd
 		 JOIN events re ON re.event_nid = rd.event_nid
-		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)
-	FROM events e
-	JOIN rooms r ON r.room_nid = e.room_nid
-	JOIN event_json j ON j.event_nid = e.event_nid
-	LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid`
+		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
+	eventJoins = `
+		JOIN rooms r ON r.room_nid = e.room_nid
+		JOIN event_json j ON j.event_nid = e.event_nid
+		LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid`
+	// selectEvents is followed by a WHERE clause over e.
+	selectEvents = "SELECT " + eventColumns + " FROM events e " + eventJoins
+
+	sqlEventByID = selectEvents + " WHERE e.event_id = ?"
+	// The IDs are passed as one JSON array, so the text never varies.
+	sqlEventsByID = selectEvents + " WHERE e.event_id IN (SELECT value FROM json_each(?))"
+)
 
 func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
 	var ev core.StoredEvent
@@ -54,9 +61,10 @@ func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
 	return &ev, nil
 }
 
-// queryEvents runs selectEvents + tail and returns the events in row order.
-func queryEvents(ctx context.Context, q Queryer, tail string, args ...any) ([]*core.StoredEvent, error) {
-	rows, err := q.QueryContext(ctx, selectEvents+" "+tail, args...)
+// queryEvents runs query (selecting eventColumns) and returns the events
+// in row order.
+func queryEvents(r reader, query string, args ...any) ([]*core.StoredEvent, error) {
+	rows, err := r.query(query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read events: %w", err)
 	}
@@ -78,9 +86,9 @@ func queryEvents(ctx context.Context, q Queryer, tail string, args ...any) ([]*c
 // Event returns one stored event; see core.EventStore.
 func (s *EventStore) Event(ctx context.Context, eventID string) (*core.StoredEvent, error) {
 	var evs []*core.StoredEvent
-	err := s.db.Read(ctx, func(q Queryer) error {
+	err := s.read(ctx, []string{sqlEventByID}, func(r reader) error {
 		var err error
-		evs, err = queryEvents(ctx, q, "WHERE e.event_id = ?", eventID)
+		evs, err = queryEvents(r, sqlEventByID, eventID)
 		return err
 	})
 	if err != nil {
@@ -95,14 +103,19 @@ func (s *EventStore) Event(ctx context.Context, eventID string) (*core.StoredEve
 // Events returns the stored events among eventIDs; see core.EventStore.
 func (s *EventStore) Events(ctx context.Context, eventIDs []string) (map[string]*core.StoredEvent, error) {
 	out := make(map[string]*core.StoredEvent, len(eventIDs))
-	err := s.db.Read(ctx, func(q Queryer) error {
-		return forChunks(eventIDs, func(chunk []string) error {
-			evs, err := queryEvents(ctx, q, "WHERE e.event_id IN ("+placeholders(len(chunk))+")", anySlice(chunk)...)
-			for _, ev := range evs {
-				out[ev.EventID] = ev
-			}
-			return err
-		})
+	if len(eventIDs) == 0 {
+		return out, nil
+	}
+	ids, err := json.Marshal(eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: events: %w", err)
+	}
+	err = s.read(ctx, []string{sqlEventsByID}, func(r reader) error {
+		evs, err := queryEvents(r, sqlEventsByID, string(ids))
+		for _, ev := range evs {
+			out[ev.EventID] = ev
+		}
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -110,16 +123,19 @@ func (s *EventStore) Events(ctx context.Context, eventIDs []string) (map[string]
 	return out, nil
 }
 
+const sqlEventIDForTxn = `
+	SELECT e.event_id FROM event_txn_id t
+	JOIN rooms r ON r.room_nid = t.room_nid
+	JOIN events e ON e.event_nid = t.event_nid
+	WHERE t.user_id = ? AND t.device_id = ? AND t.txn_id = ? AND r.room_id = ?`
+
 // EventIDForTxn returns the event a client transaction sent; see
 // core.EventStore.
 func (s *EventStore) EventIDForTxn(ctx context.Context, roomID string, txn core.TxnID) (string, error) {
 	var eventID string
-	err := s.db.Reader().QueryRowContext(ctx, `
-		SELECT e.event_id FROM event_txn_id t
-		JOIN rooms r ON r.room_nid = t.room_nid
-		JOIN events e ON e.event_nid = t.event_nid
-		WHERE t.user_id = ? AND t.device_id = ? AND t.txn_id = ? AND r.room_id = ?`,
-		txn.UserID, txn.DeviceID, txn.TxnID, roomID).Scan(&eventID)
+	err := s.read(ctx, []string{sqlEventIDForTxn}, func(r reader) error {
+		return r.queryRow(sqlEventIDForTxn, txn.UserID, txn.DeviceID, txn.TxnID, roomID).Scan(&eventID)
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", notFound("transaction %s of %s/%s in %s", txn.TxnID, txn.UserID, txn.DeviceID, roomID)
 	}

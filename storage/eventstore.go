@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -18,7 +17,8 @@ const DefaultMaxStateGroupHops = 100
 // groups. It implements core.EventStore, core.TimelineStore,
 // core.RoomStateStore, core.StateGroupStore and core.RoomStore.
 type EventStore struct {
-	db *DB
+	db    *DB
+	stmts readStmts
 	// MaxStateGroupHops bounds delta chains (DefaultMaxStateGroupHops; tests
 	// lower it to exercise snapshots). Set it before first use.
 	MaxStateGroupHops int
@@ -34,7 +34,7 @@ var (
 
 // NewEventStore returns the event store of db.
 func NewEventStore(db *DB) *EventStore {
-	return &EventStore{db: db, MaxStateGroupHops: DefaultMaxStateGroupHops}
+	return &EventStore{db: db, stmts: readStmts{db: db.Reader()}, MaxStateGroupHops: DefaultMaxStateGroupHops}
 }
 
 func (s *EventStore) maxHops() int {
@@ -54,11 +54,13 @@ func invalid(format string, args ...any) error {
 	return fmt.Errorf("storage: %s: %w", fmt.Sprintf(format, args...), core.ErrInvalidParam)
 }
 
+const sqlRoomNID = "SELECT room_nid FROM rooms WHERE room_id = ?"
+
 // roomNID returns the internal key of roomID, or an error wrapping
 // core.ErrNotFound.
-func roomNID(ctx context.Context, q Queryer, roomID string) (int64, error) {
+func roomNID(r reader, roomID string) (int64, error) {
 	var nid int64
-	err := q.QueryRowContext(ctx, "SELECT room_nid FROM rooms WHERE room_id = ?", roomID).Scan(&nid)
+	err := r.queryRow(sqlRoomNID, roomID).Scan(&nid)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound("room %s", roomID)
 	}

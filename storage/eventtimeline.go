@@ -2,8 +2,7 @@ package storage
 
 import (
 	"context"
-	"database/sql"
-	"errors"
+	"encoding/json"
 	"fmt"
 
 	"hearth.dev/hearth/core"
@@ -20,68 +19,85 @@ func (s *EventStore) StreamPosition(ctx context.Context) (int64, error) {
 	return liveStream.Current(ctx, s.db.Reader())
 }
 
+// sqlRoomsStream reads, for each room of a JSON array of room IDs, at most
+// ?4 events with ?2 < stream_ordering <= ?3, the newest (%[1]s = DESC) or
+// the oldest (ASC): one statement for all rooms, each room's events found
+// through events_room_stream.
+const sqlRoomsStream = `
+	WITH wanted(room_nid) AS (
+		SELECT room_nid FROM rooms WHERE room_id IN (SELECT value FROM json_each(?1))
+	)
+	SELECT ` + eventColumns + ` FROM wanted w
+	JOIN events e ON e.event_nid IN (
+		SELECT x.event_nid FROM events x
+		WHERE x.room_nid = w.room_nid AND x.outlier = 0 AND x.rejection_reason IS NULL AND x.soft_failed = 0
+			AND x.stream_ordering > ?2 AND x.stream_ordering <= ?3
+		ORDER BY x.stream_ordering %[1]s LIMIT ?4
+	) ` + eventJoins + `
+	ORDER BY e.room_nid, e.stream_ordering %[1]s`
+
+var (
+	sqlRoomsStreamBackward = fmt.Sprintf(sqlRoomsStream, "DESC")
+	sqlRoomsStreamForward  = fmt.Sprintf(sqlRoomsStream, "ASC")
+)
+
 // RoomEventsStream reads rooms' events in stream order; see
 // core.TimelineStore.
 func (s *EventStore) RoomEventsStream(ctx context.Context, roomIDs []string, from, to int64, dir core.Direction, limit int) (map[string][]*core.StoredEvent, error) {
 	out := map[string][]*core.StoredEvent{}
-	if limit <= 0 || from >= to {
+	if limit <= 0 || from >= to || len(roomIDs) == 0 {
 		return out, nil
 	}
-	order := "DESC"
+	query := sqlRoomsStreamBackward
 	if dir == core.Forward {
-		order = "ASC"
+		query = sqlRoomsStreamForward
 	}
-	err := s.db.Read(ctx, func(q Queryer) error {
-		for _, roomID := range roomIDs {
-			var room int64
-			err := q.QueryRowContext(ctx, "SELECT room_nid FROM rooms WHERE room_id = ?", roomID).Scan(&room)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue
-			}
-			if err != nil {
-				return fmt.Errorf("storage: room %s: %w", roomID, err)
-			}
-			evs, err := queryEvents(ctx, q,
-				"WHERE e.room_nid = ? AND "+timelineVisible+
-					" AND e.stream_ordering > ? AND e.stream_ordering <= ? ORDER BY e.stream_ordering "+order+" LIMIT ?",
-				room, from, to, limit)
-			if err != nil {
-				return err
-			}
-			if len(evs) > 0 {
-				out[roomID] = evs
-			}
-		}
-		return nil
+	rooms, err := json.Marshal(roomIDs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: stream: %w", err)
+	}
+	var evs []*core.StoredEvent
+	err = s.read(ctx, []string{query}, func(r reader) error {
+		var err error
+		evs, err = queryEvents(r, query, string(rooms), from, to, limit)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	for _, ev := range evs {
+		out[ev.RoomID] = append(out[ev.RoomID], ev)
+	}
 	return out, nil
 }
+
+// Row values compare (depth, stream) lexicographically, the order of
+// events_room_topological.
+const (
+	sqlTopologicalForward = selectEvents + " WHERE e.room_nid = ? AND " + timelineVisible +
+		" AND (e.topological_ordering, e.stream_ordering) > (?, ?)" +
+		" AND (e.topological_ordering, e.stream_ordering) < (?, ?)" +
+		" ORDER BY e.topological_ordering ASC, e.stream_ordering ASC LIMIT ?"
+	sqlTopologicalBackward = selectEvents + " WHERE e.room_nid = ? AND " + timelineVisible +
+		" AND (e.topological_ordering, e.stream_ordering) < (?, ?)" +
+		" AND (e.topological_ordering, e.stream_ordering) > (?, ?)" +
+		" ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT ?"
+)
 
 // RoomEventsTopological reads a room's events in topological order; see
 // core.TimelineStore.
 func (s *EventStore) RoomEventsTopological(ctx context.Context, roomID string, from, to core.TopologicalToken, dir core.Direction, limit int) ([]*core.StoredEvent, core.TopologicalToken, error) {
+	query := sqlTopologicalBackward
+	if dir == core.Forward {
+		query = sqlTopologicalForward
+	}
 	var evs []*core.StoredEvent
-	err := s.db.Read(ctx, func(q Queryer) error {
-		room, err := roomNID(ctx, q, roomID)
+	err := s.read(ctx, []string{sqlRoomNID, query}, func(r reader) error {
+		room, err := roomNID(r, roomID)
 		if err != nil || limit <= 0 {
 			return err
 		}
-		// Row values compare (depth, stream) lexicographically, the order
-		// of the index.
-		tail := "WHERE e.room_nid = ? AND " + timelineVisible
-		if dir == core.Forward {
-			tail += " AND (e.topological_ordering, e.stream_ordering) > (?, ?)" +
-				" AND (e.topological_ordering, e.stream_ordering) < (?, ?)" +
-				" ORDER BY e.topological_ordering ASC, e.stream_ordering ASC LIMIT ?"
-		} else {
-			tail += " AND (e.topological_ordering, e.stream_ordering) < (?, ?)" +
-				" AND (e.topological_ordering, e.stream_ordering) > (?, ?)" +
-				" ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT ?"
-		}
-		evs, err = queryEvents(ctx, q, tail, room, from.Depth, from.Stream, to.Depth, to.Stream, limit)
+		evs, err = queryEvents(r, query, room, from.Depth, from.Stream, to.Depth, to.Stream, limit)
 		return err
 	})
 	if err != nil {
@@ -94,23 +110,25 @@ func (s *EventStore) RoomEventsTopological(ctx context.Context, roomID string, f
 	return evs, next, nil
 }
 
+const sqlForwardExtremities = `
+	SELECT e.event_id, e.topological_ordering FROM event_forward_extremities f
+	JOIN events e ON e.event_nid = f.event_nid
+	WHERE f.room_nid = ?
+	ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT ?`
+
 // ForwardExtremities returns a room's forward extremities, deepest first;
 // see core.TimelineStore.
 func (s *EventStore) ForwardExtremities(ctx context.Context, roomID string, limit int) ([]core.EventRef, error) {
 	var out []core.EventRef
-	err := s.db.Read(ctx, func(q Queryer) error {
-		room, err := roomNID(ctx, q, roomID)
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	err := s.read(ctx, []string{sqlRoomNID, sqlForwardExtremities}, func(r reader) error {
+		room, err := roomNID(r, roomID)
 		if err != nil {
 			return err
 		}
-		if limit <= 0 {
-			limit = -1 // SQLite: no limit
-		}
-		rows, err := q.QueryContext(ctx, `
-			SELECT e.event_id, e.topological_ordering FROM event_forward_extremities f
-			JOIN events e ON e.event_nid = f.event_nid
-			WHERE f.room_nid = ?
-			ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT ?`, room, limit)
+		rows, err := r.query(sqlForwardExtremities, room, limit)
 		if err != nil {
 			return fmt.Errorf("storage: forward extremities of %s: %w", roomID, err)
 		}
@@ -131,13 +149,13 @@ func (s *EventStore) ForwardExtremities(ctx context.Context, roomID string, limi
 // core.TimelineStore.
 func (s *EventStore) BackwardExtremities(ctx context.Context, roomID string) ([]string, error) {
 	var out []string
-	err := s.db.Read(ctx, func(q Queryer) error {
-		room, err := roomNID(ctx, q, roomID)
+	const query = "SELECT event_id FROM event_backward_extremities WHERE room_nid = ? ORDER BY event_id"
+	err := s.read(ctx, []string{sqlRoomNID, query}, func(r reader) error {
+		room, err := roomNID(r, roomID)
 		if err != nil {
 			return err
 		}
-		rows, err := q.QueryContext(ctx,
-			"SELECT event_id FROM event_backward_extremities WHERE room_nid = ? ORDER BY event_id", room)
+		rows, err := r.query(query, room)
 		if err != nil {
 			return fmt.Errorf("storage: backward extremities of %s: %w", roomID, err)
 		}

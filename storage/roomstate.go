@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -13,16 +14,17 @@ import (
 // core.RoomStateStore.
 func (s *EventStore) CurrentState(ctx context.Context, roomID string, filter core.StateFilter) (core.StateMap, error) {
 	m := core.StateMap{}
-	err := s.db.Read(ctx, func(q Queryer) error {
-		room, err := roomNID(ctx, q, roomID)
+	where, args := stateFilterSQL(filter, "c.type", "c.state_key")
+	query := `
+		SELECT c.type, c.state_key, e.event_id FROM current_state_events c
+		JOIN events e ON e.event_nid = c.event_nid
+		WHERE c.room_nid = ? AND ` + where
+	err := s.read(ctx, []string{sqlRoomNID, query}, func(r reader) error {
+		room, err := roomNID(r, roomID)
 		if err != nil {
 			return err
 		}
-		where, args := stateFilterSQL(filter, "c.type", "c.state_key")
-		rows, err := q.QueryContext(ctx, `
-			SELECT c.type, c.state_key, e.event_id FROM current_state_events c
-			JOIN events e ON e.event_nid = c.event_nid
-			WHERE c.room_nid = ? AND `+where, append([]any{room}, args...)...)
+		rows, err := r.query(query, append([]any{room}, args...)...)
 		if err != nil {
 			return fmt.Errorf("storage: current state of %s: %w", roomID, err)
 		}
@@ -35,7 +37,7 @@ func (s *EventStore) CurrentState(ctx context.Context, roomID string, filter cor
 			}
 			m[k] = id
 		}
-		return rows.Err()
+		return wrapErr("current state of "+roomID, rows.Err())
 	})
 	if err != nil {
 		return nil, err
@@ -43,30 +45,40 @@ func (s *EventStore) CurrentState(ctx context.Context, roomID string, filter cor
 	return m, nil
 }
 
+const (
+	sqlLocalMembership = `
+		SELECT l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
+		JOIN events e ON e.event_nid = l.event_nid
+		WHERE l.user_id = ? AND l.room_nid = ?`
+	sqlStateMembership = `
+		SELECT c.membership, e.event_id, e.stream_ordering FROM current_state_events c
+		JOIN events e ON e.event_nid = c.event_nid
+		WHERE c.room_nid = ? AND c.type = 'm.room.member' AND c.state_key = ?`
+	// The memberships wanted are a JSON array; an empty one means any.
+	sqlRoomsForUser = `
+		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
+		JOIN rooms r ON r.room_nid = l.room_nid
+		JOIN events e ON e.event_nid = l.event_nid
+		WHERE l.user_id = ?1 AND (?2 = '[]' OR l.membership IN (SELECT value FROM json_each(?2)))
+		ORDER BY r.room_id`
+)
+
 // Membership returns a user's membership of a room; see
 // core.RoomStateStore.
 func (s *EventStore) Membership(ctx context.Context, roomID, userID string) (core.RoomMembership, error) {
 	m := core.RoomMembership{RoomID: roomID, UserID: userID}
-	err := s.db.Read(ctx, func(q Queryer) error {
-		room, err := roomNID(ctx, q, roomID)
+	err := s.read(ctx, []string{sqlRoomNID, sqlLocalMembership, sqlStateMembership}, func(r reader) error {
+		room, err := roomNID(r, roomID)
 		if err != nil {
 			return err
 		}
 		// A local user's latest membership, out-of-band ones included,
 		// else the one in the room's current state.
-		err = q.QueryRowContext(ctx, `
-			SELECT l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
-			JOIN events e ON e.event_nid = l.event_nid
-			WHERE l.user_id = ? AND l.room_nid = ?`, userID, room).
-			Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
+		err = r.queryRow(sqlLocalMembership, userID, room).Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
 		if !errors.Is(err, sql.ErrNoRows) {
 			return wrapErr("membership of "+userID, err)
 		}
-		err = q.QueryRowContext(ctx, `
-			SELECT c.membership, e.event_id, e.stream_ordering FROM current_state_events c
-			JOIN events e ON e.event_nid = c.event_nid
-			WHERE c.room_nid = ? AND c.type = 'm.room.member' AND c.state_key = ?`, room, userID).
-			Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
+		err = r.queryRow(sqlStateMembership, room, userID).Scan(&m.Membership, &m.EventID, &m.StreamOrdering)
 		if errors.Is(err, sql.ErrNoRows) {
 			return notFound("membership of %s in %s", userID, roomID)
 		}
@@ -81,32 +93,28 @@ func (s *EventStore) Membership(ctx context.Context, roomID, userID string) (cor
 // RoomsForUser returns a local user's rooms by membership; see
 // core.RoomStateStore.
 func (s *EventStore) RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]core.RoomMembership, error) {
-	query := `
-		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
-		JOIN rooms r ON r.room_nid = l.room_nid
-		JOIN events e ON e.event_nid = l.event_nid
-		WHERE l.user_id = ?`
-	args := []any{userID}
-	if len(memberships) > 0 {
-		query += " AND l.membership IN (" + placeholders(len(memberships)) + ")"
-		args = append(args, anySlice(memberships)...)
-	}
-	query += " ORDER BY r.room_id"
-	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	wanted, err := json.Marshal(append([]string{}, memberships...))
 	if err != nil {
 		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
 	}
-	defer rows.Close()
 	var out []core.RoomMembership
-	for rows.Next() {
-		m := core.RoomMembership{UserID: userID}
-		if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
-			return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+	err = s.read(ctx, []string{sqlRoomsForUser}, func(r reader) error {
+		rows, err := r.query(sqlRoomsForUser, userID, string(wanted))
+		if err != nil {
+			return fmt.Errorf("storage: rooms of %s: %w", userID, err)
 		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+		defer rows.Close()
+		for rows.Next() {
+			m := core.RoomMembership{UserID: userID}
+			if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
+				return fmt.Errorf("storage: rooms of %s: %w", userID, err)
+			}
+			out = append(out, m)
+		}
+		return wrapErr("rooms of "+userID, rows.Err())
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

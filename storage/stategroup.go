@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,10 +39,11 @@ func (s *EventStore) StoreStateGroup(ctx context.Context, roomID, eventID string
 
 // StateAt returns part of the state of group; see core.StateGroupStore.
 func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.StateFilter) (core.StateMap, error) {
+	query, args := stateAtSQL(filter)
 	var m core.StateMap
-	err := s.db.Read(ctx, func(q Queryer) error {
+	err := s.read(ctx, []string{sqlStateGroupRoom, query}, func(r reader) error {
 		var err error
-		m, err = stateAt(ctx, q, group, filter)
+		m, err = stateAt(r, group, query, args)
 		return err
 	})
 	return m, err
@@ -50,19 +52,26 @@ func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.State
 // StateGroupOf returns the state group after eventID; see
 // core.StateGroupStore.
 func (s *EventStore) StateGroupOf(ctx context.Context, eventID string) (int64, error) {
-	return stateGroupOf(ctx, s.db.Reader(), eventID)
+	var group int64
+	err := s.read(ctx, []string{sqlStateGroupOf}, func(r reader) error {
+		var err error
+		group, err = stateGroupOf(r, eventID)
+		return err
+	})
+	return group, err
 }
 
 // StateAtEvent returns part of the state after eventID; see
 // core.StateGroupStore.
 func (s *EventStore) StateAtEvent(ctx context.Context, eventID string, filter core.StateFilter) (core.StateMap, error) {
+	query, args := stateAtSQL(filter)
 	var m core.StateMap
-	err := s.db.Read(ctx, func(q Queryer) error {
-		group, err := stateGroupOf(ctx, q, eventID)
+	err := s.read(ctx, []string{sqlStateGroupOf, sqlStateGroupRoom, query}, func(r reader) error {
+		group, err := stateGroupOf(r, eventID)
 		if err != nil {
 			return err
 		}
-		m, err = stateAt(ctx, q, group, filter)
+		m, err = stateAt(r, group, query, args)
 		return err
 	})
 	return m, err
@@ -72,36 +81,44 @@ func (s *EventStore) StateAtEvent(ctx context.Context, eventID string, filter co
 // have one, keyed by event ID.
 func (s *EventStore) StateGroupsOf(ctx context.Context, eventIDs []string) (map[string]int64, error) {
 	out := make(map[string]int64, len(eventIDs))
-	err := s.db.Read(ctx, func(q Queryer) error {
-		return forChunks(eventIDs, func(chunk []string) error {
-			rows, err := q.QueryContext(ctx,
-				`SELECT e.event_id, g.state_group FROM events e
-				 JOIN event_to_state_groups g ON g.event_nid = e.event_nid
-				 WHERE e.event_id IN (`+placeholders(len(chunk))+`)`, anySlice(chunk)...)
-			if err != nil {
-				return fmt.Errorf("storage: state groups of events: %w", err)
+	ids, err := json.Marshal(eventIDs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: state groups of events: %w", err)
+	}
+	const query = `
+		SELECT e.event_id, g.state_group FROM events e
+		JOIN event_to_state_groups g ON g.event_nid = e.event_nid
+		WHERE e.event_id IN (SELECT value FROM json_each(?))`
+	err = s.read(ctx, []string{query}, func(r reader) error {
+		rows, err := r.query(query, string(ids))
+		if err != nil {
+			return fmt.Errorf("storage: state groups of events: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var g int64
+			if err := rows.Scan(&id, &g); err != nil {
+				return err
 			}
-			defer rows.Close()
-			for rows.Next() {
-				var id string
-				var g int64
-				if err := rows.Scan(&id, &g); err != nil {
-					return err
-				}
-				out[id] = g
-			}
-			return rows.Err()
-		})
+			out[id] = g
+		}
+		return rows.Err()
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
-func stateGroupOf(ctx context.Context, q Queryer, eventID string) (int64, error) {
+const sqlStateGroupOf = `
+	SELECT g.state_group FROM events e
+	LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid
+	WHERE e.event_id = ?`
+
+func stateGroupOf(r reader, eventID string) (int64, error) {
 	var group sql.NullInt64
-	err := q.QueryRowContext(ctx,
-		`SELECT g.state_group FROM events e
-		 LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid
-		 WHERE e.event_id = ?`, eventID).Scan(&group)
+	err := r.queryRow(sqlStateGroupOf, eventID).Scan(&group)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return 0, notFound("event %s", eventID)
@@ -115,9 +132,11 @@ func stateGroupOf(ctx context.Context, q Queryer, eventID string) (int64, error)
 
 // stateGroupRoom returns the room of group, or an error wrapping
 // core.ErrNotFound.
-func stateGroupRoom(ctx context.Context, q Queryer, group int64) (string, error) {
+const sqlStateGroupRoom = "SELECT room_id FROM state_groups WHERE id = ?"
+
+func stateGroupRoom(r reader, group int64) (string, error) {
 	var room string
-	err := q.QueryRowContext(ctx, "SELECT room_id FROM state_groups WHERE id = ?", group).Scan(&room)
+	err := r.queryRow(sqlStateGroupRoom, group).Scan(&room)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", notFound("state group %d", group)
 	}
@@ -132,9 +151,9 @@ func stateGroupRoom(ctx context.Context, q Queryer, group int64) (string, error)
 const maxChainWalk = 1 << 20
 
 // stateGroupHops returns how many edges lead from group to its snapshot.
-func stateGroupHops(ctx context.Context, q Queryer, group int64) (int, error) {
+func stateGroupHops(r reader, group int64) (int, error) {
 	var hops int
-	err := q.QueryRowContext(ctx, `
+	err := r.queryRow(`
 		WITH RECURSIVE chain(g, n) AS (
 			SELECT ?, 0
 			UNION ALL
@@ -156,20 +175,22 @@ func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, del
 	}
 	rows := delta.Changes
 	prev := delta.Prev
+	r := reader{ctx: ctx, q: q}
 	if prev != 0 {
-		room, err := stateGroupRoom(ctx, q, prev)
+		room, err := stateGroupRoom(r, prev)
 		if err != nil {
 			return 0, err
 		}
 		if room != roomID {
 			return 0, invalid("state group %d belongs to room %s, not %s", prev, room, roomID)
 		}
-		hops, err := stateGroupHops(ctx, q, prev)
+		hops, err := stateGroupHops(r, prev)
 		if err != nil {
 			return 0, err
 		}
 		if hops+1 > maxHops {
-			full, err := stateAt(ctx, q, prev, core.AllState)
+			query, args := stateAtSQL(core.AllState)
+			full, err := stateAt(r, prev, query, args)
 			if err != nil {
 				return 0, err
 			}
@@ -216,17 +237,14 @@ func compareStateKeys(a, b core.StateKey) int {
 	return strings.Compare(a.StateKey, b.StateKey)
 }
 
-// stateAt returns the part of group's state selected by filter.
-func stateAt(ctx context.Context, q Queryer, group int64, filter core.StateFilter) (core.StateMap, error) {
-	if _, err := stateGroupRoom(ctx, q, group); err != nil {
-		return nil, err
-	}
-	where, fargs := stateFilterSQL(filter, "s.type", "s.state_key")
-	args := append([]any{group, maxChainWalk}, fargs...)
+// stateAtSQL returns the query stateAt runs for filter, and the filter's
+// arguments. Parameters: ?1 the group, ?2 the walk guard, then the filter's.
+func stateAtSQL(filter core.StateFilter) (string, []any) {
+	where, args := stateFilterSQL(filter, "s.type", "s.state_key")
 	// For each key the entry of the nearest group wins: SQLite takes the
 	// bare columns of an aggregate query with one min() from the row that
 	// has the minimum.
-	rows, err := q.QueryContext(ctx, `
+	return `
 		WITH RECURSIVE chain(g, n) AS (
 			SELECT ?, 0
 			UNION ALL
@@ -236,8 +254,16 @@ func stateAt(ctx context.Context, q Queryer, group int64, filter core.StateFilte
 		)
 		SELECT s.type, s.state_key, s.event_id, min(c.n)
 		FROM chain c JOIN state_groups_state s ON s.state_group = c.g
-		WHERE `+where+`
-		GROUP BY s.type, s.state_key`, args...)
+		WHERE ` + where + `
+		GROUP BY s.type, s.state_key`, args
+}
+
+// stateAt runs query, made by stateAtSQL with args, for group.
+func stateAt(r reader, group int64, query string, args []any) (core.StateMap, error) {
+	if _, err := stateGroupRoom(r, group); err != nil {
+		return nil, err
+	}
+	rows, err := r.query(query, append([]any{group, maxChainWalk}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
 	}
@@ -318,17 +344,4 @@ func anySlice[T any](s []T) []any {
 		out[i] = v
 	}
 	return out
-}
-
-// maxParams bounds the parameters of one statement built from a list.
-const maxParams = 500
-
-// forChunks calls fn on successive pieces of ids no longer than maxParams.
-func forChunks(ids []string, fn func([]string) error) error {
-	for chunk := range slices.Chunk(ids, maxParams) {
-		if err := fn(chunk); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -80,7 +80,7 @@ func TestStateGroups(t *testing.T) {
 	hops := map[int64]int{}
 	err = s.db.Read(ctx, func(q Queryer) error {
 		for _, g := range []int64{g1, g2, g3, g4, g5, g6} {
-			h, err := stateGroupHops(ctx, q, g)
+			h, err := stateGroupHops(reader{ctx: ctx, q: q}, g)
 			if err != nil {
 				return err
 			}
@@ -229,7 +229,7 @@ func TestStateGroupsMatchModel(t *testing.T) {
 				var h int
 				err := s.db.Read(ctx, func(q Queryer) error {
 					var err error
-					h, err = stateGroupHops(ctx, q, g)
+					h, err = stateGroupHops(reader{ctx: ctx, q: q}, g)
 					return err
 				})
 				if err != nil {
