@@ -40,6 +40,7 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 			writeError(w, r, err)
 			return
 		}
+		s.deviceSeen(r, sess)
 		h(w, r, sess)
 	}
 }

@@ -26,6 +26,21 @@ type Options struct {
 
 	// Sessions resolves access tokens for authenticated endpoints.
 	Sessions core.SessionStore
+	// Accounts, Devices, Tokens and RegistrationTokens keep local accounts,
+	// their devices and tokens (storage.AccountStore implements all of them
+	// and Sessions).
+	Accounts           core.AccountStore
+	Devices            core.DeviceStore
+	Tokens             core.TokenStore
+	RegistrationTokens core.RegistrationTokenStore
+	// Registration says who may register: "closed" (also when empty),
+	// "token" or "open".
+	Registration string
+	// RateLimits turns rate limiting on (see ratelimit.go).
+	RateLimits bool
+	// PublicBaseURL is the client-server API's public base URL, given by
+	// /.well-known/matrix/client; empty derives it from each request.
+	PublicBaseURL string
 	// Notifier wakes waiting /sync requests; every write a client may see
 	// through /sync calls Notify after it commits.
 	Notifier *core.Notifier
@@ -35,6 +50,7 @@ type Options struct {
 type Server struct {
 	opts Options
 	mux  *http.ServeMux
+	acct accountState
 }
 
 // NewServer builds the handler tree.
@@ -44,6 +60,8 @@ func NewServer(o Options) *Server {
 	}
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
+	s.registerAccountRoutes()
+	s.registerAdminUserRoutes()
 	return s
 }
 

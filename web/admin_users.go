@@ -1,0 +1,321 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+)
+
+// The user part of Synapse's admin API, in the shapes Synapse documents
+// (docs/admin_api/user_admin_api.md), so admin tools written for Synapse
+// work. Fields hearth has no notion of (guests, shadow bans, erasure,
+// locking, third-party IDs, external IDs, consent) are given their neutral
+// values.
+
+func (s *Server) registerAdminUserRoutes() {
+	s.mux.HandleFunc("GET /_synapse/admin/v1/server_version", s.getAdminServerVersion)
+	if s.opts.Accounts == nil || s.opts.Sessions == nil || s.opts.Tokens == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /_synapse/admin/v2/users", s.admin(s.getAdminUsers))
+	s.mux.HandleFunc("GET /_synapse/admin/v2/users/{userId}", s.admin(s.getAdminUser))
+	s.mux.HandleFunc("PUT /_synapse/admin/v2/users/{userId}", s.admin(s.putAdminUser))
+}
+
+// admin wraps h so it runs only for an admin: M_FORBIDDEN for other users.
+func (s *Server) admin(h authedHandler) http.HandlerFunc {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+		if !sess.IsAdmin {
+			writeError(w, r, core.ErrForbidden.WithMessage("You are not a server admin"))
+			return
+		}
+		h(w, r, sess)
+	})
+}
+
+// getAdminServerVersion answers GET /_synapse/admin/v1/server_version. As
+// in Synapse it needs no access token: /versions tells as much.
+func (s *Server) getAdminServerVersion(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"server_version": s.opts.Version})
+}
+
+// adminUserListJSON is one user of the v2 list (creation_ts in ms).
+func adminUserListJSON(a core.Account) map[string]any {
+	return map[string]any{
+		"name":          a.UserID,
+		"is_guest":      false,
+		"admin":         a.Admin,
+		"user_type":     nullable(a.UserType),
+		"deactivated":   a.Deactivated,
+		"erased":        false,
+		"shadow_banned": false,
+		"displayname":   nil,
+		"avatar_url":    nil,
+		"creation_ts":   a.CreatedAt.UnixMilli(),
+		"locked":        false,
+	}
+}
+
+// adminUserJSON is the answer of GET/PUT /v2/users/{userId} (creation_ts
+// in seconds, as Synapse documents it there).
+func adminUserJSON(a core.Account) map[string]any {
+	return map[string]any{
+		"name":                       a.UserID,
+		"displayname":                nil,
+		"threepids":                  []any{},
+		"avatar_url":                 nil,
+		"is_guest":                   false,
+		"admin":                      a.Admin,
+		"deactivated":                a.Deactivated,
+		"erased":                     false,
+		"shadow_banned":              false,
+		"creation_ts":                a.CreatedAt.Unix(),
+		"appservice_id":              nil,
+		"consent_server_notice_sent": nil,
+		"consent_version":            nil,
+		"consent_ts":                 nil,
+		"external_ids":               []any{},
+		"user_type":                  nullable(a.UserType),
+		"locked":                     false,
+		"suspended":                  false,
+	}
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// queryInt reads a non-negative integer query parameter, def if absent.
+func queryInt(r *http.Request, name string, def int) (int, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, core.ErrInvalidParam.WithMessage("%s must be a non-negative integer", name)
+	}
+	return n, nil
+}
+
+// queryBool reads "true"/"false", def if absent.
+func queryBool(r *http.Request, name string, def bool) (bool, error) {
+	switch r.URL.Query().Get(name) {
+	case "":
+		return def, nil
+	case "true":
+		return true, nil
+	case "false":
+		return false, nil
+	}
+	return false, core.ErrInvalidParam.WithMessage("%s must be true or false", name)
+}
+
+// getAdminUsers answers GET /_synapse/admin/v2/users: from, limit,
+// deactivated, user_id and name (both "contains" filters on the user ID).
+func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	from, err := queryInt(r, "from", 0)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	limit, err := queryInt(r, "limit", 100)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	deactivated, err := queryBool(r, "deactivated", false)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	contains := r.URL.Query().Get("name")
+	if contains == "" {
+		contains = r.URL.Query().Get("user_id")
+	}
+	users := []map[string]any{}
+	var total int
+	if limit > 0 {
+		accts, n, err := s.opts.Accounts.Accounts(r.Context(), core.AccountQuery{From: from, Limit: min(limit, 1000), Deactivated: deactivated, Contains: contains})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		total = n
+		for _, a := range accts {
+			users = append(users, adminUserListJSON(a))
+		}
+	} else {
+		_, n, err := s.opts.Accounts.Accounts(r.Context(), core.AccountQuery{From: from, Limit: 1, Deactivated: deactivated, Contains: contains})
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		total = n
+	}
+	resp := map[string]any{"users": users, "total": total}
+	if next := from + len(users); len(users) > 0 && next < total {
+		resp["next_token"] = strconv.Itoa(next)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// adminLocalUser parses the {userId} of an admin path: a local user ID, or
+// M_INVALID_PARAM.
+func (s *Server) adminLocalUser(r *http.Request) (id.UserID, error) {
+	uid, err := id.ParseUserID(r.PathValue("userId"))
+	if err != nil {
+		return "", core.ErrInvalidParam.WithMessage("Invalid user ID")
+	}
+	if string(uid.ServerName()) != s.opts.ServerName {
+		return "", core.ErrInvalidParam.WithMessage("This endpoint can only be used with local users")
+	}
+	return uid, nil
+}
+
+// getAdminUser answers GET /_synapse/admin/v2/users/{userId}.
+func (s *Server) getAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	uid, err := s.adminLocalUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	a, err := s.opts.Accounts.Account(r.Context(), string(uid))
+	if errors.Is(err, core.ErrNotFound) {
+		writeError(w, r, core.ErrNotFound.WithMessage("User not found"))
+		return
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminUserJSON(a))
+}
+
+// adminUserRequest is the body of PUT /_synapse/admin/v2/users/{userId}.
+type adminUserRequest struct {
+	Password      *string `json:"password"`
+	LogoutDevices *bool   `json:"logout_devices"`
+	Admin         *bool   `json:"admin"`
+	Deactivated   *bool   `json:"deactivated"`
+	UserType      *string `json:"user_type"`
+	Displayname   *string `json:"displayname"`
+	AvatarURL     *string `json:"avatar_url"`
+}
+
+// putAdminUser answers PUT /_synapse/admin/v2/users/{userId}: creates the
+// account (201) or modifies it (200). A new password logs the user's
+// devices out unless logout_devices is false; reactivating an account
+// needs a password, as deactivation wiped it.
+func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	uid, err := s.adminLocalUser(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body adminUserRequest
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Password != nil && len(*body.Password) > maxPasswordLength {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("password too long"))
+		return
+	}
+	if body.UserType != nil && *body.UserType != "" && *body.UserType != "bot" && *body.UserType != "support" {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("Invalid user type"))
+		return
+	}
+	ctx := r.Context()
+	a, err := s.opts.Accounts.Account(ctx, string(uid))
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		s.createAdminUser(w, r, uid, body)
+		return
+	case err != nil:
+		writeError(w, r, err)
+		return
+	}
+	if body.Admin != nil && !*body.Admin && string(uid) == sess.UserID {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("You may not demote yourself"))
+		return
+	}
+	if body.Deactivated != nil && *body.Deactivated && string(uid) == sess.UserID {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("You may not deactivate yourself here"))
+		return
+	}
+	if body.Deactivated != nil && !*body.Deactivated && a.Deactivated {
+		if body.Password == nil || *body.Password == "" {
+			writeError(w, r, core.ErrMissingParam.WithMessage("Must provide a password to re-activate an account"))
+			return
+		}
+		if err := s.opts.Accounts.Reactivate(ctx, string(uid), *body.Password); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	} else if body.Password != nil {
+		if *body.Password == "" {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("password must not be empty"))
+			return
+		}
+		logout := body.LogoutDevices == nil || *body.LogoutDevices
+		if err := s.opts.Accounts.SetPassword(ctx, core.PasswordChange{UserID: string(uid), NewPassword: *body.Password, LogoutDevices: logout}); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if body.Admin != nil && *body.Admin != a.Admin {
+		if err := s.opts.Accounts.SetAdmin(ctx, string(uid), *body.Admin); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if body.Deactivated != nil && *body.Deactivated && !a.Deactivated {
+		if err := s.opts.Accounts.Deactivate(ctx, string(uid)); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if a, err = s.opts.Accounts.Account(ctx, string(uid)); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, adminUserJSON(a))
+}
+
+// createAdminUser is the creating half of putAdminUser.
+func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.UserID, body adminUserRequest) {
+	if _, err := id.NewUserID(uid.Localpart(), uid.ServerName()); err != nil {
+		writeError(w, r, core.ErrInvalidUsername.WithMessage("User IDs may only contain a-z, 0-9, and . _ = - / +"))
+		return
+	}
+	na := core.NewAccount{UserID: string(uid)}
+	if body.Password != nil {
+		na.Password = *body.Password
+	}
+	if body.Admin != nil {
+		na.Admin = *body.Admin
+	}
+	if body.UserType != nil {
+		na.UserType = *body.UserType
+	}
+	a, err := s.opts.Accounts.CreateAccount(r.Context(), na)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Deactivated != nil && *body.Deactivated {
+		if err := s.opts.Accounts.Deactivate(r.Context(), a.UserID); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		a.Deactivated, a.HasPassword = true, false
+	}
+	writeJSON(w, http.StatusCreated, adminUserJSON(a))
+}

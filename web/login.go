@@ -1,0 +1,176 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"hearth.dev/hearth/core"
+)
+
+// loginTokenLifetime is how long a token from /login/get_token is valid
+// (the spec recommends two minutes).
+const loginTokenLifetime = 2 * time.Minute
+
+// getLogin answers GET /login with the login types hearth supports.
+func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"flows": []map[string]any{
+			{"type": "m.login.password"},
+			{"type": "m.login.token", "get_login_token": true},
+		},
+	})
+}
+
+// loginRequest is the body of POST /login.
+type loginRequest struct {
+	Type                     string          `json:"type"`
+	Identifier               *userIdentifier `json:"identifier"`
+	User                     string          `json:"user"`
+	Medium                   string          `json:"medium"`
+	Address                  string          `json:"address"`
+	Password                 string          `json:"password"`
+	Token                    string          `json:"token"`
+	DeviceID                 string          `json:"device_id"`
+	InitialDeviceDisplayName string          `json:"initial_device_display_name"`
+	RefreshToken             bool            `json:"refresh_token"`
+}
+
+// postLogin answers POST /login: m.login.password (identifier m.id.user or
+// the deprecated user field) and m.login.token.
+func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
+	if err := s.rateLimit(w, r, actionLogin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body loginRequest
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := checkDeviceID(body.DeviceID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var userID string
+	switch body.Type {
+	case "m.login.password":
+		ident := body.Identifier
+		if ident == nil && body.Medium != "" {
+			// The deprecated top-level third-party fields.
+			ident = &userIdentifier{Type: "m.id.thirdparty", Medium: body.Medium, Address: body.Address}
+		}
+		uid, err := s.identifiedUser(ident, body.User)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if err := s.opts.Accounts.CheckPassword(r.Context(), uid, body.Password); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		userID = uid
+	case "m.login.token":
+		if body.Token == "" {
+			writeError(w, r, core.ErrMissingParam.WithMessage("token is required"))
+			return
+		}
+		uid, err := s.opts.Tokens.ConsumeLoginToken(r.Context(), body.Token)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		userID = uid
+	case "":
+		writeError(w, r, core.ErrMissingParam.WithMessage("type is required"))
+		return
+	default:
+		writeError(w, r, core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("Bad login type."))
+		return
+	}
+	tok, err := s.opts.Tokens.IssueTokens(r.Context(), core.NewLogin{
+		UserID:            userID,
+		DeviceID:          body.DeviceID,
+		DeviceDisplayName: body.InitialDeviceDisplayName,
+		Refreshable:       body.RefreshToken,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp := map[string]any{"user_id": userID, "home_server": s.opts.ServerName}
+	addTokens(resp, tok)
+	if s.opts.PublicBaseURL != "" {
+		resp["well_known"] = s.wellKnownClient(r)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// postLoginGetToken answers POST /v1/login/get_token: after the user
+// confirms their password (every time, as the spec demands), a single-use
+// m.login.token for another client.
+func (s *Server) postLoginGetToken(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body struct {
+		Auth json.RawMessage `json:"auth"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	done, err := s.interactiveAuth(r, body.Auth, uiaRequest{op: "get_token", flows: passwordFlows, userID: sess.UserID})
+	if err != nil {
+		writeUIAError(w, r, err)
+		return
+	}
+	s.acct.uia.finish(done)
+	tok, err := s.opts.Tokens.CreateLoginToken(r.Context(), sess.UserID, loginTokenLifetime)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"login_token": tok, "expires_in_ms": loginTokenLifetime.Milliseconds()})
+}
+
+// postRefresh answers POST /refresh.
+func (s *Server) postRefresh(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.RefreshToken == "" {
+		writeError(w, r, core.ErrMissingParam.WithMessage("refresh_token is required"))
+		return
+	}
+	tok, err := s.opts.Tokens.Refresh(r.Context(), body.RefreshToken)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp := map[string]any{"access_token": tok.AccessToken, "refresh_token": tok.RefreshToken}
+	if tok.ExpiresIn > 0 {
+		resp["expires_in_ms"] = tok.ExpiresIn.Milliseconds()
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// postLogout answers POST /logout: the token and its device are deleted.
+func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if err := s.opts.Tokens.Logout(r.Context(), sess); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// postLogoutAll answers POST /logout/all: every token and device of the
+// user is deleted.
+func (s *Server) postLogoutAll(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if err := s.opts.Tokens.LogoutAll(r.Context(), sess.UserID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
