@@ -125,7 +125,7 @@ func stateChangesRoom(b *testing.B, s *EventStore, room string, n int) []int64 {
 					key = core.StateKey{Type: "m.room.power_levels"}
 				}
 				eid := eventID(fmt.Sprint("state", i))
-				g, err := storeStateGroup(ctx, q, room, eid, core.StateGroupDelta{Prev: prev, Changes: core.StateMap{key: eid}}, s.maxHops())
+				g, _, err := storeStateGroup(ctx, q, nil, room, eid, core.StateGroupDelta{Prev: prev, Changes: core.StateMap{key: eid}}, s.maxHops())
 				if err != nil {
 					return err
 				}
@@ -141,34 +141,48 @@ func stateChangesRoom(b *testing.B, s *EventStore, room string, n int) []int64 {
 	return groups
 }
 
-// BenchmarkStateAt reads state from a room with 10,000 state changes.
+// BenchmarkStateAt reads state from a room with 10,000 state changes,
+// from the database ("uncached") and with the state group cache warm.
 func BenchmarkStateAt(b *testing.B) {
 	ctx := context.Background()
 	s := newTestStore(b)
 	groups := stateChangesRoom(b, s, "!big", 10_000)
 	last := groups[len(groups)-1]
 	b.Logf("%d state groups, database %d bytes", len(groups), dbBytes(b, s))
-	for _, tc := range []struct {
-		name   string
-		group  int64
-		filter core.StateFilter
-	}{
-		{"full state at newest group", last, core.AllState},
-		{"power levels at newest group", last, core.StateTypes("m.room.power_levels")},
-		{"one member at a middle group", groups[5050], core.StateKeys(core.StateKey{Type: "m.room.member", StateKey: "@user7:remote.test"})},
-		{"lazy members (3) and the rest", last, core.StateFilter{Types: map[string][]string{"m.room.member": {"@user1:remote.test", "@user2:remote.test", "@user3:remote.test"}}, IncludeOthers: true}},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
-			var n int
-			for b.Loop() {
-				m, err := s.StateAt(ctx, tc.group, tc.filter)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n = len(m)
+	for _, cached := range []bool{false, true} {
+		for _, tc := range []struct {
+			name   string
+			group  int64
+			filter core.StateFilter
+		}{
+			{"full state at newest group", last, core.AllState},
+			{"power levels at newest group", last, core.StateTypes("m.room.power_levels")},
+			{"one member at a middle group", groups[5050], core.StateKeys(core.StateKey{Type: "m.room.member", StateKey: "@user7:remote.test"})},
+			{"lazy members (3) and the rest", last, core.StateFilter{Types: map[string][]string{"m.room.member": {"@user1:remote.test", "@user2:remote.test", "@user3:remote.test"}}, IncludeOthers: true}},
+		} {
+			name := "uncached/" + tc.name
+			if cached {
+				name = "cached/" + tc.name
 			}
-			b.ReportMetric(float64(n), "keys")
-		})
+			b.Run(name, func(b *testing.B) {
+				s.states = stateCache{}
+				if cached {
+					s.states.maxKeys = DefaultStateCacheKeys
+					if _, err := s.StateAt(ctx, tc.group, core.AllState); err != nil {
+						b.Fatal(err)
+					}
+				}
+				var n int
+				for b.Loop() {
+					m, err := s.StateAt(ctx, tc.group, tc.filter)
+					if err != nil {
+						b.Fatal(err)
+					}
+					n = len(m)
+				}
+				b.ReportMetric(float64(n), "keys")
+			})
+		}
 	}
 }
 

@@ -26,15 +26,18 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 		}
 	}
 	var out []int64
+	var created []newGroupState
 	err := s.db.Write(ctx, func(q Queryer) error {
-		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}}
+		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states}
 		var err error
 		out, err = p.persist(events, opts)
+		created = p.created
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.states.remember(created)
 	return out, nil
 }
 
@@ -64,6 +67,8 @@ type persister struct {
 	maxHops int
 	rooms   map[string]int64
 	server  *string // the local server name, read when first needed
+	cache   *stateCache
+	created []newGroupState // state groups to cache once committed
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -262,9 +267,12 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	group := ev.StateGroup
 	if ev.NewStateGroup != nil {
 		var err error
-		if group, err = storeStateGroup(p.ctx, p.q, ev.RoomID, ev.EventID, *ev.NewStateGroup, p.maxHops); err != nil {
+		var created newGroupState
+		group, created, err = storeStateGroup(p.ctx, p.q, p.cache, ev.RoomID, ev.EventID, *ev.NewStateGroup, p.maxHops)
+		if err != nil {
 			return err
 		}
+		p.created = append(p.created, created)
 	}
 	// Only an existing group may be named.
 	res, err := p.q.ExecContext(p.ctx,

@@ -17,8 +17,9 @@ const DefaultMaxStateGroupHops = 100
 // groups. It implements core.EventStore, core.TimelineStore,
 // core.RoomStateStore, core.StateGroupStore and core.RoomStore.
 type EventStore struct {
-	db    *DB
-	stmts readStmts
+	db     *DB
+	stmts  readStmts
+	states stateCache
 	// MaxStateGroupHops bounds delta chains (DefaultMaxStateGroupHops; tests
 	// lower it to exercise snapshots). Set it before first use.
 	MaxStateGroupHops int
@@ -34,7 +35,12 @@ var (
 
 // NewEventStore returns the event store of db.
 func NewEventStore(db *DB) *EventStore {
-	return &EventStore{db: db, stmts: readStmts{db: db.Reader()}, MaxStateGroupHops: DefaultMaxStateGroupHops}
+	return &EventStore{
+		db:                db,
+		stmts:             readStmts{db: db.Reader()},
+		states:            stateCache{maxKeys: DefaultStateCacheKeys},
+		MaxStateGroupHops: DefaultMaxStateGroupHops,
+	}
 }
 
 func (s *EventStore) maxHops() int {

@@ -29,24 +29,43 @@ import (
 // StoreStateGroup records a new state group; see core.StateGroupStore.
 func (s *EventStore) StoreStateGroup(ctx context.Context, roomID, eventID string, delta core.StateGroupDelta) (int64, error) {
 	var id int64
+	var created newGroupState
 	err := s.db.Write(ctx, func(q Queryer) error {
 		var err error
-		id, err = storeStateGroup(ctx, q, roomID, eventID, delta, s.maxHops())
+		id, created, err = storeStateGroup(ctx, q, &s.states, roomID, eventID, delta, s.maxHops())
 		return err
 	})
-	return id, err
+	if err != nil {
+		return 0, err
+	}
+	s.states.remember([]newGroupState{created})
+	return id, nil
 }
 
 // StateAt returns part of the state of group; see core.StateGroupStore.
 func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.StateFilter) (core.StateMap, error) {
+	if state, ok := s.states.get(group); ok {
+		return filtered(state, filter), nil
+	}
 	query, args := stateAtSQL(filter)
 	var m core.StateMap
-	err := s.read(ctx, []string{sqlStateGroupRoom, query}, func(r reader) error {
+	err := s.read(ctx, []string{sqlStateGroupRoom, sqlStateChain, query}, func(r reader) error {
 		var err error
-		m, err = stateAt(r, group, query, args)
+		m, err = stateAt(r, &s.states, group, filter, query, args)
 		return err
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	s.cacheFull(group, filter, m)
+	return m, nil
+}
+
+// cacheFull caches state as the state of group if it is the whole state.
+func (s *EventStore) cacheFull(group int64, filter core.StateFilter, state core.StateMap) {
+	if filter.Types == nil {
+		s.states.put(group, maps.Clone(state))
+	}
 }
 
 // StateGroupOf returns the state group after eventID; see
@@ -66,15 +85,20 @@ func (s *EventStore) StateGroupOf(ctx context.Context, eventID string) (int64, e
 func (s *EventStore) StateAtEvent(ctx context.Context, eventID string, filter core.StateFilter) (core.StateMap, error) {
 	query, args := stateAtSQL(filter)
 	var m core.StateMap
-	err := s.read(ctx, []string{sqlStateGroupOf, sqlStateGroupRoom, query}, func(r reader) error {
-		group, err := stateGroupOf(r, eventID)
-		if err != nil {
+	var group int64
+	err := s.read(ctx, []string{sqlStateGroupOf, sqlStateGroupRoom, sqlStateChain, query}, func(r reader) error {
+		var err error
+		if group, err = stateGroupOf(r, eventID); err != nil {
 			return err
 		}
-		m, err = stateAt(r, group, query, args)
+		m, err = stateAt(r, &s.states, group, filter, query, args)
 		return err
 	})
-	return m, err
+	if err != nil {
+		return nil, err
+	}
+	s.cacheFull(group, filter, m)
+	return m, nil
 }
 
 // StateGroupsOf returns the state groups of the events among eventIDs that
@@ -168,10 +192,13 @@ func stateGroupHops(r reader, group int64) (int, error) {
 	return hops, nil
 }
 
-// storeStateGroup writes a new group inside the writer's transaction.
-func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, delta core.StateGroupDelta, maxHops int) (int64, error) {
+// storeStateGroup writes a new group inside the writer's transaction, and
+// returns it with what to cache once the transaction is committed. cache may
+// be nil.
+func storeStateGroup(ctx context.Context, q Queryer, cache *stateCache, roomID, eventID string, delta core.StateGroupDelta, maxHops int) (int64, newGroupState, error) {
+	none := newGroupState{}
 	if roomID == "" || eventID == "" {
-		return 0, invalid("state group needs a room and an event")
+		return 0, none, invalid("state group needs a room and an event")
 	}
 	rows := delta.Changes
 	prev := delta.Prev
@@ -179,20 +206,20 @@ func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, del
 	if prev != 0 {
 		room, err := stateGroupRoom(r, prev)
 		if err != nil {
-			return 0, err
+			return 0, none, err
 		}
 		if room != roomID {
-			return 0, invalid("state group %d belongs to room %s, not %s", prev, room, roomID)
+			return 0, none, invalid("state group %d belongs to room %s, not %s", prev, room, roomID)
 		}
 		hops, err := stateGroupHops(r, prev)
 		if err != nil {
-			return 0, err
+			return 0, none, err
 		}
 		if hops+1 > maxHops {
 			query, args := stateAtSQL(core.AllState)
-			full, err := stateAt(r, prev, query, args)
+			full, err := stateAt(r, cache, prev, core.AllState, query, args)
 			if err != nil {
-				return 0, err
+				return 0, none, err
 			}
 			maps.Copy(full, delta.Changes)
 			rows, prev = full, 0
@@ -201,12 +228,12 @@ func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, del
 	var id int64
 	if err := q.QueryRowContext(ctx,
 		"INSERT INTO state_groups (room_id, event_id) VALUES (?, ?) RETURNING id", roomID, eventID).Scan(&id); err != nil {
-		return 0, fmt.Errorf("storage: new state group: %w", err)
+		return 0, none, fmt.Errorf("storage: new state group: %w", err)
 	}
 	if prev != 0 {
 		if _, err := q.ExecContext(ctx,
 			"INSERT INTO state_group_edges (state_group, prev_state_group) VALUES (?, ?)", id, prev); err != nil {
-			return 0, fmt.Errorf("storage: state group edge: %w", err)
+			return 0, none, fmt.Errorf("storage: state group edge: %w", err)
 		}
 	}
 	keys := slices.SortedFunc(maps.Keys(rows), compareStateKeys)
@@ -224,10 +251,10 @@ func storeStateGroup(ctx context.Context, q Queryer, roomID, eventID string, del
 			"INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id) VALUES "+
 				repeatJoin("(?, ?, ?, ?, ?)", len(chunk)), args...)
 		if err != nil {
-			return 0, fmt.Errorf("storage: state group %d rows: %w", id, err)
+			return 0, none, fmt.Errorf("storage: state group %d rows: %w", id, err)
 		}
 	}
-	return id, nil
+	return id, newGroupState{group: id, prev: prev, state: rows}, nil
 }
 
 func compareStateKeys(a, b core.StateKey) int {
@@ -237,38 +264,73 @@ func compareStateKeys(a, b core.StateKey) int {
 	return strings.Compare(a.StateKey, b.StateKey)
 }
 
-// stateAtSQL returns the query stateAt runs for filter, and the filter's
-// arguments. Parameters: ?1 the group, ?2 the walk guard, then the filter's.
+// sqlStateChain lists the groups from ?1 to its snapshot, nearest first.
+const sqlStateChain = `
+	WITH RECURSIVE chain(g, n) AS (
+		SELECT ?, 0
+		UNION ALL
+		SELECT e.prev_state_group, c.n + 1 FROM chain c
+		JOIN state_group_edges e ON e.state_group = c.g
+		WHERE c.n < ?
+	)
+	SELECT g FROM chain ORDER BY n`
+
+// stateAtSQL returns the query that reads the rows of a list of groups
+// (?1, a JSON array, nearest first) selected by filter, and the filter's
+// arguments. For each key the entry of the nearest group wins: SQLite takes
+// the bare columns of an aggregate query with one min() from the row that
+// has the minimum.
 func stateAtSQL(filter core.StateFilter) (string, []any) {
 	where, args := stateFilterSQL(filter, "s.type", "s.state_key")
-	// For each key the entry of the nearest group wins: SQLite takes the
-	// bare columns of an aggregate query with one min() from the row that
-	// has the minimum.
 	return `
-		WITH RECURSIVE chain(g, n) AS (
-			SELECT ?, 0
-			UNION ALL
-			SELECT e.prev_state_group, c.n + 1 FROM chain c
-			JOIN state_group_edges e ON e.state_group = c.g
-			WHERE c.n < ?
-		)
+		WITH chain(g, n) AS (SELECT value, key FROM json_each(?1))
 		SELECT s.type, s.state_key, s.event_id, min(c.n)
 		FROM chain c JOIN state_groups_state s ON s.state_group = c.g
 		WHERE ` + where + `
 		GROUP BY s.type, s.state_key`, args
 }
 
-// stateAt runs query, made by stateAtSQL with args, for group.
-func stateAt(r reader, group int64, query string, args []any) (core.StateMap, error) {
+// stateAt returns the part of group's state selected by filter, reading the
+// rows (with query and args from stateAtSQL) of the groups nearer than the
+// nearest one whose state is cached.
+func stateAt(r reader, cache *stateCache, group int64, filter core.StateFilter, query string, args []any) (core.StateMap, error) {
+	if state, ok := cache.get(group); ok {
+		return filtered(state, filter), nil
+	}
 	if _, err := stateGroupRoom(r, group); err != nil {
 		return nil, err
 	}
-	rows, err := r.query(query, append([]any{group, maxChainWalk}, args...)...)
+	rows, err := r.query(sqlStateChain, group, maxChainWalk)
+	if err != nil {
+		return nil, fmt.Errorf("storage: chain of state group %d: %w", group, err)
+	}
+	var chain []int64
+	base := core.StateMap{}
+	for rows.Next() {
+		var g int64
+		if err := rows.Scan(&g); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("storage: chain of state group %d: %w", group, err)
+		}
+		if state, ok := cache.get(g); ok {
+			base = filtered(state, filter)
+			break
+		}
+		chain = append(chain, g)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: chain of state group %d: %w", group, err)
+	}
+	groups, err := json.Marshal(chain)
+	if err != nil {
+		return nil, err
+	}
+	rows, err = r.query(query, append([]any{string(groups)}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
 	}
 	defer rows.Close()
-	m := core.StateMap{}
 	for rows.Next() {
 		var k core.StateKey
 		var eventID string
@@ -276,14 +338,16 @@ func stateAt(r reader, group int64, query string, args []any) (core.StateMap, er
 		if err := rows.Scan(&k.Type, &k.StateKey, &eventID, &n); err != nil {
 			return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
 		}
-		if eventID != "" {
-			m[k] = eventID
+		if eventID == "" {
+			delete(base, k)
+		} else {
+			base[k] = eventID
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("storage: state of group %d: %w", group, err)
 	}
-	return m, nil
+	return base, nil
 }
 
 // stateFilterSQL turns filter into a boolean SQL expression over the given

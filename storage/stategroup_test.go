@@ -147,11 +147,14 @@ func TestStateGroupErrors(t *testing.T) {
 // TestStateGroupsMatchModel stores random state changes on random forks
 // and checks every group's state against a plain map of the same changes.
 func TestStateGroupsMatchModel(t *testing.T) {
-	for seed := range uint64(4) {
-		t.Run(fmt.Sprint("seed ", seed), func(t *testing.T) {
+	for seed := range uint64(6) {
+		// Without a cache, with one too small for much, with the default.
+		cacheKeys := []int{0, 40, DefaultStateCacheKeys}[seed%3]
+		t.Run(fmt.Sprintf("seed %d cache %d", seed, cacheKeys), func(t *testing.T) {
 			ctx := context.Background()
 			s := newTestStore(t)
 			s.MaxStateGroupHops = 5
+			s.states.maxKeys = cacheKeys
 			room := "!r"
 			if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: room, RoomVersion: "12"}); err != nil {
 				t.Fatal(err)
@@ -210,7 +213,9 @@ func TestStateGroupsMatchModel(t *testing.T) {
 				{Types: map[string][]string{"m.room.member": {"@u1:x", "@u2:x"}}, IncludeOthers: true},
 			}
 			maxHops := 0
-			for _, g := range groups {
+			order := rng.Perm(len(groups))
+			for _, i := range order {
+				g := groups[i]
 				for _, f := range filters {
 					got, err := s.StateAt(ctx, g, f)
 					if err != nil {
