@@ -22,13 +22,16 @@ var DefaultConfigYAML string
 // '_': HEARTH_DATABASE_STATE_FILE) and from a command-line flag; flags win
 // over the environment, the environment over the file.
 type Config struct {
-	ServerName   string         `yaml:"server_name"`
-	Listen       string         `yaml:"listen"`
-	DataDir      string         `yaml:"data_dir"`
-	Registration string         `yaml:"registration"` // closed | token | open
-	RateLimits   string         `yaml:"rate_limits"`  // on | off
-	LogLevel     string         `yaml:"log_level"`    // debug | info | warn | error
-	Database     DatabaseConfig `yaml:"database"`
+	ServerName   string `yaml:"server_name"`
+	Listen       string `yaml:"listen"`
+	DataDir      string `yaml:"data_dir"`
+	Registration string `yaml:"registration"` // closed | token | open
+	RateLimits   string `yaml:"rate_limits"`  // on | off
+	// PublicBaseURL is the client-server API's public URL, for
+	// /.well-known/matrix/client; empty derives it from each request.
+	PublicBaseURL string         `yaml:"public_base_url"`
+	LogLevel      string         `yaml:"log_level"` // debug | info | warn | error
+	Database      DatabaseConfig `yaml:"database"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -76,6 +79,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"data_dir", &c.DataDir, "folder holding the database"},
 		{"registration", &c.Registration, "who may register: closed, token or open"},
 		{"rate_limits", &c.RateLimits, "rate limiting: on or off"},
+		{"public_base_url", &c.PublicBaseURL, "public URL of the client-server API, for .well-known (empty: from each request)"},
 		{"log_level", &c.LogLevel, "debug, info, warn or error"},
 		{"database.state_file", &c.Database.StateFile, "separate file for state groups (empty: same file)"},
 		{"database.synchronous", &c.Database.Synchronous, "normal or full"},

@@ -30,6 +30,11 @@ type Homeserver struct {
 	DB         *storage.DB
 	Handler    http.Handler
 	StartedAt  time.Time
+	// Accounts keeps accounts, devices and tokens.
+	Accounts *storage.AccountStore
+	// SetupToken is the one-time registration token that makes the first
+	// owner while the database has no account ("" once one exists).
+	SetupToken string
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -64,8 +69,26 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		}
 		return nil, err
 	}
-	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start}
-	hs.Handler = web.NewServer(web.Options{ServerName: name, Version: Version, Notifier: &core.Notifier{}})
+	accounts := storage.NewAccountStore(db, storage.AccountOptions{})
+	setupToken, err := accounts.Start(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if setupToken != "" {
+		log := oo.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("no account exists yet: register the first owner with this one-time setup token "+
+			"(as m.login.registration_token), or run `hearth user create`", "setup_token", setupToken)
+	}
+	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
+		Accounts: accounts, SetupToken: setupToken}
+	hs.Handler = web.NewServer(web.Options{
+		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
+		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
+		ServerName: name, Version: Version, Notifier: &core.Notifier{}})
 	return hs, nil
 }
 

@@ -5,6 +5,7 @@
 //	hearth db check  --data-dir DIR
 //	hearth db export --data-dir DIR FILE
 //	hearth db import --data-dir DIR FILE
+//	hearth user create --data-dir DIR --name NAME --password-stdin [--admin]
 //	hearth version
 package main
 
@@ -37,6 +38,7 @@ const usage = `usage: hearth <command> [flags]
 commands:
   serve     run the homeserver (--generate-config prints the default config)
   db        check | export | import the database
+  user      create an account (hearth user create --name NAME --password-stdin [--admin])
   version   print hearth's version
 `
 
@@ -50,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stdout, stderr)
 	case "db":
 		return dbCommand(ctx, args[1:], stdout, stderr)
+	case "user":
+		return userCommand(ctx, args[1:], stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hearth", hearth.Version)
 		return nil
