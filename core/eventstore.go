@@ -2,8 +2,14 @@ package core
 
 import (
 	"context"
+	"errors"
 	"math"
 )
+
+// ErrTxnUsed is wrapped by the error PersistEvents returns when an event's
+// client transaction is already recorded for another event (two sends with
+// one transaction ID raced): look that event up with EventIDForTxn.
+var ErrTxnUsed = errors.New("transaction ID already used")
 
 // NewEvent is an event handed to storage to persist: its JSON and the
 // facts storage indexes, which the caller reads from the parsed PDU and
@@ -131,7 +137,8 @@ type EventStore interface {
 	// is neither stored nor in the batch, and an error wrapping
 	// ErrInvalidParam for an event missing what it needs (a non-outlier
 	// without a state group, a membership event without a membership) or a
-	// rejected event put in the current state. Nothing is stored on error.
+	// rejected event put in the current state, and one wrapping ErrTxnUsed
+	// for a client transaction already recorded. Nothing is stored on error.
 	PersistEvents(ctx context.Context, events []NewEvent, opts PersistOptions) ([]int64, error)
 	// Event returns the event with ID eventID. It returns an error wrapping
 	// ErrNotFound if it is not stored.

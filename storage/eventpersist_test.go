@@ -291,6 +291,17 @@ func TestTxnID(t *testing.T) {
 			}
 		})
 	}
+	// A second event with the same transaction is refused.
+	dup := r.msg("dup", 2, "a")
+	dup.Txn = &txn
+	_, err := s.PersistEvents(ctx, []core.NewEvent{dup}, core.PersistOptions{})
+	wantErrIs(t, "PersistEvents(used transaction)", err, core.ErrTxnUsed)
+	if _, err := s.Event(ctx, dup.EventID); err == nil {
+		t.Error("event with a used transaction was stored")
+	}
+	// Persisting the first event again is still a no-op.
+	r.persist(core.PersistOptions{}, a)
+
 	// The same transaction may be used once per room.
 	b := other.msg("b", 1)
 	b.Txn = &txn
