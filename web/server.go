@@ -44,6 +44,20 @@ type Options struct {
 	// Notifier wakes waiting /sync requests; every write a client may see
 	// through /sync calls Notify after it commits.
 	Notifier *core.Notifier
+
+	// DeviceKeys, CrossSigning and DeviceLists keep end-to-end encryption
+	// keys and the device list stream (storage.KeyStore implements all
+	// three); ToDevice queues to-device messages; KeyBackups keeps
+	// server-side key backups. Their routes are served only when set.
+	DeviceKeys   core.DeviceKeyStore
+	CrossSigning core.CrossSigningStore
+	DeviceLists  core.DeviceListStore
+	ToDevice     core.ToDeviceStore
+	KeyBackups   core.KeyBackupStore
+	// DeviceListPosition reads the device list stream position out of a
+	// /sync token, for GET /keys/changes; nil reads a token as a decimal
+	// position.
+	DeviceListPosition func(syncToken string) (int64, error)
 }
 
 // Server answers the client-server API.
@@ -60,6 +74,9 @@ func NewServer(o Options) *Server {
 	}
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
+	s.registerKeyRoutes()
+	s.registerToDeviceRoutes()
+	s.registerKeyBackupRoutes()
 	s.registerAccountRoutes()
 	s.registerAdminUserRoutes()
 	return s

@@ -1,0 +1,302 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+)
+
+// registerKeyRoutes serves the end-to-end encryption key API: device,
+// one-time and fallback keys, the device list changes, and cross-signing.
+func (s *Server) registerKeyRoutes() {
+	if s.opts.DeviceKeys == nil || s.opts.CrossSigning == nil || s.opts.DeviceLists == nil {
+		return
+	}
+	s.mux.HandleFunc("POST /_matrix/client/v3/keys/upload", s.authed(s.postKeysUpload))
+	s.mux.HandleFunc("POST /_matrix/client/v3/keys/query", s.authed(s.postKeysQuery))
+	s.mux.HandleFunc("POST /_matrix/client/v3/keys/claim", s.authed(s.postKeysClaim))
+	s.mux.HandleFunc("GET /_matrix/client/v3/keys/changes", s.authed(s.getKeysChanges))
+	s.mux.HandleFunc("POST /_matrix/client/v3/keys/device_signing/upload", s.authed(s.postDeviceSigningUpload))
+	s.mux.HandleFunc("POST /_matrix/client/v3/keys/signatures/upload", s.authed(s.postSignaturesUpload))
+}
+
+// wakeSyncE2EE tells waiting /sync requests that keys, device lists or
+// to-device messages changed.
+func (s *Server) wakeSyncE2EE() {
+	if s.opts.Notifier != nil {
+		s.opts.Notifier.Notify()
+	}
+}
+
+// remoteFailure is what failures holds for a remote server: federation
+// is not built yet, so no remote server can be asked.
+var remoteFailure = map[string]any{
+	"errcode": "M_UNAVAILABLE",
+	"error":   "This server does not federate yet; remote keys cannot be fetched",
+}
+
+// isLocalUser reports whether userID is a valid user ID of this server,
+// and its server name.
+func (s *Server) isLocalUser(userID string) (local bool, server string, ok bool) {
+	u, err := id.ParseUserID(userID)
+	if err != nil {
+		return false, "", false
+	}
+	server = string(u.ServerName())
+	return server == s.opts.ServerName, server, true
+}
+
+// deviceKeysBody is the device_keys object of /keys/upload (DeviceKeys in
+// the spec), read to check its shape.
+type deviceKeysBody struct {
+	UserID     *string                      `json:"user_id"`
+	DeviceID   *string                      `json:"device_id"`
+	Algorithms []string                     `json:"algorithms"`
+	Keys       map[string]string            `json:"keys"`
+	Signatures map[string]map[string]string `json:"signatures"`
+}
+
+// checkDeviceKeys validates device_keys for the session's device: the
+// required members with their types, and the user and device IDs, which
+// must be the session's ("Must match the user ID used when logging in").
+func checkDeviceKeys(raw json.RawMessage, sess *core.Session) error {
+	var dk deviceKeysBody
+	if err := json.Unmarshal(raw, &dk); err != nil {
+		return core.ErrBadJSON.WithMessage("device_keys: %s", describeJSONError(err))
+	}
+	switch {
+	case dk.UserID == nil || dk.DeviceID == nil || dk.Algorithms == nil || dk.Keys == nil || dk.Signatures == nil:
+		return core.ErrBadJSON.WithMessage("device_keys needs user_id, device_id, algorithms, keys and signatures")
+	case *dk.UserID != sess.UserID:
+		return core.ErrInvalidParam.WithMessage("device_keys.user_id %q is not the logged-in user %q", *dk.UserID, sess.UserID)
+	case *dk.DeviceID != sess.DeviceID:
+		return core.ErrInvalidParam.WithMessage("device_keys.device_id %q is not the logged-in device %q", *dk.DeviceID, sess.DeviceID)
+	}
+	if _, ok := dk.Keys["ed25519:"+sess.DeviceID]; !ok {
+		return core.ErrInvalidParam.WithMessage("device_keys.keys has no ed25519:%s key", sess.DeviceID)
+	}
+	return nil
+}
+
+// checkKeyObjects checks that each one-time or fallback key is a string or
+// a key object (KeyObject: key and signatures).
+func checkKeyObjects(field string, keys map[string]json.RawMessage) error {
+	for name, raw := range keys {
+		var str string
+		if json.Unmarshal(raw, &str) == nil {
+			continue
+		}
+		var obj struct {
+			Key        *string                      `json:"key"`
+			Signatures map[string]map[string]string `json:"signatures"`
+		}
+		if err := json.Unmarshal(raw, &obj); err != nil || obj.Key == nil || obj.Signatures == nil {
+			return core.ErrBadJSON.WithMessage("%s.%s must be a string or an object with key and signatures", field, name)
+		}
+	}
+	return nil
+}
+
+// withSignedCurveCount adds signed_curve25519: 0 when absent, as Synapse
+// does: some Olm clients only upload keys when they see the count.
+func withSignedCurveCount(counts map[string]int) map[string]int {
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	if _, ok := counts["signed_curve25519"]; !ok {
+		counts["signed_curve25519"] = 0
+	}
+	return counts
+}
+
+// postKeysUpload is POST /keys/upload.
+func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var req struct {
+		DeviceKeys   json.RawMessage            `json:"device_keys"`
+		OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
+		FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if string(req.DeviceKeys) == "null" {
+		req.DeviceKeys = nil
+	}
+	if req.DeviceKeys != nil {
+		if err := checkDeviceKeys(req.DeviceKeys, sess); err != nil {
+			writeError(w, r, err)
+			return
+		}
+	}
+	if err := checkKeyObjects("one_time_keys", req.OneTimeKeys); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := checkKeyObjects("fallback_keys", req.FallbackKeys); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	counts, err := s.opts.DeviceKeys.UploadKeys(r.Context(), sess.UserID, sess.DeviceID, core.KeyUpload{
+		DeviceKeys:   req.DeviceKeys,
+		OneTimeKeys:  req.OneTimeKeys,
+		FallbackKeys: req.FallbackKeys,
+	})
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.DeviceKeys != nil || len(req.OneTimeKeys) > 0 || len(req.FallbackKeys) > 0 {
+		s.wakeSyncE2EE()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": withSignedCurveCount(counts)})
+}
+
+// postKeysQuery is POST /keys/query.
+func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var req struct {
+		DeviceKeys map[string][]string `json:"device_keys"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	failures := map[string]any{}
+	local := map[string][]string{}
+	var localUsers []string
+	for userID, devs := range req.DeviceKeys {
+		isLocal, server, ok := s.isLocalUser(userID)
+		switch {
+		case !ok:
+			// Not a user ID: nothing to report, as for an unknown user.
+		case isLocal:
+			local[userID] = devs
+			localUsers = append(localUsers, userID)
+		default:
+			failures[server] = remoteFailure
+		}
+	}
+	slices.Sort(localUsers)
+	ctx := r.Context()
+	devKeys, err := s.opts.DeviceKeys.QueryDeviceKeys(ctx, sess.UserID, local)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	cross, err := s.opts.CrossSigning.CrossSigningKeys(ctx, sess.UserID, localUsers)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	deviceKeys := map[string]map[string]json.RawMessage{}
+	master := map[string]json.RawMessage{}
+	selfSigning := map[string]json.RawMessage{}
+	userSigning := map[string]json.RawMessage{}
+	for _, u := range localUsers {
+		deviceKeys[u] = devKeys[u]
+		if deviceKeys[u] == nil {
+			deviceKeys[u] = map[string]json.RawMessage{}
+		}
+		k, ok := cross[u]
+		if !ok {
+			continue
+		}
+		if k.Master != nil {
+			master[u] = k.Master
+		}
+		if k.SelfSigning != nil {
+			selfSigning[u] = k.SelfSigning
+		}
+		if k.UserSigning != nil && u == sess.UserID {
+			userSigning[u] = k.UserSigning
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"device_keys":       deviceKeys,
+		"failures":          failures,
+		"master_keys":       master,
+		"self_signing_keys": selfSigning,
+		"user_signing_keys": userSigning,
+	})
+}
+
+// postKeysClaim is POST /keys/claim.
+func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var req struct {
+		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+	}
+	if err := readJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	failures := map[string]any{}
+	local := map[string]map[string]string{}
+	for userID, devs := range req.OneTimeKeys {
+		isLocal, server, ok := s.isLocalUser(userID)
+		switch {
+		case !ok:
+		case isLocal:
+			local[userID] = devs
+		default:
+			failures[server] = remoteFailure
+		}
+	}
+	claimed, err := s.opts.DeviceKeys.ClaimKeys(r.Context(), local)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if len(claimed) > 0 {
+		// The claimed devices' one-time key counts changed.
+		s.wakeSyncE2EE()
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": claimed, "failures": failures})
+}
+
+// deviceListPos reads the device list position out of a /sync token.
+func (s *Server) deviceListPos(token string) (int64, error) {
+	if s.opts.DeviceListPosition != nil {
+		return s.opts.DeviceListPosition(token)
+	}
+	pos, err := strconv.ParseInt(token, 10, 64)
+	if err != nil || pos < 0 {
+		return 0, core.ErrInvalidParam.WithMessage("not a sync token: %q", token)
+	}
+	return pos, nil
+}
+
+// getKeysChanges is GET /keys/changes.
+func (s *Server) getKeysChanges(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	q := r.URL.Query()
+	if !q.Has("from") || !q.Has("to") {
+		writeError(w, r, core.ErrMissingParam.WithMessage("from and to are required"))
+		return
+	}
+	from, err := s.deviceListPos(q.Get("from"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	to, err := s.deviceListPos(q.Get("to"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	lists, err := s.opts.DeviceLists.DeviceListChanges(r.Context(), sess.UserID, from, to)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	changed, left := lists.Changed, lists.Left
+	if changed == nil {
+		changed = []string{}
+	}
+	if left == nil {
+		left = []string{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
+}
