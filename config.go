@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -32,6 +33,7 @@ type Config struct {
 	PublicBaseURL string         `yaml:"public_base_url"`
 	LogLevel      string         `yaml:"log_level"` // debug | info | warn | error
 	Database      DatabaseConfig `yaml:"database"`
+	Media         MediaConfig    `yaml:"media"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -43,6 +45,18 @@ type DatabaseConfig struct {
 	// Synchronous is "normal" (survives a crash of hearth) or "full" (also
 	// survives power loss).
 	Synchronous string `yaml:"synchronous"`
+}
+
+// MediaConfig configures the content repository (uploads and downloads).
+type MediaConfig struct {
+	// MaxUploadBytes bounds an upload, in bytes.
+	MaxUploadBytes string `yaml:"max_upload_bytes"`
+	// LegacyUnauthenticatedDownload is "true" to let the deprecated
+	// unauthenticated /_matrix/media/v3/download and thumbnail endpoints
+	// serve local media, or "false" to freeze them as the spec recommends
+	// since 1.12: media uploaded while frozen is only served by the
+	// authenticated /_matrix/client/v1/media endpoints.
+	LegacyUnauthenticatedDownload string `yaml:"legacy_unauthenticated_download"`
 }
 
 // DefaultConfig returns the configuration used when nothing is set.
@@ -83,6 +97,9 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"log_level", &c.LogLevel, "debug, info, warn or error"},
 		{"database.state_file", &c.Database.StateFile, "separate file for state groups (empty: same file)"},
 		{"database.synchronous", &c.Database.Synchronous, "normal or full"},
+		{"media.max_upload_bytes", &c.Media.MaxUploadBytes, "largest upload accepted, in bytes"},
+		{"media.legacy_unauthenticated_download", &c.Media.LegacyUnauthenticatedDownload,
+			"true: the deprecated unauthenticated media endpoints serve local media; false: frozen"},
 	}
 }
 
@@ -134,6 +151,12 @@ func (c *Config) Validate() error {
 	if err := check("database.synchronous", c.Database.Synchronous, "normal", "full"); err != nil {
 		return err
 	}
+	if err := check("media.legacy_unauthenticated_download", c.Media.LegacyUnauthenticatedDownload, "true", "false"); err != nil {
+		return err
+	}
+	if n, err := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64); err != nil || n <= 0 {
+		return fmt.Errorf("config: media.max_upload_bytes is %q; it must be a positive number of bytes", c.Media.MaxUploadBytes)
+	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
 	}
@@ -142,6 +165,17 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// MaxUploadBytes is media.max_upload_bytes as a number (0 if it does not
+// parse; Validate refuses that).
+func (c *Config) MaxUploadBytes() int64 {
+	n, _ := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64)
+	return n
+}
+
+// LegacyMediaDownload says whether media.legacy_unauthenticated_download
+// is "true".
+func (c *Config) LegacyMediaDownload() bool { return c.Media.LegacyUnauthenticatedDownload == "true" }
 
 // DatabasePath is the main database file.
 func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "hearth.db") }

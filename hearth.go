@@ -88,7 +88,10 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
 		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
-		ServerName: name, Version: Version, Notifier: &core.Notifier{}})
+		ServerName: name, Version: Version, Notifier: &core.Notifier{},
+		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
+		LegacyMediaDownload: cfg.LegacyMediaDownload(),
+	})
 	return hs, nil
 }
 

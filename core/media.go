@@ -61,10 +61,12 @@ type MediaUpload struct {
 }
 
 // ThumbnailKey names a cached thumbnail of a media item: the size it was
-// made for and the method ("crop" or "scale").
+// made for, the method ("crop" or "scale"), and whether an animated
+// thumbnail was acceptable.
 type ThumbnailKey struct {
 	Width, Height int
 	Method        string
+	Animated      bool
 }
 
 // Thumbnail is a cached thumbnail.

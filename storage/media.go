@@ -426,12 +426,12 @@ func (s *MediaStore) ReadMediaAt(ctx context.Context, mediaID string, p []byte, 
 
 const selectThumbnail = `SELECT t.content_type, t.thumb_width, t.thumb_height, t.original, t.data
 FROM media m JOIN media_thumbnails t ON t.blob_id = m.blob_id
-WHERE m.media_id = ? AND t.width = ? AND t.height = ? AND t.method = ?`
+WHERE m.media_id = ? AND t.width = ? AND t.height = ? AND t.method = ? AND t.animated = ?`
 
 // Thumbnail returns a cached thumbnail; see core.MediaStore.
 func (s *MediaStore) Thumbnail(ctx context.Context, mediaID string, key core.ThumbnailKey) (core.Thumbnail, error) {
 	t := core.Thumbnail{Key: key}
-	err := s.db.Reader().QueryRowContext(ctx, selectThumbnail, mediaID, key.Width, key.Height, key.Method).
+	err := s.db.Reader().QueryRowContext(ctx, selectThumbnail, mediaID, key.Width, key.Height, key.Method, key.Animated).
 		Scan(&t.ContentType, &t.Width, &t.Height, &t.Original, &t.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Thumbnail{}, notFound("thumbnail %dx%d %s of media %s", key.Width, key.Height, key.Method, mediaID)
@@ -446,8 +446,8 @@ func (s *MediaStore) Thumbnail(ctx context.Context, mediaID string, key core.Thu
 }
 
 const upsertThumbnail = `INSERT OR REPLACE INTO media_thumbnails
-	(blob_id, width, height, method, content_type, thumb_width, thumb_height, original, data, created_ts)
-SELECT blob_id, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM media WHERE media_id = ? AND blob_id IS NOT NULL`
+	(blob_id, width, height, method, animated, content_type, thumb_width, thumb_height, original, data, created_ts)
+SELECT blob_id, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? FROM media WHERE media_id = ? AND blob_id IS NOT NULL`
 
 // StoreThumbnail caches a thumbnail; see core.MediaStore.
 func (s *MediaStore) StoreThumbnail(ctx context.Context, mediaID string, t core.Thumbnail) error {
@@ -457,7 +457,7 @@ func (s *MediaStore) StoreThumbnail(ctx context.Context, mediaID string, t core.
 	}
 	return s.db.Write(ctx, func(q Queryer) error {
 		res, err := q.ExecContext(ctx, upsertThumbnail,
-			t.Key.Width, t.Key.Height, t.Key.Method, t.ContentType, t.Width, t.Height, t.Original, data,
+			t.Key.Width, t.Key.Height, t.Key.Method, t.Key.Animated, t.ContentType, t.Width, t.Height, t.Original, data,
 			time.Now().UnixMilli(), mediaID)
 		if err != nil {
 			return fmt.Errorf("storage: store thumbnail of media %s: %w", mediaID, err)

@@ -386,9 +386,14 @@ func TestMediaThumbnails(t *testing.T) {
 			t.Errorf("Thumbnail(%s) (-want +got):\n%s", id, diff)
 		}
 	}
-	other := core.ThumbnailKey{Width: 32, Height: 32, Method: "scale"}
-	if _, err := s.Thumbnail(ctx, "a", other); !errors.Is(err, core.ErrNotFound) {
-		t.Errorf("Thumbnail with another method: %v, want M_NOT_FOUND", err)
+	for _, other := range []core.ThumbnailKey{
+		{Width: 32, Height: 32, Method: "scale"},
+		{Width: 32, Height: 32, Method: "crop", Animated: true},
+		{Width: 32, Height: 33, Method: "crop"},
+	} {
+		if _, err := s.Thumbnail(ctx, "a", other); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("Thumbnail(%+v) with only %+v stored: %v, want M_NOT_FOUND", other, key, err)
+		}
 	}
 	orig := core.Thumbnail{Key: key, ContentType: "image/gif", Width: 10, Height: 10, Original: true, Data: []byte("ignored")}
 	if err := s.StoreThumbnail(ctx, "b", orig); err != nil {

@@ -45,6 +45,17 @@ type Options struct {
 	// through /sync calls Notify after it commits.
 	Notifier *core.Notifier
 
+	// Media keeps the content repository (storage.MediaStore); its routes
+	// are served only when set.
+	Media core.MediaStore
+	// MaxUploadBytes bounds uploads (DefaultMaxUploadBytes when 0).
+	MaxUploadBytes int64
+	// LegacyMediaDownload lets the deprecated unauthenticated download and
+	// thumbnail endpoints serve all local media. When false they are frozen
+	// (client-server API 1.11): only media uploaded while it was true is
+	// served there.
+	LegacyMediaDownload bool
+
 	// DeviceKeys, CrossSigning and DeviceLists keep end-to-end encryption
 	// keys and the device list stream (storage.KeyStore implements all
 	// three); ToDevice queues to-device messages; KeyBackups keeps
@@ -64,6 +75,7 @@ type Options struct {
 type Server struct {
 	opts Options
 	mux  *http.ServeMux
+	repo mediaState // the content repository (media.go)
 	acct accountState
 }
 
@@ -74,6 +86,7 @@ func NewServer(o Options) *Server {
 	}
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
+	s.registerMediaRoutes()
 	s.registerKeyRoutes()
 	s.registerToDeviceRoutes()
 	s.registerKeyBackupRoutes()

@@ -318,21 +318,22 @@ CREATE TABLE media (
 CREATE INDEX media_blob ON media (blob_id);
 CREATE INDEX media_pending ON media (user_id, unused_expires_ts) WHERE blob_id IS NULL;
 
--- Thumbnails made from a blob, by the size and method they were made for.
--- original = 1 says the blob itself serves (it is no larger than asked), and
--- data is then empty.
+-- Thumbnails made from a blob, by the size, method and animation they were
+-- asked with. original = 1 says the blob itself serves (it is no larger than
+-- asked), and data is then empty.
 CREATE TABLE media_thumbnails (
     blob_id INTEGER NOT NULL REFERENCES media_blobs (blob_id) ON DELETE CASCADE,
     width INTEGER NOT NULL,
     height INTEGER NOT NULL,
     method TEXT NOT NULL,
+    animated INTEGER NOT NULL,
     content_type TEXT NOT NULL,
     thumb_width INTEGER NOT NULL,
     thumb_height INTEGER NOT NULL,
     original INTEGER NOT NULL DEFAULT 0,
     data BLOB NOT NULL,
     created_ts INTEGER NOT NULL,
-    PRIMARY KEY (blob_id, width, height, method)
+    PRIMARY KEY (blob_id, width, height, method, animated)
 );
 
 -- accounts: local users, their devices, access/refresh/login tokens and
