@@ -55,6 +55,13 @@ type EventPushHook interface {
 	OnEventPersisted(ctx context.Context, roomID string, event []byte, room PushRoom) error
 }
 
+// UnreadCounts are unread notification counts: all notifying events, and
+// those with the highlight tweak.
+type UnreadCounts struct {
+	Notifications int64
+	Highlights    int64
+}
+
 // Notification is one entry of GET /notifications.
 type Notification struct {
 	RoomID     string

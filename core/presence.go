@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 )
 
@@ -41,6 +42,25 @@ func (p Presence) Shown(now time.Time) (state string, currentlyActive bool) {
 		return PresenceUnavailable, false
 	}
 	return PresenceOnline, true
+}
+
+// Content is the content of an m.presence event for p at now (also the
+// body of GET /presence/{userId}/status): the shown state, last_active_ago,
+// currently_active for an online user, and status_msg when set.
+func (p Presence) Content(now time.Time) json.RawMessage {
+	state, active := p.Shown(now)
+	c := map[string]any{"presence": state}
+	if p.LastActiveTS > 0 {
+		c["last_active_ago"] = max(0, now.UnixMilli()-p.LastActiveTS)
+	}
+	if state == PresenceOnline {
+		c["currently_active"] = active
+	}
+	if p.StatusMsg != nil {
+		c["status_msg"] = *p.StatusMsg
+	}
+	b, _ := json.Marshal(c)
+	return b
 }
 
 // PresenceStore keeps users' presence, each visible change taking a new

@@ -1,0 +1,306 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
+)
+
+// NotificationStore runs push rules on new events and keeps the resulting
+// notifications: unread counts and GET /notifications. It implements
+// core.NotificationStore and core.EventPushHook (without delivery to push
+// gateways, which pushgateway adds), and, for /sync, the notification
+// source of core/sync.
+type NotificationStore struct {
+	db    *DB
+	rules *PushRuleStore
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+var (
+	_ core.NotificationStore = (*NotificationStore)(nil)
+	_ core.EventPushHook     = (*NotificationStore)(nil)
+)
+
+// NewNotificationStore returns the notification store of db, evaluating
+// the push rules kept by rules.
+func NewNotificationStore(db *DB, rules *PushRuleStore) *NotificationStore {
+	return &NotificationStore{db: db, rules: rules}
+}
+
+func (s *NotificationStore) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+const sqlPushActionInsert = `INSERT INTO event_push_actions (user_id, event_nid, room_nid, stream_ordering, thread_id, actions, highlight, ts)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_nid) DO NOTHING`
+
+// OnEventPersisted implements core.EventPushHook: it records the
+// notifications of event and delivers none.
+func (s *NotificationStore) OnEventPersisted(ctx context.Context, roomID string, event []byte, room core.PushRoom) error {
+	_, err := s.RecordPushActions(ctx, roomID, event, room)
+	return err
+}
+
+// RecordPushActions implements core.NotificationStore.
+func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string, event []byte, room core.PushRoom) ([]core.PushNotification, error) {
+	ev, err := push.NewEvent(event)
+	if err != nil {
+		return nil, fmt.Errorf("storage: push actions: %w", core.ErrBadJSON.WithMessage("event is not a JSON object"))
+	}
+	eventID, _ := ev.String([]string{"event_id"})
+	sender, _ := ev.String([]string{"sender"})
+	stored, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
+	if err != nil {
+		return nil, err
+	}
+	levels := push.NotificationLevels(room.PowerLevels)
+	var out []core.PushNotification
+	for user, name := range room.Recipients {
+		if user == sender {
+			continue
+		}
+		evaluator, err := s.rules.Evaluator(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		res := evaluator.Evaluate(ev, &push.Context{
+			UserID: user, DisplayName: name, MemberCount: room.MemberCount,
+			SenderPowerLevel: room.SenderPowerLevel, NotificationLevels: levels,
+		})
+		if !res.Matched || !res.Actions.Notify {
+			continue
+		}
+		out = append(out, core.PushNotification{UserID: user, RoomID: roomID, EventID: eventID, Event: event, Actions: res.Actions, Room: room})
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	thread := ev.ThreadID()
+	ts := s.now().UnixMilli()
+	err = s.db.Write(ctx, func(q Queryer) error {
+		for i := range out {
+			n := &out[i]
+			actions, err := json.Marshal(n.Actions.Raw)
+			if err != nil {
+				return fmt.Errorf("storage: push actions: %w", err)
+			}
+			if _, err := q.ExecContext(ctx, sqlPushActionInsert, n.UserID, stored.nid, stored.roomNID, stored.stream,
+				thread, string(actions), n.Actions.Highlight, ts); err != nil {
+				return fmt.Errorf("storage: push actions: %w", err)
+			}
+			if n.Unread, err = totalUnread(ctx, q, n.UserID); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readPositions are a user's read-up-to stream positions in one room: the
+// unthreaded one and one per thread, each the further of m.read and
+// m.read.private.
+type readPositions struct {
+	all     int64
+	threads map[string]int64
+}
+
+// isRead reports whether a notification at stream in thread is read.
+func (p readPositions) isRead(stream int64, thread string) bool {
+	return stream <= p.all || stream <= p.threads[thread]
+}
+
+const sqlReadPositions = `SELECT thread_id, MAX(event_stream) FROM receipts
+	WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private') GROUP BY thread_id`
+
+func loadReadPositions(ctx context.Context, q Queryer, userID string, roomNID int64) (readPositions, error) {
+	p := readPositions{threads: map[string]int64{}}
+	rows, err := q.QueryContext(ctx, sqlReadPositions, roomNID, userID)
+	if err != nil {
+		return p, fmt.Errorf("storage: read receipts of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var thread string
+		var pos int64
+		if err := rows.Scan(&thread, &pos); err != nil {
+			return p, fmt.Errorf("storage: read receipts of %s: %w", userID, err)
+		}
+		if thread == "" {
+			p.all = pos
+		} else {
+			p.threads[thread] = pos
+		}
+	}
+	return p, wrapErr("read receipts of "+userID, rows.Err())
+}
+
+// threadCounts are unread notification and highlight counts by thread.
+type threadCounts map[string]struct{ notify, highlight int64 }
+
+// roomUnread counts userID's unread notifications in a room, by thread.
+func roomUnread(ctx context.Context, q Queryer, userID string, roomNID int64) (threadCounts, error) {
+	pos, err := loadReadPositions(ctx, q, userID, roomNID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := q.QueryContext(ctx, `SELECT stream_ordering, thread_id, highlight FROM event_push_actions
+		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ?`, userID, roomNID, pos.all)
+	if err != nil {
+		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+	}
+	defer rows.Close()
+	out := threadCounts{}
+	for rows.Next() {
+		var stream int64
+		var thread string
+		var high bool
+		if err := rows.Scan(&stream, &thread, &high); err != nil {
+			return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		}
+		if pos.isRead(stream, thread) {
+			continue
+		}
+		c := out[thread]
+		c.notify++
+		if high {
+			c.highlight++
+		}
+		out[thread] = c
+	}
+	return out, wrapErr("unread counts of "+userID, rows.Err())
+}
+
+// totalUnread counts userID's unread notifications in all rooms.
+func totalUnread(ctx context.Context, q Queryer, userID string) (int64, error) {
+	rows, err := q.QueryContext(ctx, "SELECT DISTINCT room_nid FROM event_push_actions WHERE user_id = ?", userID)
+	if err != nil {
+		return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+	}
+	var rooms []int64
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		}
+		rooms = append(rooms, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+	}
+	var total int64
+	for _, r := range rooms {
+		c, err := roomUnread(ctx, q, userID, r)
+		if err != nil {
+			return 0, err
+		}
+		for _, x := range c {
+			total += x.notify
+		}
+	}
+	return total, nil
+}
+
+// RoomUnread returns userID's unread notification and highlight counts in
+// roomID: for the whole room, and for the main timeline and each thread
+// root with unread notifications. An unknown room has none.
+func (s *NotificationStore) RoomUnread(ctx context.Context, userID, roomID string) (all core.UnreadCounts, byThread map[string]core.UnreadCounts, err error) {
+	byThread = map[string]core.UnreadCounts{}
+	err = s.db.Read(ctx, func(q Queryer) error {
+		var nid int64
+		switch err := q.QueryRowContext(ctx, sqlRoomNID, roomID).Scan(&nid); {
+		case errors.Is(err, sql.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("storage: room %s: %w", roomID, err)
+		}
+		c, err := roomUnread(ctx, q, userID, nid)
+		if err != nil {
+			return err
+		}
+		for thread, x := range c {
+			all.Notifications += x.notify
+			all.Highlights += x.highlight
+			byThread[thread] = core.UnreadCounts{Notifications: x.notify, Highlights: x.highlight}
+		}
+		return nil
+	})
+	return all, byThread, err
+}
+
+// Notifications implements core.NotificationStore.
+func (s *NotificationStore) Notifications(ctx context.Context, userID string, from int64, limit int, only string) ([]core.Notification, int64, error) {
+	if limit <= 0 || limit > 1000 {
+		limit = 1000
+	}
+	if from <= 0 {
+		from = 1<<63 - 1
+	}
+	var out []core.Notification
+	var next int64
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, `SELECT a.stream_ordering, a.room_nid, r.room_id, e.event_id, a.thread_id, a.actions, a.ts
+			FROM event_push_actions a JOIN events e ON e.event_nid = a.event_nid JOIN rooms r ON r.room_nid = a.room_nid
+			WHERE a.user_id = ? AND a.stream_ordering < ? AND (? = 0 OR a.highlight = 1)
+			ORDER BY a.stream_ordering DESC LIMIT ?`, userID, from, only == "highlight", limit+1)
+		if err != nil {
+			return fmt.Errorf("storage: notifications of %s: %w", userID, err)
+		}
+		type row struct {
+			n       core.Notification
+			roomNID int64
+			thread  string
+		}
+		var got []row
+		for rows.Next() {
+			var x row
+			var actions string
+			if err := rows.Scan(&x.n.Stream, &x.roomNID, &x.n.RoomID, &x.n.EventID, &x.thread, &actions, &x.n.TS); err != nil {
+				rows.Close()
+				return fmt.Errorf("storage: notifications of %s: %w", userID, err)
+			}
+			if json.Unmarshal([]byte(actions), &x.n.Actions) != nil || x.n.Actions == nil {
+				x.n.Actions = []json.RawMessage{}
+			}
+			got = append(got, x)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("storage: notifications of %s: %w", userID, err)
+		}
+		if len(got) > limit {
+			got = got[:limit]
+			next = got[limit-1].n.Stream
+		}
+		positions := map[int64]readPositions{}
+		for _, x := range got {
+			pos, ok := positions[x.roomNID]
+			if !ok {
+				if pos, err = loadReadPositions(ctx, q, userID, x.roomNID); err != nil {
+					return err
+				}
+				positions[x.roomNID] = pos
+			}
+			x.n.Read = pos.isRead(x.n.Stream, x.thread)
+			out = append(out, x.n)
+		}
+		return nil
+	})
+	return out, next, err
+}

@@ -1,0 +1,114 @@
+package storage
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core"
+)
+
+func TestNotificationCounts(t *testing.T) {
+	ctx := context.Background()
+	f := newPushRoomFixture(t)
+	db := f.es.db
+	rules := NewPushRuleStore(db)
+	s := NewNotificationStore(db, rules)
+	receipts := NewReceiptStore(db)
+	room := f.room.id
+	pr := core.PushRoom{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+
+	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
+	for _, name := range []string{"m1", "m2", "m3", "m4"} {
+		got, err := s.RecordPushActions(ctx, room, f.json(name), pr)
+		if err != nil {
+			t.Fatalf("RecordPushActions(%s): %v", name, err)
+		}
+		var users []string
+		for _, n := range got {
+			users = append(users, n.UserID)
+			if n.EventID != eventID(name) || n.RoomID != room {
+				t.Errorf("%s: notification for %s in %s", name, n.EventID, n.RoomID)
+			}
+		}
+		if diff := cmp.Diff(wantNotify[name], users); diff != "" {
+			t.Errorf("%s notifies (-want +got):\n%s", name, diff)
+		}
+		if name == "m2" && (len(got) != 1 || !got[0].Actions.Highlight || got[0].Unread != 2) {
+			t.Errorf("m2 notification = %+v, want a highlight with 2 unread", got)
+		}
+	}
+	// Recording again changes nothing.
+	if _, err := s.RecordPushActions(ctx, room, f.json("m1"), pr); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.RecordPushActions(ctx, room, []byte(`{"event_id":"$nope","sender":"@bob:example.org","type":"m.room.message"}`), pr)
+	wantErrIs(t, "unknown event", err, core.ErrNotFound)
+
+	type counts struct {
+		all    core.UnreadCounts
+		thread map[string]core.UnreadCounts
+	}
+	check := func(step string, want counts) {
+		t.Helper()
+		all, th, err := s.RoomUnread(ctx, alice, room)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, counts{all, th}, cmp.AllowUnexported(counts{})); diff != "" {
+			t.Errorf("%s: counts (-want +got):\n%s", step, diff)
+		}
+	}
+	thread := eventID("m1")
+	check("before receipts", counts{core.UnreadCounts{Notifications: 3, Highlights: 1},
+		map[string]core.UnreadCounts{"main": {Notifications: 2, Highlights: 1}, thread: {Notifications: 1}}})
+	receipt := func(typ, event, th string) {
+		t.Helper()
+		if _, err := receipts.SetReceipt(ctx, core.Receipt{RoomID: room, UserID: alice, Type: typ, EventID: eventID(event), ThreadID: th}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receipt(core.ReceiptRead, "m1", core.ThreadMain)
+	check("main read to m1", counts{core.UnreadCounts{Notifications: 2, Highlights: 1},
+		map[string]core.UnreadCounts{"main": {Notifications: 1, Highlights: 1}, thread: {Notifications: 1}}})
+	receipt(core.ReceiptReadPrivate, "m2", "")
+	check("private read to m2", counts{core.UnreadCounts{Notifications: 1},
+		map[string]core.UnreadCounts{thread: {Notifications: 1}}})
+	receipt(core.ReceiptRead, "m1", "") // behind the private receipt: no rewind
+	check("public read to m1", counts{core.UnreadCounts{Notifications: 1},
+		map[string]core.UnreadCounts{thread: {Notifications: 1}}})
+	receipt(core.ReceiptRead, "m3", thread)
+	check("thread read", counts{core.UnreadCounts{}, map[string]core.UnreadCounts{}})
+
+	if all, _, err := s.RoomUnread(ctx, bob, room); err != nil || all.Notifications != 1 {
+		t.Errorf("bob's counts = %+v, %v; want 1", all, err)
+	}
+	if all, _, err := s.RoomUnread(ctx, alice, "!unknown:example.org"); err != nil || all != (core.UnreadCounts{}) {
+		t.Errorf("unknown room counts = %+v, %v", all, err)
+	}
+
+	// GET /notifications: newest first, read flags, pages, highlights.
+	list, next, err := s.Notifications(ctx, alice, 0, 2, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].EventID != eventID("m3") || list[1].EventID != eventID("m2") || next == 0 {
+		t.Fatalf("first page = %+v, next %d", list, next)
+	}
+	if !list[0].Read || !list[1].Read || list[1].RoomID != room || string(list[1].Actions[0]) != `"notify"` {
+		t.Errorf("first page = %+v", list)
+	}
+	list, next, err = s.Notifications(ctx, alice, next, 2, "")
+	if err != nil || len(list) != 1 || list[0].EventID != eventID("m1") || next != 0 {
+		t.Errorf("second page = %+v, next %d, %v", list, next, err)
+	}
+	list, _, _ = s.Notifications(ctx, alice, 0, 10, "highlight")
+	if len(list) != 1 || list[0].EventID != eventID("m2") {
+		t.Errorf("highlights = %+v", list)
+	}
+	list, _, _ = s.Notifications(ctx, bob, 0, 10, "")
+	if len(list) != 1 || list[0].Read {
+		t.Errorf("bob's notifications = %+v", list)
+	}
+}
