@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -223,4 +224,78 @@ func TestMembershipNeedsServerName(t *testing.T) {
 	if err == nil {
 		t.Error("PersistEvents without a server name succeeded")
 	}
+}
+
+// FuzzStateFilter checks that the SQL a filter becomes selects exactly what
+// StateFilter.Match selects.
+func FuzzStateFilter(f *testing.F) {
+	ctx := context.Background()
+	s := newTestStore(f)
+	r := newTestRoom(f, s, "r")
+	types := []string{"m.room.member", "m.room.name", "m.room.topic", "x.y"}
+	keys := []string{"", "@a:x", "@b:x", "@c:x"}
+	all := core.StateMap{}
+	var evs []core.NewEvent
+	for i, typ := range types {
+		for j, sk := range keys {
+			if typ == "m.room.member" && sk == "" {
+				continue
+			}
+			name := fmt.Sprint("s", i, j)
+			ev := r.state(name, int64(len(evs)+1), typ, sk, `{}`)
+			if typ == "m.room.member" {
+				ev.Membership = "join"
+				ev.Sender = sk
+			}
+			evs = append(evs, ev)
+			all[core.StateKey{Type: typ, StateKey: sk}] = ev.EventID
+		}
+	}
+	r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id, Changes: all}}}, evs...)
+	f.Add([]byte{0x00})
+	f.Add([]byte{0x81, 0x11, 0x22})
+	f.Add([]byte{0x03, 0x4f, 0x12, 0x00})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		// Byte 0: bit 7 IncludeOthers, bit 6 nil Types. Then one byte per
+		// type: bits 0-1 the type, bit 2 all keys, bits 3-6 which keys.
+		if len(b) == 0 {
+			return
+		}
+		var filter core.StateFilter
+		filter.IncludeOthers = b[0]&0x80 != 0
+		if b[0]&0x40 == 0 {
+			filter.Types = map[string][]string{}
+			for _, c := range b[1:] {
+				typ := types[c&3]
+				if c&4 != 0 {
+					filter.Types[typ] = nil
+					continue
+				}
+				ks := []string{}
+				for i, k := range keys {
+					if c&(8<<i) != 0 {
+						ks = append(ks, k)
+					}
+				}
+				filter.Types[typ] = ks
+			}
+		}
+		got, err := s.CurrentState(ctx, r.id, filter)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := core.StateMap{}
+		for k, v := range all {
+			if filter.Match(k) {
+				want[k] = v
+			}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("CurrentState(%+v) mismatch (-Match +SQL):\n%s", filter, diff)
+		}
+		// The state group cache filters in Go: it must agree too.
+		if diff := cmp.Diff(want, filtered(all, filter)); diff != "" {
+			t.Errorf("filtered(%+v) mismatch (-Match +filtered):\n%s", filter, diff)
+		}
+	})
 }
