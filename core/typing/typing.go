@@ -1,0 +1,201 @@
+// Package typing keeps who is typing in which room, in memory, as the
+// client-server API's typing notifications need: each user types until the
+// timeout they gave or until they say they stopped, and every change of a
+// room's list of typing users takes a new position in the typing stream
+// that /sync reads, and wakes waiting syncs.
+//
+// Importing the package has no side effects. A Tracker runs one timer for
+// the next expiry; it needs no goroutine of its own.
+package typing
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"hearth.dev/hearth/core"
+)
+
+// MaxTimeout bounds how long one request may mark a user as typing.
+const MaxTimeout = 5 * time.Minute
+
+// Tracker is the typing state of all rooms. Its zero value is not usable;
+// make one with New.
+type Tracker struct {
+	now    func() time.Time
+	notify func()
+
+	mu    sync.Mutex
+	pos   int64
+	rooms map[string]*room
+	timer *time.Timer
+	next  time.Time // when timer fires (zero when stopped)
+}
+
+// room is one room's typing users with their expiry, and the position of
+// the last change of the list.
+type room struct {
+	users   map[string]time.Time
+	changed int64
+}
+
+var _ core.TypingStore = (*Tracker)(nil)
+
+// New returns an empty tracker. now is the clock (nil: time.Now); notify,
+// when set, is called after each change (without the tracker's lock held),
+// e.g. a core.Notifier's Notify. Positions start at the clock's
+// milliseconds, so they keep increasing across restarts of the server and
+// sync tokens taken before a restart stay behind them.
+func New(now func() time.Time, notify func()) *Tracker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{}}
+}
+
+// SetTyping implements core.TypingStore. A timeout beyond MaxTimeout is
+// cut to it; a typing user's new timeout replaces the old one without a
+// new position (the list did not change).
+func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error {
+	timeout = min(max(timeout, 0), MaxTimeout)
+	t.mu.Lock()
+	now := t.now()
+	changed := t.expireLocked(now)
+	r := t.rooms[roomID]
+	switch {
+	case typing && timeout > 0:
+		if r == nil {
+			r = &room{users: map[string]time.Time{}}
+			t.rooms[roomID] = r
+		}
+		if _, was := r.users[userID]; !was {
+			t.pos++
+			r.changed = t.pos
+			changed = true
+		}
+		r.users[userID] = now.Add(timeout)
+	case r != nil:
+		if _, was := r.users[userID]; was {
+			delete(r.users, userID)
+			t.pos++
+			r.changed = t.pos
+			changed = true
+		}
+	}
+	t.scheduleLocked(now)
+	t.mu.Unlock()
+	if changed && t.notify != nil {
+		t.notify()
+	}
+	return nil
+}
+
+// expireLocked drops users whose timeout passed and reports whether any
+// room's list changed.
+func (t *Tracker) expireLocked(now time.Time) bool {
+	changed := false
+	for _, r := range t.rooms {
+		before := len(r.users)
+		for u, exp := range r.users {
+			if !now.Before(exp) {
+				delete(r.users, u)
+			}
+		}
+		if len(r.users) != before {
+			t.pos++
+			r.changed = t.pos
+			changed = true
+		}
+	}
+	return changed
+}
+
+// scheduleLocked sets the timer to the earliest expiry.
+func (t *Tracker) scheduleLocked(now time.Time) {
+	var first time.Time
+	for _, r := range t.rooms {
+		for _, exp := range r.users {
+			if first.IsZero() || exp.Before(first) {
+				first = exp
+			}
+		}
+	}
+	if first.IsZero() {
+		if t.timer != nil {
+			t.timer.Stop()
+		}
+		t.next = time.Time{}
+		return
+	}
+	if !t.next.IsZero() && !first.Before(t.next) && t.next.After(now) {
+		return // the timer already fires in time
+	}
+	t.next = first
+	d := first.Sub(now)
+	if t.timer == nil {
+		t.timer = time.AfterFunc(d, t.fire)
+	} else {
+		t.timer.Reset(d)
+	}
+}
+
+// fire expires timed-out users.
+func (t *Tracker) fire() {
+	t.mu.Lock()
+	now := t.now()
+	t.next = time.Time{}
+	changed := t.expireLocked(now)
+	t.scheduleLocked(now)
+	t.mu.Unlock()
+	if changed && t.notify != nil {
+		t.notify()
+	}
+}
+
+// Position returns the typing stream's current position.
+func (t *Tracker) Position() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(t.now())
+	return t.pos
+}
+
+// Typing returns the users typing in roomID now, sorted.
+func (t *Tracker) Typing(roomID string) []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(t.now())
+	return t.usersLocked(roomID)
+}
+
+func (t *Tracker) usersLocked(roomID string) []string {
+	r := t.rooms[roomID]
+	out := []string{}
+	if r == nil {
+		return out
+	}
+	for u := range r.users {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Changes returns, for each of roomIDs whose list of typing users changed
+// at a position in (since, to], the users typing in it now (possibly
+// none: everyone stopped).
+func (t *Tracker) Changes(roomIDs []string, since, to int64) map[string][]string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expireLocked(t.now())
+	out := map[string][]string{}
+	for _, id := range roomIDs {
+		r := t.rooms[id]
+		if r == nil || r.changed <= since || r.changed > to {
+			continue
+		}
+		out[id] = t.usersLocked(id)
+	}
+	return out
+}

@@ -1,0 +1,103 @@
+package typing
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+func TestTyping(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	notified := 0
+	tr := New(c.now, func() { notified++ })
+	start := tr.Position()
+	if start != c.t.UnixMilli() {
+		t.Errorf("first position = %d, want the clock's milliseconds %d", start, c.t.UnixMilli())
+	}
+	const room, other = "!r:x", "!o:x"
+	steps := []struct {
+		name    string
+		advance time.Duration
+		room    string
+		user    string
+		typing  bool
+		timeout time.Duration
+		want    []string // typing in room afterwards
+		change  bool
+	}{
+		{"alice starts", 0, room, "@alice:x", true, 30 * time.Second, []string{"@alice:x"}, true},
+		{"bob starts", time.Second, room, "@bob:x", true, 10 * time.Second, []string{"@alice:x", "@bob:x"}, true},
+		{"alice again", time.Second, room, "@alice:x", true, 30 * time.Second, []string{"@alice:x", "@bob:x"}, false},
+		{"carol elsewhere", 0, other, "@carol:x", true, 30 * time.Second, []string{"@alice:x", "@bob:x"}, true},
+		{"bob stops", 0, room, "@bob:x", false, 0, []string{"@alice:x"}, true},
+		{"bob stops twice", 0, room, "@bob:x", false, 0, []string{"@alice:x"}, false},
+		{"stranger stops", 0, "!none:x", "@bob:x", false, 0, []string{"@alice:x"}, false},
+		{"zero timeout is not typing", 0, room, "@dan:x", true, 0, []string{"@alice:x"}, false},
+	}
+	for _, st := range steps {
+		c.t = c.t.Add(st.advance)
+		before, n := tr.Position(), notified
+		if err := tr.SetTyping(ctx, st.room, st.user, st.typing, st.timeout); err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.Typing(room); !cmp.Equal(got, st.want) {
+			t.Errorf("%s: typing = %v, want %v", st.name, got, st.want)
+		}
+		if changed := tr.Position() != before; changed != st.change || (notified != n) != st.change {
+			t.Errorf("%s: position moved %v, notified %v; want %v", st.name, changed, notified != n, st.change)
+		}
+	}
+	mid := tr.Position()
+	// Alice's 30 s run out (her last request was 1 s after bob's start).
+	c.t = c.t.Add(31 * time.Second)
+	if got := tr.Typing(room); len(got) != 0 {
+		t.Errorf("after the timeout: %v", got)
+	}
+	end := tr.Position()
+	if end <= mid {
+		t.Errorf("expiry did not move the position: %d -> %d", mid, end)
+	}
+	got := tr.Changes([]string{room, other, "!none:x"}, start, end)
+	want := map[string][]string{room: {}, other: {}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Changes (-want +got):\n%s", diff)
+	}
+	if got := tr.Changes([]string{room}, end, end); len(got) != 0 {
+		t.Errorf("Changes(end, end) = %v", got)
+	}
+	if got := tr.Changes([]string{other}, start, start+1); len(got) != 0 {
+		t.Errorf("carol's change is not in (start, start+1]: %v", got)
+	}
+	if err := tr.SetTyping(ctx, room, "@eve:x", true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(MaxTimeout + time.Second)
+	if got := tr.Typing(room); len(got) != 0 {
+		t.Errorf("an hour's timeout outlived MaxTimeout: %v", got)
+	}
+}
+
+// TestTypingTimer checks that an expiry wakes waiters without any request.
+func TestTypingTimer(t *testing.T) {
+	woke := make(chan struct{}, 4)
+	tr := New(nil, func() { woke <- struct{}{} })
+	if err := tr.SetTyping(context.Background(), "!r:x", "@a:x", true, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	<-woke // the start
+	select {
+	case <-woke:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notification for the expiry")
+	}
+	if got := tr.Typing("!r:x"); len(got) != 0 {
+		t.Errorf("typing after expiry: %v", got)
+	}
+}
