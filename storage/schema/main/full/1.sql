@@ -558,3 +558,115 @@ CREATE TABLE presence (
 CREATE INDEX presence_stream ON presence (stream_id);
 
 INSERT INTO stream_positions (stream_name, stream_id) VALUES ('account_data', 0), ('receipts', 0), ('presence', 0);
+
+-- sync: stored filters, the relations between events and the full-text
+-- search index, both filled by triggers as event JSON is stored (so every
+-- way of persisting events indexes them), for /sync, /relations, /threads
+-- and /search.
+
+-- Filters uploaded with POST /user/{userId}/filter, numbered per user.
+CREATE TABLE user_filters (
+    user_id TEXT NOT NULL,
+    filter_id INTEGER NOT NULL,
+    filter_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, filter_id)
+) WITHOUT ROWID;
+
+-- One row per event whose content has an m.relates_to with a string
+-- rel_type and event_id: the parent it relates to, how, and the annotation
+-- key (m.annotation).
+CREATE TABLE event_relations (
+    event_nid INTEGER PRIMARY KEY REFERENCES events (event_nid) ON DELETE CASCADE,
+    room_nid INTEGER NOT NULL,
+    relates_to_id TEXT NOT NULL,
+    rel_type TEXT NOT NULL,
+    aggregation_key TEXT
+);
+CREATE INDEX event_relations_parent ON event_relations (relates_to_id, rel_type);
+
+-- The threads of each room (m.thread relations) and the position of the
+-- latest event in each, for GET /threads.
+CREATE TABLE threads (
+    room_nid INTEGER NOT NULL,
+    root_event_id TEXT NOT NULL,
+    latest_event_nid INTEGER NOT NULL,
+    topological_ordering INTEGER NOT NULL,
+    stream_ordering INTEGER NOT NULL,
+    PRIMARY KEY (room_nid, root_event_id)
+) WITHOUT ROWID;
+CREATE INDEX threads_latest ON threads (room_nid, topological_ordering, stream_ordering);
+
+-- The text of m.room.message bodies, m.room.name names and m.room.topic
+-- topics (content.topic and the text/plain m.topic), rowid = event_nid.
+-- Contentless: the text is in event_json already.
+CREATE VIRTUAL TABLE event_search USING fts5 (
+    body, name, topic,
+    content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Index an event's relation and text when its JSON is stored.
+CREATE TRIGGER event_relations_index AFTER INSERT ON event_json
+WHEN instr(NEW.json, 'm.relates_to') > 0 AND json_valid(NEW.json)
+BEGIN
+    INSERT OR IGNORE INTO event_relations (event_nid, room_nid, relates_to_id, rel_type, aggregation_key)
+    SELECT NEW.event_nid, e.room_nid,
+        json_extract(NEW.json, '$.content."m.relates_to".event_id'),
+        json_extract(NEW.json, '$.content."m.relates_to".rel_type'),
+        CASE WHEN json_type(NEW.json, '$.content."m.relates_to".key') = 'text'
+            THEN json_extract(NEW.json, '$.content."m.relates_to".key') END
+    FROM events e
+    WHERE e.event_nid = NEW.event_nid
+        AND json_type(NEW.json, '$.content."m.relates_to".event_id') = 'text'
+        AND json_type(NEW.json, '$.content."m.relates_to".rel_type') = 'text';
+END;
+
+CREATE TRIGGER threads_index AFTER INSERT ON event_relations
+WHEN NEW.rel_type = 'm.thread'
+BEGIN
+    INSERT INTO threads (room_nid, root_event_id, latest_event_nid, topological_ordering, stream_ordering)
+    SELECT NEW.room_nid, NEW.relates_to_id, NEW.event_nid, e.topological_ordering, e.stream_ordering
+    FROM events e
+    WHERE e.event_nid = NEW.event_nid AND e.outlier = 0 AND e.rejection_reason IS NULL AND e.soft_failed = 0
+    ON CONFLICT (room_nid, root_event_id) DO UPDATE SET
+        latest_event_nid = excluded.latest_event_nid,
+        topological_ordering = excluded.topological_ordering,
+        stream_ordering = excluded.stream_ordering
+    WHERE (excluded.topological_ordering, excluded.stream_ordering)
+        > (threads.topological_ordering, threads.stream_ordering);
+END;
+
+CREATE TRIGGER event_search_index AFTER INSERT ON event_json
+WHEN (SELECT type FROM events WHERE event_nid = NEW.event_nid) IN ('m.room.message', 'm.room.name', 'm.room.topic')
+    AND json_valid(NEW.json)
+BEGIN
+    INSERT INTO event_search (rowid, body, name, topic)
+    SELECT NEW.event_nid, t.body, t.name, t.topic FROM (
+        SELECT
+            CASE WHEN e.type = 'm.room.message' AND json_type(NEW.json, '$.content.body') = 'text'
+                THEN json_extract(NEW.json, '$.content.body') END AS body,
+            CASE WHEN e.type = 'm.room.name' AND json_type(NEW.json, '$.content.name') = 'text'
+                THEN json_extract(NEW.json, '$.content.name') END AS name,
+            CASE WHEN e.type = 'm.room.topic' THEN nullif(concat_ws(' ',
+                CASE WHEN json_type(NEW.json, '$.content.topic') = 'text' THEN json_extract(NEW.json, '$.content.topic') END,
+                (SELECT b FROM (SELECT CASE WHEN m.type = 'object' THEN
+                        CASE WHEN json_type(m.value, '$.body') = 'text'
+                            AND coalesce(json_extract(m.value, '$.mimetype'), 'text/plain') = 'text/plain'
+                        THEN json_extract(m.value, '$.body') END END AS b
+                    FROM json_each(NEW.json, '$.content."m.topic"."m.text"') m)
+                 WHERE b IS NOT NULL LIMIT 1)), '') END AS topic
+        FROM events e WHERE e.event_nid = NEW.event_nid
+    ) t
+    WHERE t.body IS NOT NULL OR t.name IS NOT NULL OR t.topic IS NOT NULL;
+END;
+
+-- A redacted event's JSON is pruned in place: it leaves the indexes.
+CREATE TRIGGER event_indexes_censor AFTER UPDATE OF json ON event_json
+BEGIN
+    DELETE FROM event_relations WHERE event_nid = NEW.event_nid;
+    DELETE FROM event_search WHERE rowid = NEW.event_nid;
+END;
+
+CREATE TRIGGER event_search_delete AFTER DELETE ON event_json
+BEGIN
+    DELETE FROM event_search WHERE rowid = OLD.event_nid;
+END;

@@ -1,0 +1,140 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+// Event is a non-room event of a /sync response: account data, an
+// ephemeral event, a presence event. Content is sent as it is.
+type Event struct {
+	Type    string          `json:"type"`
+	Content json.RawMessage `json:"content"`
+	// Sender is set for presence events.
+	Sender string `json:"sender,omitempty"`
+}
+
+// AccountDataSource is the account data stream: global and per-room
+// account data of local users (tags included).
+type AccountDataSource interface {
+	// AccountDataPosition returns the stream's current position.
+	AccountDataPosition(ctx context.Context) (int64, error)
+	// AccountDataChanges returns userID's account data changed at a
+	// position in (since, to]: the global events and, per room ID, the
+	// room events. since 0 returns all of it.
+	AccountDataChanges(ctx context.Context, userID string, since, to int64) (global []core.AccountDataEvent, rooms map[string][]core.AccountDataEvent, err error)
+	// IgnoredUsers returns the users of userID's m.ignored_user_list.
+	IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error)
+}
+
+// ReceiptSource is the read receipt stream.
+type ReceiptSource interface {
+	// ReceiptPosition returns the stream's current position.
+	ReceiptPosition(ctx context.Context) (int64, error)
+	// ReceiptsSince returns, per room of roomIDs, one m.receipt event
+	// holding the receipts that changed at a position in (since, to], as
+	// userID may see them (private receipts are userID's own only). Rooms
+	// without changes are absent.
+	ReceiptsSince(ctx context.Context, userID string, roomIDs []string, since, to int64) (map[string]Event, error)
+}
+
+// TypingSource is the typing notification stream (kept in memory).
+type TypingSource interface {
+	// TypingPosition returns the stream's current position.
+	TypingPosition(ctx context.Context) (int64, error)
+	// TypingSince returns, per room of roomIDs whose typing users changed
+	// at a position in (since, to], the m.typing event listing who types
+	// now.
+	TypingSince(ctx context.Context, roomIDs []string, since, to int64) (map[string]Event, error)
+}
+
+// PresenceSource is the presence stream.
+type PresenceSource interface {
+	// PresencePosition returns the stream's current position.
+	PresencePosition(ctx context.Context) (int64, error)
+	// PresenceSince returns the m.presence events of the users userID
+	// shares a room with (and userID's own) that changed at a position in
+	// (since, to].
+	PresenceSince(ctx context.Context, userID string, since, to int64) ([]Event, error)
+	// SyncPresence records that userID is syncing with the set_presence
+	// value state ("online", "unavailable" or "offline").
+	SyncPresence(ctx context.Context, userID, state string) error
+}
+
+// NotificationCounts are a room's (or a thread's) unread notification
+// counts.
+type NotificationCounts struct {
+	HighlightCount    int64 `json:"highlight_count"`
+	NotificationCount int64 `json:"notification_count"`
+}
+
+// NotificationSource counts unread notifications.
+type NotificationSource interface {
+	// UnreadCounts returns userID's unread notification counts in roomID:
+	// for the whole room, or, when byThread is set, for the main timeline
+	// and per thread root.
+	UnreadCounts(ctx context.Context, userID, roomID string, byThread bool) (NotificationCounts, map[string]NotificationCounts, error)
+}
+
+// Stores are what a Service reads. Rooms (the room pipeline, which
+// formats events for clients and applies the history visibility rules),
+// Events, Timeline, State and Groups are required (storage.EventStore
+// provides the last four); any other may be nil, which leaves its part of
+// the responses out.
+type Stores struct {
+	Rooms    *room.Pipeline
+	Events   core.EventStore
+	Timeline core.TimelineStore
+	State    core.RoomStateStore
+	Groups   core.StateGroupStore
+
+	Filters    FilterStore
+	Relations  RelationStore
+	Search     SearchStore
+	Timestamps TimestampStore
+
+	ToDevice    core.ToDeviceStore
+	DeviceLists core.DeviceListStore
+	DeviceKeys  core.DeviceKeyStore
+
+	AccountData   AccountDataSource
+	Receipts      ReceiptSource
+	Typing        TypingSource
+	Presence      PresenceSource
+	Notifications NotificationSource
+}
+
+// Service answers /sync and the timeline reads.
+type Service struct {
+	stores Stores
+	now    func() time.Time
+}
+
+// New returns a Service over stores; now is the clock (nil: time.Now).
+func New(stores Stores, now func() time.Time) (*Service, error) {
+	if stores.Rooms == nil || stores.Events == nil || stores.Timeline == nil || stores.State == nil || stores.Groups == nil {
+		return nil, errors.New("sync: the room pipeline and the event, timeline, room state and state group stores are required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{stores: stores, now: now}, nil
+}
+
+// Filters returns the stored filter store (nil when there is none).
+func (s *Service) Filters() FilterStore { return s.stores.Filters }
+
+func (s *Service) nowMS() int64 { return s.now().UnixMilli() }
+
+// ignoredUsers returns the users userID ignores (m.ignored_user_list).
+func (s *Service) ignoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
+	if s.stores.AccountData == nil {
+		return nil, nil
+	}
+	return s.stores.AccountData.IgnoredUsers(ctx, userID)
+}

@@ -1,0 +1,228 @@
+package sync
+
+import (
+	"context"
+	"maps"
+	"slices"
+
+	"hearth.dev/hearth/core"
+)
+
+// joinedSection returns the rooms.join section of roomID to add ephemeral
+// events or account data to, moving a quiet room into the response; nil
+// when the room is not a joined room of this sync.
+func (r *syncRun) joinedSection(roomID string) *JoinedRoom {
+	if jr := r.resp.Rooms.Join[roomID]; jr != nil {
+		return jr
+	}
+	if jr := r.quiet[roomID]; jr != nil {
+		r.resp.Rooms.Join[roomID] = jr
+		delete(r.quiet, roomID)
+		return jr
+	}
+	return nil
+}
+
+// ephemeral adds typing notifications and receipts to the joined rooms.
+func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
+	ef := &r.filter.Room.Ephemeral
+	rooms := make([]string, 0, len(joined))
+	for _, id := range joined {
+		if ef.MatchRoom(id) {
+			rooms = append(rooms, id)
+		}
+	}
+	if len(rooms) == 0 {
+		return nil
+	}
+	add := func(evs map[string]Event) {
+		for _, id := range slices.Sorted(maps.Keys(evs)) {
+			ev := evs[id]
+			if !ef.MatchSenderTypeKey(ev.Type) {
+				continue
+			}
+			if jr := r.joinedSection(id); jr != nil {
+				jr.Ephemeral.Events = append(jr.Ephemeral.Events, ev)
+			}
+		}
+	}
+	if src := r.s.stores.Typing; src != nil {
+		evs, err := src.TypingSince(ctx, rooms, r.since.Typing, r.now.Typing)
+		if err != nil {
+			return err
+		}
+		add(evs)
+	}
+	if src := r.s.stores.Receipts; src != nil {
+		evs, err := src.ReceiptsSince(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
+		if err != nil {
+			return err
+		}
+		add(evs)
+	}
+	return nil
+}
+
+// accountData fills the global account data and that of the rooms in the
+// response.
+func (r *syncRun) accountData(ctx context.Context) error {
+	r.resp.AccountData.Events = []Event{}
+	src := r.s.stores.AccountData
+	if src == nil {
+		return nil
+	}
+	global, rooms, err := src.AccountDataChanges(ctx, r.req.Viewer.UserID, r.since.AccountData, r.now.AccountData)
+	if err != nil {
+		return err
+	}
+	for _, ev := range global {
+		if r.filter.AccountData.MatchSenderType(r.req.Viewer.UserID, ev.Type) {
+			r.resp.AccountData.Events = append(r.resp.AccountData.Events, Event{Type: ev.Type, Content: ev.Content})
+		}
+	}
+	rf := &r.filter.Room.AccountData
+	for _, id := range slices.Sorted(maps.Keys(rooms)) {
+		if !rf.MatchRoom(id) {
+			continue
+		}
+		var list *EventList
+		if jr := r.joinedSection(id); jr != nil {
+			list = &jr.AccountData
+		} else if lr := r.resp.Rooms.Leave[id]; lr != nil {
+			list = &lr.AccountData
+		} else {
+			continue
+		}
+		for _, ev := range rooms[id] {
+			if rf.MatchSenderTypeKey(ev.Type) {
+				list.Events = append(list.Events, Event{Type: ev.Type, Content: ev.Content})
+			}
+		}
+	}
+	return nil
+}
+
+// presence fills the presence section.
+func (r *syncRun) presence(ctx context.Context) error {
+	r.resp.Presence.Events = []Event{}
+	src := r.s.stores.Presence
+	if src == nil {
+		return nil
+	}
+	evs, err := src.PresenceSince(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if r.ignored[ev.Sender] {
+			continue
+		}
+		if r.filter.Presence.MatchSenderType(ev.Sender, ev.Type) {
+			r.resp.Presence.Events = append(r.resp.Presence.Events, ev)
+		}
+	}
+	return nil
+}
+
+// toDevice delivers the device's to-device messages, after deleting those
+// the since token shows it has received.
+func (r *syncRun) toDevice(ctx context.Context) error {
+	r.resp.ToDevice.Events = []core.ToDeviceMessage{}
+	src := r.s.stores.ToDevice
+	dev := r.req.Viewer.DeviceID
+	if src == nil || dev == "" {
+		return nil
+	}
+	user := r.req.Viewer.UserID
+	if r.since.ToDevice > 0 {
+		if err := src.DeleteToDeviceUpTo(ctx, user, dev, r.since.ToDevice); err != nil {
+			return err
+		}
+	}
+	msgs, next, err := src.ToDeviceSince(ctx, user, dev, r.since.ToDevice, maxToDevice)
+	if err != nil {
+		return err
+	}
+	if msgs != nil {
+		r.resp.ToDevice.Events = msgs
+	}
+	r.now.ToDevice = max(next, r.since.ToDevice)
+	return nil
+}
+
+// deviceKeys fills device_lists and the key counts.
+func (r *syncRun) deviceKeys(ctx context.Context) error {
+	user, dev := r.req.Viewer.UserID, r.req.Viewer.DeviceID
+	if ks := r.s.stores.DeviceKeys; ks != nil && dev != "" {
+		counts, err := ks.OneTimeKeyCounts(ctx, user, dev)
+		if err != nil {
+			return err
+		}
+		if counts == nil {
+			counts = map[string]int{}
+		}
+		if _, ok := counts["signed_curve25519"]; !ok {
+			counts["signed_curve25519"] = 0
+		}
+		r.resp.DeviceOneTimeKeysCount = counts
+		types, err := ks.UnusedFallbackKeyTypes(ctx, user, dev)
+		if err != nil {
+			return err
+		}
+		if types == nil {
+			types = []string{}
+		}
+		r.resp.DeviceUnusedFallbackKeyTypes = types
+	}
+	dl := r.s.stores.DeviceLists
+	if dl == nil {
+		return nil
+	}
+	lists := core.DeviceLists{Changed: []string{}, Left: []string{}}
+	if !r.initial() {
+		ch, err := dl.DeviceListChanges(ctx, user, r.since.DeviceLists, r.now.DeviceLists)
+		if err != nil {
+			return err
+		}
+		changed := map[string]bool{}
+		for _, u := range ch.Changed {
+			changed[u] = true
+		}
+		for u := range r.newMembers {
+			changed[u] = true
+		}
+		left := map[string]bool{}
+		if len(r.leftMembers) > 0 {
+			shared, err := r.sharedUsers(ctx)
+			if err != nil {
+				return err
+			}
+			for u := range r.leftMembers {
+				if !shared[u] {
+					left[u] = true
+					delete(changed, u)
+				}
+			}
+		}
+		lists.Changed = slices.Sorted(maps.Keys(changed))
+		lists.Left = slices.Sorted(maps.Keys(left))
+	}
+	r.resp.DeviceLists = &lists
+	return nil
+}
+
+// sharedUsers returns the users joined to a room the syncing user is
+// joined to.
+func (r *syncRun) sharedUsers(ctx context.Context) (map[string]bool, error) {
+	ms, err := r.s.stores.State.RoomsForUser(ctx, r.req.Viewer.UserID, core.MembershipJoin)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, m := range ms {
+		if err := r.roomMembers(ctx, m.RoomID, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,870 @@
+package sync
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+
+	"hearth.dev/hearth/core"
+)
+
+// Limits of /sync.
+const (
+	// DefaultTimelineLimit is the timeline length without a filter limit.
+	DefaultTimelineLimit = 10
+	// MaxTimelineLimit caps a filter's timeline limit.
+	MaxTimelineLimit = 500
+	// maxToDevice is how many to-device messages one response carries.
+	maxToDevice = 100
+	// maxHeroes is the number of heroes in a room summary.
+	maxHeroes = 5
+)
+
+// Request is one /sync request.
+type Request struct {
+	Viewer Viewer
+	// Since is the token of the previous sync (nil for an initial sync).
+	Since *Token
+	// Filter applies to the response (nil: no filter).
+	Filter *Filter
+	// FullState sends the full state of every room, even with Since.
+	FullState bool
+	// UseStateAfter sends state_after (state up to the end of the
+	// timeline) instead of state.
+	UseStateAfter bool
+}
+
+// Response is a /sync response (sync.yaml).
+type Response struct {
+	NextBatch   string       `json:"next_batch"`
+	Rooms       Rooms        `json:"rooms"`
+	Presence    EventList    `json:"presence"`
+	AccountData EventList    `json:"account_data"`
+	ToDevice    ToDeviceList `json:"to_device"`
+	// DeviceLists, DeviceOneTimeKeysCount and
+	// DeviceUnusedFallbackKeyTypes are sent when the server keeps keys.
+	DeviceLists                  *core.DeviceLists `json:"device_lists,omitempty"`
+	DeviceOneTimeKeysCount       map[string]int    `json:"device_one_time_keys_count,omitempty"`
+	DeviceUnusedFallbackKeyTypes []string          `json:"device_unused_fallback_key_types,omitempty"`
+
+	// next is NextBatch unparsed.
+	next Token
+}
+
+// Next returns the token of NextBatch.
+func (r *Response) Next() Token { return r.next }
+
+// Empty reports whether the response carries nothing new for the client
+// (a long-polling sync then keeps waiting).
+func (r *Response) Empty() bool {
+	return len(r.Rooms.Join) == 0 && len(r.Rooms.Invite) == 0 && len(r.Rooms.Leave) == 0 && len(r.Rooms.Knock) == 0 &&
+		len(r.Presence.Events) == 0 && len(r.AccountData.Events) == 0 && len(r.ToDevice.Events) == 0 &&
+		(r.DeviceLists == nil || len(r.DeviceLists.Changed) == 0 && len(r.DeviceLists.Left) == 0)
+}
+
+// Rooms are the room sections of a response.
+type Rooms struct {
+	Join   map[string]*JoinedRoom  `json:"join"`
+	Invite map[string]*InvitedRoom `json:"invite"`
+	Leave  map[string]*LeftRoom    `json:"leave"`
+	Knock  map[string]*KnockedRoom `json:"knock"`
+}
+
+// EventList is an object with an events array of non-room events.
+type EventList struct {
+	Events []Event `json:"events"`
+}
+
+// ToDeviceList is the to_device section.
+type ToDeviceList struct {
+	Events []core.ToDeviceMessage `json:"events"`
+}
+
+// RoomEvents is an object with an events array of room events.
+type RoomEvents struct {
+	Events []*ClientEvent `json:"events"`
+}
+
+// Timeline is a room's timeline section.
+type Timeline struct {
+	Events    []*ClientEvent `json:"events"`
+	Limited   bool           `json:"limited"`
+	PrevBatch string         `json:"prev_batch,omitempty"`
+}
+
+// Summary is a joined room's summary.
+type Summary struct {
+	Heroes             []string `json:"m.heroes,omitempty"`
+	JoinedMemberCount  *int     `json:"m.joined_member_count,omitempty"`
+	InvitedMemberCount *int     `json:"m.invited_member_count,omitempty"`
+}
+
+// JoinedRoom is a room of rooms.join.
+type JoinedRoom struct {
+	Summary                   *Summary                      `json:"summary,omitempty"`
+	State                     *RoomEvents                   `json:"state,omitempty"`
+	StateAfter                *RoomEvents                   `json:"state_after,omitempty"`
+	Timeline                  Timeline                      `json:"timeline"`
+	Ephemeral                 EventList                     `json:"ephemeral"`
+	AccountData               EventList                     `json:"account_data"`
+	UnreadNotifications       *NotificationCounts           `json:"unread_notifications,omitempty"`
+	UnreadThreadNotifications map[string]NotificationCounts `json:"unread_thread_notifications,omitempty"`
+}
+
+// LeftRoom is a room of rooms.leave.
+type LeftRoom struct {
+	State       *RoomEvents `json:"state,omitempty"`
+	StateAfter  *RoomEvents `json:"state_after,omitempty"`
+	Timeline    Timeline    `json:"timeline"`
+	AccountData EventList   `json:"account_data"`
+}
+
+// StrippedEvent is a stripped state event.
+type StrippedEvent struct {
+	Content  json.RawMessage `json:"content"`
+	Sender   string          `json:"sender"`
+	StateKey string          `json:"state_key"`
+	Type     string          `json:"type"`
+}
+
+// InvitedRoom is a room of rooms.invite.
+type InvitedRoom struct {
+	InviteState struct {
+		Events []StrippedEvent `json:"events"`
+	} `json:"invite_state"`
+}
+
+// KnockedRoom is a room of rooms.knock.
+type KnockedRoom struct {
+	KnockState struct {
+		Events []StrippedEvent `json:"events"`
+	} `json:"knock_state"`
+}
+
+// Position returns the current token: the position of every stream.
+func (s *Service) Position(ctx context.Context) (Token, error) {
+	var t Token
+	var err error
+	if t.Events, err = s.stores.Timeline.StreamPosition(ctx); err != nil {
+		return t, err
+	}
+	if st := s.stores.ToDevice; st != nil {
+		if t.ToDevice, err = st.ToDevicePosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	if st := s.stores.DeviceLists; st != nil {
+		if t.DeviceLists, err = st.DeviceListPosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	if st := s.stores.AccountData; st != nil {
+		if t.AccountData, err = st.AccountDataPosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	if st := s.stores.Receipts; st != nil {
+		if t.Receipts, err = st.ReceiptPosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	if st := s.stores.Typing; st != nil {
+		if t.Typing, err = st.TypingPosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	if st := s.stores.Presence; st != nil {
+		if t.Presence, err = st.PresencePosition(ctx); err != nil {
+			return t, err
+		}
+	}
+	return t, nil
+}
+
+// SyncPresence records the set_presence of a syncing user (nothing
+// without a presence source).
+func (s *Service) SyncPresence(ctx context.Context, userID, state string) error {
+	if s.stores.Presence == nil {
+		return nil
+	}
+	return s.stores.Presence.SyncPresence(ctx, userID, state)
+}
+
+// syncRun is one Build.
+type syncRun struct {
+	s       *Service
+	req     Request
+	since   Token // zero for an initial sync
+	now     Token
+	filter  *Filter
+	ignored map[string]bool
+	resp    *Response
+	// newMembers and leftMembers collect device list changes seen in the
+	// rooms' memberships.
+	newMembers  map[string]bool
+	leftMembers map[string]bool
+	// quiet holds the joined rooms with nothing new in their timeline or
+	// state, sent only if ephemeral events or account data come for them.
+	quiet map[string]*JoinedRoom
+}
+
+// Build assembles the /sync response for req from the streams' current
+// positions.
+func (s *Service) Build(ctx context.Context, req Request) (*Response, error) {
+	now, err := s.Position(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &syncRun{
+		s: s, req: req, now: now, filter: req.Filter,
+		newMembers:  map[string]bool{},
+		leftMembers: map[string]bool{},
+		quiet:       map[string]*JoinedRoom{},
+		resp: &Response{Rooms: Rooms{
+			Join: map[string]*JoinedRoom{}, Invite: map[string]*InvitedRoom{},
+			Leave: map[string]*LeftRoom{}, Knock: map[string]*KnockedRoom{},
+		}},
+	}
+	if r.filter == nil {
+		r.filter = &Filter{}
+	}
+	if req.Since != nil {
+		r.since = *req.Since
+		// A token from the future (another database) reads as now.
+		r.since.Events = min(r.since.Events, now.Events)
+	}
+	if r.ignored, err = s.ignoredUsers(ctx, req.Viewer.UserID); err != nil {
+		return nil, err
+	}
+	if err := r.rooms(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.accountData(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.presence(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.toDevice(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.deviceKeys(ctx); err != nil {
+		return nil, err
+	}
+	r.resp.next = r.now
+	r.resp.NextBatch = r.now.String()
+	return r.resp, nil
+}
+
+func (r *syncRun) initial() bool { return r.req.Since == nil }
+
+// rooms fills the room sections.
+func (r *syncRun) rooms(ctx context.Context) error {
+	ms, err := r.s.stores.State.RoomsForUser(ctx, r.req.Viewer.UserID)
+	if err != nil {
+		return err
+	}
+	rf := &r.filter.Room
+	var joined []string
+	for _, m := range ms {
+		// A membership newer than the position is for the next sync.
+		if m.StreamOrdering > r.now.Events || !rf.MatchRoom(m.RoomID) {
+			continue
+		}
+		changed := r.initial() || m.StreamOrdering > r.since.Events
+		switch m.Membership {
+		case core.MembershipJoin:
+			joined = append(joined, m.RoomID)
+			full := changed || r.req.FullState
+			if err := r.joinedRoom(ctx, m, full); err != nil {
+				return err
+			}
+		case core.MembershipInvite:
+			if changed || r.req.FullState {
+				if err := r.invitedRoom(ctx, m); err != nil {
+					return err
+				}
+			}
+		case core.MembershipKnock:
+			if changed || r.req.FullState {
+				if err := r.knockedRoom(ctx, m); err != nil {
+					return err
+				}
+			}
+		case core.MembershipLeave, core.MembershipBan:
+			include := !r.initial() && m.StreamOrdering > r.since.Events || rf.IncludeLeave && (r.initial() || r.req.FullState)
+			if include {
+				if err := r.leftRoom(ctx, m); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return r.ephemeral(ctx, joined)
+}
+
+// timelineFilter returns the request's timeline filter.
+func (r *syncRun) timelineFilter() *RoomEventFilter { return &r.filter.Room.Timeline }
+
+// timeline reads the newest events of roomID in (from, to], at most the
+// filter's limit, that pass the timeline filter, the ignore list and the
+// history visibility rules, oldest first; limited reports whether older
+// events of the range were left out.
+func (r *syncRun) timeline(ctx context.Context, roomID string, from, to int64) (evs []*core.StoredEvent, limited bool, err error) {
+	tf := r.timelineFilter()
+	limit := tf.LimitOr(DefaultTimelineLimit, MaxTimelineLimit)
+	cursor := to
+	// Read in batches until limit events pass, the range ends, or enough
+	// rounds have been spent on events that do not pass.
+	for round := 0; ; round++ {
+		batch := limit - len(evs) + 1
+		if round > 0 {
+			batch = max(batch, 2*limit)
+		}
+		m, err := r.s.stores.Timeline.RoomEventsStream(ctx, []string{roomID}, from, cursor, core.Backward, batch)
+		if err != nil {
+			return nil, false, err
+		}
+		got := m[roomID]
+		cand := make([]*core.StoredEvent, 0, len(got))
+		for _, ev := range got {
+			if r.keep(ev, tf) {
+				cand = append(cand, ev)
+			}
+		}
+		vis, err := r.s.visible(ctx, r.req.Viewer.UserID, cand)
+		if err != nil {
+			return nil, false, err
+		}
+		for _, ev := range vis {
+			if len(evs) == limit {
+				limited = true
+				break
+			}
+			evs = append(evs, ev)
+		}
+		if limited || len(got) < batch {
+			break
+		}
+		cursor = got[len(got)-1].StreamOrdering - 1
+		if len(evs) == limit {
+			// Full: more exist if anything is left in the range.
+			more, err := r.s.stores.Timeline.RoomEventsStream(ctx, []string{roomID}, from, cursor, core.Backward, 1)
+			if err != nil {
+				return nil, false, err
+			}
+			limited = len(more[roomID]) > 0
+			break
+		}
+		if round == 4 || cursor <= from {
+			limited = cursor > from // gave up on the rest of the range
+			break
+		}
+	}
+	slices.Reverse(evs)
+	return evs, limited, nil
+}
+
+// keep applies the timeline filter and the ignore list (state events of
+// ignored users are kept).
+func (r *syncRun) keep(ev *core.StoredEvent, f *RoomEventFilter) bool {
+	if r.ignored[ev.Sender] && ev.StateKey == nil {
+		return false
+	}
+	return f.Match(ev)
+}
+
+// formatter returns the client event formatter of this request.
+func (r *syncRun) formatter() *formatter {
+	f := r.s.formatter(r.req.Viewer, true)
+	f.format, f.fields = r.filter.EventFormat, r.filter.EventFields
+	return f
+}
+
+// joinedRoom fills rooms.join for one room; full sends the room as new
+// (initial sync, newly joined, full_state).
+func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bool) error {
+	from := r.since.Events
+	if r.initial() || full && m.StreamOrdering > r.since.Events {
+		from = minStream
+	}
+	if full && r.req.FullState && !r.initial() && m.StreamOrdering <= r.since.Events {
+		// full_state keeps the timeline to what is new.
+		from = r.since.Events
+	}
+	evs, limited, err := r.timeline(ctx, m.RoomID, from, r.now.Events)
+	if err != nil {
+		return err
+	}
+	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full)
+	if err != nil {
+		return err
+	}
+	jr := &JoinedRoom{Timeline: sec.timeline, State: sec.state, StateAfter: sec.stateAfter, Ephemeral: EventList{Events: []Event{}}, AccountData: EventList{Events: []Event{}}}
+	if full || sec.membersChanged {
+		if jr.Summary, err = r.summary(ctx, m.RoomID); err != nil {
+			return err
+		}
+	}
+	if err := r.unread(ctx, m.RoomID, jr); err != nil {
+		return err
+	}
+	if full || len(evs) > 0 || sec.hasState() {
+		r.resp.Rooms.Join[m.RoomID] = jr
+	} else {
+		// Kept aside: ephemeral events or account data may still make it
+		// worth sending (unread counts alone do not).
+		r.quiet[m.RoomID] = jr
+	}
+	if full && m.StreamOrdering > r.since.Events && !r.initial() {
+		if err := r.roomMembers(ctx, m.RoomID, r.newMembers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// section is the timeline and state of a room section.
+type section struct {
+	timeline       Timeline
+	state          *RoomEvents
+	stateAfter     *RoomEvents
+	membersChanged bool
+}
+
+func (s *section) hasState() bool {
+	return s.state != nil && len(s.state.Events) > 0 || s.stateAfter != nil && len(s.stateAfter.Events) > 0
+}
+
+// roomSection formats the timeline evs of roomID and computes its state:
+// all of it up to the start of the timeline when full, else the changes
+// between the since token and the start of the timeline.
+func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.StoredEvent, limited, full bool) (*section, error) {
+	f := r.formatter()
+	sec := &section{}
+	ces, err := f.formatAll(ctx, evs)
+	if err != nil {
+		return nil, err
+	}
+	if limited {
+		// Bundled aggregations come with limited timelines only: otherwise
+		// the client has every child already.
+		if err := r.s.bundle(ctx, f, ces, evs, r.ignored); err != nil {
+			return nil, err
+		}
+	}
+	sec.timeline = Timeline{Events: ces, Limited: limited}
+	if len(evs) > 0 {
+		sec.timeline.PrevBatch = EventPage(evs[0]).String()
+	} else {
+		sec.timeline.PrevBatch = PageToken{Stream: r.now.Events}.String()
+	}
+	for _, ev := range evs {
+		if ev.Type == typeMember && ev.StateKey != nil {
+			sec.membersChanged = true
+			r.noteMember(ev)
+		}
+	}
+
+	sf := &r.filter.Room.State
+	lazy := sf.LazyLoadMembers
+	tfRestricts := r.timelineFilter().Restricts() || len(r.ignored) > 0
+	if !full && !limited && !lazy && !tfRestricts && !r.req.UseStateAfter {
+		// Everything since the last sync is in the timeline.
+		sec.state = &RoomEvents{Events: []*ClientEvent{}}
+		return sec, nil
+	}
+
+	// The state at the start of the timeline (or now when it is empty).
+	var start core.StateMap
+	if len(evs) > 0 && !r.req.UseStateAfter {
+		start, err = r.s.stateBefore(ctx, evs[0], core.AllState)
+	} else {
+		start, err = r.s.stateAtStream(ctx, roomID, r.now.Events, core.AllState)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var since core.StateMap
+	if !full {
+		if since, err = r.s.stateAtStream(ctx, roomID, r.since.Events, core.AllState); err != nil {
+			return nil, err
+		}
+	}
+	inTimeline := map[string]bool{}
+	if !r.req.UseStateAfter {
+		for _, ev := range evs {
+			inTimeline[ev.EventID] = true
+		}
+	}
+	choice := stateChoice{filter: sf}
+	if lazy {
+		extra := []string{}
+		if full {
+			extra = append(extra, r.req.Viewer.UserID)
+		}
+		choice.lazy = LazyMembers(evs, extra...)
+		if limited && since != nil {
+			choice.always = memberChanges(since, start)
+		}
+		if full {
+			for _, h := range heroesFrom(start, r.req.Viewer.UserID) {
+				choice.lazy[h] = true
+			}
+		}
+	}
+	ids := selectState(start, since, inTimeline, choice)
+	stEvs, err := r.loadOrdered(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	kept := stEvs[:0]
+	for _, ev := range stEvs {
+		if sf.MatchSenderType(ev.Sender, ev.Type) {
+			kept = append(kept, ev)
+			if ev.Type == typeMember && !full {
+				sec.membersChanged = true
+				r.noteMember(ev)
+			}
+		}
+	}
+	sces, err := f.formatAll(ctx, kept)
+	if err != nil {
+		return nil, err
+	}
+	if r.req.UseStateAfter {
+		sec.stateAfter = &RoomEvents{Events: sces}
+	} else {
+		sec.state = &RoomEvents{Events: sces}
+	}
+	return sec, nil
+}
+
+// heroesFrom guesses heroes from a state map's member keys alone (used to
+// pick the members lazy loading sends; the summary reads memberships).
+func heroesFrom(m core.StateMap, self string) []string {
+	var out []string
+	for k := range m {
+		if k.Type == typeMember && k.StateKey != self {
+			out = append(out, k.StateKey)
+		}
+	}
+	slices.Sort(out)
+	if len(out) > maxHeroes {
+		out = out[:maxHeroes]
+	}
+	return out
+}
+
+// loadOrdered loads events by ID, keeping ids' order and skipping those
+// not stored.
+func (r *syncRun) loadOrdered(ctx context.Context, ids []string) ([]*core.StoredEvent, error) {
+	return r.s.loadOrdered(ctx, ids)
+}
+
+func (s *Service) loadOrdered(ctx context.Context, ids []string) ([]*core.StoredEvent, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	m, err := s.stores.Events.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*core.StoredEvent, 0, len(ids))
+	for _, id := range ids {
+		if ev := m[id]; ev != nil {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}
+
+// noteMember records a membership change seen in a room for the device
+// list changes.
+func (r *syncRun) noteMember(ev *core.StoredEvent) {
+	if *ev.StateKey == r.req.Viewer.UserID {
+		return
+	}
+	switch membershipOf(ev) {
+	case core.MembershipJoin:
+		r.newMembers[*ev.StateKey] = true
+	case core.MembershipLeave, core.MembershipBan:
+		r.leftMembers[*ev.StateKey] = true
+	}
+}
+
+// membershipOf returns content.membership of a member event.
+func membershipOf(ev *core.StoredEvent) string {
+	var c struct {
+		Content struct {
+			Membership string `json:"membership"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(ev.JSON, &c)
+	return c.Content.Membership
+}
+
+// members returns the current memberships of roomID by user, in stream
+// order of their events.
+func (s *Service) members(ctx context.Context, roomID string) ([]memberInfo, error) {
+	m, err := s.stores.State.CurrentState(ctx, roomID, core.StateTypes(typeMember))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(m))
+	for _, id := range m {
+		ids = append(ids, id)
+	}
+	evs, err := s.stores.Events.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]memberInfo, 0, len(evs))
+	for k, id := range m {
+		ev := evs[id]
+		if ev == nil {
+			continue
+		}
+		out = append(out, memberInfo{user: k.StateKey, membership: membershipOf(ev), stream: ev.StreamOrdering})
+	}
+	slices.SortFunc(out, func(a, b memberInfo) int {
+		if a.stream != b.stream {
+			if a.stream < b.stream {
+				return -1
+			}
+			return 1
+		}
+		if a.user < b.user {
+			return -1
+		}
+		return 1
+	})
+	return out, nil
+}
+
+type memberInfo struct {
+	user       string
+	membership string
+	stream     int64
+}
+
+// summary computes a joined room's summary from its current members.
+func (r *syncRun) summary(ctx context.Context, roomID string) (*Summary, error) {
+	ms, err := r.s.members(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	var joined, invited int
+	var heroes, others []string
+	for _, m := range ms {
+		switch m.membership {
+		case core.MembershipJoin:
+			joined++
+		case core.MembershipInvite:
+			invited++
+		}
+		if m.user == r.req.Viewer.UserID {
+			continue
+		}
+		if m.membership == core.MembershipJoin || m.membership == core.MembershipInvite {
+			heroes = append(heroes, m.user)
+		} else if m.membership == core.MembershipLeave || m.membership == core.MembershipBan {
+			others = append(others, m.user)
+		}
+	}
+	if len(heroes) == 0 {
+		heroes = others
+	}
+	if len(heroes) > maxHeroes {
+		heroes = heroes[:maxHeroes]
+	}
+	if heroes == nil {
+		heroes = []string{}
+	}
+	return &Summary{Heroes: heroes, JoinedMemberCount: &joined, InvitedMemberCount: &invited}, nil
+}
+
+// roomMembers adds roomID's joined members to set.
+func (r *syncRun) roomMembers(ctx context.Context, roomID string, set map[string]bool) error {
+	ms, err := r.s.members(ctx, roomID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.membership == core.MembershipJoin && m.user != r.req.Viewer.UserID {
+			set[m.user] = true
+		}
+	}
+	return nil
+}
+
+// unread fills a joined room's notification counts.
+func (r *syncRun) unread(ctx context.Context, roomID string, jr *JoinedRoom) error {
+	src := r.s.stores.Notifications
+	if src == nil {
+		return nil
+	}
+	byThread := r.timelineFilter().UnreadThreadNotifications
+	counts, threads, err := src.UnreadCounts(ctx, r.req.Viewer.UserID, roomID, byThread)
+	if err != nil {
+		return err
+	}
+	jr.UnreadNotifications = &counts
+	if byThread && len(threads) > 0 {
+		jr.UnreadThreadNotifications = threads
+	}
+	return nil
+}
+
+// leftRoom fills rooms.leave for a room left (or banned from) since the
+// last sync: the timeline up to the leave event.
+func (r *syncRun) leftRoom(ctx context.Context, m core.RoomMembership) error {
+	ev, err := r.s.stores.Events.Event(ctx, m.EventID)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	lr := &LeftRoom{AccountData: EventList{Events: []Event{}}}
+	if ev == nil || ev.Outlier {
+		// A rejected invite or a remote kick before joining: no timeline.
+		lr.Timeline = Timeline{Events: []*ClientEvent{}}
+		if ev != nil {
+			ces, err := r.formatter().formatAll(ctx, []*core.StoredEvent{ev})
+			if err != nil {
+				return err
+			}
+			lr.Timeline.Events = ces
+		}
+		lr.State = &RoomEvents{Events: []*ClientEvent{}}
+		r.resp.Rooms.Leave[m.RoomID] = lr
+		return nil
+	}
+	from := r.since.Events
+	full := r.initial() || r.req.FullState
+	if full {
+		from = minStream
+	}
+	evs, limited, err := r.timeline(ctx, m.RoomID, from, m.StreamOrdering)
+	if err != nil {
+		return err
+	}
+	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full)
+	if err != nil {
+		return err
+	}
+	lr.Timeline, lr.State, lr.StateAfter = sec.timeline, sec.state, sec.stateAfter
+	if r.req.UseStateAfter && lr.StateAfter == nil {
+		lr.StateAfter = &RoomEvents{Events: []*ClientEvent{}}
+	}
+	r.resp.Rooms.Leave[m.RoomID] = lr
+	if !r.initial() {
+		if err := r.roomMembers(ctx, m.RoomID, r.leftMembers); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// strippedKeys are the state events stripped state carries.
+var strippedKeys = core.StateKeys(
+	core.StateKey{Type: "m.room.create"}, core.StateKey{Type: "m.room.name"},
+	core.StateKey{Type: "m.room.avatar"}, core.StateKey{Type: "m.room.topic"},
+	core.StateKey{Type: "m.room.join_rules"}, core.StateKey{Type: "m.room.canonical_alias"},
+	core.StateKey{Type: "m.room.encryption"},
+)
+
+// strippedState returns the stripped state of an invite or knock: the
+// room state the membership event carries in unsigned, else the room's
+// current state as the server knows it, and the membership event itself.
+func (r *syncRun) strippedState(ctx context.Context, m core.RoomMembership, unsignedKey string) ([]StrippedEvent, *core.StoredEvent, error) {
+	ev, err := r.s.stores.Events.Event(ctx, m.EventID)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []StrippedEvent
+	var carried struct {
+		Unsigned map[string]json.RawMessage `json:"unsigned"`
+	}
+	_ = json.Unmarshal(ev.JSON, &carried)
+	if raw := carried.Unsigned[unsignedKey]; raw != nil {
+		var list []StrippedEvent
+		if json.Unmarshal(raw, &list) == nil {
+			for _, se := range list {
+				if se.Type != "" && len(se.Content) > 0 {
+					out = append(out, se)
+				}
+			}
+		}
+	}
+	if out == nil {
+		st, err := r.s.stores.State.CurrentState(ctx, m.RoomID, strippedKeys)
+		if err != nil && !errors.Is(err, core.ErrNotFound) {
+			return nil, nil, err
+		}
+		ids := make([]string, 0, len(st))
+		for _, k := range slices.SortedFunc(mapsKeys(st), compareKeys) {
+			ids = append(ids, st[k])
+		}
+		evs, err := r.s.loadOrdered(ctx, ids)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, e := range evs {
+			out = append(out, strip(e))
+		}
+	}
+	out = append(out, strip(ev))
+	return out, ev, nil
+}
+
+func mapsKeys(m core.StateMap) func(func(core.StateKey) bool) {
+	return func(yield func(core.StateKey) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+// strip returns the stripped form of a state event.
+func strip(ev *core.StoredEvent) StrippedEvent {
+	var fe federationEvent
+	_ = json.Unmarshal(ev.JSON, &fe)
+	se := StrippedEvent{Content: fe.Content, Sender: ev.Sender, Type: ev.Type}
+	if ev.StateKey != nil {
+		se.StateKey = *ev.StateKey
+	}
+	if len(se.Content) == 0 {
+		se.Content = json.RawMessage("{}")
+	}
+	return se
+}
+
+// invitedRoom fills rooms.invite for one room, unless the inviter is
+// ignored.
+func (r *syncRun) invitedRoom(ctx context.Context, m core.RoomMembership) error {
+	st, ev, err := r.strippedState(ctx, m, "invite_room_state")
+	if err != nil {
+		return err
+	}
+	if r.ignored[ev.Sender] {
+		return nil
+	}
+	ir := &InvitedRoom{}
+	ir.InviteState.Events = st
+	r.resp.Rooms.Invite[m.RoomID] = ir
+	return nil
+}
+
+// knockedRoom fills rooms.knock for one room.
+func (r *syncRun) knockedRoom(ctx context.Context, m core.RoomMembership) error {
+	st, _, err := r.strippedState(ctx, m, "knock_room_state")
+	if err != nil {
+		return err
+	}
+	kr := &KnockedRoom{}
+	kr.KnockState.Events = st
+	r.resp.Rooms.Knock[m.RoomID] = kr
+	return nil
+}

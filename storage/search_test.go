@@ -1,0 +1,126 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+func TestSearchEvents(t *testing.T) {
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "search")
+	other := newTestRoom(t, s, "other")
+	name := r.state("name", 5, "m.room.name", "", `{"name":"Martian book club"}`, "m3")
+	topic := r.state("topic", 6, "m.room.topic", "", `{"m.topic":{"m.text":[{"mimetype":"text/html","body":"<b>x</b>"},{"body":"Reading about martians"}]}}`, "name")
+	r.persist(core.PersistOptions{},
+		withContent(r.msg("m1", 1), "", `{"body":"Martians and men","msgtype":"m.text"}`),
+		withContent(r.msg("m2", 2, "m1"), "", `{"body":"The war of the worlds: martians martians martians","msgtype":"m.text"}`),
+		withContent(r.msg("m3", 3, "m2"), "", `{"body":"Nothing to see here","msgtype":"m.text"}`),
+		name, topic,
+		// Not text: a number body, an encrypted event.
+		withContent(r.msg("m4", 7, "topic"), "", `{"body":42}`),
+	)
+	other.persist(core.PersistOptions{}, withContent(other.msg("o1", 1), "", `{"body":"martians elsewhere","msgtype":"m.text"}`))
+	all := []string{"m1", "m2", "m3", "m4", "name", "topic", "o1"}
+	ctx := context.Background()
+	search := func(q msync.SearchQuery) ([]string, int) {
+		t.Helper()
+		if q.RoomIDs == nil {
+			q.RoomIDs = []string{r.id}
+		}
+		if q.Keys == nil {
+			q.Keys = []string{msync.KeyBody, msync.KeyName, msync.KeyTopic}
+		}
+		if q.Limit == 0 {
+			q.Limit = 10
+		}
+		hits, count, err := s.SearchEvents(ctx, q)
+		if err != nil {
+			t.Fatalf("SearchEvents(%+v): %v", q, err)
+		}
+		ids := make([]string, len(hits))
+		for i, h := range hits {
+			ids[i] = h.Event.EventID
+			if i > 0 && !q.Recent && h.Rank > hits[i-1].Rank {
+				t.Errorf("rank order: %v after %v", h.Rank, hits[i-1].Rank)
+			}
+		}
+		return names(ids, all...), count
+	}
+	for _, tc := range []struct {
+		name  string
+		q     msync.SearchQuery
+		want  []string
+		count int
+	}{
+		{"rank: most matches first", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}}, []string{"m2", "m1"}, 2},
+		{"recent", msync.SearchQuery{Words: []string{"martians"}, Recent: true}, []string{"topic", "m2", "m1"}, 3},
+		{"recent, before", msync.SearchQuery{Words: []string{"martians"}, Recent: true, Before: 3}, []string{"m2", "m1"}, 3},
+		{"prefix", msync.SearchQuery{Words: []string{"mart"}, Keys: []string{msync.KeyName}}, []string{"name"}, 1},
+		{"all words", msync.SearchQuery{Words: []string{"martians", "men"}}, []string{"m1"}, 1},
+		{"topic's plain text only", msync.SearchQuery{Words: []string{"reading"}, Keys: []string{msync.KeyTopic}}, []string{"topic"}, 1},
+		{"no html", msync.SearchQuery{Words: []string{"x"}}, []string{}, 0},
+		{"two rooms", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}, RoomIDs: []string{r.id, other.id}, Recent: true}, []string{"o1", "m2", "m1"}, 3},
+		{"offset", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}, Offset: 1}, []string{"m1"}, 2},
+		{"number body not indexed", msync.SearchQuery{Words: []string{"42"}}, []string{}, 0},
+		{"quotes are words", msync.SearchQuery{Words: []string{`"`}}, []string{}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, count := search(tc.q)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("hits (-want +got):\n%s", diff)
+			}
+			if count != tc.count {
+				t.Errorf("count = %d, want %d", count, tc.count)
+			}
+		})
+	}
+
+	// Redacting m2 takes it out of the results.
+	red := r.msg("redact-m2", 8, "m4")
+	red.Type = "m.room.redaction"
+	red.Redacts = eventID("m2")
+	red.JSON = eventJSON(&red, `{"redacts":"`+eventID("m2")+`"}`)
+	r.persist(core.PersistOptions{}, red)
+	if got, _ := search(msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}}); !cmp.Equal(got, []string{"m1"}) {
+		t.Errorf("after redaction: %v, want [m1]", got)
+	}
+	if _, _, err := s.SearchEvents(ctx, msync.SearchQuery{RoomIDs: []string{r.id}, Words: []string{"x"}, Keys: []string{"content.nope"}, Limit: 1}); err == nil {
+		t.Error("unknown key: no error")
+	}
+}
+
+func TestFilterStore(t *testing.T) {
+	db := mustOpen(t)
+	fs := NewFilterStore(db)
+	ctx := context.Background()
+	id1, err := fs.PutFilter(ctx, "@a:x", []byte(`{"room":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id2, err := fs.PutFilter(ctx, "@a:x", []byte(`{"presence":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := fs.PutFilter(ctx, "@a:x", []byte(`{"room":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id1 == id2 || again != id1 || id1[0] == '{' {
+		t.Errorf("IDs %q, %q, again %q: want two distinct IDs and the first again", id1, id2, again)
+	}
+	got, err := fs.Filter(ctx, "@a:x", id2)
+	if err != nil || string(got) != `{"presence":{}}` {
+		t.Errorf("Filter(%s) = %s, %v", id2, got, err)
+	}
+	for _, tc := range []struct{ user, id string }{{"@b:x", id1}, {"@a:x", "99"}, {"@a:x", "x"}, {"@a:x", "01"}, {"@a:x", "-1"}} {
+		if _, err := fs.Filter(ctx, tc.user, tc.id); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("Filter(%s, %q) = %v, want not found", tc.user, tc.id, err)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package storage
+
+import (
+	"context"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+var _ msync.TimestampStore = (*EventStore)(nil)
+
+// The timestamp lookups scan a room's timeline (there is no index on
+// origin_server_ts: the endpoint is rare and an index would cost every
+// event).
+const (
+	sqlNearTimestampForward = selectEvents + `
+	WHERE e.room_nid = ? AND ` + timelineVisible + ` AND e.origin_server_ts >= ?
+	ORDER BY e.origin_server_ts ASC, e.topological_ordering ASC, e.stream_ordering ASC LIMIT ?`
+	sqlNearTimestampBackward = selectEvents + `
+	WHERE e.room_nid = ? AND ` + timelineVisible + ` AND e.origin_server_ts <= ?
+	ORDER BY e.origin_server_ts DESC, e.topological_ordering DESC, e.stream_ordering DESC LIMIT ?`
+)
+
+// EventsNearTimestamp finds the events nearest a timestamp; see
+// msync.TimestampStore.
+func (s *EventStore) EventsNearTimestamp(ctx context.Context, roomID string, ts int64, dir core.Direction, limit int) ([]*core.StoredEvent, error) {
+	query := sqlNearTimestampBackward
+	if dir == core.Forward {
+		query = sqlNearTimestampForward
+	}
+	var out []*core.StoredEvent
+	err := s.read(ctx, []string{sqlRoomNID, query}, func(r reader) error {
+		room, err := roomNID(r, roomID)
+		if err != nil || limit <= 0 {
+			return err
+		}
+		out, err = queryEvents(r, query, room, ts, limit)
+		return err
+	})
+	return out, err
+}
