@@ -654,3 +654,32 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += len(p)
 	return len(p), nil
 }
+
+// TestMediaWithRegisteredUser runs the media endpoints with a real account
+// and access token from the account store.
+func TestMediaWithRegisteredUser(t *testing.T) {
+	ts := newTestServer(t, func(o *Options, db *storage.DB) { o.Media = storage.NewMediaStore(db) })
+	alice := ts.registerTestUser(t, "alice")
+	rec := ts.record(t, "POST", "/_matrix/media/v3/upload?filename=hello.txt", alice.AccessToken, []byte("hello"))
+	var out struct {
+		ContentURI string `json:"content_uri"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	mediaID, ok := strings.CutPrefix(out.ContentURI, "mxc://"+testServerName+"/")
+	if !ok {
+		t.Fatalf("content_uri %q", out.ContentURI)
+	}
+	m, err := ts.Server.opts.Media.Media(context.Background(), mediaID)
+	if err != nil || m.UserID != alice.UserID || m.UploadName != "hello.txt" {
+		t.Errorf("stored media = %+v, %v; want uploaded by %s as hello.txt", m, err, alice.UserID)
+	}
+	path := "/_matrix/client/v1/media/download/" + testServerName + "/" + mediaID
+	rec = ts.record(t, "GET", path, alice.AccessToken, nil)
+	if rec.Code != http.StatusOK || rec.Body.String() != "hello" {
+		t.Errorf("download: %d %q", rec.Code, rec.Body)
+	}
+	status, body := ts.do(t, "GET", path, "not-a-token", nil)
+	wantError(t, "download with an unknown token", status, body, 401, "M_UNKNOWN_TOKEN")
+}
