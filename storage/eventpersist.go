@@ -316,29 +316,30 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	// rejected, not soft-failed (seed 004).
 	counted := !ev.SoftFailed
 	for _, prev := range prevs {
-		var prevNID int64
-		var outlier bool
-		err := p.q.QueryRowContext(p.ctx,
-			"SELECT event_nid, outlier FROM events WHERE event_id = ?", prev).Scan(&prevNID, &outlier)
-		stored := err == nil && !outlier
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("storage: prev event %s: %w", prev, err)
-		}
-		if !stored {
-			// Its prev_events not persisted as non-outliers become backward
-			// extremities.
-			if _, err := p.q.ExecContext(p.ctx, `
-				INSERT INTO event_backward_extremities (room_nid, event_id, has_successor) VALUES (?, ?, ?)
-				ON CONFLICT (room_nid, event_id) DO UPDATE SET has_successor = max(has_successor, excluded.has_successor)`,
-				room, prev, counted); err != nil {
-				return fmt.Errorf("storage: backward extremity %s: %w", prev, err)
+		if counted {
+			// Its prev_events stop being forward extremities. Only stored
+			// non-outliers are, so a prev that was one needs nothing more
+			// (the common case, in one statement).
+			var one int
+			err := p.q.QueryRowContext(p.ctx, `
+				DELETE FROM event_forward_extremities
+				WHERE room_nid = ? AND event_nid = (SELECT event_nid FROM events WHERE event_id = ?)
+				RETURNING 1`, room, prev).Scan(&one)
+			if err == nil {
+				continue
 			}
-		} else if counted {
-			// Its prev_events stop being forward extremities.
-			if _, err := p.q.ExecContext(p.ctx,
-				"DELETE FROM event_forward_extremities WHERE room_nid = ? AND event_nid = ?", room, prevNID); err != nil {
+			if !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("storage: forward extremity %s: %w", prev, err)
 			}
+		}
+		// Its prev_events not persisted as non-outliers become backward
+		// extremities.
+		if _, err := p.q.ExecContext(p.ctx, `
+			INSERT INTO event_backward_extremities (room_nid, event_id, has_successor)
+			SELECT ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM events WHERE event_id = ? AND outlier = 0)
+			ON CONFLICT (room_nid, event_id) DO UPDATE SET has_successor = max(has_successor, excluded.has_successor)`,
+			room, prev, counted, prev); err != nil {
+			return fmt.Errorf("storage: backward extremity %s: %w", prev, err)
 		}
 	}
 	if counted && !hasSuccessor {
