@@ -68,7 +68,7 @@ var (
 // the image data or the second frame) and says what image it holds. It
 // returns ErrUnsupported for anything else.
 func Probe(r io.Reader) (Info, error) {
-	br := bufio.NewReaderSize(r, 64)
+	br := bufio.NewReaderSize(r, 4096)
 	head, _ := br.Peek(32)
 	var (
 		info Info
