@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
 )
@@ -83,15 +85,35 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		log.Warn("no account exists yet: register the first owner with this one-time setup token "+
 			"(as m.login.registration_token), or run `hearth user create`", "setup_token", setupToken)
 	}
+	key, err := db.ServerSigningKey(ctx)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	notifier := &core.Notifier{}
+	events := storage.NewEventStore(db)
+	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier}, room.Stores{
+		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
+		Directory: storage.NewDirectoryStore(db),
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
 		Accounts: accounts, SetupToken: setupToken}
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
 		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
-		ServerName: name, Version: Version, Notifier: &core.Notifier{},
+		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms,
 		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
 		LegacyMediaDownload: cfg.LegacyMediaDownload(),
 	})
+	// Server keys are published beside the client-server API.
+	mux := http.NewServeMux()
+	mux.Handle("/_matrix/key/", federation.NewKeyServer(federation.KeyServerOptions{ServerName: name, Key: key}))
+	mux.Handle("/", hs.Handler)
+	hs.Handler = mux
 	return hs, nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
 )
 
 // Options configure a Server.
@@ -44,6 +45,10 @@ type Options struct {
 	// Notifier wakes waiting /sync requests; every write a client may see
 	// through /sync calls Notify after it commits.
 	Notifier *core.Notifier
+	// Rooms is the room event pipeline: room creation, memberships, sending
+	// events, state, aliases and the room directory. Its routes are served
+	// only when set.
+	Rooms *room.Pipeline
 
 	// Media keeps the content repository (storage.MediaStore); its routes
 	// are served only when set.
@@ -86,6 +91,7 @@ func NewServer(o Options) *Server {
 	}
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
+	s.registerRoomRoutes()
 	s.registerMediaRoutes()
 	s.registerKeyRoutes()
 	s.registerToDeviceRoutes()

@@ -1,0 +1,28 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+func (s *Server) registerCreateRoomRoutes() {
+	s.mux.HandleFunc("POST /_matrix/client/v3/createRoom", s.authed(s.postCreateRoom))
+}
+
+// postCreateRoom is POST /createRoom.
+func (s *Server) postCreateRoom(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var req room.CreateRequest
+	if err := readJSON(r, &req); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	req.Creator = sess.UserID
+	roomID, err := s.opts.Rooms.CreateRoom(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}

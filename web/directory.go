@@ -1,0 +1,199 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+func (s *Server) registerDirectoryRoutes() {
+	const p = "/_matrix/client/v3"
+	s.mux.HandleFunc("GET "+p+"/directory/room/{roomAlias}", s.getAlias)
+	s.mux.HandleFunc("PUT "+p+"/directory/room/{roomAlias}", s.authed(s.putAlias))
+	s.mux.HandleFunc("DELETE "+p+"/directory/room/{roomAlias}", s.authed(s.deleteAlias))
+	s.mux.HandleFunc("GET "+p+"/rooms/{roomId}/aliases", s.authed(s.getRoomAliases))
+	s.mux.HandleFunc("GET "+p+"/directory/list/room/{roomId}", s.getDirectoryVisibility)
+	s.mux.HandleFunc("PUT "+p+"/directory/list/room/{roomId}", s.authed(s.putDirectoryVisibility))
+	s.mux.HandleFunc("GET "+p+"/publicRooms", s.getPublicRooms)
+	s.mux.HandleFunc("POST "+p+"/publicRooms", s.authed(s.postPublicRooms))
+}
+
+// getAlias is GET /directory/room/{roomAlias}.
+func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) {
+	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{s.opts.ServerName}})
+}
+
+// putAlias is PUT /directory/room/{roomAlias}: 409 when the alias is taken.
+func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body struct {
+		RoomID string `json:"room_id"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.RoomID == "" {
+		writeError(w, r, core.ErrMissingParam.WithMessage("room_id is required"))
+		return
+	}
+	alias := r.PathValue("roomAlias")
+	err := s.opts.Rooms.CreateAlias(r.Context(), alias, body.RoomID, sess.UserID)
+	if errors.Is(err, core.ErrRoomInUse) {
+		err = core.ErrUnknown.WithStatus(http.StatusConflict).WithMessage("room alias %s already exists", alias)
+	}
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// deleteAlias is DELETE /directory/room/{roomAlias}.
+func (s *Server) deleteAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if err := s.opts.Rooms.DeleteAlias(r.Context(), r.PathValue("roomAlias"), sess.UserID, sess.IsAdmin); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// getRoomAliases is GET /rooms/{roomId}/aliases.
+func (s *Server) getRoomAliases(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	aliases, err := s.opts.Rooms.Aliases(r.Context(), r.PathValue("roomId"), sess.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"aliases": aliases})
+}
+
+// getDirectoryVisibility is GET /directory/list/room/{roomId}.
+func (s *Server) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
+	v, err := s.opts.Rooms.Visibility(r.Context(), r.PathValue("roomId"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"visibility": v})
+}
+
+// putDirectoryVisibility is PUT /directory/list/room/{roomId}.
+func (s *Server) putDirectoryVisibility(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body struct {
+		Visibility string `json:"visibility"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Visibility == "" {
+		body.Visibility = "public"
+	}
+	if err := s.opts.Rooms.SetVisibility(r.Context(), r.PathValue("roomId"), sess.UserID, sess.IsAdmin, body.Visibility); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// publicRoomsQuery is what both forms of /publicRooms ask.
+type publicRoomsQuery struct {
+	Limit  *int   `json:"limit"`
+	Since  string `json:"since"`
+	Filter struct {
+		GenericSearchTerm string    `json:"generic_search_term"`
+		RoomTypes         []*string `json:"room_types"`
+	} `json:"filter"`
+	IncludeAllNetworks   bool   `json:"include_all_networks"`
+	ThirdPartyInstanceID string `json:"third_party_instance_id"`
+}
+
+// getPublicRooms is GET /publicRooms (no access token needed).
+func (s *Server) getPublicRooms(w http.ResponseWriter, r *http.Request) {
+	qv := r.URL.Query()
+	var q publicRoomsQuery
+	q.Since = qv.Get("since")
+	if l := qv.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("limit must be an integer"))
+			return
+		}
+		q.Limit = &n
+	}
+	s.publicRooms(w, r, qv.Get("server"), q)
+}
+
+// postPublicRooms is POST /publicRooms, with a filter.
+func (s *Server) postPublicRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var q publicRoomsQuery
+	if err := readJSON(r, &q); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.publicRooms(w, r, r.URL.Query().Get("server"), q)
+}
+
+// publicRooms answers a /publicRooms query: the local published rooms,
+// paged by offset tokens "p<offset>".
+func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server string, q publicRoomsQuery) {
+	if server != "" && server != s.opts.ServerName {
+		writeError(w, r, core.ErrForbidden.WithMessage("listing %s's rooms needs federation, which this server does not offer yet", server))
+		return
+	}
+	if q.ThirdPartyInstanceID != "" {
+		writeJSON(w, http.StatusOK, map[string]any{"chunk": []room.PublicRoom{}, "total_room_count_estimate": 0})
+		return
+	}
+	all, err := s.opts.Rooms.PublicRooms(r.Context(), q.Filter.GenericSearchTerm)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if q.Filter.RoomTypes != nil {
+		kept := all[:0]
+		for _, pr := range all {
+			for _, t := range q.Filter.RoomTypes {
+				if t == nil && pr.RoomType == "" || t != nil && *t == pr.RoomType {
+					kept = append(kept, pr)
+					break
+				}
+			}
+		}
+		all = kept
+	}
+	offset := 0
+	if q.Since != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(q.Since, "p"))
+		if err != nil || !strings.HasPrefix(q.Since, "p") || n < 0 {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("since: invalid token"))
+			return
+		}
+		offset = min(n, len(all))
+	}
+	end := len(all)
+	if q.Limit != nil && *q.Limit >= 0 {
+		end = min(offset+*q.Limit, len(all))
+	}
+	resp := map[string]any{"chunk": all[offset:end], "total_room_count_estimate": len(all)}
+	if end < len(all) {
+		resp["next_batch"] = "p" + strconv.Itoa(end)
+	}
+	if offset > 0 {
+		prev := 0
+		if q.Limit != nil && *q.Limit > 0 {
+			prev = max(offset-*q.Limit, 0)
+		}
+		resp["prev_batch"] = "p" + strconv.Itoa(prev)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

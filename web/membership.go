@@ -1,0 +1,191 @@
+package web
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+func (s *Server) registerMembershipRoutes() {
+	const p = "/_matrix/client/v3"
+	s.mux.HandleFunc("POST "+p+"/join/{roomIdOrAlias}", s.authed(s.postJoin))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/join", s.authed(s.postJoin))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/invite", s.authed(s.postInvite))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/leave", s.authed(s.postLeave))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/forget", s.authed(s.postForget))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/kick", s.authed(s.moderation(s.opts.Rooms.Kick)))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/ban", s.authed(s.moderation(s.opts.Rooms.Ban)))
+	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/unban", s.authed(s.moderation(s.opts.Rooms.Unban)))
+	s.mux.HandleFunc("GET "+p+"/joined_rooms", s.authed(s.getJoinedRooms))
+	s.mux.HandleFunc("GET "+p+"/rooms/{roomId}/members", s.authed(s.getMembers))
+	s.mux.HandleFunc("GET "+p+"/rooms/{roomId}/joined_members", s.authed(s.getJoinedMembers))
+}
+
+// reasonBody is the body of the membership endpoints.
+type reasonBody struct {
+	UserID string `json:"user_id"`
+	Reason string `json:"reason"`
+}
+
+// postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
+func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body reasonBody
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	roomID := r.PathValue("roomId")
+	if target := r.PathValue("roomIdOrAlias"); target != "" {
+		roomID = target
+		if strings.HasPrefix(target, "#") {
+			var err error
+			if roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), target); err != nil {
+				writeError(w, r, err)
+				return
+			}
+		} else if !strings.HasPrefix(target, "!") {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("%q is neither a room ID nor a room alias", target))
+			return
+		}
+	}
+	if _, err := s.opts.Rooms.Join(r.Context(), roomID, sess.UserID, body.Reason); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+// postInvite is POST /rooms/{roomId}/invite.
+func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body reasonBody
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.UserID == "" {
+		writeError(w, r, core.ErrMissingParam.WithMessage("user_id is required"))
+		return
+	}
+	if err := s.opts.Rooms.Invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// postLeave is POST /rooms/{roomId}/leave.
+func (s *Server) postLeave(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body reasonBody
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.opts.Rooms.Leave(r.Context(), r.PathValue("roomId"), sess.UserID, body.Reason); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// postForget is POST /rooms/{roomId}/forget.
+func (s *Server) postForget(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if err := s.opts.Rooms.Forget(r.Context(), r.PathValue("roomId"), sess.UserID); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, empty)
+}
+
+// moderation serves kick, ban and unban, which share their body.
+func (s *Server) moderation(act func(ctx context.Context, roomID, sender, target, reason string) error) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+		var body reasonBody
+		if err := readJSON(r, &body); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if body.UserID == "" {
+			writeError(w, r, core.ErrMissingParam.WithMessage("user_id is required"))
+			return
+		}
+		if err := act(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason); err != nil {
+			writeError(w, r, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, empty)
+	}
+}
+
+// getJoinedRooms is GET /joined_rooms.
+func (s *Server) getJoinedRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	rooms, err := s.opts.Rooms.JoinedRooms(r.Context(), sess.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"joined_rooms": rooms})
+}
+
+// getMembers is GET /rooms/{roomId}/members.
+func (s *Server) getMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	q := r.URL.Query()
+	mq := room.MembersQuery{Membership: q.Get("membership"), NotMembership: q.Get("not_membership")}
+	for _, m := range []string{mq.Membership, mq.NotMembership} {
+		switch m {
+		case "", "join", "invite", "knock", "leave", "ban":
+		default:
+			writeError(w, r, core.ErrInvalidParam.WithMessage("unknown membership %q", m))
+			return
+		}
+	}
+	if at := q.Get("at"); at != "" {
+		pos, ok := streamOfToken(at)
+		if !ok {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("at: invalid token"))
+			return
+		}
+		mq.AtStream = &pos
+	}
+	evs, err := s.opts.Rooms.Members(r.Context(), r.PathValue("roomId"), sess.UserID, mq)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	chunk, err := s.opts.Rooms.ClientEvents(r.Context(), evs, s.clientFormat(sess))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"chunk": chunk})
+}
+
+// streamOfToken reads the event stream position out of a token /sync or
+// /messages gave out: the first position of a sync token "s<events>_...",
+// or the stream part of a timeline token "t<depth>_<stream>".
+func streamOfToken(tok string) (int64, bool) {
+	var part string
+	switch {
+	case strings.HasPrefix(tok, "s"):
+		part, _, _ = strings.Cut(tok[1:], "_")
+	case strings.HasPrefix(tok, "t"):
+		_, part, _ = strings.Cut(tok[1:], "_")
+	default:
+		return 0, false
+	}
+	n, err := strconv.ParseInt(part, 10, 64)
+	return n, err == nil
+}
+
+// getJoinedMembers is GET /rooms/{roomId}/joined_members.
+func (s *Server) getJoinedMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	members, err := s.opts.Rooms.JoinedMembers(r.Context(), r.PathValue("roomId"), sess.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"joined": members})
+}

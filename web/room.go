@@ -1,0 +1,53 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+// registerRoomRoutes serves rooms: creation, memberships, sending events,
+// state, single events, aliases and the room directory, and the admin view
+// of events. Nothing is served without Options.Rooms.
+func (s *Server) registerRoomRoutes() {
+	if s.opts.Rooms == nil {
+		return
+	}
+	s.registerCreateRoomRoutes()
+	s.registerMembershipRoutes()
+	s.registerSendRoutes()
+	s.registerStateRoutes()
+	s.registerDirectoryRoutes()
+	s.registerAdminEventRoutes()
+}
+
+// clientFormat is how events are written for the client of sess.
+func (s *Server) clientFormat(sess *core.Session) room.ClientFormat {
+	f := room.ClientFormat{Now: s.opts.Now().UnixMilli()}
+	if sess != nil {
+		f.UserID, f.DeviceID = sess.UserID, sess.DeviceID
+	}
+	return f
+}
+
+// readObject reads a request body that must be a JSON object, kept as it
+// was sent (event content).
+func readObject(r *http.Request) (json.RawMessage, error) {
+	body, err := readBody(r, maxJSONBody)
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(body) {
+		return nil, core.ErrNotJSON
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, core.ErrBadJSON.WithMessage("the body must be a JSON object")
+	}
+	return body, nil
+}
+
+// empty is the {} most write endpoints answer with.
+var empty = struct{}{}
