@@ -339,3 +339,33 @@ func passwordAuth(session, user, password string) map[string]any {
 	}
 	return a
 }
+
+// FuzzAccountBodies: whatever the body, the account endpoints answer a
+// Matrix JSON object and never fail with a 5xx.
+func FuzzAccountBodies(f *testing.F) {
+	f.Add(`{"type":"m.login.password","identifier":{"type":"m.id.user","user":"alice"},"password":"x"}`)
+	f.Add(`{"username":"bob","password":"pw","auth":{"type":"m.login.dummy","session":"s"}}`)
+	f.Add(`{"auth":{"type":"m.login.registration_token","token":"\u0000"}}`)
+	f.Add(`{"new_password":"n","auth":{"type":"m.login.password","user":"@alice:example.org","password":"correct horse battery staple"}}`)
+	f.Add(`{"devices":["A",null],"auth":{}}`)
+	f.Add(`[1,2,3]`)
+	ts := newTestServer(f)
+	alice := ts.registerTestUser(f, "alice")
+	paths := []struct{ method, path, token string }{
+		{"POST", "/_matrix/client/v3/login", ""},
+		{"POST", "/_matrix/client/v3/register", ""},
+		{"POST", "/_matrix/client/v3/refresh", ""},
+		{"POST", "/_matrix/client/v3/account/password", alice.AccessToken},
+		{"POST", "/_matrix/client/v3/delete_devices", alice.AccessToken},
+		{"PUT", "/_matrix/client/v3/devices/X", alice.AccessToken},
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		for _, p := range paths {
+			rec := ts.record(t, p.method, p.path, p.token, body)
+			var out map[string]any
+			if rec.Code >= 500 || json.Unmarshal(rec.Body.Bytes(), &out) != nil {
+				t.Fatalf("%s %s with %q: %d %s", p.method, p.path, body, rec.Code, rec.Body)
+			}
+		}
+	})
+}
