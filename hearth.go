@@ -102,12 +102,16 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
 		Accounts: accounts, SetupToken: setupToken}
+	keys := storage.NewKeyStore(db)
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
 		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
 		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms,
 		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
 		LegacyMediaDownload: cfg.LegacyMediaDownload(),
+		// End-to-end encryption: keys, to-device messages, key backups.
+		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
+		ToDevice: storage.NewToDeviceStore(db), KeyBackups: storage.NewKeyBackupStore(db),
 	})
 	// Server keys are published beside the client-server API.
 	mux := http.NewServeMux()

@@ -157,8 +157,9 @@ type ToDeviceStore interface {
 	// SendToDevice queues one message of eventType from txn's user for each
 	// target that is an existing device ("*": each of the user's devices),
 	// at increasing stream positions, unless txn was already used by the
-	// sending device: then it queues nothing and returns false. Targets
-	// that are no device are skipped.
+	// sending device for eventType (the transaction's scope is the device
+	// and the request path): then it queues nothing and returns false.
+	// Targets that are no device are skipped.
 	SendToDevice(ctx context.Context, txn TxnID, eventType string, targets []ToDeviceTarget) (bool, error)
 	// ToDevicePosition returns the stream's current position.
 	ToDevicePosition(ctx context.Context) (int64, error)

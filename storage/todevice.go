@@ -44,8 +44,8 @@ func (s *ToDeviceStore) SendToDevice(ctx context.Context, txn core.TxnID, eventT
 	}
 	fresh := false
 	err := s.db.Write(ctx, func(q Queryer) error {
-		res, err := q.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, txn_id, inserted_ts)
-			VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, txn.UserID, txn.DeviceID, txn.TxnID, s.now().UnixMilli())
+		res, err := q.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, event_type, txn_id, inserted_ts)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, txn.UserID, txn.DeviceID, eventType, txn.TxnID, s.now().UnixMilli())
 		if err != nil {
 			return fmt.Errorf("storage: to-device transaction: %w", err)
 		}

@@ -111,8 +111,21 @@ func TestToDeviceOrderSinceLimitAck(t *testing.T) {
 	if diff := cmp.Diff([]string{"all"}, inboxContents(t, msgs)); diff != "" {
 		t.Errorf("B2 inbox (-want +got):\n%s", diff)
 	}
+	// The same txn ID for another event type is another transaction.
+	ok, err := td.SendToDevice(ctx, core.TxnID{UserID: "@a:x", DeviceID: "A1", TxnID: "t0"}, "m.other",
+		[]core.ToDeviceTarget{{UserID: "@b:x", DeviceID: "B2", Content: content("other type")}})
+	if err != nil || !ok {
+		t.Errorf("SendToDevice of another type with txn t0 = %v, %v; want a new transaction", ok, err)
+	}
+	msgs, _, err = td.ToDeviceSince(ctx, "@b:x", "B2", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"all", "other type"}, inboxContents(t, msgs)); diff != "" {
+		t.Errorf("B2 inbox after a second type (-want +got):\n%s", diff)
+	}
 	// The same txn ID from another device is another transaction.
-	ok, err := td.SendToDevice(ctx, core.TxnID{UserID: "@b:x", DeviceID: "B2", TxnID: "t0"}, "m.test",
+	ok, err = td.SendToDevice(ctx, core.TxnID{UserID: "@b:x", DeviceID: "B2", TxnID: "t0"}, "m.test",
 		[]core.ToDeviceTarget{{UserID: "@a:x", DeviceID: "A1", Content: content("from b")}})
 	if err != nil || !ok {
 		t.Errorf("SendToDevice from B2 with txn t0 = %v, %v; want a new transaction", ok, err)

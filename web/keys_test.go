@@ -29,7 +29,7 @@ type e2eeServer struct {
 	notifier *core.Notifier
 }
 
-func newE2EEServer(t *testing.T) *e2eeServer {
+func newE2EEServer(t testing.TB) *e2eeServer {
 	t.Helper()
 	e := &e2eeServer{}
 	ts := newTestServer(t, func(o *Options, db *storage.DB) {
@@ -53,7 +53,7 @@ type e2eeUser struct {
 
 // user creates an account (password testPassword) if needed and logs a
 // device in.
-func (e *e2eeServer) user(t *testing.T, localpart, deviceID, displayName string) *e2eeUser {
+func (e *e2eeServer) user(t testing.TB, localpart, deviceID, displayName string) *e2eeUser {
 	t.Helper()
 	ctx := context.Background()
 	userID := "@" + localpart + ":" + testServerName
@@ -73,7 +73,7 @@ func (e *e2eeServer) user(t *testing.T, localpart, deviceID, displayName string)
 // call sends a request to /_matrix/client/v3+path as u (nil: no token)
 // and returns the status and body. body may be a string (sent as is) or
 // any value (sent as JSON).
-func (e *e2eeServer) call(t *testing.T, u *e2eeUser, method, path string, body any) (int, []byte) {
+func (e *e2eeServer) call(t testing.TB, u *e2eeUser, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd *bytes.Reader
 	switch b := body.(type) {
@@ -99,7 +99,7 @@ func (e *e2eeServer) call(t *testing.T, u *e2eeUser, method, path string, body a
 
 // mustCall is call that fails unless the status is want, and decodes the
 // body into out (when non-nil).
-func (e *e2eeServer) mustCall(t *testing.T, u *e2eeUser, method, path string, body any, want int, out any) []byte {
+func (e *e2eeServer) mustCall(t testing.TB, u *e2eeUser, method, path string, body any, want int, out any) []byte {
 	t.Helper()
 	code, b := e.call(t, u, method, path, body)
 	if code != want {
@@ -189,6 +189,7 @@ func TestKeysUploadErrors(t *testing.T) {
 		{"no ed25519 key of the device", alice, with("keys", map[string]string{"curve25519:ADEV": "c"}), 400, "M_INVALID_PARAM"},
 		{"one-time key of a bad shape", alice, `{"one_time_keys":{"signed_curve25519:A":{"nokey":1}}}`, 400, "M_BAD_JSON"},
 		{"one-time key number", alice, `{"one_time_keys":{"signed_curve25519:A":5}}`, 400, "M_BAD_JSON"},
+		{"one-time key null", alice, `{"one_time_keys":{"signed_curve25519:A":null}}`, 400, "M_BAD_JSON"},
 		{"one-time key name", alice, `{"one_time_keys":{"nocolon":"k"}}`, 400, "M_INVALID_PARAM"},
 	}
 	for _, tt := range tests {

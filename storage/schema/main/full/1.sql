@@ -237,14 +237,16 @@ CREATE TABLE device_inbox (
 );
 CREATE INDEX device_inbox_device ON device_inbox (user_id, device_id, stream_id);
 
--- Transaction ids of PUT /sendToDevice per sending device, so a retried
--- request delivers nothing twice.
+-- Transaction ids of PUT /sendToDevice/{eventType}/{txnId} per sending
+-- device, so a retried request delivers nothing twice (the spec scopes a
+-- transaction to the device and the request path, hence event_type).
 CREATE TABLE to_device_txns (
     user_id TEXT NOT NULL,
     device_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
     txn_id TEXT NOT NULL,
     inserted_ts INTEGER NOT NULL,
-    PRIMARY KEY (user_id, device_id, txn_id),
+    PRIMARY KEY (user_id, device_id, event_type, txn_id),
     FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
 ) WITHOUT ROWID;
 
