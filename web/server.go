@@ -13,6 +13,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // Options configure a Server.
@@ -74,6 +75,15 @@ type Options struct {
 	// /sync token, for GET /keys/changes; nil reads a token as a decimal
 	// position.
 	DeviceListPosition func(syncToken string) (int64, error)
+
+	// Sync is what /sync, the filter API and the timeline reads (/messages,
+	// /context, /relations, /threads, /search, /timestamp_to_event) read
+	// beyond Rooms, DeviceKeys, DeviceLists and ToDevice (taken from the
+	// fields above when unset here): storage.EventStore provides the event
+	// stores, relations, search and timestamps, storage.FilterStore the
+	// filters. Their routes are served only when Rooms and the event stores
+	// are set.
+	Sync msync.Stores
 }
 
 // Server answers the client-server API.
@@ -82,6 +92,8 @@ type Server struct {
 	mux  *http.ServeMux
 	repo mediaState // the content repository (media.go)
 	acct accountState
+	// timeline answers /sync and the timeline reads (sync.go).
+	timeline *msync.Service
 }
 
 // NewServer builds the handler tree.
@@ -92,6 +104,7 @@ func NewServer(o Options) *Server {
 	s := &Server{opts: o, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
 	s.registerRoomRoutes()
+	s.registerSyncRoutes()
 	s.registerMediaRoutes()
 	s.registerKeyRoutes()
 	s.registerToDeviceRoutes()

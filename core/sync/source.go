@@ -36,38 +36,36 @@ type AccountDataSource interface {
 type ReceiptSource interface {
 	// ReceiptPosition returns the stream's current position.
 	ReceiptPosition(ctx context.Context) (int64, error)
-	// ReceiptsSince returns, per room of roomIDs, one m.receipt event
-	// holding the receipts that changed at a position in (since, to], as
-	// userID may see them (private receipts are userID's own only). Rooms
-	// without changes are absent.
-	ReceiptsSince(ctx context.Context, userID string, roomIDs []string, since, to int64) (map[string]Event, error)
+	// ReceiptContents returns, per room of roomIDs with receipts changed at
+	// a position in (since, to], the content of an m.receipt event holding
+	// them as userID may see them.
+	ReceiptContents(ctx context.Context, userID string, roomIDs []string, since, to int64) (map[string]json.RawMessage, error)
 }
 
 // TypingSource is the typing notification stream (kept in memory).
 type TypingSource interface {
-	// TypingPosition returns the stream's current position.
-	TypingPosition(ctx context.Context) (int64, error)
-	// TypingSince returns, per room of roomIDs whose typing users changed
-	// at a position in (since, to], the m.typing event listing who types
-	// now.
-	TypingSince(ctx context.Context, roomIDs []string, since, to int64) (map[string]Event, error)
+	// Position returns the stream's current position.
+	Position() int64
+	// Changes returns, per room of roomIDs whose typing users changed at a
+	// position in (since, to], the users typing now.
+	Changes(roomIDs []string, since, to int64) map[string][]string
 }
 
 // PresenceSource is the presence stream.
 type PresenceSource interface {
 	// PresencePosition returns the stream's current position.
 	PresencePosition(ctx context.Context) (int64, error)
-	// PresenceSince returns the m.presence events of the users userID
-	// shares a room with (and userID's own) that changed at a position in
+	// PresenceChanges returns the presence of userID and of the users
+	// sharing a room with them, for those changed at a position in
 	// (since, to].
-	PresenceSince(ctx context.Context, userID string, since, to int64) ([]Event, error)
+	PresenceChanges(ctx context.Context, userID string, since, to int64) ([]core.Presence, error)
 	// SyncPresence records that userID is syncing with the set_presence
 	// value state ("online", "unavailable" or "offline").
 	SyncPresence(ctx context.Context, userID, state string) error
 }
 
 // NotificationCounts are a room's (or a thread's) unread notification
-// counts.
+// counts, as /sync sends them.
 type NotificationCounts struct {
 	HighlightCount    int64 `json:"highlight_count"`
 	NotificationCount int64 `json:"notification_count"`
@@ -75,10 +73,10 @@ type NotificationCounts struct {
 
 // NotificationSource counts unread notifications.
 type NotificationSource interface {
-	// UnreadCounts returns userID's unread notification counts in roomID:
-	// for the whole room, or, when byThread is set, for the main timeline
-	// and per thread root.
-	UnreadCounts(ctx context.Context, userID, roomID string, byThread bool) (NotificationCounts, map[string]NotificationCounts, error)
+	// RoomUnread returns userID's unread notification counts in roomID:
+	// for the whole room, and per thread (core.ThreadMain for the main
+	// timeline, else the thread root's event ID).
+	RoomUnread(ctx context.Context, userID, roomID string) (core.UnreadCounts, map[string]core.UnreadCounts, error)
 }
 
 // Stores are what a Service reads. Rooms (the room pipeline, which

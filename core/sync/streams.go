@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 
@@ -47,16 +48,24 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 		}
 	}
 	if src := r.s.stores.Typing; src != nil {
-		evs, err := src.TypingSince(ctx, rooms, r.since.Typing, r.now.Typing)
-		if err != nil {
-			return err
+		evs := map[string]Event{}
+		for id, users := range src.Changes(rooms, r.since.Typing, r.now.Typing) {
+			c, err := json.Marshal(map[string][]string{"user_ids": users})
+			if err != nil {
+				return err
+			}
+			evs[id] = Event{Type: "m.typing", Content: c}
 		}
 		add(evs)
 	}
 	if src := r.s.stores.Receipts; src != nil {
-		evs, err := src.ReceiptsSince(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
+		contents, err := src.ReceiptContents(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
 		if err != nil {
 			return err
+		}
+		evs := make(map[string]Event, len(contents))
+		for id, c := range contents {
+			evs[id] = Event{Type: "m.receipt", Content: c}
 		}
 		add(evs)
 	}
@@ -109,17 +118,28 @@ func (r *syncRun) presence(ctx context.Context) error {
 	if src == nil {
 		return nil
 	}
-	evs, err := src.PresenceSince(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence)
+	ps, err := src.PresenceChanges(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence)
 	if err != nil {
 		return err
 	}
-	for _, ev := range evs {
-		if r.ignored[ev.Sender] {
+	now := r.s.now()
+	for _, p := range ps {
+		if r.ignored[p.UserID] || !r.filter.Presence.MatchSenderType(p.UserID, "m.presence") {
 			continue
 		}
-		if r.filter.Presence.MatchSenderType(ev.Sender, ev.Type) {
-			r.resp.Presence.Events = append(r.resp.Presence.Events, ev)
+		state, active := p.Shown(now)
+		c := map[string]any{"presence": state, "currently_active": active}
+		if p.LastActiveTS > 0 {
+			c["last_active_ago"] = max(0, now.UnixMilli()-p.LastActiveTS)
 		}
+		if p.StatusMsg != nil {
+			c["status_msg"] = *p.StatusMsg
+		}
+		content, err := json.Marshal(c)
+		if err != nil {
+			return err
+		}
+		r.resp.Presence.Events = append(r.resp.Presence.Events, Event{Type: "m.presence", Sender: p.UserID, Content: content})
 	}
 	return nil
 }

@@ -170,9 +170,7 @@ func (s *Service) Position(ctx context.Context) (Token, error) {
 		}
 	}
 	if st := s.stores.Typing; st != nil {
-		if t.Typing, err = st.TypingPosition(ctx); err != nil {
-			return t, err
-		}
+		t.Typing = st.Position()
 	}
 	if st := s.stores.Presence; st != nil {
 		if t.Presence, err = st.PresencePosition(ctx); err != nil {
@@ -397,12 +395,23 @@ func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bo
 	if err != nil {
 		return err
 	}
-	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full)
+	var summary *Summary
+	if full {
+		if summary, err = r.summary(ctx, m.RoomID); err != nil {
+			return err
+		}
+	}
+	var heroes []string
+	if summary != nil {
+		heroes = summary.Heroes
+	}
+	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full, r.now.Events, heroes)
 	if err != nil {
 		return err
 	}
 	jr := &JoinedRoom{Timeline: sec.timeline, State: sec.state, StateAfter: sec.stateAfter, Ephemeral: EventList{Events: []Event{}}, AccountData: EventList{Events: []Event{}}}
-	if full || sec.membersChanged {
+	jr.Summary = summary
+	if summary == nil && sec.membersChanged {
 		if jr.Summary, err = r.summary(ctx, m.RoomID); err != nil {
 			return err
 		}
@@ -437,10 +446,14 @@ func (s *section) hasState() bool {
 	return s.state != nil && len(s.state.Events) > 0 || s.stateAfter != nil && len(s.stateAfter.Events) > 0
 }
 
-// roomSection formats the timeline evs of roomID and computes its state:
-// all of it up to the start of the timeline when full, else the changes
-// between the since token and the start of the timeline.
-func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.StoredEvent, limited, full bool) (*section, error) {
+// roomSection formats the timeline evs of roomID, which ends at stream
+// position to, and computes its state: all of it up to the start of the
+// timeline when full, else the changes between the since token and the
+// start of the timeline. When the timeline filter leaves events out, the
+// state changes it hid are added from the state at the end of the
+// timeline (as Synapse does), so the client's state stays right. heroes
+// are the members a lazy-loading full section must include.
+func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.StoredEvent, limited, full bool, to int64, heroes []string) (*section, error) {
 	f := r.formatter()
 	sec := &section{}
 	ces, err := f.formatAll(ctx, evs)
@@ -476,12 +489,16 @@ func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.St
 		return sec, nil
 	}
 
-	// The state at the start of the timeline (or now when it is empty).
-	var start core.StateMap
+	// The state at the start of the timeline (or its end when it is empty
+	// or state_after is wanted).
+	var start, end core.StateMap
 	if len(evs) > 0 && !r.req.UseStateAfter {
 		start, err = r.s.stateBefore(ctx, evs[0], core.AllState)
+		if err == nil && tfRestricts {
+			end, err = r.s.stateAtStream(ctx, roomID, to, core.AllState)
+		}
 	} else {
-		start, err = r.s.stateAtStream(ctx, roomID, r.now.Events, core.AllState)
+		start, err = r.s.stateAtStream(ctx, roomID, to, core.AllState)
 	}
 	if err != nil {
 		return nil, err
@@ -508,13 +525,21 @@ func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.St
 		if limited && since != nil {
 			choice.always = memberChanges(since, start)
 		}
-		if full {
-			for _, h := range heroesFrom(start, r.req.Viewer.UserID) {
-				choice.lazy[h] = true
-			}
+		for _, h := range heroes {
+			choice.lazy[h] = true
 		}
 	}
 	ids := selectState(start, since, inTimeline, choice)
+	if end != nil {
+		// What changed in the timeline's range without being in it.
+		hidden := core.StateMap{}
+		for k, id := range end {
+			if start[k] != id {
+				hidden[k] = id
+			}
+		}
+		ids = append(ids, selectState(hidden, since, inTimeline, choice)...)
+	}
 	stEvs, err := r.loadOrdered(ctx, ids)
 	if err != nil {
 		return nil, err
@@ -539,22 +564,6 @@ func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.St
 		sec.state = &RoomEvents{Events: sces}
 	}
 	return sec, nil
-}
-
-// heroesFrom guesses heroes from a state map's member keys alone (used to
-// pick the members lazy loading sends; the summary reads memberships).
-func heroesFrom(m core.StateMap, self string) []string {
-	var out []string
-	for k := range m {
-		if k.Type == typeMember && k.StateKey != self {
-			out = append(out, k.StateKey)
-		}
-	}
-	slices.Sort(out)
-	if len(out) > maxHeroes {
-		out = out[:maxHeroes]
-	}
-	return out
 }
 
 // loadOrdered loads events by ID, keeping ids' order and skipping those
@@ -699,20 +708,36 @@ func (r *syncRun) roomMembers(ctx context.Context, roomID string, set map[string
 	return nil
 }
 
-// unread fills a joined room's notification counts.
+// unread fills a joined room's notification counts: for the whole room,
+// or with unread_thread_notifications for the main timeline and per
+// thread.
 func (r *syncRun) unread(ctx context.Context, roomID string, jr *JoinedRoom) error {
 	src := r.s.stores.Notifications
 	if src == nil {
 		return nil
 	}
-	byThread := r.timelineFilter().UnreadThreadNotifications
-	counts, threads, err := src.UnreadCounts(ctx, r.req.Viewer.UserID, roomID, byThread)
+	all, threads, err := src.RoomUnread(ctx, r.req.Viewer.UserID, roomID)
 	if err != nil {
 		return err
 	}
-	jr.UnreadNotifications = &counts
-	if byThread && len(threads) > 0 {
-		jr.UnreadThreadNotifications = threads
+	counts := func(c core.UnreadCounts) NotificationCounts {
+		return NotificationCounts{HighlightCount: c.Highlights, NotificationCount: c.Notifications}
+	}
+	if !r.timelineFilter().UnreadThreadNotifications {
+		c := counts(all)
+		jr.UnreadNotifications = &c
+		return nil
+	}
+	c := counts(threads[core.ThreadMain])
+	jr.UnreadNotifications = &c
+	for id, t := range threads {
+		if id == core.ThreadMain || t == (core.UnreadCounts{}) {
+			continue
+		}
+		if jr.UnreadThreadNotifications == nil {
+			jr.UnreadThreadNotifications = map[string]NotificationCounts{}
+		}
+		jr.UnreadThreadNotifications[id] = counts(t)
 	}
 	return nil
 }
@@ -748,7 +773,7 @@ func (r *syncRun) leftRoom(ctx context.Context, m core.RoomMembership) error {
 	if err != nil {
 		return err
 	}
-	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full)
+	sec, err := r.roomSection(ctx, m.RoomID, evs, limited, full, m.StreamOrdering, nil)
 	if err != nil {
 		return err
 	}

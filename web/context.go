@@ -1,0 +1,35 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+func (s *Server) registerContextRoutes() {
+	s.mux.HandleFunc("GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}", s.authed(s.getContext))
+}
+
+// defaultContextLimit is /context's limit when none is given.
+const defaultContextLimit = 10
+
+// getContext is GET /rooms/{roomId}/context/{eventId}.
+func (s *Server) getContext(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	req := msync.ContextRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId")}
+	var err error
+	if req.Limit, err = queryInt(r, "limit", defaultContextLimit); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Filter, err = queryRoomEventFilter(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp, err := s.timeline.Context(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

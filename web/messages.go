@@ -1,0 +1,44 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+func (s *Server) registerMessagesRoutes() {
+	s.mux.HandleFunc("GET /_matrix/client/v3/rooms/{roomId}/messages", s.authed(s.getMessages))
+}
+
+// getMessages is GET /rooms/{roomId}/messages.
+func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	req := msync.MessagesRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
+	var err error
+	if req.Dir, err = msync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.From, err = queryPageToken(r, "from"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.To, err = queryPageToken(r, "to"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Limit, err = queryLimit(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Filter, err = queryRoomEventFilter(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp, err := s.timeline.Messages(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

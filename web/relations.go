@@ -1,0 +1,50 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+func (s *Server) registerRelationsRoutes() {
+	const p = "GET /_matrix/client/v1/rooms/{roomId}/relations/{eventId}"
+	s.mux.HandleFunc(p, s.authed(s.getRelations))
+	s.mux.HandleFunc(p+"/{relType}", s.authed(s.getRelations))
+	s.mux.HandleFunc(p+"/{relType}/{eventType}", s.authed(s.getRelations))
+}
+
+// getRelations is GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]].
+func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	req := msync.RelationsRequest{
+		Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId"),
+		RelType: r.PathValue("relType"), EventType: r.PathValue("eventType"),
+	}
+	var err error
+	if req.Dir, err = msync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.From, err = queryPageToken(r, "from"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.To, err = queryPageToken(r, "to"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Limit, err = queryLimit(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Recurse, err = queryBool(r, "recurse", false); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp, err := s.timeline.Relations(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

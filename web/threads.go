@@ -1,0 +1,40 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
+)
+
+func (s *Server) registerThreadsRoutes() {
+	s.mux.HandleFunc("GET /_matrix/client/v1/rooms/{roomId}/threads", s.authed(s.getThreads))
+}
+
+// getThreads is GET /rooms/{roomId}/threads.
+func (s *Server) getThreads(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	req := msync.ThreadsRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
+	switch r.URL.Query().Get("include") {
+	case "", "all":
+	case "participated":
+		req.Participated = true
+	default:
+		writeError(w, r, core.ErrInvalidParam.WithMessage("include must be all or participated"))
+		return
+	}
+	var err error
+	if req.From, err = queryPageToken(r, "from"); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if req.Limit, err = queryLimit(r); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	resp, err := s.timeline.Threads(r.Context(), req)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
