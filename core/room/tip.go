@@ -17,9 +17,10 @@ const maxPrevEvents = 10
 
 // tip is what the pipeline knows of the newest end of a room's DAG: its
 // forward extremities and the state after them. A tip is read and changed
-// only under the room's lock, and is trusted only while the forward
-// extremities in storage are still exts (checked before each send), so
-// events persisted by other means (federation) simply invalidate it.
+// only under the room's lock. The pipeline is the one writer of room
+// events (as Synapse's event persister is), so a cached tip is trusted
+// without rereading the extremities: whatever else persists events of a
+// room must call InvalidateRoom once it has committed.
 type tip struct {
 	// exts are all forward extremities, deepest first.
 	exts []core.EventRef
@@ -35,34 +36,22 @@ type tip struct {
 	known map[core.StateKey]string
 }
 
-func sameExtremities(a, b []core.EventRef) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// loadTip returns the room's tip, from the cache when storage still has
-// the same forward extremities. It returns an error wrapping
-// core.ErrNotFound for a room with no events in its DAG here.
+// loadTip returns the room's tip: the cached one, or one read from
+// storage. It returns an error wrapping core.ErrNotFound for a room with no
+// events in its DAG here.
 func (p *Pipeline) loadTip(ctx context.Context, roomID string, v *roomversion.Version) (*tip, error) {
+	p.mu.Lock()
+	t := p.tips[roomID]
+	p.mu.Unlock()
+	if t != nil {
+		return t, nil
+	}
 	exts, err := p.stores.Timeline.ForwardExtremities(ctx, roomID, 0)
 	if err != nil {
 		return nil, err
 	}
 	if len(exts) == 0 {
 		return nil, fmt.Errorf("room: %s has no events here: %w", roomID, core.ErrNotFound)
-	}
-	p.mu.Lock()
-	t := p.tips[roomID]
-	p.mu.Unlock()
-	if t != nil && sameExtremities(t.exts, exts) {
-		return t, nil
 	}
 	t = &tip{exts: exts, known: map[core.StateKey]string{}}
 	if len(exts) == 1 {
@@ -78,6 +67,15 @@ func (p *Pipeline) loadTip(ctx context.Context, roomID string, v *roomversion.Ve
 	}
 	p.setTip(roomID, t)
 	return t, nil
+}
+
+// InvalidateRoom drops what the pipeline caches of roomID's newest events
+// and state. Code that persists events of a room other than through the
+// pipeline must call it after committing, under no lock of the pipeline.
+func (p *Pipeline) InvalidateRoom(roomID string) {
+	unlock := p.lockRoom(roomID)
+	defer unlock()
+	p.setTip(roomID, nil)
 }
 
 func (p *Pipeline) setTip(roomID string, t *tip) {
