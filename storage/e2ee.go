@@ -259,14 +259,9 @@ func (s *KeyStore) QueryDeviceKeys(ctx context.Context, requester string, query 
 			}
 			devs := make(map[string]json.RawMessage, len(keys))
 			for dev, k := range keys {
-				merged, err := mergeSignatures([]byte(k.keyJSON), sigs[dev])
+				merged, err := decorateKey([]byte(k.keyJSON), sigs[dev], k.displayName)
 				if err != nil {
 					return err
-				}
-				if k.displayName != "" {
-					if merged, err = setUnsigned(merged, "device_display_name", k.displayName); err != nil {
-						return err
-					}
 				}
 				devs[dev] = merged
 			}
@@ -400,59 +395,56 @@ func deleteDeviceE2EE(ctx context.Context, q Queryer, userID string, deviceIDs .
 // mergeSignatures adds sigs to the "signatures" member of the JSON object
 // obj.
 func mergeSignatures(obj []byte, sigs []core.KeySignature) (json.RawMessage, error) {
-	if len(sigs) == 0 {
+	return decorateKey(obj, sigs, "")
+}
+
+// decorateKey adds sigs to the "signatures" member of the JSON object obj
+// and, when displayName is set, sets unsigned.device_display_name. obj is
+// returned as it is when there is nothing to add.
+func decorateKey(obj []byte, sigs []core.KeySignature, displayName string) (json.RawMessage, error) {
+	if len(sigs) == 0 && displayName == "" {
 		return json.RawMessage(obj), nil
 	}
 	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil {
-		return nil, fmt.Errorf("storage: stored key is not a JSON object: %w", err)
+	if json.Unmarshal(obj, &m) != nil || m == nil {
+		return nil, fmt.Errorf("storage: stored key %.40q is not a JSON object", obj)
 	}
-	all := map[string]map[string]json.RawMessage{}
-	if raw, ok := m["signatures"]; ok {
-		// A malformed signatures member is replaced by the merged one.
-		_ = json.Unmarshal(raw, &all)
-	}
-	for _, sg := range sigs {
-		if all[sg.SignerUserID] == nil {
-			all[sg.SignerUserID] = map[string]json.RawMessage{}
+	if len(sigs) > 0 {
+		all := map[string]map[string]json.RawMessage{}
+		if raw, ok := m["signatures"]; ok {
+			// A malformed signatures member is replaced by the merged one.
+			_ = json.Unmarshal(raw, &all)
 		}
-		b, _ := json.Marshal(sg.Signature)
-		all[sg.SignerUserID][sg.SignerKeyID] = b
+		for _, sg := range sigs {
+			if all[sg.SignerUserID] == nil {
+				all[sg.SignerUserID] = map[string]json.RawMessage{}
+			}
+			b, _ := json.Marshal(sg.Signature)
+			all[sg.SignerUserID][sg.SignerKeyID] = b
+		}
+		b, err := json.Marshal(all)
+		if err != nil {
+			return nil, fmt.Errorf("storage: merging signatures: %w", err)
+		}
+		m["signatures"] = b
 	}
-	b, err := json.Marshal(all)
-	if err != nil {
-		return nil, fmt.Errorf("storage: merging signatures: %w", err)
-	}
-	m["signatures"] = b
-	out, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("storage: merging signatures: %w", err)
-	}
-	return out, nil
-}
-
-// setUnsigned sets unsigned[key] = value in the JSON object obj.
-func setUnsigned(obj json.RawMessage, key string, value any) (json.RawMessage, error) {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(obj, &m); err != nil {
-		return nil, fmt.Errorf("storage: stored key is not a JSON object: %w", err)
-	}
-	unsigned := map[string]json.RawMessage{}
-	if raw, ok := m["unsigned"]; ok {
-		// Clients should not send unsigned; a malformed one is replaced.
-		_ = json.Unmarshal(raw, &unsigned)
-	}
-	v, err := json.Marshal(value)
-	if err != nil {
-		return nil, fmt.Errorf("storage: unsigned %s: %w", key, err)
-	}
-	unsigned[key] = v
-	if m["unsigned"], err = json.Marshal(unsigned); err != nil {
-		return nil, fmt.Errorf("storage: unsigned: %w", err)
+	if displayName != "" {
+		unsigned := map[string]json.RawMessage{}
+		if raw, ok := m["unsigned"]; ok {
+			// Clients should not send unsigned; a malformed one is replaced.
+			_ = json.Unmarshal(raw, &unsigned)
+		}
+		b, _ := json.Marshal(displayName)
+		unsigned["device_display_name"] = b
+		b, err := json.Marshal(unsigned)
+		if err != nil {
+			return nil, fmt.Errorf("storage: unsigned: %w", err)
+		}
+		m["unsigned"] = b
 	}
 	out, err := json.Marshal(m)
 	if err != nil {
-		return nil, fmt.Errorf("storage: unsigned: %w", err)
+		return nil, fmt.Errorf("storage: decorating a key: %w", err)
 	}
 	return out, nil
 }
