@@ -122,6 +122,13 @@ func (s *Server) postLoginGetToken(w http.ResponseWriter, r *http.Request, sess 
 		writeUIAError(w, r, err)
 		return
 	}
+	// "Servers are encouraged to apply stricter than normal rate limiting to
+	// this endpoint": counted per token issued, so a rate-limited client
+	// keeps its completed session and may retry.
+	if err := s.rateLimit(w, r, actionLoginToken); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	s.acct.uia.finish(done)
 	tok, err := s.opts.Tokens.CreateLoginToken(r.Context(), sess.UserID, loginTokenLifetime)
 	if err != nil {

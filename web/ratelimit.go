@@ -14,9 +14,10 @@ import (
 // Rate-limited actions. Handlers call s.rateLimit(w, r, action) before
 // doing the work.
 const (
-	actionLogin    = "login"
-	actionRegister = "register"
-	actionMessage  = "message"
+	actionLogin      = "login"
+	actionRegister   = "register"
+	actionMessage    = "message"
+	actionLoginToken = "login_token"
 )
 
 // bucketRate is a token bucket's refill rate and size.
@@ -27,11 +28,14 @@ type bucketRate struct {
 
 // actionRates are the buckets per action. Login and registration follow
 // Synapse's defaults (about one every six seconds after a short burst);
-// message sends are generous, as the one user of a home server sends them.
+// message sends are generous, as the one user of a home server sends them;
+// login tokens for other clients follow the spec's hint of about one a
+// minute.
 var actionRates = map[string]bucketRate{
-	actionLogin:    {perSecond: 0.17, burst: 5},
-	actionRegister: {perSecond: 0.17, burst: 3},
-	actionMessage:  {perSecond: 10, burst: 50},
+	actionLogin:      {perSecond: 0.17, burst: 5},
+	actionRegister:   {perSecond: 0.17, burst: 3},
+	actionMessage:    {perSecond: 10, burst: 50},
+	actionLoginToken: {perSecond: 1.0 / 60, burst: 3},
 }
 
 // maxBuckets bounds the bucket table; past it, full buckets are dropped.

@@ -115,3 +115,23 @@ func TestRateLimiterBound(t *testing.T) {
 		t.Errorf("%d buckets, want at most %d", len(l.buckets), maxBuckets)
 	}
 }
+
+func TestLoginTokenRateLimit(t *testing.T) {
+	ts := newTestServer(t, withRateLimits)
+	alice := ts.registerTestUser(t, "alice")
+	const path = "/_matrix/client/v1/login/get_token"
+	get := func() (int, map[string]any) {
+		return ts.do(t, "POST", path, alice.AccessToken, map[string]any{"auth": passwordAuth("", "alice", testPassword)})
+	}
+	for i := range int(actionRates[actionLoginToken].burst) {
+		status, body := get()
+		wantOK(t, "login token "+strconv.Itoa(i), status, body)
+		// Keep the password stage's login bucket from running dry.
+		ts.Clock.Advance(10 * time.Second)
+	}
+	status, body := get()
+	wantError(t, "login token past the burst", status, body, 429, "M_LIMIT_EXCEEDED")
+	ts.Clock.Advance(time.Minute)
+	status, body = get()
+	wantOK(t, "login token a minute later", status, body)
+}
