@@ -369,3 +369,20 @@ func FuzzAccountBodies(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkWhoami measures an authenticated request end to end: token
+// lookup (cached), last-seen throttle, handler, JSON answer.
+func BenchmarkWhoami(b *testing.B) {
+	ts := newTestServer(b)
+	alice := ts.registerTestUser(b, "alice")
+	req := httptest.NewRequest("GET", "/_matrix/client/v3/account/whoami", nil)
+	req.Header.Set("Authorization", "Bearer "+alice.AccessToken)
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		ts.Server.ServeHTTP(rec, req)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("whoami: %d %s", rec.Code, rec.Body)
+		}
+	}
+}
