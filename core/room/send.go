@@ -22,7 +22,7 @@ import (
 // serialised, so every event is built on the state its predecessor left.
 //
 // With txn set, the send is idempotent: a transaction already seen in this
-// room returns the event it sent, and nothing new is built.
+// room returns the event it sent, and nothing new is stored.
 //
 // It returns the event's ID, or a *core.Error: M_FORBIDDEN for an event
 // the auth rules reject (the message names the rule), M_TOO_LARGE,
@@ -35,17 +35,19 @@ func (p *Pipeline) Send(ctx context.Context, roomID string, pr Proto, txn *core.
 	}
 	unlock := p.lockRoom(roomID)
 	defer unlock()
-	if txn != nil {
-		id, err := p.stores.Events.EventIDForTxn(ctx, roomID, *txn)
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, core.ErrNotFound) {
-			return "", err
-		}
-	}
 	ev, err := p.sendLocked(ctx, v, roomID, pr, txn)
 	if err != nil {
+		// A transaction seen before: storage refuses to record it twice
+		// (core.ErrTxnUsed), or the event would no longer be allowed. Either
+		// way, the first event is the answer. Looking it up only on failure
+		// keeps the common send free of the read.
+		if txn != nil {
+			if id, lerr := p.stores.Events.EventIDForTxn(ctx, roomID, *txn); lerr == nil {
+				return id, nil
+			} else if !errors.Is(lerr, core.ErrNotFound) {
+				return "", lerr
+			}
+		}
 		return "", err
 	}
 	p.notify()
@@ -103,7 +105,9 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 		opts.CurrentState = []core.CurrentStateDelta{{RoomID: roomID, Changes: delta}}
 	}
 	if _, err := p.stores.Events.PersistEvents(ctx, []core.NewEvent{ne}, opts); err != nil {
-		p.setTip(roomID, nil)
+		if !errors.Is(err, core.ErrTxnUsed) {
+			p.setTip(roomID, nil) // nothing was stored, but reread to be safe
+		}
 		return nil, err
 	}
 	p.cache.put(ev)
