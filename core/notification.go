@@ -74,6 +74,11 @@ type Notification struct {
 	Stream int64
 }
 
+// ClientEventsFunc returns events by ID in the client event format as
+// userID may see them (redactions applied), keyed by event ID; events that
+// are unknown or not visible are left out.
+type ClientEventsFunc func(ctx context.Context, userID string, eventIDs []string) (map[string]json.RawMessage, error)
+
 // NotificationStore records and counts notifications. Counts are reset by
 // the user's m.read and m.read.private receipts (the further of the two),
 // per thread for threaded receipts.

@@ -42,6 +42,11 @@ type ProfileStore interface {
 	DeleteProfileField(ctx context.Context, userID, key string) error
 }
 
+// ProfileChangeFunc is told that userID's display name or avatar URL
+// changed ("" when unset), so their m.room.member events in joined rooms
+// can follow.
+type ProfileChangeFunc func(ctx context.Context, userID, displayName, avatarURL string) error
+
 // ProfileNames reads the display name and avatar URL out of profile fields
 // ("" for a field that is absent or not a string).
 func ProfileNames(fields map[string]json.RawMessage) (displayName, avatarURL string) {

@@ -40,6 +40,11 @@ type ReceiptStore interface {
 	// event of r.RoomID, and ErrInvalidParam if r.ThreadID is a thread root
 	// the event is not in.
 	SetReceipt(ctx context.Context, r Receipt) (bool, error)
+	// SetFullyRead moves userID's fully read marker in roomID (the room
+	// account data m.fully_read) to eventID and returns its position in the
+	// account data stream. It returns an error wrapping ErrNotFound if
+	// eventID is not a stored event of roomID.
+	SetFullyRead(ctx context.Context, userID, roomID, eventID string) (int64, error)
 }
 
 // JoinedFunc reports whether userID is joined to roomID.

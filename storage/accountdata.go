@@ -9,6 +9,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/push"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // accountDataStream numbers account data changes.
@@ -21,7 +22,10 @@ type AccountDataStore struct {
 	db *DB
 }
 
-var _ core.AccountDataStore = (*AccountDataStore)(nil)
+var (
+	_ core.AccountDataStore   = (*AccountDataStore)(nil)
+	_ msync.AccountDataSource = (*AccountDataStore)(nil)
+)
 
 // NewAccountDataStore returns the account data store of db.
 func NewAccountDataStore(db *DB) *AccountDataStore { return &AccountDataStore{db: db} }
@@ -190,10 +194,12 @@ func (s *AccountDataStore) AccountDataPosition(ctx context.Context) (int64, erro
 	return accountDataStream.Current(ctx, s.db.Reader())
 }
 
-// accountDataChanges reads userID's account data changed at a position in
-// (since, to]. With since 0 it includes the default m.push_rules of a user
-// who never changed them.
-func (s *AccountDataStore) accountDataChanges(ctx context.Context, userID string, since, to int64) (global []core.AccountDataEvent, rooms map[string][]core.AccountDataEvent, err error) {
+// AccountDataChanges returns userID's account data changed at a position
+// in (since, to]: the global events and, per room ID, the room events, each
+// event once with its latest content, in stream order. With since 0 (an
+// initial sync) it includes the default m.push_rules of a user who never
+// changed their push rules.
+func (s *AccountDataStore) AccountDataChanges(ctx context.Context, userID string, since, to int64) (global []core.AccountDataEvent, rooms map[string][]core.AccountDataEvent, err error) {
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT room_id, type, content FROM account_data
 		WHERE user_id = ? AND stream_id > ? AND stream_id <= ? ORDER BY stream_id`, userID, since, to)
 	if err != nil {

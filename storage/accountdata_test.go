@@ -52,7 +52,7 @@ func TestAccountData(t *testing.T) {
 	if err != nil || pos != p3 {
 		t.Fatalf("AccountDataPosition = %d, %v; want %d", pos, err, p3)
 	}
-	global, rooms, err := s.accountDataChanges(ctx, u, p1, p3)
+	global, rooms, err := s.AccountDataChanges(ctx, u, p1, p3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func TestAccountData(t *testing.T) {
 	if diff := cmp.Diff(wantRooms, rooms); diff != "" {
 		t.Errorf("room changes (-want +got):\n%s", diff)
 	}
-	global, rooms, err = s.accountDataChanges(ctx, u, p3, p3)
+	global, rooms, err = s.AccountDataChanges(ctx, u, p3, p3)
 	if err != nil || len(global) != 0 || len(rooms) != 0 {
 		t.Errorf("changes in (p3, p3] = %v, %v, %v; want none", global, rooms, err)
 	}
@@ -90,12 +90,12 @@ func TestAccountDataDefaultPushRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	pos, _ := s.AccountDataPosition(ctx)
-	global, _, err := s.accountDataChanges(ctx, u, 0, pos)
+	global, _, err := s.AccountDataChanges(ctx, u, 0, pos)
 	if err != nil || len(global) != 2 || global[1].Type != core.AccountDataPushRules {
 		t.Errorf("initial changes: %d events, %v; want org.example.x and m.push_rules", len(global), err)
 	}
 	// An incremental one does not.
-	global, _, _ = s.accountDataChanges(ctx, u, pos, pos)
+	global, _, _ = s.AccountDataChanges(ctx, u, pos, pos)
 	if len(global) != 0 {
 		t.Errorf("incremental changes: %d events, want none", len(global))
 	}

@@ -10,6 +10,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/push"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // NotificationStore runs push rules on new events and keeps the resulting
@@ -25,8 +26,9 @@ type NotificationStore struct {
 }
 
 var (
-	_ core.NotificationStore = (*NotificationStore)(nil)
-	_ core.EventPushHook     = (*NotificationStore)(nil)
+	_ core.NotificationStore   = (*NotificationStore)(nil)
+	_ core.EventPushHook       = (*NotificationStore)(nil)
+	_ msync.NotificationSource = (*NotificationStore)(nil)
 )
 
 // NewNotificationStore returns the notification store of db, evaluating

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // presenceStream numbers visible presence changes.
@@ -26,7 +27,10 @@ type PresenceStore struct {
 	Now func() time.Time
 }
 
-var _ core.PresenceStore = (*PresenceStore)(nil)
+var (
+	_ core.PresenceStore   = (*PresenceStore)(nil)
+	_ msync.PresenceSource = (*PresenceStore)(nil)
+)
 
 // NewPresenceStore returns the presence store of db.
 func NewPresenceStore(db *DB) *PresenceStore { return &PresenceStore{db: db} }

@@ -9,6 +9,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/push"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // receiptStream numbers receipt changes.
@@ -20,7 +21,10 @@ type ReceiptStore struct {
 	db *DB
 }
 
-var _ core.ReceiptStore = (*ReceiptStore)(nil)
+var (
+	_ core.ReceiptStore   = (*ReceiptStore)(nil)
+	_ msync.ReceiptSource = (*ReceiptStore)(nil)
+)
 
 // NewReceiptStore returns the receipt store of db.
 func NewReceiptStore(db *DB) *ReceiptStore { return &ReceiptStore{db: db} }
@@ -114,6 +118,23 @@ func checkReceiptThread(ctx context.Context, q Queryer, nid int64, r core.Receip
 		return nil
 	}
 	return fmt.Errorf("storage: receipt: %w", core.ErrInvalidParam.WithMessage("event %s is not in thread %s", r.EventID, r.ThreadID))
+}
+
+// SetFullyRead implements core.ReceiptStore.
+func (s *ReceiptStore) SetFullyRead(ctx context.Context, userID, roomID, eventID string) (int64, error) {
+	var pos int64
+	err := s.db.Write(ctx, func(q Queryer) error {
+		if _, err := findRoomEvent(ctx, q, roomID, eventID); err != nil {
+			return err
+		}
+		content, err := json.Marshal(map[string]string{"event_id": eventID})
+		if err != nil {
+			return fmt.Errorf("storage: fully read marker: %w", err)
+		}
+		pos, err = setAccountData(ctx, q, userID, roomID, core.AccountDataFullyRead, content)
+		return err
+	})
+	return pos, err
 }
 
 // ReceiptPosition returns the receipt stream's current position.

@@ -99,6 +99,16 @@ func TestReceipts(t *testing.T) {
 		t.Error("receipt for an event of another room accepted")
 	}
 
+	// The fully read marker is room account data.
+	if _, err := s.SetFullyRead(ctx, alice, room, eventID("m2")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.SetFullyRead(ctx, alice, other.id, eventID("m2"))
+	wantErrIs(t, "fully read in another room", err, core.ErrNotFound)
+	if c, err := NewAccountDataStore(f.es.db).AccountData(ctx, alice, room, core.AccountDataFullyRead); err != nil || string(c) != `{"event_id":"`+eventID("m2")+`"}` {
+		t.Errorf("m.fully_read = %s, %v", c, err)
+	}
+
 	end, _ := s.ReceiptPosition(ctx)
 	type users map[string]receiptUser
 	decode := func(c json.RawMessage) map[string]map[string]users {

@@ -76,6 +76,34 @@ type Options struct {
 	// position.
 	DeviceListPosition func(syncToken string) (int64, error)
 
+	// Profiles keeps local users' profiles (storage.ProfileStore); its
+	// routes are served only when set. OnProfileChange, when set, is called
+	// after a user's display name or avatar URL changed, to update their
+	// m.room.member events in the rooms they are in.
+	Profiles        core.ProfileStore
+	OnProfileChange core.ProfileChangeFunc
+	// AccountData keeps account data and room tags
+	// (storage.AccountDataStore); PushRules, Pushers and Notifications keep
+	// push rules, pushers and notifications (storage.PushRuleStore,
+	// PusherStore, NotificationStore); NotificationEvents formats the events
+	// GET /notifications lists (served only when both are set). Receipts
+	// keeps read receipts and markers (storage.ReceiptStore), Typing who is
+	// typing (typing.Tracker), Presence users' presence
+	// (storage.PresenceStore). Each area's routes are served only when its
+	// store is set.
+	AccountData        core.AccountDataStore
+	PushRules          core.PushRuleStore
+	Pushers            core.PusherStore
+	Notifications      core.NotificationStore
+	NotificationEvents core.ClientEventsFunc
+	Receipts           core.ReceiptStore
+	Typing             core.TypingStore
+	Presence           core.PresenceStore
+	// IsJoined tells whether a user is joined to a room
+	// (core.IsJoinedIn(eventStore)); receipts, read markers and typing need
+	// it and answer M_FORBIDDEN without it.
+	IsJoined core.JoinedFunc
+
 	// Sync is what /sync, the filter API and the timeline reads (/messages,
 	// /context, /relations, /threads, /search, /timestamp_to_event) read
 	// beyond Rooms, DeviceKeys, DeviceLists and ToDevice (taken from the
@@ -111,6 +139,14 @@ func NewServer(o Options) *Server {
 	s.registerKeyBackupRoutes()
 	s.registerAccountRoutes()
 	s.registerAdminUserRoutes()
+	s.registerProfileRoutes()
+	s.registerAccountDataRoutes()
+	s.registerPushRuleRoutes()
+	s.registerPusherRoutes()
+	s.registerNotificationRoutes()
+	s.registerReceiptRoutes()
+	s.registerTypingRoutes()
+	s.registerPresenceRoutes()
 	return s
 }
 

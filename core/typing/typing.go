@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	msync "hearth.dev/hearth/core/sync"
 )
 
 // MaxTimeout bounds how long one request may mark a user as typing.
@@ -40,7 +41,10 @@ type room struct {
 	changed int64
 }
 
-var _ core.TypingStore = (*Tracker)(nil)
+var (
+	_ core.TypingStore   = (*Tracker)(nil)
+	_ msync.TypingSource = (*Tracker)(nil)
+)
 
 // New returns an empty tracker. now is the clock (nil: time.Now); notify,
 // when set, is called after each change (without the tracker's lock held),

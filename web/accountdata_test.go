@@ -1,0 +1,243 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/typing"
+	"hearth.dev/hearth/storage"
+)
+
+// personalServer is a testServer with the stores of personal and ephemeral
+// data wired in, and a settable set of room memberships standing in for
+// the room pipeline's.
+type personalServer struct {
+	*testServer
+	joined   *joinedSet
+	events   *storage.EventStore
+	typing   *typing.Tracker
+	notices  *storage.NotificationStore
+	receipts *storage.ReceiptStore
+}
+
+// joinedSet is a fake membership check: user -> rooms.
+type joinedSet struct {
+	mu sync.Mutex
+	m  map[string]map[string]bool
+}
+
+func (j *joinedSet) join(user, room string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.m[user] == nil {
+		j.m[user] = map[string]bool{}
+	}
+	j.m[user][room] = true
+}
+
+func (j *joinedSet) IsJoined(ctx context.Context, user, room string) (bool, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.m[user][room], nil
+}
+
+func newPersonalServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *personalServer {
+	tb.Helper()
+	ps := &personalServer{joined: &joinedSet{m: map[string]map[string]bool{}}}
+	all := append([]func(*Options, *storage.DB){func(o *Options, db *storage.DB) {
+		rules := storage.NewPushRuleStore(db)
+		ps.events = storage.NewEventStore(db)
+		ps.notices = storage.NewNotificationStore(db, rules)
+		ps.notices.Now = o.Now
+		ps.typing = typing.New(o.Now, o.Notifier.Notify)
+		o.Profiles = storage.NewProfileStore(db)
+		o.AccountData = storage.NewAccountDataStore(db)
+		o.PushRules = rules
+		o.Pushers = storage.NewPusherStore(db)
+		o.Notifications = ps.notices
+		ps.receipts = storage.NewReceiptStore(db)
+		o.Receipts = ps.receipts
+		o.Typing = ps.typing
+		presence := storage.NewPresenceStore(db)
+		presence.Now = o.Now
+		o.Presence = presence
+		o.IsJoined = ps.joined.IsJoined
+	}}, mods...)
+	ps.testServer = newTestServer(tb, all...)
+	return ps
+}
+
+// testRoomEvents stores a room with message events from sender (the room
+// pipeline's job in the real server) and returns the room ID and the
+// event IDs in order. Contents are JSON objects, one per event.
+func (ps *personalServer) testRoomEvents(tb testing.TB, name, sender string, contents ...string) (string, []string) {
+	tb.Helper()
+	ctx := context.Background()
+	h := sha256.Sum256([]byte(name))
+	roomID := "!" + base64.RawURLEncoding.EncodeToString(h[:12]) + ":" + testServerName
+	if err := ps.events.StoreRoom(ctx, core.RoomInfo{RoomID: roomID, RoomVersion: "11", Creator: sender}); err != nil {
+		tb.Fatal(err)
+	}
+	createID := "$" + base64.RawURLEncoding.EncodeToString(h[12:24]) + "create"
+	g, err := ps.events.StoreStateGroup(ctx, roomID, createID, core.StateGroupDelta{Changes: core.StateMap{{Type: "m.room.create"}: createID}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var evs []core.NewEvent
+	var ids []string
+	for i, c := range contents {
+		eid := fmt.Sprintf("$%s-%d", base64.RawURLEncoding.EncodeToString(h[:9]), i)
+		var prev []string
+		if i > 0 {
+			prev = ids[i-1:]
+		}
+		js := fmt.Sprintf(`{"event_id":%q,"room_id":%q,"sender":%q,"type":"m.room.message","origin_server_ts":%d,"depth":%d,"content":%s}`,
+			eid, roomID, sender, 1_700_000_000_000+i, i+1, c)
+		evs = append(evs, core.NewEvent{EventID: eid, RoomID: roomID, Type: "m.room.message", Sender: sender,
+			Depth: int64(i + 1), OriginServerTS: int64(1_700_000_000_000 + i), PrevEvents: prev,
+			JSON: []byte(js), FormatVersion: 2, StateGroup: g, ReceivedTS: int64(1_700_000_000_000 + i)})
+		ids = append(ids, eid)
+	}
+	if _, err := ps.events.PersistEvents(ctx, evs, core.PersistOptions{}); err != nil {
+		tb.Fatal(err)
+	}
+	return roomID, ids
+}
+
+func TestAccountDataAPI(t *testing.T) {
+	ps := newPersonalServer(t)
+	alice := ps.registerTestUser(t, "alice")
+	bob := ps.registerTestUser(t, "bob")
+	const room = "!room:example.org"
+	global := "/_matrix/client/v3/user/" + alice.UserID + "/account_data/org.example.config"
+	perRoom := "/_matrix/client/v3/user/" + alice.UserID + "/rooms/" + room + "/account_data/org.example.config"
+
+	status, body := ps.do(t, "GET", global, alice.AccessToken, nil)
+	wantError(t, "unset", status, body, 404, "M_NOT_FOUND")
+
+	changed := ps.Server.opts.Notifier.Changed()
+	status, body = ps.do(t, "PUT", global, alice.AccessToken, `{"custom_account_data_key":"custom_config_value"}`)
+	wantOK(t, "PUT global", status, body)
+	select {
+	case <-changed:
+	default:
+		t.Error("PUT account data did not wake /sync")
+	}
+	status, body = ps.do(t, "PUT", perRoom, alice.AccessToken, `{"in":"room"}`)
+	wantOK(t, "PUT room", status, body)
+
+	status, body = ps.do(t, "GET", global, alice.AccessToken, nil)
+	if status != 200 || body["custom_account_data_key"] != "custom_config_value" || len(body) != 1 {
+		t.Errorf("GET global = %d %v", status, body)
+	}
+	status, body = ps.do(t, "GET", perRoom, alice.AccessToken, nil)
+	if status != 200 || body["in"] != "room" {
+		t.Errorf("GET room = %d %v", status, body)
+	}
+
+	tests := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		code                      string
+	}{
+		{"other user's data", "GET", global, bob.AccessToken, nil, 403, "M_FORBIDDEN"},
+		{"set other user's data", "PUT", global, bob.AccessToken, `{}`, 403, "M_FORBIDDEN"},
+		{"other user's room data", "GET", perRoom, bob.AccessToken, nil, 403, "M_FORBIDDEN"},
+		{"no token", "GET", global, "", nil, 401, "M_MISSING_TOKEN"},
+		{"not JSON", "PUT", global, alice.AccessToken, `{nope`, 400, "M_NOT_JSON"},
+		{"not an object", "PUT", global, alice.AccessToken, `[1,2]`, 400, "M_BAD_JSON"},
+		{"a string", "PUT", global, alice.AccessToken, `"x"`, 400, "M_BAD_JSON"},
+		{"null", "PUT", global, alice.AccessToken, `null`, 400, "M_BAD_JSON"},
+		{"m.fully_read", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/" + room + "/account_data/m.fully_read", alice.AccessToken, `{"event_id":"$x"}`, 405, "M_BAD_JSON"},
+		{"global m.fully_read", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/account_data/m.fully_read", alice.AccessToken, `{}`, 405, "M_BAD_JSON"},
+		{"m.push_rules", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/account_data/m.push_rules", alice.AccessToken, `{}`, 405, "M_BAD_JSON"},
+		{"bad room ID", "GET", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/@notaroom:example.org/account_data/x", alice.AccessToken, nil, 400, "M_INVALID_PARAM"},
+		{"bad room ID PUT", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/notaroom/account_data/x", alice.AccessToken, `{}`, 400, "M_INVALID_PARAM"},
+		{"no fallback from room to global", "GET", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/!other:example.org/account_data/org.example.config", alice.AccessToken, nil, 404, "M_NOT_FOUND"},
+	}
+	for _, tt := range tests {
+		status, body := ps.do(t, tt.method, tt.path, tt.token, tt.body)
+		wantError(t, tt.name, status, body, tt.status, tt.code)
+	}
+
+	// Server-managed types can be read: m.push_rules is the user's rules.
+	status, body = ps.do(t, "GET", "/_matrix/client/v3/user/"+alice.UserID+"/account_data/m.push_rules", alice.AccessToken, nil)
+	if g, _ := body["global"].(map[string]any); status != 200 || g["override"] == nil {
+		t.Errorf("GET m.push_rules = %d %v", status, body)
+	}
+	// Ignored users are stored as given.
+	status, body = ps.do(t, "PUT", "/_matrix/client/v3/user/"+alice.UserID+"/account_data/m.ignored_user_list", alice.AccessToken,
+		`{"ignored_users":{"@spam:example.com":{}}}`)
+	wantOK(t, "PUT m.ignored_user_list", status, body)
+	ignored, err := ps.Server.opts.AccountData.IgnoredUsers(context.Background(), alice.UserID)
+	if err != nil || !ignored["@spam:example.com"] || len(ignored) != 1 {
+		t.Errorf("IgnoredUsers = %v, %v", ignored, err)
+	}
+}
+
+func TestRoomTagsAPI(t *testing.T) {
+	ps := newPersonalServer(t)
+	alice := ps.registerTestUser(t, "alice")
+	bob := ps.registerTestUser(t, "bob")
+	base := "/_matrix/client/v3/user/" + alice.UserID + "/rooms/!726s6s6q:example.com/tags"
+
+	status, body := ps.do(t, "GET", base, alice.AccessToken, nil)
+	if tags, ok := body["tags"].(map[string]any); status != 200 || !ok || len(tags) != 0 {
+		t.Fatalf("GET tags of an untagged room = %d %v", status, body)
+	}
+	for _, st := range []struct{ tag, body string }{
+		{"m.favourite", `{"order":0.1}`}, {"u.Work", `{"order":0.7}`}, {"u.Customers", `{}`},
+	} {
+		status, body := ps.do(t, "PUT", base+"/"+st.tag, alice.AccessToken, st.body)
+		wantOK(t, "PUT "+st.tag, status, body)
+	}
+	status, body = ps.do(t, "DELETE", base+"/u.Work", alice.AccessToken, nil)
+	wantOK(t, "DELETE u.Work", status, body)
+	status, body = ps.do(t, "DELETE", base+"/never.set", alice.AccessToken, nil)
+	wantOK(t, "DELETE an absent tag", status, body)
+	status, body = ps.do(t, "GET", base, alice.AccessToken, nil)
+	tags, _ := body["tags"].(map[string]any)
+	fav, _ := tags["m.favourite"].(map[string]any)
+	if status != 200 || len(tags) != 2 || fav["order"] != 0.1 || tags["u.Customers"] == nil {
+		t.Errorf("GET tags = %d %v", status, body)
+	}
+	// The tags are the room account data m.tag.
+	status, body = ps.do(t, "GET", "/_matrix/client/v3/user/"+alice.UserID+"/rooms/!726s6s6q:example.com/account_data/m.tag", alice.AccessToken, nil)
+	if inner, _ := body["tags"].(map[string]any); status != 200 || len(inner) != 2 {
+		t.Errorf("m.tag = %d %v", status, body)
+	}
+
+	long := make([]byte, 256)
+	for i := range long {
+		long[i] = 'a'
+	}
+	tests := []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		code                      string
+	}{
+		{"other user's tags", "GET", base, bob.AccessToken, nil, 403, "M_FORBIDDEN"},
+		{"tag other user's room", "PUT", base + "/u.x", bob.AccessToken, `{}`, 403, "M_FORBIDDEN"},
+		{"untag other user's room", "DELETE", base + "/m.favourite", bob.AccessToken, nil, 403, "M_FORBIDDEN"},
+		{"order not a number", "PUT", base + "/u.x", alice.AccessToken, `{"order":"first"}`, 400, "M_BAD_JSON"},
+		{"body not an object", "PUT", base + "/u.x", alice.AccessToken, `[]`, 400, "M_BAD_JSON"},
+		{"body not JSON", "PUT", base + "/u.x", alice.AccessToken, `{`, 400, "M_NOT_JSON"},
+		{"tag too long", "PUT", base + "/" + string(long), alice.AccessToken, `{}`, 400, "M_INVALID_PARAM"},
+		{"bad room", "GET", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/room/tags", alice.AccessToken, nil, 400, "M_INVALID_PARAM"},
+	}
+	for _, tt := range tests {
+		status, body := ps.do(t, tt.method, tt.path, tt.token, tt.body)
+		wantError(t, tt.name, status, body, tt.status, tt.code)
+	}
+	if status, _ := ps.do(t, "GET", base, alice.AccessToken, nil); status != http.StatusOK {
+		t.Errorf("GET after errors: %d", status)
+	}
+}

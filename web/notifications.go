@@ -1,0 +1,73 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+
+	"hearth.dev/hearth/core"
+)
+
+// registerNotificationRoutes serves GET /notifications when
+// Options.Notifications and Options.NotificationEvents are set.
+func (s *Server) registerNotificationRoutes() {
+	if s.opts.Notifications == nil || s.opts.NotificationEvents == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /_matrix/client/v3/notifications", s.authed(s.getNotifications))
+}
+
+// getNotifications answers GET /notifications: from (a next_token), limit
+// and only=highlight. Events the user may no longer see (redacted away,
+// purged) are left out.
+func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	q := r.URL.Query()
+	var from int64
+	if f := q.Get("from"); f != "" {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil || n < 0 {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("invalid from token"))
+			return
+		}
+		from = n
+	}
+	limit := 20
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 0 {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("invalid limit"))
+			return
+		}
+		limit = min(max(n, 1), 100)
+	}
+	list, next, err := s.opts.Notifications.Notifications(r.Context(), sess.UserID, from, limit, q.Get("only"))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	ids := make([]string, len(list))
+	for i, n := range list {
+		ids[i] = n.EventID
+	}
+	events, err := s.opts.NotificationEvents(r.Context(), sess.UserID, ids)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	out := []map[string]any{}
+	for _, n := range list {
+		ev, ok := events[n.EventID]
+		if !ok {
+			continue
+		}
+		item := map[string]any{"actions": n.Actions, "event": ev, "read": n.Read, "room_id": n.RoomID, "ts": n.TS}
+		if n.ProfileTag != "" {
+			item["profile_tag"] = n.ProfileTag
+		}
+		out = append(out, item)
+	}
+	resp := map[string]any{"notifications": out}
+	if next != 0 {
+		resp["next_token"] = strconv.FormatInt(next, 10)
+	}
+	writeJSON(w, http.StatusOK, resp)
+}

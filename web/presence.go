@@ -1,0 +1,75 @@
+package web
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+)
+
+// registerPresenceRoutes serves the presence API when Options.Presence is
+// set.
+func (s *Server) registerPresenceRoutes() {
+	if s.opts.Presence == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /_matrix/client/v3/presence/{userId}/status", s.authed(s.getPresence))
+	s.mux.HandleFunc("PUT /_matrix/client/v3/presence/{userId}/status", s.authed(s.putPresence))
+}
+
+// getPresence answers GET /presence/{userId}/status with the presence
+// recorded for the user (M_NOT_FOUND when none is).
+func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	uid, err := id.ParseUserID(r.PathValue("userId"))
+	if err != nil {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("invalid user ID"))
+		return
+	}
+	p, err := s.opts.Presence.Presence(r.Context(), string(uid))
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p.Content(s.opts.Now()))
+}
+
+// putPresence answers PUT /presence/{userId}/status for the session's own
+// user: presence (online, unavailable, offline) and an optional status_msg.
+func (s *Server) putPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if r.PathValue("userId") != sess.UserID {
+		writeError(w, r, core.ErrForbidden.WithMessage("You cannot set another user's presence"))
+		return
+	}
+	var body struct {
+		Presence  *string         `json:"presence"`
+		StatusMsg json.RawMessage `json:"status_msg"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Presence == nil {
+		writeError(w, r, core.ErrMissingParam.WithMessage("presence is required"))
+		return
+	}
+	if !core.ValidPresence(*body.Presence) {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("presence must be online, unavailable or offline"))
+		return
+	}
+	var msg *string
+	if len(body.StatusMsg) > 0 && string(body.StatusMsg) != "null" {
+		var m string
+		if json.Unmarshal(body.StatusMsg, &m) != nil {
+			writeError(w, r, core.ErrBadJSON.WithMessage("status_msg must be a string"))
+			return
+		}
+		msg = &m
+	}
+	if err := s.opts.Presence.SetPresence(r.Context(), sess.UserID, *body.Presence, msg); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.notify()
+	writeJSON(w, http.StatusOK, struct{}{})
+}

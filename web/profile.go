@@ -1,0 +1,199 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+)
+
+// registerProfileRoutes serves the profile API when Options.Profiles is set.
+// Reading a profile needs no access token.
+func (s *Server) registerProfileRoutes() {
+	if s.opts.Profiles == nil {
+		return
+	}
+	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}", s.getProfile)
+	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}/{keyName}", s.getProfileField)
+	s.mux.HandleFunc("PUT /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.putProfileField))
+	s.mux.HandleFunc("DELETE /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.deleteProfileField))
+}
+
+// profileKey is the grammar of profile field names (profile.yaml).
+var profileKey = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
+
+var errProfileNotFound = core.ErrNotFound.WithMessage("Profile not found")
+
+// localProfile returns the profile of the local user named in the path:
+// M_NOT_FOUND for remote users (profiles are not queried over federation
+// yet) and for local users who have no account and no profile.
+func (s *Server) localProfile(r *http.Request) (map[string]json.RawMessage, error) {
+	uid, err := id.ParseUserID(r.PathValue("userId"))
+	if err != nil {
+		return nil, core.ErrInvalidParam.WithMessage("invalid user ID")
+	}
+	if string(uid.ServerName()) != s.opts.ServerName {
+		return nil, errProfileNotFound
+	}
+	fields, err := s.opts.Profiles.Profile(r.Context(), string(uid))
+	if err != nil {
+		return nil, err
+	}
+	if len(fields) == 0 {
+		if s.opts.Accounts == nil {
+			return nil, errProfileNotFound
+		}
+		if _, err := s.opts.Accounts.Account(r.Context(), string(uid)); err != nil {
+			if errors.Is(err, core.ErrNotFound) {
+				return nil, errProfileNotFound
+			}
+			return nil, err
+		}
+	}
+	return fields, nil
+}
+
+// getProfile answers GET /profile/{userId}.
+func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) {
+	fields, err := s.localProfile(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, fields)
+}
+
+// getProfileField answers GET /profile/{userId}/{keyName}.
+func (s *Server) getProfileField(w http.ResponseWriter, r *http.Request) {
+	key := r.PathValue("keyName")
+	if !profileKey.MatchString(key) {
+		writeError(w, r, core.ErrInvalidParam.WithMessage("Invalid profile key"))
+		return
+	}
+	fields, err := s.localProfile(r)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	v, ok := fields[key]
+	if !ok {
+		writeError(w, r, core.ErrNotFound.WithMessage("Profile field not found"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]json.RawMessage{key: v})
+}
+
+// profileWriter checks that the session may change the profile in the
+// path and that the key is valid, and returns both.
+func (s *Server) profileWriter(r *http.Request, sess *core.Session) (userID, key string, err error) {
+	userID, key = r.PathValue("userId"), r.PathValue("keyName")
+	if userID != sess.UserID {
+		return "", "", core.ErrForbidden.WithMessage("You cannot change another user's profile")
+	}
+	if len(key) > core.MaxProfileKeyLen {
+		return "", "", core.ErrKeyTooLarge
+	}
+	if !profileKey.MatchString(key) {
+		return "", "", core.ErrInvalidParam.WithMessage("Invalid profile key")
+	}
+	return userID, key, nil
+}
+
+// putProfileField answers PUT /profile/{userId}/{keyName}: the body holds
+// exactly the one field. displayname, avatar_url and m.tz must be strings
+// (avatar_url an mxc:// URI, or "" to clear it); custom fields take any
+// JSON value.
+func (s *Server) putProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	userID, key, err := s.profileWriter(r, sess)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body map[string]json.RawMessage
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	v, ok := body[key]
+	if !ok {
+		writeError(w, r, core.ErrMissingParam.WithMessage("The body needs the field %s", key))
+		return
+	}
+	if len(body) != 1 {
+		writeError(w, r, core.ErrBadJSON.WithMessage("The body must hold only the field %s", key))
+		return
+	}
+	if err := checkProfileValue(key, v); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.opts.Profiles.SetProfileField(r.Context(), userID, key, compactJSON(v)); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.profileChanged(r, userID, key)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+// deleteProfileField answers DELETE /profile/{userId}/{keyName}.
+func (s *Server) deleteProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	userID, key, err := s.profileWriter(r, sess)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if err := s.opts.Profiles.DeleteProfileField(r.Context(), userID, key); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	s.profileChanged(r, userID, key)
+	writeJSON(w, http.StatusOK, struct{}{})
+}
+
+func checkProfileValue(key string, v json.RawMessage) error {
+	switch key {
+	case core.ProfileDisplayName, core.ProfileAvatarURL, core.ProfileTimeZone:
+	default:
+		return nil
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return core.ErrBadJSON.WithMessage("%s must be a string", key)
+	}
+	if key == core.ProfileAvatarURL && s != "" && !strings.HasPrefix(s, "mxc://") {
+		return core.ErrInvalidParam.WithMessage("avatar_url must be an mxc:// URI")
+	}
+	return nil
+}
+
+// profileChanged runs the OnProfileChange hook after a change of the
+// display name or avatar URL. Its failure is logged: the profile itself is
+// saved.
+func (s *Server) profileChanged(r *http.Request, userID, key string) {
+	if key != core.ProfileDisplayName && key != core.ProfileAvatarURL || s.opts.OnProfileChange == nil {
+		return
+	}
+	fields, err := s.opts.Profiles.Profile(r.Context(), userID)
+	if err == nil {
+		name, avatar := core.ProfileNames(fields)
+		err = s.opts.OnProfileChange(r.Context(), userID, name, avatar)
+	}
+	if err != nil {
+		slog.ErrorContext(r.Context(), "updating room memberships after a profile change", "user", userID, "err", err)
+	}
+}
+
+// compactJSON removes insignificant space from valid JSON.
+func compactJSON(v json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return v
+	}
+	return buf.Bytes()
+}

@@ -1,0 +1,60 @@
+package web
+
+import (
+	"net/http"
+	"time"
+
+	"hearth.dev/hearth/core"
+)
+
+// registerTypingRoutes serves typing notifications when Options.Typing is
+// set.
+func (s *Server) registerTypingRoutes() {
+	if s.opts.Typing == nil {
+		return
+	}
+	s.mux.HandleFunc("PUT /_matrix/client/v3/rooms/{roomId}/typing/{userId}", s.authed(s.putTyping))
+}
+
+// putTyping answers PUT /rooms/{roomId}/typing/{userId}: typing (required)
+// and timeout in milliseconds (required when typing).
+func (s *Server) putTyping(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	if r.PathValue("userId") != sess.UserID {
+		writeError(w, r, core.ErrForbidden.WithMessage("You cannot set another user's typing state"))
+		return
+	}
+	roomID, err := s.joinedRoom(r, sess)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	var body struct {
+		Typing  *bool  `json:"typing"`
+		Timeout *int64 `json:"timeout"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.Typing == nil {
+		writeError(w, r, core.ErrMissingParam.WithMessage("typing is required"))
+		return
+	}
+	var timeout time.Duration
+	if *body.Typing {
+		if body.Timeout == nil {
+			writeError(w, r, core.ErrMissingParam.WithMessage("timeout is required when typing"))
+			return
+		}
+		if *body.Timeout < 0 {
+			writeError(w, r, core.ErrInvalidParam.WithMessage("timeout must not be negative"))
+			return
+		}
+		timeout = time.Duration(min(*body.Timeout, int64(time.Hour/time.Millisecond))) * time.Millisecond
+	}
+	if err := s.opts.Typing.SetTyping(r.Context(), roomID, sess.UserID, *body.Typing, timeout); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct{}{})
+}
