@@ -17,6 +17,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
+	msync "hearth.dev/hearth/core/sync"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
@@ -112,6 +113,11 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		// End-to-end encryption: keys, to-device messages, key backups.
 		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
 		ToDevice: storage.NewToDeviceStore(db), KeyBackups: storage.NewKeyBackupStore(db),
+		// Sync and the timeline reads.
+		Sync: msync.Stores{
+			Events: events, Timeline: events, State: events, Groups: events,
+			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
+		},
 	})
 	// Server keys are published beside the client-server API.
 	mux := http.NewServeMux()

@@ -41,6 +41,13 @@ func (s *Server) registerSyncRoutes() {
 		return
 	}
 	s.timeline = svc
+	if s.opts.DeviceListPosition == nil {
+		// GET /keys/changes takes /sync tokens.
+		s.opts.DeviceListPosition = func(token string) (int64, error) {
+			t, err := msync.ParseToken(token)
+			return t.DeviceLists, err
+		}
+	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/sync", s.authed(s.getSync))
 	s.registerFilterRoutes()
 	s.registerMessagesRoutes()

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,10 +21,31 @@ import (
 )
 
 // syncEnv is a roomEnv whose server also serves /sync and the timeline
-// reads, on the same real database.
+// reads, with real accounts, end-to-end encryption and to-device stores,
+// on the same real database.
 type syncEnv struct {
 	*roomEnv
 	notifier *core.Notifier
+	accounts *storage.AccountStore
+	// devices maps access tokens to device IDs.
+	devices map[string]string
+}
+
+// user registers @localpart (once) and logs in a new device, returning
+// its access token.
+func (e *syncEnv) user(localpart string, _ bool) string {
+	e.tb.Helper()
+	ctx := context.Background()
+	userID := "@" + localpart + ":" + roomTestServer
+	if _, err := e.accounts.CreateAccount(ctx, core.NewAccount{UserID: userID}); err != nil && !errors.Is(err, core.ErrUserInUse) {
+		e.tb.Fatalf("creating %s: %v", userID, err)
+	}
+	tok, err := e.accounts.IssueTokens(ctx, core.NewLogin{UserID: userID})
+	if err != nil {
+		e.tb.Fatalf("logging in %s: %v", userID, err)
+	}
+	e.devices[tok.AccessToken] = tok.DeviceID
+	return tok.AccessToken
 }
 
 func newSyncEnv(tb testing.TB) *syncEnv {
@@ -51,15 +73,19 @@ func newSyncEnv(tb testing.TB) *syncEnv {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	env := &roomEnv{tb: tb, db: db, rooms: rooms, sessions: fakeSessions{}}
+	accounts := storage.NewAccountStore(db, storage.AccountOptions{Password: storage.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
+	keys := storage.NewKeyStore(db)
+	env := &roomEnv{tb: tb, db: db, rooms: rooms}
 	env.handler = NewServer(Options{
-		ServerName: roomTestServer, Sessions: env.sessions, Notifier: notifier, Rooms: rooms,
+		ServerName: roomTestServer, Notifier: notifier, Rooms: rooms,
+		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts,
+		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys, ToDevice: storage.NewToDeviceStore(db),
 		Sync: msync.Stores{
 			Events: events, Timeline: events, State: events, Groups: events,
 			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
 		},
 	})
-	return &syncEnv{roomEnv: env, notifier: notifier}
+	return &syncEnv{roomEnv: env, notifier: notifier, accounts: accounts, devices: map[string]string{}}
 }
 
 // syncResponse is the part of a /sync response the tests read.
@@ -556,4 +582,16 @@ func TestSyncErrors(t *testing.T) {
 	e.wantError("POST", cs+"/search", alice, map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "order_by": "size"}}}, 400, "M_BAD_JSON")
 	e.wantError("GET", "/_matrix/client/v1/rooms/"+roomID+"/timestamp_to_event?ts=1", alice, nil, 400, "M_MISSING_PARAM")
 	e.wantError("GET", "/_matrix/client/v1/rooms/"+roomID+"/timestamp_to_event?ts=x&dir=f", alice, nil, 400, "M_INVALID_PARAM")
+}
+
+func TestKeysChangesTakesSyncTokens(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	first, _ := e.sync(alice)
+	second, _ := e.sync(alice, "since", first.NextBatch)
+	r := e.do("GET", cs+"/keys/changes?from="+url.QueryEscape(first.NextBatch)+"&to="+url.QueryEscape(second.NextBatch), alice, nil)
+	if r.Status != 200 {
+		t.Errorf("/keys/changes with sync tokens: %d %s", r.Status, r.Body)
+	}
+	e.wantError("GET", cs+"/keys/changes?from=5&to=s1", alice, nil, 400, "M_INVALID_PARAM")
 }

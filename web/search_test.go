@@ -1,0 +1,174 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+)
+
+// searchResult is the room_events part of a /search response.
+type searchResult struct {
+	Count      int      `json:"count"`
+	Highlights []string `json:"highlights"`
+	NextBatch  string   `json:"next_batch"`
+	Results    []struct {
+		Rank    float64   `json:"rank"`
+		Result  syncEvent `json:"result"`
+		Context *struct {
+			Start        string                    `json:"start"`
+			End          string                    `json:"end"`
+			EventsBefore []syncEvent               `json:"events_before"`
+			EventsAfter  []syncEvent               `json:"events_after"`
+			ProfileInfo  map[string]map[string]any `json:"profile_info"`
+		} `json:"context"`
+	} `json:"results"`
+	State  map[string][]clientEvent                         `json:"state"`
+	Groups map[string]map[string]struct{ Results []string } `json:"groups"`
+}
+
+func (e *syncEnv) search(token, nextBatch string, criteria map[string]any) searchResult {
+	e.tb.Helper()
+	path := cs + "/search"
+	if nextBatch != "" {
+		path += "?next_batch=" + url.QueryEscape(nextBatch)
+	}
+	r := e.do("POST", path, token, map[string]any{"search_categories": map[string]any{"room_events": criteria}})
+	if r.Status != http.StatusOK {
+		e.tb.Fatalf("POST /search: %d %s", r.Status, r.Body)
+	}
+	specSchemas.checkResponse(e.tb, "api/client-server/search.yaml", "POST", "/search", 200, r.Body)
+	var out struct {
+		SearchCategories struct {
+			RoomEvents searchResult `json:"room_events"`
+		} `json:"search_categories"`
+	}
+	r.JSON(e.tb, &out)
+	return out.SearchCategories.RoomEvents
+}
+
+func resultIDs(r searchResult) []string {
+	out := make([]string, len(r.Results))
+	for i, x := range r.Results {
+		out[i] = x.Result.EventID
+	}
+	return out
+}
+
+func TestSearch(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat", "name": "Martian society", "topic": "all about martians"})
+	other := e.createRoom(bob, map[string]any{"preset": "private_chat"})
+	m1 := e.send(alice, roomID, "t1", "Martians and men")
+	filler := e.send(alice, roomID, "t2", "nothing here")
+	m2 := e.send(alice, roomID, "t3", "martians martians martians attack")
+	e.send(bob, other, "t4", "martians in bob's private room")
+
+	// Rank: the message saying it three times first; then recent order.
+	res := e.search(alice, "", map[string]any{"search_term": "martians", "keys": []string{"content.body"}})
+	if got := resultIDs(res); !slices.Equal(got, []string{m2, m1}) || res.Count != 2 {
+		t.Errorf("rank results = %v (count %d), want [%s %s], 2", got, res.Count, m2, m1)
+	}
+	if len(res.Results) == 2 && res.Results[0].Rank <= res.Results[1].Rank {
+		t.Errorf("ranks %v, %v are not decreasing", res.Results[0].Rank, res.Results[1].Rank)
+	}
+	if !slices.Contains(res.Highlights, "martians") {
+		t.Errorf("highlights = %v", res.Highlights)
+	}
+	// All keys, newest first: the messages, the topic and the name.
+	res = e.search(alice, "", map[string]any{"search_term": "martian", "order_by": "recent"})
+	got := resultIDs(res)
+	if len(got) != 4 || got[0] != m2 || got[1] != m1 {
+		t.Errorf("recent results = %v, want m2, m1, then the topic and name", got)
+	}
+	for _, r := range res.Results[2:] {
+		if r.Result.Type != "m.room.topic" && r.Result.Type != "m.room.name" {
+			t.Errorf("result of type %s", r.Result.Type)
+		}
+		if r.Result.RoomID != roomID {
+			t.Errorf("result room %q", r.Result.RoomID)
+		}
+	}
+	// Paging with next_batch, one result at a time.
+	var paged []string
+	next := ""
+	for range 10 {
+		r := e.search(alice, next, map[string]any{"search_term": "martian", "order_by": "recent", "filter": map[string]any{"limit": 1}})
+		paged = append(paged, resultIDs(r)...)
+		if r.NextBatch == "" {
+			break
+		}
+		next = r.NextBatch
+	}
+	if !slices.Equal(paged, got) {
+		t.Errorf("recent pages = %v, want %v", paged, got)
+	}
+	paged, next = nil, ""
+	for range 10 {
+		r := e.search(alice, next, map[string]any{"search_term": "martians", "keys": []string{"content.body"}, "filter": map[string]any{"limit": 1}})
+		paged = append(paged, resultIDs(r)...)
+		if r.NextBatch == "" {
+			break
+		}
+		next = r.NextBatch
+	}
+	if !slices.Equal(paged, []string{m2, m1}) {
+		t.Errorf("rank pages = %v, want [%s %s]", paged, m2, m1)
+	}
+
+	// Context, profiles, state and groups.
+	res = e.search(alice, "", map[string]any{
+		"search_term": "attack", "include_state": true,
+		"event_context": map[string]any{"before_limit": 1, "after_limit": 1, "include_profile": true},
+		"groupings":     map[string]any{"group_by": []map[string]string{{"key": "room_id"}, {"key": "sender"}}},
+	})
+	if got := resultIDs(res); !slices.Equal(got, []string{m2}) {
+		t.Fatalf("results = %v, want [%s]", got, m2)
+	}
+	c := res.Results[0].Context
+	if c == nil || len(c.EventsBefore) != 1 || c.EventsBefore[0].EventID != filler || len(c.EventsAfter) != 0 || c.Start == "" || c.End == "" {
+		t.Errorf("context = %+v, want %s before and nothing after", c, filler)
+	} else if _, ok := c.ProfileInfo["@alice:"+roomTestServer]; !ok {
+		t.Errorf("profile_info = %v, want alice's", c.ProfileInfo)
+	}
+	if len(res.State[roomID]) == 0 {
+		t.Error("include_state: no state for the room")
+	}
+	if g := res.Groups["room_id"][roomID].Results; !slices.Equal(g, []string{m2}) {
+		t.Errorf("room group = %v", g)
+	}
+	if g := res.Groups["sender"]["@alice:"+roomTestServer].Results; !slices.Equal(g, []string{m2}) {
+		t.Errorf("sender group = %v", g)
+	}
+
+	// Filters: by room, by sender, by type.
+	if r := e.search(bob, "", map[string]any{"search_term": "martians", "filter": map[string]any{"rooms": []string{other}}}); len(r.Results) != 1 {
+		t.Errorf("bob's search in his room = %v", resultIDs(r))
+	}
+	if r := e.search(alice, "", map[string]any{"search_term": "martian", "filter": map[string]any{"types": []string{"m.room.name"}}}); len(r.Results) != 1 || r.Results[0].Result.Type != "m.room.name" {
+		t.Errorf("type-filtered search = %v", resultIDs(r))
+	}
+	// Bob is not in alice's room yet; once he joins he sees its history
+	// (shared visibility).
+	if r := e.search(bob, "", map[string]any{"search_term": "attack"}); len(r.Results) != 0 {
+		t.Errorf("bob found %v in a room he is not in", resultIDs(r))
+	}
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	if r := e.search(bob, "", map[string]any{"search_term": "attack"}); !slices.Equal(resultIDs(r), []string{m2}) {
+		t.Errorf("bob's search after joining = %v, want [%s]", resultIDs(r), m2)
+	}
+	// A message is searchable as soon as it is sent.
+	fresh := e.send(alice, roomID, "t5", fmt.Sprint("zebra crossing"))
+	if r := e.search(alice, "", map[string]any{"search_term": "zebra"}); !slices.Equal(resultIDs(r), []string{fresh}) {
+		t.Errorf("fresh message search = %v, want [%s]", resultIDs(r), fresh)
+	}
+	// Nothing matches a term of punctuation only.
+	if r := e.search(alice, "", map[string]any{"search_term": `"*:()`}); len(r.Results) != 0 || r.Count != 0 {
+		t.Errorf("punctuation search = %v", resultIDs(r))
+	}
+	e.wantError("POST", cs+"/search?next_batch=zz", alice, map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x"}}}, 400, "M_INVALID_PARAM")
+	e.wantError("POST", cs+"/search", alice, map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "keys": []string{"content.url"}}}}, 400, "M_BAD_JSON")
+}
