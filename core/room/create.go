@@ -90,46 +90,9 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 		return "", err
 	}
 	v := plan.v
-	var (
-		roomID string
-		state  = eventauth.StateMap{}
-		ids    = core.StateMap{}
-		events []core.NewEvent
-		prev   []*pdu.PDU
-		built  []*pdu.PDU
-	)
-	for i, pr := range plan.protos {
-		if err := checkProto(v, &pr); err != nil {
-			return "", err
-		}
-		if i == 0 && !v.RoomIDFromCreateEvent {
-			roomID = "!" + rand.Text()[:18] + ":" + p.cfg.ServerName
-		}
-		ev, js, err := p.build(v, roomID, pr, prev, state.Lookup)
-		if err != nil {
-			var me *core.Error
-			if errors.As(err, &me) && me.ErrCode == core.ErrForbidden.ErrCode {
-				return "", core.ErrInvalidRoomState.WithMessage("event %d of the new room (%s): %s", i+1, pr.Type, me.Message)
-			}
-			return "", err
-		}
-		if i == 0 && v.RoomIDFromCreateEvent {
-			if roomID, err = ev.RoomIDFor(v); err != nil {
-				return "", err
-			}
-		}
-		var meta Metadata
-		meta.ReplacesState = ids[pr.key()]
-		ne := newEvent(v, ev, js, meta, p.now())
-		ne.RoomID = roomID
-		state[eventauth.StateKey(pr.key())] = ev
-		ids[pr.key()] = ev.EventID
-		// Each event gets a snapshot group: their IDs are only known once
-		// the batch is written, so none can be the base of another's delta.
-		ne.NewStateGroup = &core.StateGroupDelta{Changes: maps.Clone(ids)}
-		events = append(events, ne)
-		built = append(built, ev)
-		prev = []*pdu.PDU{ev}
+	roomID, events, built, ids, err := p.buildRoom(plan)
+	if err != nil {
+		return "", err
 	}
 
 	if err := p.stores.Rooms.StoreRoom(ctx, core.RoomInfo{
@@ -167,6 +130,54 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 	})
 	p.notify()
 	return roomID, nil
+}
+
+// buildRoom builds the events of plan in order, each authorised against
+// the state the ones before it made, and returns the room ID, the events
+// for storage (each with a snapshot state group: their IDs are only known
+// once the batch is written, so none can be the base of another's delta),
+// the events themselves and the room's state after the last one.
+func (p *Pipeline) buildRoom(plan *roomPlan) (string, []core.NewEvent, []*pdu.PDU, core.StateMap, error) {
+	v := plan.v
+	var (
+		roomID string
+		state  = eventauth.StateMap{}
+		ids    = core.StateMap{}
+		events []core.NewEvent
+		prev   []*pdu.PDU
+		built  []*pdu.PDU
+	)
+	for i, pr := range plan.protos {
+		if err := checkProto(v, &pr); err != nil {
+			return "", nil, nil, nil, err
+		}
+		if i == 0 && !v.RoomIDFromCreateEvent {
+			roomID = "!" + rand.Text()[:18] + ":" + p.cfg.ServerName
+		}
+		ev, js, err := p.build(v, roomID, pr, prev, state.Lookup)
+		if err != nil {
+			var me *core.Error
+			if errors.As(err, &me) && me.ErrCode == core.ErrForbidden.ErrCode {
+				err = core.ErrInvalidRoomState.WithMessage("event %d of the new room (%s): %s", i+1, pr.Type, me.Message)
+			}
+			return "", nil, nil, nil, err
+		}
+		if i == 0 && v.RoomIDFromCreateEvent {
+			if roomID, err = ev.RoomIDFor(v); err != nil {
+				return "", nil, nil, nil, err
+			}
+		}
+		meta := Metadata{ReplacesState: ids[pr.key()]}
+		ne := newEvent(v, ev, js, meta, p.now())
+		ne.RoomID = roomID
+		state[eventauth.StateKey(pr.key())] = ev
+		ids[pr.key()] = ev.EventID
+		ne.NewStateGroup = &core.StateGroupDelta{Changes: maps.Clone(ids)}
+		events = append(events, ne)
+		built = append(built, ev)
+		prev = []*pdu.PDU{ev}
+	}
+	return roomID, events, built, ids, nil
 }
 
 // roomPlan is a createRoom request turned into the events to send.
