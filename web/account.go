@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -153,9 +154,31 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acct.uia.finish(done)
+	s.leaveAllRooms(r, done.userID)
 	// hearth binds no third-party identifiers, so there is nothing to
 	// unbind: the spec asks for "success" then.
 	writeJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "success"})
+}
+
+// leaveAllRooms makes a deactivated user leave every room it is joined to
+// (as Synapse does), when the room pipeline is wired. The account is
+// already deactivated, so a room that cannot be left is logged, not
+// answered.
+func (s *Server) leaveAllRooms(r *http.Request, userID string) {
+	if s.opts.Rooms == nil {
+		return
+	}
+	ctx := r.Context()
+	rooms, err := s.opts.Rooms.JoinedRooms(ctx, userID)
+	if err != nil {
+		slog.ErrorContext(ctx, "deactivation: listing joined rooms", "user", userID, "err", err)
+		return
+	}
+	for _, roomID := range rooms {
+		if err := s.opts.Rooms.Leave(ctx, roomID, userID, "Account deactivated"); err != nil {
+			slog.WarnContext(ctx, "deactivation: leaving a room", "user", userID, "room", roomID, "err", err)
+		}
+	}
 }
 
 // maxPasswordLength bounds passwords (storage refuses longer ones too).

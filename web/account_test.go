@@ -3,11 +3,14 @@ package web
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/storage"
 )
 
@@ -59,8 +63,19 @@ const testPassword = "correct horse battery staple"
 //	ts := newTestServer(t, func(o *Options, db *storage.DB) { o.Rooms = storage.NewEventStore(db) })
 func newTestServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *testServer {
 	tb.Helper()
+	// A browser worker has no OS file system: there the database lives in
+	// the VFS the suite runs on, under a unique name.
+	path, vfs := "", os.Getenv("HEARTH_TEST_VFS")
+	if vfs != "" {
+		b := make([]byte, 8)
+		rand.Read(b)
+		path = "/" + hex.EncodeToString(b) + "-account.db"
+	} else {
+		path = filepath.Join(tb.TempDir(), "hearth.db")
+	}
 	db, err := storage.Open(context.Background(), storage.Options{
-		Path:   filepath.Join(tb.TempDir(), "hearth.db"),
+		Path:   path,
+		VFS:    vfs,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -91,6 +106,25 @@ func newTestServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *testServ
 		m(&o, db)
 	}
 	return &testServer{Server: NewServer(o), DB: db, Accounts: accounts, Clock: clock}
+}
+
+// withTestRooms wires the room pipeline (and the key it signs with) into a
+// test server.
+func withTestRooms(o *Options, db *storage.DB) {
+	ctx := context.Background()
+	key, err := db.ServerSigningKey(ctx)
+	if err != nil {
+		panic(err)
+	}
+	events := storage.NewEventStore(db)
+	rooms, err := room.New(room.Config{ServerName: o.ServerName, Key: key, Notifier: o.Notifier}, room.Stores{
+		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
+		Directory: storage.NewDirectoryStore(db),
+	})
+	if err != nil {
+		panic(err)
+	}
+	o.Rooms = rooms
 }
 
 // testUser is a registered user with one logged-in device.
@@ -312,6 +346,27 @@ func TestDeactivate(t *testing.T) {
 	wantError(t, "login after deactivation", status, body, 403, "M_USER_DEACTIVATED")
 	status, body = ts.do(t, "GET", "/_matrix/client/v3/register/available?username=alice", "", nil)
 	wantError(t, "deactivated name", status, body, 400, "M_USER_IN_USE")
+}
+
+func TestDeactivateLeavesRooms(t *testing.T) {
+	ts := newTestServer(t, withTestRooms)
+	alice := ts.registerTestUser(t, "alice")
+	bob := ts.registerTestUser(t, "bob")
+	status, body := ts.do(t, "POST", "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{"preset": "public_chat"})
+	wantOK(t, "createRoom", status, body)
+	roomID := body["room_id"].(string)
+	status, body = ts.do(t, "POST", "/_matrix/client/v3/join/"+roomID, bob.AccessToken, map[string]any{})
+	wantOK(t, "join", status, body)
+	status, body = ts.do(t, "POST", "/_matrix/client/v3/account/deactivate", bob.AccessToken,
+		map[string]any{"auth": passwordAuth("", "bob", testPassword)})
+	wantOK(t, "deactivate", status, body)
+	rooms := ts.Server.opts.Rooms
+	if joined, err := rooms.JoinedRooms(context.Background(), bob.UserID); err != nil || len(joined) != 0 {
+		t.Errorf("deactivated user's rooms = %v, %v; want none", joined, err)
+	}
+	if joined, _ := rooms.JoinedRooms(context.Background(), alice.UserID); len(joined) != 1 {
+		t.Errorf("alice's rooms = %v", joined)
+	}
 }
 
 // flowsOf returns the first stage of each flow of a 401 challenge.

@@ -281,6 +281,7 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 			writeError(w, r, err)
 			return
 		}
+		s.leaveAllRooms(r, string(uid))
 	}
 	if a, err = s.opts.Accounts.Account(ctx, string(uid)); err != nil {
 		writeError(w, r, err)
