@@ -231,3 +231,55 @@ func (p *Pipeline) Forgotten(ctx context.Context, roomID, userID string) (bool, 
 	}
 	return at != "" && at == m.EventID, nil
 }
+
+// ProfileChanged follows a local user's new display name and avatar URL
+// ("" when unset) into the rooms they are joined to: in each, it sends a
+// new join event carrying them, keeping the rest of the current one's
+// content. It has the shape of core.ProfileChangeFunc. A room where the
+// event cannot be sent does not stop the others; the first error is
+// returned.
+func (p *Pipeline) ProfileChanged(ctx context.Context, userID, displayName, avatarURL string) error {
+	rooms, err := p.JoinedRooms(ctx, userID)
+	if err != nil {
+		return err
+	}
+	var first error
+	for _, roomID := range rooms {
+		if err := p.updateProfileIn(ctx, roomID, userID, displayName, avatarURL); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (p *Pipeline) updateProfileIn(ctx context.Context, roomID, userID, displayName, avatarURL string) error {
+	m, err := p.membershipOf(ctx, roomID, userID)
+	if err != nil || m.Membership != eventauth.MembershipJoin {
+		return err
+	}
+	c := map[string]json.RawMessage{}
+	if evs, err := p.pdus(ctx, []string{m.EventID}); err != nil {
+		return err
+	} else if e := evs[m.EventID]; e != nil {
+		_ = json.Unmarshal(e.Content, &c)
+	}
+	set := func(field, value string) {
+		if value == "" {
+			delete(c, field)
+			return
+		}
+		b, _ := json.Marshal(value)
+		c[field] = b
+	}
+	set("displayname", displayName)
+	set("avatar_url", avatarURL)
+	delete(c, "reason")
+	c["membership"] = json.RawMessage(`"join"`)
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	t := userID
+	_, err = p.Send(ctx, roomID, Proto{Type: eventauth.TypeMember, StateKey: &t, Sender: userID, Content: raw}, nil)
+	return err
+}

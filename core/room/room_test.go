@@ -326,3 +326,42 @@ func TestFilterVisible(t *testing.T) {
 		t.Errorf("bob's own leave: visible %d, %v", len(vis), err)
 	}
 }
+
+func TestProfileChanged(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	var rooms []string
+	for range 2 {
+		r, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rooms = append(rooms, r)
+	}
+	if err := f.p.Leave(ctx, rooms[1], alice, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.ProfileChanged(ctx, alice, "Alice", "mxc://hearth.test/a"); err != nil {
+		t.Fatal(err)
+	}
+	content := func(roomID string) map[string]any {
+		st := f.current(t, roomID)
+		e := f.event(t, st[core.StateKey{Type: "m.room.member", StateKey: alice}])
+		var c map[string]any
+		json.Unmarshal(e.PDU.Content, &c)
+		return c
+	}
+	want := map[string]any{"membership": "join", "displayname": "Alice", "avatar_url": "mxc://hearth.test/a"}
+	if diff := cmp.Diff(want, content(rooms[0])); diff != "" {
+		t.Errorf("joined room member content (-want +got):\n%s", diff)
+	}
+	if got := content(rooms[1]); got["membership"] != "leave" || got["displayname"] != nil {
+		t.Errorf("a left room got a new member event: %v", got)
+	}
+	if err := f.p.ProfileChanged(ctx, alice, "", "mxc://hearth.test/a"); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]any{"membership": "join", "avatar_url": "mxc://hearth.test/a"}, content(rooms[0])); diff != "" {
+		t.Errorf("after unsetting the name (-want +got):\n%s", diff)
+	}
+}
