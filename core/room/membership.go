@@ -48,11 +48,12 @@ func (p *Pipeline) memberContent(ctx context.Context, membership, target, reason
 	if reason != "" {
 		c["reason"] = reason
 	}
-	if p.cfg.Profile != nil && p.isLocal(target) && (membership == eventauth.MembershipJoin || membership == eventauth.MembershipInvite) {
-		name, avatar, err := p.cfg.Profile(ctx, target)
+	if p.cfg.Profiles != nil && p.isLocal(target) && (membership == eventauth.MembershipJoin || membership == eventauth.MembershipInvite) {
+		fields, err := p.cfg.Profiles.Profile(ctx, target)
 		if err != nil && !errors.Is(err, core.ErrNotFound) {
 			return nil, err
 		}
+		name, avatar := core.ProfileNames(fields)
 		if name != "" {
 			c["displayname"] = name
 		}

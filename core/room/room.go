@@ -51,9 +51,9 @@ type Config struct {
 	// DefaultRoomVersion is the version of new rooms ("" uses
 	// roomversion.Default).
 	DefaultRoomVersion roomversion.ID
-	// Profile, when set, gives the display name and avatar URL that a
-	// local user's join and invite events carry ("" for none).
-	Profile func(ctx context.Context, userID string) (displayName, avatarURL string, err error)
+	// Profiles, when set, gives the display name and avatar URL that a
+	// local user's join and invite events carry.
+	Profiles core.ProfileStore
 }
 
 // Pipeline builds and persists local events and reads rooms back.

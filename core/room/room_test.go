@@ -29,9 +29,10 @@ const alice = "@alice:" + server
 
 // fixture is a pipeline on a real database.
 type fixture struct {
-	p      *room.Pipeline
-	events *storage.EventStore
-	key    signing.Key
+	p        *room.Pipeline
+	events   *storage.EventStore
+	key      signing.Key
+	profiles *storage.ProfileStore
 }
 
 func newFixture(tb testing.TB) *fixture {
@@ -56,14 +57,15 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	events := storage.NewEventStore(db)
-	p, err := room.New(room.Config{ServerName: server, Key: key}, room.Stores{
+	profiles := storage.NewProfileStore(db)
+	p, err := room.New(room.Config{ServerName: server, Key: key, Profiles: profiles}, room.Stores{
 		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{p: p, events: events, key: key}
+	return &fixture{p: p, events: events, key: key, profiles: profiles}
 }
 
 func (f *fixture) event(tb testing.TB, id string) *room.Event {
@@ -363,5 +365,27 @@ func TestProfileChanged(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]any{"membership": "join", "avatar_url": "mxc://hearth.test/a"}, content(rooms[0])); diff != "" {
 		t.Errorf("after unsetting the name (-want +got):\n%s", diff)
+	}
+}
+
+func TestJoinCarriesProfile(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	bob := "@bob:" + server
+	if err := f.profiles.SetProfileField(ctx, bob, "displayname", json.RawMessage(`"Bob"`)); err != nil {
+		t.Fatal(err)
+	}
+	roomID, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice, Preset: room.PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.Join(ctx, roomID, bob, "hello"); err != nil {
+		t.Fatal(err)
+	}
+	e := f.event(t, f.current(t, roomID)[core.StateKey{Type: "m.room.member", StateKey: bob}])
+	var c map[string]any
+	json.Unmarshal(e.PDU.Content, &c)
+	if diff := cmp.Diff(map[string]any{"membership": "join", "displayname": "Bob", "reason": "hello"}, c); diff != "" {
+		t.Errorf("join content (-want +got):\n%s", diff)
 	}
 }
