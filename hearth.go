@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	}
 	notifier := &core.Notifier{}
 	events := storage.NewEventStore(db)
-	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier}, room.Stores{
+	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: storage.NewProfileStore(db)}, room.Stores{
 		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
