@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -43,7 +44,7 @@ func (s *Server) getAdminServerVersion(w http.ResponseWriter, r *http.Request) {
 }
 
 // adminUserListJSON is one user of the v2 list (creation_ts in ms).
-func adminUserListJSON(a core.Account) map[string]any {
+func adminUserListJSON(a core.Account, displayName, avatarURL any) map[string]any {
 	return map[string]any{
 		"name":          a.UserID,
 		"is_guest":      false,
@@ -52,8 +53,8 @@ func adminUserListJSON(a core.Account) map[string]any {
 		"deactivated":   a.Deactivated,
 		"erased":        false,
 		"shadow_banned": false,
-		"displayname":   nil,
-		"avatar_url":    nil,
+		"displayname":   displayName,
+		"avatar_url":    avatarURL,
 		"creation_ts":   a.CreatedAt.UnixMilli(),
 		"locked":        false,
 	}
@@ -61,12 +62,12 @@ func adminUserListJSON(a core.Account) map[string]any {
 
 // adminUserJSON is the answer of GET/PUT /v2/users/{userId} (creation_ts
 // in seconds, as Synapse documents it there).
-func adminUserJSON(a core.Account) map[string]any {
+func adminUserJSON(a core.Account, displayName, avatarURL any) map[string]any {
 	return map[string]any{
 		"name":                       a.UserID,
-		"displayname":                nil,
+		"displayname":                displayName,
 		"threepids":                  []any{},
-		"avatar_url":                 nil,
+		"avatar_url":                 avatarURL,
 		"is_guest":                   false,
 		"admin":                      a.Admin,
 		"deactivated":                a.Deactivated,
@@ -82,6 +83,71 @@ func adminUserJSON(a core.Account) map[string]any {
 		"locked":                     false,
 		"suspended":                  false,
 	}
+}
+
+// profileNames returns userID's display name and avatar URL for the admin
+// answers: nil when unset or when no profile store is wired.
+func (s *Server) profileNames(r *http.Request, userID string) (displayName, avatarURL any, err error) {
+	if s.opts.Profiles == nil {
+		return nil, nil, nil
+	}
+	fields, err := s.opts.Profiles.Profile(r.Context(), userID)
+	if err != nil {
+		return nil, nil, err
+	}
+	dn, av := core.ProfileNames(fields)
+	return nullable(dn), nullable(av), nil
+}
+
+// writeAdminUser answers with the account's admin view, with its profile.
+func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status int, a core.Account) {
+	dn, av, err := s.profileNames(r, a.UserID)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, status, adminUserJSON(a, dn, av))
+}
+
+// setProfileNames applies the displayname and avatar_url of an admin PUT
+// ("" removes the field), then tells OnProfileChange.
+func (s *Server) setProfileNames(r *http.Request, userID string, displayName, avatarURL *string) error {
+	if displayName == nil && avatarURL == nil {
+		return nil
+	}
+	if s.opts.Profiles == nil {
+		return core.ErrUnrecognized.WithStatus(http.StatusBadRequest).WithMessage("Profiles are not available on this server")
+	}
+	ctx := r.Context()
+	for _, f := range []struct {
+		key   string
+		value *string
+	}{{core.ProfileDisplayName, displayName}, {core.ProfileAvatarURL, avatarURL}} {
+		if f.value == nil {
+			continue
+		}
+		var err error
+		if *f.value == "" {
+			err = s.opts.Profiles.DeleteProfileField(ctx, userID, f.key)
+		} else {
+			v, _ := json.Marshal(*f.value)
+			err = s.opts.Profiles.SetProfileField(ctx, userID, f.key, v)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if s.opts.OnProfileChange != nil {
+		fields, err := s.opts.Profiles.Profile(ctx, userID)
+		if err != nil {
+			return err
+		}
+		dn, av := core.ProfileNames(fields)
+		if err := s.opts.OnProfileChange(ctx, userID, dn, av); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func nullable(s string) any {
@@ -149,7 +215,12 @@ func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *cor
 		}
 		total = n
 		for _, a := range accts {
-			users = append(users, adminUserListJSON(a))
+			dn, av, err := s.profileNames(r, a.UserID)
+			if err != nil {
+				writeError(w, r, err)
+				return
+			}
+			users = append(users, adminUserListJSON(a, dn, av))
 		}
 	} else {
 		_, n, err := s.opts.Accounts.Accounts(r.Context(), core.AccountQuery{From: from, Limit: 1, Deactivated: deactivated, Contains: contains})
@@ -195,7 +266,7 @@ func (s *Server) getAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminUserJSON(a))
+	s.writeAdminUser(w, r, http.StatusOK, a)
 }
 
 // adminUserRequest is the body of PUT /_synapse/admin/v2/users/{userId}.
@@ -283,11 +354,15 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 		}
 		s.leaveAllRooms(r, string(uid))
 	}
+	if err := s.setProfileNames(r, string(uid), body.Displayname, body.AvatarURL); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if a, err = s.opts.Accounts.Account(ctx, string(uid)); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, adminUserJSON(a))
+	s.writeAdminUser(w, r, http.StatusOK, a)
 }
 
 // createAdminUser is the creating half of putAdminUser.
@@ -311,6 +386,16 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 		writeError(w, r, err)
 		return
 	}
+	displayName := body.Displayname
+	if displayName == nil && s.opts.Profiles != nil {
+		// As at registration: the localpart until the user picks a name.
+		local := uid.Localpart()
+		displayName = &local
+	}
+	if err := s.setProfileNames(r, a.UserID, displayName, body.AvatarURL); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if body.Deactivated != nil && *body.Deactivated {
 		if err := s.opts.Accounts.Deactivate(r.Context(), a.UserID); err != nil {
 			writeError(w, r, err)
@@ -318,5 +403,5 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 		}
 		a.Deactivated, a.HasPassword = true, false
 	}
-	writeJSON(w, http.StatusCreated, adminUserJSON(a))
+	s.writeAdminUser(w, r, http.StatusCreated, a)
 }

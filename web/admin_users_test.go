@@ -3,6 +3,10 @@ package web
 import (
 	"context"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/storage"
 )
 
 const adminUsers = "/_synapse/admin/v2/users"
@@ -211,4 +215,56 @@ func TestAdminModifyUser(t *testing.T) {
 	ts.login(t, "bob", "back", "")
 	status, body = ts.do(t, "PUT", path, admin.AccessToken, map[string]any{"password": ""})
 	wantError(t, "empty password", status, body, 400, "M_INVALID_PARAM")
+}
+
+func TestAdminUserProfile(t *testing.T) {
+	var changes []string
+	ts := newTestServer(t, func(o *Options, db *storage.DB) {
+		o.Profiles = storage.NewProfileStore(db)
+		o.OnProfileChange = func(_ context.Context, userID, dn, av string) error {
+			changes = append(changes, userID+"|"+dn+"|"+av)
+			return nil
+		}
+	})
+	admin := ts.registerTestAdmin(t, "admin")
+	status, body := ts.do(t, "PUT", adminUsers+"/@kid:example.org", admin.AccessToken, map[string]any{"password": "pw"})
+	if status != 201 || body["displayname"] != "kid" || body["avatar_url"] != nil {
+		t.Errorf("created user's profile: %d %v, want display name kid", status, body)
+	}
+	status, body = ts.do(t, "PUT", adminUsers+"/@kid:example.org", admin.AccessToken,
+		map[string]any{"displayname": "Kid", "avatar_url": "mxc://example.org/abc"})
+	wantOK(t, "set profile", status, body)
+	if body["displayname"] != "Kid" || body["avatar_url"] != "mxc://example.org/abc" {
+		t.Errorf("profile after PUT: %v", body)
+	}
+	status, body = ts.do(t, "GET", adminUsers+"?name=kid", admin.AccessToken, nil)
+	wantOK(t, "list", status, body)
+	if u := body["users"].([]any)[0].(map[string]any); u["displayname"] != "Kid" || u["avatar_url"] != "mxc://example.org/abc" {
+		t.Errorf("list entry: %v", u)
+	}
+	status, body = ts.do(t, "PUT", adminUsers+"/@kid:example.org", admin.AccessToken, map[string]any{"displayname": ""})
+	wantOK(t, "remove display name", status, body)
+	if body["displayname"] != nil {
+		t.Errorf("display name after removal: %v", body["displayname"])
+	}
+	want := []string{"@kid:example.org|kid|", "@kid:example.org|Kid|mxc://example.org/abc", "@kid:example.org||mxc://example.org/abc"}
+	if !cmp.Equal(changes, want) {
+		t.Errorf("profile changes told = %q, want %q", changes, want)
+	}
+	// Registration gives the localpart as display name too.
+	status, body = ts.do(t, "POST", registerPath, "", map[string]any{"username": "newbie", "password": "pw",
+		"auth": map[string]any{"type": authDummy}})
+	wantOK(t, "register", status, body)
+	status, body = ts.do(t, "GET", adminUsers+"/@newbie:example.org", admin.AccessToken, nil)
+	if status != 200 || body["displayname"] != "newbie" {
+		t.Errorf("registered user's display name: %d %v", status, body)
+	}
+}
+
+func TestAdminUserProfileUnavailable(t *testing.T) {
+	ts := newTestServer(t)
+	admin := ts.registerTestAdmin(t, "admin")
+	ts.registerTestUser(t, "bob")
+	status, body := ts.do(t, "PUT", adminUsers+"/@bob:example.org", admin.AccessToken, map[string]any{"displayname": "Bob"})
+	wantError(t, "displayname without profiles", status, body, 400, "M_UNRECOGNIZED")
 }

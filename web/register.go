@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -125,6 +126,15 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acct.uia.finish(done)
+	if s.opts.Profiles != nil {
+		// The localpart is the display name until the user picks one, as
+		// in Synapse. The account exists already: a failure here is
+		// logged, not answered.
+		local := id.UserID(acct.UserID).Localpart()
+		if err := s.setProfileNames(r, acct.UserID, &local, nil); err != nil {
+			slog.WarnContext(r.Context(), "registration: initial display name", "user", acct.UserID, "err", err)
+		}
+	}
 	resp := map[string]any{"user_id": acct.UserID, "home_server": s.opts.ServerName}
 	if !body.InhibitLogin {
 		tok, err := s.opts.Tokens.IssueTokens(r.Context(), core.NewLogin{
