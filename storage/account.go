@@ -229,9 +229,9 @@ func (s *AccountStore) SetPassword(ctx context.Context, c core.PasswordChange) e
 			return notFound("user %s", c.UserID)
 		}
 		if c.LogoutDevices {
-			_, err = q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND device_id != ?", c.UserID, c.KeepDeviceID)
+			return deleteDevicesWhere(ctx, q, c.UserID, " AND device_id != ?", c.KeepDeviceID)
 		}
-		return err
+		return nil
 	})
 	if c.LogoutDevices {
 		// Invalidate even on error: the write may have been committed.
@@ -266,7 +266,7 @@ func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("user %s", userID)
 		}
-		if _, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ?", userID); err != nil {
+		if err := deleteDevicesWhere(ctx, q, userID, ""); err != nil {
 			return err
 		}
 		_, err = q.ExecContext(ctx, "DELETE FROM login_tokens WHERE user_id = ?", userID)

@@ -72,7 +72,8 @@ func (s *AccountStore) SetDeviceDisplayName(ctx context.Context, userID, deviceI
 		if n, _ := res.RowsAffected(); n == 0 {
 			return notFound("device %s of %s", deviceID, userID)
 		}
-		return nil
+		// Other users see device names in key queries.
+		return markDeviceListChange(ctx, q, userID)
 	})
 }
 
@@ -82,12 +83,16 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 		return nil
 	}
 	err := s.db.Write(ctx, func(q Queryer) error {
+		var deleted int64
 		for _, id := range deviceIDs {
-			if _, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND device_id = ?", userID, id); err != nil {
+			res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND device_id = ?", userID, id)
+			if err != nil {
 				return err
 			}
+			n, _ := res.RowsAffected()
+			deleted += n
 		}
-		return nil
+		return markDevicesGone(ctx, q, userID, deleted)
 	})
 	set := make(map[string]bool, len(deviceIDs))
 	for _, id := range deviceIDs {
@@ -110,6 +115,27 @@ func (s *AccountStore) DeviceSeen(ctx context.Context, userID, deviceID, ip stri
 			t.UnixMilli(), ip, userID, deviceID)
 		return err
 	})
+}
+
+// markDevicesGone records a device list change of userID when n devices
+// (and, by cascade, their keys) were deleted, so users sharing a room stop
+// encrypting for them.
+func markDevicesGone(ctx context.Context, q Queryer, userID string, n int64) error {
+	if n == 0 {
+		return nil
+	}
+	return markDeviceListChange(ctx, q, userID)
+}
+
+// deleteDevicesWhere deletes the devices of userID matching the extra
+// condition (with its arguments) and marks the change.
+func deleteDevicesWhere(ctx context.Context, q Queryer, userID, cond string, args ...any) error {
+	res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ?"+cond, append([]any{userID}, args...)...)
+	if err != nil {
+		return err
+	}
+	n, _ := res.RowsAffected()
+	return markDevicesGone(ctx, q, userID, n)
 }
 
 // seenThrottle remembers when each device's last_seen was last written.

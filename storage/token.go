@@ -88,10 +88,17 @@ func (s *AccountStore) IssueTokens(ctx context.Context, l core.NewLogin) (core.T
 		if _, err := q.ExecContext(ctx, "DELETE FROM refresh_tokens WHERE user_id = ? AND device_id = ?", l.UserID, t.DeviceID); err != nil {
 			return err
 		}
-		if _, err := q.ExecContext(ctx,
+		res, err := q.ExecContext(ctx,
 			"INSERT INTO devices (user_id, device_id, display_name) VALUES (?, ?, ?) ON CONFLICT (user_id, device_id) DO NOTHING",
-			l.UserID, t.DeviceID, nullString(l.DeviceDisplayName)); err != nil {
+			l.UserID, t.DeviceID, nullString(l.DeviceDisplayName))
+		if err != nil {
 			return err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			// A new device is a device list change.
+			if err := markDeviceListChange(ctx, q, l.UserID); err != nil {
+				return err
+			}
 		}
 		return insertTokens(ctx, q, t, now, s.lifetime)
 	})
@@ -237,8 +244,7 @@ func (s *AccountStore) Logout(ctx context.Context, sess *core.Session) error {
 // core.TokenStore.
 func (s *AccountStore) LogoutAll(ctx context.Context, userID string) error {
 	err := s.db.Write(ctx, func(q Queryer) error {
-		_, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ?", userID)
-		return err
+		return deleteDevicesWhere(ctx, q, userID, "")
 	})
 	s.cache.invalidate(func(e *core.Session) bool { return e.UserID == userID })
 	s.seen.forget(userID, "")

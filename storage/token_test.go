@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"strings"
 	"testing"
@@ -509,4 +510,51 @@ func BenchmarkSessionByAccessToken(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestDeviceChangesMarkTheDeviceList(t *testing.T) {
+	ctx := context.Background()
+	s, _ := mustAccountStore(t)
+	mustCreateAccount(t, s, "@alice:example.org", "pw")
+	mustCreateAccount(t, s, "@bob:example.org", "pw")
+	changedAt := func(user string) int64 {
+		var pos int64
+		err := s.db.Reader().QueryRowContext(ctx, "SELECT stream_id FROM device_list_changes WHERE user_id = ?", user).Scan(&pos)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	last := int64(0)
+	step := func(what string, change func() error, wantChange bool) {
+		t.Helper()
+		if err := change(); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		got := changedAt("@alice:example.org")
+		if wantChange && got <= last || !wantChange && got != last {
+			t.Errorf("%s: device list position of alice %d → %d, want a change: %v", what, last, got, wantChange)
+		}
+		last = got
+	}
+	step("new device", func() error { _, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"}); return err }, true)
+	step("same device again", func() error { _, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"}); return err }, false)
+	step("rename", func() error { return s.SetDeviceDisplayName(ctx, "@alice:example.org", "A", "Phone") }, true)
+	step("delete unknown", func() error { return s.DeleteDevices(ctx, "@alice:example.org", []string{"NOPE"}) }, false)
+	step("delete", func() error { return s.DeleteDevices(ctx, "@alice:example.org", []string{"A"}) }, true)
+	mustLogin(t, s, "@alice:example.org", "B")
+	last = changedAt("@alice:example.org")
+	step("password change logging out", func() error {
+		return s.SetPassword(ctx, core.PasswordChange{UserID: "@alice:example.org", NewPassword: "x", LogoutDevices: true})
+	}, true)
+	mustLogin(t, s, "@alice:example.org", "C")
+	last = changedAt("@alice:example.org")
+	step("logout all", func() error { return s.LogoutAll(ctx, "@alice:example.org") }, true)
+	step("logout all without devices", func() error { return s.LogoutAll(ctx, "@alice:example.org") }, false)
+	mustLogin(t, s, "@alice:example.org", "D")
+	last = changedAt("@alice:example.org")
+	step("deactivate", func() error { return s.Deactivate(ctx, "@alice:example.org") }, true)
+	if changedAt("@bob:example.org") != 0 {
+		t.Error("bob's device list marked by alice's changes")
+	}
 }

@@ -121,6 +121,9 @@ func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acct.uia.finish(done)
+	if change.LogoutDevices {
+		s.notifyDeviceChange()
+	}
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -154,6 +157,7 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.acct.uia.finish(done)
+	s.notifyDeviceChange()
 	s.leaveAllRooms(r, done.userID)
 	// hearth binds no third-party identifiers, so there is nothing to
 	// unbind: the spec asks for "success" then.

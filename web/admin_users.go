@@ -352,6 +352,7 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 			writeError(w, r, err)
 			return
 		}
+		s.notifyDeviceChange()
 		s.leaveAllRooms(r, string(uid))
 	}
 	if err := s.setProfileNames(r, string(uid), body.Displayname, body.AvatarURL); err != nil {

@@ -24,6 +24,14 @@ func deviceJSON(d core.Device) map[string]any {
 	return out
 }
 
+// notifyDeviceChange wakes /sync after a change of the user's devices
+// (created, renamed or deleted): others see it in device_lists.
+func (s *Server) notifyDeviceChange() {
+	if s.opts.Notifier != nil {
+		s.opts.Notifier.Notify()
+	}
+}
+
 // deviceSeen records the request in its device's last_seen (the store
 // writes at most every few minutes). A failure is logged, not answered:
 // the request itself is fine.
@@ -99,6 +107,7 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, sess *core.Se
 		writeError(w, r, deviceNotFound(err))
 		return
 	}
+	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -144,5 +153,6 @@ func (s *Server) deleteDevicesAuthed(w http.ResponseWriter, r *http.Request, ses
 		return
 	}
 	s.acct.uia.finish(done)
+	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 }

@@ -106,3 +106,31 @@ func TestDevices(t *testing.T) {
 		t.Errorf("bob's device after alice's deletions: %d", status)
 	}
 }
+
+func TestDeviceChangesWakeSync(t *testing.T) {
+	ts := newTestServer(t)
+	alice := ts.registerTestUser(t, "alice")
+	n := ts.Server.opts.Notifier
+	tests := []struct {
+		name         string
+		method, path string
+		token        string
+		body         any
+	}{
+		{"login", "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", testPassword)},
+		{"rename", "PUT", "/_matrix/client/v3/devices/" + alice.DeviceID, alice.AccessToken, map[string]any{"display_name": "x"}},
+		{"delete", "POST", "/_matrix/client/v3/delete_devices", alice.AccessToken,
+			map[string]any{"devices": []string{"NONE"}, "auth": passwordAuth("", "alice", testPassword)}},
+		{"logout", "POST", "/_matrix/client/v3/logout", alice.AccessToken, nil},
+	}
+	for _, tt := range tests {
+		ch := n.Changed()
+		status, body := ts.do(t, tt.method, tt.path, tt.token, tt.body)
+		wantOK(t, tt.name, status, body)
+		select {
+		case <-ch:
+		default:
+			t.Errorf("%s did not wake /sync", tt.name)
+		}
+	}
+}

@@ -98,6 +98,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	s.notifyDeviceChange()
 	resp := map[string]any{"user_id": userID, "home_server": s.opts.ServerName}
 	addTokens(resp, tok)
 	if s.opts.PublicBaseURL != "" {
@@ -169,6 +170,7 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, sess *core.S
 		writeError(w, r, err)
 		return
 	}
+	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 }
 
@@ -179,5 +181,6 @@ func (s *Server) postLogoutAll(w http.ResponseWriter, r *http.Request, sess *cor
 		writeError(w, r, err)
 		return
 	}
+	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 }

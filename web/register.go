@@ -147,6 +147,7 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, err)
 			return
 		}
+		s.notifyDeviceChange()
 		addTokens(resp, tok)
 	}
 	writeJSON(w, http.StatusOK, resp)
