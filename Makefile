@@ -10,13 +10,34 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean
+.PHONY: all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
 
 all: build
 
-build:
+build: web-dist
 	mkdir -p bin
 	$(GO) build -o bin/hearth ./cmd/hearth
+
+# The browser shell (web/dist, embedded into bin/hearth by package web): the
+# wasm build of ./wasm, and the page, worker, service worker and hearth.js
+# bundled by web/build.mjs (esbuild from web/package.json), each with .br and
+# .gz forms. Rebuilt when a Go source or a file of web/ui changes.
+SHELL_GO  := $(shell find . -path ./test -prune -o -path '*/node_modules' -prune -o \( -name '*.go' -o -name '*.sql' -o -name '*.yaml' \) -not -name '*_test.go' -print) go.mod go.sum
+SHELL_UI  := $(wildcard web/ui/*) web/build.mjs web/package-lock.json
+
+web-dist: web/dist/index.html
+
+web/dist/index.html: bin/shell.wasm $(SHELL_UI) web/node_modules/.package-lock.json
+	node web/build.mjs --wasm bin/shell.wasm --out web/dist --goroot $(GOROOT)
+
+bin/shell.wasm: $(SHELL_GO)
+	mkdir -p bin
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./wasm
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \
+	  (echo "the browser shell needs Node >= 20 with npm (found $$(node --version))" >&2; exit 1)
+	npm ci --prefix web --no-audit --no-fund
 
 run: build
 	./bin/hearth serve $(ARGS)

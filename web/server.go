@@ -147,6 +147,7 @@ func NewServer(o Options) *Server {
 	s.registerReceiptRoutes()
 	s.registerTypingRoutes()
 	s.registerPresenceRoutes()
+	s.registerShellRoutes()
 	return s
 }
 

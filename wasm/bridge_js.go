@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"syscall/js"
+
+	"hearth.dev/hearth/core"
+)
+
+// Error codes the bridge reports in err.code; web/ui/hearth.js turns them
+// into its errors.
+const (
+	codeNeedsOwner  = "NEEDS_OWNER" // an empty storage and no owner given
+	codeBadOption   = "BAD_OPTION"  // an option has a bad value
+	codeUnsupported = "UNSUPPORTED" // the storage asked for is missing here
+	codeBusy        = "BUSY"        // another worker holds the database
+	codeTooNew      = "TOO_NEW"     // the database needs a newer hearth
+	codeForeign     = "NOT_HEARTH"  // not a hearth database
+	codeNotRunning  = "NOT_RUNNING" // the homeserver is not running
+	codeRunning     = "RUNNING"     // the homeserver must be stopped first
+	codeAborted     = "ABORTED"     // the request was aborted
+	codeBadRequest  = "BAD_REQUEST" // a request could not be built
+	codeInternal    = "INTERNAL"    // anything else
+)
+
+// codeError is an error with a code for JavaScript.
+type codeError struct {
+	code string
+	msg  string
+}
+
+func newCodeError(code, format string, args ...any) *codeError {
+	return &codeError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func (e *codeError) Error() string { return e.msg }
+
+// jsError turns err into the {code, message} object the callbacks get.
+func jsError(err error) js.Value {
+	code := codeInternal
+	var ce *codeError
+	var me *core.Error
+	switch {
+	case errors.As(err, &ce):
+		code = ce.code
+	case errors.As(err, &me):
+		code = codeBadOption
+	case errors.Is(err, context.Canceled):
+		code = codeAborted
+	}
+	return js.ValueOf(map[string]any{"code": code, "message": err.Error()})
+}
+
+// installBridge sets global.hearthWasm to the methods described in the
+// package documentation.
+func installBridge(global js.Value, h *host) {
+	fns := map[string]func(args []js.Value){
+		"start": func(args []js.Value) {
+			o := startOptionsOf(arg(args, 0))
+			cb := arg(args, 1)
+			go func() {
+				st, err := h.start(context.Background(), o)
+				reply(cb, err, func() any { return statusValue(st) })
+			}()
+		},
+		"fetch": func(args []js.Value) {
+			id := stringOf(arg(args, 0))
+			method, url := stringOf(arg(args, 1)), stringOf(arg(args, 2))
+			headers := headersOf(arg(args, 3))
+			body := bytesOf(arg(args, 4))
+			cb := arg(args, 5)
+			go func() {
+				r, err := newRequest(method, url, headers, body)
+				if err != nil {
+					reply(cb, newCodeError(codeBadRequest, "%v", err), nil)
+					return
+				}
+				w, err := h.serve(id, r)
+				reply(cb, err, func() any { return responseValue(w) })
+			}()
+		},
+		"abort": func(args []js.Value) {
+			h.abort(stringOf(arg(args, 0)))
+		},
+		"status": func(args []js.Value) {
+			cb := arg(args, 0)
+			go func() {
+				st, err := h.status(context.Background())
+				reply(cb, err, func() any { return statusValue(st) })
+			}()
+		},
+		"exportDatabase": func(args []js.Value) {
+			cb := arg(args, 0)
+			go func() {
+				b, err := h.exportDatabase(context.Background())
+				reply(cb, err, func() any { return uint8Array(b) })
+			}()
+		},
+		"importDatabase": func(args []js.Value) {
+			data := bytesOf(arg(args, 0))
+			want := stringOf(arg(args, 1))
+			cb := arg(args, 2)
+			go func() {
+				err := h.importDatabase(context.Background(), data, want)
+				reply(cb, err, nil)
+			}()
+		},
+		"stop": func(args []js.Value) {
+			cb := arg(args, 0)
+			go func() {
+				reply(cb, h.stop(), nil)
+			}()
+		},
+	}
+	obj := js.Global().Get("Object").New()
+	for name, fn := range fns {
+		obj.Set(name, js.FuncOf(func(this js.Value, args []js.Value) any {
+			fn(args)
+			return nil
+		}))
+	}
+	global.Set("hearthWasm", obj)
+}
+
+// reply calls cb(err, value()) or cb(null, value()); value may be nil.
+func reply(cb js.Value, err error, value func() any) {
+	if cb.Type() != js.TypeFunction {
+		return
+	}
+	if err != nil {
+		cb.Invoke(jsError(err), js.Undefined())
+		return
+	}
+	var v any = js.Undefined()
+	if value != nil {
+		v = value()
+	}
+	cb.Invoke(js.Null(), v)
+}
+
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
+func stringOf(v js.Value) string {
+	if v.Type() == js.TypeString {
+		return v.String()
+	}
+	return ""
+}
+
+// bytesOf copies a Uint8Array (or an ArrayBuffer) into Go; anything else
+// is no bytes.
+func bytesOf(v js.Value) []byte {
+	if v.Type() != js.TypeObject {
+		return nil
+	}
+	if v.InstanceOf(js.Global().Get("ArrayBuffer")) {
+		v = js.Global().Get("Uint8Array").New(v)
+	}
+	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+		return nil
+	}
+	b := make([]byte, v.Get("byteLength").Int())
+	js.CopyBytesToGo(b, v)
+	return b
+}
+
+func uint8Array(b []byte) js.Value {
+	a := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(a, b)
+	return a
+}
+
+// headersOf reads an array of [name, value] pairs.
+func headersOf(v js.Value) [][2]string {
+	if v.Type() != js.TypeObject || !js.Global().Get("Array").Call("isArray", v).Bool() {
+		return nil
+	}
+	n := v.Length()
+	out := make([][2]string, 0, n)
+	for i := range n {
+		kv := v.Index(i)
+		if kv.Type() != js.TypeObject || kv.Length() != 2 {
+			continue
+		}
+		out = append(out, [2]string{stringOf(kv.Index(0)), stringOf(kv.Index(1))})
+	}
+	return out
+}
+
+// startOptionsOf reads start's options object: {serverName, owner: {name,
+// password}, storage, logLevel}.
+func startOptionsOf(v js.Value) startOptions {
+	var o startOptions
+	if v.Type() != js.TypeObject {
+		return o
+	}
+	o.ServerName = stringOf(v.Get("serverName"))
+	o.Storage = stringOf(v.Get("storage"))
+	o.LogLevel = stringOf(v.Get("logLevel"))
+	if owner := v.Get("owner"); owner.Type() == js.TypeObject {
+		o.HasOwner = true
+		o.OwnerName = stringOf(owner.Get("name"))
+		o.OwnerPassword = stringOf(owner.Get("password"))
+	}
+	return o
+}
+
+func statusValue(st status) any {
+	m := map[string]any{
+		"storage":       st.Storage,
+		"databaseBytes": float64(st.DatabaseBytes),
+		"version":       st.Version,
+		"serverName":    st.ServerName,
+		"startedAt":     float64(st.StartedAt.UnixMilli()),
+		"startupMs":     float64(st.Startup.Microseconds()) / 1000,
+	}
+	if st.OwnerCreated != "" {
+		m["ownerCreated"] = st.OwnerCreated
+	}
+	return m
+}
+
+// responseValue is {status, headers: [[name, value]...], body: Uint8Array}.
+func responseValue(w *response) any {
+	headers := make([]any, 0, len(w.header))
+	for name, values := range w.header {
+		for _, v := range values {
+			headers = append(headers, []any{name, v})
+		}
+	}
+	return map[string]any{
+		"status":  w.Status(),
+		"headers": headers,
+		"body":    uint8Array(w.body.Bytes()),
+	}
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+
+	"hearth.dev/hearth"
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/storage"
+)
+
+// dataDir is the folder of the database file, /hearth.db, in every
+// storage.
+const dataDir = "/"
+
+// busyWait bounds how long start waits for a database that another worker
+// still holds: a tab that closes or reloads releases its OPFS handle (or
+// IndexedDB lock) a moment after the next tab may already be starting.
+const busyWait = 15 * time.Second
+
+// host is the homeserver of this worker: at most one, started and stopped
+// through the bridge.
+type host struct {
+	log   *slog.Logger
+	level *slog.LevelVar
+
+	mu sync.Mutex
+	// +checklocks:mu
+	hs *hearth.Homeserver
+	// +checklocks:mu
+	backend backend
+	// +checklocks:mu
+	startup time.Duration
+	// +checklocks:mu
+	inflight map[string]context.CancelFunc
+	// starting serialises start, stop and import.
+	starting sync.Mutex
+	// dataDir holds the database file (tests change it).
+	dataDir string
+}
+
+// newHost returns a stopped host that logs to log, at the level that
+// start's options set in level.
+func newHost(log *slog.Logger, level *slog.LevelVar) *host {
+	return &host{log: log, level: level, inflight: map[string]context.CancelFunc{}, dataDir: dataDir}
+}
+
+// dbPath is the database file, as hearth.Config.DatabasePath names it.
+func (h *host) dbPath() string { return path.Join(h.dataDir, "hearth.db") }
+
+// startOptions are the options of start; see Hearth.start in web/ui/hearth.js.
+type startOptions struct {
+	ServerName string
+	// HasOwner says OwnerName and OwnerPassword were given.
+	HasOwner      bool
+	OwnerName     string
+	OwnerPassword string
+	// Storage is "auto" (or ""), "opfs", "indexeddb" or "memory".
+	Storage string
+	// LogLevel is "debug", "info", "warn" or "error"; empty leaves it.
+	LogLevel string
+}
+
+// status is what status() reports.
+type status struct {
+	Storage       string
+	DatabaseBytes int64
+	Version       string
+	ServerName    string
+	StartedAt     time.Time
+	Startup       time.Duration
+	// OwnerCreated is the owner's user ID when this start created it.
+	OwnerCreated string
+}
+
+// start opens the database and the homeserver. Starting a running host
+// returns its status.
+func (h *host) start(ctx context.Context, o startOptions) (status, error) {
+	h.starting.Lock()
+	defer h.starting.Unlock()
+	if st, err := h.status(ctx); err == nil {
+		return st, nil
+	}
+	began := time.Now()
+	if o.LogLevel != "" {
+		if err := h.level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+			return status{}, newCodeError(codeBadOption, "logLevel: %v", err)
+		}
+	}
+	be, err := chooseBackend(o.Storage)
+	if err != nil {
+		return status{}, err
+	}
+	var hs *hearth.Homeserver
+	deadline := time.Now().Add(busyWait)
+	for {
+		hs, err = h.open(ctx, be, o)
+		if err == nil || !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) {
+			break
+		}
+		h.log.Info("database held by another worker; waiting", "storage", be.Name)
+		select {
+		case <-ctx.Done():
+			return status{}, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	if err != nil {
+		if errors.Is(err, sqlite3.BUSY) {
+			return status{}, newCodeError(codeBusy, "the database is in use by another tab or worker of this site (%v)", err)
+		}
+		return status{}, err
+	}
+	var owner string
+	need, err := hs.NeedsOwner(ctx)
+	if err == nil && need {
+		if !o.HasOwner {
+			err = newCodeError(codeNeedsOwner, "the homeserver has no account yet: start it with owner: {name, password} to create the owner")
+		} else {
+			owner, err = hs.CreateOwner(ctx, o.OwnerName, o.OwnerPassword)
+			var me *core.Error
+			if errors.As(err, &me) {
+				err = newCodeError(codeBadOption, "owner: %s", me.Message)
+			}
+		}
+	}
+	if err != nil {
+		hs.Close()
+		return status{}, err
+	}
+	h.mu.Lock()
+	h.hs, h.backend, h.startup = hs, be, time.Since(began)
+	h.mu.Unlock()
+	h.log.Info("hearth started", "version", hearth.Version, "server_name", hs.ServerName,
+		"storage", be.Name, "startup", time.Since(began).Round(time.Millisecond))
+	st, err := h.status(ctx)
+	st.OwnerCreated = owner
+	return st, err
+}
+
+// open opens the homeserver in be. The server name stored in an existing
+// database wins over o.ServerName (a homeserver cannot be renamed); an empty
+// storage is refused without being touched unless the owner is given.
+func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Homeserver, error) {
+	name := o.ServerName
+	exists, err := be.exists(h.dbPath())
+	if err != nil {
+		return nil, fmt.Errorf("storage %s: %w", be.Name, err)
+	}
+	if exists {
+		rep, err := storage.Inspect(ctx, storage.Options{Path: h.dbPath(), VFS: be.VFS})
+		if err != nil {
+			return nil, err
+		}
+		if rep.ServerName != "" {
+			if name != "" && name != rep.ServerName {
+				h.log.Warn("the database belongs to another server name; keeping it", "stored", rep.ServerName, "given", name)
+			}
+			name = rep.ServerName
+		}
+	}
+	if !exists && !o.HasOwner {
+		return nil, newCodeError(codeNeedsOwner, "the %s storage holds no homeserver: start it with serverName and owner: {name, password} to create one", be.Name)
+	}
+	if name == "" {
+		return nil, newCodeError(codeBadOption, "serverName is required to create a homeserver")
+	}
+	cfg := hearth.DefaultConfig()
+	cfg.ServerName = name
+	cfg.DataDir = h.dataDir
+	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log})
+	if errors.Is(err, storage.ErrTooNew) {
+		return nil, newCodeError(codeTooNew, "%v", err)
+	}
+	return hs, err
+}
+
+// running returns the homeserver, or an error if it is not running.
+func (h *host) running() (*hearth.Homeserver, backend, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.hs == nil {
+		return nil, backend{}, newCodeError(codeNotRunning, "the homeserver is not running")
+	}
+	return h.hs, h.backend, nil
+}
+
+// status reports on the running homeserver.
+func (h *host) status(ctx context.Context) (status, error) {
+	hs, be, err := h.running()
+	if err != nil {
+		return status{}, err
+	}
+	h.mu.Lock()
+	startup := h.startup
+	h.mu.Unlock()
+	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup}
+	err = hs.DB.Reader().QueryRowContext(ctx,
+		"SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&st.DatabaseBytes)
+	return st, err
+}
+
+// serve runs one request through the homeserver's handler. id names it
+// for abort.
+func (h *host) serve(id string, r *http.Request) (*response, error) {
+	hs, _, err := h.running()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	if id != "" {
+		h.mu.Lock()
+		h.inflight[id] = cancel
+		h.mu.Unlock()
+		defer func() {
+			h.mu.Lock()
+			delete(h.inflight, id)
+			h.mu.Unlock()
+		}()
+	}
+	w := newResponse()
+	hs.Handler.ServeHTTP(w, r.WithContext(ctx))
+	if err := ctx.Err(); err != nil {
+		return nil, newCodeError(codeAborted, "the request was aborted")
+	}
+	return w, nil
+}
+
+// abort cancels the request id, if it is still running.
+func (h *host) abort(id string) {
+	h.mu.Lock()
+	cancel := h.inflight[id]
+	h.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// stop closes the homeserver and its database, which releases the OPFS
+// handle (or the IndexedDB lock). Stopping a stopped host does nothing.
+func (h *host) stop() error {
+	h.starting.Lock()
+	defer h.starting.Unlock()
+	h.mu.Lock()
+	hs := h.hs
+	h.hs = nil
+	for id, cancel := range h.inflight {
+		cancel()
+		delete(h.inflight, id)
+	}
+	h.mu.Unlock()
+	if hs == nil {
+		return nil
+	}
+	h.log.Info("stopping")
+	return hs.Close()
+}

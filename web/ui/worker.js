@@ -1,0 +1,102 @@
+// worker.js is the dedicated Web Worker that runs the homeserver: it loads
+// hearth's wasm (cmd wasm/, built with GOOS=js GOARCH=wasm) with Go's
+// wasm_exec.js and relays the page's calls to the methods the Go program
+// installs as globalThis.hearthWasm.
+//
+// Page to worker: {id, op, arg}, op one of start, fetch, abort (no reply),
+// status, export, import, stop. Worker to page: {id, ok: true, value} or
+// {id, ok: false, error: {name, code, message}}, and {t: "exit", code} if
+// the Go program ends.
+import "go:wasm_exec";
+
+// HEARTH_WASM_URL is set by build.mjs to the content-hashed wasm file.
+const wasmURL = new URL(HEARTH_WASM_URL, self.location.href);
+const began = performance.now();
+let boot = null;
+let timings = null;
+
+// hearthWasm loads and starts the Go program once.
+function hearthWasm() {
+	if (!boot) {
+		boot = (async () => {
+			const go = new Go();
+			go.argv = ["hearth"];
+			go.env = {};
+			let exitCode = 0;
+			go.exit = (code) => { exitCode = code; };
+			const ready = new Promise((resolve) => { self.hearthReady = resolve; });
+			const fetched = performance.now();
+			const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
+			const compiled = performance.now();
+			go.run(instance).then(() => {
+				postMessage({ t: "exit", code: exitCode });
+			}, (err) => {
+				postMessage({ t: "exit", code: 2, message: String(err?.stack || err) });
+			});
+			await ready;
+			timings = {
+				workerMs: fetched - began,
+				compileMs: compiled - fetched,
+				goInitMs: performance.now() - compiled,
+			};
+			return self.hearthWasm;
+		})();
+	}
+	return boot;
+}
+
+// invoke calls a Go method whose last argument is the callback (err, value).
+async function invoke(method, ...args) {
+	const hw = await hearthWasm();
+	return new Promise((resolve, reject) => {
+		hw[method](...args, (err, value) => {
+			if (err) {
+				const e = new Error(err.message);
+				e.code = err.code;
+				reject(e);
+			} else {
+				resolve(value);
+			}
+		});
+	});
+}
+
+const ops = {
+	async start(o) {
+		const st = await invoke("start", o ?? {});
+		return { ...st, timings };
+	},
+	async fetch(r) {
+		const res = await invoke("fetch", r.reqId, r.method, r.url, r.headers, r.body ?? null);
+		return [res, [res.body.buffer]];
+	},
+	status: () => invoke("status"),
+	async export() {
+		const b = await invoke("exportDatabase");
+		return [b, [b.buffer]];
+	},
+	import: (a) => invoke("importDatabase", a.bytes, a.storage ?? "auto"),
+	stop: () => invoke("stop"),
+};
+
+self.onmessage = async (e) => {
+	const { id, op, arg } = e.data;
+	if (op === "abort") {
+		hearthWasm().then((hw) => hw.abort(arg));
+		return;
+	}
+	const fn = ops[op];
+	try {
+		if (!fn) {
+			throw new Error(`unknown operation ${op}`);
+		}
+		let value = await fn(arg);
+		let transfer = [];
+		if (Array.isArray(value) && value.length === 2 && Array.isArray(value[1])) {
+			[value, transfer] = value;
+		}
+		postMessage({ id, ok: true, value }, transfer);
+	} catch (err) {
+		postMessage({ id, ok: false, error: { name: err?.name || "Error", code: err?.code || "INTERNAL", message: String(err?.message ?? err) } });
+	}
+};
