@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"log/slog"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/storage"
 )
@@ -93,5 +96,52 @@ func TestUserCreateErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: error %v, want one containing %q", tt.name, err, tt.want)
 		}
+	}
+}
+
+// TestSetupTokenAtFirstStart: a homeserver without accounts logs a
+// one-time setup token at start; registering with it (registration closed)
+// makes the admin owner, and later starts log none.
+func TestSetupTokenAtFirstStart(t *testing.T) {
+	ctx := context.Background()
+	cfg := hearth.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	var logs bytes.Buffer
+	open := func() *hearth.Homeserver {
+		t.Helper()
+		logs.Reset()
+		hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hs
+	}
+	hs := open()
+	if hs.SetupToken == "" || !strings.Contains(logs.String(), "setup_token="+hs.SetupToken) {
+		t.Fatalf("first start: setup token %q, log:\n%s", hs.SetupToken, logs.String())
+	}
+	register := func(token string) int {
+		body := `{"username":"owner","password":"pw","auth":{"type":"m.login.registration_token","token":"` + token + `"}}`
+		rec := httptest.NewRecorder()
+		hs.Handler.ServeHTTP(rec, httptest.NewRequest("POST", "/_matrix/client/v3/register", strings.NewReader(body)))
+		return rec.Code
+	}
+	if code := register("wrong"); code != 401 {
+		t.Errorf("register with a wrong token: %d, want 401", code)
+	}
+	if code := register(hs.SetupToken); code != 200 {
+		t.Fatalf("register with the setup token: %d", code)
+	}
+	a, err := hs.Accounts.Account(ctx, "@owner:"+hs.ServerName)
+	if err != nil || !a.Admin {
+		t.Errorf("owner = %+v, %v; want an admin", a, err)
+	}
+	if err := hs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	hs = open()
+	defer hs.Close()
+	if hs.SetupToken != "" || strings.Contains(logs.String(), "setup_token") {
+		t.Errorf("start with an owner: setup token %q, log:\n%s", hs.SetupToken, logs.String())
 	}
 }
