@@ -98,3 +98,14 @@ func FuzzParsePHC(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkHashPassword measures one argon2id hash at the default
+// parameters: the cost of a login, a registration or a password check.
+func BenchmarkHashPassword(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := hashPassword(DefaultPasswordParams, "correct horse battery staple"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
