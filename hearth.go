@@ -18,7 +18,9 @@ import (
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
 	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
+	"hearth.dev/hearth/pushgateway"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
 )
@@ -38,6 +40,8 @@ type Homeserver struct {
 	// SetupToken is the one-time registration token that makes the first
 	// owner while the database has no account ("" once one exists).
 	SetupToken string
+
+	push *pushgateway.Dispatcher
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -93,16 +97,35 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	}
 	notifier := &core.Notifier{}
 	events := storage.NewEventStore(db)
-	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: storage.NewProfileStore(db)}, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
+	// Personal data: profiles, account data, push rules, notifications
+	// (every live event persisted goes through the push rules of the room's
+	// local members, then to their push gateways), receipts, typing and
+	// presence.
+	profiles := storage.NewProfileStore(db)
+	accountData := storage.NewAccountDataStore(db)
+	pushRules := storage.NewPushRuleStore(db)
+	pushers := storage.NewPusherStore(db)
+	notifications := storage.NewNotificationStore(db, pushRules)
+	receipts := storage.NewReceiptStore(db)
+	presence := storage.NewPresenceStore(db)
+	typists := typing.New(nil, notifier.Notify)
+	pushing := &pushgateway.PushingEventStore{EventStore: events, State: events, Rooms: events, ServerName: name, Logger: oo.Logger}
+	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles}, room.Stores{
+		Events: pushing, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	dispatcher, err := pushgateway.New(pushgateway.Options{Notifications: notifications, Pushers: pushers, Logger: oo.Logger})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	pushing.Hook = dispatcher
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
-		Accounts: accounts, SetupToken: setupToken}
+		Accounts: accounts, SetupToken: setupToken, push: dispatcher}
 	keys := storage.NewKeyStore(db)
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
@@ -113,10 +136,15 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		// End-to-end encryption: keys, to-device messages, key backups.
 		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
 		ToDevice: storage.NewToDeviceStore(db), KeyBackups: storage.NewKeyBackupStore(db),
+		// Personal data; IsJoined lets members only send receipts and typing.
+		Profiles: profiles, AccountData: accountData, PushRules: pushRules, Pushers: pushers,
+		Notifications: notifications, Receipts: receipts, Typing: typists, Presence: presence,
+		IsJoined: core.IsJoinedIn(events),
 		// Sync and the timeline reads.
 		Sync: msync.Stores{
 			Events: events, Timeline: events, State: events, Groups: events,
 			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
+			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,
 		},
 	})
 	// Server keys are published beside the client-server API.
@@ -129,5 +157,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 
 // Close stops the homeserver's background work and closes the database.
 func (hs *Homeserver) Close() error {
+	if hs.push != nil {
+		hs.push.Close()
+	}
 	return hs.DB.Close()
 }

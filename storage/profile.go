@@ -82,14 +82,3 @@ func (s *ProfileStore) DeleteProfileField(ctx context.Context, userID, key strin
 		return nil
 	})
 }
-
-// DisplayNameAndAvatar returns a user's display name and avatar URL ("" when
-// unset), in the shape the room pipeline's Config.Profile takes.
-func (s *ProfileStore) DisplayNameAndAvatar(ctx context.Context, userID string) (displayName, avatarURL string, err error) {
-	fields, err := s.Profile(ctx, userID)
-	if err != nil {
-		return "", "", err
-	}
-	displayName, avatarURL = core.ProfileNames(fields)
-	return displayName, avatarURL, nil
-}

@@ -44,9 +44,8 @@ func TestProfileFields(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Profile (-want +got):\n%s", diff)
 	}
-	name, avatar, err := s.DisplayNameAndAvatar(ctx, u)
-	if name != "Alice Liddell" || avatar != "" || err != nil {
-		t.Errorf("DisplayNameAndAvatar = %q, %q, %v", name, avatar, err)
+	if name, avatar := core.ProfileNames(got); name != "Alice Liddell" || avatar != "" {
+		t.Errorf("ProfileNames = %q, %q", name, avatar)
 	}
 	if other, _ := s.Profile(ctx, "@bob:example.org"); len(other) != 0 {
 		t.Errorf("another user's profile = %v", other)

@@ -1,19 +1,57 @@
 package web
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
 )
 
 // registerNotificationRoutes serves GET /notifications when
-// Options.Notifications and Options.NotificationEvents are set.
+// Options.Notifications is set and events can be formatted: by
+// Options.NotificationEvents, else by the room pipeline (Options.Rooms).
 func (s *Server) registerNotificationRoutes() {
-	if s.opts.Notifications == nil || s.opts.NotificationEvents == nil {
+	if s.opts.Notifications == nil {
+		return
+	}
+	if s.opts.NotificationEvents == nil && s.opts.Rooms != nil {
+		s.opts.NotificationEvents = s.pipelineEvents
+	}
+	if s.opts.NotificationEvents == nil {
 		return
 	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/notifications", s.authed(s.getNotifications))
+}
+
+// pipelineEvents formats events for GET /notifications through the room
+// pipeline: the events userID may see, redactions applied, without room_id
+// (the notification carries it).
+func (s *Server) pipelineEvents(ctx context.Context, userID string, ids []string) (map[string]json.RawMessage, error) {
+	byID, err := s.opts.Rooms.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]*room.Event, 0, len(byID))
+	for _, id := range ids {
+		if e := byID[id]; e != nil {
+			evs = append(evs, e)
+		}
+	}
+	if evs, err = s.opts.Rooms.FilterVisible(ctx, userID, evs); err != nil {
+		return nil, err
+	}
+	js, err := s.opts.Rooms.ClientEvents(ctx, evs, room.ClientFormat{Now: s.opts.Now().UnixMilli(), UserID: userID, OmitRoomID: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]json.RawMessage, len(evs))
+	for i, e := range evs {
+		out[e.Stored.EventID] = js[i]
+	}
+	return out, nil
 }
 
 // getNotifications answers GET /notifications: from (a next_token), limit

@@ -172,20 +172,36 @@ func checkProfileValue(key string, v json.RawMessage) error {
 	return nil
 }
 
-// profileChanged runs the OnProfileChange hook after a change of the
-// display name or avatar URL. Its failure is logged: the profile itself is
+// profileChanged follows a change of the display name or avatar URL into
+// the user's m.room.member events: through Options.OnProfileChange when
+// set, else by joining each joined room again through the room pipeline
+// (a join carries the profile). A failure is logged: the profile itself is
 // saved.
 func (s *Server) profileChanged(r *http.Request, userID, key string) {
-	if key != core.ProfileDisplayName && key != core.ProfileAvatarURL || s.opts.OnProfileChange == nil {
+	if key != core.ProfileDisplayName && key != core.ProfileAvatarURL {
 		return
 	}
-	fields, err := s.opts.Profiles.Profile(r.Context(), userID)
-	if err == nil {
-		name, avatar := core.ProfileNames(fields)
-		err = s.opts.OnProfileChange(r.Context(), userID, name, avatar)
+	ctx := r.Context()
+	var err error
+	switch {
+	case s.opts.OnProfileChange != nil:
+		var fields map[string]json.RawMessage
+		if fields, err = s.opts.Profiles.Profile(ctx, userID); err == nil {
+			name, avatar := core.ProfileNames(fields)
+			err = s.opts.OnProfileChange(ctx, userID, name, avatar)
+		}
+	case s.opts.Rooms != nil && s.opts.Sync.State != nil:
+		var joined []core.RoomMembership
+		if joined, err = s.opts.Sync.State.RoomsForUser(ctx, userID, core.MembershipJoin); err == nil {
+			for _, m := range joined {
+				if _, err = s.opts.Rooms.Join(ctx, m.RoomID, userID, ""); err != nil {
+					break
+				}
+			}
+		}
 	}
 	if err != nil {
-		slog.ErrorContext(r.Context(), "updating room memberships after a profile change", "user", userID, "err", err)
+		slog.ErrorContext(ctx, "updating room memberships after a profile change", "user", userID, "err", err)
 	}
 }
 

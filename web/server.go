@@ -77,9 +77,11 @@ type Options struct {
 	DeviceListPosition func(syncToken string) (int64, error)
 
 	// Profiles keeps local users' profiles (storage.ProfileStore); its
-	// routes are served only when set. OnProfileChange, when set, is called
-	// after a user's display name or avatar URL changed, to update their
-	// m.room.member events in the rooms they are in.
+	// routes are served only when set. After a user's display name or
+	// avatar URL changed, OnProfileChange is called when set, to update
+	// their m.room.member events; without it, with Rooms and Sync.State,
+	// the user joins each of their joined rooms again (a join carries the
+	// profile).
 	Profiles        core.ProfileStore
 	OnProfileChange core.ProfileChangeFunc
 	// AccountData keeps account data and room tags

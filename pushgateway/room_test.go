@@ -1,0 +1,247 @@
+package pushgateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/storage"
+)
+
+// recordingHook records OnEventPersisted calls.
+type recordingHook struct {
+	mu    sync.Mutex
+	calls []hookCall
+}
+
+type hookCall struct {
+	RoomID string
+	Event  map[string]any
+	Room   core.PushRoom
+}
+
+func (h *recordingHook) OnEventPersisted(ctx context.Context, roomID string, event []byte, room core.PushRoom) error {
+	var ev map[string]any
+	if err := json.Unmarshal(event, &ev); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.calls = append(h.calls, hookCall{roomID, ev, room})
+	return nil
+}
+
+// pushTestRoom is a room of version 11 on a real database: alice (local,
+// creator, power 100) and bob (local) and carol (remote) joined; the
+// notification level for @room is 20.
+type pushTestRoom struct {
+	db     *storage.DB
+	events *storage.EventStore
+	id     string
+	group  int64
+	depth  int64
+	last   string
+}
+
+const roomID = "!push:example.org"
+
+func newPushTestRoom(t *testing.T) *pushTestRoom {
+	t.Helper()
+	ctx := context.Background()
+	db, err := storage.Open(ctx, storage.Options{Path: filepath.Join(t.TempDir(), "h.db"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.ClaimServerName(ctx, "example.org"); err != nil {
+		t.Fatal(err)
+	}
+	r := &pushTestRoom{db: db, events: storage.NewEventStore(db), id: roomID}
+	if err := r.events.StoreRoom(ctx, core.RoomInfo{RoomID: roomID, RoomVersion: "11", Creator: "@alice:example.org"}); err != nil {
+		t.Fatal(err)
+	}
+	state := []struct{ typ, key, sender, content string }{
+		{"m.room.create", "", "@alice:example.org", `{"room_version":"11"}`},
+		{"m.room.member", "@alice:example.org", "@alice:example.org", `{"membership":"join","displayname":"Alice"}`},
+		{"m.room.power_levels", "", "@alice:example.org", `{"notifications":{"room":20},"users":{"@alice:example.org":100}}`},
+		{"m.room.name", "", "@alice:example.org", `{"name":"Mission Control"}`},
+		{"m.room.member", "@bob:example.org", "@bob:example.org", `{"membership":"join","displayname":"Bob"}`},
+		{"m.room.member", "@carol:elsewhere.example", "@carol:elsewhere.example", `{"membership":"join","displayname":"Major Tom"}`},
+	}
+	changes := core.StateMap{}
+	var evs []core.NewEvent
+	for _, s := range state {
+		sk := s.key
+		ev := r.event(s.typ, &sk, s.sender, s.content)
+		changes[core.StateKey{Type: s.typ, StateKey: s.key}] = ev.EventID
+		evs = append(evs, ev)
+	}
+	g, err := r.events.StoreStateGroup(ctx, roomID, evs[len(evs)-1].EventID, core.StateGroupDelta{Changes: changes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		evs[i].StateGroup = g
+	}
+	r.group = g
+	if _, err := r.events.PersistEvents(ctx, evs, core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: roomID, Changes: changes}}}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// event builds the next event of the room (federation format of version
+// 11, without event_id).
+func (r *pushTestRoom) event(typ string, stateKey *string, sender, content string) core.NewEvent {
+	r.depth++
+	h := sha256.Sum256(fmt.Appendf(nil, "event %d", r.depth))
+	id := "$" + base64.RawURLEncoding.EncodeToString(h[:])
+	prev := []string{}
+	if r.last != "" {
+		prev = []string{r.last}
+	}
+	r.last = id
+	sk := ""
+	if stateKey != nil {
+		q, _ := json.Marshal(*stateKey)
+		sk = `"state_key":` + string(q) + `,`
+	}
+	pj, _ := json.Marshal(prev)
+	js := fmt.Sprintf(`{"auth_events":[],"content":%s,"depth":%d,"hashes":{"sha256":"aGFzaA"},"origin_server_ts":%d,"prev_events":%s,"room_id":%q,"sender":%q,"signatures":{},%s"type":%q}`,
+		content, r.depth, 1_700_000_000_000+r.depth, pj, roomID, sender, sk, typ)
+	ev := core.NewEvent{EventID: id, RoomID: roomID, Type: typ, StateKey: stateKey, Sender: sender, Depth: r.depth,
+		OriginServerTS: 1_700_000_000_000 + r.depth, PrevEvents: prev, JSON: []byte(js), FormatVersion: 3,
+		StateGroup: r.group, ReceivedTS: 1_700_000_000_000 + r.depth}
+	if typ == "m.room.member" {
+		var c struct{ Membership string }
+		json.Unmarshal([]byte(content), &c)
+		ev.Membership = c.Membership
+	}
+	return ev
+}
+
+func TestPushingEventStore(t *testing.T) {
+	ctx := context.Background()
+	r := newPushTestRoom(t)
+	hook := &recordingHook{}
+	s := &PushingEventStore{EventStore: r.events, State: r.events, Rooms: r.events, Hook: hook, ServerName: "example.org"}
+
+	msg := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"hello"}`)
+	mine := r.event("m.room.message", nil, "@alice:example.org", `{"body":"@room","m.mentions":{"room":true}}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{msg, mine}, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	old := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"old"}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{old}, core.PersistOptions{Backfilled: true}); err != nil {
+		t.Fatal(err)
+	}
+	out := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"outlier"}`)
+	out.Outlier, out.StateGroup = true, 0
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{out}, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(hook.calls) != 2 {
+		t.Fatalf("hook called %d times, want 2 (live events only)", len(hook.calls))
+	}
+	want := core.PushRoom{
+		MemberCount: 3,
+		Recipients:  map[string]string{"@alice:example.org": "Alice", "@bob:example.org": "Bob"},
+		PowerLevels: json.RawMessage(`{"notifications":{"room":20},"users":{"@alice:example.org":100}}`),
+		RoomName:    "Mission Control", SenderDisplayName: "Major Tom",
+	}
+	if diff := cmp.Diff(want, hook.calls[0].Room); diff != "" {
+		t.Errorf("room of carol's message (-want +got):\n%s", diff)
+	}
+	if hook.calls[0].Event["event_id"] != msg.EventID || hook.calls[0].Event["type"] != "m.room.message" {
+		t.Errorf("event = %v", hook.calls[0].Event)
+	}
+	if got := hook.calls[1].Room; got.SenderPowerLevel != 100 || got.SenderDisplayName != "Alice" {
+		t.Errorf("alice's message: power %d, name %q", got.SenderPowerLevel, got.SenderDisplayName)
+	}
+
+	// An invite of a local user makes them a recipient.
+	dave := "@dave:example.org"
+	inv := r.event("m.room.member", &dave, "@alice:example.org", `{"membership":"invite"}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{inv}, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := hook.calls[2].Room.Recipients[dave]; !ok || hook.calls[2].Room.MemberCount != 3 {
+		t.Errorf("invite room = %+v", hook.calls[2].Room)
+	}
+}
+
+// TestEndToEnd runs a message through the push rules into the unread
+// counts and to bob's push gateway.
+func TestEndToEnd(t *testing.T) {
+	ctx := context.Background()
+	r := newPushTestRoom(t)
+	rules := storage.NewPushRuleStore(r.db)
+	notes := storage.NewNotificationStore(r.db, rules)
+	pushers := storage.NewPusherStore(r.db)
+	g := newGateway(t, gatewayAnswer{200, `{"rejected":[]}`})
+	if err := pushers.SetPusher(ctx, core.Pusher{UserID: "@bob:example.org", Kind: "http", AppID: "app", PushKey: "bobkey",
+		Data: json.RawMessage(`{"url":"` + g.URL + `/_matrix/push/v1/notify"}`)}, false); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Notifications: notes, Pushers: pushers, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	s := &PushingEventStore{EventStore: r.events, State: r.events, Rooms: r.events, Hook: d, ServerName: "example.org"}
+	msg := r.event("m.room.message", nil, "@alice:example.org", `{"msgtype":"m.text","body":"@room lunch","m.mentions":{"room":true}}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{msg}, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	all, _, err := notes.RoomUnread(ctx, "@bob:example.org", roomID)
+	if err != nil || all != (core.UnreadCounts{Notifications: 1, Highlights: 1}) {
+		t.Errorf("bob's unread = %+v, %v; want one highlight", all, err)
+	}
+	if all, _, _ := notes.RoomUnread(ctx, "@alice:example.org", roomID); all.Notifications != 0 {
+		t.Errorf("alice's own message counted: %+v", all)
+	}
+	n := g.next(t)["notification"].(map[string]any)
+	if n["event_id"] != msg.EventID || n["room_name"] != "Mission Control" || n["sender_display_name"] != "Alice" ||
+		n["prio"] != "high" || n["counts"].(map[string]any)["unread"] != 1.0 {
+		t.Errorf("notification = %v", n)
+	}
+}
+
+func TestWithEventID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"type":"x"}`, `{"event_id":"$e","type":"x"}`},
+		{` {}`, `{"event_id":"$e"}`},
+		{`[]`, `[]`},
+	}
+	for _, tt := range tests {
+		if got := string(WithEventID([]byte(tt.in), "$e")); got != tt.want {
+			t.Errorf("WithEventID(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestUserLevelFallback(t *testing.T) {
+	tests := []struct {
+		content, user string
+		want          int64
+	}{
+		{`{"users":{"@a:x":75},"users_default":10}`, "@a:x", 75},
+		{`{"users":{"@a:x":75},"users_default":10}`, "@b:x", 10},
+		{`{}`, "@b:x", 0},
+		{`not json`, "@b:x", 0},
+	}
+	for _, tt := range tests {
+		if got := userLevel(json.RawMessage(tt.content), tt.user); got != tt.want {
+			t.Errorf("userLevel(%s, %s) = %d, want %d", tt.content, tt.user, got, tt.want)
+		}
+	}
+}
