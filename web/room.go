@@ -22,6 +22,7 @@ func (s *Server) registerRoomRoutes() {
 	s.registerStateRoutes()
 	s.registerDirectoryRoutes()
 	s.registerAdminEventRoutes()
+	s.mux.HandleFunc("POST /_matrix/client/v3/rooms/{roomId}/upgrade", s.authed(s.postUpgrade))
 }
 
 // clientFormat is how events are written for the client of sess.

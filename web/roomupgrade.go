@@ -1,0 +1,29 @@
+package web
+
+import (
+	"net/http"
+
+	"hearth.dev/hearth/core"
+)
+
+// postUpgrade is POST /rooms/{roomId}/upgrade.
+func (s *Server) postUpgrade(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	var body struct {
+		NewVersion         string   `json:"new_version"`
+		AdditionalCreators []string `json:"additional_creators"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		writeError(w, r, err)
+		return
+	}
+	if body.NewVersion == "" {
+		writeError(w, r, core.ErrMissingParam.WithMessage("new_version is required"))
+		return
+	}
+	newRoom, err := s.opts.Rooms.UpgradeRoom(r.Context(), r.PathValue("roomId"), sess.UserID, body.NewVersion, body.AdditionalCreators)
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"replacement_room": newRoom})
+}
