@@ -83,8 +83,10 @@ func (p *Pipeline) ResolveAlias(ctx context.Context, alias string) (string, erro
 }
 
 // CreateAlias maps a local alias to roomID for userID, who must be joined
-// to the room. It returns M_ROOM_IN_USE... as CreateRoom does; the web
-// layer turns it into the 409 the alias endpoint asks for.
+// to the room. A taken alias gives an error wrapping core.ErrRoomInUse
+// (the web layer answers it with the 409 the alias endpoint asks for);
+// M_INVALID_PARAM for an alias that is malformed or another server's,
+// M_NOT_FOUND for an unknown room, M_FORBIDDEN for a user not joined.
 func (p *Pipeline) CreateAlias(ctx context.Context, alias, roomID, userID string) error {
 	if err := p.checkLocalAlias(alias); err != nil {
 		return err
