@@ -82,6 +82,13 @@ type DB struct {
 
 	// maxBatch bounds how many queued writes share one transaction.
 	maxBatch int
+
+	// wconn is the writer's pinned connection (nil in single-connection
+	// mode, where reads need the one connection between writes), and
+	// stmts its prepared statements by SQL text. Only the writer goroutine
+	// touches them.
+	wconn *sql.Conn
+	stmts map[string]*sql.Stmt
 }
 
 // singleConnection reports whether this build and VFS must run everything
@@ -184,6 +191,15 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		return nil, fmt.Errorf("storage: open %s: %w", o.Path, err)
 	}
 	db.writer = w
+	if !db.single {
+		// The writer's one connection is pinned for the database's life,
+		// so its prepared statements stay compiled between transactions.
+		if db.wconn, err = w.Conn(ctx); err != nil {
+			w.Close()
+			return nil, fmt.Errorf("storage: open %s: %w", o.Path, err)
+		}
+	}
+	db.stmts = map[string]*sql.Stmt{}
 	if db.single {
 		db.reader = w
 	} else {
@@ -215,10 +231,17 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 }
 
 func openSQL(dsn string, init func(*sqlite3.Conn) error) (*sql.DB, error) {
-	if init == nil {
-		return driver.Open(dsn)
-	}
-	return driver.Open(dsn, init)
+	return driver.Open(dsn, func(c *sqlite3.Conn) error {
+		// A query plan chosen once stays: without this, SQLite (built with
+		// STAT4) compiles many statements a second time at their first bind.
+		if _, err := c.Config(sqlite3.DBCONFIG_ENABLE_QPSG, true); err != nil {
+			return err
+		}
+		if init != nil {
+			return init(c)
+		}
+		return nil
+	})
 }
 
 // attachQuery repeats the VFS choice for an attached file.
@@ -250,6 +273,10 @@ func (db *DB) Close() error {
 		close(db.closed)
 		db.closeMu.Unlock()
 		db.wg.Wait()
+		db.dropStmts()
+		if db.wconn != nil {
+			db.wconn.Close()
+		}
 		if db.reader != db.writer {
 			err = db.reader.Close()
 		}

@@ -537,8 +537,14 @@ func TestDeviceChangesMarkTheDeviceList(t *testing.T) {
 		}
 		last = got
 	}
-	step("new device", func() error { _, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"}); return err }, true)
-	step("same device again", func() error { _, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"}); return err }, false)
+	step("new device", func() error {
+		_, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"})
+		return err
+	}, true)
+	step("same device again", func() error {
+		_, err := s.IssueTokens(ctx, core.NewLogin{UserID: "@alice:example.org", DeviceID: "A"})
+		return err
+	}, false)
 	step("rename", func() error { return s.SetDeviceDisplayName(ctx, "@alice:example.org", "A", "Phone") }, true)
 	step("delete unknown", func() error { return s.DeleteDevices(ctx, "@alice:example.org", []string{"NOPE"}) }, false)
 	step("delete", func() error { return s.DeleteDevices(ctx, "@alice:example.org", []string{"A"}) }, true)

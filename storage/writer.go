@@ -93,12 +93,19 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			r.done <- results[i]
 		}
 	}
-	conn, err := db.writer.Conn(ctx)
-	if err != nil {
-		finish(fmt.Errorf("storage: writer connection: %w", err))
-		return
+	conn := db.wconn
+	if conn == nil {
+		// Single-connection mode: take the connection for this batch only,
+		// and forget its statements with it.
+		c, err := db.writer.Conn(ctx)
+		if err != nil {
+			finish(fmt.Errorf("storage: writer connection: %w", err))
+			return
+		}
+		defer c.Close()
+		defer db.dropStmts()
+		conn = c
 	}
-	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		finish(fmt.Errorf("storage: begin: %w", err))
 		return
@@ -109,10 +116,11 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			results[i] = err
 			continue
 		}
+		q := writerQueryer{conn: conn, stmts: db.stmts}
 		if len(batch) == 1 {
-			results[i] = runGuarded(r.ctx, conn, r.fn)
+			results[i] = runGuarded(q, r.fn)
 		} else {
-			results[i] = runInSavepoint(r.ctx, conn, r.fn)
+			results[i] = runInSavepoint(q, r.fn)
 		}
 		if results[i] == nil {
 			ok++
@@ -136,15 +144,15 @@ func (db *DB) commitBatch(batch []*writeReq) {
 }
 
 // runInSavepoint runs fn so that its failure undoes only its own changes.
-func runInSavepoint(ctx context.Context, conn *sql.Conn, fn func(Queryer) error) error {
-	if _, err := conn.ExecContext(context.Background(), "SAVEPOINT w"); err != nil {
+func runInSavepoint(q writerQueryer, fn func(Queryer) error) error {
+	if _, err := q.conn.ExecContext(context.Background(), "SAVEPOINT w"); err != nil {
 		return fmt.Errorf("storage: savepoint: %w", err)
 	}
-	err := runGuarded(ctx, conn, fn)
+	err := runGuarded(q, fn)
 	if err != nil {
-		_, _ = conn.ExecContext(context.Background(), "ROLLBACK TO w")
+		_, _ = q.conn.ExecContext(context.Background(), "ROLLBACK TO w")
 	}
-	if _, rerr := conn.ExecContext(context.Background(), "RELEASE w"); rerr != nil && err == nil {
+	if _, rerr := q.conn.ExecContext(context.Background(), "RELEASE w"); rerr != nil && err == nil {
 		err = fmt.Errorf("storage: release savepoint: %w", rerr)
 	}
 	return err
@@ -153,33 +161,74 @@ func runInSavepoint(ctx context.Context, conn *sql.Conn, fn func(Queryer) error)
 // runGuarded turns a panic in fn into an error, so one bad write cannot
 // take the writer goroutine down. In a batch of one, a failure rolls the
 // whole transaction back (commitBatch sees no successes).
-func runGuarded(ctx context.Context, conn *sql.Conn, fn func(Queryer) error) (err error) {
+func runGuarded(q writerQueryer, fn func(Queryer) error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("storage: write panicked: %v", p)
 		}
 	}()
-	return fn(ctxQueryer{ctx: ctx, conn: conn})
+	return fn(q)
 }
 
-// ctxQueryer runs statements on the pinned writer connection with their
-// cancellation removed: SQLite answers an interrupted INSERT/UPDATE/DELETE
-// by rolling back the whole transaction, which would undo the other writes
-// of the batch. A cancelled caller's write is skipped before it starts
-// instead (commitBatch checks r.ctx).
-type ctxQueryer struct {
-	ctx  context.Context
-	conn *sql.Conn
+// writerQueryer runs statements on the writer connection, from prepared
+// statements kept by SQL text, with their cancellation removed: SQLite
+// answers an interrupted INSERT/UPDATE/DELETE by rolling back the whole
+// transaction, which would undo the other writes of the batch. A cancelled
+// caller's write is skipped before it starts instead (commitBatch checks
+// r.ctx). Statements without arguments may be scripts of several
+// statements; they run unprepared.
+type writerQueryer struct {
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
 }
 
-func (c ctxQueryer) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return c.conn.ExecContext(context.WithoutCancel(ctx), q, args...)
+func (w writerQueryer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
+	if st, ok := w.stmts[q]; ok {
+		return st, nil
+	}
+	st, err := w.conn.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	w.stmts[q] = st
+	return st, nil
 }
 
-func (c ctxQueryer) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return c.conn.QueryContext(context.WithoutCancel(ctx), q, args...)
+func (w writerQueryer) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	ctx = context.WithoutCancel(ctx)
+	if len(args) == 0 {
+		return w.conn.ExecContext(ctx, q)
+	}
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
 }
 
-func (c ctxQueryer) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	return c.conn.QueryRowContext(context.WithoutCancel(ctx), q, args...)
+func (w writerQueryer) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	ctx = context.WithoutCancel(ctx)
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (w writerQueryer) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
+	st, err := w.stmt(ctx, q)
+	if err != nil {
+		// Let the connection report the error through the Row.
+		return w.conn.QueryRowContext(ctx, q, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// dropStmts closes the writer's prepared statements.
+func (db *DB) dropStmts() {
+	for q, st := range db.stmts {
+		st.Close()
+		delete(db.stmts, q)
+	}
 }
