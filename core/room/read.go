@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
@@ -74,8 +75,21 @@ func (p *Pipeline) Members(ctx context.Context, roomID, userID string, q Members
 
 // Member is a joined member's profile in the room.
 type Member struct {
-	DisplayName string `json:"display_name,omitempty"`
-	AvatarURL   string `json:"avatar_url,omitempty"`
+	DisplayName string
+	AvatarURL   string
+}
+
+// MarshalJSON always writes display_name (null when unset), as Synapse
+// does: clients such as matrix-nio require the key.
+func (m Member) MarshalJSON() ([]byte, error) {
+	out := map[string]any{"display_name": nil}
+	if m.DisplayName != "" {
+		out["display_name"] = m.DisplayName
+	}
+	if m.AvatarURL != "" {
+		out["avatar_url"] = m.AvatarURL
+	}
+	return json.Marshal(out)
 }
 
 // JoinedMembers returns the joined members of roomID with the profile

@@ -10,6 +10,7 @@ import sys
 import time
 
 import nio
+import nio.responses
 
 BASE = sys.argv[1]
 SUFFIX = format(int(time.time() * 1000), "x")
@@ -56,7 +57,7 @@ async def main():
             r = ok(await c.register(f"{name}{SUFFIX}", f"pw-{name}", device_name="nio"), nio.RegisterResponse)
             assert r.user_id == f"@{name}{SUFFIX}:localhost", r.user_id
             ok(await c.login(f"pw-{name}", device_name="nio-login"), nio.LoginResponse)
-        who = ok(await alice.whoami(), nio.WhoamiResponse)
+        who = ok(await alice.whoami(), nio.responses.WhoamiResponse)
         assert who.user_id == alice.user_id
 
         step("create room, invite, join")
