@@ -37,10 +37,7 @@ type PushNotification struct {
 	// Event is the event's JSON as given to OnEventPersisted.
 	Event   []byte
 	Actions push.Actions
-	// Unread is the user's count of unread notifications in all rooms,
-	// this one included.
-	Unread int64
-	Room   PushRoom
+	Room    PushRoom
 }
 
 // EventPushHook is called for every event that reaches a room's timeline
@@ -86,8 +83,11 @@ type NotificationStore interface {
 	// RecordPushActions evaluates event for each of room.Recipients but the
 	// sender against their push rules, records the events that notify
 	// (unread counts, /notifications), and returns them. It returns an
-	// error wrapping ErrNotFound if the event is not stored.
+	// error wrapping ErrNotFound if an event that notifies is not stored.
 	RecordPushActions(ctx context.Context, roomID string, event []byte, room PushRoom) ([]PushNotification, error)
+	// UnreadTotal returns userID's count of unread notifications in all
+	// rooms (the unread count push gateways get).
+	UnreadTotal(ctx context.Context, userID string) (int64, error)
 	// Notifications lists userID's notifications, newest first, before
 	// stream position from (0: from the newest), at most limit; only
 	// "highlight" keeps highlighted ones. It also returns the position to

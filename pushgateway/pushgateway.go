@@ -126,11 +126,17 @@ func (d *Dispatcher) OnEventPersisted(ctx context.Context, roomID string, event 
 		if err != nil {
 			return err
 		}
+		unread := int64(-1) // counted for the first http pusher
 		for _, p := range pushers {
 			if p.Kind != core.PusherKindHTTP {
 				continue
 			}
-			dl, err := newDelivery(n, p)
+			if unread < 0 {
+				if unread, err = d.opts.Notifications.UnreadTotal(ctx, n.UserID); err != nil {
+					return err
+				}
+			}
+			dl, err := newDelivery(n, p, unread)
 			if err != nil {
 				d.opts.Logger.WarnContext(ctx, "push: cannot build a notification", "user", n.UserID, "app_id", p.AppID, "err", err)
 				continue
@@ -244,8 +250,9 @@ func (d *Dispatcher) post(ctx context.Context, dl *delivery) ([]string, error) {
 	return out.Rejected, nil
 }
 
-// newDelivery builds the request for notification n to pusher p.
-func newDelivery(n *core.PushNotification, p core.Pusher) (*delivery, error) {
+// newDelivery builds the request for notification n to pusher p; unread
+// is the user's unread count.
+func newDelivery(n *core.PushNotification, p core.Pusher, unread int64) (*delivery, error) {
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(p.Data, &data); err != nil {
 		return nil, fmt.Errorf("pusher data: %w", err)
@@ -256,7 +263,7 @@ func newDelivery(n *core.PushNotification, p core.Pusher) (*delivery, error) {
 	}
 	json.Unmarshal(data["format"], &format)
 	delete(data, "url") // the gateway gets data without url
-	body, err := json.Marshal(map[string]any{"notification": notification(n, p, data, format)})
+	body, err := json.Marshal(map[string]any{"notification": notification(n, p, data, format, unread)})
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +271,7 @@ func newDelivery(n *core.PushNotification, p core.Pusher) (*delivery, error) {
 }
 
 // notification is the body's notification object (push gateway API).
-func notification(n *core.PushNotification, p core.Pusher, data map[string]json.RawMessage, format string) map[string]any {
+func notification(n *core.PushNotification, p core.Pusher, data map[string]json.RawMessage, format string, unread int64) map[string]any {
 	device := map[string]any{
 		"app_id":     p.AppID,
 		"pushkey":    p.PushKey,
@@ -279,8 +286,8 @@ func notification(n *core.PushNotification, p core.Pusher, data map[string]json.
 		"room_id":  n.RoomID,
 		"devices":  []any{device},
 	}
-	if n.Unread > 0 {
-		out["counts"] = map[string]int64{"unread": n.Unread}
+	if unread > 0 {
+		out["counts"] = map[string]int64{"unread": unread}
 	} else {
 		out["counts"] = map[string]int64{}
 	}

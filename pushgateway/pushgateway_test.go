@@ -31,6 +31,10 @@ func (f *fakeNotifications) RecordPushActions(ctx context.Context, roomID string
 	return out, nil
 }
 
+func (f *fakeNotifications) UnreadTotal(ctx context.Context, userID string) (int64, error) {
+	return 2, nil
+}
+
 func (f *fakeNotifications) Notifications(ctx context.Context, userID string, from int64, limit int, only string) ([]core.Notification, int64, error) {
 	return nil, 0, nil
 }
@@ -126,7 +130,7 @@ const (
 func setup(t *testing.T, g *gateway, attempts int) (*Dispatcher, *fakePushers) {
 	t.Helper()
 	notes := &fakeNotifications{notes: []core.PushNotification{{
-		UserID: alice, RoomID: "!r:example.org", EventID: "$e1", Unread: 2,
+		UserID: alice, RoomID: "!r:example.org", EventID: "$e1",
 		Actions: push.ParseActions([]json.RawMessage{json.RawMessage(`"notify"`), json.RawMessage(`{"set_tweak":"sound","value":"bing"}`)}),
 	}}}
 	url := g.URL + "/_matrix/push/v1/notify"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -20,6 +21,10 @@ import (
 // the event to Hook, before the caller wakes /sync. Backfilled events,
 // outliers, rejected and soft-failed events are not pushed. A failing hook
 // is logged: the events are stored all the same.
+//
+// What it reads of a room's state is kept until a batch persisted through
+// it changes that room's current state: every writer of events must go
+// through the same PushingEventStore.
 type PushingEventStore struct {
 	core.EventStore
 	State core.RoomStateStore
@@ -29,13 +34,20 @@ type PushingEventStore struct {
 	ServerName string
 	// Logger receives hook failures; nil uses slog.Default().
 	Logger *slog.Logger
+
+	mu    sync.Mutex
+	cache map[string]*roomPush
 }
 
 // PersistEvents implements core.EventStore.
 func (s *PushingEventStore) PersistEvents(ctx context.Context, events []core.NewEvent, opts core.PersistOptions) ([]int64, error) {
 	so, err := s.EventStore.PersistEvents(ctx, events, opts)
-	if err != nil || opts.Backfilled || s.Hook == nil {
+	if err != nil {
 		return so, err
+	}
+	s.invalidate(opts)
+	if opts.Backfilled || s.Hook == nil {
+		return so, nil
 	}
 	for i := range events {
 		ev := &events[i]
@@ -86,21 +98,81 @@ func WithEventID(js []byte, eventID string) []byte {
 	return []byte(`{"event_id":` + string(q) + sep + rest)
 }
 
+// roomPush is what PushRoom keeps of a room's current state.
+type roomPush struct {
+	version     *roomversion.Version
+	memberCount int
+	names       map[string]string // joined members' display names
+	create, pl  *pdu.PDU
+	plContent   json.RawMessage
+	name, alias string
+}
+
+// maxCachedRooms bounds the cache of rooms' push state.
+const maxCachedRooms = 1024
+
+// invalidate drops the cached state of the rooms whose current state the
+// persisted batch changed.
+func (s *PushingEventStore) invalidate(opts core.PersistOptions) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range opts.CurrentState {
+		if len(d.Changes) > 0 {
+			delete(s.cache, d.RoomID)
+		}
+	}
+}
+
 // PushRoom reads what the push rules need of roomID's current state for an
-// event by sender.
+// event by sender. The state read is kept until a batch persisted through
+// s changes the room's current state.
 func (s *PushingEventStore) PushRoom(ctx context.Context, roomID, sender string) (core.PushRoom, error) {
-	room := core.PushRoom{Recipients: map[string]string{}}
+	s.mu.Lock()
+	rp := s.cache[roomID]
+	s.mu.Unlock()
+	if rp == nil {
+		var err error
+		if rp, err = s.readRoom(ctx, roomID); err != nil {
+			return core.PushRoom{}, err
+		}
+		s.mu.Lock()
+		if s.cache == nil || len(s.cache) >= maxCachedRooms {
+			s.cache = map[string]*roomPush{}
+		}
+		s.cache[roomID] = rp
+		s.mu.Unlock()
+	}
+	room := core.PushRoom{
+		MemberCount: rp.memberCount, Recipients: map[string]string{}, PowerLevels: rp.plContent,
+		SenderDisplayName: rp.names[sender], RoomName: rp.name, RoomAlias: rp.alias,
+	}
+	for u, name := range rp.names {
+		if s.isLocal(u) {
+			room.Recipients[u] = name
+		}
+	}
+	switch {
+	case rp.create != nil:
+		room.SenderPowerLevel = eventauth.UserPowerLevel(rp.version, sender, rp.pl, rp.create)
+	case rp.plContent != nil:
+		room.SenderPowerLevel = userLevel(rp.plContent, sender)
+	}
+	return room, nil
+}
+
+// readRoom reads a room's push state from its current state.
+func (s *PushingEventStore) readRoom(ctx context.Context, roomID string) (*roomPush, error) {
 	info, err := s.Rooms.Room(ctx, roomID)
 	if err != nil {
-		return room, err
+		return nil, err
 	}
 	v, err := roomversion.Lookup(roomversion.ID(info.RoomVersion))
 	if err != nil {
-		return room, fmt.Errorf("room %s: %w", roomID, err)
+		return nil, fmt.Errorf("room %s: %w", roomID, err)
 	}
 	state, err := s.State.CurrentState(ctx, roomID, core.StateTypes("m.room.member", "m.room.power_levels", "m.room.create", "m.room.name", "m.room.canonical_alias"))
 	if err != nil {
-		return room, err
+		return nil, err
 	}
 	ids := make([]string, 0, len(state))
 	for _, id := range state {
@@ -108,9 +180,9 @@ func (s *PushingEventStore) PushRoom(ctx context.Context, roomID, sender string)
 	}
 	stored, err := s.EventStore.Events(ctx, ids)
 	if err != nil {
-		return room, err
+		return nil, err
 	}
-	var create, powerLevels *pdu.PDU
+	rp := &roomPush{version: v, names: map[string]string{}}
 	for key, id := range state {
 		se := stored[id]
 		if se == nil {
@@ -128,37 +200,25 @@ func (s *PushingEventStore) PushRoom(ctx context.Context, roomID, sender string)
 				continue
 			}
 			name, _ := m.Content.DisplayName.(string)
-			room.MemberCount++
-			if s.isLocal(key.StateKey) {
-				room.Recipients[key.StateKey] = name
-			}
-			if key.StateKey == sender {
-				room.SenderDisplayName = name
-			}
+			rp.memberCount++
+			rp.names[key.StateKey] = name
 		case "m.room.power_levels", "m.room.create":
 			p, err := pdu.Parse(v, se.JSON)
 			if err != nil {
 				continue
 			}
 			if key.Type == "m.room.create" {
-				create = p
+				rp.create = p
 			} else {
-				powerLevels = p
-				room.PowerLevels = p.Content
+				rp.pl, rp.plContent = p, p.Content
 			}
 		case "m.room.name":
-			room.RoomName = contentString(se.JSON, "name")
+			rp.name = contentString(se.JSON, "name")
 		case "m.room.canonical_alias":
-			room.RoomAlias = contentString(se.JSON, "alias")
+			rp.alias = contentString(se.JSON, "alias")
 		}
 	}
-	switch {
-	case create != nil:
-		room.SenderPowerLevel = eventauth.UserPowerLevel(v, sender, powerLevels, create)
-	case room.PowerLevels != nil:
-		room.SenderPowerLevel = userLevel(room.PowerLevels, sender)
-	}
-	return room, nil
+	return rp, nil
 }
 
 // userLevel reads a user's level from power levels content when the create

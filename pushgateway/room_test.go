@@ -54,7 +54,7 @@ type pushTestRoom struct {
 
 const roomID = "!push:example.org"
 
-func newPushTestRoom(t *testing.T) *pushTestRoom {
+func newPushTestRoom(t testing.TB) *pushTestRoom {
 	t.Helper()
 	ctx := context.Background()
 	db, err := storage.Open(ctx, storage.Options{Path: filepath.Join(t.TempDir(), "h.db"), Logger: slog.New(slog.DiscardHandler)})

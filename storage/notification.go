@@ -62,10 +62,6 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 	}
 	eventID, _ := ev.String([]string{"event_id"})
 	sender, _ := ev.String([]string{"sender"})
-	stored, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
-	if err != nil {
-		return nil, err
-	}
 	levels := push.NotificationLevels(room.PowerLevels)
 	var out []core.PushNotification
 	for user, name := range room.Recipients {
@@ -88,6 +84,10 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 	if len(out) == 0 {
 		return nil, nil
 	}
+	stored, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
+	if err != nil {
+		return nil, err
+	}
 	thread := ev.ThreadID()
 	ts := s.now().UnixMilli()
 	err = s.db.Write(ctx, func(q Queryer) error {
@@ -100,9 +100,6 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 			if _, err := q.ExecContext(ctx, sqlPushActionInsert, n.UserID, stored.nid, stored.roomNID, stored.stream,
 				thread, string(actions), n.Actions.Highlight, ts); err != nil {
 				return fmt.Errorf("storage: push actions: %w", err)
-			}
-			if n.Unread, err = totalUnread(ctx, q, n.UserID); err != nil {
-				return err
 			}
 		}
 		return nil
@@ -154,69 +151,97 @@ func loadReadPositions(ctx context.Context, q Queryer, userID string, roomNID in
 // threadCounts are unread notification and highlight counts by thread.
 type threadCounts map[string]struct{ notify, highlight int64 }
 
-// roomUnread counts userID's unread notifications in a room, by thread.
+const (
+	// sqlUnreadByThread counts the notifications after the unthreaded read
+	// position, by thread (index event_push_actions_room).
+	sqlUnreadByThread = `SELECT thread_id, COUNT(*), SUM(highlight) FROM event_push_actions
+		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ? GROUP BY thread_id`
+	// sqlReadInThread counts the notifications of one thread between the
+	// unthreaded read position and the thread's own.
+	sqlReadInThread = `SELECT COUNT(*), COALESCE(SUM(highlight), 0) FROM event_push_actions
+		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ? AND stream_ordering <= ? AND thread_id = ?`
+)
+
+// roomUnread counts userID's unread notifications in a room, by thread:
+// SQLite counts the rows after the unthreaded receipt, and for each thread
+// whose own receipt is further, those it covers are taken off.
 func roomUnread(ctx context.Context, q Queryer, userID string, roomNID int64) (threadCounts, error) {
 	pos, err := loadReadPositions(ctx, q, userID, roomNID)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := q.QueryContext(ctx, `SELECT stream_ordering, thread_id, highlight FROM event_push_actions
-		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ?`, userID, roomNID, pos.all)
+	rows, err := q.QueryContext(ctx, sqlUnreadByThread, userID, roomNID, pos.all)
 	if err != nil {
 		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
 	}
 	defer rows.Close()
 	out := threadCounts{}
 	for rows.Next() {
-		var stream int64
 		var thread string
-		var high bool
-		if err := rows.Scan(&stream, &thread, &high); err != nil {
+		var c struct{ notify, highlight int64 }
+		if err := rows.Scan(&thread, &c.notify, &c.highlight); err != nil {
 			return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
-		}
-		if pos.isRead(stream, thread) {
-			continue
-		}
-		c := out[thread]
-		c.notify++
-		if high {
-			c.highlight++
 		}
 		out[thread] = c
 	}
-	return out, wrapErr("unread counts of "+userID, rows.Err())
-}
-
-// totalUnread counts userID's unread notifications in all rooms.
-func totalUnread(ctx context.Context, q Queryer, userID string) (int64, error) {
-	rows, err := q.QueryContext(ctx, "SELECT DISTINCT room_nid FROM event_push_actions WHERE user_id = ?", userID)
-	if err != nil {
-		return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
-	}
-	var rooms []int64
-	for rows.Next() {
-		var r int64
-		if err := rows.Scan(&r); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
-		}
-		rooms = append(rooms, r)
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
 	}
 	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+	for thread, c := range out {
+		tp := pos.threads[thread]
+		if tp <= pos.all {
+			continue
+		}
+		var n, h int64
+		if err := q.QueryRowContext(ctx, sqlReadInThread, userID, roomNID, pos.all, tp, thread).Scan(&n, &h); err != nil {
+			return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		}
+		c.notify -= n
+		c.highlight -= h
+		if c.notify <= 0 {
+			delete(out, thread)
+			continue
+		}
+		out[thread] = c
 	}
+	return out, nil
+}
+
+// UnreadTotal returns userID's count of unread notifications in all rooms
+// (the "unread" count sent to push gateways).
+func (s *NotificationStore) UnreadTotal(ctx context.Context, userID string) (int64, error) {
 	var total int64
-	for _, r := range rooms {
-		c, err := roomUnread(ctx, q, userID, r)
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, "SELECT DISTINCT room_nid FROM event_push_actions WHERE user_id = ?", userID)
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
 		}
-		for _, x := range c {
-			total += x.notify
+		var rooms []int64
+		for rows.Next() {
+			var r int64
+			if err := rows.Scan(&r); err != nil {
+				rows.Close()
+				return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+			}
+			rooms = append(rooms, r)
 		}
-	}
-	return total, nil
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		}
+		for _, r := range rooms {
+			c, err := roomUnread(ctx, q, userID, r)
+			if err != nil {
+				return err
+			}
+			for _, x := range c {
+				total += x.notify
+			}
+		}
+		return nil
+	})
+	return total, err
 }
 
 // RoomUnread returns userID's unread notification and highlight counts in
