@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
+.PHONY: client-deps test-clients all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
 
 all: build
 
@@ -50,7 +50,7 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet -tags $(JSTAGS) ./wasm/... ./storage/...
 
-test: vet test-go test-js test-browser test-browser-storage
+test: vet test-go test-js test-browser test-browser-storage test-clients
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -94,6 +94,20 @@ test-browser-storage: browser-deps
 
 bench-browser: test-browser
 	for v in opfs idb; do $(BROWSER_RUN) $(WASMTEST)/$$v.test.wasm -test.run '^$$' -test.bench . -test.benchtime 2000x || exit 1; done
+
+# Real clients against a real `hearth serve` on 127.0.0.1: matrix-js-sdk
+# (npm, pinned) and Debian's matrix-nio (run by /usr/bin/python3, where
+# Debian's python3-* packages load), plus the independent event checks
+# (python3-signedjson and friends).
+CLIENT_PY := python3-matrix-nio python3-signedjson python3-canonicaljson python3-unpaddedbase64 python3-nacl
+
+client-deps:
+	/usr/bin/python3 -c 'import nio, signedjson, canonicaljson, unpaddedbase64, nacl' 2>/dev/null || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(CLIENT_PY))
+	npm ci --prefix test/clients --no-audit --no-fund
+
+test-clients: build client-deps
+	node test/clients/run.mjs
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -121,9 +121,16 @@ async def main():
         )
 
         step("to-device")
-        msg = nio.ToDeviceMessage("org.hearth.nio", bob.user_id, bob.device_id, {"hi": "bob"})
+        # nio 0.20 drops to-device types it does not know, so send one it parses.
+        msg = nio.ToDeviceMessage("m.key.verification.cancel", bob.user_id, bob.device_id,
+                                  {"transaction_id": "hearth-t1", "code": "m.user", "reason": "hearth test"})
         ok(await alice.to_device(msg), nio.ToDeviceResponse)
-        await sync_until(bob, lambda s: any(getattr(e, "source", {}).get("type") == "org.hearth.nio" for e in s.to_device_events), "the to-device message")
+        await sync_until(
+            bob,
+            lambda s: any(isinstance(e, nio.KeyVerificationCancel) and e.transaction_id == "hearth-t1" and e.sender == alice.user_id
+                          for e in s.to_device_events),
+            "the to-device message",
+        )
 
         step("keys upload / query / claim (raw)")
         dev = bob.device_id
