@@ -177,6 +177,23 @@ func TestPushingEventStore(t *testing.T) {
 	if _, ok := hook.calls[2].Room.Recipients[dave]; !ok || hook.calls[2].Room.MemberCount != 3 {
 		t.Errorf("invite room = %+v", hook.calls[2].Room)
 	}
+
+	// A change of current state (bob leaves) is seen by the next event.
+	bobID := "@bob:example.org"
+	leave := r.event("m.room.member", &bobID, bobID, `{"membership":"leave"}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{leave}, core.PersistOptions{CurrentState: []core.CurrentStateDelta{{
+		RoomID: roomID, Changes: core.StateMap{{Type: "m.room.member", StateKey: bobID}: leave.EventID},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	after := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"bye bob"}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{after}, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	last := hook.calls[len(hook.calls)-1]
+	if _, ok := last.Room.Recipients[bobID]; ok || last.Room.MemberCount != 2 || last.Event["event_id"] != after.EventID {
+		t.Errorf("after bob left: %+v", last.Room)
+	}
 }
 
 // TestEndToEnd runs a message through the push rules into the unread
