@@ -109,8 +109,10 @@ client-deps:
 test-clients: build client-deps
 	node test/clients/run.mjs
 
-bench:
+bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) build -o bin/hearth-load ./cmd/hearth-load
+	test/load/run.sh --messages 2000
 
 clean:
 	rm -rf bin

@@ -299,10 +299,11 @@ func run(base string, messages, states, pid int, dbPath, regToken string) error 
 		return err
 	}
 	fmt.Printf("server RSS at end: %s\n", rss(pid))
+	events := 2*messages + 50 + states
+	fmt.Printf("events sent: %d\n", events)
 	if dbPath != "" {
-		events := 2*messages + 50 + states
 		grew := dbBytes(dbPath) - before
-		fmt.Printf("database grew %d bytes for %d events: %.0f bytes/event\n", grew, events, float64(grew)/float64(events))
+		fmt.Printf("database and WAL grew %d bytes: %.0f bytes/event (the WAL is not yet checkpointed)\n", grew, float64(grew)/float64(events))
 	}
 	if len(results) == 0 {
 		return errors.New("nothing measured")
