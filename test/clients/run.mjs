@@ -1,7 +1,11 @@
 // Runs the real-client scenarios against a real `hearth serve` on
 // 127.0.0.1: a fresh data folder, open registration, rate limits off.
 //
-//   node test/clients/run.mjs [--only jssdk|nio] [--hearth bin/hearth]
+//   node test/clients/run.mjs [--only jssdk|nio|events] [--hearth bin/hearth]
+//
+// A scenario with `admin: true` gets a server admin, created with
+// `hearth user create --admin` before the server starts and logged in over
+// HTTP; its argv function receives { user_id, access_token } after the base.
 //
 // Exits non-zero if the server fails to start or any scenario fails.
 import { spawn } from "node:child_process";
@@ -31,8 +35,34 @@ function freePort() {
   });
 }
 
-async function startHearth() {
+const ADMIN_NAME = "admin";
+const ADMIN_PASSWORD = "admin-password-" + process.pid;
+
+// createAdmin adds a server admin to the data folder with the CLI.
+function createAdmin(dir) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(hearthBin, ["user", "create", "--data-dir", dir, "--server-name", "localhost",
+      "--name", ADMIN_NAME, "--admin", "--password-stdin"], { stdio: ["pipe", "inherit", "inherit"] });
+    p.stdin.end(ADMIN_PASSWORD + "\n");
+    p.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`hearth user create exited with ${code}`))));
+  });
+}
+
+// loginAdmin logs the admin in with its password.
+async function loginAdmin(base) {
+  const r = await fetch(`${base}/_matrix/client/v3/login`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: ADMIN_NAME }, password: ADMIN_PASSWORD }),
+  });
+  const body = await r.json();
+  if (!r.ok || !body.access_token) throw new Error(`admin login: ${r.status} ${JSON.stringify(body)}`);
+  return { user_id: body.user_id, access_token: body.access_token };
+}
+
+async function startHearth({ admin = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "hearth-clients-"));
+  if (admin) await createAdmin(dir);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const proc = spawn(hearthBin, ["serve", "--data-dir", dir, "--listen", `127.0.0.1:${port}`,
@@ -44,7 +74,7 @@ async function startHearth() {
     if (exited !== null) throw new Error(`hearth exited with ${exited} before answering`);
     try {
       const r = await fetch(`${base}/_matrix/client/versions`);
-      if (r.ok) return { base, proc, dir };
+      if (r.ok) return { base, proc, dir, admin: admin ? await loginAdmin(base) : null };
     } catch { /* not up yet */ }
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -62,14 +92,20 @@ function run(cmd, argv) {
 const scenarios = [
   { name: "jssdk", cmd: process.execPath, argv: (base) => [join(here, "jssdk.mjs"), base] },
   { name: "nio", cmd: "/usr/bin/python3", argv: (base) => [join(here, "nio_scenario.py"), base] },
+  // Hashes, signatures, event IDs and v12 room IDs checked independently
+  // (Debian's python3-signedjson, -canonicaljson, -unpaddedbase64, -nacl).
+  {
+    name: "events", cmd: "/usr/bin/python3", admin: true,
+    argv: (base, admin) => [join(here, "verify_events.py"), base, admin.access_token],
+  },
 ];
 
 let failed = 0;
 for (const s of scenarios) {
   if (only && s.name !== only) continue;
-  const { base, proc, dir } = await startHearth();
+  const { base, proc, dir, admin } = await startHearth({ admin: !!s.admin });
   console.log(`== ${s.name} against ${base}`);
-  const code = await run(s.cmd, s.argv(base));
+  const code = await run(s.cmd, s.argv(base, admin));
   proc.kill("SIGTERM");
   await new Promise((r) => proc.on("exit", r));
   rmSync(dir, { recursive: true, force: true });
