@@ -62,6 +62,14 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 	}
 	eventID, _ := ev.String([]string{"event_id"})
 	sender, _ := ev.String([]string{"sender"})
+	if _, ok := room.Recipients[sender]; ok {
+		// "When the user updates their read receipt (either by using the
+		// API or by sending an event), notifications prior to and
+		// including that event MUST be marked as read."
+		if err := s.markSent(ctx, sender, roomID, eventID, ev.ThreadID()); err != nil {
+			return nil, err
+		}
+	}
 	levels := push.NotificationLevels(room.PowerLevels)
 	var out []core.PushNotification
 	for user, name := range room.Recipients {
@@ -110,9 +118,45 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 	return out, nil
 }
 
+// receiptSent is the receipt type of the read position a user's own event
+// sets: never sent to clients, and taking no position in the receipt
+// stream (the event itself reaches /sync, with the new counts).
+const receiptSent = "hearth.sent"
+
+// markSent marks userID's notifications in thread of roomID as read up to
+// the event they sent, when they have unread ones before it (so most sends
+// write nothing).
+func (s *NotificationStore) markSent(ctx context.Context, userID, roomID, eventID, thread string) error {
+	ev, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
+	if err != nil {
+		return err
+	}
+	var unread bool
+	err = s.db.Reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_push_actions
+		WHERE user_id = ? AND room_nid = ? AND stream_ordering < ? AND stream_ordering > COALESCE((SELECT MAX(event_stream) FROM receipts
+			WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent') AND thread_id IN ('', ?)), 0))`,
+		userID, ev.roomNID, ev.stream, ev.roomNID, userID, thread).Scan(&unread)
+	if err != nil || !unread {
+		return wrapErr("read position of "+userID, err)
+	}
+	return s.db.Write(ctx, func(q Queryer) error {
+		pos, err := receiptStream.Current(ctx, q)
+		if err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `INSERT INTO receipts (room_nid, user_id, receipt_type, thread_id, event_id, event_stream, ts, stream_id)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (room_nid, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
+				event_stream = excluded.event_stream, ts = excluded.ts
+			WHERE excluded.event_stream > receipts.event_stream`,
+			ev.roomNID, userID, receiptSent, thread, eventID, ev.stream, s.now().UnixMilli(), pos)
+		return wrapErr("read position of "+userID, err)
+	})
+}
+
 // readPositions are a user's read-up-to stream positions in one room: the
-// unthreaded one and one per thread, each the further of m.read and
-// m.read.private.
+// unthreaded one and one per thread, each the furthest of m.read,
+// m.read.private and the user's own last event.
 type readPositions struct {
 	all     int64
 	threads map[string]int64
@@ -124,7 +168,7 @@ func (p readPositions) isRead(stream int64, thread string) bool {
 }
 
 const sqlReadPositions = `SELECT thread_id, MAX(event_stream) FROM receipts
-	WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private') GROUP BY thread_id`
+	WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent') GROUP BY thread_id`
 
 func loadReadPositions(ctx context.Context, q Queryer, userID string, roomNID int64) (readPositions, error) {
 	p := readPositions{threads: map[string]int64{}}

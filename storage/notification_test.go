@@ -21,6 +21,11 @@ func TestNotificationCounts(t *testing.T) {
 
 	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
 	for _, name := range []string{"m1", "m2", "m3", "m4"} {
+		pr := pr
+		if name == "m4" {
+			// alice's own message; her sending it is tested below.
+			pr.Recipients = map[string]string{bob: "Bob"}
+		}
 		got, err := s.RecordPushActions(ctx, room, f.json(name), pr)
 		if err != nil {
 			t.Fatalf("RecordPushActions(%s): %v", name, err)
@@ -113,5 +118,37 @@ func TestNotificationCounts(t *testing.T) {
 	list, _, _ = s.Notifications(ctx, bob, 0, 10, "")
 	if len(list) != 1 || list[0].Read {
 		t.Errorf("bob's notifications = %+v", list)
+	}
+}
+
+// TestSendingMarksRead checks that a user's own event marks their
+// notifications before it as read, in its thread only, without a receipt
+// others (or the receipt stream) see.
+func TestSendingMarksRead(t *testing.T) {
+	ctx := context.Background()
+	f := newPushRoomFixture(t)
+	db := f.es.db
+	s := NewNotificationStore(db, NewPushRuleStore(db))
+	receipts := NewReceiptStore(db)
+	room := f.room.id
+	pr := core.PushRoom{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+	for _, name := range []string{"m1", "m2", "m3"} {
+		if _, err := s.RecordPushActions(ctx, room, f.json(name), pr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, _ := receipts.ReceiptPosition(ctx)
+	if _, err := s.RecordPushActions(ctx, room, f.json("m4"), pr); err != nil {
+		t.Fatal(err)
+	}
+	all, th, err := s.RoomUnread(ctx, alice, room)
+	want := map[string]core.UnreadCounts{eventID("m1"): {Notifications: 1}}
+	if err != nil || all.Notifications != 1 || !cmp.Equal(th, want) {
+		t.Errorf("after alice's message: %+v %v, %v; want only the thread's one left", all, th, err)
+	}
+	after, _ := receipts.ReceiptPosition(ctx)
+	got, _ := receipts.ReceiptContents(ctx, alice, []string{room}, 0, after)
+	if after != before || len(got) != 0 {
+		t.Errorf("the implicit read position is visible: position %d -> %d, receipts %s", before, after, got[room])
 	}
 }

@@ -150,7 +150,7 @@ type receiptUser struct {
 
 // ReceiptContents returns, per room of roomIDs with receipts changed at a
 // position in (since, to], the m.receipt content of those receipts as
-// userID may see them: m.read.private receipts of other users are left out.
+// userID may see them: m.read, and userID's own m.read.private.
 func (s *ReceiptStore) ReceiptContents(ctx context.Context, userID string, roomIDs []string, since, to int64) (map[string]json.RawMessage, error) {
 	if len(roomIDs) == 0 {
 		return map[string]json.RawMessage{}, nil
@@ -162,8 +162,8 @@ func (s *ReceiptStore) ReceiptContents(ctx context.Context, userID string, roomI
 	rows, err := s.db.Reader().QueryContext(ctx, `SELECT r.room_id, c.user_id, c.receipt_type, c.thread_id, c.event_id, c.ts
 		FROM receipts c JOIN rooms r ON r.room_nid = c.room_nid
 		WHERE c.stream_id > ? AND c.stream_id <= ? AND r.room_id IN (SELECT value FROM json_each(?))
-			AND (c.receipt_type <> ? OR c.user_id = ?)
-		ORDER BY c.stream_id`, since, to, string(ids), core.ReceiptReadPrivate, userID)
+			AND (c.receipt_type = ? OR c.receipt_type = ? AND c.user_id = ?)
+		ORDER BY c.stream_id`, since, to, string(ids), core.ReceiptRead, core.ReceiptReadPrivate, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: receipts: %w", err)
 	}
