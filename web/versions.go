@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"strings"
 
 	"hearth.dev/hearth/core"
 )
@@ -21,7 +22,25 @@ func (s *Server) getVersions(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// unrecognized answers requests no route matched.
+// unrecognized answers requests no route matched: 405 M_UNRECOGNIZED when
+// the path is known under another method (with an Allow header), as the
+// spec asks, and 404 M_UNRECOGNIZED otherwise.
 func (s *Server) unrecognized(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range [...]string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, core.ErrUnrecognized.WithStatus(http.StatusMethodNotAllowed).WithMessage("method %s not allowed here", r.Method))
+		return
+	}
 	writeError(w, r, core.ErrUnrecognized)
 }
