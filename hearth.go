@@ -41,7 +41,11 @@ type Homeserver struct {
 	// owner while the database has no account ("" once one exists).
 	SetupToken string
 
-	push *pushgateway.Dispatcher
+	// Updates runs the database's background updates.
+	Updates *storage.BackgroundUpdates
+
+	push        *pushgateway.Dispatcher
+	stopUpdates func()
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -152,11 +156,34 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	mux.Handle("/_matrix/key/", federation.NewKeyServer(federation.KeyServerOptions{ServerName: name, Key: key}))
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
+	hs.startBackgroundUpdates(oo.Logger)
 	return hs, nil
+}
+
+// startBackgroundUpdates runs pending background updates (seed 000) while
+// the server serves; Close stops them between batches, and the next start
+// resumes them from their saved progress.
+func (hs *Homeserver) startBackgroundUpdates(log *slog.Logger) {
+	if log == nil {
+		log = slog.Default()
+	}
+	hs.Updates = storage.NewBackgroundUpdates(hs.DB)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	hs.stopUpdates = func() { cancel(); <-done }
+	go func() {
+		defer close(done)
+		if err := hs.Updates.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("background updates stopped", "err", err)
+		}
+	}()
 }
 
 // Close stops the homeserver's background work and closes the database.
 func (hs *Homeserver) Close() error {
+	if hs.stopUpdates != nil {
+		hs.stopUpdates()
+	}
 	if hs.push != nil {
 		hs.push.Close()
 	}
