@@ -1,5 +1,7 @@
 package idb
 
+import "hearth.dev/hearth/wasm/jsvfs"
+
 import "io"
 
 // blockSize is the unit in which files are kept in memory and in IndexedDB.
@@ -25,7 +27,7 @@ type data struct {
 	// saved again.
 	orphan bool
 
-	locks lockTable
+	locks jsvfs.LockTable
 	// release gives up the Web Lock of a main database, or is nil.
 	release func()
 }

@@ -31,7 +31,7 @@ func (f *file) Close() error {
 	f.data = nil
 	mu.Lock()
 	defer mu.Unlock()
-	d.locks.unlock(&f.lock, vfs.LOCK_NONE)
+	d.locks.Unlock(&f.lock, vfs.LOCK_NONE)
 	if d.refs--; d.refs > 0 {
 		return nil
 	}
@@ -127,21 +127,21 @@ func (f *file) Size() (int64, error) {
 func (f *file) Lock(lock vfs.LockLevel) error {
 	mu.Lock()
 	defer mu.Unlock()
-	return f.locks.lock(&f.lock, lock)
+	return f.locks.Lock(&f.lock, lock)
 }
 
 // Unlock implements [vfs.File].
 func (f *file) Unlock(lock vfs.LockLevel) error {
 	mu.Lock()
 	defer mu.Unlock()
-	return f.locks.unlock(&f.lock, lock)
+	return f.locks.Unlock(&f.lock, lock)
 }
 
 // CheckReservedLock implements [vfs.File].
 func (f *file) CheckReservedLock() (bool, error) {
 	mu.Lock()
 	defer mu.Unlock()
-	return f.locks.reserved, nil
+	return f.locks.Reserved(), nil
 }
 
 // LockState implements [vfs.FileLockState].

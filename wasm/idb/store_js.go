@@ -1,6 +1,8 @@
 package idb
 
 import (
+	"hearth.dev/hearth/wasm/jsvfs"
+
 	"fmt"
 	"syscall/js"
 
@@ -37,7 +39,7 @@ func database() (js.Value, error) {
 	if factory.Type() != js.TypeObject {
 		return js.Undefined(), vfs.SystemError(fmt.Errorf("idb: indexedDB is missing"), sqlite3.CANTOPEN)
 	}
-	req, err := call(factory, "open", dbName, 1)
+	req, err := jsvfs.Call(factory, "open", dbName, 1)
 	if err != nil {
 		return js.Undefined(), vfs.SystemError(fmt.Errorf("idb: open %s: %w", dbName, err), sqlite3.CANTOPEN)
 	}
@@ -46,7 +48,7 @@ func database() (js.Value, error) {
 		db := req.Get("result")
 		for _, name := range []string{filesStore, blocksStore} {
 			if !db.Get("objectStoreNames").Call("contains", name).Bool() {
-				if _, err := call(db, "createObjectStore", name); err != nil {
+				if _, err := jsvfs.Call(db, "createObjectStore", name); err != nil {
 					upgradeErr = err
 				}
 			}
@@ -81,11 +83,11 @@ func storedSize(path string) (int64, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	tx, err := call(db, "transaction", []any{filesStore}, "readonly")
+	tx, err := jsvfs.Call(db, "transaction", []any{filesStore}, "readonly")
 	if err != nil {
 		return 0, false, vfs.SystemError(fmt.Errorf("idb: access %s: %w", path, err), sqlite3.IOERR_ACCESS)
 	}
-	req, err := call(tx.Call("objectStore", filesStore), "get", path)
+	req, err := jsvfs.Call(tx.Call("objectStore", filesStore), "get", path)
 	if err != nil {
 		return 0, false, vfs.SystemError(fmt.Errorf("idb: access %s: %w", path, err), sqlite3.IOERR_ACCESS)
 	}
@@ -116,22 +118,22 @@ func load(path string) (*data, error) {
 	fail := func(err error) (*data, error) {
 		return nil, vfs.SystemError(fmt.Errorf("idb: load %s: %w", path, err), sqlite3.CANTOPEN)
 	}
-	tx, err := call(db, "transaction", []any{filesStore, blocksStore}, "readonly")
+	tx, err := jsvfs.Call(db, "transaction", []any{filesStore, blocksStore}, "readonly")
 	if err != nil {
 		return fail(err)
 	}
 	// Issue every request before waiting: a transaction with nothing
 	// pending commits as soon as control returns to the event loop.
-	sizeReq, err := call(tx.Call("objectStore", filesStore), "get", path)
+	sizeReq, err := jsvfs.Call(tx.Call("objectStore", filesStore), "get", path)
 	if err != nil {
 		return fail(err)
 	}
 	blocks := tx.Call("objectStore", blocksStore)
-	keysReq, err := call(blocks, "getAllKeys", blockRange(path, 0))
+	keysReq, err := jsvfs.Call(blocks, "getAllKeys", blockRange(path, 0))
 	if err != nil {
 		return fail(err)
 	}
-	valsReq, err := call(blocks, "getAll", blockRange(path, 0))
+	valsReq, err := jsvfs.Call(blocks, "getAll", blockRange(path, 0))
 	if err != nil {
 		return fail(err)
 	}
@@ -190,12 +192,12 @@ func save(strict bool) error {
 	}
 	fail := func(err error) error {
 		err = fmt.Errorf("idb: save: %w", err)
-		if errorName(err) == "QuotaExceededError" {
+		if jsvfs.ErrorName(err) == "QuotaExceededError" {
 			return vfs.SystemError(err, sqlite3.FULL)
 		}
 		return vfs.SystemError(err, sqlite3.IOERR_WRITE)
 	}
-	tx, err := call(db, "transaction", []any{filesStore, blocksStore}, "readwrite", map[string]any{"durability": durability})
+	tx, err := jsvfs.Call(db, "transaction", []any{filesStore, blocksStore}, "readwrite", map[string]any{"durability": durability})
 	if err != nil {
 		return fail(err)
 	}
@@ -204,25 +206,25 @@ func save(strict bool) error {
 	// transaction, so nothing of this save is kept.
 	put := func() error {
 		for p := range deleted {
-			if _, err := call(sizes, "delete", p); err != nil {
+			if _, err := jsvfs.Call(sizes, "delete", p); err != nil {
 				return err
 			}
-			if _, err := call(blocks, "delete", blockRange(p, 0)); err != nil {
+			if _, err := jsvfs.Call(blocks, "delete", blockRange(p, 0)); err != nil {
 				return err
 			}
 		}
 		for _, d := range changed {
-			if _, err := call(sizes, "put", d.size, d.path); err != nil {
+			if _, err := jsvfs.Call(sizes, "put", d.size, d.path); err != nil {
 				return err
 			}
 			for i := range d.dirty {
 				js.CopyBytesToJS(scratch, d.blocks[i][:])
-				if _, err := call(blocks, "put", scratch, []any{d.path, i}); err != nil {
+				if _, err := jsvfs.Call(blocks, "put", scratch, []any{d.path, i}); err != nil {
 					return err
 				}
 			}
 			if d.saved > len(d.blocks) {
-				if _, err := call(blocks, "delete", blockRange(d.path, len(d.blocks))); err != nil {
+				if _, err := jsvfs.Call(blocks, "delete", blockRange(d.path, len(d.blocks))); err != nil {
 					return err
 				}
 			}
@@ -230,7 +232,7 @@ func save(strict bool) error {
 		return nil
 	}
 	if err := put(); err != nil {
-		call(tx, "abort")
+		jsvfs.Call(tx, "abort")
 		return fail(err)
 	}
 	if err := awaitTransaction(tx); err != nil {

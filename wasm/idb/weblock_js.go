@@ -1,6 +1,8 @@
 package idb
 
 import (
+	"hearth.dev/hearth/wasm/jsvfs"
+
 	"fmt"
 	"syscall/js"
 
@@ -39,19 +41,19 @@ func acquireWebLock(name string) (release func(), ok bool, err error) {
 		return p
 	})
 	defer granted.Release()
-	p, err := call(nav.Get("locks"), "request", name, map[string]any{"ifAvailable": true}, granted)
+	p, err := jsvfs.Call(nav.Get("locks"), "request", name, map[string]any{"ifAvailable": true}, granted)
 	if err != nil {
 		return nil, false, vfs.SystemError(fmt.Errorf("idb: lock %s: %w", name, err), sqlite3.CANTOPEN)
 	}
 	r := <-ch
 	if !r.ok {
-		awaitPromise(p)
+		jsvfs.AwaitPromise(p)
 		return nil, false, nil
 	}
 	// The request's own promise settles once the lock is given up; waiting
 	// for it makes the lock free for the next request when release returns.
 	return func() {
 		r.resolve.Invoke()
-		awaitPromise(p)
+		jsvfs.AwaitPromise(p)
 	}, true, nil
 }

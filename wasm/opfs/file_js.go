@@ -28,7 +28,7 @@ func (f *file) Close() error {
 	h := f.handle
 	f.handle = nil
 	h.mu.Lock()
-	h.locks.unlock(&f.lock, vfs.LOCK_NONE)
+	h.locks.Unlock(&f.lock, vfs.LOCK_NONE)
 	h.mu.Unlock()
 
 	openMu.Lock()
@@ -96,21 +96,21 @@ func (f *file) Lock(lock vfs.LockLevel) error {
 	// writes anyway.
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.locks.lock(&f.lock, lock)
+	return f.locks.Lock(&f.lock, lock)
 }
 
 // Unlock implements [vfs.File].
 func (f *file) Unlock(lock vfs.LockLevel) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.locks.unlock(&f.lock, lock)
+	return f.locks.Unlock(&f.lock, lock)
 }
 
 // CheckReservedLock implements [vfs.File].
 func (f *file) CheckReservedLock() (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.locks.reserved, nil
+	return f.locks.Reserved(), nil
 }
 
 // LockState implements [vfs.FileLockState].

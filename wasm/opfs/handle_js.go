@@ -1,6 +1,8 @@
 package opfs
 
 import (
+	"hearth.dev/hearth/wasm/jsvfs"
+
 	"errors"
 	"fmt"
 	"io"
@@ -24,7 +26,7 @@ type handle struct {
 	buf   js.Value
 	views map[int]js.Value // +checklocks:mu
 	at    js.Value         // the {at: offset} options object; +checklocks:mu
-	locks lockTable        // +checklocks:mu
+	locks jsvfs.LockTable  // +checklocks:mu
 }
 
 // root returns the origin's OPFS root directory handle.
@@ -33,7 +35,7 @@ func root() (js.Value, error) {
 	if storage.IsUndefined() {
 		return js.Undefined(), vfs.SystemError(errors.New("opfs: navigator.storage is missing"), sqlite3.CANTOPEN)
 	}
-	return await(storage, "getDirectory")
+	return jsvfs.Await(storage, "getDirectory")
 }
 
 // directory returns the handle of the directory holding path p, creating
@@ -45,7 +47,7 @@ func directory(p string, create bool) (js.Value, error) {
 	}
 	dirs, _ := splitPath(p)
 	for _, d := range dirs {
-		dir, err = await(dir, "getDirectoryHandle", d, map[string]any{"create": create})
+		dir, err = jsvfs.Await(dir, "getDirectoryHandle", d, map[string]any{"create": create})
 		if err != nil {
 			return dir, err
 		}
@@ -62,15 +64,15 @@ func openHandle(p string, flags vfs.OpenFlag) (*handle, error) {
 	}
 	_, base := splitPath(p)
 	if flags&vfs.OPEN_EXCLUSIVE != 0 {
-		if _, err := await(dir, "getFileHandle", base); err == nil {
+		if _, err := jsvfs.Await(dir, "getFileHandle", base); err == nil {
 			return nil, sqlite3.CANTOPEN
 		}
 	}
-	fh, err := await(dir, "getFileHandle", base, map[string]any{"create": create})
+	fh, err := jsvfs.Await(dir, "getFileHandle", base, map[string]any{"create": create})
 	if err != nil {
 		return nil, openError(p, err)
 	}
-	sah, err := await(fh, "createSyncAccessHandle")
+	sah, err := jsvfs.Await(fh, "createSyncAccessHandle")
 	if err != nil {
 		return nil, openError(p, err)
 	}
@@ -86,7 +88,7 @@ func openHandle(p string, flags vfs.OpenFlag) (*handle, error) {
 // The common outcomes are bare codes, so that errors.Is works on them in Go
 // as well as in SQLite.
 func openError(p string, err error) error {
-	switch errorName(err) {
+	switch jsvfs.ErrorName(err) {
 	case "NotFoundError", "TypeMismatchError":
 		return sqlite3.CANTOPEN
 	case "NoModificationAllowedError", "InvalidStateError":
@@ -94,7 +96,7 @@ func openError(p string, err error) error {
 		return sqlite3.BUSY
 	}
 	err = fmt.Errorf("opfs: open %s: %w", p, err)
-	if errorName(err) == "QuotaExceededError" {
+	if jsvfs.ErrorName(err) == "QuotaExceededError" {
 		return vfs.SystemError(err, sqlite3.FULL)
 	}
 	return vfs.SystemError(err, sqlite3.CANTOPEN)
@@ -105,12 +107,12 @@ func removeFile(p string) error {
 	dir, err := directory(p, false)
 	if err == nil {
 		_, base := splitPath(p)
-		_, err = await(dir, "removeEntry", base)
+		_, err = jsvfs.Await(dir, "removeEntry", base)
 	}
 	if err == nil {
 		return nil
 	}
-	switch errorName(err) {
+	switch jsvfs.ErrorName(err) {
 	case "NotFoundError", "TypeMismatchError":
 		return sqlite3.IOERR_DELETE_NOENT
 	}
@@ -123,17 +125,17 @@ func fileExists(p string) (bool, error) {
 	var fh js.Value
 	if err == nil {
 		_, base := splitPath(p)
-		fh, err = await(dir, "getFileHandle", base)
+		fh, err = jsvfs.Await(dir, "getFileHandle", base)
 	}
 	if err != nil {
-		switch errorName(err) {
+		switch jsvfs.ErrorName(err) {
 		case "NotFoundError", "TypeMismatchError":
 			return false, nil
 		}
 		return false, vfs.SystemError(fmt.Errorf("opfs: access %s: %w", p, err), sqlite3.IOERR_ACCESS)
 	}
-	f, err := await(fh, "getFile")
-	if errorName(err) == "NoModificationAllowedError" {
+	f, err := jsvfs.Await(fh, "getFile")
+	if jsvfs.ErrorName(err) == "NoModificationAllowedError" {
 		// Locked by a sync access handle elsewhere: it exists.
 		return true, nil
 	}
@@ -175,7 +177,7 @@ func (h *handle) readAt(b []byte, off int64) (int, error) {
 	defer h.mu.Unlock()
 	v := h.view(len(b))
 	h.at.Set("at", off)
-	r, err := call(h.sah, "read", v, h.at)
+	r, err := jsvfs.Call(h.sah, "read", v, h.at)
 	if err != nil {
 		return 0, vfs.SystemError(fmt.Errorf("opfs: read %s: %w", h.path, err), sqlite3.IOERR_READ)
 	}
@@ -197,10 +199,10 @@ func (h *handle) writeAt(b []byte, off int64) (int, error) {
 	v := h.view(len(b))
 	js.CopyBytesToJS(v, b)
 	h.at.Set("at", off)
-	r, err := call(h.sah, "write", v, h.at)
+	r, err := jsvfs.Call(h.sah, "write", v, h.at)
 	if err != nil {
 		err = fmt.Errorf("opfs: write %s: %w", h.path, err)
-		if errorName(err) == "QuotaExceededError" {
+		if jsvfs.ErrorName(err) == "QuotaExceededError" {
 			return 0, vfs.SystemError(err, sqlite3.FULL)
 		}
 		return 0, vfs.SystemError(err, sqlite3.IOERR_WRITE)
@@ -214,7 +216,7 @@ func (h *handle) writeAt(b []byte, off int64) (int, error) {
 func (h *handle) size() (int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r, err := call(h.sah, "getSize")
+	r, err := jsvfs.Call(h.sah, "getSize")
 	if err != nil {
 		return 0, vfs.SystemError(fmt.Errorf("opfs: size of %s: %w", h.path, err), sqlite3.IOERR_FSTAT)
 	}
@@ -224,9 +226,9 @@ func (h *handle) size() (int64, error) {
 func (h *handle) truncate(size int64) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, err := call(h.sah, "truncate", size); err != nil {
+	if _, err := jsvfs.Call(h.sah, "truncate", size); err != nil {
 		err = fmt.Errorf("opfs: truncate %s: %w", h.path, err)
-		if errorName(err) == "QuotaExceededError" {
+		if jsvfs.ErrorName(err) == "QuotaExceededError" {
 			return vfs.SystemError(err, sqlite3.FULL)
 		}
 		return vfs.SystemError(err, sqlite3.IOERR_TRUNCATE)
@@ -238,7 +240,7 @@ func (h *handle) truncate(size int64) error {
 func (h *handle) flush() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, err := call(h.sah, "flush"); err != nil {
+	if _, err := jsvfs.Call(h.sah, "flush"); err != nil {
 		return vfs.SystemError(fmt.Errorf("opfs: flush %s: %w", h.path, err), sqlite3.IOERR_FSYNC)
 	}
 	return nil
@@ -248,7 +250,7 @@ func (h *handle) flush() error {
 func (h *handle) close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if _, err := call(h.sah, "close"); err != nil {
+	if _, err := jsvfs.Call(h.sah, "close"); err != nil {
 		return vfs.SystemError(fmt.Errorf("opfs: close %s: %w", h.path, err), sqlite3.IOERR_CLOSE)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package opfs
 
 import (
+	"hearth.dev/hearth/wasm/jsvfs"
+
 	"errors"
 	"testing"
 
@@ -28,11 +30,11 @@ func TestBusyWhenHeldElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatalf("directory: %v", err)
 	}
-	fh, err := await(dir, "getFileHandle", "held-elsewhere.db")
+	fh, err := jsvfs.Await(dir, "getFileHandle", "held-elsewhere.db")
 	if err != nil {
 		t.Fatalf("getFileHandle: %v", err)
 	}
-	other, err := await(fh, "createSyncAccessHandle")
+	other, err := jsvfs.Await(fh, "createSyncAccessHandle")
 	if err != nil {
 		t.Fatalf("createSyncAccessHandle: %v", err)
 	}
@@ -55,7 +57,7 @@ func TestBusyWhenHeldElsewhere(t *testing.T) {
 		t.Errorf("Access(empty file held elsewhere) = true, want false")
 	}
 
-	if _, err := call(other, "close"); err != nil {
+	if _, err := jsvfs.Call(other, "close"); err != nil {
 		t.Fatalf("close: %v", err)
 	}
 	f, _, err = fsVFS{}.Open(p, flags)

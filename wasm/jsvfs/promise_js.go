@@ -1,39 +1,43 @@
-package opfs
+// Package jsvfs holds what hearth's browser SQLite VFSes (wasm/opfs and
+// wasm/idb) share: waiting on JavaScript promises and calls from Go, the
+// errors they throw, and the in-process lock table that stands in for file
+// locks. It is made only of *_js.go files; importing it has no side effects.
+package jsvfs
 
 import (
 	"errors"
 	"syscall/js"
 )
 
-// jsError is an exception or a promise rejection from JavaScript.
+// Error is an exception or a promise rejection from JavaScript.
 // Name is the DOMException name, such as "NotFoundError".
-type jsError struct {
+type Error struct {
 	Name    string
 	Message string
 }
 
-func (e *jsError) Error() string {
-	return "opfs: " + e.Name + ": " + e.Message
+func (e *Error) Error() string {
+	return e.Name + ": " + e.Message
 }
 
-// toError turns a thrown or rejected JavaScript value into an error.
-func toError(v js.Value) error {
+// ToError turns a thrown or rejected JavaScript value into an error.
+func ToError(v js.Value) error {
 	if v.Type() == js.TypeObject {
 		name, msg := v.Get("name"), v.Get("message")
 		if name.Type() == js.TypeString {
-			e := &jsError{Name: name.String()}
+			e := &Error{Name: name.String()}
 			if msg.Type() == js.TypeString {
 				e.Message = msg.String()
 			}
 			return e
 		}
 	}
-	return &jsError{Name: "Error", Message: js.Global().Get("String").Invoke(v).String()}
+	return &Error{Name: "Error", Message: js.Global().Get("String").Invoke(v).String()}
 }
 
-// errorName returns the DOMException name in err's chain, or "".
-func errorName(err error) string {
-	var e *jsError
+// ErrorName returns the DOMException name in err's chain, or "".
+func ErrorName(err error) string {
+	var e *Error
 	if errors.As(err, &e) {
 		return e.Name
 	}
@@ -42,14 +46,14 @@ func errorName(err error) string {
 
 // call calls method on v and turns a JavaScript exception into an error
 // instead of a panic.
-func call(v js.Value, method string, args ...any) (r js.Value, err error) {
+func Call(v js.Value, method string, args ...any) (r js.Value, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			e, ok := p.(js.Error)
 			if !ok {
 				panic(p)
 			}
-			err = toError(e.Value)
+			err = ToError(e.Value)
 		}
 	}()
 	return v.Call(method, args...), nil
@@ -59,17 +63,17 @@ func call(v js.Value, method string, args ...any) (r js.Value, err error) {
 // goroutine until the promise settles. The Go runtime keeps running the
 // JavaScript event loop meanwhile, so this works on any ordinary goroutine;
 // inside a js.FuncOf callback it would wait forever.
-func await(v js.Value, method string, args ...any) (js.Value, error) {
-	p, err := call(v, method, args...)
+func Await(v js.Value, method string, args ...any) (js.Value, error) {
+	p, err := Call(v, method, args...)
 	if err != nil {
 		return js.Undefined(), err
 	}
-	return awaitPromise(p)
+	return AwaitPromise(p)
 }
 
-// awaitPromise blocks the calling goroutine until promise p settles, as
+// AwaitPromise blocks the calling goroutine until promise p settles, as
 // await does.
-func awaitPromise(p js.Value) (js.Value, error) {
+func AwaitPromise(p js.Value) (js.Value, error) {
 	type result struct {
 		v   js.Value
 		err error
@@ -87,11 +91,11 @@ func awaitPromise(p js.Value) (js.Value, error) {
 	})
 	defer onValue.Release()
 	onError := js.FuncOf(func(_ js.Value, args []js.Value) any {
-		ch <- result{err: toError(arg(args))}
+		ch <- result{err: ToError(arg(args))}
 		return nil
 	})
 	defer onError.Release()
-	if _, err := call(p, "then", onValue, onError); err != nil {
+	if _, err := Call(p, "then", onValue, onError); err != nil {
 		return js.Undefined(), err
 	}
 	r := <-ch

@@ -1,24 +1,24 @@
-package idb
+package jsvfs
 
 import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
 )
 
-// lockTable holds SQLite's file lock levels for one path, shared by the
+// LockTable holds SQLite's file lock levels for one path, shared by the
 // files of this program that have the path open. The allowed moves are those
 // of SQLite's unix VFS: NONE→SHARED, SHARED→RESERVED, SHARED→EXCLUSIVE,
 // RESERVED→(PENDING)→EXCLUSIVE, PENDING→EXCLUSIVE, and back down to SHARED
 // or NONE. A move that conflicts with another file's lock returns
 // sqlite3.BUSY at once; SQLite's busy handler retries it.
-type lockTable struct {
+type LockTable struct {
 	shared   int  // files holding SHARED or more
 	reserved bool // a file holds RESERVED or more
 	pending  bool // a file holds PENDING or EXCLUSIVE
 }
 
 // lock raises *have to want.
-func (t *lockTable) lock(have *vfs.LockLevel, want vfs.LockLevel) error {
+func (t *LockTable) Lock(have *vfs.LockLevel, want vfs.LockLevel) error {
 	if *have >= want {
 		return nil
 	}
@@ -68,7 +68,7 @@ func (t *lockTable) lock(have *vfs.LockLevel, want vfs.LockLevel) error {
 }
 
 // unlock lowers *have to want, which is SHARED or NONE.
-func (t *lockTable) unlock(have *vfs.LockLevel, want vfs.LockLevel) error {
+func (t *LockTable) Unlock(have *vfs.LockLevel, want vfs.LockLevel) error {
 	if *have <= want {
 		return nil
 	}
@@ -87,3 +87,7 @@ func (t *lockTable) unlock(have *vfs.LockLevel, want vfs.LockLevel) error {
 	*have = want
 	return nil
 }
+
+// Reserved reports whether a file holds RESERVED or more (for
+// CheckReservedLock).
+func (t *LockTable) Reserved() bool { return t.reserved }
