@@ -36,6 +36,23 @@ func (s *Server) registerSyncRoutes() {
 	if st.ToDevice == nil {
 		st.ToDevice = s.opts.ToDevice
 	}
+	// The personal data stores are read as the sources core/sync declares
+	// (storage's implementations satisfy both).
+	if src, ok := s.opts.AccountData.(msync.AccountDataSource); ok && st.AccountData == nil {
+		st.AccountData = src
+	}
+	if src, ok := s.opts.Receipts.(msync.ReceiptSource); ok && st.Receipts == nil {
+		st.Receipts = src
+	}
+	if src, ok := s.opts.Typing.(msync.TypingSource); ok && st.Typing == nil {
+		st.Typing = src
+	}
+	if src, ok := s.opts.Presence.(msync.PresenceSource); ok && st.Presence == nil {
+		st.Presence = src
+	}
+	if src, ok := s.opts.Notifications.(msync.NotificationSource); ok && st.Notifications == nil {
+		st.Notifications = src
+	}
 	svc, err := msync.New(st, s.opts.Now)
 	if err != nil {
 		return

@@ -17,6 +17,7 @@ import (
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
 	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/storage"
 )
 
@@ -80,6 +81,9 @@ func newSyncEnv(tb testing.TB) *syncEnv {
 		ServerName: roomTestServer, Notifier: notifier, Rooms: rooms,
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts,
 		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys, ToDevice: storage.NewToDeviceStore(db),
+		AccountData: storage.NewAccountDataStore(db), Receipts: storage.NewReceiptStore(db),
+		Typing: typing.New(nil, notifier.Notify), Presence: storage.NewPresenceStore(db),
+		IsJoined: core.IsJoinedIn(events),
 		Sync: msync.Stores{
 			Events: events, Timeline: events, State: events, Groups: events,
 			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
@@ -397,7 +401,11 @@ func TestSyncLongPollWakes(t *testing.T) {
 		}
 		done <- res
 	}()
-	<-waiting // the request is parked on the notifier
+	select {
+	case <-waiting: // the request is parked on the notifier
+	case res := <-done:
+		t.Fatalf("the sync returned without waiting: %+v", res)
+	}
 	msg := e.send(alice, roomID, "t1", "wake up")
 	res := <-done
 	if res.err != "" {

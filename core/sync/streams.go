@@ -47,7 +47,7 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 			}
 		}
 	}
-	if src := r.s.stores.Typing; src != nil {
+	if src := r.s.stores.Typing; src != nil && (r.initial() || r.since.Typing < r.now.Typing) {
 		evs := map[string]Event{}
 		for id, users := range src.Changes(rooms, r.since.Typing, r.now.Typing) {
 			c, err := json.Marshal(map[string][]string{"user_ids": users})
@@ -58,7 +58,7 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 		}
 		add(evs)
 	}
-	if src := r.s.stores.Receipts; src != nil {
+	if src := r.s.stores.Receipts; src != nil && (r.initial() || r.since.Receipts < r.now.Receipts) {
 		contents, err := src.ReceiptContents(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
 		if err != nil {
 			return err
@@ -77,7 +77,8 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 func (r *syncRun) accountData(ctx context.Context) error {
 	r.resp.AccountData.Events = []Event{}
 	src := r.s.stores.AccountData
-	if src == nil {
+	if src == nil || !r.initial() && r.since.AccountData >= r.now.AccountData {
+		// (An incremental sync must not ask from 0: that reads as initial.)
 		return nil
 	}
 	global, rooms, err := src.AccountDataChanges(ctx, r.req.Viewer.UserID, r.since.AccountData, r.now.AccountData)
@@ -115,7 +116,7 @@ func (r *syncRun) accountData(ctx context.Context) error {
 func (r *syncRun) presence(ctx context.Context) error {
 	r.resp.Presence.Events = []Event{}
 	src := r.s.stores.Presence
-	if src == nil {
+	if src == nil || !r.initial() && r.since.Presence >= r.now.Presence {
 		return nil
 	}
 	ps, err := src.PresenceChanges(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence)

@@ -45,8 +45,8 @@ type Response struct {
 	// DeviceLists, DeviceOneTimeKeysCount and
 	// DeviceUnusedFallbackKeyTypes are sent when the server keeps keys.
 	DeviceLists                  *core.DeviceLists `json:"device_lists,omitempty"`
-	DeviceOneTimeKeysCount       map[string]int    `json:"device_one_time_keys_count,omitempty"`
-	DeviceUnusedFallbackKeyTypes []string          `json:"device_unused_fallback_key_types,omitempty"`
+	DeviceOneTimeKeysCount       map[string]int    `json:"device_one_time_keys_count,omitzero"`
+	DeviceUnusedFallbackKeyTypes []string          `json:"device_unused_fallback_key_types,omitzero"`
 
 	// next is NextBatch unparsed.
 	next Token
