@@ -50,7 +50,7 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet -tags $(JSTAGS) ./wasm/... ./storage/...
 
-test: vet test-go test-js test-browser test-browser-storage test-clients
+test: vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -91,6 +91,22 @@ test-browser-storage: browser-deps
 	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/storage.test.wasm ./storage
 	$(BROWSER_RUN) --env HEARTH_TEST_VFS=opfs $(WASMTEST)/storage.test.wasm
 	$(BROWSER_RUN) --env HEARTH_TEST_VFS=idb $(WASMTEST)/storage.test.wasm
+
+# The browser host: the wasm package's tests in a Chromium worker (OPFS,
+# IndexedDB and memory storage, the JS bridge, export and import), then the
+# Hearth JS API, the service worker and the page shell driven in Chromium
+# against bin/hearth serve, with exports read back by a native hearth.
+test-browser-shell: build browser-deps
+	mkdir -p $(WASMTEST)
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm
+	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/wasm.test.wasm ./wasm
+	$(BROWSER_RUN) $(WASMTEST)/wasm.test.wasm -test.v
+	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs
+
+# Sizes, start times, send rates and memory of the browser host against
+# native hearth (a measurement, printed; nothing is asserted).
+bench-browser-shell: build browser-deps
+	node test/browser/shell-bench.mjs
 
 bench-browser: test-browser
 	for v in opfs idb; do $(BROWSER_RUN) $(WASMTEST)/$$v.test.wasm -test.run '^$$' -test.bench . -test.benchtime 2000x || exit 1; done

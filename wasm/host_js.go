@@ -176,6 +176,9 @@ func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Ho
 	cfg := hearth.DefaultConfig()
 	cfg.ServerName = name
 	cfg.DataDir = h.dataDir
+	// The only clients are the pages of this origin, which can do anything
+	// the homeserver's user can: a rate limit would only slow them down.
+	cfg.RateLimits = "off"
 	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log})
 	if errors.Is(err, storage.ErrTooNew) {
 		return nil, newCodeError(codeTooNew, "%v", err)

@@ -5,7 +5,8 @@
 // hs.fetch.
 //
 // ?storage=opfs|indexeddb|memory in the page URL forces a storage (else
-// the last one chosen in the setup form, else automatic).
+// the last one chosen in the setup form, else automatic); ?manual leaves
+// the homeserver stopped (window.Hearth is there to start it by hand).
 import { Hearth } from "/hearth.js";
 import * as sdk from "matrix-js-sdk";
 
@@ -36,7 +37,9 @@ function show(id, on = true) {
 }
 
 function showError(err) {
-	console.error(err);
+	if (err != null) {
+		console.error(err);
+	}
 	$("error").textContent = err?.message ?? String(err);
 	show("error", err != null);
 }
@@ -201,6 +204,11 @@ async function startChat(session) {
 		}
 		renderRooms();
 	});
+	client.on(sdk.RoomEvent.LocalEchoUpdated, (ev, room) => {
+		if (room?.roomId === selected) {
+			renderTimeline();
+		}
+	});
 	client.on(sdk.RoomEvent.Name, renderRooms);
 	client.on(sdk.HttpApiEvent.SessionLoggedOut, () => {
 		localStorage.removeItem(sessionKey);
@@ -356,4 +364,9 @@ $("stop").addEventListener("click", async () => {
 	show("chat", false);
 });
 
-boot().catch(showError);
+if (params.has("manual")) {
+	window.Hearth = Hearth;
+	$("state").textContent = "stopped (manual)";
+} else {
+	boot().catch(showError);
+}

@@ -121,19 +121,25 @@ function takeWorker() {
 }
 
 // tryOwnerLock takes the owner lock if it is free and resolves with the
-// function that releases it, or with null.
+// function that releases it, or with null. The function's promise settles
+// once the lock is released.
 function tryOwnerLock() {
 	if (!navigator.locks) {
-		return Promise.resolve(() => {});
+		return Promise.resolve(async () => {});
 	}
 	return new Promise((resolve, reject) => {
-		navigator.locks.request(OWNER_LOCK, { ifAvailable: true }, (lock) => {
+		let done;
+		done = navigator.locks.request(OWNER_LOCK, { ifAvailable: true }, (lock) => {
 			if (!lock) {
 				resolve(null);
 				return undefined;
 			}
-			return new Promise((release) => resolve(release));
-		}).catch(reject);
+			return new Promise((release) => resolve(() => {
+				release();
+				return done.catch(() => {});
+			}));
+		});
+		done.catch(reject);
 	});
 }
 
@@ -256,7 +262,7 @@ export class Hearth extends EventTarget {
 			await wc.call("import", { bytes, storage: options.storage ?? "auto" }, [bytes.buffer]);
 		} finally {
 			wc.terminate();
-			release();
+			await release();
 		}
 	}
 
@@ -341,12 +347,16 @@ export class Hearth extends EventTarget {
 			return;
 		}
 		this.#takeover = new AbortController();
-		navigator.locks.request(OWNER_LOCK, { signal: this.#takeover.signal }, async () => {
+		const done = navigator.locks.request(OWNER_LOCK, { signal: this.#takeover.signal }, async () => {
 			if (this.#state === "stopped") {
 				return undefined;
 			}
-			let release;
-			const held = new Promise((r) => { release = r; });
+			let resolveHeld;
+			const held = new Promise((r) => { resolveHeld = r; });
+			const release = () => {
+				resolveHeld();
+				return done.catch(() => {});
+			};
 			try {
 				await this.#becomeOwner(release);
 			} catch (err) {
@@ -356,7 +366,8 @@ export class Hearth extends EventTarget {
 			}
 			becameOwner.resolve();
 			return held;
-		}).catch((err) => {
+		});
+		done.catch((err) => {
 			if (err?.name !== "AbortError") {
 				console.warn("hearth: waiting for the owner lock:", err);
 			}
@@ -551,12 +562,13 @@ export class Hearth extends EventTarget {
 			}
 			wc.terminate();
 		}
-		this.#release?.();
+		const release = this.#release;
 		this.#release = null;
 		if (wasOwner) {
 			this.#bc.postMessage({ t: "gone", owner: this.tabId });
 		}
 		this.#close();
+		await release?.();
 	}
 
 	// die ends an instance whose worker failed.
