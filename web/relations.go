@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"hearth.dev/hearth/core"
@@ -47,4 +48,14 @@ func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// withAggregations adds the bundled aggregations to ev, formatted for
+// sess (GET /rooms/{roomId}/event/{eventId} returns them too). Without
+// the sync service it returns formatted unchanged.
+func (s *Server) withAggregations(r *http.Request, sess *core.Session, ev *core.StoredEvent, formatted json.RawMessage) (json.RawMessage, error) {
+	if s.timeline == nil {
+		return formatted, nil
+	}
+	return s.timeline.BundleEvent(r.Context(), viewer(sess), ev, formatted)
 }

@@ -1,11 +1,15 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
+
+	"hearth.dev/hearth/storage"
 )
 
 // sendContent sends an m.room.message with the given content and returns
@@ -201,6 +205,29 @@ func TestRelationsThreadsAndAggregations(t *testing.T) {
 	}
 	if _, ok := ctx.Event.Relations["m.replace"]; ok {
 		t.Errorf("a redacted edit is still bundled: %s", ctx.Event.Relations["m.replace"])
+	}
+
+	// GET /event gets the same bundle through withAggregations.
+	stored, err := storage.NewEventStore(e.db).Event(context.Background(), root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", cs+"/rooms/"+roomID+"/event/"+url.PathEscape(root), alice, nil)
+	req := httptest.NewRequest("GET", "/", nil)
+	sess, err := e.accounts.SessionByAccessToken(context.Background(), alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundled, err := e.handler.(*Server).withAggregations(req, sess, stored, r.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var single syncEvent
+	if err := json.Unmarshal(bundled, &single); err != nil {
+		t.Fatal(err)
+	}
+	if single.EventID != root || single.Relations["m.thread"] == nil || single.Relations["m.reference"] == nil {
+		t.Errorf("bundled single event = %s", bundled)
 	}
 
 	// Errors.

@@ -166,17 +166,26 @@ func (f *formatter) formatAll(ctx context.Context, evs []*core.StoredEvent) ([]*
 	}
 	for i, ev := range evs {
 		ce := &ClientEvent{EventID: ev.EventID, raw: raws[i], fields: f.fields}
-		if len(ev.RedactedBy) > 0 && bytes.Contains(raws[i], []byte(`"redacted_because"`)) {
-			var u struct {
-				Unsigned struct {
-					RedactedBecause json.RawMessage `json:"redacted_because"`
-				} `json:"unsigned"`
-			}
-			ce.Redacted = json.Unmarshal(raws[i], &u) == nil && len(u.Unsigned.RedactedBecause) > 0
+		if len(ev.RedactedBy) > 0 {
+			ce.Redacted = redactedJSON(raws[i])
 		}
 		out[i] = ce
 	}
 	return out, nil
+}
+
+// redactedJSON reports whether a formatted client event carries
+// unsigned.redacted_because.
+func redactedJSON(raw []byte) bool {
+	if !bytes.Contains(raw, []byte(`"redacted_because"`)) {
+		return false
+	}
+	var u struct {
+		Unsigned struct {
+			RedactedBecause json.RawMessage `json:"redacted_because"`
+		} `json:"unsigned"`
+	}
+	return json.Unmarshal(raw, &u) == nil && len(u.Unsigned.RedactedBecause) > 0
 }
 
 // visible returns the events of evs userID may see by the history

@@ -2,6 +2,7 @@ package sync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -328,4 +329,27 @@ func (s *Service) Threads(ctx context.Context, req ThreadsRequest) (*ThreadsResp
 		}
 	}
 	return resp, nil
+}
+
+// BundleEvent adds the bundled aggregations to ev formatted for viewer
+// (for GET /rooms/{roomId}/event/{eventId}, whose handler formats the
+// event itself). It returns formatted unchanged when ev has nothing to
+// bundle.
+func (s *Service) BundleEvent(ctx context.Context, viewer Viewer, ev *core.StoredEvent, formatted json.RawMessage) (json.RawMessage, error) {
+	ignored, err := s.ignoredUsers(ctx, viewer.UserID)
+	if err != nil {
+		return nil, err
+	}
+	f := s.formatter(viewer, false)
+	ce := &ClientEvent{EventID: ev.EventID, raw: formatted}
+	if len(ev.RedactedBy) > 0 {
+		ce.Redacted = redactedJSON(formatted)
+	}
+	if err := s.bundle(ctx, f, []*ClientEvent{ce}, []*core.StoredEvent{ev}, ignored); err != nil {
+		return nil, err
+	}
+	if len(ce.Relations) == 0 {
+		return formatted, nil
+	}
+	return ce.MarshalJSON()
 }
