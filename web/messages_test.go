@@ -1,12 +1,20 @@
 package web
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/storage"
 )
 
 // allEvents returns the IDs of every event of roomID the user sees, oldest
@@ -280,5 +288,70 @@ func TestTimestampToEvent(t *testing.T) {
 	e.must("GET", path+"?dir=f&ts=0", alice, nil, &got)
 	if got.EventID == "" || got.EventID == msg {
 		t.Errorf("forward from 0 = %s, want the room's first event", got.EventID)
+	}
+}
+
+// TestMessagesEqualDepths pages through a room whose DAG forks: sibling
+// events of equal depth, persisted straight to storage as if they came
+// over federation. Pages never repeat nor skip one, whatever their size.
+func TestMessagesEqualDepths(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "private_chat"})
+	base := e.send(alice, roomID, "t0", "base")
+	ctx := context.Background()
+	events := storage.NewEventStore(e.db)
+	parent, err := events.Event(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tmpl map[string]any
+	if err := json.Unmarshal(parent.JSON, &tmpl); err != nil {
+		t.Fatal(err)
+	}
+	var forks []core.NewEvent
+	prev := []string{base}
+	for level := range 4 {
+		var ids []string
+		for sib := range 3 {
+			ev := maps.Clone(tmpl)
+			ev["depth"] = parent.Depth + 1 + int64(level)
+			ev["content"] = map[string]any{"msgtype": "m.text", "body": fmt.Sprintf("fork %d.%d", level, sib)}
+			ev["prev_events"] = prev
+			js, _ := json.Marshal(ev)
+			h := sha256.Sum256(fmt.Appendf(nil, "fork %d.%d", level, sib))
+			id := "$" + base64.RawURLEncoding.EncodeToString(h[:])
+			forks = append(forks, core.NewEvent{
+				EventID: id, RoomID: roomID, Type: "m.room.message", Sender: parent.Sender,
+				Depth: parent.Depth + 1 + int64(level), OriginServerTS: parent.OriginServerTS + int64(level),
+				PrevEvents: prev, JSON: js, FormatVersion: parent.FormatVersion, StateGroup: parent.StateGroup,
+			})
+			ids = append(ids, id)
+		}
+		prev = ids
+	}
+	if _, err := events.PersistEvents(ctx, forks, core.PersistOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	all := e.allEvents(alice, roomID)
+	if len(all) < 13 {
+		t.Fatalf("room has %d events", len(all))
+	}
+	for seed := range uint64(6) {
+		rng := rand.New(rand.NewPCG(seed, 99))
+		if got := e.pageAll(rng, alice, roomID, "f", "", ""); !slices.Equal(got, all) {
+			t.Errorf("seed %d: forward pages:\n got %v\nwant %v", seed, got, all)
+		}
+		if got := e.pageAll(rng, alice, roomID, "b", "", ""); !slices.Equal(reversed(got), all) {
+			t.Errorf("seed %d: backward pages:\n got %v\nwant %v", seed, reversed(got), all)
+		}
+	}
+	// The sync timeline (stream order) continued by /messages covers the
+	// room too.
+	resp, _ := e.sync(alice, "filter", `{"room":{"timeline":{"limit":5}}}`)
+	tl := resp.Rooms.Join[roomID].Timeline
+	back := e.pageAll(rand.New(rand.NewPCG(7, 7)), alice, roomID, "b", tl.PrevBatch, "")
+	if got := append(reversed(back), timelineIDs(tl.Events)...); !slices.Equal(got, all) {
+		t.Errorf("sync + /messages:\n got %v\nwant %v", got, all)
 	}
 }

@@ -603,3 +603,69 @@ func TestKeysChangesTakesSyncTokens(t *testing.T) {
 	}
 	e.wantError("GET", cs+"/keys/changes?from=5&to=s1", alice, nil, 400, "M_INVALID_PARAM")
 }
+
+// TestSyncLazyLoadingIncremental: a member who joined before the initial
+// sync and speaks only later gets their membership sent then.
+func TestSyncLazyLoadingIncremental(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat"})
+	var toks []string
+	for i := range 7 {
+		tok := e.user(fmt.Sprint("m", i), false)
+		e.must("POST", cs+"/rooms/"+roomID+"/join", tok, map[string]any{}, nil)
+		toks = append(toks, tok)
+	}
+	e.send(alice, roomID, "a", "hello")
+	ll := `{"room":{"timeline":{"limit":1},"state":{"lazy_load_members":true}}}`
+	first, _ := e.sync(alice, "filter", ll)
+	late := "@m6:" + roomTestServer
+	for _, ev := range first.Rooms.Join[roomID].State.Events {
+		if ev.Type == "m.room.member" && *ev.StateKey == late {
+			t.Fatalf("%s (no hero, no sender) was sent in the initial sync", late)
+		}
+	}
+	msg := e.send(toks[6], roomID, "m6", "late hello")
+	inc, _ := e.sync(alice, "since", first.NextBatch, "filter", ll)
+	jr := inc.Rooms.Join[roomID]
+	if got := timelineIDs(jr.Timeline.Events); !slices.Equal(got, []string{msg}) {
+		t.Fatalf("timeline = %v", got)
+	}
+	found := false
+	for _, ev := range jr.State.Events {
+		found = found || ev.Type == "m.room.member" && *ev.StateKey == late
+	}
+	if !found {
+		t.Errorf("incremental lazy-loading sync lacks the membership of the new sender %s", late)
+	}
+}
+
+func TestSyncEventFormatAndFields(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "private_chat"})
+	e.send(alice, roomID, "t", "hello")
+	// Raw requests: these formats leave out fields the client format
+	// requires.
+	r := e.do("GET", cs+"/sync?filter="+url.QueryEscape(`{"event_format":"federation","room":{"timeline":{"limit":1}}}`), alice, nil)
+	var fed struct {
+		Rooms struct {
+			Join map[string]struct {
+				Timeline struct {
+					Events []map[string]json.RawMessage `json:"events"`
+				} `json:"timeline"`
+			} `json:"join"`
+		} `json:"rooms"`
+	}
+	r.JSON(t, &fed)
+	evs := fed.Rooms.Join[roomID].Timeline.Events
+	if len(evs) != 1 || evs[0]["hashes"] == nil || evs[0]["signatures"] == nil || evs[0]["depth"] == nil {
+		t.Errorf("federation format event = %v, want hashes, signatures and depth", evs)
+	}
+	r = e.do("GET", cs+"/sync?filter="+url.QueryEscape(`{"event_fields":["type","content.body"],"room":{"timeline":{"limit":1}}}`), alice, nil)
+	r.JSON(t, &fed)
+	evs = fed.Rooms.Join[roomID].Timeline.Events
+	if len(evs) != 1 || len(evs[0]) != 2 || string(evs[0]["type"]) != `"m.room.message"` || string(evs[0]["content"]) != `{"body":"hello"}` {
+		t.Errorf("event_fields event = %v, want type and content.body only", evs)
+	}
+}

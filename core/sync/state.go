@@ -92,8 +92,9 @@ type stateChoice struct {
 // selectState returns the event IDs of the state entries of start to
 // send: those of start that differ from since (all of start when since is
 // nil), that are not in the timeline, that pass the state filter's types
-// and, when lazy loading, only the needed members. The result is sorted
-// by state key.
+// and, when lazy loading, only the members needed (whether or not they
+// changed) or changed in a limited sync's gap. The result is sorted by
+// state key.
 func selectState(start, since core.StateMap, inTimeline map[string]bool, c stateChoice) []string {
 	keys := slices.SortedFunc(maps.Keys(start), compareKeys)
 	var out []string
@@ -102,15 +103,22 @@ func selectState(start, since core.StateMap, inTimeline map[string]bool, c state
 		if id == "" || inTimeline[id] {
 			continue
 		}
-		if since != nil && since[k] == id {
+		if c.filter != nil && !c.filter.MatchSenderTypeKey(k.Type) {
 			continue
 		}
-		if c.filter != nil {
-			if !c.filter.MatchSenderTypeKey(k.Type) {
+		if k.Type == typeMember && c.lazy != nil {
+			if c.lazy[k.StateKey] {
+				// Needed: sent even if unchanged since the last sync, as the
+				// server does not track which members a client was sent
+				// (redundant members are allowed).
+				out = append(out, id)
+				continue
+			}
+			if !c.always[k] {
 				continue
 			}
 		}
-		if k.Type == typeMember && c.lazy != nil && !c.lazy[k.StateKey] && !c.always[k] {
+		if since != nil && since[k] == id {
 			continue
 		}
 		out = append(out, id)
