@@ -12,16 +12,19 @@ import (
 // joinedSection returns the rooms.join section of roomID to add ephemeral
 // events or account data to, moving a quiet room into the response; nil
 // when the room is not a joined room of this sync.
-func (r *syncRun) joinedSection(roomID string) *JoinedRoom {
+func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom, error) {
 	if jr := r.resp.Rooms.Join[roomID]; jr != nil {
-		return jr
+		return jr, nil
 	}
 	if jr := r.quiet[roomID]; jr != nil {
 		r.resp.Rooms.Join[roomID] = jr
 		delete(r.quiet, roomID)
-		return jr
+		if r.req.UseStateAfter {
+			jr.State, jr.StateAfter = nil, &RoomEvents{Events: []*ClientEvent{}}
+		}
+		return jr, r.unread(ctx, roomID, jr)
 	}
-	return nil
+	return nil, nil
 }
 
 // ephemeral adds typing notifications and receipts to the joined rooms.
@@ -36,16 +39,21 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 	if len(rooms) == 0 {
 		return nil
 	}
-	add := func(evs map[string]Event) {
+	add := func(evs map[string]Event) error {
 		for _, id := range slices.Sorted(maps.Keys(evs)) {
 			ev := evs[id]
 			if !ef.MatchSenderTypeKey(ev.Type) {
 				continue
 			}
-			if jr := r.joinedSection(id); jr != nil {
+			jr, err := r.joinedSection(ctx, id)
+			if err != nil {
+				return err
+			}
+			if jr != nil {
 				jr.Ephemeral.Events = append(jr.Ephemeral.Events, ev)
 			}
 		}
+		return nil
 	}
 	if src := r.s.stores.Typing; src != nil && (r.initial() || r.since.Typing < r.now.Typing) {
 		evs := map[string]Event{}
@@ -56,7 +64,9 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 			}
 			evs[id] = Event{Type: "m.typing", Content: c}
 		}
-		add(evs)
+		if err := add(evs); err != nil {
+			return err
+		}
 	}
 	if src := r.s.stores.Receipts; src != nil && (r.initial() || r.since.Receipts < r.now.Receipts) {
 		contents, err := src.ReceiptContents(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
@@ -67,7 +77,9 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 		for id, c := range contents {
 			evs[id] = Event{Type: "m.receipt", Content: c}
 		}
-		add(evs)
+		if err := add(evs); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -96,7 +108,11 @@ func (r *syncRun) accountData(ctx context.Context) error {
 			continue
 		}
 		var list *EventList
-		if jr := r.joinedSection(id); jr != nil {
+		jr, err := r.joinedSection(ctx, id)
+		if err != nil {
+			return err
+		}
+		if jr != nil {
 			list = &jr.AccountData
 		} else if lr := r.resp.Rooms.Leave[id]; lr != nil {
 			list = &lr.AccountData

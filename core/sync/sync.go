@@ -264,6 +264,20 @@ func (r *syncRun) rooms(ctx context.Context) error {
 		return err
 	}
 	rf := &r.filter.Room
+	// Which joined rooms have new events, in one read: the others need no
+	// timeline or state work.
+	var active map[string][]*core.StoredEvent
+	if !r.initial() && !r.req.FullState {
+		var ids []string
+		for _, m := range ms {
+			if m.Membership == core.MembershipJoin && m.StreamOrdering <= r.since.Events && rf.MatchRoom(m.RoomID) {
+				ids = append(ids, m.RoomID)
+			}
+		}
+		if active, err = r.s.stores.Timeline.RoomEventsStream(ctx, ids, r.since.Events, r.now.Events, core.Backward, 1); err != nil {
+			return err
+		}
+	}
 	var joined []string
 	for _, m := range ms {
 		// A membership newer than the position is for the next sync.
@@ -275,6 +289,10 @@ func (r *syncRun) rooms(ctx context.Context) error {
 		case core.MembershipJoin:
 			joined = append(joined, m.RoomID)
 			full := changed || r.req.FullState
+			if !full && active != nil && active[m.RoomID] == nil {
+				r.quiet[m.RoomID] = r.quietRoom()
+				continue
+			}
 			if err := r.joinedRoom(ctx, m, full); err != nil {
 				return err
 			}
@@ -292,6 +310,14 @@ func (r *syncRun) rooms(ctx context.Context) error {
 			}
 		case core.MembershipLeave, core.MembershipBan:
 			include := !r.initial() && m.StreamOrdering > r.since.Events || rf.IncludeLeave && (r.initial() || r.req.FullState)
+			if include && m.StreamOrdering <= r.since.Events {
+				// include_leave leaves out the rooms the user forgot.
+				forgotten, err := r.s.stores.Rooms.Forgotten(ctx, m.RoomID, r.req.Viewer.UserID)
+				if err != nil {
+					return err
+				}
+				include = !forgotten
+			}
 			if include {
 				if err := r.leftRoom(ctx, m); err != nil {
 					return err
@@ -416,11 +442,11 @@ func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bo
 			return err
 		}
 	}
-	if err := r.unread(ctx, m.RoomID, jr); err != nil {
-		return err
-	}
 	if full || len(evs) > 0 || sec.hasState() {
 		r.resp.Rooms.Join[m.RoomID] = jr
+		if err := r.unread(ctx, m.RoomID, jr); err != nil {
+			return err
+		}
 	} else {
 		// Kept aside: ephemeral events or account data may still make it
 		// worth sending (unread counts alone do not).
@@ -432,6 +458,17 @@ func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bo
 		}
 	}
 	return nil
+}
+
+// quietRoom is the rooms.join section of a room with nothing new in its
+// timeline or state.
+func (r *syncRun) quietRoom() *JoinedRoom {
+	return &JoinedRoom{
+		Timeline:    Timeline{Events: []*ClientEvent{}, PrevBatch: PageToken{Stream: r.now.Events}.String()},
+		State:       &RoomEvents{Events: []*ClientEvent{}},
+		Ephemeral:   EventList{Events: []Event{}},
+		AccountData: EventList{Events: []Event{}},
+	}
 }
 
 // section is the timeline and state of a room section.
