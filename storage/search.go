@@ -45,6 +45,8 @@ func matchExpression(words, keys []string) (string, error) {
 	}
 	terms := make([]string, len(words))
 	for i, w := range words {
+		// SQLite reads the query as a C string: a NUL would end it.
+		w = strings.ReplaceAll(w, "\x00", "")
 		terms[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"*`
 	}
 	return "{" + strings.Join(cols, " ") + "} : (" + strings.Join(terms, " AND ") + ")", nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"unicode"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -123,4 +124,36 @@ func TestFilterStore(t *testing.T) {
 			t.Errorf("Filter(%s, %q) = %v, want not found", tc.user, tc.id, err)
 		}
 	}
+}
+
+// FuzzSearchTerm checks that no search term makes the full-text query
+// fail: the words are quoted for FTS5 whatever they hold.
+func FuzzSearchTerm(f *testing.F) {
+	s := newTestStore(f)
+	r := newTestRoom(f, s, "fuzz")
+	r.persist(core.PersistOptions{}, withContent(r.msg("m1", 1), "", `{"body":"Ünïcode words and NEAR(x y) \"quotes\" *stars*","msgtype":"m.text"}`))
+	for _, term := range []string{"words", `"`, "NEAR(x", "a AND OR NOT b", "*", "ü", "x:y", "{body}", "^start", "-"} {
+		f.Add(term)
+	}
+	f.Fuzz(func(t *testing.T, term string) {
+		words := msync.SearchWords(term)
+		for _, w := range words {
+			for _, c := range w {
+				if !unicode.IsLetter(c) && !unicode.IsDigit(c) {
+					t.Fatalf("SearchWords(%q) gave %q", term, w)
+				}
+			}
+		}
+		for _, ws := range [][]string{words, {term}} {
+			if len(ws) == 0 || ws[0] == "" {
+				continue
+			}
+			_, _, err := s.SearchEvents(context.Background(), msync.SearchQuery{
+				RoomIDs: []string{r.id}, Words: ws, Keys: []string{msync.KeyBody, msync.KeyName, msync.KeyTopic}, Limit: 5,
+			})
+			if err != nil {
+				t.Fatalf("SearchEvents(%q): %v", ws, err)
+			}
+		}
+	})
 }
