@@ -220,6 +220,8 @@ func statusValue(st status) any {
 		"serverName":    st.ServerName,
 		"startedAt":     float64(st.StartedAt.UnixMilli()),
 		"startupMs":     float64(st.Startup.Microseconds()) / 1000,
+		"goHeapBytes":   float64(st.GoHeapBytes),
+		"goSysBytes":    float64(st.GoSysBytes),
 	}
 	if st.OwnerCreated != "" {
 		m["ownerCreated"] = st.OwnerCreated

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"runtime"
 	"sync"
 	"time"
 
@@ -77,6 +78,9 @@ type status struct {
 	ServerName    string
 	StartedAt     time.Time
 	Startup       time.Duration
+	// GoHeapBytes and GoSysBytes are the Go runtime's live heap and all the
+	// memory it took from the wasm instance.
+	GoHeapBytes, GoSysBytes uint64
 	// OwnerCreated is the owner's user ID when this start created it.
 	OwnerCreated string
 }
@@ -149,30 +153,54 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 // open opens the homeserver in be. The server name stored in an existing
 // database wins over o.ServerName (a homeserver cannot be renamed); an empty
 // storage is refused without being touched unless the owner is given.
+//
+// Finding the stored name costs two SQLite connections, which are slow to
+// set up in wasm, so a given name is tried first (hearth.js passes the name
+// of the last start) and the database read only when it is wrong or none
+// was given.
 func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Homeserver, error) {
-	name := o.ServerName
 	exists, err := be.exists(h.dbPath())
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", be.Name, err)
 	}
-	if exists {
-		rep, err := storage.Inspect(ctx, storage.Options{Path: h.dbPath(), VFS: be.VFS})
-		if err != nil {
-			return nil, err
-		}
-		if rep.ServerName != "" {
-			if name != "" && name != rep.ServerName {
-				h.log.Warn("the database belongs to another server name; keeping it", "stored", rep.ServerName, "given", name)
-			}
-			name = rep.ServerName
-		}
-	}
 	if !exists && !o.HasOwner {
 		return nil, newCodeError(codeNeedsOwner, "the %s storage holds no homeserver: start it with serverName and owner: {name, password} to create one", be.Name)
+	}
+	name := o.ServerName
+	if exists && name == "" {
+		if name, err = h.storedServerName(ctx, be); err != nil {
+			return nil, err
+		}
 	}
 	if name == "" {
 		return nil, newCodeError(codeBadOption, "serverName is required to create a homeserver")
 	}
+	hs, err := h.openAs(ctx, be, name)
+	if exists && errors.Is(err, storage.ErrRenamed) {
+		stored, serr := h.storedServerName(ctx, be)
+		if serr != nil {
+			return nil, serr
+		}
+		h.log.Warn("the database belongs to another server name; keeping it", "stored", stored, "given", name)
+		hs, err = h.openAs(ctx, be, stored)
+	}
+	return hs, err
+}
+
+// storedServerName reads the server name of the database in be.
+func (h *host) storedServerName(ctx context.Context, be backend) (string, error) {
+	rep, err := storage.Inspect(ctx, storage.Options{Path: h.dbPath(), VFS: be.VFS})
+	if errors.Is(err, storage.ErrForeign) {
+		return "", newCodeError(codeForeign, "%v", err)
+	}
+	if err != nil {
+		return "", err
+	}
+	return rep.ServerName, nil
+}
+
+// openAs opens the homeserver in be under name.
+func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Homeserver, error) {
 	cfg := hearth.DefaultConfig()
 	cfg.ServerName = name
 	cfg.DataDir = h.dataDir
@@ -205,7 +233,10 @@ func (h *host) status(ctx context.Context) (status, error) {
 	h.mu.Lock()
 	startup := h.startup
 	h.mu.Unlock()
-	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup,
+		GoHeapBytes: ms.HeapAlloc, GoSysBytes: ms.Sys}
 	err = hs.DB.Reader().QueryRowContext(ctx,
 		"SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&st.DatabaseBytes)
 	return st, err

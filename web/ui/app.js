@@ -64,6 +64,7 @@ async function refreshStatus() {
 		$("server-name").textContent = st.serverName ?? "";
 		$("storage").textContent = st.storage ?? "";
 		$("db-size").textContent = formatBytes(st.databaseBytes ?? 0);
+		$("memory").textContent = st.wasmMemoryBytes ? `${formatBytes(st.wasmMemoryBytes)} memory` : "";
 		$("role").textContent = st.owner ? "this tab runs the homeserver" : "served by another tab";
 		$("version").textContent = st.version ?? "";
 		show("details");

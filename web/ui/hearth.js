@@ -120,6 +120,24 @@ function takeWorker() {
 	return w;
 }
 
+// remembered and remember keep small strings in localStorage, where there
+// is one.
+function remembered(key) {
+	try {
+		return globalThis.localStorage?.getItem(key) ?? undefined;
+	} catch {
+		return undefined;
+	}
+}
+
+function remember(key, value) {
+	try {
+		globalThis.localStorage?.setItem(key, value);
+	} catch {
+		// storage full or denied: only a hint
+	}
+}
+
 // tryOwnerLock takes the owner lock if it is free and resolves with the
 // function that releases it, or with null. The function's promise settles
 // once the lock is released.
@@ -286,10 +304,22 @@ export class Hearth extends EventTarget {
 		this.#link = new OwnerLink(this.tabId, { channel: this.#bc });
 		this.#link.onOwner = () => this.dispatchEvent(new Event("ownerchange"));
 		this.#bc.addEventListener("message", (e) => this.#serve(e.data));
-		this.#onPageHide = () => {
-			if (this.#state === "owner") {
-				this.#bc.postMessage({ t: "gone", owner: this.tabId });
+		// A page that goes away (closed, reloaded, navigated) lets go of
+		// the database and the lock at once, so the next owner (often the
+		// reloaded page itself) need not wait for the browser to tear the
+		// old page down. Committed writes are already in the database.
+		this.#onPageHide = (e) => {
+			if (e.persisted || this.#state === "stopped") {
+				return;
 			}
+			if (this.#wc) {
+				this.#bc.postMessage({ t: "gone", owner: this.tabId });
+				this.#wc.terminate();
+				this.#wc = null;
+			}
+			this.#takeover?.abort();
+			this.#release?.();
+			this.#release = null;
 		};
 		globalThis.addEventListener?.("pagehide", this.#onPageHide);
 		// fetch is an own property so it can be passed around unbound
@@ -385,13 +415,17 @@ export class Hearth extends EventTarget {
 		this.#wc = wc;
 		wc.onExit = (err) => this.#die(err);
 		const o = this.#opts;
+		// The name of the last start spares the worker reading it from the
+		// database (a wrong one costs that read, nothing else).
+		const nameKey = `hearth.serverName.${o.storage ?? "auto"}`;
 		try {
 			this.#info = await wc.call("start", {
-				serverName: o.serverName,
+				serverName: o.serverName ?? remembered(nameKey),
 				owner: o.owner ?? undefined,
 				storage: o.storage ?? "auto",
 				logLevel: o.logLevel,
 			});
+			remember(nameKey, this.#info.serverName);
 		} catch (err) {
 			ready.reject(err);
 			this.#wc = null;
@@ -514,8 +548,8 @@ export class Hearth extends EventTarget {
 	}
 
 	// status resolves with {state, owner, storage, databaseBytes, version,
-	// serverName, startedAt, startupMs}; owner tells whether this tab runs
-	// the homeserver.
+	// serverName, startedAt, startupMs, wasmMemoryBytes, goHeapBytes,
+	// goSysBytes}; owner tells whether this tab runs the homeserver.
 	async status() {
 		if (this.#state === "stopped") {
 			return { state: "stopped", owner: false, storage: this.#info?.storage ?? null, databaseBytes: 0, version: this.#info?.version ?? null, serverName: this.#info?.serverName ?? null };

@@ -14,6 +14,7 @@ const wasmURL = new URL(HEARTH_WASM_URL, self.location.href);
 const began = performance.now();
 let boot = null;
 let timings = null;
+let memory = null;
 
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
@@ -27,6 +28,7 @@ function hearthWasm() {
 			const ready = new Promise((resolve) => { self.hearthReady = resolve; });
 			const fetched = performance.now();
 			const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
+			memory = instance.exports.mem;
 			const compiled = performance.now();
 			go.run(instance).then(() => {
 				postMessage({ t: "exit", code: exitCode });
@@ -70,7 +72,10 @@ const ops = {
 		const res = await invoke("fetch", r.reqId, r.method, r.url, r.headers, r.body ?? null);
 		return [res, [res.body.buffer]];
 	},
-	status: () => invoke("status"),
+	async status() {
+		const st = await invoke("status");
+		return { ...st, wasmMemoryBytes: memory?.buffer.byteLength ?? 0 };
+	},
 	async export() {
 		const b = await invoke("exportDatabase");
 		return [b, [b.buffer]];

@@ -1,0 +1,241 @@
+#!/usr/bin/env node
+// shell-bench.mjs measures the browser host against native hearth and
+// prints the figures; it asserts nothing (make bench-browser-shell; build
+// first with make build):
+//
+//	node test/browser/shell-bench.mjs [--sends N] [--reloads N] [--storage opfs|indexeddb]
+//
+//   - the wasm's size raw, gzip and brotli (web/dist);
+//   - cold start (first visit: fresh browser profile, empty HTTP cache and
+//     storage, owner created) and warm starts (reloads) to the first
+//     /versions answer, from the page's navigation start;
+//   - sequential sends (PUT /rooms/{id}/send) per second and their median
+//     latency: in the tab over hs.fetch, and against a native hearth serve
+//     (rate limits off) from the same page (cross-origin fetch) and from Node;
+//   - memory: the tab's renderer processes (page and worker, PSS) and the
+//     homeserver's wasm memory, idle and after the sends; native RSS.
+import fs from "node:fs";
+import path from "node:path";
+
+import { Client, hearth, launch, repo, startNative, tempDir } from "./shell-lib.mjs";
+
+const args = process.argv.slice(2);
+const opt = (name, def) => {
+	const i = args.indexOf(name);
+	return i >= 0 ? args[i + 1] : def;
+};
+const sends = Number(opt("--sends", 500));
+const reloads = Number(opt("--reloads", 3));
+const storage = opt("--storage", "opfs");
+
+const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
+const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+
+function wasmSizes() {
+	const dist = path.join(repo, "web", "dist");
+	const wasm = fs.readdirSync(dist).find((n) => /^hearth-[0-9a-f]+\.wasm$/.test(n));
+	if (!wasm) {
+		throw new Error("web/dist has no wasm: run make build");
+	}
+	const size = (n) => fs.statSync(path.join(dist, n)).size;
+	return { raw: size(wasm), gzip: size(`${wasm}.gz`), brotli: size(`${wasm}.br`) };
+}
+
+// descendants lists the pids below pid.
+function descendants(pid) {
+	const children = new Map();
+	for (const d of fs.readdirSync("/proc")) {
+		if (!/^\d+$/.test(d)) {
+			continue;
+		}
+		try {
+			const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+			const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+			if (!children.has(ppid)) {
+				children.set(ppid, []);
+			}
+			children.get(ppid).push(Number(d));
+		} catch {
+			// gone
+		}
+	}
+	const out = [];
+	const walk = (p) => {
+		for (const c of children.get(p) ?? []) {
+			out.push(c);
+			walk(c);
+		}
+	};
+	walk(pid);
+	return out;
+}
+
+// pssKiB is a process's proportional set size: its private memory plus
+// its share of memory it shares with others (Chromium's processes share a
+// lot, which RSS would count once per process).
+function pssKiB(pid) {
+	try {
+		const m = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"));
+		return m ? Number(m[1]) : 0;
+	} catch {
+		return 0;
+	}
+}
+
+// rendererPSS sums the memory of the renderer processes of the browser
+// running on profile (a page and its dedicated workers share one; the
+// service worker may have its own).
+function rendererPSS(profile) {
+	const browserPid = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).find((d) => {
+		try {
+			const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
+			return cmd.includes(`--user-data-dir=${profile}`) && !cmd.includes("--type=");
+		} catch {
+			return false;
+		}
+	});
+	if (!browserPid) {
+		return null;
+	}
+	let total = 0;
+	for (const pid of descendants(Number(browserPid))) {
+		let cmd = "";
+		try {
+			cmd = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8");
+		} catch {
+			continue;
+		}
+		if (cmd.includes("--type=renderer")) {
+			total += pssKiB(pid);
+		}
+	}
+	return total * 1024;
+}
+
+// startInPage starts the homeserver from a page loaded with ?manual and
+// returns the time from navigation start to the first /versions answer.
+const startInPage = (page, options) => page.evaluate(async (options) => {
+	const hs = await window.Hearth.start(options);
+	window.hs = hs;
+	const res = await hs.fetch("/_matrix/client/versions");
+	await res.json();
+	const firstVersions = performance.now();
+	const st = await hs.status();
+	return { firstVersions, storage: st.storage, timings: st.timings, startupMs: st.startupMs };
+}, options);
+
+// sendLoop runs n sequential sends from the page, through hs.fetch (base
+// null) or through fetch to base, and returns {perSecond, p50}.
+const sendLoop = (page, base, token, roomId, n) => page.evaluate(async ([base, token, roomId, n]) => {
+	const doFetch = base ? (p, init) => fetch(base + p, init) : (p, init) => window.hs.fetch(p, init);
+	const headers = { Authorization: `Bearer ${token}`, "Content-Type": "application/json" };
+	const lat = [];
+	const t0 = performance.now();
+	for (let i = 0; i < n; i++) {
+		const s = performance.now();
+		const res = await doFetch(`/_matrix/client/v3/rooms/${encodeURIComponent(roomId)}/send/m.room.message/b${t0}-${i}`,
+			{ method: "PUT", headers, body: JSON.stringify({ msgtype: "m.text", body: `load ${i}` }) });
+		if (res.status !== 200) {
+			throw new Error(`send ${i}: ${res.status} ${await res.text()}`);
+		}
+		await res.arrayBuffer();
+		lat.push(performance.now() - s);
+	}
+	const total = performance.now() - t0;
+	lat.sort((a, b) => a - b);
+	return { perSecond: n / (total / 1000), p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)] };
+}, [base, token, roomId, n]);
+
+const loginAndRoom = (page, base) => page.evaluate(async (base) => {
+	const doFetch = base ? (p, init) => fetch(base + p, init) : (p, init) => window.hs.fetch(p, init);
+	const json = { "Content-Type": "application/json" };
+	const login = await (await doFetch("/_matrix/client/v3/login", {
+		method: "POST", headers: json,
+		body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: "owner" }, password: "bench-pw" }),
+	})).json();
+	const room = await (await doFetch("/_matrix/client/v3/createRoom", {
+		method: "POST", headers: { ...json, Authorization: `Bearer ${login.access_token}` }, body: JSON.stringify({ name: "bench" }),
+	})).json();
+	return { token: login.access_token, roomId: room.room_id };
+}, base);
+
+async function nodeSendLoop(base, token, roomId, n) {
+	const c = new Client(base, token);
+	const lat = [];
+	const t0 = performance.now();
+	for (let i = 0; i < n; i++) {
+		const s = performance.now();
+		await c.send(roomId, `node load ${i}`);
+		lat.push(performance.now() - s);
+	}
+	const total = performance.now() - t0;
+	lat.sort((a, b) => a - b);
+	return { perSecond: n / (total / 1000), p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)] };
+}
+
+async function main() {
+	const out = [];
+	const line = (s) => {
+		out.push(s);
+		console.log(s);
+	};
+	const sizes = wasmSizes();
+	line(`wasm: raw ${mib(sizes.raw)} (${sizes.raw} B), gzip ${mib(sizes.gzip)} (${sizes.gzip} B), brotli ${mib(sizes.brotli)} (${sizes.brotli} B)`);
+
+	const web = await startNative({ serverName: "bench-host.test" });
+	const browser = await launch();
+	try {
+		const page = await browser.context.newPage();
+		await page.goto(`${web.base}/?manual`);
+		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
+		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
+			`(worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
+			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms)`);
+		for (let i = 1; i <= reloads; i++) {
+			await page.reload();
+			await page.waitForFunction(() => window.Hearth !== undefined);
+			const warm = await startInPage(page, { storage });
+			line(`warm start (reload ${i}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
+				`(fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
+				`homeserver start ${warm.startupMs.toFixed(0)} ms)`);
+		}
+
+		await new Promise((r) => setTimeout(r, 2000));
+		let st = await page.evaluate(() => window.hs.status());
+		line(`tab memory idle: renderers PSS ${mib(rendererPSS(browser.profile))}, wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+			`Go heap ${mib(st.goHeapBytes)} (Go sys ${mib(st.goSysBytes)})`);
+
+		// The same load against the tab and a native hearth.
+		const tab = await loginAndRoom(page, null);
+		const dir = tempDir("hearth-bench-");
+		fs.writeFileSync(path.join(dir, "seed.db"), Buffer.from(await page.evaluate(async () =>
+			Array.from(new Uint8Array(await (await window.hs.exportDatabase()).arrayBuffer())))));
+		await hearth("db", "import", "--data-dir", path.join(dir, "native"), path.join(dir, "seed.db"));
+		const native = await startNative({ dataDir: path.join(dir, "native"), serverName: "bench.test", extra: ["--rate-limits", "off"] });
+		const nativeRSSIdle = native.rssKiB() * 1024;
+		const nat = await loginAndRoom(page, native.base);
+
+		const tabRun = await sendLoop(page, null, tab.token, tab.roomId, sends);
+		line(`sends in the tab (hs.fetch, ${storage}): ${tabRun.perSecond.toFixed(0)}/s, p50 ${tabRun.p50.toFixed(2)} ms, p99 ${tabRun.p99.toFixed(2)} ms (${sends} sequential)`);
+		const natPage = await sendLoop(page, native.base, nat.token, nat.roomId, sends);
+		line(`sends native from the page (fetch): ${natPage.perSecond.toFixed(0)}/s, p50 ${natPage.p50.toFixed(2)} ms, p99 ${natPage.p99.toFixed(2)} ms`);
+		const natNode = await nodeSendLoop(native.base, nat.token, nat.roomId, sends);
+		line(`sends native from Node: ${natNode.perSecond.toFixed(0)}/s, p50 ${natNode.p50.toFixed(2)} ms, p99 ${natNode.p99.toFixed(2)} ms`);
+		line(`tab / native (same page, same load): ${(tabRun.perSecond / natPage.perSecond).toFixed(2)}`);
+
+		st = await page.evaluate(() => window.hs.status());
+		line(`tab memory after ${sends} sends: renderers PSS ${mib(rendererPSS(browser.profile))}, wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+			`Go heap ${mib(st.goHeapBytes)}, database ${kib(st.databaseBytes)}`);
+		line(`native RSS: idle ${mib(nativeRSSIdle)}, after ${2 * sends} sends ${mib(native.rssKiB() * 1024)}`);
+		await native.stop();
+		fs.rmSync(dir, { recursive: true, force: true });
+	} finally {
+		await browser.close();
+		await web.stop();
+	}
+}
+
+main().catch((err) => {
+	console.error(err);
+	process.exit(1);
+});
