@@ -132,3 +132,4 @@ bench: build
 
 clean:
 	rm -rf bin
+	find web/dist -mindepth 1 ! -name README.md ! -name .gitignore -delete

