@@ -9,7 +9,9 @@
 // tag, or a browser VFS), everything shares one connection in exclusive
 // locking mode.
 //
-// Importing the package registers the "sqlite3" database/sql driver.
+// Importing the package registers the "sqlite3" database/sql driver and,
+// through sqlite3.AutoExtension (search.go), SQLite's FTS5 on every
+// connection.
 package storage
 
 import (

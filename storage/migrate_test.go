@@ -189,7 +189,11 @@ func TestOpenRefusesTooNewDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.writer.Exec("UPDATE schema_compat_version SET compat_version = 7"); err != nil {
+	err = db.Write(context.Background(), func(q Queryer) error {
+		_, err := q.ExecContext(context.Background(), "UPDATE schema_compat_version SET compat_version = 7")
+		return err
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	db.Close()
