@@ -98,5 +98,12 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		writeError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, out[0])
+	// The spec asks for bundled aggregations (edits, threads,
+	// references) on a single event too.
+	bundled, err := s.withAggregations(r, sess, ev.Stored, out[0])
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, bundled)
 }
