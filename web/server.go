@@ -114,6 +114,11 @@ type Options struct {
 	// filters. Their routes are served only when Rooms and the event stores
 	// are set.
 	Sync msync.Stores
+
+	// AdminRooms is what the admin room API reads and changes beyond Rooms
+	// (storage.AdminRoomStore); its routes are served only when it and
+	// Rooms are set.
+	AdminRooms core.AdminRoomStore
 }
 
 // Server answers the client-server API.
@@ -124,6 +129,8 @@ type Server struct {
 	acct accountState
 	// timeline answers /sync and the timeline reads (sync.go).
 	timeline *msync.Service
+	// deletes are the admin API's room deletes (admin_rooms_delete.go).
+	deletes roomDeletes
 }
 
 // NewServer builds the handler tree.
@@ -141,6 +148,7 @@ func NewServer(o Options) *Server {
 	s.registerKeyBackupRoutes()
 	s.registerAccountRoutes()
 	s.registerAdminUserRoutes()
+	s.registerAdminRoomRoutes()
 	s.registerProfileRoutes()
 	s.registerAccountDataRoutes()
 	s.registerPushRuleRoutes()

@@ -672,3 +672,18 @@ CREATE TRIGGER event_search_delete AFTER DELETE ON event_json
 BEGIN
     DELETE FROM event_search WHERE rowid = OLD.event_nid;
 END;
+
+-- admin rooms: the rooms a server admin blocked (Synapse's admin room API),
+-- and what purging a room needs.
+
+-- Blocked rooms: local users may not join them. A block outlives a purge of
+-- the room, and may name a room the server does not know.
+CREATE TABLE blocked_rooms (
+    room_id TEXT NOT NULL PRIMARY KEY,
+    user_id TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Deleting an event (a room purge) looks up its notifications by event_nid
+-- for the foreign key: without this index, each deleted event scans every
+-- notification of every room.
+CREATE INDEX event_push_actions_event ON event_push_actions (event_nid);
