@@ -115,13 +115,15 @@ function rendererPSS(profile) {
 // startInPage starts the homeserver from a page loaded with ?manual and
 // returns the time from navigation start to the first /versions answer.
 const startInPage = (page, options) => page.evaluate(async (options) => {
+	const called = performance.now();
+	const nav = performance.getEntriesByType("navigation")[0];
 	const hs = await window.Hearth.start(options);
 	window.hs = hs;
 	const res = await hs.fetch("/_matrix/client/versions");
 	await res.json();
 	const firstVersions = performance.now();
 	const st = await hs.status();
-	return { firstVersions, storage: st.storage, timings: st.timings, startupMs: st.startupMs };
+	return { firstVersions, called, domReady: nav?.domContentLoadedEventEnd ?? 0, storage: st.storage, timings: st.timings, startupMs: st.startupMs };
 }, options);
 
 // sendLoop runs n sequential sends from the page, through hs.fetch (base
@@ -189,14 +191,14 @@ async function main() {
 		await page.goto(`${web.base}/?manual`);
 		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
 		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
-			`(worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
+			`(page ready ${cold.domReady.toFixed(0)} ms, Hearth.start called at ${cold.called.toFixed(0)} ms; worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
 			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms)`);
 		for (let i = 1; i <= reloads; i++) {
 			await page.reload();
 			await page.waitForFunction(() => window.Hearth !== undefined);
 			const warm = await startInPage(page, { storage });
 			line(`warm start (reload ${i}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
-				`(fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
+				`(page ready ${warm.domReady.toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
 				`homeserver start ${warm.startupMs.toFixed(0)} ms)`);
 		}
 

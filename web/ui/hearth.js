@@ -295,6 +295,8 @@ export class Hearth extends EventTarget {
 	#info = null;
 	#served = new Map();
 	#onPageHide;
+	#created = performance.now();
+	#ownerWaitMs = 0;
 
 	constructor(options) {
 		super();
@@ -405,6 +407,7 @@ export class Hearth extends EventTarget {
 	}
 
 	async #becomeOwner(release) {
+		this.#ownerWaitMs = performance.now() - this.#created;
 		this.#release = release;
 		this.#setState("starting");
 		let ready;
@@ -558,7 +561,8 @@ export class Hearth extends EventTarget {
 		const owner = this.#state === "owner";
 		const out = { ...st, state: "running", owner };
 		if (owner && this.#info?.timings) {
-			out.timings = this.#info.timings;
+			// ownerWaitMs: from Hearth.start to holding the owner lock.
+			out.timings = { ...this.#info.timings, ownerWaitMs: this.#ownerWaitMs };
 		}
 		return out;
 	}

@@ -17,8 +17,25 @@ const ackTimeout = 5000;
 const link = new OwnerLink(`sw:${randomId()}`, { ackTimeout });
 
 self.addEventListener("install", (e) => {
-	e.waitUntil(self.skipWaiting());
+	e.waitUntil(Promise.all([self.skipWaiting(), addRoutes(e)]));
 });
+
+// addRoutes sends every request but /_matrix/* straight to the network
+// (the Static Routing API, where the browser has it), so loading a page or
+// its assets does not have to start this worker first.
+async function addRoutes(e) {
+	if (typeof e.addRoutes !== "function" || typeof URLPattern !== "function") {
+		return;
+	}
+	try {
+		await e.addRoutes([{
+			condition: { not: { urlPattern: new URLPattern({ pathname: "/_matrix/*" }) } },
+			source: "network",
+		}]);
+	} catch (err) {
+		console.warn("hearth service worker: no static routes:", err);
+	}
+}
 
 self.addEventListener("activate", (e) => {
 	e.waitUntil(self.clients.claim());
