@@ -190,3 +190,25 @@ func TestChooseEncoding(t *testing.T) {
 		}
 	}
 }
+
+// FuzzChooseEncoding checks that any Accept-Encoding header picks an
+// encoding the file has, and identity when the header names none of them.
+func FuzzChooseEncoding(f *testing.F) {
+	for _, s := range []string{"", "br", "gzip, deflate, br", "br;q=0, gzip;q=0.5", "*;q=0", "br;q=1e309", ";;,,", "gzip;q=-1"} {
+		f.Add(s)
+	}
+	have := map[string]*shellVariant{"": {}, "br": {}, "gzip": {}}
+	gzOnly := map[string]*shellVariant{"": {}, "gzip": {}}
+	f.Fuzz(func(t *testing.T, accept string) {
+		for _, h := range []map[string]*shellVariant{have, gzOnly} {
+			got := chooseEncoding(accept, h)
+			if h[got] == nil {
+				t.Fatalf("chooseEncoding(%q) = %q, which the file does not have", accept, got)
+			}
+			lower := strings.ToLower(accept)
+			if got != "" && !strings.Contains(lower, got) && !strings.Contains(lower, "*") {
+				t.Fatalf("chooseEncoding(%q) = %q, which the header does not name", accept, got)
+			}
+		}
+	})
+}
