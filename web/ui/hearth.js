@@ -363,6 +363,7 @@ export class Hearth extends EventTarget {
 		this.#setState("client");
 		let becameOwner;
 		const owned = new Promise((resolve, reject) => { becameOwner = { resolve, reject }; });
+		owned.catch(() => {}); // a later takeover failure is reported by #die
 		this.#waitForTakeover(becameOwner);
 		try {
 			await Promise.race([this.#link.call("status"), owned]);
