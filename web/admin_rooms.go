@@ -210,13 +210,14 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 		return c
 	})
 	total := len(rooms)
-	page := rooms[min(from, total):min(from+limit, total)]
+	start := min(from, total)
+	page := rooms[start : start+min(limit, total-start)]
 	out := make([]map[string]any, len(page))
 	for i, a := range page {
 		out[i] = adminRoomListJSON(a)
 	}
 	resp := map[string]any{"rooms": out, "offset": from, "total_rooms": total}
-	if from+limit < total {
+	if from < total && limit < total-from {
 		resp["next_batch"] = from + limit
 	}
 	if from > 0 {
