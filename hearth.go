@@ -134,7 +134,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
 		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
-		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms, AdminRooms: storage.NewAdminRoomStore(db, name),
+		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms,
+		// The admin room API and the user directory.
+		AdminRooms: storage.NewAdminRoomStore(db, name), UserDirectory: storage.NewUserDirectoryStore(db),
 		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
 		LegacyMediaDownload: cfg.LegacyMediaDownload(),
 		// End-to-end encryption: keys, to-device messages, key backups.

@@ -119,6 +119,9 @@ type Options struct {
 	// (storage.AdminRoomStore); its routes are served only when it and
 	// Rooms are set.
 	AdminRooms core.AdminRoomStore
+	// UserDirectory lists who the user directory may show
+	// (storage.UserDirectoryStore); its route is served only when set.
+	UserDirectory core.UserDirectoryStore
 }
 
 // Server answers the client-server API.
@@ -149,6 +152,7 @@ func NewServer(o Options) *Server {
 	s.registerAccountRoutes()
 	s.registerAdminUserRoutes()
 	s.registerAdminRoomRoutes()
+	s.registerUserDirectoryRoutes()
 	s.registerProfileRoutes()
 	s.registerAccountDataRoutes()
 	s.registerPushRuleRoutes()
