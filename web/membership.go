@@ -52,11 +52,31 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 			return
 		}
 	}
+	if err := s.refuseBlocked(r, roomID); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if _, err := s.opts.Rooms.Join(r.Context(), roomID, sess.UserID, body.Reason); err != nil {
 		writeError(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+}
+
+// refuseBlocked answers M_FORBIDDEN for a room an admin has blocked
+// (Synapse's admin rooms API): nobody local may join or be invited.
+func (s *Server) refuseBlocked(r *http.Request, roomID string) error {
+	if s.opts.AdminRooms == nil {
+		return nil
+	}
+	b, err := s.opts.AdminRooms.RoomBlock(r.Context(), roomID)
+	if err != nil {
+		return err
+	}
+	if b.Blocked {
+		return core.ErrForbidden.WithMessage("this room has been blocked on this server")
+	}
+	return nil
 }
 
 // postInvite is POST /rooms/{roomId}/invite.
@@ -68,6 +88,10 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.S
 	}
 	if body.UserID == "" {
 		writeError(w, r, core.ErrMissingParam.WithMessage("user_id is required"))
+		return
+	}
+	if err := s.refuseBlocked(r, r.PathValue("roomId")); err != nil {
+		writeError(w, r, err)
 		return
 	}
 	if err := s.opts.Rooms.Invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
