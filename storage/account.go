@@ -129,7 +129,7 @@ func (s *AccountStore) CreateAccount(ctx context.Context, a core.NewAccount) (co
 
 // Account returns one account; see core.AccountStore.
 func (s *AccountStore) Account(ctx context.Context, userID string) (core.Account, error) {
-	a, err := scanAccount(s.db.Reader().QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users WHERE user_id = ?", userID))
+	a, err := scanAccount(s.db.Cached().QueryRowContext(ctx, "SELECT "+accountColumns+" FROM users WHERE user_id = ?", userID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Account{}, notFound("user %s", userID)
 	}
@@ -179,7 +179,7 @@ func (s *AccountStore) Accounts(ctx context.Context, aq core.AccountQuery) ([]co
 // HasAccounts reports whether any account exists.
 func (s *AccountStore) HasAccounts(ctx context.Context) (bool, error) {
 	var exists bool
-	err := s.db.Reader().QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users)").Scan(&exists)
+	err := s.db.Cached().QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users)").Scan(&exists)
 	return exists, err
 }
 
@@ -187,7 +187,7 @@ func (s *AccountStore) HasAccounts(ctx context.Context) (bool, error) {
 func (s *AccountStore) CheckPassword(ctx context.Context, userID, password string) error {
 	var hash sql.NullString
 	var deactivated bool
-	err := s.db.Reader().QueryRowContext(ctx, "SELECT password_hash, deactivated FROM users WHERE user_id = ?", userID).
+	err := s.db.Cached().QueryRowContext(ctx, "SELECT password_hash, deactivated FROM users WHERE user_id = ?", userID).
 		Scan(&hash, &deactivated)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):

@@ -74,7 +74,7 @@ func defaultPushRulesContent(userID string) (json.RawMessage, error) {
 
 // AccountData implements core.AccountDataStore.
 func (s *AccountDataStore) AccountData(ctx context.Context, userID, roomID, eventType string) (json.RawMessage, error) {
-	c, err := getAccountData(ctx, s.db.Reader(), userID, roomID, eventType)
+	c, err := getAccountData(ctx, s.db.Cached(), userID, roomID, eventType)
 	if err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func parseTags(c []byte) map[string]json.RawMessage {
 
 // RoomTags implements core.AccountDataStore.
 func (s *AccountDataStore) RoomTags(ctx context.Context, userID, roomID string) (map[string]json.RawMessage, error) {
-	c, err := getAccountData(ctx, s.db.Reader(), userID, roomID, core.AccountDataTag)
+	c, err := getAccountData(ctx, s.db.Cached(), userID, roomID, core.AccountDataTag)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +166,7 @@ func (s *AccountDataStore) updateTags(ctx context.Context, userID, roomID string
 
 // IgnoredUsers implements core.AccountDataStore.
 func (s *AccountDataStore) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
-	c, err := getAccountData(ctx, s.db.Reader(), userID, "", core.AccountDataIgnoredUsers)
+	c, err := getAccountData(ctx, s.db.Cached(), userID, "", core.AccountDataIgnoredUsers)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func ParseIgnoredUsers(content []byte) map[string]bool {
 
 // AccountDataPosition returns the account data stream's current position.
 func (s *AccountDataStore) AccountDataPosition(ctx context.Context) (int64, error) {
-	return accountDataStream.Current(ctx, s.db.Reader())
+	return accountDataStream.Current(ctx, s.db.Cached())
 }
 
 // AccountDataChanges returns userID's account data changed at a position
@@ -200,7 +200,7 @@ func (s *AccountDataStore) AccountDataPosition(ctx context.Context) (int64, erro
 // initial sync) it includes the default m.push_rules of a user who never
 // changed their push rules.
 func (s *AccountDataStore) AccountDataChanges(ctx context.Context, userID string, since, to int64) (global []core.AccountDataEvent, rooms map[string][]core.AccountDataEvent, err error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT room_id, type, content FROM account_data
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT room_id, type, content FROM account_data
 		WHERE user_id = ? AND stream_id > ? AND stream_id <= ? ORDER BY stream_id`, userID, since, to)
 	if err != nil {
 		return nil, nil, fmt.Errorf("storage: account data of %s: %w", userID, err)
@@ -228,7 +228,7 @@ func (s *AccountDataStore) AccountDataChanges(ctx context.Context, userID string
 	}
 	if since == 0 && !havePushRules {
 		// Stored push rules would have been read unless written after to.
-		c, err := getAccountData(ctx, s.db.Reader(), userID, "", core.AccountDataPushRules)
+		c, err := getAccountData(ctx, s.db.Cached(), userID, "", core.AccountDataPushRules)
 		if err != nil {
 			return nil, nil, err
 		}

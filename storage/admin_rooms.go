@@ -148,7 +148,7 @@ WHERE r.room_id = ? ORDER BY l.user_id`
 // LocalMembers returns the local users' memberships of roomID; see
 // core.AdminRoomStore.
 func (s *AdminRoomStore) LocalMembers(ctx context.Context, roomID string) ([]core.LocalMember, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, sqlLocalMembers, roomID)
+	rows, err := s.db.Cached().QueryContext(ctx, sqlLocalMembers, roomID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: local members of %s: %w", roomID, err)
 	}
@@ -170,7 +170,7 @@ func (s *AdminRoomStore) LocalMembers(ctx context.Context, roomID string) ([]cor
 // LocalAliases returns the aliases pointing at roomID; see
 // core.AdminRoomStore.
 func (s *AdminRoomStore) LocalAliases(ctx context.Context, roomID string) ([]string, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias", roomID)
+	rows, err := s.db.Cached().QueryContext(ctx, "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias", roomID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: aliases of %s: %w", roomID, err)
 	}
@@ -209,7 +209,7 @@ func (s *AdminRoomStore) SetRoomBlock(ctx context.Context, roomID string, blocke
 // RoomBlock tells whether roomID is blocked; see core.AdminRoomStore.
 func (s *AdminRoomStore) RoomBlock(ctx context.Context, roomID string) (core.RoomBlock, error) {
 	var b core.RoomBlock
-	err := s.db.Reader().QueryRowContext(ctx, "SELECT user_id FROM blocked_rooms WHERE room_id = ?", roomID).Scan(&b.By)
+	err := s.db.Cached().QueryRowContext(ctx, "SELECT user_id FROM blocked_rooms WHERE room_id = ?", roomID).Scan(&b.By)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return core.RoomBlock{}, nil

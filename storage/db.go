@@ -91,6 +91,9 @@ type DB struct {
 	// touches them.
 	wconn *sql.Conn
 	stmts map[string]*sql.Stmt
+
+	// reads keeps single-statement reads prepared on the read pool.
+	reads readStmts
 }
 
 // singleConnection reports whether this build and VFS must run everything
@@ -226,6 +229,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		r.SetMaxIdleConns(n)
 		db.reader = r
 	}
+	db.reads.db = db.reader
 	db.writes = make(chan *writeReq, 1024)
 	db.wg.Add(1)
 	go db.writeLoop()
@@ -305,6 +309,33 @@ func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 
 // Reader is the read pool, for single statements that need no snapshot.
 func (db *DB) Reader() *sql.DB { return db.reader }
+
+// Cached runs single read statements that need no snapshot, from
+// statements kept prepared on the read pool: compiling a statement is a
+// large part of a small read's cost with this SQLite build. It must not be
+// used inside Write's function (with one connection, preparing would wait
+// for the writer).
+func (db *DB) Cached() Queryer { return cachedReader{db} }
+
+type cachedReader struct{ db *DB }
+
+func (c cachedReader) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
+	return c.db.reader.ExecContext(ctx, q, args...)
+}
+
+func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := c.db.reads.get(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return c.db.reader.QueryContext(ctx, q, args...)
+}
+
+func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := c.db.reads.get(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return c.db.reader.QueryRowContext(ctx, q, args...)
+}
 
 // Path is the main database file.
 func (db *DB) Path() string { return db.opts.Path }

@@ -31,7 +31,7 @@ const deviceColumns = "user_id, device_id, display_name, last_seen_ts, last_seen
 
 // Devices lists a user's devices; see core.DeviceStore.
 func (s *AccountStore) Devices(ctx context.Context, userID string) ([]core.Device, error) {
-	rows, err := s.db.Reader().QueryContext(ctx,
+	rows, err := s.db.Cached().QueryContext(ctx,
 		"SELECT "+deviceColumns+" FROM devices WHERE user_id = ? ORDER BY device_id", userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: devices of %s: %w", userID, err)
@@ -50,7 +50,7 @@ func (s *AccountStore) Devices(ctx context.Context, userID string) ([]core.Devic
 
 // Device returns one device; see core.DeviceStore.
 func (s *AccountStore) Device(ctx context.Context, userID, deviceID string) (core.Device, error) {
-	d, err := scanDevice(s.db.Reader().QueryRowContext(ctx,
+	d, err := scanDevice(s.db.Cached().QueryRowContext(ctx,
 		"SELECT "+deviceColumns+" FROM devices WHERE user_id = ? AND device_id = ?", userID, deviceID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Device{}, notFound("device %s of %s", deviceID, userID)

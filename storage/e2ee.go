@@ -194,7 +194,7 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // OneTimeKeyCounts implements core.DeviceKeyStore.
 func (s *KeyStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID string) (map[string]int, error) {
-	return oneTimeKeyCounts(ctx, s.db.Reader(), userID, deviceID)
+	return oneTimeKeyCounts(ctx, s.db.Cached(), userID, deviceID)
 }
 
 func oneTimeKeyCounts(ctx context.Context, q Queryer, userID, deviceID string) (map[string]int, error) {
@@ -221,7 +221,7 @@ func oneTimeKeyCounts(ctx context.Context, q Queryer, userID, deviceID string) (
 
 // UnusedFallbackKeyTypes implements core.DeviceKeyStore.
 func (s *KeyStore) UnusedFallbackKeyTypes(ctx context.Context, userID, deviceID string) ([]string, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT algorithm FROM e2e_fallback_keys
 		WHERE user_id = ? AND device_id = ? AND used = 0 ORDER BY algorithm`, userID, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: fallback keys: %w", err)

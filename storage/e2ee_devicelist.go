@@ -29,7 +29,7 @@ func markDeviceListChange(ctx context.Context, q Queryer, userIDs ...string) err
 
 // DeviceListPosition implements core.DeviceListStore.
 func (s *KeyStore) DeviceListPosition(ctx context.Context) (int64, error) {
-	return deviceListStream.Current(ctx, s.db.Reader())
+	return deviceListStream.Current(ctx, s.db.Cached())
 }
 
 // DeviceListChanges implements core.DeviceListStore.
@@ -38,7 +38,7 @@ func (s *KeyStore) DeviceListChanges(ctx context.Context, userID string, since, 
 	if to <= since {
 		return out, nil
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT user_id FROM device_list_changes
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT user_id FROM device_list_changes
 		WHERE stream_id > ? AND stream_id <= ? ORDER BY user_id`, since, to)
 	if err != nil {
 		return out, fmt.Errorf("storage: device list changes: %w", err)
@@ -83,7 +83,7 @@ func (s *KeyStore) DeviceListChanges(ctx context.Context, userID string, since, 
 // joinedRoomPeers returns the local users joined to a room userID is
 // joined to, from local_current_membership.
 func (s *KeyStore) joinedRoomPeers(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT DISTINCT b.user_id
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT DISTINCT b.user_id
 		FROM local_current_membership a JOIN local_current_membership b ON b.room_nid = a.room_nid
 		WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join'`, userID)
 	if err != nil {

@@ -55,7 +55,7 @@ func (s *FilterStore) Filter(ctx context.Context, userID, filterID string) ([]by
 		return nil, notFound("filter %q of %s", filterID, userID)
 	}
 	var js string
-	err = s.db.Reader().QueryRowContext(ctx, sqlFilter, userID, id).Scan(&js)
+	err = s.db.Cached().QueryRowContext(ctx, sqlFilter, userID, id).Scan(&js)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("filter %s of %s", filterID, userID)
 	}

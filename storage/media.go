@@ -91,7 +91,7 @@ func mediaExists(ctx context.Context, q Queryer, mediaID string) (bool, error) {
 // PendingMedia counts a user's open reservations; see core.MediaStore.
 func (s *MediaStore) PendingMedia(ctx context.Context, userID string, nowTS int64) (int, error) {
 	var n int
-	err := s.db.Reader().QueryRowContext(ctx,
+	err := s.db.Cached().QueryRowContext(ctx,
 		"SELECT count(*) FROM media WHERE user_id = ? AND blob_id IS NULL AND unused_expires_ts > ?",
 		userID, nowTS).Scan(&n)
 	if err != nil {
@@ -110,7 +110,7 @@ WHERE m.media_id = ?`
 func (s *MediaStore) Media(ctx context.Context, mediaID string) (core.Media, error) {
 	m := core.Media{MediaID: mediaID}
 	var sum []byte
-	err := s.db.Reader().QueryRowContext(ctx, selectMedia, mediaID).Scan(
+	err := s.db.Cached().QueryRowContext(ctx, selectMedia, mediaID).Scan(
 		&m.UserID, &m.ContentType, &m.UploadName, &m.CreatedTS,
 		&m.UnusedExpiresTS, &m.LegacyDownload, &m.Uploaded, &m.Size, &sum)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -168,7 +168,7 @@ func (s *MediaStore) UploadMedia(ctx context.Context, up core.MediaUpload, r io.
 	}
 	// Refuse a doomed upload before reading its bytes; the last write
 	// checks again, since another upload may land first.
-	if err := checkUploadable(ctx, s.db.Reader(), up); err != nil {
+	if err := checkUploadable(ctx, s.db.Cached(), up); err != nil {
 		return core.Media{}, err
 	}
 	bs := s.blockSize()
@@ -372,7 +372,7 @@ WHERE m.media_id = ?`
 // ReadMediaAt reads content; see core.MediaStore.
 func (s *MediaStore) ReadMediaAt(ctx context.Context, mediaID string, p []byte, off int64) (int, error) {
 	var blobID, size, bs int64
-	err := s.db.Reader().QueryRowContext(ctx, selectMediaBlob, mediaID).Scan(&blobID, &size, &bs)
+	err := s.db.Cached().QueryRowContext(ctx, selectMediaBlob, mediaID).Scan(&blobID, &size, &bs)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, notFound("content of media %s", mediaID)
 	}
@@ -389,7 +389,7 @@ func (s *MediaStore) ReadMediaAt(ctx context.Context, mediaID string, p []byte, 
 		return 0, nil
 	}
 	end := min(off+int64(len(p)), size)
-	rows, err := s.db.Reader().QueryContext(ctx,
+	rows, err := s.db.Cached().QueryContext(ctx,
 		"SELECT seq, data FROM media_blocks WHERE blob_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
 		blobID, off/bs, (end-1)/bs)
 	if err != nil {
@@ -431,7 +431,7 @@ WHERE m.media_id = ? AND t.width = ? AND t.height = ? AND t.method = ? AND t.ani
 // Thumbnail returns a cached thumbnail; see core.MediaStore.
 func (s *MediaStore) Thumbnail(ctx context.Context, mediaID string, key core.ThumbnailKey) (core.Thumbnail, error) {
 	t := core.Thumbnail{Key: key}
-	err := s.db.Reader().QueryRowContext(ctx, selectThumbnail, mediaID, key.Width, key.Height, key.Method, key.Animated).
+	err := s.db.Cached().QueryRowContext(ctx, selectThumbnail, mediaID, key.Width, key.Height, key.Method, key.Animated).
 		Scan(&t.ContentType, &t.Width, &t.Height, &t.Original, &t.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return core.Thumbnail{}, notFound("thumbnail %dx%d %s of media %s", key.Width, key.Height, key.Method, mediaID)

@@ -92,7 +92,7 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 	if len(out) == 0 {
 		return nil, nil
 	}
-	stored, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
+	stored, err := findRoomEvent(ctx, s.db.Cached(), roomID, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -127,19 +127,21 @@ const receiptSent = "hearth.sent"
 // the event they sent, when they have unread ones before it (so most sends
 // write nothing).
 func (s *NotificationStore) markSent(ctx context.Context, userID, roomID, eventID, thread string) error {
-	ev, err := findRoomEvent(ctx, s.db.Reader(), roomID, eventID)
-	if err != nil {
-		return err
-	}
-	var unread bool
-	err = s.db.Reader().QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_push_actions
+	// Read and write on the writer's connection: its page cache is warm
+	// right after the event was persisted, where a pool reader's is not.
+	return s.db.Write(ctx, func(q Queryer) error {
+		ev, err := findRoomEvent(ctx, q, roomID, eventID)
+		if err != nil {
+			return err
+		}
+		var unread bool
+		err = q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_push_actions
 		WHERE user_id = ? AND room_nid = ? AND stream_ordering < ? AND stream_ordering > COALESCE((SELECT MAX(event_stream) FROM receipts
 			WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent') AND thread_id IN ('', ?)), 0))`,
-		userID, ev.roomNID, ev.stream, ev.roomNID, userID, thread).Scan(&unread)
-	if err != nil || !unread {
-		return wrapErr("read position of "+userID, err)
-	}
-	return s.db.Write(ctx, func(q Queryer) error {
+			userID, ev.roomNID, ev.stream, ev.roomNID, userID, thread).Scan(&unread)
+		if err != nil || !unread {
+			return wrapErr("read position of "+userID, err)
+		}
 		pos, err := receiptStream.Current(ctx, q)
 		if err != nil {
 			return err

@@ -92,7 +92,7 @@ func (s *PresenceStore) SetPresence(ctx context.Context, userID, state string, s
 
 // Presence implements core.PresenceStore.
 func (s *PresenceStore) Presence(ctx context.Context, userID string) (core.Presence, error) {
-	p, ok, err := getPresence(ctx, s.db.Reader(), userID)
+	p, ok, err := getPresence(ctx, s.db.Cached(), userID)
 	if err != nil {
 		return p, err
 	}
@@ -118,7 +118,7 @@ func (s *PresenceStore) SyncPresence(ctx context.Context, userID, state string) 
 		return fmt.Errorf("storage: presence: %w", core.ErrInvalidParam.WithMessage("unknown presence %q", state))
 	}
 	now := s.now()
-	cur, ok, err := getPresence(ctx, s.db.Reader(), userID)
+	cur, ok, err := getPresence(ctx, s.db.Cached(), userID)
 	if err != nil {
 		return err
 	}
@@ -154,13 +154,13 @@ func (s *PresenceStore) presenceChanges(cur core.Presence, state string, now tim
 
 // PresencePosition returns the presence stream's current position.
 func (s *PresenceStore) PresencePosition(ctx context.Context) (int64, error) {
-	return presenceStream.Current(ctx, s.db.Reader())
+	return presenceStream.Current(ctx, s.db.Cached())
 }
 
 // PresenceChanges returns the presence of userID and of the users sharing
 // a joined room with them, for those changed at a position in (since, to].
 func (s *PresenceStore) PresenceChanges(ctx context.Context, userID string, since, to int64) ([]core.Presence, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT user_id, state, status_msg, last_active_ts FROM presence
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT user_id, state, status_msg, last_active_ts FROM presence
 		WHERE stream_id > ? AND stream_id <= ? AND (user_id = ? OR user_id IN (
 			SELECT c.state_key FROM local_current_membership l
 			JOIN current_state_events c ON c.room_nid = l.room_nid AND c.type = 'm.room.member' AND c.membership = 'join'

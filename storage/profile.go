@@ -29,7 +29,7 @@ const (
 
 // Profile implements core.ProfileStore.
 func (s *ProfileStore) Profile(ctx context.Context, userID string) (map[string]json.RawMessage, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, sqlProfileFields, userID)
+	rows, err := s.db.Cached().QueryContext(ctx, sqlProfileFields, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: profile of %s: %w", userID, err)
 	}

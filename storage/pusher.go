@@ -31,7 +31,7 @@ const (
 
 // Pushers implements core.PusherStore.
 func (s *PusherStore) Pushers(ctx context.Context, userID string) ([]core.Pusher, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, sqlPushersOfUser, userID)
+	rows, err := s.db.Cached().QueryContext(ctx, sqlPushersOfUser, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: pushers of %s: %w", userID, err)
 	}

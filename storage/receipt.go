@@ -139,7 +139,7 @@ func (s *ReceiptStore) SetFullyRead(ctx context.Context, userID, roomID, eventID
 
 // ReceiptPosition returns the receipt stream's current position.
 func (s *ReceiptStore) ReceiptPosition(ctx context.Context) (int64, error) {
-	return receiptStream.Current(ctx, s.db.Reader())
+	return receiptStream.Current(ctx, s.db.Cached())
 }
 
 // receiptUser is one user's receipt in an m.receipt content.
@@ -159,7 +159,7 @@ func (s *ReceiptStore) ReceiptContents(ctx context.Context, userID string, roomI
 	if err != nil {
 		return nil, fmt.Errorf("storage: receipts: %w", err)
 	}
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT r.room_id, c.user_id, c.receipt_type, c.thread_id, c.event_id, c.ts
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT r.room_id, c.user_id, c.receipt_type, c.thread_id, c.event_id, c.ts
 		FROM receipts c JOIN rooms r ON r.room_nid = c.room_nid
 		WHERE c.stream_id > ? AND c.stream_id <= ? AND r.room_id IN (SELECT value FROM json_each(?))
 			AND (c.receipt_type = ? OR c.receipt_type = ? AND c.user_id = ?)

@@ -39,7 +39,7 @@ func (s *EventStore) StoreRoom(ctx context.Context, room core.RoomInfo) error {
 func (s *EventStore) Room(ctx context.Context, roomID string) (core.RoomInfo, error) {
 	info := core.RoomInfo{RoomID: roomID}
 	var creator sql.NullString
-	err := s.db.Reader().QueryRowContext(ctx,
+	err := s.db.Cached().QueryRowContext(ctx,
 		"SELECT room_version, creator, is_public FROM rooms WHERE room_id = ?", roomID).
 		Scan(&info.RoomVersion, &creator, &info.IsPublic)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -43,7 +43,7 @@ func (s *DirectoryStore) CreateAlias(ctx context.Context, alias, roomID, creator
 // ResolveAlias returns the room alias maps to; see room.DirectoryStore.
 func (s *DirectoryStore) ResolveAlias(ctx context.Context, alias string) (string, string, error) {
 	var roomID, creator string
-	err := s.db.Reader().QueryRowContext(ctx,
+	err := s.db.Cached().QueryRowContext(ctx,
 		"SELECT room_id, creator FROM room_aliases WHERE alias = ?", alias).Scan(&roomID, &creator)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", "", notFound("alias %s", alias)
@@ -114,7 +114,7 @@ func (s *DirectoryStore) Forget(ctx context.Context, userID, roomID, eventID str
 // roomID; see room.DirectoryStore.
 func (s *DirectoryStore) ForgottenAt(ctx context.Context, userID, roomID string) (string, error) {
 	var eventID string
-	err := s.db.Reader().QueryRowContext(ctx,
+	err := s.db.Cached().QueryRowContext(ctx,
 		"SELECT event_id FROM room_forgotten WHERE user_id = ? AND room_id = ?", userID, roomID).Scan(&eventID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
@@ -127,7 +127,7 @@ func (s *DirectoryStore) ForgottenAt(ctx context.Context, userID, roomID string)
 
 // strings runs a query returning one text column.
 func (s *DirectoryStore) strings(ctx context.Context, query string, args ...any) ([]string, error) {
-	rows, err := s.db.Reader().QueryContext(ctx, query, args...)
+	rows, err := s.db.Cached().QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("storage: %w", err)
 	}

@@ -199,7 +199,7 @@ func (s *AccountStore) SessionByAccessToken(ctx context.Context, token string) (
 	var e cachedSession
 	var validUntil, refreshID sql.NullInt64
 	var used, deactivated bool
-	err := s.db.Reader().QueryRowContext(ctx, `SELECT a.id, a.user_id, a.device_id, a.valid_until_ms, a.refresh_token_id,
+	err := s.db.Cached().QueryRowContext(ctx, `SELECT a.id, a.user_id, a.device_id, a.valid_until_ms, a.refresh_token_id,
 		a.used, u.admin, u.deactivated
 		FROM access_tokens a JOIN users u ON u.user_id = a.user_id WHERE a.token_hash = ?`, h[:]).
 		Scan(&e.sess.TokenID, &e.sess.UserID, &e.sess.DeviceID, &validUntil, &refreshID, &used, &e.sess.IsAdmin, &deactivated)
