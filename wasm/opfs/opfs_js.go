@@ -61,6 +61,8 @@ import (
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/vfs"
+
+	"hearth.dev/hearth/wasm/jsvfs"
 )
 
 // Name is the name the VFS is registered under.
@@ -106,7 +108,7 @@ const tempFlags = vfs.OPEN_TEMP_DB | vfs.OPEN_TRANSIENT_DB | vfs.OPEN_TEMP_JOURN
 // Open implements [vfs.VFS].
 func (fsVFS) Open(name string, flags vfs.OpenFlag) (vfs.File, vfs.OpenFlag, error) {
 	if name == "" || flags&tempFlags != 0 {
-		return &tempFile{}, flags, nil
+		return &jsvfs.TempFile{}, flags, nil
 	}
 	p, err := cleanPath(name)
 	if err != nil {
