@@ -22,6 +22,7 @@ func TestImportDirection(t *testing.T) {
 			"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "hearth.dev/hearth/wasm"}},
 		{"./web/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/federation", "database/sql"}},
 		{"./federation/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "database/sql"}},
+		{"./matrixhttp/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "database/sql"}},
 		{"./storage/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation", "net/http"}},
 	}
 	for _, r := range rules {

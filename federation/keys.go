@@ -2,11 +2,13 @@ package federation
 
 import (
 	"encoding/json"
-	"log/slog"
+	"fmt"
 	"net/http"
 	"time"
 
+	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/signing"
+	"hearth.dev/hearth/matrixhttp"
 )
 
 // KeyValidity is how long a fetched copy of the server's keys stays valid
@@ -44,7 +46,7 @@ func NewKeyServer(o KeyServerOptions) *KeyServer {
 	// The deprecated form with a key ID answers with all keys too.
 	k.mux.HandleFunc("GET /_matrix/key/v2/server/{keyID}", k.getServerKeys)
 	k.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, map[string]string{"errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"})
+		matrixhttp.WriteError(w, r, core.ErrUnrecognized)
 	})
 	return k
 }
@@ -88,18 +90,8 @@ func SignedServerKeys(serverName string, key signing.Key, now time.Time) ([]byte
 func (k *KeyServer) getServerKeys(w http.ResponseWriter, r *http.Request) {
 	body, err := SignedServerKeys(k.opts.ServerName, k.opts.Key, k.opts.Now())
 	if err != nil {
-		slog.ErrorContext(r.Context(), "signing the server keys", "err", err)
-		writeJSON(w, http.StatusInternalServerError, map[string]string{"errcode": "M_UNKNOWN", "error": "Internal server error"})
+		matrixhttp.WriteError(w, r, fmt.Errorf("signing the server keys: %w", err))
 		return
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
-}
-
-// writeJSON sends v as a JSON response with the given status.
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, _ := json.Marshal(v)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
+	matrixhttp.WriteRawJSON(w, http.StatusOK, body)
 }

@@ -1,44 +1,18 @@
 package web
 
 import (
-	"encoding/json"
-	"errors"
-	"log/slog"
 	"net/http"
 
-	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/matrixhttp"
 )
 
-// writeError sends err as a Matrix error. A *core.Error goes out as it is;
-// anything else is logged and becomes M_UNKNOWN/500 without internals.
+// writeError sends err as a Matrix error through the one error writer
+// (matrixhttp.WriteError).
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
-	var me *core.Error
-	if !errors.As(err, &me) {
-		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		me = core.ErrUnknown
-	}
-	body := make(map[string]any, 2+len(me.Extra))
-	for k, v := range me.Extra {
-		body[k] = v
-	}
-	body["errcode"] = me.ErrCode
-	body["error"] = me.Message
-	status := me.Status
-	if status == 0 {
-		status = http.StatusInternalServerError
-	}
-	writeJSON(w, status, body)
+	matrixhttp.WriteError(w, r, err)
 }
 
 // writeJSON sends v as a JSON response with the given status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		slog.Error("encoding response", "err", err)
-		status, b = http.StatusInternalServerError, []byte(`{"errcode":"M_UNKNOWN","error":"Internal server error"}`)
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	w.Write(b)
+	matrixhttp.WriteJSON(w, status, v)
 }

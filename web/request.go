@@ -1,62 +1,19 @@
 package web
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
-	"io"
 	"net/http"
 
-	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/matrixhttp"
 )
 
-// maxJSONBody bounds JSON request bodies (events are at most 65536 bytes;
-// other bodies, such as key uploads, can be larger).
-const maxJSONBody = 1 << 20
+// maxJSONBody bounds JSON request bodies (matrixhttp.MaxJSONBody).
+const maxJSONBody = matrixhttp.MaxJSONBody
 
-// readJSON decodes the request body into v: M_TOO_LARGE past the limit,
-// M_NOT_JSON for a body that is not JSON, M_BAD_JSON for JSON of the wrong
-// shape. An empty body decodes as {}.
-func readJSON(r *http.Request, v any) error {
-	body, err := readBody(r, maxJSONBody)
-	if err != nil {
-		return err
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		body = []byte("{}")
-	}
-	if !json.Valid(body) {
-		return core.ErrNotJSON
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return core.ErrBadJSON.WithMessage("%s", describeJSONError(err))
-	}
-	return nil
-}
+// readJSON decodes the request body into v (matrixhttp.ReadJSON).
+func readJSON(r *http.Request, v any) error { return matrixhttp.ReadJSON(r, v) }
 
 // readBody reads at most limit bytes of the body, M_TOO_LARGE beyond.
-func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, core.ErrTooLarge
-	}
-	b, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-	if err != nil {
-		return nil, core.ErrBadJSON.WithMessage("reading body: %v", err)
-	}
-	if int64(len(b)) > limit {
-		return nil, core.ErrTooLarge
-	}
-	return b, nil
-}
+func readBody(r *http.Request, limit int64) ([]byte, error) { return matrixhttp.ReadBody(r, limit) }
 
 // describeJSONError names the field of a type mismatch without Go types.
-func describeJSONError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field != "" {
-			return "wrong type for field " + te.Field
-		}
-		return "wrong JSON type"
-	}
-	return "invalid JSON"
-}
+func describeJSONError(err error) string { return matrixhttp.DescribeJSONError(err) }
