@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/room"
-	msync "hearth.dev/hearth/core/sync"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/pushgateway"
@@ -147,7 +147,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		Notifications: notifications, Receipts: receipts, Typing: typists, Presence: presence,
 		IsJoined: core.IsJoinedIn(events),
 		// Sync and the timeline reads.
-		Sync: msync.Stores{
+		Sync: clientsync.Stores{
 			Events: events, Timeline: events, State: events, Groups: events,
 			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
 			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,

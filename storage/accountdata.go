@@ -8,8 +8,8 @@ import (
 	"fmt"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/push"
-	msync "hearth.dev/hearth/core/sync"
 )
 
 // accountDataStream numbers account data changes.
@@ -17,14 +17,14 @@ var accountDataStream = StreamIDs{Name: "account_data", Step: 1}
 
 // AccountDataStore keeps users' account data, global and per room, room
 // tags included. It implements core.AccountDataStore and, for /sync, the
-// account data source of core/sync.
+// account data source of core/clientsync.
 type AccountDataStore struct {
 	db *DB
 }
 
 var (
-	_ core.AccountDataStore   = (*AccountDataStore)(nil)
-	_ msync.AccountDataSource = (*AccountDataStore)(nil)
+	_ core.AccountDataStore        = (*AccountDataStore)(nil)
+	_ clientsync.AccountDataSource = (*AccountDataStore)(nil)
 )
 
 // NewAccountDataStore returns the account data store of db.

@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/room"
-	msync "hearth.dev/hearth/core/sync"
 )
 
 // adminRoomFixture is a database with the room pipeline on it, for the
@@ -443,8 +443,8 @@ func testPurgeRoom(t *testing.T, f *adminRoomFixture) {
 		t.Errorf("kept room has %d events after the purge, had %d", n, keptEvents)
 	}
 	f.send(t, kept, arAlice, `{"msgtype":"m.text","body":"still here"}`, nil)
-	hits, _, err := f.es.SearchEvents(ctx, msync.SearchQuery{RoomIDs: []string{kept, doomed}, Words: []string{"searchable"},
-		Keys: []string{msync.KeyBody}, Limit: 10})
+	hits, _, err := f.es.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{kept, doomed}, Words: []string{"searchable"},
+		Keys: []string{clientsync.KeyBody}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

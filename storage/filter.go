@@ -7,16 +7,16 @@ import (
 	"fmt"
 	"strconv"
 
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // FilterStore keeps the filters users upload; it implements
-// msync.FilterStore.
+// clientsync.FilterStore.
 type FilterStore struct {
 	db *DB
 }
 
-var _ msync.FilterStore = (*FilterStore)(nil)
+var _ clientsync.FilterStore = (*FilterStore)(nil)
 
 // NewFilterStore returns the filter store of db.
 func NewFilterStore(db *DB) *FilterStore { return &FilterStore{db: db} }
@@ -32,7 +32,7 @@ const (
 
 // PutFilter stores a filter and returns its ID; the same JSON uploaded
 // again by the same user gets the same ID (clients upload their filter at
-// every start). See msync.FilterStore.
+// every start). See clientsync.FilterStore.
 func (s *FilterStore) PutFilter(ctx context.Context, userID string, filter []byte) (string, error) {
 	var id int64
 	err := s.db.Write(ctx, func(q Queryer) error {
@@ -48,7 +48,7 @@ func (s *FilterStore) PutFilter(ctx context.Context, userID string, filter []byt
 	return strconv.FormatInt(id, 10), nil
 }
 
-// Filter returns a stored filter; see msync.FilterStore.
+// Filter returns a stored filter; see clientsync.FilterStore.
 func (s *FilterStore) Filter(ctx context.Context, userID, filterID string) ([]byte, error) {
 	id, err := strconv.ParseInt(filterID, 10, 64)
 	if err != nil || id < 0 || strconv.FormatInt(id, 10) != filterID {

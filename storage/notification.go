@@ -9,15 +9,15 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/push"
-	msync "hearth.dev/hearth/core/sync"
 )
 
 // NotificationStore runs push rules on new events and keeps the resulting
 // notifications: unread counts and GET /notifications. It implements
 // core.NotificationStore and core.EventPushHook (without delivery to push
 // gateways, which pushgateway adds), and, for /sync, the notification
-// source of core/sync.
+// source of core/clientsync.
 type NotificationStore struct {
 	db    *DB
 	rules *PushRuleStore
@@ -26,9 +26,9 @@ type NotificationStore struct {
 }
 
 var (
-	_ core.NotificationStore   = (*NotificationStore)(nil)
-	_ core.EventPushHook       = (*NotificationStore)(nil)
-	_ msync.NotificationSource = (*NotificationStore)(nil)
+	_ core.NotificationStore        = (*NotificationStore)(nil)
+	_ core.EventPushHook            = (*NotificationStore)(nil)
+	_ clientsync.NotificationSource = (*NotificationStore)(nil)
 )
 
 // NewNotificationStore returns the notification store of db, evaluating

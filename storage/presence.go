@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // presenceStream numbers visible presence changes.
@@ -20,7 +20,7 @@ var presenceStream = StreamIDs{Name: "presence", Step: 1}
 const activityEvery = time.Minute
 
 // PresenceStore keeps users' presence. It implements core.PresenceStore
-// and, for /sync, the presence source of core/sync.
+// and, for /sync, the presence source of core/clientsync.
 type PresenceStore struct {
 	db *DB
 	// Now is the clock; nil uses time.Now.
@@ -28,8 +28,8 @@ type PresenceStore struct {
 }
 
 var (
-	_ core.PresenceStore   = (*PresenceStore)(nil)
-	_ msync.PresenceSource = (*PresenceStore)(nil)
+	_ core.PresenceStore        = (*PresenceStore)(nil)
+	_ clientsync.PresenceSource = (*PresenceStore)(nil)
 )
 
 // NewPresenceStore returns the presence store of db.

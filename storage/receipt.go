@@ -8,22 +8,22 @@ import (
 	"fmt"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/push"
-	msync "hearth.dev/hearth/core/sync"
 )
 
 // receiptStream numbers receipt changes.
 var receiptStream = StreamIDs{Name: "receipts", Step: 1}
 
 // ReceiptStore keeps read receipts. It implements core.ReceiptStore and,
-// for /sync, the receipt source of core/sync.
+// for /sync, the receipt source of core/clientsync.
 type ReceiptStore struct {
 	db *DB
 }
 
 var (
-	_ core.ReceiptStore   = (*ReceiptStore)(nil)
-	_ msync.ReceiptSource = (*ReceiptStore)(nil)
+	_ core.ReceiptStore        = (*ReceiptStore)(nil)
+	_ clientsync.ReceiptSource = (*ReceiptStore)(nil)
 )
 
 // NewReceiptStore returns the receipt store of db.

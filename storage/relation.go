@@ -6,13 +6,13 @@ import (
 	"fmt"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // The event_relations and threads tables are filled by triggers on
 // event_json (main schema), so this file only reads them.
 
-var _ msync.RelationStore = (*EventStore)(nil)
+var _ clientsync.RelationStore = (*EventStore)(nil)
 
 // childVisible keeps the children that count: timeline events that no
 // unrejected redaction targets.
@@ -52,8 +52,8 @@ const (
 	ORDER BY e.topological_ordering ASC, e.stream_ordering ASC LIMIT ?12`
 )
 
-// Relations reads the children of an event; see msync.RelationStore.
-func (s *EventStore) Relations(ctx context.Context, q msync.RelationQuery) ([]*core.StoredEvent, error) {
+// Relations reads the children of an event; see clientsync.RelationStore.
+func (s *EventStore) Relations(ctx context.Context, q clientsync.RelationQuery) ([]*core.StoredEvent, error) {
 	query := sqlRelationsBackward
 	if q.Dir == core.Forward {
 		query = sqlRelationsForward
@@ -123,9 +123,9 @@ const (
 )
 
 // Aggregations reads the bundled aggregations of parents; see
-// msync.RelationStore.
-func (s *EventStore) Aggregations(ctx context.Context, parentIDs []string, userID string, ignored []string) (map[string]*msync.Aggregation, error) {
-	out := map[string]*msync.Aggregation{}
+// clientsync.RelationStore.
+func (s *EventStore) Aggregations(ctx context.Context, parentIDs []string, userID string, ignored []string) (map[string]*clientsync.Aggregation, error) {
+	out := map[string]*clientsync.Aggregation{}
 	if len(parentIDs) == 0 {
 		return out, nil
 	}
@@ -140,10 +140,10 @@ func (s *EventStore) Aggregations(ctx context.Context, parentIDs []string, userI
 	if err != nil {
 		return nil, err
 	}
-	get := func(id string) *msync.Aggregation {
+	get := func(id string) *clientsync.Aggregation {
 		a := out[id]
 		if a == nil {
-			a = &msync.Aggregation{}
+			a = &clientsync.Aggregation{}
 			out[id] = a
 		}
 		return a
@@ -250,9 +250,9 @@ const sqlThreads = `
 				WHERE r.relates_to_id = t.root_event_id AND r.rel_type = 'm.thread' AND e.sender = ?6))
 	ORDER BY t.topological_ordering DESC, t.stream_ordering DESC LIMIT ?4`
 
-// Threads lists a room's threads; see msync.RelationStore.
-func (s *EventStore) Threads(ctx context.Context, roomID, userID string, participated bool, from core.TopologicalToken, limit int) ([]msync.ThreadRoot, error) {
-	var out []msync.ThreadRoot
+// Threads lists a room's threads; see clientsync.RelationStore.
+func (s *EventStore) Threads(ctx context.Context, roomID, userID string, participated bool, from core.TopologicalToken, limit int) ([]clientsync.ThreadRoot, error) {
+	var out []clientsync.ThreadRoot
 	err := s.read(ctx, []string{sqlRoomNID, sqlThreads}, func(r reader) error {
 		room, err := roomNID(r, roomID)
 		if err != nil || limit <= 0 {
@@ -264,7 +264,7 @@ func (s *EventStore) Threads(ctx context.Context, roomID, userID string, partici
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var t msync.ThreadRoot
+			var t clientsync.ThreadRoot
 			if err := rows.Scan(&t.EventID, &t.Latest.Depth, &t.Latest.Stream); err != nil {
 				return fmt.Errorf("storage: threads of %s: %w", roomID, err)
 			}

@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // withContent returns ev with another content (and sender when set).
@@ -55,15 +55,15 @@ func TestRelations(t *testing.T) {
 
 	for _, tc := range []struct {
 		name string
-		q    msync.RelationQuery
+		q    clientsync.RelationQuery
 		want []string
 	}{
-		{"all direct, newest first", msync.RelationQuery{Dir: core.Backward, Depth: 1, Limit: 50}, []string{"ann", "ref1", "edit4", "edit3", "edit2", "edit1", "t2", "t1"}},
-		{"forward", msync.RelationQuery{Dir: core.Forward, Depth: 1, Limit: 3}, []string{"t1", "t2", "edit1"}},
-		{"by rel type", msync.RelationQuery{RelType: "m.thread", Dir: core.Backward, Depth: 1, Limit: 50}, []string{"t2", "t1"}},
-		{"by rel and event type", msync.RelationQuery{RelType: "m.annotation", EventType: "m.room.message", Dir: core.Backward, Depth: 1, Limit: 50}, []string{"ann"}},
-		{"by event type, none", msync.RelationQuery{RelType: "m.annotation", EventType: "m.reaction", Dir: core.Backward, Depth: 1, Limit: 50}, []string{}},
-		{"recursive", msync.RelationQuery{RelType: "m.reference", Dir: core.Backward, Depth: 3, Limit: 50}, []string{"deep", "ref1"}},
+		{"all direct, newest first", clientsync.RelationQuery{Dir: core.Backward, Depth: 1, Limit: 50}, []string{"ann", "ref1", "edit4", "edit3", "edit2", "edit1", "t2", "t1"}},
+		{"forward", clientsync.RelationQuery{Dir: core.Forward, Depth: 1, Limit: 3}, []string{"t1", "t2", "edit1"}},
+		{"by rel type", clientsync.RelationQuery{RelType: "m.thread", Dir: core.Backward, Depth: 1, Limit: 50}, []string{"t2", "t1"}},
+		{"by rel and event type", clientsync.RelationQuery{RelType: "m.annotation", EventType: "m.room.message", Dir: core.Backward, Depth: 1, Limit: 50}, []string{"ann"}},
+		{"by event type, none", clientsync.RelationQuery{RelType: "m.annotation", EventType: "m.reaction", Dir: core.Backward, Depth: 1, Limit: 50}, []string{}},
+		{"recursive", clientsync.RelationQuery{RelType: "m.reference", Dir: core.Backward, Depth: 3, Limit: 50}, []string{"deep", "ref1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := tc.q
@@ -86,7 +86,7 @@ func TestRelations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]*msync.Aggregation{
+	want := map[string]*clientsync.Aggregation{
 		eventID("root"): {ThreadCount: 2, ThreadLatest: eventID("t2"), ThreadParticipated: true, Edit: eventID("edit2"), References: []string{eventID("ref1")}},
 		eventID("t1"):   {References: []string{eventID("deep")}},
 	}
@@ -130,7 +130,7 @@ func TestRelations(t *testing.T) {
 	if len(threads) != 0 {
 		t.Errorf("Threads participated by carol = %+v, want none", threads)
 	}
-	if _, err := s.Relations(ctx, msync.RelationQuery{RoomID: "!nope:x", ParentID: "$x", Limit: 1}); err == nil {
+	if _, err := s.Relations(ctx, clientsync.RelationQuery{RoomID: "!nope:x", ParentID: "$x", Limit: 1}); err == nil {
 		t.Error("Relations of an unknown room: no error")
 	}
 }

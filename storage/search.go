@@ -11,7 +11,7 @@ import (
 	"github.com/ncruces/go-sqlite3/ext/fts5"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // The full-text index (event_search) is an FTS5 table, filled by the
@@ -22,18 +22,18 @@ func init() {
 	sqlite3.AutoExtension(fts5.Register)
 }
 
-var _ msync.SearchStore = (*EventStore)(nil)
+var _ clientsync.SearchStore = (*EventStore)(nil)
 
 // searchColumns maps the search keys to event_search's columns.
 var searchColumns = map[string]string{
-	msync.KeyBody:  "body",
-	msync.KeyName:  "name",
-	msync.KeyTopic: "topic",
+	clientsync.KeyBody:  "body",
+	clientsync.KeyName:  "name",
+	clientsync.KeyTopic: "topic",
 }
 
 // matchExpression builds the FTS5 query of words in columns: every word,
 // as a whole word or a prefix, in one of the columns. Words hold letters
-// and digits only (msync.SearchWords), but are quoted all the same.
+// and digits only (clientsync.SearchWords), but are quoted all the same.
 func matchExpression(words, keys []string) (string, error) {
 	var cols []string
 	for _, k := range keys {
@@ -73,8 +73,8 @@ const (
 	JOIN events e ON e.event_nid = event_search.rowid` + searchWhere
 )
 
-// SearchEvents finds events by their text; see msync.SearchStore.
-func (s *EventStore) SearchEvents(ctx context.Context, q msync.SearchQuery) ([]msync.SearchHit, int, error) {
+// SearchEvents finds events by their text; see clientsync.SearchStore.
+func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery) ([]clientsync.SearchHit, int, error) {
 	if len(q.Words) == 0 || len(q.RoomIDs) == 0 || q.Limit <= 0 {
 		return nil, 0, nil
 	}
@@ -86,7 +86,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q msync.SearchQuery) ([]m
 	if err != nil {
 		return nil, 0, err
 	}
-	var hits []msync.SearchHit
+	var hits []clientsync.SearchHit
 	var count int
 	err = s.read(ctx, []string{sqlSearchRank, sqlSearchRecent, sqlSearchCount, sqlEventsByID}, func(r reader) error {
 		var rows *sql.Rows
@@ -139,7 +139,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q msync.SearchQuery) ([]m
 		}
 		for _, id := range ids {
 			if ev := byID[id]; ev != nil {
-				hits = append(hits, msync.SearchHit{Event: ev, Rank: rank[id]})
+				hits = append(hits, clientsync.SearchHit{Event: ev, Rank: rank[id]})
 			}
 		}
 		return nil

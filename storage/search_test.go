@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func TestSearchEvents(t *testing.T) {
@@ -29,13 +29,13 @@ func TestSearchEvents(t *testing.T) {
 	other.persist(core.PersistOptions{}, withContent(other.msg("o1", 1), "", `{"body":"martians elsewhere","msgtype":"m.text"}`))
 	all := []string{"m1", "m2", "m3", "m4", "name", "topic", "o1"}
 	ctx := context.Background()
-	search := func(q msync.SearchQuery) ([]string, int) {
+	search := func(q clientsync.SearchQuery) ([]string, int) {
 		t.Helper()
 		if q.RoomIDs == nil {
 			q.RoomIDs = []string{r.id}
 		}
 		if q.Keys == nil {
-			q.Keys = []string{msync.KeyBody, msync.KeyName, msync.KeyTopic}
+			q.Keys = []string{clientsync.KeyBody, clientsync.KeyName, clientsync.KeyTopic}
 		}
 		if q.Limit == 0 {
 			q.Limit = 10
@@ -55,21 +55,21 @@ func TestSearchEvents(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name  string
-		q     msync.SearchQuery
+		q     clientsync.SearchQuery
 		want  []string
 		count int
 	}{
-		{"rank: most matches first", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}}, []string{"m2", "m1"}, 2},
-		{"recent", msync.SearchQuery{Words: []string{"martians"}, Recent: true}, []string{"topic", "m2", "m1"}, 3},
-		{"recent, before", msync.SearchQuery{Words: []string{"martians"}, Recent: true, Before: 3}, []string{"m2", "m1"}, 3},
-		{"prefix", msync.SearchQuery{Words: []string{"mart"}, Keys: []string{msync.KeyName}}, []string{"name"}, 1},
-		{"all words", msync.SearchQuery{Words: []string{"martians", "men"}}, []string{"m1"}, 1},
-		{"topic's plain text only", msync.SearchQuery{Words: []string{"reading"}, Keys: []string{msync.KeyTopic}}, []string{"topic"}, 1},
-		{"no html", msync.SearchQuery{Words: []string{"x"}}, []string{}, 0},
-		{"two rooms", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}, RoomIDs: []string{r.id, other.id}, Recent: true}, []string{"o1", "m2", "m1"}, 3},
-		{"offset", msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}, Offset: 1}, []string{"m1"}, 2},
-		{"number body not indexed", msync.SearchQuery{Words: []string{"42"}}, []string{}, 0},
-		{"quotes are words", msync.SearchQuery{Words: []string{`"`}}, []string{}, 0},
+		{"rank: most matches first", clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}}, []string{"m2", "m1"}, 2},
+		{"recent", clientsync.SearchQuery{Words: []string{"martians"}, Recent: true}, []string{"topic", "m2", "m1"}, 3},
+		{"recent, before", clientsync.SearchQuery{Words: []string{"martians"}, Recent: true, Before: 3}, []string{"m2", "m1"}, 3},
+		{"prefix", clientsync.SearchQuery{Words: []string{"mart"}, Keys: []string{clientsync.KeyName}}, []string{"name"}, 1},
+		{"all words", clientsync.SearchQuery{Words: []string{"martians", "men"}}, []string{"m1"}, 1},
+		{"topic's plain text only", clientsync.SearchQuery{Words: []string{"reading"}, Keys: []string{clientsync.KeyTopic}}, []string{"topic"}, 1},
+		{"no html", clientsync.SearchQuery{Words: []string{"x"}}, []string{}, 0},
+		{"two rooms", clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, RoomIDs: []string{r.id, other.id}, Recent: true}, []string{"o1", "m2", "m1"}, 3},
+		{"offset", clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, Offset: 1}, []string{"m1"}, 2},
+		{"number body not indexed", clientsync.SearchQuery{Words: []string{"42"}}, []string{}, 0},
+		{"quotes are words", clientsync.SearchQuery{Words: []string{`"`}}, []string{}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, count := search(tc.q)
@@ -88,10 +88,10 @@ func TestSearchEvents(t *testing.T) {
 	red.Redacts = eventID("m2")
 	red.JSON = eventJSON(&red, `{"redacts":"`+eventID("m2")+`"}`)
 	r.persist(core.PersistOptions{}, red)
-	if got, _ := search(msync.SearchQuery{Words: []string{"martians"}, Keys: []string{msync.KeyBody}}); !cmp.Equal(got, []string{"m1"}) {
+	if got, _ := search(clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}}); !cmp.Equal(got, []string{"m1"}) {
 		t.Errorf("after redaction: %v, want [m1]", got)
 	}
-	if _, _, err := s.SearchEvents(ctx, msync.SearchQuery{RoomIDs: []string{r.id}, Words: []string{"x"}, Keys: []string{"content.nope"}, Limit: 1}); err == nil {
+	if _, _, err := s.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{r.id}, Words: []string{"x"}, Keys: []string{"content.nope"}, Limit: 1}); err == nil {
 		t.Error("unknown key: no error")
 	}
 }
@@ -136,7 +136,7 @@ func FuzzSearchTerm(f *testing.F) {
 		f.Add(term)
 	}
 	f.Fuzz(func(t *testing.T, term string) {
-		words := msync.SearchWords(term)
+		words := clientsync.SearchWords(term)
 		for _, w := range words {
 			for _, c := range w {
 				if !unicode.IsLetter(c) && !unicode.IsDigit(c) {
@@ -148,8 +148,8 @@ func FuzzSearchTerm(f *testing.F) {
 			if len(ws) == 0 || ws[0] == "" {
 				continue
 			}
-			_, _, err := s.SearchEvents(context.Background(), msync.SearchQuery{
-				RoomIDs: []string{r.id}, Words: ws, Keys: []string{msync.KeyBody, msync.KeyName, msync.KeyTopic}, Limit: 5,
+			_, _, err := s.SearchEvents(context.Background(), clientsync.SearchQuery{
+				RoomIDs: []string{r.id}, Words: ws, Keys: []string{clientsync.KeyBody, clientsync.KeyName, clientsync.KeyTopic}, Limit: 5,
 			})
 			if err != nil {
 				t.Fatalf("SearchEvents(%q): %v", ws, err)

@@ -4,10 +4,10 @@ import (
 	"context"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
-var _ msync.TimestampStore = (*EventStore)(nil)
+var _ clientsync.TimestampStore = (*EventStore)(nil)
 
 // The timestamp lookups scan a room's timeline (there is no index on
 // origin_server_ts: the endpoint is rare and an index would cost every
@@ -22,7 +22,7 @@ const (
 )
 
 // EventsNearTimestamp finds the events nearest a timestamp; see
-// msync.TimestampStore.
+// clientsync.TimestampStore.
 func (s *EventStore) EventsNearTimestamp(ctx context.Context, roomID string, ts int64, dir core.Direction, limit int) ([]*core.StoredEvent, error) {
 	query := sqlNearTimestampBackward
 	if dir == core.Forward {

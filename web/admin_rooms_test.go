@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/storage"
 )
 
@@ -476,7 +476,7 @@ func TestAdminRoomDeleteFails(t *testing.T) {
 // withTestTimeline serves /messages (after withTestRooms).
 func withTestTimeline(o *Options, db *storage.DB) {
 	events := storage.NewEventStore(db)
-	o.Sync = msync.Stores{Events: events, Timeline: events, State: events, Groups: events,
+	o.Sync = clientsync.Stores{Events: events, Timeline: events, State: events, Groups: events,
 		Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events}
 }
 

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerContextRoutes() {
@@ -16,7 +16,7 @@ const defaultContextLimit = 10
 
 // getContext is GET /rooms/{roomId}/context/{eventId}.
 func (s *Server) getContext(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	req := msync.ContextRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId")}
+	req := clientsync.ContextRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId")}
 	var err error
 	if req.Limit, err = queryInt(r, "limit", defaultContextLimit); err != nil {
 		writeError(w, r, err)

@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // registerFilterRoutes serves the filter API.
@@ -32,7 +32,7 @@ func (s *Server) postFilter(w http.ResponseWriter, r *http.Request, sess *core.S
 		writeError(w, r, err)
 		return
 	}
-	if _, err := msync.ParseFilter(body); err != nil {
+	if _, err := clientsync.ParseFilter(body); err != nil {
 		writeError(w, r, err)
 		return
 	}

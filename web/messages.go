@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerMessagesRoutes() {
@@ -13,9 +13,9 @@ func (s *Server) registerMessagesRoutes() {
 
 // getMessages is GET /rooms/{roomId}/messages.
 func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	req := msync.MessagesRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
+	req := clientsync.MessagesRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
 	var err error
-	if req.Dir, err = msync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
+	if req.Dir, err = clientsync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
 		writeError(w, r, err)
 		return
 	}

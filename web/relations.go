@@ -5,7 +5,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerRelationsRoutes() {
@@ -17,12 +17,12 @@ func (s *Server) registerRelationsRoutes() {
 
 // getRelations is GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]].
 func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	req := msync.RelationsRequest{
+	req := clientsync.RelationsRequest{
 		Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId"),
 		RelType: r.PathValue("relType"), EventType: r.PathValue("eventType"),
 	}
 	var err error
-	if req.Dir, err = msync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
+	if req.Dir, err = clientsync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
 		writeError(w, r, err)
 		return
 	}

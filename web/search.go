@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerSearchRoutes() {
@@ -14,7 +14,7 @@ func (s *Server) registerSearchRoutes() {
 // searchRequest is the body of POST /search.
 type searchRequest struct {
 	SearchCategories *struct {
-		RoomEvents *msync.RoomEventsCriteria `json:"room_events"`
+		RoomEvents *clientsync.RoomEventsCriteria `json:"room_events"`
 	} `json:"search_categories"`
 }
 
@@ -29,7 +29,7 @@ func (s *Server) postSearch(w http.ResponseWriter, r *http.Request, sess *core.S
 		writeError(w, r, core.ErrBadJSON.WithMessage("search_categories is required"))
 		return
 	}
-	var resp msync.SearchResponse
+	var resp clientsync.SearchResponse
 	if c := body.SearchCategories.RoomEvents; c != nil {
 		if c.SearchTerm == "" {
 			writeError(w, r, core.ErrBadJSON.WithMessage("room_events.search_term is required"))

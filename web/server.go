@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/room"
-	msync "hearth.dev/hearth/core/sync"
 )
 
 // Options configure a Server.
@@ -113,7 +113,7 @@ type Options struct {
 	// stores, relations, search and timestamps, storage.FilterStore the
 	// filters. Their routes are served only when Rooms and the event stores
 	// are set.
-	Sync msync.Stores
+	Sync clientsync.Stores
 
 	// AdminRooms is what the admin room API reads and changes beyond Rooms
 	// (storage.AdminRoomStore); its routes are served only when it and
@@ -131,7 +131,7 @@ type Server struct {
 	repo mediaState // the content repository (media.go)
 	acct accountState
 	// timeline answers /sync and the timeline reads (sync.go).
-	timeline *msync.Service
+	timeline *clientsync.Service
 	// deletes are the admin API's room deletes (admin_rooms_delete.go).
 	deletes roomDeletes
 }

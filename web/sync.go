@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // maxSyncTimeout caps the long-poll of /sync.
@@ -36,24 +36,24 @@ func (s *Server) registerSyncRoutes() {
 	if st.ToDevice == nil {
 		st.ToDevice = s.opts.ToDevice
 	}
-	// The personal data stores are read as the sources core/sync declares
+	// The personal data stores are read as the sources core/clientsync declares
 	// (storage's implementations satisfy both).
-	if src, ok := s.opts.AccountData.(msync.AccountDataSource); ok && st.AccountData == nil {
+	if src, ok := s.opts.AccountData.(clientsync.AccountDataSource); ok && st.AccountData == nil {
 		st.AccountData = src
 	}
-	if src, ok := s.opts.Receipts.(msync.ReceiptSource); ok && st.Receipts == nil {
+	if src, ok := s.opts.Receipts.(clientsync.ReceiptSource); ok && st.Receipts == nil {
 		st.Receipts = src
 	}
-	if src, ok := s.opts.Typing.(msync.TypingSource); ok && st.Typing == nil {
+	if src, ok := s.opts.Typing.(clientsync.TypingSource); ok && st.Typing == nil {
 		st.Typing = src
 	}
-	if src, ok := s.opts.Presence.(msync.PresenceSource); ok && st.Presence == nil {
+	if src, ok := s.opts.Presence.(clientsync.PresenceSource); ok && st.Presence == nil {
 		st.Presence = src
 	}
-	if src, ok := s.opts.Notifications.(msync.NotificationSource); ok && st.Notifications == nil {
+	if src, ok := s.opts.Notifications.(clientsync.NotificationSource); ok && st.Notifications == nil {
 		st.Notifications = src
 	}
-	svc, err := msync.New(st, s.opts.Now)
+	svc, err := clientsync.New(st, s.opts.Now)
 	if err != nil {
 		return
 	}
@@ -61,7 +61,7 @@ func (s *Server) registerSyncRoutes() {
 	if s.opts.DeviceListPosition == nil {
 		// GET /keys/changes takes /sync tokens.
 		s.opts.DeviceListPosition = func(token string) (int64, error) {
-			t, err := msync.ParseToken(token)
+			t, err := clientsync.ParseToken(token)
 			return t.DeviceLists, err
 		}
 	}
@@ -76,16 +76,16 @@ func (s *Server) registerSyncRoutes() {
 }
 
 // viewer is who a request reads as.
-func viewer(sess *core.Session) msync.Viewer {
-	return msync.Viewer{UserID: sess.UserID, DeviceID: sess.DeviceID}
+func viewer(sess *core.Session) clientsync.Viewer {
+	return clientsync.Viewer{UserID: sess.UserID, DeviceID: sess.DeviceID}
 }
 
 // syncParams reads the query parameters of GET /sync.
-func (s *Server) syncParams(r *http.Request, sess *core.Session) (req msync.Request, timeout time.Duration, presence string, err error) {
+func (s *Server) syncParams(r *http.Request, sess *core.Session) (req clientsync.Request, timeout time.Duration, presence string, err error) {
 	q := r.URL.Query()
 	req.Viewer = viewer(sess)
 	if since := q.Get("since"); since != "" {
-		t, err := msync.ParseToken(since)
+		t, err := clientsync.ParseToken(since)
 		if err != nil {
 			return req, 0, "", err
 		}
@@ -117,12 +117,12 @@ func (s *Server) syncParams(r *http.Request, sess *core.Session) (req msync.Requ
 
 // syncFilter reads the filter parameter of /sync: inline JSON when it
 // starts with '{', else the ID of one of the user's stored filters.
-func (s *Server) syncFilter(ctx context.Context, userID, param string) (*msync.Filter, error) {
+func (s *Server) syncFilter(ctx context.Context, userID, param string) (*clientsync.Filter, error) {
 	if param == "" {
 		return nil, nil
 	}
 	if strings.HasPrefix(param, "{") {
-		return msync.ParseFilter([]byte(param))
+		return clientsync.ParseFilter([]byte(param))
 	}
 	fs := s.timeline.Filters()
 	if fs == nil {
@@ -135,7 +135,7 @@ func (s *Server) syncFilter(ctx context.Context, userID, param string) (*msync.F
 	if err != nil {
 		return nil, err
 	}
-	return msync.ParseFilter(js)
+	return clientsync.ParseFilter(js)
 }
 
 // getSync is GET /sync. An incremental sync with nothing new waits up to
@@ -203,12 +203,12 @@ func queryLimit(r *http.Request) (int, error) {
 }
 
 // queryPageToken reads a pagination token parameter (nil when absent).
-func queryPageToken(r *http.Request, name string) (*msync.PageToken, error) {
+func queryPageToken(r *http.Request, name string) (*clientsync.PageToken, error) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return nil, nil
 	}
-	p, err := msync.ParsePageToken(v)
+	p, err := clientsync.ParsePageToken(v)
 	if err != nil {
 		return nil, core.ErrInvalidParam.WithMessage("invalid %s token", name)
 	}
@@ -217,10 +217,10 @@ func queryPageToken(r *http.Request, name string) (*msync.PageToken, error) {
 
 // queryRoomEventFilter reads the filter parameter of /messages and
 // /context (nil when absent).
-func queryRoomEventFilter(r *http.Request) (*msync.RoomEventFilter, error) {
+func queryRoomEventFilter(r *http.Request) (*clientsync.RoomEventFilter, error) {
 	v := r.URL.Query().Get("filter")
 	if v == "" {
 		return nil, nil
 	}
-	return msync.ParseRoomEventFilter([]byte(v))
+	return clientsync.ParseRoomEventFilter([]byte(v))
 }

@@ -15,8 +15,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/room"
-	msync "hearth.dev/hearth/core/sync"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/storage"
 )
@@ -84,7 +84,7 @@ func newSyncEnv(tb testing.TB) *syncEnv {
 		AccountData: storage.NewAccountDataStore(db), Receipts: storage.NewReceiptStore(db),
 		Typing: typing.New(nil, notifier.Notify), Presence: storage.NewPresenceStore(db),
 		IsJoined: core.IsJoinedIn(events),
-		Sync: msync.Stores{
+		Sync: clientsync.Stores{
 			Events: events, Timeline: events, State: events, Groups: events,
 			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
 		},

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerThreadsRoutes() {
@@ -13,7 +13,7 @@ func (s *Server) registerThreadsRoutes() {
 
 // getThreads is GET /rooms/{roomId}/threads.
 func (s *Server) getThreads(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	req := msync.ThreadsRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
+	req := clientsync.ThreadsRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
 	switch r.URL.Query().Get("include") {
 	case "", "all":
 	case "participated":

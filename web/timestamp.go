@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 func (s *Server) registerTimestampRoutes() {
@@ -24,7 +24,7 @@ func (s *Server) getTimestampToEvent(w http.ResponseWriter, r *http.Request, ses
 		writeError(w, r, core.ErrInvalidParam.WithMessage("ts must be an integer"))
 		return
 	}
-	dir, err := msync.ParseDirection(q.Get("dir"), core.Forward)
+	dir, err := clientsync.ParseDirection(q.Get("dir"), core.Forward)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
-	msync "hearth.dev/hearth/core/sync"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // MaxTimeout bounds how long one request may mark a user as typing.
@@ -42,8 +42,8 @@ type room struct {
 }
 
 var (
-	_ core.TypingStore   = (*Tracker)(nil)
-	_ msync.TypingSource = (*Tracker)(nil)
+	_ core.TypingStore        = (*Tracker)(nil)
+	_ clientsync.TypingSource = (*Tracker)(nil)
 )
 
 // New returns an empty tracker. now is the clock (nil: time.Now); notify,

@@ -1,4 +1,4 @@
-package sync
+package clientsync
 
 // The rooms.leave, rooms.invite and rooms.knock sections: rooms the user is
 // not joined to.

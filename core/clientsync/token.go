@@ -1,4 +1,4 @@
-// Package sync assembles what the client-server API's /sync and timeline
+// Package clientsync assembles what the client-server API's /sync and timeline
 // reads return: the sync token that carries one position per stream, the
 // pagination tokens of /messages, the filter model of the filter API and
 // its application to events, the lazy-loading selection of room members,
@@ -10,7 +10,7 @@
 // request reaches takes a context first.
 //
 // Importing the package has no side effects.
-package sync
+package clientsync
 
 import (
 	"math"
