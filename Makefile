@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: client-deps test-clients all build run test bench wasm vet test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
+.PHONY: client-deps test-clients all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
 
 all: build
 
@@ -50,7 +50,12 @@ vet:
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet -tags $(JSTAGS) ./wasm/... ./storage/...
 
-test: vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell
+# go.mod and go.sum say exactly what the code imports (no stale or
+# mislabelled requirements): `go mod tidy` would change nothing.
+tidy-check:
+	$(GO) mod tidy -diff
+
+test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
