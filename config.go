@@ -23,6 +23,10 @@ var DefaultConfigYAML string
 // '_': HEARTH_DATABASE_STATE_FILE) and from a command-line flag; flags win
 // over the environment, the environment over the file.
 type Config struct {
+	// ServerName is the server's name. Empty takes the name stored in the
+	// database, or DefaultServerName for a new database; a name that
+	// differs from the stored one is refused (a homeserver cannot be
+	// renamed).
 	ServerName   string `yaml:"server_name"`
 	Listen       string `yaml:"listen"`
 	DataDir      string `yaml:"data_dir"`
@@ -59,6 +63,10 @@ type MediaConfig struct {
 	LegacyUnauthenticatedDownload string `yaml:"legacy_unauthenticated_download"`
 }
 
+// DefaultServerName is the name a new database takes when server_name is
+// not configured.
+const DefaultServerName = "localhost"
+
 // DefaultConfig returns the configuration used when nothing is set.
 func DefaultConfig() Config {
 	var c Config
@@ -88,7 +96,7 @@ func (c *Config) LoadConfigFile(path string) error {
 // from it.
 func (c *Config) ConfigKeys() []ConfigKey {
 	return []ConfigKey{
-		{"server_name", &c.ServerName, "the server's name, the part after ':' in user IDs (fixed at creation)"},
+		{"server_name", &c.ServerName, "the server's name, the part after ':' in user IDs (fixed at creation; empty: the database's, or " + DefaultServerName + " for a new one)"},
 		{"listen", &c.Listen, "address to listen on for HTTP"},
 		{"data_dir", &c.DataDir, "folder holding the database"},
 		{"registration", &c.Registration, "who may register: closed, token or open"},
@@ -159,9 +167,6 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
-	}
-	if c.ServerName == "" {
-		return fmt.Errorf("config: server_name is empty")
 	}
 	return nil
 }

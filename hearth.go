@@ -72,7 +72,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	if err != nil {
 		return nil, err
 	}
-	name, err := db.ClaimServerName(ctx, cfg.ServerName)
+	name, err := claimServerName(ctx, db, cfg.ServerName)
 	if err != nil {
 		db.Close()
 		if errors.Is(err, storage.ErrRenamed) {
@@ -80,6 +80,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		}
 		return nil, err
 	}
+	cfg.ServerName = name
 	accounts := storage.NewAccountStore(db, storage.AccountOptions{})
 	setupToken, err := accounts.Start(ctx)
 	if err != nil {
@@ -160,6 +161,17 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	hs.Handler = mux
 	hs.startBackgroundUpdates(oo.Logger)
 	return hs, nil
+}
+
+// claimServerName returns the database's server name. An empty name takes
+// the stored one, or DefaultServerName for a new database; a name that
+// differs from the stored one is an error wrapping storage.ErrRenamed.
+func claimServerName(ctx context.Context, db *storage.DB, name string) (string, error) {
+	got, err := db.ClaimServerName(ctx, name)
+	if errors.Is(err, storage.ErrNoServerName) {
+		return db.ClaimServerName(ctx, DefaultServerName)
+	}
+	return got, err
 }
 
 // startBackgroundUpdates runs pending background updates (seed 000) while

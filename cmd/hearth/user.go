@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
 	"hearth.dev/hearth/storage"
@@ -52,10 +53,11 @@ func userCommand(ctx context.Context, args []string, in io.Reader, stdout, stder
 		return err
 	}
 	defer db.Close()
-	// The database's own name wins; a new database takes the configured one.
-	server, err := db.ClaimServerName(ctx, "")
+	// As at a start: no configured name takes the database's own (or the
+	// default for a new database); a different configured name is refused.
+	server, err := db.ClaimServerName(ctx, cfg.ServerName)
 	if errors.Is(err, storage.ErrNoServerName) {
-		server, err = db.ClaimServerName(ctx, cfg.ServerName)
+		server, err = db.ClaimServerName(ctx, hearth.DefaultServerName)
 	}
 	if err != nil {
 		return err
