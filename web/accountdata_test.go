@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 
@@ -117,6 +118,8 @@ func TestAccountDataAPI(t *testing.T) {
 	const room = "!room:example.org"
 	global := "/_matrix/client/v3/user/" + alice.UserID + "/account_data/org.example.config"
 	perRoom := "/_matrix/client/v3/user/" + alice.UserID + "/rooms/" + room + "/account_data/org.example.config"
+	unset := "/_matrix/client/v3/user/" + alice.UserID + "/account_data/org.example.refused"
+	unsetRoom := "/_matrix/client/v3/user/" + alice.UserID + "/rooms/" + room + "/account_data/org.example.refused"
 
 	status, body := ps.do(t, "GET", global, alice.AccessToken, nil)
 	wantError(t, "unset", status, body, 404, "M_NOT_FOUND")
@@ -155,6 +158,11 @@ func TestAccountDataAPI(t *testing.T) {
 		{"not an object", "PUT", global, alice.AccessToken, `[1,2]`, 400, "M_BAD_JSON"},
 		{"a string", "PUT", global, alice.AccessToken, `"x"`, 400, "M_BAD_JSON"},
 		{"null", "PUT", global, alice.AccessToken, `null`, 400, "M_BAD_JSON"},
+		{"nested 9,000 levels deep", "PUT", unset, alice.AccessToken, `{"a":` + strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}`, 400, "M_BAD_JSON"},
+		{"invalid UTF-8", "PUT", unset, alice.AccessToken, "{\"a\":\"\x81\"}", 400, "M_NOT_JSON"},
+		{"invalid UTF-8 in a room", "PUT", unsetRoom, alice.AccessToken, "{\"\x81\":1}", 400, "M_NOT_JSON"},
+		{"nothing stored", "GET", unset, alice.AccessToken, nil, 404, "M_NOT_FOUND"},
+		{"nothing stored in the room", "GET", unsetRoom, alice.AccessToken, nil, 404, "M_NOT_FOUND"},
 		{"m.fully_read", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/rooms/" + room + "/account_data/m.fully_read", alice.AccessToken, `{"event_id":"$x"}`, 405, "M_BAD_JSON"},
 		{"global m.fully_read", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/account_data/m.fully_read", alice.AccessToken, `{}`, 405, "M_BAD_JSON"},
 		{"m.push_rules", "PUT", "/_matrix/client/v3/user/" + alice.UserID + "/account_data/m.push_rules", alice.AccessToken, `{}`, 405, "M_BAD_JSON"},

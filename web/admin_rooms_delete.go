@@ -14,6 +14,7 @@ import (
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
 	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/matrixhttp"
 )
 
 // Deleting a room, as Synapse's Delete Room API does: the local users
@@ -170,15 +171,15 @@ func (s *Server) parseDeleteRoom(r *http.Request) (string, deleteRoomRequest, er
 		return "", body, err
 	}
 	// Synapse insists on a body, at least {}.
-	raw, err := readBody(r, maxJSONBody)
+	raw, err := matrixhttp.ReadBody(r, maxJSONBody)
 	if err != nil {
 		return "", body, err
 	}
 	if len(raw) == 0 {
 		return "", body, core.ErrNotJSON.WithMessage("The body must be a JSON object, at least {}")
 	}
-	if !json.Valid(raw) {
-		return "", body, core.ErrNotJSON
+	if err := matrixhttp.CheckJSON(raw); err != nil {
+		return "", body, err
 	}
 	if err := json.Unmarshal(raw, &body); err != nil {
 		return "", body, core.ErrBadJSON.WithMessage("%s", describeJSONError(err))

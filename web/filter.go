@@ -27,7 +27,7 @@ func (s *Server) postFilter(w http.ResponseWriter, r *http.Request, sess *core.S
 		writeError(w, r, errOtherUsersFilters)
 		return
 	}
-	body, err := readBody(r, maxJSONBody)
+	body, err := readJSONBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -12,8 +12,9 @@ const maxJSONBody = matrixhttp.MaxJSONBody
 // readJSON decodes the request body into v (matrixhttp.ReadJSON).
 func readJSON(r *http.Request, v any) error { return matrixhttp.ReadJSON(r, v) }
 
-// readBody reads at most limit bytes of the body, M_TOO_LARGE beyond.
-func readBody(r *http.Request, limit int64) ([]byte, error) { return matrixhttp.ReadBody(r, limit) }
+// readJSONBody reads a body that must be one JSON value and returns it as
+// sent (matrixhttp.ReadJSONBody: UTF-8, nesting depth and syntax checked).
+func readJSONBody(r *http.Request) ([]byte, error) { return matrixhttp.ReadJSONBody(r, maxJSONBody) }
 
 // describeJSONError names the field of a type mismatch without Go types.
 func describeJSONError(err error) string { return matrixhttp.DescribeJSONError(err) }

@@ -37,12 +37,9 @@ func (s *Server) clientFormat(sess *core.Session) room.ClientFormat {
 // readObject reads a request body that must be a JSON object, kept as it
 // was sent (event content).
 func readObject(r *http.Request) (json.RawMessage, error) {
-	body, err := readBody(r, maxJSONBody)
+	body, err := readJSONBody(r)
 	if err != nil {
 		return nil, err
-	}
-	if !json.Valid(body) {
-		return nil, core.ErrNotJSON
 	}
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		return nil, core.ErrBadJSON.WithMessage("the body must be a JSON object")

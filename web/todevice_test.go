@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,6 +73,9 @@ func TestSendToDevice(t *testing.T) {
 		{"messages not an object", `{"messages":[]}`, 400, "M_BAD_JSON"},
 		{"content not an object", `{"messages":{"@bob:example.org":{"B1":"text"}}}`, 400, "M_BAD_JSON"},
 		{"not a user ID", `{"messages":{"bob":{"B1":{}}}}`, 400, "M_INVALID_PARAM"},
+		{"content nested 9,000 levels deep", `{"messages":{"` + bob1.id + `":{"B1":{"n":` +
+			strings.Repeat("[", 9000) + strings.Repeat("]", 9000) + `}}}}`, 400, "M_BAD_JSON"},
+		{"invalid UTF-8", "{\"messages\":{\"" + bob1.id + "\":{\"B1\":{\"n\":\"\x81\"}}}}", 400, "M_NOT_JSON"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
