@@ -38,6 +38,13 @@ type Config struct {
 	LogLevel      string         `yaml:"log_level"` // debug | info | warn | error
 	Database      DatabaseConfig `yaml:"database"`
 	Media         MediaConfig    `yaml:"media"`
+	Limits        LimitsConfig   `yaml:"limits"`
+}
+
+// LimitsConfig bounds what one request may ask for.
+type LimitsConfig struct {
+	// MaxCreateRoomInvites bounds the invite list of one createRoom.
+	MaxCreateRoomInvites string `yaml:"max_create_room_invites"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -108,6 +115,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"media.max_upload_bytes", &c.Media.MaxUploadBytes, "largest upload accepted, in bytes"},
 		{"media.legacy_unauthenticated_download", &c.Media.LegacyUnauthenticatedDownload,
 			"true: the deprecated unauthenticated media endpoints serve local media; false: frozen"},
+		{"limits.max_create_room_invites", &c.Limits.MaxCreateRoomInvites, "most users one createRoom may invite"},
 	}
 }
 
@@ -165,6 +173,9 @@ func (c *Config) Validate() error {
 	if n, err := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64); err != nil || n <= 0 {
 		return fmt.Errorf("config: media.max_upload_bytes is %q; it must be a positive number of bytes", c.Media.MaxUploadBytes)
 	}
+	if n, err := strconv.Atoi(c.Limits.MaxCreateRoomInvites); err != nil || n <= 0 {
+		return fmt.Errorf("config: limits.max_create_room_invites is %q; it must be a positive number", c.Limits.MaxCreateRoomInvites)
+	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
 	}
@@ -175,6 +186,13 @@ func (c *Config) Validate() error {
 // parse; Validate refuses that).
 func (c *Config) MaxUploadBytes() int64 {
 	n, _ := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64)
+	return n
+}
+
+// MaxCreateRoomInvites is limits.max_create_room_invites as a number (0 if
+// it does not parse; Validate refuses that).
+func (c *Config) MaxCreateRoomInvites() int {
+	n, _ := strconv.Atoi(c.Limits.MaxCreateRoomInvites)
 	return n
 }
 

@@ -115,7 +115,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	presence := storage.NewPresenceStore(db)
 	typists := typing.New(nil, notifier.Notify)
 	pushing := &pushgateway.PushingEventStore{EventStore: events, State: events, Rooms: events, ServerName: name, Logger: oo.Logger}
-	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles}, room.Stores{
+	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles,
+		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites()}, room.Stores{
 		Events: pushing, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),
 	})

@@ -71,8 +71,14 @@ func (f StateFilter) Match(key StateKey) bool {
 // (0 for none) and the changes from that group's state, an empty event ID
 // removing a key.
 type StateGroupDelta struct {
-	Prev    int64
-	Changes StateMap
+	Prev int64
+	// PrevEvent, when set, bases the group on the state group of that event
+	// instead of Prev: an event stored earlier in the same PersistEvents
+	// batch (whose group has no ID until the batch is written), or one
+	// already stored. It lets a batch of state events, such as the events
+	// of a new room, be stored as a chain of deltas.
+	PrevEvent string
+	Changes   StateMap
 }
 
 // StateGroupStore keeps the state of a room at each event as state groups

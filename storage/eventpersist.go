@@ -69,7 +69,8 @@ type persister struct {
 	rooms   map[string]int64
 	server  *string // the local server name, read when first needed
 	cache   *stateCache
-	created []newGroupState // state groups to cache once committed
+	created []newGroupState  // state groups to cache once committed
+	groups  map[string]int64 // event ID -> state group, for this batch's events
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -270,14 +271,26 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	group := ev.StateGroup
 	if ev.NewStateGroup != nil {
+		delta := *ev.NewStateGroup
+		if delta.PrevEvent != "" {
+			prev, err := p.groupOf(delta.PrevEvent)
+			if err != nil {
+				return fmt.Errorf("storage: state group of %s, based on %s's: %w", ev.EventID, delta.PrevEvent, err)
+			}
+			delta.Prev = prev
+		}
 		var err error
 		var created newGroupState
-		group, created, err = storeStateGroup(p.ctx, p.q, p.cache, ev.RoomID, ev.EventID, *ev.NewStateGroup, p.maxHops)
+		group, created, err = storeStateGroup(p.ctx, p.q, p.cache, ev.RoomID, ev.EventID, delta, p.maxHops)
 		if err != nil {
 			return err
 		}
 		p.created = append(p.created, created)
 	}
+	if p.groups == nil {
+		p.groups = map[string]int64{}
+	}
+	p.groups[ev.EventID] = group
 	// Only an existing group may be named.
 	res, err := p.q.ExecContext(p.ctx,
 		"INSERT INTO event_to_state_groups (event_nid, state_group) SELECT ?, id FROM state_groups WHERE id = ?", nid, group)
@@ -351,6 +364,15 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 		}
 	}
 	return nil
+}
+
+// groupOf returns the state group of eventID: one this batch stored, or
+// one stored before.
+func (p *persister) groupOf(eventID string) (int64, error) {
+	if g, ok := p.groups[eventID]; ok {
+		return g, nil
+	}
+	return stateGroupOf(reader{ctx: p.ctx, q: p.q}, eventID)
 }
 
 // applyCurrentState writes one room's change of current state.

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
@@ -281,5 +282,65 @@ func TestStateGroupsTwoFiles(t *testing.T) {
 		if n != tt.want {
 			t.Errorf("%s.%s exists %d times, want %d", tt.schema, tt.table, n, tt.want)
 		}
+	}
+}
+
+// TestStateGroupChainedInBatch checks StateGroupDelta.PrevEvent: events of
+// one batch each based on the group of the one before get one delta row
+// each and the right state, the base may also be a stored event, and a
+// base that is neither refuses the whole batch.
+func TestStateGroupChainedInBatch(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "chain")
+	rowsBefore := countRows(t, s.db, "state_groups_state")
+	var batch []core.NewEvent
+	prev := ""
+	for i := range 5 {
+		ev := r.member(fmt.Sprintf("m%d", i), int64(i+2), fmt.Sprintf("@u%d:x", i), "invite")
+		if prev != "" {
+			ev.PrevEvents = []string{prev}
+			ev.NewStateGroup = &core.StateGroupDelta{PrevEvent: prev, Changes: ev.NewStateGroup.Changes}
+		}
+		batch = append(batch, ev)
+		prev = ev.EventID
+	}
+	r.persist(core.PersistOptions{}, batch...)
+	if got := countRows(t, s.db, "state_groups_state") - rowsBefore; got != 5 {
+		t.Errorf("5 chained state events stored %d state_groups_state rows, want 5", got)
+	}
+	want := core.StateMap{{Type: "m.room.create"}: eventID("chain create")}
+	for i := range 5 {
+		want[core.StateKey{Type: "m.room.member", StateKey: fmt.Sprintf("@u%d:x", i)}] = eventID(fmt.Sprintf("m%d", i))
+	}
+	got, err := s.StateAtEvent(ctx, prev, core.AllState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("state at the last chained event (-want +got):\n%s", diff)
+	}
+
+	// Based on an event stored by an earlier batch.
+	ev := r.state("topic", 10, "m.room.topic", "", `{"topic":"t"}`, prev)
+	ev.NewStateGroup = &core.StateGroupDelta{PrevEvent: prev, Changes: ev.NewStateGroup.Changes}
+	r.persist(core.PersistOptions{}, ev)
+	got, err = s.StateAtEvent(ctx, ev.EventID, core.AllState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[core.StateKey{Type: "m.room.topic"}] = ev.EventID
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("state at an event based on a stored one (-want +got):\n%s", diff)
+	}
+
+	// Based on an unknown event: nothing of the batch is stored.
+	a := r.state("a", 11, "m.room.name", "", `{"name":"a"}`, ev.EventID)
+	b := r.state("b", 12, "m.room.name", "", `{"name":"b"}`, a.EventID)
+	b.NewStateGroup = &core.StateGroupDelta{PrevEvent: eventID("nowhere"), Changes: b.NewStateGroup.Changes}
+	_, err = s.PersistEvents(ctx, []core.NewEvent{a, b}, core.PersistOptions{})
+	wantErrIs(t, "PersistEvents based on an unknown event", err, core.ErrNotFound)
+	if _, err := s.StateGroupOf(ctx, a.EventID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("after the refused batch, StateGroupOf(a) = %v, want not found", err)
 	}
 }

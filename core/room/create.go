@@ -83,7 +83,8 @@ func errNoFederation(what string) error {
 // M_UNSUPPORTED_ROOM_VERSION, M_ROOM_IN_USE for a taken alias,
 // M_INVALID_ROOM_STATE when the requested state fails the auth rules (the
 // message names the rule), M_BAD_JSON or M_INVALID_PARAM for a malformed
-// request.
+// request, M_INVALID_PARAM for an invite list longer than
+// Config.MaxCreateRoomInvites.
 func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
 	plan, err := p.planRoom(ctx, req)
 	if err != nil {
@@ -134,9 +135,9 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 
 // buildRoom builds the events of plan in order, each authorised against
 // the state the ones before it made, and returns the room ID, the events
-// for storage (each with a snapshot state group: their IDs are only known
-// once the batch is written, so none can be the base of another's delta),
-// the events themselves and the room's state after the last one.
+// for storage (each with a state group that is the delta from the group of
+// the event before it in the same batch), the events themselves and the
+// room's state after the last one.
 func (p *Pipeline) buildRoom(plan *roomPlan) (string, []core.NewEvent, []*pdu.PDU, core.StateMap, error) {
 	v := plan.v
 	var (
@@ -172,7 +173,13 @@ func (p *Pipeline) buildRoom(plan *roomPlan) (string, []core.NewEvent, []*pdu.PD
 		ne.RoomID = roomID
 		state[eventauth.StateKey(pr.key())] = ev
 		ids[pr.key()] = ev.EventID
-		ne.NewStateGroup = &core.StateGroupDelta{Changes: maps.Clone(ids)}
+		// Each event's group is its predecessor's with one key changed, as
+		// for any other state change: a new room costs one row per event,
+		// not one snapshot of the whole state per event.
+		ne.NewStateGroup = &core.StateGroupDelta{Changes: core.StateMap{pr.key(): ev.EventID}}
+		if len(prev) > 0 {
+			ne.NewStateGroup.PrevEvent = prev[0].EventID
+		}
 		events = append(events, ne)
 		built = append(built, ev)
 		prev = []*pdu.PDU{ev}
@@ -218,6 +225,14 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 		return nil, core.ErrInvalidParam.WithMessage("unknown preset %q", preset)
 	}
 	creator := req.Creator
+	if len(req.Invite) > p.cfg.MaxCreateRoomInvites {
+		// M_INVALID_PARAM (400), not M_LIMIT_EXCEEDED (429): a client
+		// retries a 429 after retry_after_ms, and this request would fail
+		// again however long it waited.
+		return nil, core.ErrInvalidParam.WithMessage(
+			"invite lists %d users; this server creates a room with at most %d invites (invite the others once the room exists)",
+			len(req.Invite), p.cfg.MaxCreateRoomInvites)
+	}
 	var invitees []string
 	for _, u := range req.Invite {
 		if _, err := id.ParseUserID(u); err != nil {

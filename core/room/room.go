@@ -54,7 +54,15 @@ type Config struct {
 	// Profiles, when set, gives the display name and avatar URL that a
 	// local user's join and invite events carry.
 	Profiles core.ProfileStore
+	// MaxCreateRoomInvites bounds the invite list of one createRoom (0
+	// uses DefaultMaxCreateRoomInvites).
+	MaxCreateRoomInvites int
 }
+
+// DefaultMaxCreateRoomInvites is the default bound on a createRoom's
+// invite list. Each invite is an event of the new room, written in the
+// request; more users can be invited afterwards, one request each.
+const DefaultMaxCreateRoomInvites = 100
 
 // Pipeline builds and persists local events and reads rooms back.
 type Pipeline struct {
@@ -86,6 +94,9 @@ func New(cfg Config, stores Stores) (*Pipeline, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxCreateRoomInvites <= 0 {
+		cfg.MaxCreateRoomInvites = DefaultMaxCreateRoomInvites
 	}
 	if cfg.DefaultRoomVersion == "" {
 		cfg.DefaultRoomVersion = roomversion.Default

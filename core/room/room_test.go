@@ -29,13 +29,14 @@ const alice = "@alice:" + server
 
 // fixture is a pipeline on a real database.
 type fixture struct {
+	db       *storage.DB
 	p        *room.Pipeline
 	events   *storage.EventStore
 	key      signing.Key
 	profiles *storage.ProfileStore
 }
 
-func newFixture(tb testing.TB) *fixture {
+func newFixture(tb testing.TB, configure ...func(*room.Config)) *fixture {
 	tb.Helper()
 	ctx := context.Background()
 	path, vfs := filepath.Join(tb.TempDir(), "hearth.db"), os.Getenv("HEARTH_TEST_VFS")
@@ -58,14 +59,18 @@ func newFixture(tb testing.TB) *fixture {
 	}
 	events := storage.NewEventStore(db)
 	profiles := storage.NewProfileStore(db)
-	p, err := room.New(room.Config{ServerName: server, Key: key, Profiles: profiles}, room.Stores{
+	cfg := room.Config{ServerName: server, Key: key, Profiles: profiles}
+	for _, c := range configure {
+		c(&cfg)
+	}
+	p, err := room.New(cfg, room.Stores{
 		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{p: p, events: events, key: key, profiles: profiles}
+	return &fixture{db: db, p: p, events: events, key: key, profiles: profiles}
 }
 
 func (f *fixture) event(tb testing.TB, id string) *room.Event {
