@@ -1,0 +1,234 @@
+package room
+
+import (
+	"cmp"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/pdu"
+	"hearth.dev/hearth/core/roomversion"
+	"hearth.dev/hearth/core/signing"
+)
+
+// Outcomes of a received PDU that is not accepted. ReceivePDUs wraps one of
+// them, with the reason, for each such PDU.
+var (
+	// ErrPDUInvalid: the PDU does not follow its room version's event
+	// format, is over 65,536 bytes, or is for a room the server is not in.
+	// It is dropped.
+	ErrPDUInvalid = errors.New("invalid PDU")
+	// ErrPDUSignature: a server that must have signed the PDU did not, or
+	// a signature does not verify. It is dropped.
+	ErrPDUSignature = errors.New("PDU signature check failed")
+	// ErrPDURejected: the PDU fails the auth rules against its auth events
+	// or against the state before it. It is stored as rejected.
+	ErrPDURejected = errors.New("PDU rejected")
+	// ErrPDUSoftFailed: the PDU passes the auth rules against the state
+	// before it but not against the room's current state. It is stored,
+	// soft-failed: never a forward extremity, never sent to clients.
+	ErrPDUSoftFailed = errors.New("PDU soft-failed")
+)
+
+// FederationConfig configures the part of the pipeline that takes in
+// events from other servers.
+type FederationConfig struct {
+	// Keys gives other servers' signing keys (required).
+	Keys core.KeyRing
+	// Client fetches what a received event refers to and the server does
+	// not have (missing prev_events, the state at a gap, auth events).
+	// Nil fetches nothing: such events fail with an error and are not
+	// stored.
+	Client core.FederationClient
+	// Logger receives what is dropped along the way; nil uses
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Federation takes in events other servers send (the PDU layer of seed
+// 001): it checks each received PDU as the server-server API orders
+// ("Checks performed on receipt of a PDU"), fetches what it refers to and
+// the server lacks, and persists it through the pipeline that local events
+// go through, so /sync, push and the pipeline's caches see it.
+type Federation struct {
+	p   *Pipeline
+	cfg FederationConfig
+}
+
+var _ core.PDUReceiver = (*Federation)(nil)
+
+// NewFederation returns the federation side of pipeline p.
+func NewFederation(p *Pipeline, cfg FederationConfig) (*Federation, error) {
+	if p == nil || cfg.Keys == nil {
+		return nil, errors.New("room: federation needs the pipeline and a key ring")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Federation{p: p, cfg: cfg}, nil
+}
+
+// incoming is a received PDU that passed the checks that need no room
+// state: its format, size, signatures and content hash.
+type incoming struct {
+	ev *pdu.PDU
+	v  *roomversion.Version
+	// js is the event as stored: without unsigned, and redacted when its
+	// content hash did not match.
+	js []byte
+}
+
+// ReceivePDUs checks and persists the PDUs of a transaction from origin;
+// see core.PDUReceiver. Each room's PDUs are taken in order of depth, under
+// the room's lock; a PDU already stored is accepted again (nil). The result
+// of a PDU that is not accepted wraps ErrPDUInvalid, ErrPDUSignature,
+// ErrPDURejected or ErrPDUSoftFailed, or is an error that kept it from
+// being stored at all (a key server or the origin could not be reached):
+// sending it again may succeed.
+func (f *Federation) ReceivePDUs(ctx context.Context, origin string, raws []json.RawMessage) map[string]error {
+	results := make(map[string]error, len(raws))
+	byRoom := map[string][]*incoming{}
+	var rooms []string
+	for i, raw := range raws {
+		in, err := f.check(ctx, raw)
+		if err != nil {
+			key := fmt.Sprintf("#%d", i)
+			if in != nil && in.ev.EventID != "" {
+				key = in.ev.EventID
+			}
+			results[key] = err
+			continue
+		}
+		if _, dup := results[in.ev.EventID]; dup {
+			continue
+		}
+		results[in.ev.EventID] = nil
+		if byRoom[in.ev.RoomID] == nil {
+			rooms = append(rooms, in.ev.RoomID)
+		}
+		byRoom[in.ev.RoomID] = append(byRoom[in.ev.RoomID], in)
+	}
+	for _, roomID := range rooms {
+		ins := byRoom[roomID]
+		slices.SortStableFunc(ins, func(a, b *incoming) int { return cmp.Compare(a.ev.Depth, b.ev.Depth) })
+		f.receiveRoom(ctx, origin, roomID, ins, results)
+	}
+	return results
+}
+
+func (f *Federation) receiveRoom(ctx context.Context, origin, roomID string, ins []*incoming, results map[string]error) {
+	unlock := f.p.lockRoom(roomID)
+	defer unlock()
+	for _, in := range ins {
+		err := f.receiveLocked(ctx, origin, in, true)
+		results[in.ev.EventID] = err
+		if err != nil && !errors.Is(err, ErrPDURejected) && !errors.Is(err, ErrPDUSoftFailed) {
+			f.cfg.Logger.InfoContext(ctx, "received PDU not stored", "origin", origin, "event_id", in.ev.EventID, "err", err)
+		}
+	}
+	f.p.notify()
+}
+
+// check parses raw in its room's version and applies the checks that need
+// no room state: the event format and size (drop), the signatures of the
+// servers that must have signed it (drop), and the content hash (redact on
+// mismatch). The returned incoming is non-nil with the event ID set
+// whenever the event parsed, also on error.
+func (f *Federation) check(ctx context.Context, raw json.RawMessage) (*incoming, error) {
+	var head struct {
+		RoomID *string `json:"room_id"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrPDUInvalid, err)
+	}
+	if head.RoomID == nil {
+		return nil, fmt.Errorf("%w: no room_id", ErrPDUInvalid)
+	}
+	v, err := f.p.Version(ctx, *head.RoomID)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, fmt.Errorf("%w: the server is not in room %q", ErrPDUInvalid, *head.RoomID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return f.checkIn(ctx, v, raw)
+}
+
+// checkIn is check for an event of a room of version v.
+func (f *Federation) checkIn(ctx context.Context, v *roomversion.Version, raw json.RawMessage) (*incoming, error) {
+	// 1. Is a valid event, otherwise it is dropped.
+	ev, err := pdu.Parse(v, raw)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+	}
+	if v.EventFormat == roomversion.FormatV1 {
+		if _, err := ev.ComputeEventID(v); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+		}
+	}
+	in := &incoming{ev: ev, v: v}
+	if ev.RoomID == "" {
+		return in, fmt.Errorf("%w: no room_id", ErrPDUInvalid)
+	}
+	if ev.Type == eventauth.TypeMember && !hasMembership(ev) {
+		return in, fmt.Errorf("%w: m.room.member without a membership", ErrPDUInvalid)
+	}
+	// 2. Passes signature checks, otherwise it is dropped.
+	if err := signing.VerifyEvent(v, ev, f.keyLookup(ctx)); err != nil {
+		if errors.Is(err, signing.ErrMissingSignature) || errors.Is(err, signing.ErrBadSignature) ||
+			errors.Is(err, signing.ErrInvalidKeyID) || errors.Is(err, pdu.ErrInvalidEvent) {
+			return in, fmt.Errorf("%w: %w", ErrPDUSignature, err)
+		}
+		return in, err
+	}
+	// 3. Passes hash checks, otherwise it is redacted before being
+	// processed further.
+	if err := ev.CheckContentHash(v); err != nil {
+		if !errors.Is(err, pdu.ErrContentHashMismatch) {
+			return in, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+		}
+		f.cfg.Logger.InfoContext(ctx, "received PDU redacted: content hash mismatch", "event_id", ev.EventID, "err", err)
+		red, err := ev.Redact(v)
+		if err != nil {
+			return in, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+		}
+		in.ev, ev = red, red
+	}
+	// What other servers put in unsigned is theirs: the server computes
+	// its own.
+	ev.Unsigned = nil
+	if in.js, err = ev.MarshalFor(v); err != nil {
+		return in, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+	}
+	return in, nil
+}
+
+// hasMembership reports whether an m.room.member event's content has a
+// string membership (storage needs one; the auth rules judge its value).
+func hasMembership(ev *pdu.PDU) bool {
+	var c struct {
+		Membership *string `json:"membership"`
+	}
+	return json.Unmarshal(ev.Content, &c) == nil && c.Membership != nil
+}
+
+// keyLookup adapts the key ring to core/signing. The server's own key is
+// known without asking.
+func (f *Federation) keyLookup(ctx context.Context) signing.KeyLookup {
+	return func(server, keyID string, atTS int64) (ed25519.PublicKey, error) {
+		if server == f.p.cfg.ServerName && keyID == f.p.cfg.Key.ID {
+			return f.p.cfg.Key.Public(), nil
+		}
+		k, err := f.cfg.Keys.VerifyKey(ctx, server, keyID, atTS)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, fmt.Errorf("%w: %v", signing.ErrKeyNotFound, err)
+		}
+		return k, err
+	}
+}

@@ -1,0 +1,146 @@
+package room
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"maps"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/pdu"
+	"hearth.dev/hearth/core/roomversion"
+)
+
+// StoreSendJoin takes in the answer of a resident server (origin) to PUT
+// /send_join for the join event join (federation JSON, signed by this
+// server) in a room of version version: it records the room, checks the
+// events of the room state and of the auth chain (signatures, hashes, auth
+// rules against their own auth events) and stores them as outliers, makes
+// a state group from the state, checks the join against it and persists
+// the join as the room's forward extremity, with the room's current state
+// after it. The join's prev_events become backward extremities, where
+// backfill starts. It returns the join's event ID.
+//
+// It returns a *core.Error: M_UNSUPPORTED_ROOM_VERSION for a version the
+// server does not know, M_BAD_JSON for a join event that does not parse or
+// a state without an m.room.create of the room, M_FORBIDDEN when the join
+// fails the auth rules against that state.
+func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version string, join []byte, resp *core.SendJoinResponse) (string, error) {
+	v, err := roomversion.Lookup(roomversion.ID(version))
+	if err != nil {
+		return "", core.ErrUnsupportedRoomVers.WithMessage("room version %q: %v", version, err)
+	}
+	raw := join
+	if len(resp.Event) > 0 {
+		raw = resp.Event // countersigned by the resident server (restricted join)
+	}
+	in, err := f.checkIn(ctx, v, raw)
+	if err != nil {
+		return "", core.ErrBadJSON.WithMessage("join event: %v", err)
+	}
+	ev := in.ev
+	if ev.Type != eventauth.TypeMember || ev.StateKey == nil || !f.p.isLocal(*ev.StateKey) {
+		return "", core.ErrBadJSON.WithMessage("the join event is not a local user's m.room.member event")
+	}
+	roomID := ev.RoomID
+	stateEvents := f.checkAll(ctx, v, roomID, resp.State)
+	events := append(f.checkAll(ctx, v, roomID, resp.AuthChain), stateEvents...)
+	var create *pdu.PDU
+	for _, e := range stateEvents {
+		if e.ev.Type == eventauth.TypeCreate && e.ev.StateKey != nil && *e.ev.StateKey == "" {
+			create = e.ev
+		}
+	}
+	if create == nil {
+		return "", core.ErrBadJSON.WithMessage("the room state from %s has no valid m.room.create", origin)
+	}
+	if got, err := create.RoomIDFor(v); err != nil || got != roomID {
+		return "", core.ErrBadJSON.WithMessage("the m.room.create from %s is not room %s's", origin, roomID)
+	}
+	var cc struct {
+		RoomVersion *string `json:"room_version"`
+	}
+	if err := unmarshalContent(create, &cc); err == nil && roomversion.ID(orDefault(cc.RoomVersion, "1")) != v.ID {
+		return "", core.ErrBadJSON.WithMessage("room %s is version %s, not %s", roomID, orDefault(cc.RoomVersion, "1"), v.ID)
+	}
+	if err := f.p.stores.Rooms.StoreRoom(ctx, core.RoomInfo{RoomID: roomID, RoomVersion: string(v.ID), Creator: create.Sender}); err != nil {
+		return "", err
+	}
+	f.p.mu.Lock()
+	f.p.versions[roomID] = v
+	f.p.mu.Unlock()
+
+	unlock := f.p.lockRoom(roomID)
+	defer unlock()
+	if err := f.acceptOutliers(ctx, events); err != nil {
+		return "", err
+	}
+	// The state before the join: the accepted state events the resident
+	// server listed.
+	stateIDs := make([]string, 0, len(stateEvents))
+	for _, e := range stateEvents {
+		stateIDs = append(stateIDs, e.ev.EventID)
+	}
+	evs, err := f.p.pdus(ctx, stateIDs)
+	if err != nil {
+		return "", err
+	}
+	state := core.StateMap{}
+	for _, id := range stateIDs {
+		e := evs[id]
+		if e == nil || e.StateKey == nil || e.Internal.Rejected != "" {
+			continue
+		}
+		state[core.StateKey{Type: e.Type, StateKey: *e.StateKey}] = id
+	}
+	if state[keyCreate] != create.EventID {
+		return "", core.ErrBadJSON.WithMessage("the room state from %s does not hold its m.room.create", origin)
+	}
+	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
+		return "", err
+	}
+	if err := eventauth.AuthorizeByAuthEvents(v, ev, f.p.pduFunc(ctx), nil); err != nil {
+		return "", joinAuthError(err)
+	}
+	b := &before{full: state}
+	if err := eventauth.Authorize(v, ev, f.lookupIn(ctx, b), nil); err != nil {
+		return "", joinAuthError(err)
+	}
+	after := maps.Clone(state)
+	after[core.StateKey{Type: ev.Type, StateKey: *ev.StateKey}] = ev.EventID
+	meta := Metadata{ReplacesState: state[core.StateKey{Type: ev.Type, StateKey: *ev.StateKey}]}
+	ne := newEvent(v, ev, in.js, meta, f.p.now())
+	ne.NewStateGroup = &core.StateGroupDelta{Changes: after}
+	old, err := f.p.stores.State.CurrentState(ctx, roomID, core.AllState)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return "", err
+	}
+	opts := core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: roomID, Changes: diffState(old, after)}}}
+	if _, err := f.p.stores.Events.PersistEvents(ctx, []core.NewEvent{ne}, opts); err != nil {
+		f.p.setTip(roomID, nil)
+		return "", err
+	}
+	f.p.cache.put(ev)
+	f.p.setTip(roomID, nil)
+	f.p.notify()
+	return ev.EventID, nil
+}
+
+func joinAuthError(err error) error {
+	if errors.Is(err, eventauth.ErrUnauthorized) {
+		return core.ErrForbidden.WithMessage("the join is not allowed by the room state: %v", err)
+	}
+	return err
+}
+
+func orDefault(s *string, def string) string {
+	if s == nil {
+		return def
+	}
+	return *s
+}
+
+func unmarshalContent(e *pdu.PDU, out any) error {
+	return json.Unmarshal(e.Content, out)
+}
