@@ -17,6 +17,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/clientsync"
+	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
@@ -110,26 +111,35 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	accountData := storage.NewAccountDataStore(db)
 	pushRules := storage.NewPushRuleStore(db)
 	pushers := storage.NewPusherStore(db)
-	notifications := storage.NewNotificationStore(db, pushRules)
+	notifications := storage.NewNotificationStore(db)
 	receipts := storage.NewReceiptStore(db)
 	presence := storage.NewPresenceStore(db)
 	typists := typing.New(nil, notifier.Notify)
-	pushing := &pushgateway.PushingEventStore{EventStore: events, State: events, Rooms: events, ServerName: name, Logger: oo.Logger}
-	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles,
-		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites()}, room.Stores{
-		Events: pushing, Timeline: events, State: events, Groups: events, Rooms: events,
-		Directory: storage.NewDirectoryStore(db),
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
 	dispatcher, err := pushgateway.New(pushgateway.Options{Notifications: notifications, Pushers: pushers, Logger: oo.Logger})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	pushing.Hook = dispatcher
+	// The event-persisting path: every live event stored (by the room
+	// pipeline, and by federation) runs the push rules after commit.
+	pushes, err := push.NewService(push.Config{ServerName: name, State: core.PushState(events, events, events),
+		Rules: pushRules, Recorder: notifications, Deliverer: dispatcher})
+	if err != nil {
+		dispatcher.Close()
+		db.Close()
+		return nil, err
+	}
+	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: pushes, Logger: oo.Logger}}}
+	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles,
+		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites()}, room.Stores{
+		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events,
+		Directory: storage.NewDirectoryStore(db),
+	})
+	if err != nil {
+		dispatcher.Close()
+		db.Close()
+		return nil, err
+	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
 		Accounts: accounts, SetupToken: setupToken, push: dispatcher}
 	keys := storage.NewKeyStore(db)

@@ -3,53 +3,79 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 
 	"hearth.dev/hearth/core/push"
 )
 
-// PushRoom is what the push rules of a room's local members need to know
-// about the room when an event arrives.
-type PushRoom struct {
-	// MemberCount is the number of joined members.
-	MemberCount int
-	// Recipients are the local users to evaluate the event for, with their
-	// display names in the room ("" when none): the joined local members,
-	// and the local target of an invite. The sender is skipped.
-	Recipients map[string]string
-	// SenderPowerLevel is the sender's power level, and PowerLevels the
-	// content of the room's m.room.power_levels (nil when none), for
-	// sender_notification_permission.
-	SenderPowerLevel int64
-	PowerLevels      json.RawMessage
-	// SenderDisplayName, RoomName and RoomAlias are passed on to push
-	// gateways ("" when unknown).
-	SenderDisplayName string
-	RoomName          string
-	RoomAlias         string
+// PushHook is the PersistHook of push: each live event that reaches a
+// room's timeline (not backfilled, not an outlier, not rejected nor soft
+// failed) goes through Push's rules for the room's local members; a batch
+// that changes a room's current state makes Push forget what it read of
+// that room first. Failures are logged: the events are stored all the
+// same.
+type PushHook struct {
+	Push *push.Service
+	// Logger receives push failures; nil uses slog.Default().
+	Logger *slog.Logger
 }
 
-// PushNotification is an event that notifies one user, as
-// EventPushHook.OnEventPersisted found it.
-type PushNotification struct {
-	UserID  string
-	RoomID  string
-	EventID string
-	// Event is the event's JSON as given to OnEventPersisted.
-	Event   []byte
-	Actions push.Actions
-	Room    PushRoom
+var _ PersistHook = PushHook{}
+
+// EventsPersisted implements PersistHook.
+func (h PushHook) EventsPersisted(ctx context.Context, events []NewEvent, opts PersistOptions) {
+	for _, d := range opts.CurrentState {
+		if len(d.Changes) > 0 {
+			h.Push.Forget(d.RoomID)
+		}
+	}
+	if opts.Backfilled {
+		return
+	}
+	for i := range events {
+		ev := &events[i]
+		if ev.Outlier || ev.Rejected != "" || ev.SoftFailed {
+			continue
+		}
+		if err := h.Push.Push(ctx, ev.RoomID, ev.EventID, ev.JSON); err != nil {
+			log := h.Logger
+			if log == nil {
+				log = slog.Default()
+			}
+			log.ErrorContext(ctx, "push rules on a new event", "event_id", ev.EventID, "room_id", ev.RoomID, "err", err)
+		}
+	}
 }
 
-// EventPushHook is called for every event that reaches a room's timeline
-// (sent locally or received over federation), after PersistEvents has
-// committed it and before the Notifier wakes /sync: it runs the push rules
-// of the room's local members, records unread notification counts and
-// hands notifications to pushers.
-type EventPushHook interface {
-	// OnEventPersisted processes event (its JSON, with event_id, room_id,
-	// type, sender and content) in roomID. It returns an error wrapping
-	// ErrNotFound if the event is not stored.
-	OnEventPersisted(ctx context.Context, roomID string, event []byte, room PushRoom) error
+// PushState reads what push needs of a room's current state from the
+// stores: the room's version and the current state events of the types
+// asked for. It returns an error wrapping ErrNotFound for an unknown room.
+func PushState(rooms RoomStore, state RoomStateStore, events EventStore) push.StateFunc {
+	return func(ctx context.Context, roomID string, types []string) (string, []push.StateEvent, error) {
+		info, err := rooms.Room(ctx, roomID)
+		if err != nil {
+			return "", nil, err
+		}
+		current, err := state.CurrentState(ctx, roomID, StateTypes(types...))
+		if err != nil {
+			return "", nil, err
+		}
+		ids := make([]string, 0, len(current))
+		for _, id := range current {
+			ids = append(ids, id)
+		}
+		stored, err := events.Events(ctx, ids)
+		if err != nil {
+			return "", nil, err
+		}
+		out := make([]push.StateEvent, 0, len(current))
+		for key, id := range current {
+			if se := stored[id]; se != nil {
+				out = append(out, push.StateEvent{Type: key.Type, StateKey: key.StateKey, JSON: se.JSON})
+			}
+		}
+		return info.RoomVersion, out, nil
+	}
 }
 
 // UnreadCounts are unread notification counts: all notifying events, and
@@ -76,15 +102,11 @@ type Notification struct {
 // are unknown or not visible are left out.
 type ClientEventsFunc func(ctx context.Context, userID string, eventIDs []string) (map[string]json.RawMessage, error)
 
-// NotificationStore records and counts notifications. Counts are reset by
+// NotificationStore counts and lists the notifications push.Service
+// recorded (storage implements push.Recorder too). Counts are reset by
 // the user's m.read and m.read.private receipts (the further of the two),
 // per thread for threaded receipts.
 type NotificationStore interface {
-	// RecordPushActions evaluates event for each of room.Recipients but the
-	// sender against their push rules, records the events that notify
-	// (unread counts, /notifications), and returns them. It returns an
-	// error wrapping ErrNotFound if an event that notifies is not stored.
-	RecordPushActions(ctx context.Context, roomID string, event []byte, room PushRoom) ([]PushNotification, error)
 	// UnreadTotal returns userID's count of unread notifications in all
 	// rooms (the unread count push gateways get).
 	UnreadTotal(ctx context.Context, userID string) (int64, error)

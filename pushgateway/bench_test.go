@@ -5,19 +5,17 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/storage"
 )
 
 // benchPersist persists one message per iteration into the test room
-// (three members, two of them local), through the push wrapper or not.
+// (three members, two of them local), through the push step of the
+// event-persisting path or not.
 func benchPersist(b *testing.B, wrap bool) {
 	r := newPushTestRoom(b)
 	ctx := context.Background()
 	var s core.EventStore = r.events
 	if wrap {
-		rules := storage.NewPushRuleStore(r.db)
-		s = &PushingEventStore{EventStore: r.events, State: r.events, Rooms: r.events,
-			Hook: storage.NewNotificationStore(r.db, rules), ServerName: "example.org"}
+		s, _ = persistPath(b, r, nil)
 	}
 	b.ReportAllocs()
 	for b.Loop() {

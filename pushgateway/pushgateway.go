@@ -1,12 +1,12 @@
 // Package pushgateway delivers push notifications to push gateways (the
 // Push Gateway API, POST /_matrix/push/v1/notify) for users' http pushers.
 //
-// A Dispatcher is the core.EventPushHook the room pipeline calls for every
-// new event: it has a core.NotificationStore run the push rules and record
-// unread counts, then queues one request per notification and pusher, sent
-// by a background goroutine, retried with exponential backoff when the
-// gateway fails, and the pushers whose pushkeys the gateway rejects are
-// deleted.
+// A Dispatcher is the push.Deliverer of core/push's Service: given the
+// notifications the push rules found and storage recorded, it queues one
+// request per notification and http pusher, sent by a background
+// goroutine, retried with exponential backoff when the gateway fails, and
+// the pushers whose pushkeys the gateway rejects are deleted. It evaluates
+// nothing and records nothing.
 //
 // Importing the package has no side effects.
 package pushgateway
@@ -24,12 +24,13 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 )
 
 // Options configure a Dispatcher.
 type Options struct {
-	// Notifications runs push rules and records notifications; Pushers
-	// lists users' pushers. Both are required.
+	// Notifications counts a user's unread notifications (sent with each
+	// notification); Pushers lists users' pushers. Both are required.
 	Notifications core.NotificationStore
 	Pushers       core.PusherStore
 	// Client sends the requests; nil uses a client with a 30 s timeout.
@@ -45,8 +46,8 @@ type Options struct {
 	Backoff  time.Duration
 }
 
-// Dispatcher records notifications and delivers them to push gateways. It
-// implements core.EventPushHook.
+// Dispatcher delivers notifications to push gateways. It implements
+// push.Deliverer.
 type Dispatcher struct {
 	opts   Options
 	queue  chan *delivery
@@ -58,7 +59,7 @@ type Dispatcher struct {
 	timers map[*time.Timer]bool
 }
 
-var _ core.EventPushHook = (*Dispatcher)(nil)
+var _ push.Deliverer = (*Dispatcher)(nil)
 
 // delivery is one request to one gateway.
 type delivery struct {
@@ -113,13 +114,9 @@ func (d *Dispatcher) Close() error {
 	return nil
 }
 
-// OnEventPersisted implements core.EventPushHook: it records the event's
-// notifications and queues their delivery to the users' http pushers.
-func (d *Dispatcher) OnEventPersisted(ctx context.Context, roomID string, event []byte, room core.PushRoom) error {
-	notes, err := d.opts.Notifications.RecordPushActions(ctx, roomID, event, room)
-	if err != nil {
-		return err
-	}
+// Deliver implements push.Deliverer: it queues the delivery of notes to
+// the users' http pushers.
+func (d *Dispatcher) Deliver(ctx context.Context, notes []push.Notification) error {
 	for i := range notes {
 		n := &notes[i]
 		pushers, err := d.opts.Pushers.Pushers(ctx, n.UserID)
@@ -252,7 +249,7 @@ func (d *Dispatcher) post(ctx context.Context, dl *delivery) ([]string, error) {
 
 // newDelivery builds the request for notification n to pusher p; unread
 // is the user's unread count.
-func newDelivery(n *core.PushNotification, p core.Pusher, unread int64) (*delivery, error) {
+func newDelivery(n *push.Notification, p core.Pusher, unread int64) (*delivery, error) {
 	var data map[string]json.RawMessage
 	if err := json.Unmarshal(p.Data, &data); err != nil {
 		return nil, fmt.Errorf("pusher data: %w", err)
@@ -271,7 +268,7 @@ func newDelivery(n *core.PushNotification, p core.Pusher, unread int64) (*delive
 }
 
 // notification is the body's notification object (push gateway API).
-func notification(n *core.PushNotification, p core.Pusher, data map[string]json.RawMessage, format string, unread int64) map[string]any {
+func notification(n *push.Notification, p core.Pusher, data map[string]json.RawMessage, format string, unread int64) map[string]any {
 	device := map[string]any{
 		"app_id":     p.AppID,
 		"pushkey":    p.PushKey,

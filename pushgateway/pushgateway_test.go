@@ -17,19 +17,8 @@ import (
 	"hearth.dev/hearth/core/push"
 )
 
-// fakeNotifications returns the same notifications for every event.
-type fakeNotifications struct {
-	notes []core.PushNotification
-}
-
-func (f *fakeNotifications) RecordPushActions(ctx context.Context, roomID string, event []byte, room core.PushRoom) ([]core.PushNotification, error) {
-	out := append([]core.PushNotification{}, f.notes...)
-	for i := range out {
-		out[i].Event = event
-		out[i].Room = room
-	}
-	return out, nil
-}
+// fakeNotifications counts two unread notifications for everyone.
+type fakeNotifications struct{}
 
 func (f *fakeNotifications) UnreadTotal(ctx context.Context, userID string) (int64, error) {
 	return 2, nil
@@ -129,10 +118,7 @@ const (
 
 func setup(t *testing.T, g *gateway, attempts int) (*Dispatcher, *fakePushers) {
 	t.Helper()
-	notes := &fakeNotifications{notes: []core.PushNotification{{
-		UserID: alice, RoomID: "!r:example.org", EventID: "$e1",
-		Actions: push.ParseActions([]json.RawMessage{json.RawMessage(`"notify"`), json.RawMessage(`{"set_tweak":"sound","value":"bing"}`)}),
-	}}}
+	notes := &fakeNotifications{}
 	url := g.URL + "/_matrix/push/v1/notify"
 	pushers := &fakePushers{m: map[string][]core.Pusher{alice: {
 		{UserID: alice, Kind: "http", AppID: "org.example.full", PushKey: "k1", PushKeyTS: 12_345_678_000,
@@ -150,13 +136,20 @@ func setup(t *testing.T, g *gateway, attempts int) (*Dispatcher, *fakePushers) {
 	return d, pushers
 }
 
+// deliver hands d alice's notification of event in room.
+func deliver(t *testing.T, d *Dispatcher, room push.RoomContext) {
+	t.Helper()
+	n := push.Notification{UserID: alice, RoomID: "!r:example.org", EventID: "$e1", Event: []byte(event), Room: room,
+		Actions: push.ParseActions([]json.RawMessage{json.RawMessage(`"notify"`), json.RawMessage(`{"set_tweak":"sound","value":"bing"}`)})}
+	if err := d.Deliver(context.Background(), []push.Notification{n}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDelivery(t *testing.T) {
 	g := newGateway(t, gatewayAnswer{200, `{"rejected":[]}`})
 	d, _ := setup(t, g, 3)
-	room := core.PushRoom{MemberCount: 3, SenderDisplayName: "Major Tom", RoomName: "Mission Control"}
-	if err := d.OnEventPersisted(context.Background(), "!r:example.org", []byte(event), room); err != nil {
-		t.Fatal(err)
-	}
+	deliver(t, d, push.RoomContext{MemberCount: 3, SenderDisplayName: "Major Tom", RoomName: "Mission Control"})
 	got := map[string]any{}
 	for range 2 {
 		b := g.next(t)
@@ -188,9 +181,7 @@ func TestDelivery(t *testing.T) {
 func TestRejectedPushkeyDeletesPusher(t *testing.T) {
 	g := newGateway(t, gatewayAnswer{200, `{"rejected":["k1","k2"]}`})
 	d, pushers := setup(t, g, 3)
-	if err := d.OnEventPersisted(context.Background(), "!r:example.org", []byte(event), core.PushRoom{}); err != nil {
-		t.Fatal(err)
-	}
+	deliver(t, d, push.RoomContext{})
 	deleted := map[string]bool{}
 	for range 2 {
 		select {
@@ -214,9 +205,7 @@ func TestRetryThenGiveUp(t *testing.T) {
 	g := newGateway(t, gatewayAnswer{500, ``}, gatewayAnswer{502, ``}, gatewayAnswer{200, `{}`})
 	d, pushers := setup(t, g, 5)
 	pushers.m[alice] = pushers.m[alice][:1]
-	if err := d.OnEventPersisted(context.Background(), "!r:example.org", []byte(event), core.PushRoom{}); err != nil {
-		t.Fatal(err)
-	}
+	deliver(t, d, push.RoomContext{})
 	for range 3 {
 		g.next(t) // 500, 502, then 200
 	}
@@ -224,9 +213,7 @@ func TestRetryThenGiveUp(t *testing.T) {
 	g2 := newGateway(t, gatewayAnswer{503, ``})
 	d2, pushers2 := setup(t, g2, 3)
 	pushers2.m[alice] = pushers2.m[alice][:1]
-	if err := d2.OnEventPersisted(context.Background(), "!r:example.org", []byte(event), core.PushRoom{}); err != nil {
-		t.Fatal(err)
-	}
+	deliver(t, d2, push.RoomContext{})
 	for range 3 {
 		g2.next(t)
 	}

@@ -13,28 +13,25 @@ import (
 	"hearth.dev/hearth/core/push"
 )
 
-// NotificationStore runs push rules on new events and keeps the resulting
-// notifications: unread counts and GET /notifications. It implements
-// core.NotificationStore and core.EventPushHook (without delivery to push
-// gateways, which pushgateway adds), and, for /sync, the notification
-// source of core/clientsync.
+// NotificationStore keeps the notifications push.Service finds: it
+// records them (push.Recorder), counts the unread ones and lists them for
+// GET /notifications (core.NotificationStore), and is the notification
+// source of core/clientsync for /sync's unread counts.
 type NotificationStore struct {
-	db    *DB
-	rules *PushRuleStore
+	db *DB
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
 }
 
 var (
 	_ core.NotificationStore        = (*NotificationStore)(nil)
-	_ core.EventPushHook            = (*NotificationStore)(nil)
+	_ push.Recorder                 = (*NotificationStore)(nil)
 	_ clientsync.NotificationSource = (*NotificationStore)(nil)
 )
 
-// NewNotificationStore returns the notification store of db, evaluating
-// the push rules kept by rules.
-func NewNotificationStore(db *DB, rules *PushRuleStore) *NotificationStore {
-	return &NotificationStore{db: db, rules: rules}
+// NewNotificationStore returns the notification store of db.
+func NewNotificationStore(db *DB) *NotificationStore {
+	return &NotificationStore{db: db}
 }
 
 func (s *NotificationStore) now() time.Time {
@@ -47,60 +44,19 @@ func (s *NotificationStore) now() time.Time {
 const sqlPushActionInsert = `INSERT INTO event_push_actions (user_id, event_nid, room_nid, stream_ordering, thread_id, actions, highlight, ts)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_nid) DO NOTHING`
 
-// OnEventPersisted implements core.EventPushHook: it records the
-// notifications of event and delivers none.
-func (s *NotificationStore) OnEventPersisted(ctx context.Context, roomID string, event []byte, room core.PushRoom) error {
-	_, err := s.RecordPushActions(ctx, roomID, event, room)
-	return err
-}
-
-// RecordPushActions implements core.NotificationStore.
-func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string, event []byte, room core.PushRoom) ([]core.PushNotification, error) {
-	ev, err := push.NewEvent(event)
-	if err != nil {
-		return nil, fmt.Errorf("storage: push actions: %w", core.ErrBadJSON.WithMessage("event is not a JSON object"))
-	}
-	eventID, _ := ev.String([]string{"event_id"})
-	sender, _ := ev.String([]string{"sender"})
-	if _, ok := room.Recipients[sender]; ok {
-		// "When the user updates their read receipt (either by using the
-		// API or by sending an event), notifications prior to and
-		// including that event MUST be marked as read."
-		if err := s.markSent(ctx, sender, roomID, eventID, ev.ThreadID()); err != nil {
-			return nil, err
-		}
-	}
-	levels := push.NotificationLevels(room.PowerLevels)
-	var out []core.PushNotification
-	for user, name := range room.Recipients {
-		if user == sender {
-			continue
-		}
-		evaluator, err := s.rules.Evaluator(ctx, user)
-		if err != nil {
-			return nil, err
-		}
-		res := evaluator.Evaluate(ev, &push.Context{
-			UserID: user, DisplayName: name, MemberCount: room.MemberCount,
-			SenderPowerLevel: room.SenderPowerLevel, NotificationLevels: levels,
-		})
-		if !res.Matched || !res.Actions.Notify {
-			continue
-		}
-		out = append(out, core.PushNotification{UserID: user, RoomID: roomID, EventID: eventID, Event: event, Actions: res.Actions, Room: room})
-	}
-	if len(out) == 0 {
-		return nil, nil
+// RecordNotifications implements push.Recorder.
+func (s *NotificationStore) RecordNotifications(ctx context.Context, roomID, eventID, thread string, notes []push.Notification) error {
+	if len(notes) == 0 {
+		return nil
 	}
 	stored, err := findRoomEvent(ctx, s.db.Cached(), roomID, eventID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	thread := ev.ThreadID()
 	ts := s.now().UnixMilli()
-	err = s.db.Write(ctx, func(q Queryer) error {
-		for i := range out {
-			n := &out[i]
+	return s.db.Write(ctx, func(q Queryer) error {
+		for i := range notes {
+			n := &notes[i]
 			actions, err := json.Marshal(n.Actions.Raw)
 			if err != nil {
 				return fmt.Errorf("storage: push actions: %w", err)
@@ -112,10 +68,6 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
 }
 
 // receiptSent is the receipt type of the read position a user's own event
@@ -123,10 +75,10 @@ func (s *NotificationStore) RecordPushActions(ctx context.Context, roomID string
 // stream (the event itself reaches /sync, with the new counts).
 const receiptSent = "hearth.sent"
 
-// markSent marks userID's notifications in thread of roomID as read up to
-// the event they sent, when they have unread ones before it (so most sends
-// write nothing).
-func (s *NotificationStore) markSent(ctx context.Context, userID, roomID, eventID, thread string) error {
+// MarkSent implements push.Recorder: it marks userID's notifications in
+// thread of roomID as read up to the event they sent, when they have unread
+// ones before it (so most sends write nothing).
+func (s *NotificationStore) MarkSent(ctx context.Context, userID, roomID, eventID, thread string) error {
 	// Read and write on the writer's connection: its page cache is warm
 	// right after the event was persisted, where a pool reader's is not.
 	return s.db.Write(ctx, func(q Queryer) error {

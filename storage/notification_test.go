@@ -2,22 +2,38 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 )
+
+// newNotifier returns the push service that records into s with the rules
+// of db; the tests hand it each event's room, so it reads no state.
+func newNotifier(t *testing.T, db *DB, s *NotificationStore) *push.Service {
+	t.Helper()
+	svc, err := push.NewService(push.Config{ServerName: "example.org", Rules: NewPushRuleStore(db), Recorder: s,
+		State: func(context.Context, string, []string) (string, []push.StateEvent, error) {
+			return "", nil, errors.New("no room state in this test")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
+}
 
 func TestNotificationCounts(t *testing.T) {
 	ctx := context.Background()
 	f := newPushRoomFixture(t)
 	db := f.es.db
-	rules := NewPushRuleStore(db)
-	s := NewNotificationStore(db, rules)
+	s := NewNotificationStore(db)
+	svc := newNotifier(t, db, s)
 	receipts := NewReceiptStore(db)
 	room := f.room.id
-	pr := core.PushRoom{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
 
 	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
 	for _, name := range []string{"m1", "m2", "m3", "m4"} {
@@ -26,9 +42,9 @@ func TestNotificationCounts(t *testing.T) {
 			// alice's own message; her sending it is tested below.
 			pr.Recipients = map[string]string{bob: "Bob"}
 		}
-		got, err := s.RecordPushActions(ctx, room, f.json(name), pr)
+		got, err := svc.Notify(ctx, room, f.json(name), pr)
 		if err != nil {
-			t.Fatalf("RecordPushActions(%s): %v", name, err)
+			t.Fatalf("Notify(%s): %v", name, err)
 		}
 		var users []string
 		for _, n := range got {
@@ -45,10 +61,10 @@ func TestNotificationCounts(t *testing.T) {
 		}
 	}
 	// Recording again changes nothing.
-	if _, err := s.RecordPushActions(ctx, room, f.json("m1"), pr); err != nil {
+	if _, err := svc.Notify(ctx, room, f.json("m1"), pr); err != nil {
 		t.Fatal(err)
 	}
-	_, err := s.RecordPushActions(ctx, room, []byte(`{"event_id":"$nope","sender":"@bob:example.org","type":"m.room.message"}`), pr)
+	_, err := svc.Notify(ctx, room, []byte(`{"event_id":"$nope","sender":"@bob:example.org","type":"m.room.message"}`), pr)
 	wantErrIs(t, "unknown event", err, core.ErrNotFound)
 
 	type counts struct {
@@ -128,17 +144,18 @@ func TestSendingMarksRead(t *testing.T) {
 	ctx := context.Background()
 	f := newPushRoomFixture(t)
 	db := f.es.db
-	s := NewNotificationStore(db, NewPushRuleStore(db))
+	s := NewNotificationStore(db)
+	svc := newNotifier(t, db, s)
 	receipts := NewReceiptStore(db)
 	room := f.room.id
-	pr := core.PushRoom{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
 	for _, name := range []string{"m1", "m2", "m3"} {
-		if _, err := s.RecordPushActions(ctx, room, f.json(name), pr); err != nil {
+		if _, err := svc.Notify(ctx, room, f.json(name), pr); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before, _ := receipts.ReceiptPosition(ctx)
-	if _, err := s.RecordPushActions(ctx, room, f.json("m4"), pr); err != nil {
+	if _, err := svc.Notify(ctx, room, f.json("m4"), pr); err != nil {
 		t.Fatal(err)
 	}
 	all, th, err := s.RoomUnread(ctx, alice, room)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/storage"
 )
@@ -24,6 +25,7 @@ type personalServer struct {
 	events   *storage.EventStore
 	typing   *typing.Tracker
 	notices  *storage.NotificationStore
+	pushes   *push.Service
 	receipts *storage.ReceiptStore
 }
 
@@ -54,8 +56,14 @@ func newPersonalServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *pers
 	all := append([]func(*Options, *storage.DB){func(o *Options, db *storage.DB) {
 		rules := storage.NewPushRuleStore(db)
 		ps.events = storage.NewEventStore(db)
-		ps.notices = storage.NewNotificationStore(db, rules)
+		ps.notices = storage.NewNotificationStore(db)
 		ps.notices.Now = o.Now
+		pushes, err := push.NewService(push.Config{ServerName: testServerName, State: core.PushState(ps.events, ps.events, ps.events),
+			Rules: rules, Recorder: ps.notices})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ps.pushes = pushes
 		ps.typing = typing.New(o.Now, o.Notifier.Notify)
 		o.Profiles = storage.NewProfileStore(db)
 		o.AccountData = storage.NewAccountDataStore(db)

@@ -6,7 +6,7 @@ import (
 	"net/url"
 	"testing"
 
-	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/storage"
 )
 
@@ -38,7 +38,7 @@ func TestNotificationsAPI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ps.notices.RecordPushActions(ctx, room, ev.JSON, core.PushRoom{
+		if _, err := ps.pushes.Notify(ctx, room, ev.JSON, push.RoomContext{
 			MemberCount: 3, Recipients: map[string]string{alice.UserID: "Alice"},
 		}); err != nil {
 			t.Fatal(err)

@@ -6,14 +6,14 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/room"
-	"hearth.dev/hearth/pushgateway"
 	"hearth.dev/hearth/storage"
 )
 
 // TestPersonalDataOnPipeline runs the personal data endpoints on the real
 // room pipeline, wired as hearth.Open does: events pushed through
-// pushgateway.PushingEventStore, memberships from the room state, event
+// the push step of the event-persisting path, memberships from the room state, event
 // formatting for /notifications and display names in member events from
 // the profile store.
 func TestPersonalDataOnPipeline(t *testing.T) {
@@ -26,7 +26,12 @@ func TestPersonalDataOnPipeline(t *testing.T) {
 		}
 		events := storage.NewEventStore(db)
 		notices = o.Notifications.(*storage.NotificationStore)
-		pushing := &pushgateway.PushingEventStore{EventStore: events, State: events, Rooms: events, Hook: notices, ServerName: testServerName}
+		pushes, err := push.NewService(push.Config{ServerName: testServerName, State: core.PushState(events, events, events),
+			Rules: o.PushRules.(*storage.PushRuleStore), Recorder: notices})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pushing := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: pushes}}}
 		profiles := o.Profiles.(*storage.ProfileStore)
 		rooms, err := room.New(room.Config{ServerName: testServerName, Key: key, Notifier: o.Notifier, Now: o.Now, Profiles: profiles},
 			room.Stores{Events: pushing, Timeline: events, State: events, Groups: events, Rooms: events, Directory: storage.NewDirectoryStore(db)})

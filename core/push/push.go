@@ -8,7 +8,16 @@
 // property paths with backslash escapes) into actions: notify, highlight,
 // sound and the other tweaks.
 //
-// The package is pure: no I/O, no context. Importing it has no side effects.
+// It also holds the whole line from a new event to its notifications: the
+// room context the rules need (members, display names, power levels,
+// member count, read from the room's current state), and Service, which
+// evaluates each local member's rules on each new live event, has the
+// notifications recorded (Recorder, implemented by storage) and hands them
+// to a Deliverer (the push gateways). Service is called by core.PushHook on
+// the event-persisting path, after commit.
+//
+// The package does no I/O of its own: it reads and writes through the small
+// interfaces it declares. Importing it has no side effects.
 package push
 
 import (

@@ -8,36 +8,58 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/storage"
 )
 
-// recordingHook records OnEventPersisted calls.
-type recordingHook struct {
+// recordingDeliverer records the events it is handed notifications of.
+type recordingDeliverer struct {
 	mu    sync.Mutex
-	calls []hookCall
+	calls []delivered
 }
 
-type hookCall struct {
+type delivered struct {
 	RoomID string
 	Event  map[string]any
-	Room   core.PushRoom
+	Room   push.RoomContext
+	Users  []string
 }
 
-func (h *recordingHook) OnEventPersisted(ctx context.Context, roomID string, event []byte, room core.PushRoom) error {
+func (h *recordingDeliverer) Deliver(ctx context.Context, notes []push.Notification) error {
 	var ev map[string]any
-	if err := json.Unmarshal(event, &ev); err != nil {
+	if err := json.Unmarshal(notes[0].Event, &ev); err != nil {
 		return err
 	}
+	var users []string
+	for _, n := range notes {
+		users = append(users, n.UserID)
+	}
+	slices.Sort(users)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.calls = append(h.calls, hookCall{roomID, ev, room})
+	h.calls = append(h.calls, delivered{notes[0].RoomID, ev, notes[0].Room, users})
 	return nil
+}
+
+// persistPath builds the event-persisting path as hearth.Open does: the
+// events of r go through the push rules of its local members into the
+// notification store, and on to d.
+func persistPath(t testing.TB, r *pushTestRoom, d push.Deliverer) (core.EventStore, *storage.NotificationStore) {
+	t.Helper()
+	notes := storage.NewNotificationStore(r.db)
+	svc, err := push.NewService(push.Config{ServerName: "example.org", State: core.PushState(r.events, r.events, r.events),
+		Rules: storage.NewPushRuleStore(r.db), Recorder: notes, Deliverer: d})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &core.HookedEventStore{EventStore: r.events, Hooks: []core.PersistHook{core.PushHook{Push: svc}}}, notes
 }
 
 // pushTestRoom is a room of version 11 on a real database: alice (local,
@@ -129,11 +151,14 @@ func (r *pushTestRoom) event(typ string, stateKey *string, sender, content strin
 	return ev
 }
 
-func TestPushingEventStore(t *testing.T) {
+// TestPersistPath checks what the push step of the event-persisting path
+// reads of the room for each live event, and that backfilled events and
+// outliers do not go through it.
+func TestPersistPath(t *testing.T) {
 	ctx := context.Background()
 	r := newPushTestRoom(t)
-	hook := &recordingHook{}
-	s := &PushingEventStore{EventStore: r.events, State: r.events, Rooms: r.events, Hook: hook, ServerName: "example.org"}
+	hook := &recordingDeliverer{}
+	s, _ := persistPath(t, r, hook)
 
 	msg := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"hello"}`)
 	mine := r.event("m.room.message", nil, "@alice:example.org", `{"body":"@room","m.mentions":{"room":true}}`)
@@ -150,9 +175,12 @@ func TestPushingEventStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(hook.calls) != 2 {
-		t.Fatalf("hook called %d times, want 2 (live events only)", len(hook.calls))
+		t.Fatalf("deliverer called %d times, want 2 (live events only)", len(hook.calls))
 	}
-	want := core.PushRoom{
+	if want := []string{"@alice:example.org", "@bob:example.org"}; !slices.Equal(hook.calls[0].Users, want) {
+		t.Errorf("carol's message notifies %v, want %v", hook.calls[0].Users, want)
+	}
+	want := push.RoomContext{
 		MemberCount: 3,
 		Recipients:  map[string]string{"@alice:example.org": "Alice", "@bob:example.org": "Bob"},
 		PowerLevels: json.RawMessage(`{"notifications":{"room":20},"users":{"@alice:example.org":100}}`),
@@ -174,8 +202,8 @@ func TestPushingEventStore(t *testing.T) {
 	if _, err := s.PersistEvents(ctx, []core.NewEvent{inv}, core.PersistOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := hook.calls[2].Room.Recipients[dave]; !ok || hook.calls[2].Room.MemberCount != 3 {
-		t.Errorf("invite room = %+v", hook.calls[2].Room)
+	if _, ok := hook.calls[2].Room.Recipients[dave]; !ok || hook.calls[2].Room.MemberCount != 3 || !slices.Equal(hook.calls[2].Users, []string{dave}) {
+		t.Errorf("invite room = %+v, notifies %v", hook.calls[2].Room, hook.calls[2].Users)
 	}
 
 	// A change of current state (bob leaves) is seen by the next event.
@@ -201,20 +229,19 @@ func TestPushingEventStore(t *testing.T) {
 func TestEndToEnd(t *testing.T) {
 	ctx := context.Background()
 	r := newPushTestRoom(t)
-	rules := storage.NewPushRuleStore(r.db)
-	notes := storage.NewNotificationStore(r.db, rules)
 	pushers := storage.NewPusherStore(r.db)
 	g := newGateway(t, gatewayAnswer{200, `{"rejected":[]}`})
 	if err := pushers.SetPusher(ctx, core.Pusher{UserID: "@bob:example.org", Kind: "http", AppID: "app", PushKey: "bobkey",
 		Data: json.RawMessage(`{"url":"` + g.URL + `/_matrix/push/v1/notify"}`)}, false); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(Options{Notifications: notes, Pushers: pushers, Logger: slog.New(slog.DiscardHandler)})
+	counter := storage.NewNotificationStore(r.db)
+	d, err := New(Options{Notifications: counter, Pushers: pushers, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	s := &PushingEventStore{EventStore: r.events, State: r.events, Rooms: r.events, Hook: d, ServerName: "example.org"}
+	s, notes := persistPath(t, r, d)
 	msg := r.event("m.room.message", nil, "@alice:example.org", `{"msgtype":"m.text","body":"@room lunch","m.mentions":{"room":true}}`)
 	if _, err := s.PersistEvents(ctx, []core.NewEvent{msg}, core.PersistOptions{}); err != nil {
 		t.Fatal(err)
@@ -230,35 +257,5 @@ func TestEndToEnd(t *testing.T) {
 	if n["event_id"] != msg.EventID || n["room_name"] != "Mission Control" || n["sender_display_name"] != "Alice" ||
 		n["prio"] != "high" || n["counts"].(map[string]any)["unread"] != 1.0 {
 		t.Errorf("notification = %v", n)
-	}
-}
-
-func TestWithEventID(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{`{"type":"x"}`, `{"event_id":"$e","type":"x"}`},
-		{` {}`, `{"event_id":"$e"}`},
-		{`[]`, `[]`},
-	}
-	for _, tt := range tests {
-		if got := string(WithEventID([]byte(tt.in), "$e")); got != tt.want {
-			t.Errorf("WithEventID(%s) = %s, want %s", tt.in, got, tt.want)
-		}
-	}
-}
-
-func TestUserLevelFallback(t *testing.T) {
-	tests := []struct {
-		content, user string
-		want          int64
-	}{
-		{`{"users":{"@a:x":75},"users_default":10}`, "@a:x", 75},
-		{`{"users":{"@a:x":75},"users_default":10}`, "@b:x", 10},
-		{`{}`, "@b:x", 0},
-		{`not json`, "@b:x", 0},
-	}
-	for _, tt := range tests {
-		if got := userLevel(json.RawMessage(tt.content), tt.user); got != tt.want {
-			t.Errorf("userLevel(%s, %s) = %d, want %d", tt.content, tt.user, got, tt.want)
-		}
 	}
 }

@@ -1,0 +1,72 @@
+package push
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRoomStateContext(t *testing.T) {
+	state := []StateEvent{
+		{"m.room.create", "", []byte(`{"type":"m.room.create","state_key":"","sender":"@alice:example.org","room_id":"!r:example.org","content":{"room_version":"11"},"auth_events":[],"prev_events":[],"depth":1,"origin_server_ts":1,"hashes":{"sha256":"aGFzaA"},"signatures":{}}`)},
+		{"m.room.power_levels", "", []byte(`{"type":"m.room.power_levels","state_key":"","sender":"@alice:example.org","room_id":"!r:example.org","content":{"notifications":{"room":20},"users":{"@alice:example.org":100},"users_default":5},"auth_events":[],"prev_events":[],"depth":2,"origin_server_ts":1,"hashes":{"sha256":"aGFzaA"},"signatures":{}}`)},
+		{"m.room.member", "@alice:example.org", []byte(`{"content":{"membership":"join","displayname":"Alice"}}`)},
+		{"m.room.member", "@bob:example.org", []byte(`{"content":{"membership":"join","displayname":7}}`)},
+		{"m.room.member", "@carol:elsewhere.example", []byte(`{"content":{"membership":"join","displayname":"Major Tom"}}`)},
+		{"m.room.member", "@dave:example.org", []byte(`{"content":{"membership":"leave","displayname":"Dave"}}`)},
+		{"m.room.name", "", []byte(`{"content":{"name":"Mission Control"}}`)},
+		{"m.room.canonical_alias", "", []byte(`{"content":{"alias":"#mc:example.org"}}`)},
+	}
+	rs, err := ReadRoomState("11", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := func(u string) bool { return u != "@carol:elsewhere.example" }
+	got := rs.Context("@carol:elsewhere.example", local)
+	want := RoomContext{
+		MemberCount: 3, Recipients: map[string]string{"@alice:example.org": "Alice", "@bob:example.org": ""},
+		SenderPowerLevel: 5, PowerLevels: json.RawMessage(`{"notifications":{"room":20},"users":{"@alice:example.org":100},"users_default":5}`),
+		SenderDisplayName: "Major Tom", RoomName: "Mission Control", RoomAlias: "#mc:example.org",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Context(carol) (-want +got):\n%s", diff)
+	}
+	if got := rs.Context("@alice:example.org", local); got.SenderPowerLevel != 100 || got.SenderDisplayName != "Alice" {
+		t.Errorf("Context(alice): power %d, name %q", got.SenderPowerLevel, got.SenderDisplayName)
+	}
+	if _, err := ReadRoomState("no such version", state); err == nil {
+		t.Error("ReadRoomState of an unknown room version succeeded")
+	}
+}
+
+func TestWithEventID(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{`{"type":"x"}`, `{"event_id":"$e","type":"x"}`},
+		{` {}`, `{"event_id":"$e"}`},
+		{`[]`, `[]`},
+	}
+	for _, tt := range tests {
+		if got := string(WithEventID([]byte(tt.in), "$e")); got != tt.want {
+			t.Errorf("WithEventID(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestUserLevelFallback(t *testing.T) {
+	tests := []struct {
+		content, user string
+		want          int64
+	}{
+		{`{"users":{"@a:x":75},"users_default":10}`, "@a:x", 75},
+		{`{"users":{"@a:x":75},"users_default":10}`, "@b:x", 10},
+		{`{"users":{"@a:x":"75"}}`, "@a:x", 75},
+		{`{}`, "@b:x", 0},
+		{`not json`, "@b:x", 0},
+	}
+	for _, tt := range tests {
+		if got := userLevel(json.RawMessage(tt.content), tt.user); got != tt.want {
+			t.Errorf("userLevel(%s, %s) = %d, want %d", tt.content, tt.user, got, tt.want)
+		}
+	}
+}

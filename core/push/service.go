@@ -1,0 +1,201 @@
+package push
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+)
+
+// Notification is an event that notifies one user, as Service.Notify found
+// it.
+type Notification struct {
+	UserID  string
+	RoomID  string
+	EventID string
+	// Event is the event's JSON with its event_id.
+	Event   []byte
+	Actions Actions
+	Room    RoomContext
+}
+
+// StateFunc reads roomID's version and its current state events of the
+// given types. It returns an error (wrapping the caller's not-found error)
+// for an unknown room.
+type StateFunc func(ctx context.Context, roomID string, types []string) (roomVersion string, events []StateEvent, err error)
+
+// RuleSource gives a user's push rules, compiled.
+type RuleSource interface {
+	// Evaluator returns userID's ruleset compiled for evaluation.
+	Evaluator(ctx context.Context, userID string) (*Evaluator, error)
+}
+
+// Recorder keeps notifications: unread counts and GET /notifications.
+type Recorder interface {
+	// MarkSent moves userID's read position in thread of roomID up to
+	// eventID, the user's own event: "When the user updates their read
+	// receipt (either by using the API or by sending an event),
+	// notifications prior to and including that event MUST be marked as
+	// read."
+	MarkSent(ctx context.Context, userID, roomID, eventID, thread string) error
+	// RecordNotifications records notes, the notifications of one stored
+	// event of roomID in thread. It returns an error wrapping the not-found
+	// error if the event is not stored.
+	RecordNotifications(ctx context.Context, roomID, eventID, thread string, notes []Notification) error
+}
+
+// Deliverer hands recorded notifications on (to push gateways).
+type Deliverer interface {
+	Deliver(ctx context.Context, notes []Notification) error
+}
+
+// Config are what a Service works with. ServerName, State, Rules and
+// Recorder are required; Deliverer is optional.
+type Config struct {
+	// ServerName is the local server: its users are the recipients.
+	ServerName string
+	State      StateFunc
+	Rules      RuleSource
+	Recorder   Recorder
+	Deliverer  Deliverer
+}
+
+// Service runs the push rules of a room's local members on each new event
+// of the room, has the notifications recorded and hands them to the
+// deliverer. It keeps what it read of each room's state until Forget is
+// called for the room: every change of a room's current state must be
+// reported (the event-persisting path does it after commit).
+type Service struct {
+	cfg Config
+
+	mu    sync.Mutex
+	cache map[string]*RoomState
+}
+
+// maxCachedRooms bounds the cache of rooms' push state.
+const maxCachedRooms = 1024
+
+// NewService returns a Service over cfg.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.ServerName == "" || cfg.State == nil || cfg.Rules == nil || cfg.Recorder == nil {
+		return nil, errors.New("push: a service needs the server name, room state, rules and recorder")
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+func (s *Service) isLocal(userID string) bool {
+	return strings.HasSuffix(userID, ":"+s.cfg.ServerName)
+}
+
+// Forget drops what the service keeps of roomID's state: call it after a
+// change of the room's current state is committed.
+func (s *Service) Forget(roomID string) {
+	s.mu.Lock()
+	delete(s.cache, roomID)
+	s.mu.Unlock()
+}
+
+// Room reads what the push rules need of roomID's current state for an
+// event by sender.
+func (s *Service) Room(ctx context.Context, roomID, sender string) (RoomContext, error) {
+	s.mu.Lock()
+	rs := s.cache[roomID]
+	s.mu.Unlock()
+	if rs == nil {
+		version, events, err := s.cfg.State(ctx, roomID, StateTypes)
+		if err != nil {
+			return RoomContext{}, err
+		}
+		if rs, err = ReadRoomState(version, events); err != nil {
+			return RoomContext{}, err
+		}
+		s.mu.Lock()
+		if s.cache == nil || len(s.cache) >= maxCachedRooms {
+			s.cache = map[string]*RoomState{}
+		}
+		s.cache[roomID] = rs
+		s.mu.Unlock()
+	}
+	return rs.Context(sender, s.isLocal), nil
+}
+
+// Push runs the push rules on a new live event of roomID (its JSON in
+// federation format, with or without event_id): the joined local members,
+// and the local target of an invite, are its recipients.
+func (s *Service) Push(ctx context.Context, roomID, eventID string, event []byte) error {
+	js := WithEventID(event, eventID)
+	ev, err := NewEvent(js)
+	if err != nil {
+		return err
+	}
+	sender, _ := ev.String([]string{"sender"})
+	room, err := s.Room(ctx, roomID, sender)
+	if err != nil {
+		return err
+	}
+	if typ, _ := ev.String([]string{"type"}); typ == "m.room.member" {
+		target, hasKey := ev.String([]string{"state_key"})
+		membership, _ := ev.String([]string{"content", "membership"})
+		if hasKey && membership == "invite" && s.isLocal(target) {
+			if _, ok := room.Recipients[target]; !ok {
+				room.Recipients[target] = ""
+			}
+		}
+	}
+	_, err = s.notify(ctx, roomID, eventID, js, ev, room)
+	return err
+}
+
+// Notify evaluates event (its JSON with event_id) of roomID for each of
+// room.Recipients but the sender against their push rules, records the
+// notifications, hands them to the deliverer and returns them. It returns
+// an error if an event that notifies is not stored.
+func (s *Service) Notify(ctx context.Context, roomID string, event []byte, room RoomContext) ([]Notification, error) {
+	ev, err := NewEvent(event)
+	if err != nil {
+		return nil, err
+	}
+	eventID, _ := ev.String([]string{"event_id"})
+	return s.notify(ctx, roomID, eventID, event, ev, room)
+}
+
+func (s *Service) notify(ctx context.Context, roomID, eventID string, js []byte, ev *Event, room RoomContext) ([]Notification, error) {
+	sender, _ := ev.String([]string{"sender"})
+	thread := ev.ThreadID()
+	if _, ok := room.Recipients[sender]; ok {
+		if err := s.cfg.Recorder.MarkSent(ctx, sender, roomID, eventID, thread); err != nil {
+			return nil, err
+		}
+	}
+	levels := NotificationLevels(room.PowerLevels)
+	var out []Notification
+	for user, name := range room.Recipients {
+		if user == sender {
+			continue
+		}
+		evaluator, err := s.cfg.Rules.Evaluator(ctx, user)
+		if err != nil {
+			return nil, err
+		}
+		res := evaluator.Evaluate(ev, &Context{
+			UserID: user, DisplayName: name, MemberCount: room.MemberCount,
+			SenderPowerLevel: room.SenderPowerLevel, NotificationLevels: levels,
+		})
+		if !res.Matched || !res.Actions.Notify {
+			continue
+		}
+		out = append(out, Notification{UserID: user, RoomID: roomID, EventID: eventID, Event: js, Actions: res.Actions, Room: room})
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if err := s.cfg.Recorder.RecordNotifications(ctx, roomID, eventID, thread, out); err != nil {
+		return nil, err
+	}
+	if s.cfg.Deliverer != nil {
+		if err := s.cfg.Deliverer.Deliver(ctx, out); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
