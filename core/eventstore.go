@@ -93,6 +93,20 @@ type PersistOptions struct {
 	// CurrentState lists the changes to current state, per room, made by
 	// the batch.
 	CurrentState []CurrentStateDelta
+	// NewRoom, when set, records the room (as RoomStore.StoreRoom) in the
+	// same transaction, before the events: a room created here is stored
+	// whole or not at all.
+	NewRoom *RoomInfo
+	// NewAliases are local room aliases to map in the same transaction. A
+	// taken one fails the whole batch with an error wrapping ErrRoomInUse.
+	NewAliases []RoomAlias
+}
+
+// RoomAlias maps a local room alias to a room.
+type RoomAlias struct {
+	Alias   string
+	RoomID  string
+	Creator string
 }
 
 // StoredEvent is an event as storage holds it.
@@ -133,7 +147,7 @@ type EventStore interface {
 	// returns its stored stream ordering; persisting as a non-outlier an
 	// event stored as an outlier de-outliers it, with a new stream ordering.
 	// It returns an error wrapping ErrNotFound if a room has not been
-	// stored (RoomStore.StoreRoom) or if a state change names an event that
+	// stored (RoomStore.StoreRoom or opts.NewRoom) or if a state change names an event that
 	// is neither stored nor in the batch, and an error wrapping
 	// ErrInvalidParam for an event missing what it needs (a non-outlier
 	// without a state group, a membership event without a membership) or a

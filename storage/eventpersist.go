@@ -107,6 +107,16 @@ func (p *persister) persist(events []core.NewEvent, opts core.PersistOptions) ([
 	if opts.Backfilled {
 		stream = backfillStream
 	}
+	if opts.NewRoom != nil {
+		if err := storeRoom(p.ctx, p.q, *opts.NewRoom); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range opts.NewAliases {
+		if err := createAlias(p.ctx, p.q, a.Alias, a.RoomID, a.Creator); err != nil {
+			return nil, err
+		}
+	}
 	out := make([]int64, len(events))
 	for i := range events {
 		so, err := p.persistOne(&events[i], stream)

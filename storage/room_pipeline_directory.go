@@ -24,20 +24,23 @@ func NewDirectoryStore(db *DB) *DirectoryStore { return &DirectoryStore{db: db} 
 
 // CreateAlias maps alias to roomID; see room.DirectoryStore.
 func (s *DirectoryStore) CreateAlias(ctx context.Context, alias, roomID, creator string) error {
-	return s.db.Write(ctx, func(q Queryer) error {
-		res, err := q.ExecContext(ctx,
-			"INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?) ON CONFLICT (alias) DO NOTHING",
-			alias, roomID, creator)
-		if err != nil {
-			return fmt.Errorf("storage: create alias %s: %w", alias, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("storage: create alias %s: %w", alias, err)
-		} else if n == 0 {
-			return fmt.Errorf("storage: alias %s: %w", alias, core.ErrRoomInUse)
-		}
-		return nil
-	})
+	return s.db.Write(ctx, func(q Queryer) error { return createAlias(ctx, q, alias, roomID, creator) })
+}
+
+// createAlias maps alias to roomID inside the writer's transaction.
+func createAlias(ctx context.Context, q Queryer, alias, roomID, creator string) error {
+	res, err := q.ExecContext(ctx,
+		"INSERT INTO room_aliases (alias, room_id, creator) VALUES (?, ?, ?) ON CONFLICT (alias) DO NOTHING",
+		alias, roomID, creator)
+	if err != nil {
+		return fmt.Errorf("storage: create alias %s: %w", alias, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("storage: create alias %s: %w", alias, err)
+	} else if n == 0 {
+		return fmt.Errorf("storage: alias %s: %w", alias, core.ErrRoomInUse)
+	}
+	return nil
 }
 
 // ResolveAlias returns the room alias maps to; see room.DirectoryStore.

@@ -78,12 +78,12 @@ func errNoFederation(what string) error {
 // order: the create event, the creator's join, the power levels, the
 // canonical alias, the preset's join rules, history visibility and guest
 // access, initial_state, name and topic, then the invites. Every event is
-// authorised against the state the previous ones made; the whole room is
-// persisted in one storage write. It returns the room ID, or a *core.Error:
-// M_UNSUPPORTED_ROOM_VERSION, M_ROOM_IN_USE for a taken alias,
-// M_INVALID_ROOM_STATE when the requested state fails the auth rules (the
-// message names the rule), M_BAD_JSON or M_INVALID_PARAM for a malformed
-// request, M_INVALID_PARAM for an invite list longer than
+// authorised against the state the previous ones made; the room, its alias
+// and its events are persisted in one storage write. It returns the room
+// ID, or a *core.Error: M_UNSUPPORTED_ROOM_VERSION, M_ROOM_IN_USE for a
+// taken alias, M_INVALID_ROOM_STATE when the requested state fails the
+// auth rules (the message names the rule), M_BAD_JSON or M_INVALID_PARAM
+// for a malformed request, M_INVALID_PARAM for an invite list longer than
 // Config.MaxCreateRoomInvites.
 func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
 	plan, err := p.planRoom(ctx, req)
@@ -96,24 +96,20 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 		return "", err
 	}
 
-	if err := p.stores.Rooms.StoreRoom(ctx, core.RoomInfo{
-		RoomID: roomID, RoomVersion: string(v.ID), Creator: req.Creator, IsPublic: plan.public,
-	}); err != nil {
-		return "", err
+	// The room row, its alias and its events in one write: a lost race
+	// for the alias, or a crash, leaves nothing behind.
+	opts := core.PersistOptions{
+		NewRoom:      &core.RoomInfo{RoomID: roomID, RoomVersion: string(v.ID), Creator: req.Creator, IsPublic: plan.public},
+		CurrentState: []core.CurrentStateDelta{{RoomID: roomID, Changes: ids}},
 	}
 	if plan.alias != "" {
-		if err := p.stores.Directory.CreateAlias(ctx, plan.alias, roomID, req.Creator); err != nil {
-			return "", err
-		}
+		opts.NewAliases = []core.RoomAlias{{Alias: plan.alias, RoomID: roomID, Creator: req.Creator}}
 	}
 	unlock := p.lockRoom(roomID)
 	defer unlock()
-	_, err = p.stores.Events.PersistEvents(ctx, events, core.PersistOptions{
-		CurrentState: []core.CurrentStateDelta{{RoomID: roomID, Changes: ids}},
-	})
-	if err != nil {
-		if plan.alias != "" {
-			_ = p.stores.Directory.DeleteAlias(ctx, plan.alias)
+	if _, err := p.stores.Events.PersistEvents(ctx, events, opts); err != nil {
+		if errors.Is(err, core.ErrRoomInUse) {
+			return "", core.ErrRoomInUse.WithMessage("%s is already taken", plan.alias)
 		}
 		return "", err
 	}

@@ -94,3 +94,62 @@ func TestCreateRoomInviteCap(t *testing.T) {
 		t.Fatalf("createRoom with %d invites: got %v, want M_INVALID_PARAM", room.DefaultMaxCreateRoomInvites+1, err)
 	}
 }
+
+// racingDirectory is the real directory store, except that the alias
+// check lets a racing request take the alias just after it looked.
+type racingDirectory struct {
+	*storage.DirectoryStore
+	rival string // the room the rival maps the alias to
+}
+
+func (d racingDirectory) ResolveAlias(ctx context.Context, alias string) (string, string, error) {
+	roomID, creator, err := d.DirectoryStore.ResolveAlias(ctx, alias)
+	if errors.Is(err, core.ErrNotFound) {
+		if err := d.CreateAlias(ctx, alias, d.rival, "@rival:"+server); err != nil {
+			return "", "", err
+		}
+	}
+	return roomID, creator, err
+}
+
+// TestCreateRoomAliasRaceLeavesNothing checks that a createRoom losing
+// the race for its alias writes nothing: no room row (the admin room list
+// would show an empty room), no events, no state, and the alias stays the
+// winner's.
+func TestCreateRoomAliasRaceLeavesNothing(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	rival, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := map[string]int{}
+	tables := []string{"rooms", "events", "state_groups", "current_state_events", "room_aliases"}
+	for _, table := range tables {
+		before[table] = f.count(t, table)
+	}
+	dir := racingDirectory{DirectoryStore: storage.NewDirectoryStore(f.db), rival: rival}
+	p, err := room.New(room.Config{ServerName: server, Key: f.key}, room.Stores{
+		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events, Directory: dir,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = p.CreateRoom(ctx, room.CreateRequest{Creator: alice, RoomAliasName: "contested", Name: str("mine")})
+	var me *core.Error
+	if !errors.As(err, &me) || me.ErrCode != "M_ROOM_IN_USE" {
+		t.Fatalf("createRoom losing the alias race: got %v, want M_ROOM_IN_USE", err)
+	}
+	for _, table := range tables {
+		want := before[table]
+		if table == "room_aliases" {
+			want++ // the rival's
+		}
+		if got := f.count(t, table); got != want {
+			t.Errorf("after the lost race %s has %d rows, want %d", table, got, want)
+		}
+	}
+	if got, _, err := dir.DirectoryStore.ResolveAlias(ctx, "#contested:"+server); err != nil || got != rival {
+		t.Errorf("alias resolves to %q, %v; want the rival's room %s", got, err, rival)
+	}
+}
