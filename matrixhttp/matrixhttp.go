@@ -11,15 +11,37 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 
 	"hearth.dev/hearth/core"
 )
 
-// WriteError sends err as a Matrix error. A *core.Error goes out as it is;
-// anything else is logged and becomes M_UNKNOWN/500 without internals.
+// A Responder is an error that carries its own answer, such as the 401 of
+// user-interactive authentication, whose body holds flows and a session
+// beside (or instead of) errcode and error.
+type Responder interface {
+	error
+	// Response returns the HTTP status and the JSON body to send.
+	Response() (status int, body any)
+}
+
+// WriteError sends err as a Matrix error. A Responder is sent as it says; a
+// *core.Error goes out as it is, with a Retry-After header when it carries
+// retry_after_ms (M_LIMIT_EXCEEDED); anything else is logged and becomes
+// M_UNKNOWN/500 without internals.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	var resp Responder
+	if errors.As(err, &resp) {
+		status, body := resp.Response()
+		WriteJSON(w, status, body)
+		return
+	}
 	var me *core.Error
-	if !errors.As(err, &me) {
+	if errors.As(err, &me) {
+		if ms, ok := me.Extra["retry_after_ms"].(int64); ok && w.Header().Get("Retry-After") == "" {
+			w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
+		}
+	} else {
 		slog.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		me = core.ErrUnknown
 	}

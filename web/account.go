@@ -22,26 +22,26 @@ type accountState struct {
 // endpoints that need the account stores are served only when Options has
 // them all.
 func (s *Server) registerAccountRoutes() {
-	s.mux.HandleFunc("GET /.well-known/matrix/client", s.getWellKnownClient)
+	s.mux.HandleFunc("GET /.well-known/matrix/client", public(s.getWellKnownClient))
 	if s.opts.Accounts == nil || s.opts.Devices == nil || s.opts.Tokens == nil || s.opts.RegistrationTokens == nil || s.opts.Sessions == nil {
 		return
 	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/capabilities", s.authed(s.getCapabilities))
 
-	s.mux.HandleFunc("POST /_matrix/client/v3/register", s.postRegister)
-	s.mux.HandleFunc("GET /_matrix/client/v3/register/available", s.getRegisterAvailable)
-	s.mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", s.getRegistrationTokenValidity)
+	s.mux.HandleFunc("POST /_matrix/client/v3/register", public(s.postRegister))
+	s.mux.HandleFunc("GET /_matrix/client/v3/register/available", public(s.getRegisterAvailable))
+	s.mux.HandleFunc("GET /_matrix/client/v1/register/m.login.registration_token/validity", public(s.getRegistrationTokenValidity))
 
-	s.mux.HandleFunc("GET /_matrix/client/v3/login", s.getLogin)
-	s.mux.HandleFunc("POST /_matrix/client/v3/login", s.postLogin)
+	s.mux.HandleFunc("GET /_matrix/client/v3/login", public(s.getLogin))
+	s.mux.HandleFunc("POST /_matrix/client/v3/login", public(s.postLogin))
 	s.mux.HandleFunc("POST /_matrix/client/v1/login/get_token", s.authed(s.postLoginGetToken))
-	s.mux.HandleFunc("POST /_matrix/client/v3/refresh", s.postRefresh)
+	s.mux.HandleFunc("POST /_matrix/client/v3/refresh", public(s.postRefresh))
 	s.mux.HandleFunc("POST /_matrix/client/v3/logout", s.authed(s.postLogout))
 	s.mux.HandleFunc("POST /_matrix/client/v3/logout/all", s.authed(s.postLogoutAll))
 
 	s.mux.HandleFunc("GET /_matrix/client/v3/account/whoami", s.authed(s.getWhoami))
-	s.mux.HandleFunc("POST /_matrix/client/v3/account/password", s.postAccountPassword)
-	s.mux.HandleFunc("POST /_matrix/client/v3/account/deactivate", s.postAccountDeactivate)
+	s.mux.HandleFunc("POST /_matrix/client/v3/account/password", public(s.postAccountPassword))
+	s.mux.HandleFunc("POST /_matrix/client/v3/account/deactivate", public(s.postAccountDeactivate))
 
 	s.mux.HandleFunc("GET /_matrix/client/v3/devices", s.authed(s.getDevices))
 	s.mux.HandleFunc("GET /_matrix/client/v3/devices/{deviceId}", s.authed(s.getDevice))
@@ -51,12 +51,13 @@ func (s *Server) registerAccountRoutes() {
 }
 
 // getWhoami answers GET /account/whoami.
-func (s *Server) getWhoami(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getWhoami(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"user_id":   sess.UserID,
 		"device_id": sess.DeviceID,
 		"is_guest":  false,
 	})
+	return nil
 }
 
 // optionalSession resolves the access token of an endpoint that works with
@@ -78,11 +79,10 @@ func (s *Server) optionalSession(r *http.Request) (*core.Session, error) {
 // postAccountPassword answers POST /account/password: interactive auth by
 // password, then the new password; other devices are logged out unless
 // logout_devices is false.
-func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) error {
 	sess, err := s.optionalSession(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		NewPassword   string          `json:"new_password"`
@@ -90,16 +90,13 @@ func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) {
 		Auth          json.RawMessage `json:"auth"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.NewPassword == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("new_password is required"))
-		return
+		return core.ErrMissingParam.WithMessage("new_password is required")
 	}
 	if len(body.NewPassword) > maxPasswordLength {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("password too long"))
-		return
+		return core.ErrInvalidParam.WithMessage("password too long")
 	}
 	req := uiaRequest{op: "password", flows: passwordFlows}
 	if sess != nil {
@@ -107,8 +104,7 @@ func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := s.interactiveAuth(r, body.Auth, req)
 	if err != nil {
-		writeUIAError(w, r, err)
-		return
+		return err
 	}
 	change := core.PasswordChange{UserID: done.userID, NewPassword: body.NewPassword, LogoutDevices: body.LogoutDevices == nil || *body.LogoutDevices}
 	if sess != nil {
@@ -117,22 +113,21 @@ func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) {
 		change.KeepDeviceID = sess.DeviceID
 	}
 	if err := s.opts.Accounts.SetPassword(r.Context(), change); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.acct.uia.finish(done)
 	if change.LogoutDevices {
 		s.notifyDeviceChange()
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // postAccountDeactivate answers POST /account/deactivate.
-func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) error {
 	sess, err := s.optionalSession(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Auth     json.RawMessage `json:"auth"`
@@ -140,8 +135,7 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
 		Erase    bool            `json:"erase"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	req := uiaRequest{op: "deactivate", flows: passwordFlows}
 	if sess != nil {
@@ -149,12 +143,10 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
 	}
 	done, err := s.interactiveAuth(r, body.Auth, req)
 	if err != nil {
-		writeUIAError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Accounts.Deactivate(r.Context(), done.userID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.acct.uia.finish(done)
 	s.notifyDeviceChange()
@@ -162,6 +154,7 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) {
 	// hearth binds no third-party identifiers, so there is nothing to
 	// unbind: the spec asks for "success" then.
 	writeJSON(w, http.StatusOK, map[string]string{"id_server_unbind_result": "success"})
+	return nil
 }
 
 // leaveAllRooms makes a deactivated user leave every room it is joined to

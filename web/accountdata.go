@@ -43,45 +43,41 @@ func ownData(r *http.Request, sess *core.Session) (string, error) {
 }
 
 // getAccountData answers GET .../account_data/{type}, global or per room.
-func (s *Server) getAccountData(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAccountData(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := ownData(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	c, err := s.opts.AccountData.AccountData(r.Context(), sess.UserID, roomID, r.PathValue("type"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, c)
+	return nil
 }
 
 // putAccountData answers PUT .../account_data/{type}: any JSON object, but
 // not the types the server manages (405 M_BAD_JSON).
-func (s *Server) putAccountData(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putAccountData(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := ownData(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	typ := r.PathValue("type")
 	if core.ServerManagedAccountData(typ) {
-		writeError(w, r, core.ErrBadJSON.WithStatus(http.StatusMethodNotAllowed).WithMessage("Cannot set %s through this API", typ))
-		return
+		return core.ErrBadJSON.WithStatus(http.StatusMethodNotAllowed).WithMessage("Cannot set %s through this API", typ)
 	}
 	var body map[string]json.RawMessage
 	raw, err := readJSONObject(r, &body)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.opts.AccountData.SetAccountData(r.Context(), sess.UserID, roomID, typ, raw); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // readJSONObject reads a body that must be a JSON object into v and also

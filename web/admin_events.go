@@ -29,15 +29,13 @@ type adminEvent struct {
 }
 
 // getAdminEvent is GET /_hearth/admin/v1/events/{eventId}, for admins.
-func (s *Server) getAdminEvent(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminEvent(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if !sess.IsAdmin {
-		writeError(w, r, core.ErrForbidden.WithMessage("this is an admin endpoint"))
-		return
+		return core.ErrForbidden.WithMessage("this is an admin endpoint")
 	}
 	ev, err := s.opts.Rooms.Event(r.Context(), r.PathValue("eventId"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	st := ev.Stored
 	out := adminEvent{
@@ -53,9 +51,9 @@ func (s *Server) getAdminEvent(w http.ResponseWriter, r *http.Request, sess *cor
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(out); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.Write(buf.Bytes())
+	return nil
 }

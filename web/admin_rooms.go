@@ -134,17 +134,15 @@ func adminRoomJSON(a core.AdminRoom) map[string]any {
 
 // getAdminRooms answers GET /_synapse/admin/v1/rooms: from, limit,
 // order_by, dir, search_term, public_rooms and empty_rooms.
-func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	q := r.URL.Query()
 	from, err := queryInt(r, "from", 0)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	limit, err := queryInt(r, "limit", 100)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	orderBy := q.Get("order_by")
 	if orderBy == "" {
@@ -152,8 +150,7 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 	}
 	order, ok := adminRoomOrders[orderBy]
 	if !ok {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unknown value for order_by: %s", orderBy))
-		return
+		return core.ErrInvalidParam.WithMessage("Unknown value for order_by: %s", orderBy)
 	}
 	backward := false
 	switch q.Get("dir") {
@@ -161,14 +158,12 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 	case "b":
 		backward = true
 	default:
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unknown direction: %s", q.Get("dir")))
-		return
+		return core.ErrInvalidParam.WithMessage("Unknown direction: %s", q.Get("dir"))
 	}
 	var filters []func(core.AdminRoom) bool
 	if term := q.Get("search_term"); q.Has("search_term") {
 		if term == "" {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("search_term cannot be an empty string"))
-			return
+			return core.ErrInvalidParam.WithMessage("search_term cannot be an empty string")
 		}
 		filters = append(filters, func(a core.AdminRoom) bool { return adminRoomMatches(a, term) })
 	}
@@ -184,8 +179,7 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 		}
 		want, err := queryBool(r, f.param, false)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		value := f.value
 		filters = append(filters, func(a core.AdminRoom) bool { return value(a) == want })
@@ -193,8 +187,7 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 
 	all, err := s.opts.AdminRooms.AdminRooms(r.Context())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	rooms := all[:0]
 	for _, a := range all {
@@ -224,6 +217,7 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 		resp["prev_batch"] = max(from-limit, 0)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // adminRoomID parses the {roomId} of an admin path: M_INVALID_PARAM for
@@ -237,65 +231,59 @@ func adminRoomID(r *http.Request, name string) (string, error) {
 }
 
 // getAdminRoom answers GET /_synapse/admin/v1/rooms/{roomId}.
-func (s *Server) getAdminRoom(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminRoom(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := adminRoomID(r, "roomId")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	a, err := s.opts.AdminRooms.AdminRoom(r.Context(), roomID)
 	if errors.Is(err, core.ErrNotFound) {
-		writeError(w, r, core.ErrNotFound.WithMessage("Room not found"))
-		return
+		return core.ErrNotFound.WithMessage("Room not found")
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, adminRoomJSON(a))
+	return nil
 }
 
 // getAdminRoomBlock answers GET /_synapse/admin/v1/rooms/{roomId}/block.
-func (s *Server) getAdminRoomBlock(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminRoomBlock(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := adminRoomID(r, "roomId")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	b, err := s.opts.AdminRooms.RoomBlock(r.Context(), roomID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp := map[string]any{"block": b.Blocked}
 	if b.Blocked {
 		resp["user_id"] = b.By
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // putAdminRoomBlock answers PUT /_synapse/admin/v1/rooms/{roomId}/block,
 // body {"block": bool}; the room need not be known.
-func (s *Server) putAdminRoomBlock(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putAdminRoomBlock(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := adminRoomID(r, "roomId")
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Block *bool `json:"block"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Block == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("Missing boolean param 'block'"))
-		return
+		return core.ErrMissingParam.WithMessage("Missing boolean param 'block'")
 	}
 	if err := s.opts.AdminRooms.SetRoomBlock(r.Context(), roomID, *body.Block, sess.UserID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"block": *body.Block})
+	return nil
 }

@@ -202,16 +202,14 @@ func (s *Server) parseDeleteRoom(r *http.Request) (string, deleteRoomRequest, er
 
 // deleteAdminRoomV2 answers DELETE /_synapse/admin/v2/rooms/{roomId}: it
 // starts the delete and answers its delete_id.
-func (s *Server) deleteAdminRoomV2(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteAdminRoomV2(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, body, err := s.parseDeleteRoom(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	t := s.deletes.start(roomID, s.opts.Now())
 	if t == nil {
-		writeError(w, r, core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("History purge already in progress for %s", roomID))
-		return
+		return core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("History purge already in progress for %s", roomID)
 	}
 	s.deletes.wg.Add(1)
 	go func() {
@@ -220,29 +218,28 @@ func (s *Server) deleteAdminRoomV2(w http.ResponseWriter, r *http.Request, sess 
 		s.runRoomDelete(context.Background(), t, sess.UserID, body)
 	}()
 	writeJSON(w, http.StatusOK, map[string]any{"delete_id": t.ID})
+	return nil
 }
 
 // deleteAdminRoomV1 answers DELETE /_synapse/admin/v1/rooms/{roomId}: the
 // same delete, answered once it is done.
-func (s *Server) deleteAdminRoomV1(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteAdminRoomV1(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, body, err := s.parseDeleteRoom(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	t := s.deletes.start(roomID, s.opts.Now())
 	if t == nil {
-		writeError(w, r, core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("History purge already in progress for %s", roomID))
-		return
+		return core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("History purge already in progress for %s", roomID)
 	}
 	if err := s.runRoomDelete(context.WithoutCancel(r.Context()), t, sess.UserID, body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.deletes.mu.Lock()
 	res := t.result.clone()
 	s.deletes.mu.Unlock()
 	writeJSON(w, http.StatusOK, res)
+	return nil
 }
 
 // runRoomDelete runs task t and records how it ended.
@@ -396,26 +393,23 @@ func (s *Server) createShutdownRoom(ctx context.Context, req deleteRoomRequest) 
 
 // getAdminRoomDeleteStatus answers GET /_synapse/admin/v2/rooms/{roomId}/
 // delete_status and GET /_synapse/admin/v2/rooms/delete_status/{deleteId}.
-func (s *Server) getAdminRoomDeleteStatus(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminRoomDeleteStatus(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	first, second := r.PathValue("first"), r.PathValue("second")
 	now := s.opts.Now()
 	switch {
 	case first == "delete_status":
 		t := s.deletes.byID(second, now)
 		if t == nil {
-			writeError(w, r, core.ErrNotFound.WithMessage("delete id '%s' not found", second))
-			return
+			return core.ErrNotFound.WithMessage("delete id '%s' not found", second)
 		}
 		writeJSON(w, http.StatusOK, s.deletes.statusJSON(t))
 	case second == "delete_status":
 		if _, err := id.ParseRoomID(first); err != nil {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("%q is not a legal room ID", first))
-			return
+			return core.ErrInvalidParam.WithMessage("%q is not a legal room ID", first)
 		}
 		tasks := s.deletes.byRoom(first, now)
 		if len(tasks) == 0 {
-			writeError(w, r, core.ErrNotFound.WithMessage("No delete task for room_id '%s' found", first))
-			return
+			return core.ErrNotFound.WithMessage("No delete task for room_id '%s' found", first)
 		}
 		results := make([]map[string]any, len(tasks))
 		for i, t := range tasks {
@@ -423,6 +417,7 @@ func (s *Server) getAdminRoomDeleteStatus(w http.ResponseWriter, r *http.Request
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"results": results})
 	default:
-		writeError(w, r, core.ErrUnrecognized.WithMessage("Unrecognized request"))
+		return core.ErrUnrecognized.WithMessage("Unrecognized request")
 	}
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 // values.
 
 func (s *Server) registerAdminUserRoutes() {
-	s.mux.HandleFunc("GET /_synapse/admin/v1/server_version", s.getAdminServerVersion)
+	s.mux.HandleFunc("GET /_synapse/admin/v1/server_version", public(s.getAdminServerVersion))
 	if s.opts.Accounts == nil || s.opts.Sessions == nil || s.opts.Tokens == nil {
 		return
 	}
@@ -26,21 +26,23 @@ func (s *Server) registerAdminUserRoutes() {
 	s.mux.HandleFunc("PUT /_synapse/admin/v2/users/{userId}", s.admin(s.putAdminUser))
 }
 
+var errNotAdmin = core.ErrForbidden.WithMessage("You are not a server admin")
+
 // admin wraps h so it runs only for an admin: M_FORBIDDEN for other users.
 func (s *Server) admin(h authedHandler) http.HandlerFunc {
-	return s.authed(func(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 		if !sess.IsAdmin {
-			writeError(w, r, core.ErrForbidden.WithMessage("You are not a server admin"))
-			return
+			return errNotAdmin
 		}
-		h(w, r, sess)
+		return h(w, r, sess)
 	})
 }
 
 // getAdminServerVersion answers GET /_synapse/admin/v1/server_version. As
 // in Synapse it needs no access token: /versions tells as much.
-func (s *Server) getAdminServerVersion(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getAdminServerVersion(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]string{"server_version": s.opts.Version})
+	return nil
 }
 
 // adminUserListJSON is one user of the v2 list (creation_ts in ms).
@@ -100,13 +102,13 @@ func (s *Server) profileNames(r *http.Request, userID string) (displayName, avat
 }
 
 // writeAdminUser answers with the account's admin view, with its profile.
-func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status int, a core.Account) {
+func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status int, a core.Account) error {
 	dn, av, err := s.profileNames(r, a.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, status, adminUserJSON(a, dn, av))
+	return nil
 }
 
 // setProfileNames applies the displayname and avatar_url of an admin PUT
@@ -185,21 +187,18 @@ func queryBool(r *http.Request, name string, def bool) (bool, error) {
 
 // getAdminUsers answers GET /_synapse/admin/v2/users: from, limit,
 // deactivated, user_id and name (both "contains" filters on the user ID).
-func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	from, err := queryInt(r, "from", 0)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	limit, err := queryInt(r, "limit", 100)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	deactivated, err := queryBool(r, "deactivated", false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	contains := r.URL.Query().Get("name")
 	if contains == "" {
@@ -210,23 +209,20 @@ func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *cor
 	if limit > 0 {
 		accts, n, err := s.opts.Accounts.Accounts(r.Context(), core.AccountQuery{From: from, Limit: min(limit, 1000), Deactivated: deactivated, Contains: contains})
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		total = n
 		for _, a := range accts {
 			dn, av, err := s.profileNames(r, a.UserID)
 			if err != nil {
-				writeError(w, r, err)
-				return
+				return err
 			}
 			users = append(users, adminUserListJSON(a, dn, av))
 		}
 	} else {
 		_, n, err := s.opts.Accounts.Accounts(r.Context(), core.AccountQuery{From: from, Limit: 1, Deactivated: deactivated, Contains: contains})
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		total = n
 	}
@@ -235,6 +231,7 @@ func (s *Server) getAdminUsers(w http.ResponseWriter, r *http.Request, sess *cor
 		resp["next_token"] = strconv.Itoa(next)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // adminLocalUser parses the {userId} of an admin path: a local user ID, or
@@ -251,22 +248,19 @@ func (s *Server) adminLocalUser(r *http.Request) (id.UserID, error) {
 }
 
 // getAdminUser answers GET /_synapse/admin/v2/users/{userId}.
-func (s *Server) getAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	uid, err := s.adminLocalUser(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	a, err := s.opts.Accounts.Account(r.Context(), string(uid))
 	if errors.Is(err, core.ErrNotFound) {
-		writeError(w, r, core.ErrNotFound.WithMessage("User not found"))
-		return
+		return core.ErrNotFound.WithMessage("User not found")
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeAdminUser(w, r, http.StatusOK, a)
+	return s.writeAdminUser(w, r, http.StatusOK, a)
 }
 
 // adminUserRequest is the body of PUT /_synapse/admin/v2/users/{userId}.
@@ -284,93 +278,76 @@ type adminUserRequest struct {
 // account (201) or modifies it (200). A new password logs the user's
 // devices out unless logout_devices is false; reactivating an account
 // needs a password, as deactivation wiped it.
-func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	uid, err := s.adminLocalUser(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body adminUserRequest
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Password != nil && len(*body.Password) > maxPasswordLength {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("password too long"))
-		return
+		return core.ErrInvalidParam.WithMessage("password too long")
 	}
 	if body.UserType != nil && *body.UserType != "" && *body.UserType != "bot" && *body.UserType != "support" {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Invalid user type"))
-		return
+		return core.ErrInvalidParam.WithMessage("Invalid user type")
 	}
 	ctx := r.Context()
 	a, err := s.opts.Accounts.Account(ctx, string(uid))
 	switch {
 	case errors.Is(err, core.ErrNotFound):
-		s.createAdminUser(w, r, uid, body)
-		return
+		return s.createAdminUser(w, r, uid, body)
 	case err != nil:
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Admin != nil && !*body.Admin && string(uid) == sess.UserID {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("You may not demote yourself"))
-		return
+		return core.ErrInvalidParam.WithMessage("You may not demote yourself")
 	}
 	if body.Deactivated != nil && *body.Deactivated && string(uid) == sess.UserID {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("You may not deactivate yourself here"))
-		return
+		return core.ErrInvalidParam.WithMessage("You may not deactivate yourself here")
 	}
 	if body.Deactivated != nil && !*body.Deactivated && a.Deactivated {
 		if body.Password == nil || *body.Password == "" {
-			writeError(w, r, core.ErrMissingParam.WithMessage("Must provide a password to re-activate an account"))
-			return
+			return core.ErrMissingParam.WithMessage("Must provide a password to re-activate an account")
 		}
 		if err := s.opts.Accounts.Reactivate(ctx, string(uid), *body.Password); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	} else if body.Password != nil {
 		if *body.Password == "" {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("password must not be empty"))
-			return
+			return core.ErrInvalidParam.WithMessage("password must not be empty")
 		}
 		logout := body.LogoutDevices == nil || *body.LogoutDevices
 		if err := s.opts.Accounts.SetPassword(ctx, core.PasswordChange{UserID: string(uid), NewPassword: *body.Password, LogoutDevices: logout}); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if body.Admin != nil && *body.Admin != a.Admin {
 		if err := s.opts.Accounts.SetAdmin(ctx, string(uid), *body.Admin); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if body.Deactivated != nil && *body.Deactivated && !a.Deactivated {
 		if err := s.opts.Accounts.Deactivate(ctx, string(uid)); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		s.notifyDeviceChange()
 		s.leaveAllRooms(r, string(uid))
 	}
 	if err := s.setProfileNames(r, string(uid), body.Displayname, body.AvatarURL); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if a, err = s.opts.Accounts.Account(ctx, string(uid)); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	s.writeAdminUser(w, r, http.StatusOK, a)
+	return s.writeAdminUser(w, r, http.StatusOK, a)
 }
 
 // createAdminUser is the creating half of putAdminUser.
-func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.UserID, body adminUserRequest) {
+func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.UserID, body adminUserRequest) error {
 	if _, err := id.NewUserID(uid.Localpart(), uid.ServerName()); err != nil {
-		writeError(w, r, core.ErrInvalidUsername.WithMessage("User IDs may only contain a-z, 0-9, and . _ = - / +"))
-		return
+		return core.ErrInvalidUsername.WithMessage("User IDs may only contain a-z, 0-9, and . _ = - / +")
 	}
 	na := core.NewAccount{UserID: string(uid)}
 	if body.Password != nil {
@@ -384,8 +361,7 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 	}
 	a, err := s.opts.Accounts.CreateAccount(r.Context(), na)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	displayName := body.Displayname
 	if displayName == nil && s.opts.Profiles != nil {
@@ -394,15 +370,13 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 		displayName = &local
 	}
 	if err := s.setProfileNames(r, a.UserID, displayName, body.AvatarURL); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Deactivated != nil && *body.Deactivated {
 		if err := s.opts.Accounts.Deactivate(r.Context(), a.UserID); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		a.Deactivated, a.HasPassword = true, false
 	}
-	s.writeAdminUser(w, r, http.StatusCreated, a)
+	return s.writeAdminUser(w, r, http.StatusCreated, a)
 }

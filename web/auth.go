@@ -5,10 +5,28 @@ import (
 	"strings"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/matrixhttp"
 )
 
-// authedHandler is a handler that needs a logged-in user.
-type authedHandler func(w http.ResponseWriter, r *http.Request, sess *core.Session)
+// authedHandler is a handler that needs a logged-in user. It writes its
+// answer and returns nil, or returns an error without writing anything:
+// authed writes the error.
+type authedHandler func(w http.ResponseWriter, r *http.Request, sess *core.Session) error
+
+// publicHandler is a handler that needs no access token; its error is
+// written by public, as authedHandler's by authed.
+type publicHandler func(w http.ResponseWriter, r *http.Request) error
+
+// public adapts h to net/http: an error h returns is written once, through
+// the one Matrix error writer (matrixhttp.WriteError). Every route of the
+// client-server API goes through it, authed ones too.
+func public(h publicHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			matrixhttp.WriteError(w, r, err)
+		}
+	}
+}
 
 // accessToken takes the token from "Authorization: Bearer" or, as the spec
 // still allows, the access_token query parameter.
@@ -25,22 +43,19 @@ func accessToken(r *http.Request) string {
 // authed wraps h so it runs only with a valid access token: M_MISSING_TOKEN
 // without one, M_UNKNOWN_TOKEN for one the server does not know.
 func (s *Server) authed(h authedHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
+	return public(func(w http.ResponseWriter, r *http.Request) error {
 		tok := accessToken(r)
 		if tok == "" {
-			writeError(w, r, core.ErrMissingToken)
-			return
+			return core.ErrMissingToken
 		}
 		if s.opts.Sessions == nil {
-			writeError(w, r, core.ErrUnknownToken)
-			return
+			return core.ErrUnknownToken
 		}
 		sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		s.deviceSeen(r, sess)
-		h(w, r, sess)
-	}
+		return h(w, r, sess)
+	})
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // getCapabilities answers GET /capabilities.
-func (s *Server) getCapabilities(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getCapabilities(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	available := map[string]string{}
 	for _, v := range roomversion.All() {
 		available[string(v.ID)] = string(v.Stability)
@@ -27,4 +27,5 @@ func (s *Server) getCapabilities(w http.ResponseWriter, r *http.Request, sess *c
 			"m.get_login_token": enabled(true),
 		},
 	})
+	return nil
 }

@@ -15,21 +15,19 @@ func (s *Server) registerContextRoutes() {
 const defaultContextLimit = 10
 
 // getContext is GET /rooms/{roomId}/context/{eventId}.
-func (s *Server) getContext(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getContext(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	req := clientsync.ContextRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId")}
 	var err error
 	if req.Limit, err = queryInt(r, "limit", defaultContextLimit); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Filter, err = queryRoomEventFilter(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp, err := s.timeline.Context(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

@@ -12,17 +12,16 @@ func (s *Server) registerCreateRoomRoutes() {
 }
 
 // postCreateRoom is POST /createRoom.
-func (s *Server) postCreateRoom(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postCreateRoom(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req room.CreateRequest
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	req.Creator = sess.UserID
 	roomID, err := s.opts.Rooms.CreateRoom(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+	return nil
 }

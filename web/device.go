@@ -45,27 +45,27 @@ func (s *Server) deviceSeen(r *http.Request, sess *core.Session) {
 }
 
 // getDevices answers GET /devices.
-func (s *Server) getDevices(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getDevices(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	devs, err := s.opts.Devices.Devices(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := make([]map[string]any, 0, len(devs))
 	for _, d := range devs {
 		out = append(out, deviceJSON(d))
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"devices": out})
+	return nil
 }
 
 // getDevice answers GET /devices/{deviceId}.
-func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	d, err := s.opts.Devices.Device(r.Context(), sess.UserID, r.PathValue("deviceId"))
 	if err != nil {
-		writeError(w, r, deviceNotFound(err))
-		return
+		return deviceNotFound(err)
 	}
 	writeJSON(w, http.StatusOK, deviceJSON(d))
+	return nil
 }
 
 // deviceNotFound gives M_NOT_FOUND a message a client can show.
@@ -82,77 +82,70 @@ const maxDeviceNameLength = 256
 // putDevice answers PUT /devices/{deviceId}: a new display name for an
 // existing device. Creating devices is for application services, which
 // hearth does not have, so an unknown device is M_NOT_FOUND.
-func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		DisplayName *string `json:"display_name"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	deviceID := r.PathValue("deviceId")
 	if body.DisplayName == nil {
 		if _, err := s.opts.Devices.Device(r.Context(), sess.UserID, deviceID); err != nil {
-			writeError(w, r, deviceNotFound(err))
-			return
+			return deviceNotFound(err)
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
-		return
+		return nil
 	}
 	if len(*body.DisplayName) > maxDeviceNameLength {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("display_name is longer than %d bytes", maxDeviceNameLength))
-		return
+		return core.ErrInvalidParam.WithMessage("display_name is longer than %d bytes", maxDeviceNameLength)
 	}
 	if err := s.opts.Devices.SetDeviceDisplayName(r.Context(), sess.UserID, deviceID, *body.DisplayName); err != nil {
-		writeError(w, r, deviceNotFound(err))
-		return
+		return deviceNotFound(err)
 	}
 	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // deleteDevice answers DELETE /devices/{deviceId}, after interactive auth
 // by password.
-func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		Auth json.RawMessage `json:"auth"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	s.deleteDevicesAuthed(w, r, sess, body.Auth, []string{r.PathValue("deviceId")})
+	return s.deleteDevicesAuthed(w, r, sess, body.Auth, []string{r.PathValue("deviceId")})
 }
 
 // postDeleteDevices answers POST /delete_devices, after interactive auth by
 // password.
-func (s *Server) postDeleteDevices(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postDeleteDevices(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		Auth    json.RawMessage `json:"auth"`
 		Devices *[]string       `json:"devices"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Devices == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("devices is required"))
-		return
+		return core.ErrMissingParam.WithMessage("devices is required")
 	}
-	s.deleteDevicesAuthed(w, r, sess, body.Auth, *body.Devices)
+	return s.deleteDevicesAuthed(w, r, sess, body.Auth, *body.Devices)
 }
 
-func (s *Server) deleteDevicesAuthed(w http.ResponseWriter, r *http.Request, sess *core.Session, auth json.RawMessage, deviceIDs []string) {
+func (s *Server) deleteDevicesAuthed(w http.ResponseWriter, r *http.Request, sess *core.Session, auth json.RawMessage, deviceIDs []string) error {
 	done, err := s.interactiveAuth(r, auth, uiaRequest{op: "delete_devices", flows: passwordFlows, userID: sess.UserID})
 	if err != nil {
-		writeUIAError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Devices.DeleteDevices(r.Context(), sess.UserID, deviceIDs); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.acct.uia.finish(done)
 	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

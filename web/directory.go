@@ -12,38 +12,36 @@ import (
 
 func (s *Server) registerDirectoryRoutes() {
 	const p = "/_matrix/client/v3"
-	s.mux.HandleFunc("GET "+p+"/directory/room/{roomAlias}", s.getAlias)
+	s.mux.HandleFunc("GET "+p+"/directory/room/{roomAlias}", public(s.getAlias))
 	s.mux.HandleFunc("PUT "+p+"/directory/room/{roomAlias}", s.authed(s.putAlias))
 	s.mux.HandleFunc("DELETE "+p+"/directory/room/{roomAlias}", s.authed(s.deleteAlias))
 	s.mux.HandleFunc("GET "+p+"/rooms/{roomId}/aliases", s.authed(s.getRoomAliases))
-	s.mux.HandleFunc("GET "+p+"/directory/list/room/{roomId}", s.getDirectoryVisibility)
+	s.mux.HandleFunc("GET "+p+"/directory/list/room/{roomId}", public(s.getDirectoryVisibility))
 	s.mux.HandleFunc("PUT "+p+"/directory/list/room/{roomId}", s.authed(s.putDirectoryVisibility))
-	s.mux.HandleFunc("GET "+p+"/publicRooms", s.getPublicRooms)
+	s.mux.HandleFunc("GET "+p+"/publicRooms", public(s.getPublicRooms))
 	s.mux.HandleFunc("POST "+p+"/publicRooms", s.authed(s.postPublicRooms))
 }
 
 // getAlias is GET /directory/room/{roomAlias}.
-func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) error {
 	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{s.opts.ServerName}})
+	return nil
 }
 
 // putAlias is PUT /directory/room/{roomAlias}: 409 when the alias is taken.
-func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		RoomID string `json:"room_id"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.RoomID == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("room_id is required"))
-		return
+		return core.ErrMissingParam.WithMessage("room_id is required")
 	}
 	alias := r.PathValue("roomAlias")
 	err := s.opts.Rooms.CreateAlias(r.Context(), alias, body.RoomID, sess.UserID)
@@ -51,58 +49,57 @@ func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		err = core.ErrUnknown.WithStatus(http.StatusConflict).WithMessage("room alias %s already exists", alias)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // deleteAlias is DELETE /directory/room/{roomAlias}.
-func (s *Server) deleteAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteAlias(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if err := s.opts.Rooms.DeleteAlias(r.Context(), r.PathValue("roomAlias"), sess.UserID, sess.IsAdmin); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // getRoomAliases is GET /rooms/{roomId}/aliases.
-func (s *Server) getRoomAliases(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getRoomAliases(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	aliases, err := s.opts.Rooms.Aliases(r.Context(), r.PathValue("roomId"), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"aliases": aliases})
+	return nil
 }
 
 // getDirectoryVisibility is GET /directory/list/room/{roomId}.
-func (s *Server) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getDirectoryVisibility(w http.ResponseWriter, r *http.Request) error {
 	v, err := s.opts.Rooms.Visibility(r.Context(), r.PathValue("roomId"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"visibility": v})
+	return nil
 }
 
 // putDirectoryVisibility is PUT /directory/list/room/{roomId}.
-func (s *Server) putDirectoryVisibility(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putDirectoryVisibility(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		Visibility string `json:"visibility"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Visibility == "" {
 		body.Visibility = "public"
 	}
 	if err := s.opts.Rooms.SetVisibility(r.Context(), r.PathValue("roomId"), sess.UserID, sess.IsAdmin, body.Visibility); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // publicRoomsQuery is what both forms of /publicRooms ask.
@@ -118,46 +115,42 @@ type publicRoomsQuery struct {
 }
 
 // getPublicRooms is GET /publicRooms (no access token needed).
-func (s *Server) getPublicRooms(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getPublicRooms(w http.ResponseWriter, r *http.Request) error {
 	qv := r.URL.Query()
 	var q publicRoomsQuery
 	q.Since = qv.Get("since")
 	if l := qv.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("limit must be an integer"))
-			return
+			return core.ErrInvalidParam.WithMessage("limit must be an integer")
 		}
 		q.Limit = &n
 	}
-	s.publicRooms(w, r, qv.Get("server"), q)
+	return s.publicRooms(w, r, qv.Get("server"), q)
 }
 
 // postPublicRooms is POST /publicRooms, with a filter.
-func (s *Server) postPublicRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postPublicRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var q publicRoomsQuery
 	if err := readJSON(r, &q); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
-	s.publicRooms(w, r, r.URL.Query().Get("server"), q)
+	return s.publicRooms(w, r, r.URL.Query().Get("server"), q)
 }
 
 // publicRooms answers a /publicRooms query: the local published rooms,
 // paged by offset tokens "p<offset>".
-func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server string, q publicRoomsQuery) {
+func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server string, q publicRoomsQuery) error {
 	if server != "" && server != s.opts.ServerName {
-		writeError(w, r, core.ErrForbidden.WithMessage("listing %s's rooms needs federation, which this server does not offer yet", server))
-		return
+		return core.ErrForbidden.WithMessage("listing %s's rooms needs federation, which this server does not offer yet", server)
 	}
 	if q.ThirdPartyInstanceID != "" {
 		writeJSON(w, http.StatusOK, map[string]any{"chunk": []room.PublicRoom{}, "total_room_count_estimate": 0})
-		return
+		return nil
 	}
 	all, err := s.opts.Rooms.PublicRooms(r.Context(), q.Filter.GenericSearchTerm)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if q.Filter.RoomTypes != nil {
 		kept := all[:0]
@@ -175,8 +168,7 @@ func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server stri
 	if q.Since != "" {
 		n, err := strconv.Atoi(strings.TrimPrefix(q.Since, "p"))
 		if err != nil || !strings.HasPrefix(q.Since, "p") || n < 0 {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("since: invalid token"))
-			return
+			return core.ErrInvalidParam.WithMessage("since: invalid token")
 		}
 		offset = min(n, len(all))
 	}
@@ -196,4 +188,5 @@ func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server stri
 		resp["prev_batch"] = "p" + strconv.Itoa(prev)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

@@ -22,47 +22,41 @@ func (s *Server) registerFilterRoutes() {
 var errOtherUsersFilters = core.ErrForbidden.WithMessage("Cannot access the filters of other users")
 
 // postFilter is POST /user/{userId}/filter.
-func (s *Server) postFilter(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postFilter(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if r.PathValue("userId") != sess.UserID {
-		writeError(w, r, errOtherUsersFilters)
-		return
+		return errOtherUsersFilters
 	}
 	body, err := readJSONBody(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := clientsync.ParseFilter(body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, body); err != nil {
-		writeError(w, r, core.ErrNotJSON)
-		return
+		return core.ErrNotJSON
 	}
 	id, err := s.timeline.Filters().PutFilter(r.Context(), sess.UserID, compact.Bytes())
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"filter_id": id})
+	return nil
 }
 
 // getFilter is GET /user/{userId}/filter/{filterId}.
-func (s *Server) getFilter(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getFilter(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if r.PathValue("userId") != sess.UserID {
-		writeError(w, r, errOtherUsersFilters)
-		return
+		return errOtherUsersFilters
 	}
 	js, err := s.timeline.Filters().Filter(r.Context(), sess.UserID, r.PathValue("filterId"))
 	if errors.Is(err, core.ErrNotFound) {
-		writeError(w, r, core.ErrNotFound.WithMessage("No such filter"))
-		return
+		return core.ErrNotFound.WithMessage("No such filter")
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, json.RawMessage(js))
+	return nil
 }

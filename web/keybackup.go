@@ -46,65 +46,60 @@ func (c *backupConfig) check() error {
 }
 
 // postRoomKeysVersion is POST /room_keys/version.
-func (s *Server) postRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req backupConfig
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := req.check(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	v, err := s.opts.KeyBackups.CreateKeyBackup(r.Context(), sess.UserID, *req.Algorithm, req.AuthData)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"version": v})
+	return nil
 }
 
 // getRoomKeysVersion is GET /room_keys/version[/{version}].
-func (s *Server) getRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	info, err := s.opts.KeyBackups.KeyBackup(r.Context(), sess.UserID, r.PathValue("version"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, info)
+	return nil
 }
 
 // putRoomKeysVersion is PUT /room_keys/version/{version}: only auth_data
 // may change.
-func (s *Server) putRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	version := r.PathValue("version")
 	var req backupConfig
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := req.check(); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Version != nil && *req.Version != version {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("version in the body does not match the path"))
-		return
+		return core.ErrInvalidParam.WithMessage("version in the body does not match the path")
 	}
 	if err := s.opts.KeyBackups.UpdateKeyBackup(r.Context(), sess.UserID, version, *req.Algorithm, req.AuthData); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
 }
 
 // deleteRoomKeysVersion is DELETE /room_keys/version/{version}.
-func (s *Server) deleteRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteRoomKeysVersion(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if err := s.opts.KeyBackups.DeleteKeyBackup(r.Context(), sess.UserID, r.PathValue("version")); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
 }
 
 // keyBackupData is KeyBackupData as uploaded, with its required members.
@@ -201,37 +196,33 @@ func readRoomKeys(r *http.Request, roomID, sessionID string) (map[string]map[str
 }
 
 // putRoomKeys is PUT /room_keys/keys[/{roomId}[/{sessionId}]].
-func (s *Server) putRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	version, err := backupVersionParam(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	keys, err := readRoomKeys(r, r.PathValue("roomId"), r.PathValue("sessionId"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	count, etag, err := s.opts.KeyBackups.PutRoomKeys(r.Context(), sess.UserID, version, keys)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"count": count, "etag": etag})
+	return nil
 }
 
 // getRoomKeys is GET /room_keys/keys[/{roomId}[/{sessionId}]].
-func (s *Server) getRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	version, err := backupVersionParam(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	roomID, sessionID := r.PathValue("roomId"), r.PathValue("sessionId")
 	keys, err := s.opts.KeyBackups.RoomKeys(r.Context(), sess.UserID, version, roomID, sessionID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	type roomBody struct {
 		Sessions map[string]core.RoomKeyBackup `json:"sessions"`
@@ -240,8 +231,7 @@ func (s *Server) getRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.
 	case sessionID != "":
 		k, ok := keys[roomID][sessionID]
 		if !ok {
-			writeError(w, r, core.ErrNotFound.WithMessage("Key not found"))
-			return
+			return core.ErrNotFound.WithMessage("Key not found")
 		}
 		writeJSON(w, http.StatusOK, k)
 	case roomID != "":
@@ -257,19 +247,19 @@ func (s *Server) getRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"rooms": rooms})
 	}
+	return nil
 }
 
 // deleteRoomKeys is DELETE /room_keys/keys[/{roomId}[/{sessionId}]].
-func (s *Server) deleteRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteRoomKeys(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	version, err := backupVersionParam(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	count, etag, err := s.opts.KeyBackups.DeleteRoomKeys(r.Context(), sess.UserID, version, r.PathValue("roomId"), r.PathValue("sessionId"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"count": count, "etag": etag})
+	return nil
 }

@@ -113,32 +113,28 @@ func withSignedCurveCount(counts map[string]int) map[string]int {
 }
 
 // postKeysUpload is POST /keys/upload.
-func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		DeviceKeys   json.RawMessage            `json:"device_keys"`
 		OneTimeKeys  map[string]json.RawMessage `json:"one_time_keys"`
 		FallbackKeys map[string]json.RawMessage `json:"fallback_keys"`
 	}
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if string(req.DeviceKeys) == "null" {
 		req.DeviceKeys = nil
 	}
 	if req.DeviceKeys != nil {
 		if err := checkDeviceKeys(req.DeviceKeys, sess); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if err := checkKeyObjects("one_time_keys", req.OneTimeKeys); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := checkKeyObjects("fallback_keys", req.FallbackKeys); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	counts, err := s.opts.DeviceKeys.UploadKeys(r.Context(), sess.UserID, sess.DeviceID, core.KeyUpload{
 		DeviceKeys:   req.DeviceKeys,
@@ -146,23 +142,22 @@ func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *co
 		FallbackKeys: req.FallbackKeys,
 	})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.DeviceKeys != nil || len(req.OneTimeKeys) > 0 || len(req.FallbackKeys) > 0 {
 		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": withSignedCurveCount(counts)})
+	return nil
 }
 
 // postKeysQuery is POST /keys/query.
-func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
 	}
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	failures := map[string]any{}
 	local := map[string][]string{}
@@ -183,13 +178,11 @@ func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *cor
 	ctx := r.Context()
 	devKeys, err := s.opts.DeviceKeys.QueryDeviceKeys(ctx, sess.UserID, local)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	cross, err := s.opts.CrossSigning.CrossSigningKeys(ctx, sess.UserID, localUsers)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	deviceKeys := map[string]map[string]json.RawMessage{}
 	master := map[string]json.RawMessage{}
@@ -221,16 +214,16 @@ func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *cor
 		"self_signing_keys": selfSigning,
 		"user_signing_keys": userSigning,
 	})
+	return nil
 }
 
 // postKeysClaim is POST /keys/claim.
-func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
 	}
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	failures := map[string]any{}
 	local := map[string]map[string]string{}
@@ -246,14 +239,14 @@ func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *cor
 	}
 	claimed, err := s.opts.DeviceKeys.ClaimKeys(r.Context(), local)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if len(claimed) > 0 {
 		// The claimed devices' one-time key counts changed.
 		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": claimed, "failures": failures})
+	return nil
 }
 
 // deviceListPos reads the device list position out of a /sync token.
@@ -269,26 +262,22 @@ func (s *Server) deviceListPos(token string) (int64, error) {
 }
 
 // getKeysChanges is GET /keys/changes.
-func (s *Server) getKeysChanges(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getKeysChanges(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	q := r.URL.Query()
 	if !q.Has("from") || !q.Has("to") {
-		writeError(w, r, core.ErrMissingParam.WithMessage("from and to are required"))
-		return
+		return core.ErrMissingParam.WithMessage("from and to are required")
 	}
 	from, err := s.deviceListPos(q.Get("from"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	to, err := s.deviceListPos(q.Get("to"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	lists, err := s.opts.DeviceLists.DeviceListChanges(r.Context(), sess.UserID, from, to)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	changed, left := lists.Changed, lists.Left
 	if changed == nil {
@@ -298,4 +287,5 @@ func (s *Server) getKeysChanges(w http.ResponseWriter, r *http.Request, sess *co
 		left = []string{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"changed": changed, "left": left})
+	return nil
 }

@@ -71,23 +71,18 @@ func sameKeyJSON(a, b []byte) bool {
 
 // crossSigningUIA runs User-Interactive Authentication (m.login.password
 // as the logged-in user) for replacing cross-signing keys. It returns the
-// completed session, to finish once the upload succeeded, or nil when it
-// has answered with a challenge or an error.
-func (s *Server) crossSigningUIA(w http.ResponseWriter, r *http.Request, sess *core.Session, auth json.RawMessage) *uiaSession {
-	us, err := s.interactiveAuth(r, auth, uiaRequest{
+// completed session, to finish once the upload succeeded, or the challenge
+// or error to answer with.
+func (s *Server) crossSigningUIA(r *http.Request, sess *core.Session, auth json.RawMessage) (*uiaSession, error) {
+	return s.interactiveAuth(r, auth, uiaRequest{
 		op:     "keys/device_signing/upload",
 		flows:  passwordFlows,
 		userID: sess.UserID,
 	})
-	if err != nil {
-		writeUIAError(w, r, err)
-		return nil
-	}
-	return us
 }
 
 // postDeviceSigningUpload is POST /keys/device_signing/upload.
-func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		MasterKey      json.RawMessage `json:"master_key"`
 		SelfSigningKey json.RawMessage `json:"self_signing_key"`
@@ -95,8 +90,7 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 		Auth           json.RawMessage `json:"auth"`
 	}
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var master, ssk, usk *checkedKey
 	for _, k := range []struct {
@@ -113,16 +107,14 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 		}
 		ck, err := checkCrossSigningKey(k.field, k.raw, sess.UserID, k.usage)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		*k.out = ck
 	}
 	ctx := r.Context()
 	stored, err := s.opts.CrossSigning.StoredCrossSigningKeys(ctx, sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 
 	// UIA is needed unless the user has no master key yet, or the request
@@ -135,21 +127,19 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 			(usk == nil || sameKeyJSON(usk.raw, stored.UserSigning))
 		if same {
 			writeJSON(w, http.StatusOK, map[string]any{})
-			return
+			return nil
 		}
-		if uia = s.crossSigningUIA(w, r, sess, req.Auth); uia == nil {
-			return
+		if uia, err = s.crossSigningUIA(r, sess, req.Auth); err != nil {
+			return err
 		}
 	}
 	if master == nil && stored.Master != nil {
 		if master, err = checkCrossSigningKey("stored master key", stored.Master, sess.UserID, core.CrossSigningMaster); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if master == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("No master signing key is available"))
-		return
+		return core.ErrMissingParam.WithMessage("No master signing key is available")
 	}
 	// The self-signing and user-signing keys must be signed by the master
 	// key.
@@ -161,24 +151,21 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 			continue
 		}
 		if err := signing.VerifyJSON(k.key.raw, sess.UserID, "ed25519:"+master.b64, master.pub); err != nil {
-			writeError(w, r, core.ErrInvalidSignature.WithMessage("The %s key is not signed by the master key", k.name))
-			return
+			return core.ErrInvalidSignature.WithMessage("The %s key is not signed by the master key", k.name)
 		}
 	}
 	// "The public key of one of the keys is the same as one of the user's
 	// device IDs" is refused: key IDs and device IDs share a namespace.
 	devs, err := s.opts.DeviceKeys.QueryDeviceKeys(ctx, sess.UserID, map[string][]string{sess.UserID: nil})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	for _, k := range []*checkedKey{master, ssk, usk} {
 		if k == nil {
 			continue
 		}
 		if _, clash := devs[sess.UserID][k.b64]; clash {
-			writeError(w, r, core.ErrForbidden.WithMessage("Key ID in use"))
-			return
+			return core.ErrForbidden.WithMessage("Key ID in use")
 		}
 	}
 	var keys core.CrossSigningKeys
@@ -192,14 +179,14 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 		keys.UserSigning = usk.raw
 	}
 	if err := s.opts.CrossSigning.UploadCrossSigningKeys(ctx, sess.UserID, keys); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if uia != nil {
 		s.acct.uia.finish(uia)
 	}
 	s.wakeSyncE2EE()
 	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
 }
 
 // signatureFailure is one entry of /keys/signatures/upload's failures.
@@ -263,22 +250,19 @@ type signatureCheck struct {
 // signatures made by the uploader: on their own devices by their
 // self-signing key, on their own master key by their devices, and on other
 // local users' master keys by their user-signing key.
-func (s *Server) postSignaturesUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postSignaturesUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req map[string]map[string]json.RawMessage
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	own, err := s.opts.CrossSigning.StoredCrossSigningKeys(ctx, sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ownDevices, err := s.opts.DeviceKeys.QueryDeviceKeys(ctx, sess.UserID, map[string][]string{sess.UserID: nil})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	keyOf := func(raw json.RawMessage) string {
 		if raw == nil {
@@ -332,8 +316,7 @@ func (s *Server) postSignaturesUpload(w http.ResponseWriter, r *http.Request, se
 				}
 				theirs, err := s.opts.CrossSigning.StoredCrossSigningKeys(ctx, userID)
 				if err != nil {
-					writeError(w, r, err)
-					return
+					return err
 				}
 				if theirs.Master == nil || keyOf(theirs.Master) != keyID {
 					fail(userID, keyID, core.ErrNotFound.WithMessage("Not the user's master key"))
@@ -354,12 +337,12 @@ func (s *Server) postSignaturesUpload(w http.ResponseWriter, r *http.Request, se
 	}
 	if len(sigs) > 0 {
 		if err := s.opts.CrossSigning.AddSignatures(ctx, sigs); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"failures": failures})
+	return nil
 }
 
 // checkUploadedSignatures checks an uploaded signed object against the

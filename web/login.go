@@ -13,13 +13,14 @@ import (
 const loginTokenLifetime = 2 * time.Minute
 
 // getLogin answers GET /login with the login types hearth supports.
-func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"flows": []map[string]any{
 			{"type": "m.login.password"},
 			{"type": "m.login.token", "get_login_token": true},
 		},
 	})
+	return nil
 }
 
 // loginRequest is the body of POST /login.
@@ -38,19 +39,16 @@ type loginRequest struct {
 
 // postLogin answers POST /login: m.login.password (identifier m.id.user or
 // the deprecated user field) and m.login.token.
-func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(w, r, actionLogin); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body loginRequest
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := checkDeviceID(body.DeviceID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var userID string
 	switch body.Type {
@@ -62,31 +60,25 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		}
 		uid, err := s.identifiedUser(ident, body.User)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if err := s.opts.Accounts.CheckPassword(r.Context(), uid, body.Password); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		userID = uid
 	case "m.login.token":
 		if body.Token == "" {
-			writeError(w, r, core.ErrMissingParam.WithMessage("token is required"))
-			return
+			return core.ErrMissingParam.WithMessage("token is required")
 		}
 		uid, err := s.opts.Tokens.ConsumeLoginToken(r.Context(), body.Token)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		userID = uid
 	case "":
-		writeError(w, r, core.ErrMissingParam.WithMessage("type is required"))
-		return
+		return core.ErrMissingParam.WithMessage("type is required")
 	default:
-		writeError(w, r, core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("Bad login type."))
-		return
+		return core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("Bad login type.")
 	}
 	tok, err := s.opts.Tokens.IssueTokens(r.Context(), core.NewLogin{
 		UserID:            userID,
@@ -95,8 +87,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		Refreshable:       body.RefreshToken,
 	})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notifyDeviceChange()
 	resp := map[string]any{"user_id": userID, "home_server": s.opts.ServerName}
@@ -105,82 +96,78 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) {
 		resp["well_known"] = s.wellKnownClient(r)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // postLoginGetToken answers POST /v1/login/get_token: after the user
 // confirms their password (every time, as the spec demands), a single-use
 // m.login.token for another client.
-func (s *Server) postLoginGetToken(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postLoginGetToken(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		Auth json.RawMessage `json:"auth"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	done, err := s.interactiveAuth(r, body.Auth, uiaRequest{op: "get_token", flows: passwordFlows, userID: sess.UserID})
 	if err != nil {
-		writeUIAError(w, r, err)
-		return
+		return err
 	}
 	// "Servers are encouraged to apply stricter than normal rate limiting to
 	// this endpoint": counted per token issued, so a rate-limited client
 	// keeps its completed session and may retry.
 	if err := s.rateLimit(w, r, actionLoginToken); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.acct.uia.finish(done)
 	tok, err := s.opts.Tokens.CreateLoginToken(r.Context(), sess.UserID, loginTokenLifetime)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"login_token": tok, "expires_in_ms": loginTokenLifetime.Milliseconds()})
+	return nil
 }
 
 // postRefresh answers POST /refresh.
-func (s *Server) postRefresh(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postRefresh(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		RefreshToken string `json:"refresh_token"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.RefreshToken == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("refresh_token is required"))
-		return
+		return core.ErrMissingParam.WithMessage("refresh_token is required")
 	}
 	tok, err := s.opts.Tokens.Refresh(r.Context(), body.RefreshToken)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp := map[string]any{"access_token": tok.AccessToken, "refresh_token": tok.RefreshToken}
 	if tok.ExpiresIn > 0 {
 		resp["expires_in_ms"] = tok.ExpiresIn.Milliseconds()
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // postLogout answers POST /logout: the token and its device are deleted.
-func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if err := s.opts.Tokens.Logout(r.Context(), sess); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // postLogoutAll answers POST /logout/all: every token and device of the
 // user is deleted.
-func (s *Server) postLogoutAll(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postLogoutAll(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if err := s.opts.Tokens.LogoutAll(r.Context(), sess.UserID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

@@ -71,9 +71,9 @@ func (s *Server) registerMediaRoutes() {
 		// Deprecated in 1.11.
 		{"GET", "/_matrix/media/v3/config", s.authed(s.getMediaConfig)},
 		{"GET", "/_matrix/media/v3/preview_url", s.authed(s.getMediaPreviewURL)},
-		{"GET", "/_matrix/media/v3/download/{serverName}/{mediaId}", s.getLegacyMediaDownload},
-		{"GET", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", s.getLegacyMediaDownload},
-		{"GET", "/_matrix/media/v3/thumbnail/{serverName}/{mediaId}", s.getLegacyMediaThumbnail},
+		{"GET", "/_matrix/media/v3/download/{serverName}/{mediaId}", public(s.getLegacyMediaDownload)},
+		{"GET", "/_matrix/media/v3/download/{serverName}/{mediaId}/{fileName}", public(s.getLegacyMediaDownload)},
+		{"GET", "/_matrix/media/v3/thumbnail/{serverName}/{mediaId}", public(s.getLegacyMediaThumbnail)},
 	}
 	for _, rt := range routes {
 		s.mux.HandleFunc(rt.method+" "+rt.path, rt.h)
@@ -88,11 +88,11 @@ func mediaWrongMethod(method string) http.HandlerFunc {
 	if method == http.MethodGet {
 		allow = "GET, HEAD"
 	}
-	return func(w http.ResponseWriter, r *http.Request) {
+	return public(func(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, core.ErrUnrecognized.WithStatus(http.StatusMethodNotAllowed).
-			WithMessage("Method %s not allowed here", r.Method))
-	}
+		return core.ErrUnrecognized.WithStatus(http.StatusMethodNotAllowed).
+			WithMessage("Method %s not allowed here", r.Method)
+	})
 }
 
 func (s *Server) maxUploadBytes() int64 {
@@ -208,67 +208,65 @@ func (s *Server) receiveMedia(r *http.Request, m core.Media, reserved bool) (cor
 }
 
 // postMediaUpload is POST /_matrix/media/v3/upload.
-func (s *Server) postMediaUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postMediaUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	m, err := s.receiveMedia(r, core.Media{MediaID: newMediaID(), UserID: sess.UserID}, false)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"content_uri": s.mxcURI(m.MediaID)})
+	return nil
 }
 
 // postMediaCreate is POST /_matrix/media/v1/create: an mxc:// URI whose
 // content comes later, by PUT.
-func (s *Server) postMediaCreate(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postMediaCreate(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	ctx := r.Context()
 	now := s.opts.Now().UnixMilli()
 	n, err := s.opts.Media.PendingMedia(ctx, sess.UserID, now)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	// "the server should limit the number of concurrent pending media
 	// uploads a given user can have ... respond with an HTTP 429 error with
 	// an errcode of M_LIMIT_EXCEEDED."
 	if n >= maxPendingMedia {
-		writeError(w, r, core.ErrLimitExceeded.WithMessage("Too many pending media uploads"))
-		return
+		return core.ErrLimitExceeded.WithMessage("Too many pending media uploads")
 	}
 	m := core.Media{MediaID: newMediaID(), UserID: sess.UserID, CreatedTS: now, UnusedExpiresTS: now + unusedMediaLifetime}
 	if err := s.opts.Media.CreateMedia(ctx, m); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"content_uri":       s.mxcURI(m.MediaID),
 		"unused_expires_at": m.UnusedExpiresTS,
 	})
+	return nil
 }
 
 // putMediaUpload is PUT /_matrix/media/v3/upload/{serverName}/{mediaId}.
-func (s *Server) putMediaUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putMediaUpload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	mediaID, err := s.localMediaID(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.receiveMedia(r, core.Media{MediaID: mediaID, UserID: sess.UserID}, true); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // getMediaConfig is GET /_matrix/client/v1/media/config (and the
 // deprecated /_matrix/media/v3/config).
-func (s *Server) getMediaConfig(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getMediaConfig(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	writeJSON(w, http.StatusOK, map[string]int64{"m.upload.size": s.maxUploadBytes()})
+	return nil
 }
 
 // getMediaPreviewURL answers URL previews, which hearth does not make: a
 // preview makes the server fetch any URL a client names, so it stays off.
-func (s *Server) getMediaPreviewURL(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	writeError(w, r, core.ErrUnrecognized.WithMessage("URL previews are disabled on this server"))
+func (s *Server) getMediaPreviewURL(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
+	return core.ErrUnrecognized.WithMessage("URL previews are disabled on this server")
 }
 
 // servedContentType is the Content-Type media is served with: the

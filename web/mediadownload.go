@@ -17,25 +17,25 @@ import (
 
 // getMediaDownload is GET /_matrix/client/v1/media/download/{serverName}/
 // {mediaId}[/{fileName}].
-func (s *Server) getMediaDownload(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	s.serveMediaDownload(w, r, false)
+func (s *Server) getMediaDownload(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
+	return s.serveMediaDownload(w, r, false)
 }
 
 // getLegacyMediaDownload is the deprecated unauthenticated
 // GET /_matrix/media/v3/download/{serverName}/{mediaId}[/{fileName}].
-func (s *Server) getLegacyMediaDownload(w http.ResponseWriter, r *http.Request) {
-	s.serveMediaDownload(w, r, true)
+func (s *Server) getLegacyMediaDownload(w http.ResponseWriter, r *http.Request) error {
+	return s.serveMediaDownload(w, r, true)
 }
 
 // getMediaThumbnail is GET /_matrix/client/v1/media/thumbnail/{serverName}/{mediaId}.
-func (s *Server) getMediaThumbnail(w http.ResponseWriter, r *http.Request, sess *core.Session) {
-	s.serveMediaThumbnail(w, r, false)
+func (s *Server) getMediaThumbnail(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
+	return s.serveMediaThumbnail(w, r, false)
 }
 
 // getLegacyMediaThumbnail is the deprecated unauthenticated
 // GET /_matrix/media/v3/thumbnail/{serverName}/{mediaId}.
-func (s *Server) getLegacyMediaThumbnail(w http.ResponseWriter, r *http.Request) {
-	s.serveMediaThumbnail(w, r, true)
+func (s *Server) getLegacyMediaThumbnail(w http.ResponseWriter, r *http.Request) error {
+	return s.serveMediaThumbnail(w, r, true)
 }
 
 // mediaWait reads timeout_ms: how long to wait for a created ID's content.
@@ -97,11 +97,10 @@ func (s *Server) findMedia(r *http.Request, legacy bool) (core.Media, error) {
 	}
 }
 
-func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request, legacy bool) {
+func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request, legacy bool) error {
 	m, err := s.findMedia(r, legacy)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	name := m.UploadName
 	if fn := r.PathValue("fileName"); fn != "" {
@@ -114,6 +113,7 @@ func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request, lega
 	h.Set("Content-Disposition", contentDisposition(ct, name))
 	h.Set("ETag", `"`+m.SHA256+`"`)
 	http.ServeContent(w, r, "", time.UnixMilli(m.CreatedTS), newMediaReader(r.Context(), s.opts.Media, m))
+	return nil
 }
 
 // thumbnailRequest is the query of a thumbnail request.
@@ -163,16 +163,14 @@ var (
 	errTooLargeForThumb = core.ErrTooLarge.WithMessage("Content is too large to thumbnail")
 )
 
-func (s *Server) serveMediaThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) {
+func (s *Server) serveMediaThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) error {
 	req, err := parseThumbnailRequest(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	m, err := s.findMedia(r, legacy)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	bw, bh := thumbnail.Bucket(req.width, req.height, req.method)
@@ -182,8 +180,7 @@ func (s *Server) serveMediaThumbnail(w http.ResponseWriter, r *http.Request, leg
 		t, err = s.makeThumbnail(ctx, m, key)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	h := w.Header()
 	setMediaHeaders(h)
@@ -195,6 +192,7 @@ func (s *Server) serveMediaThumbnail(w http.ResponseWriter, r *http.Request, leg
 		content = newMediaReader(ctx, s.opts.Media, m)
 	}
 	http.ServeContent(w, r, "", time.UnixMilli(m.CreatedTS), content)
+	return nil
 }
 
 // makeThumbnail makes and caches m's thumbnail for key. The content itself

@@ -32,11 +32,10 @@ type reasonBody struct {
 }
 
 // postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
-func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body reasonBody
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	roomID := r.PathValue("roomId")
 	if target := r.PathValue("roomIdOrAlias"); target != "" {
@@ -44,23 +43,20 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		if strings.HasPrefix(target, "#") {
 			var err error
 			if roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), target); err != nil {
-				writeError(w, r, err)
-				return
+				return err
 			}
 		} else if !strings.HasPrefix(target, "!") {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("%q is neither a room ID nor a room alias", target))
-			return
+			return core.ErrInvalidParam.WithMessage("%q is neither a room ID nor a room alias", target)
 		}
 	}
 	if err := s.refuseBlocked(r, roomID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if _, err := s.opts.Rooms.Join(r.Context(), roomID, sess.UserID, body.Reason); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+	return nil
 }
 
 // refuseBlocked answers M_FORBIDDEN for a room an admin has blocked
@@ -80,111 +76,102 @@ func (s *Server) refuseBlocked(r *http.Request, roomID string) error {
 }
 
 // postInvite is POST /rooms/{roomId}/invite.
-func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body reasonBody
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.UserID == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("user_id is required"))
-		return
+		return core.ErrMissingParam.WithMessage("user_id is required")
 	}
 	if err := s.refuseBlocked(r, r.PathValue("roomId")); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Rooms.Invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // postLeave is POST /rooms/{roomId}/leave.
-func (s *Server) postLeave(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postLeave(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body reasonBody
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Rooms.Leave(r.Context(), r.PathValue("roomId"), sess.UserID, body.Reason); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // postForget is POST /rooms/{roomId}/forget.
-func (s *Server) postForget(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postForget(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if err := s.opts.Rooms.Forget(r.Context(), r.PathValue("roomId"), sess.UserID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
+	return nil
 }
 
 // moderation serves kick, ban and unban, which share their body.
 func (s *Server) moderation(act func(ctx context.Context, roomID, sender, target, reason string) error) authedHandler {
-	return func(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+	return func(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 		var body reasonBody
 		if err := readJSON(r, &body); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if body.UserID == "" {
-			writeError(w, r, core.ErrMissingParam.WithMessage("user_id is required"))
-			return
+			return core.ErrMissingParam.WithMessage("user_id is required")
 		}
 		if err := act(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		writeJSON(w, http.StatusOK, empty)
+		return nil
 	}
 }
 
 // getJoinedRooms is GET /joined_rooms.
-func (s *Server) getJoinedRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getJoinedRooms(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	rooms, err := s.opts.Rooms.JoinedRooms(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string][]string{"joined_rooms": rooms})
+	return nil
 }
 
 // getMembers is GET /rooms/{roomId}/members.
-func (s *Server) getMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	q := r.URL.Query()
 	mq := room.MembersQuery{Membership: q.Get("membership"), NotMembership: q.Get("not_membership")}
 	for _, m := range []string{mq.Membership, mq.NotMembership} {
 		switch m {
 		case "", "join", "invite", "knock", "leave", "ban":
 		default:
-			writeError(w, r, core.ErrInvalidParam.WithMessage("unknown membership %q", m))
-			return
+			return core.ErrInvalidParam.WithMessage("unknown membership %q", m)
 		}
 	}
 	if at := q.Get("at"); at != "" {
 		pos, ok := streamOfToken(at)
 		if !ok {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("at: invalid token"))
-			return
+			return core.ErrInvalidParam.WithMessage("at: invalid token")
 		}
 		mq.AtStream = &pos
 	}
 	evs, err := s.opts.Rooms.Members(r.Context(), r.PathValue("roomId"), sess.UserID, mq)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	chunk, err := s.opts.Rooms.ClientEvents(r.Context(), evs, s.clientFormat(sess))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"chunk": chunk})
+	return nil
 }
 
 // streamOfToken reads the event stream position out of a token /sync or
@@ -205,11 +192,11 @@ func streamOfToken(tok string) (int64, bool) {
 }
 
 // getJoinedMembers is GET /rooms/{roomId}/joined_members.
-func (s *Server) getJoinedMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getJoinedMembers(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	members, err := s.opts.Rooms.JoinedMembers(r.Context(), r.PathValue("roomId"), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"joined": members})
+	return nil
 }

@@ -12,33 +12,28 @@ func (s *Server) registerMessagesRoutes() {
 }
 
 // getMessages is GET /rooms/{roomId}/messages.
-func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	req := clientsync.MessagesRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
 	var err error
 	if req.Dir, err = clientsync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.From, err = queryPageToken(r, "from"); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.To, err = queryPageToken(r, "to"); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Limit, err = queryLimit(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Filter, err = queryRoomEventFilter(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp, err := s.timeline.Messages(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

@@ -57,14 +57,13 @@ func (s *Server) pipelineEvents(ctx context.Context, userID string, ids []string
 // getNotifications answers GET /notifications: from (a next_token), limit
 // and only=highlight. Events the user may no longer see (redacted away,
 // purged) are left out.
-func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	q := r.URL.Query()
 	var from int64
 	if f := q.Get("from"); f != "" {
 		n, err := strconv.ParseInt(f, 10, 64)
 		if err != nil || n < 0 {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("invalid from token"))
-			return
+			return core.ErrInvalidParam.WithMessage("invalid from token")
 		}
 		from = n
 	}
@@ -72,15 +71,13 @@ func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *
 	if l := q.Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 0 {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("invalid limit"))
-			return
+			return core.ErrInvalidParam.WithMessage("invalid limit")
 		}
 		limit = min(max(n, 1), 100)
 	}
 	list, next, err := s.opts.Notifications.Notifications(r.Context(), sess.UserID, from, limit, q.Get("only"))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ids := make([]string, len(list))
 	for i, n := range list {
@@ -88,8 +85,7 @@ func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *
 	}
 	events, err := s.opts.NotificationEvents(r.Context(), sess.UserID, ids)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	out := []map[string]any{}
 	for _, n := range list {
@@ -108,4 +104,5 @@ func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *
 		resp["next_token"] = strconv.FormatInt(next, 10)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

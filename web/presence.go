@@ -20,56 +20,50 @@ func (s *Server) registerPresenceRoutes() {
 
 // getPresence answers GET /presence/{userId}/status with the presence
 // recorded for the user (M_NOT_FOUND when none is).
-func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	uid, err := id.ParseUserID(r.PathValue("userId"))
 	if err != nil {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("invalid user ID"))
-		return
+		return core.ErrInvalidParam.WithMessage("invalid user ID")
 	}
 	p, err := s.opts.Presence.Presence(r.Context(), string(uid))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, p.Content(s.opts.Now()))
+	return nil
 }
 
 // putPresence answers PUT /presence/{userId}/status for the session's own
 // user: presence (online, unavailable, offline) and an optional status_msg.
-func (s *Server) putPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if r.PathValue("userId") != sess.UserID {
-		writeError(w, r, core.ErrForbidden.WithMessage("You cannot set another user's presence"))
-		return
+		return core.ErrForbidden.WithMessage("You cannot set another user's presence")
 	}
 	var body struct {
 		Presence  *string         `json:"presence"`
 		StatusMsg json.RawMessage `json:"status_msg"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Presence == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("presence is required"))
-		return
+		return core.ErrMissingParam.WithMessage("presence is required")
 	}
 	if !core.ValidPresence(*body.Presence) {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("presence must be online, unavailable or offline"))
-		return
+		return core.ErrInvalidParam.WithMessage("presence must be online, unavailable or offline")
 	}
 	var msg *string
 	if len(body.StatusMsg) > 0 && string(body.StatusMsg) != "null" {
 		var m string
 		if json.Unmarshal(body.StatusMsg, &m) != nil {
-			writeError(w, r, core.ErrBadJSON.WithMessage("status_msg must be a string"))
-			return
+			return core.ErrBadJSON.WithMessage("status_msg must be a string")
 		}
 		msg = &m
 	}
 	if err := s.opts.Presence.SetPresence(r.Context(), sess.UserID, *body.Presence, msg); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

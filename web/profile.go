@@ -19,8 +19,8 @@ func (s *Server) registerProfileRoutes() {
 	if s.opts.Profiles == nil {
 		return
 	}
-	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}", s.getProfile)
-	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}/{keyName}", s.getProfileField)
+	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}", public(s.getProfile))
+	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}/{keyName}", public(s.getProfileField))
 	s.mux.HandleFunc("PUT /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.putProfileField))
 	s.mux.HandleFunc("DELETE /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.deleteProfileField))
 }
@@ -60,33 +60,31 @@ func (s *Server) localProfile(r *http.Request) (map[string]json.RawMessage, erro
 }
 
 // getProfile answers GET /profile/{userId}.
-func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) error {
 	fields, err := s.localProfile(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, fields)
+	return nil
 }
 
 // getProfileField answers GET /profile/{userId}/{keyName}.
-func (s *Server) getProfileField(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getProfileField(w http.ResponseWriter, r *http.Request) error {
 	key := r.PathValue("keyName")
 	if !profileKey.MatchString(key) {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Invalid profile key"))
-		return
+		return core.ErrInvalidParam.WithMessage("Invalid profile key")
 	}
 	fields, err := s.localProfile(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	v, ok := fields[key]
 	if !ok {
-		writeError(w, r, core.ErrNotFound.WithMessage("Profile field not found"))
-		return
+		return core.ErrNotFound.WithMessage("Profile field not found")
 	}
 	writeJSON(w, http.StatusOK, map[string]json.RawMessage{key: v})
+	return nil
 }
 
 // profileWriter checks that the session may change the profile in the
@@ -109,51 +107,45 @@ func (s *Server) profileWriter(r *http.Request, sess *core.Session) (userID, key
 // exactly the one field. displayname, avatar_url and m.tz must be strings
 // (avatar_url an mxc:// URI, or "" to clear it); custom fields take any
 // JSON value.
-func (s *Server) putProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	userID, key, err := s.profileWriter(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body map[string]json.RawMessage
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	v, ok := body[key]
 	if !ok {
-		writeError(w, r, core.ErrMissingParam.WithMessage("The body needs the field %s", key))
-		return
+		return core.ErrMissingParam.WithMessage("The body needs the field %s", key)
 	}
 	if len(body) != 1 {
-		writeError(w, r, core.ErrBadJSON.WithMessage("The body must hold only the field %s", key))
-		return
+		return core.ErrBadJSON.WithMessage("The body must hold only the field %s", key)
 	}
 	if err := checkProfileValue(key, v); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Profiles.SetProfileField(r.Context(), userID, key, compactJSON(v)); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.profileChanged(r, userID, key)
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // deleteProfileField answers DELETE /profile/{userId}/{keyName}.
-func (s *Server) deleteProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deleteProfileField(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	userID, key, err := s.profileWriter(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.Profiles.DeleteProfileField(r.Context(), userID, key); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.profileChanged(r, userID, key)
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 func checkProfileValue(key string, v json.RawMessage) error {

@@ -25,16 +25,16 @@ func (s *Server) registerPusherRoutes() {
 const PushGatewayPath = "/_matrix/push/v1/notify"
 
 // getPushers answers GET /pushers.
-func (s *Server) getPushers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushers(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	ps, err := s.opts.Pushers.Pushers(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if ps == nil {
 		ps = []core.Pusher{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"pushers": ps})
+	return nil
 }
 
 // pusherRequest is the body of POST /pushers/set.
@@ -54,11 +54,10 @@ type pusherRequest struct {
 // with this app ID and pushkey; kind "http" creates or updates one, whose
 // data.url must be an https URL (or http to a loopback address) with the
 // path /_matrix/push/v1/notify. Other kinds (email) are not supported.
-func (s *Server) postPushersSet(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postPushersSet(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req pusherRequest
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var missing []string
 	if len(req.Kind) == 0 {
@@ -71,25 +70,21 @@ func (s *Server) postPushersSet(w http.ResponseWriter, r *http.Request, sess *co
 		missing = append(missing, "pushkey")
 	}
 	if len(missing) > 0 {
-		writeError(w, r, core.ErrMissingParam.WithMessage("Missing parameters: %s", strings.Join(missing, ", ")))
-		return
+		return core.ErrMissingParam.WithMessage("Missing parameters: %s", strings.Join(missing, ", "))
 	}
 	if len(*req.PushKey) > 512 || utf8.RuneCountInString(*req.AppID) > 64 {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("pushkey is at most 512 bytes and app_id at most 64 characters"))
-		return
+		return core.ErrInvalidParam.WithMessage("pushkey is at most 512 bytes and app_id at most 64 characters")
 	}
 	if bytes.Equal(req.Kind, []byte("null")) {
 		if err := s.opts.Pushers.DeletePusher(r.Context(), sess.UserID, *req.AppID, *req.PushKey); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		writeJSON(w, http.StatusOK, struct{}{})
-		return
+		return nil
 	}
 	var kind string
 	if json.Unmarshal(req.Kind, &kind) != nil {
-		writeError(w, r, core.ErrBadJSON.WithMessage("kind must be a string or null"))
-		return
+		return core.ErrBadJSON.WithMessage("kind must be a string or null")
 	}
 	if req.AppDisplayName == nil {
 		missing = append(missing, "app_display_name")
@@ -104,26 +99,21 @@ func (s *Server) postPushersSet(w http.ResponseWriter, r *http.Request, sess *co
 		missing = append(missing, "data")
 	}
 	if len(missing) > 0 {
-		writeError(w, r, core.ErrMissingParam.WithMessage("Missing parameters: %s", strings.Join(missing, ", ")))
-		return
+		return core.ErrMissingParam.WithMessage("Missing parameters: %s", strings.Join(missing, ", "))
 	}
 	if kind != core.PusherKindHTTP {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unsupported pusher kind %q", kind))
-		return
+		return core.ErrInvalidParam.WithMessage("Unsupported pusher kind %q", kind)
 	}
 	var data map[string]json.RawMessage
 	if json.Unmarshal(req.Data, &data) != nil {
-		writeError(w, r, core.ErrBadJSON.WithMessage("data must be an object"))
-		return
+		return core.ErrBadJSON.WithMessage("data must be an object")
 	}
 	var gateway string
 	if json.Unmarshal(data["url"], &gateway) != nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("data.url is required for http pushers"))
-		return
+		return core.ErrMissingParam.WithMessage("data.url is required for http pushers")
 	}
 	if err := checkGatewayURL(gateway); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	p := core.Pusher{
 		UserID: sess.UserID, PushKey: *req.PushKey, Kind: kind, AppID: *req.AppID,
@@ -132,10 +122,10 @@ func (s *Server) postPushersSet(w http.ResponseWriter, r *http.Request, sess *co
 		PushKeyTS: s.opts.Now().UnixMilli(), DeviceID: sess.DeviceID,
 	}
 	if err := s.opts.Pushers.SetPusher(r.Context(), p, req.Append); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // checkGatewayURL checks an http pusher's URL: https (or plain http to a

@@ -55,27 +55,26 @@ func pushRuleError(err error) error {
 }
 
 // getPushRules answers GET /pushrules/.
-func (s *Server) getPushRules(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushRules(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	rs, err := s.opts.PushRules.PushRules(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]push.Ruleset{"global": rs})
+	return nil
 }
 
 // getPushRuleScope answers GET /pushrules/global/.
-func (s *Server) getPushRuleScope(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushRuleScope(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if r.PathValue("scope") != "global" {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unknown push rule scope; the only one is global"))
-		return
+		return core.ErrInvalidParam.WithMessage("Unknown push rule scope; the only one is global")
 	}
 	rs, err := s.opts.PushRules.PushRules(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, rs)
+	return nil
 }
 
 // findPushRule returns the rule named by the path.
@@ -96,140 +95,130 @@ func (s *Server) findPushRule(r *http.Request, sess *core.Session) (*push.Rule, 
 }
 
 // getPushRule answers GET /pushrules/global/{kind}/{ruleId}.
-func (s *Server) getPushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	rule, err := s.findPushRule(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, rule)
+	return nil
 }
 
 // putPushRule answers PUT /pushrules/global/{kind}/{ruleId}, with the
 // before and after query parameters.
-func (s *Server) putPushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putPushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	k, id, err := pushRulePath(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body map[string]json.RawMessage
 	raw, err := readJSONObject(r, &body)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	rule, err := push.ParseRule(k, id, raw)
 	if err != nil {
-		writeError(w, r, pushRuleError(err))
-		return
+		return pushRuleError(err)
 	}
 	q := r.URL.Query()
 	if err := s.opts.PushRules.PutPushRule(r.Context(), sess.UserID, k, rule, q.Get("before"), q.Get("after")); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // deletePushRule answers DELETE /pushrules/global/{kind}/{ruleId}.
-func (s *Server) deletePushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) deletePushRule(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	k, id, err := pushRulePath(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if err := s.opts.PushRules.DeletePushRule(r.Context(), sess.UserID, k, id); err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			err = errPushRuleNotFound
 		}
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // getPushRuleEnabled answers GET .../{ruleId}/enabled.
-func (s *Server) getPushRuleEnabled(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushRuleEnabled(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	rule, err := s.findPushRule(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"enabled": rule.Enabled})
+	return nil
 }
 
 // putPushRuleEnabled answers PUT .../{ruleId}/enabled.
-func (s *Server) putPushRuleEnabled(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putPushRuleEnabled(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	k, id, err := pushRulePath(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Enabled *bool `json:"enabled"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Enabled == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("enabled is required"))
-		return
+		return core.ErrMissingParam.WithMessage("enabled is required")
 	}
 	if err := s.opts.PushRules.SetPushRuleEnabled(r.Context(), sess.UserID, k, id, *body.Enabled); err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			err = errPushRuleNotFound
 		}
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 // getPushRuleActions answers GET .../{ruleId}/actions.
-func (s *Server) getPushRuleActions(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getPushRuleActions(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	rule, err := s.findPushRule(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	actions := rule.Actions
 	if actions == nil {
 		actions = []json.RawMessage{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"actions": actions})
+	return nil
 }
 
 // putPushRuleActions answers PUT .../{ruleId}/actions.
-func (s *Server) putPushRuleActions(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putPushRuleActions(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	k, id, err := pushRulePath(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Actions json.RawMessage `json:"actions"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	actions, err := push.CheckActions(body.Actions)
 	if err != nil {
-		writeError(w, r, pushRuleError(err))
-		return
+		return pushRuleError(err)
 	}
 	if err := s.opts.PushRules.SetPushRuleActions(r.Context(), sess.UserID, k, id, actions); err != nil {
 		if errors.Is(err, core.ErrNotFound) {
 			err = errPushRuleNotFound
 		}
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

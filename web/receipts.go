@@ -43,39 +43,32 @@ func (s *Server) joinedRoom(r *http.Request, sess *core.Session) (string, error)
 // postReceipt answers POST /rooms/{roomId}/receipt/{receiptType}/{eventId}:
 // m.read and m.read.private (threaded with thread_id), or m.fully_read,
 // which moves the read marker as /read_markers does.
-func (s *Server) postReceipt(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postReceipt(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := s.joinedRoom(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	typ, eventID := r.PathValue("receiptType"), r.PathValue("eventId")
 	if typ != core.ReceiptRead && typ != core.ReceiptReadPrivate && typ != core.ReceiptFullyRead {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unknown receipt type %q", typ))
-		return
+		return core.ErrInvalidParam.WithMessage("Unknown receipt type %q", typ)
 	}
 	if !strings.HasPrefix(eventID, "$") {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Invalid event ID"))
-		return
+		return core.ErrInvalidParam.WithMessage("Invalid event ID")
 	}
 	var body map[string]json.RawMessage
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	thread := ""
 	if raw, ok := body["thread_id"]; ok {
 		if json.Unmarshal(raw, &thread) != nil || thread == "" {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("thread_id field must be a non-empty string"))
-			return
+			return core.ErrInvalidParam.WithMessage("thread_id field must be a non-empty string")
 		}
 		if typ == core.ReceiptFullyRead {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("thread_id is not allowed for m.fully_read"))
-			return
+			return core.ErrInvalidParam.WithMessage("thread_id is not allowed for m.fully_read")
 		}
 		if thread != core.ThreadMain && !strings.HasPrefix(thread, "$") {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("thread_id must be main or a thread root's event ID"))
-			return
+			return core.ErrInvalidParam.WithMessage("thread_id must be main or a thread root's event ID")
 		}
 	}
 	if typ == core.ReceiptFullyRead {
@@ -84,11 +77,11 @@ func (s *Server) postReceipt(w http.ResponseWriter, r *http.Request, sess *core.
 		err = s.setReceipt(r, sess, roomID, typ, eventID, thread)
 	}
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }
 
 func (s *Server) setReceipt(r *http.Request, sess *core.Session, roomID, typ, eventID, thread string) error {
@@ -106,20 +99,17 @@ func (s *Server) setFullyRead(r *http.Request, sess *core.Session, roomID, event
 
 // postReadMarkers answers POST /rooms/{roomId}/read_markers: any of
 // m.fully_read, m.read and m.read.private, each an event ID of the room.
-func (s *Server) postReadMarkers(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postReadMarkers(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	roomID, err := s.joinedRoom(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body map[string]json.RawMessage
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body == nil {
-		writeError(w, r, core.ErrBadJSON.WithMessage("The body must be a JSON object"))
-		return
+		return core.ErrBadJSON.WithMessage("The body must be a JSON object")
 	}
 	marks := map[string]string{}
 	for _, k := range []string{core.ReceiptFullyRead, core.ReceiptRead, core.ReceiptReadPrivate} {
@@ -129,25 +119,23 @@ func (s *Server) postReadMarkers(w http.ResponseWriter, r *http.Request, sess *c
 		}
 		var ev string
 		if json.Unmarshal(raw, &ev) != nil || !strings.HasPrefix(ev, "$") {
-			writeError(w, r, core.ErrBadJSON.WithMessage("%s must be an event ID", k))
-			return
+			return core.ErrBadJSON.WithMessage("%s must be an event ID", k)
 		}
 		marks[k] = ev
 	}
 	if ev, ok := marks[core.ReceiptFullyRead]; ok {
 		if err := s.setFullyRead(r, sess, roomID, ev); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	for _, typ := range []string{core.ReceiptRead, core.ReceiptReadPrivate} {
 		if ev, ok := marks[typ]; ok {
 			if err := s.setReceipt(r, sess, roomID, typ, ev, ""); err != nil {
-				writeError(w, r, err)
-				return
+				return err
 			}
 		}
 	}
 	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

@@ -63,55 +63,45 @@ func (s *Server) registrationAuth(r *http.Request) (uiaRequest, error) {
 }
 
 // postRegister answers POST /register.
-func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
+func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	switch kind := r.URL.Query().Get("kind"); kind {
 	case "", "user":
 	case "guest":
-		writeError(w, r, core.ErrGuestAccessForbid.WithMessage("Guest accounts are not supported"))
-		return
+		return core.ErrGuestAccessForbid.WithMessage("Guest accounts are not supported")
 	default:
-		writeError(w, r, core.ErrInvalidParam.WithMessage("Unknown kind %q", kind))
-		return
+		return core.ErrInvalidParam.WithMessage("Unknown kind %q", kind)
 	}
 	if err := s.rateLimit(w, r, actionRegister); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body registerRequest
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	req, err := s.registrationAuth(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	// "Homeservers MUST perform the relevant checks and return these codes
 	// before performing User-Interactive Authentication."
 	var userID string
 	if body.Username != "" {
 		if userID, err = s.availableUserID(r, body.Username); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 	}
 	if len(body.Password) > maxPasswordLength {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("password too long"))
-		return
+		return core.ErrInvalidParam.WithMessage("password too long")
 	}
 	if err := checkDeviceID(body.DeviceID); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	done, err := s.interactiveAuth(r, body.Auth, req)
 	if err != nil {
-		writeUIAError(w, r, err)
-		return
+		return err
 	}
 	if body.Password == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("password is required"))
-		return
+		return core.ErrMissingParam.WithMessage("password is required")
 	}
 	if userID == "" {
 		userID = s.generatedUserID()
@@ -122,8 +112,7 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 		RegistrationToken: done.regToken,
 	})
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	s.acct.uia.finish(done)
 	if s.opts.Profiles != nil {
@@ -144,13 +133,13 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) {
 			Refreshable:       body.RefreshToken,
 		})
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		s.notifyDeviceChange()
 		addTokens(resp, tok)
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // addTokens puts issued tokens into a login or registration answer.
@@ -209,45 +198,40 @@ func checkDeviceID(deviceID string) error {
 }
 
 // getRegisterAvailable answers GET /register/available.
-func (s *Server) getRegisterAvailable(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getRegisterAvailable(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(w, r, actionRegister); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	username := r.URL.Query().Get("username")
 	if username == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("username is required"))
-		return
+		return core.ErrMissingParam.WithMessage("username is required")
 	}
 	if _, err := s.availableUserID(r, username); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"available": true})
+	return nil
 }
 
 // getRegistrationTokenValidity answers GET
 // /v1/register/m.login.registration_token/validity. A setup token counts
 // as valid while it can be used, in every registration mode.
-func (s *Server) getRegistrationTokenValidity(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getRegistrationTokenValidity(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(w, r, actionRegister); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	token := r.URL.Query().Get("token")
 	if token == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("token is required"))
-		return
+		return core.ErrMissingParam.WithMessage("token is required")
 	}
 	if _, err := s.registrationAuth(r); err != nil {
 		// Closed to everyone: "all tokens are considered invalid".
-		writeError(w, r, core.ErrForbidden.WithMessage("Registration is not enabled on this homeserver."))
-		return
+		return core.ErrForbidden.WithMessage("Registration is not enabled on this homeserver.")
 	}
 	valid, err := s.opts.RegistrationTokens.RegistrationTokenValid(r.Context(), token)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"valid": valid})
+	return nil
 }

@@ -16,38 +16,33 @@ func (s *Server) registerRelationsRoutes() {
 }
 
 // getRelations is GET /rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]].
-func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	req := clientsync.RelationsRequest{
 		Viewer: viewer(sess), RoomID: r.PathValue("roomId"), EventID: r.PathValue("eventId"),
 		RelType: r.PathValue("relType"), EventType: r.PathValue("eventType"),
 	}
 	var err error
 	if req.Dir, err = clientsync.ParseDirection(r.URL.Query().Get("dir"), core.Backward); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.From, err = queryPageToken(r, "from"); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.To, err = queryPageToken(r, "to"); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Limit, err = queryLimit(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Recurse, err = queryBool(r, "recurse", false); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp, err := s.timeline.Relations(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }
 
 // withAggregations adds the bundled aggregations to ev, formatted for

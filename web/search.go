@@ -19,32 +19,28 @@ type searchRequest struct {
 }
 
 // postSearch is POST /search (the room_events category).
-func (s *Server) postSearch(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postSearch(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body searchRequest
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.SearchCategories == nil {
-		writeError(w, r, core.ErrBadJSON.WithMessage("search_categories is required"))
-		return
+		return core.ErrBadJSON.WithMessage("search_categories is required")
 	}
 	var resp clientsync.SearchResponse
 	if c := body.SearchCategories.RoomEvents; c != nil {
 		if c.SearchTerm == "" {
-			writeError(w, r, core.ErrBadJSON.WithMessage("room_events.search_term is required"))
-			return
+			return core.ErrBadJSON.WithMessage("room_events.search_term is required")
 		}
 		if err := c.Check(); err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		res, err := s.timeline.Search(r.Context(), viewer(sess), c, r.URL.Query().Get("next_batch"))
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		resp.SearchCategories.RoomEvents = res
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

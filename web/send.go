@@ -22,39 +22,37 @@ func txnOf(sess *core.Session, txnID string) *core.TxnID {
 
 // putSend is PUT /rooms/{roomId}/send/{eventType}/{txnId}: the same
 // transaction from the same device returns the same event ID.
-func (s *Server) putSend(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putSend(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	content, err := readObject(r)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	roomID := r.PathValue("roomId")
 	id, err := s.opts.Rooms.Send(r.Context(), roomID, room.Proto{
 		Type: r.PathValue("eventType"), Sender: sess.UserID, Content: content,
 	}, txnOf(sess, r.PathValue("txnId")))
 	if err != nil {
-		writeError(w, r, notInRoomIfUnknown(err, roomID))
-		return
+		return notInRoomIfUnknown(err, roomID)
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
+	return nil
 }
 
 // putRedact is PUT /rooms/{roomId}/redact/{eventId}/{txnId}.
-func (s *Server) putRedact(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putRedact(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body struct {
 		Reason string `json:"reason"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	id, err := s.opts.Rooms.Redact(r.Context(), r.PathValue("roomId"), sess.UserID, r.PathValue("eventId"),
 		body.Reason, txnOf(sess, r.PathValue("txnId")))
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"event_id": id})
+	return nil
 }
 
 // notInRoomIfUnknown answers a write to a room the server does not know as

@@ -142,16 +142,14 @@ func (s *Server) syncFilter(ctx context.Context, userID, param string) (*clients
 // timeout for something to happen: it takes the notifier's channel before
 // reading the streams, so a change committed while it reads wakes it at
 // once.
-func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	req, timeout, presence, err := s.syncParams(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	ctx := r.Context()
 	if err := s.timeline.SyncPresence(ctx, sess.UserID, presence); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	wait := req.Since != nil && !req.FullState && timeout > 0 && s.opts.Notifier != nil
 	var deadline <-chan time.Time
@@ -167,12 +165,11 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 		}
 		resp, err := s.timeline.Build(ctx, req)
 		if err != nil {
-			writeError(w, r, err)
-			return
+			return err
 		}
 		if !wait || !resp.Empty() {
 			writeJSON(w, http.StatusOK, resp)
-			return
+			return nil
 		}
 		if h := syncWaitHook.Load(); h != nil {
 			(*h)()
@@ -181,9 +178,9 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 		case <-changed:
 		case <-deadline:
 			writeJSON(w, http.StatusOK, resp)
-			return
+			return nil
 		case <-ctx.Done():
-			return
+			return nil
 		}
 	}
 }

@@ -12,29 +12,26 @@ func (s *Server) registerThreadsRoutes() {
 }
 
 // getThreads is GET /rooms/{roomId}/threads.
-func (s *Server) getThreads(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getThreads(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	req := clientsync.ThreadsRequest{Viewer: viewer(sess), RoomID: r.PathValue("roomId")}
 	switch r.URL.Query().Get("include") {
 	case "", "all":
 	case "participated":
 		req.Participated = true
 	default:
-		writeError(w, r, core.ErrInvalidParam.WithMessage("include must be all or participated"))
-		return
+		return core.ErrInvalidParam.WithMessage("include must be all or participated")
 	}
 	var err error
 	if req.From, err = queryPageToken(r, "from"); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Limit, err = queryLimit(r); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp, err := s.timeline.Threads(r.Context(), req)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

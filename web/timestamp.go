@@ -13,26 +13,23 @@ func (s *Server) registerTimestampRoutes() {
 }
 
 // getTimestampToEvent is GET /rooms/{roomId}/timestamp_to_event.
-func (s *Server) getTimestampToEvent(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) getTimestampToEvent(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	q := r.URL.Query()
 	if q.Get("ts") == "" || q.Get("dir") == "" {
-		writeError(w, r, core.ErrMissingParam.WithMessage("ts and dir are required"))
-		return
+		return core.ErrMissingParam.WithMessage("ts and dir are required")
 	}
 	ts, err := strconv.ParseInt(q.Get("ts"), 10, 64)
 	if err != nil {
-		writeError(w, r, core.ErrInvalidParam.WithMessage("ts must be an integer"))
-		return
+		return core.ErrInvalidParam.WithMessage("ts must be an integer")
 	}
 	dir, err := clientsync.ParseDirection(q.Get("dir"), core.Forward)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	resp, err := s.timeline.EventAtTimestamp(r.Context(), viewer(sess), r.PathValue("roomId"), ts, dir)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

@@ -19,31 +19,27 @@ func (s *Server) registerToDeviceRoutes() {
 // putSendToDevice is PUT /sendToDevice/{eventType}/{txnId}. It is
 // idempotent per device and transaction ID. Messages to remote users are
 // dropped (and logged): federation is not built yet.
-func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	eventType, txnID := r.PathValue("eventType"), r.PathValue("txnId")
 	var req struct {
 		Messages map[string]map[string]json.RawMessage `json:"messages"`
 	}
 	if err := readJSON(r, &req); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if req.Messages == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("messages is required"))
-		return
+		return core.ErrMissingParam.WithMessage("messages is required")
 	}
 	var targets []core.ToDeviceTarget
 	for _, userID := range sortedStrings(req.Messages) {
 		isLocal, server, ok := s.isLocalUser(userID)
 		if !ok {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("%q is not a user ID", userID))
-			return
+			return core.ErrInvalidParam.WithMessage("%q is not a user ID", userID)
 		}
 		for _, dev := range sortedStrings(req.Messages[userID]) {
 			content := req.Messages[userID][dev]
 			if len(content) == 0 || content[0] != '{' {
-				writeError(w, r, core.ErrBadJSON.WithMessage("the message to %s %s is not an object", userID, dev))
-				return
+				return core.ErrBadJSON.WithMessage("the message to %s %s is not an object", userID, dev)
 			}
 			if !isLocal {
 				slog.WarnContext(r.Context(), "to-device message to a remote user dropped: no federation yet",
@@ -56,11 +52,11 @@ func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *c
 	fresh, err := s.opts.ToDevice.SendToDevice(r.Context(),
 		core.TxnID{UserID: sess.UserID, DeviceID: sess.DeviceID, TxnID: txnID}, eventType, targets)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if fresh && len(targets) > 0 {
 		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
+	return nil
 }

@@ -18,43 +18,37 @@ func (s *Server) registerTypingRoutes() {
 
 // putTyping answers PUT /rooms/{roomId}/typing/{userId}: typing (required)
 // and timeout in milliseconds (required when typing).
-func (s *Server) putTyping(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) putTyping(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	if r.PathValue("userId") != sess.UserID {
-		writeError(w, r, core.ErrForbidden.WithMessage("You cannot set another user's typing state"))
-		return
+		return core.ErrForbidden.WithMessage("You cannot set another user's typing state")
 	}
 	roomID, err := s.joinedRoom(r, sess)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	var body struct {
 		Typing  *bool  `json:"typing"`
 		Timeout *int64 `json:"timeout"`
 	}
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.Typing == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("typing is required"))
-		return
+		return core.ErrMissingParam.WithMessage("typing is required")
 	}
 	var timeout time.Duration
 	if *body.Typing {
 		if body.Timeout == nil {
-			writeError(w, r, core.ErrMissingParam.WithMessage("timeout is required when typing"))
-			return
+			return core.ErrMissingParam.WithMessage("timeout is required when typing")
 		}
 		if *body.Timeout < 0 {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("timeout must not be negative"))
-			return
+			return core.ErrInvalidParam.WithMessage("timeout must not be negative")
 		}
 		timeout = time.Duration(min(*body.Timeout, int64(time.Hour/time.Millisecond))) * time.Millisecond
 	}
 	if err := s.opts.Typing.SetTyping(r.Context(), roomID, sess.UserID, *body.Typing, timeout); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
+	return nil
 }

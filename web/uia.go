@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/matrixhttp"
 )
 
 // User-interactive authentication (spec: "User-Interactive Authentication
@@ -109,22 +109,11 @@ func (c *uiaChallenge) Error() string {
 	return "interactive auth required"
 }
 
-// writeUIAError sends a challenge as the spec's 401 body, and anything else
-// through writeError (with a Retry-After header for M_LIMIT_EXCEEDED).
-func writeUIAError(w http.ResponseWriter, r *http.Request, err error) {
-	var c *uiaChallenge
-	if errors.As(err, &c) {
-		writeJSON(w, http.StatusUnauthorized, c)
-		return
-	}
-	var me *core.Error
-	if errors.As(err, &me) {
-		if ms, ok := me.Extra["retry_after_ms"].(int64); ok {
-			w.Header().Set("Retry-After", strconv.FormatInt((ms+999)/1000, 10))
-		}
-	}
-	writeError(w, r, err)
-}
+// Response makes a challenge a matrixhttp.Responder: the error writer sends
+// it as the spec's 401 body.
+func (c *uiaChallenge) Response() (int, any) { return http.StatusUnauthorized, c }
+
+var _ matrixhttp.Responder = (*uiaChallenge)(nil)
 
 // authDict is the request's "auth" object.
 type authDict struct {
@@ -139,7 +128,8 @@ type authDict struct {
 // interactiveAuth runs one step of interactive auth for the request. It
 // returns the session once its completed stages make up a flow; the
 // handler then does its work and calls finish. Otherwise it returns a
-// *uiaChallenge (send it with writeUIAError) or another error.
+// *uiaChallenge (the error writer sends it as a 401 challenge) or another
+// error.
 //
 // A request whose auth names no session, or one that is unknown, expired
 // or belongs to another endpoint, starts a new session and still has its

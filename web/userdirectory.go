@@ -39,28 +39,24 @@ type directoryUserJSON struct {
 }
 
 // postUserDirectorySearch answers POST /_matrix/client/v3/user_directory/search.
-func (s *Server) postUserDirectorySearch(w http.ResponseWriter, r *http.Request, sess *core.Session) {
+func (s *Server) postUserDirectorySearch(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body userDirectoryRequest
 	if err := readJSON(r, &body); err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	if body.SearchTerm == nil {
-		writeError(w, r, core.ErrMissingParam.WithMessage("search_term is required"))
-		return
+		return core.ErrMissingParam.WithMessage("search_term is required")
 	}
 	limit := defaultDirectoryLimit
 	if body.Limit != nil {
 		if *body.Limit < 0 {
-			writeError(w, r, core.ErrInvalidParam.WithMessage("limit must not be negative"))
-			return
+			return core.ErrInvalidParam.WithMessage("limit must not be negative")
 		}
 		limit = min(*body.Limit, maxDirectoryLimit)
 	}
 	users, err := s.opts.UserDirectory.DirectoryUsers(r.Context(), sess.UserID)
 	if err != nil {
-		writeError(w, r, err)
-		return
+		return err
 	}
 	found, limited := core.SearchDirectory(users, *body.SearchTerm, limit)
 	results := make([]directoryUserJSON, len(found))
@@ -68,4 +64,5 @@ func (s *Server) postUserDirectorySearch(w http.ResponseWriter, r *http.Request,
 		results[i] = directoryUserJSON{UserID: u.UserID, DisplayName: u.DisplayName, AvatarURL: u.AvatarURL}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"results": results, "limited": limited})
+	return nil
 }

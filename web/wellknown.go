@@ -7,8 +7,9 @@ import (
 
 // getWellKnownClient answers GET /.well-known/matrix/client (server
 // discovery).
-func (s *Server) getWellKnownClient(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getWellKnownClient(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, s.wellKnownClient(r))
+	return nil
 }
 
 // wellKnownClient is the discovery object: Options.PublicBaseURL, or the
