@@ -154,8 +154,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		// End-to-end encryption: keys, to-device messages, key backups.
 		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
 		ToDevice: storage.NewToDeviceStore(db), KeyBackups: storage.NewKeyBackupStore(db),
-		// Personal data; IsJoined lets members only send receipts and typing.
-		Profiles: profiles, AccountData: accountData, PushRules: pushRules, Pushers: pushers,
+		// Personal data; a profile change (client or admin API) reaches the
+		// user's member events; IsJoined lets members only send receipts and typing.
+		Profiles: profiles, OnProfileChange: rooms.ProfileChanged, AccountData: accountData, PushRules: pushRules, Pushers: pushers,
 		Notifications: notifications, Receipts: receipts, Typing: typists, Presence: presence,
 		IsJoined: core.IsJoinedIn(events),
 		// Sync and the timeline reads.
