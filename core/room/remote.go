@@ -79,6 +79,8 @@ func NewFederation(p *Pipeline, cfg FederationConfig) (*Federation, error) {
 type incoming struct {
 	ev *pdu.PDU
 	v  *roomversion.Version
+	// roomID is the event's room (computed for a v12 create event).
+	roomID string
 	// js is the event as stored: without unsigned, and redacted when its
 	// content hash did not match.
 	js []byte
@@ -172,9 +174,13 @@ func (f *Federation) checkIn(ctx context.Context, v *roomversion.Version, raw js
 			return nil, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
 		}
 	}
-	in := &incoming{ev: ev, v: v}
-	if ev.RoomID == "" {
-		return in, fmt.Errorf("%w: no room_id", ErrPDUInvalid)
+	in := &incoming{ev: ev, v: v, roomID: ev.RoomID}
+	if in.roomID == "" {
+		// Only the create event of a room version whose room IDs come from
+		// it has none.
+		if in.roomID = roomIDOf(v, ev); in.roomID == "" {
+			return in, fmt.Errorf("%w: no room_id", ErrPDUInvalid)
+		}
 	}
 	if ev.Type == eventauth.TypeMember && !hasMembership(ev) {
 		return in, fmt.Errorf("%w: m.room.member without a membership", ErrPDUInvalid)
@@ -231,4 +237,18 @@ func (f *Federation) keyLookup(ctx context.Context) signing.KeyLookup {
 		}
 		return k, err
 	}
+}
+
+// roomIDOf returns the room of e: its room_id, or for the create event of
+// a room version whose room IDs come from it, the ID computed from it (""
+// if it cannot be).
+func roomIDOf(v *roomversion.Version, e *pdu.PDU) string {
+	if e.RoomID != "" || !v.RoomIDFromCreateEvent || e.Type != eventauth.TypeCreate {
+		return e.RoomID
+	}
+	id, err := e.RoomIDFor(v)
+	if err != nil {
+		return ""
+	}
+	return id
 }

@@ -81,8 +81,8 @@ func (f *Federation) checkAll(ctx context.Context, v *roomversion.Version, roomI
 	out := make([]*incoming, 0, len(raws))
 	for _, raw := range raws {
 		in, err := f.checkIn(ctx, v, raw)
-		if err == nil && in.ev.RoomID != roomID {
-			err = fmt.Errorf("%w: event of room %s among those of %s", ErrPDUInvalid, in.ev.RoomID, roomID)
+		if err == nil && in.roomID != roomID {
+			err = fmt.Errorf("%w: event of room %s among those of %s", ErrPDUInvalid, in.roomID, roomID)
 		}
 		if err != nil {
 			f.cfg.Logger.InfoContext(ctx, "fetched event dropped", "room_id", roomID, "err", err)
@@ -153,6 +153,7 @@ func (f *Federation) acceptOutliers(ctx context.Context, ins []*incoming) error 
 		}
 		accepted[ev.EventID] = ev
 		ne := newEvent(in.v, ev, in.js, Metadata{}, f.p.now())
+		ne.RoomID = in.roomID
 		ne.Outlier = true
 		ne.Rejected = ev.Internal.Rejected
 		batch = append(batch, ne)
@@ -300,7 +301,7 @@ func (f *Federation) stateAfterGap(ctx context.Context, origin string, in *incom
 	state := make(core.StateMap, len(ids.PDUIDs)+1)
 	for _, id := range ids.PDUIDs {
 		e := evs[id]
-		if e == nil || e.StateKey == nil || e.RoomID != roomID || e.Internal.Rejected != "" {
+		if e == nil || e.StateKey == nil || roomIDOf(in.v, e) != roomID || e.Internal.Rejected != "" {
 			continue
 		}
 		state[core.StateKey{Type: e.Type, StateKey: *e.StateKey}] = id
@@ -334,8 +335,8 @@ func (f *Federation) fetchEvent(ctx context.Context, destination string, v *room
 	if err != nil {
 		return nil, err
 	}
-	if in.ev.EventID != eventID || in.ev.RoomID != roomID {
-		return nil, fmt.Errorf("%w: asked for %s of %s, got %s of %s", ErrPDUInvalid, eventID, roomID, in.ev.EventID, in.ev.RoomID)
+	if in.ev.EventID != eventID || in.roomID != roomID {
+		return nil, fmt.Errorf("%w: asked for %s of %s, got %s of %s", ErrPDUInvalid, eventID, roomID, in.ev.EventID, in.roomID)
 	}
 	return in, nil
 }

@@ -372,13 +372,20 @@ func (f *Federation) currentAfter(ctx context.Context, in *incoming, t *tip, b *
 		}
 		sets = append(sets, toResState(m))
 	}
-	current, err := p.resolve(ctx, in.v, sets)
+	// The event is not stored yet: resolution finds it here.
+	fetch := p.pduFunc(ctx)
+	current, err := stateres.Resolve(in.v, sets, func(id string) (*pdu.PDU, error) {
+		if id == ev.EventID {
+			return ev, nil
+		}
+		return fetch(id)
+	}, nil)
 	if err != nil {
-		return nil, false, err
+		return nil, false, fmt.Errorf("room: resolving state: %w", err)
 	}
 	old, err := p.stores.State.CurrentState(ctx, ev.RoomID, core.AllState)
 	if err != nil {
 		return nil, false, err
 	}
-	return diffState(old, current), false, nil
+	return diffState(old, fromResState(current)), false, nil
 }
