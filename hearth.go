@@ -63,12 +63,16 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		return nil, err
 	}
 	start := time.Now()
+	// notifier wakes /sync: storage signals it after every commit that
+	// advances a stream, the typing service when typing changes.
+	notifier := &core.Notifier{}
 	db, err := storage.Open(ctx, storage.Options{
 		Path:            cfg.DatabasePath(),
 		StatePath:       cfg.StatePath(),
 		SynchronousFull: cfg.Database.Synchronous == "full",
 		VFS:             oo.VFS,
 		Logger:          oo.Logger,
+		StreamAdvanced:  notifier.Notify,
 	})
 	if err != nil {
 		return nil, err
@@ -101,7 +105,6 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		db.Close()
 		return nil, err
 	}
-	notifier := &core.Notifier{}
 	events := storage.NewEventStore(db)
 	// Personal data: profiles, account data, push rules, notifications
 	// (every live event persisted goes through the push rules of the room's

@@ -63,6 +63,12 @@ type Options struct {
 	// Logger receives background update progress and migration notes. Nil
 	// uses slog.Default().
 	Logger *slog.Logger
+	// StreamAdvanced, when set, is called by the writer after each commit
+	// in which a stream advanced (a new live event, receipt, account data,
+	// to-device message, device list change or presence): the one place
+	// /sync is woken from (core.Notifier.Notify). It runs on the writer
+	// goroutine and must return quickly.
+	StreamAdvanced func()
 }
 
 // DB is an open hearth database.

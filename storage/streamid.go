@@ -31,10 +31,14 @@ var (
 )
 
 // Next reserves n ids and returns the first; the others follow by Step.
-// q must be the writer's transaction.
+// q must be the writer's transaction: once it commits, the writer calls
+// Options.StreamAdvanced.
 func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 	if n <= 0 {
 		return 0, fmt.Errorf("storage: stream %s: reserving %d ids", s.Name, n)
+	}
+	if w, ok := q.(writerQueryer); ok && w.advanced != nil {
+		*w.advanced = true
 	}
 	var last int64
 	err := q.QueryRowContext(ctx,

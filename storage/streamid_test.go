@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"testing"
 
 	"hearth.dev/hearth/core"
@@ -105,4 +107,50 @@ func TestStreamOrderingsSurviveReopen(t *testing.T) {
 	if so[0] != 3 {
 		t.Errorf("first event after reopening has stream ordering %d, want 3", so[0])
 	}
+}
+
+// TestStreamAdvancedAfterCommit checks that the writer calls
+// Options.StreamAdvanced after a commit that took a stream id, and only
+// then: not for writes that advance no stream, nor for failed ones.
+func TestStreamAdvancedAfterCommit(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions(t)
+	var calls atomic.Int64
+	o.StreamAdvanced = func() { calls.Add(1) }
+	db := mustOpenWith(t, o)
+	want := func(step string, n int64) {
+		t.Helper()
+		if got := calls.Load(); got != n {
+			t.Errorf("%s: StreamAdvanced called %d times, want %d", step, got, n)
+		}
+	}
+	base := calls.Load()
+	if err := db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "UPDATE stream_positions SET stream_id = stream_id WHERE stream_name = ?", StreamEvents)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want("a write that takes no stream id", base)
+	failed := errors.New("failed")
+	if err := db.Write(ctx, func(q Queryer) error {
+		if _, err := receiptStream.Next(ctx, q, 1); err != nil {
+			return err
+		}
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Fatalf("failing write: %v", err)
+	}
+	want("a failed write", base)
+	if err := db.Write(ctx, func(q Queryer) error {
+		_, err := receiptStream.Next(ctx, q, 1)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want("a write that takes an id", base+1)
+	if _, err := NewAccountDataStore(db).SetAccountData(ctx, "@a:example.org", "", "m.test", json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	want("account data", base+2)
 }

@@ -111,12 +111,14 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return
 	}
 	ok := 0
+	advanced := false
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		q := writerQueryer{conn: conn, stmts: db.stmts}
+		var adv bool
+		q := writerQueryer{conn: conn, stmts: db.stmts, advanced: &adv}
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
 		} else {
@@ -124,6 +126,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 		if results[i] == nil {
 			ok++
+			advanced = advanced || adv
 		}
 	}
 	if ok == 0 {
@@ -139,6 +142,10 @@ func (db *DB) commitBatch(batch []*writeReq) {
 				results[i] = err
 			}
 		}
+	} else if advanced && db.opts.StreamAdvanced != nil {
+		// Committed: wake /sync before the writers learn their outcome, so
+		// a client that reads right after its write finds waiters woken.
+		db.opts.StreamAdvanced()
 	}
 	finish(nil)
 }
@@ -180,6 +187,9 @@ func runGuarded(q writerQueryer, fn func(Queryer) error) (err error) {
 type writerQueryer struct {
 	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+	// advanced is set when the write takes an id of a stream
+	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
+	advanced *bool
 }
 
 func (w writerQueryer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
