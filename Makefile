@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: client-deps test-clients all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
+.PHONY: client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
 
 all: build
 
@@ -129,6 +129,21 @@ client-deps:
 
 test-clients: build client-deps
 	node test/clients/run.mjs
+
+# Federation on loopback with TLS from a test CA (Debian's openssl):
+# test/federation/peer.py, an independent server on python3-signedjson,
+# -canonicaljson and -nacl, against itself and against hearth; and two hearths
+# driven by matrix-js-sdk (test/federation/run.mjs). test-federation runs the
+# steps that pass today; test-federation-full runs them all and reports each.
+
+federation-deps: client-deps
+	command -v openssl >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl)
+
+test-federation: federation-deps
+	node test/federation/run.mjs --only selftest
+
+test-federation-full: build federation-deps
+	node test/federation/run.mjs
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

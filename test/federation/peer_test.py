@@ -1,0 +1,470 @@
+"""The independent-peer test: hearth federating with a server it shares no code with.
+
+    /usr/bin/python3 peer_test.py --hearth NAME --client URL --ca CA.pem \
+        --cert PEER.pem --key PEER.key --listen 127.0.0.3:PORT [--steps a,b] [--list]
+
+NAME is hearth's server name (its federation listener, an IP literal with a
+port), URL its client-server API (open registration, rate limits off), the
+certificate is the peer's, for the IP it listens on, signed by the test CA
+that hearth trusts (federation.ca_file) and that the peer trusts for hearth.
+
+Each step prints "ok NAME" or "FAIL NAME: why"; the exit status is 1 when a
+step failed. A step fails too when the peer recorded, during it, a request or
+event from hearth that the specification refuses (peer.failures).
+"""
+
+import argparse
+import copy
+import json
+import sys
+import time
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import signedjson.key
+import signedjson.sign
+
+import peer as fed
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--hearth")
+ap.add_argument("--client")
+ap.add_argument("--ca")
+ap.add_argument("--cert")
+ap.add_argument("--key")
+ap.add_argument("--listen")
+ap.add_argument("--steps", default="")
+ap.add_argument("--list", action="store_true")
+args = ap.parse_args()
+
+H = args.hearth
+SUFFIX = format(int(time.time() * 1000), "x")[-6:]
+WAIT = 30  # seconds an asynchronous outcome may take before the step fails
+
+
+class StepFailed(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise StepFailed(msg)
+
+
+# --- hearth's client API ----------------------------------------------------
+
+
+class HTTPFailure(Exception):
+    def __init__(self, method, path, status, body):
+        super().__init__(f"{method} {path}: {status} {body}")
+        self.status = status
+        self.body = body
+
+
+def call(method, path, body=None, token=None, query=None):
+    url = args.client.rstrip("/") + path
+    if query:
+        url += "?" + urllib.parse.urlencode(query, doseq=True)
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method)
+    req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return json.loads(resp.read())
+    except urllib.error.HTTPError as e:
+        raw = e.read()
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = raw.decode(errors="replace")
+        raise HTTPFailure(method, path, e.code, parsed) from None
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def register(name):
+    body = {"username": name, "password": "pw-" + name}
+    try:
+        call("POST", "/_matrix/client/v3/register", body)
+        raise StepFailed("register without auth should ask for user-interactive auth")
+    except HTTPFailure as e:
+        if e.status != 401:
+            raise
+        body["auth"] = {"type": "m.login.dummy", "session": e.body["session"]}
+    return call("POST", "/_matrix/client/v3/register", body)
+
+
+def client_event(token, room_id, event_id):
+    """The event as hearth's client API shows it, or None when it is not found."""
+    try:
+        return call("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/event/{q(event_id)}", token=token)
+    except HTTPFailure as e:
+        if e.status == 404:
+            return None
+        raise
+
+
+def poll(fn, what, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise StepFailed(f"{what}: not within {timeout} s")
+        time.sleep(0.1)
+
+
+# --- the run ----------------------------------------------------------------
+
+host, port = args.listen.rsplit(":", 1) if args.listen else ("127.0.0.3", "0")
+peer = fed.Peer(host, int(port), args.cert, args.key, args.ca)
+S = {}  # what steps leave for later steps
+STEPS = []
+
+
+def step(fn):
+    STEPS.append(fn)
+    return fn
+
+
+def peer_user(local):
+    return f"@{local}-{SUFFIX}:{peer.server_name}"
+
+
+def alice():
+    if "alice" not in S:
+        r = register("alice" + SUFFIX)
+        S["alice"] = (r["user_id"], r["access_token"])
+    return S["alice"]
+
+
+@step
+def keys():
+    """hearth's /_matrix/key/v2/server on its federation listener, checked here."""
+    doc = peer.request("GET", H, "/_matrix/key/v2/server", sign=False)
+    fed.parse_key_document(doc, H)
+
+
+@step
+def version():
+    doc = peer.request("GET", H, "/_matrix/federation/v1/version")
+    check(isinstance(doc.get("server"), dict), f"version answer {doc}")
+
+
+@step
+def request_auth():
+    """A signed request is served; unsigned, forged, misaddressed and unknown-origin ones get 401."""
+    uid, _ = alice()
+    path = f"/_matrix/federation/v1/query/profile?user_id={q(uid)}&field=displayname"
+    peer.request("GET", H, path)
+    other = signedjson.key.generate_signing_key("p1")
+    cases = {
+        "unsigned": dict(sign=False),
+        "forged signature": dict(key=other),
+        "origin that is not the signer": dict(origin="127.0.0.9:1"),
+    }
+    for what, kw in cases.items():
+        try:
+            peer.request("GET", H, path, **kw)
+            raise StepFailed(f"{what} request was served")
+        except fed.RemoteError as e:
+            check(e.status == 401, f"{what} request: {e.status} {e.body}, want 401")
+    # Signed for another destination.
+    hdr = fed.xmatrix_header(peer.server_name, "127.0.0.9:1", peer.signing_key, "GET", path, None)
+    try:
+        peer.request("GET", H, path, sign=False, headers={"Authorization": hdr})
+        raise StepFailed("a request signed for another destination was served")
+    except fed.RemoteError as e:
+        check(e.status == 401, f"request for another destination: {e.status} {e.body}, want 401")
+
+
+def hearth_joins(version):
+    uid, tok = alice()
+    room = peer.create_room("carol-" + SUFFIX, version)
+    call("POST", f"/_matrix/client/v3/join/{q(room.room_id)}", {}, tok, query={"server_name": peer.server_name})
+    joined = peer.wait_for(lambda: [p for _, p in peer.received_pdus if p["room_id"] == room.room_id
+                                    and p["type"] == "m.room.member" and p["state_key"] == uid], WAIT)
+    check(joined, "no join of alice reached the peer")
+    S[f"peer_room_{version}"] = room
+    return room
+
+
+@step
+def hearth_joins_peer_room_v10():
+    hearth_joins("10")
+
+
+@step
+def hearth_joins_peer_room_v11():
+    hearth_joins("11")
+
+
+@step
+def hearth_joins_peer_room_v12():
+    hearth_joins("12")
+
+
+def send_and_see(room, sender, body):
+    """A message of ours that hearth must accept and alice must see."""
+    _, tok = alice()
+    eid, pdu = peer.build_event(room, "m.room.message", sender, {"msgtype": "m.text", "body": body})
+    resp = peer.send(H, [pdu])
+    res = resp.get("pdus", {}).get(eid)
+    check(res is not None, f"/send answer has no result for {eid}: {resp}")
+    check("error" not in res, f"hearth refused a valid event: {res}")
+    ev = poll(lambda: client_event(tok, room.room_id, eid), f"alice sees {eid}")
+    check(ev.get("content", {}).get("body") == body, f"alice sees {ev}")
+    return eid
+
+
+@step
+def peer_message_reaches_hearth():
+    for v in ("10", "11", "12"):
+        room = S[f"peer_room_{v}"]
+        send_and_see(room, room.events[room.state[("m.room.create", "")]]["sender"], f"hello from the peer in v{v}")
+
+
+@step
+def hearth_message_reaches_peer():
+    _, tok = alice()
+    for v in ("10", "11", "12"):
+        room = S[f"peer_room_{v}"]
+        r = call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/send/m.room.message/m{v}{SUFFIX}",
+                 {"msgtype": "m.text", "body": f"hello from hearth in v{v}"}, tok)
+        got = peer.wait_for(lambda: r["event_id"] in room.events, WAIT)
+        check(got, f"alice's message {r['event_id']} did not reach the peer")
+
+
+@step
+def hearth_edus_reach_peer():
+    uid, tok = alice()
+    room = S["peer_room_11"]
+    call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/typing/{q(uid)}", {"typing": True, "timeout": 30000}, tok)
+    got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.typing"
+                                 and e.get("content", {}).get("user_id") == uid], WAIT)
+    check(got, "no m.typing EDU reached the peer")
+    last = room.extremities[-1]
+    call("POST", f"/_matrix/client/v3/rooms/{q(room.room_id)}/receipt/m.read/{q(last)}", {}, tok)
+    got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.receipt"
+                                 and room.room_id in e.get("content", {})], WAIT)
+    check(got, "no m.receipt EDU reached the peer")
+
+
+def creator(room):
+    return room.events[room.state[("m.room.create", "")]]["sender"]
+
+
+def expect_refused(room, what, pdu, event_id, send_kw=None, need_error=True, redacted_ok=False):
+    """hearth must not show pdu to alice; format and signature failures must be answered as errors."""
+    _, tok = alice()
+    answer = None
+    try:
+        resp = peer.send(H, [pdu], **(send_kw or {}))
+        answer = resp.get("pdus", {}).get(event_id)
+        errored = isinstance(answer, dict) and "error" in answer
+    except fed.RemoteError as e:
+        check(400 <= e.status < 500, f"{what}: /send answered {e.status} {e.body}")
+        errored = True
+        answer = f"{e.status} {e.body}"
+    # A valid event after it: once alice sees that one, hearth has handled both.
+    send_and_see(room, creator(room), f"after {what}")
+    seen = client_event(tok, room.room_id, event_id)
+    if seen is not None and redacted_ok:
+        check("body" not in seen.get("content", {}), f"{what}: alice sees the unredacted content {seen['content']}")
+    else:
+        check(seen is None, f"{what}: alice sees the event: {seen}")
+    if need_error:
+        check(errored, f"{what}: /send answered {answer!r} for it, want an error")
+    print(f"   {what}: {answer}", flush=True)
+
+
+def bad_message(room, sender=None, content=None):
+    return peer.build_event(room, "m.room.message", sender or creator(room),
+                            content or {"msgtype": "m.text", "body": "refuse me"}, add=False)
+
+
+@step
+def refuses_forged_signature():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room)
+    other = signedjson.key.generate_signing_key("p1")
+    forged = signedjson.sign.sign_json(fed.redact(pdu, room.version), peer.server_name, other)
+    pdu["signatures"] = forged["signatures"]
+    expect_refused(room, "forged signature", pdu, eid)
+
+
+@step
+def refuses_unsigned_event():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room)
+    pdu["signatures"] = {}
+    expect_refused(room, "unsigned event", pdu, eid)
+
+
+@step
+def redacts_wrong_content_hash():
+    """Spec: a content hash mismatch makes hearth keep the redacted event, never the content."""
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "signed body"})
+    pdu["content"]["body"] = "tampered body"
+    expect_refused(room, "wrong content hash", pdu, eid, need_error=False, redacted_ok=True)
+
+
+@step
+def refuses_wrong_origin():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room)
+    expect_refused(room, "transaction origin that is not the X-Matrix origin", pdu, eid,
+                   send_kw={"body_origin": "127.0.0.9:1"})
+
+
+@step
+def refuses_sender_of_other_server():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room, sender="@eve:127.0.0.9:1")
+    expect_refused(room, "event of another server's user signed only by the peer", pdu, eid)
+
+
+@step
+def refuses_failed_auth():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room, sender=peer_user("mallory"))
+    expect_refused(room, "message of a user who never joined", pdu, eid, need_error=False)
+    dave = peer_user("dave")
+    jid, join = peer.build_event(room, "m.room.member", dave, {"membership": "join"}, state_key=dave)
+    resp = peer.send(H, [join])
+    check("error" not in resp.get("pdus", {}).get(jid, {}), f"dave's valid join refused: {resp}")
+    eid, pdu = peer.build_event(room, "m.room.name", dave, {"name": "taken over"}, state_key="", add=False)
+    expect_refused(room, "state event of a user below state_default", pdu, eid, need_error=False)
+
+
+@step
+def refuses_oversized_event():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "x" * 66000})
+    check(len(fed.canonical(pdu)) > fed.MAX_PDU_BYTES, "the test event is not oversized")
+    expect_refused(room, "event over 65536 bytes", pdu, eid)
+
+
+@step
+def refuses_non_canonical_json():
+    room = S["peer_room_11"]
+    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "float", "n": 1.5})
+    expect_refused(room, "float in content", pdu, eid)
+    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "big", "n": 2**53})
+    expect_refused(room, "integer beyond 2**53-1", pdu, eid)
+
+
+def peer_joins(version):
+    uid, tok = alice()
+    r = call("POST", "/_matrix/client/v3/createRoom",
+             {"preset": "public_chat", "room_version": version, "name": f"hearth room v{version}"}, tok)
+    room_id = r["room_id"]
+    erin = peer_user("erin")
+    room = peer.join_room(H, room_id, erin)
+    member = poll(lambda: _member(tok, room_id, erin), f"alice sees {erin} joined")
+    check(member.get("membership") == "join", f"erin's member event {member}")
+    S[f"hearth_room_{version}"] = (room, erin)
+
+
+def _member(tok, room_id, user_id):
+    try:
+        return call("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/state/m.room.member/{q(user_id)}", token=tok)
+    except HTTPFailure as e:
+        if e.status in (403, 404):
+            return None
+        raise
+
+
+@step
+def peer_joins_hearth_room_v10():
+    peer_joins("10")
+
+
+@step
+def peer_joins_hearth_room_v11():
+    peer_joins("11")
+
+
+@step
+def peer_joins_hearth_room_v12():
+    peer_joins("12")
+
+
+@step
+def messages_both_ways_in_hearth_room():
+    _, tok = alice()
+    for v in ("10", "11", "12"):
+        room, erin = S[f"hearth_room_{v}"]
+        send_and_see(room, erin, f"erin in hearth's v{v} room")
+        r = call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/send/m.room.message/h{v}{SUFFIX}",
+                 {"msgtype": "m.text", "body": f"alice answers in v{v}"}, tok)
+        check(peer.wait_for(lambda: r["event_id"] in room.events, WAIT),
+              f"alice's message {r['event_id']} did not reach the peer")
+
+
+@step
+def invite_from_hearth():
+    _, tok = alice()
+    frank = peer_user("frank")
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat", "invite": [frank]}, tok)
+    got = peer.wait_for(lambda: [i for i in peer.invites if i[0] == r["room_id"]], WAIT)
+    check(got, "no invite reached the peer")
+    room = peer.join_room(H, r["room_id"], frank)
+    member = poll(lambda: _member(tok, r["room_id"], frank), "alice sees frank joined")
+    check(member.get("membership") == "join", f"frank's member event {member}")
+    check(room.state.get(("m.room.member", frank)), "frank's join is not in the peer's view")
+
+
+@step
+def peer_saw_only_valid_traffic():
+    """Every request hearth made was X-Matrix-signed and every event it sent passed the checks."""
+    check(peer.requests, "hearth made no authenticated request to the peer")
+    origins = {o for _, _, o in peer.requests}
+    check(origins == {H}, f"requests from {origins}")
+    check(peer.received_pdus, "hearth sent no event to the peer")
+    check(not peer.failures, f"failures: {peer.failures}")
+
+
+def main():
+    if args.list:
+        print("\n".join(s.__name__ for s in STEPS))
+        return 0
+    only = [s for s in args.steps.split(",") if s]
+    unknown = set(only) - {s.__name__ for s in STEPS}
+    if unknown:
+        print("unknown steps:", ", ".join(sorted(unknown)), file=sys.stderr)
+        return 2
+    peer.start()
+    failed = 0
+    try:
+        for s in STEPS:
+            if only and s.__name__ not in only:
+                continue
+            before = len(peer.failures)
+            try:
+                s()
+                new = peer.failures[before:]
+                if new:
+                    raise StepFailed(f"the peer refused what hearth sent: {new}")
+                print(f"ok   {s.__name__}", flush=True)
+            except Exception as e:  # a step's failure is reported, the next step runs
+                failed += 1
+                detail = str(e) if isinstance(e, (StepFailed, HTTPFailure, fed.RemoteError, fed.Invalid)) \
+                    else traceback.format_exc()
+                print(f"FAIL {s.__name__}: {detail}", flush=True)
+    finally:
+        peer.stop()
+    print(f"{failed} of {len(only) or len(STEPS)} steps failed", flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
