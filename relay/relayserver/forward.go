@@ -1,0 +1,192 @@
+package relayserver
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/matrixhttp"
+	"hearth.dev/hearth/relay"
+)
+
+// isSend reports whether r is PUT /_matrix/federation/v1/send/{txnId}, the
+// one request the relay stores for an offline node.
+func isSend(r *http.Request) bool {
+	txn, ok := strings.CutPrefix(r.URL.Path, "/_matrix/federation/v1/send/")
+	return ok && r.Method == http.MethodPut && txn != "" && !strings.Contains(txn, "/")
+}
+
+// isServerKeys reports whether r asks for the node's own keys.
+func isServerKeys(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		(r.URL.Path == "/_matrix/key/v2/server" || strings.HasPrefix(r.URL.Path, "/_matrix/key/v2/server/"))
+}
+
+// forward carries a federation request to the node, or answers for it
+// while it is offline.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, label string) {
+	ns := s.state(label)
+	if isSend(r) {
+		s.forwardSend(w, r, label, ns)
+		return
+	}
+	ns.mu.Lock()
+	sess := ns.sess
+	ns.mu.Unlock()
+	if sess == nil {
+		s.answerOffline(w, r, label)
+		return
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
+	s.relayLive(w, r, sess, body)
+}
+
+// answerOffline serves what the relay can answer for an offline node.
+func (s *Server) answerOffline(w http.ResponseWriter, r *http.Request, label string) {
+	node, err := s.cfg.Store.Node(r.Context(), label)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	if isServerKeys(r) && len(node.ServerKeys) > 0 {
+		matrixhttp.WriteRawJSON(w, http.StatusOK, node.ServerKeys)
+		return
+	}
+	matrixhttp.WriteError(w, r, errOffline)
+}
+
+// forwardSend delivers a transaction live when the node is connected and
+// nothing is queued before it; otherwise it stores it, durably, and
+// acknowledges it.
+func (s *Server) forwardSend(w http.ResponseWriter, r *http.Request, label string, ns *nodeState) {
+	body, err := matrixhttp.ReadBody(r, s.cfg.MaxBody)
+	if err != nil {
+		matrixhttp.WriteError(w, r, err)
+		return
+	}
+	ns.mu.Lock()
+	sess, draining := ns.sess, ns.draining
+	ns.mu.Unlock()
+	if sess == nil || draining {
+		s.store(w, r, label, ns, body)
+		return
+	}
+	if lost := s.relayLive(w, r, sess, bytes.NewReader(body)); lost {
+		// The connection dropped before the node answered: keep the
+		// transaction for its return (the node's transaction layer is
+		// idempotent if it did see it).
+		s.store(w, r, label, ns, body)
+	}
+}
+
+// store queues a transaction and acknowledges it the way a node would.
+func (s *Server) store(w http.ResponseWriter, r *http.Request, label string, ns *nodeState, body []byte) {
+	st := &Stored{Method: r.Method, Target: r.URL.RequestURI(), Header: r.Header.Clone(), Body: body}
+	ns.mu.Lock()
+	_, err := s.cfg.Store.Enqueue(r.Context(), label, st, s.cfg.QueueQuota)
+	if err == nil {
+		ns.draining = true
+	}
+	ns.mu.Unlock()
+	switch {
+	case errors.Is(err, ErrQuota):
+		matrixhttp.WriteError(w, r, errQuota)
+		return
+	case err != nil:
+		s.storeError(w, r, err)
+		return
+	}
+	s.kick(ns)
+	matrixhttp.WriteRawJSON(w, http.StatusOK, []byte(`{"pdus":{}}`))
+}
+
+// relayLive forwards r over the node's connection and copies the answer.
+// It reports lost when the connection failed before any answer was
+// written (nothing has been written to w then).
+func (s *Server) relayLive(w http.ResponseWriter, r *http.Request, sess *session, body io.Reader) (lost bool) {
+	wait := time.NewTimer(s.cfg.ForwardTimeout)
+	defer wait.Stop()
+	select {
+	case sess.sem <- struct{}{}:
+	case <-wait.C:
+		matrixhttp.WriteError(w, r, errBusy)
+		return false
+	case <-r.Context().Done():
+		return false
+	}
+	defer func() { <-sess.sem }()
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	var timedOut atomic.Bool
+	deadline := time.AfterFunc(s.cfg.ForwardTimeout, func() { timedOut.Store(true); cancel() })
+	defer deadline.Stop()
+	req, err := http.NewRequestWithContext(ctx, r.Method, r.URL.RequestURI(), body)
+	if err != nil {
+		matrixhttp.WriteError(w, r, core.ErrUnrecognized)
+		return false
+	}
+	req.Host = s.serverName(sess.label)
+	req.Header = r.Header.Clone()
+	req.Header.Del(relay.StoredHeader)
+	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		req.Header.Set("X-Forwarded-For", ip)
+	}
+	resp, err := sess.conn.RoundTrip(req)
+	// Once the answer has begun, the timeout no longer applies; the
+	// caller's context does.
+	if !deadline.Stop() && timedOut.Load() {
+		if err == nil {
+			resp.Body.Close()
+		}
+		matrixhttp.WriteError(w, r, errTimeout)
+		return false
+	}
+	if err != nil {
+		if r.Context().Err() != nil {
+			return false
+		}
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			matrixhttp.WriteError(w, r, core.ErrTooLarge)
+			return false
+		}
+		select {
+		case <-sess.conn.Done():
+			if isSend(r) {
+				return true
+			}
+		default:
+		}
+		matrixhttp.WriteError(w, r, errLost)
+		return false
+	}
+	defer resp.Body.Close()
+	h := w.Header()
+	for k, v := range resp.Header {
+		h[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	buf := make([]byte, 32<<10)
+	flusher, _ := w.(http.Flusher)
+	for {
+		n, err := resp.Body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return false
+			}
+			if flusher != nil {
+				flusher.Flush()
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
+}
