@@ -4,12 +4,15 @@ import (
 	"bytes"
 	_ "embed"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"hearth.dev/hearth/core/id"
 )
 
 // DefaultConfigYAML is the commented default configuration that
@@ -34,17 +37,46 @@ type Config struct {
 	RateLimits   string `yaml:"rate_limits"`  // on | off
 	// PublicBaseURL is the client-server API's public URL, for
 	// /.well-known/matrix/client; empty derives it from each request.
-	PublicBaseURL string         `yaml:"public_base_url"`
-	LogLevel      string         `yaml:"log_level"` // debug | info | warn | error
-	Database      DatabaseConfig `yaml:"database"`
-	Media         MediaConfig    `yaml:"media"`
-	Limits        LimitsConfig   `yaml:"limits"`
+	PublicBaseURL string           `yaml:"public_base_url"`
+	LogLevel      string           `yaml:"log_level"` // debug | info | warn | error
+	Database      DatabaseConfig   `yaml:"database"`
+	Media         MediaConfig      `yaml:"media"`
+	Limits        LimitsConfig     `yaml:"limits"`
+	Federation    FederationConfig `yaml:"federation"`
 }
 
 // LimitsConfig bounds what one request may ask for.
 type LimitsConfig struct {
 	// MaxCreateRoomInvites bounds the invite list of one createRoom.
 	MaxCreateRoomInvites string `yaml:"max_create_room_invites"`
+}
+
+// FederationConfig configures the server-server API: the inbound listener
+// and how outbound requests find and trust other servers.
+type FederationConfig struct {
+	// Listen is the federation listener's address; empty: no inbound
+	// federation.
+	Listen string `yaml:"listen"`
+	// TLSCertFile and TLSKeyFile are the listener's PEM certificate and key,
+	// required while TLS is "on".
+	TLSCertFile string `yaml:"tls_cert_file"`
+	TLSKeyFile  string `yaml:"tls_key_file"`
+	// TLS is "on" (HTTPS) or "off" (plain HTTP behind a proxy that
+	// terminates TLS).
+	TLS string `yaml:"tls"`
+	// CAFile holds extra PEM roots trusted for outbound requests.
+	CAFile string `yaml:"ca_file"`
+	// InsecureSkipVerify is "true" to skip certificate checks outbound
+	// (test harnesses only).
+	InsecureSkipVerify string `yaml:"insecure_skip_verify"`
+	// AllowPrivateAddresses is "true" to let outbound requests reach
+	// loopback, private, link-local, CGNAT and multicast addresses.
+	AllowPrivateAddresses string `yaml:"allow_private_addresses"`
+	// Resolve is "name=host:port" pairs, comma separated, consulted before
+	// server discovery.
+	Resolve string `yaml:"resolve"`
+	// TrustedKeyServers is a comma-separated list of notary server names.
+	TrustedKeyServers string `yaml:"trusted_key_servers"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -116,6 +148,16 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"media.legacy_unauthenticated_download", &c.Media.LegacyUnauthenticatedDownload,
 			"true: the deprecated unauthenticated media endpoints serve local media; false: frozen"},
 		{"limits.max_create_room_invites", &c.Limits.MaxCreateRoomInvites, "most users one createRoom may invite"},
+		{"federation.listen", &c.Federation.Listen, "address of the federation listener (HTTPS); empty: no inbound federation"},
+		{"federation.tls_cert_file", &c.Federation.TLSCertFile, "PEM certificate (chain) of the federation listener"},
+		{"federation.tls_key_file", &c.Federation.TLSKeyFile, "PEM private key of the federation listener"},
+		{"federation.tls", &c.Federation.TLS, "on: the federation listener serves HTTPS; off: plain HTTP behind a TLS proxy"},
+		{"federation.ca_file", &c.Federation.CAFile, "extra PEM roots trusted for outbound federation requests"},
+		{"federation.insecure_skip_verify", &c.Federation.InsecureSkipVerify, "true: skip certificate checks outbound (test harnesses only)"},
+		{"federation.allow_private_addresses", &c.Federation.AllowPrivateAddresses,
+			"true: outbound federation may reach loopback, private, link-local, CGNAT and multicast addresses"},
+		{"federation.resolve", &c.Federation.Resolve, "name=host:port pairs, comma separated, used before server discovery"},
+		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 	}
 }
 
@@ -176,6 +218,9 @@ func (c *Config) Validate() error {
 	if n, err := strconv.Atoi(c.Limits.MaxCreateRoomInvites); err != nil || n <= 0 {
 		return fmt.Errorf("config: limits.max_create_room_invites is %q; it must be a positive number", c.Limits.MaxCreateRoomInvites)
 	}
+	if err := c.Federation.validate(check); err != nil {
+		return err
+	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")
 	}
@@ -209,4 +254,64 @@ func (c *Config) StatePath() string {
 		return c.Database.StateFile
 	}
 	return filepath.Join(c.DataDir, c.Database.StateFile)
+}
+
+func (f *FederationConfig) validate(check func(key, v string, allowed ...string) error) error {
+	if err := check("federation.tls", f.TLS, "on", "off"); err != nil {
+		return err
+	}
+	if err := check("federation.insecure_skip_verify", f.InsecureSkipVerify, "true", "false"); err != nil {
+		return err
+	}
+	if err := check("federation.allow_private_addresses", f.AllowPrivateAddresses, "true", "false"); err != nil {
+		return err
+	}
+	if f.Listen != "" && f.TLS == "on" && (f.TLSCertFile == "" || f.TLSKeyFile == "") {
+		return fmt.Errorf("config: federation.listen is set with federation.tls on, so federation.tls_cert_file and federation.tls_key_file are required")
+	}
+	if _, err := f.ResolveMap(); err != nil {
+		return err
+	}
+	for _, s := range f.KeyServers() {
+		if _, err := id.ParseServerName(s); err != nil {
+			return fmt.Errorf("config: federation.trusted_key_servers: %q is not a server name", s)
+		}
+	}
+	return nil
+}
+
+// ResolveMap parses federation.resolve ("name=host:port,...") into server
+// name → address.
+func (f *FederationConfig) ResolveMap() (map[string]string, error) {
+	out := map[string]string{}
+	for _, pair := range strings.Split(f.Resolve, ",") {
+		pair = strings.TrimSpace(pair)
+		if pair == "" {
+			continue
+		}
+		name, addr, ok := strings.Cut(pair, "=")
+		name, addr = strings.TrimSpace(name), strings.TrimSpace(addr)
+		if !ok || name == "" {
+			return nil, fmt.Errorf("config: federation.resolve: %q is not name=host:port", pair)
+		}
+		if _, err := id.ParseServerName(name); err != nil {
+			return nil, fmt.Errorf("config: federation.resolve: %q is not a server name", name)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("config: federation.resolve: %q is not host:port", addr)
+		}
+		out[name] = addr
+	}
+	return out, nil
+}
+
+// KeyServers lists federation.trusted_key_servers.
+func (f *FederationConfig) KeyServers() []string {
+	var out []string
+	for _, s := range strings.Split(f.TrustedKeyServers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }

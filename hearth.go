@@ -19,6 +19,7 @@ import (
 	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/core/signing"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/pushgateway"
@@ -35,7 +36,12 @@ type Homeserver struct {
 	ServerName string
 	DB         *storage.DB
 	Handler    http.Handler
-	StartedAt  time.Time
+	// Federation is the server-server API's handler, for the federation
+	// listener (or a relay's socket).
+	Federation http.Handler
+	// FederationClient sends this server's signed requests to others.
+	FederationClient *federation.Client
+	StartedAt        time.Time
 	// Accounts keeps accounts, devices and tokens.
 	Accounts *storage.AccountStore
 	// SetupToken is the one-time registration token that makes the first
@@ -55,6 +61,10 @@ type OpenOptions struct {
 	// IndexedDB VFS). Empty uses the operating system's files.
 	VFS    string
 	Logger *slog.Logger
+	// FederationTransport carries outbound federation requests (addressed
+	// to matrix-federation://<server name>/...); nil uses direct HTTPS
+	// with server discovery.
+	FederationTransport http.RoundTripper
 }
 
 // Open opens (creating if needed) the homeserver described by cfg.
@@ -169,9 +179,18 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,
 		},
 	})
-	// Server keys are published beside the client-server API.
+	keyServer, err := hs.openFederation(cfg, oo, key, rooms, federation.EDUServices{
+		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
+		IsJoined: core.IsJoinedIn(events),
+	})
+	if err != nil {
+		dispatcher.Close()
+		db.Close()
+		return nil, err
+	}
+	// Server keys are published beside the client-server API too.
 	mux := http.NewServeMux()
-	mux.Handle("/_matrix/key/", federation.NewKeyServer(federation.KeyServerOptions{ServerName: name, Key: key}))
+	mux.Handle("/_matrix/key/", keyServer)
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
 	hs.startBackgroundUpdates(oo.Logger)
@@ -187,6 +206,58 @@ func claimServerName(ctx context.Context, db *storage.DB, name string) (string, 
 		return db.ClaimServerName(ctx, DefaultServerName)
 	}
 	return got, err
+}
+
+// openFederation builds the server-server side: the outbound client and
+// its transport, the key ring, and the inbound handler. It returns the key
+// server, which the client-facing listener serves as well.
+func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, edus federation.EDUServices) (http.Handler, error) {
+	log := oo.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	transport := oo.FederationTransport
+	if transport == nil {
+		resolve, err := cfg.Federation.ResolveMap()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Federation.InsecureSkipVerify == "true" {
+			log.Warn("federation.insecure_skip_verify is true: outbound federation does not check certificates (test harnesses only)")
+		}
+		if len(resolve) > 0 {
+			log.Info("federation.resolve overrides server discovery", "resolve", cfg.Federation.Resolve)
+		}
+		t, err := federation.NewHTTPSTransport(federation.TransportOptions{
+			CAFile: cfg.Federation.CAFile, InsecureSkipVerify: cfg.Federation.InsecureSkipVerify == "true",
+			AllowPrivateAddresses: cfg.Federation.AllowPrivateAddresses == "true", Resolve: resolve,
+		})
+		if err != nil {
+			return nil, err
+		}
+		transport = t
+	}
+	hs.FederationClient = &federation.Client{ServerName: hs.ServerName, Key: key, Transport: transport}
+	remoteKeys := storage.NewRemoteServerKeyStore(hs.DB)
+	ring := federation.NewKeyRing(federation.KeyRingOptions{
+		ServerName: hs.ServerName, Key: key, Store: remoteKeys, Client: hs.FederationClient,
+		Notaries: cfg.Federation.KeyServers(), Logger: log,
+	})
+	keyServer := federation.NewKeyServer(federation.KeyServerOptions{ServerName: hs.ServerName, Key: key, Ring: ring, Store: remoteKeys})
+	// The PDU layer: received events go through the room pipeline.
+	pdus, err := room.NewFederation(rooms, room.FederationConfig{Keys: ring, Client: hs.FederationClient, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	fed, err := federation.NewServer(federation.ServerOptions{
+		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,
+		Txns: storage.NewFederationTxnStore(hs.DB), PDUs: pdus, EDUs: edus, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hs.Federation = fed
+	return keyServer, nil
 }
 
 // startBackgroundUpdates runs pending background updates (seed 000) while

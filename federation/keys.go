@@ -26,6 +26,11 @@ type KeyServerOptions struct {
 	Key signing.Key
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// Ring and Store make the server a notary (POST and GET
+	// /_matrix/key/v2/query) for the keys it holds or can fetch; nil
+	// answers only for the server itself.
+	Ring  *KeyRing
+	Store core.ServerKeyStore
 }
 
 // KeyServer answers GET /_matrix/key/v2/server (server-server API,
@@ -45,6 +50,9 @@ func NewKeyServer(o KeyServerOptions) *KeyServer {
 	k.mux.HandleFunc("GET /_matrix/key/v2/server", k.getServerKeys)
 	// The deprecated form with a key ID answers with all keys too.
 	k.mux.HandleFunc("GET /_matrix/key/v2/server/{keyID}", k.getServerKeys)
+	k.mux.HandleFunc("POST /_matrix/key/v2/query", k.postQuery)
+	k.mux.HandleFunc("GET /_matrix/key/v2/query/{serverName}", k.getQuery)
+	k.mux.HandleFunc("GET /_matrix/key/v2/query/{serverName}/{keyID}", k.getQuery)
 	k.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		matrixhttp.WriteError(w, r, core.ErrUnrecognized)
 	})

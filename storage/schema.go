@@ -16,7 +16,7 @@ import (
 // SchemaVersion is the schema this code expects (Synapse's SCHEMA_VERSION,
 // seed 002). Raise it with every change to the schema, and add the change as
 // a delta under schema/<db>/delta/<SchemaVersion>/.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // SchemaCompatVersion is the oldest SchemaVersion whose code can still use a
 // database written by this code (Synapse's SCHEMA_COMPAT_VERSION). Raise it

@@ -150,7 +150,7 @@ func TestDBCheckExportImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"schema version:  1", "compat version:  1", "server name:     localhost", "pending background updates: 0"} {
+	for _, want := range []string{fmt.Sprintf("schema version:  %d", storage.SchemaVersion), "compat version:  1", "server name:     localhost", "pending background updates: 0"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("db check output lacks %q:\n%s", want, out)
 		}

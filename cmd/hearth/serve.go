@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -53,18 +54,63 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log.Info("hearth started", "version", hearth.Version, "server_name", hs.ServerName,
 		"listen", ln.Addr().String(), "database", cfg.DatabasePath(), "startup", time.Since(hs.StartedAt).Round(time.Millisecond))
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	servers := []*http.Server{srv}
+	if cfg.Federation.Listen != "" {
+		fsrv, err := serveFederation(cfg, hs, log, errc)
+		if err != nil {
+			srv.Close()
+			return err
+		}
+		servers = append(servers, fsrv)
+	}
 	select {
 	case err := <-errc:
+		for _, s := range servers {
+			s.Close()
+		}
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("stopping")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+	for _, s := range servers {
+		if err := s.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
 	}
 	return nil
+}
+
+// serveFederation starts the federation listener (HTTPS, or plain HTTP
+// with federation.tls off) serving hs.Federation; Serve's end goes to
+// errc.
+func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	fc := cfg.Federation
+	srv := &http.Server{
+		Handler:           hs.Federation,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	var tlsCfg *tls.Config
+	if fc.TLS == "on" {
+		cert, err := tls.LoadX509KeyPair(fc.TLSCertFile, fc.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("federation TLS certificate: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2", "http/1.1"}}
+	}
+	ln, err := net.Listen("tcp", fc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("federation listener: %w", err)
+	}
+	if tlsCfg != nil {
+		srv.TLSConfig = tlsCfg
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	log.Info("federation listening", "listen", ln.Addr().String(), "tls", fc.TLS)
+	go func() { errc <- srv.Serve(ln) }()
+	return srv, nil
 }
