@@ -6,6 +6,8 @@
 //	hearth db export --data-dir DIR FILE
 //	hearth db import --data-dir DIR FILE
 //	hearth user create --data-dir DIR --name NAME --password-stdin [--admin]
+//	hearth relay --data-dir DIR --listen ADDR --domain DOMAIN [--tls-cert-file F --tls-key-file F | --tls off]
+//	hearth relay node add|list|remove --data-dir DIR [NAME]
 //	hearth version
 package main
 
@@ -39,6 +41,7 @@ commands:
   serve     run the homeserver (--generate-config prints the default config)
   db        check | export | import the database
   user      create an account (hearth user create --name NAME --password-stdin [--admin])
+  relay     run a relay for nodes that cannot accept connections; relay node add|list|remove
   version   print hearth's version
 `
 
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return dbCommand(ctx, args[1:], stdout, stderr)
 	case "user":
 		return userCommand(ctx, args[1:], stdin, stdout, stderr)
+	case "relay":
+		return relayCommand(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "hearth", hearth.Version)
 		return nil

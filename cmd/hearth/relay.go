@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"hearth.dev/hearth/relay"
+	"hearth.dev/hearth/relay/relayserver"
+)
+
+const relayUsage = `usage:
+  hearth relay --data-dir DIR --listen ADDR --domain DOMAIN [--tls-cert-file F --tls-key-file F | --tls off]
+  hearth relay node add --data-dir DIR [--ttl 24h] NAME
+  hearth relay node list --data-dir DIR
+  hearth relay node remove --data-dir DIR NAME`
+
+// relayCommand runs `hearth relay ...`: the relay server, or the node
+// registry.
+func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "node" {
+		return relayNodeCommand(ctx, args[1:], stdout, stderr)
+	}
+	fs := flag.NewFlagSet("hearth relay", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "folder holding the relay's database (relay.db)")
+	listen := fs.String("listen", ":8448", "address to listen on")
+	domain := fs.String("domain", "", "the relay's domain: nodes are NAME.DOMAIN")
+	certFile := fs.String("tls-cert-file", "", "PEM certificate (a wildcard *.DOMAIN certificate)")
+	keyFile := fs.String("tls-key-file", "", "PEM private key of the certificate")
+	tlsMode := fs.String("tls", "on", "off serves plain HTTP, for a reverse proxy that terminates TLS")
+	publicPort := fs.String("public-port", "443", "port /.well-known/matrix/server names for the nodes")
+	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 || *dataDir == "" || *domain == "" {
+		return errors.New(relayUsage)
+	}
+	if *tlsMode != "on" && *tlsMode != "off" {
+		return fmt.Errorf("--tls is %q; it must be on or off", *tlsMode)
+	}
+	var tlsConfig *tls.Config
+	if *tlsMode == "on" {
+		if *certFile == "" || *keyFile == "" {
+			return errors.New("--tls-cert-file and --tls-key-file are required unless --tls off")
+		}
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	log := newLogger(stderr, *logLevel)
+	slog.SetDefault(log)
+	store, err := openRelayStore(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	srv, err := relayserver.New(relayserver.Config{Domain: *domain, Store: store, PublicPort: *publicPort, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 30 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// WebSockets upgrade HTTP/1.1 connections: no HTTP/2.
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	log.Info("relay started", "domain", *domain, "listen", ln.Addr().String(), "tls", *tlsMode,
+		"connect", "wss://"+*domain+relay.ConnectPath)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("stopping")
+	srv.Close()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := hs.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func openRelayStore(ctx context.Context, dir string) (*relayserver.SQLite, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
+	return relayserver.OpenSQLite(ctx, dir)
+}
+
+// relayNodeCommand runs `hearth relay node add|list|remove`.
+func relayNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(relayUsage)
+	}
+	verb := args[0]
+	fs := flag.NewFlagSet("hearth relay node "+verb, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dataDir := fs.String("data-dir", "", "the relay's data folder")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the enrollment token stays valid")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *dataDir == "" {
+		return errors.New(relayUsage)
+	}
+	store, err := openRelayStore(ctx, *dataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	switch {
+	case verb == "add" && fs.NArg() == 1:
+		token, err := relayserver.AddNode(ctx, store, fs.Arg(0), *ttl, time.Now())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, token)
+		return nil
+	case verb == "list" && fs.NArg() == 0:
+		nodes, err := store.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		for _, n := range nodes {
+			state := "waiting for its first connection"
+			if n.KeyID != "" {
+				state = "enrolled " + n.Enrolled.UTC().Format(time.RFC3339) + " with " + n.KeyID
+			}
+			fmt.Fprintf(stdout, "%s\t%s\tqueued %d (%d bytes)\n", n.Name, state, n.Queued, n.QueueBytes)
+		}
+		return nil
+	case verb == "remove" && fs.NArg() == 1:
+		if err := store.RemoveNode(ctx, fs.Arg(0)); err != nil {
+			return fmt.Errorf("%s: %w", fs.Arg(0), err)
+		}
+		fmt.Fprintf(stdout, "removed %s\n", fs.Arg(0))
+		return nil
+	}
+	return errors.New(relayUsage)
+}
