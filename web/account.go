@@ -116,9 +116,6 @@ func (s *Server) postAccountPassword(w http.ResponseWriter, r *http.Request) err
 		return err
 	}
 	s.acct.uia.finish(done)
-	if change.LogoutDevices {
-		s.notifyDeviceChange()
-	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -149,7 +146,6 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) e
 		return err
 	}
 	s.acct.uia.finish(done)
-	s.notifyDeviceChange()
 	s.leaveAllRooms(r, done.userID)
 	// hearth binds no third-party identifiers, so there is nothing to
 	// unbind: the spec asks for "success" then.

@@ -73,10 +73,14 @@ func newTestServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *testServ
 	} else {
 		path = filepath.Join(tb.TempDir(), "hearth.db")
 	}
+	// As in hearth.Open, storage wakes /sync after each commit that
+	// advances a stream.
+	notifier := &core.Notifier{}
 	db, err := storage.Open(context.Background(), storage.Options{
-		Path:   path,
-		VFS:    vfs,
-		Logger: slog.New(slog.DiscardHandler),
+		Path:           path,
+		VFS:            vfs,
+		Logger:         slog.New(slog.DiscardHandler),
+		StreamAdvanced: notifier.Notify,
 	})
 	if err != nil {
 		tb.Fatalf("storage.Open: %v", err)
@@ -100,7 +104,7 @@ func newTestServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *testServ
 		Tokens:             accounts,
 		RegistrationTokens: accounts,
 		Registration:       "open",
-		Notifier:           &core.Notifier{},
+		Notifier:           notifier,
 	}
 	for _, m := range mods {
 		m(&o, db)

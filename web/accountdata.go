@@ -75,7 +75,6 @@ func (s *Server) putAccountData(w http.ResponseWriter, r *http.Request, sess *co
 	if _, err := s.opts.AccountData.SetAccountData(r.Context(), sess.UserID, roomID, typ, raw); err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -94,11 +93,4 @@ func readJSONObject(r *http.Request, v *map[string]json.RawMessage) (json.RawMes
 		return nil, core.ErrBadJSON.WithMessage("Content must be a JSON object")
 	}
 	return raw, nil
-}
-
-// notify wakes waiting /sync requests after a committed change.
-func (s *Server) notify() {
-	if s.opts.Notifier != nil {
-		s.opts.Notifier.Notify()
-	}
 }

@@ -261,9 +261,6 @@ func (s *Server) runRoomDelete(ctx context.Context, t *roomDelete, adminID strin
 	if err != nil {
 		slog.ErrorContext(ctx, "deleting a room failed", "room_id", t.RoomID, "delete_id", t.ID, "err", err)
 	}
-	if s.opts.Notifier != nil {
-		s.opts.Notifier.Notify()
-	}
 	return err
 }
 

@@ -332,7 +332,6 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 		if err := s.opts.Accounts.Deactivate(ctx, string(uid)); err != nil {
 			return err
 		}
-		s.notifyDeviceChange()
 		s.leaveAllRooms(r, string(uid))
 	}
 	if err := s.setProfileNames(r, string(uid), body.Displayname, body.AvatarURL); err != nil {

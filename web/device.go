@@ -24,14 +24,6 @@ func deviceJSON(d core.Device) map[string]any {
 	return out
 }
 
-// notifyDeviceChange wakes /sync after a change of the user's devices
-// (created, renamed or deleted): others see it in device_lists.
-func (s *Server) notifyDeviceChange() {
-	if s.opts.Notifier != nil {
-		s.opts.Notifier.Notify()
-	}
-}
-
 // deviceSeen records the request in its device's last_seen (the store
 // writes at most every few minutes). A failure is logged, not answered:
 // the request itself is fine.
@@ -103,7 +95,6 @@ func (s *Server) putDevice(w http.ResponseWriter, r *http.Request, sess *core.Se
 	if err := s.opts.Devices.SetDeviceDisplayName(r.Context(), sess.UserID, deviceID, *body.DisplayName); err != nil {
 		return deviceNotFound(err)
 	}
-	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -145,7 +136,6 @@ func (s *Server) deleteDevicesAuthed(w http.ResponseWriter, r *http.Request, ses
 		return err
 	}
 	s.acct.uia.finish(done)
-	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -107,26 +107,34 @@ func TestDevices(t *testing.T) {
 	}
 }
 
+// TestDeviceChangesWakeSync checks that each change of a user's devices
+// (a new one, a rename, a deletion, a logout) wakes waiting /sync requests:
+// storage signals it when the device list stream advances.
 func TestDeviceChangesWakeSync(t *testing.T) {
 	ts := newTestServer(t)
 	alice := ts.registerTestUser(t, "alice")
 	n := ts.Server.opts.Notifier
+	var second string // the device the login makes, deleted later
 	tests := []struct {
 		name         string
 		method, path string
 		token        string
-		body         any
+		body         func() any
 	}{
-		{"login", "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", testPassword)},
-		{"rename", "PUT", "/_matrix/client/v3/devices/" + alice.DeviceID, alice.AccessToken, map[string]any{"display_name": "x"}},
-		{"delete", "POST", "/_matrix/client/v3/delete_devices", alice.AccessToken,
-			map[string]any{"devices": []string{"NONE"}, "auth": passwordAuth("", "alice", testPassword)}},
-		{"logout", "POST", "/_matrix/client/v3/logout", alice.AccessToken, nil},
+		{"login", "POST", "/_matrix/client/v3/login", "", func() any { return passwordLogin("alice", testPassword) }},
+		{"rename", "PUT", "/_matrix/client/v3/devices/" + alice.DeviceID, alice.AccessToken, func() any { return map[string]any{"display_name": "x"} }},
+		{"delete", "POST", "/_matrix/client/v3/delete_devices", alice.AccessToken, func() any {
+			return map[string]any{"devices": []string{second}, "auth": passwordAuth("", "alice", testPassword)}
+		}},
+		{"logout", "POST", "/_matrix/client/v3/logout", alice.AccessToken, func() any { return nil }},
 	}
 	for _, tt := range tests {
 		ch := n.Changed()
-		status, body := ts.do(t, tt.method, tt.path, tt.token, tt.body)
+		status, body := ts.do(t, tt.method, tt.path, tt.token, tt.body())
 		wantOK(t, tt.name, status, body)
+		if tt.name == "login" {
+			second, _ = body["device_id"].(string)
+		}
 		select {
 		case <-ch:
 		default:

@@ -24,14 +24,6 @@ func (s *Server) registerKeyRoutes() {
 	s.mux.HandleFunc("POST /_matrix/client/v3/keys/signatures/upload", s.authed(s.postSignaturesUpload))
 }
 
-// wakeSyncE2EE tells waiting /sync requests that keys, device lists or
-// to-device messages changed.
-func (s *Server) wakeSyncE2EE() {
-	if s.opts.Notifier != nil {
-		s.opts.Notifier.Notify()
-	}
-}
-
 // remoteFailure is what failures holds for a remote server: federation
 // is not built yet, so no remote server can be asked.
 var remoteFailure = map[string]any{
@@ -144,9 +136,6 @@ func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *co
 	if err != nil {
 		return err
 	}
-	if req.DeviceKeys != nil || len(req.OneTimeKeys) > 0 || len(req.FallbackKeys) > 0 {
-		s.wakeSyncE2EE()
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_key_counts": withSignedCurveCount(counts)})
 	return nil
 }
@@ -240,10 +229,6 @@ func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *cor
 	claimed, err := s.opts.DeviceKeys.ClaimKeys(r.Context(), local)
 	if err != nil {
 		return err
-	}
-	if len(claimed) > 0 {
-		// The claimed devices' one-time key counts changed.
-		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": claimed, "failures": failures})
 	return nil

@@ -184,7 +184,6 @@ func (s *Server) postDeviceSigningUpload(w http.ResponseWriter, r *http.Request,
 	if uia != nil {
 		s.acct.uia.finish(uia)
 	}
-	s.wakeSyncE2EE()
 	writeJSON(w, http.StatusOK, map[string]any{})
 	return nil
 }
@@ -339,7 +338,6 @@ func (s *Server) postSignaturesUpload(w http.ResponseWriter, r *http.Request, se
 		if err := s.opts.CrossSigning.AddSignatures(ctx, sigs); err != nil {
 			return err
 		}
-		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"failures": failures})
 	return nil

@@ -89,7 +89,6 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.notifyDeviceChange()
 	resp := map[string]any{"user_id": userID, "home_server": s.opts.ServerName}
 	addTokens(resp, tok)
 	if s.opts.PublicBaseURL != "" {
@@ -156,7 +155,6 @@ func (s *Server) postLogout(w http.ResponseWriter, r *http.Request, sess *core.S
 	if err := s.opts.Tokens.Logout(r.Context(), sess); err != nil {
 		return err
 	}
-	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -167,7 +165,6 @@ func (s *Server) postLogoutAll(w http.ResponseWriter, r *http.Request, sess *cor
 	if err := s.opts.Tokens.LogoutAll(r.Context(), sess.UserID); err != nil {
 		return err
 	}
-	s.notifyDeviceChange()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -63,7 +63,6 @@ func (s *Server) putPresence(w http.ResponseWriter, r *http.Request, sess *core.
 	if err := s.opts.Presence.SetPresence(r.Context(), sess.UserID, *body.Presence, msg); err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -124,7 +124,6 @@ func (s *Server) putPushRule(w http.ResponseWriter, r *http.Request, sess *core.
 	if err := s.opts.PushRules.PutPushRule(r.Context(), sess.UserID, k, rule, q.Get("before"), q.Get("after")); err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -141,7 +140,6 @@ func (s *Server) deletePushRule(w http.ResponseWriter, r *http.Request, sess *co
 		}
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -177,7 +175,6 @@ func (s *Server) putPushRuleEnabled(w http.ResponseWriter, r *http.Request, sess
 		}
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -218,7 +215,6 @@ func (s *Server) putPushRuleActions(w http.ResponseWriter, r *http.Request, sess
 		}
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

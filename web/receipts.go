@@ -79,7 +79,6 @@ func (s *Server) postReceipt(w http.ResponseWriter, r *http.Request, sess *core.
 	if err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -135,7 +134,6 @@ func (s *Server) postReadMarkers(w http.ResponseWriter, r *http.Request, sess *c
 			}
 		}
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -135,7 +135,6 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		s.notifyDeviceChange()
 		addTokens(resp, tok)
 	}
 	writeJSON(w, http.StatusOK, resp)

@@ -43,8 +43,9 @@ type Options struct {
 	// PublicBaseURL is the client-server API's public base URL, given by
 	// /.well-known/matrix/client; empty derives it from each request.
 	PublicBaseURL string
-	// Notifier wakes waiting /sync requests; every write a client may see
-	// through /sync calls Notify after it commits.
+	// Notifier wakes waiting /sync requests. Handlers never call Notify:
+	// storage does after each commit that advances a stream (and the typing
+	// service when typing changes).
 	Notifier *core.Notifier
 	// Rooms is the room event pipeline: room creation, memberships, sending
 	// events, state, aliases and the room directory. Its routes are served

@@ -45,7 +45,6 @@ func (s *Server) putRoomTag(w http.ResponseWriter, r *http.Request, sess *core.S
 	if _, err := s.opts.AccountData.SetRoomTag(r.Context(), sess.UserID, roomID, tag, raw); err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -60,7 +59,6 @@ func (s *Server) deleteRoomTag(w http.ResponseWriter, r *http.Request, sess *cor
 	if _, err := s.opts.AccountData.DeleteRoomTag(r.Context(), sess.UserID, roomID, tag); err != nil {
 		return err
 	}
-	s.notify()
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }

@@ -49,13 +49,10 @@ func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *c
 			targets = append(targets, core.ToDeviceTarget{UserID: userID, DeviceID: dev, Content: content})
 		}
 	}
-	fresh, err := s.opts.ToDevice.SendToDevice(r.Context(),
+	_, err := s.opts.ToDevice.SendToDevice(r.Context(),
 		core.TxnID{UserID: sess.UserID, DeviceID: sess.DeviceID, TxnID: txnID}, eventType, targets)
 	if err != nil {
 		return err
-	}
-	if fresh && len(targets) > 0 {
-		s.wakeSyncE2EE()
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
 	return nil
