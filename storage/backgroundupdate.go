@@ -68,7 +68,7 @@ func (b *BackgroundUpdates) Schedule(ctx context.Context, name, dependsOn string
 			dep = dependsOn
 		}
 		_, err := q.ExecContext(ctx,
-			`INSERT INTO background_updates (update_name, progress_json, depends_on, ordering)
+			`INSERT INTO `+b.db.mainSchema+`.background_updates (update_name, progress_json, depends_on, ordering)
 			 VALUES (?, '{}', ?, ?) ON CONFLICT (update_name) DO NOTHING`, name, dep, ordering)
 		return err
 	})
@@ -88,7 +88,7 @@ func (db *DB) PendingUpdates(ctx context.Context) ([]PendingUpdate, error) {
 	err := db.Read(ctx, func(q Queryer) error {
 		rows, err := q.QueryContext(ctx,
 			`SELECT update_name, progress_json, coalesce(depends_on, ''), ordering
-			 FROM background_updates ORDER BY ordering, update_name`)
+			 FROM `+db.mainSchema+`.background_updates ORDER BY ordering, update_name`)
 		if err != nil {
 			return err
 		}
@@ -192,12 +192,12 @@ func (b *BackgroundUpdates) runOne(ctx context.Context, u PendingUpdate, fn Back
 				return err
 			}
 			if d {
-				_, err = q.ExecContext(ctx, "DELETE FROM background_updates WHERE update_name = ?", u.Name)
+				_, err = q.ExecContext(ctx, "DELETE FROM "+b.db.mainSchema+".background_updates WHERE update_name = ?", u.Name)
 			} else {
 				if len(next) == 0 || !json.Valid(next) {
 					return fmt.Errorf("progress is not JSON: %q", next)
 				}
-				_, err = q.ExecContext(ctx, "UPDATE background_updates SET progress_json = ? WHERE update_name = ?", string(next), u.Name)
+				_, err = q.ExecContext(ctx, "UPDATE "+b.db.mainSchema+".background_updates SET progress_json = ? WHERE update_name = ?", string(next), u.Name)
 			}
 			if err != nil {
 				return err

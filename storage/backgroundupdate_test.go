@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 )
@@ -173,4 +174,30 @@ func countRows(t *testing.T, db *DB, table string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestBackgroundUpdatesTwoFiles checks that with the state database in a
+// file of its own (the connections' primary) the updates are still those
+// of hearth.db.
+func TestBackgroundUpdatesTwoFiles(t *testing.T) {
+	o := testOptions(t)
+	o.StatePath = testPath(t, "state.db")
+	db := mustOpenWith(t, o)
+	bu := NewBackgroundUpdates(db)
+	if err := bu.Schedule(context.Background(), "two_files", "", 1); err != nil {
+		t.Fatal(err)
+	}
+	var inMain, inState int
+	if err := db.Reader().QueryRow(`SELECT
+		(SELECT count(*) FROM hearth.background_updates WHERE update_name = 'two_files'),
+		(SELECT count(*) FROM main.background_updates WHERE update_name = 'two_files')`).Scan(&inMain, &inState); err != nil {
+		t.Fatal(err)
+	}
+	if inMain != 1 || inState != 0 {
+		t.Errorf("scheduled update: %d in hearth.db, %d in the state file; want 1 and 0", inMain, inState)
+	}
+	pending, err := db.PendingUpdates(context.Background())
+	if err != nil || !slices.ContainsFunc(pending, func(p PendingUpdate) bool { return p.Name == "two_files" }) {
+		t.Errorf("PendingUpdates = %v, %v; want two_files listed", pending, err)
+	}
 }

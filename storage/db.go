@@ -100,6 +100,11 @@ type DB struct {
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts
+
+	// mainSchema is the schema name of hearth.db on the connections:
+	// "main", or "hearth" when the state file is the primary. Tables that
+	// every file has (background_updates) are named through it.
+	mainSchema string
 }
 
 // singleConnection reports whether this build and VFS must run everything
@@ -171,7 +176,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 			return nil, err
 		}
 	}
-	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128}
+	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128, mainSchema: "main"}
 	db.single = singleConnection(o.VFS)
 
 	// Migrate each physical file on a connection of its own, so a file's
@@ -182,14 +187,31 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		}
 	}
 
+	// With two files, SQLite commits a transaction that writes both one
+	// file after the other, the connection's primary file first, and a
+	// crash in between keeps one half (WAL gives no atomic commit across
+	// files). So the state file is the primary and hearth.db is attached
+	// as "hearth": state groups are committed before the events that name
+	// them, and a crash leaves at worst groups that nothing names, which
+	// dropOrphanStateGroups removes below, never an event naming a group
+	// that is not there (whose ID the next group would take again).
+	primary := o.Path
 	var attach func(*sqlite3.Conn) error
 	if o.StatePath != "" {
-		statePath := o.StatePath
+		primary = o.StatePath
+		db.mainSchema = "hearth"
+		sync := "NORMAL"
+		if o.SynchronousFull {
+			sync = "FULL"
+		}
 		attach = func(c *sqlite3.Conn) error {
-			return c.Exec("ATTACH DATABASE " + quoteLiteral("file:"+escapePath(statePath)+attachQuery(o)) + " AS state")
+			if err := c.Exec("ATTACH DATABASE " + quoteLiteral("file:"+escapePath(o.Path)+attachQuery(o)) + " AS hearth"); err != nil {
+				return err
+			}
+			return c.Exec("PRAGMA hearth.synchronous = " + sync)
 		}
 	}
-	w, err := openSQL(dsn(o.Path, o, false), attach)
+	w, err := openSQL(dsn(primary, o, false), attach)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +248,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 			}
 			return c.Exec("PRAGMA query_only=1")
 		}
-		r, err := openSQL(dsn(o.Path, o, false), readOnly)
+		r, err := openSQL(dsn(primary, o, false), readOnly)
 		if err != nil {
 			w.Close()
 			return nil, err
@@ -239,6 +261,12 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 	db.writes = make(chan *writeReq, 1024)
 	db.wg.Add(1)
 	go db.writeLoop()
+	if o.StatePath != "" {
+		if err := db.dropOrphanStateGroups(ctx); err != nil {
+			db.Close()
+			return nil, err
+		}
+	}
 	return db, nil
 }
 

@@ -271,10 +271,12 @@ func TestTwoPhysicalFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// "t" comes from the state tree and must be in the state file only.
+	// "t" comes from the state tree and must be in the state file only
+	// (the connection's primary, "main"; hearth.db is attached as
+	// "hearth").
 	var inMain, inState int
-	db.Reader().QueryRow("SELECT count(*) FROM main.sqlite_schema WHERE name = 't'").Scan(&inMain)
-	db.Reader().QueryRow("SELECT count(*) FROM state.sqlite_schema WHERE name = 't'").Scan(&inState)
+	db.Reader().QueryRow("SELECT count(*) FROM hearth.sqlite_schema WHERE name = 't'").Scan(&inMain)
+	db.Reader().QueryRow("SELECT count(*) FROM main.sqlite_schema WHERE name = 't'").Scan(&inState)
 	if inMain != 0 || inState != 1 {
 		t.Errorf("table t: %d in main, %d in state; want 0 and 1", inMain, inState)
 	}

@@ -272,11 +272,13 @@ func TestStateGroupsTwoFiles(t *testing.T) {
 		schema, table string
 		want          int
 	}{
-		{"main", "event_to_state_groups", 1},
-		{"main", "state_groups", 0},
-		{"state", "state_groups", 1},
-		{"state", "state_groups_state", 1},
-		{"state", "event_to_state_groups", 0},
+		// The state file is the connections' primary ("main"), hearth.db
+		// is attached as "hearth".
+		{"hearth", "event_to_state_groups", 1},
+		{"hearth", "state_groups", 0},
+		{"main", "state_groups", 1},
+		{"main", "state_groups_state", 1},
+		{"main", "event_to_state_groups", 0},
 	} {
 		n := queryInt(t, s, "SELECT count(*) FROM "+tt.schema+".sqlite_schema WHERE type = 'table' AND name = ?", tt.table)
 		if n != tt.want {

@@ -131,6 +131,10 @@ func TestMain(m *testing.M) {
 		crashChild(path)
 		return
 	}
+	if dir := os.Getenv(twoFileCrashEnv); dir != "" {
+		twoFileCrashChild(dir)
+		return
+	}
 	os.Exit(m.Run())
 }
 
