@@ -112,7 +112,8 @@ func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status i
 }
 
 // setProfileNames applies the displayname and avatar_url of an admin PUT
-// ("" removes the field), then tells OnProfileChange.
+// ("" removes the field), then follows them into the user's member events
+// as a change through the client profile API does.
 func (s *Server) setProfileNames(r *http.Request, userID string, displayName, avatarURL *string) error {
 	if displayName == nil && avatarURL == nil {
 		return nil
@@ -139,16 +140,7 @@ func (s *Server) setProfileNames(r *http.Request, userID string, displayName, av
 			return err
 		}
 	}
-	if s.opts.OnProfileChange != nil {
-		fields, err := s.opts.Profiles.Profile(ctx, userID)
-		if err != nil {
-			return err
-		}
-		dn, av := core.ProfileNames(fields)
-		if err := s.opts.OnProfileChange(ctx, userID, dn, av); err != nil {
-			return err
-		}
-	}
+	s.profileChanged(ctx, userID)
 	return nil
 }
 

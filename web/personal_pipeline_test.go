@@ -39,6 +39,7 @@ func TestPersonalDataOnPipeline(t *testing.T) {
 			t.Fatal(err)
 		}
 		o.Rooms = rooms
+		o.OnProfileChange = rooms.ProfileChanged
 		o.Sync.State = events
 		o.IsJoined = core.IsJoinedIn(events)
 		o.NotificationEvents = nil // formatted by the pipeline

@@ -2,6 +2,7 @@ package web
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -129,7 +130,9 @@ func (s *Server) putProfileField(w http.ResponseWriter, r *http.Request, sess *c
 	if err := s.opts.Profiles.SetProfileField(r.Context(), userID, key, compactJSON(v)); err != nil {
 		return err
 	}
-	s.profileChanged(r, userID, key)
+	if profileKeyInRooms(key) {
+		s.profileChanged(r.Context(), userID)
+	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -143,7 +146,9 @@ func (s *Server) deleteProfileField(w http.ResponseWriter, r *http.Request, sess
 	if err := s.opts.Profiles.DeleteProfileField(r.Context(), userID, key); err != nil {
 		return err
 	}
-	s.profileChanged(r, userID, key)
+	if profileKeyInRooms(key) {
+		s.profileChanged(r.Context(), userID)
+	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
 }
@@ -164,37 +169,28 @@ func checkProfileValue(key string, v json.RawMessage) error {
 	return nil
 }
 
-// profileChanged follows a change of the display name or avatar URL into
-// the user's m.room.member events: through Options.OnProfileChange when
-// set, else by joining each joined room again through the room pipeline
-// (a join carries the profile). A failure is logged: the profile itself is
-// saved.
-func (s *Server) profileChanged(r *http.Request, userID, key string) {
-	if key != core.ProfileDisplayName && key != core.ProfileAvatarURL {
+// profileChanged follows a change of userID's display name or avatar URL
+// into their m.room.member events, through the one path both the client
+// profile API and the admin user API take: Options.OnProfileChange (the
+// room pipeline's ProfileChanged). A failure is logged: the profile itself
+// is saved.
+func (s *Server) profileChanged(ctx context.Context, userID string) {
+	if s.opts.OnProfileChange == nil {
 		return
 	}
-	ctx := r.Context()
-	var err error
-	switch {
-	case s.opts.OnProfileChange != nil:
-		var fields map[string]json.RawMessage
-		if fields, err = s.opts.Profiles.Profile(ctx, userID); err == nil {
-			name, avatar := core.ProfileNames(fields)
-			err = s.opts.OnProfileChange(ctx, userID, name, avatar)
-		}
-	case s.opts.Rooms != nil && s.opts.Sync.State != nil:
-		var joined []core.RoomMembership
-		if joined, err = s.opts.Sync.State.RoomsForUser(ctx, userID, core.MembershipJoin); err == nil {
-			for _, m := range joined {
-				if _, err = s.opts.Rooms.Join(ctx, m.RoomID, userID, ""); err != nil {
-					break
-				}
-			}
-		}
+	fields, err := s.opts.Profiles.Profile(ctx, userID)
+	if err == nil {
+		name, avatar := core.ProfileNames(fields)
+		err = s.opts.OnProfileChange(ctx, userID, name, avatar)
 	}
 	if err != nil {
 		slog.ErrorContext(ctx, "updating room memberships after a profile change", "user", userID, "err", err)
 	}
+}
+
+// profileKeyInRooms reports whether a change of key reaches member events.
+func profileKeyInRooms(key string) bool {
+	return key == core.ProfileDisplayName || key == core.ProfileAvatarURL
 }
 
 // compactJSON removes insignificant space from valid JSON.

@@ -79,10 +79,9 @@ type Options struct {
 
 	// Profiles keeps local users' profiles (storage.ProfileStore); its
 	// routes are served only when set. After a user's display name or
-	// avatar URL changed, OnProfileChange is called when set, to update
-	// their m.room.member events; without it, with Rooms and Sync.State,
-	// the user joins each of their joined rooms again (a join carries the
-	// profile).
+	// avatar URL changed (client profile API or admin user API alike),
+	// OnProfileChange (the room pipeline's ProfileChanged) updates their
+	// m.room.member events.
 	Profiles        core.ProfileStore
 	OnProfileChange core.ProfileChangeFunc
 	// AccountData keeps account data and room tags
