@@ -134,6 +134,12 @@ def step(fn):
     return fn
 
 
+def need(key, step_name):
+    if key not in S:
+        raise StepFailed(f"needs step {step_name}, which did not pass")
+    return S[key]
+
+
 def peer_user(local):
     return f"@{local}-{SUFFIX}:{peer.server_name}"
 
@@ -160,10 +166,16 @@ def version():
 
 @step
 def request_auth():
-    """A signed request is served; unsigned, forged, misaddressed and unknown-origin ones get 401."""
-    uid, _ = alice()
-    path = f"/_matrix/federation/v1/query/profile?user_id={q(uid)}&field=displayname"
-    peer.request("GET", H, path)
+    """A signed /send is served; unsigned, forged, misaddressed and unknown-origin ones get 401."""
+    def path():
+        peer.txn += 1
+        return f"/_matrix/federation/v1/send/auth{SUFFIX}-{peer.txn}"
+
+    def body(origin=None):
+        return {"origin": origin or peer.server_name, "origin_server_ts": int(time.time() * 1000), "pdus": []}
+
+    resp = peer.request("PUT", H, path(), body())
+    check(resp.get("pdus") == {}, f"empty transaction answered {resp}")
     other = signedjson.key.generate_signing_key("p1")
     cases = {
         "unsigned": dict(sign=False),
@@ -172,17 +184,34 @@ def request_auth():
     }
     for what, kw in cases.items():
         try:
-            peer.request("GET", H, path, **kw)
+            peer.request("PUT", H, path(), body(kw.get("origin")), **kw)
             raise StepFailed(f"{what} request was served")
         except fed.RemoteError as e:
             check(e.status == 401, f"{what} request: {e.status} {e.body}, want 401")
-    # Signed for another destination.
-    hdr = fed.xmatrix_header(peer.server_name, "127.0.0.9:1", peer.signing_key, "GET", path, None)
+    p = path()
+    hdr = fed.xmatrix_header(peer.server_name, "127.0.0.9:1", peer.signing_key, "PUT", p, body())
     try:
-        peer.request("GET", H, path, sign=False, headers={"Authorization": hdr})
+        peer.request("PUT", H, p, body(), sign=False, headers={"Authorization": hdr})
         raise StepFailed("a request signed for another destination was served")
     except fed.RemoteError as e:
         check(e.status == 401, f"request for another destination: {e.status} {e.body}, want 401")
+
+
+@step
+def transaction_limits_and_replay():
+    """More than 50 PDUs or 100 EDUs is refused; a repeated txnId gets the stored answer."""
+    for what, extra in (("51 PDUs", {"pdus": [{}] * 51}), ("101 EDUs", {"pdus": [], "edus": [{}] * 101})):
+        b = {"origin": peer.server_name, "origin_server_ts": int(time.time() * 1000), **extra}
+        try:
+            peer.request("PUT", H, f"/_matrix/federation/v1/send/big{SUFFIX}-{what.split()[1]}", b)
+            raise StepFailed(f"a transaction of {what} was accepted")
+        except fed.RemoteError as e:
+            check(400 <= e.status < 500, f"{what}: {e.status} {e.body}, want a 4xx")
+    b = {"origin": peer.server_name, "origin_server_ts": int(time.time() * 1000), "pdus": []}
+    p = f"/_matrix/federation/v1/send/replay{SUFFIX}"
+    first = peer.request("PUT", H, p, b)
+    again = peer.request("PUT", H, p, b)
+    check(first == again, f"replayed transaction answered {again}, first {first}")
 
 
 def hearth_joins(version):
@@ -227,7 +256,7 @@ def send_and_see(room, sender, body):
 @step
 def peer_message_reaches_hearth():
     for v in ("10", "11", "12"):
-        room = S[f"peer_room_{v}"]
+        room = need(f"peer_room_{v}", f"hearth_joins_peer_room_v{v}")
         send_and_see(room, room.events[room.state[("m.room.create", "")]]["sender"], f"hello from the peer in v{v}")
 
 
@@ -235,7 +264,7 @@ def peer_message_reaches_hearth():
 def hearth_message_reaches_peer():
     _, tok = alice()
     for v in ("10", "11", "12"):
-        room = S[f"peer_room_{v}"]
+        room = need(f"peer_room_{v}", f"hearth_joins_peer_room_v{v}")
         r = call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/send/m.room.message/m{v}{SUFFIX}",
                  {"msgtype": "m.text", "body": f"hello from hearth in v{v}"}, tok)
         got = peer.wait_for(lambda: r["event_id"] in room.events, WAIT)
@@ -245,7 +274,7 @@ def hearth_message_reaches_peer():
 @step
 def hearth_edus_reach_peer():
     uid, tok = alice()
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/typing/{q(uid)}", {"typing": True, "timeout": 30000}, tok)
     got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.typing"
                                  and e.get("content", {}).get("user_id") == uid], WAIT)
@@ -292,7 +321,7 @@ def bad_message(room, sender=None, content=None):
 
 @step
 def refuses_forged_signature():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room)
     other = signedjson.key.generate_signing_key("p1")
     forged = signedjson.sign.sign_json(fed.redact(pdu, room.version), peer.server_name, other)
@@ -302,7 +331,7 @@ def refuses_forged_signature():
 
 @step
 def refuses_unsigned_event():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room)
     pdu["signatures"] = {}
     expect_refused(room, "unsigned event", pdu, eid)
@@ -311,7 +340,7 @@ def refuses_unsigned_event():
 @step
 def redacts_wrong_content_hash():
     """Spec: a content hash mismatch makes hearth keep the redacted event, never the content."""
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "signed body"})
     pdu["content"]["body"] = "tampered body"
     expect_refused(room, "wrong content hash", pdu, eid, need_error=False, redacted_ok=True)
@@ -319,7 +348,7 @@ def redacts_wrong_content_hash():
 
 @step
 def refuses_wrong_origin():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room)
     expect_refused(room, "transaction origin that is not the X-Matrix origin", pdu, eid,
                    send_kw={"body_origin": "127.0.0.9:1"})
@@ -327,14 +356,14 @@ def refuses_wrong_origin():
 
 @step
 def refuses_sender_of_other_server():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room, sender="@eve:127.0.0.9:1")
     expect_refused(room, "event of another server's user signed only by the peer", pdu, eid)
 
 
 @step
 def refuses_failed_auth():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room, sender=peer_user("mallory"))
     expect_refused(room, "message of a user who never joined", pdu, eid, need_error=False)
     dave = peer_user("dave")
@@ -347,7 +376,7 @@ def refuses_failed_auth():
 
 @step
 def refuses_oversized_event():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "x" * 66000})
     check(len(fed.canonical(pdu)) > fed.MAX_PDU_BYTES, "the test event is not oversized")
     expect_refused(room, "event over 65536 bytes", pdu, eid)
@@ -355,7 +384,7 @@ def refuses_oversized_event():
 
 @step
 def refuses_non_canonical_json():
-    room = S["peer_room_11"]
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
     eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "float", "n": 1.5})
     expect_refused(room, "float in content", pdu, eid)
     eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "big", "n": 2**53})
@@ -402,7 +431,7 @@ def peer_joins_hearth_room_v12():
 def messages_both_ways_in_hearth_room():
     _, tok = alice()
     for v in ("10", "11", "12"):
-        room, erin = S[f"hearth_room_{v}"]
+        room, erin = need(f"hearth_room_{v}", f"peer_joins_hearth_room_v{v}")
         send_and_see(room, erin, f"erin in hearth's v{v} room")
         r = call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/send/m.room.message/h{v}{SUFFIX}",
                  {"msgtype": "m.text", "body": f"alice answers in v{v}"}, tok)

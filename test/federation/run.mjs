@@ -26,6 +26,8 @@ const opt = (name, def) => {
   return i >= 0 ? args[i + 1] : def;
 };
 const only = opt("--only", "");
+// (not console.log: the js-sdk scenario silences the console in this process)
+const say = (line) => process.stdout.write(line + "\n");
 const peerSteps = opt("--peer-steps", "");
 const serverSteps = opt("--server-steps", "");
 
@@ -53,7 +55,7 @@ const scenarios = {
   async peer() {
     const a = await hearth("127.0.0.1");
     const port = await freePort("127.0.0.3");
-    console.log(`   hearth ${a.name} (client API ${a.base}), peer 127.0.0.3:${port}`);
+    say(`   hearth ${a.name} (client API ${a.base}), peer 127.0.0.3:${port}`);
     return run("/usr/bin/python3", [join(here, "peer_test.py"), "--hearth", a.name, "--client", a.base,
       "--ca", ca, "--cert", certs["127.0.0.3"].cert, "--key", certs["127.0.0.3"].key,
       "--listen", `127.0.0.3:${port}`, ...(peerSteps ? ["--steps", peerSteps] : [])]);
@@ -61,7 +63,7 @@ const scenarios = {
   async servers() {
     const a = await hearth("127.0.0.1");
     const b = await hearth("127.0.0.2");
-    console.log(`   hearth ${a.name} (${a.base}) and ${b.name} (${b.base})`);
+    say(`   hearth ${a.name} (${a.base}) and ${b.name} (${b.base})`);
     const { runTwoServers } = await import("./two_servers.mjs");
     return (await runTwoServers({ a, b, only: serverSteps.split(",").filter(Boolean) })) ? 1 : 0;
   },
@@ -71,12 +73,12 @@ let failed = 0;
 try {
   for (const [name, fn] of Object.entries(scenarios)) {
     if (only && !only.split(",").includes(name)) continue;
-    console.log(`== federation: ${name}`);
+    say(`== federation: ${name}`);
     let code;
     try {
       code = await fn();
     } catch (e) {
-      console.log(`   ${e.stack || e}`);
+      say(`   ${e.stack || e}`);
       code = 1;
     }
     while (started.length) {
@@ -84,7 +86,7 @@ try {
       await stopHearth(s);
       removeDir(s.dir);
     }
-    console.log(`== federation: ${name}: ${code === 0 ? "ok" : "FAILED (exit " + code + ")"}`);
+    say(`== federation: ${name}: ${code === 0 ? "ok" : "FAILED (exit " + code + ")"}`);
     if (code !== 0) failed++;
   }
 } finally {

@@ -18,6 +18,10 @@ const sdkURL = new URL("../clients/node_modules/matrix-js-sdk/lib/index.js", imp
 const sdk = await import(sdkURL);
 const { logger } = await import(new URL("../clients/node_modules/matrix-js-sdk/lib/logger.js", import.meta.url));
 logger.setLevel?.("error");
+// The SDK's child loggers log at debug level to the console whatever the
+// root level says; the steps report on stdout themselves, errors stay.
+const say = (line) => process.stdout.write(line + "\n");
+console.log = console.info = console.debug = console.warn = () => {};
 
 const WAIT = 30000; // how long an outcome that crosses servers may take before the step fails
 
@@ -76,6 +80,10 @@ async function allBodies(c, roomId) {
 // the partition and the fork. Returns the number of failed steps.
 export async function runTwoServers({ a, b, only = [] }) {
   const S = {};
+  const need = (key, stepName) => {
+    if (S[key] === undefined) throw new Error(`needs step ${stepName}, which did not pass`);
+    return S[key];
+  };
   const steps = [];
   const step = (name, fn) => steps.push({ name, fn });
 
@@ -92,7 +100,7 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("create_invite_join", async () => {
-    const { alice, bob } = S;
+    const { alice, bob } = need("alice", "register") && S;
     const { room_id: roomId } = await alice.createRoom({ name: "Across servers", preset: "private_chat" });
     S.roomId = roomId;
     await alice.invite(roomId, bob.getUserId());
@@ -103,7 +111,8 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("messages_both_ways", async () => {
-    const { alice, bob, roomId } = S;
+    const { alice, bob } = S;
+    const roomId = need("roomId", "create_invite_join");
     const m1 = await alice.sendTextMessage(roomId, "hello bob");
     S.aliceMessage = m1.event_id;
     await waitFor(() => bob.getRoom(roomId)?.findEventById(m1.event_id), "bob sees alice's message");
@@ -113,7 +122,8 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("state", async () => {
-    const { alice, bob, roomId } = S;
+    const { alice, bob } = S;
+    const roomId = need("roomId", "create_invite_join");
     await alice.setRoomTopic(roomId, "topic from A");
     await waitFor(async () => (await bob.getStateEvent(roomId, "m.room.topic", "")).topic === "topic from A", "bob's server has A's topic");
     await bob.sendStateEvent(roomId, "org.hearth.test", { from: "B" }, "b-key").catch((e) => {
@@ -127,8 +137,9 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("redaction", async () => {
-    const { alice, bob, roomId } = S;
-    await alice.redactEvent(roomId, S.aliceMessage);
+    const { alice, bob } = S;
+    const roomId = need("roomId", "create_invite_join");
+    await alice.redactEvent(roomId, need("aliceMessage", "messages_both_ways"));
     await waitFor(async () => {
       const ev = await bob.fetchRoomEvent(roomId, S.aliceMessage);
       return Object.keys(ev.content).length === 0 && ev.unsigned?.redacted_because;
@@ -136,13 +147,15 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("typing", async () => {
-    const { alice, bob, roomId } = S;
+    const { alice, bob } = S;
+    const roomId = need("roomId", "create_invite_join");
     await alice.sendTyping(roomId, true, 20000);
     await waitFor(() => bob.getRoom(roomId)?.getMember(alice.getUserId())?.typing, "bob sees alice typing");
   });
 
   step("receipts", async () => {
-    const { alice, bob, roomId } = S;
+    const { alice, bob } = S;
+    const roomId = need("roomId", "create_invite_join");
     const m = await alice.sendTextMessage(roomId, "read me");
     const ev = await waitFor(() => bob.getRoom(roomId)?.findEventById(m.event_id), "bob has the message");
     await bob.sendReceipt(ev, "m.read");
@@ -183,7 +196,7 @@ export async function runTwoServers({ a, b, only = [] }) {
 
   step("leave_and_rejoin", async () => {
     const { alice, bob } = S;
-    const pub = S.publicRoom;
+    const pub = need("publicRoom", "public_directory");
     await bob.joinRoom(S.publicAlias);
     await waitFor(() => alice.getRoom(pub)?.getMember(bob.getUserId())?.membership === "join", "alice sees bob join the lobby");
     await bob.leave(pub);
@@ -195,7 +208,8 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("partition", async () => {
-    const { alice, roomId } = S;
+    const { alice } = S;
+    const roomId = need("roomId", "create_invite_join");
     S.bob.stopClient();
     await stopHearth(b);
     for (let i = 0; i < 200; i++) await alice.sendTextMessage(roomId, `partition ${i}`);
@@ -213,7 +227,8 @@ export async function runTwoServers({ a, b, only = [] }) {
   });
 
   step("fork", async () => {
-    const { alice, roomId } = S;
+    const { alice } = S;
+    const roomId = need("roomId", "create_invite_join");
     // Partition: A sets the topic while B is down, then B sets it while A is down.
     S.bob.stopClient();
     await stopHearth(b);
@@ -247,14 +262,14 @@ export async function runTwoServers({ a, b, only = [] }) {
     if (only.length && !only.includes(s.name)) continue;
     try {
       await s.fn();
-      console.log(`ok   ${s.name}`);
+      say(`ok   ${s.name}`);
     } catch (e) {
       failed++;
-      console.log(`FAIL ${s.name}: ${e.message || e}`);
+      say(`FAIL ${s.name}: ${e.message || e}`);
     }
   }
   S.alice?.stopClient();
   S.bob?.stopClient();
-  console.log(`${failed} of ${only.length || steps.length} steps failed`);
+  say(`${failed} of ${only.length || steps.length} steps failed`);
   return failed;
 }
