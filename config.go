@@ -43,6 +43,21 @@ type Config struct {
 	Media         MediaConfig      `yaml:"media"`
 	Limits        LimitsConfig     `yaml:"limits"`
 	Federation    FederationConfig `yaml:"federation"`
+	Relay         RelayConfig      `yaml:"relay"`
+}
+
+// RelayConfig connects a node that cannot accept connections (behind NAT,
+// or a browser tab) to a relay, which answers federation for it.
+type RelayConfig struct {
+	// URL is the relay's wss://RELAY/_hearth/relay/v1/connect; empty: no
+	// relay.
+	URL string `yaml:"url"`
+	// Token is the enrollment token `hearth relay node add` printed; only
+	// the first connection needs it.
+	Token string `yaml:"token"`
+	// Outbound is "on" to send outbound federation through the relay too
+	// (always so in the browser), "off" to send it directly.
+	Outbound string `yaml:"outbound"`
 }
 
 // LimitsConfig bounds what one request may ask for.
@@ -157,6 +172,9 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"federation.allow_private_addresses", &c.Federation.AllowPrivateAddresses,
 			"true: outbound federation may reach loopback, private, link-local, CGNAT and multicast addresses"},
 		{"federation.resolve", &c.Federation.Resolve, "name=host:port pairs, comma separated, used before server discovery"},
+		{"relay.url", &c.Relay.URL, "the relay's wss://…/_hearth/relay/v1/connect URL (empty: no relay)"},
+		{"relay.token", &c.Relay.Token, "enrollment token from `hearth relay node add` (first connection only)"},
+		{"relay.outbound", &c.Relay.Outbound, "on: outbound federation goes through the relay too; off: directly"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 	}
 }
@@ -220,6 +238,12 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Federation.validate(check); err != nil {
 		return err
+	}
+	if err := check("relay.outbound", c.Relay.Outbound, "on", "off"); err != nil {
+		return err
+	}
+	if u := c.Relay.URL; u != "" && !strings.HasPrefix(u, "wss://") && !strings.HasPrefix(u, "ws://") {
+		return fmt.Errorf("config: relay.url is %q; it must be a wss:// URL", u)
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")

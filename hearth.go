@@ -23,6 +23,7 @@ import (
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/pushgateway"
+	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
 )
@@ -53,6 +54,9 @@ type Homeserver struct {
 
 	push        *pushgateway.Dispatcher
 	stopUpdates func()
+	// relay is the node's relay client (relay.url), nil without one.
+	relay     *relay.Client
+	stopRelay func()
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -194,6 +198,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
 	hs.startBackgroundUpdates(oo.Logger)
+	hs.startRelay()
 	return hs, nil
 }
 
@@ -217,6 +222,16 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		log = slog.Default()
 	}
 	transport := oo.FederationTransport
+	if cfg.Relay.URL != "" {
+		rc, err := hs.newRelayClient(cfg, key, log)
+		if err != nil {
+			return nil, err
+		}
+		hs.relay = rc
+		if cfg.Relay.Outbound == "on" && transport == nil {
+			transport = rc
+		}
+	}
 	if transport == nil {
 		resolve, err := cfg.Federation.ResolveMap()
 		if err != nil {
@@ -281,6 +296,9 @@ func (hs *Homeserver) startBackgroundUpdates(log *slog.Logger) {
 
 // Close stops the homeserver's background work and closes the database.
 func (hs *Homeserver) Close() error {
+	if hs.stopRelay != nil {
+		hs.stopRelay()
+	}
 	if hs.stopUpdates != nil {
 		hs.stopUpdates()
 	}

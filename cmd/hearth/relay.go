@@ -13,6 +13,8 @@ import (
 	"os"
 	"time"
 
+	"hearth.dev/hearth"
+	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/relay/relayserver"
 )
@@ -39,6 +41,12 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	tlsMode := fs.String("tls", "on", "off serves plain HTTP, for a reverse proxy that terminates TLS")
 	publicPort := fs.String("public-port", "443", "port /.well-known/matrix/server names for the nodes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	outbound := fs.String("outbound", "on", "on: perform the outbound federation requests of nodes; off: refuse them")
+	// The outbound requests honour the homeserver's federation.* keys.
+	caFile := fs.String("federation-ca-file", "", "extra PEM roots trusted for outbound requests")
+	insecure := fs.String("federation-insecure-skip-verify", "false", "true: skip certificate checks outbound (test harnesses only)")
+	allowPrivate := fs.String("federation-allow-private-addresses", "false", "true: outbound requests may reach private addresses")
+	resolve := fs.String("federation-resolve", "", "name=host:port pairs, comma separated, used before server discovery")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,12 +69,32 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	log := newLogger(stderr, *logLevel)
 	slog.SetDefault(log)
+	var out *relayserver.Outbound
+	switch *outbound {
+	case "on":
+		fc := hearth.FederationConfig{CAFile: *caFile, InsecureSkipVerify: *insecure, AllowPrivateAddresses: *allowPrivate, Resolve: *resolve}
+		rm, err := fc.ResolveMap()
+		if err != nil {
+			return err
+		}
+		t, err := federation.NewHTTPSTransport(federation.TransportOptions{
+			CAFile: fc.CAFile, InsecureSkipVerify: fc.InsecureSkipVerify == "true",
+			AllowPrivateAddresses: fc.AllowPrivateAddresses == "true", Resolve: rm,
+		})
+		if err != nil {
+			return err
+		}
+		out = &relayserver.Outbound{Transport: t}
+	case "off":
+	default:
+		return fmt.Errorf("--outbound is %q; it must be on or off", *outbound)
+	}
 	store, err := openRelayStore(ctx, *dataDir)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	srv, err := relayserver.New(relayserver.Config{Domain: *domain, Store: store, PublicPort: *publicPort, Logger: log})
+	srv, err := relayserver.New(relayserver.Config{Domain: *domain, Store: store, PublicPort: *publicPort, Outbound: out, Logger: log})
 	if err != nil {
 		return err
 	}

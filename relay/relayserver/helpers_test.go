@@ -10,11 +10,14 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,9 +36,20 @@ const domain = "relay.test"
 // certificate for *.relay.test, and the address the relay listens on now
 // (it changes when the relay restarts), which every name resolves to.
 type testNet struct {
-	pool *x509.CertPool
-	cert tls.Certificate
-	addr atomic.Pointer[string]
+	pool  *x509.CertPool
+	cert  tls.Certificate
+	addr  atomic.Pointer[string]
+	caPEM []byte
+}
+
+// caFile writes the test CA where federation.ca_file can name it.
+func (n *testNet) caFile(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, n.caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func newTestNet(t testing.TB) *testNet {
@@ -60,7 +74,7 @@ func newTestNet(t testing.TB) *testNet {
 	}
 	leafTmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "*." + domain},
-		DNSNames:  []string{"*." + domain, domain},
+		DNSNames: []string{"*." + domain, domain}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -68,7 +82,8 @@ func newTestNet(t testing.TB) *testNet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &testNet{pool: x509.NewCertPool(), cert: tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey}}
+	n := &testNet{pool: x509.NewCertPool(), cert: tls.Certificate{Certificate: [][]byte{leafDER}, PrivateKey: leafKey},
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})}
 	n.pool.AddCert(ca)
 	return n
 }
