@@ -165,6 +165,32 @@ def version():
 
 
 @step
+def notary_query():
+    """hearth as a notary: the peer's own key document comes back with the peer's
+    signature intact and a valid signature of hearth's (POST and GET forms)."""
+    want = peer.signing_key.verify_key.encode()
+    hearth_keys = fed.parse_key_document(peer.request("GET", H, "/_matrix/key/v2/server", sign=False), H)
+    answers = [
+        peer.request("POST", H, "/_matrix/key/v2/query", {"server_keys": {peer.server_name: {peer.key_id: {}}}}, sign=False),
+        peer.request("GET", H, f"/_matrix/key/v2/query/{q(peer.server_name)}", sign=False),
+    ]
+    for resp in answers:
+        docs = [d for d in resp.get("server_keys", []) if d.get("server_name") == peer.server_name]
+        check(len(docs) == 1, f"notary answered {resp}")
+        doc = docs[0]
+        ours = fed.parse_key_document(doc, peer.server_name)
+        check(ours[peer.key_id].encode() == want, "the notary changed the peer's key")
+        sigs = doc.get("signatures", {}).get(H, {})
+        check(sigs, f"the notary did not sign the document: {doc.get('signatures')}")
+        for key_id in sigs:
+            check(key_id in hearth_keys, f"notary signed with {key_id}, which it does not serve")
+            try:
+                signedjson.sign.verify_signed_json(doc, H, hearth_keys[key_id])
+            except signedjson.sign.SignatureVerifyException as e:
+                raise StepFailed(f"notary signature: {e}") from None
+
+
+@step
 def request_auth():
     """A signed /send is served; unsigned, forged, misaddressed and unknown-origin ones get 401."""
     def path():
