@@ -135,12 +135,13 @@ test-clients: build client-deps
 # -canonicaljson and -nacl, against itself and against hearth; and two hearths
 # driven by matrix-js-sdk (test/federation/run.mjs). test-federation runs the
 # steps that pass today; test-federation-full runs them all and reports each.
+FED_PEER_STEPS := keys,version,notary_query,request_auth,transaction_limits_and_replay
 
 federation-deps: client-deps
 	command -v openssl >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl)
 
-test-federation: federation-deps
-	node test/federation/run.mjs --only selftest
+test-federation: build federation-deps
+	node test/federation/run.mjs --only selftest,peer --peer-steps $(FED_PEER_STEPS)
 
 test-federation-full: build federation-deps
 	node test/federation/run.mjs
