@@ -84,7 +84,10 @@ type AdminRoomStore interface {
 	// write: its events and everything indexed from them, its current
 	// state, memberships, state groups, extremities, receipts, aliases,
 	// forgotten marks, per-room account data and the room record itself.
-	// A block is kept, and so are users' key backups. It returns an error
+	// A block is kept, and so are users' key backups. (With the state
+	// database in a file of its own, the state groups go in a second
+	// write; a crash in between leaves them to be removed at the next
+	// open.) It returns an error
 	// wrapping ErrNotFound for an unknown room. Caches of the room's events
 	// and state held elsewhere must be dropped by the caller.
 	PurgeRoom(ctx context.Context, roomID string) (PurgedRoom, error)

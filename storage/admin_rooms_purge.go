@@ -47,9 +47,14 @@ var (
 )
 
 // PurgeRoom removes roomID from the database in one write; see
-// core.AdminRoomStore.
+// core.AdminRoomStore. With the state database in a file of its own, whose
+// half of a write commits first (see openWith), the room's state groups go
+// in a second write after the rest: a crash in between leaves groups of a
+// room that no longer exists, which the next open removes, never events
+// whose state groups are gone.
 func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.PurgedRoom, error) {
 	var out core.PurgedRoom
+	twoFiles := s.db.opts.StatePath != ""
 	err := s.db.Write(ctx, func(q Queryer) error {
 		out = core.PurgedRoom{}
 		nid, err := roomNID(reader{ctx: ctx, q: q}, roomID)
@@ -68,27 +73,42 @@ func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.Pur
 		if err != nil {
 			return err
 		}
+		stateGroups := sqlPurgeStateGroups
+		if twoFiles {
+			stateGroups = nil
+		}
 		for _, step := range []struct {
 			stmts []string
 			arg   any
 		}{
-			{sqlPurgeStateGroups, roomID},
+			{stateGroups, roomID},
 			{sqlPurgeByRoomNID, nid},
 			{sqlPurgeByEvent, string(list)},
 			{sqlPurgeByRoomID, roomID},
 		} {
-			for _, stmt := range step.stmts {
-				if _, err := q.ExecContext(ctx, stmt, step.arg); err != nil {
-					return fmt.Errorf("%s: %w", stmt, err)
-				}
+			if err := execAll(ctx, q, step.stmts, step.arg); err != nil {
+				return err
 			}
 		}
 		return nil
 	})
+	if err == nil && twoFiles {
+		err = s.db.Write(ctx, func(q Queryer) error { return execAll(ctx, q, sqlPurgeStateGroups, roomID) })
+	}
 	if err != nil {
 		return core.PurgedRoom{}, fmt.Errorf("storage: purge room %s: %w", roomID, err)
 	}
 	return out, nil
+}
+
+// execAll runs each of stmts with arg.
+func execAll(ctx context.Context, q Queryer, stmts []string, arg any) error {
+	for _, stmt := range stmts {
+		if _, err := q.ExecContext(ctx, stmt, arg); err != nil {
+			return fmt.Errorf("%s: %w", stmt, err)
+		}
+	}
+	return nil
 }
 
 // roomEventNIDs returns the nids of every event of a room, outliers

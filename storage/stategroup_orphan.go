@@ -16,7 +16,8 @@ import (
 // nothing names. They do no harm (IDs are never reused: AUTOINCREMENT),
 // but they are dead weight, and they are removed here, before any write.
 // A group stored by StoreStateGroup and not yet named by an event when the
-// process stopped goes the same way.
+// process stopped goes the same way, and so do the groups of a room that
+// is no longer stored (PurgeRoom removes them after the room).
 func (db *DB) dropOrphanStateGroups(ctx context.Context) error {
 	var dropped int64
 	err := db.Write(ctx, func(q Queryer) error {
@@ -47,7 +48,25 @@ func (db *DB) dropOrphanStateGroups(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("storage: drop orphan state groups: %w", err)
 		}
-		dropped, err = res.RowsAffected()
+		if dropped, err = res.RowsAffected(); err != nil {
+			return err
+		}
+		// The groups of rooms that are gone (a purge cut off between its
+		// two writes).
+		gone := "SELECT id FROM state_groups WHERE room_id NOT IN (SELECT room_id FROM " + db.mainSchema + ".rooms)"
+		for _, stmt := range []string{
+			"DELETE FROM state_groups_state WHERE state_group IN (" + gone + ")",
+			"DELETE FROM state_group_edges WHERE state_group IN (" + gone + ")",
+		} {
+			if _, err := q.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("storage: drop orphan state groups: %w", err)
+			}
+		}
+		if res, err = q.ExecContext(ctx, "DELETE FROM state_groups WHERE id IN ("+gone+")"); err != nil {
+			return fmt.Errorf("storage: drop orphan state groups: %w", err)
+		}
+		n, err := res.RowsAffected()
+		dropped += n
 		return err
 	})
 	if err != nil {

@@ -69,19 +69,27 @@ func (f *crashFile) WriteAt(p []byte, off int64) (int, error) {
 	return f.File.WriteAt(p, off)
 }
 
-const crashRoom = "!crash:" + testServer
+const (
+	crashRoom = "!crash:" + testServer
+	keptRoom  = "!kept:" + testServer
+)
 
-// crashChain returns n state events named prefix0..prefixN-1, each
-// adding its own key and based on the one before (the first on after, if
-// set), as createRoom builds them.
+// crashChain returns n state events of crashRoom named
+// prefix0..prefixN-1, each adding its own key and based on the one before
+// (the first on after, if set), as createRoom builds them.
 func crashChain(prefix string, n int, after string, depth int64) []core.NewEvent {
+	return roomChain(crashRoom, prefix, n, after, depth)
+}
+
+// roomChain is crashChain in room.
+func roomChain(room, prefix string, n int, after string, depth int64) []core.NewEvent {
 	var out []core.NewEvent
 	prev := after
 	for i := range n {
 		name := fmt.Sprintf("%s%d", prefix, i)
 		sk := name
 		ev := core.NewEvent{
-			EventID: eventID(name), RoomID: crashRoom, Type: "org.example.key", StateKey: &sk,
+			EventID: eventID(name), RoomID: room, Type: "org.example.key", StateKey: &sk,
 			Sender: "@alice:" + testServer, Depth: depth + int64(i), OriginServerTS: 1_700_000_000_000,
 			FormatVersion: 2,
 			NewStateGroup: &core.StateGroupDelta{Changes: core.StateMap{{Type: "org.example.key", StateKey: sk}: eventID(name)}},
@@ -97,7 +105,10 @@ func crashChain(prefix string, n int, after string, depth int64) []core.NewEvent
 	return out
 }
 
-func twoFileCrashChild(dir string) {
+// twoFileCrashChild runs the child of a two-file kill -9 test: "persist:DIR"
+// cuts off a batch of events, "purge:DIR" a room purge.
+func twoFileCrashChild(arg string) {
+	mode, dir, _ := strings.Cut(arg, ":")
 	crash := &crashVFS{VFS: vfs.Find("os")}
 	vfs.Register("crash", crash)
 	ctx := context.Background()
@@ -116,8 +127,25 @@ func twoFileCrashChild(dir string) {
 		fmt.Println("persist a:", err)
 		os.Exit(4)
 	}
+	// Another room, whose state groups are newer than crashRoom's.
+	if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: keptRoom, RoomVersion: "12"}); err != nil {
+		fmt.Println("room:", err)
+		os.Exit(3)
+	}
+	if _, err := s.PersistEvents(ctx, roomChain(keptRoom, "k", 2, "", 1), core.PersistOptions{}); err != nil {
+		fmt.Println("persist k:", err)
+		os.Exit(4)
+	}
 	fmt.Println("acked a")
 	crash.armed.Store(true)
+	if mode == "purge" {
+		if _, err := NewAdminRoomStore(db, testServer).PurgeRoom(ctx, crashRoom); err != nil {
+			fmt.Println("purge:", err)
+			os.Exit(4)
+		}
+		fmt.Println("purged")
+		os.Exit(0)
+	}
 	if _, err := s.PersistEvents(ctx, crashChain("b", 3, eventID("a2"), 4), core.PersistOptions{}); err != nil {
 		fmt.Println("persist b:", err)
 		os.Exit(4)
@@ -126,13 +154,17 @@ func twoFileCrashChild(dir string) {
 	os.Exit(0)
 }
 
-func TestTwoFilesSurviveKill9MidCommit(t *testing.T) {
+// runCrashChild runs the child in mode, checks that it was killed
+// mid-commit after acknowledging its first batch, and returns the store
+// reopened as hearth opens it.
+func runCrashChild(t *testing.T, mode string) *EventStore {
+	t.Helper()
 	if runtime.GOOS == "js" || testVFS != "" {
 		t.Skip("needs a child process and the operating system's files")
 	}
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), twoFileCrashEnv+"="+dir)
+	cmd.Env = append(os.Environ(), twoFileCrashEnv+"="+mode+":"+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -152,8 +184,11 @@ func TestTwoFilesSurviveKill9MidCommit(t *testing.T) {
 		t.Fatalf("child: %v, output %q; want it killed mid-commit after acknowledging batch a", err, lines)
 	}
 	t.Logf("child: %s", strings.Join(lines, "; "))
+	return newTestStoreWith(t, Options{Path: filepath.Join(dir, "hearth.db"), StatePath: filepath.Join(dir, "state.db"), Logger: quietLog})
+}
 
-	s := newTestStoreWith(t, Options{Path: filepath.Join(dir, "hearth.db"), StatePath: filepath.Join(dir, "state.db"), Logger: quietLog})
+func TestTwoFilesSurviveKill9MidCommit(t *testing.T) {
+	s := runCrashChild(t, "persist")
 	ctx := context.Background()
 	// checkStates checks that each stored event of chain has the state of
 	// the chain up to it, and returns how many are stored.
@@ -201,4 +236,40 @@ func TestTwoFilesSurviveKill9MidCommit(t *testing.T) {
 	}
 	checkStates([]string{"a0", "a1", "a2", "b0", "b1", "b2"})
 	checkStates([]string{"a0", "a1", "a2", "c0", "c1", "c2"})
+}
+
+// TestTwoFilesSurviveKill9MidPurge cuts off a room purge between its
+// hearth.db and state file writes: after reopening, the room is either
+// whole or gone with its state groups, never events without their state.
+func TestTwoFilesSurviveKill9MidPurge(t *testing.T) {
+	s := runCrashChild(t, "purge")
+	ctx := context.Background()
+	var events, groups int
+	if err := s.db.Reader().QueryRow(`SELECT
+		(SELECT count(*) FROM events e JOIN rooms r USING (room_nid) WHERE r.room_id = ?1),
+		(SELECT count(*) FROM state_groups WHERE room_id = ?1)`, crashRoom).Scan(&events, &groups); err != nil {
+		t.Fatal(err)
+	}
+	switch {
+	case events == 0 && groups == 0:
+		// Gone.
+	case events == 3:
+		for _, name := range []string{"a0", "a1", "a2"} {
+			if _, err := s.StateAtEvent(ctx, eventID(name), core.AllState); err != nil {
+				t.Errorf("room kept after the cut-off purge: state at %s: %v", name, err)
+			}
+		}
+	default:
+		t.Errorf("after the cut-off purge the room has %d events and %d state groups", events, groups)
+	}
+	if events == 0 {
+		if _, err := s.Room(ctx, crashRoom); !errors.Is(err, core.ErrNotFound) {
+			t.Errorf("room without events still stored: %v", err)
+		}
+	}
+	got, err := s.StateAtEvent(ctx, eventID("k1"), core.AllState)
+	want := core.StateMap{{Type: "org.example.key", StateKey: "k0"}: eventID("k0"), {Type: "org.example.key", StateKey: "k1"}: eventID("k1")}
+	if diff := cmp.Diff(want, got); err != nil || diff != "" {
+		t.Errorf("state of the other room: %v (-want +got):\n%s", err, diff)
+	}
 }
