@@ -135,6 +135,10 @@ func TestMain(m *testing.M) {
 		twoFileCrashChild(dir)
 		return
 	}
+	if path := os.Getenv(fedQueueChildEnv); path != "" {
+		fedQueueChild(path)
+		return
+	}
 	os.Exit(m.Run())
 }
 

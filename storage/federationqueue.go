@@ -1,0 +1,362 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"hearth.dev/hearth/core"
+)
+
+// FederationQueueStore keeps the federation sender's queues (tables
+// federation_stream_position, federation_outbound_pdus,
+// federation_outbound_edus and federation_destinations). It implements
+// core.FederationQueueStore.
+//
+// PDUs are queued by reference to the stored event (its stream ordering
+// and event_nid), not copied: the queue row is what survives a restart.
+type FederationQueueStore struct {
+	db *DB
+}
+
+var _ core.FederationQueueStore = (*FederationQueueStore)(nil)
+
+// NewFederationQueueStore returns the federation queue store of db.
+func NewFederationQueueStore(db *DB) *FederationQueueStore { return &FederationQueueStore{db: db} }
+
+const (
+	sqlFedPosition    = "SELECT stream_ordering FROM federation_stream_position"
+	sqlFedSetPosition = "UPDATE federation_stream_position SET stream_ordering = ?"
+	sqlMaxStream      = "SELECT coalesce(max(stream_ordering), 0) FROM events"
+	// The local users' accepted live events after a position.
+	sqlFedNewEvents = `
+		SELECT e.event_nid, e.stream_ordering, e.room_nid, e.state_key, m.membership
+		FROM events e LEFT JOIN room_memberships m ON m.event_nid = e.event_nid
+		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
+			AND substr(e.sender, instr(e.sender, ':') + 1) = ?
+		ORDER BY e.stream_ordering LIMIT ?`
+	// The servers with a member joined to a room.
+	sqlFedRoomServers = `
+		SELECT DISTINCT substr(state_key, instr(state_key, ':') + 1) FROM current_state_events
+		WHERE room_nid = ? AND type = 'm.room.member' AND membership = 'join'`
+	sqlFedQueuePDU = `
+		INSERT INTO federation_outbound_pdus (destination, stream_ordering, event_nid, room_nid)
+		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	sqlFedQueueEDU  = "INSERT INTO federation_outbound_edus (destination, edu_type, content) VALUES (?, ?, ?)"
+	sqlFedBatchPDUs = `
+		SELECT q.stream_ordering, r.room_id, e.event_id, j.json
+		FROM federation_outbound_pdus q
+		JOIN events e ON e.event_nid = q.event_nid
+		JOIN rooms r ON r.room_nid = q.room_nid
+		JOIN event_json j ON j.event_nid = q.event_nid
+		WHERE q.destination = ? ORDER BY q.stream_ordering LIMIT ?`
+	sqlFedBatchEDUs = `
+		SELECT id, edu_type, content FROM federation_outbound_edus
+		WHERE destination = ? ORDER BY id LIMIT ?`
+	sqlFedDropPDU = "DELETE FROM federation_outbound_pdus WHERE destination = ? AND stream_ordering = ?"
+	sqlFedDropEDU = "DELETE FROM federation_outbound_edus WHERE destination = ? AND id = ?"
+	sqlFedSent    = `
+		INSERT INTO federation_destinations (destination, failure_ts, retry_last_ts, retry_interval, last_successful_stream_ordering)
+		VALUES (?, NULL, 0, 0, ?)
+		ON CONFLICT (destination) DO UPDATE SET failure_ts = NULL, retry_last_ts = 0, retry_interval = 0,
+			last_successful_stream_ordering = coalesce(excluded.last_successful_stream_ordering, last_successful_stream_ordering)`
+	sqlFedFailed = `
+		INSERT INTO federation_destinations (destination, failure_ts, retry_last_ts, retry_interval)
+		VALUES (?, ?, ?, ?)
+		ON CONFLICT (destination) DO UPDATE SET failure_ts = coalesce(failure_ts, excluded.failure_ts),
+			retry_last_ts = excluded.retry_last_ts, retry_interval = excluded.retry_interval`
+	sqlFedReset = "UPDATE federation_destinations SET retry_last_ts = 0, retry_interval = 0 WHERE destination = ?"
+	sqlFedRetry = `
+		SELECT coalesce(failure_ts, 0), retry_last_ts, retry_interval FROM federation_destinations WHERE destination = ?`
+	sqlFedCatchUp = `
+		DELETE FROM federation_outbound_pdus WHERE destination = ?1 AND stream_ordering NOT IN (
+			SELECT max(stream_ordering) FROM federation_outbound_pdus WHERE destination = ?1 GROUP BY room_nid)`
+	sqlFedPending = `
+		SELECT d.destination, coalesce(f.failure_ts, 0), coalesce(f.retry_last_ts, 0), coalesce(f.retry_interval, 0)
+		FROM (SELECT destination FROM federation_outbound_pdus UNION SELECT destination FROM federation_outbound_edus) d
+		LEFT JOIN federation_destinations f ON f.destination = d.destination
+		ORDER BY d.destination`
+)
+
+// QueueNewEvents queues the events persisted since the last call; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) QueueNewEvents(ctx context.Context, limit int) ([]string, bool, error) {
+	if limit <= 0 {
+		return nil, false, fmt.Errorf("storage: QueueNewEvents needs a positive limit")
+	}
+	// Most wake-ups follow something other than a new event: a read
+	// decides whether the write is needed.
+	var pos, top int64
+	err := s.db.Read(ctx, func(q Queryer) error {
+		if err := q.QueryRowContext(ctx, sqlFedPosition).Scan(&pos); err != nil {
+			return err
+		}
+		return q.QueryRowContext(ctx, sqlMaxStream).Scan(&top)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: federation stream position: %w", err)
+	}
+	if top <= pos {
+		return nil, false, nil
+	}
+	var dests []string
+	var more bool
+	err = s.db.Write(ctx, func(q Queryer) error {
+		dests, more = nil, false
+		var err error
+		dests, more, err = queueNewEvents(ctx, q, limit)
+		return err
+	})
+	return dests, more, err
+}
+
+type newFedEvent struct {
+	nid, stream, room int64
+	stateKey          sql.NullString
+	membership        sql.NullString
+}
+
+func queueNewEvents(ctx context.Context, q Queryer, limit int) ([]string, bool, error) {
+	var pos int64
+	if err := q.QueryRowContext(ctx, sqlFedPosition).Scan(&pos); err != nil {
+		return nil, false, fmt.Errorf("storage: federation stream position: %w", err)
+	}
+	var server string
+	if err := q.QueryRowContext(ctx, "SELECT value FROM server_config WHERE key = 'server_name'").Scan(&server); err != nil {
+		return nil, false, fmt.Errorf("storage: server name: %w", err)
+	}
+	rows, err := q.QueryContext(ctx, sqlFedNewEvents, pos, server, limit)
+	if err != nil {
+		return nil, false, fmt.Errorf("storage: new events to send: %w", err)
+	}
+	var evs []newFedEvent
+	for rows.Next() {
+		var e newFedEvent
+		if err := rows.Scan(&e.nid, &e.stream, &e.room, &e.stateKey, &e.membership); err != nil {
+			rows.Close()
+			return nil, false, fmt.Errorf("storage: new events to send: %w", err)
+		}
+		evs = append(evs, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("storage: new events to send: %w", err)
+	}
+	more := len(evs) == limit
+	next := pos
+	if more {
+		next = evs[len(evs)-1].stream
+	} else if err := q.QueryRowContext(ctx, sqlMaxStream).Scan(&next); err != nil {
+		return nil, false, fmt.Errorf("storage: stream position: %w", err)
+	}
+	servers := map[int64][]string{}
+	touched := map[string]bool{}
+	var dests []string
+	for _, e := range evs {
+		list, ok := servers[e.room]
+		if !ok {
+			if list, err = roomServers(ctx, q, e.room); err != nil {
+				return nil, false, err
+			}
+			servers[e.room] = list
+		}
+		targets := list
+		if e.membership.Valid && e.stateKey.Valid {
+			if _, domain, ok := strings.Cut(e.stateKey.String, ":"); ok {
+				targets = append(targets[:len(targets):len(targets)], domain)
+			}
+		}
+		for _, d := range targets {
+			if d == "" || d == server {
+				continue
+			}
+			if _, err := q.ExecContext(ctx, sqlFedQueuePDU, d, e.stream, e.nid, e.room); err != nil {
+				return nil, false, fmt.Errorf("storage: queue event for %s: %w", d, err)
+			}
+			if !touched[d] {
+				touched[d] = true
+				dests = append(dests, d)
+			}
+		}
+	}
+	if next > pos {
+		if _, err := q.ExecContext(ctx, sqlFedSetPosition, next); err != nil {
+			return nil, false, fmt.Errorf("storage: federation stream position: %w", err)
+		}
+	}
+	return dests, more, nil
+}
+
+func roomServers(ctx context.Context, q Queryer, room int64) ([]string, error) {
+	rows, err := q.QueryContext(ctx, sqlFedRoomServers, room)
+	if err != nil {
+		return nil, fmt.Errorf("storage: servers in room: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return nil, fmt.Errorf("storage: servers in room: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// QueueEDU queues an EDU; see core.FederationQueueStore.
+func (s *FederationQueueStore) QueueEDU(ctx context.Context, destination, eduType string, content json.RawMessage) error {
+	if destination == "" || eduType == "" || !json.Valid(content) {
+		return invalid("an EDU needs a destination, a type and JSON content")
+	}
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlFedQueueEDU, destination, eduType, string(content))
+		return wrapErr("queue EDU for "+destination, err)
+	})
+}
+
+// NextBatch returns the oldest queued items of destination; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) NextBatch(ctx context.Context, destination string, maxPDUs, maxEDUs int) (core.OutboundBatch, error) {
+	var b core.OutboundBatch
+	err := s.db.Read(ctx, func(q Queryer) error {
+		b = core.OutboundBatch{}
+		rows, err := q.QueryContext(ctx, sqlFedBatchPDUs, destination, maxPDUs)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var p core.QueuedPDU
+			var js string
+			if err := rows.Scan(&p.Position, &p.RoomID, &p.EventID, &js); err != nil {
+				rows.Close()
+				return err
+			}
+			p.JSON = json.RawMessage(js)
+			b.PDUs = append(b.PDUs, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if rows, err = q.QueryContext(ctx, sqlFedBatchEDUs, destination, maxEDUs); err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e core.QueuedEDU
+			var content string
+			if err := rows.Scan(&e.Position, &e.Type, &content); err != nil {
+				return err
+			}
+			e.Content = json.RawMessage(content)
+			b.EDUs = append(b.EDUs, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return core.OutboundBatch{}, fmt.Errorf("storage: batch for %s: %w", destination, err)
+	}
+	return b, nil
+}
+
+// BatchSent removes a delivered batch; see core.FederationQueueStore.
+func (s *FederationQueueStore) BatchSent(ctx context.Context, destination string, b core.OutboundBatch) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		var last sql.NullInt64
+		for _, p := range b.PDUs {
+			if _, err := q.ExecContext(ctx, sqlFedDropPDU, destination, p.Position); err != nil {
+				return fmt.Errorf("storage: sent PDU for %s: %w", destination, err)
+			}
+			last = sql.NullInt64{Int64: max(last.Int64, p.Position), Valid: true}
+		}
+		for _, e := range b.EDUs {
+			if _, err := q.ExecContext(ctx, sqlFedDropEDU, destination, e.Position); err != nil {
+				return fmt.Errorf("storage: sent EDU for %s: %w", destination, err)
+			}
+		}
+		_, err := q.ExecContext(ctx, sqlFedSent, destination, last)
+		return wrapErr("destination "+destination, err)
+	})
+}
+
+// SendFailed records a failed attempt; see core.FederationQueueStore.
+func (s *FederationQueueStore) SendFailed(ctx context.Context, destination string, nowMS, interval int64) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlFedFailed, destination, nowMS, nowMS, interval)
+		return wrapErr("destination "+destination, err)
+	})
+}
+
+// ResetRetry clears the backoff of destination; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) ResetRetry(ctx context.Context, destination string) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlFedReset, destination)
+		return wrapErr("destination "+destination, err)
+	})
+}
+
+// Retry returns the retry state of destination; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) Retry(ctx context.Context, destination string) (core.DestinationRetry, error) {
+	r := core.DestinationRetry{Destination: destination}
+	err := s.db.Read(ctx, func(q Queryer) error {
+		err := q.QueryRowContext(ctx, sqlFedRetry, destination).Scan(&r.FailureTS, &r.RetryLastTS, &r.RetryInterval)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return r, fmt.Errorf("storage: destination %s: %w", destination, err)
+	}
+	return r, nil
+}
+
+// CatchUp keeps the newest queued PDU of each room; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) CatchUp(ctx context.Context, destination string) (int, error) {
+	var n int64
+	err := s.db.Write(ctx, func(q Queryer) error {
+		res, err := q.ExecContext(ctx, sqlFedCatchUp, destination)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: catch-up of %s: %w", destination, err)
+	}
+	return int(n), nil
+}
+
+// PendingDestinations lists the destinations with something queued; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) PendingDestinations(ctx context.Context) ([]core.DestinationRetry, error) {
+	var out []core.DestinationRetry
+	err := s.db.Read(ctx, func(q Queryer) error {
+		out = nil
+		rows, err := q.QueryContext(ctx, sqlFedPending)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r core.DestinationRetry
+			if err := rows.Scan(&r.Destination, &r.FailureTS, &r.RetryLastTS, &r.RetryInterval); err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: pending destinations: %w", err)
+	}
+	return out, nil
+}
