@@ -283,7 +283,7 @@ def send_and_see(room, sender, body):
 def peer_message_reaches_hearth():
     for v in ("10", "11", "12"):
         room = need(f"peer_room_{v}", f"hearth_joins_peer_room_v{v}")
-        send_and_see(room, room.events[room.state[("m.room.create", "")]]["sender"], f"hello from the peer in v{v}")
+        send_and_see(room, creator(room), f"hello from the peer in v{v}")
 
 
 @step
@@ -310,111 +310,6 @@ def hearth_edus_reach_peer():
     got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.receipt"
                                  and room.room_id in e.get("content", {})], WAIT)
     check(got, "no m.receipt EDU reached the peer")
-
-
-def creator(room):
-    return room.events[room.state[("m.room.create", "")]]["sender"]
-
-
-def expect_refused(room, what, pdu, event_id, send_kw=None, need_error=True, redacted_ok=False):
-    """hearth must not show pdu to alice; format and signature failures must be answered as errors."""
-    _, tok = alice()
-    answer = None
-    try:
-        resp = peer.send(H, [pdu], **(send_kw or {}))
-        answer = resp.get("pdus", {}).get(event_id)
-        errored = isinstance(answer, dict) and "error" in answer
-    except fed.RemoteError as e:
-        check(400 <= e.status < 500, f"{what}: /send answered {e.status} {e.body}")
-        errored = True
-        answer = f"{e.status} {e.body}"
-    # A valid event after it: once alice sees that one, hearth has handled both.
-    send_and_see(room, creator(room), f"after {what}")
-    seen = client_event(tok, room.room_id, event_id)
-    if seen is not None and redacted_ok:
-        check("body" not in seen.get("content", {}), f"{what}: alice sees the unredacted content {seen['content']}")
-    else:
-        check(seen is None, f"{what}: alice sees the event: {seen}")
-    if need_error:
-        check(errored, f"{what}: /send answered {answer!r} for it, want an error")
-    print(f"   {what}: {answer}", flush=True)
-
-
-def bad_message(room, sender=None, content=None):
-    return peer.build_event(room, "m.room.message", sender or creator(room),
-                            content or {"msgtype": "m.text", "body": "refuse me"}, add=False)
-
-
-@step
-def refuses_forged_signature():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room)
-    other = signedjson.key.generate_signing_key("p1")
-    forged = signedjson.sign.sign_json(fed.redact(pdu, room.version), peer.server_name, other)
-    pdu["signatures"] = forged["signatures"]
-    expect_refused(room, "forged signature", pdu, eid)
-
-
-@step
-def refuses_unsigned_event():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room)
-    pdu["signatures"] = {}
-    expect_refused(room, "unsigned event", pdu, eid)
-
-
-@step
-def redacts_wrong_content_hash():
-    """Spec: a content hash mismatch makes hearth keep the redacted event, never the content."""
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "signed body"})
-    pdu["content"]["body"] = "tampered body"
-    expect_refused(room, "wrong content hash", pdu, eid, need_error=False, redacted_ok=True)
-
-
-@step
-def refuses_wrong_origin():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room)
-    expect_refused(room, "transaction origin that is not the X-Matrix origin", pdu, eid,
-                   send_kw={"body_origin": "127.0.0.9:1"})
-
-
-@step
-def refuses_sender_of_other_server():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room, sender="@eve:127.0.0.9:1")
-    expect_refused(room, "event of another server's user signed only by the peer", pdu, eid)
-
-
-@step
-def refuses_failed_auth():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room, sender=peer_user("mallory"))
-    expect_refused(room, "message of a user who never joined", pdu, eid, need_error=False)
-    dave = peer_user("dave")
-    jid, join = peer.build_event(room, "m.room.member", dave, {"membership": "join"}, state_key=dave)
-    resp = peer.send(H, [join])
-    check("error" not in resp.get("pdus", {}).get(jid, {}), f"dave's valid join refused: {resp}")
-    eid, pdu = peer.build_event(room, "m.room.name", dave, {"name": "taken over"}, state_key="", add=False)
-    expect_refused(room, "state event of a user below state_default", pdu, eid, need_error=False)
-
-
-@step
-def refuses_oversized_event():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "x" * 66000})
-    check(len(fed.canonical(pdu)) > fed.MAX_PDU_BYTES, "the test event is not oversized")
-    expect_refused(room, "event over 65536 bytes", pdu, eid)
-
-
-@step
-def refuses_non_canonical_json():
-    room = need("peer_room_11", "hearth_joins_peer_room_v11")
-    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "float", "n": 1.5})
-    expect_refused(room, "float in content", pdu, eid)
-    eid, pdu = bad_message(room, content={"msgtype": "m.text", "body": "big", "n": 2**53})
-    expect_refused(room, "integer beyond 2**53-1", pdu, eid)
 
 
 def peer_joins(version):
@@ -463,6 +358,125 @@ def messages_both_ways_in_hearth_room():
                  {"msgtype": "m.text", "body": f"alice answers in v{v}"}, tok)
         check(peer.wait_for(lambda: r["event_id"] in room.events, WAIT),
               f"alice's message {r['event_id']} did not reach the peer")
+
+
+def creator(room):
+    return room.events[room.state[("m.room.create", "")]]["sender"]
+
+
+def refusal_rooms():
+    """The rooms to send refused events into, each with a joined user of the peer:
+    the peer's v11 room that alice joined and hearth's v12 room that erin joined."""
+    rooms = []
+    if "peer_room_11" in S:
+        rooms.append((S["peer_room_11"], creator(S["peer_room_11"])))
+    if "hearth_room_12" in S:
+        rooms.append(S["hearth_room_12"])
+    if not rooms:
+        raise StepFailed("needs hearth_joins_peer_room_v11 or peer_joins_hearth_room_v12, and neither passed")
+    return rooms
+
+
+def expect_refused(room, sender, what, pdu, event_id, send_kw=None, need_error=True, redacted_ok=False):
+    """hearth must not show pdu to alice; format and signature failures must be answered as errors."""
+    _, tok = alice()
+    answer = None
+    try:
+        resp = peer.send(H, [pdu], **(send_kw or {}))
+        answer = resp.get("pdus", {}).get(event_id)
+        errored = isinstance(answer, dict) and "error" in answer
+    except fed.RemoteError as e:
+        check(400 <= e.status < 500, f"{what}: /send answered {e.status} {e.body}")
+        errored = True
+        answer = f"{e.status} {e.body}"
+    # A valid event after it: once alice sees that one, hearth has handled both.
+    send_and_see(room, sender, f"after {what}")
+    seen = client_event(tok, room.room_id, event_id)
+    if seen is not None and redacted_ok:
+        check("body" not in seen.get("content", {}), f"{what}: alice sees the unredacted content {seen['content']}")
+    else:
+        check(seen is None, f"{what}: alice sees the event: {seen}")
+    if need_error:
+        check(errored, f"{what}: /send answered {answer!r} for it, want an error")
+    print(f"   v{room.version} {what}: {answer}", flush=True)
+
+
+def bad_message(room, sender, content=None):
+    return peer.build_event(room, "m.room.message", sender,
+                            content or {"msgtype": "m.text", "body": "refuse me"}, add=False)
+
+
+@step
+def refuses_forged_signature():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender)
+        other = signedjson.key.generate_signing_key("p1")
+        forged = signedjson.sign.sign_json(fed.redact(pdu, room.version), peer.server_name, other)
+        pdu["signatures"] = forged["signatures"]
+        expect_refused(room, sender, "forged signature", pdu, eid)
+
+
+@step
+def refuses_unsigned_event():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender)
+        pdu["signatures"] = {}
+        expect_refused(room, sender, "unsigned event", pdu, eid)
+
+
+@step
+def redacts_wrong_content_hash():
+    """Spec: a content hash mismatch makes hearth keep the redacted event, never the content."""
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender, content={"msgtype": "m.text", "body": "signed body"})
+        pdu["content"]["body"] = "tampered body"
+        expect_refused(room, sender, "wrong content hash", pdu, eid, need_error=False, redacted_ok=True)
+
+
+@step
+def refuses_wrong_origin():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender)
+        expect_refused(room, sender, "transaction origin that is not the X-Matrix origin", pdu, eid,
+                       send_kw={"body_origin": "127.0.0.9:1"})
+
+
+@step
+def refuses_sender_of_other_server():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, "@eve:127.0.0.9:1")
+        expect_refused(room, sender, "event of another server's user signed only by the peer", pdu, eid)
+
+
+@step
+def refuses_failed_auth():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, peer_user("mallory"))
+        expect_refused(room, sender, "message of a user who never joined", pdu, eid, need_error=False)
+        dave = peer_user("dave")
+        if room.state.get(("m.room.member", dave)) is None:
+            jid, join = peer.build_event(room, "m.room.member", dave, {"membership": "join"}, state_key=dave)
+            resp = peer.send(H, [join])
+            check("error" not in resp.get("pdus", {}).get(jid, {}), f"dave's valid join refused: {resp}")
+        eid, pdu = peer.build_event(room, "m.room.name", dave, {"name": "taken over"}, state_key="", add=False)
+        expect_refused(room, sender, "state event of a user below state_default", pdu, eid, need_error=False)
+
+
+@step
+def refuses_oversized_event():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender, content={"msgtype": "m.text", "body": "x" * 66000})
+        check(len(fed.canonical(pdu)) > fed.MAX_PDU_BYTES, "the test event is not oversized")
+        expect_refused(room, sender, "event over 65536 bytes", pdu, eid)
+
+
+@step
+def refuses_non_canonical_json():
+    for room, sender in refusal_rooms():
+        eid, pdu = bad_message(room, sender, content={"msgtype": "m.text", "body": "float", "n": 1.5})
+        expect_refused(room, sender, "float in content", pdu, eid)
+        eid, pdu = bad_message(room, sender, content={"msgtype": "m.text", "body": "big", "n": 2**53})
+        expect_refused(room, sender, "integer beyond 2**53-1", pdu, eid)
 
 
 @step
