@@ -195,7 +195,7 @@ func headersOf(v js.Value) [][2]string {
 }
 
 // startOptionsOf reads start's options object: {serverName, owner: {name,
-// password}, storage, logLevel}.
+// password}, storage, logLevel, relay: {url, token}}.
 func startOptionsOf(v js.Value) startOptions {
 	var o startOptions
 	if v.Type() != js.TypeObject {
@@ -204,6 +204,9 @@ func startOptionsOf(v js.Value) startOptions {
 	o.ServerName = stringOf(v.Get("serverName"))
 	o.Storage = stringOf(v.Get("storage"))
 	o.LogLevel = stringOf(v.Get("logLevel"))
+	if r := v.Get("relay"); r.Type() == js.TypeObject {
+		o.RelayURL, o.RelayToken = stringOf(r.Get("url")), stringOf(r.Get("token"))
+	}
 	if owner := v.Get("owner"); owner.Type() == js.TypeObject {
 		o.HasOwner = true
 		o.OwnerName = stringOf(owner.Get("name"))
@@ -222,6 +225,7 @@ func statusValue(st status) any {
 		"startupMs":     float64(st.Startup.Microseconds()) / 1000,
 		"goHeapBytes":   float64(st.GoHeapBytes),
 		"goSysBytes":    float64(st.GoSysBytes),
+		"relay":         map[string]any{"state": st.Relay.State, "queued": st.Relay.Queued},
 	}
 	if st.OwnerCreated != "" {
 		m["ownerCreated"] = st.OwnerCreated

@@ -15,6 +15,7 @@ import (
 
 	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/storage"
 )
 
@@ -46,6 +47,9 @@ type host struct {
 	starting sync.Mutex
 	// dataDir holds the database file (tests change it).
 	dataDir string
+	// relayURL and relayToken are the last start's relay (guarded by
+	// starting).
+	relayURL, relayToken string
 }
 
 // newHost returns a stopped host that logs to log, at the level that
@@ -68,6 +72,10 @@ type startOptions struct {
 	Storage string
 	// LogLevel is "debug", "info", "warn" or "error"; empty leaves it.
 	LogLevel string
+	// RelayURL and RelayToken connect the tab's server to its relay: the
+	// tab cannot accept connections, so federation goes both ways through
+	// it.
+	RelayURL, RelayToken string
 }
 
 // status is what status() reports.
@@ -83,6 +91,7 @@ type status struct {
 	GoHeapBytes, GoSysBytes uint64
 	// OwnerCreated is the owner's user ID when this start created it.
 	OwnerCreated string
+	Relay        relay.Status
 }
 
 // start opens the database and the homeserver. Starting a running host
@@ -175,6 +184,7 @@ func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Ho
 	if name == "" {
 		return nil, newCodeError(codeBadOption, "serverName is required to create a homeserver")
 	}
+	h.relayURL, h.relayToken = o.RelayURL, o.RelayToken
 	hs, err := h.openAs(ctx, be, name)
 	if exists && errors.Is(err, storage.ErrRenamed) {
 		stored, serr := h.storedServerName(ctx, be)
@@ -207,6 +217,9 @@ func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Hom
 	// The only clients are the pages of this origin, which can do anything
 	// the homeserver's user can: a rate limit would only slow them down.
 	cfg.RateLimits = "off"
+	if h.relayURL != "" {
+		cfg.Relay.URL, cfg.Relay.Token, cfg.Relay.Outbound = h.relayURL, h.relayToken, "on"
+	}
 	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log})
 	if errors.Is(err, storage.ErrTooNew) {
 		return nil, newCodeError(codeTooNew, "%v", err)
@@ -236,7 +249,7 @@ func (h *host) status(ctx context.Context) (status, error) {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup,
-		GoHeapBytes: ms.HeapAlloc, GoSysBytes: ms.Sys}
+		GoHeapBytes: ms.HeapAlloc, GoSysBytes: ms.Sys, Relay: hs.RelayStatus()}
 	err = hs.DB.Reader().QueryRowContext(ctx,
 		"SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&st.DatabaseBytes)
 	return st, err

@@ -175,6 +175,11 @@ function checkOptions(o) {
 	if (o.storage !== undefined && !storages.includes(o.storage)) {
 		throw new HearthError(`Hearth.start: storage must be one of ${storages.join(", ")}`, "BAD_OPTION");
 	}
+	if (o.relay !== undefined && o.relay !== null &&
+		(typeof o.relay !== "object" || typeof o.relay.url !== "string" || !/^wss?:\/\//.test(o.relay.url) ||
+			(o.relay.token !== undefined && typeof o.relay.token !== "string"))) {
+		throw new HearthError("Hearth.start: relay must be {url: \"wss://…\", token}", "BAD_OPTION");
+	}
 }
 
 async function registerServiceWorker() {
@@ -223,6 +228,9 @@ export class Hearth extends EventTarget {
 	//   storage     "auto" (default: OPFS, else IndexedDB, else memory),
 	//               "opfs", "indexeddb" or "memory"
 	//   logLevel    the worker's log level: debug, info, warn or error
+	//   relay       {url, token}: federate through the relay at url
+	//               (wss://RELAY/_hearth/relay/v1/connect); token is the
+	//               enrollment token, needed on the first connection only
 	//   serviceWorker  false to skip registering /hearth-sw.js
 	//
 	// An empty database without owner is refused with a HearthError whose
@@ -428,6 +436,7 @@ export class Hearth extends EventTarget {
 				owner: o.owner ?? undefined,
 				storage: o.storage ?? "auto",
 				logLevel: o.logLevel,
+				relay: o.relay ?? undefined,
 			});
 			remember(nameKey, this.#info.serverName);
 		} catch (err) {
@@ -553,7 +562,8 @@ export class Hearth extends EventTarget {
 
 	// status resolves with {state, owner, storage, databaseBytes, version,
 	// serverName, startedAt, startupMs, wasmMemoryBytes, goHeapBytes,
-	// goSysBytes}; owner tells whether this tab runs the homeserver.
+	// goSysBytes, relay: {state: "off"|"connecting"|"connected", queued}};
+	// owner tells whether this tab runs the homeserver.
 	async status() {
 		if (this.#state === "stopped") {
 			return { state: "stopped", owner: false, storage: this.#info?.storage ?? null, databaseBytes: 0, version: this.#info?.version ?? null, serverName: this.#info?.serverName ?? null };
