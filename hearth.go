@@ -53,6 +53,7 @@ type Homeserver struct {
 	Updates *storage.BackgroundUpdates
 
 	push        *pushgateway.Dispatcher
+	sender      *federation.Sender
 	stopUpdates func()
 	// relay is the node's relay client (relay.url), nil without one.
 	relay     *relay.Client
@@ -183,7 +184,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,
 		},
 	})
-	keyServer, err := hs.openFederation(cfg, oo, key, rooms, federation.EDUServices{
+	keyServer, err := hs.openFederation(cfg, oo, key, rooms, notifier, federation.EDUServices{
 		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
 		IsJoined: core.IsJoinedIn(events),
 	})
@@ -198,6 +199,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
 	hs.startBackgroundUpdates(oo.Logger)
+	hs.sender.Start()
 	hs.startRelay()
 	return hs, nil
 }
@@ -216,7 +218,7 @@ func claimServerName(ctx context.Context, db *storage.DB, name string) (string, 
 // openFederation builds the server-server side: the outbound client and
 // its transport, the key ring, and the inbound handler. It returns the key
 // server, which the client-facing listener serves as well.
-func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, edus federation.EDUServices) (http.Handler, error) {
+func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, notifier *core.Notifier, edus federation.EDUServices) (http.Handler, error) {
 	log := oo.Logger
 	if log == nil {
 		log = slog.Default()
@@ -264,7 +266,19 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	if err != nil {
 		return nil, err
 	}
+	// The outbound sender: local events queued per destination in the
+	// database, woken by every commit; a server that reaches us is retried
+	// at once.
+	sender, err := federation.NewSender(federation.SenderOptions{
+		ServerName: hs.ServerName, Store: storage.NewFederationQueueStore(hs.DB), Client: hs.FederationClient,
+		Notifier: notifier, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	hs.sender = sender
 	fed, err := federation.NewServer(federation.ServerOptions{
+		OriginSeen: sender.DestinationUp,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,
 		Txns: storage.NewFederationTxnStore(hs.DB), PDUs: pdus, EDUs: edus, Logger: log,
 	})
@@ -301,6 +315,9 @@ func (hs *Homeserver) Close() error {
 	}
 	if hs.stopUpdates != nil {
 		hs.stopUpdates()
+	}
+	if hs.sender != nil {
+		hs.sender.Close()
 	}
 	if hs.push != nil {
 		hs.push.Close()

@@ -192,10 +192,14 @@ func (s *Sender) SendEDU(ctx context.Context, destination, eduType string, conte
 }
 
 // DestinationUp tells the sender that destination reached this server (it
-// sent a request): if it was backing off, it is retried at once.
+// sent a request): if it was backing off, it is retried at once. It costs
+// nothing for a destination that is not backing off.
 func (s *Sender) DestinationUp(ctx context.Context, destination string) {
-	r, err := s.o.Store.Retry(ctx, destination)
-	if err != nil || r.RetryInterval == 0 {
+	s.mu.Lock()
+	d := s.dests[destination]
+	backingOff := d != nil && d.timer != nil
+	s.mu.Unlock()
+	if !backingOff {
 		return
 	}
 	if err := s.o.Store.ResetRetry(ctx, destination); err != nil {
@@ -203,7 +207,7 @@ func (s *Sender) DestinationUp(ctx context.Context, destination string) {
 		return
 	}
 	s.mu.Lock()
-	if d := s.dests[destination]; d != nil && d.timer != nil {
+	if d.timer != nil {
 		d.timer.Stop()
 		d.timer = nil
 	}

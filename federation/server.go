@@ -56,7 +56,11 @@ type ServerOptions struct {
 	// Messaging serves joins, invites, queries and the other requests of
 	// the messaging layer; nil leaves them unanswered (404).
 	Messaging *Messaging
-	Logger    *slog.Logger
+	// OriginSeen, when set, is told of every authenticated request's
+	// origin: the outbound sender retries a server that backs off at once
+	// when it reaches us.
+	OriginSeen func(ctx context.Context, origin string)
+	Logger     *slog.Logger
 }
 
 // Server is the server-server API as an http.Handler: mount it at / of
@@ -128,6 +132,9 @@ func (s *Server) authed(h func(w http.ResponseWriter, r *http.Request, origin st
 			return
 		}
 		defer release()
+		if s.opts.OriginSeen != nil {
+			s.opts.OriginSeen(r.Context(), origin)
+		}
 		if err := h(w, r, origin); err != nil {
 			matrixhttp.WriteError(w, r, err)
 		}
