@@ -63,9 +63,9 @@ test: tidy-check vet test-go test-js test-browser test-browser-storage test-clie
 test-go:
 	$(GO) test ./...
 
-# The storage engine's suite again, compiled to js/wasm and run by Node.
+# The storage engine's suite and the relay frames again, compiled to js/wasm and run by Node.
 test-js:
-	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test -tags $(JSTAGS) ./storage/...
+	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test -tags $(JSTAGS) ./storage/... ./relay/
 
 # Browser tests: Debian's chromium (installed when missing; never a
 # downloaded browser) driven by playwright-core from test/browser.

@@ -62,7 +62,8 @@ func TestBridge(t *testing.T) {
 		t.Fatalf("start: %v", jsString(errV))
 	}
 	if st.Get("storage").String() != "opfs" || st.Get("serverName").String() != "tab.test" ||
-		st.Get("ownerCreated").String() != "@me:tab.test" || st.Get("databaseBytes").Float() <= 0 {
+		st.Get("ownerCreated").String() != "@me:tab.test" || st.Get("databaseBytes").Float() <= 0 ||
+		st.Get("relay").Get("state").String() != "off" {
 		t.Fatalf("start status: %v", jsString(js.Global().Get("JSON").Call("stringify", st)))
 	}
 
