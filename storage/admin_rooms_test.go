@@ -443,7 +443,7 @@ func testPurgeRoom(t *testing.T, f *adminRoomFixture) {
 		t.Errorf("kept room has %d events after the purge, had %d", n, keptEvents)
 	}
 	f.send(t, kept, arAlice, `{"msgtype":"m.text","body":"still here"}`, nil)
-	hits, _, err := f.es.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{kept, doomed}, Words: []string{"searchable"},
+	hits, err := f.es.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{kept, doomed}, Words: []string{"searchable"},
 		Keys: []string{clientsync.KeyBody}, Limit: 10})
 	if err != nil {
 		t.Fatal(err)

@@ -69,26 +69,23 @@ const (
 	JOIN events e ON e.event_nid = event_search.rowid` + searchWhere + `
 		AND e.stream_ordering < ?
 	ORDER BY e.stream_ordering DESC LIMIT ?`
-	sqlSearchCount = `SELECT count(*) FROM event_search
-	JOIN events e ON e.event_nid = event_search.rowid` + searchWhere
 )
 
 // SearchEvents finds events by their text; see clientsync.SearchStore.
-func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery) ([]clientsync.SearchHit, int, error) {
+func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery) ([]clientsync.SearchHit, error) {
 	if len(q.Words) == 0 || len(q.RoomIDs) == 0 || q.Limit <= 0 {
-		return nil, 0, nil
+		return nil, nil
 	}
 	match, err := matchExpression(q.Words, q.Keys)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	rooms, err := json.Marshal(q.RoomIDs)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	var count int
-	err = s.read(ctx, []string{sqlSearchRank, sqlSearchRecent, sqlSearchCount, sqlEventsByID}, func(r reader) error {
+	err = s.read(ctx, []string{sqlSearchRank, sqlSearchRecent, sqlEventsByID}, func(r reader) error {
 		var rows *sql.Rows
 		var err error
 		if q.Recent {
@@ -119,9 +116,6 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("storage: search: %w", err)
 		}
-		if err := r.queryRow(sqlSearchCount, match, string(rooms)).Scan(&count); err != nil {
-			return fmt.Errorf("storage: search count: %w", err)
-		}
 		if len(ids) == 0 {
 			return nil
 		}
@@ -145,7 +139,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		return nil
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return hits, count, nil
+	return hits, nil
 }

@@ -172,3 +172,57 @@ func TestSearch(t *testing.T) {
 	e.wantError("POST", cs+"/search?next_batch=zz", alice, map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x"}}}, 400, "M_INVALID_PARAM")
 	e.wantError("POST", cs+"/search", alice, map[string]any{"search_categories": map[string]any{"room_events": map[string]any{"search_term": "x", "keys": []string{"content.url"}}}}, 400, "M_BAD_JSON")
 }
+
+// TestSearchCountAfterLeave checks that /search's count only counts what
+// the searcher may see: messages sent after they left a room, and ones
+// from users they ignore, are neither found nor counted.
+func TestSearchCountAfterLeave(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat"})
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	before := e.send(alice, roomID, "b1", "secret plans, part one")
+	e.must("POST", cs+"/rooms/"+roomID+"/leave", bob, map[string]any{}, nil)
+	for i := range 4 {
+		e.send(alice, roomID, fmt.Sprint("a", i), fmt.Sprint("secret plans, part ", i+2))
+	}
+	for _, order := range []string{"rank", "recent"} {
+		r := e.search(bob, "", map[string]any{"search_term": "secret plans", "order_by": order})
+		if !slices.Equal(resultIDs(r), []string{before}) || r.Count != 1 {
+			t.Errorf("%s: bob, who left, found %v, count %d; want [%s], count 1", order, resultIDs(r), r.Count, before)
+		}
+	}
+	if r := e.search(alice, "", map[string]any{"search_term": "secret plans"}); r.Count != 5 {
+		t.Errorf("alice's count = %d, want 5", r.Count)
+	}
+	// Ignoring alice hides her messages from bob's count too.
+	e.must("PUT", cs+"/user/"+url.PathEscape("@bob:"+roomTestServer)+"/account_data/m.ignored_user_list", bob,
+		map[string]any{"ignored_users": map[string]any{"@alice:" + roomTestServer: map[string]any{}}}, nil)
+	if r := e.search(bob, "", map[string]any{"search_term": "secret plans"}); r.Count != 0 || len(r.Results) != 0 {
+		t.Errorf("bob ignoring alice: found %v, count %d; want none", resultIDs(r), r.Count)
+	}
+}
+
+// TestSearchCountPages checks the count across more matches than one page
+// of the count's walk.
+func TestSearchCountPages(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat"})
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	for i := range 620 {
+		e.send(alice, roomID, fmt.Sprint("p", i), fmt.Sprint("paged note ", i))
+	}
+	e.must("POST", cs+"/rooms/"+roomID+"/leave", bob, map[string]any{}, nil)
+	for i := range 3 {
+		e.send(alice, roomID, fmt.Sprint("q", i), fmt.Sprint("paged note after ", i))
+	}
+	if r := e.search(bob, "", map[string]any{"search_term": "paged note"}); r.Count != 620 {
+		t.Errorf("bob's count = %d, want 620", r.Count)
+	}
+	if r := e.search(alice, "", map[string]any{"search_term": "paged note"}); r.Count != 623 {
+		t.Errorf("alice's count = %d, want 623", r.Count)
+	}
+}

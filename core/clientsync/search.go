@@ -55,8 +55,9 @@ type SearchHit struct {
 // the timeline that have not been redacted are found.
 type SearchStore interface {
 	// SearchEvents returns at most q.Limit events matching q, in the
-	// order it asks for, and an estimate of how many match in all.
-	SearchEvents(ctx context.Context, q SearchQuery) (hits []SearchHit, count int, err error)
+	// order it asks for. Which of them the searcher may see is for the
+	// caller to decide.
+	SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 }
 
 // SearchWords splits a search term into the words the index knows:
@@ -234,23 +235,25 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if len(keys) == 0 {
 		keys = []string{KeyBody, KeyName, KeyTopic}
 	}
-	hits, count, err := s.stores.Search.SearchEvents(ctx, SearchQuery{
+	hits, err := s.stores.Search.SearchEvents(ctx, SearchQuery{
 		RoomIDs: rooms, Words: words, Keys: keys, Recent: recent, Before: before, Offset: offset, Limit: limit,
 	})
 	if err != nil {
 		return nil, err
 	}
-	res.Count = count
+	ignored, err := s.ignoredUsers(ctx, viewer.UserID)
+	if err != nil {
+		return nil, err
+	}
+	if res.Count, err = s.searchCount(ctx, viewer.UserID, SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}, filter, ignored); err != nil {
+		return nil, err
+	}
 	if len(hits) == limit {
 		if recent {
 			res.NextBatch = "r" + strconv.FormatInt(hits[len(hits)-1].Event.StreamOrdering, 10)
 		} else {
 			res.NextBatch = "k" + strconv.Itoa(offset+limit)
 		}
-	}
-	ignored, err := s.ignoredUsers(ctx, viewer.UserID)
-	if err != nil {
-		return nil, err
 	}
 	var cand []*core.StoredEvent
 	rank := map[string]float64{}
@@ -320,6 +323,49 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 		}
 	}
 	return res, nil
+}
+
+// Bounds of the work of searchCount.
+const (
+	searchCountPage = 500
+	maxSearchCount  = 2_000
+)
+
+// searchCount returns how many events matching q the viewer would be shown:
+// those filter selects, not sent by a user they ignore, and visible to
+// them (so a room they left counts nothing sent after they left). It walks
+// the matches newest first and stops after maxSearchCount of them, when
+// the count is a lower bound (the spec asks for an approximate count).
+func (s *Service) searchCount(ctx context.Context, userID string, q SearchQuery, filter *RoomEventFilter, ignored map[string]bool) (int, error) {
+	q.Recent, q.Limit = true, searchCountPage
+	count, seen := 0, 0
+	for seen < maxSearchCount {
+		hits, err := s.stores.Search.SearchEvents(ctx, q)
+		if err != nil {
+			return 0, err
+		}
+		var cand []*core.StoredEvent
+		for _, h := range hits {
+			if !ignored[h.Event.Sender] && filter.Match(h.Event) {
+				cand = append(cand, h.Event)
+			}
+		}
+		evs, err := s.visible(ctx, userID, cand)
+		if err != nil {
+			return 0, err
+		}
+		count += len(evs)
+		seen += len(hits)
+		if len(hits) < q.Limit {
+			break
+		}
+		next := hits[len(hits)-1].Event.StreamOrdering
+		if next == 0 || q.Before != 0 && next >= q.Before {
+			break // Before 0 would mean no bound again
+		}
+		q.Before = next
+	}
+	return count, nil
 }
 
 // searchContext returns the events around a search result.
