@@ -58,6 +58,7 @@ type Homeserver struct {
 	// relay is the node's relay client (relay.url), nil without one.
 	relay     *relay.Client
 	stopRelay func()
+	lock      dataDirLock
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -73,11 +74,27 @@ type OpenOptions struct {
 }
 
 // Open opens (creating if needed) the homeserver described by cfg.
-func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) {
+//
+// A homeserver on the operating system's files holds its data folder
+// locked (the file LockFileName in it) until Close: a second Open of the
+// same folder, in this process or another, returns an error wrapping
+// ErrDataDirInUse that names the lock file and the holder's process ID.
+func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	start := time.Now()
+	var lock dataDirLock = noLock{}
+	if oo.VFS == "" {
+		if lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
+		defer func() {
+			if err != nil {
+				lock.release()
+			}
+		}()
+	}
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
 	notifier := &core.Notifier{}
@@ -159,7 +176,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (*Homeserver, error) 
 		return nil, err
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
-		Accounts: accounts, SetupToken: setupToken, push: dispatcher}
+		Accounts: accounts, SetupToken: setupToken, push: dispatcher, lock: lock}
 	keys := storage.NewKeyStore(db)
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
@@ -322,5 +339,9 @@ func (hs *Homeserver) Close() error {
 	if hs.push != nil {
 		hs.push.Close()
 	}
-	return hs.DB.Close()
+	err := hs.DB.Close()
+	if hs.lock != nil {
+		err = errors.Join(err, hs.lock.release())
+	}
+	return err
 }

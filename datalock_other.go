@@ -1,0 +1,8 @@
+//go:build !unix
+
+package hearth
+
+// lockDataDir takes no lock where flock(2) does not exist. In the browser
+// (js/wasm) the page shell elects the one worker that owns the database
+// with Web Locks before it opens it.
+func lockDataDir(dir string) (dataDirLock, error) { return noLock{}, nil }
