@@ -178,10 +178,23 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
 		Accounts: accounts, SetupToken: setupToken, push: dispatcher, lock: lock}
 	keys := storage.NewKeyStore(db)
+	keyServer, remote, err := hs.openFederation(cfg, oo, key, rooms, notifier, federation.EDUServices{
+		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
+		IsJoined: core.IsJoinedIn(events),
+	}, federation.MessagingOptions{
+		ServerName: name, Accounts: accounts, Profiles: profiles,
+		ResolveAlias: rooms.ResolveAlias, PublicRooms: rooms.PublicRooms,
+		Devices: accounts, DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
+	})
+	if err != nil {
+		dispatcher.Close()
+		db.Close()
+		return nil, err
+	}
 	hs.Handler = web.NewServer(web.Options{
 		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
 		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
-		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms,
+		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms, RemoteRooms: remote,
 		// The admin room API and the user directory.
 		AdminRooms: storage.NewAdminRoomStore(db, name), UserDirectory: storage.NewUserDirectoryStore(db),
 		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
@@ -201,15 +214,6 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,
 		},
 	})
-	keyServer, err := hs.openFederation(cfg, oo, key, rooms, notifier, federation.EDUServices{
-		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
-		IsJoined: core.IsJoinedIn(events),
-	})
-	if err != nil {
-		dispatcher.Close()
-		db.Close()
-		return nil, err
-	}
 	// Server keys are published beside the client-server API too.
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/key/", keyServer)
@@ -235,7 +239,7 @@ func claimServerName(ctx context.Context, db *storage.DB, name string) (string, 
 // openFederation builds the server-server side: the outbound client and
 // its transport, the key ring, and the inbound handler. It returns the key
 // server, which the client-facing listener serves as well.
-func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, notifier *core.Notifier, edus federation.EDUServices) (http.Handler, error) {
+func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, notifier *core.Notifier, edus federation.EDUServices, mo federation.MessagingOptions) (http.Handler, *room.Federation, error) {
 	log := oo.Logger
 	if log == nil {
 		log = slog.Default()
@@ -244,7 +248,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	if cfg.Relay.URL != "" {
 		rc, err := hs.newRelayClient(cfg, key, log)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		hs.relay = rc
 		if cfg.Relay.Outbound == "on" && transport == nil {
@@ -254,7 +258,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	if transport == nil {
 		resolve, err := cfg.Federation.ResolveMap()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if cfg.Federation.InsecureSkipVerify == "true" {
 			log.Warn("federation.insecure_skip_verify is true: outbound federation does not check certificates (test harnesses only)")
@@ -267,7 +271,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 			AllowPrivateAddresses: cfg.Federation.AllowPrivateAddresses == "true", Resolve: resolve,
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		transport = t
 	}
@@ -281,7 +285,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	// The PDU layer: received events go through the room pipeline.
 	pdus, err := room.NewFederation(rooms, room.FederationConfig{Keys: ring, Client: hs.FederationClient, Logger: log})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The outbound sender: local events queued per destination in the
 	// database, woken by every commit; a server that reaches us is retried
@@ -291,19 +295,21 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		Notifier: notifier, Logger: log,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hs.sender = sender
+	mo.Memberships = pdus
 	fed, err := federation.NewServer(federation.ServerOptions{
 		OriginSeen: sender.DestinationUp,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,
 		Txns: storage.NewFederationTxnStore(hs.DB), PDUs: pdus, EDUs: edus, Logger: log,
+		Messaging: federation.NewMessaging(mo),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hs.Federation = fed
-	return keyServer, nil
+	return keyServer, pdus, nil
 }
 
 // startBackgroundUpdates runs pending background updates (seed 000) while

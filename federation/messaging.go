@@ -1,7 +1,283 @@
 package federation
 
-// Messaging is the messaging layer's inbound side: joins, leaves,
-// invites, queries, user devices and keys, public rooms and media.
-type Messaging struct{}
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
 
-func (m *Messaging) register(s *Server) {}
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/id"
+	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/matrixhttp"
+)
+
+// Memberships is the resident side of remote joins and leaves (core/room's
+// Federation implements it).
+type Memberships interface {
+	// MakeMembership returns the room version and the template of userID's
+	// membership event in roomID, for origin to sign.
+	MakeMembership(ctx context.Context, origin, roomID, userID, membership string, versions []string) (string, json.RawMessage, error)
+	// SendMembership takes in the signed event; for a join it returns
+	// send_join's answer.
+	SendMembership(ctx context.Context, origin, roomID, eventID, membership string, raw json.RawMessage) (*core.SendJoinResponse, error)
+}
+
+// MessagingOptions are the services the messaging layer answers from. A
+// nil service leaves its endpoints answering M_UNRECOGNIZED.
+type MessagingOptions struct {
+	ServerName  string
+	Memberships Memberships
+	// Accounts says which local users exist; Profiles gives their
+	// profiles.
+	Accounts interface {
+		Account(ctx context.Context, userID string) (core.Account, error)
+	}
+	Profiles core.ProfileStore
+	// ResolveAlias maps a local alias to its room.
+	ResolveAlias func(ctx context.Context, alias string) (string, error)
+	// PublicRooms lists the published rooms matching a search.
+	PublicRooms func(ctx context.Context, search string) ([]room.PublicRoom, error)
+	// End-to-end encryption: devices, their keys, cross-signing keys and
+	// the device list stream.
+	Devices      core.DeviceStore
+	DeviceKeys   core.DeviceKeyStore
+	CrossSigning core.CrossSigningStore
+	DeviceLists  core.DeviceListStore
+}
+
+// Messaging answers the messaging layer's inbound requests: joins and
+// leaves, queries, user devices and keys, public rooms.
+type Messaging struct {
+	opts MessagingOptions
+}
+
+// NewMessaging returns the messaging layer for NewServer.
+func NewMessaging(o MessagingOptions) *Messaging { return &Messaging{opts: o} }
+
+func (m *Messaging) register(s *Server) {
+	o := m.opts
+	if o.Memberships != nil {
+		s.handle("GET /_matrix/federation/v1/make_join/{roomID}/{userID}", m.makeJoin)
+		s.handle("PUT /_matrix/federation/v2/send_join/{roomID}/{eventID}", m.sendJoin(false))
+		s.handle("PUT /_matrix/federation/v1/send_join/{roomID}/{eventID}", m.sendJoin(true))
+		s.handle("GET /_matrix/federation/v1/make_leave/{roomID}/{userID}", m.makeLeave)
+		s.handle("PUT /_matrix/federation/v2/send_leave/{roomID}/{eventID}", m.sendLeave(false))
+		s.handle("PUT /_matrix/federation/v1/send_leave/{roomID}/{eventID}", m.sendLeave(true))
+	}
+	if o.Profiles != nil && o.Accounts != nil {
+		s.handle("GET /_matrix/federation/v1/query/profile", m.queryProfile)
+	}
+	if o.ResolveAlias != nil {
+		s.handle("GET /_matrix/federation/v1/query/directory", m.queryDirectory)
+	}
+	if o.PublicRooms != nil {
+		s.handle("GET /_matrix/federation/v1/publicRooms", m.getPublicRooms)
+		s.handle("POST /_matrix/federation/v1/publicRooms", m.postPublicRooms)
+	}
+	if o.Devices != nil && o.DeviceKeys != nil && o.CrossSigning != nil && o.DeviceLists != nil {
+		s.handle("GET /_matrix/federation/v1/user/devices/{userID}", m.userDevices)
+		s.handle("POST /_matrix/federation/v1/user/keys/query", m.keysQuery)
+		s.handle("POST /_matrix/federation/v1/user/keys/claim", m.keysClaim)
+	}
+}
+
+func (m *Messaging) makeJoin(w http.ResponseWriter, r *http.Request, origin string) error {
+	versions := r.URL.Query()["ver"]
+	if len(versions) == 0 {
+		versions = []string{"1"} // "Defaults to [1]" (make_join's ver)
+	}
+	return m.makeMembership(w, r, origin, "join", versions)
+}
+
+func (m *Messaging) makeLeave(w http.ResponseWriter, r *http.Request, origin string) error {
+	return m.makeMembership(w, r, origin, "leave", nil)
+}
+
+func (m *Messaging) makeMembership(w http.ResponseWriter, r *http.Request, origin, membership string, versions []string) error {
+	version, ev, err := m.opts.Memberships.MakeMembership(r.Context(), origin, r.PathValue("roomID"), r.PathValue("userID"), membership, versions)
+	if err != nil {
+		return err
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, map[string]any{"room_version": version, "event": ev})
+	return nil
+}
+
+// maxEventBody bounds a send_join or send_leave body (one event).
+const maxEventBody = 128 * 1024
+
+func (m *Messaging) sendJoin(v1 bool) func(w http.ResponseWriter, r *http.Request, origin string) error {
+	return func(w http.ResponseWriter, r *http.Request, origin string) error {
+		var raw json.RawMessage
+		if err := matrixhttp.ReadJSONLimit(r, &raw, maxEventBody); err != nil {
+			return err
+		}
+		resp, err := m.opts.Memberships.SendMembership(r.Context(), origin, r.PathValue("roomID"), r.PathValue("eventID"), "join", raw)
+		if err != nil {
+			return err
+		}
+		if resp.ServersInRoom == nil {
+			resp.ServersInRoom = []string{}
+		}
+		if v1 {
+			matrixhttp.WriteJSON(w, http.StatusOK, []any{200, resp})
+			return nil
+		}
+		matrixhttp.WriteJSON(w, http.StatusOK, resp)
+		return nil
+	}
+}
+
+func (m *Messaging) sendLeave(v1 bool) func(w http.ResponseWriter, r *http.Request, origin string) error {
+	return func(w http.ResponseWriter, r *http.Request, origin string) error {
+		var raw json.RawMessage
+		if err := matrixhttp.ReadJSONLimit(r, &raw, maxEventBody); err != nil {
+			return err
+		}
+		if _, err := m.opts.Memberships.SendMembership(r.Context(), origin, r.PathValue("roomID"), r.PathValue("eventID"), "leave", raw); err != nil {
+			return err
+		}
+		if v1 {
+			matrixhttp.WriteJSON(w, http.StatusOK, []any{200, struct{}{}})
+			return nil
+		}
+		matrixhttp.WriteJSON(w, http.StatusOK, struct{}{})
+		return nil
+	}
+}
+
+// localUser checks that userID is a user of this server with an account.
+func (m *Messaging) localUser(ctx context.Context, userID string) error {
+	u, err := id.ParseUserID(userID)
+	if err != nil {
+		return core.ErrInvalidParam.WithMessage("%q is not a user ID", userID)
+	}
+	if string(u.ServerName()) != m.opts.ServerName {
+		return core.ErrInvalidParam.WithMessage("%s is not a user of this server", userID)
+	}
+	if _, err := m.opts.Accounts.Account(ctx, userID); err != nil {
+		if errors.Is(err, core.ErrNotFound) {
+			return core.ErrNotFound.WithMessage("no such user %s", userID)
+		}
+		return err
+	}
+	return nil
+}
+
+// queryProfile answers GET /query/profile: the user's display name and
+// avatar URL, or the one field asked for.
+func (m *Messaging) queryProfile(w http.ResponseWriter, r *http.Request, origin string) error {
+	q := r.URL.Query()
+	userID, field := q.Get("user_id"), q.Get("field")
+	if userID == "" {
+		return core.ErrMissingParam.WithMessage("user_id is required")
+	}
+	if err := m.localUser(r.Context(), userID); err != nil {
+		return err
+	}
+	fields, err := m.opts.Profiles.Profile(r.Context(), userID)
+	if err != nil {
+		return err
+	}
+	out := map[string]json.RawMessage{}
+	for k, v := range fields {
+		if field == "" || k == field {
+			out[k] = v
+		}
+	}
+	if field != "" && len(out) == 0 {
+		return core.ErrNotFound.WithMessage("%s has no %s", userID, field)
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// queryDirectory answers GET /query/directory for a local alias.
+func (m *Messaging) queryDirectory(w http.ResponseWriter, r *http.Request, origin string) error {
+	alias := r.URL.Query().Get("room_alias")
+	if alias == "" {
+		return core.ErrMissingParam.WithMessage("room_alias is required")
+	}
+	roomID, err := m.opts.ResolveAlias(r.Context(), alias)
+	if err != nil {
+		return err
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{m.opts.ServerName}})
+	return nil
+}
+
+// publicRoomsPage is the answer of /publicRooms.
+type publicRoomsPage struct {
+	Chunk     []room.PublicRoom `json:"chunk"`
+	NextBatch string            `json:"next_batch,omitempty"`
+	PrevBatch string            `json:"prev_batch,omitempty"`
+	Total     int               `json:"total_room_count_estimate"`
+}
+
+// maxPublicRoomsLimit bounds one page.
+const maxPublicRoomsLimit = 500
+
+func (m *Messaging) getPublicRooms(w http.ResponseWriter, r *http.Request, origin string) error {
+	q := r.URL.Query()
+	limit := 0
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return core.ErrInvalidParam.WithMessage("limit must be a non-negative number")
+		}
+		limit = n
+	}
+	return m.publicRooms(w, r, "", limit, q.Get("since"))
+}
+
+func (m *Messaging) postPublicRooms(w http.ResponseWriter, r *http.Request, origin string) error {
+	var body struct {
+		Limit  int    `json:"limit"`
+		Since  string `json:"since"`
+		Filter struct {
+			GenericSearchTerm string `json:"generic_search_term"`
+		} `json:"filter"`
+	}
+	if err := matrixhttp.ReadJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Limit < 0 {
+		return core.ErrInvalidParam.WithMessage("limit must be a non-negative number")
+	}
+	return m.publicRooms(w, r, body.Filter.GenericSearchTerm, body.Limit, body.Since)
+}
+
+// publicRooms writes one page of the published rooms; since is the offset
+// of the page, as the client-server API's directory pages it.
+func (m *Messaging) publicRooms(w http.ResponseWriter, r *http.Request, search string, limit int, since string) error {
+	rooms, err := m.opts.PublicRooms(r.Context(), search)
+	if err != nil {
+		return err
+	}
+	from := 0
+	if since != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(since, "o"))
+		if err != nil || n < 0 {
+			return core.ErrInvalidParam.WithMessage("since is not a token of this server")
+		}
+		from = min(n, len(rooms))
+	}
+	if limit == 0 || limit > maxPublicRoomsLimit {
+		limit = maxPublicRoomsLimit
+	}
+	to := min(from+limit, len(rooms))
+	page := publicRoomsPage{Chunk: rooms[from:to], Total: len(rooms)}
+	if page.Chunk == nil {
+		page.Chunk = []room.PublicRoom{}
+	}
+	if to < len(rooms) {
+		page.NextBatch = "o" + strconv.Itoa(to)
+	}
+	if from > 0 {
+		page.PrevBatch = "o" + strconv.Itoa(max(from-limit, 0))
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, page)
+	return nil
+}

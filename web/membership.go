@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -31,18 +32,41 @@ type reasonBody struct {
 	Reason string `json:"reason"`
 }
 
-// postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join.
+// RemoteRooms is what joining rooms on other servers needs (core/room's
+// Federation).
+type RemoteRooms interface {
+	// JoinRemote joins a room this server is not in through one of
+	// servers, and returns the join event's ID.
+	JoinRemote(ctx context.Context, roomID, userID, reason string, servers []string) (string, error)
+	// ResolveRemoteAlias asks another server for its alias's room and the
+	// servers to join it through.
+	ResolveRemoteAlias(ctx context.Context, alias string) (string, []string, error)
+}
+
+// postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join. A
+// room this server is not in is joined through federation: through the
+// servers of server_name and via, those the alias's server named, and the
+// room ID's server.
 func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var body reasonBody
 	if err := readJSON(r, &body); err != nil {
 		return err
 	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	servers := append(q["server_name"], q["via"]...)
 	roomID := r.PathValue("roomId")
 	if target := r.PathValue("roomIdOrAlias"); target != "" {
 		roomID = target
 		if strings.HasPrefix(target, "#") {
 			var err error
-			if roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), target); err != nil {
+			if s.opts.RemoteRooms != nil && !strings.HasSuffix(target, ":"+s.opts.ServerName) {
+				var more []string
+				if roomID, more, err = s.opts.RemoteRooms.ResolveRemoteAlias(ctx, target); err != nil {
+					return err
+				}
+				servers = append(servers, more...)
+			} else if roomID, err = s.opts.Rooms.ResolveAlias(ctx, target); err != nil {
 				return err
 			}
 		} else if !strings.HasPrefix(target, "!") {
@@ -52,7 +76,16 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 	if err := s.refuseBlocked(r, roomID); err != nil {
 		return err
 	}
-	if _, err := s.opts.Rooms.Join(r.Context(), roomID, sess.UserID, body.Reason); err != nil {
+	if s.opts.RemoteRooms != nil {
+		if _, err := s.opts.Rooms.Version(ctx, roomID); errors.Is(err, core.ErrNotFound) {
+			if _, err := s.opts.RemoteRooms.JoinRemote(ctx, roomID, sess.UserID, body.Reason, servers); err != nil {
+				return err
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+			return nil
+		}
+	}
+	if _, err := s.opts.Rooms.Join(ctx, roomID, sess.UserID, body.Reason); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})

@@ -51,6 +51,9 @@ type Options struct {
 	// events, state, aliases and the room directory. Its routes are served
 	// only when set.
 	Rooms *room.Pipeline
+	// RemoteRooms joins rooms and resolves aliases on other servers
+	// (federation); nil answers such joins with M_NOT_FOUND.
+	RemoteRooms RemoteRooms
 
 	// Media keeps the content repository (storage.MediaStore); its routes
 	// are served only when set.

@@ -95,6 +95,43 @@ func checkProto(v *roomversion.Version, pr *Proto) error {
 // returns the event and its federation JSON. pr must have passed
 // checkProto.
 func (p *Pipeline) build(v *roomversion.Version, roomID string, pr Proto, prevs []*pdu.PDU, state eventauth.AuthEvents) (*pdu.PDU, []byte, error) {
+	ev, err := p.place(v, roomID, pr, prevs, state)
+	if err != nil {
+		return nil, nil, err
+	}
+	v1 := v.EventFormat == roomversion.FormatV1
+	if v1 {
+		ev.EventID = "$" + rand.Text() + ":" + p.cfg.ServerName
+	}
+	if err := signing.SignEvent(v, ev, p.cfg.ServerName, p.cfg.Key.ID, p.cfg.Key.Private); err != nil {
+		return nil, nil, buildError(err)
+	}
+	if !v1 {
+		id, err := ev.ComputeEventID(v)
+		if err != nil {
+			return nil, nil, buildError(err)
+		}
+		ev.EventID = id
+	}
+	js, err := ev.MarshalFor(v)
+	if err != nil {
+		return nil, nil, buildError(err)
+	}
+	if len(js) > pdu.MaxSize {
+		return nil, nil, core.ErrTooLarge.WithMessage("the event would be %d bytes, over the limit of %d", len(js), pdu.MaxSize)
+	}
+	if err := eventauth.Authorize(v, ev, state, nil); err != nil {
+		return nil, nil, buildError(err)
+	}
+	return ev, js, nil
+}
+
+// place makes the unsigned event pr in room roomID after prevs, whose
+// state is state: the DAG fields (prev_events, depth, the auth events
+// selected from state) and the timestamp, without hashes, signatures or
+// event ID. It is the template a make_join answer gives, and the start of
+// build.
+func (p *Pipeline) place(v *roomversion.Version, roomID string, pr Proto, prevs []*pdu.PDU, state eventauth.AuthEvents) (*pdu.PDU, error) {
 	ev := &pdu.PDU{
 		RoomID:         roomID,
 		Sender:         pr.Sender,
@@ -129,7 +166,7 @@ func (p *Pipeline) build(v *roomversion.Version, roomID string, pr Proto, prevs 
 		ev.PrevEvents = append(ev.PrevEvents, prev.EventID)
 		depth = max(depth, prev.Depth)
 		if err := refs(prev); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	ev.Depth = min(depth+1, maxDepth)
@@ -138,40 +175,17 @@ func (p *Pipeline) build(v *roomversion.Version, roomID string, pr Proto, prevs 
 	for _, k := range eventauth.AuthEventsNeeded(v, ev) {
 		ae, err := state(k)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if ae == nil {
 			continue
 		}
 		ev.AuthEvents = append(ev.AuthEvents, ae.EventID)
 		if err := refs(ae); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
-	if v1 {
-		ev.EventID = "$" + rand.Text() + ":" + p.cfg.ServerName
-	}
-	if err := signing.SignEvent(v, ev, p.cfg.ServerName, p.cfg.Key.ID, p.cfg.Key.Private); err != nil {
-		return nil, nil, buildError(err)
-	}
-	if !v1 {
-		id, err := ev.ComputeEventID(v)
-		if err != nil {
-			return nil, nil, buildError(err)
-		}
-		ev.EventID = id
-	}
-	js, err := ev.MarshalFor(v)
-	if err != nil {
-		return nil, nil, buildError(err)
-	}
-	if len(js) > pdu.MaxSize {
-		return nil, nil, core.ErrTooLarge.WithMessage("the event would be %d bytes, over the limit of %d", len(js), pdu.MaxSize)
-	}
-	if err := eventauth.Authorize(v, ev, state, nil); err != nil {
-		return nil, nil, buildError(err)
-	}
-	return ev, js, nil
+	return ev, nil
 }
 
 // buildError turns the errors of building an event into Matrix errors: a

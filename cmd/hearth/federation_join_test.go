@@ -1,0 +1,208 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"testing"
+
+	"hearth.dev/hearth"
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/federation"
+)
+
+// testHS is a hearth opened in-process as hearth.Open builds it, its
+// federation handler served over TLS at its name (an IP literal with a
+// port), its client API called through its handler.
+type testHS struct {
+	t     *testing.T
+	hs    *hearth.Homeserver
+	name  string
+	token string // the access token of @user:name
+	user  string
+}
+
+func openTestHS(t *testing.T, ca *testCA, ip, localpart string) *testHS {
+	t.Helper()
+	port := freePort(t, ip)
+	name := ip + ":" + strconv.Itoa(port)
+	cfg := hearth.DefaultConfig()
+	cfg.ServerName, cfg.DataDir, cfg.LogLevel = name, t.TempDir(), "error"
+	cfg.Federation.CAFile, cfg.Federation.AllowPrivateAddresses = ca.path("ca.pem"), "true"
+	hs, err := hearth.Open(context.Background(), cfg, hearth.OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	certFile, keyFile := ca.issue(t, ip)
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(hs.Federation)
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	ctx := context.Background()
+	user := "@" + localpart + ":" + name
+	if _, err := hs.Accounts.CreateAccount(ctx, core.NewAccount{UserID: user, Password: "a long enough password"}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := hs.Accounts.IssueTokens(ctx, core.NewLogin{UserID: user})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testHS{t: t, hs: hs, name: name, token: tok.AccessToken, user: user}
+}
+
+// call makes a client-server API request as the server's user and
+// decodes the answer into out; it returns the status.
+func (s *testHS) call(method, path string, body any, out any) int {
+	s.t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	req := httptest.NewRequest(method, path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	rec := httptest.NewRecorder()
+	s.hs.Handler.ServeHTTP(rec, req)
+	if out != nil {
+		json.Unmarshal(rec.Body.Bytes(), out)
+	}
+	if rec.Code != 200 {
+		s.t.Logf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+	}
+	return rec.Code
+}
+
+// TestRemoteJoin: bob on B joins alice's public room on A by its alias;
+// both servers then hold the room with both members.
+func TestRemoteJoin(t *testing.T) {
+	ca := newTestCA(t)
+	a := openTestHS(t, ca, "127.0.0.1", "alice")
+	b := openTestHS(t, ca, "127.0.0.2", "bob")
+	if code := a.call("PUT", "/_matrix/client/v3/profile/"+url.PathEscape(a.user)+"/displayname", map[string]string{"displayname": "Alice"}, nil); code != 200 {
+		t.Fatalf("set display name: %d", code)
+	}
+	var created struct {
+		RoomID string `json:"room_id"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/createRoom", map[string]any{
+		"preset": "public_chat", "room_alias_name": "pub", "name": "Public", "visibility": "public",
+	}, &created); code != 200 {
+		t.Fatalf("createRoom: %d", code)
+	}
+	alias := "#pub:" + a.name
+
+	// Queries B's client API answers through A.
+	var profile map[string]string
+	if err := b.hs.FederationClient.Request(context.Background(), a.name, "GET",
+		"/_matrix/federation/v1/query/profile?"+url.Values{"user_id": {a.user}}.Encode(), nil, &profile); err != nil || profile["displayname"] != "Alice" {
+		t.Errorf("query/profile: %v %v", profile, err)
+	}
+	var pub struct {
+		Chunk []struct {
+			RoomID string `json:"room_id"`
+			Name   string `json:"name"`
+		} `json:"chunk"`
+	}
+	if err := b.hs.FederationClient.Request(context.Background(), a.name, "GET", "/_matrix/federation/v1/publicRooms", nil, &pub); err != nil ||
+		len(pub.Chunk) != 1 || pub.Chunk[0].RoomID != created.RoomID || pub.Chunk[0].Name != "Public" {
+		t.Errorf("publicRooms: %+v %v", pub, err)
+	}
+
+	// bob joins by alias: B asks A's directory, then make_join and
+	// send_join.
+	var joined struct {
+		RoomID string `json:"room_id"`
+	}
+	if code := b.call("POST", "/_matrix/client/v3/join/"+url.PathEscape(alias), map[string]any{}, &joined); code != 200 {
+		t.Fatalf("remote join: %d", code)
+	}
+	if joined.RoomID != created.RoomID {
+		t.Fatalf("joined %s, want %s", joined.RoomID, created.RoomID)
+	}
+	members := func(s *testHS) []string {
+		var m struct {
+			Joined map[string]any `json:"joined"`
+		}
+		if code := s.call("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(created.RoomID)+"/joined_members", nil, &m); code != 200 {
+			t.Fatalf("joined_members on %s: %d", s.name, code)
+		}
+		var out []string
+		for u := range m.Joined {
+			out = append(out, u)
+		}
+		slices.Sort(out)
+		return out
+	}
+	want := []string{a.user, b.user}
+	slices.Sort(want)
+	if got := members(a); !slices.Equal(got, want) {
+		t.Errorf("members on A: %v, want %v", got, want)
+	}
+	if got := members(b); !slices.Equal(got, want) {
+		t.Errorf("members on B: %v, want %v", got, want)
+	}
+	// B has the room's state from the join: its name.
+	var name struct {
+		Name string `json:"name"`
+	}
+	if code := b.call("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(created.RoomID)+"/state/m.room.name/", nil, &name); code != 200 || name.Name != "Public" {
+		t.Errorf("room name on B: %d %q", code, name.Name)
+	}
+	// make_join refusals, asked by B directly.
+	var private struct {
+		RoomID string `json:"room_id"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat"}, &private); code != 200 {
+		t.Fatalf("createRoom: %d", code)
+	}
+	makeJoin := func(roomID, userID, query string) error {
+		return b.hs.FederationClient.Request(context.Background(), a.name, "GET",
+			"/_matrix/federation/v1/make_join/"+url.PathEscape(roomID)+"/"+url.PathEscape(userID)+query, nil, nil)
+	}
+	for _, tt := range []struct {
+		name, roomID, userID, query string
+		status                      int
+		errcode                     string
+	}{
+		{"invite-only room", private.RoomID, b.user, "?ver=1&ver=10&ver=11&ver=12", 403, "M_FORBIDDEN"},
+		{"another server's user", created.RoomID, "@eve:evil.example", "?ver=10&ver=11&ver=12", 403, "M_FORBIDDEN"},
+		{"unsupported version", created.RoomID, b.user, "?ver=1", 400, "M_INCOMPATIBLE_ROOM_VERSION"},
+		{"unknown room", "!nothing:" + a.name, b.user, "?ver=11", 404, "M_NOT_FOUND"},
+	} {
+		var re *federation.RemoteError
+		if err := makeJoin(tt.roomID, tt.userID, tt.query); !errors.As(err, &re) || re.Status != tt.status || re.ErrCode != tt.errcode {
+			t.Errorf("make_join, %s: %v, want %d %s", tt.name, err, tt.status, tt.errcode)
+		}
+	}
+	// send_join of an event that is not the sending server's user's.
+	var re *federation.RemoteError
+	forged := map[string]any{"type": "m.room.member", "room_id": created.RoomID, "sender": "@eve:" + b.name, "state_key": "@eve:" + b.name,
+		"content": map[string]any{"membership": "join"}, "depth": 5, "prev_events": []string{}, "auth_events": []string{}, "origin_server_ts": 1}
+	if err := b.hs.FederationClient.Request(context.Background(), a.name, "PUT",
+		"/_matrix/federation/v2/send_join/"+url.PathEscape(created.RoomID)+"/"+url.PathEscape("$x"), forged, nil); !errors.As(err, &re) || re.Status != 400 {
+		t.Errorf("send_join of an unsigned event: %v, want 400", err)
+	}
+
+	// Joining a room A does not have fails cleanly.
+	if code := b.call("POST", "/_matrix/client/v3/join/"+url.PathEscape("!nothing:"+a.name), map[string]any{}, nil); code != http.StatusNotFound && code != http.StatusForbidden {
+		t.Errorf("joining an unknown remote room: %d", code)
+	}
+}
