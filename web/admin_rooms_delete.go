@@ -356,7 +356,7 @@ func (s *Server) shutdownRoom(ctx context.Context, t *roomDelete, adminID string
 	if _, err := store.PurgeRoom(ctx, roomID); err != nil && !errors.Is(err, core.ErrNotFound) {
 		return err
 	}
-	rooms.InvalidateRoom(roomID)
+	rooms.ForgetRoom(roomID)
 	return nil
 }
 

@@ -538,3 +538,22 @@ func TestAdminRoomDeleteToNewRoom(t *testing.T) {
 		map[string]any{"msgtype": "m.text", "body": "can I speak?"})
 	wantError(t, "speaking in the new room", status, resp, 403, "M_FORBIDDEN")
 }
+
+// TestAdminRoomPurgeThenJoin checks that a purged room is unknown to the
+// room pipeline afterwards: a join answers 404, not a room whose events
+// would be on another server.
+func TestAdminRoomPurgeThenJoin(t *testing.T) {
+	e := newAdminRoomsEnv(t)
+	gone := e.createRoom(t, e.alice, map[string]any{"preset": "public_chat"})
+	e.join(t, e.bob, gone)
+	status, resp := e.ts.do(t, "DELETE", "/_synapse/admin/v2/rooms/"+url.PathEscape(gone), e.admin.AccessToken, map[string]any{})
+	wantOK(t, "delete", status, resp)
+	e.ts.Server.deletes.wg.Wait()
+	if st := e.deleteStatus(t, resp["delete_id"].(string)); st["status"] != "complete" {
+		t.Fatalf("delete: %v", st)
+	}
+	for _, u := range []testUser{e.bob, e.carl} {
+		status, resp = e.ts.do(t, "POST", "/_matrix/client/v3/rooms/"+url.PathEscape(gone)+"/join", u.AccessToken, map[string]any{})
+		wantError(t, "join of the purged room by "+u.UserID, status, resp, 404, "M_NOT_FOUND")
+	}
+}

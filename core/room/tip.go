@@ -78,6 +78,19 @@ func (p *Pipeline) InvalidateRoom(roomID string) {
 	p.setTip(roomID, nil)
 }
 
+// ForgetRoom drops everything the pipeline caches of roomID: its newest
+// events and state, and its room version. An admin purge calls it once the
+// room is gone from storage, so the room is unknown again (a join answers
+// 404) rather than a room whose events are elsewhere.
+func (p *Pipeline) ForgetRoom(roomID string) {
+	unlock := p.lockRoom(roomID)
+	defer unlock()
+	p.setTip(roomID, nil)
+	p.mu.Lock()
+	delete(p.versions, roomID)
+	p.mu.Unlock()
+}
+
 func (p *Pipeline) setTip(roomID string, t *tip) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
