@@ -46,9 +46,21 @@ type FederationConfig struct {
 	// Nil fetches nothing: such events fail with an error and are not
 	// stored.
 	Client core.FederationClient
+	// Timestamps, when set, answers /timestamp_to_event.
+	Timestamps TimestampStore
 	// Logger receives what is dropped along the way; nil uses
 	// slog.Default().
 	Logger *slog.Logger
+}
+
+// TimestampStore finds events by time (storage.EventStore implements it).
+type TimestampStore interface {
+	// EventsNearTimestamp returns at most limit timeline events of roomID
+	// nearest to ts in direction dir: for core.Forward those with
+	// origin_server_ts >= ts, earliest first; for core.Backward those with
+	// origin_server_ts <= ts, latest first. It returns an error wrapping
+	// core.ErrNotFound for an unknown room.
+	EventsNearTimestamp(ctx context.Context, roomID string, ts int64, dir core.Direction, limit int) ([]*core.StoredEvent, error)
 }
 
 // Federation takes in events other servers send (the PDU layer of seed
@@ -125,6 +137,14 @@ func (f *Federation) ReceivePDUs(ctx context.Context, origin string, raws []json
 }
 
 func (f *Federation) receiveRoom(ctx context.Context, origin, roomID string, ins []*incoming, results map[string]error) {
+	// A server the room's ACL denies has its events refused (client-server
+	// API, "Server Access Control Lists").
+	if err := f.aclAllows(ctx, origin, roomID); err != nil {
+		for _, in := range ins {
+			results[in.ev.EventID] = err
+		}
+		return
+	}
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
 	for _, in := range ins {
