@@ -353,7 +353,9 @@ func (f *Federation) authChain(ctx context.Context, ids []string) ([]*pdu.PDU, e
 			out = append(out, e)
 		}
 	}
-	slices.SortFunc(out, func(a, b *pdu.PDU) int { return cmp.Or(cmp.Compare(a.Depth, b.Depth), strings.Compare(a.EventID, b.EventID)) })
+	slices.SortFunc(out, func(a, b *pdu.PDU) int {
+		return cmp.Or(cmp.Compare(a.Depth, b.Depth), strings.Compare(a.EventID, b.EventID))
+	})
 	return out, nil
 }
 
