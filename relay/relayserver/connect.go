@@ -70,13 +70,18 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("relay: node connected", "node", s.serverName(label))
 	go s.afterConnect(sess, ns)
-	err = sess.conn.Serve()
-	ns.mu.Lock()
-	if ns.sess == sess {
-		ns.sess = nil
-	}
-	ns.mu.Unlock()
-	s.log.Info("relay: node disconnected", "node", s.serverName(label), "err", err)
+	// The socket is hijacked: this handler returns, and a fresh goroutine
+	// (with a small stack, unlike this one, grown by the TLS and HTTP
+	// work) reads it for as long as the node stays.
+	go func() {
+		err := sess.conn.Serve()
+		ns.mu.Lock()
+		if ns.sess == sess {
+			ns.sess = nil
+		}
+		ns.mu.Unlock()
+		s.log.Info("relay: node disconnected", "node", s.serverName(label), "err", err)
+	}()
 }
 
 // authenticate runs the handshake and returns the node's label, or "" and
@@ -150,7 +155,6 @@ func (s *Server) afterConnect(sess *session, ns *nodeState) {
 		s.log.Warn("relay: node's key response not kept", "node", s.serverName(sess.label), "err", err)
 	}
 	s.kick(ns)
-	s.replay(sess, ns)
 }
 
 // fetchServerKeys asks the node for /_matrix/key/v2/server and keeps the

@@ -313,3 +313,12 @@ func (r *responseRecorder) result(req *http.Request) *http.Response {
 	}
 	return &http.Response{StatusCode: r.status, Header: r.h, Body: io.NopCloser(&r.buf), Request: req}
 }
+
+func poolOf(t testing.TB, pemBytes []byte) *x509.CertPool {
+	t.Helper()
+	p := x509.NewCertPool()
+	if !p.AppendCertsFromPEM(pemBytes) {
+		t.Fatal("no certificate in the CA file")
+	}
+	return p
+}

@@ -11,12 +11,24 @@ import (
 	"hearth.dev/hearth/relay"
 )
 
-// kick wakes the node's replay loop.
+// kick makes sure the node's queue is being replayed if it is connected:
+// it starts a replay unless one runs, and tells a running one to look
+// again. No goroutine waits for an idle node.
 func (s *Server) kick(ns *nodeState) {
-	select {
-	case ns.kick <- struct{}{}:
-	default:
+	ns.mu.Lock()
+	sess := ns.sess
+	if sess == nil {
+		ns.mu.Unlock()
+		return
 	}
+	if ns.replaying {
+		ns.again = true
+		ns.mu.Unlock()
+		return
+	}
+	ns.replaying = true
+	ns.mu.Unlock()
+	go s.replay(sess, ns)
 }
 
 // replay delivers the node's stored transactions, oldest first, one at a
@@ -24,54 +36,62 @@ func (s *Server) kick(ns *nodeState) {
 // node has answered it (any status but 429 and 5xx, which the origin would
 // retry too); the node's transaction layer is idempotent per (origin,
 // txnId), so a delivery the relay could not confirm is safely repeated.
+// After a failed delivery it tries again later, with backoff.
 func (s *Server) replay(sess *session, ns *nodeState) {
 	ctx := context.Background()
-	backoff := time.Second
+	defer func() {
+		ns.mu.Lock()
+		ns.replaying = false
+		again := ns.again
+		ns.again = false
+		ns.mu.Unlock()
+		if again {
+			s.kick(ns)
+		}
+	}()
 	for {
-		select {
-		case <-ns.kick:
-		case <-sess.conn.Done():
+		ns.mu.Lock()
+		if ns.sess != sess {
+			ns.mu.Unlock()
 			return
 		}
-		for {
-			ns.mu.Lock()
-			if ns.sess != sess {
-				ns.mu.Unlock()
-				s.kick(ns) // the kick may have been meant for the new session
-				return
-			}
-			st, err := s.cfg.Store.Next(ctx, sess.label)
-			if err == nil && st == nil {
-				ns.draining = false
-			}
-			ns.mu.Unlock()
-			if err != nil {
-				s.log.Error("relay: reading the queue", "node", s.serverName(sess.label), "err", err)
-				break
-			}
-			if st == nil {
-				backoff = time.Second
-				break
-			}
-			if !s.deliver(sess, st) {
-				// Try again later, unless the connection has gone.
-				wait := backoff + rand.N(backoff/2)
-				backoff = min(2*backoff, time.Minute)
-				t := time.AfterFunc(wait, func() { s.kick(ns) })
-				select {
-				case <-sess.conn.Done():
-					t.Stop()
-					return
-				default:
-				}
-				break
-			}
-			if err := s.cfg.Store.Dequeue(ctx, sess.label, st.Seq); err != nil {
-				s.log.Error("relay: dequeuing", "node", s.serverName(sess.label), "err", err)
-				break
-			}
+		ns.again = false
+		st, err := s.cfg.Store.Next(ctx, sess.label)
+		if err == nil && st == nil {
+			ns.draining = false
+			ns.backoff = 0
 		}
+		ns.mu.Unlock()
+		if err != nil {
+			s.log.Error("relay: reading the queue", "node", s.serverName(sess.label), "err", err)
+			s.retryLater(ns)
+			return
+		}
+		if st == nil {
+			return
+		}
+		if !s.deliver(sess, st) {
+			s.retryLater(ns)
+			return
+		}
+		if err := s.cfg.Store.Dequeue(ctx, sess.label, st.Seq); err != nil {
+			s.log.Error("relay: dequeuing", "node", s.serverName(sess.label), "err", err)
+			s.retryLater(ns)
+			return
+		}
+		ns.mu.Lock()
+		ns.backoff = 0
+		ns.mu.Unlock()
 	}
+}
+
+// retryLater kicks the node again after a jittered, growing wait.
+func (s *Server) retryLater(ns *nodeState) {
+	ns.mu.Lock()
+	ns.backoff = min(max(2*ns.backoff, time.Second), time.Minute)
+	wait := ns.backoff/2 + rand.N(ns.backoff/2+1)
+	ns.mu.Unlock()
+	time.AfterFunc(wait, func() { s.kick(ns) })
 }
 
 // deliver sends one stored transaction and reports whether the node took

@@ -75,7 +75,9 @@ type nodeState struct {
 	// draining says the node's queue may hold transactions: new ones go
 	// behind them, so the node sees them in arrival order.
 	draining bool
-	kick     chan struct{}
+	// replaying says a replay runs; again asks it to look once more.
+	replaying, again bool
+	backoff          time.Duration
 }
 
 // New returns a relay serving cfg.
@@ -129,7 +131,7 @@ func (s *Server) state(label string) *nodeState {
 	defer s.mu.Unlock()
 	ns := s.nodes[label]
 	if ns == nil {
-		ns = &nodeState{draining: true, kick: make(chan struct{}, 1)}
+		ns = &nodeState{draining: true}
 		s.nodes[label] = ns
 	}
 	return ns

@@ -61,6 +61,10 @@ func OpenSQLite(ctx context.Context, dir string) (*SQLite, error) {
 	if err != nil {
 		return nil, err
 	}
+	// One connection: the relay's statements are small, and a thousand
+	// nodes connecting at once then queue in Go instead of contending for
+	// SQLite's write lock.
+	db.SetMaxOpenConns(1)
 	var v int
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		db.Close()
