@@ -11,7 +11,6 @@ them). Exits non-zero on the first mismatch.
 import argparse
 import os
 import socket
-import sys
 
 import signedjson.key
 import signedjson.sign

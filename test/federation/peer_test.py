@@ -14,7 +14,6 @@ event from hearth that the specification refuses (peer.failures).
 """
 
 import argparse
-import copy
 import json
 import sys
 import time
@@ -238,6 +237,41 @@ def transaction_limits_and_replay():
     first = peer.request("PUT", H, p, b)
     again = peer.request("PUT", H, p, b)
     check(first == again, f"replayed transaction answered {again}, first {first}")
+
+
+@step
+def hearth_serves_queries():
+    """Profile, alias and public room list queries answered by hearth's federation API."""
+    uid, tok = alice()
+    call("PUT", f"/_matrix/client/v3/profile/{q(uid)}/displayname", {"displayname": "Alice of hearth"}, tok)
+    prof = peer.request("GET", H, f"/_matrix/federation/v1/query/profile?user_id={q(uid)}")
+    check(prof.get("displayname") == "Alice of hearth", f"query/profile answered {prof}")
+    prof = peer.request("GET", H, f"/_matrix/federation/v1/query/profile?user_id={q(uid)}&field=displayname")
+    check(prof == {"displayname": "Alice of hearth"}, f"query/profile with field answered {prof}")
+    alias_local = "square" + SUFFIX
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "public_chat", "visibility": "public",
+                                                      "room_alias_name": alias_local, "name": "Square"}, tok)
+    alias = f"#{alias_local}:{H}"
+    d = peer.request("GET", H, f"/_matrix/federation/v1/query/directory?room_alias={q(alias)}")
+    check(d.get("room_id") == r["room_id"] and H in d.get("servers", []), f"query/directory answered {d}")
+    try:
+        peer.request("GET", H, f"/_matrix/federation/v1/query/directory?room_alias={q('#nope' + SUFFIX + ':' + H)}")
+        raise StepFailed("an unknown alias was answered")
+    except fed.RemoteError as e:
+        check(e.status == 404, f"unknown alias: {e.status} {e.body}, want 404")
+    rooms = peer.request("GET", H, "/_matrix/federation/v1/publicRooms?limit=50")
+    check(any(c.get("room_id") == r["room_id"] and c.get("name") == "Square" for c in rooms.get("chunk", [])),
+          f"publicRooms answered {rooms}")
+
+
+@step
+def hearth_queries_peer():
+    """alice's client asks hearth for a profile on the peer; hearth asks the peer."""
+    _, tok = alice()
+    carol = peer_user("carol")
+    peer.displaynames[carol] = "Carol of the peer"
+    prof = call("GET", f"/_matrix/client/v3/profile/{q(carol)}", token=tok)
+    check(prof.get("displayname") == "Carol of the peer", f"alice sees profile {prof}")
 
 
 def hearth_joins(version):
@@ -477,6 +511,33 @@ def refuses_non_canonical_json():
         expect_refused(room, sender, "float in content", pdu, eid)
         eid, pdu = bad_message(room, sender, content={"msgtype": "m.text", "body": "big", "n": 2**53})
         expect_refused(room, sender, "integer beyond 2**53-1", pdu, eid)
+
+
+@step
+def peer_leaves_hearth_room():
+    _, tok = alice()
+    room, erin = need("hearth_room_11", "peer_joins_hearth_room_v11")
+    peer.leave_room(H, room, erin)
+    member = poll(lambda: (_member(tok, room.room_id, erin) or {}).get("membership") == "leave",
+                  f"alice sees {erin} left")
+    check(member, "erin did not leave")
+
+
+@step
+def peer_invites_hearth():
+    """An invite from the peer's room: hearth signs it, alice sees it and joins."""
+    uid, tok = alice()
+    room = peer.create_room("carol-" + SUFFIX, "11", join_rule="invite")
+    peer.invite(H, room, creator(room), uid)
+
+    def invited():
+        r = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0"})
+        return room.room_id in r.get("rooms", {}).get("invite", {})
+    poll(invited, "alice's /sync shows the invite")
+    call("POST", f"/_matrix/client/v3/join/{q(room.room_id)}", {}, tok, query={"server_name": peer.server_name})
+    check(peer.wait_for(lambda: room.state.get(("m.room.member", uid)) and
+                        room.events[room.state[("m.room.member", uid)]]["content"].get("membership") == "join", WAIT),
+          "alice's join did not reach the peer")
 
 
 @step
