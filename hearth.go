@@ -178,7 +178,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
 		Accounts: accounts, SetupToken: setupToken, push: dispatcher, lock: lock}
 	keys := storage.NewKeyStore(db)
-	keyServer, remote, err := hs.openFederation(cfg, oo, key, rooms, notifier, federation.EDUServices{
+	keyServer, remote, err := hs.openFederation(cfg, oo, key, rooms, events, notifier, federation.EDUServices{
 		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
 		IsJoined: core.IsJoinedIn(events),
 	}, federation.MessagingOptions{
@@ -239,7 +239,7 @@ func claimServerName(ctx context.Context, db *storage.DB, name string) (string, 
 // openFederation builds the server-server side: the outbound client and
 // its transport, the key ring, and the inbound handler. It returns the key
 // server, which the client-facing listener serves as well.
-func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, notifier *core.Notifier, edus federation.EDUServices, mo federation.MessagingOptions) (http.Handler, *room.Federation, error) {
+func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key, rooms *room.Pipeline, timestamps room.TimestampStore, notifier *core.Notifier, edus federation.EDUServices, mo federation.MessagingOptions) (http.Handler, *room.Federation, error) {
 	log := oo.Logger
 	if log == nil {
 		log = slog.Default()
@@ -283,7 +283,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	})
 	keyServer := federation.NewKeyServer(federation.KeyServerOptions{ServerName: hs.ServerName, Key: key, Ring: ring, Store: remoteKeys})
 	// The PDU layer: received events go through the room pipeline.
-	pdus, err := room.NewFederation(rooms, room.FederationConfig{Keys: ring, Client: hs.FederationClient, Logger: log})
+	pdus, err := room.NewFederation(rooms, room.FederationConfig{Keys: ring, Client: hs.FederationClient, Timestamps: timestamps, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -300,7 +300,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	hs.sender = sender
 	mo.Memberships = pdus
 	fed, err := federation.NewServer(federation.ServerOptions{
-		OriginSeen: sender.DestinationUp,
+		OriginSeen: sender.DestinationUp, PDUServe: pdus,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,
 		Txns: storage.NewFederationTxnStore(hs.DB), PDUs: pdus, EDUs: edus, Logger: log,
 		Messaging: federation.NewMessaging(mo),

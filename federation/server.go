@@ -56,6 +56,10 @@ type ServerOptions struct {
 	// Messaging serves joins, invites, queries and the other requests of
 	// the messaging layer; nil leaves them unanswered (404).
 	Messaging *Messaging
+	// PDUServe answers questions about rooms' events (/event, /state,
+	// /state_ids, /event_auth, /backfill, /get_missing_events,
+	// /timestamp_to_event); nil leaves them unanswered (404).
+	PDUServe PDUService
 	// OriginSeen, when set, is told of every authenticated request's
 	// origin: the outbound sender retries a server that backs off at once
 	// when it reaches us.
@@ -91,6 +95,9 @@ func NewServer(o ServerOptions) (*Server, error) {
 	}
 	s.mux.HandleFunc("GET /_matrix/federation/v1/version", s.getVersion)
 	s.mux.HandleFunc("PUT /_matrix/federation/v1/send/{txnID}", s.authed(s.putSend))
+	if o.PDUServe != nil {
+		s.registerPDUs()
+	}
 	if o.Messaging != nil {
 		o.Messaging.register(s)
 	}
