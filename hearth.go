@@ -298,7 +298,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		return nil, nil, err
 	}
 	hs.sender = sender
-	mo.Memberships = pdus
+	mo.Memberships, mo.Invites = pdus, pdus
 	fed, err := federation.NewServer(federation.ServerOptions{
 		OriginSeen: sender.DestinationUp, PDUServe: pdus,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,

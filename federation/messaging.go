@@ -25,11 +25,20 @@ type Memberships interface {
 	SendMembership(ctx context.Context, origin, roomID, eventID, membership string, raw json.RawMessage) (*core.SendJoinResponse, error)
 }
 
+// Invites takes in other servers' invites of local users (core/room's
+// Federation implements it).
+type Invites interface {
+	// ReceiveInvite checks, signs and records the invite, and returns it
+	// with this server's signature added.
+	ReceiveInvite(ctx context.Context, origin, roomID, eventID, version string, raw json.RawMessage, inviteRoomState []json.RawMessage) (json.RawMessage, error)
+}
+
 // MessagingOptions are the services the messaging layer answers from. A
 // nil service leaves its endpoints answering M_UNRECOGNIZED.
 type MessagingOptions struct {
 	ServerName  string
 	Memberships Memberships
+	Invites     Invites
 	// Accounts says which local users exist; Profiles gives their
 	// profiles.
 	Accounts interface {
@@ -66,6 +75,9 @@ func (m *Messaging) register(s *Server) {
 		s.handle("GET /_matrix/federation/v1/make_leave/{roomID}/{userID}", m.makeLeave)
 		s.handle("PUT /_matrix/federation/v2/send_leave/{roomID}/{eventID}", m.sendLeave(false))
 		s.handle("PUT /_matrix/federation/v1/send_leave/{roomID}/{eventID}", m.sendLeave(true))
+	}
+	if o.Invites != nil {
+		s.handle("PUT /_matrix/federation/v2/invite/{roomID}/{eventID}", m.invite)
 	}
 	if o.Profiles != nil && o.Accounts != nil {
 		s.handle("GET /_matrix/federation/v1/query/profile", m.queryProfile)
@@ -146,6 +158,38 @@ func (m *Messaging) sendLeave(v1 bool) func(w http.ResponseWriter, r *http.Reque
 		matrixhttp.WriteJSON(w, http.StatusOK, struct{}{})
 		return nil
 	}
+}
+
+// invite answers PUT /_matrix/federation/v2/invite/{roomId}/{eventId}.
+func (m *Messaging) invite(w http.ResponseWriter, r *http.Request, origin string) error {
+	var body struct {
+		RoomVersion     string            `json:"room_version"`
+		Event           json.RawMessage   `json:"event"`
+		InviteRoomState []json.RawMessage `json:"invite_room_state"`
+	}
+	if err := matrixhttp.ReadJSONLimit(r, &body, MaxRequestBody); err != nil {
+		return err
+	}
+	if body.RoomVersion == "" || len(body.Event) == 0 {
+		return core.ErrBadJSON.WithMessage("room_version and event are required")
+	}
+	if m.opts.Accounts != nil {
+		var target struct {
+			StateKey string `json:"state_key"`
+		}
+		json.Unmarshal(body.Event, &target)
+		if m.isLocal(target.StateKey) {
+			if err := m.localUser(r.Context(), target.StateKey); err != nil {
+				return err
+			}
+		}
+	}
+	signed, err := m.opts.Invites.ReceiveInvite(r.Context(), origin, r.PathValue("roomID"), r.PathValue("eventID"), body.RoomVersion, body.Event, body.InviteRoomState)
+	if err != nil {
+		return err
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, map[string]json.RawMessage{"event": signed})
+	return nil
 }
 
 // localUser checks that userID is a user of this server with an account.

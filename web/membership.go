@@ -41,6 +41,8 @@ type RemoteRooms interface {
 	// ResolveRemoteAlias asks another server for its alias's room and the
 	// servers to join it through.
 	ResolveRemoteAlias(ctx context.Context, alias string) (string, []string, error)
+	// InviteRemote invites a user of another server through that server.
+	InviteRemote(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error
 }
 
 // postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join. A
@@ -77,7 +79,9 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		return err
 	}
 	if s.opts.RemoteRooms != nil {
-		if _, err := s.opts.Rooms.Version(ctx, roomID); errors.Is(err, core.ErrNotFound) {
+		// A room without events here (unknown, or known from an invite
+		// only) is joined through a server that is in it.
+		if exts, err := s.opts.Rooms.ForwardExtremities(ctx, roomID); (err == nil && len(exts) == 0) || errors.Is(err, core.ErrNotFound) {
 			if _, err := s.opts.RemoteRooms.JoinRemote(ctx, roomID, sess.UserID, body.Reason, servers); err != nil {
 				return err
 			}
@@ -120,7 +124,11 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.S
 	if err := s.refuseBlocked(r, r.PathValue("roomId")); err != nil {
 		return err
 	}
-	if err := s.opts.Rooms.Invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
+	invite := s.opts.Rooms.Invite
+	if s.opts.RemoteRooms != nil && !strings.HasSuffix(body.UserID, ":"+s.opts.ServerName) {
+		invite = s.opts.RemoteRooms.InviteRemote
+	}
+	if err := invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, empty)

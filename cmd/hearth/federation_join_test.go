@@ -206,3 +206,66 @@ func TestRemoteJoin(t *testing.T) {
 		t.Errorf("joining an unknown remote room: %d", code)
 	}
 }
+
+// TestRemoteInvite: alice on A invites bob on B; bob's /sync shows the
+// invite with the room's stripped state; bob joins through A.
+func TestRemoteInvite(t *testing.T) {
+	ca := newTestCA(t)
+	a := openTestHS(t, ca, "127.0.0.1", "alice")
+	b := openTestHS(t, ca, "127.0.0.2", "bob")
+	var created struct {
+		RoomID string `json:"room_id"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "name": "Secret"}, &created); code != 200 {
+		t.Fatalf("createRoom: %d", code)
+	}
+	roomPath := "/_matrix/client/v3/rooms/" + url.PathEscape(created.RoomID)
+	if code := a.call("POST", roomPath+"/invite", map[string]any{"user_id": b.user}, nil); code != 200 {
+		t.Fatalf("invite: %d", code)
+	}
+	// A user B does not have: B refuses, A says so.
+	if code := a.call("POST", roomPath+"/invite", map[string]any{"user_id": "@nobody:" + b.name}, nil); code != http.StatusForbidden {
+		t.Errorf("invite of an unknown remote user: %d, want 403", code)
+	}
+	var sync struct {
+		Rooms struct {
+			Invite map[string]struct {
+				InviteState struct {
+					Events []struct {
+						Type     string          `json:"type"`
+						StateKey string          `json:"state_key"`
+						Content  json.RawMessage `json:"content"`
+					} `json:"events"`
+				} `json:"invite_state"`
+			} `json:"invite"`
+		} `json:"rooms"`
+	}
+	if code := b.call("GET", "/_matrix/client/v3/sync", nil, &sync); code != 200 {
+		t.Fatalf("sync: %d", code)
+	}
+	inv, ok := sync.Rooms.Invite[created.RoomID]
+	if !ok {
+		t.Fatalf("bob's sync has no invite to %s: %+v", created.RoomID, sync.Rooms.Invite)
+	}
+	var name, member bool
+	for _, e := range inv.InviteState.Events {
+		name = name || (e.Type == "m.room.name" && bytes.Contains(e.Content, []byte(`"Secret"`)))
+		member = member || (e.Type == "m.room.member" && e.StateKey == b.user && bytes.Contains(e.Content, []byte(`"invite"`)))
+	}
+	if !name || !member {
+		t.Errorf("invite_state lacks the room name or the invite: %+v", inv.InviteState.Events)
+	}
+	// On A the invite is part of the room, with B's signature.
+	var m struct {
+		Membership string `json:"membership"`
+	}
+	if code := a.call("GET", roomPath+"/state/m.room.member/"+url.PathEscape(b.user), nil, &m); code != 200 || m.Membership != "invite" {
+		t.Errorf("bob's membership on A: %d %q", code, m.Membership)
+	}
+	if code := b.call("POST", roomPath+"/join", map[string]any{}, nil); code != 200 {
+		t.Fatalf("join after the invite: %d", code)
+	}
+	if code := a.call("GET", roomPath+"/state/m.room.member/"+url.PathEscape(b.user), nil, &m); code != 200 || m.Membership != "join" {
+		t.Errorf("bob's membership on A after joining: %d %q", code, m.Membership)
+	}
+}

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,11 @@ type Proto struct {
 	// Redacts is the event an m.room.redaction removes. Room versions 11
 	// and later carry it in Content as well; the caller puts it there.
 	Redacts string
+
+	// countersign, when set, is given the built event before it is
+	// persisted and returns the event to persist instead (an invite of a
+	// remote user comes back signed by the invitee's server too).
+	countersign func(ctx context.Context, v *roomversion.Version, ev *pdu.PDU, js []byte) (*pdu.PDU, []byte, error)
 }
 
 // maxFieldLen is the limit on type and state_key (server-server API, "Size

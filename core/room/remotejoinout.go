@@ -44,6 +44,14 @@ func (f *Federation) JoinRemote(ctx context.Context, roomID, userID, reason stri
 	if _, err := id.ParseRoomID(roomID); err != nil {
 		return "", core.ErrInvalidParam.WithMessage("%q is not a room ID", roomID)
 	}
+	// An invite names a server that is in the room: its sender's.
+	if m, err := p.membershipOf(ctx, roomID, userID); err == nil && m.EventID != "" && m.Membership == eventauth.MembershipInvite {
+		if inv, err := p.stores.Events.Event(ctx, m.EventID); err == nil {
+			if u, err := id.ParseUserID(inv.Sender); err == nil {
+				servers = append(servers, string(u.ServerName()))
+			}
+		}
+	}
 	servers = joinCandidates(p.cfg.ServerName, roomID, servers)
 	if len(servers) == 0 {
 		return "", core.ErrNotFound.WithMessage("no server to join %s through: give server_name or via", roomID)

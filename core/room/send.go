@@ -85,6 +85,11 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 	if err != nil {
 		return nil, err
 	}
+	if pr.countersign != nil {
+		if ev, js, err = pr.countersign(ctx, v, ev, js); err != nil {
+			return nil, err
+		}
+	}
 	var meta Metadata
 	if txn != nil {
 		meta.TxnID, meta.DeviceID = txn.TxnID, txn.DeviceID
