@@ -513,6 +513,94 @@ def refuses_non_canonical_json():
         expect_refused(room, sender, "integer beyond 2**53-1", pdu, eid)
 
 
+def history_room():
+    room, erin = need("hearth_room_12", "peer_joins_hearth_room_v12")
+    join = room.state[("m.room.member", erin)]
+    return room, join
+
+
+def verified(pdus, room, what):
+    """The event IDs of pdus, each checked by the peer."""
+    check(isinstance(pdus, list) and pdus, f"{what}: no events")
+    return [peer.verify_pdu(p, room.version) for p in pdus]
+
+
+def private_room_id():
+    if "private_room" not in S:
+        _, tok = alice()
+        S["private_room"] = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat"}, tok)["room_id"]
+    return S["private_room"]
+
+
+def expect_forbidden(method, path, body=None):
+    try:
+        peer.request(method, H, path, body)
+        raise StepFailed(f"{method} {path} was answered for a room the peer is not in")
+    except fed.RemoteError as e:
+        check(e.status == 403, f"{method} {path}: {e.status} {e.body}, want 403")
+
+
+@step
+def serves_event():
+    room, join = history_room()
+    r = peer.request("GET", H, f"/_matrix/federation/v1/event/{q(join)}")
+    check(verified(r.get("pdus"), room, "/event") == [join], f"/event answered {r}")
+    check(r.get("origin") == H, f"/event origin {r.get('origin')}")
+
+
+@step
+def serves_state_ids_and_state():
+    room, join = history_room()
+    want = set(room.state_before[join].values())  # what send_join said the state before the join was
+    r = peer.request("GET", H, f"/_matrix/federation/v1/state_ids/{q(room.room_id)}?event_id={q(join)}")
+    check(set(r.get("pdu_ids", [])) >= want, f"/state_ids before the join lacks {want - set(r.get('pdu_ids', []))}")
+    check(join not in r["pdu_ids"], "/state_ids is the state before the event, without it")
+    r2 = peer.request("GET", H, f"/_matrix/federation/v1/state/{q(room.room_id)}?event_id={q(join)}")
+    check(set(verified(r2.get("pdus"), room, "/state")) == set(r["pdu_ids"]), "/state and /state_ids disagree")
+    chain = set(verified(r2.get("auth_chain"), room, "/state auth_chain")) if r2.get("auth_chain") else set()
+    check(chain == set(r.get("auth_chain_ids", [])), "/state and /state_ids disagree on the auth chain")
+    expect_forbidden("GET", f"/_matrix/federation/v1/state_ids/{q(private_room_id())}?event_id={q(join)}")
+
+
+@step
+def serves_event_auth():
+    room, join = history_room()
+    r = peer.request("GET", H, f"/_matrix/federation/v1/event_auth/{q(room.room_id)}/{q(join)}")
+    got = set(verified(r.get("auth_chain"), room, "/event_auth"))
+    check(set(room.events[join]["auth_events"]) <= got, f"/event_auth lacks the join's auth events: {got}")
+
+
+@step
+def serves_backfill():
+    room, join = history_room()
+    r = peer.request("GET", H, f"/_matrix/federation/v1/backfill/{q(room.room_id)}?v={q(join)}&limit=100")
+    got = verified(r.get("pdus"), room, "/backfill")
+    create = room.state[("m.room.create", "")]
+    check(create in got and join in got, f"/backfill from the join to the start lacks the create event or the join: {got}")
+    check(len(got) == len(set(got)), "/backfill repeats events")
+    expect_forbidden("GET", f"/_matrix/federation/v1/backfill/{q(private_room_id())}?v={q(join)}&limit=10")
+
+
+@step
+def serves_missing_events():
+    room, join = history_room()
+    create = room.state[("m.room.create", "")]
+    r = peer.request("POST", H, f"/_matrix/federation/v1/get_missing_events/{q(room.room_id)}",
+                     {"earliest_events": [create], "latest_events": [join], "limit": 10, "min_depth": 0})
+    got = verified(r.get("events"), room, "/get_missing_events")
+    check(join not in got and create not in got, "/get_missing_events returns only events between, not the ends")
+    check(room.events[join]["prev_events"][0] in got, "/get_missing_events lacks the join's prev_event")
+
+
+@step
+def serves_timestamp_to_event():
+    room, join = history_room()
+    ts = room.events[join]["origin_server_ts"]
+    r = peer.request("GET", H, f"/_matrix/federation/v1/timestamp_to_event/{q(room.room_id)}?ts={ts + 1}&dir=b")
+    check(r.get("event_id") in room.events and r.get("origin_server_ts", ts + 2) <= ts + 1,
+          f"/timestamp_to_event answered {r}")
+
+
 @step
 def peer_leaves_hearth_room():
     _, tok = alice()
