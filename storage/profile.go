@@ -58,6 +58,9 @@ func (s *ProfileStore) SetProfileField(ctx context.Context, userID, key string, 
 	if !json.Valid(value) {
 		return fmt.Errorf("storage: profile of %s: %w", userID, core.ErrBadJSON)
 	}
+	if err := core.CheckProfileField(key, value); err != nil {
+		return fmt.Errorf("storage: profile of %s: %w", userID, err)
+	}
 	return s.db.Write(ctx, func(q Queryer) error {
 		var others int64
 		if err := q.QueryRowContext(ctx, sqlProfileSize, userID, key).Scan(&others); err != nil {

@@ -285,6 +285,19 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 	if body.UserType != nil && *body.UserType != "" && *body.UserType != "bot" && *body.UserType != "support" {
 		return core.ErrInvalidParam.WithMessage("Invalid user type")
 	}
+	// The profile's limits are checked before anything changes.
+	for _, f := range []struct {
+		key   string
+		value *string
+	}{{core.ProfileDisplayName, body.Displayname}, {core.ProfileAvatarURL, body.AvatarURL}} {
+		if f.value == nil {
+			continue
+		}
+		v, _ := json.Marshal(*f.value)
+		if err := core.CheckProfileField(f.key, v); err != nil {
+			return err
+		}
+	}
 	ctx := r.Context()
 	a, err := s.opts.Accounts.Account(ctx, string(uid))
 	switch {

@@ -2,10 +2,12 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
 
+	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/storage"
 )
 
@@ -100,5 +102,59 @@ func TestProfileAPI(t *testing.T) {
 	}
 	if status, body := ps.do(t, "GET", p+"/displayname", "", nil); body["displayname"] != "Alice Margatroid" {
 		t.Errorf("after refused changes: %d %v", status, body)
+	}
+}
+
+// TestProfileNameLimits checks Synapse's limits on display names (256
+// characters) and avatar URLs (1,000) through every path that sets them:
+// the client profile API and the admin user API (creating and modifying,
+// refused before anything changes).
+func TestProfileNameLimits(t *testing.T) {
+	ps := newPersonalServer(t)
+	alice := ps.registerTestUser(t, "alice")
+	p := "/_matrix/client/v3/profile/" + alice.UserID
+	atLimit := strings.Repeat("é", core.MaxDisplayNameLen) // 512 bytes, 256 characters
+	status, body := ps.do(t, "PUT", p+"/displayname", alice.AccessToken, map[string]any{"displayname": atLimit})
+	wantOK(t, "display name of 256 characters", status, body)
+	status, body = ps.do(t, "PUT", p+"/displayname", alice.AccessToken, map[string]any{"displayname": atLimit + "x"})
+	wantError(t, "display name of 257 characters", status, body, 400, "M_INVALID_PARAM")
+	longURL := "mxc://example.org/" + strings.Repeat("a", core.MaxAvatarURLLen)
+	status, body = ps.do(t, "PUT", p+"/avatar_url", alice.AccessToken, map[string]any{"avatar_url": longURL[:core.MaxAvatarURLLen]})
+	wantOK(t, "avatar URL of 1,000 characters", status, body)
+	status, body = ps.do(t, "PUT", p+"/avatar_url", alice.AccessToken, map[string]any{"avatar_url": longURL})
+	wantError(t, "avatar URL over 1,000 characters", status, body, 400, "M_INVALID_PARAM")
+	status, body = ps.do(t, "GET", p+"/displayname", "", nil)
+	if status != 200 || body["displayname"] != atLimit {
+		t.Errorf("display name after the refused change: %d %v", status, body)
+	}
+
+	// The admin user API, on a new and on an existing user: refused before
+	// anything changes.
+	admin := ps.registerTestAdmin(t, "admin")
+	for _, u := range []string{"@newcomer:" + testServerName, alice.UserID} {
+		for _, req := range []map[string]any{
+			{"displayname": strings.Repeat("n", core.MaxDisplayNameLen+1), "password": "a new password"},
+			{"avatar_url": longURL, "password": "a new password"},
+		} {
+			status, body = ps.do(t, "PUT", adminUsers+"/"+u, admin.AccessToken, req)
+			wantError(t, "admin PUT of "+u+" with a long profile field", status, body, 400, "M_INVALID_PARAM")
+		}
+	}
+	status, body = ps.do(t, "GET", adminUsers+"/@newcomer:"+testServerName, admin.AccessToken, nil)
+	wantError(t, "user refused at creation", status, body, 404, "M_NOT_FOUND")
+	status, body = ps.do(t, "GET", p+"/displayname", "", nil)
+	if status != 200 || body["displayname"] != atLimit {
+		t.Errorf("display name after the refused admin change: %d %v", status, body)
+	}
+}
+
+// TestProfileNamesIgnoreOverlongValues checks that a display name stored
+// before the limits existed is left out of what member events carry.
+func TestProfileNamesIgnoreOverlongValues(t *testing.T) {
+	long, _ := json.Marshal(strings.Repeat("x", core.MaxDisplayNameLen+1))
+	ok, _ := json.Marshal("mxc://example.org/a")
+	dn, av := core.ProfileNames(map[string]json.RawMessage{core.ProfileDisplayName: long, core.ProfileAvatarURL: ok})
+	if dn != "" || av != "mxc://example.org/a" {
+		t.Errorf("ProfileNames with an over-long display name = %q, %q; want \"\", the avatar URL", dn, av)
 	}
 }
