@@ -44,6 +44,7 @@ type Config struct {
 	Limits        LimitsConfig     `yaml:"limits"`
 	Federation    FederationConfig `yaml:"federation"`
 	Relay         RelayConfig      `yaml:"relay"`
+	HTTP          HTTPConfig       `yaml:"http"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -149,7 +150,7 @@ func (c *Config) LoadConfigFile(path string) error {
 // form ("database.state_file"). Flags and environment variables are made
 // from it.
 func (c *Config) ConfigKeys() []ConfigKey {
-	return []ConfigKey{
+	return append([]ConfigKey{
 		{"server_name", &c.ServerName, "the server's name, the part after ':' in user IDs (fixed at creation; empty: the database's, or " + DefaultServerName + " for a new one)"},
 		{"listen", &c.Listen, "address to listen on for HTTP"},
 		{"data_dir", &c.DataDir, "folder holding the database"},
@@ -176,7 +177,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"relay.token", &c.Relay.Token, "enrollment token from `hearth relay node add` (first connection only)"},
 		{"relay.outbound", &c.Relay.Outbound, "on: outbound federation goes through the relay too; off: directly"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
-	}
+	}, c.HTTP.keys()...)
 }
 
 // ConfigKey is one setting.
@@ -244,6 +245,9 @@ func (c *Config) Validate() error {
 	}
 	if u := c.Relay.URL; u != "" && !strings.HasPrefix(u, "wss://") && !strings.HasPrefix(u, "ws://") {
 		return fmt.Errorf("config: relay.url is %q; it must be a wss:// URL", u)
+	}
+	if _, err := c.HTTP.Limits(); err != nil {
+		return err
 	}
 	if c.DataDir == "" {
 		return fmt.Errorf("config: data_dir is empty")

@@ -43,22 +43,23 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer hs.Close()
 
+	limits, err := cfg.HTTP.Limits()
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           hs.Handler,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	ln = limitPerIP(ln, limits.MaxConnsPerIP, log)
+	srv := newHTTPServer(hs.Handler, limits, log)
 	log.Info("hearth started", "version", hearth.Version, "server_name", hs.ServerName,
 		"listen", ln.Addr().String(), "database", cfg.DatabasePath(), "startup", time.Since(hs.StartedAt).Round(time.Millisecond))
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
 	servers := []*http.Server{srv}
 	if cfg.Federation.Listen != "" {
-		fsrv, err := serveFederation(cfg, hs, log, errc)
+		fsrv, err := serveFederation(cfg, hs, limits, log, errc)
 		if err != nil {
 			srv.Close()
 			return err
@@ -85,15 +86,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // serveFederation starts the federation listener (HTTPS, or plain HTTP
-// with federation.tls off) serving hs.Federation; Serve's end goes to
-// errc.
-func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+// with federation.tls off) serving hs.Federation, with the same timeouts
+// and per-address cap as the client listener; Serve's end goes to errc.
+func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, limits hearth.HTTPLimits, log *slog.Logger, errc chan<- error) (*http.Server, error) {
 	fc := cfg.Federation
-	srv := &http.Server{
-		Handler:           hs.Federation,
-		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(hs.Federation, limits, log)
 	var tlsCfg *tls.Config
 	if fc.TLS == "on" {
 		cert, err := tls.LoadX509KeyPair(fc.TLSCertFile, fc.TLSKeyFile)
@@ -106,6 +103,7 @@ func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, log *slog.Logger,
 	if err != nil {
 		return nil, fmt.Errorf("federation listener: %w", err)
 	}
+	ln = limitPerIP(ln, limits.MaxConnsPerIP, log)
 	if tlsCfg != nil {
 		srv.TLSConfig = tlsCfg
 		ln = tls.NewListener(ln, tlsCfg)
