@@ -8,6 +8,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/matrixhttp"
 )
 
 func (s *Server) registerDirectoryRoutes() {
@@ -24,7 +25,19 @@ func (s *Server) registerDirectoryRoutes() {
 
 // getAlias is GET /directory/room/{roomAlias}.
 func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) error {
-	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), r.PathValue("roomAlias"))
+	alias := r.PathValue("roomAlias")
+	if s.opts.RemoteRooms != nil && !strings.HasSuffix(alias, ":"+s.opts.ServerName) {
+		roomID, servers, err := s.opts.RemoteRooms.ResolveRemoteAlias(r.Context(), alias)
+		if err != nil {
+			return err
+		}
+		if servers == nil {
+			servers = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": servers})
+		return nil
+	}
+	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), alias)
 	if err != nil {
 		return err
 	}
@@ -142,7 +155,15 @@ func (s *Server) postPublicRooms(w http.ResponseWriter, r *http.Request, sess *c
 // paged by offset tokens "p<offset>".
 func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server string, q publicRoomsQuery) error {
 	if server != "" && server != s.opts.ServerName {
-		return core.ErrForbidden.WithMessage("listing %s's rooms needs federation, which this server does not offer yet", server)
+		if s.opts.RemoteRooms == nil {
+			return core.ErrForbidden.WithMessage("listing %s's rooms needs federation", server)
+		}
+		page, err := s.opts.RemoteRooms.RemotePublicRooms(r.Context(), server, q.Limit, q.Since, q.Filter.GenericSearchTerm)
+		if err != nil {
+			return err
+		}
+		matrixhttp.WriteRawJSON(w, http.StatusOK, page)
+		return nil
 	}
 	if q.ThirdPartyInstanceID != "" {
 		writeJSON(w, http.StatusOK, map[string]any{"chunk": []room.PublicRoom{}, "total_room_count_estimate": 0})

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -43,6 +44,12 @@ type RemoteRooms interface {
 	ResolveRemoteAlias(ctx context.Context, alias string) (string, []string, error)
 	// InviteRemote invites a user of another server through that server.
 	InviteRemote(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error
+	// RemoteProfile asks a remote user's server for their profile (field
+	// "" for all of it).
+	RemoteProfile(ctx context.Context, userID, field string) (map[string]json.RawMessage, error)
+	// RemotePublicRooms asks another server for a page of its room
+	// directory.
+	RemotePublicRooms(ctx context.Context, server string, limit *int, since, search string) (json.RawMessage, error)
 }
 
 // postJoin is POST /join/{roomIdOrAlias} and POST /rooms/{roomId}/join. A

@@ -31,16 +31,19 @@ var profileKey = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9
 
 var errProfileNotFound = core.ErrNotFound.WithMessage("Profile not found")
 
-// localProfile returns the profile of the local user named in the path:
-// M_NOT_FOUND for remote users (profiles are not queried over federation
-// yet) and for local users who have no account and no profile.
+// localProfile returns the profile of the user named in the path: a
+// remote user's from their server (query/profile), M_NOT_FOUND for local
+// users who have no account and no profile.
 func (s *Server) localProfile(r *http.Request) (map[string]json.RawMessage, error) {
 	uid, err := id.ParseUserID(r.PathValue("userId"))
 	if err != nil {
 		return nil, core.ErrInvalidParam.WithMessage("invalid user ID")
 	}
 	if string(uid.ServerName()) != s.opts.ServerName {
-		return nil, errProfileNotFound
+		if s.opts.RemoteRooms == nil {
+			return nil, errProfileNotFound
+		}
+		return s.opts.RemoteRooms.RemoteProfile(r.Context(), string(uid), r.PathValue("keyName"))
 	}
 	fields, err := s.opts.Profiles.Profile(r.Context(), string(uid))
 	if err != nil {

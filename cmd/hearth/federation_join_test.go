@@ -126,6 +126,36 @@ func TestRemoteJoin(t *testing.T) {
 		t.Errorf("publicRooms: %+v %v", pub, err)
 	}
 
+	// The same through B's client API.
+	var cprofile map[string]string
+	if code := b.call("GET", "/_matrix/client/v3/profile/"+url.PathEscape(a.user), nil, &cprofile); code != 200 || cprofile["displayname"] != "Alice" {
+		t.Errorf("client remote profile: %d %v", code, cprofile)
+	}
+	if code := b.call("GET", "/_matrix/client/v3/profile/"+url.PathEscape(a.user)+"/displayname", nil, &cprofile); code != 200 || cprofile["displayname"] != "Alice" {
+		t.Errorf("client remote profile field: %d %v", code, cprofile)
+	}
+	if code := b.call("GET", "/_matrix/client/v3/profile/"+url.PathEscape("@nobody:"+a.name), nil, nil); code != 404 {
+		t.Errorf("client remote profile of nobody: %d, want 404", code)
+	}
+	var cpub struct {
+		Chunk []struct {
+			RoomID string `json:"room_id"`
+		} `json:"chunk"`
+	}
+	if code := b.call("GET", "/_matrix/client/v3/publicRooms?server="+url.QueryEscape(a.name), nil, &cpub); code != 200 || len(cpub.Chunk) != 1 || cpub.Chunk[0].RoomID != created.RoomID {
+		t.Errorf("client publicRooms?server=: %d %+v", code, cpub)
+	}
+	if code := b.call("POST", "/_matrix/client/v3/publicRooms?server="+url.QueryEscape(a.name), map[string]any{"filter": map[string]string{"generic_search_term": "nomatch"}}, &cpub); code != 200 || len(cpub.Chunk) != 0 {
+		t.Errorf("client publicRooms?server= with a search: %d %+v", code, cpub)
+	}
+	var dir struct {
+		RoomID  string   `json:"room_id"`
+		Servers []string `json:"servers"`
+	}
+	if code := b.call("GET", "/_matrix/client/v3/directory/room/"+url.PathEscape(alias), nil, &dir); code != 200 || dir.RoomID != created.RoomID || !slices.Contains(dir.Servers, a.name) {
+		t.Errorf("client remote alias: %d %+v", code, dir)
+	}
+
 	// bob joins by alias: B asks A's directory, then make_join and
 	// send_join.
 	var joined struct {
