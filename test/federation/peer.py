@@ -249,7 +249,7 @@ class Peer:
     def our_key(self, key_id):
         if key_id != self.key_id:
             raise Invalid(f"not our key: {key_id}")
-        return self.signing_key.verify_key
+        return signedjson.key.get_verify_key(self.signing_key)
 
     # --- events
 
