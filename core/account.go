@@ -14,8 +14,8 @@ type Account struct {
 	Deactivated bool
 	// UserType is "" for a normal user, or "bot", "support", ...
 	UserType string
-	// HasPassword is false for accounts without a password (deactivated
-	// accounts lose theirs).
+	// HasPassword is false for accounts without a usable password
+	// (deactivated accounts cannot log in with theirs).
 	HasPassword bool
 	// CreatedAt is when the account was registered.
 	CreatedAt time.Time
@@ -79,7 +79,8 @@ type AccountStore interface {
 	// CheckPassword verifies password in constant time. It returns an
 	// error wrapping ErrForbidden for an unknown user, an account without a
 	// password or a wrong password, and ErrUserDeactivated for a
-	// deactivated account.
+	// deactivated account once the password is right (no one else learns
+	// that the account exists and is deactivated).
 	CheckPassword(ctx context.Context, userID, password string) error
 	// SetPassword changes a password (logging out devices if asked). It
 	// returns an error wrapping ErrNotFound for an unknown user.
@@ -87,8 +88,10 @@ type AccountStore interface {
 	// SetAdmin grants or revokes admin rights. It returns an error wrapping
 	// ErrNotFound for an unknown user.
 	SetAdmin(ctx context.Context, userID string, admin bool) error
-	// Deactivate marks the account deactivated, wipes its password and
-	// deletes its devices and tokens. Deactivating a deactivated account
+	// Deactivate marks the account deactivated, which makes its password
+	// unusable (its hash is kept only so that a login with the right
+	// password can be told the account is deactivated), and deletes its
+	// devices and tokens. Deactivating a deactivated account
 	// changes nothing. It returns an error wrapping ErrNotFound for an
 	// unknown user.
 	Deactivate(ctx context.Context, userID string) error

@@ -73,7 +73,7 @@ func NewAccountStore(db *DB, o AccountOptions) *AccountStore {
 	return s
 }
 
-const accountColumns = "user_id, password_hash IS NOT NULL, admin, deactivated, user_type, creation_ts"
+const accountColumns = "user_id, password_hash IS NOT NULL AND deactivated = 0, admin, deactivated, user_type, creation_ts"
 
 func scanAccount(row interface{ Scan(...any) error }) (core.Account, error) {
 	var a core.Account
@@ -195,9 +195,9 @@ func (s *AccountStore) CheckPassword(ctx context.Context, userID, password strin
 		return core.ErrForbidden.WithMessage("Invalid username or password")
 	case err != nil:
 		return fmt.Errorf("storage: password of %s: %w", userID, err)
-	case deactivated:
-		return core.ErrUserDeactivated.WithMessage("This account has been deactivated")
 	case !hash.Valid:
+		// No password (or one wiped by a deactivation before hashes were
+		// kept): nothing can match, and nothing more is said.
 		s.dummy.verify(s.params, password)
 		return core.ErrForbidden.WithMessage("Invalid username or password")
 	}
@@ -207,6 +207,11 @@ func (s *AccountStore) CheckPassword(ctx context.Context, userID, password strin
 	}
 	if !ok {
 		return core.ErrForbidden.WithMessage("Invalid username or password")
+	}
+	// Only someone who knows the password learns that the account is
+	// deactivated.
+	if deactivated {
+		return core.ErrUserDeactivated.WithMessage("This account has been deactivated")
 	}
 	return nil
 }
@@ -259,7 +264,7 @@ func (s *AccountStore) SetAdmin(ctx context.Context, userID string, admin bool) 
 // Deactivate deactivates an account; see core.AccountStore.
 func (s *AccountStore) Deactivate(ctx context.Context, userID string) error {
 	err := s.db.Write(ctx, func(q Queryer) error {
-		res, err := q.ExecContext(ctx, "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = ?", userID)
+		res, err := q.ExecContext(ctx, "UPDATE users SET deactivated = 1 WHERE user_id = ?", userID)
 		if err != nil {
 			return err
 		}

@@ -105,6 +105,9 @@ func TestCheckPassword(t *testing.T) {
 		{"@unknown:example.org", "correct horse", core.ErrForbidden},
 		{"@nopass:example.org", "", core.ErrForbidden},
 		{"@gone:example.org", "pw", core.ErrUserDeactivated},
+		// A wrong password says nothing of the deactivation.
+		{"@gone:example.org", "not pw", core.ErrForbidden},
+		{"@gone:example.org", "", core.ErrForbidden},
 	}
 	for _, tt := range tests {
 		err := s.CheckPassword(ctx, tt.user, tt.password)

@@ -348,6 +348,13 @@ func TestDeactivate(t *testing.T) {
 	wantError(t, "token after deactivation", status, body, 401, "M_UNKNOWN_TOKEN")
 	status, body = ts.do(t, "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", testPassword))
 	wantError(t, "login after deactivation", status, body, 403, "M_USER_DEACTIVATED")
+	// The password is checked first: a wrong one does not learn that the
+	// account exists and is deactivated.
+	status, body = ts.do(t, "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", "a guess"))
+	wantError(t, "login after deactivation with a wrong password", status, body, 403, "M_FORBIDDEN")
+	if msg, _ := body["error"].(string); strings.Contains(strings.ToLower(msg), "deactivated") {
+		t.Errorf("a wrong password was told %q", msg)
+	}
 	status, body = ts.do(t, "GET", "/_matrix/client/v3/register/available?username=alice", "", nil)
 	wantError(t, "deactivated name", status, body, 400, "M_USER_IN_USE")
 }
