@@ -24,6 +24,10 @@ func TestImportDirection(t *testing.T) {
 		{"./federation/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "database/sql"}},
 		{"./matrixhttp/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "database/sql"}},
 		{"./storage/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation", "net/http"}},
+		// The service graph is shared by the surfaces' tests: it must not
+		// import them.
+		{"./services/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation"}},
+		{"./internal/hearthtest/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation"}},
 	}
 	for _, r := range rules {
 		out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}: {{join .Deps " "}}`, r.pkgs).CombinedOutput()

@@ -1,5 +1,7 @@
-// Package hearth wires a whole homeserver together: it opens the database,
-// builds the services and returns the HTTP handler. cmd/hearth serves it on
+// Package hearth wires a whole homeserver together: package services opens
+// the database and builds every service once; hearth puts the HTTP surfaces
+// (the client-server API, federation, the server keys) on them and returns
+// the handler. cmd/hearth serves it on
 // a socket; the browser build (wasm/) and apps that embed hearth call Open
 // and use the handler directly.
 //
@@ -10,20 +12,17 @@ package hearth
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/clientsync"
-	"hearth.dev/hearth/core/push"
+	"hearth.dev/hearth/core/clientapi"
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/core/signing"
-	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/federation"
-	"hearth.dev/hearth/pushgateway"
 	"hearth.dev/hearth/relay"
+	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
 	"hearth.dev/hearth/web"
 )
@@ -52,7 +51,7 @@ type Homeserver struct {
 	// Updates runs the database's background updates.
 	Updates *storage.BackgroundUpdates
 
-	push        *pushgateway.Dispatcher
+	services    *services.Graph
 	sender      *federation.Sender
 	stopUpdates func()
 	// relay is the node's relay client (relay.url), nil without one.
@@ -95,125 +94,60 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			}
 		}()
 	}
+	// The service graph: the database and every service on it. Its
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
-	notifier := &core.Notifier{}
-	db, err := storage.Open(ctx, storage.Options{
-		Path:            cfg.DatabasePath(),
-		StatePath:       cfg.StatePath(),
-		SynchronousFull: cfg.Database.Synchronous == "full",
-		VFS:             oo.VFS,
-		Logger:          oo.Logger,
-		StreamAdvanced:  notifier.Notify,
+	g, err := services.Open(ctx, services.Config{
+		Storage: storage.Options{
+			Path:            cfg.DatabasePath(),
+			StatePath:       cfg.StatePath(),
+			SynchronousFull: cfg.Database.Synchronous == "full",
+			VFS:             oo.VFS,
+			Logger:          oo.Logger,
+		},
+		Client: clientapi.Settings{ServerName: cfg.ServerName, Version: Version,
+			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
+			MaxUploadBytes: cfg.MaxUploadBytes(), LegacyMediaDownload: cfg.LegacyMediaDownload()},
+		DefaultServerName:    DefaultServerName,
+		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites(),
+		Logger:               oo.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	name, err := claimServerName(ctx, db, cfg.ServerName)
-	if err != nil {
-		db.Close()
-		if errors.Is(err, storage.ErrRenamed) {
-			return nil, fmt.Errorf("%s: %w (a homeserver cannot be renamed)", cfg.DatabasePath(), err)
-		}
-		return nil, err
-	}
+	name, db, key := g.ServerName, g.DB, g.Key
 	cfg.ServerName = name
-	accounts := storage.NewAccountStore(db, storage.AccountOptions{})
-	setupToken, err := accounts.Start(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	if setupToken != "" {
+	if g.SetupToken != "" {
 		log := oo.Logger
 		if log == nil {
 			log = slog.Default()
 		}
 		log.Warn("no account exists yet: register the first owner with this one-time setup token "+
-			"(as m.login.registration_token), or run `hearth user create`", "setup_token", setupToken)
-	}
-	key, err := db.ServerSigningKey(ctx)
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	events := storage.NewEventStore(db)
-	// Personal data: profiles, account data, push rules, notifications
-	// (every live event persisted goes through the push rules of the room's
-	// local members, then to their push gateways), receipts, typing and
-	// presence.
-	profiles := storage.NewProfileStore(db)
-	accountData := storage.NewAccountDataStore(db)
-	pushRules := storage.NewPushRuleStore(db)
-	pushers := storage.NewPusherStore(db)
-	notifications := storage.NewNotificationStore(db)
-	receipts := storage.NewReceiptStore(db)
-	presence := storage.NewPresenceStore(db)
-	typists := typing.New(nil, notifier.Notify)
-	dispatcher, err := pushgateway.New(pushgateway.Options{Notifications: notifications, Pushers: pushers, Logger: oo.Logger})
-	if err != nil {
-		db.Close()
-		return nil, err
-	}
-	// The event-persisting path: every live event stored (by the room
-	// pipeline, and by federation) runs the push rules after commit.
-	pushes, err := push.NewService(push.Config{ServerName: name, State: core.PushState(events, events, events),
-		Rules: pushRules, Recorder: notifications, Deliverer: dispatcher})
-	if err != nil {
-		dispatcher.Close()
-		db.Close()
-		return nil, err
-	}
-	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: pushes, Logger: oo.Logger}}}
-	rooms, err := room.New(room.Config{ServerName: name, Key: key, Notifier: notifier, Profiles: profiles,
-		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites()}, room.Stores{
-		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events,
-		Directory: storage.NewDirectoryStore(db),
-	})
-	if err != nil {
-		dispatcher.Close()
-		db.Close()
-		return nil, err
+			"(as m.login.registration_token), or run `hearth user create`", "setup_token", g.SetupToken)
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
-		Accounts: accounts, SetupToken: setupToken, push: dispatcher, lock: lock}
-	keys := storage.NewKeyStore(db)
-	keyServer, remote, err := hs.openFederation(cfg, oo, key, rooms, events, notifier, federation.EDUServices{
-		Typing: typists, Receipts: receipts, Presence: presence, ToDevice: storage.NewToDeviceStore(db),
-		IsJoined: core.IsJoinedIn(events),
+		Accounts: g.Accounts, SetupToken: g.SetupToken, services: g, lock: lock}
+	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
+		Typing: g.Typing, Receipts: g.Receipts, Presence: g.Presence, ToDevice: g.ToDevice,
+		IsJoined: g.Client.IsJoined,
 	}, federation.MessagingOptions{
-		ServerName: name, Accounts: accounts, Profiles: profiles,
-		ResolveAlias: rooms.ResolveAlias, PublicRooms: rooms.PublicRooms,
-		Devices: accounts, DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
+		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
+		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms,
+		Devices: g.Accounts, DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
 	})
 	if err != nil {
-		dispatcher.Close()
-		db.Close()
+		g.CloseAll()
 		return nil, err
 	}
-	hs.Handler = web.NewServer(web.Options{
-		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts, RegistrationTokens: accounts,
-		Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
-		ServerName: name, Version: Version, Notifier: notifier, Rooms: rooms, RemoteRooms: remote,
-		// The admin room API and the user directory.
-		AdminRooms: storage.NewAdminRoomStore(db, name), UserDirectory: storage.NewUserDirectoryStore(db),
-		Media: storage.NewMediaStore(db), MaxUploadBytes: cfg.MaxUploadBytes(),
-		LegacyMediaDownload: cfg.LegacyMediaDownload(),
-		// End-to-end encryption: keys, to-device messages, key backups.
-		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys,
-		ToDevice: storage.NewToDeviceStore(db), KeyBackups: storage.NewKeyBackupStore(db),
-		// Personal data; a profile change (client or admin API) reaches the
-		// user's member events; IsJoined lets members only send receipts and typing.
-		Profiles: profiles, OnProfileChange: rooms.ProfileChanged, AccountData: accountData, PushRules: pushRules, Pushers: pushers,
-		Notifications: notifications, Receipts: receipts, Typing: typists, Presence: presence,
-		IsJoined: core.IsJoinedIn(events),
-		// Sync and the timeline reads.
-		Sync: clientsync.Stores{
-			Events: events, Timeline: events, State: events, Groups: events,
-			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
-			AccountData: accountData, Receipts: receipts, Typing: typists, Presence: presence, Notifications: notifications,
-		},
-	})
+	// The client-server API: the graph's services, and joins of rooms on
+	// other servers through federation.
+	client, err := web.NewServer(web.Options{Services: g.Client, RemoteRooms: remote})
+	if err != nil {
+		hs.sender.Close()
+		g.CloseAll()
+		return nil, err
+	}
+	hs.Handler = client
 	// Server keys are published beside the client-server API too.
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/key/", keyServer)
@@ -223,17 +157,6 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs.sender.Start()
 	hs.startRelay()
 	return hs, nil
-}
-
-// claimServerName returns the database's server name. An empty name takes
-// the stored one, or DefaultServerName for a new database; a name that
-// differs from the stored one is an error wrapping storage.ErrRenamed.
-func claimServerName(ctx context.Context, db *storage.DB, name string) (string, error) {
-	got, err := db.ClaimServerName(ctx, name)
-	if errors.Is(err, storage.ErrNoServerName) {
-		return db.ClaimServerName(ctx, DefaultServerName)
-	}
-	return got, err
 }
 
 // openFederation builds the server-server side: the outbound client and
@@ -342,10 +265,7 @@ func (hs *Homeserver) Close() error {
 	if hs.sender != nil {
 		hs.sender.Close()
 	}
-	if hs.push != nil {
-		hs.push.Close()
-	}
-	err := hs.DB.Close()
+	err := hs.services.CloseAll()
 	if hs.lock != nil {
 		err = errors.Join(err, hs.lock.release())
 	}

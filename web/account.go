@@ -18,14 +18,9 @@ type accountState struct {
 }
 
 // registerAccountRoutes serves registration, login, logout, token refresh,
-// account management, devices, capabilities and client discovery. The
-// endpoints that need the account stores are served only when Options has
-// them all.
+// account management, devices, capabilities and client discovery.
 func (s *Server) registerAccountRoutes() {
 	s.mux.HandleFunc("GET /.well-known/matrix/client", public(s.getWellKnownClient))
-	if s.opts.Accounts == nil || s.opts.Devices == nil || s.opts.Tokens == nil || s.opts.RegistrationTokens == nil || s.opts.Sessions == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/capabilities", s.authed(s.getCapabilities))
 
 	s.mux.HandleFunc("POST /_matrix/client/v3/register", public(s.postRegister))
@@ -158,9 +153,6 @@ func (s *Server) postAccountDeactivate(w http.ResponseWriter, r *http.Request) e
 // already deactivated, so a room that cannot be left is logged, not
 // answered.
 func (s *Server) leaveAllRooms(r *http.Request, userID string) {
-	if s.opts.Rooms == nil {
-		return
-	}
 	ctx := r.Context()
 	rooms, err := s.opts.Rooms.JoinedRooms(ctx, userID)
 	if err != nil {

@@ -3,29 +3,27 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/internal/hearthtest"
+	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
 )
 
-// testServer is a whole Server on a fresh database with the real storage,
-// for handler tests. Build one with newTestServer.
+// testServer is a whole Server on a fresh database, built from the
+// service graph hearth.Open builds (internal/hearthtest), for handler
+// tests. Build one with newTestServer.
 type testServer struct {
 	Server   *Server
+	Graph    *services.Graph
 	DB       *storage.DB
 	Accounts *storage.AccountStore
 	Clock    *testClock
@@ -50,85 +48,35 @@ func (c *testClock) Advance(d time.Duration) {
 }
 
 // testServerName is the server name of every testServer.
-const testServerName = "example.org"
+const testServerName = hearthtest.ServerName
 
 // testPassword is the password of users made by registerTestUser.
-const testPassword = "correct horse battery staple"
+const testPassword = hearthtest.Password
 
-// newTestServer builds a Server for example.org on a fresh database, with
-// accounts wired in, registration open and rate limits off. mods adjust
-// the options before the server is built: add the stores of your area
-// there, e.g.
-//
-//	ts := newTestServer(t, func(o *Options, db *storage.DB) { o.Rooms = storage.NewEventStore(db) })
+// newTestServer builds a Server for example.org on a fresh database through
+// the production wiring (hearthtest.Open, then NewServer), with
+// registration open, rate limits off and a settable clock. mods adjust the
+// options before the server is built (settings, or a test double standing
+// in for one service).
 func newTestServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *testServer {
 	tb.Helper()
-	// A browser worker has no OS file system: there the database lives in
-	// the VFS the suite runs on, under a unique name.
-	path, vfs := "", os.Getenv("HEARTH_TEST_VFS")
-	if vfs != "" {
-		b := make([]byte, 8)
-		rand.Read(b)
-		path = "/" + hex.EncodeToString(b) + "-account.db"
-	} else {
-		path = filepath.Join(tb.TempDir(), "hearth.db")
-	}
-	// As in hearth.Open, storage wakes /sync after each commit that
-	// advances a stream.
-	notifier := &core.Notifier{}
-	db, err := storage.Open(context.Background(), storage.Options{
-		Path:           path,
-		VFS:            vfs,
-		Logger:         slog.New(slog.DiscardHandler),
-		StreamAdvanced: notifier.Notify,
-	})
-	if err != nil {
-		tb.Fatalf("storage.Open: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.ClaimServerName(context.Background(), testServerName); err != nil {
-		tb.Fatal(err)
-	}
 	clock := &testClock{t: time.UnixMilli(1_700_000_000_000)}
-	accounts := storage.NewAccountStore(db, storage.AccountOptions{
-		Password: storage.PasswordParams{Memory: 64, Time: 1, Threads: 1},
-		Now:      clock.Now,
-	})
-	o := Options{
-		ServerName:         testServerName,
-		Version:            "test",
-		Now:                clock.Now,
-		Sessions:           accounts,
-		Accounts:           accounts,
-		Devices:            accounts,
-		Tokens:             accounts,
-		RegistrationTokens: accounts,
-		Registration:       "open",
-		Notifier:           notifier,
-	}
+	g := hearthtest.Open(tb, func(c *services.Config) { c.Client.Now = clock.Now })
+	o := Options{Services: g.Client}
 	for _, m := range mods {
-		m(&o, db)
+		m(&o, g.DB)
 	}
-	return &testServer{Server: NewServer(o), DB: db, Accounts: accounts, Clock: clock}
+	return &testServer{Server: mustNewServer(tb, o), Graph: g, DB: g.DB, Accounts: g.Accounts, Clock: clock}
 }
 
-// withTestRooms wires the room pipeline (and the key it signs with) into a
-// test server.
-func withTestRooms(o *Options, db *storage.DB) {
-	ctx := context.Background()
-	key, err := db.ServerSigningKey(ctx)
+// mustNewServer is NewServer that fails the test on an error.
+func mustNewServer(tb testing.TB, o Options) *Server {
+	tb.Helper()
+	s, err := NewServer(o)
 	if err != nil {
-		panic(err)
+		tb.Fatalf("NewServer: %v", err)
 	}
-	events := storage.NewEventStore(db)
-	rooms, err := room.New(room.Config{ServerName: o.ServerName, Key: key, Notifier: o.Notifier}, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
-		Directory: storage.NewDirectoryStore(db),
-	})
-	if err != nil {
-		panic(err)
-	}
-	o.Rooms = rooms
+	return s
 }
 
 // testUser is a registered user with one logged-in device.
@@ -360,7 +308,7 @@ func TestDeactivate(t *testing.T) {
 }
 
 func TestDeactivateLeavesRooms(t *testing.T) {
-	ts := newTestServer(t, withTestRooms)
+	ts := newTestServer(t)
 	alice := ts.registerTestUser(t, "alice")
 	bob := ts.registerTestUser(t, "bob")
 	status, body := ts.do(t, "POST", "/_matrix/client/v3/createRoom", alice.AccessToken, map[string]any{"preset": "public_chat"})

@@ -9,12 +9,8 @@ import (
 	"hearth.dev/hearth/core/id"
 )
 
-// registerAccountDataRoutes serves account data and room tags when
-// Options.AccountData is set.
+// registerAccountDataRoutes serves account data and room tags.
 func (s *Server) registerAccountDataRoutes() {
-	if s.opts.AccountData == nil {
-		return
-	}
 	const user = "/_matrix/client/v3/user/{userId}"
 	s.mux.HandleFunc("GET "+user+"/account_data/{type}", s.authed(s.getAccountData))
 	s.mux.HandleFunc("PUT "+user+"/account_data/{type}", s.authed(s.putAccountData))

@@ -54,31 +54,12 @@ func newPersonalServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *pers
 	tb.Helper()
 	ps := &personalServer{joined: &joinedSet{m: map[string]map[string]bool{}}}
 	all := append([]func(*Options, *storage.DB){func(o *Options, db *storage.DB) {
-		rules := storage.NewPushRuleStore(db)
-		ps.events = storage.NewEventStore(db)
-		ps.notices = storage.NewNotificationStore(db)
-		ps.notices.Now = o.Now
-		pushes, err := push.NewService(push.Config{ServerName: testServerName, State: core.PushState(ps.events, ps.events, ps.events),
-			Rules: rules, Recorder: ps.notices})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		ps.pushes = pushes
-		ps.typing = typing.New(o.Now, o.Notifier.Notify)
-		o.Profiles = storage.NewProfileStore(db)
-		o.AccountData = storage.NewAccountDataStore(db)
-		o.PushRules = rules
-		o.Pushers = storage.NewPusherStore(db)
-		o.Notifications = ps.notices
-		ps.receipts = storage.NewReceiptStore(db)
-		o.Receipts = ps.receipts
-		o.Typing = ps.typing
-		presence := storage.NewPresenceStore(db)
-		presence.Now = o.Now
-		o.Presence = presence
+		// Memberships are set by the tests (ps.joined) instead of rooms.
 		o.IsJoined = ps.joined.IsJoined
 	}}, mods...)
 	ps.testServer = newTestServer(tb, all...)
+	g := ps.Graph
+	ps.events, ps.typing, ps.notices, ps.pushes, ps.receipts = g.Events, g.Typing, g.Notifications, g.Push, g.Receipts
 	return ps
 }
 

@@ -17,9 +17,6 @@ import (
 // room (admin_rooms_delete.go).
 
 func (s *Server) registerAdminRoomRoutes() {
-	if s.opts.AdminRooms == nil || s.opts.Rooms == nil || s.opts.Sessions == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_synapse/admin/v1/rooms", s.admin(s.getAdminRooms))
 	s.mux.HandleFunc("GET /_synapse/admin/v1/rooms/{roomId}", s.admin(s.getAdminRoom))
 	s.mux.HandleFunc("GET /_synapse/admin/v1/rooms/{roomId}/block", s.admin(s.getAdminRoomBlock))

@@ -8,7 +8,7 @@ import (
 // FuzzAdminRoomList sends arbitrary query strings to the room list: the
 // answer is a 200 or a 400 Matrix error, never a panic or a 500.
 func FuzzAdminRoomList(f *testing.F) {
-	ts := newTestServer(f, withTestRooms, withTestAdminRooms)
+	ts := newTestServer(f)
 	admin := ts.registerTestAdmin(f, "admin")
 	status, resp := ts.do(f, "POST", "/_matrix/client/v3/createRoom", admin.AccessToken, map[string]any{"name": "fuzz"})
 	wantOK(f, "createRoom", status, resp)
@@ -38,7 +38,7 @@ func FuzzAdminRoomList(f *testing.F) {
 // unknown room: the answer is a Matrix error or a delete_id, never a panic
 // or a 500.
 func FuzzAdminRoomDeleteBody(f *testing.F) {
-	ts := newTestServer(f, withTestRooms, withTestAdminRooms)
+	ts := newTestServer(f)
 	f.Cleanup(ts.Server.deletes.wg.Wait)
 	admin := ts.registerTestAdmin(f, "admin")
 	for _, s := range []string{`{}`, `{"block":true}`, `{"purge":false,"new_room_user_id":"@m:example.org"}`, `{"message":5}`, `[]`, ``, `{"block":null}`} {

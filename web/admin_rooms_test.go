@@ -13,15 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/storage"
 )
-
-// withTestAdminRooms wires the admin room store into a test server (after
-// withTestRooms).
-func withTestAdminRooms(o *Options, db *storage.DB) {
-	o.AdminRooms = storage.NewAdminRoomStore(db, o.ServerName)
-}
 
 // adminRoomsEnv is a test server with rooms, an admin and three users.
 type adminRoomsEnv struct {
@@ -31,7 +24,7 @@ type adminRoomsEnv struct {
 
 func newAdminRoomsEnv(t *testing.T, mods ...func(*Options, *storage.DB)) *adminRoomsEnv {
 	t.Helper()
-	ts := newTestServer(t, append([]func(*Options, *storage.DB){withTestRooms, withTestAdminRooms}, mods...)...)
+	ts := newTestServer(t, append([]func(*Options, *storage.DB){}, mods...)...)
 	// A delete still running when the test ends would use a closed database.
 	t.Cleanup(ts.Server.deletes.wg.Wait)
 	return &adminRoomsEnv{
@@ -473,15 +466,8 @@ func TestAdminRoomDeleteFails(t *testing.T) {
 	wantError(t, "v1 delete with a failing purge", status, resp, 500, "M_UNKNOWN")
 }
 
-// withTestTimeline serves /messages (after withTestRooms).
-func withTestTimeline(o *Options, db *storage.DB) {
-	events := storage.NewEventStore(db)
-	o.Sync = clientsync.Stores{Events: events, Timeline: events, State: events, Groups: events,
-		Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events}
-}
-
 func TestAdminRoomDeleteToNewRoom(t *testing.T) {
-	e := newAdminRoomsEnv(t, withTestTimeline)
+	e := newAdminRoomsEnv(t)
 	old := e.createRoom(t, e.alice, map[string]any{"name": "old", "room_alias_name": "old", "preset": "public_chat", "visibility": "public"})
 	e.join(t, e.bob, old)
 	moderator := "@moderator:" + testServerName // need not be registered

@@ -18,9 +18,6 @@ import (
 
 func (s *Server) registerAdminUserRoutes() {
 	s.mux.HandleFunc("GET /_synapse/admin/v1/server_version", public(s.getAdminServerVersion))
-	if s.opts.Accounts == nil || s.opts.Sessions == nil || s.opts.Tokens == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_synapse/admin/v2/users", s.admin(s.getAdminUsers))
 	s.mux.HandleFunc("GET /_synapse/admin/v2/users/{userId}", s.admin(s.getAdminUser))
 	s.mux.HandleFunc("PUT /_synapse/admin/v2/users/{userId}", s.admin(s.putAdminUser))
@@ -90,9 +87,6 @@ func adminUserJSON(a core.Account, displayName, avatarURL any) map[string]any {
 // profileNames returns userID's display name and avatar URL for the admin
 // answers: nil when unset or when no profile store is wired.
 func (s *Server) profileNames(r *http.Request, userID string) (displayName, avatarURL any, err error) {
-	if s.opts.Profiles == nil {
-		return nil, nil, nil
-	}
 	fields, err := s.opts.Profiles.Profile(r.Context(), userID)
 	if err != nil {
 		return nil, nil, err
@@ -117,9 +111,6 @@ func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status i
 func (s *Server) setProfileNames(r *http.Request, userID string, displayName, avatarURL *string) error {
 	if displayName == nil && avatarURL == nil {
 		return nil
-	}
-	if s.opts.Profiles == nil {
-		return core.ErrUnrecognized.WithStatus(http.StatusBadRequest).WithMessage("Profiles are not available on this server")
 	}
 	ctx := r.Context()
 	for _, f := range []struct {
@@ -368,7 +359,7 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 		return err
 	}
 	displayName := body.Displayname
-	if displayName == nil && s.opts.Profiles != nil {
+	if displayName == nil {
 		// As at registration: the localpart until the user picks a name.
 		local := uid.Localpart()
 		displayName = &local

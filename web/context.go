@@ -24,7 +24,7 @@ func (s *Server) getContext(w http.ResponseWriter, r *http.Request, sess *core.S
 	if req.Filter, err = queryRoomEventFilter(r); err != nil {
 		return err
 	}
-	resp, err := s.timeline.Context(r.Context(), req)
+	resp, err := s.opts.Timeline.Context(r.Context(), req)
 	if err != nil {
 		return err
 	}

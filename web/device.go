@@ -28,9 +28,6 @@ func deviceJSON(d core.Device) map[string]any {
 // writes at most every few minutes). A failure is logged, not answered:
 // the request itself is fine.
 func (s *Server) deviceSeen(r *http.Request, sess *core.Session) {
-	if s.opts.Devices == nil {
-		return
-	}
 	if err := s.opts.Devices.DeviceSeen(r.Context(), sess.UserID, sess.DeviceID, clientIP(r), s.opts.Now()); err != nil {
 		slog.WarnContext(r.Context(), "recording device last seen", "err", err)
 	}

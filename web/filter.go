@@ -12,9 +12,6 @@ import (
 
 // registerFilterRoutes serves the filter API.
 func (s *Server) registerFilterRoutes() {
-	if s.timeline.Filters() == nil {
-		return
-	}
 	s.mux.HandleFunc("POST /_matrix/client/v3/user/{userId}/filter", s.authed(s.postFilter))
 	s.mux.HandleFunc("GET /_matrix/client/v3/user/{userId}/filter/{filterId}", s.authed(s.getFilter))
 }
@@ -37,7 +34,7 @@ func (s *Server) postFilter(w http.ResponseWriter, r *http.Request, sess *core.S
 	if err := json.Compact(&compact, body); err != nil {
 		return core.ErrNotJSON
 	}
-	id, err := s.timeline.Filters().PutFilter(r.Context(), sess.UserID, compact.Bytes())
+	id, err := s.opts.Timeline.Filters().PutFilter(r.Context(), sess.UserID, compact.Bytes())
 	if err != nil {
 		return err
 	}
@@ -50,7 +47,7 @@ func (s *Server) getFilter(w http.ResponseWriter, r *http.Request, sess *core.Se
 	if r.PathValue("userId") != sess.UserID {
 		return errOtherUsersFilters
 	}
-	js, err := s.timeline.Filters().Filter(r.Context(), sess.UserID, r.PathValue("filterId"))
+	js, err := s.opts.Timeline.Filters().Filter(r.Context(), sess.UserID, r.PathValue("filterId"))
 	if errors.Is(err, core.ErrNotFound) {
 		return core.ErrNotFound.WithMessage("No such filter")
 	}

@@ -9,9 +9,6 @@ import (
 
 // registerKeyBackupRoutes serves server-side key backups.
 func (s *Server) registerKeyBackupRoutes() {
-	if s.opts.KeyBackups == nil {
-		return
-	}
 	s.mux.HandleFunc("POST /_matrix/client/v3/room_keys/version", s.authed(s.postRoomKeysVersion))
 	s.mux.HandleFunc("GET /_matrix/client/v3/room_keys/version", s.authed(s.getRoomKeysVersion))
 	s.mux.HandleFunc("GET /_matrix/client/v3/room_keys/version/{version}", s.authed(s.getRoomKeysVersion))

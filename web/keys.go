@@ -4,18 +4,15 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
-	"strconv"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/id"
 )
 
 // registerKeyRoutes serves the end-to-end encryption key API: device,
 // one-time and fallback keys, the device list changes, and cross-signing.
 func (s *Server) registerKeyRoutes() {
-	if s.opts.DeviceKeys == nil || s.opts.CrossSigning == nil || s.opts.DeviceLists == nil {
-		return
-	}
 	s.mux.HandleFunc("POST /_matrix/client/v3/keys/upload", s.authed(s.postKeysUpload))
 	s.mux.HandleFunc("POST /_matrix/client/v3/keys/query", s.authed(s.postKeysQuery))
 	s.mux.HandleFunc("POST /_matrix/client/v3/keys/claim", s.authed(s.postKeysClaim))
@@ -236,14 +233,8 @@ func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *cor
 
 // deviceListPos reads the device list position out of a /sync token.
 func (s *Server) deviceListPos(token string) (int64, error) {
-	if s.opts.DeviceListPosition != nil {
-		return s.opts.DeviceListPosition(token)
-	}
-	pos, err := strconv.ParseInt(token, 10, 64)
-	if err != nil || pos < 0 {
-		return 0, core.ErrInvalidParam.WithMessage("not a sync token: %q", token)
-	}
-	return pos, nil
+	t, err := clientsync.ParseToken(token)
+	return t.DeviceLists, err
 }
 
 // getKeysChanges is GET /keys/changes.

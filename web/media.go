@@ -52,9 +52,6 @@ type mediaState struct {
 }
 
 func (s *Server) registerMediaRoutes() {
-	if s.opts.Media == nil {
-		return
-	}
 	s.repo.jobs = make(chan struct{}, maxThumbnailJobs)
 	routes := []struct {
 		method, path string

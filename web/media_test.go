@@ -11,10 +11,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -24,6 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/internal/hearthtest"
+	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
 )
 
@@ -46,42 +46,36 @@ const (
 // mediaTestServer is a Server with the real media store on a fresh
 // database and two users, alice and bob.
 type mediaTestServer struct {
+	g     *services.Graph
 	srv   *Server
 	db    *storage.DB
 	store *storage.MediaStore
 	now   *atomic.Int64 // the server's clock, in ms
 }
 
-// newMediaTestServer builds a media test server; mods adjust its options.
+// newMediaTestServer builds a media test server on the production wiring;
+// mods adjust its options.
 func newMediaTestServer(tb testing.TB, mods ...func(*Options)) *mediaTestServer {
 	tb.Helper()
-	db, err := storage.Open(context.Background(), storage.Options{
-		Path:   filepath.Join(tb.TempDir(), "hearth.db"),
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		tb.Fatalf("storage.Open: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	ts := &mediaTestServer{db: db, store: storage.NewMediaStore(db), now: new(atomic.Int64)}
+	ts := &mediaTestServer{now: new(atomic.Int64)}
 	ts.now.Store(1_700_000_000_000)
-	ts.srv = NewServer(ts.options(mods...))
+	ts.g = hearthtest.Open(tb, func(c *services.Config) {
+		c.Client.Now = func() time.Time { return time.UnixMilli(ts.now.Load()) }
+		c.Client.MaxUploadBytes = 1 << 20
+		c.Client.LegacyMediaDownload = true
+	})
+	ts.db, ts.store = ts.g.DB, ts.g.Media
+	ts.srv = mustNewServer(tb, ts.options(mods...))
 	return ts
 }
 
 // options are the test server's options, for building another Server on
-// the same database.
+// the same database: the graph's, with alice's and bob's fixed tokens.
 func (ts *mediaTestServer) options(mods ...func(*Options)) Options {
-	o := Options{
-		ServerName: "example.org",
-		Now:        func() time.Time { return time.UnixMilli(ts.now.Load()) },
-		Sessions: mediaSessions{
-			mediaAlice: {UserID: "@alice:example.org", DeviceID: "A"},
-			mediaBob:   {UserID: "@bob:example.org", DeviceID: "B"},
-		},
-		Media:               ts.store,
-		MaxUploadBytes:      1 << 20,
-		LegacyMediaDownload: true,
+	o := Options{Services: ts.g.Client}
+	o.Sessions = mediaSessions{
+		mediaAlice: {UserID: "@alice:example.org", DeviceID: "A"},
+		mediaBob:   {UserID: "@bob:example.org", DeviceID: "B"},
 	}
 	for _, m := range mods {
 		m(&o)
@@ -566,7 +560,7 @@ func TestMediaLegacyFreeze(t *testing.T) {
 	img := mediaPNG(t, mediaStripes(90, 60))
 	before := ts.upload(t, img, "image/png", "")
 	// The server restarts with the unauthenticated endpoints frozen.
-	ts.srv = NewServer(ts.options(func(o *Options) { o.LegacyMediaDownload = false }))
+	ts.srv = mustNewServer(t, ts.options(func(o *Options) { o.LegacyMediaDownload = false }))
 	after := ts.upload(t, append(img[:len(img):len(img)], 0), "image/png", "")
 
 	legacy := func(id string) (int, int) {
@@ -585,19 +579,23 @@ func TestMediaLegacyFreeze(t *testing.T) {
 		t.Errorf("frozen media on the authenticated endpoint: %d", rec.Code)
 	}
 	// Turned back on, the legacy endpoints serve everything again.
-	ts.srv = NewServer(ts.options())
+	ts.srv = mustNewServer(t, ts.options())
 	if dl, th := legacy(after); dl != 200 || th != 200 {
 		t.Errorf("after the thaw: download %d, thumbnail %d; want 200, 200", dl, th)
 	}
 }
 
-func TestMediaRoutesNeedStore(t *testing.T) {
-	srv := NewServer(Options{ServerName: "example.org", Sessions: mediaSessions{mediaAlice: {UserID: "@alice:example.org"}}})
-	req := httptest.NewRequest("GET", "/_matrix/client/v1/media/config", nil)
-	req.Header.Set("Authorization", "Bearer "+mediaAlice)
-	rec := httptest.NewRecorder()
-	srv.ServeHTTP(rec, req)
-	wantMediaError(t, "media config without a store", rec, 404, "M_UNRECOGNIZED")
+// TestNewServerRefusesMissingService checks that a missing service stops
+// the server from being built instead of leaving its routes out.
+func TestNewServerRefusesMissingService(t *testing.T) {
+	ts := newMediaTestServer(t)
+	o := ts.options()
+	o.Media = nil
+	o.Receipts = nil
+	_, err := NewServer(o)
+	if err == nil || !strings.Contains(err.Error(), "MediaServices.Media") || !strings.Contains(err.Error(), "PersonalServices.Receipts") {
+		t.Errorf("NewServer without media and receipts = %v, want an error naming both", err)
+	}
 }
 
 func BenchmarkMediaUpload1MiB(b *testing.B) {
@@ -658,7 +656,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // TestMediaWithRegisteredUser runs the media endpoints with a real account
 // and access token from the account store.
 func TestMediaWithRegisteredUser(t *testing.T) {
-	ts := newTestServer(t, func(o *Options, db *storage.DB) { o.Media = storage.NewMediaStore(db) })
+	ts := newTestServer(t)
 	alice := ts.registerTestUser(t, "alice")
 	rec := ts.record(t, "POST", "/_matrix/media/v3/upload?filename=hello.txt", alice.AccessToken, []byte("hello"))
 	var out struct {

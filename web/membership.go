@@ -106,9 +106,6 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 // refuseBlocked answers M_FORBIDDEN for a room an admin has blocked
 // (Synapse's admin rooms API): nobody local may join or be invited.
 func (s *Server) refuseBlocked(r *http.Request, roomID string) error {
-	if s.opts.AdminRooms == nil {
-		return nil
-	}
 	b, err := s.opts.AdminRooms.RoomBlock(r.Context(), roomID)
 	if err != nil {
 		return err

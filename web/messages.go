@@ -30,7 +30,7 @@ func (s *Server) getMessages(w http.ResponseWriter, r *http.Request, sess *core.
 	if req.Filter, err = queryRoomEventFilter(r); err != nil {
 		return err
 	}
-	resp, err := s.timeline.Messages(r.Context(), req)
+	resp, err := s.opts.Timeline.Messages(r.Context(), req)
 	if err != nil {
 		return err
 	}

@@ -10,19 +10,9 @@ import (
 	"hearth.dev/hearth/core/room"
 )
 
-// registerNotificationRoutes serves GET /notifications when
-// Options.Notifications is set and events can be formatted: by
-// Options.NotificationEvents, else by the room pipeline (Options.Rooms).
+// registerNotificationRoutes serves GET /notifications; the events are
+// formatted by the room pipeline.
 func (s *Server) registerNotificationRoutes() {
-	if s.opts.Notifications == nil {
-		return
-	}
-	if s.opts.NotificationEvents == nil && s.opts.Rooms != nil {
-		s.opts.NotificationEvents = s.pipelineEvents
-	}
-	if s.opts.NotificationEvents == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/notifications", s.authed(s.getNotifications))
 }
 
@@ -83,7 +73,7 @@ func (s *Server) getNotifications(w http.ResponseWriter, r *http.Request, sess *
 	for i, n := range list {
 		ids[i] = n.EventID
 	}
-	events, err := s.opts.NotificationEvents(r.Context(), sess.UserID, ids)
+	events, err := s.pipelineEvents(r.Context(), sess.UserID, ids)
 	if err != nil {
 		return err
 	}

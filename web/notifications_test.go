@@ -1,50 +1,33 @@
 package web
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"testing"
-
-	"hearth.dev/hearth/core/push"
-	"hearth.dev/hearth/storage"
 )
 
 func TestNotificationsAPI(t *testing.T) {
-	var events *storage.EventStore
-	ps := newPersonalServer(t, func(o *Options, db *storage.DB) {
-		events = storage.NewEventStore(db)
-		// Stands in for the room pipeline's client event format.
-		o.NotificationEvents = func(ctx context.Context, userID string, ids []string) (map[string]json.RawMessage, error) {
-			got, err := events.Events(ctx, ids)
-			if err != nil {
-				return nil, err
-			}
-			out := map[string]json.RawMessage{}
-			for id, ev := range got {
-				out[id] = ev.JSON
-			}
-			return out, nil
-		}
-	})
+	// Bob's messages go through the room pipeline, whose persisting path
+	// runs alice's push rules and records her notifications.
+	ps := newTestServer(t)
 	alice := ps.registerTestUser(t, "alice")
 	bob := ps.registerTestUser(t, "bob")
-	room, evs := ps.testRoomEvents(t, "notifications", bob.UserID,
-		`{"body":"one"}`, `{"body":"hey","m.mentions":{"user_ids":["`+alice.UserID+`"]}}`, `{"body":"three"}`)
-	ps.joined.join(alice.UserID, room)
-	ctx := context.Background()
-	for _, id := range evs {
-		ev, err := events.Event(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := ps.pushes.Notify(ctx, room, ev.JSON, push.RoomContext{
-			MemberCount: 3, Recipients: map[string]string{alice.UserID: "Alice"},
-		}); err != nil {
-			t.Fatal(err)
-		}
+	status, body := ps.do(t, "POST", "/_matrix/client/v3/createRoom", bob.AccessToken, `{"preset":"public_chat"}`)
+	wantOK(t, "createRoom", status, body)
+	room, _ := body["room_id"].(string)
+	status, body = ps.do(t, "POST", "/_matrix/client/v3/join/"+url.PathEscape(room), alice.AccessToken, `{}`)
+	wantOK(t, "alice joins", status, body)
+	var evs []string
+	for i, c := range []string{`{"msgtype":"m.text","body":"one"}`,
+		`{"msgtype":"m.text","body":"hey","m.mentions":{"user_ids":["` + alice.UserID + `"]}}`,
+		`{"msgtype":"m.text","body":"three"}`} {
+		status, body = ps.do(t, "PUT", fmt.Sprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/n%d", url.PathEscape(room), i), bob.AccessToken, c)
+		wantOK(t, "send", status, body)
+		id, _ := body["event_id"].(string)
+		evs = append(evs, id)
 	}
-	status, body := ps.do(t, "POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/receipt/m.read/"+url.PathEscape(evs[0]), alice.AccessToken, `{}`)
+	status, body = ps.do(t, "POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/receipt/m.read/"+url.PathEscape(evs[0]), alice.AccessToken, `{}`)
 	wantOK(t, "receipt", status, body)
 
 	type notif struct {

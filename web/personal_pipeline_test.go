@@ -6,44 +6,16 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/push"
-	"hearth.dev/hearth/core/room"
-	"hearth.dev/hearth/storage"
 )
 
 // TestPersonalDataOnPipeline runs the personal data endpoints on the real
-// room pipeline, wired as hearth.Open does: events pushed through
+// room pipeline, wired by hearth.Open's own wiring (services): events pushed through
 // the push step of the event-persisting path, memberships from the room state, event
 // formatting for /notifications and display names in member events from
 // the profile store.
 func TestPersonalDataOnPipeline(t *testing.T) {
-	var notices *storage.NotificationStore
-	ps := newPersonalServer(t, func(o *Options, db *storage.DB) {
-		ctx := context.Background()
-		key, err := db.ServerSigningKey(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		events := storage.NewEventStore(db)
-		notices = o.Notifications.(*storage.NotificationStore)
-		pushes, err := push.NewService(push.Config{ServerName: testServerName, State: core.PushState(events, events, events),
-			Rules: o.PushRules.(*storage.PushRuleStore), Recorder: notices})
-		if err != nil {
-			t.Fatal(err)
-		}
-		pushing := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: pushes}}}
-		profiles := o.Profiles.(*storage.ProfileStore)
-		rooms, err := room.New(room.Config{ServerName: testServerName, Key: key, Notifier: o.Notifier, Now: o.Now, Profiles: profiles},
-			room.Stores{Events: pushing, Timeline: events, State: events, Groups: events, Rooms: events, Directory: storage.NewDirectoryStore(db)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		o.Rooms = rooms
-		o.OnProfileChange = rooms.ProfileChanged
-		o.Sync.State = events
-		o.IsJoined = core.IsJoinedIn(events)
-		o.NotificationEvents = nil // formatted by the pipeline
-	})
+	ps := newTestServer(t)
+	notices := ps.Graph.Notifications
 	alice := ps.registerTestUser(t, "alice")
 	bob := ps.registerTestUser(t, "bob")
 	carol := ps.registerTestUser(t, "carol")

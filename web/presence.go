@@ -8,12 +8,8 @@ import (
 	"hearth.dev/hearth/core/id"
 )
 
-// registerPresenceRoutes serves the presence API when Options.Presence is
-// set.
+// registerPresenceRoutes serves the presence API.
 func (s *Server) registerPresenceRoutes() {
-	if s.opts.Presence == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/presence/{userId}/status", s.authed(s.getPresence))
 	s.mux.HandleFunc("PUT /_matrix/client/v3/presence/{userId}/status", s.authed(s.putPresence))
 }

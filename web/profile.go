@@ -14,12 +14,9 @@ import (
 	"hearth.dev/hearth/core/id"
 )
 
-// registerProfileRoutes serves the profile API when Options.Profiles is set.
+// registerProfileRoutes serves the profile API.
 // Reading a profile needs no access token.
 func (s *Server) registerProfileRoutes() {
-	if s.opts.Profiles == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}", public(s.getProfile))
 	s.mux.HandleFunc("GET /_matrix/client/v3/profile/{userId}/{keyName}", public(s.getProfileField))
 	s.mux.HandleFunc("PUT /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.putProfileField))
@@ -50,9 +47,6 @@ func (s *Server) localProfile(r *http.Request) (map[string]json.RawMessage, erro
 		return nil, err
 	}
 	if len(fields) == 0 {
-		if s.opts.Accounts == nil {
-			return nil, errProfileNotFound
-		}
 		if _, err := s.opts.Accounts.Account(r.Context(), string(uid)); err != nil {
 			if errors.Is(err, core.ErrNotFound) {
 				return nil, errProfileNotFound
@@ -178,9 +172,6 @@ func checkProfileValue(key string, v json.RawMessage) error {
 // room pipeline's ProfileChanged). A failure is logged: the profile itself
 // is saved.
 func (s *Server) profileChanged(ctx context.Context, userID string) {
-	if s.opts.OnProfileChange == nil {
-		return
-	}
 	fields, err := s.opts.Profiles.Profile(ctx, userID)
 	if err == nil {
 		name, avatar := core.ProfileNames(fields)

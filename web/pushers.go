@@ -12,11 +12,8 @@ import (
 	"hearth.dev/hearth/core"
 )
 
-// registerPusherRoutes serves the pusher API when Options.Pushers is set.
+// registerPusherRoutes serves the pusher API.
 func (s *Server) registerPusherRoutes() {
-	if s.opts.Pushers == nil {
-		return
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/pushers", s.authed(s.getPushers))
 	s.mux.HandleFunc("POST /_matrix/client/v3/pushers/set", s.authed(s.postPushersSet))
 }

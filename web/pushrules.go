@@ -9,12 +9,8 @@ import (
 	"hearth.dev/hearth/core/push"
 )
 
-// registerPushRuleRoutes serves the push rule API when Options.PushRules is
-// set. The only scope is "global".
+// registerPushRuleRoutes serves the push rule API. The only scope is "global".
 func (s *Server) registerPushRuleRoutes() {
-	if s.opts.PushRules == nil {
-		return
-	}
 	const base = "/_matrix/client/v3/pushrules/"
 	s.mux.HandleFunc("GET "+base+"{$}", s.authed(s.getPushRules))
 	s.mux.HandleFunc("GET "+base+"{scope}/{$}", s.authed(s.getPushRuleScope))

@@ -70,7 +70,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string
 		return nil
 	}
 	who := "ip:" + clientIP(r)
-	if tok := accessToken(r); tok != "" && s.opts.Sessions != nil {
+	if tok := accessToken(r); tok != "" {
 		if sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok); err == nil {
 			who = "user:" + sess.UserID
 		}

@@ -9,26 +9,18 @@ import (
 	"hearth.dev/hearth/core/id"
 )
 
-// registerReceiptRoutes serves receipts and read markers when
-// Options.Receipts is set.
+// registerReceiptRoutes serves receipts and read markers.
 func (s *Server) registerReceiptRoutes() {
-	if s.opts.Receipts == nil {
-		return
-	}
 	s.mux.HandleFunc("POST /_matrix/client/v3/rooms/{roomId}/receipt/{receiptType}/{eventId}", s.authed(s.postReceipt))
 	s.mux.HandleFunc("POST /_matrix/client/v3/rooms/{roomId}/read_markers", s.authed(s.postReadMarkers))
 }
 
 // joinedRoom checks that the path's room is a room ID the session's user is
-// joined to: M_FORBIDDEN otherwise, and always when Options.IsJoined is
-// not set.
+// joined to: M_FORBIDDEN otherwise.
 func (s *Server) joinedRoom(r *http.Request, sess *core.Session) (string, error) {
 	roomID := r.PathValue("roomId")
 	if _, err := id.ParseRoomID(roomID); err != nil {
 		return "", core.ErrInvalidParam.WithMessage("%s is not a valid room ID", roomID)
-	}
-	if s.opts.IsJoined == nil {
-		return "", core.ErrForbidden.WithMessage("You are not in this room")
 	}
 	ok, err := s.opts.IsJoined(r.Context(), sess.UserID, roomID)
 	if err != nil {

@@ -115,14 +115,12 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.acct.uia.finish(done)
-	if s.opts.Profiles != nil {
-		// The localpart is the display name until the user picks one, as
-		// in Synapse. The account exists already: a failure here is
-		// logged, not answered.
-		local := id.UserID(acct.UserID).Localpart()
-		if err := s.setProfileNames(r, acct.UserID, &local, nil); err != nil {
-			slog.WarnContext(r.Context(), "registration: initial display name", "user", acct.UserID, "err", err)
-		}
+	// The localpart is the display name until the user picks one, as
+	// in Synapse. The account exists already: a failure here is
+	// logged, not answered.
+	local := id.UserID(acct.UserID).Localpart()
+	if err := s.setProfileNames(r, acct.UserID, &local, nil); err != nil {
+		slog.WarnContext(r.Context(), "registration: initial display name", "user", acct.UserID, "err", err)
 	}
 	resp := map[string]any{"user_id": acct.UserID, "home_server": s.opts.ServerName}
 	if !body.InhibitLogin {

@@ -37,7 +37,7 @@ func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core
 	if req.Recurse, err = queryBool(r, "recurse", false); err != nil {
 		return err
 	}
-	resp, err := s.timeline.Relations(r.Context(), req)
+	resp, err := s.opts.Timeline.Relations(r.Context(), req)
 	if err != nil {
 		return err
 	}
@@ -46,11 +46,7 @@ func (s *Server) getRelations(w http.ResponseWriter, r *http.Request, sess *core
 }
 
 // withAggregations adds the bundled aggregations to ev, formatted for
-// sess (GET /rooms/{roomId}/event/{eventId} returns them too). Without
-// the sync service it returns formatted unchanged.
+// sess (GET /rooms/{roomId}/event/{eventId} returns them too).
 func (s *Server) withAggregations(r *http.Request, sess *core.Session, ev *core.StoredEvent, formatted json.RawMessage) (json.RawMessage, error) {
-	if s.timeline == nil {
-		return formatted, nil
-	}
-	return s.timeline.BundleEvent(r.Context(), viewer(sess), ev, formatted)
+	return s.opts.Timeline.BundleEvent(r.Context(), viewer(sess), ev, formatted)
 }

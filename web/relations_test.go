@@ -218,7 +218,7 @@ func TestRelationsThreadsAndAggregations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bundled, err := e.handler.(*Server).withAggregations(req, sess, stored, r.Body)
+	bundled, err := e.srv.withAggregations(req, sess, stored, r.Body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,8 @@ import (
 
 // registerRoomRoutes serves rooms: creation, memberships, sending events,
 // state, single events, aliases and the room directory, and the admin view
-// of events. Nothing is served without Options.Rooms.
+// of events.
 func (s *Server) registerRoomRoutes() {
-	if s.opts.Rooms == nil {
-		return
-	}
 	s.registerCreateRoomRoutes()
 	s.registerMembershipRoutes()
 	s.registerSendRoutes()

@@ -2,92 +2,46 @@ package web
 
 import (
 	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/federation"
+	"hearth.dev/hearth/internal/hearthtest"
+	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
 )
 
 // roomTestServer is the name of the server the room tests run.
 const roomTestServer = "hearth.test"
 
-// fakeSessions resolves the access tokens the room tests hand out.
-type fakeSessions map[string]*core.Session
-
-func (f fakeSessions) SessionByAccessToken(ctx context.Context, token string) (*core.Session, error) {
-	if s, ok := f[token]; ok {
-		c := *s
-		return &c, nil
-	}
-	return nil, core.ErrUnknownToken
-}
-
 // roomEnv is a whole server on a real database: the client-server API with
 // the room pipeline, and the key server, as hearth.Open mounts them.
 type roomEnv struct {
-	tb       testing.TB
-	handler  http.Handler
-	db       *storage.DB
-	rooms    *room.Pipeline
-	sessions fakeSessions
+	tb      testing.TB
+	handler http.Handler
+	g       *services.Graph
+	srv     *Server
+	db      *storage.DB
+	rooms   *room.Pipeline
 }
 
-// roomTestDBPath returns a fresh database path: a temporary directory on
-// the host, a unique name in a browser VFS (HEARTH_TEST_VFS).
-func roomTestDBPath(tb testing.TB) (path, vfs string) {
-	vfs = os.Getenv("HEARTH_TEST_VFS")
-	if vfs != "" {
-		b := make([]byte, 8)
-		rand.Read(b)
-		return "/" + hex.EncodeToString(b) + "-web.db", vfs
-	}
-	return filepath.Join(tb.TempDir(), "hearth.db"), ""
-}
-
+// newRoomEnv builds the server for roomTestServer through the production
+// wiring: the graph of hearthtest.Open, the client-server API on it, and
+// the key server beside it as hearth.Open mounts them.
 func newRoomEnv(tb testing.TB) *roomEnv {
 	tb.Helper()
-	ctx := context.Background()
-	path, vfs := roomTestDBPath(tb)
-	db, err := storage.Open(ctx, storage.Options{Path: path, VFS: vfs, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.ClaimServerName(ctx, roomTestServer); err != nil {
-		tb.Fatal(err)
-	}
-	key, err := db.ServerSigningKey(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	events := storage.NewEventStore(db)
-	notifier := &core.Notifier{}
-	rooms, err := room.New(room.Config{ServerName: roomTestServer, Key: key, Notifier: notifier}, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
-		Directory: storage.NewDirectoryStore(db),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	env := &roomEnv{tb: tb, db: db, rooms: rooms, sessions: fakeSessions{}}
-	client := NewServer(Options{ServerName: roomTestServer, Sessions: env.sessions, Notifier: notifier, Rooms: rooms})
+	g := hearthtest.Open(tb, func(c *services.Config) { c.Client.ServerName = roomTestServer })
+	env := &roomEnv{tb: tb, g: g, db: g.DB, rooms: g.Rooms}
 	mux := http.NewServeMux()
-	mux.Handle("/_matrix/key/", federation.NewKeyServer(federation.KeyServerOptions{ServerName: roomTestServer, Key: key}))
-	mux.Handle("/", client)
+	mux.Handle("/_matrix/key/", federation.NewKeyServer(federation.KeyServerOptions{ServerName: roomTestServer, Key: g.Key}))
+	env.srv = mustNewServer(tb, Options{Services: g.Client})
+	mux.Handle("/", env.srv)
 	env.handler = mux
 	return env
 }
@@ -97,11 +51,10 @@ func (e *roomEnv) user(localpart string, admin bool) string {
 	return e.device(localpart, "DEV_"+localpart, admin)
 }
 
-// device returns an access token for @localpart on device deviceID.
+// device returns an access token for @localpart on device deviceID,
+// making the account if needed.
 func (e *roomEnv) device(localpart, deviceID string, admin bool) string {
-	tok := "tok_" + localpart + "_" + deviceID
-	e.sessions[tok] = &core.Session{UserID: "@" + localpart + ":" + roomTestServer, DeviceID: deviceID, IsAdmin: admin}
-	return tok
+	return hearthtest.CreateUser(e.tb, e.g, localpart, admin, deviceID).AccessToken
 }
 
 // response is a decoded answer.

@@ -35,7 +35,7 @@ func (s *Server) postSearch(w http.ResponseWriter, r *http.Request, sess *core.S
 		if err := c.Check(); err != nil {
 			return err
 		}
-		res, err := s.timeline.Search(r.Context(), viewer(sess), c, r.URL.Query().Get("next_batch"))
+		res, err := s.opts.Timeline.Search(r.Context(), viewer(sess), c, r.URL.Query().Get("next_batch"))
 		if err != nil {
 			return err
 		}

@@ -7,124 +7,28 @@
 package web
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
 
-	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/clientsync"
-	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/core/clientapi"
 )
 
-// Options configure a Server.
+// Options are what a Server is built from: its settings and the services
+// it calls, grouped by area (clientapi.Services; their fields are reached
+// by name, s.opts.Rooms), and the way to rooms on other servers.
+// hearth.Open builds the services through package services; tests build
+// them the same way (internal/hearthtest).
 type Options struct {
-	// ServerName is the homeserver's name (the part after ':' in user IDs).
-	ServerName string
-	// Version is hearth's version string, shown by /versions' server info
-	// and the admin API.
-	Version string
-	// Now is the clock; nil uses time.Now.
-	Now func() time.Time
-
-	// Sessions resolves access tokens for authenticated endpoints.
-	Sessions core.SessionStore
-	// Accounts, Devices, Tokens and RegistrationTokens keep local accounts,
-	// their devices and tokens (storage.AccountStore implements all of them
-	// and Sessions).
-	Accounts           core.AccountStore
-	Devices            core.DeviceStore
-	Tokens             core.TokenStore
-	RegistrationTokens core.RegistrationTokenStore
-	// Registration says who may register: "closed" (also when empty),
-	// "token" or "open".
-	Registration string
-	// RateLimits turns rate limiting on (see ratelimit.go).
-	RateLimits bool
-	// PublicBaseURL is the client-server API's public base URL, given by
-	// /.well-known/matrix/client; empty derives it from each request.
-	PublicBaseURL string
-	// Notifier wakes waiting /sync requests. Handlers never call Notify:
-	// storage does after each commit that advances a stream (and the typing
-	// service when typing changes).
-	Notifier *core.Notifier
-	// Rooms is the room event pipeline: room creation, memberships, sending
-	// events, state, aliases and the room directory. Its routes are served
-	// only when set.
-	Rooms *room.Pipeline
-	// RemoteRooms joins rooms and resolves aliases on other servers
-	// (federation); nil answers such joins with M_NOT_FOUND.
+	clientapi.Services
+	// RemoteRooms joins rooms, invites users and reads profiles and room
+	// directories on other servers (core/room's Federation, which needs the
+	// federation client the root builds). It is the one optional service:
+	// without it this server does not federate, and what needs another
+	// server answers M_NOT_FOUND.
 	RemoteRooms RemoteRooms
-
-	// Media keeps the content repository (storage.MediaStore); its routes
-	// are served only when set.
-	Media core.MediaStore
-	// MaxUploadBytes bounds uploads (DefaultMaxUploadBytes when 0).
-	MaxUploadBytes int64
-	// LegacyMediaDownload lets the deprecated unauthenticated download and
-	// thumbnail endpoints serve all local media. When false they are frozen
-	// (client-server API 1.11): only media uploaded while it was true is
-	// served there.
-	LegacyMediaDownload bool
-
-	// DeviceKeys, CrossSigning and DeviceLists keep end-to-end encryption
-	// keys and the device list stream (storage.KeyStore implements all
-	// three); ToDevice queues to-device messages; KeyBackups keeps
-	// server-side key backups. Their routes are served only when set.
-	DeviceKeys   core.DeviceKeyStore
-	CrossSigning core.CrossSigningStore
-	DeviceLists  core.DeviceListStore
-	ToDevice     core.ToDeviceStore
-	KeyBackups   core.KeyBackupStore
-	// DeviceListPosition reads the device list stream position out of a
-	// /sync token, for GET /keys/changes; nil reads a token as a decimal
-	// position.
-	DeviceListPosition func(syncToken string) (int64, error)
-
-	// Profiles keeps local users' profiles (storage.ProfileStore); its
-	// routes are served only when set. After a user's display name or
-	// avatar URL changed (client profile API or admin user API alike),
-	// OnProfileChange (the room pipeline's ProfileChanged) updates their
-	// m.room.member events.
-	Profiles        core.ProfileStore
-	OnProfileChange core.ProfileChangeFunc
-	// AccountData keeps account data and room tags
-	// (storage.AccountDataStore); PushRules, Pushers and Notifications keep
-	// push rules, pushers and notifications (storage.PushRuleStore,
-	// PusherStore, NotificationStore); NotificationEvents formats the events
-	// GET /notifications lists (served only when both are set). Receipts
-	// keeps read receipts and markers (storage.ReceiptStore), Typing who is
-	// typing (typing.Tracker), Presence users' presence
-	// (storage.PresenceStore). Each area's routes are served only when its
-	// store is set.
-	AccountData        core.AccountDataStore
-	PushRules          core.PushRuleStore
-	Pushers            core.PusherStore
-	Notifications      core.NotificationStore
-	NotificationEvents core.ClientEventsFunc
-	Receipts           core.ReceiptStore
-	Typing             core.TypingStore
-	Presence           core.PresenceStore
-	// IsJoined tells whether a user is joined to a room
-	// (core.IsJoinedIn(eventStore)); receipts, read markers and typing need
-	// it and answer M_FORBIDDEN without it.
-	IsJoined core.JoinedFunc
-
-	// Sync is what /sync, the filter API and the timeline reads (/messages,
-	// /context, /relations, /threads, /search, /timestamp_to_event) read
-	// beyond Rooms, DeviceKeys, DeviceLists and ToDevice (taken from the
-	// fields above when unset here): storage.EventStore provides the event
-	// stores, relations, search and timestamps, storage.FilterStore the
-	// filters. Their routes are served only when Rooms and the event stores
-	// are set.
-	Sync clientsync.Stores
-
-	// AdminRooms is what the admin room API reads and changes beyond Rooms
-	// (storage.AdminRoomStore); its routes are served only when it and
-	// Rooms are set.
-	AdminRooms core.AdminRoomStore
-	// UserDirectory lists who the user directory may show
-	// (storage.UserDirectoryStore); its route is served only when set.
-	UserDirectory core.UserDirectoryStore
 }
 
 // Server answers the client-server API.
@@ -133,14 +37,19 @@ type Server struct {
 	mux  *http.ServeMux
 	repo mediaState // the content repository (media.go)
 	acct accountState
-	// timeline answers /sync and the timeline reads (sync.go).
-	timeline *clientsync.Service
 	// deletes are the admin API's room deletes (admin_rooms_delete.go).
 	deletes roomDeletes
 }
 
-// NewServer builds the handler tree.
-func NewServer(o Options) *Server {
+// NewServer builds the handler tree. Every service of o is required: a
+// missing one is an error, never a missing route.
+func NewServer(o Options) (*Server, error) {
+	if err := o.Check(); err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	if o.Timeline.Filters() == nil {
+		return nil, errors.New("web: the sync service has no filter store")
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -165,7 +74,7 @@ func NewServer(o Options) *Server {
 	s.registerTypingRoutes()
 	s.registerPresenceRoutes()
 	s.registerShellRoutes()
-	return s
+	return s, nil
 }
 
 // ServeHTTP applies CORS and hands the request to the routes; a path no

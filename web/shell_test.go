@@ -10,6 +10,8 @@ import (
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"hearth.dev/hearth/core/clientapi"
 )
 
 const testWasm = "hearth-0123456789abcdef.wasm"
@@ -38,7 +40,7 @@ func builtShell() fstest.MapFS {
 }
 
 func shellServer(fsys fs.FS) *Server {
-	s := &Server{opts: Options{Now: time.Now}, mux: http.NewServeMux()}
+	s := &Server{opts: Options{Services: clientapi.Services{Settings: clientapi.Settings{Now: time.Now}}}, mux: http.NewServeMux()}
 	s.registerBasicRoutes()
 	s.mountShell(fsys)
 	return s

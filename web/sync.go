@@ -22,49 +22,8 @@ var syncWaitHook atomic.Pointer[func()]
 
 // registerSyncRoutes serves /sync, the filter API and the timeline reads
 // (/messages, /context, /relations, /threads, /search,
-// /timestamp_to_event). Nothing is served without Options.Rooms and the
-// event stores of Options.Sync.
+// /timestamp_to_event).
 func (s *Server) registerSyncRoutes() {
-	st := s.opts.Sync
-	st.Rooms = s.opts.Rooms
-	if st.DeviceKeys == nil {
-		st.DeviceKeys = s.opts.DeviceKeys
-	}
-	if st.DeviceLists == nil {
-		st.DeviceLists = s.opts.DeviceLists
-	}
-	if st.ToDevice == nil {
-		st.ToDevice = s.opts.ToDevice
-	}
-	// The personal data stores are read as the sources core/clientsync declares
-	// (storage's implementations satisfy both).
-	if src, ok := s.opts.AccountData.(clientsync.AccountDataSource); ok && st.AccountData == nil {
-		st.AccountData = src
-	}
-	if src, ok := s.opts.Receipts.(clientsync.ReceiptSource); ok && st.Receipts == nil {
-		st.Receipts = src
-	}
-	if src, ok := s.opts.Typing.(clientsync.TypingSource); ok && st.Typing == nil {
-		st.Typing = src
-	}
-	if src, ok := s.opts.Presence.(clientsync.PresenceSource); ok && st.Presence == nil {
-		st.Presence = src
-	}
-	if src, ok := s.opts.Notifications.(clientsync.NotificationSource); ok && st.Notifications == nil {
-		st.Notifications = src
-	}
-	svc, err := clientsync.New(st, s.opts.Now)
-	if err != nil {
-		return
-	}
-	s.timeline = svc
-	if s.opts.DeviceListPosition == nil {
-		// GET /keys/changes takes /sync tokens.
-		s.opts.DeviceListPosition = func(token string) (int64, error) {
-			t, err := clientsync.ParseToken(token)
-			return t.DeviceLists, err
-		}
-	}
 	s.mux.HandleFunc("GET /_matrix/client/v3/sync", s.authed(s.getSync))
 	s.registerFilterRoutes()
 	s.registerMessagesRoutes()
@@ -124,7 +83,7 @@ func (s *Server) syncFilter(ctx context.Context, userID, param string) (*clients
 	if strings.HasPrefix(param, "{") {
 		return clientsync.ParseFilter([]byte(param))
 	}
-	fs := s.timeline.Filters()
+	fs := s.opts.Timeline.Filters()
 	if fs == nil {
 		return nil, core.ErrInvalidParam.WithMessage("unknown filter %q", param)
 	}
@@ -148,10 +107,10 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 		return err
 	}
 	ctx := r.Context()
-	if err := s.timeline.SyncPresence(ctx, sess.UserID, presence); err != nil {
+	if err := s.opts.Timeline.SyncPresence(ctx, sess.UserID, presence); err != nil {
 		return err
 	}
-	wait := req.Since != nil && !req.FullState && timeout > 0 && s.opts.Notifier != nil
+	wait := req.Since != nil && !req.FullState && timeout > 0
 	var deadline <-chan time.Time
 	if wait {
 		t := time.NewTimer(timeout)
@@ -163,7 +122,7 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 		if wait {
 			changed = s.opts.Notifier.Changed()
 		}
-		resp, err := s.timeline.Build(ctx, req)
+		resp, err := s.opts.Timeline.Build(ctx, req)
 		if err != nil {
 			return err
 		}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,9 +14,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/clientsync"
-	"hearth.dev/hearth/core/room"
-	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/storage"
 )
 
@@ -51,45 +47,8 @@ func (e *syncEnv) user(localpart string, _ bool) string {
 
 func newSyncEnv(tb testing.TB) *syncEnv {
 	tb.Helper()
-	ctx := context.Background()
-	path, vfs := roomTestDBPath(tb)
-	db, err := storage.Open(ctx, storage.Options{Path: path, VFS: vfs, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	if _, err := db.ClaimServerName(ctx, roomTestServer); err != nil {
-		tb.Fatal(err)
-	}
-	key, err := db.ServerSigningKey(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	events := storage.NewEventStore(db)
-	notifier := &core.Notifier{}
-	rooms, err := room.New(room.Config{ServerName: roomTestServer, Key: key, Notifier: notifier}, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
-		Directory: storage.NewDirectoryStore(db),
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	accounts := storage.NewAccountStore(db, storage.AccountOptions{Password: storage.PasswordParams{Memory: 64, Time: 1, Threads: 1}})
-	keys := storage.NewKeyStore(db)
-	env := &roomEnv{tb: tb, db: db, rooms: rooms}
-	env.handler = NewServer(Options{
-		ServerName: roomTestServer, Notifier: notifier, Rooms: rooms,
-		Sessions: accounts, Accounts: accounts, Devices: accounts, Tokens: accounts,
-		DeviceKeys: keys, CrossSigning: keys, DeviceLists: keys, ToDevice: storage.NewToDeviceStore(db),
-		AccountData: storage.NewAccountDataStore(db), Receipts: storage.NewReceiptStore(db),
-		Typing: typing.New(nil, notifier.Notify), Presence: storage.NewPresenceStore(db),
-		IsJoined: core.IsJoinedIn(events),
-		Sync: clientsync.Stores{
-			Events: events, Timeline: events, State: events, Groups: events,
-			Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
-		},
-	})
-	return &syncEnv{roomEnv: env, notifier: notifier, accounts: accounts, devices: map[string]string{}}
+	env := newRoomEnv(tb)
+	return &syncEnv{roomEnv: env, notifier: env.g.Notifier, accounts: env.g.Accounts, devices: map[string]string{}}
 }
 
 // syncResponse is the part of a /sync response the tests read.

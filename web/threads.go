@@ -28,7 +28,7 @@ func (s *Server) getThreads(w http.ResponseWriter, r *http.Request, sess *core.S
 	if req.Limit, err = queryLimit(r); err != nil {
 		return err
 	}
-	resp, err := s.timeline.Threads(r.Context(), req)
+	resp, err := s.opts.Timeline.Threads(r.Context(), req)
 	if err != nil {
 		return err
 	}

@@ -26,7 +26,7 @@ func (s *Server) getTimestampToEvent(w http.ResponseWriter, r *http.Request, ses
 	if err != nil {
 		return err
 	}
-	resp, err := s.timeline.EventAtTimestamp(r.Context(), viewer(sess), r.PathValue("roomId"), ts, dir)
+	resp, err := s.opts.Timeline.EventAtTimestamp(r.Context(), viewer(sess), r.PathValue("roomId"), ts, dir)
 	if err != nil {
 		return err
 	}

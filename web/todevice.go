@@ -10,9 +10,6 @@ import (
 
 // registerToDeviceRoutes serves send-to-device messaging.
 func (s *Server) registerToDeviceRoutes() {
-	if s.opts.ToDevice == nil {
-		return
-	}
 	s.mux.HandleFunc("PUT /_matrix/client/v3/sendToDevice/{eventType}/{txnId}", s.authed(s.putSendToDevice))
 }
 

@@ -7,12 +7,8 @@ import (
 	"hearth.dev/hearth/core"
 )
 
-// registerTypingRoutes serves typing notifications when Options.Typing is
-// set.
+// registerTypingRoutes serves typing notifications.
 func (s *Server) registerTypingRoutes() {
-	if s.opts.Typing == nil {
-		return
-	}
 	s.mux.HandleFunc("PUT /_matrix/client/v3/rooms/{roomId}/typing/{userId}", s.authed(s.putTyping))
 }
 

@@ -18,9 +18,6 @@ const (
 )
 
 func (s *Server) registerUserDirectoryRoutes() {
-	if s.opts.UserDirectory == nil || s.opts.Sessions == nil {
-		return
-	}
 	s.mux.HandleFunc("POST /_matrix/client/v3/user_directory/search", s.authed(s.postUserDirectorySearch))
 }
 

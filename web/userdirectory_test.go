@@ -5,15 +5,10 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"hearth.dev/hearth/storage"
 )
 
 func TestUserDirectorySearch(t *testing.T) {
-	ts := newTestServer(t, withTestRooms, func(o *Options, db *storage.DB) {
-		o.Profiles = storage.NewProfileStore(db)
-		o.UserDirectory = storage.NewUserDirectoryStore(db)
-	})
+	ts := newTestServer(t)
 	alice := ts.registerTestUser(t, "alice")
 	bob := ts.registerTestUser(t, "bob")
 	carl := ts.registerTestUser(t, "carl")

@@ -8,7 +8,7 @@ import (
 )
 
 func TestUnknownEndpoints(t *testing.T) {
-	s := NewServer(Options{ServerName: "example.org"})
+	s := newTestServer(t).Server
 	cases := []struct {
 		method, path string
 		status       int
@@ -40,7 +40,7 @@ func TestUnknownEndpoints(t *testing.T) {
 }
 
 func TestCORSPreflight(t *testing.T) {
-	s := NewServer(Options{ServerName: "example.org"})
+	s := newTestServer(t).Server
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, httptest.NewRequest(http.MethodOptions, "/_matrix/client/v3/sync", nil))
 	if rec.Code != http.StatusNoContent && rec.Code != http.StatusOK {
