@@ -320,7 +320,9 @@ func (c *Conn) sendBody(f *Frame, body io.Reader) error {
 	if rc, ok := body.(io.Closer); ok {
 		defer rc.Close()
 	}
-	buf := make([]byte, ChunkSize)
+	bp := chunkPool.Get().(*[]byte)
+	defer chunkPool.Put(bp)
+	buf := *bp
 	for first := true; ; first = false {
 		n, err := io.ReadFull(body, buf)
 		last := err == io.EOF || err == io.ErrUnexpectedEOF
@@ -340,6 +342,16 @@ func (c *Conn) sendBody(f *Frame, body io.Reader) error {
 		}
 	}
 }
+
+// chunkPool holds the buffers bodies are cut into chunks with.
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// CopyBuffer returns a ChunkSize buffer for copying bodies; give it back
+// with PutCopyBuffer.
+func CopyBuffer() *[]byte { return chunkPool.Get().(*[]byte) }
+
+// PutCopyBuffer returns a buffer from CopyBuffer.
+func PutCopyBuffer(b *[]byte) { chunkPool.Put(b) }
 
 // abandon forgets stream id; cancel tells the peer to stop working on it.
 func (c *Conn) abandon(id uint64, s *stream, cancel bool) {

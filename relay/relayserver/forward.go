@@ -173,7 +173,9 @@ func (s *Server) relayLive(w http.ResponseWriter, r *http.Request, sess *session
 		h[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
-	buf := make([]byte, 32<<10)
+	bp := relay.CopyBuffer()
+	defer relay.PutCopyBuffer(bp)
+	buf := *bp
 	flusher, _ := w.(http.Flusher)
 	for {
 		n, err := resp.Body.Read(buf)
