@@ -13,6 +13,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"hearth.dev/hearth"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/relay"
@@ -20,8 +21,8 @@ import (
 )
 
 const relayUsage = `usage:
-  hearth relay --data-dir DIR --listen ADDR --domain DOMAIN [--tls-cert-file F --tls-key-file F | --tls off]
-  hearth relay node add --data-dir DIR [--ttl 24h] NAME
+  hearth relay --data-dir DIR --listen ADDR --domain DOMAIN [--tls-cert-file F --tls-key-file F | --tls off] [--nats-url URL]
+  hearth relay node add --data-dir DIR|--nats-url URL [--ttl 24h] NAME
   hearth relay node list --data-dir DIR
   hearth relay node remove --data-dir DIR NAME`
 
@@ -41,6 +42,7 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	tlsMode := fs.String("tls", "on", "off serves plain HTTP, for a reverse proxy that terminates TLS")
 	publicPort := fs.String("public-port", "443", "port /.well-known/matrix/server names for the nodes")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	natsURL := fs.String("nats-url", "", "NATS server(s) with JetStream shared by several relay instances (empty: one instance, state in SQLite)")
 	outbound := fs.String("outbound", "on", "on: perform the outbound federation requests of nodes; off: refuse them")
 	// The outbound requests honour the homeserver's federation.* keys.
 	caFile := fs.String("federation-ca-file", "", "extra PEM roots trusted for outbound requests")
@@ -89,12 +91,24 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	default:
 		return fmt.Errorf("--outbound is %q; it must be on or off", *outbound)
 	}
-	store, err := openRelayStore(ctx, *dataDir)
+	var store relayserver.Store
+	var nc *nats.Conn
+	var err error
+	if *natsURL != "" {
+		nc, err = nats.Connect(*natsURL, nats.Name("hearth relay"), nats.MaxReconnects(-1))
+		if err != nil {
+			return fmt.Errorf("--nats-url: %w", err)
+		}
+		defer nc.Close()
+		store, err = relayserver.OpenNATS(ctx, nc)
+	} else {
+		store, err = openRelayStore(ctx, *dataDir)
+	}
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	srv, err := relayserver.New(relayserver.Config{Domain: *domain, Store: store, PublicPort: *publicPort, Outbound: out, Logger: log})
+	srv, err := relayserver.New(relayserver.Config{Domain: *domain, Store: store, NATS: nc, PublicPort: *publicPort, Outbound: out, Logger: log})
 	if err != nil {
 		return err
 	}
@@ -149,15 +163,29 @@ func relayNodeCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "the relay's data folder")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the enrollment token stays valid")
+	natsURL := fs.String("nats-url", "", "the instances' NATS, when the relay runs on several")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *dataDir == "" {
+	var store relayserver.Store
+	var err error
+	switch {
+	case *natsURL != "":
+		nc, err := nats.Connect(*natsURL)
+		if err != nil {
+			return fmt.Errorf("--nats-url: %w", err)
+		}
+		defer nc.Close()
+		store, err = relayserver.OpenNATS(ctx, nc)
+		if err != nil {
+			return err
+		}
+	case *dataDir != "":
+		if store, err = openRelayStore(ctx, *dataDir); err != nil {
+			return err
+		}
+	default:
 		return errors.New(relayUsage)
-	}
-	store, err := openRelayStore(ctx, *dataDir)
-	if err != nil {
-		return err
 	}
 	defer store.Close()
 	switch {

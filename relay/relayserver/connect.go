@@ -69,6 +69,11 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		old.conn.Close() // the node reconnected; its old socket is dead to it
 	}
 	s.log.Info("relay: node connected", "node", s.serverName(label))
+	if s.cluster != nil {
+		if err := s.cluster.hold(label); err != nil {
+			s.log.Error("relay: announcing the node on NATS", "node", s.serverName(label), "err", err)
+		}
+	}
 	go s.afterConnect(sess, ns)
 	// The socket is hijacked: this handler returns, and a fresh goroutine
 	// (with a small stack, unlike this one, grown by the TLS and HTTP
@@ -76,10 +81,14 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 	go func() {
 		err := sess.conn.Serve()
 		ns.mu.Lock()
-		if ns.sess == sess {
+		last := ns.sess == sess
+		if last {
 			ns.sess = nil
 		}
 		ns.mu.Unlock()
+		if last && s.cluster != nil {
+			s.cluster.release(label)
+		}
 		s.log.Info("relay: node disconnected", "node", s.serverName(label), "err", err)
 	}()
 }

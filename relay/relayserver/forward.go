@@ -40,12 +40,50 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, label string) {
 	ns.mu.Lock()
 	sess := ns.sess
 	ns.mu.Unlock()
-	if sess == nil {
-		s.answerOffline(w, r, label)
+	if sess != nil {
+		s.relayLive(w, r, sess, http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
 		return
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBody)
-	s.relayLive(w, r, sess, body)
+	if s.cluster != nil && !fromCluster(r.Context()) {
+		body, err := matrixhttp.ReadBody(r, s.cfg.MaxBody)
+		if err != nil {
+			matrixhttp.WriteError(w, r, err)
+			return
+		}
+		if s.viaCluster(w, r, label, body) {
+			return
+		}
+	}
+	s.answerOffline(w, r, label)
+}
+
+// viaCluster sends the request to the instance holding the node's socket
+// and reports whether it was answered (false: no instance holds it).
+func (s *Server) viaCluster(w http.ResponseWriter, r *http.Request, label string, body []byte) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ForwardTimeout)
+	defer cancel()
+	resp, err := s.cluster.forward(ctx, label, r, body)
+	switch {
+	case errors.Is(err, errNotHeld):
+		return false
+	case errors.Is(err, errTooLargeForCluster):
+		matrixhttp.WriteError(w, r, core.ErrTooLarge)
+		return true
+	case ctx.Err() != nil && r.Context().Err() == nil:
+		matrixhttp.WriteError(w, r, errTimeout)
+		return true
+	case err != nil:
+		s.log.Warn("relay: forwarding to another instance", "node", s.serverName(label), "err", err)
+		matrixhttp.WriteError(w, r, errLost)
+		return true
+	}
+	defer resp.Body.Close()
+	for k, v := range resp.Header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(resp.StatusCode)
+	io.Copy(w, resp.Body)
+	return true
 }
 
 // answerOffline serves what the relay can answer for an offline node.
@@ -74,6 +112,9 @@ func (s *Server) forwardSend(w http.ResponseWriter, r *http.Request, label strin
 	ns.mu.Lock()
 	sess, draining := ns.sess, ns.draining
 	ns.mu.Unlock()
+	if sess == nil && s.cluster != nil && !fromCluster(r.Context()) && s.viaCluster(w, r, label, body) {
+		return
+	}
 	if sess == nil || draining {
 		s.store(w, r, label, ns, body)
 		return
@@ -104,6 +145,9 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, label string, ns 
 		return
 	}
 	s.kick(ns)
+	if s.cluster != nil {
+		s.cluster.kick(label)
+	}
 	matrixhttp.WriteRawJSON(w, http.StatusOK, []byte(`{"pdus":{}}`))
 }
 

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/matrixhttp"
 	"hearth.dev/hearth/relay"
@@ -55,14 +56,20 @@ type Config struct {
 	PingInterval time.Duration
 	// Outbound performs nodes' outbound requests; nil refuses them.
 	Outbound *Outbound
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// NATS, when set, joins this instance to the others on the same NATS:
+	// requests for a node whose socket another instance holds go there
+	// (use the NATS store with it, so all share nodes and queues).
+	NATS   *nats.Conn
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Server is one relay instance.
 type Server struct {
 	cfg Config
 	log *slog.Logger
+
+	cluster *cluster // nil for a single instance
 
 	mu    sync.Mutex
 	nodes map[string]*nodeState
@@ -110,11 +117,22 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, nodes: map[string]*nodeState{}}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, nodes: map[string]*nodeState{}}
+	if cfg.NATS != nil {
+		c, err := newCluster(cfg.NATS, s)
+		if err != nil {
+			return nil, fmt.Errorf("relay: joining the instances on NATS: %w", err)
+		}
+		s.cluster = c
+	}
+	return s, nil
 }
 
 // Close disconnects every node.
 func (s *Server) Close() {
+	if s.cluster != nil {
+		s.cluster.close()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ns := range s.nodes {
@@ -123,6 +141,18 @@ func (s *Server) Close() {
 			ns.sess.conn.Close()
 		}
 		ns.mu.Unlock()
+	}
+}
+
+// dropLocal closes this instance's socket of a node that connected to
+// another instance.
+func (s *Server) dropLocal(label string) {
+	ns := s.state(label)
+	ns.mu.Lock()
+	sess := ns.sess
+	ns.mu.Unlock()
+	if sess != nil {
+		sess.conn.Close()
 	}
 }
 
