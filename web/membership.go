@@ -42,6 +42,8 @@ type RemoteRooms interface {
 	// ResolveRemoteAlias asks another server for its alias's room and the
 	// servers to join it through.
 	ResolveRemoteAlias(ctx context.Context, alias string) (string, []string, error)
+	// LeaveRemote rejects an invite to a room this server is not in.
+	LeaveRemote(ctx context.Context, roomID, userID, reason string) error
 	// InviteRemote invites a user of another server through that server.
 	InviteRemote(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error
 	// RemoteProfile asks a remote user's server for their profile (field
@@ -88,7 +90,7 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 	if s.opts.RemoteRooms != nil {
 		// A room without events here (unknown, or known from an invite
 		// only) is joined through a server that is in it.
-		if exts, err := s.opts.Rooms.ForwardExtremities(ctx, roomID); (err == nil && len(exts) == 0) || errors.Is(err, core.ErrNotFound) {
+		if s.notInRoom(ctx, roomID) {
 			if _, err := s.opts.RemoteRooms.JoinRemote(ctx, roomID, sess.UserID, body.Reason, servers); err != nil {
 				return err
 			}
@@ -145,11 +147,23 @@ func (s *Server) postLeave(w http.ResponseWriter, r *http.Request, sess *core.Se
 	if err := readJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.opts.Rooms.Leave(r.Context(), r.PathValue("roomId"), sess.UserID, body.Reason); err != nil {
+	ctx, roomID := r.Context(), r.PathValue("roomId")
+	leave := s.opts.Rooms.Leave
+	if s.opts.RemoteRooms != nil && s.notInRoom(ctx, roomID) {
+		leave = s.opts.RemoteRooms.LeaveRemote // rejecting an invite to a remote room
+	}
+	if err := leave(ctx, roomID, sess.UserID, body.Reason); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, empty)
 	return nil
+}
+
+// notInRoom reports whether the server holds no events of roomID (the room
+// is unknown, or known from an invite only).
+func (s *Server) notInRoom(ctx context.Context, roomID string) bool {
+	exts, err := s.opts.Rooms.ForwardExtremities(ctx, roomID)
+	return (err == nil && len(exts) == 0) || errors.Is(err, core.ErrNotFound)
 }
 
 // postForget is POST /rooms/{roomId}/forget.

@@ -298,4 +298,38 @@ func TestRemoteInvite(t *testing.T) {
 	if code := a.call("GET", roomPath+"/state/m.room.member/"+url.PathEscape(b.user), nil, &m); code != 200 || m.Membership != "join" {
 		t.Errorf("bob's membership on A after joining: %d %q", code, m.Membership)
 	}
+
+	// A second invite, which bob rejects through A.
+	var second struct {
+		RoomID string `json:"room_id"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/createRoom", map[string]any{"preset": "private_chat", "invite": []string{}}, &second); code != 200 {
+		t.Fatalf("createRoom: %d", code)
+	}
+	secondPath := "/_matrix/client/v3/rooms/" + url.PathEscape(second.RoomID)
+	if code := a.call("POST", secondPath+"/invite", map[string]any{"user_id": b.user}, nil); code != 200 {
+		t.Fatalf("invite: %d", code)
+	}
+	if code := b.call("POST", secondPath+"/leave", map[string]any{"reason": "no thanks"}, nil); code != 200 {
+		t.Fatalf("rejecting the invite: %d", code)
+	}
+	if code := a.call("GET", secondPath+"/state/m.room.member/"+url.PathEscape(b.user), nil, &m); code != 200 || m.Membership != "leave" {
+		t.Errorf("bob's membership on A after rejecting: %d %q", code, m.Membership)
+	}
+	var sync2 struct {
+		Rooms struct {
+			Invite map[string]any `json:"invite"`
+			Leave  map[string]any `json:"leave"`
+		} `json:"rooms"`
+	}
+	if code := b.call("GET", "/_matrix/client/v3/sync", nil, &sync2); code != 200 {
+		t.Fatalf("sync: %d", code)
+	}
+	if _, still := sync2.Rooms.Invite[second.RoomID]; still {
+		t.Errorf("the rejected invite is still in bob's sync")
+	}
+	// Rejecting again: there is no invite any more.
+	if code := b.call("POST", secondPath+"/leave", map[string]any{}, nil); code != http.StatusForbidden {
+		t.Errorf("rejecting twice: %d, want 403", code)
+	}
 }

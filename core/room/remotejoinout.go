@@ -115,6 +115,7 @@ func supportedVersions() string {
 
 // joinThrough does make_join and send_join with one resident server.
 func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, reason string) (string, error) {
+	p := f.p
 	var made struct {
 		RoomVersion string          `json:"room_version"`
 		Event       json.RawMessage `json:"event"`
@@ -130,7 +131,11 @@ func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, re
 	if err != nil {
 		return "", core.ErrIncompatibleRoomVer.WithMessage("room %s has version %q, which this server does not support", roomID, made.RoomVersion)
 	}
-	js, err := f.fillJoin(ctx, v, roomID, userID, reason, made.Event)
+	content, err := p.memberContent(ctx, eventauth.MembershipJoin, userID, reason)
+	if err != nil {
+		return "", err
+	}
+	js, err := f.fillMembership(v, roomID, userID, content, made.Event)
 	if err != nil {
 		return "", fmt.Errorf("room: make_join template from %s: %w", server, err)
 	}
@@ -146,11 +151,11 @@ func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, re
 	return f.StoreSendJoin(ctx, server, made.RoomVersion, js, &resp)
 }
 
-// fillJoin checks a make_join template and turns it into the signed join
-// event: this server's timestamp, content with the user's profile (keeping
-// what the resident server put there, such as
+// fillMembership checks a make_join or make_leave template and turns it
+// into the signed event: this server's timestamp, content (merged over what
+// the resident server put there, such as
 // join_authorised_via_users_server), hashes and signature.
-func (f *Federation) fillJoin(ctx context.Context, v *roomversion.Version, roomID, userID, reason string, template json.RawMessage) ([]byte, error) {
+func (f *Federation) fillMembership(v *roomversion.Version, roomID, userID string, content map[string]any, template json.RawMessage) ([]byte, error) {
 	p := f.p
 	var t map[string]json.RawMessage
 	if err := json.Unmarshal(template, &t); err != nil || t == nil {
@@ -168,10 +173,6 @@ func (f *Federation) fillJoin(ctx context.Context, v *roomversion.Version, roomI
 	}
 	if head.Type != eventauth.TypeMember || head.RoomID != roomID || head.Sender != userID || head.StateKey == nil || *head.StateKey != userID {
 		return nil, errors.New("the template is not the user's m.room.member event in the room")
-	}
-	content, err := p.memberContent(ctx, eventauth.MembershipJoin, userID, reason)
-	if err != nil {
-		return nil, err
 	}
 	merged := map[string]any{}
 	maps.Copy(merged, head.Content)
