@@ -2,40 +2,99 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 )
+
+// ErrExportLeftover is wrapped by ExportFile's error when an earlier export
+// to the same file did not finish (or is still running).
+var ErrExportLeftover = errors.New("an earlier export to this file did not finish")
+
+// partialSuffix names the file an export writes before it is complete.
+const partialSuffix = ".partial"
 
 // ExportFile writes a consistent single-file copy of the database at o to
 // dest, while a server may be using it (VACUUM INTO reads one snapshot).
 // When the state database is a file of its own, its tables are copied into
 // dest too, so the copy holds the whole homeserver in one file. dest must
 // not exist.
-func ExportFile(ctx context.Context, o Options, dest string) error {
+//
+// The copy is readable by its owner only (0600): it holds every message
+// and password hash. It is written as dest.partial and renamed to dest
+// once complete, so dest is never a half-written file. An export that
+// fails or is cancelled removes dest.partial; one that was killed leaves
+// it behind, and the next export to dest is refused with an error wrapping
+// ErrExportLeftover that says so.
+func ExportFile(ctx context.Context, o Options, dest string) (err error) {
 	if _, err := os.Stat(dest); err == nil {
 		return fmt.Errorf("%s already exists; refusing to overwrite it", dest)
+	}
+	tmp := dest + partialSuffix
+	if _, err := os.Stat(tmp); err == nil {
+		return fmt.Errorf("export: %s exists: %w (it was killed, or is running now); "+
+			"remove %s and any %s-journal beside it, then export again", tmp, ErrExportLeftover, tmp, tmp)
 	}
 	if err := probe(ctx, o.Path, o, Schema()); err != nil {
 		return err
 	}
+	// Created here, empty, so that it is the owner's only: VACUUM INTO
+	// fills an existing empty file and keeps its mode.
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	f.Close()
+	defer func() {
+		if err != nil {
+			os.Remove(tmp)
+			os.Remove(tmp + "-journal")
+		}
+	}()
+	if err := vacuumInto(ctx, o, tmp); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("export of %s interrupted (%w); nothing was written to %s", o.Path, ctx.Err(), dest)
+		}
+		return fmt.Errorf("export %s: %w", o.Path, err)
+	}
+	if o.StatePath != "" {
+		if err := mergeStateFile(ctx, o, tmp); err != nil {
+			return err
+		}
+	}
+	if err := syncFile(tmp); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	if _, err := os.Stat(dest); err == nil {
+		return fmt.Errorf("%s appeared while exporting; refusing to overwrite it", dest)
+	}
+	if err := os.Rename(tmp, dest); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	return nil
+}
+
+// vacuumInto copies the database at o into the empty file dest.
+func vacuumInto(ctx context.Context, o Options, dest string) error {
 	ro, err := openSQL(dsn(o.Path, o, true), nil)
 	if err != nil {
 		return err
 	}
 	defer ro.Close()
 	ro.SetMaxOpenConns(1)
-	if _, err := ro.ExecContext(ctx, "VACUUM INTO ?", dest); err != nil {
-		return fmt.Errorf("export %s: %w", o.Path, err)
-	}
-	if o.StatePath == "" {
-		return nil
-	}
-	if err := mergeStateFile(ctx, o, dest); err != nil {
-		os.Remove(dest)
+	_, err = ro.ExecContext(ctx, "VACUUM INTO ?", dest)
+	return err
+}
+
+// syncFile flushes path to the disk, so the rename that publishes it never
+// names a file whose contents a power cut could lose.
+func syncFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
 		return err
 	}
-	return nil
+	return errors.Join(f.Sync(), f.Close())
 }
 
 // commonTables exist in every physical file; a merged copy keeps main's.

@@ -18,6 +18,11 @@ var ErrTooNew = errors.New("database is too new for this hearth")
 // hearth database (another application's SQLite file, or not SQLite at all).
 var ErrForeign = errors.New("not a hearth database")
 
+// ErrIncomplete is wrapped by the error for a database file whose last
+// write stopped half-way where a read-only open cannot repair it (a hot
+// rollback journal beside it), such as a copy killed before it finished.
+var ErrIncomplete = errors.New("the file is incomplete")
+
 // physicalFile is one SQLite file and the logical databases it holds.
 type physicalFile struct {
 	path    string
@@ -48,6 +53,11 @@ func probe(ctx context.Context, path string, o Options, tree *SchemaTree) error 
 	switch {
 	case errors.Is(err, sqlite3.CANTOPEN):
 		return nil // does not exist yet
+	case errors.Is(err, sqlite3.READONLY_ROLLBACK):
+		// A hot journal: a write to the file stopped half-way, and a
+		// read-only open cannot roll it back.
+		return fmt.Errorf("%s: %w: %s-journal beside it records a write that never finished "+
+			"(a copy or an older hearth's export killed half-way?)", path, ErrIncomplete, path)
 	case errors.Is(err, sqlite3.NOTADB), errors.Is(err, sqlite3.CORRUPT):
 		return fmt.Errorf("%s: %w: the file is not a SQLite database or is corrupt (%v)", path, ErrForeign, err)
 	case err != nil:

@@ -20,6 +20,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(hotJournalChildEnv); path != "" {
+		hotJournalChild(path)
+		return
+	}
 	code := m.Run()
 	if binDir != "" {
 		os.RemoveAll(binDir)
