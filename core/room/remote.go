@@ -147,14 +147,23 @@ func (f *Federation) receiveRoom(ctx context.Context, origin, roomID string, ins
 	}
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
+	run := &pendingRun{}
+	defer func() {
+		if err := f.flush(ctx, run, roomID); err != nil {
+			f.cfg.Logger.ErrorContext(ctx, "received PDUs not stored", "room_id", roomID, "err", err)
+		}
+		for id, err := range run.failed {
+			results[id] = err
+		}
+		f.p.notify()
+	}()
 	for _, in := range ins {
-		err := f.receiveLocked(ctx, origin, in, true)
+		err := f.receive(ctx, origin, in, true, run)
 		results[in.ev.EventID] = err
 		if err != nil && !errors.Is(err, ErrPDURejected) && !errors.Is(err, ErrPDUSoftFailed) {
 			f.cfg.Logger.InfoContext(ctx, "received PDU not stored", "origin", origin, "event_id", in.ev.EventID, "err", err)
 		}
 	}
-	f.p.notify()
 }
 
 // check parses raw in its room's version and applies the checks that need

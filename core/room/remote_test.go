@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -263,5 +264,57 @@ func TestReceivePDUsIgnoresDuplicates(t *testing.T) {
 	}
 	if again := f.event(t, msg.id).Stored.StreamOrdering; again != first {
 		t.Fatalf("stream ordering changed from %d to %d", first, again)
+	}
+}
+
+// A transaction of chained events (messages around a state change) is
+// stored in order, each with the state after its predecessor.
+func TestReceivePDUsChainInOneTransaction(t *testing.T) {
+	f := newFedFixture(t)
+	roomID, v, join := f.publicRoomWithBob(t, "11")
+	state := f.current(t, roomID)
+	prev := join.ev
+	var chain []built
+	for i := range 6 {
+		s := spec{typ: "m.room.message", content: fmt.Sprintf(`{"body":"%d"}`, i), prevs: []*pdu.PDU{prev}, state: state}
+		if i == 3 {
+			s = spec{typ: "m.room.member", stateKey: sk(bob), content: `{"membership":"join","displayname":"Bob"}`, prevs: []*pdu.PDU{prev}, state: state}
+		}
+		b := f.remoteEvent(t, v, roomID, s)
+		if i == 3 {
+			state = maps(state, core.StateKey{Type: "m.room.member", StateKey: bob}, b.id)
+		}
+		chain = append(chain, b)
+		prev = b.ev
+	}
+	raws := make([]json.RawMessage, len(chain))
+	for i, b := range chain {
+		raws[i] = b.raw
+	}
+	for id, err := range f.fed.ReceivePDUs(context.Background(), remoteName, raws) {
+		if err != nil {
+			t.Fatalf("%s: %v", id, err)
+		}
+	}
+	var last int64
+	for i, b := range chain {
+		e := f.event(t, b.id)
+		if e.Stored.StreamOrdering <= last {
+			t.Fatalf("event %d stored out of order", i)
+		}
+		last = e.Stored.StreamOrdering
+		want := join.id
+		if i >= 3 {
+			want = chain[3].id
+		}
+		if got := f.stateAt(t, b.id)[core.StateKey{Type: "m.room.member", StateKey: bob}]; got != want {
+			t.Fatalf("bob's membership after event %d is %s, want %s", i, got, want)
+		}
+	}
+	if got := f.tip(t, roomID).EventID; got != chain[5].id {
+		t.Fatalf("forward extremity %s, want the last event", got)
+	}
+	if got := f.current(t, roomID)[core.StateKey{Type: "m.room.member", StateKey: bob}]; got != chain[3].id {
+		t.Fatalf("current membership %s, want the display name change", got)
 	}
 }

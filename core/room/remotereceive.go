@@ -33,13 +33,62 @@ type before struct {
 // prev_events are asked for with get_missing_events first; the state at
 // prev_events still missing is always fetched with /state_ids.
 func (f *Federation) receiveLocked(ctx context.Context, origin string, in *incoming, fetchGaps bool) error {
+	return f.receive(ctx, origin, in, fetchGaps, nil)
+}
+
+// pendingRun is a run of accepted message events, each the child of the
+// one before, that extend the room's single forward extremity without
+// changing its state: they are persisted together, in one storage write,
+// when the run ends (a transaction's PDUs of a busy room usually form
+// one). The pipeline's tip and cache already include them.
+type pendingRun struct {
+	events []core.NewEvent
+	group  int64  // their state group
+	last   string // the newest, the room's forward extremity
+	// failed holds the error of a flush that failed, for each event it
+	// held.
+	failed map[string]error
+}
+
+// flush persists the run's events.
+func (f *Federation) flush(ctx context.Context, run *pendingRun, roomID string) error {
+	if run == nil || len(run.events) == 0 {
+		return nil
+	}
+	evs := run.events
+	run.events, run.last = nil, ""
+	if _, err := f.p.stores.Events.PersistEvents(ctx, evs, core.PersistOptions{}); err != nil {
+		f.p.setTip(roomID, nil)
+		if run.failed == nil {
+			run.failed = map[string]error{}
+		}
+		for _, e := range evs {
+			run.failed[e.EventID] = err
+		}
+		return err
+	}
+	return nil
+}
+
+// receive is receiveLocked, adding what it can to run (nil: persist at
+// once).
+func (f *Federation) receive(ctx context.Context, origin string, in *incoming, fetchGaps bool, run *pendingRun) error {
 	p, ev, v := f.p, in.ev, in.v
+	extendsRun := run != nil && len(run.events) > 0 && len(ev.PrevEvents) == 1 && ev.PrevEvents[0] == run.last
+	if !extendsRun {
+		if err := f.flush(ctx, run, ev.RoomID); err != nil {
+			return err
+		}
+	}
 	stored, err := p.stores.Events.Events(ctx, append([]string{ev.EventID}, ev.PrevEvents...))
 	if err != nil {
 		return err
 	}
 	if se := stored[ev.EventID]; se != nil && !se.Outlier {
 		return nil // seen before
+	}
+	if extendsRun {
+		stored[run.last] = &core.StoredEvent{EventID: run.last, RoomID: ev.RoomID, StateGroup: run.group}
 	}
 	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
 		return err
@@ -103,7 +152,7 @@ func (f *Federation) receiveLocked(ctx context.Context, origin string, in *incom
 			softFailed = err
 		}
 	}
-	if err := f.persistReceived(ctx, in, t, b, beforeAuth, rejected, softFailed); err != nil {
+	if err := f.persistReceived(ctx, in, t, b, beforeAuth, rejected, softFailed, run); err != nil {
 		return err
 	}
 	switch {
@@ -230,7 +279,7 @@ func (f *Federation) fullState(ctx context.Context, t *tip, b *before) (core.Sta
 // persistReceived stores the checked event in with its state group, and
 // the change it makes to the room's current state, then updates the
 // pipeline's cache and tip.
-func (f *Federation) persistReceived(ctx context.Context, in *incoming, t *tip, b *before, beforeAuth eventauth.AuthEvents, rejected, softFailed error) error {
+func (f *Federation) persistReceived(ctx context.Context, in *incoming, t *tip, b *before, beforeAuth eventauth.AuthEvents, rejected, softFailed error, run *pendingRun) error {
 	p, ev, v := f.p, in.ev, in.v
 	var meta Metadata
 	if ev.StateKey != nil {
@@ -282,6 +331,18 @@ func (f *Federation) persistReceived(ctx context.Context, in *incoming, t *tip, 
 				opts.CurrentState = []core.CurrentStateDelta{{RoomID: ev.RoomID, Changes: delta}}
 			}
 		}
+	}
+	if run != nil && next != nil && ne.NewStateGroup == nil && ne.StateGroup != 0 && len(opts.CurrentState) == 0 &&
+		ev.StateKey == nil && ev.Type != eventauth.TypeRedaction {
+		// A message extending the single extremity: it joins the run.
+		run.events = append(run.events, ne)
+		run.group, run.last = ne.StateGroup, ev.EventID
+		p.cache.put(ev)
+		p.setTip(ev.RoomID, next)
+		return nil
+	}
+	if err := f.flush(ctx, run, ev.RoomID); err != nil {
+		return err
 	}
 	if _, err := p.stores.Events.PersistEvents(ctx, []core.NewEvent{ne}, opts); err != nil {
 		p.setTip(ev.RoomID, nil)
