@@ -438,7 +438,7 @@ func TestAdminRoomDeleteErrors(t *testing.T) {
 }
 
 // failingPurge is the real admin room store whose purges fail.
-type failingPurge struct{ *storage.AdminRoomStore }
+type failingPurge struct{ core.AdminRoomStore }
 
 func (failingPurge) PurgeRoom(context.Context, string) (core.PurgedRoom, error) {
 	return core.PurgedRoom{}, errors.New("disk on fire")
@@ -446,7 +446,7 @@ func (failingPurge) PurgeRoom(context.Context, string) (core.PurgedRoom, error) 
 
 func TestAdminRoomDeleteFails(t *testing.T) {
 	e := newAdminRoomsEnv(t, func(o *Options, db *storage.DB) {
-		o.AdminRooms = failingPurge{storage.NewAdminRoomStore(db, o.ServerName)}
+		o.AdminRooms = failingPurge{o.AdminRooms}
 	})
 	r := e.createRoom(t, e.alice, map[string]any{"name": "r"})
 	status, resp := e.ts.do(t, "DELETE", "/_synapse/admin/v2/rooms/"+url.PathEscape(r), e.admin.AccessToken, map[string]any{})

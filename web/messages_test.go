@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/storage"
 )
 
 // allEvents returns the IDs of every event of roomID the user sees, oldest
@@ -300,7 +299,7 @@ func TestMessagesEqualDepths(t *testing.T) {
 	roomID := e.createRoom(alice, map[string]any{"preset": "private_chat"})
 	base := e.send(alice, roomID, "t0", "base")
 	ctx := context.Background()
-	events := storage.NewEventStore(e.db)
+	events := e.g.Events
 	parent, err := events.Event(ctx, base)
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"net/url"
 	"slices"
 	"testing"
-
-	"hearth.dev/hearth/storage"
 )
 
 // sendContent sends an m.room.message with the given content and returns
@@ -208,7 +206,7 @@ func TestRelationsThreadsAndAggregations(t *testing.T) {
 	}
 
 	// GET /event gets the same bundle through withAggregations.
-	stored, err := storage.NewEventStore(e.db).Event(context.Background(), root)
+	stored, err := e.g.Events.Event(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
