@@ -242,13 +242,38 @@ func (c *Conn) dispatch(f *Frame) error {
 	return fmt.Errorf("%w: unexpected %s frame", ErrBadFrame, f.Type)
 }
 
-// deliver hands f to a stream's reader; it blocks while the stream's buffer
-// is full, unless the stream is abandoned.
+// StallTimeout bounds how long the connection's reader waits for a stream
+// whose buffer is full (its reader is slow: a remote server reading a
+// large answer slowly). Beyond it the stream is cancelled, so one slow
+// stream never holds the whole connection for long.
+var StallTimeout = 10 * time.Second
+
+// deliver hands f to a stream's reader; while the stream's buffer is full
+// it waits, at most StallTimeout, then cancels the stream.
 func (c *Conn) deliver(s *stream, f *Frame) {
+	select {
+	case s.ch <- f:
+		return
+	case <-s.done:
+		return
+	default:
+	}
+	t := time.NewTimer(StallTimeout)
+	defer t.Stop()
 	select {
 	case s.ch <- f:
 	case <-s.done:
 	case <-c.ctx.Done():
+	case <-t.C:
+		c.opts.Logger.Warn("relay: a stream's reader is too slow; cancelling it", "id", f.ID)
+		s.close()
+		c.mu.Lock()
+		if in := c.incoming[f.ID]; in != nil && !c.mine(f.ID) {
+			in.cancel()
+		}
+		delete(c.streams, f.ID)
+		c.mu.Unlock()
+		c.send(&Frame{Type: TypeCancel, ID: f.ID, Reason: "reader too slow"})
 	}
 }
 
