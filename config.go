@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,6 +36,9 @@ type Config struct {
 	DataDir      string `yaml:"data_dir"`
 	Registration string `yaml:"registration"` // closed | token | open
 	RateLimits   string `yaml:"rate_limits"`  // on | off
+	// TrustedProxies lists the reverse proxies (CIDRs) whose
+	// X-Forwarded-For header gives the client's address; empty trusts none.
+	TrustedProxies CIDRList `yaml:"trusted_proxies"`
 	// PublicBaseURL is the client-server API's public URL, for
 	// /.well-known/matrix/client; empty derives it from each request.
 	PublicBaseURL string           `yaml:"public_base_url"`
@@ -156,6 +160,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"data_dir", &c.DataDir, "folder holding the database"},
 		{"registration", &c.Registration, "who may register: closed, token or open"},
 		{"rate_limits", &c.RateLimits, "rate limiting: on or off"},
+		{"trusted_proxies", (*string)(&c.TrustedProxies), "reverse proxies (CIDRs, comma-separated) whose X-Forwarded-For is believed"},
 		{"public_base_url", &c.PublicBaseURL, "public URL of the client-server API, for .well-known (empty: from each request)"},
 		{"log_level", &c.LogLevel, "debug, info, warn or error"},
 		{"database.state_file", &c.Database.StateFile, "separate file for state groups (empty: same file)"},
@@ -233,6 +238,9 @@ func (c *Config) Validate() error {
 	}
 	if n, err := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64); err != nil || n <= 0 {
 		return fmt.Errorf("config: media.max_upload_bytes is %q; it must be a positive number of bytes", c.Media.MaxUploadBytes)
+	}
+	if _, err := c.TrustedProxies.Prefixes(); err != nil {
+		return fmt.Errorf("config: trusted_proxies: %w", err)
 	}
 	if n, err := strconv.Atoi(c.Limits.MaxCreateRoomInvites); err != nil || n <= 0 {
 		return fmt.Errorf("config: limits.max_create_room_invites is %q; it must be a positive number", c.Limits.MaxCreateRoomInvites)
@@ -342,4 +350,48 @@ func (f *FederationConfig) KeyServers() []string {
 		}
 	}
 	return out
+}
+
+// CIDRList is a list of address ranges in CIDR notation: a YAML list, or
+// one string of comma-separated ranges (as a flag or an environment
+// variable gives it). A bare address is a range of one.
+type CIDRList string
+
+// UnmarshalYAML accepts a list or a comma-separated string.
+func (l *CIDRList) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.SequenceNode {
+		var items []string
+		if err := n.Decode(&items); err != nil {
+			return err
+		}
+		*l = CIDRList(strings.Join(items, ","))
+		return nil
+	}
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	*l = CIDRList(s)
+	return nil
+}
+
+// Prefixes parses the list.
+func (l CIDRList) Prefixes() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, item := range strings.Split(string(l), ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(item)
+		if err != nil {
+			a, aerr := netip.ParseAddr(item)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not an address range (CIDR) nor an address", item)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

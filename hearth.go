@@ -94,6 +94,10 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			}
 		}()
 	}
+	trustedProxies, err := cfg.TrustedProxies.Prefixes() // checked by Validate
+	if err != nil {
+		return nil, err
+	}
 	// The service graph: the database and every service on it. Its
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
@@ -106,7 +110,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			Logger:          oo.Logger,
 		},
 		Client: clientapi.Settings{ServerName: cfg.ServerName, Version: Version,
-			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", PublicBaseURL: cfg.PublicBaseURL,
+			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", TrustedProxies: trustedProxies,
+			PublicBaseURL:  cfg.PublicBaseURL,
 			MaxUploadBytes: cfg.MaxUploadBytes(), LegacyMediaDownload: cfg.LegacyMediaDownload()},
 		DefaultServerName:    DefaultServerName,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites(),

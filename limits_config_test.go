@@ -7,6 +7,10 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,5 +68,65 @@ func TestCreateRoomInviteLimit(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "limits.max_create_room_invites") {
 			t.Errorf("Validate with limits.max_create_room_invites = %q: %v, want an error naming the key", bad, err)
 		}
+	}
+}
+
+// TestTrustedProxiesConfig checks trusted_proxies: a YAML list or a
+// comma-separated string, refused when a range does not parse, and wired
+// through Open so that clients behind a trusted proxy are rate-limited
+// each on their own address.
+func TestTrustedProxiesConfig(t *testing.T) {
+	if p, err := DefaultConfig().TrustedProxies.Prefixes(); err != nil || len(p) != 0 {
+		t.Errorf("default trusted_proxies = %v, %v; want none", p, err)
+	}
+	file := filepath.Join(t.TempDir(), "hearth.yaml")
+	if err := os.WriteFile(file, []byte("trusted_proxies: [10.0.0.0/8, 192.0.2.7]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := DefaultConfig()
+	if err := c.LoadConfigFile(file); err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}
+	if p, err := c.TrustedProxies.Prefixes(); err != nil || !slices.Equal(p, want) {
+		t.Errorf("trusted_proxies from a YAML list = %v, %v; want %v", p, err, want)
+	}
+	c.LoadEnv(func(k string) (string, bool) { return "10.0.0.0/8, fd00::/8", k == "HEARTH_TRUSTED_PROXIES" })
+	if p, err := c.TrustedProxies.Prefixes(); err != nil || len(p) != 2 || p[1] != netip.MustParsePrefix("fd00::/8") {
+		t.Errorf("trusted_proxies from the environment = %v, %v", p, err)
+	}
+	for _, bad := range []string{"10.0.0.0/33", "proxy.example.org", "10.0.0.0/8,,x"} {
+		c := DefaultConfig()
+		c.TrustedProxies = CIDRList(bad)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "trusted_proxies") {
+			t.Errorf("Validate with trusted_proxies %q: %v, want an error naming the key", bad, err)
+		}
+	}
+
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.TrustedProxies = "10.0.0.0/8"
+	hs, err := Open(context.Background(), cfg, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	login := func(client string, i int) int {
+		body := fmt.Sprintf(`{"type":"m.login.password","identifier":{"type":"m.id.user","user":"nobody%d"},"password":"x"}`, i)
+		req := httptest.NewRequest("POST", "/_matrix/client/v3/login", strings.NewReader(body))
+		req.RemoteAddr = "10.0.0.1:4321"
+		req.Header.Set("X-Forwarded-For", client)
+		rec := httptest.NewRecorder()
+		hs.Handler.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	n := 0
+	for ; n < 50 && login("203.0.113.1", n) != http.StatusTooManyRequests; n++ {
+	}
+	if n == 50 {
+		t.Fatal("client A was never rate-limited")
+	}
+	if code := login("203.0.113.2", 0); code != http.StatusForbidden {
+		t.Errorf("client B behind the same proxy after A ran dry: %d, want 403", code)
 	}
 }

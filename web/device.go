@@ -28,7 +28,7 @@ func deviceJSON(d core.Device) map[string]any {
 // writes at most every few minutes). A failure is logged, not answered:
 // the request itself is fine.
 func (s *Server) deviceSeen(r *http.Request, sess *core.Session) {
-	if err := s.opts.Devices.DeviceSeen(r.Context(), sess.UserID, sess.DeviceID, clientIP(r), s.opts.Now()); err != nil {
+	if err := s.opts.Devices.DeviceSeen(r.Context(), sess.UserID, sess.DeviceID, s.clientIP(r), s.opts.Now()); err != nil {
 		slog.WarnContext(r.Context(), "recording device last seen", "err", err)
 	}
 }

@@ -62,7 +62,7 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return err
 		}
-		if err := s.opts.Accounts.CheckPassword(r.Context(), uid, body.Password); err != nil {
+		if err := s.checkPassword(w, r, uid, body.Password); err != nil {
 			return err
 		}
 		userID = uid

@@ -1,10 +1,13 @@
 package web
 
 import (
+	"errors"
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +21,9 @@ const (
 	actionRegister   = "register"
 	actionMessage    = "message"
 	actionLoginToken = "login_token"
+	// actionLoginFailed counts wrong passwords per account, whatever
+	// address they come from (checkPassword).
+	actionLoginFailed = "login_failed"
 )
 
 // bucketRate is a token bucket's refill rate and size.
@@ -36,6 +42,8 @@ var actionRates = map[string]bucketRate{
 	actionRegister:   {perSecond: 0.17, burst: 3},
 	actionMessage:    {perSecond: 10, burst: 50},
 	actionLoginToken: {perSecond: 1.0 / 60, burst: 3},
+	// As Synapse's rc_login.failed_attempts.
+	actionLoginFailed: {perSecond: 0.17, burst: 3},
 }
 
 // maxBuckets bounds the bucket table; past it, full buckets are dropped.
@@ -69,13 +77,19 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string
 	if !ok {
 		return nil
 	}
-	who := "ip:" + clientIP(r)
+	who := "ip:" + s.clientIP(r)
 	if tok := accessToken(r); tok != "" {
 		if sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok); err == nil {
 			who = "user:" + sess.UserID
 		}
 	}
-	wait := s.acct.limits.take(bucketKey{who: who, action: action}, rate, s.opts.Now())
+	wait := s.acct.limits.take(bucketKey{who: who, action: action}, rate, s.opts.Now(), true)
+	return limitExceeded(w, wait)
+}
+
+// limitExceeded is nil when wait is not positive, else M_LIMIT_EXCEEDED
+// saying how long to wait (also as Retry-After on w, if w is not nil).
+func limitExceeded(w http.ResponseWriter, wait time.Duration) error {
 	if wait <= 0 {
 		return nil
 	}
@@ -86,9 +100,31 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string
 	return core.ErrLimitExceeded.WithMessage("Too many requests; retry in %d ms", ms).WithExtra("retry_after_ms", ms)
 }
 
-// take removes a token from the bucket, returning 0, or how long until one
-// is available if the bucket is empty.
-func (l *rateLimiter) take(k bucketKey, rate bucketRate, now time.Time) time.Duration {
+// checkPassword checks userID's password for a login or an authentication
+// stage, limiting wrong passwords per account as well as per address (the
+// callers' rateLimit): guesses spread over many addresses still get about
+// one try every six seconds at one account. While the account's bucket is
+// empty every attempt is refused unchecked (as Synapse does), so a right
+// password cannot be told from a wrong one.
+func (s *Server) checkPassword(w http.ResponseWriter, r *http.Request, userID, password string) error {
+	if !s.opts.RateLimits {
+		return s.opts.Accounts.CheckPassword(r.Context(), userID, password)
+	}
+	k := bucketKey{who: "account:" + userID, action: actionLoginFailed}
+	rate := actionRates[actionLoginFailed]
+	if err := limitExceeded(w, s.acct.limits.take(k, rate, s.opts.Now(), false)); err != nil {
+		return err
+	}
+	err := s.opts.Accounts.CheckPassword(r.Context(), userID, password)
+	if errors.Is(err, core.ErrForbidden) {
+		s.acct.limits.take(k, rate, s.opts.Now(), true)
+	}
+	return err
+}
+
+// take removes a token from the bucket (only looks, without consume),
+// returning 0, or how long until one is available if the bucket is empty.
+func (l *rateLimiter) take(k bucketKey, rate bucketRate, now time.Time, consume bool) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.buckets == nil {
@@ -111,7 +147,9 @@ func (l *rateLimiter) take(k bucketKey, rate bucketRate, now time.Time) time.Dur
 	}
 	b.last = now
 	if b.tokens >= 1 {
-		b.tokens--
+		if consume {
+			b.tokens--
+		}
 		return 0
 	}
 	return time.Duration((1 - b.tokens) / rate.perSecond * float64(time.Second))
@@ -128,11 +166,45 @@ func (l *rateLimiter) dropFull(now time.Time) {
 	}
 }
 
-// clientIP is the address the request came from (the TCP peer; hearth does
-// not trust forwarding headers).
-func clientIP(r *http.Request) string {
+// clientIP is the address the request came from: the TCP peer, or when
+// the peer is one of Options.TrustedProxies, the address that peer was
+// reached from according to X-Forwarded-For: the nearest address in the
+// header that is not itself a trusted proxy (addresses further left could
+// have been written by the client).
+func (s *Server) clientIP(r *http.Request) string {
+	peer := r.RemoteAddr
 	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
-		return host
+		peer = host
 	}
-	return r.RemoteAddr
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !s.trustedProxy(addr) {
+		return peer
+	}
+	var hops []string
+	for _, v := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(v, ",")...)
+	}
+	client := addr
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			break // not an address: nothing further left is believed
+		}
+		client = hop.Unmap()
+		if !s.trustedProxy(client) {
+			break
+		}
+	}
+	return client.String()
+}
+
+// trustedProxy reports whether addr is in Options.TrustedProxies.
+func (s *Server) trustedProxy(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }

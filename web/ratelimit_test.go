@@ -1,8 +1,12 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
+	"net"
 	"net/http/httptest"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -18,7 +22,8 @@ func TestLoginRateLimit(t *testing.T) {
 	ts.registerTestUser(t, "alice")
 	burst := int(actionRates[actionLogin].burst)
 	for i := range burst {
-		status, body := ts.do(t, "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", "wrong"))
+		// Other accounts each time, so only the address's bucket runs dry.
+		status, body := ts.do(t, "POST", "/_matrix/client/v3/login", "", passwordLogin("nobody"+strconv.Itoa(i), "wrong"))
 		wantError(t, "login within the burst "+strconv.Itoa(i), status, body, 403, "M_FORBIDDEN")
 	}
 	rec := ts.record(t, "POST", "/_matrix/client/v3/login", "", passwordLogin("alice", testPassword))
@@ -109,7 +114,7 @@ func TestRateLimiterBound(t *testing.T) {
 	now := time.Unix(0, 0)
 	rate := actionRates[actionLogin]
 	for i := range maxBuckets + 10 {
-		l.take(bucketKey{who: strconv.Itoa(i), action: actionLogin}, rate, now)
+		l.take(bucketKey{who: strconv.Itoa(i), action: actionLogin}, rate, now, true)
 	}
 	if len(l.buckets) > maxBuckets {
 		t.Errorf("%d buckets, want at most %d", len(l.buckets), maxBuckets)
@@ -134,4 +139,118 @@ func TestLoginTokenRateLimit(t *testing.T) {
 	ts.Clock.Advance(time.Minute)
 	status, body = get()
 	wantOK(t, "login token a minute later", status, body)
+}
+
+// loginFrom logs in as user with password from the address ip, with the
+// X-Forwarded-For header xff if not empty.
+func (ts *testServer) loginFrom(t *testing.T, ip, xff, user, password string) (int, map[string]any) {
+	t.Helper()
+	body, _ := json.Marshal(passwordLogin(user, password))
+	req := httptest.NewRequest("POST", "/_matrix/client/v3/login", bytes.NewReader(body))
+	req.RemoteAddr = net.JoinHostPort(ip, "4321")
+	if xff != "" {
+		req.Header.Set("X-Forwarded-For", xff)
+	}
+	rec := httptest.NewRecorder()
+	ts.Server.ServeHTTP(rec, req)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+// TestLoginFailedAttemptsPerAccount checks the per-account limit on wrong
+// passwords: guesses spread over many addresses run it dry, after which
+// even the right password is refused unchecked until it refills; other
+// accounts are not affected.
+func TestLoginFailedAttemptsPerAccount(t *testing.T) {
+	ts := newTestServer(t, withRateLimits)
+	ts.registerTestUser(t, "alice")
+	ts.registerTestUser(t, "bob")
+	burst := int(actionRates[actionLoginFailed].burst)
+	for i := range burst {
+		status, body := ts.loginFrom(t, "198.51.100."+strconv.Itoa(i+1), "", "alice", "guess"+strconv.Itoa(i))
+		wantError(t, "wrong password "+strconv.Itoa(i), status, body, 403, "M_FORBIDDEN")
+	}
+	status, body := ts.loginFrom(t, "198.51.100.99", "", "alice", testPassword)
+	wantError(t, "alice's right password after the guesses", status, body, 429, "M_LIMIT_EXCEEDED")
+	status, body = ts.loginFrom(t, "198.51.100.99", "", "bob", testPassword)
+	wantOK(t, "bob from the same address", status, body)
+	// The password stage of user-interactive auth counts too.
+	status, body = ts.do(t, "POST", "/_matrix/client/v3/account/password", "", map[string]any{"new_password": "x",
+		"auth": passwordAuth("", "alice", testPassword)})
+	wantError(t, "alice's password stage after the guesses", status, body, 429, "M_LIMIT_EXCEEDED")
+
+	ts.Clock.Advance(10 * time.Second)
+	status, body = ts.loginFrom(t, "198.51.100.99", "", "alice", testPassword)
+	wantOK(t, "alice after the bucket refilled", status, body)
+	// Right passwords do not use the bucket up.
+	for i := range burst + 2 {
+		ts.Clock.Advance(10 * time.Second) // for the address's bucket
+		status, body = ts.loginFrom(t, "198.51.100.99", "", "alice", testPassword)
+		wantOK(t, "right password "+strconv.Itoa(i), status, body)
+	}
+}
+
+// TestClientIPTrustedProxies checks which address a request is counted
+// against: X-Forwarded-For is believed only from a trusted proxy, and then
+// only up to the nearest address that is not a trusted proxy itself.
+func TestClientIPTrustedProxies(t *testing.T) {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")}
+	tests := []struct {
+		name, peer, xff, want string
+		proxies               []netip.Prefix
+	}{
+		{"no trusted proxies: the header is ignored", "10.1.2.3", "203.0.113.7", "10.1.2.3", nil},
+		{"untrusted peer: the header is ignored", "192.0.2.5", "203.0.113.7", "192.0.2.5", trusted},
+		{"trusted peer", "10.1.2.3", "203.0.113.7", "203.0.113.7", trusted},
+		{"chain: the nearest untrusted hop", "10.1.2.3", "198.51.100.1, 203.0.113.7, 10.9.9.9", "203.0.113.7", trusted},
+		{"two header lines", "10.1.2.3", "198.51.100.1", "198.51.100.1", trusted},
+		{"only proxies: the farthest", "10.1.2.3", "10.5.5.5, 10.6.6.6", "10.5.5.5", trusted},
+		{"garbage: the peer", "10.1.2.3", "nonsense", "10.1.2.3", trusted},
+		{"garbage past a hop: that hop", "10.1.2.3", "evil, 10.4.4.4", "10.4.4.4", trusted},
+		{"no header", "10.1.2.3", "", "10.1.2.3", trusted},
+		{"IPv6 proxy", "fd00::1", "2001:db8::7", "2001:db8::7", trusted},
+		{"IPv4-mapped peer", "::ffff:10.1.2.3", "203.0.113.8", "203.0.113.8", trusted},
+	}
+	for _, tt := range tests {
+		s := &Server{}
+		s.opts.TrustedProxies = tt.proxies
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = net.JoinHostPort(tt.peer, "4321")
+		if tt.xff != "" {
+			r.Header.Add("X-Forwarded-For", tt.xff)
+		}
+		if tt.name == "two header lines" {
+			r.Header.Set("X-Forwarded-For", "10.7.7.7")
+			r.Header.Add("X-Forwarded-For", "198.51.100.1, 10.8.8.8")
+		}
+		if got := s.clientIP(r); got != tt.want {
+			t.Errorf("%s: clientIP(peer %s, X-Forwarded-For %q) = %s, want %s", tt.name, tt.peer, r.Header.Values("X-Forwarded-For"), got, tt.want)
+		}
+	}
+}
+
+// TestRateLimitForwardedFor checks rate limits through the whole server:
+// a client cannot escape its address's bucket by writing X-Forwarded-For,
+// and clients behind a trusted proxy get buckets of their own.
+func TestRateLimitForwardedFor(t *testing.T) {
+	ts := newTestServer(t, withRateLimits, func(o *Options, _ *storage.DB) {
+		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	})
+	burst := int(actionRates[actionLogin].burst)
+	for i := range burst {
+		status, body := ts.loginFrom(t, "192.0.2.1", "203.0.113."+strconv.Itoa(i), "nobody"+strconv.Itoa(i), "x")
+		wantError(t, "spoofing client "+strconv.Itoa(i), status, body, 403, "M_FORBIDDEN")
+	}
+	status, body := ts.loginFrom(t, "192.0.2.1", "203.0.113.200", "nobody", "x")
+	wantError(t, "spoofing client past its burst", status, body, 429, "M_LIMIT_EXCEEDED")
+
+	for i := range burst {
+		status, body := ts.loginFrom(t, "10.0.0.1", "203.0.113.1", "nobody"+strconv.Itoa(i), "x")
+		wantError(t, "client A behind the proxy "+strconv.Itoa(i), status, body, 403, "M_FORBIDDEN")
+	}
+	status, body = ts.loginFrom(t, "10.0.0.1", "203.0.113.1", "nobody", "x")
+	wantError(t, "client A past its burst", status, body, 429, "M_LIMIT_EXCEEDED")
+	status, body = ts.loginFrom(t, "10.0.0.1", "203.0.113.2", "nobody", "x")
+	wantError(t, "client B behind the same proxy", status, body, 403, "M_FORBIDDEN")
 }

@@ -201,7 +201,7 @@ func (s *Server) authStage(r *http.Request, sess *uiaSession, req uiaRequest, au
 		if sess.userID != "" && userID != sess.userID {
 			return core.ErrForbidden.WithMessage("You can only authenticate as yourself")
 		}
-		if err := s.opts.Accounts.CheckPassword(r.Context(), userID, auth.Password); err != nil {
+		if err := s.checkPassword(nil, r, userID, auth.Password); err != nil {
 			return err
 		}
 		sess.userID = userID

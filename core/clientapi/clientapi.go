@@ -10,6 +10,7 @@ package clientapi
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"time"
 
@@ -46,6 +47,10 @@ type Settings struct {
 	Registration string
 	// RateLimits turns rate limiting on.
 	RateLimits bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For header
+	// gives the client's address (for rate limits and devices' last seen
+	// address); from any other peer the header is ignored.
+	TrustedProxies []netip.Prefix
 	// PublicBaseURL is the client-server API's public base URL, given by
 	// /.well-known/matrix/client; empty derives it from each request.
 	PublicBaseURL string
