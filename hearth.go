@@ -146,7 +146,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	}
 	// The client-server API: the graph's services, and joins of rooms on
 	// other servers through federation.
-	client, err := web.NewServer(web.Options{Services: g.Client, RemoteRooms: remote})
+	client, err := web.NewServer(web.Options{Services: g.Client, RemoteRooms: remote,
+		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}})
 	if err != nil {
 		hs.sender.Close()
 		g.CloseAll()

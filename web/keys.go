@@ -1,9 +1,13 @@
 package web
 
 import (
+	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"slices"
+	"sync"
+	"time"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/clientsync"
@@ -21,11 +25,47 @@ func (s *Server) registerKeyRoutes() {
 	s.mux.HandleFunc("POST /_matrix/client/v3/keys/signatures/upload", s.authed(s.postSignaturesUpload))
 }
 
-// remoteFailure is what failures holds for a remote server: federation
-// is not built yet, so no remote server can be asked.
+// remoteFailure is what failures holds for a remote server when the
+// server has no way to ask other servers.
 var remoteFailure = map[string]any{
 	"errcode": "M_UNAVAILABLE",
-	"error":   "This server does not federate yet; remote keys cannot be fetched",
+	"error":   "This server does not federate; remote keys cannot be fetched",
+}
+
+// RemoteKeys asks other servers for their users' keys (core.RemoteKeys).
+type RemoteKeys interface {
+	QueryKeys(ctx context.Context, server string, query map[string][]string) (core.RemoteKeysAnswer, error)
+	ClaimKeys(ctx context.Context, server string, claims map[string]map[string]string) (map[string]map[string]map[string]json.RawMessage, error)
+}
+
+// remoteKeysTimeout is how long /keys/query and /keys/claim wait for other
+// servers unless the request says (the spec's default: 10 seconds).
+const remoteKeysTimeout = 10 * time.Second
+
+// eachServer runs fn for every server concurrently, bounded by timeout
+// (milliseconds; 0: the default), and records in failures those that
+// failed. fn is called from several goroutines and must guard what it
+// writes with mu.
+func eachServer(ctx context.Context, servers []string, timeoutMS int, mu *sync.Mutex, failures map[string]any, fn func(ctx context.Context, server string) error) {
+	timeout := remoteKeysTimeout
+	if timeoutMS > 0 {
+		timeout = min(time.Duration(timeoutMS)*time.Millisecond, time.Minute)
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, server := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(ctx, server); err != nil {
+				mu.Lock()
+				failures[server] = core.FailureOf(err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // isLocalUser reports whether userID is a valid user ID of this server,
@@ -141,12 +181,14 @@ func (s *Server) postKeysUpload(w http.ResponseWriter, r *http.Request, sess *co
 func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		DeviceKeys map[string][]string `json:"device_keys"`
+		Timeout    int                 `json:"timeout"`
 	}
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	failures := map[string]any{}
 	local := map[string][]string{}
+	remote := map[string]map[string][]string{}
 	var localUsers []string
 	for userID, devs := range req.DeviceKeys {
 		isLocal, server, ok := s.isLocalUser(userID)
@@ -156,8 +198,13 @@ func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *cor
 		case isLocal:
 			local[userID] = devs
 			localUsers = append(localUsers, userID)
-		default:
+		case s.opts.RemoteKeys == nil:
 			failures[server] = remoteFailure
+		default:
+			if remote[server] == nil {
+				remote[server] = map[string][]string{}
+			}
+			remote[server][userID] = devs
 		}
 	}
 	slices.Sort(localUsers)
@@ -193,6 +240,19 @@ func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *cor
 			userSigning[u] = k.UserSigning
 		}
 	}
+	var mu sync.Mutex
+	eachServer(ctx, slices.Collect(maps.Keys(remote)), req.Timeout, &mu, failures, func(ctx context.Context, server string) error {
+		a, err := s.opts.RemoteKeys.QueryKeys(ctx, server, remote[server])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		maps.Copy(deviceKeys, a.DeviceKeys)
+		maps.Copy(master, a.MasterKeys)
+		maps.Copy(selfSigning, a.SelfSigningKeys)
+		return nil
+	})
 	writeJSON(w, http.StatusOK, map[string]any{
 		"device_keys":       deviceKeys,
 		"failures":          failures,
@@ -207,26 +267,47 @@ func (s *Server) postKeysQuery(w http.ResponseWriter, r *http.Request, sess *cor
 func (s *Server) postKeysClaim(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	var req struct {
 		OneTimeKeys map[string]map[string]string `json:"one_time_keys"`
+		Timeout     int                          `json:"timeout"`
 	}
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
 	failures := map[string]any{}
 	local := map[string]map[string]string{}
+	remote := map[string]map[string]map[string]string{}
 	for userID, devs := range req.OneTimeKeys {
 		isLocal, server, ok := s.isLocalUser(userID)
 		switch {
 		case !ok:
 		case isLocal:
 			local[userID] = devs
-		default:
+		case s.opts.RemoteKeys == nil:
 			failures[server] = remoteFailure
+		default:
+			if remote[server] == nil {
+				remote[server] = map[string]map[string]string{}
+			}
+			remote[server][userID] = devs
 		}
 	}
 	claimed, err := s.opts.DeviceKeys.ClaimKeys(r.Context(), local)
 	if err != nil {
 		return err
 	}
+	if claimed == nil {
+		claimed = map[string]map[string]map[string]json.RawMessage{}
+	}
+	var mu sync.Mutex
+	eachServer(r.Context(), slices.Collect(maps.Keys(remote)), req.Timeout, &mu, failures, func(ctx context.Context, server string) error {
+		got, err := s.opts.RemoteKeys.ClaimKeys(ctx, server, remote[server])
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		maps.Copy(claimed, got)
+		return nil
+	})
 	writeJSON(w, http.StatusOK, map[string]any{"one_time_keys": claimed, "failures": failures})
 	return nil
 }

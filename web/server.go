@@ -29,6 +29,9 @@ type Options struct {
 	// without it this server does not federate, and what needs another
 	// server answers M_NOT_FOUND.
 	RemoteRooms RemoteRooms
+	// RemoteKeys asks other servers for their users' end-to-end
+	// encryption keys; nil reports those servers in "failures".
+	RemoteKeys RemoteKeys
 }
 
 // Server answers the client-server API.

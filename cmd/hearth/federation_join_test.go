@@ -23,11 +23,12 @@ import (
 // federation handler served over TLS at its name (an IP literal with a
 // port), its client API called through its handler.
 type testHS struct {
-	t     *testing.T
-	hs    *hearth.Homeserver
-	name  string
-	token string // the access token of @user:name
-	user  string
+	t      *testing.T
+	hs     *hearth.Homeserver
+	name   string
+	token  string // the access token of @user:name
+	user   string
+	device string
 }
 
 func openTestHS(t *testing.T, ca *testCA, ip, localpart string) *testHS {
@@ -66,7 +67,7 @@ func openTestHS(t *testing.T, ca *testCA, ip, localpart string) *testHS {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testHS{t: t, hs: hs, name: name, token: tok.AccessToken, user: user}
+	return &testHS{t: t, hs: hs, name: name, token: tok.AccessToken, user: user, device: tok.DeviceID}
 }
 
 // call makes a client-server API request as the server's user and
@@ -331,5 +332,54 @@ func TestRemoteInvite(t *testing.T) {
 	// Rejecting again: there is no invite any more.
 	if code := b.call("POST", secondPath+"/leave", map[string]any{}, nil); code != http.StatusForbidden {
 		t.Errorf("rejecting twice: %d, want 403", code)
+	}
+}
+
+// TestRemoteKeys: alice on A fetches bob's device keys from B and claims
+// one of his one-time keys, through A's client API.
+func TestRemoteKeys(t *testing.T) {
+	ca := newTestCA(t)
+	a := openTestHS(t, ca, "127.0.0.1", "alice")
+	b := openTestHS(t, ca, "127.0.0.2", "bob")
+	deviceKeys := map[string]any{
+		"user_id": b.user, "device_id": b.device, "algorithms": []string{"m.olm.v1.curve25519-aes-sha2"},
+		"keys":       map[string]string{"curve25519:" + b.device: "curvekey", "ed25519:" + b.device: "edkey"},
+		"signatures": map[string]any{b.user: map[string]string{"ed25519:" + b.device: "sig"}},
+	}
+	if code := b.call("POST", "/_matrix/client/v3/keys/upload", map[string]any{
+		"device_keys":   deviceKeys,
+		"one_time_keys": map[string]any{"signed_curve25519:AAAA": map[string]any{"key": "otk1", "signatures": map[string]any{b.user: map[string]string{"ed25519:" + b.device: "sig"}}}},
+	}, nil); code != 200 {
+		t.Fatalf("keys/upload: %d", code)
+	}
+	var q struct {
+		DeviceKeys map[string]map[string]struct {
+			UserID   string `json:"user_id"`
+			DeviceID string `json:"device_id"`
+		} `json:"device_keys"`
+		Failures map[string]any `json:"failures"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/keys/query", map[string]any{"device_keys": map[string][]string{b.user: {}, "@x:unreachable.invalid": {}}}, &q); code != 200 {
+		t.Fatalf("keys/query: %d", code)
+	}
+	if got := q.DeviceKeys[b.user][b.device]; got.UserID != b.user || got.DeviceID != b.device {
+		t.Errorf("bob's device keys through A: %+v", q.DeviceKeys)
+	}
+	if _, ok := q.Failures["unreachable.invalid"]; !ok || len(q.Failures) != 1 {
+		t.Errorf("failures %v, want unreachable.invalid only", q.Failures)
+	}
+	var c struct {
+		OneTimeKeys map[string]map[string]map[string]json.RawMessage `json:"one_time_keys"`
+	}
+	if code := a.call("POST", "/_matrix/client/v3/keys/claim", map[string]any{"one_time_keys": map[string]any{b.user: map[string]string{b.device: "signed_curve25519"}}}, &c); code != 200 {
+		t.Fatalf("keys/claim: %d", code)
+	}
+	if k := c.OneTimeKeys[b.user][b.device]["signed_curve25519:AAAA"]; !bytes.Contains(k, []byte("otk1")) {
+		t.Errorf("claimed %v, want bob's one-time key", c.OneTimeKeys)
+	}
+	// The key was claimed once: a second claim gets nothing.
+	c.OneTimeKeys = nil
+	if code := a.call("POST", "/_matrix/client/v3/keys/claim", map[string]any{"one_time_keys": map[string]any{b.user: map[string]string{b.device: "signed_curve25519"}}}, &c); code != 200 || len(c.OneTimeKeys[b.user][b.device]) != 0 {
+		t.Errorf("second claim: %d %v", code, c.OneTimeKeys)
 	}
 }

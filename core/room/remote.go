@@ -182,6 +182,17 @@ func (f *Federation) check(ctx context.Context, raw json.RawMessage) (*incoming,
 		return nil, fmt.Errorf("%w: no room_id", ErrPDUInvalid)
 	}
 	v, err := f.p.Version(ctx, *head.RoomID)
+	if err == nil {
+		// A room known from an invite only has no events here to take
+		// PDUs in with: the server is not in it.
+		exts, terr := f.p.stores.Timeline.ForwardExtremities(ctx, *head.RoomID, 1)
+		switch {
+		case terr != nil && !errors.Is(terr, core.ErrNotFound):
+			return nil, terr
+		case terr != nil || len(exts) == 0:
+			err = core.ErrNotFound
+		}
+	}
 	if errors.Is(err, core.ErrNotFound) {
 		return nil, fmt.Errorf("%w: the server is not in room %q", ErrPDUInvalid, *head.RoomID)
 	}
