@@ -20,7 +20,7 @@ func TestDevices(t *testing.T) {
 	}
 	for _, d := range devs {
 		d := d.(map[string]any)
-		if d["device_id"] == alice.DeviceID && (d["last_seen_ip"] != "192.0.2.1" || d["last_seen_ts"] == nil) {
+		if d["device_id"] == alice.DeviceID && (d["last_seen_ip"] != "127.0.0.1" || d["last_seen_ts"] == nil) {
 			t.Errorf("requesting device without last_seen: %v", d)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 // encryption endpoints use.
 type e2eeServer struct {
 	srv      *Server
+	net      *loopback
 	accounts *storage.AccountStore
 	keys     *storage.KeyStore
 	toDevice *storage.ToDeviceStore
@@ -32,7 +33,7 @@ func newE2EEServer(t testing.TB) *e2eeServer {
 	e := &e2eeServer{}
 	ts := newTestServer(t)
 	e.keys, e.toDevice, e.notifier = ts.Graph.Keys, ts.Graph.ToDevice, ts.Graph.Notifier
-	e.srv, e.accounts = ts.Server, ts.Accounts
+	e.srv, e.accounts, e.net = ts.Server, ts.Accounts, ts.net
 	return e
 }
 
@@ -84,8 +85,7 @@ func (e *e2eeServer) call(t testing.TB, u *e2eeUser, method, path string, body a
 	if u != nil {
 		req.Header.Set("Authorization", "Bearer "+u.token)
 	}
-	rec := httptest.NewRecorder()
-	e.srv.ServeHTTP(rec, req)
+	rec := e.net.do(t, req)
 	return rec.Code, rec.Body.Bytes()
 }
 

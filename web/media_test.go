@@ -47,6 +47,7 @@ const (
 // database and two users, alice and bob.
 type mediaTestServer struct {
 	g     *services.Graph
+	net   *loopback
 	srv   *Server
 	db    *storage.DB
 	store *storage.MediaStore
@@ -66,6 +67,7 @@ func newMediaTestServer(tb testing.TB, mods ...func(*Options)) *mediaTestServer 
 	})
 	ts.db, ts.store = ts.g.DB, ts.g.Media
 	ts.srv = mustNewServer(tb, ts.options(mods...))
+	ts.net = newLoopback(tb, func() http.Handler { return ts.srv })
 	return ts
 }
 
@@ -93,9 +95,7 @@ func (ts *mediaTestServer) call(tb testing.TB, method, path, token string, body 
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
 	}
-	rec := httptest.NewRecorder()
-	ts.srv.ServeHTTP(rec, req)
-	return rec
+	return ts.net.do(tb, req)
 }
 
 // upload posts content and returns its media ID.
@@ -328,8 +328,7 @@ func TestMediaErrors(t *testing.T) {
 	req := httptest.NewRequest("POST", "/_matrix/media/v3/upload", io.MultiReader(bytes.NewReader(make([]byte, 60)), bytes.NewReader(make([]byte, 60))))
 	req.ContentLength = -1
 	req.Header.Set("Authorization", "Bearer "+mediaAlice)
-	rec := httptest.NewRecorder()
-	ts.srv.ServeHTTP(rec, req)
+	rec := ts.net.do(t, req)
 	wantMediaError(t, "too large, streamed", rec, 413, "M_TOO_LARGE")
 	var n int
 	if err := ts.db.Reader().QueryRow("SELECT count(*) FROM media").Scan(&n); err != nil || n != 1 {
@@ -511,9 +510,7 @@ func TestMediaCreateAndPut(t *testing.T) {
 	go func() {
 		req := httptest.NewRequest("GET", dl+"?timeout_ms=10000", nil)
 		req.Header.Set("Authorization", "Bearer "+mediaAlice)
-		rec := httptest.NewRecorder()
-		ts.srv.ServeHTTP(rec, req)
-		done <- rec
+		done <- ts.net.do(t, req)
 	}()
 	time.Sleep(20 * time.Millisecond) // let it start waiting (it finds the content either way)
 	rec = ts.call(t, "PUT", put+"?filename=late.txt", mediaAlice, []byte("arrived"), "Content-Type", "text/plain")

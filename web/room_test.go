@@ -27,6 +27,7 @@ type roomEnv struct {
 	handler http.Handler
 	g       *services.Graph
 	srv     *Server
+	net     *loopback
 	db      *storage.DB
 	rooms   *room.Pipeline
 }
@@ -43,6 +44,7 @@ func newRoomEnv(tb testing.TB) *roomEnv {
 	env.srv = mustNewServer(tb, Options{Services: g.Client})
 	mux.Handle("/", env.srv)
 	env.handler = mux
+	env.net = newLoopback(tb, func() http.Handler { return env.handler })
 	return env
 }
 
@@ -99,8 +101,7 @@ func (e *roomEnv) do(method, path, token string, body any) response {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	rec := httptest.NewRecorder()
-	e.handler.ServeHTTP(rec, req)
+	rec := e.net.do(e.tb, req)
 	return response{Status: rec.Code, Body: rec.Body.Bytes()}
 }
 

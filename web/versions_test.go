@@ -8,7 +8,7 @@ import (
 )
 
 func TestUnknownEndpoints(t *testing.T) {
-	s := newTestServer(t).Server
+	ts := newTestServer(t)
 	cases := []struct {
 		method, path string
 		status       int
@@ -19,8 +19,7 @@ func TestUnknownEndpoints(t *testing.T) {
 		{"GET", "/_matrix/client/versions", 200, ""},
 	}
 	for _, c := range cases {
-		rec := httptest.NewRecorder()
-		s.ServeHTTP(rec, httptest.NewRequest(c.method, c.path, nil))
+		rec := ts.net.do(t, httptest.NewRequest(c.method, c.path, nil))
 		if rec.Code != c.status {
 			t.Errorf("%s %s: status %d, want %d (%s)", c.method, c.path, rec.Code, c.status, rec.Body)
 			continue
@@ -40,9 +39,8 @@ func TestUnknownEndpoints(t *testing.T) {
 }
 
 func TestCORSPreflight(t *testing.T) {
-	s := newTestServer(t).Server
-	rec := httptest.NewRecorder()
-	s.ServeHTTP(rec, httptest.NewRequest(http.MethodOptions, "/_matrix/client/v3/sync", nil))
+	ts := newTestServer(t)
+	rec := ts.net.do(t, httptest.NewRequest(http.MethodOptions, "/_matrix/client/v3/sync", nil))
 	if rec.Code != http.StatusNoContent && rec.Code != http.StatusOK {
 		t.Errorf("OPTIONS: status %d", rec.Code)
 	}
