@@ -26,17 +26,23 @@ import (
 	"hearth.dev/hearth/core/signing"
 )
 
+// DeviceKeyReader reads device identity keys (core.DeviceKeyStore's
+// QueryDeviceKeys).
+type DeviceKeyReader interface {
+	QueryDeviceKeys(ctx context.Context, requester string, query map[string][]string) (map[string]map[string]json.RawMessage, error)
+}
+
 // CrossSigning checks and stores local users' cross-signing keys and the
 // signatures they upload.
 type CrossSigning struct {
 	keys       core.CrossSigningStore
-	devices    core.DeviceKeyStore
+	devices    DeviceKeyReader
 	serverName string
 }
 
 // NewCrossSigning returns the cross-signing service of serverName over its
 // key stores.
-func NewCrossSigning(serverName string, keys core.CrossSigningStore, devices core.DeviceKeyStore) (*CrossSigning, error) {
+func NewCrossSigning(serverName string, keys core.CrossSigningStore, devices DeviceKeyReader) (*CrossSigning, error) {
 	if serverName == "" || keys == nil || devices == nil {
 		return nil, errors.New("e2ee: cross-signing needs the server name and the key stores")
 	}
