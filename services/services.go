@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/adminroom"
 	"hearth.dev/hearth/core/clientapi"
 	"hearth.dev/hearth/core/clientsync"
+	"hearth.dev/hearth/core/e2ee"
 	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/core/signing"
@@ -78,6 +80,8 @@ type Graph struct {
 	Push          *push.Service
 	Rooms         *room.Pipeline
 	Timeline      *clientsync.Service
+	// RoomDeletes runs the admin API's room deletes.
+	RoomDeletes *adminroom.Service
 
 	// Client is what the client-server API is served from.
 	Client clientapi.Services
@@ -179,6 +183,15 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 		g.Close()
 		return nil, err
 	}
+	adminRooms := storage.NewAdminRoomStore(db, name)
+	crossSigner, err := e2ee.NewCrossSigning(name, g.Keys, g.Keys)
+	if err == nil {
+		g.RoomDeletes, err = adminroom.New(adminroom.Config{ServerName: name, Rooms: g.Rooms, Store: adminRooms, Now: now, Logger: cfg.Logger})
+	}
+	if err != nil {
+		g.Close()
+		return nil, err
+	}
 	settings := cfg.Client
 	settings.ServerName, settings.Now = name, now
 	g.Client = clientapi.Services{
@@ -190,13 +203,13 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 		SyncServices:  clientapi.SyncServices{Timeline: g.Timeline, Notifier: notifier},
 		MediaServices: clientapi.MediaServices{Media: g.Media},
 		KeyServices: clientapi.KeyServices{DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
-			ToDevice: g.ToDevice, KeyBackups: storage.NewKeyBackupStore(db)},
+			ToDevice: g.ToDevice, KeyBackups: storage.NewKeyBackupStore(db), CrossSigner: crossSigner},
 		// A profile change (client or admin API) reaches the user's member
 		// events through the room pipeline.
 		PersonalServices: clientapi.PersonalServices{Profiles: g.Profiles, OnProfileChange: g.Rooms.ProfileChanged,
 			AccountData: g.AccountData, PushRules: g.PushRules, Pushers: g.Pushers, Notifications: g.Notifications,
 			Receipts: g.Receipts, Typing: g.Typing, Presence: g.Presence},
-		AdminServices: clientapi.AdminServices{AdminRooms: storage.NewAdminRoomStore(db, name),
+		AdminServices: clientapi.AdminServices{AdminRooms: adminRooms, RoomDeletes: g.RoomDeletes,
 			UserDirectory: storage.NewUserDirectoryStore(db)},
 	}
 	if err := g.Client.Check(); err != nil {
@@ -216,9 +229,13 @@ func claimServerName(ctx context.Context, db *storage.DB, name, def string) (str
 	return got, err
 }
 
-// Close stops the services' background work (push delivery). It does not
-// close the database: CloseAll does both.
+// Close stops the services' background work (admin room deletes, which it
+// waits for, and push delivery). It does not close the database: CloseAll
+// does both.
 func (g *Graph) Close() {
+	if g.RoomDeletes != nil {
+		g.RoomDeletes.Wait()
+	}
 	if g.dispatcher != nil {
 		g.dispatcher.Close()
 		g.dispatcher = nil

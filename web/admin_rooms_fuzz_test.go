@@ -39,7 +39,7 @@ func FuzzAdminRoomList(f *testing.F) {
 // or a 500.
 func FuzzAdminRoomDeleteBody(f *testing.F) {
 	ts := newTestServer(f)
-	f.Cleanup(ts.Server.deletes.wg.Wait)
+	f.Cleanup(ts.Server.opts.RoomDeletes.Wait)
 	admin := ts.registerTestAdmin(f, "admin")
 	for _, s := range []string{`{}`, `{"block":true}`, `{"purge":false,"new_room_user_id":"@m:example.org"}`, `{"message":5}`, `[]`, ``, `{"block":null}`} {
 		f.Add([]byte(s))

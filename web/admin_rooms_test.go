@@ -13,8 +13,22 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/adminroom"
 	"hearth.dev/hearth/storage"
 )
+
+// withAdminRoomStore wires store (the graph's, wrapped) as the admin room
+// store, and a room delete service over it.
+func withAdminRoomStore(store core.AdminRoomStore) func(*Options, *storage.DB) {
+	return func(o *Options, db *storage.DB) {
+		o.AdminRooms = store
+		deletes, err := adminroom.New(adminroom.Config{ServerName: o.ServerName, Rooms: o.Rooms, Store: store, Now: o.Now})
+		if err != nil {
+			panic(err)
+		}
+		o.RoomDeletes = deletes
+	}
+}
 
 // adminRoomsEnv is a test server with rooms, an admin and three users.
 type adminRoomsEnv struct {
@@ -26,7 +40,7 @@ func newAdminRoomsEnv(t *testing.T, mods ...func(*Options, *storage.DB)) *adminR
 	t.Helper()
 	ts := newTestServer(t, append([]func(*Options, *storage.DB){}, mods...)...)
 	// A delete still running when the test ends would use a closed database.
-	t.Cleanup(ts.Server.deletes.wg.Wait)
+	t.Cleanup(ts.Server.opts.RoomDeletes.Wait)
 	return &adminRoomsEnv{
 		ts:    ts,
 		admin: ts.registerTestAdmin(t, "admin"),
@@ -311,7 +325,7 @@ func TestAdminRoomDeleteV2(t *testing.T) {
 	if deleteID == "" {
 		t.Fatalf("delete answered %v, want a delete_id", resp)
 	}
-	e.ts.Server.deletes.wg.Wait()
+	e.ts.Server.opts.RoomDeletes.Wait()
 
 	want := map[string]any{
 		"delete_id": deleteID, "room_id": doomed, "status": "complete",
@@ -370,7 +384,7 @@ func TestAdminRoomDeleteV2(t *testing.T) {
 	ahead := "!ahead:elsewhere.org"
 	status, resp = e.ts.do(t, "DELETE", "/_synapse/admin/v2/rooms/"+url.PathEscape(ahead), e.admin.AccessToken, map[string]any{"block": true})
 	wantOK(t, "delete-and-block an unknown room", status, resp)
-	e.ts.Server.deletes.wg.Wait()
+	e.ts.Server.opts.RoomDeletes.Wait()
 	if st := e.deleteStatus(t, resp["delete_id"].(string)); st["status"] != "complete" {
 		t.Errorf("blocking ahead: %v", st)
 	}
@@ -425,15 +439,44 @@ func TestAdminRoomDeleteErrors(t *testing.T) {
 	status, resp := e.ts.do(t, "GET", "/_synapse/admin/v2/rooms/delete_status/XYZ", e.alice.AccessToken, nil)
 	wantError(t, "status as a non-admin", status, resp, 403, "M_FORBIDDEN")
 
-	// One delete of a room at a time.
-	if e.ts.Server.deletes.start(r, e.ts.Clock.Now()) == nil {
-		t.Fatal("could not start a delete")
-	}
+}
+
+// heldBlock is the real admin room store whose blocks wait until release
+// is closed, holding the delete that blocks at its first step.
+type heldBlock struct {
+	core.AdminRoomStore
+	release chan struct{}
+}
+
+func (h heldBlock) SetRoomBlock(ctx context.Context, roomID string, blocked bool, by string) error {
+	<-h.release
+	return h.AdminRoomStore.SetRoomBlock(ctx, roomID, blocked, by)
+}
+
+func TestAdminRoomDeleteOneAtATime(t *testing.T) {
+	release := make(chan struct{})
+	e := newAdminRoomsEnv(t, func(o *Options, db *storage.DB) {
+		withAdminRoomStore(heldBlock{o.AdminRooms, release})(o, db)
+	})
+	r := e.createRoom(t, e.alice, map[string]any{"name": "r"})
+	path := "/_synapse/admin/v2/rooms/" + url.PathEscape(r)
+	status, resp := e.ts.do(t, "DELETE", path, e.admin.AccessToken, map[string]any{"block": true})
+	wantOK(t, "first delete", status, resp)
+	first, _ := resp["delete_id"].(string)
+	// The first delete waits in its block step.
 	status, resp = e.ts.do(t, "DELETE", path, e.admin.AccessToken, map[string]any{})
 	wantError(t, "delete while one is under way", status, resp, 400, "M_UNKNOWN")
 	// Nothing was done: alice is still in the room.
 	if got := e.joinedRooms(t, e.alice); !cmp.Equal(got, []string{r}) {
 		t.Errorf("alice's rooms after a refused delete: %v", got)
+	}
+	close(release)
+	e.ts.Server.opts.RoomDeletes.Wait()
+	if st := e.deleteStatus(t, first); st["status"] != "complete" {
+		t.Errorf("status of the first delete: %v", st)
+	}
+	if got := e.joinedRooms(t, e.alice); len(got) != 0 {
+		t.Errorf("alice's rooms after the first delete: %v", got)
 	}
 }
 
@@ -446,12 +489,12 @@ func (failingPurge) PurgeRoom(context.Context, string) (core.PurgedRoom, error) 
 
 func TestAdminRoomDeleteFails(t *testing.T) {
 	e := newAdminRoomsEnv(t, func(o *Options, db *storage.DB) {
-		o.AdminRooms = failingPurge{o.AdminRooms}
+		withAdminRoomStore(failingPurge{o.AdminRooms})(o, db)
 	})
 	r := e.createRoom(t, e.alice, map[string]any{"name": "r"})
 	status, resp := e.ts.do(t, "DELETE", "/_synapse/admin/v2/rooms/"+url.PathEscape(r), e.admin.AccessToken, map[string]any{})
 	wantOK(t, "delete", status, resp)
-	e.ts.Server.deletes.wg.Wait()
+	e.ts.Server.opts.RoomDeletes.Wait()
 	st := e.deleteStatus(t, resp["delete_id"].(string))
 	if st["status"] != "failed" || st["error"] != "Internal server error" {
 		t.Errorf("status of a failed purge: %v", st)
@@ -534,7 +577,7 @@ func TestAdminRoomPurgeThenJoin(t *testing.T) {
 	e.join(t, e.bob, gone)
 	status, resp := e.ts.do(t, "DELETE", "/_synapse/admin/v2/rooms/"+url.PathEscape(gone), e.admin.AccessToken, map[string]any{})
 	wantOK(t, "delete", status, resp)
-	e.ts.Server.deletes.wg.Wait()
+	e.ts.Server.opts.RoomDeletes.Wait()
 	if st := e.deleteStatus(t, resp["delete_id"].(string)); st["status"] != "complete" {
 		t.Fatalf("delete: %v", st)
 	}

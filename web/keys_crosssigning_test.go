@@ -1,12 +1,14 @@
 package web
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"hearth.dev/hearth/core/canonicaljson"
 	"hearth.dev/hearth/core/signing"
 )
 
@@ -149,6 +151,14 @@ func TestDeviceSigningUpload(t *testing.T) {
 	if !sameKeyJSON(theirs.Master[alice.id], mustJSON(t, csKey(t, alice.id, "master", next.master, nil))) {
 		t.Errorf("master key after the replacement = %s, want the new one", theirs.Master[alice.id])
 	}
+}
+
+// sameKeyJSON reports whether two JSON values are equal whatever their
+// spacing and member order.
+func sameKeyJSON(a, b []byte) bool {
+	ca, errA := canonicaljson.Canonicalize(a, canonicaljson.Lenient)
+	cb, errB := canonicaljson.Canonicalize(b, canonicaljson.Lenient)
+	return errA == nil && errB == nil && bytes.Equal(ca, cb)
 }
 
 func mustJSON(t *testing.T, v any) []byte {

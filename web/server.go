@@ -40,8 +40,6 @@ type Server struct {
 	mux  *http.ServeMux
 	repo mediaState // the content repository (media.go)
 	acct accountState
-	// deletes are the admin API's room deletes (admin_rooms_delete.go).
-	deletes roomDeletes
 }
 
 // NewServer builds the handler tree. Every service of o is required: a

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"hearth.dev/hearth/core"
 )
@@ -53,4 +54,14 @@ func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *c
 	}
 	writeJSON(w, http.StatusOK, map[string]any{})
 	return nil
+}
+
+// sortedStrings returns the keys of m, sorted.
+func sortedStrings[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
 }

@@ -102,7 +102,7 @@ func (s *Service) shutdown(ctx context.Context, t *task, adminID string, req Req
 	if _, err := store.PurgeRoom(ctx, roomID); err != nil && !errors.Is(err, core.ErrNotFound) {
 		return err
 	}
-	rooms.InvalidateRoom(roomID)
+	rooms.ForgetRoom(roomID)
 	return nil
 }
 

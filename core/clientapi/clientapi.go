@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/adminroom"
 	"hearth.dev/hearth/core/clientsync"
+	"hearth.dev/hearth/core/e2ee"
 	"hearth.dev/hearth/core/room"
 )
 
@@ -97,13 +99,15 @@ type MediaServices struct {
 
 // KeyServices keep end-to-end encryption keys and the device list stream
 // (storage.KeyStore implements the first three), to-device messages and
-// server-side key backups.
+// server-side key backups; CrossSigner checks and stores uploaded
+// cross-signing keys and signatures (e2ee.CrossSigning).
 type KeyServices struct {
 	DeviceKeys   core.DeviceKeyStore
 	CrossSigning core.CrossSigningStore
 	DeviceLists  core.DeviceListStore
 	ToDevice     core.ToDeviceStore
 	KeyBackups   core.KeyBackupStore
+	CrossSigner  *e2ee.CrossSigning
 }
 
 // PersonalServices keep a user's own data: profiles (and, after a display
@@ -123,9 +127,11 @@ type PersonalServices struct {
 }
 
 // AdminServices are what the admin room API reads and changes beyond
-// Rooms, and the user directory.
+// Rooms, the room deletes it runs (adminroom.Service), and the user
+// directory.
 type AdminServices struct {
 	AdminRooms    core.AdminRoomStore
+	RoomDeletes   *adminroom.Service
 	UserDirectory core.UserDirectoryStore
 }
 
