@@ -183,7 +183,12 @@ func TestTwoHomeserversFederate(t *testing.T) {
 	b := n.open(t, "b.test", "bob")
 
 	roomID, _ := a.c.ok("POST", "/_matrix/client/v3/createRoom", a.token, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	a.send(roomID, "before b joined")
 	b.c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID)+"?server_name=a.test", b.token, map[string]any{})
+	// b's /messages reaches the join's prev_events: b backfills from a.
+	if got := b.bodies(roomID); !slices.Equal(got, []string{"before b joined"}) {
+		t.Fatalf("b's history before its join = %v, want a's message (backfilled)", got)
+	}
 
 	a.send(roomID, "hello from a")
 	eventually(t, "b to see a's message", func() bool { return slices.Contains(b.bodies(roomID), "hello from a") })

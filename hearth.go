@@ -101,6 +101,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// The service graph: the database and every service on it. Its
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
+	backfill := &remoteBackfill{}
 	g, err := services.Open(ctx, services.Config{
 		Storage: storage.Options{
 			Path:            cfg.DatabasePath(),
@@ -115,6 +116,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			MaxUploadBytes: cfg.MaxUploadBytes(), LegacyMediaDownload: cfg.LegacyMediaDownload()},
 		DefaultServerName:    DefaultServerName,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites(),
+		Backfill:             backfill,
 		Logger:               oo.Logger,
 	})
 	if err != nil {
@@ -144,6 +146,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		g.CloseAll()
 		return nil, err
 	}
+	backfill.f = remote
 	// The client-server API: the graph's services, and joins of rooms on
 	// other servers through federation.
 	client, err := web.NewServer(web.Options{Services: g.Client, RemoteRooms: remote,
@@ -163,6 +166,18 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs.sender.Start()
 	hs.startRelay()
 	return hs, nil
+}
+
+// remoteBackfill hands /messages' backfills to the PDU layer, which is
+// built after the services (its key ring and client need their database);
+// Open sets f before anything is served.
+type remoteBackfill struct{ f *room.Federation }
+
+func (b *remoteBackfill) Backfill(ctx context.Context, roomID string, limit int) (int, error) {
+	if b.f == nil {
+		return 0, nil
+	}
+	return b.f.Backfill(ctx, roomID, limit)
 }
 
 // openFederation builds the server-server side: the outbound client and

@@ -48,6 +48,9 @@ type Config struct {
 	// Password sets the cost of password hashing (zero: storage's
 	// defaults; tests choose cheap ones).
 	Password storage.PasswordParams
+	// Backfill, when set, fetches history from other servers when
+	// /messages reaches the oldest event the server has.
+	Backfill clientsync.Backfiller
 	// Logger logs the services' background work (nil: slog.Default()).
 	Logger *slog.Logger
 }
@@ -176,7 +179,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	// /sync and the timeline reads.
 	if g.Timeline, err = clientsync.New(clientsync.Stores{
 		Rooms: g.Rooms, Events: events, Timeline: events, State: events, Groups: events,
-		Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events,
+		Filters: storage.NewFilterStore(db), Relations: events, Search: events, Timestamps: events, Backfill: cfg.Backfill,
 		ToDevice: g.ToDevice, DeviceLists: g.Keys, DeviceKeys: g.Keys,
 		AccountData: g.AccountData, Receipts: g.Receipts, Typing: g.Typing, Presence: g.Presence, Notifications: g.Notifications,
 	}, now); err != nil {

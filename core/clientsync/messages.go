@@ -173,6 +173,16 @@ func (s *Service) Messages(ctx context.Context, req MessagesRequest) (*MessagesR
 	if err != nil {
 		return nil, err
 	}
+	if req.Dir == core.Backward && !more && len(evs) < limit && s.stores.Backfill != nil {
+		// The page reached the oldest event here: ask the other servers in
+		// the room for what came before (best effort: on failure the client
+		// gets what the server has).
+		if n, err := s.stores.Backfill.Backfill(ctx, req.RoomID, limit-len(evs)); err == nil && n > 0 {
+			if evs, next, more, err = s.page(ctx, req.Viewer.UserID, req.RoomID, from, to, req.Dir, limit, keep); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if more {
 		resp.End = TopologicalPage(next).String()
 	}

@@ -95,6 +95,9 @@ type Stores struct {
 	Relations  RelationStore
 	Search     SearchStore
 	Timestamps TimestampStore
+	// Backfill, when set, fetches history from other servers when a
+	// backward /messages reaches the oldest event the server has.
+	Backfill Backfiller
 
 	ToDevice    core.ToDeviceStore
 	DeviceLists core.DeviceListStore
@@ -105,6 +108,14 @@ type Stores struct {
 	Typing        TypingSource
 	Presence      PresenceSource
 	Notifications NotificationSource
+}
+
+// Backfiller fetches a room's history from other servers (core/room's
+// Federation implements it).
+type Backfiller interface {
+	// Backfill adds at most about limit events from before the room's
+	// backward extremities, and returns how many it added.
+	Backfill(ctx context.Context, roomID string, limit int) (int, error)
 }
 
 // Service answers /sync and the timeline reads.

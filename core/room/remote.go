@@ -93,6 +93,8 @@ type incoming struct {
 	v  *roomversion.Version
 	// roomID is the event's room (computed for a v12 create event).
 	roomID string
+	// backfilled marks history fetched with /backfill.
+	backfilled bool
 	// js is the event as stored: without unsigned, and redacted when its
 	// content hash did not match.
 	js []byte

@@ -138,7 +138,7 @@ func (f *Federation) receive(ctx context.Context, origin string, in *incoming, f
 			return err
 		}
 		rejected = err
-	} else if !b.fast {
+	} else if !b.fast && !in.backfilled {
 		// 6. Passes authorization rules based on the current state of the
 		// room, otherwise it is "soft failed". (With prev_events equal to
 		// the forward extremities, this is check 5 again.)
@@ -197,7 +197,7 @@ func neededKeysOf(v *roomversion.Version, ev *pdu.PDU) []core.StateKey {
 func (f *Federation) stateBefore(ctx context.Context, origin string, in *incoming, t *tip, stored map[string]*core.StoredEvent, missing []string) (*before, error) {
 	ev := in.ev
 	prevs := slices.Compact(slices.Sorted(slices.Values(ev.PrevEvents)))
-	if len(missing) == 0 && len(prevs) == len(t.exts) {
+	if len(missing) == 0 && len(prevs) == len(t.exts) && !in.backfilled {
 		same := true
 		for _, e := range t.exts {
 			if _, ok := slices.BinarySearch(prevs, e.EventID); !ok {
@@ -298,15 +298,17 @@ func (f *Federation) persistReceived(ctx context.Context, in *incoming, t *tip, 
 	ne.SoftFailed = softFailed != nil
 	counted := rejected == nil && softFailed == nil
 
-	var opts core.PersistOptions
+	// Backfilled history takes negative stream orderings and changes
+	// neither the room's extremities nor its current state.
+	opts := core.PersistOptions{Backfilled: in.backfilled}
 	var next *tip
-	keepTip := !counted
+	keepTip := !counted || in.backfilled
 	var change core.StateMap
 	if counted && ev.StateKey != nil {
 		change = core.StateMap{{Type: ev.Type, StateKey: *ev.StateKey}: ev.EventID}
 	}
 	switch {
-	case b.fast && counted && t.resolved == nil:
+	case b.fast && counted && t.resolved == nil && !in.backfilled:
 		// The common case: the event extends the room's one forward
 		// extremity, as a local event does.
 		delta, nt, err := p.placeEvent(ctx, v, t, len(t.exts), ev, &ne)
@@ -321,7 +323,7 @@ func (f *Federation) persistReceived(ctx context.Context, in *incoming, t *tip, 
 		if err := f.setGroup(ctx, t, b, change, &ne); err != nil {
 			return err
 		}
-		if counted {
+		if counted && !in.backfilled {
 			delta, history, err := f.currentAfter(ctx, in, t, b, change)
 			if err != nil {
 				return err
