@@ -134,8 +134,8 @@ test-clients: build client-deps
 # test/federation/peer.py, an independent server on python3-signedjson,
 # -canonicaljson and -nacl, against itself and against hearth; and two hearths
 # driven by matrix-js-sdk (test/federation/run.mjs). test-federation runs the
-# steps that pass today (FED_PEER_STEPS; the two-server steps join when they
-# pass); test-federation-full runs them all and reports each.
+# steps that pass today (FED_PEER_STEPS, FED_SERVER_STEPS); test-federation-full
+# runs them all and reports each.
 FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_replay \
   hearth_serves_queries hearth_joins_peer_room_v10 hearth_joins_peer_room_v11 \
   hearth_joins_peer_room_v12 peer_message_reaches_hearth hearth_message_reaches_peer \
@@ -145,6 +145,8 @@ FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_
   refuses_failed_auth serves_event serves_state_ids_and_state serves_event_auth \
   serves_backfill serves_missing_events serves_timestamp_to_event peer_leaves_hearth_room \
   peer_invites_hearth peer_saw_only_valid_traffic
+FED_SERVER_STEPS := register create_invite_join messages_both_ways state redaction leave_and_rejoin \
+  partition fork
 fed_comma := ,
 fed_space := $(subst ,, )
 
@@ -152,7 +154,8 @@ federation-deps: client-deps
 	command -v openssl >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y openssl)
 
 test-federation: build federation-deps
-	node test/federation/run.mjs --only selftest,peer --peer-steps $(subst $(fed_space),$(fed_comma),$(strip $(FED_PEER_STEPS)))
+	node test/federation/run.mjs --peer-steps $(subst $(fed_space),$(fed_comma),$(strip $(FED_PEER_STEPS))) \
+	  --server-steps $(subst $(fed_space),$(fed_comma),$(strip $(FED_SERVER_STEPS)))
 
 test-federation-full: build federation-deps
 	node test/federation/run.mjs
