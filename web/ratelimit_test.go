@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -253,4 +254,44 @@ func TestRateLimitForwardedFor(t *testing.T) {
 	wantError(t, "client A past its burst", status, body, 429, "M_LIMIT_EXCEEDED")
 	status, body = ts.loginFrom(t, "10.0.0.1", "203.0.113.2", "nobody", "x")
 	wantError(t, "client B behind the same proxy", status, body, 403, "M_FORBIDDEN")
+}
+
+// FuzzClientIP feeds arbitrary X-Forwarded-For headers to clientIP: never
+// a panic; from an untrusted peer always the peer; from a trusted one the
+// peer or an address written in the header.
+func FuzzClientIP(f *testing.F) {
+	for _, seed := range []string{"", "203.0.113.7", "198.51.100.1, 203.0.113.7, 10.9.9.9", "nonsense", ",,,", "::ffff:1.2.3.4", "[::1]", "1.2.3.4:80", "fe80::1%eth0"} {
+		f.Add(seed, true)
+		f.Add(seed, false)
+	}
+	s := &Server{}
+	s.opts.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}
+	f.Fuzz(func(t *testing.T, xff string, trustedPeer bool) {
+		peer := "192.0.2.5"
+		if trustedPeer {
+			peer = "10.1.2.3"
+		}
+		r := httptest.NewRequest("GET", "/", nil)
+		r.RemoteAddr = peer + ":4321"
+		r.Header.Set("X-Forwarded-For", xff)
+		got := s.clientIP(r)
+		if got == peer {
+			return
+		}
+		if !trustedPeer {
+			t.Fatalf("untrusted peer, X-Forwarded-For %q: clientIP = %q", xff, got)
+		}
+		if _, err := netip.ParseAddr(got); err != nil {
+			t.Fatalf("X-Forwarded-For %q: clientIP = %q, not an address", xff, got)
+		}
+		found := false
+		for _, hop := range strings.Split(xff, ",") {
+			if a, err := netip.ParseAddr(strings.TrimSpace(hop)); err == nil && a.Unmap().String() == got {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("X-Forwarded-For %q: clientIP = %q, which it does not hold", xff, got)
+		}
+	})
 }
