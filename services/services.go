@@ -163,8 +163,10 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	// The room pipeline keeps the real clock even when Client.Now is a
 	// test's: event timestamps must advance (a v12 room ID is the hash of
 	// its create event, timestamp included).
+	// No Notifier for the pipeline: every event it stores takes a stream
+	// id, and storage wakes /sync after the commit (StreamAdvanced).
 	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Logger: cfg.Logger}}}
-	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Notifier: notifier, Profiles: g.Profiles,
+	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Profiles: g.Profiles,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites}, room.Stores{
 		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events,
 		Directory: storage.NewDirectoryStore(db),

@@ -46,7 +46,9 @@ type Config struct {
 	Key signing.Key
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
-	// Notifier, when set, is notified after every persisted event.
+	// Notifier, when set, is notified after every persisted event. hearth
+	// leaves it unset: its storage wakes /sync after every commit that
+	// stores an event (storage.Options.StreamAdvanced).
 	Notifier *core.Notifier
 	// DefaultRoomVersion is the version of new rooms ("" uses
 	// roomversion.Default).
