@@ -2,26 +2,21 @@ package web
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
-	"sync"
 	"testing"
 
-	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/storage"
 )
 
-// personalServer is a testServer with the stores of personal and ephemeral
-// data wired in, and a settable set of room memberships standing in for
-// the room pipeline's.
+// personalServer is a testServer with handles on the graph's stores of
+// personal and ephemeral data.
 type personalServer struct {
 	*testServer
-	joined   *joinedSet
 	events   *storage.EventStore
 	typing   *typing.Tracker
 	notices  *storage.NotificationStore
@@ -29,73 +24,35 @@ type personalServer struct {
 	receipts *storage.ReceiptStore
 }
 
-// joinedSet is a fake membership check: user -> rooms.
-type joinedSet struct {
-	mu sync.Mutex
-	m  map[string]map[string]bool
-}
-
-func (j *joinedSet) join(user, room string) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.m[user] == nil {
-		j.m[user] = map[string]bool{}
-	}
-	j.m[user][room] = true
-}
-
-func (j *joinedSet) IsJoined(ctx context.Context, user, room string) (bool, error) {
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	return j.m[user][room], nil
-}
-
 func newPersonalServer(tb testing.TB, mods ...func(*Options, *storage.DB)) *personalServer {
 	tb.Helper()
-	ps := &personalServer{joined: &joinedSet{m: map[string]map[string]bool{}}}
-	all := append([]func(*Options, *storage.DB){func(o *Options, db *storage.DB) {
-		// Memberships are set by the tests (ps.joined) instead of rooms.
-		o.IsJoined = ps.joined.IsJoined
-	}}, mods...)
-	ps.testServer = newTestServer(tb, all...)
+	ps := &personalServer{testServer: newTestServer(tb, mods...)}
 	g := ps.Graph
 	ps.events, ps.typing, ps.notices, ps.pushes, ps.receipts = g.Events, g.Typing, g.Notifications, g.Push, g.Receipts
 	return ps
 }
 
-// testRoomEvents stores a room with message events from sender (the room
-// pipeline's job in the real server) and returns the room ID and the
-// event IDs in order. Contents are JSON objects, one per event.
-func (ps *personalServer) testRoomEvents(tb testing.TB, name, sender string, contents ...string) (string, []string) {
+// testRoom makes a room through the client API: creator creates it
+// (invite only), invites members, who join, and then sends contents as
+// m.room.message events. It returns the room ID and the message IDs.
+func (ts *testServer) testRoom(tb testing.TB, creator testUser, members []testUser, contents ...string) (string, []string) {
 	tb.Helper()
-	ctx := context.Background()
-	h := sha256.Sum256([]byte(name))
-	roomID := "!" + base64.RawURLEncoding.EncodeToString(h[:12]) + ":" + testServerName
-	if err := ps.events.StoreRoom(ctx, core.RoomInfo{RoomID: roomID, RoomVersion: "11", Creator: sender}); err != nil {
-		tb.Fatal(err)
+	status, body := ts.do(tb, "POST", "/_matrix/client/v3/createRoom", creator.AccessToken, `{"preset":"private_chat"}`)
+	wantOK(tb, "createRoom", status, body)
+	roomID, _ := body["room_id"].(string)
+	esc := url.PathEscape(roomID)
+	for _, m := range members {
+		status, body = ts.do(tb, "POST", "/_matrix/client/v3/rooms/"+esc+"/invite", creator.AccessToken, map[string]string{"user_id": m.UserID})
+		wantOK(tb, "invite", status, body)
+		status, body = ts.do(tb, "POST", "/_matrix/client/v3/rooms/"+esc+"/join", m.AccessToken, `{}`)
+		wantOK(tb, "join", status, body)
 	}
-	createID := "$" + base64.RawURLEncoding.EncodeToString(h[12:24]) + "create"
-	g, err := ps.events.StoreStateGroup(ctx, roomID, createID, core.StateGroupDelta{Changes: core.StateMap{{Type: "m.room.create"}: createID}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var evs []core.NewEvent
 	var ids []string
 	for i, c := range contents {
-		eid := fmt.Sprintf("$%s-%d", base64.RawURLEncoding.EncodeToString(h[:9]), i)
-		var prev []string
-		if i > 0 {
-			prev = ids[i-1:]
-		}
-		js := fmt.Sprintf(`{"event_id":%q,"room_id":%q,"sender":%q,"type":"m.room.message","origin_server_ts":%d,"depth":%d,"content":%s}`,
-			eid, roomID, sender, 1_700_000_000_000+i, i+1, c)
-		evs = append(evs, core.NewEvent{EventID: eid, RoomID: roomID, Type: "m.room.message", Sender: sender,
-			Depth: int64(i + 1), OriginServerTS: int64(1_700_000_000_000 + i), PrevEvents: prev,
-			JSON: []byte(js), FormatVersion: 2, StateGroup: g, ReceivedTS: int64(1_700_000_000_000 + i)})
-		ids = append(ids, eid)
-	}
-	if _, err := ps.events.PersistEvents(ctx, evs, core.PersistOptions{}); err != nil {
-		tb.Fatal(err)
+		status, body = ts.do(tb, "PUT", fmt.Sprintf("/_matrix/client/v3/rooms/%s/send/m.room.message/m%d", esc, i), creator.AccessToken, c)
+		wantOK(tb, "send", status, body)
+		id, _ := body["event_id"].(string)
+		ids = append(ids, id)
 	}
 	return roomID, ids
 }

@@ -21,37 +21,29 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/internal/hearthtest"
 	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
 )
 
-// mediaSessions is a fake core.SessionStore for the media tests: access
-// token to session.
-type mediaSessions map[string]*core.Session
-
-func (m mediaSessions) SessionByAccessToken(ctx context.Context, token string) (*core.Session, error) {
-	if s, ok := m[token]; ok {
-		return s, nil
-	}
-	return nil, core.ErrUnknownToken
-}
-
+// mediaAlice and mediaBob name the two users of a media test server; the
+// server's bearer method gives their access tokens.
 const (
-	mediaAlice = "alice-token"
-	mediaBob   = "bob-token"
+	mediaAlice = "alice"
+	mediaBob   = "bob"
 )
 
 // mediaTestServer is a Server with the real media store on a fresh
 // database and two users, alice and bob.
 type mediaTestServer struct {
-	g     *services.Graph
-	net   *loopback
-	srv   *Server
-	db    *storage.DB
-	store *storage.MediaStore
-	now   *atomic.Int64 // the server's clock, in ms
+	g *services.Graph
+	// tokens maps mediaAlice and mediaBob to their access tokens.
+	tokens map[string]string
+	net    *loopback
+	srv    *Server
+	db     *storage.DB
+	store  *storage.MediaStore
+	now    *atomic.Int64 // the server's clock, in ms
 }
 
 // newMediaTestServer builds a media test server on the production wiring;
@@ -66,23 +58,32 @@ func newMediaTestServer(tb testing.TB, mods ...func(*Options)) *mediaTestServer 
 		c.Client.LegacyMediaDownload = true
 	})
 	ts.db, ts.store = ts.g.DB, ts.g.Media
+	ts.tokens = map[string]string{
+		mediaAlice: hearthtest.CreateUser(tb, ts.g, "alice", false, "A").AccessToken,
+		mediaBob:   hearthtest.CreateUser(tb, ts.g, "bob", false, "B").AccessToken,
+	}
 	ts.srv = mustNewServer(tb, ts.options(mods...))
 	ts.net = newLoopback(tb, func() http.Handler { return ts.srv })
 	return ts
 }
 
 // options are the test server's options, for building another Server on
-// the same database: the graph's, with alice's and bob's fixed tokens.
+// the same database.
 func (ts *mediaTestServer) options(mods ...func(*Options)) Options {
 	o := Options{Services: ts.g.Client}
-	o.Sessions = mediaSessions{
-		mediaAlice: {UserID: "@alice:example.org", DeviceID: "A"},
-		mediaBob:   {UserID: "@bob:example.org", DeviceID: "B"},
-	}
 	for _, m := range mods {
 		m(&o)
 	}
 	return o
+}
+
+// bearer returns the access token of mediaAlice or mediaBob; any other
+// token is sent as it is.
+func (ts *mediaTestServer) bearer(user string) string {
+	if tok, ok := ts.tokens[user]; ok {
+		return tok
+	}
+	return user
 }
 
 // call sends a request; header holds extra headers ("Content-Type", ...).
@@ -90,7 +91,7 @@ func (ts *mediaTestServer) call(tb testing.TB, method, path, token string, body 
 	tb.Helper()
 	req := httptest.NewRequest(method, path, bytes.NewReader(body))
 	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Authorization", "Bearer "+ts.bearer(token))
 	}
 	for i := 0; i+1 < len(header); i += 2 {
 		req.Header.Set(header[i], header[i+1])
@@ -327,7 +328,7 @@ func TestMediaErrors(t *testing.T) {
 	// nothing is kept.
 	req := httptest.NewRequest("POST", "/_matrix/media/v3/upload", io.MultiReader(bytes.NewReader(make([]byte, 60)), bytes.NewReader(make([]byte, 60))))
 	req.ContentLength = -1
-	req.Header.Set("Authorization", "Bearer "+mediaAlice)
+	req.Header.Set("Authorization", "Bearer "+ts.bearer(mediaAlice))
 	rec := ts.net.do(t, req)
 	wantMediaError(t, "too large, streamed", rec, 413, "M_TOO_LARGE")
 	var n int
@@ -509,7 +510,7 @@ func TestMediaCreateAndPut(t *testing.T) {
 	done := make(chan *httptest.ResponseRecorder)
 	go func() {
 		req := httptest.NewRequest("GET", dl+"?timeout_ms=10000", nil)
-		req.Header.Set("Authorization", "Bearer "+mediaAlice)
+		req.Header.Set("Authorization", "Bearer "+ts.bearer(mediaAlice))
 		done <- ts.net.do(t, req)
 	}()
 	time.Sleep(20 * time.Millisecond) // let it start waiting (it finds the content either way)
@@ -619,7 +620,7 @@ func BenchmarkMediaDownload1MiB(b *testing.B) {
 	b.SetBytes(int64(len(content)))
 	for b.Loop() {
 		req := httptest.NewRequest("GET", path, nil)
-		req.Header.Set("Authorization", "Bearer "+mediaAlice)
+		req.Header.Set("Authorization", "Bearer "+ts.bearer(mediaAlice))
 		w := &countingWriter{header: http.Header{}}
 		ts.srv.ServeHTTP(w, req)
 		if w.status != http.StatusOK || w.n != len(content) {

@@ -2,26 +2,31 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestReceiptsAPI(t *testing.T) {
 	ps := newPersonalServer(t)
 	alice := ps.registerTestUser(t, "alice")
 	bob := ps.registerTestUser(t, "bob")
-	room, evs := ps.testRoomEvents(t, "receipts", bob.UserID, `{"body":"one"}`, `{"body":"two"}`,
-		`{"body":"three","m.relates_to":{"rel_type":"m.thread","event_id":"$placeholder"}}`)
-	ps.joined.join(alice.UserID, room)
-	ps.joined.join(bob.UserID, room)
+	room, evs := ps.testRoom(t, bob, []testUser{alice}, `{"msgtype":"m.text","body":"one"}`, `{"msgtype":"m.text","body":"two"}`)
+	// The third message is in the thread of the first.
+	status, body := ps.do(t, "PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/send/m.room.message/three", bob.AccessToken,
+		`{"msgtype":"m.text","body":"three","m.relates_to":{"rel_type":"m.thread","event_id":"`+evs[0]+`"}}`)
+	wantOK(t, "send in a thread", status, body)
+	evs = append(evs, body["event_id"].(string))
 	receipt := func(typ, ev string) string {
 		return "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/receipt/" + typ + "/" + url.PathEscape(ev)
 	}
 	markers := "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/read_markers"
 
 	changed := ps.Server.opts.Notifier.Changed()
-	status, body := ps.do(t, "POST", receipt("m.read", evs[0]), alice.AccessToken, `{}`)
+	status, body = ps.do(t, "POST", receipt("m.read", evs[0]), alice.AccessToken, `{}`)
 	wantOK(t, "m.read", status, body)
 	select {
 	case <-changed:
@@ -58,8 +63,13 @@ func TestReceiptsAPI(t *testing.T) {
 	}
 	want := `{"` + evs[1] + `":{"m.read.private":{"` + alice.UserID + `":{"ts":1700000000000,"thread_id":"main"}}},"` +
 		evs[2] + `":{"m.read":{"` + alice.UserID + `":{"ts":1700000000000}}}}`
-	if string(mine[room]) != want {
-		t.Errorf("alice's receipts = %s\nwant %s", mine[room], want)
+	var got, wantV any
+	if err := json.Unmarshal(mine[room], &got); err != nil {
+		t.Fatalf("alice's receipts %s: %v", mine[room], err)
+	}
+	json.Unmarshal([]byte(want), &wantV)
+	if diff := cmp.Diff(wantV, got); diff != "" {
+		t.Errorf("alice's receipts (-want +got):\n%s", diff)
 	}
 	theirs, _ := ps.receipts.ReceiptContents(ctx, bob.UserID, []string{room}, 0, end)
 	if strings.Contains(string(theirs[room]), "m.read.private") {

@@ -11,8 +11,7 @@ func TestTypingAPI(t *testing.T) {
 	ps := newPersonalServer(t)
 	alice := ps.registerTestUser(t, "alice")
 	bob := ps.registerTestUser(t, "bob")
-	const room = "!wefh3sfukhs:example.org"
-	ps.joined.join(alice.UserID, room)
+	room, _ := ps.testRoom(t, alice, nil)
 	path := func(u testUser) string {
 		return "/_matrix/client/v3/rooms/" + url.PathEscape(room) + "/typing/" + url.PathEscape(u.UserID)
 	}
