@@ -105,6 +105,8 @@ type DB struct {
 	// "main", or "hearth" when the state file is the primary. Tables that
 	// every file has (background_updates) are named through it.
 	mainSchema string
+	// exportMu lets one Export at a time use the temporary copy's name.
+	exportMu sync.Mutex
 }
 
 // singleConnection reports whether this build and VFS must run everything
