@@ -125,7 +125,7 @@ func (s *fedServer) bodies(roomID string) []string {
 
 // failing reports whether s's sender is backing off from destination.
 func (s *fedServer) failing(destination string) bool {
-	r, err := storage.NewFederationQueueStore(s.hs.DB).Retry(context.Background(), destination)
+	r, err := storage.NewFederationQueueStore(s.hs.db).Retry(context.Background(), destination)
 	return err == nil && r.RetryInterval > 0
 }
 

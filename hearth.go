@@ -12,6 +12,7 @@ package hearth
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -31,10 +32,13 @@ import (
 const Version = "0.1.0-dev"
 
 // Homeserver is a running hearth.
+//
+// Apps that embed hearth use its handlers (Handler on a listener of their
+// choosing, Federation on another), Export and Size for the database, and
+// Close; the database itself stays inside.
 type Homeserver struct {
 	Config     Config
 	ServerName string
-	DB         *storage.DB
 	Handler    http.Handler
 	// Federation is the server-server API's handler, for the federation
 	// listener (or a relay's socket).
@@ -42,15 +46,12 @@ type Homeserver struct {
 	// FederationClient sends this server's signed requests to others.
 	FederationClient *federation.Client
 	StartedAt        time.Time
-	// Accounts keeps accounts, devices and tokens.
-	Accounts *storage.AccountStore
 	// SetupToken is the one-time registration token that makes the first
 	// owner while the database has no account ("" once one exists).
 	SetupToken string
 
-	// Updates runs the database's background updates.
-	Updates *storage.BackgroundUpdates
-
+	db          *storage.DB
+	updates     *storage.BackgroundUpdates // the database's background updates
 	services    *services.Graph
 	sender      *federation.Sender
 	stopUpdates func()
@@ -132,8 +133,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		log.Warn("no account exists yet: register the first owner with this one-time setup token "+
 			"(as m.login.registration_token), or run `hearth user create`", "setup_token", g.SetupToken)
 	}
-	hs := &Homeserver{Config: cfg, ServerName: name, DB: db, StartedAt: start,
-		Accounts: g.Accounts, SetupToken: g.SetupToken, services: g, lock: lock}
+	hs := &Homeserver{Config: cfg, ServerName: name, db: db, StartedAt: start,
+		SetupToken: g.SetupToken, services: g, lock: lock}
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
 		Typing: g.Typing, Receipts: g.Receipts, Presence: g.Presence, ToDevice: g.ToDevice,
 		IsJoined: g.Client.IsJoined,
@@ -220,7 +221,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		transport = t
 	}
 	hs.FederationClient = &federation.Client{ServerName: hs.ServerName, Key: key, Transport: transport}
-	remoteKeys := storage.NewRemoteServerKeyStore(hs.DB)
+	remoteKeys := storage.NewRemoteServerKeyStore(hs.db)
 	ring := federation.NewKeyRing(federation.KeyRingOptions{
 		ServerName: hs.ServerName, Key: key, Store: remoteKeys, Client: hs.FederationClient,
 		Notaries: cfg.Federation.KeyServers(), Logger: log,
@@ -235,7 +236,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	// database, woken by every commit; a server that reaches us is retried
 	// at once.
 	sender, err := federation.NewSender(federation.SenderOptions{
-		ServerName: hs.ServerName, Store: storage.NewFederationQueueStore(hs.DB), Client: hs.FederationClient,
+		ServerName: hs.ServerName, Store: storage.NewFederationQueueStore(hs.db), Client: hs.FederationClient,
 		Notifier: notifier, Logger: log,
 	})
 	if err != nil {
@@ -246,7 +247,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	fed, err := federation.NewServer(federation.ServerOptions{
 		OriginSeen: sender.DestinationUp, PDUServe: pdus,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,
-		Txns: storage.NewFederationTxnStore(hs.DB), PDUs: pdus, EDUs: edus, Logger: log,
+		Txns: storage.NewFederationTxnStore(hs.db), PDUs: pdus, EDUs: edus, Logger: log,
 		Messaging: federation.NewMessaging(mo),
 	})
 	if err != nil {
@@ -263,16 +264,29 @@ func (hs *Homeserver) startBackgroundUpdates(log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
-	hs.Updates = storage.NewBackgroundUpdates(hs.DB)
+	hs.updates = storage.NewBackgroundUpdates(hs.db)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	hs.stopUpdates = func() { cancel(); <-done }
 	go func() {
 		defer close(done)
-		if err := hs.Updates.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := hs.updates.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			log.Error("background updates stopped", "err", err)
 		}
 	}()
+}
+
+// Export writes a consistent single-file copy of the homeserver's database
+// to w while it keeps serving (the state file, if separate, merged in).
+// The copy opens with `hearth db import` natively or the browser host's
+// import.
+func (hs *Homeserver) Export(ctx context.Context, w io.Writer) error {
+	return hs.db.Export(ctx, w)
+}
+
+// Size is the database's size in bytes (pages in use, both files).
+func (hs *Homeserver) Size(ctx context.Context) (int64, error) {
+	return hs.db.Size(ctx)
 }
 
 // Close stops the homeserver's background work and closes the database.

@@ -34,10 +34,10 @@ func TestCreateRoomInviteLimit(t *testing.T) {
 	t.Cleanup(func() { hs.Close() })
 	ctx := context.Background()
 	userID := "@alice:" + hs.ServerName
-	if _, err := hs.Accounts.CreateAccount(ctx, core.NewAccount{UserID: userID, Password: "a long enough password"}); err != nil {
+	if _, err := hs.services.Accounts.CreateAccount(ctx, core.NewAccount{UserID: userID, Password: "a long enough password"}); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := hs.Accounts.IssueTokens(ctx, core.NewLogin{UserID: userID})
+	tok, err := hs.services.Accounts.IssueTokens(ctx, core.NewLogin{UserID: userID})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
-	"hearth.dev/hearth/storage"
 )
 
 // ErrHasOwner is wrapped by the error CreateOwner returns when the
@@ -17,7 +16,7 @@ var ErrHasOwner = core.ErrForbidden.WithMessage("the homeserver already has an o
 // NeedsOwner reports whether the homeserver has no account yet, so its
 // first account, the owner, still has to be created.
 func (hs *Homeserver) NeedsOwner(ctx context.Context) (bool, error) {
-	has, err := hs.accountStore().HasAccounts(ctx)
+	has, err := hs.services.Accounts.HasAccounts(ctx)
 	if err != nil {
 		return false, fmt.Errorf("hearth: looking for accounts: %w", err)
 	}
@@ -48,7 +47,7 @@ func (hs *Homeserver) CreateOwner(ctx context.Context, name, password string) (s
 	if !need {
 		return "", fmt.Errorf("hearth: create owner %s: %w", user, ErrHasOwner)
 	}
-	acct, err := hs.accountStore().CreateAccount(ctx, core.NewAccount{
+	acct, err := hs.services.Accounts.CreateAccount(ctx, core.NewAccount{
 		UserID:   string(user),
 		Password: password,
 		Admin:    true,
@@ -57,13 +56,4 @@ func (hs *Homeserver) CreateOwner(ctx context.Context, name, password string) (s
 		return "", fmt.Errorf("hearth: create owner %s: %w", user, err)
 	}
 	return acct.UserID, nil
-}
-
-// accountStore is the homeserver's account store (one of the DB's when
-// the Homeserver was not made by Open).
-func (hs *Homeserver) accountStore() *storage.AccountStore {
-	if hs.Accounts != nil {
-		return hs.Accounts
-	}
-	return storage.NewAccountStore(hs.DB, storage.AccountOptions{})
 }

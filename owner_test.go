@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/storage"
 )
 
 func openTestHomeserver(t *testing.T) *Homeserver {
@@ -56,7 +55,7 @@ func TestCreateOwner(t *testing.T) {
 	if user != "@me:owner.test" {
 		t.Errorf("CreateOwner returned %q, want @me:owner.test", user)
 	}
-	accounts := storage.NewAccountStore(hs.DB, storage.AccountOptions{})
+	accounts := hs.services.Accounts
 	acct, err := accounts.Account(ctx, user)
 	if err != nil {
 		t.Fatalf("Account(%s): %v", user, err)

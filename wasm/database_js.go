@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,24 +12,19 @@ import (
 )
 
 // exportDatabase returns a consistent copy of the running homeserver's
-// database as one SQLite file: VACUUM INTO writes the snapshot of one read
-// transaction, WAL content included, to a file beside the database, which
-// is read back whole and deleted. The copy has no WAL of its own and opens
-// with `hearth serve` after `hearth db import`.
+// database as one SQLite file (hearth.Homeserver.Export: the snapshot of
+// one read transaction, WAL content included). The copy has no WAL of its
+// own and opens with `hearth serve` after `hearth db import`.
 func (h *host) exportDatabase(ctx context.Context) ([]byte, error) {
-	hs, be, err := h.running()
+	hs, _, err := h.running()
 	if err != nil {
 		return nil, err
 	}
-	tmp := h.dbPath() + "-export"
-	if err := be.removeDatabase(tmp); err != nil {
-		return nil, err
-	}
-	defer be.removeDatabase(tmp)
-	if _, err := hs.DB.Reader().ExecContext(ctx, "VACUUM INTO ?", "file:"+tmp+"?vfs="+be.VFS); err != nil {
+	var buf bytes.Buffer
+	if err := hs.Export(ctx, &buf); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	return be.readFile(tmp)
+	return buf.Bytes(), nil
 }
 
 // importDatabase replaces the database in the storage named by want (as

@@ -250,8 +250,7 @@ func (h *host) status(ctx context.Context) (status, error) {
 	runtime.ReadMemStats(&ms)
 	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup,
 		GoHeapBytes: ms.HeapAlloc, GoSysBytes: ms.Sys, Relay: hs.RelayStatus()}
-	err = hs.DB.Reader().QueryRowContext(ctx,
-		"SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()").Scan(&st.DatabaseBytes)
+	st.DatabaseBytes, err = hs.Size(ctx)
 	return st, err
 }
 

@@ -15,7 +15,6 @@ import (
 	"testing"
 
 	"hearth.dev/hearth"
-	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/federation"
 )
 
@@ -59,15 +58,35 @@ func openTestHS(t *testing.T, ca *testCA, ip, localpart string) *testHS {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	ctx := context.Background()
-	user := "@" + localpart + ":" + name
-	if _, err := hs.Accounts.CreateAccount(ctx, core.NewAccount{UserID: user, Password: "a long enough password"}); err != nil {
-		t.Fatal(err)
-	}
-	tok, err := hs.Accounts.IssueTokens(ctx, core.NewLogin{UserID: user})
+	// The server's first account, made as an embedding app makes it, and
+	// logged in through the client API.
+	user, err := hs.CreateOwner(ctx, localpart, "a long enough password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testHS{t: t, hs: hs, name: name, token: tok.AccessToken, user: user, device: tok.DeviceID}
+	token, device := loginThrough(t, hs.Handler, user, "a long enough password")
+	return &testHS{t: t, hs: hs, name: name, token: token, user: user, device: device}
+}
+
+// loginThrough logs user in with password through the client API handler
+// h and returns the access token and device ID.
+func loginThrough(t *testing.T, h http.Handler, user, password string) (token, device string) {
+	t.Helper()
+	b, _ := json.Marshal(map[string]any{
+		"type":       "m.login.password",
+		"identifier": map[string]string{"type": "m.id.user", "user": user},
+		"password":   password,
+	})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", "/_matrix/client/v3/login", bytes.NewReader(b)))
+	var out struct {
+		AccessToken string `json:"access_token"`
+		DeviceID    string `json:"device_id"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || rec.Code != 200 || out.AccessToken == "" {
+		t.Fatalf("login %s: %d %s", user, rec.Code, rec.Body.String())
+	}
+	return out.AccessToken, out.DeviceID
 }
 
 // call makes a client-server API request as the server's user and
