@@ -376,6 +376,99 @@ def _member(tok, room_id, user_id):
         raise
 
 
+def ephemeral(tok, room_id, edu_type):
+    r = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0"})
+    events = r.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
+    return [e for e in events if e.get("type") == edu_type]
+
+
+@step
+def peer_edus_reach_hearth():
+    """Typing and a read receipt of the peer's user, as EDUs, reach alice's /sync."""
+    _, tok = alice()
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
+    carol = creator(room)
+    peer.send(H, edus=[{"edu_type": "m.typing", "content": {"room_id": room.room_id, "user_id": carol, "typing": True}}])
+    poll(lambda: any(carol in e["content"].get("user_ids", []) for e in ephemeral(tok, room.room_id, "m.typing")),
+         "alice sees carol typing")
+    last = room.extremities[-1]
+    peer.send(H, edus=[{"edu_type": "m.receipt", "content": {room.room_id: {"m.read": {
+        carol: {"event_ids": [last], "data": {"ts": int(time.time() * 1000)}}}}}}])
+    poll(lambda: any(carol in e["content"].get(last, {}).get("m.read", {})
+                     for e in ephemeral(tok, room.room_id, "m.receipt")), "alice sees carol's receipt")
+
+
+def alice_bodies(tok, room_id, limit=200):
+    """The message bodies alice's /messages gives for room_id, oldest first."""
+    out, frm = [], None
+    for _ in range(50):
+        query = {"dir": "b", "limit": "50"}
+        if frm:
+            query["from"] = frm
+        page = call("GET", f"/_matrix/client/v3/rooms/{q(room_id)}/messages", token=tok, query=query)
+        out.extend(e["content"].get("body") for e in page["chunk"] if e["type"] == "m.room.message")
+        if not page.get("end") or not page["chunk"] or len(out) >= limit:
+            break
+        frm = page["end"]
+    return list(reversed(out))
+
+
+@step
+def hearth_backfills_from_peer():
+    """History from before alice joined comes from the peer's /backfill when she pages back."""
+    uid, tok = alice()
+    room = peer.create_room("carol-" + SUFFIX, "11")
+    before = [f"before the join {i}" for i in range(5)]
+    for body in before:
+        peer.build_event(room, "m.room.message", creator(room), {"msgtype": "m.text", "body": body})
+    call("POST", f"/_matrix/client/v3/join/{q(room.room_id)}", {}, tok, query={"server_name": peer.server_name})
+    try:
+        poll(lambda: [b for b in alice_bodies(tok, room.room_id) if b in before] == before or None,
+             "alice's /messages shows the 5 messages from before her join, in order")
+    except StepFailed as e:
+        asked = sorted({path.split("/")[4] for _, path, _ in peer.requests if path.startswith("/_matrix/federation/v1/")})
+        raise StepFailed(f"{e}; alice's /messages: {alice_bodies(tok, room.room_id)}; "
+                         f"hearth asked the peer for: {asked}") from None
+
+
+@step
+def hearth_fetches_missing_events():
+    """A PDU whose prev_events hearth lacks: hearth fetches them with /get_missing_events."""
+    _, tok = alice()
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
+    gap = [f"missing {i}" for i in range(4)]
+    for body in gap:
+        peer.build_event(room, "m.room.message", creator(room), {"msgtype": "m.text", "body": body})
+    eid = send_and_see(room, creator(room), "after the missing ones")
+    got = poll(lambda: [b for b in alice_bodies(tok, room.room_id) if b in gap] == gap or None,
+               "alice sees the 4 missing messages, in order")
+    check(got and eid, "no missing events")
+    check(any(path.startswith("/_matrix/federation/v1/get_missing_events/") for _, path, _ in peer.requests),
+          "hearth never asked the peer for /get_missing_events")
+
+
+@step
+def hearth_fills_a_gap_with_state():
+    """A PDU after a gap longer than get_missing_events goes: the state at the gap
+    (a new room name inside it) still reaches hearth, through /state_ids or /state."""
+    _, tok = alice()
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")
+    carol = creator(room)
+    for i in range(30):
+        peer.build_event(room, "m.room.message", carol, {"msgtype": "m.text", "body": f"gap {i}"})
+        if i == 10:
+            peer.build_event(room, "m.room.name", carol, {"name": "named in the gap"}, state_key="")
+    send_and_see(room, carol, "after the gap")
+
+    def named():
+        try:
+            return call("GET", f"/_matrix/client/v3/rooms/{q(room.room_id)}/state/m.room.name/", token=tok)
+        except HTTPFailure:
+            return None
+    got = poll(named, "alice sees the name set inside the gap")
+    check(got.get("name") == "named in the gap", f"room name {got}")
+
+
 @step
 def peer_joins_hearth_room_v10():
     peer_joins("10")
