@@ -84,7 +84,8 @@ func errNoFederation(what string) error {
 // taken alias, M_INVALID_ROOM_STATE when the requested state fails the
 // auth rules (the message names the rule), M_BAD_JSON or M_INVALID_PARAM
 // for a malformed request, M_INVALID_PARAM for an invite list longer than
-// Config.MaxCreateRoomInvites.
+// Config.MaxCreateRoomInvites or an initial_state longer than
+// MaxCreateRoomInitialState.
 func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
 	plan, err := p.planRoom(ctx, req)
 	if err != nil {
@@ -221,6 +222,11 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 		return nil, core.ErrInvalidParam.WithMessage("unknown preset %q", preset)
 	}
 	creator := req.Creator
+	if len(req.InitialState) > MaxCreateRoomInitialState {
+		return nil, core.ErrInvalidParam.WithMessage(
+			"initial_state lists %d events; this server creates a room with at most %d (send the others once the room exists)",
+			len(req.InitialState), MaxCreateRoomInitialState)
+	}
 	if len(req.Invite) > p.cfg.MaxCreateRoomInvites {
 		// M_INVALID_PARAM (400), not M_LIMIT_EXCEEDED (429): a client
 		// retries a 429 after retry_after_ms, and this request would fail
@@ -370,6 +376,13 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 	}
 	return plan, nil
 }
+
+// MaxCreateRoomInitialState bounds createRoom's initial_state. Each entry
+// is an event of the new room written in the request, and a room's state
+// groups take a snapshot of its whole state every so many events, so the
+// rows one request writes grow with the square of its events; invites are
+// bounded by Config.MaxCreateRoomInvites for the same reason.
+const MaxCreateRoomInitialState = 250
 
 // createContent builds the content of the m.room.create event: the
 // request's creation_content with room_version set, creator set (room

@@ -153,3 +153,29 @@ func TestCreateRoomAliasRaceLeavesNothing(t *testing.T) {
 		t.Errorf("alias resolves to %q, %v; want the rival's room %s", got, err, rival)
 	}
 }
+
+// TestCreateRoomInitialStateCap checks the bound on initial_state: at the
+// bound the room is made, one more is refused with M_INVALID_PARAM.
+func TestCreateRoomInitialStateCap(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	state := func(n int) []room.StateProto {
+		out := make([]room.StateProto, n)
+		for i := range out {
+			out[i] = room.StateProto{Type: "org.example.setting", StateKey: fmt.Sprint(i), Content: []byte(`{}`)}
+		}
+		return out
+	}
+	if _, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice, InitialState: state(room.MaxCreateRoomInitialState)}); err != nil {
+		t.Fatalf("createRoom with %d initial_state events (the bound): %v", room.MaxCreateRoomInitialState, err)
+	}
+	rooms := f.count(t, "rooms")
+	_, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice, InitialState: state(room.MaxCreateRoomInitialState + 1)})
+	var me *core.Error
+	if !errors.As(err, &me) || me.ErrCode != "M_INVALID_PARAM" {
+		t.Fatalf("createRoom with %d initial_state events: got %v, want M_INVALID_PARAM", room.MaxCreateRoomInitialState+1, err)
+	}
+	if got := f.count(t, "rooms"); got != rooms {
+		t.Errorf("refused createRoom left %d rooms, want %d", got, rooms)
+	}
+}
