@@ -211,8 +211,9 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 			ToDevice: g.ToDevice, KeyBackups: storage.NewKeyBackupStore(db), CrossSigner: crossSigner},
 		// A profile change (client or admin API) reaches the user's member
 		// events through the room pipeline.
-		PersonalServices: clientapi.PersonalServices{Profiles: g.Profiles, OnProfileChange: g.Rooms.ProfileChanged,
-			AccountData: g.AccountData, PushRules: g.PushRules, Pushers: g.Pushers, Notifications: g.Notifications,
+		PersonalServices: clientapi.PersonalServices{Profiles: g.Profiles,
+			ProfileUpdates: &core.ProfileService{Store: g.Profiles, Changed: g.Rooms.ProfileChanged, Logger: cfg.Logger},
+			AccountData:    g.AccountData, PushRules: g.PushRules, Pushers: g.Pushers, Notifications: g.Notifications,
 			Receipts: g.Receipts, Typing: g.Typing, Presence: g.Presence},
 		AdminServices: clientapi.AdminServices{AdminRooms: adminRooms, RoomDeletes: g.RoomDeletes,
 			UserDirectory: storage.NewUserDirectoryStore(db)},

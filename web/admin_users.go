@@ -105,36 +105,6 @@ func (s *Server) writeAdminUser(w http.ResponseWriter, r *http.Request, status i
 	return nil
 }
 
-// setProfileNames applies the displayname and avatar_url of an admin PUT
-// ("" removes the field), then follows them into the user's member events
-// as a change through the client profile API does.
-func (s *Server) setProfileNames(r *http.Request, userID string, displayName, avatarURL *string) error {
-	if displayName == nil && avatarURL == nil {
-		return nil
-	}
-	ctx := r.Context()
-	for _, f := range []struct {
-		key   string
-		value *string
-	}{{core.ProfileDisplayName, displayName}, {core.ProfileAvatarURL, avatarURL}} {
-		if f.value == nil {
-			continue
-		}
-		var err error
-		if *f.value == "" {
-			err = s.opts.Profiles.DeleteProfileField(ctx, userID, f.key)
-		} else {
-			v, _ := json.Marshal(*f.value)
-			err = s.opts.Profiles.SetProfileField(ctx, userID, f.key, v)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	s.profileChanged(ctx, userID)
-	return nil
-}
-
 func nullable(s string) any {
 	if s == "" {
 		return nil
@@ -330,7 +300,7 @@ func (s *Server) putAdminUser(w http.ResponseWriter, r *http.Request, sess *core
 		}
 		s.leaveAllRooms(r, string(uid))
 	}
-	if err := s.setProfileNames(r, string(uid), body.Displayname, body.AvatarURL); err != nil {
+	if err := s.opts.ProfileUpdates.SetNames(ctx, string(uid), body.Displayname, body.AvatarURL); err != nil {
 		return err
 	}
 	if a, err = s.opts.Accounts.Account(ctx, string(uid)); err != nil {
@@ -364,7 +334,7 @@ func (s *Server) createAdminUser(w http.ResponseWriter, r *http.Request, uid id.
 		local := uid.Localpart()
 		displayName = &local
 	}
-	if err := s.setProfileNames(r, a.UserID, displayName, body.AvatarURL); err != nil {
+	if err := s.opts.ProfileUpdates.SetNames(r.Context(), a.UserID, displayName, body.AvatarURL); err != nil {
 		return err
 	}
 	if body.Deactivated != nil && *body.Deactivated {

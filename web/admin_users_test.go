@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/storage"
 )
 
@@ -221,10 +222,10 @@ func TestAdminUserProfile(t *testing.T) {
 	var changes []string
 	ts := newTestServer(t, func(o *Options, db *storage.DB) {
 		// Records the calls instead of updating member events.
-		o.OnProfileChange = func(_ context.Context, userID, dn, av string) error {
+		o.ProfileUpdates = &core.ProfileService{Store: o.Profiles, Changed: func(_ context.Context, userID, dn, av string) error {
 			changes = append(changes, userID+"|"+dn+"|"+av)
 			return nil
-		}
+		}}
 	})
 	admin := ts.registerTestAdmin(t, "admin")
 	status, body := ts.do(t, "PUT", adminUsers+"/@kid:example.org", admin.AccessToken, map[string]any{"password": "pw"})

@@ -2,13 +2,10 @@ package web
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
 	"net/http"
 	"regexp"
-	"strings"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
@@ -121,14 +118,8 @@ func (s *Server) putProfileField(w http.ResponseWriter, r *http.Request, sess *c
 	if len(body) != 1 {
 		return core.ErrBadJSON.WithMessage("The body must hold only the field %s", key)
 	}
-	if err := checkProfileValue(key, v); err != nil {
+	if err := s.opts.ProfileUpdates.SetField(r.Context(), userID, key, compactJSON(v)); err != nil {
 		return err
-	}
-	if err := s.opts.Profiles.SetProfileField(r.Context(), userID, key, compactJSON(v)); err != nil {
-		return err
-	}
-	if profileKeyInRooms(key) {
-		s.profileChanged(r.Context(), userID)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
@@ -140,51 +131,11 @@ func (s *Server) deleteProfileField(w http.ResponseWriter, r *http.Request, sess
 	if err != nil {
 		return err
 	}
-	if err := s.opts.Profiles.DeleteProfileField(r.Context(), userID, key); err != nil {
+	if err := s.opts.ProfileUpdates.DeleteField(r.Context(), userID, key); err != nil {
 		return err
-	}
-	if profileKeyInRooms(key) {
-		s.profileChanged(r.Context(), userID)
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
 	return nil
-}
-
-func checkProfileValue(key string, v json.RawMessage) error {
-	switch key {
-	case core.ProfileDisplayName, core.ProfileAvatarURL, core.ProfileTimeZone:
-	default:
-		return nil
-	}
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return core.ErrBadJSON.WithMessage("%s must be a string", key)
-	}
-	if key == core.ProfileAvatarURL && s != "" && !strings.HasPrefix(s, "mxc://") {
-		return core.ErrInvalidParam.WithMessage("avatar_url must be an mxc:// URI")
-	}
-	return nil
-}
-
-// profileChanged follows a change of userID's display name or avatar URL
-// into their m.room.member events, through the one path both the client
-// profile API and the admin user API take: Options.OnProfileChange (the
-// room pipeline's ProfileChanged). A failure is logged: the profile itself
-// is saved.
-func (s *Server) profileChanged(ctx context.Context, userID string) {
-	fields, err := s.opts.Profiles.Profile(ctx, userID)
-	if err == nil {
-		name, avatar := core.ProfileNames(fields)
-		err = s.opts.OnProfileChange(ctx, userID, name, avatar)
-	}
-	if err != nil {
-		slog.ErrorContext(ctx, "updating room memberships after a profile change", "user", userID, "err", err)
-	}
-}
-
-// profileKeyInRooms reports whether a change of key reaches member events.
-func profileKeyInRooms(key string) bool {
-	return key == core.ProfileDisplayName || key == core.ProfileAvatarURL
 }
 
 // compactJSON removes insignificant space from valid JSON.

@@ -11,7 +11,8 @@ import (
 	"hearth.dev/hearth/storage"
 )
 
-// profileChanges records OnProfileChange calls.
+// profileChanges records the calls the profile service makes to follow a
+// change into member events.
 type profileChanges struct {
 	mu    sync.Mutex
 	calls []string
@@ -26,7 +27,9 @@ func (p *profileChanges) record(ctx context.Context, userID, name, avatar string
 
 func TestProfileAPI(t *testing.T) {
 	changes := &profileChanges{}
-	ps := newPersonalServer(t, func(o *Options, db *storage.DB) { o.OnProfileChange = changes.record })
+	ps := newPersonalServer(t, func(o *Options, db *storage.DB) {
+		o.ProfileUpdates = &core.ProfileService{Store: o.Profiles, Changed: changes.record}
+	})
 	alice := ps.registerTestUser(t, "alice")
 	bob := ps.registerTestUser(t, "bob")
 	p := "/_matrix/client/v3/profile/" + alice.UserID
@@ -73,7 +76,7 @@ func TestProfileAPI(t *testing.T) {
 		alice.UserID + "|Alice Margatroid|",
 	}
 	if strings.Join(changes.calls, "\n") != strings.Join(want, "\n") {
-		t.Errorf("OnProfileChange calls:\n%s\nwant\n%s", strings.Join(changes.calls, "\n"), strings.Join(want, "\n"))
+		t.Errorf("profile change calls:\n%s\nwant\n%s", strings.Join(changes.calls, "\n"), strings.Join(want, "\n"))
 	}
 
 	big := `{"org.example.big":"` + strings.Repeat("x", 70000) + `"}`

@@ -119,7 +119,7 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	// in Synapse. The account exists already: a failure here is
 	// logged, not answered.
 	local := id.UserID(acct.UserID).Localpart()
-	if err := s.setProfileNames(r, acct.UserID, &local, nil); err != nil {
+	if err := s.opts.ProfileUpdates.SetNames(r.Context(), acct.UserID, &local, nil); err != nil {
 		slog.WarnContext(r.Context(), "registration: initial display name", "user", acct.UserID, "err", err)
 	}
 	resp := map[string]any{"user_id": acct.UserID, "home_server": s.opts.ServerName}

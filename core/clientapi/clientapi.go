@@ -115,15 +115,15 @@ type KeyServices struct {
 // and tags, push rules, pushers, notifications, read receipts, typing and
 // presence.
 type PersonalServices struct {
-	Profiles        core.ProfileStore
-	OnProfileChange core.ProfileChangeFunc
-	AccountData     core.AccountDataStore
-	PushRules       core.PushRuleStore
-	Pushers         core.PusherStore
-	Notifications   core.NotificationStore
-	Receipts        core.ReceiptStore
-	Typing          core.TypingStore
-	Presence        core.PresenceStore
+	Profiles       core.ProfileStore
+	ProfileUpdates *core.ProfileService
+	AccountData    core.AccountDataStore
+	PushRules      core.PushRuleStore
+	Pushers        core.PusherStore
+	Notifications  core.NotificationStore
+	Receipts       core.ReceiptStore
+	Typing         core.TypingStore
+	Presence       core.PresenceStore
 }
 
 // AdminServices are what the admin room API reads and changes beyond
