@@ -2,6 +2,7 @@ package hearth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +125,29 @@ func (s *fedServer) bodies(roomID string) []string {
 	return got
 }
 
+// ephemeral returns the ephemeral events of roomID in a /sync of s's
+// owner, as JSON.
+func (s *fedServer) ephemeral(roomID string) string {
+	_, out := s.c.do("GET", "/_matrix/client/v3/sync?timeout=0", s.token, nil)
+	rooms, _ := out["rooms"].(map[string]any)
+	join, _ := rooms["join"].(map[string]any)
+	r, _ := join[roomID].(map[string]any)
+	b, _ := json.Marshal(r["ephemeral"])
+	return string(b)
+}
+
+// lastEventID returns the newest event of roomID s's owner sees.
+func (s *fedServer) lastEventID(roomID string) string {
+	_, out := s.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/messages?dir=b&limit=1", s.token, nil)
+	chunk, _ := out["chunk"].([]any)
+	if len(chunk) == 0 {
+		return ""
+	}
+	ev, _ := chunk[0].(map[string]any)
+	id, _ := ev["event_id"].(string)
+	return id
+}
+
 // failing reports whether s's sender is backing off from destination.
 func (s *fedServer) failing(destination string) bool {
 	r, err := storage.NewFederationQueueStore(s.hs.db).Retry(context.Background(), destination)
@@ -194,6 +219,14 @@ func TestTwoHomeserversFederate(t *testing.T) {
 	eventually(t, "b to see a's message", func() bool { return slices.Contains(b.bodies(roomID), "hello from a") })
 	b.send(roomID, "hello from b")
 	eventually(t, "a to see b's message", func() bool { return slices.Contains(a.bodies(roomID), "hello from b") })
+
+	// EDUs: a's typing and b's read receipt reach the other server.
+	a.c.ok("PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/typing/"+url.PathEscape(a.user), a.token,
+		map[string]any{"typing": true, "timeout": 30000})
+	eventually(t, "b to see a typing", func() bool { return strings.Contains(b.ephemeral(roomID), `"user_ids":["`+a.user+`"]`) })
+	lastA := a.lastEventID(roomID)
+	b.c.ok("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/receipt/m.read/"+url.PathEscape(lastA), b.token, map[string]any{})
+	eventually(t, "a to see b's receipt", func() bool { return strings.Contains(a.ephemeral(roomID), b.user) })
 
 	// Partition: b is cut off while a sends; once b reaches a again, a
 	// retries at once and b gets every message, in order, once.

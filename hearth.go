@@ -150,7 +150,12 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	backfill.f = remote
 	// The client-server API: the graph's services, and joins of rooms on
 	// other servers through federation.
-	client, err := web.NewServer(web.Options{Services: g.Client, RemoteRooms: remote,
+	// A local user's typing and read receipts go to the other servers in
+	// the room as EDUs.
+	clientServices := g.Client
+	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
+	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
+	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
 		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}})
 	if err != nil {
 		hs.sender.Close()

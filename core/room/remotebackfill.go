@@ -95,8 +95,13 @@ func (f *Federation) takeBackfilled(ctx context.Context, server, roomID string, 
 	return n, nil
 }
 
-// serversInRoom returns the other servers with a member joined to roomID,
-// sorted.
+// ServersInRoom returns the other servers with a member joined to roomID
+// in its current state, sorted: where its events and EDUs go.
+func (f *Federation) ServersInRoom(ctx context.Context, roomID string) ([]string, error) {
+	return f.serversInRoom(ctx, roomID)
+}
+
+// serversInRoom is ServersInRoom.
 func (f *Federation) serversInRoom(ctx context.Context, roomID string) ([]string, error) {
 	st, err := f.p.stores.State.CurrentState(ctx, roomID, core.StateTypes(eventauth.TypeMember))
 	if err != nil {
