@@ -14,10 +14,7 @@ func TestImportDirection(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
 	}
-	rules := []struct {
-		pkgs      string
-		forbidden []string
-	}{
+	rules := []importRule{
 		{"./core/...", []string{"net/http", "database/sql", "syscall/js",
 			"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "hearth.dev/hearth/wasm"}},
 		{"./web/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/federation", "database/sql"}},
@@ -29,8 +26,27 @@ func TestImportDirection(t *testing.T) {
 		{"./services/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation"}},
 		{"./internal/hearthtest/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation"}},
 	}
+	checkImports(t, `{{.ImportPath}}: {{join .Deps " "}}`, rules)
+	// An embedding app uses only the root package's API: its own imports
+	// (not those below hearth) name nothing else of ours.
+	checkImports(t, `{{.ImportPath}}: {{join .Imports " "}}`, []importRule{
+		{"./examples/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/services", "hearth.dev/hearth/web",
+			"hearth.dev/hearth/federation", "hearth.dev/hearth/core", "database/sql"}},
+	})
+}
+
+// importRule forbids packages (and their subpackages) to pkgs.
+type importRule struct {
+	pkgs      string
+	forbidden []string
+}
+
+// checkImports lists each rule's packages with format (a package, then the
+// imports to check) and reports every forbidden import.
+func checkImports(t *testing.T, format string, rules []importRule) {
+	t.Helper()
 	for _, r := range rules {
-		out, err := exec.Command("go", "list", "-e", "-f", `{{.ImportPath}}: {{join .Deps " "}}`, r.pkgs).CombinedOutput()
+		out, err := exec.Command("go", "list", "-e", "-f", format, r.pkgs).CombinedOutput()
 		if err != nil {
 			if strings.Contains(string(out), "matched no packages") {
 				continue
