@@ -21,6 +21,9 @@ func TestImportDirection(t *testing.T) {
 		{"./federation/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "database/sql"}},
 		{"./matrixhttp/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "database/sql"}},
 		{"./storage/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation", "net/http"}},
+		// The relay carries bytes: it reaches no homeserver's storage or
+		// surfaces, and the node's client builds for the browser.
+		{"./relay/...", []string{"hearth.dev/hearth/storage", "hearth.dev/hearth/web", "hearth.dev/hearth/federation", "hearth.dev/hearth/wasm"}},
 		// The service graph is shared by the surfaces' tests: it must not
 		// import them.
 		{"./services/...", []string{"hearth.dev/hearth/web", "hearth.dev/hearth/federation"}},

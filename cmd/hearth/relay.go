@@ -40,7 +40,7 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	certFile := fs.String("tls-cert-file", "", "PEM certificate (a wildcard *.DOMAIN certificate)")
 	keyFile := fs.String("tls-key-file", "", "PEM private key of the certificate")
 	tlsMode := fs.String("tls", "on", "off serves plain HTTP, for a reverse proxy that terminates TLS")
-	publicPort := fs.String("public-port", "443", "port /.well-known/matrix/server names for the nodes")
+	publicPort := fs.String("public-port", "", "port /.well-known/matrix/server names for the nodes (empty: the --listen port)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	natsURL := fs.String("nats-url", "", "NATS server(s) with JetStream shared by several relay instances (empty: one instance, state in SQLite)")
 	outbound := fs.String("outbound", "on", "on: perform the outbound federation requests of nodes; off: refuse them")
@@ -68,6 +68,13 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return fmt.Errorf("TLS certificate: %w", err)
 		}
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if *publicPort == "" {
+		_, port, err := net.SplitHostPort(*listen)
+		if err != nil || port == "" || port == "0" {
+			return fmt.Errorf("--listen %q has no port; give --public-port", *listen)
+		}
+		*publicPort = port
 	}
 	log := newLogger(stderr, *logLevel)
 	slog.SetDefault(log)

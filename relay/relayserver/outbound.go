@@ -60,7 +60,7 @@ func (s *Server) outboundHandler(sess *session) http.Handler {
 		if _, ok := s.label(dest); ok {
 			// A node of this relay: no round trip through the network.
 			r.Host = dest
-			r.RemoteAddr = "relay:" + s.serverName(sess.label)
+			r.RemoteAddr = "relay"
 			s.ServeHTTP(w, r)
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -277,4 +278,39 @@ func (ht handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	in.RequestURI = r.URL.RequestURI()
 	ht.h.ServeHTTP(rec, in)
 	return rec.result(r), nil
+}
+
+// The cap on requests in flight to one node: while a request holds the
+// only slot (its answer is streaming), the next waits, then gets 503.
+func TestRelayInFlightCap(t *testing.T) {
+	n := newTestNet(t)
+	tr := startRelay(t, n, t.TempDir(), func(c *relayserver.Config) {
+		c.MaxInFlight, c.ForwardTimeout = 1, 300*time.Millisecond
+	})
+	release := make(chan struct{})
+	node := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("["))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		w.Write([]byte("]"))
+	})
+	nd := startNode(t, n, "bob", tr.addNode(t, "bob"), mustKey(t, "b1"), node)
+	waitFor(t, "bob is connected", func() bool { return nd.client.Status().State == relay.StateConnected })
+	c := n.client()
+	resp, err := c.Get("https://bob.relay.test/_matrix/federation/v1/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	status, body, _ := do(t, c, "GET", "https://bob.relay.test/_matrix/federation/v1/version", "", nil)
+	if status != 503 || errcode(body) != "M_UNAVAILABLE" {
+		t.Errorf("a request over the cap: %d %s, want 503 M_UNAVAILABLE", status, body)
+	}
+	close(release)
+	if b, err := io.ReadAll(resp.Body); err != nil || string(b) != "[]" {
+		t.Errorf("the streamed answer: %q %v", b, err)
+	}
 }
