@@ -734,17 +734,32 @@ def peer_invites_hearth():
           "alice's join did not reach the peer")
 
 
+def invited_and_joins(tok, room_id, user):
+    got = peer.wait_for(lambda: [i for i in peer.invites if i[0] == room_id and i[2]["state_key"] == user], WAIT)
+    check(got, f"no invite of {user} reached the peer")
+    room = peer.join_room(H, room_id, user)
+    member = poll(lambda: _member(tok, room_id, user), f"alice sees {user} joined")
+    check(member.get("membership") == "join", f"{user}'s member event {member}")
+    check(room.state.get(("m.room.member", user)), f"{user}'s join is not in the peer's view")
+
+
 @step
 def invite_from_hearth():
+    """alice invites the peer's user with /invite; the peer signs it and joins."""
     _, tok = alice()
     frank = peer_user("frank")
-    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat", "invite": [frank]}, tok)
-    got = peer.wait_for(lambda: [i for i in peer.invites if i[0] == r["room_id"]], WAIT)
-    check(got, "no invite reached the peer")
-    room = peer.join_room(H, r["room_id"], frank)
-    member = poll(lambda: _member(tok, r["room_id"], frank), "alice sees frank joined")
-    check(member.get("membership") == "join", f"frank's member event {member}")
-    check(room.state.get(("m.room.member", frank)), "frank's join is not in the peer's view")
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat"}, tok)
+    call("POST", f"/_matrix/client/v3/rooms/{q(r['room_id'])}/invite", {"user_id": frank}, tok)
+    invited_and_joins(tok, r["room_id"], frank)
+
+
+@step
+def create_room_invites_remote():
+    """createRoom's invite list may name users of other servers."""
+    _, tok = alice()
+    gina = peer_user("gina")
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat", "invite": [gina]}, tok)
+    invited_and_joins(tok, r["room_id"], gina)
 
 
 @step
