@@ -1,7 +1,9 @@
 // Package web is hearth's client-facing HTTP surface: the Matrix
-// client-server API under /_matrix/client, media, .well-known, and the Matrix
-// error writer every handler leaves through. It reaches storage only
-// through interfaces that core declares; cmd/hearth and wasm wire it.
+// client-server API under /_matrix/client, media, .well-known, and the
+// browser shell. Handlers return their error and the wrappers (public,
+// authed) write it through matrixhttp.WriteError. It reaches storage only
+// through the services core declares (clientapi.Services), which
+// hearth.Open builds through package services.
 //
 // Importing the package has no side effects.
 package web
