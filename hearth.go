@@ -135,6 +135,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, db: db, StartedAt: start,
 		SetupToken: g.SetupToken, services: g, lock: lock}
+	// Local media reaches other servers through the client API's media
+	// code, which exists once the client server is built below.
+	media := &lateMedia{}
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
 		Typing: g.Typing, Receipts: g.Receipts, Presence: g.Presence, ToDevice: g.ToDevice,
 		IsJoined: g.Client.IsJoined,
@@ -142,6 +145,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
 		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms,
 		Devices: g.Accounts, DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
+		Media: media,
 	})
 	if err != nil {
 		g.CloseAll()
@@ -156,13 +160,14 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
-		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}})
+		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient})
 	if err != nil {
 		hs.sender.Close()
 		g.CloseAll()
 		return nil, err
 	}
 	hs.Handler = client
+	media.srv = client
 	// Server keys are published beside the client-server API too.
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/key/", keyServer)
@@ -184,6 +189,17 @@ func (b *remoteBackfill) Backfill(ctx context.Context, roomID string, limit int)
 		return 0, nil
 	}
 	return b.f.Backfill(ctx, roomID, limit)
+}
+
+// lateMedia serves local media to federation through the client server,
+// built after the federation server.
+type lateMedia struct{ srv *web.Server }
+
+func (l *lateMedia) ServeLocalMedia(w http.ResponseWriter, r *http.Request, mediaID string, thumbnail bool) error {
+	if l.srv == nil {
+		return core.ErrNotFound.WithMessage("Unknown media")
+	}
+	return l.srv.ServeLocalMedia(w, r, mediaID, thumbnail)
 }
 
 // openFederation builds the server-server side: the outbound client and

@@ -55,6 +55,8 @@ type MessagingOptions struct {
 	DeviceKeys   core.DeviceKeyStore
 	CrossSigning core.CrossSigningStore
 	DeviceLists  core.DeviceListStore
+	// Media serves local media to other servers.
+	Media LocalMedia
 }
 
 // Messaging answers the messaging layer's inbound requests: joins and
@@ -88,6 +90,10 @@ func (m *Messaging) register(s *Server) {
 	if o.PublicRooms != nil {
 		s.handle("GET /_matrix/federation/v1/publicRooms", m.getPublicRooms)
 		s.handle("POST /_matrix/federation/v1/publicRooms", m.postPublicRooms)
+	}
+	if o.Media != nil {
+		s.handle("GET /_matrix/federation/v1/media/download/{mediaID}", m.mediaDownload(false))
+		s.handle("GET /_matrix/federation/v1/media/thumbnail/{mediaID}", m.mediaDownload(true))
 	}
 	if o.Devices != nil && o.DeviceKeys != nil && o.CrossSigning != nil && o.DeviceLists != nil {
 		s.handle("GET /_matrix/federation/v1/user/devices/{userID}", m.userDevices)

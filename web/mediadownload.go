@@ -98,6 +98,9 @@ func (s *Server) findMedia(r *http.Request, legacy bool) (core.Media, error) {
 }
 
 func (s *Server) serveMediaDownload(w http.ResponseWriter, r *http.Request, legacy bool) error {
+	if remote, err := s.serveRemoteMedia(w, r, false); remote {
+		return err
+	}
 	m, err := s.findMedia(r, legacy)
 	if err != nil {
 		return err
@@ -164,6 +167,9 @@ var (
 )
 
 func (s *Server) serveMediaThumbnail(w http.ResponseWriter, r *http.Request, legacy bool) error {
+	if remote, err := s.serveRemoteMedia(w, r, true); remote {
+		return err
+	}
 	req, err := parseThumbnailRequest(r)
 	if err != nil {
 		return err

@@ -34,6 +34,8 @@ type Options struct {
 	// RemoteKeys asks other servers for their users' end-to-end
 	// encryption keys; nil reports those servers in "failures".
 	RemoteKeys RemoteKeys
+	// RemoteMedia fetches other servers' media; nil answers M_NOT_FOUND.
+	RemoteMedia RemoteMedia
 }
 
 // Server answers the client-server API.

@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"image"
+	pngenc "image/png"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -400,5 +402,60 @@ func TestRemoteKeys(t *testing.T) {
 	c.OneTimeKeys = nil
 	if code := a.call("POST", "/_matrix/client/v3/keys/claim", map[string]any{"one_time_keys": map[string]any{b.user: map[string]string{b.device: "signed_curve25519"}}}, &c); code != 200 || len(c.OneTimeKeys[b.user][b.device]) != 0 {
 		t.Errorf("second claim: %d %v", code, c.OneTimeKeys)
+	}
+}
+
+// TestRemoteMedia: bob on B downloads alice's upload on A, and a
+// thumbnail of it, through B's client API and federation.
+func TestRemoteMedia(t *testing.T) {
+	ca := newTestCA(t)
+	a := openTestHS(t, ca, "127.0.0.1", "alice")
+	b := openTestHS(t, ca, "127.0.0.2", "bob")
+	img := image.NewRGBA(image.Rect(0, 0, 1000, 800))
+	for i := range img.Pix {
+		img.Pix[i] = byte(i)
+	}
+	var png bytes.Buffer
+	if err := pngenc.Encode(&png, img); err != nil {
+		t.Fatal(err)
+	}
+	req := httptest.NewRequest("POST", "/_matrix/media/v3/upload?filename=pic.png", bytes.NewReader(png.Bytes()))
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.Set("Content-Type", "image/png")
+	rec := httptest.NewRecorder()
+	a.hs.Handler.ServeHTTP(rec, req)
+	var up struct {
+		ContentURI string `json:"content_uri"`
+	}
+	if json.Unmarshal(rec.Body.Bytes(), &up); rec.Code != 200 {
+		t.Fatalf("upload: %d %s", rec.Code, rec.Body)
+	}
+	mediaID := up.ContentURI[len("mxc://"+a.name+"/"):]
+	get := func(path string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", path, nil)
+		req.Header.Set("Authorization", "Bearer "+b.token)
+		rec := httptest.NewRecorder()
+		b.hs.Handler.ServeHTTP(rec, req)
+		return rec
+	}
+	rec = get("/_matrix/client/v1/media/download/" + a.name + "/" + mediaID)
+	if rec.Code != 200 || !bytes.Equal(rec.Body.Bytes(), png.Bytes()) || rec.Header().Get("Content-Type") != "image/png" {
+		t.Errorf("remote download: %d %s, %d bytes", rec.Code, rec.Header().Get("Content-Type"), rec.Body.Len())
+	}
+	rec = get("/_matrix/client/v1/media/thumbnail/" + a.name + "/" + mediaID + "?width=32&height=32&method=scale")
+	if rec.Code != 200 {
+		t.Fatalf("remote thumbnail: %d %s", rec.Code, rec.Body)
+	}
+	thumb, _, err := image.Decode(bytes.NewReader(rec.Body.Bytes()))
+	if err != nil {
+		t.Fatalf("remote thumbnail is not an image (%s): %v", rec.Header().Get("Content-Type"), err)
+	}
+	// The server picks its own size at or above the one asked for (a
+	// bucket), but far below the original.
+	if bnd := thumb.Bounds(); bnd.Dx() >= 500 || bnd.Dy() >= 400 || bnd.Dx() < 32 {
+		t.Errorf("thumbnail is %v, want a thumbnail of the 1000x800 original", bnd)
+	}
+	if rec = get("/_matrix/client/v1/media/download/" + a.name + "/nosuchmedia"); rec.Code != 404 {
+		t.Errorf("unknown remote media: %d %s", rec.Code, rec.Body)
 	}
 }
