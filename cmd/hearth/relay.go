@@ -127,7 +127,12 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 30 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Node sockets are hijacked, which clears these deadlines (the
+		// keepalive finds dead sockets).
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 10 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		// WebSockets upgrade HTTP/1.1 connections: no HTTP/2.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}

@@ -314,3 +314,21 @@ func TestRelayInFlightCap(t *testing.T) {
 		t.Errorf("the streamed answer: %q %v", b, err)
 	}
 }
+
+// A node's socket outlives the HTTP server's read and write timeouts.
+func TestRelaySocketOutlivesHTTPTimeouts(t *testing.T) {
+	n := newTestNet(t)
+	tr := startRelay(t, n, t.TempDir(), nil)
+	tr.http.Config.ReadTimeout, tr.http.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	key := mustKey(t, "b1")
+	node := startNode(t, n, "bob", tr.addNode(t, "bob"), key, newRecorder("bob."+domain, key))
+	waitFor(t, "bob is connected", func() bool { return node.client.Status().State == relay.StateConnected })
+	time.Sleep(600 * time.Millisecond) // past both timeouts
+	status, body, _ := do(t, n.client(), "GET", "https://bob.relay.test/_matrix/key/v2/server", "", nil)
+	if status != 200 {
+		t.Fatalf("after the HTTP timeouts: %d %s", status, body)
+	}
+	if s := node.client.Status(); s.State != relay.StateConnected {
+		t.Errorf("bob's socket: %+v", s)
+	}
+}
