@@ -59,6 +59,9 @@ type PresenceSource interface {
 	// sharing a room with them, for those changed at a position in
 	// (since, to].
 	PresenceChanges(ctx context.Context, userID string, since, to int64) ([]core.Presence, error)
+	// Presence returns userID's presence. It returns an error wrapping
+	// core.ErrNotFound if none was ever recorded.
+	Presence(ctx context.Context, userID string) (core.Presence, error)
 	// SyncPresence records that userID is syncing with the set_presence
 	// value state ("online", "unavailable" or "offline").
 	SyncPresence(ctx context.Context, userID, state string) error

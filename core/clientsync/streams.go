@@ -3,6 +3,7 @@ package clientsync
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"maps"
 	"slices"
 
@@ -132,12 +133,36 @@ func (r *syncRun) accountData(ctx context.Context) error {
 func (r *syncRun) presence(ctx context.Context) error {
 	r.resp.Presence.Events = []Event{}
 	src := r.s.stores.Presence
-	if src == nil || !r.initial() && r.since.Presence >= r.now.Presence {
+	if src == nil {
 		return nil
 	}
-	ps, err := src.PresenceChanges(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence)
-	if err != nil {
-		return err
+	var ps []core.Presence
+	if r.initial() || r.since.Presence < r.now.Presence {
+		var err error
+		if ps, err = src.PresenceChanges(ctx, r.req.Viewer.UserID, r.since.Presence, r.now.Presence); err != nil {
+			return err
+		}
+	}
+	if !r.initial() {
+		// Users who newly share a room with the viewer: their presence,
+		// changed or not, is news.
+		seen := map[string]bool{}
+		for _, p := range ps {
+			seen[p.UserID] = true
+		}
+		for _, u := range slices.Sorted(maps.Keys(r.newMembers)) {
+			if seen[u] {
+				continue
+			}
+			p, err := src.Presence(ctx, u)
+			if errors.Is(err, core.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
 	}
 	now := r.s.now()
 	for _, p := range ps {

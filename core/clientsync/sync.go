@@ -188,8 +188,9 @@ func (r *syncRun) rooms(ctx context.Context) error {
 			}
 		case core.MembershipLeave, core.MembershipBan:
 			include := !r.initial() && m.StreamOrdering > r.since.Events || rf.IncludeLeave && (r.initial() || r.req.FullState)
-			if include && m.StreamOrdering <= r.since.Events {
-				// include_leave leaves out the rooms the user forgot.
+			if include {
+				// Rooms the user forgot are left out (as Synapse does),
+				// with include_leave too.
 				forgotten, err := r.s.stores.Rooms.Forgotten(ctx, m.RoomID, r.req.Viewer.UserID)
 				if err != nil {
 					return err

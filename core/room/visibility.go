@@ -56,9 +56,11 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 }
 
 // FilterVisible returns the events of evs that userID may see, in the same
-// order, by HistoryVisible on the state at each event. For the history
-// visibility events themselves, and for the user's own membership events,
-// the state before or after the event may allow it.
+// order, by HistoryVisible on the state at each event. The user's own
+// membership events are always visible (as Synapse shows a user their own
+// leave, so a rejected invite leaves the client's room list); for the
+// history visibility events themselves, the state before or after the
+// event may allow it.
 //
 // "Joined at any point after the event" is taken as "joined now": a user
 // who has left since sees, of the history from before they joined, only
@@ -106,32 +108,25 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		if err != nil {
 			return nil, err
 		}
-		visible := HistoryVisible(after.hv, after.membership, joined)
-		if !visible && e.PDU.StateKey != nil {
-			// The state before: the state after with this event's key
-			// replaced by what it replaced.
-			own := e.PDU.Type == eventauth.TypeMember && *e.PDU.StateKey == userID
-			if own || (e.PDU.Type == keyHistory.Type && *e.PDU.StateKey == "") {
-				before := after
-				prevID := ParseMetadata(e.Stored.InternalMetadata).ReplacesState
-				var prev *pdu.PDU
-				if prevID != "" {
-					m, err := p.pdus(ctx, []string{prevID})
-					if err != nil {
-						return nil, err
-					}
-					prev = m[prevID]
+		// A user always sees their own membership events: the leave
+		// that rejects an invite, or a kick or ban, must reach them.
+		own := e.PDU.Type == eventauth.TypeMember && e.PDU.StateKey != nil && *e.PDU.StateKey == userID
+		visible := own || HistoryVisible(after.hv, after.membership, joined)
+		if !visible && e.PDU.StateKey != nil && e.PDU.Type == keyHistory.Type && *e.PDU.StateKey == "" {
+			// The state before: the history visibility this event
+			// replaced.
+			before := after
+			prevID := ParseMetadata(e.Stored.InternalMetadata).ReplacesState
+			var prev *pdu.PDU
+			if prevID != "" {
+				m, err := p.pdus(ctx, []string{prevID})
+				if err != nil {
+					return nil, err
 				}
-				if own {
-					before.membership = ""
-					if prev != nil {
-						before.membership = contentString(prev.Content, "membership")
-					}
-				} else {
-					before.hv = historyVisibility(prev)
-				}
-				visible = HistoryVisible(before.hv, before.membership, joined)
+				prev = m[prevID]
 			}
+			before.hv = historyVisibility(prev)
+			visible = HistoryVisible(before.hv, before.membership, joined)
 		}
 		if visible {
 			out = append(out, e)
