@@ -139,7 +139,7 @@ test-clients: build client-deps
 FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_replay \
   hearth_serves_queries hearth_joins_peer_room_v10 hearth_joins_peer_room_v11 \
   hearth_joins_peer_room_v12 peer_message_reaches_hearth hearth_message_reaches_peer \
-  peer_edus_reach_hearth hearth_fetches_missing_events hearth_fills_a_gap_with_state \
+  peer_edus_reach_hearth hearth_fetches_missing_events hearth_fills_a_gap_with_state hearth_serves_user_keys \
   peer_joins_hearth_room_v10 peer_joins_hearth_room_v11 peer_joins_hearth_room_v12 \
   messages_both_ways_in_hearth_room refuses_forged_signature refuses_unsigned_event \
   redacts_wrong_content_hash refuses_wrong_origin refuses_sender_of_other_server \

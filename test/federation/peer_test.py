@@ -265,6 +265,31 @@ def hearth_serves_queries():
 
 
 @step
+def hearth_serves_user_keys():
+    """alice's device and keys, as uploaded, through /user/devices, /user/keys/query and /user/keys/claim."""
+    uid, tok = alice()
+    who = call("GET", "/_matrix/client/v3/account/whoami", token=tok)
+    dev = who["device_id"]
+    signing = signedjson.key.generate_signing_key(dev)
+    keys = {
+        "user_id": uid, "device_id": dev, "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+        "keys": {f"curve25519:{dev}": fed.b64(b"c" * 32), f"ed25519:{dev}": fed.b64(signing.verify_key.encode())},
+    }
+    keys = signedjson.sign.sign_json(keys, uid, signing)
+    otk = signedjson.sign.sign_json({"key": fed.b64(b"o" * 32)}, uid, signing)
+    call("POST", "/_matrix/client/v3/keys/upload", {"device_keys": keys, "one_time_keys": {"signed_curve25519:AAAAAQ": otk}}, tok)
+    r = peer.request("GET", H, f"/_matrix/federation/v1/user/devices/{q(uid)}")
+    check(r.get("user_id") == uid and any(d.get("device_id") == dev and d.get("keys") == keys
+                                          for d in r.get("devices", [])), f"/user/devices answered {r}")
+    r = peer.request("POST", H, "/_matrix/federation/v1/user/keys/query", {"device_keys": {uid: []}})
+    check(r.get("device_keys", {}).get(uid, {}).get(dev) == keys, f"/user/keys/query answered {r}")
+    r = peer.request("POST", H, "/_matrix/federation/v1/user/keys/claim",
+                     {"one_time_keys": {uid: {dev: "signed_curve25519"}}})
+    check(r.get("one_time_keys", {}).get(uid, {}).get(dev) == {"signed_curve25519:AAAAAQ": otk},
+          f"/user/keys/claim answered {r}")
+
+
+@step
 def hearth_queries_peer():
     """alice's client asks hearth for a profile on the peer; hearth asks the peer."""
     _, tok = alice()

@@ -216,6 +216,48 @@ export async function runTwoServers({ a, b, only = [] }) {
     await waitFor(() => bob.getRoom(pub)?.findEventById(m.event_id), "bob sees a message after rejoining");
   });
 
+  step("encrypted_message", async () => {
+    // New devices with js-sdk's Rust crypto (in memory): device lists, one-time
+    // key claims and to-device messages all cross servers before bob decrypts.
+    const login = async (creds) => {
+      const c = sdk.createClient({ baseUrl: creds.baseUrl });
+      const r = await c.loginRequest({ type: "m.login.password", identifier: { type: "m.id.user", user: creds.userId }, password: "pw-" + creds.userId.slice(1).split(":")[0] });
+      const e2e = sdk.createClient({ baseUrl: creds.baseUrl, userId: r.user_id, accessToken: r.access_token, deviceId: r.device_id });
+      await e2e.initRustCrypto({ useIndexedDB: false });
+      e2e.startClient({ initialSyncLimit: 20 });
+      await waitFor(() => ["PREPARED", "SYNCING"].includes(e2e.getSyncState()), `${r.user_id}'s first sync`);
+      return e2e;
+    };
+    const alice2 = await login(S.aliceCreds);
+    const bob2 = await login(S.bobCreds);
+    S.e2e = [alice2, bob2];
+    const { room_id: roomId } = await alice2.createRoom({
+      preset: "private_chat", invite: [],
+      initial_state: [{ type: "m.room.encryption", state_key: "", content: { algorithm: "m.megolm.v1.aes-sha2" } }],
+    });
+    await alice2.invite(roomId, bob2.getUserId());
+    await waitFor(() => bob2.getRoom(roomId)?.getMyMembership() === "invite", "bob's new device sees the invite");
+    await bob2.joinRoom(roomId, { viaServers: [a.name] });
+    await waitFor(() => alice2.getRoom(roomId)?.getMember(bob2.getUserId())?.membership === "join", "alice sees bob joined");
+    await waitFor(() => alice2.getRoom(roomId)?.hasEncryptionStateEvent(), "alice's client knows the room is encrypted");
+    const sent = await alice2.sendTextMessage(roomId, "a secret across servers");
+    const ev = await waitFor(() => bob2.getRoom(roomId)?.findEventById(sent.event_id), "bob has the encrypted event");
+    assert.equal(ev.getWireType(), "m.room.encrypted", "the message went encrypted");
+    try {
+      await waitFor(async () => {
+        await bob2.decryptEventIfNeeded(ev);
+        return ev.getClearContent()?.body === "a secret across servers";
+      }, "bob decrypts alice's message");
+    } catch (e) {
+      // Say which leg is missing: each side's view of the other's devices.
+      const devices = async (c, user) => Object.keys((await c.http.authedRequest("POST", "/keys/query", undefined,
+        { device_keys: { [user]: [] } })).device_keys?.[user] ?? {}).length;
+      throw new Error(`${e.message}; A's /keys/query lists ${await devices(alice2, bob2.getUserId())} devices of bob, ` +
+        `B's lists ${await devices(bob2, alice2.getUserId())} of alice`);
+    }
+    for (const c of S.e2e) c.stopClient();
+  });
+
   step("partition", async () => {
     const { alice } = S;
     const roomId = need("roomId", "create_invite_join");
@@ -285,6 +327,7 @@ export async function runTwoServers({ a, b, only = [] }) {
   }
   S.alice?.stopClient();
   S.bob?.stopClient();
+  for (const c of S.e2e ?? []) c.stopClient();
   say(`${failed} of ${only.length || steps.length} steps failed`);
   return failed;
 }
