@@ -17,14 +17,16 @@ import (
 const MaxJSONBody = 1 << 20
 
 // MaxJSONDepth is the deepest nesting of objects and arrays accepted in any
-// JSON request body, whatever it becomes: event content, to-device
-// messages, account data, filters, keys. Events are refused past
-// canonicaljson.MaxDepth (512) levels, and an event wraps its content in
-// one more object, so 511 is the deepest body that can still become event
-// content. Using the same bound for everything else means nothing a client
-// stores (and other clients later receive in /sync) is nested deeper than
-// an event could be.
-const MaxJSONDepth = canonicaljson.MaxDepth - 1
+// JSON request body, client or federation, whatever it carries: event
+// content, to-device messages, account data, filters, keys, transactions.
+// Events are refused past canonicaljson.MaxDepth (512) levels, and the
+// deepest envelope a request puts an event in is a federation
+// transaction's {"pdus":[event]}, two levels more: 514 lets every event
+// the server accepts arrive, in a transaction too, and nothing a client
+// stores (and other clients later receive in /sync) is nested much deeper
+// than an event may be. Bodies that become event content are then held
+// to the event limit itself when the event is built.
+const MaxJSONDepth = canonicaljson.MaxDepth + 2
 
 // ReadJSON decodes the request body into v: M_TOO_LARGE past MaxJSONBody,
 // M_NOT_JSON for a body that is not JSON or not UTF-8, M_BAD_JSON for JSON

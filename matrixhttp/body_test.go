@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/canonicaljson"
 )
 
 func nested(depth int) string {
@@ -30,6 +31,8 @@ func TestReadJSON(t *testing.T) {
 		{"at the depth limit", nested(MaxJSONDepth), ""},
 		{"brackets in strings do not count", `{"a":"` + strings.Repeat("[{", 2*MaxJSONDepth) + `\"["}`, ""},
 		{"one level too deep", nested(MaxJSONDepth + 1), "M_BAD_JSON"},
+		{"a transaction with an event at the event limit", `{"pdus":[` + nested(canonicaljson.MaxDepth) + `]}`, ""},
+		{"a transaction with an event past the event limit", `{"pdus":[` + nested(canonicaljson.MaxDepth+1) + `]}`, "M_BAD_JSON"},
 		{"9000 levels of arrays", strings.Repeat("[", 9000) + strings.Repeat("]", 9000), "M_BAD_JSON"},
 		{"invalid UTF-8 in a string", "{\"a\":\"\x81\"}", "M_NOT_JSON"},
 		{"invalid UTF-8 in a key", "{\"\xff\":1}", "M_NOT_JSON"},

@@ -202,3 +202,31 @@ func TestRedact(t *testing.T) {
 		t.Errorf("redacted_because %s", ev.Unsigned.RedactedBecause)
 	}
 }
+
+// TestSendNestingDepth checks the event depth limit on sent content: the
+// content sits one level below the event, so a body nested 511 levels is
+// the deepest that can be sent; one level more is M_BAD_JSON (the request
+// body limit itself, matrixhttp.MaxJSONDepth, is a little higher for
+// federation transactions), and 9,000 levels are refused as a body.
+func TestSendNestingDepth(t *testing.T) {
+	env := newRoomEnv(t)
+	alice := env.user("alice", false)
+	roomID := env.createRoom(alice, map[string]any{})
+	nested := func(depth int) string {
+		return strings.Repeat(`{"a":`, depth-1) + `{}` + strings.Repeat("}", depth-1)
+	}
+	for _, tt := range []struct {
+		depth  int
+		status int
+		code   string
+	}{
+		{511, 200, ""},
+		{512, 400, "M_BAD_JSON"},
+		{9000, 400, "M_BAD_JSON"},
+	} {
+		r := env.do("PUT", fmt.Sprintf("%s/rooms/%s/send/m.room.message/deep%d", cs, url.PathEscape(roomID), tt.depth), alice, nested(tt.depth))
+		if r.Status != tt.status || (tt.code != "" && errcodeOf(r.Body) != tt.code) {
+			t.Errorf("send nested %d levels = %d %s, want %d %s", tt.depth, r.Status, r.Body, tt.status, tt.code)
+		}
+	}
+}
