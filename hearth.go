@@ -264,7 +264,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		return nil, nil, err
 	}
 	hs.sender = sender
-	mo.Memberships, mo.Invites = pdus, pdus
+	mo.Memberships, mo.Invites, mo.ServersInRoom = pdus, pdus, pdus.ServersInRoom
 	fed, err := federation.NewServer(federation.ServerOptions{
 		OriginSeen: sender.DestinationUp, PDUServe: pdus,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,

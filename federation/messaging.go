@@ -47,6 +47,9 @@ type MessagingOptions struct {
 	Profiles core.ProfileStore
 	// ResolveAlias maps a local alias to its room.
 	ResolveAlias func(ctx context.Context, alias string) (string, error)
+	// ServersInRoom lists the servers with members joined to a room (nil:
+	// query/directory names this server only).
+	ServersInRoom func(ctx context.Context, roomID string) ([]string, error)
 	// PublicRooms lists the published rooms matching a search.
 	PublicRooms func(ctx context.Context, search string) ([]room.PublicRoom, error)
 	// End-to-end encryption: devices, their keys, cross-signing keys and
@@ -254,7 +257,20 @@ func (m *Messaging) queryDirectory(w http.ResponseWriter, r *http.Request, origi
 	if err != nil {
 		return err
 	}
-	matrixhttp.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": []string{m.opts.ServerName}})
+	// This server first: it holds the alias, and is in the room.
+	servers := []string{m.opts.ServerName}
+	if m.opts.ServersInRoom != nil {
+		others, err := m.opts.ServersInRoom(r.Context(), roomID)
+		if err != nil {
+			return err
+		}
+		for _, s := range others {
+			if s != m.opts.ServerName && len(servers) < 20 {
+				servers = append(servers, s)
+			}
+		}
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": servers})
 	return nil
 }
 

@@ -211,6 +211,16 @@ func TestRemoteJoin(t *testing.T) {
 	if got := members(b); !slices.Equal(got, want) {
 		t.Errorf("members on B: %v, want %v", got, want)
 	}
+	// A's directory now names both servers, A first.
+	var qd struct {
+		RoomID  string   `json:"room_id"`
+		Servers []string `json:"servers"`
+	}
+	if err := b.hs.FederationClient.Request(context.Background(), a.name, "GET",
+		"/_matrix/federation/v1/query/directory?"+url.Values{"room_alias": {alias}}.Encode(), nil, &qd); err != nil ||
+		qd.RoomID != created.RoomID || len(qd.Servers) != 2 || qd.Servers[0] != a.name || qd.Servers[1] != b.name {
+		t.Errorf("query/directory after the join: %+v %v", qd, err)
+	}
 	// B has the room's state from the join: its name.
 	var name struct {
 		Name string `json:"name"`
