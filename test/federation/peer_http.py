@@ -148,11 +148,34 @@ def on_send(peer, origin, params, body, txn_id):
             results[event_id] = {}
         elif isinstance(pdu, dict) and pdu.get("room_id") in peer.rooms:
             results[event_id_of(pdu, peer.rooms[pdu["room_id"]].version)] = {"error": err}
+    for edu in body.get("edus", []):
+        for user in edu_users(edu):
+            if ":" not in user or server_of(user) != origin:
+                peer.fail(f"{edu.get('edu_type')} EDU from {origin} speaks for {user}")
     with peer.lock:
-        for edu in body.get("edus", []):
-            peer.received_edus.append(edu)
+        peer.received_edus.extend(body.get("edus", []))
         peer.changed.notify_all()
     return 200, {"pdus": results}
+
+
+def edu_users(edu):
+    """The users an EDU speaks for: they must be the origin's."""
+    content = edu.get("content") if isinstance(edu, dict) else None
+    if not isinstance(content, dict):
+        return []
+    kind = edu.get("edu_type")
+    if kind == "m.typing":
+        return [content.get("user_id", "")]
+    if kind == "m.receipt":
+        return [u for rooms in content.values() if isinstance(rooms, dict)
+                for users in rooms.values() if isinstance(users, dict) for u in users]
+    if kind == "m.presence":
+        return [p.get("user_id", "") for p in content.get("push", []) if isinstance(p, dict)]
+    if kind in ("m.device_list_update", "m.signing_key_update"):
+        return [content.get("user_id", "")]
+    if kind == "m.direct_to_device":
+        return [content.get("sender", "")]
+    return []
 
 
 @route("GET", FED + r"/v1/make_join/([^/]+)/([^/]+)")
