@@ -92,6 +92,14 @@ func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (str
 	if err != nil {
 		return "", err
 	}
+	authoriser, err := p.JoinAuthoriser(ctx, roomID, userID)
+	if err != nil {
+		return "", err
+	}
+	if authoriser != "" {
+		// The event is signed by this server, the authoriser's.
+		c["join_authorised_via_users_server"] = authoriser
+	}
 	id, err := p.sendMembership(ctx, roomID, userID, userID, c)
 	if errors.Is(err, core.ErrNotFound) {
 		// Known from an invite only: the room's DAG is on another server.
