@@ -27,9 +27,6 @@ type RemoteMedia interface {
 // federation media endpoints use it; it writes nothing when it returns an
 // error.
 func (s *Server) ServeLocalMedia(w http.ResponseWriter, r *http.Request, mediaID string, thumbnail bool) error {
-	if s.opts.Media == nil {
-		return core.ErrNotFound.WithMessage("Unknown media")
-	}
 	r2 := r.Clone(r.Context())
 	r2.SetPathValue("serverName", s.opts.ServerName)
 	r2.SetPathValue("mediaId", mediaID)

@@ -25,11 +25,14 @@ import (
 // them the same way (internal/hearthtest).
 type Options struct {
 	clientapi.Services
+	// The Remote services reach other servers through the federation
+	// client the root builds beside the graph. They are the only optional
+	// ones: without them this server does not federate, and each says below
+	// what a request that needs another server gets instead.
+	//
 	// RemoteRooms joins rooms, invites users and reads profiles and room
-	// directories on other servers (core/room's Federation, which needs the
-	// federation client the root builds). It is the one optional service:
-	// without it this server does not federate, and what needs another
-	// server answers M_NOT_FOUND.
+	// directories on other servers (core/room's Federation); nil answers
+	// M_NOT_FOUND.
 	RemoteRooms RemoteRooms
 	// RemoteKeys asks other servers for their users' end-to-end
 	// encryption keys; nil reports those servers in "failures".
