@@ -120,8 +120,8 @@ func (s *Server) forwardSend(w http.ResponseWriter, r *http.Request, label strin
 		return
 	}
 	if lost := s.relayLive(w, r, sess, bytes.NewReader(body)); lost {
-		// The connection dropped before the node answered: keep the
-		// transaction for its return (the node's transaction layer is
+		// The connection dropped, or the node did not answer in time: keep
+		// the transaction for its return (the node's transaction layer is
 		// idempotent if it did see it).
 		s.store(w, r, label, ns, body)
 	}
@@ -152,8 +152,8 @@ func (s *Server) store(w http.ResponseWriter, r *http.Request, label string, ns 
 }
 
 // relayLive forwards r over the node's connection and copies the answer.
-// It reports lost when the connection failed before any answer was
-// written (nothing has been written to w then).
+// It reports lost when a /send got no answer, the connection having failed
+// or the node not answering in time (nothing has been written to w then).
 func (s *Server) relayLive(w http.ResponseWriter, r *http.Request, sess *session, body io.Reader) (lost bool) {
 	wait := time.NewTimer(s.cfg.ForwardTimeout)
 	defer wait.Stop()
@@ -188,6 +188,11 @@ func (s *Server) relayLive(w http.ResponseWriter, r *http.Request, sess *session
 	if !deadline.Stop() && timedOut.Load() {
 		if err == nil {
 			resp.Body.Close()
+		}
+		if isSend(r) {
+			// A node that does not answer may be asleep behind a socket
+			// that has not noticed yet: keep the transaction for it.
+			return true
 		}
 		matrixhttp.WriteError(w, r, errTimeout)
 		return false

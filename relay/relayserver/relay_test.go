@@ -332,3 +332,40 @@ func TestRelaySocketOutlivesHTTPTimeouts(t *testing.T) {
 		t.Errorf("bob's socket: %+v", s)
 	}
 }
+
+// A node that does not answer a transaction in time (asleep behind a
+// socket the relay still believes in) gets it later: the relay keeps it,
+// acknowledges it, and replays it.
+func TestRelaySendTimeoutStores(t *testing.T) {
+	n := newTestNet(t)
+	tr := startRelay(t, n, t.TempDir(), func(c *relayserver.Config) { c.ForwardTimeout = 200 * time.Millisecond })
+	key := mustKey(t, "b1")
+	rec := newRecorder("bob."+domain, key)
+	asleep := make(chan struct{})
+	sleepy := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-asleep:
+			rec.ServeHTTP(w, r)
+		default:
+			<-r.Context().Done() // the first delivery gets no answer
+		}
+	})
+	node := startNode(t, n, "bob", tr.addNode(t, "bob"), key, sleepy)
+	waitFor(t, "bob is connected", func() bool { return node.client.Status().State == relay.StateConnected })
+	if status, body := putTxn(t, n.client(), "bob", "sleepy"); status != 200 {
+		t.Fatalf("/send to a node that does not answer: %d %s, want 200 (stored)", status, body)
+	}
+	nd, err := tr.store.Node(context.Background(), "bob")
+	if err != nil || nd.Queued != 1 {
+		t.Fatalf("queued %d (%v), want the transaction kept", nd.Queued, err)
+	}
+	close(asleep)
+	waitFor(t, "the replay delivers it", func() bool { return len(rec.received()) == 1 })
+	waitFor(t, "the queue is empty", func() bool {
+		nd, err := tr.store.Node(context.Background(), "bob")
+		return err == nil && nd.Queued == 0
+	})
+	if got := rec.received(); len(got) != 1 || got[0] != "sleepy" {
+		t.Errorf("bob received %v", got)
+	}
+}
