@@ -77,7 +77,8 @@ func (s *AccountStore) SetDeviceDisplayName(ctx context.Context, userID, deviceI
 	})
 }
 
-// DeleteDevices deletes devices and their tokens; see core.DeviceStore.
+// DeleteDevices deletes devices, their tokens and their pushers; see
+// core.DeviceStore.
 func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceIDs []string) error {
 	if len(deviceIDs) == 0 {
 		return nil
@@ -87,6 +88,9 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 		for _, id := range deviceIDs {
 			res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND device_id = ?", userID, id)
 			if err != nil {
+				return err
+			}
+			if _, err := q.ExecContext(ctx, sqlDeleteDevicePushers, userID, id); err != nil {
 				return err
 			}
 			n, _ := res.RowsAffected()
@@ -127,11 +131,24 @@ func markDevicesGone(ctx context.Context, q Queryer, userID string, n int64) err
 	return markDeviceListChange(ctx, q, userID)
 }
 
+// Pushers belong to the device that set them (Synapse deletes them with
+// the device): sqlDeleteDevicePushers deletes one device's,
+// sqlDeleteOrphanPushers those of a user's devices that no longer exist.
+// Pushers set before devices were recorded (device_id '') stay.
+const (
+	sqlDeleteDevicePushers = "DELETE FROM pushers WHERE user_id = ? AND device_id = ? AND device_id <> ''"
+	sqlDeleteOrphanPushers = `DELETE FROM pushers WHERE user_id = ?1 AND device_id <> ''
+		AND device_id NOT IN (SELECT device_id FROM devices WHERE user_id = ?1)`
+)
+
 // deleteDevicesWhere deletes the devices of userID matching the extra
-// condition (with its arguments) and marks the change.
+// condition (with its arguments) and their pushers, and marks the change.
 func deleteDevicesWhere(ctx context.Context, q Queryer, userID, cond string, args ...any) error {
 	res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ?"+cond, append([]any{userID}, args...)...)
 	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, sqlDeleteOrphanPushers, userID); err != nil {
 		return err
 	}
 	n, _ := res.RowsAffected()
