@@ -18,6 +18,7 @@ func (s *Server) registerRoomRoutes() {
 	s.registerSendRoutes()
 	s.registerStateRoutes()
 	s.registerDirectoryRoutes()
+	s.registerHierarchyRoutes()
 	s.registerAdminEventRoutes()
 	s.mux.HandleFunc("POST /_matrix/client/v3/rooms/{roomId}/upgrade", s.authed(s.postUpgrade))
 }
