@@ -134,7 +134,7 @@ func markDevicesGone(ctx context.Context, q Queryer, userID string, n int64) err
 // Pushers belong to the device that set them (Synapse deletes them with
 // the device): sqlDeleteDevicePushers deletes one device's,
 // sqlDeleteOrphanPushers those of a user's devices that no longer exist.
-// Pushers set before devices were recorded (device_id ”) stay.
+// Pushers set before devices were recorded (an empty device_id) stay.
 const (
 	sqlDeleteDevicePushers = "DELETE FROM pushers WHERE user_id = ? AND device_id = ? AND device_id <> ''"
 	sqlDeleteOrphanPushers = `DELETE FROM pushers WHERE user_id = ?1 AND device_id <> ''

@@ -239,8 +239,8 @@ func TestChangePassword(t *testing.T) {
 	ts.registerTestUser(t, "bob")
 	status, body = ts.do(t, "POST", path, alice.AccessToken, map[string]any{"new_password": "new pass",
 		"auth": passwordAuth(session, "@bob:example.org", testPassword)})
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
-		t.Errorf("password of another user: got %d %v, want 401 M_FORBIDDEN", status, body)
+	if status != 403 || body["errcode"] != "M_FORBIDDEN" || body["flows"] != nil {
+		t.Errorf("password of another user: got %d %v, want 403 M_FORBIDDEN", status, body)
 	}
 	status, body = ts.do(t, "POST", path, alice.AccessToken, map[string]any{"new_password": "new pass",
 		"auth": passwordAuth(session, "alice", testPassword)})

@@ -77,9 +77,10 @@ func TestDevices(t *testing.T) {
 	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
 		t.Errorf("DELETE with a wrong password: %d %v", status, body)
 	}
-	// Bob's password does not delete Alice's devices.
+	// Bob's password does not delete Alice's devices: 403, as Synapse
+	// answers, not a challenge to try again.
 	status, body = ts.do(t, "DELETE", devPath+"PHONE", alice.AccessToken, map[string]any{"auth": passwordAuth(session, "bob", testPassword)})
-	if status != 401 || body["errcode"] != "M_FORBIDDEN" {
+	if status != 403 || body["errcode"] != "M_FORBIDDEN" || body["flows"] != nil {
 		t.Errorf("DELETE with another user's password: %d %v", status, body)
 	}
 	status, body = ts.do(t, "DELETE", devPath+"PHONE", alice.AccessToken, map[string]any{"auth": passwordAuth(session, "alice", testPassword)})

@@ -172,6 +172,10 @@ func (s *Server) interactiveAuth(r *http.Request, raw json.RawMessage, req uiaRe
 		return nil, sess.challenge(core.ErrForbidden.WithMessage("Auth type %s is not offered at this stage", auth.Type))
 	}
 	if err := s.authStage(r, sess, req, &auth); err != nil {
+		if err == errUIAOtherUser {
+			// Not a failed stage to retry: a plain 403 (as Synapse).
+			return nil, err
+		}
 		var me *core.Error
 		if errors.As(err, &me) && me.Status < 500 && me.Status != http.StatusTooManyRequests {
 			return nil, sess.challenge(me)
@@ -184,6 +188,10 @@ func (s *Server) interactiveAuth(r *http.Request, raw json.RawMessage, req uiaRe
 	}
 	return nil, sess.challenge(nil)
 }
+
+// errUIAOtherUser refuses a password stage that names another user than
+// the one the request must authenticate.
+var errUIAOtherUser = core.ErrForbidden.WithMessage("You can only authenticate as yourself")
 
 // authStage checks one stage's credentials.
 func (s *Server) authStage(r *http.Request, sess *uiaSession, req uiaRequest, auth *authDict) error {
@@ -199,7 +207,7 @@ func (s *Server) authStage(r *http.Request, sess *uiaSession, req uiaRequest, au
 			return err
 		}
 		if sess.userID != "" && userID != sess.userID {
-			return core.ErrForbidden.WithMessage("You can only authenticate as yourself")
+			return errUIAOtherUser
 		}
 		if err := s.checkPassword(nil, r, userID, auth.Password); err != nil {
 			return err
