@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
+	"strings"
 	"strconv"
 	"testing"
 
@@ -252,6 +253,20 @@ func TestRemoteJoin(t *testing.T) {
 		var re *federation.RemoteError
 		if err := makeJoin(tt.roomID, tt.userID, tt.query); !errors.As(err, &re) || re.Status != tt.status || re.ErrCode != tt.errcode {
 			t.Errorf("make_join, %s: %v, want %d %s", tt.name, err, tt.status, tt.errcode)
+		}
+	}
+	// A server ACL that denies B: make_join is refused to it.
+	acl := map[string]any{"allow": []string{"*"}, "deny": []string{"127.0.0.2"}, "allow_ip_literals": true}
+	if code := a.call("PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(private.RoomID)+"/state/m.room.server_acl/", acl, nil); code != 200 {
+		t.Fatalf("set the server ACL: %d", code)
+	}
+	if code := a.call("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(private.RoomID)+"/invite", map[string]any{"user_id": b.user}, nil); code != 200 {
+		t.Fatalf("invite: %d", code)
+	}
+	{
+		var re *federation.RemoteError
+		if err := makeJoin(private.RoomID, b.user, "?ver=10&ver=11&ver=12"); !errors.As(err, &re) || re.Status != 403 || !strings.Contains(re.Message, "ACL") {
+			t.Errorf("make_join from a server the ACL denies: %v, want 403 naming the ACL", err)
 		}
 	}
 	// send_join of an event that is not the sending server's user's.

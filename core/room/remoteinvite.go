@@ -58,6 +58,9 @@ func (f *Federation) ReceiveInvite(ctx context.Context, origin, roomID, eventID,
 	if err := checkRemoteUser(origin, ev.Sender); err != nil {
 		return nil, err
 	}
+	if err := f.checkACL(ctx, origin, roomID); err != nil {
+		return nil, err // a room this server is in, whose ACL denies origin
+	}
 	if len(inviteRoomState) > maxInviteRoomState {
 		inviteRoomState = inviteRoomState[:maxInviteRoomState]
 	}

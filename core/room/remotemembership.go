@@ -41,6 +41,9 @@ func (f *Federation) MakeMembership(ctx context.Context, origin, roomID, userID,
 	if err != nil {
 		return "", nil, err
 	}
+	if err := f.checkACL(ctx, origin, roomID); err != nil {
+		return "", nil, err
+	}
 	if versions != nil && !slices.Contains(versions, string(v.ID)) {
 		return "", nil, core.ErrIncompatibleRoomVer.WithMessage("room %s has version %s, which your server does not support", roomID, v.ID).
 			WithExtra("room_version", string(v.ID))
@@ -145,6 +148,9 @@ func (f *Federation) SendMembership(ctx context.Context, origin, roomID, eventID
 		return nil, core.ErrNotFound.WithMessage("this server is not in room %s", roomID)
 	}
 	if err != nil {
+		return nil, err
+	}
+	if err := f.checkACL(ctx, origin, roomID); err != nil {
 		return nil, err
 	}
 	in, err := f.checkIn(ctx, v, raw)
@@ -261,4 +267,19 @@ func (f *Federation) joinAnswer(ctx context.Context, ev *pdu.PDU, stateBefore co
 		}
 	}
 	return resp, nil
+}
+
+// checkACL answers M_FORBIDDEN when roomID's server ACL denies origin
+// (server-server API, "Server Access Control Lists": make_join, send_join,
+// make_leave, send_leave and invite are refused to a denied server).
+func (f *Federation) checkACL(ctx context.Context, origin, roomID string) error {
+	if err := f.aclAllows(ctx, origin, roomID); err != nil {
+		if errors.Is(err, errACLDenied) {
+			return errACLDenied
+		}
+		if !errors.Is(err, core.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
 }
