@@ -13,8 +13,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"slices"
-	"strings"
 	"strconv"
+	"strings"
 	"testing"
 
 	"hearth.dev/hearth"
