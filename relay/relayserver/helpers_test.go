@@ -110,6 +110,13 @@ type testRelay struct {
 // startRelay runs a relay over HTTPS on 127.0.0.1 with its state in dir.
 func startRelay(t testing.TB, n *testNet, dir string, mod func(*relayserver.Config)) *testRelay {
 	t.Helper()
+	return startRelayHTTP(t, n, dir, mod, nil)
+}
+
+// startRelayHTTP is startRelay with the HTTP server's settings changed by
+// httpMod before it starts.
+func startRelayHTTP(t testing.TB, n *testNet, dir string, mod func(*relayserver.Config), httpMod func(*http.Server)) *testRelay {
+	t.Helper()
 	st, err := relayserver.OpenSQLite(context.Background(), dir)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +131,9 @@ func startRelay(t testing.TB, n *testNet, dir string, mod func(*relayserver.Conf
 	}
 	hs := httptest.NewUnstartedServer(srv)
 	hs.TLS = &tls.Config{Certificates: []tls.Certificate{n.cert}}
+	if httpMod != nil {
+		httpMod(hs.Config)
+	}
 	hs.StartTLS()
 	addr := hs.Listener.Addr().String()
 	n.addr.Store(&addr)

@@ -318,8 +318,9 @@ func TestRelayInFlightCap(t *testing.T) {
 // A node's socket outlives the HTTP server's read and write timeouts.
 func TestRelaySocketOutlivesHTTPTimeouts(t *testing.T) {
 	n := newTestNet(t)
-	tr := startRelay(t, n, t.TempDir(), nil)
-	tr.http.Config.ReadTimeout, tr.http.Config.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	tr := startRelayHTTP(t, n, t.TempDir(), nil, func(s *http.Server) {
+		s.ReadTimeout, s.WriteTimeout = 200*time.Millisecond, 200*time.Millisecond
+	})
 	key := mustKey(t, "b1")
 	node := startNode(t, n, "bob", tr.addNode(t, "bob"), key, newRecorder("bob."+domain, key))
 	waitFor(t, "bob is connected", func() bool { return node.client.Status().State == relay.StateConnected })
