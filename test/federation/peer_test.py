@@ -290,6 +290,33 @@ def hearth_serves_user_keys():
 
 
 @step
+def to_device_both_ways():
+    """m.direct_to_device EDUs: the peer's reach alice's /sync, alice's reach the peer."""
+    uid, tok = alice()
+    dev = call("GET", "/_matrix/client/v3/account/whoami", token=tok)["device_id"]
+    carol = peer_user("carol")
+    msg_id = "td" + SUFFIX
+    peer.send(H, edus=[{"edu_type": "m.direct_to_device", "content": {
+        "sender": carol, "type": "org.hearth.test", "message_id": msg_id,
+        "messages": {uid: {dev: {"from": "the peer"}}}}}])
+
+    def got_it():
+        r = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0"})
+        return [e for e in r.get("to_device", {}).get("events", [])
+                if e.get("type") == "org.hearth.test" and e.get("sender") == carol]
+    ev = poll(got_it, "alice's /sync has the peer's to-device message")
+    check(ev[0].get("content") == {"from": "the peer"}, f"to-device content {ev[0]}")
+    call("PUT", f"/_matrix/client/v3/sendToDevice/org.hearth.test/{msg_id}",
+         {"messages": {carol: {"PEERDEV": {"from": "alice"}}}}, tok)
+    got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.direct_to_device"
+                                 and e.get("content", {}).get("sender") == uid], WAIT)
+    check(got, "alice's to-device message did not reach the peer")
+    content = got[0]["content"]
+    check(content.get("type") == "org.hearth.test" and
+          content.get("messages", {}).get(carol, {}).get("PEERDEV") == {"from": "alice"}, f"EDU {content}")
+
+
+@step
 def hearth_queries_peer():
     """alice's client asks hearth for a profile on the peer; hearth asks the peer."""
     _, tok = alice()
