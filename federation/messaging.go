@@ -80,6 +80,8 @@ func (m *Messaging) register(s *Server) {
 		s.handle("GET /_matrix/federation/v1/make_leave/{roomID}/{userID}", m.makeLeave)
 		s.handle("PUT /_matrix/federation/v2/send_leave/{roomID}/{eventID}", m.sendLeave(false))
 		s.handle("PUT /_matrix/federation/v1/send_leave/{roomID}/{eventID}", m.sendLeave(true))
+		s.handle("GET /_matrix/federation/v1/make_knock/{roomID}/{userID}", m.makeKnock)
+		s.handle("PUT /_matrix/federation/v1/send_knock/{roomID}/{eventID}", m.sendKnock)
 	}
 	if o.Invites != nil {
 		s.handle("PUT /_matrix/federation/v2/invite/{roomID}/{eventID}", m.invite)
@@ -111,6 +113,34 @@ func (m *Messaging) makeJoin(w http.ResponseWriter, r *http.Request, origin stri
 		versions = []string{"1"} // "Defaults to [1]" (make_join's ver)
 	}
 	return m.makeMembership(w, r, origin, "join", versions)
+}
+
+// makeKnock answers GET /make_knock: ver is required (knocks exist from
+// room version 7).
+func (m *Messaging) makeKnock(w http.ResponseWriter, r *http.Request, origin string) error {
+	versions := r.URL.Query()["ver"]
+	if len(versions) == 0 {
+		return core.ErrMissingParam.WithMessage("ver is required")
+	}
+	return m.makeMembership(w, r, origin, "knock", versions)
+}
+
+// sendKnock answers PUT /send_knock with the room's stripped state.
+func (m *Messaging) sendKnock(w http.ResponseWriter, r *http.Request, origin string) error {
+	var raw json.RawMessage
+	if err := matrixhttp.ReadJSONLimit(r, &raw, maxEventBody); err != nil {
+		return err
+	}
+	resp, err := m.opts.Memberships.SendMembership(r.Context(), origin, r.PathValue("roomID"), r.PathValue("eventID"), "knock", raw)
+	if err != nil {
+		return err
+	}
+	st := []json.RawMessage{}
+	if resp != nil && resp.State != nil {
+		st = resp.State
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, map[string]any{"knock_room_state": st})
+	return nil
 }
 
 func (m *Messaging) makeLeave(w http.ResponseWriter, r *http.Request, origin string) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
+	"slices"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -228,28 +229,13 @@ func checkRemoteTarget(userID string) (string, error) {
 // sendInvite sends the built invite ev to the invitee's server and returns
 // the event it signed.
 func (f *Federation) sendInvite(ctx context.Context, v *roomversion.Version, ev *pdu.PDU, js []byte) (*pdu.PDU, []byte, error) {
-	p := f.p
 	server, err := checkRemoteTarget(*ev.StateKey)
 	if err != nil {
 		return nil, nil, err
 	}
-	state, err := p.stores.State.CurrentState(ctx, ev.RoomID, inviteStateKeys)
-	if err != nil && !errors.Is(err, core.ErrNotFound) {
-		return nil, nil, err
-	}
-	ids := make([]string, 0, len(state))
-	for _, id := range state {
-		ids = append(ids, id)
-	}
-	stored, err := p.stores.Events.Events(ctx, ids)
+	roomState, err := f.strippedState(ctx, ev.RoomID)
 	if err != nil {
 		return nil, nil, err
-	}
-	roomState := make([]json.RawMessage, 0, len(stored))
-	for _, id := range ids {
-		if se := stored[id]; se != nil {
-			roomState = append(roomState, se.JSON)
-		}
 	}
 	body := map[string]any{"room_version": string(v.ID), "event": json.RawMessage(js), "invite_room_state": roomState}
 	var resp struct {
@@ -276,4 +262,31 @@ func (f *Federation) sendInvite(ctx context.Context, v *roomversion.Version, ev 
 		return nil, nil, err
 	}
 	return signed, out, nil
+}
+
+// strippedState returns the room's current create, join rules, name,
+// avatar, topic, canonical alias and encryption events, as full events
+// (what invite_room_state and knock_room_state carry since v1.16).
+func (f *Federation) strippedState(ctx context.Context, roomID string) ([]json.RawMessage, error) {
+	p := f.p
+	state, err := p.stores.State.CurrentState(ctx, roomID, inviteStateKeys)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return nil, err
+	}
+	ids := make([]string, 0, len(state))
+	for _, id := range state {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	stored, err := p.stores.Events.Events(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]json.RawMessage, 0, len(stored))
+	for _, id := range ids {
+		if se := stored[id]; se != nil {
+			out = append(out, se.JSON)
+		}
+	}
+	return out, nil
 }

@@ -23,7 +23,8 @@ import (
 // m.room.member event with the given membership ("join" or "leave") in
 // roomID, after the room's forward extremities, for origin (userID's
 // server) to fill in and sign. versions are the room versions origin
-// supports (make_join's ver; nil for make_leave, which needs none).
+// supports (make_join's and make_knock's ver; nil for make_leave, which
+// needs none). membership may also be "knock".
 //
 // It returns a *core.Error: M_NOT_FOUND for a room the server is not in,
 // M_FORBIDDEN when userID is not origin's or the auth rules would refuse
@@ -135,7 +136,8 @@ func checkRemoteUser(origin, userID string) error {
 // its format, signatures and hash, and persists it through the checks of
 // receipt (the auth rules against the state before it and the current
 // state). For a join it returns the state before the event and the auth
-// chain of that state and of the event (send_join's answer); for a leave,
+// chain of that state and of the event (send_join's answer); for a knock,
+// the room's stripped state in State (send_knock's answer); for a leave,
 // nil.
 //
 // It returns a *core.Error: M_NOT_FOUND for a room the server is not in,
@@ -196,10 +198,18 @@ func (f *Federation) SendMembership(ctx context.Context, origin, roomID, eventID
 	case err != nil:
 		return nil, err
 	}
-	if membership != eventauth.MembershipJoin {
-		return nil, nil
+	switch membership {
+	case eventauth.MembershipJoin:
+		return f.joinAnswer(ctx, ev, stateBefore)
+	case eventauth.MembershipKnock:
+		// send_knock's answer: the room's stripped state, in State.
+		st, err := f.strippedState(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		return &core.SendJoinResponse{State: st}, nil
 	}
-	return f.joinAnswer(ctx, ev, stateBefore)
+	return nil, nil
 }
 
 // joinAnswer is send_join's answer: the events of stateBefore and the auth
