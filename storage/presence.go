@@ -152,6 +152,62 @@ func (s *PresenceStore) presenceChanges(cur core.Presence, state string, now tim
 	return shown != state // an idle online user becoming active again
 }
 
+const (
+	sqlPresenceIdleAny = `SELECT 1 FROM presence WHERE state = 'online' AND last_active_ts > 0 AND last_active_ts < ? LIMIT 1`
+	sqlPresenceIdle    = `SELECT user_id FROM presence WHERE state = 'online' AND last_active_ts > 0 AND last_active_ts < ?
+		ORDER BY last_active_ts, user_id`
+	sqlPresenceSetIdle = "UPDATE presence SET state = 'unavailable', stream_id = ? WHERE user_id = ?"
+)
+
+// MarkIdle records as unavailable the online users inactive for longer
+// than core.IdleAfter, each at a new position of the presence stream, so
+// /sync delivers the change (the spec's idle timeout). It reads only when
+// no one is idle; a user who comes back is online again by SyncPresence
+// or SetPresence.
+func (s *PresenceStore) MarkIdle(ctx context.Context) error {
+	cutoff := s.now().Add(-core.IdleAfter).UnixMilli()
+	var one int
+	err := s.db.Cached().QueryRowContext(ctx, sqlPresenceIdleAny, cutoff).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("storage: idle presence: %w", err)
+	}
+	return s.db.Write(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, sqlPresenceIdle, cutoff)
+		if err != nil {
+			return fmt.Errorf("storage: idle presence: %w", err)
+		}
+		var users []string
+		for rows.Next() {
+			var u string
+			if err := rows.Scan(&u); err != nil {
+				rows.Close()
+				return fmt.Errorf("storage: idle presence: %w", err)
+			}
+			users = append(users, u)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("storage: idle presence: %w", err)
+		}
+		if len(users) == 0 {
+			return nil
+		}
+		first, err := presenceStream.Next(ctx, q, len(users))
+		if err != nil {
+			return err
+		}
+		for i, u := range users {
+			if _, err := q.ExecContext(ctx, sqlPresenceSetIdle, first+int64(i), u); err != nil {
+				return wrapErr("presence of "+u, err)
+			}
+		}
+		return nil
+	})
+}
+
 // PresencePosition returns the presence stream's current position.
 func (s *PresenceStore) PresencePosition(ctx context.Context) (int64, error) {
 	return presenceStream.Current(ctx, s.db.Cached())

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 
 	"hearth.dev/hearth/core"
@@ -15,13 +16,17 @@ func (s *Server) registerPresenceRoutes() {
 }
 
 // getPresence answers GET /presence/{userId}/status with the presence
-// recorded for the user (M_NOT_FOUND when none is).
+// recorded for the user (offline when none is).
 func (s *Server) getPresence(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	uid, err := id.ParseUserID(r.PathValue("userId"))
 	if err != nil {
 		return core.ErrInvalidParam.WithMessage("invalid user ID")
 	}
 	p, err := s.opts.Presence.Presence(r.Context(), string(uid))
+	if errors.Is(err, core.ErrNotFound) {
+		// Never set: offline, as Synapse answers.
+		p, err = core.Presence{UserID: string(uid), Presence: core.PresenceOffline}, nil
+	}
 	if err != nil {
 		return err
 	}

@@ -12,8 +12,11 @@ func TestPresenceAPI(t *testing.T) {
 	bob := ps.registerTestUser(t, "bob")
 	path := "/_matrix/client/v3/presence/" + url.PathEscape(alice.UserID) + "/status"
 
+	// A user who never set presence is offline (as Synapse answers).
 	status, body := ps.do(t, "GET", path, bob.AccessToken, nil)
-	wantError(t, "never set", status, body, 404, "M_NOT_FOUND")
+	if status != 200 || body["presence"] != "offline" || len(body) != 1 {
+		t.Errorf("GET never set = %d %v, want 200 offline", status, body)
+	}
 	changed := ps.Server.opts.Notifier.Changed()
 	status, body = ps.do(t, "PUT", path, alice.AccessToken, `{"presence":"online","status_msg":"I am here."}`)
 	wantOK(t, "PUT online", status, body)
@@ -56,5 +59,54 @@ func TestPresenceAPI(t *testing.T) {
 	for _, tt := range tests {
 		status, body := ps.do(t, tt.method, tt.path, tt.token, tt.body)
 		wantError(t, tt.name, status, body, tt.status, tt.code)
+	}
+}
+
+// An online user going idle is a change of presence with its own stream
+// position: the next /sync of a user sharing a room delivers it.
+func TestPresenceIdleReachesSync(t *testing.T) {
+	ps := newPersonalServer(t)
+	alice := ps.registerTestUser(t, "alice")
+	bob := ps.registerTestUser(t, "bob")
+	ps.testRoom(t, alice, []testUser{bob})
+	status, body := ps.do(t, "PUT", "/_matrix/client/v3/presence/"+url.PathEscape(bob.UserID)+"/status", bob.AccessToken, `{"presence":"online"}`)
+	wantOK(t, "PUT online", status, body)
+	bobPresence := func(since string) (string, string) {
+		t.Helper()
+		p := "/_matrix/client/v3/sync?set_presence=offline"
+		if since != "" {
+			p += "&since=" + url.QueryEscape(since)
+		}
+		status, body := ps.do(t, "GET", p, alice.AccessToken, nil)
+		wantOK(t, "sync", status, body)
+		state := ""
+		for _, ev := range body["presence"].(map[string]any)["events"].([]any) {
+			ev := ev.(map[string]any)
+			if ev["sender"] == bob.UserID {
+				state, _ = ev["content"].(map[string]any)["presence"].(string)
+			}
+		}
+		return state, body["next_batch"].(string)
+	}
+	state, next := bobPresence("")
+	if state != "online" {
+		t.Fatalf("initial sync: bob's presence %q, want online", state)
+	}
+	ps.Clock.Advance(2 * time.Minute)
+	if state, next = bobPresence(next); state != "" {
+		t.Errorf("sync before the idle timeout: bob's presence %q, want none", state)
+	}
+	ps.Clock.Advance(4 * time.Minute)
+	if state, next = bobPresence(next); state != "unavailable" {
+		t.Errorf("sync after the idle timeout: bob's presence %q, want unavailable", state)
+	}
+	if state, _ = bobPresence(next); state != "" {
+		t.Errorf("the sync after that: bob's presence %q, want none", state)
+	}
+	// Bob comes back: online again.
+	status, body = ps.do(t, "GET", "/_matrix/client/v3/sync", bob.AccessToken, nil)
+	wantOK(t, "bob's sync", status, body)
+	if state, _ = bobPresence(next); state != "online" {
+		t.Errorf("after bob synced again: his presence %q, want online", state)
 	}
 }

@@ -62,6 +62,9 @@ type PresenceSource interface {
 	// Presence returns userID's presence. It returns an error wrapping
 	// core.ErrNotFound if none was ever recorded.
 	Presence(ctx context.Context, userID string) (core.Presence, error)
+	// MarkIdle records as unavailable, each at a new position, the
+	// online users inactive for longer than core.IdleAfter.
+	MarkIdle(ctx context.Context) error
 	// SyncPresence records that userID is syncing with the set_presence
 	// value state ("online", "unavailable" or "offline").
 	SyncPresence(ctx context.Context, userID, state string) error

@@ -88,6 +88,12 @@ type syncRun struct {
 // Build assembles the /sync response for req from the streams' current
 // positions.
 func (s *Service) Build(ctx context.Context, req Request) (*Response, error) {
+	if st := s.stores.Presence; st != nil {
+		// Users gone idle since are news for this sync.
+		if err := st.MarkIdle(ctx); err != nil {
+			return nil, err
+		}
+	}
 	now, err := s.Position(ctx)
 	if err != nil {
 		return nil, err
