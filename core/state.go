@@ -93,6 +93,10 @@ type StateGroupStore interface {
 	// StateAt returns the part of the state of group selected by filter.
 	// It returns an error wrapping ErrNotFound for an unknown group.
 	StateAt(ctx context.Context, group int64, filter StateFilter) (StateMap, error)
+	// StatesAt is StateAt for several groups at once, read together (one
+	// read of the database): the state of each group, keyed by group. It
+	// returns an error wrapping ErrNotFound if one is unknown.
+	StatesAt(ctx context.Context, groups []int64, filter StateFilter) (map[int64]StateMap, error)
 	// StateGroupOf returns the state group of the state after eventID. It
 	// returns an error wrapping ErrNotFound if the event is unknown or has
 	// no state group (an outlier).
@@ -139,4 +143,10 @@ type RoomStateStore interface {
 	// the given memberships (any membership when none is given), ordered by
 	// room ID. Unknown users have no rooms (not an error).
 	RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]RoomMembership, error)
+	// LastJoin returns the position in roomID's DAG of userID's latest join
+	// event (the deepest, then the latest in stream order; outliers,
+	// rejected and soft-failed events do not count). It returns an error
+	// wrapping ErrNotFound when the user never joined (or the room is
+	// unknown).
+	LastJoin(ctx context.Context, roomID, userID string) (TopologicalToken, error)
 }

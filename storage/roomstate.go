@@ -126,3 +126,30 @@ func wrapErr(what string, err error) error {
 	}
 	return fmt.Errorf("storage: %s: %w", what, err)
 }
+
+// sqlLastJoin finds a user's latest join event of a room (index
+// room_memberships_room_user, delta 2/85).
+const sqlLastJoin = `
+	SELECT e.topological_ordering, e.stream_ordering FROM room_memberships m
+	JOIN events e ON e.event_nid = m.event_nid
+	WHERE m.room_nid = ?1 AND m.user_id = ?2 AND m.membership = 'join'
+		AND e.outlier = 0 AND e.rejection_reason IS NULL AND e.soft_failed = 0
+	ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 1`
+
+// LastJoin returns where a user last joined a room; see
+// core.RoomStateStore.
+func (s *EventStore) LastJoin(ctx context.Context, roomID, userID string) (core.TopologicalToken, error) {
+	var t core.TopologicalToken
+	err := s.read(ctx, []string{sqlRoomNID, sqlLastJoin}, func(r reader) error {
+		room, err := roomNID(r, roomID)
+		if err != nil {
+			return err
+		}
+		err = r.queryRow(sqlLastJoin, room, userID).Scan(&t.Depth, &t.Stream)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFound("no join of %s in %s", userID, roomID)
+		}
+		return wrapErr("last join of "+userID, err)
+	})
+	return t, err
+}

@@ -61,6 +61,45 @@ func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.State
 	return m, nil
 }
 
+// StatesAt returns the states of several groups in one read; see
+// core.StateGroupStore.
+func (s *EventStore) StatesAt(ctx context.Context, groups []int64, filter core.StateFilter) (map[int64]core.StateMap, error) {
+	out := make(map[int64]core.StateMap, len(groups))
+	var missing []int64
+	for _, g := range groups {
+		if _, done := out[g]; done {
+			continue
+		}
+		if state, ok := s.states.get(g); ok {
+			out[g] = filtered(state, filter)
+		} else {
+			out[g] = nil
+			missing = append(missing, g)
+		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	query, args := stateAtSQL(filter)
+	err := s.read(ctx, []string{sqlStateGroupRoom, sqlStateChain, query}, func(r reader) error {
+		for _, g := range missing {
+			m, err := stateAt(r, &s.states, g, filter, query, args)
+			if err != nil {
+				return err
+			}
+			out[g] = m
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range missing {
+		s.cacheFull(g, filter, out[g])
+	}
+	return out, nil
+}
+
 // cacheFull caches state as the state of group if it is the whole state.
 func (s *EventStore) cacheFull(group int64, filter core.StateFilter, state core.StateMap) {
 	if filter.Types == nil {

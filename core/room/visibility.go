@@ -2,6 +2,7 @@ package room
 
 import (
 	"context"
+	"errors"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -56,58 +57,88 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 }
 
 // FilterVisible returns the events of evs that userID may see, in the same
-// order, by HistoryVisible on the state at each event. The user's own
+// order, by HistoryVisible on the state at each event: the history
+// visibility and the user's membership at the event's point in the DAG
+// (its state group), and whether the user joined at any point after it
+// (their latest join event is after it in the DAG's order). The user's own
 // membership events are always visible (as Synapse shows a user their own
 // leave, so a rejected invite leaves the client's room list); for the
 // history visibility events themselves, the state before or after the
-// event may allow it.
+// event may allow it. Outliers (events without state) are left out.
 //
-// "Joined at any point after the event" is taken as "joined now": a user
-// who has left since sees, of the history from before they joined, only
-// what the other rules allow. Outliers (events without state) are left
-// out.
+// The lookups are batched: the two state entries read at each distinct
+// state group of evs in one read, their events in one more, and the
+// user's latest join once per room.
 func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Event) ([]*Event, error) {
+	keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
+	var groups []int64
+	for _, e := range evs {
+		if e.Stored.StateGroup != 0 {
+			groups = append(groups, e.Stored.StateGroup)
+		}
+	}
+	if len(groups) == 0 {
+		return []*Event{}, nil
+	}
+	states, err := p.stores.Groups.StatesAt(ctx, groups, core.StateKeys(keyHistory, keyMember))
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for _, st := range states {
+		for _, id := range st {
+			ids = append(ids, id)
+		}
+	}
+	for _, e := range evs {
+		if e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == "" {
+			if prev := ParseMetadata(e.Stored.InternalMetadata).ReplacesState; prev != "" {
+				ids = append(ids, prev)
+			}
+		}
+	}
+	byID, err := p.pdus(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
 	type view struct{ hv, membership string }
-	views := map[int64]view{}
-	joinedNow := map[string]bool{}
-	viewAt := func(group int64) (view, error) {
-		if v, ok := views[group]; ok {
-			return v, nil
-		}
-		keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
-		st, err := p.stores.Groups.StateAt(ctx, group, core.StateKeys(keyHistory, keyMember))
-		if err != nil {
-			return view{}, err
-		}
-		hvEv, mEv, err := p.pair(ctx, st[keyHistory], st[keyMember])
-		if err != nil {
-			return view{}, err
-		}
-		v := view{hv: historyVisibility(hvEv)}
-		if mEv != nil {
+	viewAt := func(group int64) view {
+		st := states[group]
+		v := view{hv: historyVisibility(byID[st[keyHistory]])}
+		if mEv := byID[st[keyMember]]; mEv != nil {
 			v.membership = contentString(mEv.Content, "membership")
 		}
-		views[group] = v
-		return v, nil
+		return v
+	}
+	type join struct {
+		at    core.TopologicalToken
+		found bool
+	}
+	lastJoin := map[string]join{}
+	joinedAfter := func(e *Event) (bool, error) {
+		j, ok := lastJoin[e.Stored.RoomID]
+		if !ok {
+			at, err := p.stores.State.LastJoin(ctx, e.Stored.RoomID, userID)
+			switch {
+			case err == nil:
+				j = join{at, true}
+			case !errors.Is(err, core.ErrNotFound):
+				return false, err
+			}
+			lastJoin[e.Stored.RoomID] = j
+		}
+		return j.found && (core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}).Less(j.at), nil
 	}
 	out := make([]*Event, 0, len(evs))
 	for _, e := range evs {
 		if e.Stored.StateGroup == 0 {
 			continue
 		}
-		joined, ok := joinedNow[e.Stored.RoomID]
-		if !ok {
-			m, err := p.membershipOf(ctx, e.Stored.RoomID, userID)
-			if err != nil {
-				return nil, err
-			}
-			joined = m.Membership == eventauth.MembershipJoin
-			joinedNow[e.Stored.RoomID] = joined
-		}
-		after, err := viewAt(e.Stored.StateGroup)
+		joined, err := joinedAfter(e)
 		if err != nil {
 			return nil, err
 		}
+		after := viewAt(e.Stored.StateGroup)
 		// A user always sees their own membership events: the leave
 		// that rejects an invite, or a kick or ban, must reach them.
 		own := e.PDU.Type == eventauth.TypeMember && e.PDU.StateKey != nil && *e.PDU.StateKey == userID
@@ -116,14 +147,9 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 			// The state before: the history visibility this event
 			// replaced.
 			before := after
-			prevID := ParseMetadata(e.Stored.InternalMetadata).ReplacesState
 			var prev *pdu.PDU
-			if prevID != "" {
-				m, err := p.pdus(ctx, []string{prevID})
-				if err != nil {
-					return nil, err
-				}
-				prev = m[prevID]
+			if prevID := ParseMetadata(e.Stored.InternalMetadata).ReplacesState; prevID != "" {
+				prev = byID[prevID]
 			}
 			before.hv = historyVisibility(prev)
 			visible = HistoryVisible(before.hv, before.membership, joined)
