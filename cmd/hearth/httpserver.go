@@ -40,7 +40,7 @@ func bodyDeadline(next http.Handler, grace time.Duration, minRate int64) http.Ha
 		b := &deadlineBody{body: r.Body, rc: http.NewResponseController(w), start: time.Now(),
 			grace: grace, minRate: minRate, length: r.ContentLength}
 		if !b.extend() {
-			next.ServeHTTP(w, r) // the connection cannot take deadlines (none do today)
+			next.ServeHTTP(w, r) // a connection that takes no deadlines
 			return
 		}
 		r.Body = b
