@@ -125,7 +125,11 @@ func BenchmarkIdleNodes(b *testing.B) {
 	g0 := runtime.NumGoroutine()
 	var ms0 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
-	for b.Loop() {
+	// One measurement, however many iterations -benchtime asks for.
+	for i := 0; b.Loop(); i++ {
+		if i > 0 {
+			continue
+		}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestIdleNodeChild$")
 		cmd.Env = append(os.Environ(), "HEARTH_RELAY_CHILD="+*n.addr.Load()+","+tokFile+","+caFile)
 		stdin, _ := cmd.StdinPipe()
@@ -196,7 +200,7 @@ func TestIdleNodeChild(t *testing.T) {
 		key := mustKey(t, "k"+strconv.Itoa(i))
 		c, err := relay.NewClient(relay.ClientOptions{
 			URL: "wss://" + domain + relay.ConnectPath, Token: tok, ServerName: fmt.Sprintf("n%d.%s", i, domain),
-			Key: key, Handler: newRecorder(fmt.Sprintf("n%d.%s", i, domain), key), HTTPClient: n.client(),
+			Key: key, Handler: newRecorder(fmt.Sprintf("n%d.%s", i, domain), key), HTTPClient: n.client(), Logger: quiet,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -31,6 +32,9 @@ import (
 )
 
 const domain = "relay.test"
+
+// quiet logs only warnings and errors.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 // testNet is the loopback network of a test: a CA that signed a wildcard
 // certificate for *.relay.test, and the address the relay listens on now
@@ -121,7 +125,7 @@ func startRelayHTTP(t testing.TB, n *testNet, dir string, mod func(*relayserver.
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := relayserver.Config{Domain: domain, Store: st, ForwardTimeout: 20 * time.Second}
+	cfg := relayserver.Config{Domain: domain, Store: st, ForwardTimeout: 20 * time.Second, Logger: quiet}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -226,6 +230,7 @@ func startNode(t testing.TB, n *testNet, label, token string, key signing.Key, h
 	c, err := relay.NewClient(relay.ClientOptions{
 		URL: "wss://" + domain + relay.ConnectPath, Token: token, ServerName: label + "." + domain,
 		Key: key, Handler: h, HTTPClient: n.client(), MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Logger: quiet,
 	})
 	if err != nil {
 		t.Fatal(err)
