@@ -290,8 +290,8 @@ def hearth_serves_user_keys():
 
 
 @step
-def to_device_both_ways():
-    """m.direct_to_device EDUs: the peer's reach alice's /sync, alice's reach the peer."""
+def to_device_from_peer():
+    """The peer's m.direct_to_device EDU reaches alice's device in /sync."""
     uid, tok = alice()
     dev = call("GET", "/_matrix/client/v3/account/whoami", token=tok)["device_id"]
     carol = peer_user("carol")
@@ -306,6 +306,14 @@ def to_device_both_ways():
                 if e.get("type") == "org.hearth.test" and e.get("sender") == carol]
     ev = poll(got_it, "alice's /sync has the peer's to-device message")
     check(ev[0].get("content") == {"from": "the peer"}, f"to-device content {ev[0]}")
+
+
+@step
+def to_device_to_peer():
+    """alice's to-device message to a device of the peer's user goes out as an m.direct_to_device EDU."""
+    uid, tok = alice()
+    carol = peer_user("carol")
+    msg_id = "tp" + SUFFIX
     call("PUT", f"/_matrix/client/v3/sendToDevice/org.hearth.test/{msg_id}",
          {"messages": {carol: {"PEERDEV": {"from": "alice"}}}}, tok)
     got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.direct_to_device"
