@@ -1,0 +1,260 @@
+package slidingsync
+
+// The extensions: to_device, e2ee, account_data, receipts and typing.
+
+import (
+	"context"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strconv"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
+)
+
+// defaultToDevice is the to_device extension's limit when none is given.
+const defaultToDevice = 100
+
+func (b *build) extensions(ctx context.Context, configs map[string]*RoomConfig) error {
+	e := b.ext
+	if e.ToDevice.on() {
+		if err := b.toDevice(ctx); err != nil {
+			return err
+		}
+	}
+	if e.E2EE.on() {
+		if err := b.e2ee(ctx); err != nil {
+			return err
+		}
+	}
+	if e.AccountData.on() {
+		if err := b.accountDataExt(ctx, b.scope(e.AccountData, configs)); err != nil {
+			return err
+		}
+	}
+	if e.Receipts.on() {
+		if err := b.receipts(ctx, b.scope(e.Receipts, configs)); err != nil {
+			return err
+		}
+	}
+	if e.Typing.on() {
+		b.typing(b.scope(e.Typing, configs))
+	}
+	return nil
+}
+
+// on reports whether a scoped extension is enabled.
+func (s *ScopedExtension) on() bool { return s != nil && s.Toggle.on() }
+
+// on reports whether the to_device extension is enabled.
+func (t *ToDeviceExtension) on() bool { return t != nil && t.Toggle.on() }
+
+// scope returns the rooms a scoped extension covers: those in the windows
+// of the lists it names and the room subscriptions it names ("*": all;
+// neither named: every list and subscription).
+func (b *build) scope(s *ScopedExtension, configs map[string]*RoomConfig) []string {
+	out := map[string]bool{}
+	if s.Lists == nil && s.Rooms == nil {
+		for id := range configs {
+			out[id] = true
+		}
+		return slices.Sorted(maps.Keys(out))
+	}
+	for _, name := range s.Lists {
+		for list, ids := range b.listRooms {
+			if name == "*" || name == list {
+				for _, id := range ids {
+					out[id] = true
+				}
+			}
+		}
+	}
+	for _, r := range s.Rooms {
+		for id := range b.subs {
+			if (r == "*" || r == id) && b.byRoom[id] != nil {
+				out[id] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(out))
+}
+
+// sentBefore splits rooms into those the connection has sent before
+// (incremental) and those new to it (their ephemeral data is sent whole).
+func (b *build) sentBefore(rooms []string) (old, fresh []string) {
+	for _, id := range rooms {
+		if _, ok := b.prev.rooms[id]; ok && !b.initial {
+			old = append(old, id)
+		} else {
+			fresh = append(fresh, id)
+		}
+	}
+	return old, fresh
+}
+
+// toDevice delivers the device's to-device messages after the
+// extension's since, deleting those up to since (the client has them).
+func (b *build) toDevice(ctx context.Context) error {
+	src := b.s.stores.ToDevice
+	res := &ToDeviceResult{Events: []core.ToDeviceMessage{}}
+	b.resp.Extensions.ToDevice = res
+	since := int64(0)
+	if s := b.ext.ToDevice.Since; s != "" {
+		since, _ = parseCount(s) // checked by ParseRequest
+	}
+	res.NextBatch = strconv.FormatInt(since, 10)
+	if src == nil || b.viewer.DeviceID == "" {
+		return nil
+	}
+	if since > 0 {
+		if err := src.DeleteToDeviceUpTo(ctx, b.viewer.UserID, b.viewer.DeviceID, since); err != nil {
+			return err
+		}
+	}
+	limit := defaultToDevice
+	if l := b.ext.ToDevice.Limit; l != nil {
+		limit = *l
+	}
+	if limit == 0 {
+		return nil
+	}
+	msgs, next, err := src.ToDeviceSince(ctx, b.viewer.UserID, b.viewer.DeviceID, since, limit)
+	if err != nil {
+		return err
+	}
+	if msgs != nil {
+		res.Events = msgs
+	}
+	res.NextBatch = strconv.FormatInt(max(next, since), 10)
+	return nil
+}
+
+// e2ee fills the device list changes since the last position and the
+// device's key counts.
+func (b *build) e2ee(ctx context.Context) error {
+	res := &E2EEResult{DeviceOneTimeKeysCount: map[string]int{"signed_curve25519": 0}, DeviceUnusedFallbackKeyTypes: []string{}}
+	b.resp.Extensions.E2EE = res
+	user, dev := b.viewer.UserID, b.viewer.DeviceID
+	if ks := b.s.stores.DeviceKeys; ks != nil && dev != "" {
+		counts, err := ks.OneTimeKeyCounts(ctx, user, dev)
+		if err != nil {
+			return err
+		}
+		maps.Copy(res.DeviceOneTimeKeysCount, counts)
+		types, err := ks.UnusedFallbackKeyTypes(ctx, user, dev)
+		if err != nil {
+			return err
+		}
+		if types != nil {
+			res.DeviceUnusedFallbackKeyTypes = types
+		}
+	}
+	if dl := b.s.stores.DeviceLists; dl != nil && !b.initial {
+		ch, err := dl.DeviceListChanges(ctx, user, b.since.DeviceLists, b.now.DeviceLists)
+		if err != nil {
+			return err
+		}
+		lists := core.DeviceLists{Changed: ch.Changed, Left: ch.Left}
+		if lists.Changed == nil {
+			lists.Changed = []string{}
+		}
+		if lists.Left == nil {
+			lists.Left = []string{}
+		}
+		res.DeviceLists = &lists
+	}
+	return nil
+}
+
+// accountDataExt fills the global account data and that of the scoped
+// rooms that changed since the last position (all of it the first time,
+// and for rooms new to the connection).
+func (b *build) accountDataExt(ctx context.Context, rooms []string) error {
+	res := &AccountDataResult{Global: []clientsync.Event{}, Rooms: map[string][]clientsync.Event{}}
+	b.resp.Extensions.AccountData = res
+	src := b.s.stores.AccountData
+	if src == nil {
+		return nil
+	}
+	add := func(from int64, want []string, global bool) error {
+		if len(want) == 0 && !global || from >= b.now.AccountData && from > 0 {
+			return nil
+		}
+		g, byRoom, err := src.AccountDataChanges(ctx, b.viewer.UserID, from, b.now.AccountData)
+		if err != nil {
+			return err
+		}
+		if global {
+			for _, ev := range g {
+				res.Global = append(res.Global, clientsync.Event{Type: ev.Type, Content: ev.Content})
+			}
+		}
+		for _, id := range want {
+			for _, ev := range byRoom[id] {
+				res.Rooms[id] = append(res.Rooms[id], clientsync.Event{Type: ev.Type, Content: ev.Content})
+			}
+		}
+		return nil
+	}
+	if b.initial {
+		return add(0, rooms, true)
+	}
+	old, fresh := b.sentBefore(rooms)
+	if err := add(b.since.AccountData, old, true); err != nil {
+		return err
+	}
+	return add(0, fresh, false)
+}
+
+// receipts fills the read receipts of the scoped rooms.
+func (b *build) receipts(ctx context.Context, rooms []string) error {
+	res := &RoomEvents{Rooms: map[string]clientsync.Event{}}
+	b.resp.Extensions.Receipts = res
+	src := b.s.stores.Receipts
+	if src == nil || len(rooms) == 0 {
+		return nil
+	}
+	old, fresh := b.sentBefore(rooms)
+	read := func(ids []string, from int64) error {
+		if len(ids) == 0 || from > 0 && from >= b.now.Receipts {
+			return nil
+		}
+		contents, err := src.ReceiptContents(ctx, b.viewer.UserID, ids, from, b.now.Receipts)
+		if err != nil {
+			return err
+		}
+		for id, c := range contents {
+			res.Rooms[id] = clientsync.Event{Type: "m.receipt", Content: c}
+		}
+		return nil
+	}
+	if err := read(old, b.since.Receipts); err != nil {
+		return err
+	}
+	return read(fresh, 0)
+}
+
+// typing fills who is typing in the scoped rooms that changed (all of
+// them for rooms new to the connection).
+func (b *build) typing(rooms []string) {
+	res := &RoomEvents{Rooms: map[string]clientsync.Event{}}
+	b.resp.Extensions.Typing = res
+	src := b.s.stores.Typing
+	if src == nil || len(rooms) == 0 {
+		return
+	}
+	old, fresh := b.sentBefore(rooms)
+	add := func(m map[string][]string) {
+		for id, users := range m {
+			c, _ := json.Marshal(map[string][]string{"user_ids": users})
+			res.Rooms[id] = clientsync.Event{Type: "m.typing", Content: c}
+		}
+	}
+	if len(old) > 0 && b.since.Typing < b.now.Typing {
+		add(src.Changes(old, b.since.Typing, b.now.Typing))
+	}
+	if len(fresh) > 0 {
+		add(src.Changes(fresh, 0, b.now.Typing))
+	}
+}
