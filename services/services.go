@@ -25,6 +25,7 @@ import (
 	"hearth.dev/hearth/core/push"
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/core/signing"
+	"hearth.dev/hearth/core/slidingsync"
 	"hearth.dev/hearth/core/typing"
 	"hearth.dev/hearth/pushgateway"
 	"hearth.dev/hearth/storage"
@@ -83,6 +84,7 @@ type Graph struct {
 	Push          *push.Service
 	Rooms         *room.Pipeline
 	Timeline      *clientsync.Service
+	Sliding       *slidingsync.Service
 	// RoomDeletes runs the admin API's room deletes.
 	RoomDeletes *adminroom.Service
 
@@ -188,6 +190,11 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 		g.Close()
 		return nil, err
 	}
+	// Sliding sync (MSC4186) reads what /sync reads.
+	if g.Sliding, err = slidingsync.New(g.Timeline, g.AccountData, notifier, now); err != nil {
+		g.Close()
+		return nil, err
+	}
 	adminRooms := storage.NewAdminRoomStore(db, name)
 	crossSigner, err := e2ee.NewCrossSigning(name, g.Keys, g.Keys)
 	if err == nil {
@@ -205,7 +212,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 			Tokens: g.Accounts, RegistrationTokens: g.Accounts},
 		// IsJoined lets members only send receipts and typing.
 		RoomServices:  clientapi.RoomServices{Rooms: g.Rooms, IsJoined: core.IsJoinedIn(events)},
-		SyncServices:  clientapi.SyncServices{Timeline: g.Timeline, Notifier: notifier},
+		SyncServices:  clientapi.SyncServices{Timeline: g.Timeline, Notifier: notifier, Sliding: g.Sliding},
 		MediaServices: clientapi.MediaServices{Media: g.Media},
 		KeyServices: clientapi.KeyServices{DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
 			ToDevice: g.ToDevice, KeyBackups: storage.NewKeyBackupStore(db), CrossSigner: crossSigner},

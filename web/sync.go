@@ -25,6 +25,7 @@ var syncWaitHook atomic.Pointer[func()]
 // /timestamp_to_event).
 func (s *Server) registerSyncRoutes() {
 	s.mux.HandleFunc("GET /_matrix/client/v3/sync", s.authed(s.getSync))
+	s.registerSlidingSyncRoutes()
 	s.registerFilterRoutes()
 	s.registerMessagesRoutes()
 	s.registerContextRoutes()

@@ -17,8 +17,11 @@ func (s *Server) registerBasicRoutes() {
 
 func (s *Server) getVersions(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"versions":          specVersions,
-		"unstable_features": map[string]bool{},
+		"versions": specVersions,
+		"unstable_features": map[string]bool{
+			// Simplified sliding sync (slidingsync.go).
+			"org.matrix.simplified_msc3575": true,
+		},
 	})
 	return nil
 }

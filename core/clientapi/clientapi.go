@@ -19,6 +19,7 @@ import (
 	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/e2ee"
 	"hearth.dev/hearth/core/room"
+	"hearth.dev/hearth/core/slidingsync"
 )
 
 // Services is everything the client-server API needs. The areas are
@@ -90,6 +91,9 @@ type RoomServices struct {
 type SyncServices struct {
 	Timeline *clientsync.Service
 	Notifier *core.Notifier
+	// Sliding answers simplified sliding sync (MSC4186) from the same
+	// stores as Timeline.
+	Sliding *slidingsync.Service
 }
 
 // MediaServices keep the content repository.

@@ -14,6 +14,7 @@ package slidingsync
 
 import (
 	"encoding/json"
+	"errors"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
@@ -38,7 +39,6 @@ type Request struct {
 	Lists             map[string]*List       `json:"lists,omitempty"`
 	RoomSubscriptions map[string]*RoomConfig `json:"room_subscriptions,omitempty"`
 	Extensions        *Extensions            `json:"extensions,omitempty"`
-	extra             map[string]json.RawMessage
 }
 
 // RoomConfig is what a client wants of each room: its required state and
@@ -110,7 +110,11 @@ func ParseRequest(body []byte) (*Request, error) {
 		return &req, nil
 	}
 	if err := json.Unmarshal(body, &req); err != nil {
-		return nil, core.ErrBadJSON.WithMessage("sliding sync request: %v", err)
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, core.ErrBadJSON.WithMessage("sliding sync request: %s has the wrong type", te.Field)
+		}
+		return nil, core.ErrBadJSON.WithMessage("sliding sync request: the body must be a JSON object of the request's fields")
 	}
 	if err := req.validate(); err != nil {
 		return nil, err

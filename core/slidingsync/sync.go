@@ -2,7 +2,9 @@ package slidingsync
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -18,7 +20,7 @@ type AccountData interface {
 	// AccountData returns the content of userID's account data of
 	// eventType (global when roomID is ""), or an error wrapping
 	// core.ErrNotFound.
-	AccountData(ctx context.Context, userID, roomID, eventType string) ([]byte, error)
+	AccountData(ctx context.Context, userID, roomID, eventType string) (json.RawMessage, error)
 }
 
 // Service answers sliding sync requests.
@@ -29,6 +31,17 @@ type Service struct {
 	notifier    *core.Notifier
 	conns       *connStore
 	now         func() time.Time
+	waitHook    atomic.Pointer[func()]
+}
+
+// SetWaitHook sets a function called each time a request starts waiting
+// for a change (nil: none). Tests use it to act while a request waits.
+func (s *Service) SetWaitHook(f func()) {
+	if f == nil {
+		s.waitHook.Store(nil)
+		return
+	}
+	s.waitHook.Store(&f)
 }
 
 // New returns a Service reading what /sync reads (sync's stores);
@@ -83,6 +96,9 @@ func (s *Service) Sync(ctx context.Context, in Input) (*Response, error) {
 		if !wait || !empty {
 			resp.Pos = s.conns.save(key, in.Pos == "", next, s.now())
 			return resp, nil
+		}
+		if h := s.waitHook.Load(); h != nil {
+			(*h)()
 		}
 		select {
 		case <-changed:
