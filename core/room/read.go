@@ -79,10 +79,10 @@ type Member struct {
 	AvatarURL   string
 }
 
-// MarshalJSON always writes display_name (null when unset), as Synapse
-// does: clients such as matrix-nio require the key.
+// MarshalJSON always writes display_name and avatar_url (null when
+// unset), as Synapse does: clients such as matrix-nio require the keys.
 func (m Member) MarshalJSON() ([]byte, error) {
-	out := map[string]any{"display_name": nil}
+	out := map[string]any{"display_name": nil, "avatar_url": nil}
 	if m.DisplayName != "" {
 		out["display_name"] = m.DisplayName
 	}
