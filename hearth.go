@@ -140,7 +140,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	media := &lateMedia{}
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
 		Typing: g.Typing, Receipts: g.Receipts, Presence: g.Presence, ToDevice: g.ToDevice,
-		IsJoined: g.Client.IsJoined,
+		IsJoined: g.Client.IsJoined, DeviceLists: g.Keys,
 	}, federation.MessagingOptions{
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
 		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms,

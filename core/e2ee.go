@@ -134,6 +134,14 @@ type DeviceListStore interface {
 	DeviceListChanges(ctx context.Context, userID string, since, to int64) (DeviceLists, error)
 }
 
+// RemoteDeviceLists records other servers' users' device list changes.
+type RemoteDeviceLists interface {
+	// RemoteDeviceListChanged records that userID's devices or
+	// cross-signing keys changed, as a device list change local users who
+	// share a room with them see.
+	RemoteDeviceListChanged(ctx context.Context, userID string) error
+}
+
 // ToDeviceMessage is a to-device message as /sync delivers it.
 type ToDeviceMessage struct {
 	// Pos is its position in the to-device stream.

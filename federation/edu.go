@@ -35,10 +35,9 @@ type EDUServices struct {
 	// IsJoined says whether a user is joined to a room: a remote user's
 	// typing and receipts count only in rooms they are in.
 	IsJoined core.JoinedFunc
-	// DeviceListUpdate is told of a remote user's device list change
-	// (m.device_list_update and m.signing_key_update content); nil drops
-	// them.
-	DeviceListUpdate func(ctx context.Context, origin, eduType string, content json.RawMessage) error
+	// DeviceLists records remote users' device list changes
+	// (m.device_list_update, m.signing_key_update); nil drops them.
+	DeviceLists core.RemoteDeviceLists
 }
 
 var errEDUNotFromOrigin = errors.New("the EDU's user does not belong to the origin")
@@ -66,10 +65,7 @@ func (e *EDUServices) apply(ctx context.Context, origin string, edu EDU) error {
 	case EDUDirectToDevice:
 		return e.toDevice(ctx, origin, edu.Content)
 	case EDUDeviceListUpdate, EDUSigningKeyUpdate:
-		if e.DeviceListUpdate == nil {
-			return errors.New("remote device lists are not kept yet")
-		}
-		return e.DeviceListUpdate(ctx, origin, edu.Type, edu.Content)
+		return e.deviceListUpdate(ctx, origin, edu.Content)
 	}
 	return fmt.Errorf("unknown EDU type %q", edu.Type)
 }
@@ -206,4 +202,23 @@ func (e *EDUServices) toDevice(ctx context.Context, origin string, content json.
 	// nothing twice.
 	_, err := e.ToDevice.SendToDevice(ctx, core.TxnID{UserID: c.Sender, DeviceID: "", TxnID: "federation:" + origin + ":" + c.MessageID}, c.Type, targets)
 	return err
+}
+
+// deviceListUpdate records that the EDU's user (one of origin's) changed
+// devices or cross-signing keys. The keys themselves are not kept: local
+// clients query them again, through user/keys/query.
+func (e *EDUServices) deviceListUpdate(ctx context.Context, origin string, content json.RawMessage) error {
+	var c struct {
+		UserID string `json:"user_id"`
+	}
+	if err := json.Unmarshal(content, &c); err != nil {
+		return err
+	}
+	if e.DeviceLists == nil {
+		return errors.New("no device list service")
+	}
+	if err := fromOrigin(c.UserID, origin); err != nil {
+		return err
+	}
+	return e.DeviceLists.RemoteDeviceListChanged(ctx, c.UserID)
 }

@@ -80,12 +80,26 @@ func (s *KeyStore) DeviceListChanges(ctx context.Context, userID string, since, 
 	return out, nil
 }
 
-// joinedRoomPeers returns the local users joined to a room userID is
-// joined to, from local_current_membership.
+// RemoteDeviceListChanged records, at a new position of the device list
+// stream, that a remote user's devices or cross-signing keys changed (an
+// m.device_list_update or m.signing_key_update EDU), so local users who
+// share a room with them see it in /sync and query the keys again.
+func (s *KeyStore) RemoteDeviceListChanged(ctx context.Context, userID string) error {
+	return s.db.Write(ctx, func(q Queryer) error { return markDeviceListChange(ctx, q, userID) })
+}
+
+// joinedRoomPeers returns the users, local and remote, joined to a room
+// userID is joined to: local users from local_current_membership, and the
+// joined members of the current state of userID's rooms.
 func (s *KeyStore) joinedRoomPeers(ctx context.Context, userID string) ([]string, error) {
-	rows, err := s.db.Cached().QueryContext(ctx, `SELECT DISTINCT b.user_id
+	rows, err := s.db.Cached().QueryContext(ctx, `SELECT b.user_id
 		FROM local_current_membership a JOIN local_current_membership b ON b.room_nid = a.room_nid
-		WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join'`, userID)
+		WHERE a.user_id = ? AND a.membership = 'join' AND b.membership = 'join'
+		UNION
+		SELECT c.state_key
+		FROM local_current_membership a JOIN current_state_events c
+		ON c.room_nid = a.room_nid AND c.type = 'm.room.member' AND c.membership = 'join'
+		WHERE a.user_id = ? AND a.membership = 'join'`, userID, userID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: users sharing a room with %s: %w", userID, err)
 	}

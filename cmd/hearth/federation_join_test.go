@@ -222,6 +222,26 @@ func TestRemoteJoin(t *testing.T) {
 		qd.RoomID != created.RoomID || len(qd.Servers) != 2 || qd.Servers[0] != a.name || qd.Servers[1] != b.name {
 		t.Errorf("query/directory after the join: %+v %v", qd, err)
 	}
+	// A device list update of bob's from B reaches alice's /sync.
+	var s1 struct {
+		NextBatch string `json:"next_batch"`
+	}
+	if code := a.call("GET", "/_matrix/client/v3/sync", nil, &s1); code != 200 {
+		t.Fatalf("sync: %d", code)
+	}
+	edu := map[string]any{"origin": b.name, "origin_server_ts": 1, "pdus": []any{}, "edus": []any{map[string]any{
+		"edu_type": "m.device_list_update", "content": map[string]any{"user_id": b.user, "device_id": "NEW", "stream_id": 1, "deleted": false}}}}
+	if err := b.hs.FederationClient.Request(context.Background(), a.name, "PUT", "/_matrix/federation/v1/send/dl1", edu, nil); err != nil {
+		t.Fatalf("send the device list update: %v", err)
+	}
+	var s2 struct {
+		DeviceLists struct {
+			Changed []string `json:"changed"`
+		} `json:"device_lists"`
+	}
+	if code := a.call("GET", "/_matrix/client/v3/sync?timeout=0&since="+url.QueryEscape(s1.NextBatch), nil, &s2); code != 200 || !slices.Contains(s2.DeviceLists.Changed, b.user) {
+		t.Errorf("alice's sync after bob's device list update: %d %v", code, s2.DeviceLists.Changed)
+	}
 	// B has the room's state from the join: its name.
 	var name struct {
 		Name string `json:"name"`
