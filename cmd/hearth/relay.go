@@ -124,18 +124,18 @@ func relayCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{
-		Handler:           srv,
-		ReadHeaderTimeout: 30 * time.Second,
-		// Node sockets are hijacked, which clears these deadlines (the
-		// keepalive finds dead sockets).
-		ReadTimeout:  2 * time.Minute,
-		WriteTimeout: 10 * time.Minute,
-		IdleTimeout:  2 * time.Minute,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		// WebSockets upgrade HTTP/1.1 connections: no HTTP/2.
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
+	// The homeserver's HTTP limits, at their defaults: timeouts, a moving
+	// body deadline, a cap on connections per address. Node sockets are
+	// hijacked, which clears the deadlines (the keepalive finds dead ones).
+	defaults := hearth.DefaultConfig()
+	limits, err := defaults.HTTP.Limits()
+	if err != nil {
+		return err
 	}
+	ln = limitPerIP(ln, limits.MaxConnsPerIP, log)
+	hs := newHTTPServer(srv, limits, log)
+	// WebSockets upgrade HTTP/1.1 connections: no HTTP/2.
+	hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	if tlsConfig != nil {
 		ln = tls.NewListener(ln, tlsConfig)
 	}
