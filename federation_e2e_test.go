@@ -228,6 +228,15 @@ func TestTwoHomeserversFederate(t *testing.T) {
 	b.c.ok("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/receipt/m.read/"+url.PathEscape(lastA), b.token, map[string]any{})
 	eventually(t, "a to see b's receipt", func() bool { return strings.Contains(a.ephemeral(roomID), b.user) })
 
+	// A to-device message to all of bob's devices crosses to b.
+	a.c.ok("PUT", "/_matrix/client/v3/sendToDevice/m.test.ping/td1", a.token,
+		map[string]any{"messages": map[string]any{b.user: map[string]any{"*": map[string]any{"ping": "from a"}}}})
+	eventually(t, "bob's device to get a's to-device message", func() bool {
+		_, out := b.c.do("GET", "/_matrix/client/v3/sync?timeout=0", b.token, nil)
+		js, _ := json.Marshal(out["to_device"])
+		return strings.Contains(string(js), `"ping":"from a"`) && strings.Contains(string(js), a.user)
+	})
+
 	// Partition: b is cut off while a sends; once b reaches a again, a
 	// retries at once and b gets every message, in order, once.
 	n.setDown("b.test", true)

@@ -159,6 +159,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices := g.Client
 	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
+	// To-device messages for users of other servers go to their servers.
+	clientServices.ToDevice = federation.ToDeviceOut{ToDeviceStore: g.Client.ToDevice, Sender: hs.sender, ServerName: name}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
 		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient})
 	if err != nil {

@@ -2,6 +2,8 @@ package federation
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -68,4 +70,48 @@ func (r ReceiptsOut) SetReceipt(ctx context.Context, rc core.Receipt) (bool, err
 	}}}
 	r.Sender.fanOut(ctx, r.Servers, rc.RoomID, EDUReceipt, content)
 	return changed, nil
+}
+
+
+// ToDeviceOut is the client API's to-device service with federation:
+// messages for local devices are queued here as before; those for users
+// of other servers go to each server as one m.direct_to_device EDU, whose
+// message_id is the sending device's transaction (the receiver queues a
+// repeated one once). A transaction already used sends nothing anywhere.
+type ToDeviceOut struct {
+	core.ToDeviceStore
+	Sender     *Sender
+	ServerName string
+}
+
+// SendToDevice implements core.ToDeviceStore.
+func (t ToDeviceOut) SendToDevice(ctx context.Context, txn core.TxnID, eventType string, targets []core.ToDeviceTarget) (bool, error) {
+	var local []core.ToDeviceTarget
+	remote := map[string]map[string]map[string]json.RawMessage{} // server -> user -> device -> content
+	for _, tg := range targets {
+		_, server, ok := strings.Cut(tg.UserID, ":")
+		if !ok || server == t.ServerName {
+			local = append(local, tg)
+			continue
+		}
+		if remote[server] == nil {
+			remote[server] = map[string]map[string]json.RawMessage{}
+		}
+		if remote[server][tg.UserID] == nil {
+			remote[server][tg.UserID] = map[string]json.RawMessage{}
+		}
+		remote[server][tg.UserID][tg.DeviceID] = tg.Content
+	}
+	fresh, err := t.ToDeviceStore.SendToDevice(ctx, txn, eventType, local)
+	if err != nil || !fresh {
+		return fresh, err
+	}
+	messageID := txn.DeviceID + "/" + txn.TxnID
+	for server, msgs := range remote {
+		content := map[string]any{"sender": txn.UserID, "type": eventType, "message_id": messageID, "messages": msgs}
+		if err := t.Sender.SendEDU(ctx, server, EDUDirectToDevice, content); err != nil {
+			return true, err
+		}
+	}
+	return true, nil
 }

@@ -316,3 +316,80 @@ func TestSenderDestinationUpAndCatchUp(t *testing.T) {
 	}
 	waitFor(t, "the queue to drain", f.drained(t, tr))
 }
+
+type fakeReceipts struct{ got []core.Receipt }
+
+func (f *fakeReceipts) SetReceipt(_ context.Context, r core.Receipt) (bool, error) {
+	f.got = append(f.got, r)
+	return true, nil
+}
+
+func (f *fakeReceipts) SetFullyRead(context.Context, string, string, string) (int64, error) {
+	return 0, nil
+}
+
+type fakeToDevice struct {
+	core.ToDeviceStore
+	targets []core.ToDeviceTarget
+	seen    map[string]bool
+}
+
+func (f *fakeToDevice) SendToDevice(_ context.Context, txn core.TxnID, _ string, targets []core.ToDeviceTarget) (bool, error) {
+	if f.seen[txn.TxnID] {
+		return false, nil
+	}
+	f.seen[txn.TxnID] = true
+	f.targets = append(f.targets, targets...)
+	return true, nil
+}
+
+// Public receipts and remote users' to-device messages are queued for
+// their servers; private receipts, local devices' messages and repeated
+// transactions are not.
+func TestSenderEDUsOut(t *testing.T) {
+	f := newQueueFixture(t)
+	ctx := context.Background()
+	// The destination is down: what is queued stays queued.
+	s := newSender(t, f, &transport{handle: func(int, txn) error { return errDown }}, federation.SenderOptions{})
+	servers := func(context.Context, string) ([]string, error) { return []string{remote}, nil }
+	receipts := federation.ReceiptsOut{ReceiptStore: &fakeReceipts{}, Sender: s, Servers: servers}
+	for _, typ := range []string{core.ReceiptReadPrivate, core.ReceiptRead} {
+		if _, err := receipts.SetReceipt(ctx, core.Receipt{RoomID: f.roomID, UserID: alice, Type: typ, EventID: "$m1", TS: 5}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inner := &fakeToDevice{seen: map[string]bool{}}
+	td := federation.ToDeviceOut{ToDeviceStore: inner, Sender: s, ServerName: local}
+	targets := []core.ToDeviceTarget{
+		{UserID: alice, DeviceID: "A", Content: json.RawMessage(`{"x":1}`)},
+		{UserID: bob, DeviceID: "*", Content: json.RawMessage(`{"x":2}`)},
+	}
+	for range 2 {
+		if _, err := td.SendToDevice(ctx, core.TxnID{UserID: alice, DeviceID: "A", TxnID: "t1"}, "m.test", targets); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(inner.targets) != 1 || inner.targets[0].UserID != alice {
+		t.Fatalf("local to-device targets = %+v, want alice's device only", inner.targets)
+	}
+	b, err := f.queue.NextBatch(ctx, remote, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range b.EDUs {
+		types = append(types, e.Type)
+	}
+	if fmt.Sprint(types) != "[m.receipt m.direct_to_device]" {
+		t.Fatalf("queued EDUs %v, want one public receipt and one to-device message", types)
+	}
+	var dtd struct {
+		Sender    string                                `json:"sender"`
+		MessageID string                                `json:"message_id"`
+		Messages  map[string]map[string]json.RawMessage `json:"messages"`
+	}
+	json.Unmarshal(b.EDUs[1].Content, &dtd)
+	if dtd.Sender != alice || dtd.MessageID == "" || string(dtd.Messages[bob]["*"]) != `{"x":2}` {
+		t.Fatalf("to-device EDU %s", b.EDUs[1].Content)
+	}
+}

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -44,8 +45,17 @@ func (s *ToDeviceStore) SendToDevice(ctx context.Context, txn core.TxnID, eventT
 	}
 	fresh := false
 	err := s.db.Write(ctx, func(q Queryer) error {
-		res, err := q.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, event_type, txn_id, inserted_ts)
-			VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, txn.UserID, txn.DeviceID, eventType, txn.TxnID, s.now().UnixMilli())
+		var res sql.Result
+		var err error
+		if txn.DeviceID == "" {
+			// A remote sender's message (federation): no local device to
+			// key the transaction to.
+			res, err = q.ExecContext(ctx, `INSERT INTO federation_to_device_txns (user_id, event_type, txn_id, inserted_ts)
+				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`, txn.UserID, eventType, txn.TxnID, s.now().UnixMilli())
+		} else {
+			res, err = q.ExecContext(ctx, `INSERT INTO to_device_txns (user_id, device_id, event_type, txn_id, inserted_ts)
+				VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`, txn.UserID, txn.DeviceID, eventType, txn.TxnID, s.now().UnixMilli())
+		}
 		if err != nil {
 			return fmt.Errorf("storage: to-device transaction: %w", err)
 		}

@@ -176,3 +176,27 @@ func BenchmarkToDeviceSendAndSync(b *testing.B) {
 		since = next
 	}
 }
+
+// A remote sender's message (from federation: no local device) is queued
+// once per transaction (its message_id).
+func TestToDeviceFromRemoteSender(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t)
+	td := NewToDeviceStore(db)
+	mustDevice(t, db, "@b:x", "B1", "")
+	txn := core.TxnID{UserID: "@a:remote.test", TxnID: "federation:remote.test:m1"}
+	target := []core.ToDeviceTarget{{UserID: "@b:x", DeviceID: "*", Content: content("1")}}
+	for i, want := range []bool{true, false} {
+		fresh, err := td.SendToDevice(ctx, txn, "m.test", target)
+		if err != nil || fresh != want {
+			t.Fatalf("send %d = %v, %v; want %v", i, fresh, err, want)
+		}
+	}
+	msgs, _, err := td.ToDeviceSince(ctx, "@b:x", "B1", 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := inboxContents(t, msgs); len(got) != 1 || msgs[0].Sender != "@a:remote.test" {
+		t.Fatalf("inbox = %v %+v, want the message once from the remote sender", got, msgs)
+	}
+}

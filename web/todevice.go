@@ -2,7 +2,6 @@ package web
 
 import (
 	"encoding/json"
-	"log/slog"
 	"net/http"
 	"slices"
 
@@ -30,19 +29,15 @@ func (s *Server) putSendToDevice(w http.ResponseWriter, r *http.Request, sess *c
 	}
 	var targets []core.ToDeviceTarget
 	for _, userID := range sortedStrings(req.Messages) {
-		isLocal, server, ok := s.isLocalUser(userID)
-		if !ok {
+		// Remote users' messages go to the service too: with federation it
+		// sends them to their servers, without it they reach no device.
+		if _, _, ok := s.isLocalUser(userID); !ok {
 			return core.ErrInvalidParam.WithMessage("%q is not a user ID", userID)
 		}
 		for _, dev := range sortedStrings(req.Messages[userID]) {
 			content := req.Messages[userID][dev]
 			if len(content) == 0 || content[0] != '{' {
 				return core.ErrBadJSON.WithMessage("the message to %s %s is not an object", userID, dev)
-			}
-			if !isLocal {
-				slog.WarnContext(r.Context(), "to-device message to a remote user dropped: no federation yet",
-					"server", server, "type", eventType)
-				continue
 			}
 			targets = append(targets, core.ToDeviceTarget{UserID: userID, DeviceID: dev, Content: content})
 		}
