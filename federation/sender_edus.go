@@ -72,7 +72,6 @@ func (r ReceiptsOut) SetReceipt(ctx context.Context, rc core.Receipt) (bool, err
 	return changed, nil
 }
 
-
 // ToDeviceOut is the client API's to-device service with federation:
 // messages for local devices are queued here as before; those for users
 // of other servers go to each server as one m.direct_to_device EDU, whose
