@@ -395,6 +395,31 @@ class Peer:
             room.add(event_id, pdu)
         return event_id
 
+    def knock_room(self, destination, room_id, user_id):
+        """Knocks with make_knock and send_knock; returns (event_id, knock_room_state)."""
+        q = "&".join("ver=" + v for v in SUPPORTED_VERSIONS)
+        tmpl = self.request("GET", destination, f"/_matrix/federation/v1/make_knock/{quote(room_id)}/{quote(user_id)}?{q}")
+        version = tmpl.get("room_version")
+        pdu = tmpl["event"]
+        if pdu.get("type") != "m.room.member" or pdu.get("state_key") != user_id or \
+                pdu.get("content", {}).get("membership") != "knock":
+            raise Invalid(f"make_knock template is not our knock: {pdu}")
+        pdu["origin_server_ts"] = int(time.time() * 1000)
+        if version == "10":
+            pdu["origin"] = self.server_name
+        event_id, pdu = self.finish_event(pdu, version)
+        resp = self.request("PUT", destination,
+                            f"/_matrix/federation/v1/send_knock/{quote(room_id)}/{quote(event_id)}", pdu)
+        state = resp.get("knock_room_state")
+        if not isinstance(state, list):
+            raise Invalid(f"send_knock answered {resp}")
+        # v1.16+: full PDUs of the room, the create event among them.
+        for ev in state:
+            self.verify_pdu(ev, version)
+        if not any(ev.get("type") == "m.room.create" for ev in state):
+            raise Invalid("knock_room_state has no m.room.create event")
+        return event_id, state
+
     def invite(self, destination, room, sender, target):
         """Invites target (a user of destination) with PUT /v2/invite; returns the event signed by both."""
         eid, pdu = self.build_event(room, "m.room.member", sender, {"membership": "invite"}, state_key=target, add=False)

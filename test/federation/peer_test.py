@@ -436,6 +436,37 @@ def _member(tok, room_id, user_id):
         raise
 
 
+@step
+def device_list_to_peer():
+    """A new device of alice's reaches the peer, which shares a room with her, as m.device_list_update."""
+    uid, tok = alice()
+    need("peer_room_11", "hearth_joins_peer_room_v11")
+    login = call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "password": "pw-alice" + SUFFIX,
+                                                     "identifier": {"type": "m.id.user", "user": uid}})
+    new_dev = login["device_id"]
+    got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.device_list_update"
+                                 and e["content"].get("user_id") == uid
+                                 and e["content"].get("device_id") == new_dev], WAIT)
+    check(got, f"no m.device_list_update for alice's new device {new_dev} reached the peer")
+
+
+@step
+def device_list_from_peer():
+    """The peer's m.device_list_update for carol shows in alice's /sync device_lists.changed."""
+    uid, tok = alice()
+    room = need("peer_room_11", "hearth_joins_peer_room_v11")  # alice and carol share it
+    carol = creator(room)
+    since = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0"})["next_batch"]
+    peer.send(H, edus=[{"edu_type": "m.device_list_update", "content": {
+        "user_id": carol, "device_id": "CAROLDEV", "stream_id": 1, "prev_id": [], "deleted": False,
+        "device_display_name": "carol's laptop"}}])
+
+    def changed():
+        r = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0", "since": since})
+        return carol in r.get("device_lists", {}).get("changed", [])
+    poll(changed, "alice's /sync lists carol in device_lists.changed")
+
+
 def ephemeral(tok, room_id, edu_type):
     r = call("GET", "/_matrix/client/v3/sync", token=tok, query={"timeout": "0"})
     events = r.get("rooms", {}).get("join", {}).get(room_id, {}).get("ephemeral", {}).get("events", [])
@@ -765,6 +796,38 @@ def serves_timestamp_to_event():
     r = peer.request("GET", H, f"/_matrix/federation/v1/timestamp_to_event/{q(room.room_id)}?ts={ts + 1}&dir=b")
     check(r.get("event_id") in room.events and r.get("origin_server_ts", ts + 2) <= ts + 1,
           f"/timestamp_to_event answered {r}")
+
+
+@step
+def peer_knocks():
+    """The peer's user knocks on a knock room of hearth's: alice sees the knock."""
+    _, tok = alice()
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat", "room_version": "11",
+             "initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}]}, tok)
+    hank = peer_user("hank")
+    peer.knock_room(H, r["room_id"], hank)
+    member = poll(lambda: _member(tok, r["room_id"], hank), "alice sees hank's knock")
+    check(member.get("membership") == "knock", f"hank's member event {member}")
+
+
+@step
+def server_acl_shuts_the_peer_out():
+    """alice denies the peer with m.room.server_acl: its next event and requests for the room are refused."""
+    _, tok = alice()
+    room, erin = need("hearth_room_10", "peer_joins_hearth_room_v10")
+    acl = call("PUT", f"/_matrix/client/v3/rooms/{q(room.room_id)}/state/m.room.server_acl/",
+               {"allow": ["*"], "deny": [peer.host], "allow_ip_literals": True}, tok)
+    check(peer.wait_for(lambda: acl["event_id"] in room.events, WAIT), "the ACL event did not reach the peer")
+    eid, pdu = peer.build_event(room, "m.room.message", erin, {"msgtype": "m.text", "body": "denied"})
+    resp = peer.send(H, [pdu])
+    res = resp.get("pdus", {}).get(eid)
+    check(isinstance(res, dict) and "error" in res, f"/send answered {resp} for the denied server's event")
+    check(client_event(tok, room.room_id, eid) is None, "alice sees the denied server's event")
+    try:
+        peer.request("GET", H, f"/_matrix/federation/v1/state_ids/{q(room.room_id)}?event_id={q(acl['event_id'])}")
+        raise StepFailed("/state_ids answered a server the room's ACL denies")
+    except fed.RemoteError as e:
+        check(e.status == 403, f"/state_ids for a denied server: {e.status} {e.body}, want 403")
 
 
 @step
