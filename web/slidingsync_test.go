@@ -444,6 +444,23 @@ func TestSlidingSyncRoomSubscription(t *testing.T) {
 	if s := r2.Rooms[old]; s.Initial || len(s.Timeline) != 1 || s.Timeline[0].EventID != msg {
 		t.Errorf("subscribed room after a message = %+v, want the message only", s)
 	}
+	// A request that does not name it keeps the subscription.
+	msg2 := e.send(alice, old, "s2", "still there")
+	r3 := e.slide(alice, r2.Pos, allRooms(0, 1))
+	if s := r3.Rooms[old]; len(s.Timeline) != 1 || s.Timeline[0].EventID != msg2 {
+		t.Errorf("subscribed room in a request without subscriptions = %+v, want %s", s, msg2)
+	}
+	// unsubscribe_rooms ends it: the next change there (a topic, which
+	// does not bump the room into the window) is not sent.
+	req4 := allRooms(0, 1)
+	req4["unsubscribe_rooms"] = []string{old}
+	r4 := e.slide(alice, r3.Pos, req4)
+	e.createRoom(alice, map[string]any{"name": "newest"}) // takes the window
+	e.must("PUT", cs+"/rooms/"+old+"/state/m.room.topic", alice, map[string]string{"topic": "gone"}, nil)
+	r5 := e.slide(alice, r4.Pos, allRooms(0, 1))
+	if _, ok := r5.Rooms[old]; ok {
+		t.Error("an unsubscribed room outside the window was sent")
+	}
 }
 
 func TestSlidingSyncExtensions(t *testing.T) {

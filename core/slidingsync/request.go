@@ -38,7 +38,9 @@ type Request struct {
 	ConnID            string                 `json:"conn_id,omitempty"`
 	Lists             map[string]*List       `json:"lists,omitempty"`
 	RoomSubscriptions map[string]*RoomConfig `json:"room_subscriptions,omitempty"`
-	Extensions        *Extensions            `json:"extensions,omitempty"`
+	// UnsubscribeRooms ends room subscriptions of the connection.
+	UnsubscribeRooms []string    `json:"unsubscribe_rooms,omitempty"`
+	Extensions       *Extensions `json:"extensions,omitempty"`
 }
 
 // RoomConfig is what a client wants of each room: its required state and

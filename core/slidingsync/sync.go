@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"time"
 
@@ -150,8 +151,8 @@ func (s *Service) newBuild(in Input, prev *connState) *build {
 // sticky fills what the request leaves out of its lists, room
 // subscriptions and extensions with what the connection had: a list or
 // subscription the request names keeps the previous values of the fields
-// it omits; one it does not name is dropped; omitted extensions keep
-// theirs.
+// it omits; a list it does not name is dropped, a subscription stays until
+// unsubscribe_rooms names it; omitted extensions keep theirs.
 func (b *build) sticky(req *Request) {
 	b.lists = map[string]*List{}
 	for name, l := range req.Lists {
@@ -172,7 +173,15 @@ func (b *build) sticky(req *Request) {
 		}
 		b.lists[name] = &merged
 	}
-	b.subs = map[string]*RoomConfig{}
+	// Room subscriptions last until unsubscribe_rooms ends them (clients
+	// such as matrix-js-sdk send each one once).
+	b.subs = maps.Clone(b.prev.subParams)
+	if b.subs == nil {
+		b.subs = map[string]*RoomConfig{}
+	}
+	for _, id := range req.UnsubscribeRooms {
+		delete(b.subs, id)
+	}
 	for id, c := range req.RoomSubscriptions {
 		merged := *c
 		if p := b.prev.subParams[id]; p != nil {
