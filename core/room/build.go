@@ -31,6 +31,10 @@ type Proto struct {
 	// persisted and returns the event to persist instead (an invite of a
 	// remote user comes back signed by the invitee's server too).
 	countersign func(ctx context.Context, v *roomversion.Version, ev *pdu.PDU, js []byte) (*pdu.PDU, []byte, error)
+	// dedupe, for a state event, makes Send return the current event of
+	// its (type, state_key) instead of a new one when that event has the
+	// same sender and content (as Synapse does for PUT /state and joins).
+	dedupe bool
 }
 
 // maxFieldLen is the limit on type and state_key (server-server API, "Size

@@ -77,7 +77,8 @@ func (p *Pipeline) membershipOf(ctx context.Context, roomID, userID string) (cor
 // Join makes userID join roomID, a room whose DAG this server holds. It
 // returns M_NOT_FOUND for a room the server does not know (joining a room
 // on another server needs federation) and M_FORBIDDEN when the auth rules
-// refuse the join.
+// refuse the join. A user already joined with the same member content
+// gets the current join event's ID, and nothing is sent.
 func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (string, error) {
 	if _, err := p.Version(ctx, roomID); err != nil {
 		if errors.Is(err, core.ErrNotFound) {
@@ -100,7 +101,14 @@ func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (str
 		// The event is signed by this server, the authoriser's.
 		c["join_authorised_via_users_server"] = authoriser
 	}
-	id, err := p.sendMembership(ctx, roomID, userID, userID, c)
+	raw, err := json.Marshal(c)
+	if err != nil {
+		return "", err
+	}
+	// Joining again with the same content returns the current join (as
+	// Synapse), so clients that retry do not flood the room.
+	t := userID
+	id, err := p.Send(ctx, roomID, Proto{Type: eventauth.TypeMember, StateKey: &t, Sender: userID, Content: raw, dedupe: true}, nil)
 	if errors.Is(err, core.ErrNotFound) {
 		// Known from an invite only: the room's DAG is on another server.
 		return "", errNoFederation("joining " + roomID)

@@ -1,6 +1,7 @@
 package room
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"slices"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/canonicaljson"
 	"hearth.dev/hearth/core/id"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
@@ -62,6 +64,12 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 	}
 	if err := checkProto(v, &pr); err != nil {
 		return nil, err
+	}
+	if pr.dedupe && pr.StateKey != nil {
+		cur, err := p.sameAsCurrent(ctx, t, pr)
+		if err != nil || cur != nil {
+			return cur, err
+		}
 	}
 	prevRefs := t.exts[:min(len(t.exts), maxPrevEvents)]
 	prevIDs := make([]string, len(prevRefs))
@@ -118,6 +126,34 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 	p.cache.put(ev)
 	p.setTip(roomID, next)
 	return ev, nil
+}
+
+// sameAsCurrent returns the room's current event of the state event pr's
+// (type, state_key) when it has pr's sender and content (compared in
+// canonical form), else nil.
+func (p *Pipeline) sameAsCurrent(ctx context.Context, t *tip, pr Proto) (*pdu.PDU, error) {
+	curID, err := t.eventID(ctx, p, pr.key())
+	if err != nil || curID == "" {
+		return nil, err
+	}
+	got, err := p.pdus(ctx, []string{curID})
+	if err != nil {
+		return nil, err
+	}
+	cur := got[curID]
+	if cur == nil || cur.Sender != pr.Sender {
+		return nil, nil
+	}
+	content := pr.Content
+	if len(content) == 0 {
+		content = json.RawMessage("{}")
+	}
+	a, aerr := canonicaljson.Canonicalize(cur.Content, canonicaljson.Lenient)
+	b, berr := canonicaljson.Canonicalize(content, canonicaljson.Lenient)
+	if aerr != nil || berr != nil || !bytes.Equal(a, b) {
+		return nil, nil
+	}
+	return cur, nil
 }
 
 // placeEvent sets the state group of the event ev built on t (whose first
@@ -211,7 +247,9 @@ var errBadAlias = &core.Error{ErrCode: "M_BAD_ALIAS", Status: 400, Message: "Bad
 // /rooms/{roomId}/state/{eventType}/{stateKey} does: for
 // m.room.canonical_alias, every alias the event adds must be valid
 // (M_INVALID_PARAM) and, if it is this server's, point to the room
-// (M_BAD_ALIAS). Otherwise it is Send without a transaction.
+// (M_BAD_ALIAS). Otherwise it is Send without a transaction, except that
+// an event with the sender and content of the current one returns the
+// current event's ID and sends nothing (as Synapse).
 func (p *Pipeline) SendState(ctx context.Context, roomID string, pr Proto) (string, error) {
 	if pr.StateKey == nil {
 		return "", core.ErrInvalidParam.WithMessage("a state event needs a state key")
@@ -221,6 +259,8 @@ func (p *Pipeline) SendState(ctx context.Context, roomID string, pr Proto) (stri
 			return "", err
 		}
 	}
+	// The same content from the same sender again: the current event.
+	pr.dedupe = true
 	id, err := p.Send(ctx, roomID, pr, nil)
 	return id, forbiddenIfUnknown(err, roomID)
 }
