@@ -63,6 +63,10 @@ type RelayConfig struct {
 	// Outbound is "on" to send outbound federation through the relay too
 	// (always so in the browser), "off" to send it directly.
 	Outbound string `yaml:"outbound"`
+	// Name is NAME.RELAYDOMAIN when server_name is a domain of its own
+	// whose /.well-known/matrix/server delegates to it; empty: the server
+	// name is NAME.RELAYDOMAIN itself.
+	Name string `yaml:"name"`
 }
 
 // LimitsConfig bounds what one request may ask for.
@@ -181,6 +185,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"relay.url", &c.Relay.URL, "the relay's wss://…/_hearth/relay/v1/connect URL (empty: no relay)"},
 		{"relay.token", &c.Relay.Token, "enrollment token from `hearth relay node add` (first connection only)"},
 		{"relay.outbound", &c.Relay.Outbound, "on: outbound federation goes through the relay too; off: directly"},
+		{"relay.name", &c.Relay.Name, "NAME.RELAYDOMAIN when server_name delegates to it by .well-known (empty: server_name)"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 	}, c.HTTP.keys()...)
 }

@@ -23,7 +23,7 @@ func (hs *Homeserver) newRelayClient(cfg Config, key signing.Key, log *slog.Logg
 		return nil, err
 	}
 	return relay.NewClient(relay.ClientOptions{
-		URL: cfg.Relay.URL, Token: cfg.Relay.Token, ServerName: hs.ServerName, Key: key,
+		URL: cfg.Relay.URL, Token: cfg.Relay.Token, ServerName: hs.ServerName, RelayName: cfg.Relay.Name, Key: key,
 		Handler:    http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hs.Federation.ServeHTTP(w, r) }),
 		HTTPClient: hc, Logger: log,
 	})

@@ -22,8 +22,12 @@ type ClientOptions struct {
 	URL string
 	// Token is the enrollment token; needed on the first connection only.
 	Token string
-	// ServerName is the node's server name, NAME.DOMAIN of the relay.
+	// ServerName is the node's server name: NAME.DOMAIN of the relay, or
+	// its own domain whose .well-known delegates to NAME.DOMAIN.
 	ServerName string
+	// RelayName is NAME.DOMAIN when ServerName is a delegating domain
+	// (empty: ServerName).
+	RelayName string
 	// Key is the node's server signing key.
 	Key signing.Key
 	// Handler is the node's federation handler; it answers the requests
@@ -174,7 +178,11 @@ func (c *Client) handshake(ctx context.Context, ws *websocket.Conn) (*Frame, err
 	if err != nil {
 		return nil, err
 	}
-	hello, err := NewHello(ch, c.opts.ServerName, c.opts.Key, c.opts.Token)
+	name := c.opts.RelayName
+	if name == "" {
+		name = c.opts.ServerName
+	}
+	hello, err := NewHello(ch, name, c.opts.Key, c.opts.Token)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -190,15 +189,16 @@ func (s *Server) fetchServerKeys(sess *session) error {
 	if err != nil {
 		return err
 	}
-	if err := checkServerKeys(body, name, node.KeyID, node.PublicKey); err != nil {
+	if err := checkServerKeys(body, node.KeyID, node.PublicKey); err != nil {
 		return err
 	}
 	return s.cfg.Store.SetServerKeys(ctx, sess.label, body)
 }
 
-// checkServerKeys checks that body is name's key response, publishing the
-// key the node proved and signed by it.
-func checkServerKeys(body []byte, name, keyID string, pub []byte) error {
+// checkServerKeys checks that body is a key response publishing the key
+// the node proved and signed by it. Its server_name is the node's own:
+// NAME.DOMAIN, or the domain that delegates to it.
+func checkServerKeys(body []byte, keyID string, pub []byte) error {
 	var keys struct {
 		ServerName string `json:"server_name"`
 		VerifyKeys map[string]struct {
@@ -208,8 +208,8 @@ func checkServerKeys(body []byte, name, keyID string, pub []byte) error {
 	if err := json.Unmarshal(body, &keys); err != nil {
 		return err
 	}
-	if !strings.EqualFold(keys.ServerName, name) {
-		return fmt.Errorf("server_name %q is not %q", keys.ServerName, name)
+	if keys.ServerName == "" {
+		return errors.New("the key response has no server_name")
 	}
 	if keys.VerifyKeys[keyID].Key != signing.EncodeBase64(pub) {
 		return fmt.Errorf("the response does not publish %s", keyID)

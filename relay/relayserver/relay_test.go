@@ -370,3 +370,34 @@ func TestRelaySendTimeoutStores(t *testing.T) {
 		t.Errorf("bob received %v", got)
 	}
 }
+
+// A node whose server name is a domain of its own, delegating to its name
+// under the relay: it claims bob.relay.test, and its keys, for its own
+// name, are served there, also while it is away.
+func TestRelayDelegatedName(t *testing.T) {
+	n := newTestNet(t)
+	tr := startRelay(t, n, t.TempDir(), nil)
+	key := mustKey(t, "b1")
+	c, err := relay.NewClient(relay.ClientOptions{
+		URL: "wss://" + domain + relay.ConnectPath, Token: tr.addNode(t, "bob"), ServerName: "bob.example",
+		RelayName: "bob." + domain, Key: key, Handler: newRecorder("bob.example", key), HTTPClient: n.client(), Logger: quiet,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	waitFor(t, "bob is connected", func() bool { return tr.srv.Connected("bob") })
+	waitFor(t, "the relay holds bob's keys", func() bool {
+		nd, err := tr.store.Node(context.Background(), "bob")
+		return err == nil && len(nd.ServerKeys) > 0
+	})
+	cancel()
+	<-done
+	waitFor(t, "bob is away", func() bool { return !tr.srv.Connected("bob") })
+	status, body, _ := do(t, n.client(), "GET", "https://bob.relay.test/_matrix/key/v2/server", "", nil)
+	if status != 200 || signing.VerifyJSON(body, "bob.example", key.ID, key.Public()) != nil {
+		t.Errorf("bob.example's keys at bob.relay.test: %d %s", status, body)
+	}
+}
