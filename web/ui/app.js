@@ -67,6 +67,9 @@ async function refreshStatus() {
 		$("memory").textContent = st.wasmMemoryBytes ? `${formatBytes(st.wasmMemoryBytes)} memory` : "";
 		$("role").textContent = st.owner ? "this tab runs the homeserver" : "served by another tab";
 		$("version").textContent = st.version ?? "";
+		const relay = st.relay ?? { state: "off" };
+		$("relay").textContent = relay.state === "off" ? "" :
+			`· relay ${relay.state}${relay.queued ? `, ${relay.queued} transactions to catch up` : ""}`;
 		show("details");
 		document.body.dataset.storage = st.storage ?? "";
 		document.body.dataset.owner = String(st.owner);
