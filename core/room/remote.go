@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -209,6 +210,12 @@ func (f *Federation) checkIn(ctx context.Context, v *roomversion.Version, raw js
 	// 1. Is a valid event, otherwise it is dropped.
 	ev, err := pdu.Parse(v, raw)
 	if err != nil {
+		// The result is still keyed by the event's ID when one can be
+		// worked out (an event too large, or with numbers only lenient
+		// canonical JSON allows).
+		if id := bestEffortEventID(v, raw); id != "" {
+			return &incoming{ev: &pdu.PDU{EventID: id}, v: v}, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
+		}
 		return nil, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
 	}
 	if v.EventFormat == roomversion.FormatV1 {
@@ -255,6 +262,31 @@ func (f *Federation) checkIn(ctx context.Context, v *roomversion.Version, raw js
 		return in, fmt.Errorf("%w: %w", ErrPDUInvalid, err)
 	}
 	return in, nil
+}
+
+// bestEffortEventID returns the ID of an event that does not parse in
+// room version v, or "" when it has none: the event_id field in versions
+// 1 and 2, the reference hash of its lenient canonical form after.
+func bestEffortEventID(v *roomversion.Version, raw []byte) string {
+	if v.EventFormat == roomversion.FormatV1 {
+		var h struct {
+			EventID string `json:"event_id"`
+		}
+		if json.Unmarshal(raw, &h) != nil {
+			return ""
+		}
+		return h.EventID
+	}
+	lenient := *v
+	lenient.StrictCanonicalJSON = false
+	h, err := pdu.ReferenceHashJSON(&lenient, raw)
+	if err != nil {
+		return ""
+	}
+	if v.EventIDs == roomversion.EventIDBase64 {
+		return "$" + base64.RawStdEncoding.EncodeToString(h[:])
+	}
+	return "$" + base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 // hasMembership reports whether an m.room.member event's content has a

@@ -74,9 +74,14 @@ func TestReceivePDUsDropsInvalid(t *testing.T) {
 			if len(res) != 1 {
 				t.Fatalf("results = %v, want one", res)
 			}
-			for _, err := range res {
+			for key, err := range res {
 				if !errors.Is(err, room.ErrPDUInvalid) {
 					t.Fatalf("result = %v, want ErrPDUInvalid", err)
+				}
+				// Keyed by the event's ID (the spec's PDU processing
+				// results), which its reference hash gives.
+				if !strings.HasPrefix(key, "$") {
+					t.Fatalf("result keyed by %q, want the event ID", key)
 				}
 			}
 			if got := f.tip(t, roomID).EventID; got != join.id {
