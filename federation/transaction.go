@@ -69,7 +69,10 @@ func (s *Server) putSend(w http.ResponseWriter, r *http.Request, origin string) 
 			return core.ErrUnavailable.WithMessage("this server does not accept PDUs yet")
 		}
 		errs := s.opts.PDUs.ReceivePDUs(ctx, origin, txn.PDUs)
+		// Every PDU gets an entry, {} when it was accepted (spec, PUT
+		// /send, "PDU Processing Results").
 		for eventID, perr := range errs {
+			results[eventID] = pduResult{}
 			if perr != nil {
 				results[eventID] = pduResult{Error: pduErrorMessage(perr)}
 			}
