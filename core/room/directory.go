@@ -144,6 +144,71 @@ func (p *Pipeline) DeleteAlias(ctx context.Context, alias, userID string, isAdmi
 	if errors.Is(err, core.ErrNotFound) {
 		return core.ErrNotFound.WithMessage("room alias %s not found", alias)
 	}
+	if err != nil {
+		return err
+	}
+	return p.dropCanonicalAlias(ctx, roomID, alias, userID)
+}
+
+// dropCanonicalAlias sends, as userID, a new m.room.canonical_alias
+// event of roomID without alias when the current one names it (as alias
+// or in alt_aliases), as Synapse does when an alias is deleted. A user
+// the auth rules do not allow to send it (a server admin outside the
+// room) leaves the event as it is: the alias is deleted all the same.
+func (p *Pipeline) dropCanonicalAlias(ctx context.Context, roomID, alias, userID string) error {
+	st, err := p.stores.State.CurrentState(ctx, roomID, core.StateKeys(keyAlias))
+	if err != nil || st[keyAlias] == "" {
+		return err
+	}
+	evs, err := p.pdus(ctx, []string{st[keyAlias]})
+	if err != nil {
+		return err
+	}
+	e := evs[st[keyAlias]]
+	if e == nil {
+		return nil
+	}
+	var c map[string]json.RawMessage
+	if json.Unmarshal(e.Content, &c) != nil {
+		return nil
+	}
+	changed := false
+	var cur string
+	if raw, ok := c["alias"]; ok && json.Unmarshal(raw, &cur) == nil && cur == alias {
+		delete(c, "alias")
+		changed = true
+	}
+	var alts []json.RawMessage
+	if raw, ok := c["alt_aliases"]; ok && json.Unmarshal(raw, &alts) == nil {
+		kept := alts[:0]
+		for _, a := range alts {
+			var s string
+			if json.Unmarshal(a, &s) == nil && s == alias {
+				changed = true
+				continue
+			}
+			kept = append(kept, a)
+		}
+		if len(kept) == 0 {
+			delete(c, "alt_aliases")
+		} else {
+			b, _ := json.Marshal(kept)
+			c["alt_aliases"] = b
+		}
+	}
+	if !changed {
+		return nil
+	}
+	content, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	empty := ""
+	_, err = p.Send(ctx, roomID, Proto{Type: keyAlias.Type, StateKey: &empty, Sender: userID, Content: content}, nil)
+	var me *core.Error
+	if errors.As(err, &me) && me.Status < 500 {
+		return nil
+	}
 	return err
 }
 
