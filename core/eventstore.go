@@ -202,6 +202,16 @@ type EventRef struct {
 	Depth   int64
 }
 
+// StreamEvent is where an event sits in the stream: its room, type and
+// stream ordering, without the event itself. Timeline is false for an
+// out-of-band membership (an outlier: a remote invite, a rejection).
+type StreamEvent struct {
+	RoomID         string
+	Type           string
+	StreamOrdering int64
+	Timeline       bool
+}
+
 // TimelineStore reads rooms' timelines: in stream order for /sync, in
 // topological order for /messages, and the DAG's extremities. Timeline
 // reads leave out outliers, rejected and soft-failed events.

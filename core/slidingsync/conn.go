@@ -59,6 +59,8 @@ type connState struct {
 	// bump holds the bump stamp of every room of the account as of
 	// token.Events (nil before the first response).
 	bump map[string]int64
+	// memberships are the account's memberships as of token.Events.
+	memberships []core.RoomMembership
 	// The sticky parameters.
 	listParams map[string]*List
 	subParams  map[string]*RoomConfig

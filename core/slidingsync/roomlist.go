@@ -29,6 +29,21 @@ var bumpTypes = map[string]bool{
 // for a bump event when the newest is not one.
 const bumpLookback = 50
 
+// StreamEvents lists what moved in every room since a position (the
+// event store provides it). With it, an incremental request reads only
+// the events after its position instead of asking each room, and reads
+// the account's memberships again only when a membership moved.
+type StreamEvents interface {
+	// StreamEvents returns the timeline events of all rooms with from <
+	// stream ordering <= to and the out-of-band memberships among the
+	// others, newest first, at most limit.
+	StreamEvents(ctx context.Context, from, to int64, limit int) ([]core.StreamEvent, error)
+}
+
+// maxMoved is how many events since the last position an incremental
+// request reads through StreamEvents before asking each room instead.
+const maxMoved = 500
+
 // candidate is a room of the account that lists may show.
 type candidate struct {
 	m    core.RoomMembership
@@ -42,6 +57,24 @@ type candidate struct {
 func (b *build) bumpStamps(ctx context.Context, roomIDs []string, from, to int64, stamps map[string]int64) (map[string]bool, error) {
 	active := map[string]bool{}
 	if len(roomIDs) == 0 || from >= to {
+		return active, nil
+	}
+	if b.moved != nil && from == b.since.Events {
+		want := make(map[string]bool, len(roomIDs))
+		for _, id := range roomIDs {
+			want[id] = true
+		}
+		bumped := map[string]bool{}
+		for _, ev := range b.moved { // newest first
+			if !ev.Timeline || !want[ev.RoomID] {
+				continue
+			}
+			active[ev.RoomID] = true
+			if bumpTypes[ev.Type] && !bumped[ev.RoomID] {
+				bumped[ev.RoomID] = true
+				stamps[ev.RoomID] = ev.StreamOrdering
+			}
+		}
 		return active, nil
 	}
 	tl := b.s.stores.Timeline

@@ -131,6 +131,8 @@ type build struct {
 	byRoom    map[string]*candidate
 	direct    map[string]bool
 	roomFacts map[string]*roomFacts
+	// moved lists what moved in (since, now] (nil: not read).
+	moved []core.StreamEvent
 	// active holds the rooms with events in (since, now].
 	active map[string]bool
 	// listRooms holds each list's windowed rooms.
@@ -222,6 +224,7 @@ func (b *build) sticky(req *Request) {
 // reports a response with nothing new for the client.
 func (b *build) run(ctx context.Context) (*Response, *connState, bool, error) {
 	var err error
+	b.moved = nil
 	if b.now, err = b.s.sync.Position(ctx); err != nil {
 		return nil, nil, false, err
 	}
@@ -262,10 +265,17 @@ func (b *build) run(ctx context.Context) (*Response, *connState, bool, error) {
 // stamps: rooms joined, invited to or knocked on, and, in an incremental
 // request, rooms left since the last one that were sent before.
 func (b *build) candidates(ctx context.Context) ([]*candidate, error) {
-	ms, err := b.s.stores.State.RoomsForUser(ctx, b.viewer.UserID)
-	if err != nil {
+	if err := b.readMoved(ctx); err != nil {
 		return nil, err
 	}
+	ms := b.prev.memberships
+	if ms == nil || b.moved == nil || movedMembership(b.moved) {
+		var err error
+		if ms, err = b.s.stores.State.RoomsForUser(ctx, b.viewer.UserID); err != nil {
+			return nil, err
+		}
+	}
+	b.next.memberships = ms
 	b.byRoom = make(map[string]*candidate, len(ms))
 	stamps := make(map[string]int64, len(ms))
 	for id, v := range b.prev.bump {
@@ -312,6 +322,7 @@ func (b *build) candidates(ctx context.Context) ([]*candidate, error) {
 			fresh = append(fresh, c.m.RoomID)
 		}
 	}
+	var err error
 	if b.active, err = b.bumpStamps(ctx, seen, b.since.Events, b.now.Events, stamps); err != nil {
 		return nil, err
 	}
@@ -335,6 +346,34 @@ func (b *build) candidates(ctx context.Context) ([]*candidate, error) {
 	}
 	b.next.bump = next
 	return cands, nil
+}
+
+// readMoved reads what moved since the last position in one read, when
+// the store can and it is not too much (b.moved stays nil otherwise).
+func (b *build) readMoved(ctx context.Context) error {
+	se, ok := b.s.stores.Timeline.(StreamEvents)
+	if !ok || b.initial || b.since.Events >= b.now.Events {
+		if ok && !b.initial {
+			b.moved = []core.StreamEvent{}
+		}
+		return nil
+	}
+	moved, err := se.StreamEvents(ctx, b.since.Events, b.now.Events, maxMoved)
+	if err != nil || len(moved) >= maxMoved {
+		return err
+	}
+	b.moved = moved
+	return nil
+}
+
+// movedMembership reports whether a membership moved.
+func movedMembership(moved []core.StreamEvent) bool {
+	for _, ev := range moved {
+		if ev.Type == "m.room.member" {
+			return true
+		}
+	}
+	return false
 }
 
 // runLists fills the lists' answers and returns the configuration of every
