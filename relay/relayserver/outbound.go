@@ -23,8 +23,9 @@ const FederationScheme = "matrix-federation"
 type Outbound struct {
 	// Transport sends requests addressed to matrix-federation://NAME/...
 	Transport http.RoundTripper
-	// Rate is the requests per second one node may send (10 when 0), with
-	// bursts of Burst (50 when 0).
+	// Rate is the requests per second one node may send (50 when 0), with
+	// bursts of Burst (200 when 0): joining a large room takes a burst of
+	// state, event and key requests.
 	Rate  float64
 	Burst int
 }
@@ -98,10 +99,10 @@ type bucket struct {
 
 func newBucket(rate float64, burst int) *bucket {
 	if rate <= 0 {
-		rate = 10
+		rate = 50
 	}
 	if burst <= 0 {
-		burst = 50
+		burst = 200
 	}
 	return &bucket{rate: rate, burst: float64(burst), tokens: float64(burst)}
 }
