@@ -161,6 +161,28 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
 	// To-device messages for users of other servers go to their servers.
 	clientServices.ToDevice = federation.ToDeviceOut{ToDeviceStore: g.Client.ToDevice, Sender: hs.sender, ServerName: name}
+	clientServices.DeviceKeys = federation.DeviceKeysOut{DeviceKeyStore: g.Client.DeviceKeys, Sender: hs.sender,
+		Servers: func(ctx context.Context, userID string) ([]string, error) {
+			rooms, err := g.Rooms.JoinedRooms(ctx, userID)
+			if err != nil {
+				return nil, err
+			}
+			seen := map[string]bool{name: true}
+			var out []string
+			for _, roomID := range rooms {
+				servers, err := remote.ServersInRoom(ctx, roomID)
+				if err != nil {
+					return nil, err
+				}
+				for _, s := range servers {
+					if !seen[s] {
+						seen[s] = true
+						out = append(out, s)
+					}
+				}
+			}
+			return out, nil
+		}}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
 		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient})
 	if err != nil {

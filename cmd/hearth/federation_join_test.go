@@ -242,6 +242,55 @@ func TestRemoteJoin(t *testing.T) {
 	if code := a.call("GET", "/_matrix/client/v3/sync?timeout=0&since="+url.QueryEscape(s1.NextBatch), nil, &s2); code != 200 || !slices.Contains(s2.DeviceLists.Changed, b.user) {
 		t.Errorf("alice's sync after bob's device list update: %d %v", code, s2.DeviceLists.Changed)
 	}
+	// bob's to-device message and new device keys reach alice through
+	// B's sender: alice's /sync waits for them.
+	if code := b.call("PUT", "/_matrix/client/v3/sendToDevice/m.test/txn1", map[string]any{
+		"messages": map[string]any{a.user: map[string]any{a.device: map[string]string{"hello": "alice"}}}}, nil); code != 200 {
+		t.Fatalf("sendToDevice: %d", code)
+	}
+	since := s1.NextBatch
+	var got struct {
+		NextBatch string `json:"next_batch"`
+		ToDevice  struct {
+			Events []struct {
+				Sender  string            `json:"sender"`
+				Type    string            `json:"type"`
+				Content map[string]string `json:"content"`
+			} `json:"events"`
+		} `json:"to_device"`
+	}
+	for i := 0; i < 5 && len(got.ToDevice.Events) == 0; i++ {
+		if code := a.call("GET", "/_matrix/client/v3/sync?timeout=5000&since="+url.QueryEscape(since), nil, &got); code != 200 {
+			t.Fatalf("sync: %d", code)
+		}
+		since = got.NextBatch
+	}
+	if len(got.ToDevice.Events) != 1 || got.ToDevice.Events[0].Sender != b.user || got.ToDevice.Events[0].Content["hello"] != "alice" {
+		t.Errorf("alice's to-device events: %+v", got.ToDevice.Events)
+	}
+	// bob's new device keys: B tells A, and alice's /sync lists bob.
+	if code := b.call("POST", "/_matrix/client/v3/keys/upload", map[string]any{"device_keys": map[string]any{
+		"user_id": b.user, "device_id": b.device, "algorithms": []string{"m.olm.v1.curve25519-aes-sha2"},
+		"keys":       map[string]string{"curve25519:" + b.device: "c", "ed25519:" + b.device: "e"},
+		"signatures": map[string]any{b.user: map[string]string{"ed25519:" + b.device: "sig"}},
+	}}, nil); code != 200 {
+		t.Fatalf("keys/upload: %d", code)
+	}
+	var dl struct {
+		NextBatch   string `json:"next_batch"`
+		DeviceLists struct {
+			Changed []string `json:"changed"`
+		} `json:"device_lists"`
+	}
+	for i := 0; i < 5 && !slices.Contains(dl.DeviceLists.Changed, b.user); i++ {
+		if code := a.call("GET", "/_matrix/client/v3/sync?timeout=5000&since="+url.QueryEscape(since), nil, &dl); code != 200 {
+			t.Fatalf("sync: %d", code)
+		}
+		since = dl.NextBatch
+	}
+	if !slices.Contains(dl.DeviceLists.Changed, b.user) {
+		t.Errorf("alice's sync after bob's key upload: %v", dl.DeviceLists.Changed)
+	}
 	// B has the room's state from the join: its name.
 	var name struct {
 		Name string `json:"name"`
