@@ -49,6 +49,9 @@ type Config struct {
 	Federation    FederationConfig `yaml:"federation"`
 	Relay         RelayConfig      `yaml:"relay"`
 	HTTP          HTTPConfig       `yaml:"http"`
+	// AppServices are the application services' registration files
+	// (Synapse's YAML format).
+	AppServices PathList `yaml:"app_services"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -186,6 +189,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"relay.token", &c.Relay.Token, "enrollment token from `hearth relay node add` (first connection only)"},
 		{"relay.outbound", &c.Relay.Outbound, "on: outbound federation goes through the relay too; off: directly"},
 		{"relay.name", &c.Relay.Name, "NAME.RELAYDOMAIN when server_name delegates to it by .well-known (empty: server_name)"},
+		{"app_services", (*string)(&c.AppServices), "application service registration files (YAML), comma separated"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 	}, c.HTTP.keys()...)
 }
@@ -352,6 +356,24 @@ func (f *FederationConfig) KeyServers() []string {
 	for _, s := range strings.Split(f.TrustedKeyServers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// PathList is a list of file paths: a YAML list, or one string of
+// comma-separated paths (as a flag or an environment variable gives it).
+type PathList string
+
+// UnmarshalYAML accepts a list or a comma-separated string.
+func (l *PathList) UnmarshalYAML(n *yaml.Node) error { return (*CIDRList)(l).UnmarshalYAML(n) }
+
+// Paths lists the paths.
+func (l PathList) Paths() []string {
+	var out []string
+	for _, p := range strings.Split(string(l), ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
 	}
 	return out

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"time"
 
+	"hearth.dev/hearth/appservice"
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/clientapi"
 	"hearth.dev/hearth/core/room"
@@ -125,6 +126,13 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	}
 	name, db, key := g.ServerName, g.DB, g.Key
 	cfg.ServerName = name
+	// Application services are checked against the server's name: one
+	// error per bad registration file stops the start.
+	appServices, err := appservice.LoadFiles(name, cfg.AppServices.Paths())
+	if err != nil {
+		g.CloseAll()
+		return nil, err
+	}
 	if g.SetupToken != "" {
 		log := oo.Logger
 		if log == nil {
@@ -157,6 +165,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// A local user's typing and read receipts go to the other servers in
 	// the room as EDUs.
 	clientServices := g.Client
+	clientServices.AppServices = appServices
 	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
 	// To-device messages for users of other servers go to their servers.

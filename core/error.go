@@ -94,6 +94,7 @@ var (
 	ErrIncompatibleRoomVer = newError("M_INCOMPATIBLE_ROOM_VERSION", 400, "Incompatible room version")
 	ErrUserDeactivated     = newError("M_USER_DEACTIVATED", 403, "User deactivated")
 	ErrExclusive           = newError("M_EXCLUSIVE", 400, "Namespace is exclusive")
+	ErrUnknownDevice       = newError("M_UNKNOWN_DEVICE", 400, "Unknown device")
 	ErrGuestAccessForbid   = newError("M_GUEST_ACCESS_FORBIDDEN", 403, "Guest access forbidden")
 	ErrThreepidInUse       = newError("M_THREEPID_IN_USE", 400, "Third-party ID in use")
 	ErrWeakPassword        = newError("M_WEAK_PASSWORD", 400, "Password too weak")

@@ -63,6 +63,9 @@ func (s *Server) optionalSession(r *http.Request) (*core.Session, error) {
 	if tok == "" {
 		return nil, nil
 	}
+	if as := s.opts.AppServices.ByASToken(tok); as != nil {
+		return s.appServiceSession(r, as)
+	}
 	sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,13 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		if tok == "" {
 			return core.ErrMissingToken
 		}
+		if as := s.opts.AppServices.ByASToken(tok); as != nil {
+			sess, err := s.appServiceSession(r, as)
+			if err != nil {
+				return err
+			}
+			return h(w, r, sess)
+		}
 		sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok)
 		if err != nil {
 			return err

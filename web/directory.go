@@ -57,6 +57,9 @@ func (s *Server) putAlias(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		return core.ErrMissingParam.WithMessage("room_id is required")
 	}
 	alias := r.PathValue("roomAlias")
+	if err := s.exclusiveAlias(alias, s.appService(r)); err != nil {
+		return err
+	}
 	err := s.opts.Rooms.CreateAlias(r.Context(), alias, body.RoomID, sess.UserID)
 	if errors.Is(err, core.ErrRoomInUse) {
 		err = core.ErrUnknown.WithStatus(http.StatusConflict).WithMessage("room alias %s already exists", alias)

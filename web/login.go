@@ -17,6 +17,7 @@ func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"flows": []map[string]any{
 			{"type": "m.login.password"},
+			{"type": loginAppService},
 			{"type": "m.login.token", "get_login_token": true},
 		},
 	})
@@ -63,6 +64,12 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		if err := s.checkPassword(w, r, uid, body.Password); err != nil {
+			return err
+		}
+		userID = uid
+	case loginAppService:
+		uid, err := s.appServiceLoginUser(r, body)
+		if err != nil {
 			return err
 		}
 		userID = uid

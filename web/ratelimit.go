@@ -78,7 +78,14 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string
 		return nil
 	}
 	who := "ip:" + s.clientIP(r)
-	if tok := accessToken(r); tok != "" {
+	if as := s.appService(r); as != nil {
+		// Application services are not limited unless their
+		// registration says rate_limited.
+		if !as.IsRateLimited() {
+			return nil
+		}
+		who = "appservice:" + as.ID
+	} else if tok := accessToken(r); tok != "" {
 		if sess, err := s.opts.Sessions.SessionByAccessToken(r.Context(), tok); err == nil {
 			who = "user:" + sess.UserID
 		}

@@ -21,6 +21,9 @@ const (
 
 // registerRequest is the body of POST /register.
 type registerRequest struct {
+	// Type is m.login.application_service for an application service's
+	// registration of a user in its namespace.
+	Type                     string          `json:"type"`
 	Auth                     json.RawMessage `json:"auth"`
 	Username                 string          `json:"username"`
 	Password                 string          `json:"password"`
@@ -78,6 +81,9 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	if err := readJSON(r, &body); err != nil {
 		return err
 	}
+	if body.Type == loginAppService {
+		return s.registerAppServiceUser(w, r, body)
+	}
 	req, err := s.registrationAuth(r)
 	if err != nil {
 		return err
@@ -87,6 +93,9 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	var userID string
 	if body.Username != "" {
 		if userID, err = s.availableUserID(r, body.Username); err != nil {
+			return err
+		}
+		if err := s.exclusiveUser(userID, nil); err != nil {
 			return err
 		}
 	}

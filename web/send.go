@@ -27,9 +27,13 @@ func (s *Server) putSend(w http.ResponseWriter, r *http.Request, sess *core.Sess
 	if err != nil {
 		return err
 	}
+	ts, err := s.massagedTimestamp(r)
+	if err != nil {
+		return err
+	}
 	roomID := r.PathValue("roomId")
 	id, err := s.opts.Rooms.Send(r.Context(), roomID, room.Proto{
-		Type: r.PathValue("eventType"), Sender: sess.UserID, Content: content,
+		Type: r.PathValue("eventType"), Sender: sess.UserID, Content: content, Timestamp: ts,
 	}, txnOf(sess, r.PathValue("txnId")))
 	if err != nil {
 		return notInRoomIfUnknown(err, roomID)

@@ -69,9 +69,13 @@ func (s *Server) putState(w http.ResponseWriter, r *http.Request, sess *core.Ses
 	if err != nil {
 		return err
 	}
+	ts, err := s.massagedTimestamp(r)
+	if err != nil {
+		return err
+	}
 	stateKey := r.PathValue("stateKey")
 	id, err := s.opts.Rooms.SendState(r.Context(), r.PathValue("roomId"), room.Proto{
-		Type: r.PathValue("eventType"), StateKey: &stateKey, Sender: sess.UserID, Content: content,
+		Type: r.PathValue("eventType"), StateKey: &stateKey, Sender: sess.UserID, Content: content, Timestamp: ts,
 	})
 	if err != nil {
 		return err

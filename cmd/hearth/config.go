@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"hearth.dev/hearth"
 )
@@ -21,6 +22,9 @@ func configFlags(fs *flag.FlagSet) func() (hearth.Config, error) {
 		given[k.Name] = v
 		fs.Func(k.Flag(), k.Usage, func(s string) error { *v = s; return nil })
 	}
+	var appServices []string
+	fs.Func("app-service", "an application service registration file (YAML); repeat for more, added to app_services",
+		func(s string) error { appServices = append(appServices, s); return nil })
 	return func() (hearth.Config, error) {
 		cfg := hearth.DefaultConfig()
 		if *path != "" {
@@ -35,6 +39,9 @@ func configFlags(fs *flag.FlagSet) func() (hearth.Config, error) {
 			if set[k.Flag()] {
 				*k.Value = *given[k.Name]
 			}
+		}
+		if len(appServices) > 0 {
+			cfg.AppServices = hearth.PathList(strings.Join(append(cfg.AppServices.Paths(), appServices...), ","))
 		}
 		return cfg, cfg.Validate()
 	}

@@ -16,6 +16,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/adminroom"
+	"hearth.dev/hearth/core/appservice"
 	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/e2ee"
 	"hearth.dev/hearth/core/room"
@@ -64,6 +65,8 @@ type Settings struct {
 	// (client-server API 1.11): only media uploaded while it was true is
 	// served there.
 	LegacyMediaDownload bool
+	// AppServices are the registered application services (nil: none).
+	AppServices *appservice.Set
 }
 
 // AccountServices keep local accounts, their devices and tokens

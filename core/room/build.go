@@ -26,6 +26,10 @@ type Proto struct {
 	// Redacts is the event an m.room.redaction removes. Room versions 11
 	// and later carry it in Content as well; the caller puts it there.
 	Redacts string
+	// Timestamp, when positive, is the event's origin_server_ts instead of
+	// now (an application service's timestamp massaging, the ts query
+	// parameter). It does not change the event's place in the DAG.
+	Timestamp int64
 
 	// countersign, when set, is given the built event before it is
 	// persisted and returns the event to persist instead (an invite of a
@@ -151,6 +155,9 @@ func (p *Pipeline) place(v *roomversion.Version, roomID string, pr Proto, prevs 
 		OriginServerTS: p.now(),
 		AuthEvents:     []string{},
 		PrevEvents:     make([]string, 0, len(prevs)),
+	}
+	if pr.Timestamp > 0 {
+		ev.OriginServerTS = pr.Timestamp
 	}
 	if pr.Redacts != "" && !v.RedactsInContent {
 		r := pr.Redacts
