@@ -47,11 +47,12 @@ func (s *Server) registerAccountRoutes() {
 
 // getWhoami answers GET /account/whoami.
 func (s *Server) getWhoami(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"user_id":   sess.UserID,
-		"device_id": sess.DeviceID,
-		"is_guest":  false,
-	})
+	resp := map[string]any{"user_id": sess.UserID, "is_guest": false}
+	// An application service acting without device_id has no device.
+	if sess.DeviceID != "" {
+		resp["device_id"] = sess.DeviceID
+	}
+	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
 

@@ -12,15 +12,18 @@ import (
 // (the spec recommends two minutes).
 const loginTokenLifetime = 2 * time.Minute
 
-// getLogin answers GET /login with the login types hearth supports.
+// getLogin answers GET /login with the login types hearth supports
+// (m.login.application_service while application services are
+// registered).
 func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, http.StatusOK, map[string]any{
-		"flows": []map[string]any{
-			{"type": "m.login.password"},
-			{"type": loginAppService},
-			{"type": "m.login.token", "get_login_token": true},
-		},
-	})
+	flows := []map[string]any{
+		{"type": "m.login.password"},
+		{"type": "m.login.token", "get_login_token": true},
+	}
+	if len(s.opts.AppServices.All()) > 0 {
+		flows = append(flows, map[string]any{"type": loginAppService})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"flows": flows})
 	return nil
 }
 
