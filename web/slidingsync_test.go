@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -561,5 +562,25 @@ func TestSlidingSyncLongPoll(t *testing.T) {
 	r2 := <-done
 	if tl := r2.Rooms[roomID].Timeline; len(tl) != 1 || tl[0].EventID != msg {
 		t.Errorf("woken response timeline = %+v, want %s", tl, msg)
+	}
+
+	// With every extension on and nothing new, a request waits (for its
+	// whole timeout) and comes back empty: nothing the client has already
+	// seen is sent again.
+	req := allRooms(0, 1)
+	req["extensions"] = map[string]any{
+		"to_device": map[string]any{"enabled": true}, "e2ee": map[string]any{"enabled": true},
+		"account_data": map[string]any{"enabled": true}, "receipts": map[string]any{"enabled": true},
+		"typing": map[string]any{"enabled": true},
+	}
+	r3 := e.slide(alice, r2.Pos, req)
+	var waits atomic.Int32
+	e.g.Sliding.SetWaitHook(func() { waits.Add(1) })
+	r4 := e.slide(alice, r3.Pos, req, "timeout", "20")
+	if waits.Load() == 0 {
+		t.Error("a request with nothing new did not wait")
+	}
+	if len(r4.Rooms) != 0 || len(r4.Extensions.AccountData.Global) != 0 || len(r4.Extensions.Receipts.Rooms) != 0 {
+		t.Errorf("a request with nothing new sent %v and account data %+v", keysOf(r4.Rooms), r4.Extensions.AccountData)
 	}
 }

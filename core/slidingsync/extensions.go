@@ -177,8 +177,10 @@ func (b *build) accountDataExt(ctx context.Context, rooms []string) error {
 	if src == nil {
 		return nil
 	}
-	add := func(from int64, want []string, global bool) error {
-		if len(want) == 0 && !global || from >= b.now.AccountData && from > 0 {
+	// incremental reads (since, now]; otherwise everything up to now (a
+	// read from 0 returns it all).
+	add := func(from int64, want []string, global, incremental bool) error {
+		if len(want) == 0 && !global || incremental && from >= b.now.AccountData {
 			return nil
 		}
 		g, byRoom, err := src.AccountDataChanges(ctx, b.viewer.UserID, from, b.now.AccountData)
@@ -198,13 +200,13 @@ func (b *build) accountDataExt(ctx context.Context, rooms []string) error {
 		return nil
 	}
 	if b.initial {
-		return add(0, rooms, true)
+		return add(0, rooms, true, false)
 	}
 	old, fresh := b.sentBefore(rooms)
-	if err := add(b.since.AccountData, old, true); err != nil {
+	if err := add(b.since.AccountData, old, true, true); err != nil {
 		return err
 	}
-	return add(0, fresh, false)
+	return add(0, fresh, false, false)
 }
 
 // receipts fills the read receipts of the scoped rooms.
@@ -216,8 +218,8 @@ func (b *build) receipts(ctx context.Context, rooms []string) error {
 		return nil
 	}
 	old, fresh := b.sentBefore(rooms)
-	read := func(ids []string, from int64) error {
-		if len(ids) == 0 || from > 0 && from >= b.now.Receipts {
+	read := func(ids []string, from int64, incremental bool) error {
+		if len(ids) == 0 || incremental && from >= b.now.Receipts {
 			return nil
 		}
 		contents, err := src.ReceiptContents(ctx, b.viewer.UserID, ids, from, b.now.Receipts)
@@ -229,10 +231,10 @@ func (b *build) receipts(ctx context.Context, rooms []string) error {
 		}
 		return nil
 	}
-	if err := read(old, b.since.Receipts); err != nil {
+	if err := read(old, b.since.Receipts, true); err != nil {
 		return err
 	}
-	return read(fresh, 0)
+	return read(fresh, 0, false)
 }
 
 // typing fills who is typing in the scoped rooms that changed (all of

@@ -1,7 +1,7 @@
 // Runs the real-client scenarios against a real `hearth serve` on
 // 127.0.0.1: a fresh data folder, open registration, rate limits off.
 //
-//   node test/clients/run.mjs [--only jssdk|nio|events] [--hearth bin/hearth]
+//   node test/clients/run.mjs [--only jssdk|slidingsync|nio|events] [--hearth bin/hearth]
 //
 // A scenario with `admin: true` gets a server admin, created with
 // `hearth user create --admin` before the server starts and logged in over
@@ -91,6 +91,8 @@ function run(cmd, argv) {
 
 const scenarios = [
   { name: "jssdk", cmd: process.execPath, argv: (base) => [join(here, "jssdk.mjs"), base] },
+  // Simplified sliding sync (MSC4186) through matrix-js-sdk's SlidingSync.
+  { name: "slidingsync", cmd: process.execPath, argv: (base) => [join(here, "slidingsync.mjs"), base] },
   { name: "nio", cmd: "/usr/bin/python3", argv: (base) => [join(here, "nio_scenario.py"), base] },
   // Hashes, signatures, event IDs and v12 room IDs checked independently
   // (Debian's python3-signedjson, -canonicaljson, -unpaddedbase64, -nacl).
