@@ -355,6 +355,13 @@ class Peer:
         event_id, pdu = self.finish_event(pdu, version)
         resp = self.request("PUT", destination,
                             f"/_matrix/federation/v2/send_join/{quote(room_id)}/{quote(event_id)}", pdu)
+        via = pdu.get("content", {}).get("join_authorised_via_users_server")
+        if via:
+            # A restricted join: the resident server signs it too and sends it back.
+            signed = resp.get("event")
+            if not isinstance(signed, dict) or self.verify_pdu(signed, version) != event_id:
+                raise Invalid(f"send_join of a restricted join answered no event signed by {server_of(via)}")
+            pdu = signed
         room = Room(room_id, version)
         auth_chain, state = resp.get("auth_chain", []), resp.get("state", [])
         if not state:

@@ -799,6 +799,29 @@ def serves_timestamp_to_event():
 
 
 @step
+def peer_joins_restricted_room():
+    """A restricted room that allows members of hearth's v12 room: erin is one, hearth
+    names alice in join_authorised_via_users_server and signs the join too."""
+    uid, tok = alice()
+    allowed, erin = need("hearth_room_12", "peer_joins_hearth_room_v12")
+    r = call("POST", "/_matrix/client/v3/createRoom", {"preset": "private_chat", "room_version": "11",
+             "initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": {
+                 "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": allowed.room_id}]}}]}, tok)
+    room = peer.join_room(H, r["room_id"], erin)
+    join = room.events[room.state[("m.room.member", erin)]]
+    check(join["content"].get("join_authorised_via_users_server") == uid,
+          f"the join names {join['content'].get('join_authorised_via_users_server')} as authorising")
+    member = poll(lambda: _member(tok, r["room_id"], erin), "alice sees erin joined the restricted room")
+    check(member.get("membership") == "join", f"erin's member event {member}")
+    nobody = peer_user("ivan")
+    try:
+        peer.join_room(H, r["room_id"], nobody)
+        raise StepFailed("a user in no allowed room joined the restricted room")
+    except fed.RemoteError as e:
+        check(e.status == 403, f"make_join for a user in no allowed room: {e.status} {e.body}, want 403")
+
+
+@step
 def peer_knocks():
     """The peer's user knocks on a knock room of hearth's: alice sees the knock."""
     _, tok = alice()
