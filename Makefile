@@ -65,7 +65,7 @@ test-go:
 
 # The storage engine's suite and the relay frames again, compiled to js/wasm and run by Node.
 test-js:
-	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test -tags $(JSTAGS) ./storage/... ./relay/
+	PATH="$(WASMEXEC):$$PATH" GOOS=js GOARCH=wasm $(GO) test -tags $(JSTAGS) ./storage/... ./relay/ ./core/slidingsync/
 
 # Browser tests: Debian's chromium (installed when missing; never a
 # downloaded browser) driven by playwright-core from test/browser.

@@ -529,10 +529,24 @@ func TestSlidingSyncExtensions(t *testing.T) {
 	if rc := x.Receipts; rc == nil || !strings.Contains(string(rc.Rooms[roomID]), msg) {
 		t.Errorf("receipts = %+v, want bob's receipt on %s", rc, msg)
 	}
+	// A user who newly shares a room is a device list change; one who
+	// leaves the only room shared is a left one.
+	carol := e.user("carol", false)
+	carolID := "@carol:" + roomTestServer
+	e.must("POST", cs+"/rooms/"+roomID+"/join", carol, map[string]any{}, nil)
+	rj := e.slide(alice, r2.Pos, allRooms(5, 1))
+	if dl := rj.Extensions.E2EE.DeviceLists; dl == nil || !slices.Contains(dl.Changed, carolID) {
+		t.Errorf("device_lists after carol joined = %+v, want carol changed", dl)
+	}
+	e.must("POST", cs+"/rooms/"+roomID+"/leave", carol, map[string]any{}, nil)
+	rl := e.slide(alice, rj.Pos, allRooms(5, 1))
+	if dl := rl.Extensions.E2EE.DeviceLists; dl == nil || !slices.Contains(dl.Left, carolID) || slices.Contains(dl.Changed, carolID) {
+		t.Errorf("device_lists after carol left = %+v, want carol left", dl)
+	}
 	// Acknowledged with since: not delivered again.
 	req3 := allRooms(5, 1)
 	req3["extensions"] = map[string]any{"to_device": map[string]any{"enabled": true, "since": x.ToDevice.NextBatch}}
-	r3 := e.slide(alice, r2.Pos, req3)
+	r3 := e.slide(alice, rl.Pos, req3)
 	if td := r3.Extensions.ToDevice; td == nil || len(td.Events) != 0 {
 		t.Errorf("to_device after since = %+v, want none", td)
 	}

@@ -155,16 +155,125 @@ func (b *build) e2ee(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		lists := core.DeviceLists{Changed: ch.Changed, Left: ch.Left}
-		if lists.Changed == nil {
-			lists.Changed = []string{}
+		changed, left := map[string]bool{}, map[string]bool{}
+		for _, u := range ch.Changed {
+			changed[u] = true
 		}
-		if lists.Left == nil {
-			lists.Left = []string{}
+		for _, u := range ch.Left {
+			left[u] = true
 		}
-		res.DeviceLists = &lists
+		if err := b.memberDeviceLists(ctx, changed, left); err != nil {
+			return err
+		}
+		res.DeviceLists = &core.DeviceLists{Changed: slices.Sorted(maps.Keys(changed)), Left: slices.Sorted(maps.Keys(left))}
 	}
 	return nil
+}
+
+// memberDeviceLists adds to the device list changes what the rooms'
+// memberships say, as /sync does: users who newly share a room with the
+// viewer (their devices are news), and users who left a room and now
+// share none (left). It needs what moved since the last position (too
+// much movement leaves only the stored changes).
+func (b *build) memberDeviceLists(ctx context.Context, changed, left map[string]bool) error {
+	rooms := map[string]bool{}
+	for _, ev := range b.moved {
+		if c := b.byRoom[ev.RoomID]; ev.Timeline && ev.Type == "m.room.member" && c != nil && c.m.Membership == core.MembershipJoin {
+			rooms[ev.RoomID] = true
+		}
+	}
+	if len(rooms) == 0 {
+		return nil
+	}
+	evs, err := b.s.stores.Timeline.RoomEventsStream(ctx, slices.Sorted(maps.Keys(rooms)), b.since.Events, b.now.Events, core.Forward, maxMoved)
+	if err != nil {
+		return err
+	}
+	gone := map[string]bool{}
+	for roomID, list := range evs {
+		for _, ev := range list {
+			if ev.Type != "m.room.member" || ev.StateKey == nil {
+				continue
+			}
+			u, ms := *ev.StateKey, membershipOf(ev)
+			if u == b.viewer.UserID {
+				if ms == core.MembershipJoin {
+					// The viewer joined: every member is new to them.
+					if err := b.joinedMembers(ctx, roomID, changed); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			switch ms {
+			case core.MembershipJoin:
+				changed[u] = true
+				delete(gone, u)
+			case core.MembershipLeave, core.MembershipBan:
+				gone[u] = true
+			}
+		}
+	}
+	delete(changed, b.viewer.UserID)
+	for u := range gone {
+		shares, err := b.sharesRoom(ctx, u)
+		if err != nil {
+			return err
+		}
+		if !shares {
+			left[u] = true
+			delete(changed, u)
+		}
+	}
+	return nil
+}
+
+// joinedMembers adds roomID's joined members to set.
+func (b *build) joinedMembers(ctx context.Context, roomID string, set map[string]bool) error {
+	st, err := b.s.stores.State.CurrentState(ctx, roomID, core.StateTypes("m.room.member"))
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(st))
+	for _, id := range st {
+		ids = append(ids, id)
+	}
+	evs, err := b.s.sync.LoadOrdered(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if ev.StateKey != nil && membershipOf(ev) == core.MembershipJoin {
+			set[*ev.StateKey] = true
+		}
+	}
+	return nil
+}
+
+// sharesRoom reports whether userID is joined to a room the viewer is
+// joined to.
+func (b *build) sharesRoom(ctx context.Context, userID string) (bool, error) {
+	ms, err := b.s.stores.State.RoomsForUser(ctx, userID, core.MembershipJoin)
+	if err != nil {
+		return false, err
+	}
+	for _, m := range ms {
+		if c := b.byRoom[m.RoomID]; c != nil && c.m.Membership == core.MembershipJoin {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// membershipOf returns content.membership of a member event.
+func membershipOf(ev *core.StoredEvent) string {
+	var c struct {
+		Content struct {
+			Membership string `json:"membership"`
+		} `json:"content"`
+	}
+	_ = json.Unmarshal(ev.JSON, &c)
+	return c.Content.Membership
 }
 
 // accountDataExt fills the global account data and that of the scoped
