@@ -12,7 +12,7 @@ import (
 
 // client calls the client-server API of a homeserver served on loopback.
 type client struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 }
 

@@ -80,6 +80,13 @@ func (o originTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 func (n *fedNet) open(t *testing.T, name, owner string) *fedServer {
 	t.Helper()
+	return n.openWrapped(t, name, owner, nil)
+}
+
+// openWrapped is open with the federation handler wrapped by wrap (when
+// not nil), so a test or benchmark can watch what the server receives.
+func (n *fedNet) openWrapped(t testing.TB, name, owner string, wrap func(http.Handler) http.Handler) *fedServer {
+	t.Helper()
 	cfg := DefaultConfig()
 	cfg.ServerName = name
 	cfg.DataDir = t.TempDir()
@@ -88,7 +95,11 @@ func (n *fedNet) open(t *testing.T, name, owner string) *fedServer {
 		t.Fatalf("Open %s: %v", name, err)
 	}
 	t.Cleanup(func() { hs.Close() })
-	fed := httptest.NewServer(hs.Federation)
+	var fh http.Handler = hs.Federation
+	if wrap != nil {
+		fh = wrap(fh)
+	}
+	fed := httptest.NewServer(fh)
 	t.Cleanup(fed.Close)
 	n.mu.Lock()
 	n.hosts[name] = fed.URL
