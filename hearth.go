@@ -51,10 +51,12 @@ type Homeserver struct {
 	// owner while the database has no account ("" once one exists).
 	SetupToken string
 
-	db          *storage.DB
-	updates     *storage.BackgroundUpdates // the database's background updates
-	services    *services.Graph
-	sender      *federation.Sender
+	db       *storage.DB
+	updates  *storage.BackgroundUpdates // the database's background updates
+	services *services.Graph
+	sender   *federation.Sender
+	// appServices pushes events to the application services.
+	appServices *appservice.Sender
 	stopUpdates func()
 	// relay is the node's relay client (relay.url), nil without one.
 	relay     *relay.Client
@@ -208,6 +210,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs.Handler = mux
 	hs.startBackgroundUpdates(oo.Logger)
 	hs.sender.Start()
+	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
+		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
+	hs.appServices.Start()
 	hs.startRelay()
 	return hs, nil
 }
@@ -353,6 +358,9 @@ func (hs *Homeserver) Close() error {
 	}
 	if hs.sender != nil {
 		hs.sender.Close()
+	}
+	if hs.appServices != nil {
+		hs.appServices.Close()
 	}
 	err := hs.services.CloseAll()
 	if hs.lock != nil {

@@ -1,0 +1,220 @@
+package appservice
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"hearth.dev/hearth/core"
+	as "hearth.dev/hearth/core/appservice"
+)
+
+// Backoff bounds: a failed transaction is retried after minBackoff,
+// doubling up to maxBackoff.
+const (
+	minBackoff = time.Second
+	maxBackoff = 5 * time.Minute
+	// batchSize is the most events one transaction carries.
+	batchSize = 100
+)
+
+// SenderOptions are what a Sender is built from.
+type SenderOptions struct {
+	Services *as.Set
+	Store    as.QueueStore
+	// Notifier wakes the sender when the event stream advances.
+	Notifier *core.Notifier
+	// Client makes the requests (nil: a client with a 60 s timeout).
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+// Sender pushes events to the application services, one goroutine per
+// service with a URL, each with at most one transaction in flight. A
+// service's place in the stream advances only when the service accepted
+// the transaction, so a failed one is retried (same transaction ID, same
+// events) after a growing wait, and a restart resumes where it stopped.
+type Sender struct {
+	o      SenderOptions
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewSender returns a sender; Start starts it.
+func NewSender(o SenderOptions) *Sender {
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 60 * time.Second}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sender{o: o, ctx: ctx, cancel: cancel}
+}
+
+// Start starts one delivery loop per service that has a URL.
+func (s *Sender) Start() {
+	for _, r := range s.o.Services.All() {
+		if r.URL == "" {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.run(r)
+		}()
+	}
+}
+
+// Close stops the loops and waits for them; a transaction in flight is
+// abandoned and sent again at the next start.
+func (s *Sender) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// run delivers r's transactions until the sender closes.
+func (s *Sender) run(r *as.Registration) {
+	backoff := time.Duration(0)
+	for {
+		var changed <-chan struct{}
+		if s.o.Notifier != nil {
+			changed = s.o.Notifier.Changed()
+		}
+		more, err := s.deliver(r)
+		var wait <-chan time.Time
+		switch {
+		case err != nil:
+			if s.ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, minBackoff), maxBackoff)
+			s.o.Logger.Warn("application service: transaction failed", "service", r.ID, "err", err, "retry_in", backoff)
+			wait = time.After(backoff)
+			changed = nil
+		case more:
+			backoff = 0
+			continue
+		default:
+			backoff = 0
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-changed:
+		case <-wait:
+		}
+	}
+}
+
+// deliver sends r the next transaction of events it is interested in (or
+// skips past events it is not) and reports whether more events wait.
+func (s *Sender) deliver(r *as.Registration) (more bool, err error) {
+	ctx := s.ctx
+	pos, txnID, err := s.o.Store.Position(ctx, r.ID)
+	if err != nil {
+		return false, err
+	}
+	evs, err := s.o.Store.EventsAfter(ctx, pos, batchSize)
+	if err != nil || len(evs) == 0 {
+		return false, err
+	}
+	last := evs[len(evs)-1].Stream
+	members := map[string][]string{}
+	aliases := map[string][]string{}
+	var lookupErr error
+	lookup := func(cache map[string][]string, get func(context.Context, string) ([]string, error), roomID string) func() []string {
+		return func() []string {
+			v, ok := cache[roomID]
+			if !ok {
+				var err error
+				if v, err = get(ctx, roomID); err != nil && lookupErr == nil {
+					lookupErr = err
+				}
+				cache[roomID] = v
+			}
+			return v
+		}
+	}
+	var out []json.RawMessage
+	for _, ev := range evs {
+		if r.Interested(ev, lookup(members, s.o.Store.RoomMembers, ev.RoomID), lookup(aliases, s.o.Store.RoomAliases, ev.RoomID)) {
+			out = append(out, ev.JSON)
+		}
+	}
+	if lookupErr != nil {
+		return false, lookupErr
+	}
+	if len(out) == 0 {
+		return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID)
+	}
+	if err := s.put(ctx, r, txnID, out); err != nil {
+		return false, err
+	}
+	return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID+1)
+}
+
+// put is PUT /_matrix/app/v1/transactions/{txnId}.
+func (s *Sender) put(ctx context.Context, r *as.Registration, txnID int64, events []json.RawMessage) error {
+	body, err := json.Marshal(map[string]any{"events": events})
+	if err != nil {
+		return err
+	}
+	_, err = Call(ctx, s.o.Client, r, http.MethodPut, "/_matrix/app/v1/transactions/"+strconv.FormatInt(txnID, 10), nil, body)
+	return err
+}
+
+// Call makes a request of the application service API to r with its
+// hs_token as the bearer token, and returns the answer's body. A status
+// other than 2xx is an error (*StatusError).
+func Call(ctx context.Context, client *http.Client, r *as.Registration, method, path string, query url.Values, body []byte) ([]byte, error) {
+	u := strings.TrimSuffix(r.URL, "/") + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+r.HSToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		return b, &StatusError{Status: resp.StatusCode, Body: b}
+	}
+	return b, nil
+}
+
+// StatusError is an application service's answer other than 2xx.
+type StatusError struct {
+	Status int
+	Body   []byte
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("application service answered %d: %.200s", e.Status, e.Body)
+}

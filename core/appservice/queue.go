@@ -1,0 +1,66 @@
+package appservice
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// StreamEvent is a live event as the application service sender reads it
+// from the event stream.
+type StreamEvent struct {
+	// Stream is the event's stream ordering: the queue's order.
+	Stream   int64
+	RoomID   string
+	Sender   string
+	Type     string
+	StateKey *string
+	// JSON is the event in the client format a transaction carries.
+	JSON json.RawMessage
+}
+
+// QueueStore persists each service's place in the event stream, which is
+// its queue: the events after the place that interest the service are
+// what it has still to receive, so a restart, or a kill -9, loses nothing.
+type QueueStore interface {
+	// Position returns service's place in the stream and the ID of its
+	// next transaction. A service seen for the first time starts after
+	// the events already stored (they are history to it) with
+	// transaction 1.
+	Position(ctx context.Context, service string) (stream, txnID int64, err error)
+	// EventsAfter returns at most limit accepted live events (not
+	// outliers, not rejected, not soft-failed) after stream, in stream
+	// order.
+	EventsAfter(ctx context.Context, stream int64, limit int) ([]StreamEvent, error)
+	// Advance moves service's place to stream and its next transaction ID
+	// to txnID.
+	Advance(ctx context.Context, service string, stream, txnID int64) error
+	// RoomMembers returns the users joined to roomID in its current state.
+	RoomMembers(ctx context.Context, roomID string) ([]string, error)
+	// RoomAliases returns the local aliases of roomID.
+	RoomAliases(ctx context.Context, roomID string) ([]string, error)
+}
+
+// Interested reports whether the service wants ev (application service
+// API, "Pushing events"): its sender or state key is one of the
+// service's users, the room ID is in its room namespaces, one of the
+// room's aliases is in its alias namespaces, or one of the room's joined
+// members is one of its users. members and aliases are looked up only
+// when needed.
+func (r *Registration) Interested(ev StreamEvent, members, aliases func() []string) bool {
+	if r.IsUser(ev.Sender) || ev.StateKey != nil && r.IsUser(*ev.StateKey) || r.IsRoom(ev.RoomID) {
+		return true
+	}
+	if len(r.Namespaces.Aliases) > 0 {
+		for _, a := range aliases() {
+			if r.IsAlias(a) {
+				return true
+			}
+		}
+	}
+	for _, m := range members() {
+		if r.IsUser(m) {
+			return true
+		}
+	}
+	return false
+}

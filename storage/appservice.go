@@ -1,0 +1,156 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"hearth.dev/hearth/core/appservice"
+)
+
+// AppServiceQueueStore keeps the application service sender's places in
+// the event stream (table appservice_stream_position). It implements
+// appservice.QueueStore.
+type AppServiceQueueStore struct {
+	db *DB
+}
+
+var _ appservice.QueueStore = (*AppServiceQueueStore)(nil)
+
+// NewAppServiceQueueStore returns the application service queue store of
+// db.
+func NewAppServiceQueueStore(db *DB) *AppServiceQueueStore { return &AppServiceQueueStore{db: db} }
+
+const (
+	sqlASPosition = "SELECT stream_ordering, txn_id FROM appservice_stream_position WHERE service = ?"
+	// A new service starts after the live events stored so far.
+	sqlASStart = `
+		INSERT INTO appservice_stream_position (service, stream_ordering, txn_id)
+		SELECT ?, coalesce(max(stream_ordering), 0), 1 FROM events WHERE stream_ordering > 0
+		ON CONFLICT DO NOTHING`
+	sqlASAdvance = "UPDATE appservice_stream_position SET stream_ordering = ?, txn_id = ? WHERE service = ?"
+	sqlASEvents  = `
+		SELECT e.stream_ordering, r.room_id, e.event_id, e.sender, e.type, e.state_key, e.origin_server_ts, j.json
+		FROM events e JOIN rooms r ON r.room_nid = e.room_nid JOIN event_json j ON j.event_nid = e.event_nid
+		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
+		ORDER BY e.stream_ordering LIMIT ?`
+	sqlASMembers = `
+		SELECT c.state_key FROM current_state_events c JOIN rooms r ON r.room_nid = c.room_nid
+		WHERE r.room_id = ? AND c.type = 'm.room.member' AND c.membership = 'join'`
+	sqlASAliases = "SELECT alias FROM room_aliases WHERE room_id = ? ORDER BY alias"
+)
+
+// Position implements appservice.QueueStore.
+func (s *AppServiceQueueStore) Position(ctx context.Context, service string) (stream, txnID int64, err error) {
+	err = s.db.Read(ctx, func(q Queryer) error {
+		return q.QueryRowContext(ctx, sqlASPosition, service).Scan(&stream, &txnID)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		err = s.db.Write(ctx, func(q Queryer) error {
+			if _, err := q.ExecContext(ctx, sqlASStart, service); err != nil {
+				return err
+			}
+			return q.QueryRowContext(ctx, sqlASPosition, service).Scan(&stream, &txnID)
+		})
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: application service %s: %w", service, err)
+	}
+	return stream, txnID, nil
+}
+
+// Advance implements appservice.QueueStore.
+func (s *AppServiceQueueStore) Advance(ctx context.Context, service string, stream, txnID int64) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlASAdvance, stream, txnID, service)
+		return wrapErr("application service "+service, err)
+	})
+}
+
+// EventsAfter implements appservice.QueueStore: the events in the client
+// format (the fields of a ClientEvent, taken from the stored PDU).
+func (s *AppServiceQueueStore) EventsAfter(ctx context.Context, stream int64, limit int) ([]appservice.StreamEvent, error) {
+	var out []appservice.StreamEvent
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, sqlASEvents, stream, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var ev appservice.StreamEvent
+			var eventID string
+			var ts int64
+			var stateKey sql.NullString
+			var js []byte
+			if err := rows.Scan(&ev.Stream, &ev.RoomID, &eventID, &ev.Sender, &ev.Type, &stateKey, &ts, &js); err != nil {
+				return err
+			}
+			if stateKey.Valid {
+				ev.StateKey = &stateKey.String
+			}
+			if ev.JSON, err = clientEventJSON(js, eventID, ev.RoomID); err != nil {
+				return fmt.Errorf("event %s: %w", eventID, err)
+			}
+			out = append(out, ev)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: events for application services: %w", err)
+	}
+	return out, nil
+}
+
+// clientEventJSON keeps the client-format fields of a stored PDU and adds
+// its event and room IDs.
+func clientEventJSON(pduJSON []byte, eventID, roomID string) (json.RawMessage, error) {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(pduJSON, &all); err != nil {
+		return nil, err
+	}
+	out := map[string]json.RawMessage{}
+	for _, k := range []string{"content", "origin_server_ts", "sender", "type", "state_key", "redacts", "unsigned"} {
+		if v, ok := all[k]; ok {
+			out[k] = v
+		}
+	}
+	out["event_id"], _ = json.Marshal(eventID)
+	out["room_id"], _ = json.Marshal(roomID)
+	return json.Marshal(out)
+}
+
+// RoomMembers implements appservice.QueueStore.
+func (s *AppServiceQueueStore) RoomMembers(ctx context.Context, roomID string) ([]string, error) {
+	return s.strings(ctx, sqlASMembers, roomID)
+}
+
+// RoomAliases implements appservice.QueueStore.
+func (s *AppServiceQueueStore) RoomAliases(ctx context.Context, roomID string) ([]string, error) {
+	return s.strings(ctx, sqlASAliases, roomID)
+}
+
+func (s *AppServiceQueueStore) strings(ctx context.Context, query, arg string) ([]string, error) {
+	var out []string
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, query, arg)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var v string
+			if err := rows.Scan(&v); err != nil {
+				return err
+			}
+			out = append(out, v)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: room %s: %w", arg, err)
+	}
+	return out, nil
+}
