@@ -52,6 +52,14 @@ type Config struct {
 	// AppServices are the application services' registration files
 	// (Synapse's YAML format).
 	AppServices PathList `yaml:"app_services"`
+	// RegistrationSharedSecret enables /_synapse/admin/v1/register;
+	// empty: off (config_operator.go).
+	RegistrationSharedSecret string `yaml:"registration_shared_secret"`
+	// TURNURIs, TURNSharedSecret and TURNUserLifetime answer
+	// GET /voip/turnServer (config_operator.go).
+	TURNURIs         StringList `yaml:"turn_uris"`
+	TURNSharedSecret string     `yaml:"turn_shared_secret"`
+	TURNUserLifetime string     `yaml:"turn_user_lifetime"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -191,7 +199,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"relay.name", &c.Relay.Name, "NAME.RELAYDOMAIN when server_name delegates to it by .well-known (empty: server_name)"},
 		{"app_services", (*string)(&c.AppServices), "application service registration files (YAML), comma separated"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
-	}, c.HTTP.keys()...)
+	}, append(c.HTTP.keys(), c.operatorKeys()...)...)
 }
 
 // ConfigKey is one setting.
@@ -255,6 +263,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: limits.max_create_room_invites is %q; it must be a positive number", c.Limits.MaxCreateRoomInvites)
 	}
 	if err := c.Federation.validate(check); err != nil {
+		return err
+	}
+	if err := c.validateOperator(); err != nil {
 		return err
 	}
 	if err := check("relay.outbound", c.Relay.Outbound, "on", "off"); err != nil {

@@ -102,6 +102,10 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	if err != nil {
 		return nil, err
 	}
+	turn, err := cfg.TURN() // checked by Validate
+	if err != nil {
+		return nil, err
+	}
 	// The service graph: the database and every service on it. Its
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
@@ -117,7 +121,8 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		Client: clientapi.Settings{ServerName: cfg.ServerName, Version: Version,
 			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", TrustedProxies: trustedProxies,
 			PublicBaseURL:  cfg.PublicBaseURL,
-			MaxUploadBytes: cfg.MaxUploadBytes(), LegacyMediaDownload: cfg.LegacyMediaDownload()},
+			MaxUploadBytes: cfg.MaxUploadBytes(), LegacyMediaDownload: cfg.LegacyMediaDownload(),
+			RegistrationSharedSecret: cfg.RegistrationSharedSecret, TURN: turn},
 		DefaultServerName:    DefaultServerName,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites(),
 		Backfill:             backfill,

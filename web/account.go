@@ -15,6 +15,7 @@ import (
 type accountState struct {
 	uia    uiaSessions
 	limits rateLimiter
+	nonces nonceStore // shared-secret registration
 }
 
 // registerAccountRoutes serves registration, login, logout, token refresh,

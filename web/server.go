@@ -70,6 +70,8 @@ func NewServer(o Options) (*Server, error) {
 	s.registerToDeviceRoutes()
 	s.registerKeyBackupRoutes()
 	s.registerAccountRoutes()
+	s.registerSharedSecretRoutes()
+	s.registerVoIPRoutes()
 	s.registerAdminUserRoutes()
 	s.registerAdminRoomRoutes()
 	s.registerUserDirectoryRoutes()

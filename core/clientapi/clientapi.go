@@ -67,6 +67,27 @@ type Settings struct {
 	LegacyMediaDownload bool
 	// AppServices are the registered application services (nil: none).
 	AppServices *appservice.Set
+	// RegistrationSharedSecret, when set, enables
+	// /_synapse/admin/v1/register: registration authorised by an
+	// HMAC-SHA1 of a nonce under this secret (Synapse's
+	// registration_shared_secret).
+	RegistrationSharedSecret string
+	// TURN is what GET /voip/turnServer hands out; zero answers {}.
+	TURN TURNSettings
+}
+
+// TURNSettings configure the TURN servers clients use for VoIP, with
+// time-limited credentials (the TURN REST API Synapse implements): the
+// username is "expiry:user_id" and the password the base64 HMAC-SHA1 of
+// the username under SharedSecret.
+type TURNSettings struct {
+	// URIs are the turn: and turns: URIs of the servers.
+	URIs []string
+	// SharedSecret is shared with the TURN server.
+	SharedSecret string
+	// UserLifetime is how long credentials stay valid (Synapse: one hour
+	// when zero).
+	UserLifetime time.Duration
 }
 
 // AccountServices keep local accounts, their devices and tokens
