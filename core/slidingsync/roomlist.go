@@ -7,10 +7,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
 )
 
 // bumpTypes are the event types that move a room up its lists (those
@@ -39,6 +41,18 @@ type StreamEvents interface {
 	// others, newest first, at most limit.
 	StreamEvents(ctx context.Context, from, to int64, limit int) ([]core.StreamEvent, error)
 }
+
+// BumpStampReader finds rooms' bump stamps without reading their events
+// (the event store provides it).
+type BumpStampReader interface {
+	// BumpStamps returns, for each of roomIDs with a timeline event of one
+	// of types at from < stream ordering <= to, the stream ordering of the
+	// newest; the other rooms are absent.
+	BumpStamps(ctx context.Context, roomIDs, types []string, from, to int64) (map[string]int64, error)
+}
+
+// bumpTypeList is bumpTypes as a sorted list.
+var bumpTypeList = slices.Sorted(maps.Keys(bumpTypes))
 
 // maxMoved is how many events since the last position an incremental
 // request reads through StreamEvents before asking each room instead.
@@ -74,6 +88,21 @@ func (b *build) bumpStamps(ctx context.Context, roomIDs []string, from, to int64
 				bumped[ev.RoomID] = true
 				stamps[ev.RoomID] = ev.StreamOrdering
 			}
+		}
+		return active, nil
+	}
+	if br, ok := b.s.stores.Timeline.(BumpStampReader); ok && from == clientsync.MinStream {
+		got, err := br.BumpStamps(ctx, roomIDs, bumpTypeList, from, to)
+		if err != nil {
+			return nil, err
+		}
+		for id, v := range got {
+			stamps[id] = v
+		}
+		// The rooms are read whole (new to the connection): each counts
+		// as moved.
+		for _, id := range roomIDs {
+			active[id] = true
 		}
 		return active, nil
 	}
