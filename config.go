@@ -135,6 +135,12 @@ type MediaConfig struct {
 	// since 1.12: media uploaded while frozen is only served by the
 	// authenticated /_matrix/client/v1/media endpoints.
 	LegacyUnauthenticatedDownload string `yaml:"legacy_unauthenticated_download"`
+	// URLPreview is "on" to answer GET /media/preview_url (the server then
+	// fetches URLs clients name, through an SSRF guard), "off" otherwise.
+	URLPreview string `yaml:"url_preview"`
+	// URLPreviewAllowPrivate is "true" to let previews reach loopback,
+	// private, link-local, CGNAT and multicast addresses.
+	URLPreviewAllowPrivate string `yaml:"url_preview_allow_private"`
 }
 
 // DefaultServerName is the name a new database takes when server_name is
@@ -183,6 +189,9 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"media.max_upload_bytes", &c.Media.MaxUploadBytes, "largest upload accepted, in bytes"},
 		{"media.legacy_unauthenticated_download", &c.Media.LegacyUnauthenticatedDownload,
 			"true: the deprecated unauthenticated media endpoints serve local media; false: frozen"},
+		{"media.url_preview", &c.Media.URLPreview, "on: URL previews (the server fetches URLs clients name); off"},
+		{"media.url_preview_allow_private", &c.Media.URLPreviewAllowPrivate,
+			"true: URL previews may reach loopback, private, link-local, CGNAT and multicast addresses"},
 		{"limits.max_create_room_invites", &c.Limits.MaxCreateRoomInvites, "most users one createRoom may invite"},
 		{"federation.listen", &c.Federation.Listen, "address of the federation listener (HTTPS); empty: no inbound federation"},
 		{"federation.tls_cert_file", &c.Federation.TLSCertFile, "PEM certificate (chain) of the federation listener"},
@@ -253,6 +262,12 @@ func (c *Config) Validate() error {
 	if err := check("media.legacy_unauthenticated_download", c.Media.LegacyUnauthenticatedDownload, "true", "false"); err != nil {
 		return err
 	}
+	if err := check("media.url_preview", c.Media.URLPreview, "on", "off"); err != nil {
+		return err
+	}
+	if err := check("media.url_preview_allow_private", c.Media.URLPreviewAllowPrivate, "true", "false"); err != nil {
+		return err
+	}
 	if n, err := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64); err != nil || n <= 0 {
 		return fmt.Errorf("config: media.max_upload_bytes is %q; it must be a positive number of bytes", c.Media.MaxUploadBytes)
 	}
@@ -300,6 +315,9 @@ func (c *Config) MaxCreateRoomInvites() int {
 // LegacyMediaDownload says whether media.legacy_unauthenticated_download
 // is "true".
 func (c *Config) LegacyMediaDownload() bool { return c.Media.LegacyUnauthenticatedDownload == "true" }
+
+// URLPreview says whether media.url_preview is on.
+func (c *Config) URLPreview() bool { return c.Media.URLPreview == "on" }
 
 // DatabasePath is the main database file.
 func (c *Config) DatabasePath() string { return filepath.Join(c.DataDir, "hearth.db") }

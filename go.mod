@@ -11,6 +11,7 @@ require (
 	github.com/ncruces/go-sqlite3 v0.36.0
 	golang.org/x/crypto v0.58.0
 	golang.org/x/image v0.47.0
+	golang.org/x/net v0.60.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

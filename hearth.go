@@ -26,6 +26,7 @@ import (
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
+	"hearth.dev/hearth/urlpreview"
 	"hearth.dev/hearth/web"
 )
 
@@ -199,8 +200,20 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			}
 			return out, nil
 		}}
+	var previews web.URLPreviewer
+	if cfg.URLPreview() {
+		p, err := urlpreview.New(urlpreview.Config{ServerName: name, Media: g.Client.Media,
+			AllowPrivate: cfg.Media.URLPreviewAllowPrivate == "true", Logger: oo.Logger})
+		if err != nil {
+			hs.sender.Close()
+			g.CloseAll()
+			return nil, err
+		}
+		previews = p
+	}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
-		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient})
+		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient,
+		URLPreviews: previews})
 	if err != nil {
 		hs.sender.Close()
 		g.CloseAll()

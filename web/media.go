@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -23,7 +25,7 @@ import (
 //
 // Only local media is served: hearth does not federate yet, so a download
 // of another server's mxc:// URI is M_NOT_FOUND. URL previews are turned
-// off (M_UNRECOGNIZED), as the spec allows a server to do.
+// off (M_UNRECOGNIZED) unless media.url_preview turns them on.
 
 // DefaultMaxUploadBytes bounds uploads when Options.MaxUploadBytes is 0.
 const DefaultMaxUploadBytes = 50 << 20
@@ -260,10 +262,38 @@ func (s *Server) getMediaConfig(w http.ResponseWriter, r *http.Request, sess *co
 	return nil
 }
 
-// getMediaPreviewURL answers URL previews, which hearth does not make: a
-// preview makes the server fetch any URL a client names, so it stays off.
+// URLPreviewer makes URL previews (urlpreview.Previewer).
+type URLPreviewer interface {
+	// Preview returns the OpenGraph data of rawURL (og:image as an mxc://
+	// URI of an image stored for userID). It returns M_INVALID_PARAM for a
+	// URL it will not fetch, and a Matrix error when the page cannot be
+	// previewed.
+	Preview(ctx context.Context, userID, rawURL string) (map[string]any, error)
+}
+
+// getMediaPreviewURL is GET /_matrix/client/v1/media/preview_url (and the
+// deprecated /_matrix/media/v3/preview_url). A preview makes the server
+// fetch a URL a client names, so it is off unless configured
+// (media.url_preview), and then fetched through urlpreview's SSRF guard.
 func (s *Server) getMediaPreviewURL(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
-	return core.ErrUnrecognized.WithMessage("URL previews are disabled on this server")
+	if s.opts.URLPreviews == nil {
+		return core.ErrUnrecognized.WithMessage("URL previews are disabled on this server")
+	}
+	q := r.URL.Query()
+	if !q.Has("url") {
+		return core.ErrMissingParam.WithMessage("url is required")
+	}
+	if ts := q.Get("ts"); ts != "" {
+		if _, err := strconv.ParseInt(ts, 10, 64); err != nil {
+			return core.ErrInvalidParam.WithMessage("ts must be an integer")
+		}
+	}
+	og, err := s.opts.URLPreviews.Preview(r.Context(), sess.UserID, q.Get("url"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, og)
+	return nil
 }
 
 // servedContentType is the Content-Type media is served with: the

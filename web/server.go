@@ -39,6 +39,9 @@ type Options struct {
 	RemoteKeys RemoteKeys
 	// RemoteMedia fetches other servers' media; nil answers M_NOT_FOUND.
 	RemoteMedia RemoteMedia
+	// URLPreviews makes URL previews (package urlpreview); nil, the
+	// default (media.url_preview: off), answers M_UNRECOGNIZED.
+	URLPreviews URLPreviewer
 }
 
 // Server answers the client-server API.
