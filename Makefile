@@ -138,14 +138,14 @@ test-clients: build client-deps
 # runs them all and reports each.
 FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_replay \
   hearth_serves_queries hearth_joins_peer_room_v10 hearth_joins_peer_room_v11 \
-  hearth_joins_peer_room_v12 peer_message_reaches_hearth hearth_message_reaches_peer \
+  hearth_joins_peer_room_v12 peer_message_reaches_hearth send_answers_every_pdu hearth_message_reaches_peer \
   peer_edus_reach_hearth hearth_fetches_missing_events hearth_fills_a_gap_with_state hearth_serves_user_keys \
   to_device_from_peer to_device_to_peer device_list_from_peer peer_knocks \
   hearth_queries_peer hearth_edus_reach_peer hearth_backfills_from_peer \
   peer_joins_hearth_room_v10 peer_joins_hearth_room_v11 peer_joins_hearth_room_v12 \
   messages_both_ways_in_hearth_room refuses_forged_signature refuses_unsigned_event \
   redacts_wrong_content_hash refuses_wrong_origin refuses_sender_of_other_server \
-  refuses_failed_auth serves_event serves_state_ids_and_state serves_event_auth \
+  refuses_failed_auth refuses_oversized_event refuses_non_canonical_json serves_event serves_state_ids_and_state serves_event_auth \
   serves_backfill serves_missing_events serves_timestamp_to_event peer_leaves_hearth_room invite_from_hearth \
   server_acl_shuts_the_peer_out peer_invites_hearth peer_saw_only_valid_traffic
 FED_SERVER_STEPS := register create_invite_join messages_both_ways state redaction typing receipts \
