@@ -75,6 +75,7 @@ func NewServer(o Options) (*Server, error) {
 	s.registerAccountRoutes()
 	s.registerSharedSecretRoutes()
 	s.registerVoIPRoutes()
+	s.registerHealthRoutes()
 	s.registerAdminUserRoutes()
 	s.registerAdminRoomRoutes()
 	s.registerUserDirectoryRoutes()
