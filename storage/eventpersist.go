@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -71,6 +72,7 @@ type persister struct {
 	cache   *stateCache
 	created []newGroupState  // state groups to cache once committed
 	groups  map[string]int64 // event ID -> state group, for this batch's events
+	live    bool             // the batch is not backfilled: its senders' read positions move
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -87,19 +89,32 @@ func (p *persister) room(roomID string) (int64, error) {
 
 // isLocal reports whether userID belongs to this server.
 func (p *persister) isLocal(userID string) (bool, error) {
+	name, ok, err := p.serverName()
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		return false, errors.New("storage: the database has no server name, so local memberships cannot be told apart")
+	}
+	_, domain, found := strings.Cut(userID, ":")
+	return found && domain == name, nil
+}
+
+// serverName returns the local server name, or false if the database has
+// none yet.
+func (p *persister) serverName() (string, bool, error) {
 	if p.server == nil {
 		var name string
 		err := p.q.QueryRowContext(p.ctx, "SELECT value FROM server_config WHERE key = 'server_name'").Scan(&name)
 		if errors.Is(err, sql.ErrNoRows) {
-			return false, errors.New("storage: the database has no server name, so local memberships cannot be told apart")
+			return "", false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("storage: server name: %w", err)
+			return "", false, fmt.Errorf("storage: server name: %w", err)
 		}
 		p.server = &name
 	}
-	_, domain, ok := strings.Cut(userID, ":")
-	return ok && domain == *p.server, nil
+	return *p.server, true, nil
 }
 
 func (p *persister) persist(events []core.NewEvent, opts core.PersistOptions) ([]int64, error) {
@@ -107,6 +122,7 @@ func (p *persister) persist(events []core.NewEvent, opts core.PersistOptions) ([
 	if opts.Backfilled {
 		stream = backfillStream
 	}
+	p.live = !opts.Backfilled
 	if opts.NewRoom != nil {
 		if err := storeRoom(p.ctx, p.q, *opts.NewRoom); err != nil {
 			return nil, err
@@ -191,8 +207,30 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 		if err := p.linkIntoDAG(ev, room, nid); err != nil {
 			return 0, err
 		}
+		if err := p.markSent(ev, room, so); err != nil {
+			return 0, err
+		}
 	}
 	return so, nil
+}
+
+// markSent moves the read position of a local sender up to their new live
+// event (see markSent in notification.go), in the event's own transaction.
+// A membership event other than a join leaves it: its sender is not, or
+// no longer, a member whose notifications count.
+func (p *persister) markSent(ev *core.NewEvent, room, so int64) error {
+	if !p.live || ev.Rejected != "" || ev.SoftFailed || ev.Type == typeMember && ev.Membership != "join" {
+		return nil
+	}
+	name, ok, err := p.serverName()
+	if _, domain, _ := strings.Cut(ev.Sender, ":"); err != nil || !ok || domain != name {
+		return err // without a server name, no sender is known to be local
+	}
+	received := ev.ReceivedTS
+	if received == 0 {
+		received = time.Now().UnixMilli()
+	}
+	return markSent(p.ctx, p.q, ev.Sender, room, ev.EventID, so, eventThread(ev.JSON), received)
 }
 
 // insert writes a new event's rows, except what only non-outliers get.
@@ -218,8 +256,8 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 		return 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
 	}
 	var meta any
-	if len(ev.InternalMetadata) > 0 {
-		meta = string(ev.InternalMetadata)
+	if m := stripTxnMetadata(ev.InternalMetadata, ev.Txn); len(m) > 0 {
+		meta = string(m)
 	}
 	if _, err := p.q.ExecContext(p.ctx,
 		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version) VALUES (?, ?, ?, ?)",
@@ -448,4 +486,33 @@ func (p *persister) dropLocalMembership(userID string, room int64) error {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)
 	}
 	return nil
+}
+
+// stripTxnMetadata returns meta, an event's internal metadata (a JSON
+// object), without the txn_id and device_id of txn: event_txn_id keeps
+// those, and the readers put them back (sqlInternalMetadata). Anything
+// else, or metadata naming another transaction, is kept as it is.
+func stripTxnMetadata(meta []byte, txn *core.TxnID) []byte {
+	if txn == nil || len(meta) == 0 {
+		return meta
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(meta, &m) != nil {
+		return meta
+	}
+	var id, dev string
+	if json.Unmarshal(m["txn_id"], &id) != nil || json.Unmarshal(m["device_id"], &dev) != nil ||
+		id != txn.TxnID || dev != txn.DeviceID {
+		return meta
+	}
+	delete(m, "txn_id")
+	delete(m, "device_id")
+	if len(m) == 0 {
+		return nil
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return meta
+	}
+	return out
 }

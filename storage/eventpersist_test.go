@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -338,5 +340,72 @@ func TestRedactions(t *testing.T) {
 	}
 	if len(ev.RedactedBy) != 0 {
 		t.Errorf("redaction itself RedactedBy = %v, want none", ev.RedactedBy)
+	}
+}
+
+// The client transaction of an event is stored once, in event_txn_id: the
+// JSON row keeps only the rest of the internal metadata, and reading the
+// event puts the transaction back.
+func TestTxnMetadataStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	txn := core.TxnID{UserID: "@alice:" + testServer, DeviceID: "DEV", TxnID: "t1"}
+	a := r.msg("a", 1)
+	a.Txn = &txn
+	a.InternalMetadata = []byte(`{"txn_id":"t1","device_id":"DEV","replaces_state":"$x"}`)
+	b := r.msg("b", 2, "a")
+	b.Txn = &core.TxnID{UserID: txn.UserID, DeviceID: "DEV", TxnID: "t2"}
+	b.InternalMetadata = []byte(`{"txn_id":"t2","device_id":"DEV"}`)
+	c := r.msg("c", 3, "b")
+	c.InternalMetadata = []byte(`{"replaces_state":"$y"}`)
+	r.persist(core.PersistOptions{}, a, b, c)
+
+	stored := map[string]sql.NullString{}
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, `SELECT e.event_id, j.internal_metadata FROM event_json j JOIN events e USING (event_nid)`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var meta sql.NullString
+			if err := rows.Scan(&id, &meta); err != nil {
+				return err
+			}
+			stored[id] = meta
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStored := map[string]sql.NullString{
+		a.EventID: {String: `{"replaces_state":"$x"}`, Valid: true},
+		b.EventID: {},
+		c.EventID: {String: `{"replaces_state":"$y"}`, Valid: true},
+	}
+	for id, want := range wantStored {
+		if stored[id] != want {
+			t.Errorf("stored metadata of %s = %v, want %v", id, stored[id], want)
+		}
+	}
+
+	got, err := s.Events(ctx, []string{a.EventID, b.EventID, c.EventID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []core.NewEvent{a, b, c} {
+		var want, have map[string]string
+		if err := json.Unmarshal(ev.InternalMetadata, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(got[ev.EventID].InternalMetadata, &have); err != nil {
+			t.Fatalf("metadata of %s read back as %q: %v", ev.EventID, got[ev.EventID].InternalMetadata, err)
+		}
+		if diff := cmp.Diff(want, have); diff != "" {
+			t.Errorf("metadata of %s read back (-want +got):\n%s", ev.EventID, diff)
+		}
 	}
 }

@@ -10,20 +10,28 @@ import (
 	"hearth.dev/hearth/core"
 )
 
+// sqlInternalMetadata reads an event's internal metadata with the client
+// transaction put back: the persister keeps txn_id and device_id in
+// event_txn_id only (see stripTxnMetadata), not a second time beside the
+// JSON. Rows stored before that still carry them, which merge the same.
+const sqlInternalMetadata = `CASE WHEN tx.txn_id IS NULL THEN j.internal_metadata
+		ELSE json_patch(coalesce(j.internal_metadata, '{}'), json_object('txn_id', tx.txn_id, 'device_id', tx.device_id)) END`
+
 // eventColumns and eventJoins read core.StoredEvent rows (see scanEvent)
 // of events e.
 const (
 	eventColumns = `e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
 		e.topological_ordering, e.stream_ordering, e.origin_server_ts, e.received_ts,
 		e.outlier, e.soft_failed, e.rejection_reason, g.state_group,
-		j.json, j.format_version, j.internal_metadata,
+		j.json, j.format_version, ` + sqlInternalMetadata + `,
 		(SELECT json_group_array(re.event_id) FROM redactions rd
 		 JOIN events re ON re.event_nid = rd.event_nid
 		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
 	eventJoins = `
 		JOIN rooms r ON r.room_nid = e.room_nid
 		JOIN event_json j ON j.event_nid = e.event_nid
-		LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid`
+		LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid
+		LEFT JOIN event_txn_id tx ON tx.event_nid = e.event_nid`
 	// selectEvents is followed by a WHERE clause over e.
 	selectEvents = "SELECT " + eventColumns + " FROM events e " + eventJoins
 

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -75,37 +76,59 @@ func (s *NotificationStore) RecordNotifications(ctx context.Context, roomID, eve
 // stream (the event itself reaches /sync, with the new counts).
 const receiptSent = "hearth.sent"
 
-// MarkSent implements push.Recorder: it marks userID's notifications in
-// thread of roomID as read up to the event they sent, when they have unread
-// ones before it (so most sends write nothing).
-func (s *NotificationStore) MarkSent(ctx context.Context, userID, roomID, eventID, thread string) error {
-	// Read and write on the writer's connection: its page cache is warm
-	// right after the event was persisted, where a pool reader's is not.
-	return s.db.Write(ctx, func(q Queryer) error {
-		ev, err := findRoomEvent(ctx, q, roomID, eventID)
-		if err != nil {
-			return err
-		}
-		var unread bool
-		err = q.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM event_push_actions
-		WHERE user_id = ? AND room_nid = ? AND stream_ordering < ? AND stream_ordering > COALESCE((SELECT MAX(event_stream) FROM receipts
-			WHERE room_nid = ? AND user_id = ? AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent') AND thread_id IN ('', ?)), 0))`,
-			userID, ev.roomNID, ev.stream, ev.roomNID, userID, thread).Scan(&unread)
-		if err != nil || !unread {
-			return wrapErr("read position of "+userID, err)
-		}
-		pos, err := receiptStream.Current(ctx, q)
-		if err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, `INSERT INTO receipts (room_nid, user_id, receipt_type, thread_id, event_id, event_stream, ts, stream_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (room_nid, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
-				event_stream = excluded.event_stream, ts = excluded.ts
-			WHERE excluded.event_stream > receipts.event_stream`,
-			ev.roomNID, userID, receiptSent, thread, eventID, ev.stream, s.now().UnixMilli(), pos)
+// sqlSentUnread asks whether user ?1 has notifications in room ?2 before
+// stream position ?3 that their read position in thread ?4 (or the
+// unthreaded one) does not cover yet.
+const sqlSentUnread = `SELECT EXISTS (SELECT 1 FROM event_push_actions
+	WHERE user_id = ?1 AND room_nid = ?2 AND stream_ordering < ?3 AND stream_ordering > COALESCE((SELECT MAX(event_stream) FROM receipts
+		WHERE room_nid = ?2 AND user_id = ?1 AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent') AND thread_id IN ('', ?4)), 0))`
+
+const sqlSentReceipt = `INSERT INTO receipts (room_nid, user_id, receipt_type, thread_id, event_id, event_stream, ts, stream_id)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (room_nid, user_id, receipt_type, thread_id) DO UPDATE SET event_id = excluded.event_id,
+		event_stream = excluded.event_stream, ts = excluded.ts
+	WHERE excluded.event_stream > receipts.event_stream`
+
+// markSent moves userID's read position in thread of the room up to
+// eventID, the user's own event at stream position stream: "When the user
+// updates their read receipt (either by using API or by sending an event),
+// notifications prior to and including that event MUST be marked as
+// read." It runs in the transaction that stores the event (the persister
+// calls it for each live event of a local sender), and writes only when
+// the user has unread notifications before the event, so most sends write
+// nothing.
+func markSent(ctx context.Context, q Queryer, userID string, roomNID int64, eventID string, stream int64, thread string, ts int64) error {
+	var unread bool
+	err := q.QueryRowContext(ctx, sqlSentUnread, userID, roomNID, stream, thread).Scan(&unread)
+	if err != nil || !unread {
 		return wrapErr("read position of "+userID, err)
-	})
+	}
+	pos, err := receiptStream.Current(ctx, q)
+	if err != nil {
+		return err
+	}
+	_, err = q.ExecContext(ctx, sqlSentReceipt, roomNID, userID, receiptSent, thread, eventID, stream, ts, pos)
+	return wrapErr("read position of "+userID, err)
+}
+
+// eventThread returns the thread of an event's JSON as push rules and
+// receipts name it: the root of an m.thread relation, else "main".
+func eventThread(js []byte) string {
+	if !bytes.Contains(js, []byte(`"m.thread"`)) {
+		return "main"
+	}
+	var ev struct {
+		Content struct {
+			RelatesTo struct {
+				RelType string `json:"rel_type"`
+				EventID string `json:"event_id"`
+			} `json:"m.relates_to"`
+		} `json:"content"`
+	}
+	if json.Unmarshal(js, &ev) != nil || ev.Content.RelatesTo.RelType != "m.thread" || ev.Content.RelatesTo.EventID == "" {
+		return "main"
+	}
+	return ev.Content.RelatesTo.EventID
 }
 
 // readPositions are a user's read-up-to stream positions in one room: the

@@ -137,7 +137,7 @@ func TestNotificationCounts(t *testing.T) {
 	}
 }
 
-// TestSendingMarksRead checks that a user's own event marks their
+// TestSendingMarksRead checks that storing a user's own event marks their
 // notifications before it as read, in its thread only, without a receipt
 // others (or the receipt stream) see.
 func TestSendingMarksRead(t *testing.T) {
@@ -154,11 +154,16 @@ func TestSendingMarksRead(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before, _ := receipts.ReceiptPosition(ctx)
-	if _, err := svc.Notify(ctx, room, f.json("m4"), pr); err != nil {
-		t.Fatal(err)
-	}
 	all, th, err := s.RoomUnread(ctx, alice, room)
+	if err != nil || all.Notifications != 3 {
+		t.Fatalf("before alice's message: %+v %v, %v; want 3 unread", all, th, err)
+	}
+	before, _ := receipts.ReceiptPosition(ctx)
+	m5 := f.room.msg("m5", 5, "m4")
+	m5.Sender = alice
+	m5.JSON = eventJSON(&m5, `{"msgtype":"m.text","body":"mine again"}`)
+	f.room.persist(core.PersistOptions{}, m5)
+	all, th, err = s.RoomUnread(ctx, alice, room)
 	want := map[string]core.UnreadCounts{eventID("m1"): {Notifications: 1}}
 	if err != nil || all.Notifications != 1 || !cmp.Equal(th, want) {
 		t.Errorf("after alice's message: %+v %v, %v; want only the thread's one left", all, th, err)

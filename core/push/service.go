@@ -31,13 +31,12 @@ type RuleSource interface {
 }
 
 // Recorder keeps notifications: unread counts and GET /notifications.
+// Moving a sender's read position up to their own event ("When the user
+// updates their read receipt (either by using the API or by sending an
+// event), notifications prior to and including that event MUST be marked
+// as read") is not the Recorder's: the event store does it in the event's
+// own transaction.
 type Recorder interface {
-	// MarkSent moves userID's read position in thread of roomID up to
-	// eventID, the user's own event: "When the user updates their read
-	// receipt (either by using the API or by sending an event),
-	// notifications prior to and including that event MUST be marked as
-	// read."
-	MarkSent(ctx context.Context, userID, roomID, eventID, thread string) error
 	// RecordNotifications records notes, the notifications of one stored
 	// event of roomID in thread. It returns an error wrapping the not-found
 	// error if the event is not stored.
@@ -162,11 +161,6 @@ func (s *Service) Notify(ctx context.Context, roomID string, event []byte, room 
 func (s *Service) notify(ctx context.Context, roomID, eventID string, js []byte, ev *Event, room RoomContext) ([]Notification, error) {
 	sender, _ := ev.String([]string{"sender"})
 	thread := ev.ThreadID()
-	if _, ok := room.Recipients[sender]; ok {
-		if err := s.cfg.Recorder.MarkSent(ctx, sender, roomID, eventID, thread); err != nil {
-			return nil, err
-		}
-	}
 	levels := NotificationLevels(room.PowerLevels)
 	var out []Notification
 	for user, name := range room.Recipients {
