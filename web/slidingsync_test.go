@@ -598,3 +598,35 @@ func TestSlidingSyncLongPoll(t *testing.T) {
 		t.Errorf("a request with nothing new sent %v and account data %+v", keysOf(r4.Rooms), r4.Extensions.AccountData)
 	}
 }
+
+// TestSlidingSyncManyMoved covers an incremental request after more
+// events than one read of what moved takes (the per-room reads then find
+// the bump stamps): the window still moves and the room's timeline is
+// limited to the newest events.
+func TestSlidingSyncManyMoved(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	busy := e.createRoom(alice, map[string]any{"name": "busy"})
+	quiet := e.createRoom(alice, map[string]any{"name": "quiet"})
+	r1 := e.slide(alice, "", allRooms(0, 3))
+	if got := r1.window("all"); !slices.Equal(got, []string{quiet}) {
+		t.Fatalf("window = %v, want [%s]", got, quiet)
+	}
+	var last string
+	for i := range 520 {
+		last = e.send(alice, busy, fmt.Sprint("many", i), fmt.Sprint("message ", i))
+	}
+	// A state event after the messages: not a bump.
+	e.must("PUT", cs+"/rooms/"+busy+"/state/m.room.topic", alice, map[string]string{"topic": "t"}, nil)
+	r2 := e.slide(alice, r1.Pos, allRooms(0, 3))
+	if got := r2.window("all"); !slices.Equal(got, []string{busy}) {
+		t.Fatalf("window after 520 messages = %v, want [%s]", got, busy)
+	}
+	room := r2.Rooms[busy]
+	if !room.Initial || !room.Limited || len(room.Timeline) != 3 || room.Timeline[1].EventID != last {
+		t.Errorf("busy room = initial %v, limited %v, %d events; want initial, limited, 3 ending with %s and the topic", room.Initial, room.Limited, len(room.Timeline), last)
+	}
+	if room.BumpStamp == 0 || room.BumpStamp <= r1.Rooms[quiet].BumpStamp {
+		t.Errorf("bump_stamp %d, want above the quiet room's %d", room.BumpStamp, r1.Rooms[quiet].BumpStamp)
+	}
+}
