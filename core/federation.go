@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 )
 
 // KeyRing gives other servers' signing keys, for the signature checks on
@@ -32,6 +33,13 @@ type FederationClient interface {
 	Request(ctx context.Context, destination, method, path string, body, out any) error
 }
 
+// StreamDecoder is an answer a FederationClient decodes token by token
+// from the response body instead of reading the body whole first, so a
+// large answer (send_join's room state) is never held twice.
+type StreamDecoder interface {
+	DecodeStream(dec *json.Decoder) error
+}
+
 // PDUReceiver takes in events other servers send: the PDU layer of seed
 // 001, behind the transaction layer's PUT /send/{txnId}.
 type PDUReceiver interface {
@@ -58,4 +66,74 @@ type SendJoinResponse struct {
 	MembersOmitted bool     `json:"members_omitted,omitempty"`
 	ServersInRoom  []string `json:"servers_in_room,omitempty"`
 	Origin         string   `json:"origin,omitempty"`
+}
+
+// DecodeStream decodes a send_join answer from dec one event at a time:
+// only the events' own bytes are kept, never the whole body beside them.
+func (r *SendJoinResponse) DecodeStream(dec *json.Decoder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch t {
+		case "state":
+			r.State, err = decodeRawArray(dec)
+		case "auth_chain":
+			r.AuthChain, err = decodeRawArray(dec)
+		case "event":
+			err = dec.Decode(&r.Event)
+		case "members_omitted":
+			err = dec.Decode(&r.MembersOmitted)
+		case "servers_in_room":
+			err = dec.Decode(&r.ServersInRoom)
+		case "origin":
+			err = dec.Decode(&r.Origin)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
+}
+
+// decodeRawArray decodes a JSON array (or null) of values, each kept as
+// its own bytes.
+func decodeRawArray(dec *json.Decoder) ([]json.RawMessage, error) {
+	t, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		return nil, nil
+	}
+	if d, ok := t.(json.Delim); !ok || d != '[' {
+		return nil, fmt.Errorf("want an array, got %v", t)
+	}
+	var out []json.RawMessage
+	for dec.More() {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	t, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if d, ok := t.(json.Delim); !ok || d != want {
+		return fmt.Errorf("want %q, got %v", want, t)
+	}
+	return nil
 }

@@ -76,6 +76,20 @@ func (c *Client) Request(ctx context.Context, destination, method, path string, 
 		return err
 	}
 	defer resp.Body.Close()
+	if sd, ok := out.(core.StreamDecoder); ok && resp.StatusCode/100 == 2 {
+		lr := &io.LimitedReader{R: resp.Body, N: MaxResponseSize + 1}
+		dec := json.NewDecoder(lr)
+		if err := sd.DecodeStream(dec); err != nil {
+			if lr.N <= 0 {
+				return fmt.Errorf("federation: the answer of %s is larger than %d bytes", destination, MaxResponseSize)
+			}
+			return fmt.Errorf("federation: %s answered bad JSON: %w", destination, err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return fmt.Errorf("federation: %s answered bad JSON: data after the object", destination)
+		}
+		return nil
+	}
 	data, err := readLimited(resp.Body, MaxResponseSize)
 	if err != nil {
 		return fmt.Errorf("federation: read the answer of %s: %w", destination, err)
