@@ -409,6 +409,14 @@ func TestSlidingSyncFiltersAndInvites(t *testing.T) {
 	if last.Type != "m.room.member" || last.StateKey != aliceID {
 		t.Errorf("stripped state ends with %+v, want alice's invite", last)
 	}
+
+	// Once alice ignores bob, his invite leaves the lists.
+	e.must("PUT", cs+"/user/"+aliceID+"/account_data/m.ignored_user_list", alice,
+		map[string]any{"ignored_users": map[string]any{"@bob:" + roomTestServer: map[string]any{}}}, nil)
+	r3 := e.slide(alice, "", req)
+	if got := r3.window("invites"); len(got) != 0 || r3.Lists["invites"].Count != 0 {
+		t.Errorf("invites from an ignored user = %v, want none", got)
+	}
 }
 
 func TestSlidingSyncRoomSubscription(t *testing.T) {

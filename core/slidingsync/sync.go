@@ -293,6 +293,16 @@ func (b *build) candidates(ctx context.Context) ([]*candidate, error) {
 			joined = append(joined, c)
 			joinedIDs = append(joinedIDs, m.RoomID)
 		case core.MembershipInvite, core.MembershipKnock:
+			if m.Membership == core.MembershipInvite && len(b.ignored) > 0 {
+				// Invites from ignored users are not shown (as in /sync).
+				ev, err := b.s.stores.Events.Event(ctx, m.EventID)
+				if err != nil && !isNotFound(err) {
+					return nil, err
+				}
+				if ev != nil && b.ignored[ev.Sender] {
+					continue
+				}
+			}
 			// The room's events are not the viewer's to see: the
 			// membership's own position is its stamp.
 			stamps[m.RoomID] = m.StreamOrdering
