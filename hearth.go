@@ -213,7 +213,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
 		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient,
-		URLPreviews: previews})
+		URLPreviews: previews, AppServiceRequests: appservice.NewRequester()})
 	if err != nil {
 		hs.sender.Close()
 		g.CloseAll()

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"slices"
 	"strconv"
 
 	"hearth.dev/hearth/core"
@@ -177,4 +180,181 @@ func (s *Server) massagedTimestamp(r *http.Request) (int64, error) {
 		return 0, core.ErrInvalidParam.WithMessage("ts must be a timestamp in milliseconds")
 	}
 	return ts, nil
+}
+
+func (s *Server) registerAppServiceRoutes() {
+	s.mux.HandleFunc("POST /_matrix/client/v1/appservice/{appserviceId}/ping", s.authed(s.postAppServicePing))
+	p := "/_matrix/client/v3/thirdparty"
+	s.mux.HandleFunc("GET "+p+"/protocols", s.authed(s.getThirdPartyProtocols))
+	s.mux.HandleFunc("GET "+p+"/protocol/{protocol}", s.authed(s.getThirdPartyProtocol))
+	s.mux.HandleFunc("GET "+p+"/location/{protocol}", s.authed(s.getThirdPartyLookup("location")))
+	s.mux.HandleFunc("GET "+p+"/user/{protocol}", s.authed(s.getThirdPartyLookup("user")))
+	s.mux.HandleFunc("GET "+p+"/location", s.authed(s.getThirdPartyLookup("location")))
+	s.mux.HandleFunc("GET "+p+"/user", s.authed(s.getThirdPartyLookup("user")))
+}
+
+// postAppServicePing is POST /_matrix/client/v1/appservice/{appserviceId}/ping:
+// only the service itself may ping itself (its as_token); the homeserver
+// pings it with POST /_matrix/app/v1/ping.
+func (s *Server) postAppServicePing(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
+	as := s.appService(r)
+	if as == nil || as.ID != r.PathValue("appserviceId") {
+		return core.ErrForbidden.WithMessage("Only the application service %s may ping itself", r.PathValue("appserviceId"))
+	}
+	var body struct {
+		TransactionID string `json:"transaction_id"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	if s.opts.AppServiceRequests == nil {
+		return core.ErrURLNotSet
+	}
+	ms, err := s.opts.AppServiceRequests.Ping(r.Context(), as, body.TransactionID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"duration_ms": ms})
+	return nil
+}
+
+// appServiceKnowsUser asks the services whose namespaces hold userID, a
+// local user the server does not know, whether it exists (they create it
+// before they answer yes).
+func (s *Server) appServiceKnowsUser(r *http.Request, userID string) bool {
+	if s.opts.AppServiceRequests == nil {
+		return false
+	}
+	for _, as := range s.opts.AppServices.UserQueryTarget(userID) {
+		ok, err := s.opts.AppServiceRequests.QueryUser(r.Context(), as, userID)
+		if err != nil {
+			slog.WarnContext(r.Context(), "application service user query", "service", as.ID, "user", userID, "err", err)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// appServiceKnowsAlias is appServiceKnowsUser for a local room alias.
+func (s *Server) appServiceKnowsAlias(r *http.Request, alias string) bool {
+	if s.opts.AppServiceRequests == nil {
+		return false
+	}
+	for _, as := range s.opts.AppServices.AliasQueryTarget(alias) {
+		ok, err := s.opts.AppServiceRequests.QueryAlias(r.Context(), as, alias)
+		if err != nil {
+			slog.WarnContext(r.Context(), "application service alias query", "service", as.ID, "alias", alias, "err", err)
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// thirdPartyServices are the services that bridge protocol (all of them
+// for "").
+func (s *Server) thirdPartyServices(protocol string) []*appservice.Registration {
+	var out []*appservice.Registration
+	for _, as := range s.opts.AppServices.All() {
+		if as.URL != "" && (protocol == "" || slices.Contains(as.Protocols, protocol)) {
+			out = append(out, as)
+		}
+	}
+	return out
+}
+
+// protocolInfo asks the services that bridge protocol for its
+// description; the instances of several are put together.
+func (s *Server) protocolInfo(r *http.Request, protocol string) (map[string]any, bool) {
+	var merged map[string]any
+	if s.opts.AppServiceRequests == nil {
+		return nil, false
+	}
+	for _, as := range s.thirdPartyServices(protocol) {
+		raw, err := s.opts.AppServiceRequests.ThirdParty(r.Context(), as, "protocol/"+url.PathEscape(protocol), nil)
+		var info map[string]any
+		if err == nil {
+			err = json.Unmarshal(raw, &info)
+		}
+		if err != nil || info == nil {
+			slog.WarnContext(r.Context(), "application service protocol query", "service", as.ID, "protocol", protocol, "err", err)
+			continue
+		}
+		if merged == nil {
+			merged = info
+			continue
+		}
+		a, _ := merged["instances"].([]any)
+		b, _ := info["instances"].([]any)
+		merged["instances"] = append(a, b...)
+	}
+	return merged, merged != nil
+}
+
+// getThirdPartyProtocols is GET /thirdparty/protocols: every protocol of
+// the registered services that answers.
+func (s *Server) getThirdPartyProtocols(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
+	out := map[string]any{}
+	for _, as := range s.thirdPartyServices("") {
+		for _, p := range as.Protocols {
+			if _, done := out[p]; done {
+				continue
+			}
+			if info, ok := s.protocolInfo(r, p); ok {
+				out[p] = info
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// getThirdPartyProtocol is GET /thirdparty/protocol/{protocol}.
+func (s *Server) getThirdPartyProtocol(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
+	info, ok := s.protocolInfo(r, r.PathValue("protocol"))
+	if !ok {
+		return core.ErrNotFound.WithMessage("No application service bridges %s", r.PathValue("protocol"))
+	}
+	writeJSON(w, http.StatusOK, info)
+	return nil
+}
+
+// getThirdPartyLookup is GET /thirdparty/{kind}/{protocol} (the fields
+// as query parameters) and GET /thirdparty/{kind} (alias= or userid=):
+// the lists the services answer, put together.
+func (s *Server) getThirdPartyLookup(kind string) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
+		protocol := r.PathValue("protocol")
+		path := kind
+		if protocol != "" {
+			path += "/" + url.PathEscape(protocol)
+		} else if key := map[string]string{"location": "alias", "user": "userid"}[kind]; r.URL.Query().Get(key) == "" {
+			return core.ErrMissingParam.WithMessage("%s is required", key)
+		}
+		services := s.thirdPartyServices(protocol)
+		if protocol != "" && len(services) == 0 {
+			return core.ErrNotFound.WithMessage("No application service bridges %s", protocol)
+		}
+		out := []json.RawMessage{}
+		for _, as := range services {
+			if s.opts.AppServiceRequests == nil {
+				break
+			}
+			raw, err := s.opts.AppServiceRequests.ThirdParty(r.Context(), as, path, r.URL.Query())
+			var list []json.RawMessage
+			if err == nil {
+				err = json.Unmarshal(raw, &list)
+			}
+			if err != nil {
+				slog.WarnContext(r.Context(), "application service third-party lookup", "service", as.ID, "path", path, "err", err)
+				continue
+			}
+			out = append(out, list...)
+		}
+		writeJSON(w, http.StatusOK, out)
+		return nil
+	}
 }

@@ -38,6 +38,10 @@ func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), alias)
+	if errors.Is(err, core.ErrNotFound) && s.appServiceKnowsAlias(r, alias) {
+		// The application service that holds the alias created it.
+		roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), alias)
+	}
 	if err != nil {
 		return err
 	}

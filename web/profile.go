@@ -46,7 +46,12 @@ func (s *Server) localProfile(r *http.Request) (map[string]json.RawMessage, erro
 	if len(fields) == 0 {
 		if _, err := s.opts.Accounts.Account(r.Context(), string(uid)); err != nil {
 			if errors.Is(err, core.ErrNotFound) {
-				return nil, errProfileNotFound
+				// An application service may hold the user: asked, it
+				// creates it.
+				if !s.appServiceKnowsUser(r, string(uid)) {
+					return nil, errProfileNotFound
+				}
+				return s.opts.Profiles.Profile(r.Context(), string(uid))
 			}
 			return nil, err
 		}

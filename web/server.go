@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"hearth.dev/hearth/core/appservice"
 	"hearth.dev/hearth/core/clientapi"
 )
 
@@ -42,6 +43,11 @@ type Options struct {
 	// URLPreviews makes URL previews (package urlpreview); nil, the
 	// default (media.url_preview: off), answers M_UNRECOGNIZED.
 	URLPreviews URLPreviewer
+	// AppServiceRequests asks the application services (pings, user and
+	// alias queries, third-party lookups); nil asks nothing: unknown
+	// users and aliases stay unknown, pings get M_URL_NOT_SET and
+	// third-party lookups find nothing.
+	AppServiceRequests appservice.Requester
 }
 
 // Server answers the client-server API.
@@ -87,6 +93,7 @@ func NewServer(o Options) (*Server, error) {
 	s.registerReceiptRoutes()
 	s.registerTypingRoutes()
 	s.registerPresenceRoutes()
+	s.registerAppServiceRoutes()
 	s.registerShellRoutes()
 	return s, nil
 }

@@ -64,3 +64,22 @@ func (r *Registration) Interested(ev StreamEvent, members, aliases func() []stri
 	}
 	return false
 }
+
+// Requester makes the homeserver's requests of an application service
+// (the outbound package appservice implements it).
+type Requester interface {
+	// Ping is POST /_matrix/app/v1/ping; it returns how long the service
+	// took, in milliseconds, or an error that is a core Matrix error for
+	// the client (M_URL_NOT_SET, M_BAD_STATUS, M_CONNECTION_FAILED,
+	// M_CONNECTION_TIMEOUT).
+	Ping(ctx context.Context, r *Registration, txnID string) (int64, error)
+	// QueryUser is GET /_matrix/app/v1/users/{userId}: true when the
+	// service says the user exists (it has created it).
+	QueryUser(ctx context.Context, r *Registration, userID string) (bool, error)
+	// QueryAlias is GET /_matrix/app/v1/rooms/{roomAlias}: true when the
+	// service says the alias exists (it has created it).
+	QueryAlias(ctx context.Context, r *Registration, alias string) (bool, error)
+	// ThirdParty is GET /_matrix/app/v1/thirdparty/{path} with query: the
+	// service's JSON answer.
+	ThirdParty(ctx context.Context, r *Registration, path string, query map[string][]string) (json.RawMessage, error)
+}
