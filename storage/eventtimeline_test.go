@@ -182,6 +182,8 @@ func TestEventReadsUseIndexes(t *testing.T) {
 		{"topological", selectEvents + " WHERE e.room_nid = 1 AND " + timelineVisible +
 			" AND (e.topological_ordering, e.stream_ordering) < (5, 5) AND (e.topological_ordering, e.stream_ordering) > (0, 0)" +
 			" ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 5", "events_room_topological"},
+		{"timestamp forward", strings.ReplaceAll(sqlNearTimestampForward, "?", "1"), "events_room_timestamp"},
+		{"timestamp backward", strings.ReplaceAll(sqlNearTimestampBackward, "?", "1"), "events_room_timestamp"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

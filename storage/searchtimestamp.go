@@ -9,9 +9,8 @@ import (
 
 var _ clientsync.TimestampStore = (*EventStore)(nil)
 
-// The timestamp lookups scan a room's timeline (there is no index on
-// origin_server_ts: the endpoint is rare and an index would cost every
-// event).
+// The timestamp lookups walk events_room_timestamp (delta 2/60) from the
+// time asked for, in the order they sort by, so LIMIT stops the walk.
 const (
 	sqlNearTimestampForward = selectEvents + `
 	WHERE e.room_nid = ? AND ` + timelineVisible + ` AND e.origin_server_ts >= ?
