@@ -161,7 +161,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
 		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms,
 		Devices: g.Accounts, DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
-		Media: media,
+		Media: media, OpenID: g.Accounts,
 	})
 	if err != nil {
 		g.CloseAll()

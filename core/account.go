@@ -179,6 +179,17 @@ type TokenStore interface {
 	ConsumeLoginToken(ctx context.Context, token string) (string, error)
 }
 
+// OpenIDTokenStore keeps the OpenID tokens a local user hands to third
+// parties (POST /user/{userId}/openid/request_token), which check them
+// with GET /_matrix/federation/v1/openid/userinfo.
+type OpenIDTokenStore interface {
+	// CreateOpenIDToken issues a token for userID, valid for ttl.
+	CreateOpenIDToken(ctx context.Context, userID string, ttl time.Duration) (string, error)
+	// OpenIDTokenUser returns the user of a token. It returns an error
+	// wrapping ErrUnknownToken for an unknown or expired token.
+	OpenIDTokenUser(ctx context.Context, token string) (string, error)
+}
+
 // RegistrationToken is a pre-shared token that authorises registration
 // (the spec's m.login.registration_token).
 type RegistrationToken struct {

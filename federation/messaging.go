@@ -60,6 +60,9 @@ type MessagingOptions struct {
 	DeviceLists  core.DeviceListStore
 	// Media serves local media to other servers.
 	Media LocalMedia
+	// OpenID checks the OpenID tokens local users hand to third parties
+	// (nil: /openid/userinfo is not served).
+	OpenID core.OpenIDTokenStore
 }
 
 // Messaging answers the messaging layer's inbound requests: joins and
@@ -104,6 +107,11 @@ func (m *Messaging) register(s *Server) {
 		s.handle("GET /_matrix/federation/v1/user/devices/{userID}", m.userDevices)
 		s.handle("POST /_matrix/federation/v1/user/keys/query", m.keysQuery)
 		s.handle("POST /_matrix/federation/v1/user/keys/claim", m.keysClaim)
+	}
+	if o.OpenID != nil {
+		// The spec serves it without X-Matrix: the caller is a third
+		// party (an integration manager, a widget host), not a server.
+		s.mux.HandleFunc("GET /_matrix/federation/v1/openid/userinfo", m.openIDUserInfo)
 	}
 }
 

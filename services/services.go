@@ -209,7 +209,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	g.Client = clientapi.Services{
 		Settings: settings,
 		AccountServices: clientapi.AccountServices{Sessions: g.Accounts, Accounts: g.Accounts, Devices: g.Accounts,
-			Tokens: g.Accounts, RegistrationTokens: g.Accounts},
+			Tokens: g.Accounts, RegistrationTokens: g.Accounts, OpenID: g.Accounts},
 		// IsJoined lets members only send receipts and typing.
 		RoomServices:  clientapi.RoomServices{Rooms: g.Rooms, IsJoined: core.IsJoinedIn(events)},
 		SyncServices:  clientapi.SyncServices{Timeline: g.Timeline, Notifier: notifier, Sliding: g.Sliding},

@@ -79,6 +79,7 @@ func NewServer(o Options) (*Server, error) {
 	s.registerToDeviceRoutes()
 	s.registerKeyBackupRoutes()
 	s.registerAccountRoutes()
+	s.registerOpenIDRoutes()
 	s.registerSharedSecretRoutes()
 	s.registerVoIPRoutes()
 	s.registerHealthRoutes()

@@ -99,6 +99,8 @@ type AccountServices struct {
 	Devices            core.DeviceStore
 	Tokens             core.TokenStore
 	RegistrationTokens core.RegistrationTokenStore
+	// OpenID issues the OpenID tokens of /user/{userId}/openid/request_token.
+	OpenID core.OpenIDTokenStore
 }
 
 // RoomServices are the room event pipeline (room creation, memberships,
