@@ -53,9 +53,33 @@ func (s *Server) mountShell(fsys fs.FS) {
 		return
 	}
 	s.mux.Handle("GET /{$}", sh)
+	s.mux.HandleFunc("GET /_hearth/shell/v1/host", public(s.getShellHost))
 	for name := range sh.files {
 		s.mux.Handle("GET /"+name, sh)
 	}
+}
+
+// shellHost is the answer of GET /_hearth/shell/v1/host: the page asks it
+// to learn that a native homeserver serves it (a page on static hosting
+// gets 404 and offers only the homeserver in the tab).
+type shellHost struct {
+	// ServerName is the native homeserver's name.
+	ServerName string `json:"server_name"`
+	// NeedsOwner is true while no account exists: the first owner then
+	// registers with the one-time setup token the server logged.
+	NeedsOwner bool `json:"needs_owner"`
+}
+
+// getShellHost answers GET /_hearth/shell/v1/host, which only a native
+// build that serves the shell has.
+func (s *Server) getShellHost(w http.ResponseWriter, r *http.Request) error {
+	has, err := s.opts.Accounts.HasAccounts(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, shellHost{ServerName: s.opts.ServerName, NeedsOwner: !has})
+	return nil
 }
 
 // shell serves the files of a built shell, each in the best precompressed

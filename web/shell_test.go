@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -213,4 +214,39 @@ func FuzzChooseEncoding(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestShellHost: a native server serving the shell tells the page its name
+// and whether the first owner is still to be registered; a server without
+// a built shell has no such endpoint.
+func TestShellHost(t *testing.T) {
+	ts := newTestServer(t)
+	s := &Server{opts: ts.Server.opts, mux: http.NewServeMux()}
+	s.registerBasicRoutes()
+	s.mountShell(builtShell())
+	host := func() (int, map[string]any, http.Header) {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, httptest.NewRequest("GET", "/_hearth/shell/v1/host", nil))
+		var out map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &out)
+		return rec.Code, out, rec.Header()
+	}
+	code, body, h := host()
+	if code != 200 || body["server_name"] != testServerName || body["needs_owner"] != true {
+		t.Fatalf("before any account: %d %v", code, body)
+	}
+	if h.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q", h.Get("Cache-Control"))
+	}
+	ts.registerTestUser(t, "owner")
+	if code, body, _ = host(); code != 200 || body["needs_owner"] != false {
+		t.Fatalf("after the first account: %d %v", code, body)
+	}
+
+	bare := shellServer(fstest.MapFS{"README.md": {Data: []byte("readme")}})
+	rec := httptest.NewRecorder()
+	bare.ServeHTTP(rec, httptest.NewRequest("GET", "/_hearth/shell/v1/host", nil))
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "M_UNRECOGNIZED") {
+		t.Fatalf("without a built shell: %d %s", rec.Code, rec.Body.String())
+	}
 }
