@@ -106,7 +106,7 @@ test-browser-shell: build browser-deps
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm
 	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/wasm.test.wasm ./wasm
 	$(BROWSER_RUN) $(WASMTEST)/wasm.test.wasm -test.v
-	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs
+	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs test/browser/shell-host.test.mjs
 
 # Sizes, start times, send rates and memory of the browser host against
 # native hearth (a measurement, printed; nothing is asserted).

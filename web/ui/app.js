@@ -1,29 +1,43 @@
-// app.js is hearth's page shell: it starts the in-tab homeserver (through
-// /hearth.js), sets up the owner on first use, shows the status, exports
-// and imports the database, and offers a minimal chat view (rooms,
-// timeline, composer) built on matrix-js-sdk, whose requests go through
-// hs.fetch.
+// app.js is hearth's page shell: it is a client of the native homeserver
+// that serves it, or it starts the in-tab homeserver (through /hearth.js),
+// sets up the owner on first use, shows the status, exports and imports the
+// database; either way it offers a minimal chat view (rooms, timeline,
+// composer) built on matrix-js-sdk, whose requests go through hs.fetch to
+// the tab's homeserver, or straight to the native one.
+//
+// When a native hearth serves the page (it answers /_hearth/shell/v1/host),
+// the page is first a client of that server: sign in with its accounts, or
+// register the first owner with the setup token; the homeserver in the tab
+// is the second choice, remembered once taken. On static hosting the page
+// offers only the homeserver in the tab.
 //
 // ?storage=opfs|indexeddb|memory in the page URL forces a storage (else
-// the last one chosen in the setup form, else automatic); ?manual leaves
-// the homeserver stopped (window.Hearth is there to start it by hand).
+// the last one chosen in the setup form, else automatic) and the
+// homeserver in the tab, as does ?mode=tab; ?manual leaves the homeserver
+// stopped (window.Hearth is there to start it by hand).
 import { Hearth } from "/hearth.js";
 import * as sdk from "matrix-js-sdk";
 
 const $ = (id) => document.getElementById(id);
-const sessionKey = "hearth.session";
 const storageKey = "hearth.storage";
+const modeKey = "hearth.mode";
+// The tab's homeserver and the native one keep separate sessions.
+let sessionKey = "hearth.session";
 
 const params = new URLSearchParams(location.search);
 const storage = params.get("storage") || localStorage.getItem(storageKey) || "auto";
 
 let hs = null;
+// clientFetch is the fetch of matrix-js-sdk: hs.fetch for the homeserver in
+// the tab, directFetch for the native one.
+let clientFetch = null;
 let client = null;
 let selected = null;
 let statusTimer = null;
 
 // The shell's state, for tests and the browser console.
 const shell = {
+	mode: null, // "native" or "tab"
 	get hs() { return hs; },
 	get client() { return client; },
 	get roomId() { return selected; },
@@ -80,6 +94,7 @@ async function refreshStatus() {
 
 function watch(instance) {
 	hs = instance;
+	clientFetch = instance.fetch;
 	instance.addEventListener("statechange", refreshStatus);
 	instance.addEventListener("error", (e) => showError(e.error));
 	clearInterval(statusTimer);
@@ -88,7 +103,129 @@ function watch(instance) {
 	return refreshStatus();
 }
 
+// directFetch reaches the native homeserver that serves the page. The
+// header tells hearth's service worker (registered when this origin also
+// ran a homeserver in a tab) to let the request through.
+function directFetch(input, init = {}) {
+	const headers = new Headers(init.headers ?? (input instanceof Request ? input.headers : undefined));
+	headers.set("X-Hearth-Direct", "1");
+	return fetch(input, { ...init, headers });
+}
+
+// nativeHost returns what the native homeserver serving the page says of
+// itself, or null when there is none (static hosting).
+async function nativeHost() {
+	try {
+		const res = await fetch("/_hearth/shell/v1/host", { cache: "no-store" });
+		if (!res.ok) {
+			return null;
+		}
+		const host = await res.json();
+		return typeof host?.server_name === "string" ? host : null;
+	} catch {
+		return null;
+	}
+}
+
+function wantsTab() {
+	return params.get("mode") === "tab" || params.has("storage") || localStorage.getItem(modeKey) === "tab";
+}
+
 async function boot() {
+	const host = wantsTab() ? null : await nativeHost();
+	if (host) {
+		return bootNative(host);
+	}
+	return bootTab();
+}
+
+// bootNative opens the page as a client of the native homeserver.
+async function bootNative(host) {
+	shell.mode = "native";
+	document.body.dataset.mode = "native";
+	sessionKey = "hearth.native.session";
+	clientFetch = directFetch;
+	$("state").textContent = `client of ${host.server_name}`;
+	$("host-name").textContent = host.server_name;
+	const session = loadSession();
+	if (session) {
+		await startChat(session);
+		if (client) {
+			return;
+		}
+	}
+	show("host");
+	if (host.needs_owner) {
+		show("host-setup");
+	} else {
+		show("login");
+	}
+}
+
+$("choose-tab").addEventListener("click", () => {
+	localStorage.setItem(modeKey, "tab");
+	client?.stopClient();
+	client = null;
+	show("host", false);
+	show("login", false);
+	show("chat", false);
+	showError(null);
+	bootTab().catch(showError);
+});
+
+$("host-setup").addEventListener("submit", async (e) => {
+	e.preventDefault();
+	showError(null);
+	$("host-setup-submit").disabled = true;
+	try {
+		const session = await registerOwner($("host-setup-name").value.trim(), $("host-setup-password").value,
+			$("host-setup-token").value.trim());
+		localStorage.setItem(sessionKey, JSON.stringify(session));
+		show("host-setup", false);
+		show("host", false);
+		await startChat(session);
+	} catch (err) {
+		showError(err);
+	} finally {
+		$("host-setup-submit").disabled = false;
+	}
+});
+
+// registerOwner registers the native server's first account with its
+// one-time setup token (interactive auth, m.login.registration_token).
+async function registerOwner(username, password, token) {
+	const post = async (body) => {
+		for (let tries = 0; ; tries++) {
+			const res = await directFetch("/_matrix/client/v3/register", {
+				method: "POST",
+				headers: { "Content-Type": "application/json" },
+				body: JSON.stringify(body),
+			});
+			const out = { status: res.status, body: await res.json().catch(() => ({})) };
+			// Registration is rate limited: wait as told, a few times.
+			const wait = out.body.retry_after_ms;
+			if (out.status !== 429 || tries >= 3 || !(wait >= 0 && wait <= 60000)) {
+				return out;
+			}
+			await new Promise((r) => setTimeout(r, wait));
+		}
+	};
+	const base = { username, password, initial_device_display_name: "hearth shell" };
+	let res = await post(base);
+	if (res.status === 401 && res.body.session) {
+		res = await post({ ...base, auth: { type: "m.login.registration_token", token, session: res.body.session } });
+	}
+	if (res.status !== 200) {
+		throw new Error(res.body.error ?? `registration failed (HTTP ${res.status})`);
+	}
+	return { userId: res.body.user_id, deviceId: res.body.device_id, accessToken: res.body.access_token };
+}
+
+// bootTab starts the homeserver in the tab.
+async function bootTab() {
+	shell.mode = "tab";
+	document.body.dataset.mode = "tab";
+	sessionKey = "hearth.session";
 	$("state").textContent = "starting…";
 	const t0 = performance.now();
 	try {
@@ -161,7 +298,7 @@ function loadSession() {
 }
 
 async function login(user, password) {
-	const tmp = sdk.createClient({ baseUrl: location.origin, fetchFn: hs.fetch });
+	const tmp = sdk.createClient({ baseUrl: location.origin, fetchFn: clientFetch });
 	const res = await tmp.loginRequest({
 		type: "m.login.password",
 		identifier: { type: "m.id.user", user },
@@ -171,13 +308,14 @@ async function login(user, password) {
 	const session = { userId: res.user_id, deviceId: res.device_id, accessToken: res.access_token };
 	localStorage.setItem(sessionKey, JSON.stringify(session));
 	show("login", false);
+	show("host", false);
 	await startChat(session);
 }
 
 async function startChat(session) {
 	client = sdk.createClient({
 		baseUrl: location.origin,
-		fetchFn: hs.fetch,
+		fetchFn: clientFetch,
 		userId: session.userId,
 		deviceId: session.deviceId,
 		accessToken: session.accessToken,
@@ -190,7 +328,9 @@ async function startChat(session) {
 		if (err.httpStatus === 401) {
 			localStorage.removeItem(sessionKey);
 			$("login-user").value = session.userId.slice(1).split(":")[0];
-			show("login");
+			if (shell.mode === "tab") {
+				show("login");
+			}
 			return;
 		}
 		throw err;
@@ -218,6 +358,7 @@ async function startChat(session) {
 		localStorage.removeItem(sessionKey);
 		showError(new Error("signed out: sign in again"));
 		show("chat", false);
+		show("host", shell.mode === "native");
 		show("login");
 	});
 	show("chat");

@@ -5,9 +5,10 @@
 // use the origin itself as its homeserver URL.
 //
 // It shadows the origin's own /_matrix (a native hearth serving the page,
-// for instance) for the pages it controls, and only for them. While no tab
-// runs the homeserver it answers 503 M_UNAVAILABLE. Every other request goes
-// to the network untouched.
+// for instance) for the pages it controls, and only for them, except
+// requests marked X-Hearth-Direct: the page sends those to the native
+// hearth it is a client of. While no tab runs the homeserver it answers 503
+// M_UNAVAILABLE. Every other request goes to the network untouched.
 import { OWNER_LOCK, OwnerLink, randomId, serializeRequest, toResponse, unavailable } from "./protocol.js";
 
 // ackTimeout bounds the wait for the owner tab to take a request; the
@@ -43,7 +44,8 @@ self.addEventListener("activate", (e) => {
 
 self.addEventListener("fetch", (e) => {
 	const url = new URL(e.request.url);
-	if (url.origin !== self.location.origin || !url.pathname.startsWith("/_matrix/")) {
+	if (url.origin !== self.location.origin || !url.pathname.startsWith("/_matrix/") ||
+		e.request.headers.has("X-Hearth-Direct")) {
 		return;
 	}
 	e.respondWith(route(e.request));
