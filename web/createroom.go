@@ -18,7 +18,11 @@ func (s *Server) postCreateRoom(w http.ResponseWriter, r *http.Request, sess *co
 		return err
 	}
 	req.Creator = sess.UserID
-	roomID, err := s.opts.Rooms.CreateRoom(r.Context(), req)
+	create := s.opts.Rooms.CreateRoom
+	if s.opts.RemoteRooms != nil {
+		create = s.opts.RemoteRooms.CreateRoom // invitees on other servers too
+	}
+	roomID, err := create(r.Context(), req)
 	if err != nil {
 		return err
 	}

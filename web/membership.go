@@ -46,6 +46,9 @@ type RemoteRooms interface {
 	LeaveRemote(ctx context.Context, roomID, userID, reason string) error
 	// InviteRemote invites a user of another server through that server.
 	InviteRemote(ctx context.Context, roomID, sender, target, reason string, isDirect bool) error
+	// CreateRoom creates a room as createRoom describes, inviting the
+	// invitees of other servers through their servers.
+	CreateRoom(ctx context.Context, req room.CreateRequest) (string, error)
 	// RemoteProfile asks a remote user's server for their profile (field
 	// "" for all of it).
 	RemoteProfile(ctx context.Context, userID, field string) (map[string]json.RawMessage, error)

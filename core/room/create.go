@@ -37,6 +37,11 @@ type CreateRequest struct {
 	Preset                    string          `json:"preset"`
 	IsDirect                  bool            `json:"is_direct"`
 	PowerLevelContentOverride json.RawMessage `json:"power_level_content_override"`
+
+	// remoteInvites lets Invite name users of other servers: the plan
+	// leaves their invites out of the room's first write, and
+	// Federation.CreateRoom sends them through their servers after it.
+	remoteInvites bool
 }
 
 // StateProto is one entry of createRoom's initial_state.
@@ -87,14 +92,29 @@ func errNoFederation(what string) error {
 // Config.MaxCreateRoomInvites or an initial_state longer than
 // MaxCreateRoomInitialState.
 func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
+	roomID, _, err := p.createRoom(ctx, req)
+	return roomID, err
+}
+
+// createRoom is CreateRoom; it also returns the invitees of other servers
+// that req.remoteInvites let through, not yet invited.
+func (p *Pipeline) createRoom(ctx context.Context, req CreateRequest) (string, []string, error) {
+	roomID, plan, err := p.createPlanned(ctx, req)
+	if err != nil {
+		return "", nil, err
+	}
+	return roomID, plan.remoteInvitees, nil
+}
+
+func (p *Pipeline) createPlanned(ctx context.Context, req CreateRequest) (string, *roomPlan, error) {
 	plan, err := p.planRoom(ctx, req)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	v := plan.v
 	roomID, events, built, ids, err := p.buildRoom(plan)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 
 	// The room row, its alias and its events in one write: a lost race
@@ -110,9 +130,9 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 	defer unlock()
 	if _, err := p.stores.Events.PersistEvents(ctx, events, opts); err != nil {
 		if errors.Is(err, core.ErrRoomInUse) {
-			return "", core.ErrRoomInUse.WithMessage("%s is already taken", plan.alias)
+			return "", nil, core.ErrRoomInUse.WithMessage("%s is already taken", plan.alias)
 		}
-		return "", err
+		return "", nil, err
 	}
 	for _, ev := range built {
 		p.cache.put(ev)
@@ -127,7 +147,7 @@ func (p *Pipeline) CreateRoom(ctx context.Context, req CreateRequest) (string, e
 		known:   maps.Clone(ids),
 	})
 	p.notify()
-	return roomID, nil
+	return roomID, plan, nil
 }
 
 // buildRoom builds the events of plan in order, each authorised against
@@ -190,6 +210,9 @@ type roomPlan struct {
 	protos []Proto
 	alias  string
 	public bool
+	// remoteInvitees are the invitees of other servers, whose invites
+	// are not among protos.
+	remoteInvitees []string
 }
 
 // planRoom checks a createRoom request and lists its events in order.
@@ -240,11 +263,14 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 		if _, err := id.ParseUserID(u); err != nil {
 			return nil, core.ErrInvalidParam.WithMessage("invite: %q is not a user ID", u)
 		}
-		if !p.isLocal(u) {
+		if !p.isLocal(u) && !req.remoteInvites {
 			return nil, errNoFederation("inviting " + u)
 		}
 		if u != creator && !slices.Contains(invitees, u) {
 			invitees = append(invitees, u)
+			if !p.isLocal(u) {
+				plan.remoteInvitees = append(plan.remoteInvitees, u)
+			}
 		}
 	}
 	if req.RoomAliasName != "" {
@@ -366,6 +392,9 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 	}
 	// 8. Invites.
 	for _, u := range invitees {
+		if slices.Contains(plan.remoteInvitees, u) {
+			continue // invited through their server once the room exists
+		}
 		c := map[string]any{"membership": eventauth.MembershipInvite}
 		if req.IsDirect {
 			c["is_direct"] = true

@@ -290,3 +290,24 @@ func (f *Federation) strippedState(ctx context.Context, roomID string) ([]json.R
 	}
 	return out, nil
 }
+
+// CreateRoom is Pipeline.CreateRoom with invitees on other servers: the
+// room is created with the local invitees' invites (and every invitee's
+// power in the trusted_private_chat preset), then each remote invitee is
+// invited through their server, as InviteRemote does. The room exists
+// once its first write is done, so an invite that fails then (the
+// invitee's server unreachable or refusing) does not fail the request:
+// it is logged, and the creator can invite again.
+func (f *Federation) CreateRoom(ctx context.Context, req CreateRequest) (string, error) {
+	req.remoteInvites = f.cfg.Client != nil
+	roomID, remote, err := f.p.createRoom(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	for _, u := range remote {
+		if err := f.InviteRemote(ctx, roomID, req.Creator, u, "", req.IsDirect); err != nil {
+			f.cfg.Logger.Warn("createRoom: inviting a remote user failed", "room_id", roomID, "user_id", u, "err", err)
+		}
+	}
+	return roomID, nil
+}
