@@ -60,6 +60,8 @@ type Config struct {
 	TURNURIs         StringList `yaml:"turn_uris"`
 	TURNSharedSecret string     `yaml:"turn_shared_secret"`
 	TURNUserLifetime string     `yaml:"turn_user_lifetime"`
+	// Metrics is the Prometheus metrics listener (config_operator.go).
+	Metrics MetricsConfig `yaml:"metrics"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,

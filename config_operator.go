@@ -11,7 +11,7 @@ import (
 )
 
 // The operator's keys: shared-secret registration and TURN servers (as
-// Synapse names them).
+// Synapse names them), and the metrics listener.
 
 // StringList is a list of strings given as a YAML list, or comma-separated
 // in a flag or an environment variable. It is kept in its comma-separated
@@ -47,12 +47,20 @@ func (l StringList) Items() []string {
 	return out
 }
 
+// MetricsConfig configures the Prometheus metrics listener.
+type MetricsConfig struct {
+	// Listen is the address GET /metrics is served on, apart from the
+	// client and federation listeners; empty: no metrics.
+	Listen string `yaml:"listen"`
+}
+
 func (c *Config) operatorKeys() []ConfigKey {
 	return []ConfigKey{
 		{"registration_shared_secret", &c.RegistrationSharedSecret, "secret for /_synapse/admin/v1/register (HMAC nonce registration); empty: off"},
 		{"turn_uris", (*string)(&c.TURNURIs), "TURN server URIs for VoIP (a YAML list, or comma-separated)"},
 		{"turn_shared_secret", &c.TURNSharedSecret, "secret shared with the TURN servers, for time-limited credentials"},
 		{"turn_user_lifetime", &c.TURNUserLifetime, "how long TURN credentials stay valid (e.g. 1h)"},
+		{"metrics.listen", &c.Metrics.Listen, "address of the Prometheus metrics listener (plain HTTP, keep it private); empty: off"},
 	}
 }
 

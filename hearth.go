@@ -23,6 +23,7 @@ import (
 	"hearth.dev/hearth/core/room"
 	"hearth.dev/hearth/core/signing"
 	"hearth.dev/hearth/federation"
+	"hearth.dev/hearth/metrics"
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
@@ -45,6 +46,9 @@ type Homeserver struct {
 	// Federation is the server-server API's handler, for the federation
 	// listener (or a relay's socket).
 	Federation http.Handler
+	// Metrics holds the Prometheus metrics when metrics.listen is set
+	// (nil otherwise); `hearth serve` serves it on that address.
+	Metrics *metrics.Registry
 	// FederationClient sends this server's signed requests to others.
 	FederationClient *federation.Client
 	StartedAt        time.Time
@@ -226,6 +230,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	mux.Handle("/_matrix/key/", keyServer)
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
+	if cfg.Metrics.Listen != "" {
+		hs.startMetrics(client, oo.Logger)
+	}
 	hs.startBackgroundUpdates(oo.Logger)
 	hs.sender.Start()
 	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,

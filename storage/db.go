@@ -90,6 +90,8 @@ type DB struct {
 
 	// maxBatch bounds how many queued writes share one transaction.
 	maxBatch int
+	// batches counts the writer's transactions by size (writerstats.go).
+	batches batchCounts
 
 	// wconn is the writer's pinned connection (nil in single-connection
 	// mode, where reads need the one connection between writes), and

@@ -78,6 +78,7 @@ func (db *DB) writeLoop() {
 			}
 		}
 		db.commitBatch(batch)
+		db.batches.record(len(batch))
 	}
 }
 

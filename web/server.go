@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"hearth.dev/hearth/core/appservice"
@@ -56,7 +57,13 @@ type Server struct {
 	mux  *http.ServeMux
 	repo mediaState // the content repository (media.go)
 	acct accountState
+	// syncWaiters counts the /sync requests waiting for news.
+	syncWaiters atomic.Int64
 }
+
+// SyncWaiters returns the number of /sync requests waiting for news now
+// (a metric).
+func (s *Server) SyncWaiters() int64 { return s.syncWaiters.Load() }
 
 // NewServer builds the handler tree. Every service of o is required: a
 // missing one is an error, never a missing route.

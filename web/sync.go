@@ -134,12 +134,16 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 		if h := syncWaitHook.Load(); h != nil {
 			(*h)()
 		}
+		s.syncWaiters.Add(1)
 		select {
 		case <-changed:
+			s.syncWaiters.Add(-1)
 		case <-deadline:
+			s.syncWaiters.Add(-1)
 			writeJSON(w, http.StatusOK, resp)
 			return nil
 		case <-ctx.Done():
+			s.syncWaiters.Add(-1)
 			return nil
 		}
 	}

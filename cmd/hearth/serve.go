@@ -55,7 +55,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := newHTTPServer(hs.Handler, limits, log)
 	log.Info("hearth started", "version", hearth.Version, "server_name", hs.ServerName,
 		"listen", ln.Addr().String(), "database", cfg.DatabasePath(), "startup", time.Since(hs.StartedAt).Round(time.Millisecond))
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- srv.Serve(ln) }()
 	servers := []*http.Server{srv}
 	if cfg.Federation.Listen != "" {
@@ -65,6 +65,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		servers = append(servers, fsrv)
+	}
+	if hs.Metrics != nil {
+		msrv, err := serveMetrics(cfg.Metrics.Listen, hs.Metrics, limits, log, errc)
+		if err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
+			return err
+		}
+		servers = append(servers, msrv)
 	}
 	select {
 	case err := <-errc:
@@ -109,6 +119,22 @@ func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, limits hearth.HTT
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	log.Info("federation listening", "listen", ln.Addr().String(), "tls", fc.TLS)
+	go func() { errc <- srv.Serve(ln) }()
+	return srv, nil
+}
+
+// serveMetrics starts the metrics listener (metrics.listen): plain HTTP,
+// GET /metrics only, with the client listener's timeouts; Serve's end
+// goes to errc.
+func serveMetrics(addr string, h http.Handler, limits hearth.HTTPLimits, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := newHTTPServer(mux, limits, log)
+	log.Info("metrics listening", "listen", ln.Addr().String())
 	go func() { errc <- srv.Serve(ln) }()
 	return srv, nil
 }
