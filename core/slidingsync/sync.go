@@ -1,6 +1,7 @@
 package slidingsync
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -201,23 +202,49 @@ func (b *build) sticky(req *Request) {
 		ext = *p
 	}
 	if e := req.Extensions; e != nil {
+		// A field an extension omits keeps its previous value (enabled
+		// included).
 		if e.ToDevice != nil {
-			ext.ToDevice = e.ToDevice
+			td := *e.ToDevice
+			if p := ext.ToDevice; p != nil {
+				td.Enabled = cmp.Or(td.Enabled, p.Enabled)
+				if td.Limit == nil {
+					td.Limit = p.Limit
+				}
+			}
+			ext.ToDevice = &td
 		}
 		if e.E2EE != nil {
-			ext.E2EE = e.E2EE
+			t := *e.E2EE
+			if p := ext.E2EE; p != nil {
+				t.Enabled = cmp.Or(t.Enabled, p.Enabled)
+			}
+			ext.E2EE = &t
 		}
-		if e.AccountData != nil {
-			ext.AccountData = e.AccountData
-		}
-		if e.Receipts != nil {
-			ext.Receipts = e.Receipts
-		}
-		if e.Typing != nil {
-			ext.Typing = e.Typing
-		}
+		ext.AccountData = mergeScoped(e.AccountData, ext.AccountData)
+		ext.Receipts = mergeScoped(e.Receipts, ext.Receipts)
+		ext.Typing = mergeScoped(e.Typing, ext.Typing)
 	}
 	b.ext = &ext
+}
+
+// mergeScoped returns a scoped extension's request with the fields it
+// omits taken from the connection's previous one.
+func mergeScoped(req, prev *ScopedExtension) *ScopedExtension {
+	if req == nil {
+		return prev
+	}
+	out := *req
+	if prev != nil {
+		out.Enabled = cmp.Or(out.Enabled, prev.Enabled)
+		if out.Lists == nil {
+			out.Lists = prev.Lists
+		}
+		if out.Rooms == nil {
+			out.Rooms = prev.Rooms
+		}
+	}
+	return &out
 }
 
 // run assembles the response and the connection's next state; empty
