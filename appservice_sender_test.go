@@ -31,6 +31,8 @@ type fakeAppService struct {
 	failures int // transactions refused while down
 	txnIDs   []string
 	events   []map[string]any // accepted, in arrival order, duplicates kept
+	eph      []map[string]any // accepted ephemeral events
+	ephMSC   int              // of them, also under de.sorunome.msc2409.ephemeral
 	changed  chan struct{}
 }
 
@@ -54,6 +56,8 @@ func (f *fakeAppService) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var body struct {
 		Events []map[string]any `json:"events"`
+		Eph    []map[string]any `json:"ephemeral"`
+		EphMSC []map[string]any `json:"de.sorunome.msc2409.ephemeral"`
 	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
 		f.t.Errorf("transaction %s: %v", txn, err)
@@ -78,6 +82,8 @@ func (f *fakeAppService) serve(w http.ResponseWriter, r *http.Request) {
 	if !seen { // a retried transaction already accepted is acknowledged again, not applied twice
 		f.txnIDs = append(f.txnIDs, txn)
 		f.events = append(f.events, body.Events...)
+		f.eph = append(f.eph, body.Eph...)
+		f.ephMSC += len(body.EphMSC)
 	}
 	io.WriteString(w, "{}")
 }
@@ -115,11 +121,11 @@ func (f *fakeAppService) bodies() []string {
 	return out
 }
 
-func writeRegistration(t *testing.T, dir, id, url, userRegex string) string {
+func writeRegistration(t *testing.T, dir, id, url, userRegex string, extra ...string) string {
 	t.Helper()
 	p := filepath.Join(dir, id+".yaml")
 	text := fmt.Sprintf("id: %s\nurl: %q\nas_token: %s-as\nhs_token: %s-hs\nsender_localpart: %sbot\n"+
-		"namespaces:\n  users: [{exclusive: false, regex: '%s'}]\n", id, url, id, id, id, userRegex)
+		"namespaces:\n  users: [{exclusive: false, regex: '%s'}]\n", id, url, id, id, id, userRegex) + strings.Join(extra, "")
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -261,4 +267,73 @@ func TestAppServiceTransactions(t *testing.T) {
 		t.Errorf("b received %q, want %q", got, want)
 	}
 	b.mu.Unlock()
+}
+
+// TestAppServiceEphemeral checks receive_ephemeral: typing, read receipts
+// and presence of a room with a ghost reach the service that asked for
+// them (under both keys Synapse uses), and not one that did not.
+func TestAppServiceEphemeral(t *testing.T) {
+	e := newFakeAppService(t, "e-hs")
+	p := newFakeAppService(t, "p-hs")
+	dir := t.TempDir()
+	hs, c := openWithAppServices(t, t.TempDir(),
+		writeRegistration(t, dir, "e", e.srv.URL, `@_e_.*:localhost`, "receive_ephemeral: true\n"),
+		writeRegistration(t, dir, "p", p.srv.URL, `@_p_.*:localhost`))
+	defer hs.Close()
+	owner := localUser(t, hs, "owner")
+	ownerID := "@owner:localhost"
+	room := c.do("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{
+		"invite": []string{"@_e_ghost:localhost", "@_p_ghost:localhost"}})["room_id"].(string)
+	for _, id := range []string{"e", "p"} {
+		ghost := "@_" + id + "_ghost:localhost"
+		c.do("POST", "/_matrix/client/v3/register", id+"-as", map[string]any{
+			"type": "m.login.application_service", "username": "_" + id + "_ghost", "inhibit_login": true})
+		c.do("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join?user_id="+url.QueryEscape(ghost), id+"-as", map[string]any{})
+	}
+	r := "/_matrix/client/v3/rooms/" + url.PathEscape(room)
+	c.do("PUT", r+"/typing/"+url.PathEscape(ownerID), owner, map[string]any{"typing": true, "timeout": 30000})
+	ev := c.do("PUT", r+"/send/m.room.message/m1", owner, map[string]any{"body": "hi"})["event_id"].(string)
+	c.do("POST", r+"/receipt/m.read/"+url.PathEscape(ev), owner, map[string]any{})
+	c.do("PUT", "/_matrix/client/v3/presence/"+url.PathEscape(ownerID)+"/status", owner, map[string]any{"presence": "online"})
+
+	has := func(f *fakeAppService, typ string) bool {
+		for _, x := range f.eph {
+			if x["type"] == typ {
+				return true
+			}
+		}
+		return false
+	}
+	e.waitFor("typing, a receipt and presence", func(f *fakeAppService) bool {
+		return has(f, "m.typing") && has(f, "m.receipt") && has(f, "m.presence")
+	})
+	e.mu.Lock()
+	for _, x := range e.eph {
+		switch x["type"] {
+		case "m.typing":
+			users := x["content"].(map[string]any)["user_ids"].([]any)
+			if x["room_id"] != room || len(users) != 1 || users[0] != ownerID {
+				t.Errorf("typing event %v", x)
+			}
+		case "m.receipt":
+			if content, _ := x["content"].(map[string]any); content[ev] == nil {
+				t.Errorf("receipt event %v, want one for %s", x, ev)
+			}
+		case "m.presence":
+			if x["sender"] != ownerID {
+				t.Errorf("presence event %v", x)
+			}
+		}
+	}
+	if e.ephMSC != len(e.eph) {
+		t.Errorf("%d ephemeral events, %d under de.sorunome.msc2409.ephemeral", len(e.eph), e.ephMSC)
+	}
+	e.mu.Unlock()
+	// p has the message (its ghost is in the room) but no ephemeral events.
+	p.waitFor("the message", func(f *fakeAppService) bool { return len(f.bodies()) == 1 })
+	p.mu.Lock()
+	if len(p.eph) != 0 {
+		t.Errorf("a service without receive_ephemeral got %v", p.eph)
+	}
+	p.mu.Unlock()
 }

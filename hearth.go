@@ -180,6 +180,14 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices.AppServices = appServices
 	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
+	// Events, and a local user's typing, receipts and presence, go to the
+	// application services interested in them.
+	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
+		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
+	clientServices.Typing = appservice.TypingOut{TypingStore: clientServices.Typing, Sender: hs.appServices, Users: g.Typing.Typing}
+	clientServices.Receipts = appservice.ReceiptsOut{ReceiptStore: clientServices.Receipts, Sender: hs.appServices}
+	clientServices.Presence = appservice.PresenceOut{PresenceStore: clientServices.Presence, Sender: hs.appServices,
+		Rooms: g.Rooms.JoinedRooms, Now: time.Now}
 	// To-device messages for users of other servers go to their servers.
 	clientServices.ToDevice = federation.ToDeviceOut{ToDeviceStore: g.Client.ToDevice, Sender: hs.sender, ServerName: name}
 	clientServices.DeviceKeys = federation.DeviceKeysOut{DeviceKeyStore: g.Client.DeviceKeys, Sender: hs.sender,
@@ -235,8 +243,6 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	}
 	hs.startBackgroundUpdates(oo.Logger)
 	hs.sender.Start()
-	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
-		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
 	hs.appServices.Start()
 	hs.startRelay()
 	return hs, nil

@@ -48,6 +48,10 @@ type Sender struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	eph   map[string]*ephemeral    // by service ID
+	wakes map[string]chan struct{} // by service ID
 }
 
 // NewSender returns a sender; Start starts it.
@@ -59,7 +63,11 @@ func NewSender(o SenderOptions) *Sender {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Sender{o: o, ctx: ctx, cancel: cancel}
+	s := &Sender{o: o, ctx: ctx, cancel: cancel, eph: map[string]*ephemeral{}, wakes: map[string]chan struct{}{}}
+	for _, r := range o.Services.All() {
+		s.wakes[r.ID] = make(chan struct{}, 1)
+	}
+	return s
 }
 
 // Start starts one delivery loop per service that has a URL.
@@ -112,6 +120,7 @@ func (s *Sender) run(r *as.Registration) {
 		case <-s.ctx.Done():
 			return
 		case <-changed:
+		case <-s.wakes[r.ID]:
 		case <-wait:
 		}
 	}
@@ -126,10 +135,13 @@ func (s *Sender) deliver(r *as.Registration) (more bool, err error) {
 		return false, err
 	}
 	evs, err := s.o.Store.EventsAfter(ctx, pos, batchSize)
-	if err != nil || len(evs) == 0 {
+	if err != nil {
 		return false, err
 	}
-	last := evs[len(evs)-1].Stream
+	last := pos
+	if len(evs) > 0 {
+		last = evs[len(evs)-1].Stream
+	}
 	members := map[string][]string{}
 	aliases := map[string][]string{}
 	var lookupErr error
@@ -155,18 +167,42 @@ func (s *Sender) deliver(r *as.Registration) (more bool, err error) {
 	if lookupErr != nil {
 		return false, lookupErr
 	}
-	if len(out) == 0 {
+	eph := s.takeEphemeral(r.ID)
+	if len(out) == 0 && len(eph) == 0 {
+		if last == pos {
+			return false, nil
+		}
 		return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID)
 	}
-	if err := s.put(ctx, r, txnID, out); err != nil {
+	if err := s.put(ctx, r, txnID, out, eph); err != nil {
 		return false, err
 	}
+	s.ephemeralSent(r.ID)
 	return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID+1)
 }
 
+// wakeService makes r's loop look for work.
+func (s *Sender) wakeService(id string) {
+	select {
+	case s.wakes[id] <- struct{}{}:
+	default:
+	}
+}
+
 // put is PUT /_matrix/app/v1/transactions/{txnId}.
-func (s *Sender) put(ctx context.Context, r *as.Registration, txnID int64, events []json.RawMessage) error {
-	body, err := json.Marshal(map[string]any{"events": events})
+// Ephemeral events go under "ephemeral" and, as Synapse also sends them
+// for bridges written before MSC2409 was merged,
+// "de.sorunome.msc2409.ephemeral".
+func (s *Sender) put(ctx context.Context, r *as.Registration, txnID int64, events, eph []json.RawMessage) error {
+	if events == nil {
+		events = []json.RawMessage{}
+	}
+	txn := map[string]any{"events": events}
+	if len(eph) > 0 {
+		txn["ephemeral"] = eph
+		txn["de.sorunome.msc2409.ephemeral"] = eph
+	}
+	body, err := json.Marshal(txn)
 	if err != nil {
 		return err
 	}

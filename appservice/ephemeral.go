@@ -1,0 +1,179 @@
+package appservice
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"hearth.dev/hearth/core"
+	as "hearth.dev/hearth/core/appservice"
+)
+
+// ephemeral holds, per service, the ephemeral events (typing, receipts,
+// presence) waiting for its next transaction and those in the
+// transaction in flight. They live in memory: like the typing
+// notifications themselves they do not outlive the process.
+type ephemeral struct {
+	queued, inflight []json.RawMessage
+}
+
+// maxEphemeral bounds the ephemeral events kept for a service that is
+// down; the oldest are dropped past it.
+const maxEphemeral = 1000
+
+// queueEphemeral adds edu to the next transaction of every service that
+// receives ephemeral events and is interested in roomID (for a room's
+// typing and receipts) or, with roomID empty, in one of rooms (for a
+// user's presence).
+func (s *Sender) queueEphemeral(ctx context.Context, rooms []string, edu any) {
+	js, err := json.Marshal(edu)
+	if err != nil {
+		return
+	}
+	for _, r := range s.o.Services.All() {
+		if r.URL == "" || !r.WantsEphemeral() {
+			continue
+		}
+		interested := false
+		for _, roomID := range rooms {
+			if s.roomInterests(ctx, r, roomID) {
+				interested = true
+				break
+			}
+		}
+		if !interested {
+			continue
+		}
+		s.mu.Lock()
+		e := s.eph[r.ID]
+		if e == nil {
+			e = &ephemeral{}
+			s.eph[r.ID] = e
+		}
+		e.queued = append(e.queued, js)
+		if n := len(e.queued) - maxEphemeral; n > 0 {
+			e.queued = e.queued[n:]
+		}
+		s.mu.Unlock()
+		s.wakeService(r.ID)
+	}
+}
+
+// roomInterests reports whether r is interested in roomID: the room is in
+// its room namespaces, has an alias in its alias namespaces, or a joined
+// member in its user namespaces.
+func (s *Sender) roomInterests(ctx context.Context, r *as.Registration, roomID string) bool {
+	if r.IsRoom(roomID) {
+		return true
+	}
+	get := func(f func(context.Context, string) ([]string, error)) func() []string {
+		return func() []string {
+			v, err := f(ctx, roomID)
+			if err != nil {
+				s.o.Logger.WarnContext(ctx, "application service: room lookup", "room_id", roomID, "err", err)
+			}
+			return v
+		}
+	}
+	return r.Interested(as.StreamEvent{RoomID: roomID}, get(s.o.Store.RoomMembers), get(s.o.Store.RoomAliases))
+}
+
+// takeEphemeral returns the ephemeral events of r's next transaction: the
+// ones of a transaction that failed, else the ones queued since.
+func (s *Sender) takeEphemeral(id string) []json.RawMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.eph[id]
+	if e == nil {
+		return nil
+	}
+	if len(e.inflight) == 0 {
+		e.inflight, e.queued = e.queued, nil
+	}
+	return e.inflight
+}
+
+// ephemeralSent forgets the ephemeral events r accepted.
+func (s *Sender) ephemeralSent(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.eph[id]; e != nil {
+		e.inflight = nil
+	}
+}
+
+// TypingOut is the client API's typing service with application services:
+// a local user's typing change also goes to the services interested in
+// the room, as an m.typing event with the room's typing users.
+type TypingOut struct {
+	core.TypingStore
+	Sender *Sender
+	// Users returns who types in a room now.
+	Users func(roomID string) []string
+}
+
+// SetTyping implements core.TypingStore.
+func (t TypingOut) SetTyping(ctx context.Context, roomID, userID string, typing bool, timeout time.Duration) error {
+	if err := t.TypingStore.SetTyping(ctx, roomID, userID, typing, timeout); err != nil {
+		return err
+	}
+	users := t.Users(roomID)
+	if users == nil {
+		users = []string{}
+	}
+	t.Sender.queueEphemeral(ctx, []string{roomID}, map[string]any{
+		"type": "m.typing", "room_id": roomID, "content": map[string]any{"user_ids": users}})
+	return nil
+}
+
+// ReceiptsOut is the client API's receipt service with application
+// services: a receipt that moved goes to the services interested in the
+// room, as an m.receipt event. Private receipts go nowhere.
+type ReceiptsOut struct {
+	core.ReceiptStore
+	Sender *Sender
+}
+
+// SetReceipt implements core.ReceiptStore.
+func (r ReceiptsOut) SetReceipt(ctx context.Context, rc core.Receipt) (bool, error) {
+	changed, err := r.ReceiptStore.SetReceipt(ctx, rc)
+	if err != nil || !changed || rc.Type != core.ReceiptRead {
+		return changed, err
+	}
+	data := map[string]any{"ts": rc.TS}
+	if rc.ThreadID != "" {
+		data["thread_id"] = rc.ThreadID
+	}
+	r.Sender.queueEphemeral(ctx, []string{rc.RoomID}, map[string]any{"type": "m.receipt", "room_id": rc.RoomID,
+		"content": map[string]any{rc.EventID: map[string]any{rc.Type: map[string]any{rc.UserID: data}}}})
+	return changed, nil
+}
+
+// PresenceOut is the client API's presence service with application
+// services: a local user's presence goes to the services interested in
+// one of the user's rooms, as an m.presence event.
+type PresenceOut struct {
+	core.PresenceStore
+	Sender *Sender
+	// Rooms returns the rooms a user is joined to.
+	Rooms func(ctx context.Context, userID string) ([]string, error)
+	Now   func() time.Time
+}
+
+// SetPresence implements core.PresenceStore.
+func (p PresenceOut) SetPresence(ctx context.Context, userID, state string, statusMsg *string) error {
+	if err := p.PresenceStore.SetPresence(ctx, userID, state, statusMsg); err != nil {
+		return err
+	}
+	pr, err := p.PresenceStore.Presence(ctx, userID)
+	if err != nil {
+		return nil // stored; only the push is lost
+	}
+	rooms, err := p.Rooms(ctx, userID)
+	if err != nil || len(rooms) == 0 {
+		return nil
+	}
+	p.Sender.queueEphemeral(ctx, rooms, map[string]any{"type": "m.presence", "sender": userID,
+		"content": pr.Content(p.Now())})
+	return nil
+}
