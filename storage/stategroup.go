@@ -44,8 +44,8 @@ func (s *EventStore) StoreStateGroup(ctx context.Context, roomID, eventID string
 
 // StateAt returns part of the state of group; see core.StateGroupStore.
 func (s *EventStore) StateAt(ctx context.Context, group int64, filter core.StateFilter) (core.StateMap, error) {
-	if state, ok := s.states.get(group); ok {
-		return filtered(state, filter), nil
+	if state, ok := s.states.lookup(group, filter); ok {
+		return state, nil
 	}
 	query, args := stateAtSQL(filter)
 	var m core.StateMap
@@ -70,8 +70,8 @@ func (s *EventStore) StatesAt(ctx context.Context, groups []int64, filter core.S
 		if _, done := out[g]; done {
 			continue
 		}
-		if state, ok := s.states.get(g); ok {
-			out[g] = filtered(state, filter)
+		if state, ok := s.states.lookup(g, filter); ok {
+			out[g] = state
 		} else {
 			out[g] = nil
 			missing = append(missing, g)
@@ -333,8 +333,8 @@ func stateAtSQL(filter core.StateFilter) (string, []any) {
 // rows (with query and args from stateAtSQL) of the groups nearer than the
 // nearest one whose state is cached.
 func stateAt(r reader, cache *stateCache, group int64, filter core.StateFilter, query string, args []any) (core.StateMap, error) {
-	if state, ok := cache.get(group); ok {
-		return filtered(state, filter), nil
+	if state, ok := cache.lookup(group, filter); ok {
+		return state, nil
 	}
 	if _, err := stateGroupRoom(r, group); err != nil {
 		return nil, err
@@ -351,8 +351,8 @@ func stateAt(r reader, cache *stateCache, group int64, filter core.StateFilter, 
 			rows.Close()
 			return nil, fmt.Errorf("storage: chain of state group %d: %w", group, err)
 		}
-		if state, ok := cache.get(g); ok {
-			base = filtered(state, filter)
+		if state, ok := cache.lookup(g, filter); ok {
+			base = state
 			break
 		}
 		chain = append(chain, g)

@@ -346,3 +346,64 @@ func TestStateGroupChainedInBatch(t *testing.T) {
 		t.Errorf("after the refused batch, StateGroupOf(a) = %v, want not found", err)
 	}
 }
+
+// TestStateCacheDeltaChain: a long run of groups, each on the one before
+// (as joins to a room make them), is cached as deltas, cut into a whole
+// state every maxDeltaDepth; every group's state read from the cache,
+// whole or by keys, is the model's.
+func TestStateCacheDeltaChain(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	s.MaxStateGroupHops = 1000
+	room := "!r"
+	if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: room, RoomVersion: "12"}); err != nil {
+		t.Fatal(err)
+	}
+	model := map[int64]core.StateMap{}
+	var groups []int64
+	var prev int64
+	state := core.StateMap{}
+	n := 3*maxDeltaDepth + 5
+	for i := range n {
+		changes := core.StateMap{{Type: "m.room.member", StateKey: fmt.Sprintf("@u%d:x", i)}: fmt.Sprint("$join", i)}
+		if i%7 == 6 { // someone leaves the state now and then
+			changes[core.StateKey{Type: "m.room.member", StateKey: fmt.Sprintf("@u%d:x", i-3)}] = ""
+		}
+		g, err := s.StoreStateGroup(ctx, room, fmt.Sprint("$e", i), core.StateGroupDelta{Prev: prev, Changes: changes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range changes {
+			if v == "" {
+				delete(state, k)
+			} else {
+				state[k] = v
+			}
+		}
+		model[g] = maps.Clone(state)
+		groups = append(groups, g)
+		prev = g
+	}
+	keys := core.StateKeys(core.StateKey{Type: "m.room.member", StateKey: "@u3:x"},
+		core.StateKey{Type: "m.room.member", StateKey: "@u40:x"}, core.StateKey{Type: "m.room.member", StateKey: "@u99:x"})
+	// Newest first, so the key reads walk the deltas before a whole read
+	// builds any of them.
+	for _, f := range []core.StateFilter{keys, core.AllState} {
+		for i := len(groups) - 1; i >= 0; i-- {
+			g := groups[i]
+			got, ok := s.states.lookup(g, f)
+			if !ok {
+				t.Fatalf("group %d (%d of %d) is not cached", g, i, n)
+			}
+			want := core.StateMap{}
+			for k, v := range model[g] {
+				if f.Match(k) {
+					want[k] = v
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("cached state of group %d, filter %+v (-model +cached):\n%s", g, f, diff)
+			}
+		}
+	}
+}
