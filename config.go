@@ -143,6 +143,9 @@ type MediaConfig struct {
 	// URLPreviewAllowPrivate is "true" to let previews reach loopback,
 	// private, link-local, CGNAT and multicast addresses.
 	URLPreviewAllowPrivate string `yaml:"url_preview_allow_private"`
+	// RemoteCacheMaxBytes bounds the media of other servers kept in the
+	// database after a download, in bytes; 0 keeps none.
+	RemoteCacheMaxBytes string `yaml:"remote_cache_max_bytes"`
 }
 
 // DefaultServerName is the name a new database takes when server_name is
@@ -189,6 +192,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"database.state_file", &c.Database.StateFile, "separate file for state groups (empty: same file)"},
 		{"database.synchronous", &c.Database.Synchronous, "normal or full"},
 		{"media.max_upload_bytes", &c.Media.MaxUploadBytes, "largest upload accepted, in bytes"},
+		{"media.remote_cache_max_bytes", &c.Media.RemoteCacheMaxBytes, "media of other servers kept in the database, in bytes (least recently used evicted; 0: none)"},
 		{"media.legacy_unauthenticated_download", &c.Media.LegacyUnauthenticatedDownload,
 			"true: the deprecated unauthenticated media endpoints serve local media; false: frozen"},
 		{"media.url_preview", &c.Media.URLPreview, "on: URL previews (the server fetches URLs clients name); off"},
@@ -270,6 +274,9 @@ func (c *Config) Validate() error {
 	if err := check("media.url_preview_allow_private", c.Media.URLPreviewAllowPrivate, "true", "false"); err != nil {
 		return err
 	}
+	if n, err := strconv.ParseInt(c.Media.RemoteCacheMaxBytes, 10, 64); err != nil || n < 0 {
+		return fmt.Errorf("config: media.remote_cache_max_bytes is %q; it must be a number of bytes, 0 or more", c.Media.RemoteCacheMaxBytes)
+	}
 	if n, err := strconv.ParseInt(c.Media.MaxUploadBytes, 10, 64); err != nil || n <= 0 {
 		return fmt.Errorf("config: media.max_upload_bytes is %q; it must be a positive number of bytes", c.Media.MaxUploadBytes)
 	}
@@ -298,6 +305,13 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("config: data_dir is empty")
 	}
 	return nil
+}
+
+// RemoteMediaCacheMaxBytes is media.remote_cache_max_bytes as a number (0
+// if it does not parse; Validate refuses that).
+func (c *Config) RemoteMediaCacheMaxBytes() int64 {
+	n, _ := strconv.ParseInt(c.Media.RemoteCacheMaxBytes, 10, 64)
+	return n
 }
 
 // MaxUploadBytes is media.max_upload_bytes as a number (0 if it does not

@@ -223,8 +223,14 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		}
 		previews = p
 	}
+	mediaLog := oo.Logger
+	if mediaLog == nil {
+		mediaLog = slog.Default()
+	}
+	remoteMedia := &cachedRemoteMedia{fetch: hs.FederationClient, store: storage.NewRemoteMediaCacheStore(hs.db),
+		maxBytes: cfg.RemoteMediaCacheMaxBytes(), log: mediaLog}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
-		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: hs.FederationClient,
+		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: remoteMedia,
 		URLPreviews: previews, AppServiceRequests: appservice.NewRequester()})
 	if err != nil {
 		hs.sender.Close()
