@@ -16,6 +16,11 @@ func TestJoinedMembersProfileKeys(t *testing.T) {
 	e.must("PUT", cs+"/profile/"+aliceID+"/displayname", alice, map[string]any{"displayname": "Alice"}, nil)
 	roomID := e.createRoom(bob, map[string]any{"preset": "public_chat"})
 	e.must("POST", cs+"/join/"+roomID, alice, map[string]any{}, nil)
+	// The creator's own join carries the profile too.
+	own := e.createRoom(alice, map[string]any{"preset": "public_chat"})
+	if m := e.state(alice, own)["m.room.member|"+aliceID].Content; m["displayname"] != "Alice" || m["avatar_url"] != "mxc://"+roomTestServer+"/abc" {
+		t.Errorf("the creator's join = %v, want her display name and avatar", m)
+	}
 	var out struct {
 		Joined map[string]map[string]json.RawMessage `json:"joined"`
 	}

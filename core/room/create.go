@@ -313,7 +313,12 @@ func (p *Pipeline) planRoom(ctx context.Context, req CreateRequest) (*roomPlan, 
 		return nil, err
 	}
 	// 2. The creator's join.
-	if err := add(eventauth.TypeMember, creator, map[string]string{"membership": eventauth.MembershipJoin}); err != nil {
+	// The creator's join carries their profile, as every local join does.
+	member, err := p.memberContent(ctx, eventauth.MembershipJoin, creator, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := add(eventauth.TypeMember, creator, member); err != nil {
 		return nil, err
 	}
 
