@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell
+.PHONY: client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
 
 all: build
 
@@ -55,7 +55,7 @@ vet:
 tidy-check:
 	$(GO) mod tidy -diff
 
-test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell test-federation
+test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell test-federation test-browser-relay
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -107,6 +107,12 @@ test-browser-shell: build browser-deps
 	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/wasm.test.wasm ./wasm
 	$(BROWSER_RUN) $(WASMTEST)/wasm.test.wasm -test.v
 	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs test/browser/shell-host.test.mjs
+
+# Issue 11's browser test: a tab's homeserver (OPFS) behind `hearth relay`
+# (wss://, a test CA from Debian's openssl) federating with a native hearth,
+# matrix-js-sdk (test/clients) on the native side.
+test-browser-relay: build browser-deps client-deps
+	node --test test/browser/relay.test.mjs
 
 # Sizes, start times, send rates and memory of the browser host against
 # native hearth (a measurement, printed; nothing is asserted).

@@ -83,15 +83,16 @@ export async function startNative({ dataDir = tempDir("hearth-native-"), serverN
 	};
 }
 
-// launch starts Chromium on a fresh profile; close() removes the profile.
-export async function launch() {
+// launch starts Chromium on a fresh profile, with args added to its flags;
+// close() removes the profile.
+export async function launch({ args = [] } = {}) {
 	const profile = tempDir("hearth-shell-chromium-");
 	const context = await chromium.launchPersistentContext(profile, {
 		executablePath: process.env.HEARTH_CHROMIUM || "/usr/bin/chromium",
 		headless: true,
 		chromiumSandbox: false,
 		acceptDownloads: true,
-		args: chromiumFlags,
+		args: [...chromiumFlags, ...args],
 	});
 	return {
 		context,
