@@ -92,6 +92,10 @@ var (
 	ErrMissingParam        = newError("M_MISSING_PARAM", 400, "Missing parameter")
 	ErrUnsupportedRoomVers = newError("M_UNSUPPORTED_ROOM_VERSION", 400, "Unsupported room version")
 	ErrIncompatibleRoomVer = newError("M_INCOMPATIBLE_ROOM_VERSION", 400, "Incompatible room version")
+	// ErrUnableToGrantJoin: a restricted join that meets an allow condition,
+	// but no member of this server may invite (make_join; the joining
+	// server tries another).
+	ErrUnableToGrantJoin = newError("M_UNABLE_TO_GRANT_JOIN", 400, "No user of this server can authorise the join")
 	ErrUserDeactivated     = newError("M_USER_DEACTIVATED", 403, "User deactivated")
 	ErrExclusive           = newError("M_EXCLUSIVE", 400, "Namespace is exclusive")
 	ErrUnknownDevice       = newError("M_UNKNOWN_DEVICE", 400, "Unknown device")

@@ -94,6 +94,10 @@ func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (str
 		return "", err
 	}
 	authoriser, err := p.JoinAuthoriser(ctx, roomID, userID)
+	if me := (*core.Error)(nil); errors.As(err, &me) && me.ErrCode == core.ErrUnableToGrantJoin.ErrCode {
+		// No other server to try: the client API's refusal is M_FORBIDDEN.
+		return "", core.ErrForbidden.WithMessage("%s", me.Message)
+	}
 	if err != nil {
 		return "", err
 	}

@@ -33,7 +33,20 @@ func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version s
 	}
 	raw := join
 	if len(resp.Event) > 0 {
-		raw = resp.Event // countersigned by the resident server (restricted join)
+		// Countersigned by the resident server (restricted join): it must
+		// be the event this server sent, with signatures added.
+		sent, err := pdu.Parse(v, join)
+		if err != nil {
+			return "", core.ErrBadJSON.WithMessage("join event: %v", err)
+		}
+		got, err := pdu.Parse(v, resp.Event)
+		if err != nil {
+			return "", core.ErrBadJSON.WithMessage("the join event answered by %s: %v", origin, err)
+		}
+		if got.EventID != sent.EventID {
+			return "", core.ErrBadJSON.WithMessage("the join event %s answered by %s is not %s, the one sent", got.EventID, origin, sent.EventID)
+		}
+		raw = resp.Event
 	}
 	in, err := f.checkIn(ctx, v, raw)
 	if err != nil {

@@ -49,7 +49,19 @@ func (f *Federation) MakeMembership(ctx context.Context, origin, roomID, userID,
 		return "", nil, core.ErrIncompatibleRoomVer.WithMessage("room %s has version %s, which your server does not support", roomID, v.ID).
 			WithExtra("room_version", string(v.ID))
 	}
-	content, _ := json.Marshal(map[string]string{"membership": membership})
+	c := map[string]string{"membership": membership}
+	if membership == eventauth.MembershipJoin {
+		// A restricted join: this server vouches for it by naming one of
+		// its members who may invite; send_join countersigns it.
+		authoriser, err := p.JoinAuthoriser(ctx, roomID, userID)
+		if err != nil {
+			return "", nil, err
+		}
+		if authoriser != "" {
+			c["join_authorised_via_users_server"] = authoriser
+		}
+	}
+	content, _ := json.Marshal(c)
 	sk := userID
 	pr := Proto{Type: eventauth.TypeMember, StateKey: &sk, Sender: userID, Content: content}
 	if err := checkProto(v, &pr); err != nil {
@@ -76,7 +88,10 @@ func (f *Federation) MakeMembership(ctx context.Context, origin, roomID, userID,
 	// The auth rules, as far as they can be judged without the joining
 	// server's signature: a join to an invite-only room without an invite
 	// is refused here rather than at send_join.
-	if err := eventauth.Authorize(v, ev, state, nil); err != nil {
+	// A restricted join's authoriser is this server's user, and send_join
+	// adds this server's signature.
+	self := &eventauth.Options{SignedBy: func(_ *pdu.PDU, server string) bool { return server == p.cfg.ServerName }}
+	if err := eventauth.Authorize(v, ev, state, self); err != nil {
 		return "", nil, buildError(err)
 	}
 	js, err := ev.MarshalFor(v)
@@ -155,6 +170,13 @@ func (f *Federation) SendMembership(ctx context.Context, origin, roomID, eventID
 	if err := f.checkACL(ctx, origin, roomID); err != nil {
 		return nil, err
 	}
+	var countersigned json.RawMessage
+	if membership == eventauth.MembershipJoin && v.Restricted {
+		if raw, err = f.countersignJoin(v, raw); err != nil {
+			return nil, err
+		}
+		countersigned = raw
+	}
 	in, err := f.checkIn(ctx, v, raw)
 	if err != nil {
 		if errors.Is(err, ErrPDUInvalid) || errors.Is(err, ErrPDUSignature) {
@@ -200,7 +222,11 @@ func (f *Federation) SendMembership(ctx context.Context, origin, roomID, eventID
 	}
 	switch membership {
 	case eventauth.MembershipJoin:
-		return f.joinAnswer(ctx, ev, stateBefore)
+		resp, err := f.joinAnswer(ctx, ev, stateBefore)
+		if err == nil {
+			resp.Event = countersigned
+		}
+		return resp, err
 	case eventauth.MembershipKnock:
 		// send_knock's answer: the room's stripped state, in State.
 		st, err := f.strippedState(ctx, roomID)

@@ -7,6 +7,8 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/roomversion"
+	"hearth.dev/hearth/core/signing"
 )
 
 // Restricted rooms (room versions 8+; client-server API "Restricted
@@ -39,8 +41,9 @@ type joinRulesContent struct {
 // so that the choice is stable).
 //
 // It returns M_FORBIDDEN when userID meets none of the allow conditions
-// (membership of one of the listed rooms, as this server sees it) or when
-// no local member may invite. Both the local join and make_join for a
+// (membership of one of the listed rooms, as this server sees it) and
+// M_UNABLE_TO_GRANT_JOIN when no local member may invite (the joining
+// server may try another resident server). Both the local join and make_join for a
 // remote user (whose joins this server then signs) use it.
 func (p *Pipeline) JoinAuthoriser(ctx context.Context, roomID, userID string) (string, error) {
 	v, err := p.Version(ctx, roomID)
@@ -127,7 +130,7 @@ func (p *Pipeline) JoinAuthoriser(ctx context.Context, roomID, userID string) (s
 		}
 	}
 	if len(cands) == 0 {
-		return "", core.ErrForbidden.WithMessage("no member of room %s on this server may authorise your join", roomID)
+		return "", core.ErrUnableToGrantJoin.WithMessage("no member of room %s on this server may authorise your join", roomID)
 	}
 	slices.SortFunc(cands, func(a, b candidate) int {
 		if a.level != b.level {
@@ -154,4 +157,30 @@ func mapValues(m map[string]string) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// countersignJoin adds this server's signature to a remote user's join
+// (send_join) whose content names a user of this server in
+// join_authorised_via_users_server: the auth rules want the authoriser's
+// server's signature, and send_join answers the event with it. A join
+// that names no local authoriser is returned as it came (the auth rules
+// judge it); one that is not a JSON object is M_BAD_JSON.
+func (f *Federation) countersignJoin(v *roomversion.Version, raw json.RawMessage) (json.RawMessage, error) {
+	var head struct {
+		Content struct {
+			Authoriser *string `json:"join_authorised_via_users_server"`
+		} `json:"content"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, core.ErrBadJSON.WithMessage("the event is not a JSON object: %v", err)
+	}
+	if head.Content.Authoriser == nil || !f.p.isLocal(*head.Content.Authoriser) {
+		return raw, nil
+	}
+	p := f.p
+	signed, err := signing.SignEventJSON(v, raw, p.cfg.ServerName, p.cfg.Key.ID, p.cfg.Key.Private)
+	if err != nil {
+		return nil, core.ErrBadJSON.WithMessage("the event cannot be signed: %v", err)
+	}
+	return signed, nil
 }
