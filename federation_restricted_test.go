@@ -5,9 +5,9 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
-	"net/url"
 	"testing"
 )
 

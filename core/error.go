@@ -96,9 +96,9 @@ var (
 	// but no member of this server may invite (make_join; the joining
 	// server tries another).
 	ErrUnableToGrantJoin = newError("M_UNABLE_TO_GRANT_JOIN", 400, "No user of this server can authorise the join")
-	ErrUserDeactivated     = newError("M_USER_DEACTIVATED", 403, "User deactivated")
-	ErrExclusive           = newError("M_EXCLUSIVE", 400, "Namespace is exclusive")
-	ErrUnknownDevice       = newError("M_UNKNOWN_DEVICE", 400, "Unknown device")
+	ErrUserDeactivated   = newError("M_USER_DEACTIVATED", 403, "User deactivated")
+	ErrExclusive         = newError("M_EXCLUSIVE", 400, "Namespace is exclusive")
+	ErrUnknownDevice     = newError("M_UNKNOWN_DEVICE", 400, "Unknown device")
 	// The application service ping's errors.
 	ErrURLNotSet         = newError("M_URL_NOT_SET", 400, "The application service has no URL")
 	ErrBadStatus         = newError("M_BAD_STATUS", 502, "The application service returned a bad status")
