@@ -153,7 +153,7 @@ FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_
   redacts_wrong_content_hash refuses_wrong_origin refuses_sender_of_other_server \
   refuses_failed_auth refuses_oversized_event refuses_non_canonical_json serves_event serves_state_ids_and_state serves_event_auth \
   serves_backfill serves_missing_events serves_timestamp_to_event peer_leaves_hearth_room invite_from_hearth \
-  server_acl_shuts_the_peer_out peer_invites_hearth peer_saw_only_valid_traffic
+  server_acl_shuts_the_peer_out peer_invites_hearth create_room_invites_remote peer_saw_only_valid_traffic
 FED_SERVER_STEPS := register create_invite_join messages_both_ways state redaction typing receipts \
   profile public_directory remote_media leave_and_rejoin encrypted_message partition fork
 fed_comma := ,
