@@ -134,7 +134,8 @@ func serveMetrics(addr string, h http.Handler, limits hearth.HTTPLimits, log *sl
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
 	srv := newHTTPServer(mux, limits, log)
-	log.Info("metrics listening", "listen", ln.Addr().String())
+	srv.Addr = ln.Addr().String()
+	log.Info("metrics listening", "listen", srv.Addr)
 	go func() { errc <- srv.Serve(ln) }()
 	return srv, nil
 }
