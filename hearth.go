@@ -230,7 +230,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	remoteMedia := &cachedRemoteMedia{fetch: hs.FederationClient, store: storage.NewRemoteMediaCacheStore(hs.db),
 		maxBytes: cfg.RemoteMediaCacheMaxBytes(), log: mediaLog}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
-		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient}, RemoteMedia: remoteMedia,
+		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient, Cache: storage.NewRemoteDeviceKeysStore(hs.db)}, RemoteMedia: remoteMedia,
 		URLPreviews: previews, AppServiceRequests: appservice.NewRequester()})
 	if err != nil {
 		hs.sender.Close()

@@ -83,9 +83,15 @@ func (s *KeyStore) DeviceListChanges(ctx context.Context, userID string, since, 
 // RemoteDeviceListChanged records, at a new position of the device list
 // stream, that a remote user's devices or cross-signing keys changed (an
 // m.device_list_update or m.signing_key_update EDU), so local users who
-// share a room with them see it in /sync and query the keys again.
+// share a room with them see it in /sync and query the keys again; their
+// cached keys are dropped in the same write, so that query goes out.
 func (s *KeyStore) RemoteDeviceListChanged(ctx context.Context, userID string) error {
-	return s.db.Write(ctx, func(q Queryer) error { return markDeviceListChange(ctx, q, userID) })
+	return s.db.Write(ctx, func(q Queryer) error {
+		if err := forgetRemoteKeys(ctx, q, userID); err != nil {
+			return err
+		}
+		return markDeviceListChange(ctx, q, userID)
+	})
 }
 
 // joinedRoomPeers returns the users, local and remote, joined to a room
