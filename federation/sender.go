@@ -81,6 +81,7 @@ type destination struct {
 	name    string
 	running bool
 	again   bool // kicked while running: look at the queue again
+	up      bool // reached us while running: a failure now is retried at once
 	timer   *time.Timer
 }
 
@@ -121,7 +122,8 @@ func (s *Sender) Start() {
 	go func() {
 		defer s.wg.Done()
 		pending, err := s.o.Store.PendingDestinations(s.ctx)
-		if err != nil {
+		// Close cancels the context: stopping then is not an error.
+		if err != nil && s.ctx.Err() == nil {
 			s.o.Logger.Error("federation sender: pending destinations", "err", err)
 		}
 		for _, d := range pending {
@@ -197,6 +199,11 @@ func (s *Sender) SendEDU(ctx context.Context, destination, eduType string, conte
 func (s *Sender) DestinationUp(ctx context.Context, destination string) {
 	s.mu.Lock()
 	d := s.dests[destination]
+	if d != nil && d.running {
+		// The worker may be recording a failure right now: it does not
+		// back off after this attempt.
+		d.up = true
+	}
 	backingOff := d != nil && d.timer != nil
 	s.mu.Unlock()
 	if !backingOff {
@@ -261,9 +268,18 @@ func (s *Sender) run(d *destination) {
 	for {
 		sent, wait := s.attempt(d.name)
 		s.mu.Lock()
+		up := d.up
+		d.up = false
 		switch {
 		case s.closed:
 			d.running = false
+		case wait > 0 && up:
+			// The destination reached us during the attempt: try again now.
+			s.mu.Unlock()
+			if err := s.o.Store.ResetRetry(s.ctx, d.name); err != nil {
+				s.storeFailed(d.name, err)
+			}
+			continue
 		case wait > 0:
 			d.running, d.again = false, false
 			d.timer = time.AfterFunc(wait, func() {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -154,6 +155,23 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// receive waits for the next transaction on got (the test's own deadline
+// bounds it, so a transaction that never comes fails with a message).
+func receive(t *testing.T, got <-chan txn) txn {
+	t.Helper()
+	var limit <-chan time.Time
+	if deadline, ok := t.Deadline(); ok {
+		limit = time.After(time.Until(deadline) - time.Second)
+	}
+	select {
+	case tx := <-got:
+		return tx
+	case <-limit:
+		t.Fatal("gave up waiting for a transaction")
+		return txn{}
+	}
+}
+
 // drained reports whether tr delivered something and nothing is queued.
 func (f *queueFixture) drained(t *testing.T, tr *transport) func() bool {
 	return func() bool {
@@ -218,6 +236,13 @@ func TestSenderOneTransactionInFlight(t *testing.T) {
 		}
 		release <- struct{}{}
 	}
+	// The last messages may still be on their way into the queue when it
+	// looks empty: wait for everything to arrive, then for the queue.
+	waitFor(t, "every PDU and EDU to arrive", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(pdus) >= 151 && edus >= 180
+	})
 	waitFor(t, "the queue to drain", f.drained(t, tr))
 	if m := tr.maxSeen.Load(); m != 1 {
 		t.Fatalf("%d transactions were in flight at once", m)
@@ -296,7 +321,7 @@ func TestSenderDestinationUpAndCatchUp(t *testing.T) {
 	f.messages(t, 5)
 	s.Start()
 	s.EventsPersisted()
-	if first := <-got; len(first.PDUs) != 6 {
+	if first := receive(t, got); len(first.PDUs) != 6 {
 		t.Fatalf("first transaction has %d PDUs, want alice's join and 5 messages", len(first.PDUs))
 	}
 	waitFor(t, "the failure to be recorded", func() bool {
@@ -305,7 +330,7 @@ func TestSenderDestinationUpAndCatchUp(t *testing.T) {
 	})
 	clock.Add((2 * time.Hour).Milliseconds())
 	s.DestinationUp(ctx, remote)
-	second := <-got
+	second := receive(t, got)
 	if len(second.PDUs) != 1 {
 		t.Fatalf("after a long outage the destination got %d PDUs, want the newest only", len(second.PDUs))
 	}
@@ -315,6 +340,71 @@ func TestSenderDestinationUpAndCatchUp(t *testing.T) {
 		t.Fatalf("catch-up sent message %d, want the newest (5)", ev.Content.N)
 	}
 	waitFor(t, "the queue to drain", f.drained(t, tr))
+}
+
+// A destination that reaches us while a transaction to it is failing is
+// retried at once, not after the backoff: the failure may be recorded
+// after DestinationUp looked.
+func TestSenderDestinationUpDuringAttempt(t *testing.T) {
+	f := newQueueFixture(t)
+	ctx := context.Background()
+	var s *federation.Sender
+	tr := &transport{handle: func(n int, _ txn) error {
+		if n == 1 {
+			s.DestinationUp(ctx, remote)
+			return errDown
+		}
+		return nil
+	}}
+	s = newSender(t, f, tr, federation.SenderOptions{MinBackoff: time.Hour})
+	f.messages(t, 2)
+	s.Start()
+	s.EventsPersisted()
+	waitFor(t, "the queue to drain", f.drained(t, tr))
+	if n := tr.n.Load(); n != 2 {
+		t.Fatalf("%d transactions, want the failed one and its retry", n)
+	}
+}
+
+// lockedBuffer is a log destination safe for concurrent writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// Closing a sender while it starts (reading what is pending, queueing new
+// events) logs no error: the cancelled context is how it stops.
+func TestSenderCloseIsQuiet(t *testing.T) {
+	f := newQueueFixture(t)
+	f.messages(t, 3)
+	var logs lockedBuffer
+	for range 20 {
+		s, err := federation.NewSender(federation.SenderOptions{
+			ServerName: local, Store: f.queue, Client: &transport{handle: func(int, txn) error { return errDown }},
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Start()
+		s.EventsPersisted()
+		s.Close()
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("closing the sender logged errors:\n%s", logs.String())
+	}
 }
 
 type fakeReceipts struct{ got []core.Receipt }
