@@ -54,6 +54,7 @@ export function makeCA(dir, ips) {
 // folder and ports are kept in the returned object so restart() brings the
 // same server back.
 export async function startHearth({ ip, ca, cert, key, dir, fedPort, clientPort, logLevel = "warn" }) {
+  const ownDir = !dir; // made here: removed here if the server never answers
   dir ??= tempDir("hearth-fed-");
   fedPort ??= await freePort(ip);
   clientPort ??= await freePort(ip);
@@ -80,7 +81,10 @@ export async function startHearth({ ip, ca, cert, key, dir, fedPort, clientPort,
   proc.on("exit", (code, signal) => { exited = code ?? signal; });
   const server = { name, base, dir, proc, ip, ca, cert, key, fedPort, clientPort };
   for (let i = 0; i < 300; i++) {
-    if (exited !== null) throw new Error(`hearth ${name} exited with ${exited} before answering`);
+    if (exited !== null) {
+      if (ownDir) removeDir(dir);
+      throw new Error(`hearth ${name} exited with ${exited} before answering`);
+    }
     try {
       const r = await fetch(`${base}/_matrix/client/versions`);
       if (r.ok) return server;
@@ -88,6 +92,7 @@ export async function startHearth({ ip, ca, cert, key, dir, fedPort, clientPort,
     await new Promise((r) => setTimeout(r, 50));
   }
   proc.kill("SIGKILL");
+  if (ownDir) removeDir(dir);
   throw new Error(`hearth ${name} did not answer /versions within 15 s`);
 }
 
