@@ -131,10 +131,10 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 			writeJSON(w, http.StatusOK, resp)
 			return nil
 		}
+		s.syncWaiters.Add(1)
 		if h := syncWaitHook.Load(); h != nil {
 			(*h)()
 		}
-		s.syncWaiters.Add(1)
 		select {
 		case <-changed:
 			s.syncWaiters.Add(-1)

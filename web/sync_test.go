@@ -365,10 +365,16 @@ func TestSyncLongPollWakes(t *testing.T) {
 	case res := <-done:
 		t.Fatalf("the sync returned without waiting: %+v", res)
 	}
+	if n := e.srv.SyncWaiters(); n != 1 {
+		t.Errorf("SyncWaiters while one waits = %d, want 1", n)
+	}
 	msg := e.send(alice, roomID, "t1", "wake up")
 	res := <-done
 	if res.err != "" {
 		t.Fatal(res.err)
+	}
+	if n := e.srv.SyncWaiters(); n != 0 {
+		t.Errorf("SyncWaiters after the wake-up = %d, want 0", n)
 	}
 	if got := timelineIDs(res.resp.Rooms.Join[roomID].Timeline.Events); !slices.Equal(got, []string{msg}) {
 		t.Errorf("woken sync timeline = %v, want [%s]", got, msg)
