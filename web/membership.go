@@ -16,6 +16,7 @@ func (s *Server) registerMembershipRoutes() {
 	const p = "/_matrix/client/v3"
 	s.mux.HandleFunc("POST "+p+"/join/{roomIdOrAlias}", s.authed(s.postJoin))
 	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/join", s.authed(s.postJoin))
+	s.mux.HandleFunc("POST "+p+"/knock/{roomIdOrAlias}", s.authed(s.postKnock))
 	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/invite", s.authed(s.postInvite))
 	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/leave", s.authed(s.postLeave))
 	s.mux.HandleFunc("POST "+p+"/rooms/{roomId}/forget", s.authed(s.postForget))
@@ -39,6 +40,9 @@ type RemoteRooms interface {
 	// JoinRemote joins a room this server is not in through one of
 	// servers, and returns the join event's ID.
 	JoinRemote(ctx context.Context, roomID, userID, reason string, servers []string) (string, error)
+	// KnockRemote knocks on a room this server is not in through one of
+	// servers, and returns the knock event's ID.
+	KnockRemote(ctx context.Context, roomID, userID, reason string, servers []string) (string, error)
 	// ResolveRemoteAlias asks another server for its alias's room and the
 	// servers to join it through.
 	ResolveRemoteAlias(ctx context.Context, alias string) (string, []string, error)
@@ -71,20 +75,9 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 	servers := append(q["server_name"], q["via"]...)
 	roomID := r.PathValue("roomId")
 	if target := r.PathValue("roomIdOrAlias"); target != "" {
-		roomID = target
-		if strings.HasPrefix(target, "#") {
-			var err error
-			if s.opts.RemoteRooms != nil && !strings.HasSuffix(target, ":"+s.opts.ServerName) {
-				var more []string
-				if roomID, more, err = s.opts.RemoteRooms.ResolveRemoteAlias(ctx, target); err != nil {
-					return err
-				}
-				servers = append(servers, more...)
-			} else if roomID, err = s.opts.Rooms.ResolveAlias(ctx, target); err != nil {
-				return err
-			}
-		} else if !strings.HasPrefix(target, "!") {
-			return core.ErrInvalidParam.WithMessage("%q is neither a room ID nor a room alias", target)
+		var err error
+		if roomID, servers, err = s.resolveRoomTarget(ctx, target, servers); err != nil {
+			return err
 		}
 	}
 	if err := s.refuseBlocked(r, roomID); err != nil {
@@ -102,6 +95,54 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 		}
 	}
 	if _, err := s.opts.Rooms.Join(ctx, roomID, sess.UserID, body.Reason); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
+	return nil
+}
+
+// resolveRoomTarget turns a room ID or alias of a path into the room ID
+// and the servers to reach it through (servers and those the alias's
+// server names).
+func (s *Server) resolveRoomTarget(ctx context.Context, target string, servers []string) (string, []string, error) {
+	switch {
+	case strings.HasPrefix(target, "!"):
+		return target, servers, nil
+	case !strings.HasPrefix(target, "#"):
+		return "", nil, core.ErrInvalidParam.WithMessage("%q is neither a room ID nor a room alias", target)
+	case s.opts.RemoteRooms != nil && !strings.HasSuffix(target, ":"+s.opts.ServerName):
+		roomID, more, err := s.opts.RemoteRooms.ResolveRemoteAlias(ctx, target)
+		if err != nil {
+			return "", nil, err
+		}
+		return roomID, append(servers, more...), nil
+	}
+	roomID, err := s.opts.Rooms.ResolveAlias(ctx, target)
+	return roomID, servers, err
+}
+
+// postKnock is POST /knock/{roomIdOrAlias}: a knock on a room of this
+// server goes through the room pipeline, one on a room this server is not
+// in through a server that is (make_knock, send_knock).
+func (s *Server) postKnock(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
+	var body reasonBody
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	q := r.URL.Query()
+	roomID, servers, err := s.resolveRoomTarget(ctx, r.PathValue("roomIdOrAlias"), append(q["server_name"], q["via"]...))
+	if err != nil {
+		return err
+	}
+	if err := s.refuseBlocked(r, roomID); err != nil {
+		return err
+	}
+	if s.opts.RemoteRooms != nil && s.notInRoom(ctx, roomID) {
+		if _, err := s.opts.RemoteRooms.KnockRemote(ctx, roomID, sess.UserID, body.Reason, servers); err != nil {
+			return err
+		}
+	} else if _, err := s.opts.Rooms.Knock(ctx, roomID, sess.UserID, body.Reason); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"room_id": roomID})
