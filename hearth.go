@@ -163,7 +163,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		IsJoined: g.Client.IsJoined, DeviceLists: g.Keys,
 	}, federation.MessagingOptions{
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
-		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms,
+		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms, Hierarchy: g.Rooms.HierarchyForServer,
 		Devices: g.Accounts, DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
 		Media: media, OpenID: g.Accounts,
 	})

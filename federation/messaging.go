@@ -52,6 +52,8 @@ type MessagingOptions struct {
 	ServersInRoom func(ctx context.Context, roomID string) ([]string, error)
 	// PublicRooms lists the published rooms matching a search.
 	PublicRooms func(ctx context.Context, search string) ([]room.PublicRoom, error)
+	// Hierarchy answers another server's /hierarchy request for a space.
+	Hierarchy func(ctx context.Context, origin, roomID string, suggestedOnly bool) (*room.FederationHierarchy, error)
 	// End-to-end encryption: devices, their keys, cross-signing keys and
 	// the device list stream.
 	Devices      core.DeviceStore
@@ -98,6 +100,9 @@ func (m *Messaging) register(s *Server) {
 	if o.PublicRooms != nil {
 		s.handle("GET /_matrix/federation/v1/publicRooms", m.getPublicRooms)
 		s.handle("POST /_matrix/federation/v1/publicRooms", m.postPublicRooms)
+	}
+	if o.Hierarchy != nil {
+		s.handle("GET /_matrix/federation/v1/hierarchy/{roomID}", m.hierarchy)
 	}
 	if o.Media != nil {
 		s.handle("GET /_matrix/federation/v1/media/download/{mediaID}", m.mediaDownload(false))
@@ -383,5 +388,23 @@ func (m *Messaging) publicRooms(w http.ResponseWriter, r *http.Request, search s
 		page.PrevBatch = "o" + strconv.Itoa(max(from-limit, 0))
 	}
 	matrixhttp.WriteJSON(w, http.StatusOK, page)
+	return nil
+}
+
+// hierarchy answers GET /hierarchy/{roomId} (server-server API, "Spaces").
+func (m *Messaging) hierarchy(w http.ResponseWriter, r *http.Request, origin string) error {
+	suggested := false
+	switch r.URL.Query().Get("suggested_only") {
+	case "", "false":
+	case "true":
+		suggested = true
+	default:
+		return core.ErrInvalidParam.WithMessage("suggested_only must be true or false")
+	}
+	h, err := m.opts.Hierarchy(r.Context(), origin, r.PathValue("roomID"), suggested)
+	if err != nil {
+		return err
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, h)
 	return nil
 }

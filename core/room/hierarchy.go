@@ -156,7 +156,7 @@ func (p *Pipeline) Hierarchy(ctx context.Context, req HierarchyRequest) (*Hierar
 		if walked++; walked > maxHierarchyWalk {
 			break
 		}
-		hr, children, ok, err := p.hierarchyRoom(ctx, it.roomID, req.UserID, req.SuggestedOnly)
+		hr, children, ok, err := p.hierarchyRoom(ctx, it.roomID, req.UserID, "", req.SuggestedOnly)
 		if err != nil {
 			return nil, err
 		}
@@ -188,8 +188,9 @@ func (p *Pipeline) Hierarchy(ctx context.Context, req HierarchyRequest) (*Hierar
 
 // hierarchyRoom summarises roomID for userID and returns its valid
 // children in order; ok is false when the room is not known here or the
-// user may neither join nor peek into it.
-func (p *Pipeline) hierarchyRoom(ctx context.Context, roomID, userID string, suggestedOnly bool) (HierarchyRoom, []spaceChild, bool, error) {
+// user may neither join nor peek into it. With origin set (a server asking
+// over federation), the room is judged for that server instead of a user.
+func (p *Pipeline) hierarchyRoom(ctx context.Context, roomID, userID, origin string, suggestedOnly bool) (HierarchyRoom, []spaceChild, bool, error) {
 	v, err := p.Version(ctx, roomID)
 	if errors.Is(err, core.ErrNotFound) {
 		return HierarchyRoom{}, nil, false, nil
@@ -229,7 +230,12 @@ func (p *Pipeline) hierarchyRoom(ctx context.Context, roomID, userID string, sug
 			}
 		}
 	}
-	ok, err := p.mayJoinOrPeek(ctx, v.Knock, v.KnockRestricted, roomID, userID, pr, hr.AllowedRoomIDs, restricted)
+	var ok bool
+	if origin != "" {
+		ok, err = p.serverMayJoinOrPeek(ctx, v.Knock, v.KnockRestricted, roomID, origin, pr, restricted)
+	} else {
+		ok, err = p.mayJoinOrPeek(ctx, v.Knock, v.KnockRestricted, roomID, userID, pr, hr.AllowedRoomIDs, restricted)
+	}
 	if err != nil || !ok {
 		return HierarchyRoom{}, nil, false, err
 	}
