@@ -1,3 +1,10 @@
+//go:build !js
+
+// The connection tests dial with the native WebSocket client; under js/wasm
+// the library dials through the host's WebSocket (Node 20 has none without
+// --experimental-websocket), which client_js_test.go
+// drives against a native relay instead (relayserver's TestRelayClientInWasm).
+
 package relay
 
 import (
