@@ -4,7 +4,8 @@
 // openssl) with hearth A (`hearth serve`, federation over TLS at
 // 127.0.0.1:P). The tab joins a room on A; messages go both ways
 // (matrix-js-sdk against A in Node, hs.fetch in the tab); the tab is
-// closed while A sends 100 messages; reopened, it has all 100.
+// closed while A sends 100 messages, which R stores for it; reopened, it
+// has all 100.
 //
 // Chromium reaches R as wss://relay.test:PORT: --host-resolver-rules maps
 // relay.test to 127.0.0.1, and --ignore-certificate-errors-spki-list with
@@ -131,6 +132,7 @@ describe("a tab's homeserver behind a relay", { timeout: 900000 }, () => {
 	let relayProc;
 	let relayLog = "";
 	let relayPort;
+	let relayDir;
 	let token;
 	let a;
 	let alice;
@@ -141,7 +143,7 @@ describe("a tab's homeserver behind a relay", { timeout: 900000 }, () => {
 	before(async () => {
 		const { ca, certs } = makeCA(work, ["127.0.0.1"]);
 		const relayCert = wildcardCert(work);
-		const relayDir = path.join(work, "relay");
+		relayDir = path.join(work, "relay");
 		token = (await hearth("relay", "node", "add", "--data-dir", relayDir, "tab")).trim();
 		relayPort = await freePort();
 		relayProc = spawn(hearthBin, ["relay", "--data-dir", relayDir, "--listen", `127.0.0.1:${relayPort}`,
@@ -236,6 +238,13 @@ describe("a tab's homeserver behind a relay", { timeout: 900000 }, () => {
 		for (const body of hundred) {
 			await alice.sendTextMessage(roomId, body);
 		}
+		// R holds A's transactions for the tab while it is away.
+		let list = "";
+		await until("R queues transactions for the tab", async () => {
+			list = await hearth("relay", "node", "list", "--data-dir", relayDir);
+			const m = /^tab\t.*\tqueued (\d+)/m.exec(list);
+			return m && Number(m[1]) > 0;
+		}, 150).catch((err) => { throw new Error(`${err.message}\nnode list: ${list}\nrelay log:\n${relayLog}\nA log:\n${a.log()}`); });
 		page = await openTab("tab again", { storage: "opfs", relay: { url: relayURL() } });
 		const login = await tabReq("POST", "/_matrix/client/v3/login",
 			{ type: "m.login.password", identifier: { type: "m.id.user", user: bob.name }, password: bob.password });
