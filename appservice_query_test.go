@@ -139,6 +139,12 @@ func TestAppServiceQueriesPingAndThirdParty(t *testing.T) {
 		t.Errorf("profile of a ghost the bridge does not know: %d %v", status, body)
 	}
 	status, _ = c.raw("GET", "/_matrix/client/v3/profile/"+url.PathEscape("@stranger:localhost"), owner, nil)
+	// Inviting an unknown ghost asks the bridge too, which makes it.
+	room := c.do("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{})["room_id"].(string)
+	c.do("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/invite", owner, map[string]any{"user_id": "@_q_known2:localhost"})
+	if _, err := hs.services.Accounts.Account(context.Background(), "@_q_known2:localhost"); err != nil {
+		t.Errorf("the invited ghost was not created through the bridge: %v", err)
+	}
 	// An alias lookup likewise.
 	status, body = c.raw("GET", "/_matrix/client/v3/directory/room/"+url.PathEscape("#_q_known:localhost"), owner, nil)
 	if status != 200 || body["room_id"] == nil {
@@ -159,8 +165,8 @@ func TestAppServiceQueriesPingAndThirdParty(t *testing.T) {
 		}
 	}
 	bridge.mu.Unlock()
-	if len(queries) != 4 { // not for @stranger, outside the namespace
-		t.Errorf("queries = %q, want 4 (two users, two aliases)", queries)
+	if len(queries) != 5 { // not for @stranger, outside the namespace
+		t.Errorf("queries = %q, want 5 (three users, two aliases)", queries)
 	}
 
 	// Ping: only the service itself, with its token.

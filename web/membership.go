@@ -177,6 +177,10 @@ func (s *Server) postInvite(w http.ResponseWriter, r *http.Request, sess *core.S
 	invite := s.opts.Rooms.Invite
 	if s.opts.RemoteRooms != nil && !strings.HasSuffix(body.UserID, ":"+s.opts.ServerName) {
 		invite = s.opts.RemoteRooms.InviteRemote
+	} else if _, err := s.opts.Accounts.Account(r.Context(), body.UserID); errors.Is(err, core.ErrNotFound) {
+		// A local user no one has registered may be an application
+		// service's ghost: the service is asked, and creates it.
+		s.appServiceKnowsUser(r, body.UserID)
 	}
 	if err := invite(r.Context(), r.PathValue("roomId"), sess.UserID, body.UserID, body.Reason, false); err != nil {
 		return err
