@@ -69,6 +69,12 @@ func TestRemoteRestrictedJoin(t *testing.T) {
 		status, out := a.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(allowed)+"/state/m.room.member/"+url.PathEscape(b.user), a.token, nil)
 		return status == http.StatusOK && out["membership"] == "join"
 	})
+	// c is asked first, and must know bob joined too, or it refuses with
+	// M_FORBIDDEN instead of M_UNABLE_TO_GRANT_JOIN.
+	eventually(t, "c to see bob in the allowed room", func() bool {
+		status, out := c.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(allowed)+"/state/m.room.member/"+url.PathEscape(b.user), c.token, nil)
+		return status == http.StatusOK && out["membership"] == "join"
+	})
 	b.c.ok("POST", joinPath, b.token, map[string]any{})
 
 	mu.Lock()
