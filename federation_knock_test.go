@@ -77,3 +77,27 @@ func TestRemoteKnock(t *testing.T) {
 		return status == http.StatusOK && out["membership"] == "join"
 	})
 }
+
+// TestRemoteKnockRetracted: bob retracts his knock on a.test's room with
+// POST /leave, which goes through a (make_leave, send_leave); a sees him
+// leave and b's /sync no longer lists the room in rooms.knock.
+func TestRemoteKnockRetracted(t *testing.T) {
+	n := &fedNet{hosts: map[string]string{}, down: map[string]bool{}}
+	a := n.open(t, "a.test", "alice")
+	b := n.open(t, "b.test", "bob")
+	knockRoom, _ := a.c.ok("POST", "/_matrix/client/v3/createRoom", a.token, map[string]any{
+		"preset": "private_chat", "room_version": "10",
+		"initial_state": []any{map[string]any{"type": "m.room.join_rules", "state_key": "", "content": map[string]any{"join_rule": "knock"}}},
+	})["room_id"].(string)
+	b.c.ok("POST", "/_matrix/client/v3/knock/"+url.PathEscape(knockRoom)+"?server_name=a.test", b.token, map[string]any{})
+	b.c.ok("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(knockRoom)+"/leave", b.token, map[string]any{})
+	eventually(t, "a to see bob's knock retracted", func() bool {
+		status, out := a.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(knockRoom)+"/state/m.room.member/"+url.PathEscape(b.user), a.token, nil)
+		return status == http.StatusOK && out["membership"] == "leave"
+	})
+	_, sync := b.c.do("GET", "/_matrix/client/v3/sync?timeout=0", b.token, nil)
+	js, _ := json.Marshal(sync["rooms"])
+	if strings.Contains(string(js), `"knock":{"`+knockRoom) {
+		t.Fatalf("b's rooms after the retraction = %s, still knocking", js)
+	}
+}
