@@ -66,6 +66,11 @@ func TestDBExportAndSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The browser VFSes hold the database exclusively while it is open, so
+	// it is read back after Close (which checkpoints it to the same pages).
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
 	orig, err := Inspect(ctx, o)
 	if err != nil {
 		t.Fatal(err)
