@@ -3,7 +3,6 @@ package room
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/url"
 
@@ -52,27 +51,9 @@ func (f *Federation) KnockRemote(ctx context.Context, roomID, userID, reason str
 	if len(servers) == 0 {
 		return "", core.ErrNotFound.WithMessage("no server to knock on %s through: give server_name or via", roomID)
 	}
-	var lastErr error = errNoResident
-	for _, server := range servers {
-		eventID, err := f.knockThrough(ctx, server, roomID, userID, reason)
-		if err == nil {
-			return eventID, nil
-		}
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		f.cfg.Logger.InfoContext(ctx, "remote knock failed", "room_id", roomID, "server", server, "err", err)
-		var me *core.Error
-		if errors.As(err, &me) && (me.ErrCode == core.ErrForbidden.ErrCode || me.ErrCode == core.ErrIncompatibleRoomVer.ErrCode) {
-			return "", err // a decision of the room, not of the server asked
-		}
-		lastErr = err
-	}
-	var me *core.Error
-	if errors.As(lastErr, &me) {
-		return "", me
-	}
-	return "", errNoResident
+	return f.throughResidents(ctx, "knock", roomID, servers, func(server string) (string, error) {
+		return f.knockThrough(ctx, server, roomID, userID, reason)
+	})
 }
 
 // knockThrough does make_knock and send_knock with one resident server.

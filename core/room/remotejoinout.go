@@ -56,16 +56,27 @@ func (f *Federation) JoinRemote(ctx context.Context, roomID, userID, reason stri
 	if len(servers) == 0 {
 		return "", core.ErrNotFound.WithMessage("no server to join %s through: give server_name or via", roomID)
 	}
+	return f.throughResidents(ctx, "join", roomID, servers, func(server string) (string, error) {
+		return f.joinThrough(ctx, server, roomID, userID, reason)
+	})
+}
+
+// throughResidents tries each candidate server in turn with try (a
+// make_/send_ handshake for a membership) and returns the first event ID.
+// M_FORBIDDEN and M_INCOMPATIBLE_ROOM_VERSION end the search: they are the
+// room's decision, not the asked server's. Otherwise the last Matrix error
+// seen is returned, or errNoResident.
+func (f *Federation) throughResidents(ctx context.Context, what, roomID string, servers []string, try func(server string) (string, error)) (string, error) {
 	var lastErr error = errNoResident
 	for _, server := range servers {
-		eventID, err := f.joinThrough(ctx, server, roomID, userID, reason)
+		eventID, err := try(server)
 		if err == nil {
 			return eventID, nil
 		}
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		f.cfg.Logger.InfoContext(ctx, "remote join failed", "room_id", roomID, "server", server, "err", err)
+		f.cfg.Logger.InfoContext(ctx, "remote "+what+" failed", "room_id", roomID, "server", server, "err", err)
 		var me *core.Error
 		if errors.As(err, &me) && (me.ErrCode == core.ErrForbidden.ErrCode || me.ErrCode == core.ErrIncompatibleRoomVer.ErrCode) {
 			return "", err // a decision of the room, not of the server asked
