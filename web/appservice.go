@@ -127,6 +127,7 @@ func (s *Server) registerAppServiceUser(w http.ResponseWriter, r *http.Request, 
 	if err != nil {
 		return err
 	}
+	_ = s.rateLimit(nil, r, actionRegister) // counted once created, as for users
 	local := body.Username
 	if err := s.opts.ProfileUpdates.SetNames(r.Context(), acct.UserID, &local, nil); err != nil {
 		slog.WarnContext(r.Context(), "registration: initial display name", "user", acct.UserID, "err", err)

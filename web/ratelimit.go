@@ -17,10 +17,15 @@ import (
 // Rate-limited actions. Handlers call s.rateLimit(w, r, action) before
 // doing the work.
 const (
-	actionLogin      = "login"
-	actionRegister   = "register"
-	actionMessage    = "message"
-	actionLoginToken = "login_token"
+	actionLogin    = "login"
+	actionRegister = "register"
+	// actionRegisterQuery covers the cheap questions a client asks while
+	// a user fills in the registration form (is this name free, is this
+	// token valid, a shared-secret nonce), so that asking them does not
+	// use up the registrations themselves.
+	actionRegisterQuery = "register_query"
+	actionMessage       = "message"
+	actionLoginToken    = "login_token"
 	// actionLoginFailed counts wrong passwords per account, whatever
 	// address they come from (checkPassword).
 	actionLoginFailed = "login_failed"
@@ -38,10 +43,11 @@ type bucketRate struct {
 // login tokens for other clients follow the spec's hint of about one a
 // minute.
 var actionRates = map[string]bucketRate{
-	actionLogin:      {perSecond: 0.17, burst: 5},
-	actionRegister:   {perSecond: 0.17, burst: 3},
-	actionMessage:    {perSecond: 10, burst: 50},
-	actionLoginToken: {perSecond: 1.0 / 60, burst: 3},
+	actionLogin:         {perSecond: 0.17, burst: 5},
+	actionRegister:      {perSecond: 0.17, burst: 3},
+	actionRegisterQuery: {perSecond: 1, burst: 10},
+	actionMessage:       {perSecond: 10, burst: 50},
+	actionLoginToken:    {perSecond: 1.0 / 60, burst: 3},
 	// As Synapse's rc_login.failed_attempts.
 	actionLoginFailed: {perSecond: 0.17, burst: 3},
 }
@@ -70,6 +76,18 @@ type bucket struct {
 // M_LIMIT_EXCEEDED with retry_after_ms. It does nothing when rate limits
 // are off or the action is unknown.
 func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string) error {
+	return s.limitAction(w, r, action, true)
+}
+
+// checkRateLimit is rateLimit without taking a token: it refuses when the
+// bucket is empty, and the caller takes the token with rateLimit once the
+// action is done (registration counts accounts created, not the rounds
+// of user-interactive authentication before them, as in Synapse).
+func (s *Server) checkRateLimit(w http.ResponseWriter, r *http.Request, action string) error {
+	return s.limitAction(w, r, action, false)
+}
+
+func (s *Server) limitAction(w http.ResponseWriter, r *http.Request, action string, consume bool) error {
 	if !s.opts.RateLimits {
 		return nil
 	}
@@ -90,7 +108,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, action string
 			who = "user:" + sess.UserID
 		}
 	}
-	wait := s.acct.limits.take(bucketKey{who: who, action: action}, rate, s.opts.Now(), true)
+	wait := s.acct.limits.take(bucketKey{who: who, action: action}, rate, s.opts.Now(), consume)
 	return limitExceeded(w, wait)
 }
 

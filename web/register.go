@@ -74,7 +74,7 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return core.ErrInvalidParam.WithMessage("Unknown kind %q", kind)
 	}
-	if err := s.rateLimit(w, r, actionRegister); err != nil {
+	if err := s.checkRateLimit(w, r, actionRegister); err != nil {
 		return err
 	}
 	var body registerRequest
@@ -123,6 +123,9 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// The account counts against the address's registrations now; the
+	// answer does not depend on it.
+	_ = s.rateLimit(nil, r, actionRegister)
 	s.acct.uia.finish(done)
 	// The localpart is the display name until the user picks one, as
 	// in Synapse. The account exists already: a failure here is
@@ -205,7 +208,7 @@ func checkDeviceID(deviceID string) error {
 
 // getRegisterAvailable answers GET /register/available.
 func (s *Server) getRegisterAvailable(w http.ResponseWriter, r *http.Request) error {
-	if err := s.rateLimit(w, r, actionRegister); err != nil {
+	if err := s.rateLimit(w, r, actionRegisterQuery); err != nil {
 		return err
 	}
 	username := r.URL.Query().Get("username")
@@ -223,7 +226,7 @@ func (s *Server) getRegisterAvailable(w http.ResponseWriter, r *http.Request) er
 // /v1/register/m.login.registration_token/validity. A setup token counts
 // as valid while it can be used, in every registration mode.
 func (s *Server) getRegistrationTokenValidity(w http.ResponseWriter, r *http.Request) error {
-	if err := s.rateLimit(w, r, actionRegister); err != nil {
+	if err := s.rateLimit(w, r, actionRegisterQuery); err != nil {
 		return err
 	}
 	token := r.URL.Query().Get("token")

@@ -85,7 +85,7 @@ func (s *Server) getSharedSecretNonce(w http.ResponseWriter, r *http.Request) er
 	if s.opts.RegistrationSharedSecret == "" {
 		return errSharedSecretOff
 	}
-	if err := s.rateLimit(w, r, actionRegister); err != nil {
+	if err := s.rateLimit(w, r, actionRegisterQuery); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"nonce": s.acct.nonces.issue(s.opts.Now())})
