@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
+.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
 
 all: build
 
@@ -173,6 +173,16 @@ bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) build -o bin/hearth-load ./cmd/hearth-load
 	test/load/run.sh --messages 2000
+
+# A long mixed load (a benchmark, not part of `make test`): 8 clients of one
+# user sending, syncing, paging, typing, uploading, searching, creating rooms
+# and asking for devices and keys for SOAK_MINUTES, with ops/s, p50/p99 per
+# kind, the server's RSS and the database's size printed every minute, and the
+# first five minutes compared with the last five at the end.
+SOAK_MINUTES ?= 30
+soak: build
+	$(GO) build -o bin/hearth-load ./cmd/hearth-load
+	test/load/run.sh --soak $(SOAK_MINUTES)m
 
 clean:
 	rm -rf bin

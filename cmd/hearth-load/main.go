@@ -10,6 +10,12 @@
 // and prints operations per second with p50/p99 latencies. With --pid it
 // reads the server's resident memory from /proc; with --db it divides the
 // database files' growth by the events sent.
+//
+//	hearth-load --url URL --soak 30m [--interval 1m] [--pid PID] [--db FILE]
+//
+// runs a long mixed load instead (soak.go): 8 clients sending, syncing,
+// paging, typing, uploading, searching, creating rooms and querying devices
+// and keys, with throughput, p50/p99 and RSS printed every interval.
 package main
 
 import (
@@ -32,9 +38,11 @@ import (
 )
 
 type client struct {
-	base  string
-	token string
-	http  *http.Client
+	base     string
+	token    string
+	userID   string
+	deviceID string
+	http     *http.Client
 }
 
 func (c *client) do(method, path string, body any, out any) error {
@@ -154,6 +162,45 @@ func dbBytes(path string) int64 {
 	return n
 }
 
+// register creates a fresh user (open registration with m.login.dummy, or
+// a registration token) and keeps its access token in c.
+func (c *client) register(regToken string) error {
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	user := "load" + hex.EncodeToString(suffix)
+	auth := map[string]any{"type": "m.login.dummy"}
+	if regToken != "" {
+		auth = map[string]any{"type": "m.login.registration_token", "token": regToken}
+	}
+	var reg struct {
+		AccessToken string `json:"access_token"`
+		UserID      string `json:"user_id"`
+		DeviceID    string `json:"device_id"`
+	}
+	body := map[string]any{"username": user, "password": loadPassword, "auth": auth}
+	if err := c.do("POST", "/_matrix/client/v3/register", body, &reg); err != nil {
+		// Servers that insist on the two-step flow: take the session and retry.
+		var first struct{ Session string }
+		if e2 := c.do("POST", "/_matrix/client/v3/register", map[string]any{"username": user, "password": loadPassword}, &first); e2 != nil {
+			msg := e2.Error()
+			if i := strings.Index(msg, "{"); i >= 0 {
+				json.Unmarshal([]byte(msg[i:]), &first)
+			}
+		}
+		if first.Session == "" {
+			return err
+		}
+		auth["session"] = first.Session
+		if err := c.do("POST", "/_matrix/client/v3/register", body, &reg); err != nil {
+			return err
+		}
+	}
+	c.token, c.userID, c.deviceID = reg.AccessToken, reg.UserID, reg.DeviceID
+	return nil
+}
+
+const loadPassword = "load-password"
+
 func main() {
 	base := flag.String("url", "http://127.0.0.1:8008", "homeserver base URL")
 	messages := flag.Int("messages", 2000, "messages per send phase")
@@ -161,8 +208,16 @@ func main() {
 	pid := flag.Int("pid", 0, "server process ID, for RSS")
 	dbPath := flag.String("db", "", "server database file, for bytes per event")
 	regToken := flag.String("registration-token", "", "registration token, when registration is not open")
+	soakFor := flag.Duration("soak", 0, "instead of the phases, run 8 clients with a mixed load for this long (e.g. 30m)")
+	interval := flag.Duration("interval", time.Minute, "with --soak, how often to report")
 	flag.Parse()
-	if err := run(*base, *messages, *states, *pid, *dbPath, *regToken); err != nil {
+	var err error
+	if *soakFor > 0 {
+		err = soak(*base, *soakFor, *interval, *pid, *dbPath, *regToken)
+	} else {
+		err = run(*base, *messages, *states, *pid, *dbPath, *regToken)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hearth-load:", err)
 		os.Exit(1)
 	}
@@ -180,36 +235,9 @@ func run(base string, messages, states, pid int, dbPath, regToken string) error 
 	}
 	fmt.Printf("first /versions: %s\n", time.Since(start).Round(time.Microsecond))
 
-	suffix := make([]byte, 4)
-	rand.Read(suffix)
-	user := "load" + hex.EncodeToString(suffix)
-	auth := map[string]any{"type": "m.login.dummy"}
-	if regToken != "" {
-		auth = map[string]any{"type": "m.login.registration_token", "token": regToken}
+	if err := c.register(regToken); err != nil {
+		return err
 	}
-	var reg struct {
-		AccessToken string `json:"access_token"`
-		Session     string `json:"session"`
-	}
-	body := map[string]any{"username": user, "password": "load-password", "auth": auth}
-	if err := c.do("POST", "/_matrix/client/v3/register", body, &reg); err != nil {
-		// Servers that insist on the two-step flow: take the session and retry.
-		var first struct{ Session string }
-		if e2 := c.do("POST", "/_matrix/client/v3/register", map[string]any{"username": user, "password": "load-password"}, &first); e2 != nil {
-			msg := e2.Error()
-			if i := strings.Index(msg, "{"); i >= 0 {
-				json.Unmarshal([]byte(msg[i:]), &first)
-			}
-		}
-		if first.Session == "" {
-			return err
-		}
-		auth["session"] = first.Session
-		if err := c.do("POST", "/_matrix/client/v3/register", body, &reg); err != nil {
-			return err
-		}
-	}
-	c.token = reg.AccessToken
 	before := dbBytes(dbPath)
 
 	var room struct {
