@@ -128,6 +128,18 @@ func (p *Pipeline) createPlanned(ctx context.Context, req CreateRequest) (string
 	}
 	unlock := p.lockRoom(roomID)
 	defer unlock()
+	if v.RoomIDFromCreateEvent {
+		// The room ID is the create event's hash: a create event that
+		// repeats one built before (the same sender, content and
+		// timestamp, as after a clock set back) would make a room that
+		// exists already, and must not be stored into it.
+		if _, err := p.stores.Rooms.Room(ctx, roomID); err == nil {
+			return "", nil, core.ErrUnknown.WithStatus(409).WithMessage(
+				"a room with the ID %s exists already; try again", roomID)
+		} else if !errors.Is(err, core.ErrNotFound) {
+			return "", nil, err
+		}
+	}
 	if _, err := p.stores.Events.PersistEvents(ctx, events, opts); err != nil {
 		if errors.Is(err, core.ErrRoomInUse) {
 			return "", nil, core.ErrRoomInUse.WithMessage("%s is already taken", plan.alias)
@@ -172,6 +184,9 @@ func (p *Pipeline) buildRoom(plan *roomPlan) (string, []core.NewEvent, []*pdu.PD
 		if i == 0 && !v.RoomIDFromCreateEvent {
 			roomID = "!" + rand.Text()[:18] + ":" + p.cfg.ServerName
 		}
+		if i == 0 && v.RoomIDFromCreateEvent {
+			pr.Timestamp = p.createTimestamp(pr.Timestamp)
+		}
 		ev, js, err := p.build(v, roomID, pr, prev, state.Lookup)
 		if err != nil {
 			var me *core.Error
@@ -202,6 +217,23 @@ func (p *Pipeline) buildRoom(plan *roomPlan) (string, []core.NewEvent, []*pdu.PD
 		prev = []*pdu.PDU{ev}
 	}
 	return roomID, events, built, ids, nil
+}
+
+// createTimestamp returns the origin_server_ts for a new room's create
+// event: ts when it is set (an application service's timestamp), else now,
+// moved past the last one built so that two rooms created in the same
+// millisecond by the same user still get different create events, and so
+// different room IDs where the ID is the create event's hash.
+func (p *Pipeline) createTimestamp(ts int64) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if ts > 0 {
+		p.lastCreateTS = max(p.lastCreateTS, ts)
+		return ts
+	}
+	ts = max(p.now(), p.lastCreateTS+1)
+	p.lastCreateTS = ts
+	return ts
 }
 
 // roomPlan is a createRoom request turned into the events to send.

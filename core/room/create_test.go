@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
@@ -178,4 +179,49 @@ func TestCreateRoomInitialStateCap(t *testing.T) {
 	if got := f.count(t, "rooms"); got != rooms {
 		t.Errorf("refused createRoom left %d rooms, want %d", got, rooms)
 	}
+}
+
+// TestCreateRoomV12SameMillisecond checks rooms whose ID is their create
+// event's hash (room version 12): two rooms made by the same user in the
+// same millisecond get different IDs, and a create event that repeats a
+// stored one (a restart with the clock set back) is refused, not written
+// into the existing room.
+func TestCreateRoomV12SameMillisecond(t *testing.T) {
+	ctx := context.Background()
+	fixed := func(c *room.Config) { c.Now = fixed0() }
+	f := newFixture(t, fixed)
+	req := room.CreateRequest{Creator: alice, RoomVersion: "12"}
+	first, err := f.p.CreateRoom(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := f.p.CreateRoom(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == second {
+		t.Fatalf("two rooms created in the same millisecond share the ID %s", first)
+	}
+	events := f.count(t, "events")
+	// A second pipeline over the same database starts from the same clock.
+	again, err := room.New(room.Config{ServerName: server, Key: f.key, Profiles: f.profiles, Now: fixed0()}, room.Stores{
+		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events,
+		Directory: storage.NewDirectoryStore(f.db),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = again.CreateRoom(ctx, req)
+	var me *core.Error
+	if !errors.As(err, &me) || me.Status != 409 {
+		t.Fatalf("creating a room whose create event exists already: %v, want a 409 Matrix error", err)
+	}
+	if got := f.count(t, "events"); got != events {
+		t.Errorf("the refused room wrote %d events", got-events)
+	}
+}
+
+// fixed0 is a clock stopped at one millisecond.
+func fixed0() func() time.Time {
+	return func() time.Time { return time.UnixMilli(1_700_000_000_000) }
 }

@@ -79,6 +79,10 @@ type Pipeline struct {
 	mu       sync.Mutex
 	versions map[string]*roomversion.Version // room ID -> version (immutable)
 	tips     map[string]*tip                 // room ID -> last known DAG tip
+	// lastCreateTS is the origin_server_ts of the last create event built
+	// here, so that no two rooms whose ID is their create event's hash
+	// (room version 12) get the same create event.
+	lastCreateTS int64
 
 	cache eventCache
 }
