@@ -189,29 +189,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices.Presence = appservice.PresenceOut{PresenceStore: clientServices.Presence, Sender: hs.appServices,
 		Rooms: g.Rooms.JoinedRooms, Now: time.Now}
 	// To-device messages for users of other servers go to their servers.
+	// (Changes of local devices go out as m.device_list_update EDUs from
+	// the federation sender, which reads them from the database.)
 	clientServices.ToDevice = federation.ToDeviceOut{ToDeviceStore: g.Client.ToDevice, Sender: hs.sender, ServerName: name}
-	clientServices.DeviceKeys = federation.DeviceKeysOut{DeviceKeyStore: g.Client.DeviceKeys, Sender: hs.sender,
-		Servers: func(ctx context.Context, userID string) ([]string, error) {
-			rooms, err := g.Rooms.JoinedRooms(ctx, userID)
-			if err != nil {
-				return nil, err
-			}
-			seen := map[string]bool{name: true}
-			var out []string
-			for _, roomID := range rooms {
-				servers, err := remote.ServersInRoom(ctx, roomID)
-				if err != nil {
-					return nil, err
-				}
-				for _, s := range servers {
-					if !seen[s] {
-						seen[s] = true
-						out = append(out, s)
-					}
-				}
-			}
-			return out, nil
-		}}
 	var previews web.URLPreviewer
 	if cfg.URLPreview() {
 		p, err := urlpreview.New(urlpreview.Config{ServerName: name, Media: g.Client.Media,

@@ -134,6 +134,16 @@ type DeviceListStore interface {
 	DeviceListChanges(ctx context.Context, userID string, since, to int64) (DeviceLists, error)
 }
 
+// DeviceListStreamIDs numbers the changes of local users' devices that
+// other servers are told of (the stream_id of m.device_list_update).
+type DeviceListStreamIDs interface {
+	// DeviceListStreamID returns the stream_id of the newest change of
+	// userID's devices (0 when none was recorded): GET /user/devices
+	// answers it, and the user's next m.device_list_update names it in
+	// prev_id.
+	DeviceListStreamID(ctx context.Context, userID string) (int64, error)
+}
+
 // RemoteDeviceLists records other servers' users' device list changes.
 type RemoteDeviceLists interface {
 	// RemoteDeviceListChanged records that userID's devices or

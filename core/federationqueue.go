@@ -57,6 +57,14 @@ type FederationQueueStore interface {
 	// a membership event to the target's server too. It returns the
 	// destinations that got something, and whether more events wait.
 	QueueNewEvents(ctx context.Context, limit int) (destinations []string, more bool, err error)
+	// QueueDeviceListUpdates turns at most limit changes of local users'
+	// devices (created, renamed, re-keyed, deleted), of those recorded
+	// since the last call, into m.device_list_update EDUs queued for every
+	// other server sharing a room with the user, each naming the user's
+	// previous change in prev_id, and advances past them, in one
+	// transaction. It returns the destinations that got something, and
+	// whether more changes wait.
+	QueueDeviceListUpdates(ctx context.Context, limit int) (destinations []string, more bool, err error)
 	// QueueEDU adds an EDU to destination's queue.
 	QueueEDU(ctx context.Context, destination, eduType string, content json.RawMessage) error
 	// NextBatch returns the oldest at most maxPDUs PDUs and maxEDUs EDUs

@@ -55,11 +55,11 @@ type MessagingOptions struct {
 	// Hierarchy answers another server's /hierarchy request for a space.
 	Hierarchy func(ctx context.Context, origin, roomID string, suggestedOnly bool) (*room.FederationHierarchy, error)
 	// End-to-end encryption: devices, their keys, cross-signing keys and
-	// the device list stream.
+	// where each user's device list stands.
 	Devices      core.DeviceStore
 	DeviceKeys   core.DeviceKeyStore
 	CrossSigning core.CrossSigningStore
-	DeviceLists  core.DeviceListStore
+	DeviceLists  core.DeviceListStreamIDs
 	// Media serves local media to other servers.
 	Media LocalMedia
 	// OpenID checks the OpenID tokens local users hand to third parties

@@ -149,14 +149,20 @@ func (s *Sender) loop() {
 	}
 }
 
-// queueNew moves newly persisted events into the destinations' queues and
-// kicks those destinations.
+// queueNew moves newly persisted events, and the m.device_list_update
+// EDUs of local device changes, into the destinations' queues and kicks
+// those destinations.
 func (s *Sender) queueNew() {
+	s.queueFrom("new events", s.o.Store.QueueNewEvents)
+	s.queueFrom("device list updates", s.o.Store.QueueDeviceListUpdates)
+}
+
+func (s *Sender) queueFrom(what string, queue func(ctx context.Context, limit int) ([]string, bool, error)) {
 	for {
-		dests, more, err := s.o.Store.QueueNewEvents(s.ctx, queueChunk)
+		dests, more, err := queue(s.ctx, queueChunk)
 		if err != nil {
 			if s.ctx.Err() == nil {
-				s.o.Logger.Error("federation sender: queueing new events", "err", err)
+				s.o.Logger.Error("federation sender: queueing "+what, "err", err)
 			}
 			return
 		}

@@ -18,14 +18,15 @@ type userDevice struct {
 
 // userDevices answers GET /_matrix/federation/v1/user/devices/{userId}: a
 // local user's devices with their identity keys, cross-signing keys and
-// the device list stream position.
+// the stream_id of the user's newest device change, which the prev_id of
+// the user's next m.device_list_update names.
 func (m *Messaging) userDevices(w http.ResponseWriter, r *http.Request, origin string) error {
 	ctx := r.Context()
 	userID := r.PathValue("userID")
 	if err := m.localUser(ctx, userID); err != nil {
 		return err
 	}
-	pos, err := m.opts.DeviceLists.DeviceListPosition(ctx)
+	pos, err := m.opts.DeviceLists.DeviceListStreamID(ctx, userID)
 	if err != nil {
 		return err
 	}

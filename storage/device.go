@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -73,7 +74,7 @@ func (s *AccountStore) SetDeviceDisplayName(ctx context.Context, userID, deviceI
 			return notFound("device %s of %s", deviceID, userID)
 		}
 		// Other users see device names in key queries.
-		return markDeviceListChange(ctx, q, userID)
+		return markDevicesChanged(ctx, q, userID, false, deviceID)
 	})
 }
 
@@ -84,7 +85,7 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 		return nil
 	}
 	err := s.db.Write(ctx, func(q Queryer) error {
-		var deleted int64
+		var deleted []string
 		for _, id := range deviceIDs {
 			res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ? AND device_id = ?", userID, id)
 			if err != nil {
@@ -93,10 +94,11 @@ func (s *AccountStore) DeleteDevices(ctx context.Context, userID string, deviceI
 			if _, err := q.ExecContext(ctx, sqlDeleteDevicePushers, userID, id); err != nil {
 				return err
 			}
-			n, _ := res.RowsAffected()
-			deleted += n
+			if n, _ := res.RowsAffected(); n > 0 {
+				deleted = append(deleted, id)
+			}
 		}
-		return markDevicesGone(ctx, q, userID, deleted)
+		return markDevicesChanged(ctx, q, userID, true, deleted...)
 	})
 	set := make(map[string]bool, len(deviceIDs))
 	for _, id := range deviceIDs {
@@ -121,16 +123,6 @@ func (s *AccountStore) DeviceSeen(ctx context.Context, userID, deviceID, ip stri
 	})
 }
 
-// markDevicesGone records a device list change of userID when n devices
-// (and, by cascade, their keys) were deleted, so users sharing a room stop
-// encrypting for them.
-func markDevicesGone(ctx context.Context, q Queryer, userID string, n int64) error {
-	if n == 0 {
-		return nil
-	}
-	return markDeviceListChange(ctx, q, userID)
-}
-
 // Pushers belong to the device that set them (Synapse deletes them with
 // the device): sqlDeleteDevicePushers deletes one device's,
 // sqlDeleteOrphanPushers those of a user's devices that no longer exist.
@@ -142,17 +134,32 @@ const (
 )
 
 // deleteDevicesWhere deletes the devices of userID matching the extra
-// condition (with its arguments) and their pushers, and marks the change.
+// condition (with its arguments) and their pushers, and marks the change:
+// their keys go with them (by cascade), so users sharing a room stop
+// encrypting for them, and other servers are told.
 func deleteDevicesWhere(ctx context.Context, q Queryer, userID, cond string, args ...any) error {
-	res, err := q.ExecContext(ctx, "DELETE FROM devices WHERE user_id = ?"+cond, append([]any{userID}, args...)...)
+	rows, err := q.QueryContext(ctx, "DELETE FROM devices WHERE user_id = ?"+cond+" RETURNING device_id", append([]any{userID}, args...)...)
 	if err != nil {
+		return err
+	}
+	var deleted []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return err
+		}
+		deleted = append(deleted, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
 		return err
 	}
 	if _, err := q.ExecContext(ctx, sqlDeleteOrphanPushers, userID); err != nil {
 		return err
 	}
-	n, _ := res.RowsAffected()
-	return markDevicesGone(ctx, q, userID, n)
+	slices.Sort(deleted)
+	return markDevicesChanged(ctx, q, userID, true, deleted...)
 }
 
 // seenThrottle remembers when each device's last_seen was last written.

@@ -113,7 +113,7 @@ func putDeviceKeys(ctx context.Context, q Queryer, userID, deviceID string, raw 
 	if err != nil {
 		return fmt.Errorf("storage: storing device keys of %s %s: %w", userID, deviceID, err)
 	}
-	return markDeviceListChange(ctx, q, userID)
+	return markDevicesChanged(ctx, q, userID, false, deviceID)
 }
 
 // putOneTimeKeys adds one-time keys. Keys of one upload are equivalent in

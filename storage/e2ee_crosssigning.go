@@ -2,7 +2,9 @@ package storage
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"hearth.dev/hearth/core"
@@ -199,6 +201,16 @@ func (s *KeyStore) AddSignatures(ctx context.Context, sigs []core.KeySignature) 
 				return fmt.Errorf("storage: storing a signature on %s %s: %w", sg.TargetUserID, sg.TargetKeyID, err)
 			}
 			users = append(users, sg.TargetUserID, sg.SignerUserID)
+			// A signature on a local device changes the keys other servers
+			// were sent for it.
+			var dev int
+			err = q.QueryRowContext(ctx, "SELECT 1 FROM devices WHERE user_id = ? AND device_id = ?", sg.TargetUserID, sg.TargetKeyID).Scan(&dev)
+			if err == nil {
+				err = markDevicesChanged(ctx, q, sg.TargetUserID, false, sg.TargetKeyID)
+			}
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("storage: signature on %s %s: %w", sg.TargetUserID, sg.TargetKeyID, err)
+			}
 		}
 		return markDeviceListChange(ctx, q, users...)
 	})

@@ -96,7 +96,7 @@ func (s *AccountStore) IssueTokens(ctx context.Context, l core.NewLogin) (core.T
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			// A new device is a device list change.
-			if err := markDeviceListChange(ctx, q, l.UserID); err != nil {
+			if err := markDevicesChanged(ctx, q, l.UserID, false, t.DeviceID); err != nil {
 				return err
 			}
 		}

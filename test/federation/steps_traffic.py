@@ -248,16 +248,44 @@ def hearth_edus_reach_peer():
 
 @step
 def device_list_to_peer():
-    """A new device of alice's reaches the peer, which shares a room with her, as m.device_list_update."""
+    """alice's new device, its new name and its logout reach the peer, which shares a room with
+    her, as m.device_list_update EDUs (the last with deleted: true), whose stream_ids grow and
+    whose prev_ids chain from the stream_id hearth's /user/devices answered, as the spec's
+    device list protocol has it; /user/devices then answers the newest stream_id."""
     uid, tok = alice()
     need("peer_room_11", "hearth_joins_peer_room_v11")
+    devices_path = f"/_matrix/federation/v1/user/devices/{q(uid)}"
+    start = peer.request("GET", H, devices_path).get("stream_id")
+    check(isinstance(start, int), f"/user/devices stream_id {start!r}")
     login = call("POST", "/_matrix/client/v3/login", {"type": "m.login.password", "password": "pw-alice" + SUFFIX,
                                                      "identifier": {"type": "m.id.user", "user": uid}})
-    new_dev = login["device_id"]
-    got = peer.wait_for(lambda: [e for e in peer.received_edus if e.get("edu_type") == "m.device_list_update"
-                                 and e["content"].get("user_id") == uid
-                                 and e["content"].get("device_id") == new_dev], WAIT)
-    check(got, f"no m.device_list_update for alice's new device {new_dev} reached the peer")
+    new_dev, new_tok = login["device_id"], login["access_token"]
+
+    def updates():
+        return [e["content"] for e in list(peer.received_edus) if e.get("edu_type") == "m.device_list_update"
+                and e.get("content", {}).get("user_id") == uid and e["content"].get("device_id") == new_dev]
+
+    check(peer.wait_for(lambda: len(updates()) >= 1, WAIT),
+          f"no m.device_list_update for alice's new device {new_dev} reached the peer")
+    name = "peer-visible " + SUFFIX
+    call("PUT", f"/_matrix/client/v3/devices/{q(new_dev)}", {"display_name": name}, new_tok)
+    check(peer.wait_for(lambda: any(u.get("device_display_name") == name for u in updates()), WAIT),
+          f"the peer got no update naming {new_dev} {name!r}: {updates()}")
+    call("POST", "/_matrix/client/v3/logout", {}, new_tok)
+    check(peer.wait_for(lambda: any(u.get("deleted") is True for u in updates()), WAIT),
+          f"the peer got no deleted update for {new_dev}: {updates()}")
+    got = updates()
+    check(len(got) == 3, f"want 3 updates for {new_dev} (login, rename, logout), got {got}")
+    prev = start
+    for u in got:
+        check(isinstance(u.get("stream_id"), int) and u["stream_id"] > prev,
+              f"stream_id {u.get('stream_id')!r} does not follow {prev}: {got}")
+        check(u.get("prev_id") == ([prev] if prev else []), f"prev_id {u.get('prev_id')!r}, want [{prev}]: {got}")
+        prev = u["stream_id"]
+    check(not got[0].get("deleted") and not got[1].get("deleted"), f"a live device marked deleted: {got}")
+    now = peer.request("GET", H, devices_path)
+    check(now.get("stream_id") == prev, f"/user/devices stream_id {now.get('stream_id')}, want {prev}")
+    check(all(d.get("device_id") != new_dev for d in now.get("devices", [])), f"{new_dev} still listed: {now}")
 
 
 @step
