@@ -17,6 +17,7 @@ var (
 		"DELETE FROM state_group_edges WHERE state_group IN (SELECT id FROM state_groups WHERE room_id = ?1)",
 		"DELETE FROM state_groups_state WHERE state_group IN (SELECT id FROM state_groups WHERE room_id = ?1)",
 		"DELETE FROM state_groups WHERE room_id = ?1",
+		"DELETE FROM state_compressor_progress WHERE room_id = ?1",
 	}
 	sqlPurgeByRoomNID = []string{
 		"DELETE FROM current_state_events WHERE room_nid = ?1",

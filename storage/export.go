@@ -155,6 +155,13 @@ func mergeStateFile(ctx context.Context, o Options, dest string) error {
 			}
 		}
 	}
+	// The state file's deltas made the tables just copied: the copy has
+	// them applied, or its next open would make them again.
+	if _, err := conn.ExecContext(ctx,
+		"INSERT OR IGNORE INTO main.applied_schema_deltas (version, file) SELECT version, file FROM src.applied_schema_deltas WHERE file LIKE 'state/%'"); err != nil {
+		conn.ExecContext(ctx, "ROLLBACK")
+		return fmt.Errorf("export: copying the state file's deltas: %w", err)
+	}
 	_, err = conn.ExecContext(ctx, "COMMIT")
 	return err
 }

@@ -275,25 +275,34 @@ func storeStateGroup(ctx context.Context, q Queryer, cache *stateCache, roomID, 
 			return 0, none, fmt.Errorf("storage: state group edge: %w", err)
 		}
 	}
+	// A snapshot lists what is there; removals have nothing to remove.
+	if err := insertStateRows(ctx, q, roomID, id, rows, prev == 0); err != nil {
+		return 0, none, err
+	}
+	return id, newGroupState{group: id, prev: prev, state: rows}, nil
+}
+
+// insertStateRows writes the rows of group, in key order; dropRemovals
+// leaves out the keys rows removes (for a snapshot).
+func insertStateRows(ctx context.Context, q Queryer, roomID string, group int64, rows core.StateMap, dropRemovals bool) error {
 	keys := slices.SortedFunc(maps.Keys(rows), compareStateKeys)
-	if prev == 0 {
-		// A snapshot lists what is there; removals have nothing to remove.
+	if dropRemovals {
 		keys = slices.DeleteFunc(keys, func(k core.StateKey) bool { return rows[k] == "" })
 	}
 	const perStatement = 150 // 5 parameters a row
 	for chunk := range slices.Chunk(keys, perStatement) {
 		args := make([]any, 0, 5*len(chunk))
 		for _, k := range chunk {
-			args = append(args, id, roomID, k.Type, k.StateKey, rows[k])
+			args = append(args, group, roomID, k.Type, k.StateKey, rows[k])
 		}
 		_, err := q.ExecContext(ctx,
 			"INSERT INTO state_groups_state (state_group, room_id, type, state_key, event_id) VALUES "+
 				repeatJoin("(?, ?, ?, ?, ?)", len(chunk)), args...)
 		if err != nil {
-			return 0, none, fmt.Errorf("storage: state group %d rows: %w", id, err)
+			return fmt.Errorf("storage: state group %d rows: %w", group, err)
 		}
 	}
-	return id, newGroupState{group: id, prev: prev, state: rows}, nil
+	return nil
 }
 
 func compareStateKeys(a, b core.StateKey) int {
