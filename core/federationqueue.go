@@ -65,6 +65,13 @@ type FederationQueueStore interface {
 	// transaction. It returns the destinations that got something, and
 	// whether more changes wait.
 	QueueDeviceListUpdates(ctx context.Context, limit int) (destinations []string, more bool, err error)
+	// QueuePresenceUpdates queues, for each local user whose presence
+	// changed since the last call (at most limit users), an m.presence EDU
+	// with their current presence for every other server sharing a room
+	// with them, replacing one of theirs still queued there, and advances
+	// past them, in one transaction. It returns the destinations that got
+	// something, and whether more changes wait.
+	QueuePresenceUpdates(ctx context.Context, limit int) (destinations []string, more bool, err error)
 	// QueueEDU adds an EDU to destination's queue.
 	QueueEDU(ctx context.Context, destination, eduType string, content json.RawMessage) error
 	// NextBatch returns the oldest at most maxPDUs PDUs and maxEDUs EDUs

@@ -150,11 +150,12 @@ func (s *Sender) loop() {
 }
 
 // queueNew moves newly persisted events, and the m.device_list_update
-// EDUs of local device changes, into the destinations' queues and kicks
-// those destinations.
+// and m.presence EDUs of local device and presence changes, into the
+// destinations' queues and kicks those destinations.
 func (s *Sender) queueNew() {
 	s.queueFrom("new events", s.o.Store.QueueNewEvents)
 	s.queueFrom("device list updates", s.o.Store.QueueDeviceListUpdates)
+	s.queueFrom("presence", s.o.Store.QueuePresenceUpdates)
 }
 
 func (s *Sender) queueFrom(what string, queue func(ctx context.Context, limit int) ([]string, bool, error)) {

@@ -195,3 +195,51 @@ def xmatrix_header(origin, destination, key, method, uri, content):
 
 def quote(s):
     return urllib.parse.quote(s, safe="")
+
+
+PRESENCE_STATES = ("online", "unavailable", "offline")
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def edu_shape_error(edu):
+    """What is wrong with an m.presence or m.device_list_update EDU against the
+    server-server API's schemas (None when nothing is, or for other EDU types)."""
+    kind, content = edu.get("edu_type"), edu.get("content")
+    if kind not in ("m.presence", "m.device_list_update"):
+        return None
+    if not isinstance(content, dict):
+        return f"{kind} content is not an object"
+    if kind == "m.presence":
+        push = content.get("push")
+        if not isinstance(push, list) or not push:
+            return f"m.presence push {push!r} is not a non-empty list"
+        for p in push:
+            if not isinstance(p, dict):
+                return f"m.presence push entry {p!r} is not an object"
+            if not isinstance(p.get("user_id"), str) or p.get("presence") not in PRESENCE_STATES:
+                return f"m.presence entry {p} lacks user_id or a valid presence"
+            if not _is_int(p.get("last_active_ago")) or p["last_active_ago"] < 0:
+                return f"m.presence entry {p} lacks a non-negative last_active_ago"
+            if "currently_active" in p and not isinstance(p["currently_active"], bool):
+                return f"m.presence entry {p} has a currently_active that is not a boolean"
+            if "status_msg" in p and not isinstance(p["status_msg"], str):
+                return f"m.presence entry {p} has a status_msg that is not a string"
+        return None
+    for k in ("user_id", "device_id"):
+        if not isinstance(content.get(k), str) or not content[k]:
+            return f"m.device_list_update without {k}: {content}"
+    if not _is_int(content.get("stream_id")):
+        return f"m.device_list_update stream_id {content.get('stream_id')!r} is not an integer"
+    prev = content.get("prev_id", [])
+    if not isinstance(prev, list) or not all(_is_int(p) for p in prev):
+        return f"m.device_list_update prev_id {prev!r} is not a list of integers"
+    if "deleted" in content and not isinstance(content["deleted"], bool):
+        return f"m.device_list_update deleted {content['deleted']!r} is not a boolean"
+    if "keys" in content and not isinstance(content["keys"], dict):
+        return f"m.device_list_update keys {content['keys']!r} is not an object"
+    if "device_display_name" in content and not isinstance(content["device_display_name"], str):
+        return f"m.device_list_update device_display_name is not a string"
+    return None

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import signedjson.sign
 
 from matrixspec import (
-    SUPPORTED_VERSIONS, Invalid, RemoteError, b64, event_id_of, parse_xmatrix, redact, server_of,
+    SUPPORTED_VERSIONS, Invalid, RemoteError, b64, edu_shape_error, event_id_of, parse_xmatrix, redact, server_of,
 )
 
 
@@ -149,6 +149,9 @@ def on_send(peer, origin, params, body, txn_id):
         elif isinstance(pdu, dict) and pdu.get("room_id") in peer.rooms:
             results[event_id_of(pdu, peer.rooms[pdu["room_id"]].version)] = {"error": err}
     for edu in body.get("edus", []):
+        shape = edu_shape_error(edu) if isinstance(edu, dict) else "an EDU that is not an object"
+        if shape:
+            peer.fail(f"EDU from {origin}: {shape}")
         for user in edu_users(edu):
             if ":" not in user or server_of(user) != origin:
                 peer.fail(f"{edu.get('edu_type')} EDU from {origin} speaks for {user}")

@@ -289,6 +289,35 @@ def device_list_to_peer():
 
 
 @step
+def presence_to_peer():
+    """alice's presence changes reach the peer, which shares a room with her, as m.presence EDUs
+    in a transaction whose X-Matrix signature the peer checked, of the spec's shape (the peer's
+    /send checks each, and peer_saw_only_valid_traffic reports any that failed): online with her
+    status message and currently_active, then unavailable without it."""
+    uid, tok = alice()
+    need("peer_room_11", "hearth_joins_peer_room_v11")
+    status = "at the peer's " + SUFFIX
+
+    def pushes():
+        return [p for e in list(peer.received_edus) if e.get("edu_type") == "m.presence"
+                for p in e.get("content", {}).get("push", []) if isinstance(p, dict) and p.get("user_id") == uid]
+
+    call("PUT", f"/_matrix/client/v3/presence/{q(uid)}/status", {"presence": "online", "status_msg": status}, tok)
+    check(peer.wait_for(lambda: any(p.get("presence") == "online" and p.get("status_msg") == status for p in pushes()), WAIT),
+          f"no m.presence with alice online and {status!r} reached the peer: {pushes()}")
+    online = [p for p in pushes() if p.get("status_msg") == status][-1]
+    check(online.get("currently_active") is True, f"online presence without currently_active: {online}")
+    check(isinstance(online.get("last_active_ago"), int) and 0 <= online["last_active_ago"] < 60000,
+          f"last_active_ago of a user active just now: {online}")
+    call("PUT", f"/_matrix/client/v3/presence/{q(uid)}/status", {"presence": "unavailable"}, tok)
+    check(peer.wait_for(lambda: any(p.get("presence") == "unavailable" for p in pushes()), WAIT),
+          f"no m.presence with alice unavailable reached the peer: {pushes()}")
+    away = [p for p in pushes() if p.get("presence") == "unavailable"][-1]
+    check("status_msg" not in away and not away.get("currently_active"), f"unavailable presence {away}")
+    check(not [f for f in peer.failures if "EDU" in f], f"the peer refused EDUs: {peer.failures}")
+
+
+@step
 def device_list_from_peer():
     """The peer's m.device_list_update for carol shows in alice's /sync device_lists.changed."""
     uid, tok = alice()

@@ -1,0 +1,53 @@
+package hearth
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// A local user's presence change reaches a server sharing a room with her
+// as an m.presence EDU: bob on b sees alice's state and status message,
+// and a later change replaces them; before they share a room, b hears
+// nothing.
+func TestPresenceReachesOtherServer(t *testing.T) {
+	n := &fedNet{hosts: map[string]string{}, down: map[string]bool{}}
+	rec := &eduRecorder{typ: "m.presence"}
+	a := n.open(t, "a.test", "alice")
+	b := n.openWrapped(t, "b.test", "bob", rec.wrap)
+	statusPath := "/_matrix/client/v3/presence/" + url.PathEscape(a.user) + "/status"
+	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "online", "status_msg": "alone"})
+
+	roomID, _ := a.c.ok("POST", "/_matrix/client/v3/createRoom", a.token, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	b.c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID)+"?server_name=a.test", b.token, map[string]any{})
+	eventually(t, "a to see bob joined", func() bool {
+		_, m := a.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/state/m.room.member/"+url.PathEscape(b.user), a.token, nil)
+		return m["membership"] == "join"
+	})
+	if got := rec.all(); len(got) != 0 {
+		t.Fatalf("b got presence before it shared a room with alice: %v", got)
+	}
+	seen := func(state, msg string) func() bool {
+		return func() bool {
+			status, out := b.c.do("GET", statusPath, b.token, nil)
+			got, _ := out["status_msg"].(string)
+			return status == http.StatusOK && out["presence"] == state && got == msg
+		}
+	}
+	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "online", "status_msg": "in the room"})
+	eventually(t, "b to show alice online, in the room", seen("online", "in the room"))
+	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "unavailable"})
+	eventually(t, "b to show alice unavailable", seen("unavailable", ""))
+	for _, c := range rec.all() {
+		push, _ := c["push"].([]any)
+		for _, p := range push {
+			m, _ := p.(map[string]any)
+			if m["user_id"] != a.user {
+				t.Errorf("m.presence from a speaks for %v", m["user_id"])
+			}
+			if _, ok := m["last_active_ago"].(float64); !ok {
+				t.Errorf("m.presence entry without last_active_ago: %v", m)
+			}
+		}
+	}
+}
