@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
+.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
 
 all: build
 
@@ -55,7 +55,7 @@ vet:
 tidy-check:
 	$(GO) mod tidy -diff
 
-test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell test-federation test-browser-relay
+test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell test-federation test-browser-relay test-appservice
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -168,6 +168,18 @@ test-federation: build federation-deps
 
 test-federation-full: build federation-deps
 	node test/federation/run.mjs
+
+# A real application service against a real `hearth serve` on 127.0.0.1:
+# an echo bridge on matrix-appservice-bridge (npm, pinned; its Rust crypto
+# bindings, which it loads but the bridge never uses, stand in as
+# test/appservice/no-crypto) that registers ghosts, is invited by a user,
+# echoes each message through a ghost, answers user queries and receives
+# typing and receipts (receive_ephemeral).
+appservice-deps:
+	npm ci --prefix test/appservice --no-audit --no-fund
+
+test-appservice: build appservice-deps
+	node --test test/appservice/echo.test.mjs
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
