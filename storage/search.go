@@ -52,24 +52,77 @@ func matchExpression(words, keys []string) (string, error) {
 	return "{" + strings.Join(cols, " ") + "} : (" + strings.Join(terms, " AND ") + ")", nil
 }
 
-// searchWhere restricts matches to timeline events of the rooms (a JSON
-// array of room IDs) that no redaction targets.
-const searchWhere = `
-	WHERE event_search MATCH ?
-		AND e.room_nid IN (SELECT room_nid FROM rooms WHERE room_id IN (SELECT value FROM json_each(?)))
+// searchScope is the rooms searched, from a JSON array of [room ID, after,
+// until] (?1): only events with a stream ordering in (after, until] count,
+// a null bound being no bound.
+const searchScope = `WITH scope (room_nid, after, until) AS MATERIALIZED (
+	SELECT r.room_nid, coalesce(j.value ->> 1, -4611686018427387904), coalesce(j.value ->> 2, 4611686018427387904)
+	FROM json_each(?1) j JOIN rooms r ON r.room_id = j.value ->> 0)
+`
+
+// searchFrom walks the matches of ?2 first (CROSS JOIN keeps the planner
+// from running the MATCH once per room) and keeps timeline events of the
+// scope that no redaction targets.
+const searchFrom = `FROM event_search CROSS JOIN events e ON e.event_nid = event_search.rowid
+	CROSS JOIN scope s ON s.room_nid = e.room_nid
+	WHERE event_search MATCH ?2
+		AND e.stream_ordering > s.after AND e.stream_ordering <= s.until
 		AND ` + timelineVisible + `
 		AND NOT EXISTS (SELECT 1 FROM redactions rd JOIN events re ON re.event_nid = rd.event_nid
 			WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
 
 const (
-	sqlSearchRank = `SELECT e.event_id, -bm25(event_search) FROM event_search
-	JOIN events e ON e.event_nid = event_search.rowid` + searchWhere + `
-	ORDER BY bm25(event_search), e.stream_ordering DESC LIMIT ? OFFSET ?`
-	sqlSearchRecent = `SELECT e.event_id, -bm25(event_search) FROM event_search
-	JOIN events e ON e.event_nid = event_search.rowid` + searchWhere + `
-		AND e.stream_ordering < ?
-	ORDER BY e.stream_ordering DESC LIMIT ?`
+	sqlSearchRank = searchScope + `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
+	ORDER BY bm25(event_search), e.stream_ordering DESC LIMIT ?3 OFFSET ?4`
+	sqlSearchRecent = searchScope + `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
+		AND e.stream_ordering < ?3
+	ORDER BY e.stream_ordering DESC LIMIT ?4`
+	// sqlSearchCount counts matches not sent by the senders of ?3 (a
+	// JSON array), stopping at ?4.
+	sqlSearchCount = searchScope + `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
+		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
+
+// searchScopeJSON encodes q's rooms and stream bounds for searchScope.
+func searchScopeJSON(q clientsync.SearchQuery) (string, error) {
+	scope := make([][3]any, len(q.RoomIDs))
+	for i, id := range q.RoomIDs {
+		scope[i][0] = id
+		if v, ok := q.After[id]; ok {
+			scope[i][1] = v
+		}
+		if v, ok := q.Until[id]; ok {
+			scope[i][2] = v
+		}
+	}
+	b, err := json.Marshal(scope)
+	return string(b), err
+}
+
+// CountSearch counts the events SearchEvents would find for q, leaving out
+// those sent by skipSenders, up to max; see clientsync.SearchStore.
+func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, skipSenders []string, max int) (int, error) {
+	if len(q.Words) == 0 || len(q.RoomIDs) == 0 || max <= 0 {
+		return 0, nil
+	}
+	match, err := matchExpression(q.Words, q.Keys)
+	if err != nil {
+		return 0, err
+	}
+	scope, err := searchScopeJSON(q)
+	if err != nil {
+		return 0, err
+	}
+	skip, err := json.Marshal(append([]string{}, skipSenders...))
+	if err != nil {
+		return 0, err
+	}
+	var n int
+	err = s.read(ctx, []string{sqlSearchCount}, func(r reader) error {
+		return wrapErr("search count", r.queryRow(sqlSearchCount, scope, match, string(skip), max).Scan(&n))
+	})
+	return n, err
+}
 
 // SearchEvents finds events by their text; see clientsync.SearchStore.
 func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery) ([]clientsync.SearchHit, error) {
@@ -80,7 +133,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 	if err != nil {
 		return nil, err
 	}
-	rooms, err := json.Marshal(q.RoomIDs)
+	scope, err := searchScopeJSON(q)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +146,9 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 			if before == 0 {
 				before = 1 << 62
 			}
-			rows, err = r.query(sqlSearchRecent, match, string(rooms), before, q.Limit)
+			rows, err = r.query(sqlSearchRecent, scope, match, before, q.Limit)
 		} else {
-			rows, err = r.query(sqlSearchRank, match, string(rooms), q.Limit, q.Offset)
+			rows, err = r.query(sqlSearchRank, scope, match, q.Limit, q.Offset)
 		}
 		if err != nil {
 			return fmt.Errorf("storage: search: %w", err)

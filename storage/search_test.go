@@ -78,6 +78,49 @@ func TestSearchEvents(t *testing.T) {
 		})
 	}
 
+	// Per-room stream bounds, and counting what a search finds.
+	byRecent, err := s.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{r.id, other.id},
+		Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, Recent: true, Limit: 10})
+	if err != nil || len(byRecent) != 3 {
+		t.Fatalf("recent search: %d hits, %v; want 3", len(byRecent), err)
+	}
+	m1 := byRecent[2].Event.StreamOrdering
+	for _, tc := range []struct {
+		name         string
+		after, until map[string]int64
+		want         []string
+	}{
+		{"after m1", map[string]int64{r.id: m1}, nil, []string{"o1", "m2"}},
+		{"until m1", nil, map[string]int64{r.id: m1}, []string{"o1", "m1"}},
+		{"other room's bounds", map[string]int64{other.id: 1 << 40}, nil, []string{"m2", "m1"}},
+	} {
+		q := clientsync.SearchQuery{RoomIDs: []string{r.id, other.id}, Words: []string{"martians"},
+			Keys: []string{clientsync.KeyBody}, Recent: true, After: tc.after, Until: tc.until}
+		if got := search(q); !cmp.Equal(got, tc.want) {
+			t.Errorf("%s: hits %v, want %v", tc.name, got, tc.want)
+		}
+		n, err := s.CountSearch(ctx, q, nil, 100)
+		if err != nil || n != len(tc.want) {
+			t.Errorf("%s: CountSearch = %d, %v; want %d", tc.name, n, err, len(tc.want))
+		}
+	}
+	countQ := clientsync.SearchQuery{RoomIDs: []string{r.id, other.id}, Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}}
+	for _, tc := range []struct {
+		name string
+		skip []string
+		max  int
+		want int
+	}{
+		{"all", nil, 100, 3},
+		{"capped", nil, 2, 2},
+		{"sender skipped", []string{"@alice:" + testServer}, 100, 0},
+		{"someone else skipped", []string{"@bob:" + testServer}, 100, 3},
+	} {
+		if n, err := s.CountSearch(ctx, countQ, tc.skip, tc.max); err != nil || n != tc.want {
+			t.Errorf("CountSearch %s = %d, %v; want %d", tc.name, n, err, tc.want)
+		}
+	}
+
 	// Redacting m2 takes it out of the results.
 	red := r.msg("redact-m2", 8, "m4")
 	red.Type = "m.room.redaction"
@@ -86,6 +129,9 @@ func TestSearchEvents(t *testing.T) {
 	r.persist(core.PersistOptions{}, red)
 	if got := search(clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}}); !cmp.Equal(got, []string{"m1"}) {
 		t.Errorf("after redaction: %v, want [m1]", got)
+	}
+	if n, err := s.CountSearch(ctx, countQ, nil, 100); err != nil || n != 2 {
+		t.Errorf("CountSearch after redaction = %d, %v; want 2 (m1, o1)", n, err)
 	}
 	if _, err := s.SearchEvents(ctx, clientsync.SearchQuery{RoomIDs: []string{r.id}, Words: []string{"x"}, Keys: []string{"content.nope"}, Limit: 1}); err == nil {
 		t.Error("unknown key: no error")

@@ -226,3 +226,42 @@ func TestSearchCountPages(t *testing.T) {
 		t.Errorf("alice's count = %d, want 623", r.Count)
 	}
 }
+
+// TestSearchCountBeforeJoin checks the count in a room the searcher is
+// joined to, where history before their join is hidden ("joined"
+// visibility): only what came after the join counts, with and without a
+// filter on senders, and nothing from a user they ignore.
+func TestSearchCountBeforeJoin(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat", "initial_state": []any{
+		map[string]any{"type": "m.room.history_visibility", "state_key": "", "content": map[string]any{"history_visibility": "joined"}},
+	}})
+	for i := range 3 {
+		e.send(alice, roomID, fmt.Sprint("h", i), fmt.Sprint("hidden note ", i))
+	}
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	var seen []string
+	for i := range 2 {
+		seen = append(seen, e.send(alice, roomID, fmt.Sprint("s", i), fmt.Sprint("hidden note seen ", i)))
+	}
+	slices.Reverse(seen)
+	for _, filter := range []map[string]any{nil, {"senders": []string{"@alice:" + roomTestServer}}} {
+		body := map[string]any{"search_term": "hidden note", "order_by": "recent"}
+		if filter != nil {
+			body["filter"] = filter
+		}
+		if r := e.search(bob, "", body); !slices.Equal(resultIDs(r), seen) || r.Count != 2 {
+			t.Errorf("filter %v: bob found %v, count %d; want %v, count 2", filter, resultIDs(r), r.Count, seen)
+		}
+	}
+	if r := e.search(alice, "", map[string]any{"search_term": "hidden note"}); r.Count != 5 {
+		t.Errorf("alice's count = %d, want 5", r.Count)
+	}
+	e.must("PUT", cs+"/user/"+url.PathEscape("@bob:"+roomTestServer)+"/account_data/m.ignored_user_list", bob,
+		map[string]any{"ignored_users": map[string]any{"@alice:" + roomTestServer: map[string]any{}}}, nil)
+	if r := e.search(bob, "", map[string]any{"search_term": "hidden note"}); r.Count != 0 || len(r.Results) != 0 {
+		t.Errorf("bob ignoring alice: found %v, count %d; want none", resultIDs(r), r.Count)
+	}
+}

@@ -41,6 +41,9 @@ type SearchQuery struct {
 	// Offset skips that many results in rank order.
 	Offset int
 	Limit  int
+	// After and Until, where they have a room, bound the stream orderings
+	// looked at in it to (After, Until].
+	After, Until map[string]int64
 }
 
 // SearchHit is one event found.
@@ -58,6 +61,10 @@ type SearchStore interface {
 	// order it asks for. Which of them the searcher may see is for the
 	// caller to decide.
 	SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+	// CountSearch counts the events SearchEvents finds for q (its order,
+	// offset and limit aside) that none of skipSenders sent, stopping at
+	// max.
+	CountSearch(ctx context.Context, q SearchQuery, skipSenders []string, max int) (int, error)
 }
 
 // SearchWords splits a search term into the words the index knows:
@@ -245,7 +252,7 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if err != nil {
 		return nil, err
 	}
-	if res.Count, err = s.searchCount(ctx, viewer.UserID, SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}, filter, ignored); err != nil {
+	if res.Count, err = s.searchCount(ctx, viewer.UserID, ms, SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}, filter, ignored); err != nil {
 		return nil, err
 	}
 	if len(hits) == limit {
@@ -333,13 +340,49 @@ const (
 
 // searchCount returns how many events matching q the viewer would be shown:
 // those filter selects, not sent by a user they ignore, and visible to
-// them (so a room they left counts nothing sent after they left). It walks
-// the matches newest first and stops after maxSearchCount of them, when
-// the count is a lower bound (the spec asks for an approximate count).
-func (s *Service) searchCount(ctx context.Context, userID string, q SearchQuery, filter *RoomEventFilter, ignored map[string]bool) (int, error) {
+// them (so a room they left counts nothing sent after they left), at most
+// maxSearchCount of them (the spec asks for an approximate count).
+//
+// In a room the viewer is joined to, everything after their join is
+// theirs to see, so when the filter leaves out no sender or type those
+// matches are counted by the store without being loaded. The rest (rooms
+// left, and what came before the join) is walked newest first and checked
+// event by event. An event of a fork that arrived after the join but
+// branched off before it is counted although the viewer may not see it:
+// the count is approximate there.
+func (s *Service) searchCount(ctx context.Context, userID string, ms []core.RoomMembership, q SearchQuery, filter *RoomEventFilter, ignored map[string]bool) (int, error) {
+	count := 0
+	if !filter.Restricts() && filter.ContainsURL == nil {
+		joinedAt := map[string]int64{}
+		for _, m := range ms {
+			if m.Membership == core.MembershipJoin && m.StreamOrdering > 0 {
+				joinedAt[m.RoomID] = m.StreamOrdering
+			}
+		}
+		fast := q
+		fast.After, fast.RoomIDs = map[string]int64{}, nil
+		for _, r := range q.RoomIDs {
+			if at, ok := joinedAt[r]; ok {
+				fast.RoomIDs = append(fast.RoomIDs, r)
+				fast.After[r] = at
+			}
+		}
+		if len(fast.RoomIDs) > 0 {
+			var skip []string
+			for u := range ignored {
+				skip = append(skip, u)
+			}
+			n, err := s.stores.Search.CountSearch(ctx, fast, skip, maxSearchCount)
+			if err != nil {
+				return 0, err
+			}
+			count = n
+			q.Until = fast.After
+		}
+	}
 	q.Recent, q.Limit = true, searchCountPage
-	count, seen := 0, 0
-	for seen < maxSearchCount {
+	seen := 0
+	for seen < maxSearchCount && count < maxSearchCount {
 		hits, err := s.stores.Search.SearchEvents(ctx, q)
 		if err != nil {
 			return 0, err
@@ -365,7 +408,7 @@ func (s *Service) searchCount(ctx context.Context, userID string, q SearchQuery,
 		}
 		q.Before = next
 	}
-	return count, nil
+	return min(count, maxSearchCount), nil
 }
 
 // searchContext returns the events around a search result.
