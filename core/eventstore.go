@@ -24,6 +24,9 @@ type NewEvent struct {
 	Depth          int64
 	OriginServerTS int64
 	PrevEvents     []string
+	// AuthEvents are the event's auth_events, for the auth chain index
+	// (AuthChainStore). When nil, storage reads them from JSON.
+	AuthEvents []string
 	// Redacts is the event an m.room.redaction removes ("" otherwise).
 	Redacts string
 	// Membership is content.membership of an m.room.member event; it must

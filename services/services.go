@@ -170,7 +170,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Logger: cfg.Logger}}}
 	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Profiles: g.Profiles,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites}, room.Stores{
-		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events,
+		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,
 		Directory: storage.NewDirectoryStore(db),
 	}); err != nil {
 		g.Close()

@@ -36,7 +36,7 @@ func newAdminRoomFixtureWith(tb testing.TB, o Options) *adminRoomFixture {
 		tb.Fatal(err)
 	}
 	p, err := room.New(room.Config{ServerName: testServer, Key: key}, room.Stores{
-		Events: es, Timeline: es, State: es, Groups: es, Rooms: es, Directory: NewDirectoryStore(es.db),
+		Events: es, Timeline: es, State: es, Groups: es, Rooms: es, AuthChains: es, Directory: NewDirectoryStore(es.db),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 )
@@ -45,13 +46,16 @@ type UpdateStatus struct {
 	Elapsed   time.Duration // time spent in batches since this process started it
 }
 
-// NewBackgroundUpdates makes a runner for db. Register handlers before Run.
+// NewBackgroundUpdates makes a runner for db, with the handlers of
+// storage's own updates. Register other handlers before Run.
 func NewBackgroundUpdates(db *DB) *BackgroundUpdates {
-	return &BackgroundUpdates{
+	b := &BackgroundUpdates{
 		db: db, handlers: map[string]BackgroundUpdate{}, log: db.log,
 		Target: 100 * time.Millisecond, MinBatch: 1, MaxBatch: 100_000,
 		status: map[string]*UpdateStatus{},
 	}
+	maps.Copy(b.handlers, builtinUpdates)
+	return b
 }
 
 // Register sets the code that runs the update called name.

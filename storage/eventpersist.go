@@ -73,6 +73,7 @@ type persister struct {
 	created []newGroupState  // state groups to cache once committed
 	groups  map[string]int64 // event ID -> state group, for this batch's events
 	live    bool             // the batch is not backfilled: its senders' read positions move
+	chained []*chainEvent    // new state events, for the auth chain index
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -141,6 +142,9 @@ func (p *persister) persist(events []core.NewEvent, opts core.PersistOptions) ([
 		}
 		out[i] = so
 	}
+	if err := newChainIndexer(p.ctx, p.q).indexNew(p.chained); err != nil {
+		return nil, err
+	}
 	for _, d := range opts.CurrentState {
 		if err := p.applyCurrentState(d); err != nil {
 			return nil, err
@@ -200,6 +204,9 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 		}
 	} else {
 		if nid, err = p.insert(ev, room, so, rejected); err != nil {
+			return 0, err
+		}
+		if err := p.chain(ev, room, nid); err != nil {
 			return 0, err
 		}
 	}

@@ -43,7 +43,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	events := storage.NewEventStore(db)
 	rooms, err := room.New(room.Config{ServerName: server, Key: key}, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
+		Events: events, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
 	if err != nil {

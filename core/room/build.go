@@ -231,6 +231,7 @@ func newEvent(v *roomversion.Version, ev *pdu.PDU, js []byte, meta Metadata, rec
 		Depth:            ev.Depth,
 		OriginServerTS:   ev.OriginServerTS,
 		PrevEvents:       ev.PrevEvents,
+		AuthEvents:       ev.AuthEvents,
 		JSON:             js,
 		FormatVersion:    int(v.EventFormat),
 		InternalMetadata: meta.marshal(),

@@ -131,7 +131,7 @@ func TestCreateRoomAliasRaceLeavesNothing(t *testing.T) {
 	}
 	dir := racingDirectory{DirectoryStore: storage.NewDirectoryStore(f.db), rival: rival}
 	p, err := room.New(room.Config{ServerName: server, Key: f.key}, room.Stores{
-		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events, Directory: dir,
+		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events, AuthChains: f.events, Directory: dir,
 	})
 	if err != nil {
 		t.Fatal(err)

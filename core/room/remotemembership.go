@@ -252,18 +252,6 @@ func (f *Federation) joinAnswer(ctx context.Context, ev *pdu.PDU, stateBefore co
 	}
 	resp := &core.SendJoinResponse{State: make([]json.RawMessage, 0, len(stateIDs)), AuthChain: []json.RawMessage{},
 		Origin: p.cfg.ServerName}
-	// The auth chain: every event reachable through auth_events from the
-	// state and the join, walked breadth first.
-	seen := map[string]bool{}
-	var queue []string
-	push := func(ids []string) {
-		for _, id := range ids {
-			if !seen[id] {
-				seen[id] = true
-				queue = append(queue, id)
-			}
-		}
-	}
 	slices.Sort(stateIDs)
 	for _, id := range stateIDs {
 		se := state[id]
@@ -272,35 +260,14 @@ func (f *Federation) joinAnswer(ctx context.Context, ev *pdu.PDU, stateBefore co
 		}
 		resp.State = append(resp.State, se.JSON)
 	}
-	evs, err := p.pdus(ctx, stateIDs)
+	// The auth chain: every event reachable through auth_events from the
+	// state and the join.
+	chain, err := p.authChainEvents(ctx, stateIDs, ev.AuthEvents)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range evs {
-		push(e.AuthEvents)
-	}
-	push(ev.AuthEvents)
-	for len(queue) > 0 {
-		batch := queue[:min(len(queue), 200)]
-		queue = queue[len(batch):]
-		stored, err := p.stores.Events.Events(ctx, batch)
-		if err != nil {
-			return nil, err
-		}
-		parsed, err := p.pdus(ctx, batch)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range batch {
-			se := stored[id]
-			if se == nil {
-				continue // an auth event this server never had: nothing to give
-			}
-			resp.AuthChain = append(resp.AuthChain, se.JSON)
-			if e := parsed[id]; e != nil {
-				push(e.AuthEvents)
-			}
-		}
+	for _, se := range chain {
+		resp.AuthChain = append(resp.AuthChain, se.JSON)
 	}
 	return resp, nil
 }

@@ -442,7 +442,7 @@ func (f *Federation) currentAfter(ctx context.Context, in *incoming, t *tip, b *
 			return ev, nil
 		}
 		return fetch(id)
-	}, nil)
+	}, p.resolveOptions(ctx, ev))
 	if err != nil {
 		return nil, false, fmt.Errorf("room: resolving state: %w", err)
 	}

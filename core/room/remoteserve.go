@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -253,7 +252,7 @@ func (f *Federation) ServeStateIDs(ctx context.Context, origin, roomID, eventID 
 		pduIDs = append(pduIDs, id)
 	}
 	slices.Sort(pduIDs)
-	chain, err := f.authChain(ctx, pduIDs)
+	chain, err := f.p.authChainEvents(ctx, nil, pduIDs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -308,54 +307,14 @@ func (f *Federation) ServeEventAuth(ctx context.Context, origin, roomID, eventID
 	if err != nil {
 		return nil, err
 	}
-	chain, err := f.authChain(ctx, e.PDU.AuthEvents)
+	chain, err := f.p.authChainEvents(ctx, nil, e.PDU.AuthEvents)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(chain))
+	out := make([]json.RawMessage, len(chain))
 	for i, c := range chain {
-		ids[i] = c.EventID
+		out[i] = c.JSON
 	}
-	return f.rawEvents(ctx, ids)
-}
-
-// authChain returns the events reachable from ids through auth_events,
-// ids included, oldest (by depth) first.
-func (f *Federation) authChain(ctx context.Context, ids []string) ([]*pdu.PDU, error) {
-	seen := map[string]*pdu.PDU{}
-	frontier := slices.Clone(ids)
-	for len(frontier) > 0 {
-		var want []string
-		for _, id := range frontier {
-			if _, ok := seen[id]; !ok {
-				want = append(want, id)
-				seen[id] = nil
-			}
-		}
-		got, err := f.p.pdus(ctx, want)
-		if err != nil {
-			return nil, err
-		}
-		frontier = frontier[:0]
-		for _, id := range want {
-			e := got[id]
-			if e == nil {
-				delete(seen, id)
-				continue
-			}
-			seen[id] = e
-			frontier = append(frontier, e.AuthEvents...)
-		}
-	}
-	out := make([]*pdu.PDU, 0, len(seen))
-	for _, e := range seen {
-		if e != nil {
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b *pdu.PDU) int {
-		return cmp.Or(cmp.Compare(a.Depth, b.Depth), strings.Compare(a.EventID, b.EventID))
-	})
 	return out, nil
 }
 

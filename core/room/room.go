@@ -36,6 +36,8 @@ type Stores struct {
 	Groups    core.StateGroupStore
 	Rooms     core.RoomStore
 	Directory DirectoryStore
+	// AuthChains answers auth chain questions from storage's index.
+	AuthChains core.AuthChainStore
 }
 
 // Config describes the local server to a Pipeline.
@@ -95,8 +97,9 @@ func New(cfg Config, stores Stores) (*Pipeline, error) {
 	if cfg.Key.Private == nil {
 		return nil, errors.New("room: a pipeline needs the server's signing key")
 	}
-	if stores.Events == nil || stores.Timeline == nil || stores.State == nil || stores.Groups == nil || stores.Rooms == nil {
-		return nil, errors.New("room: a pipeline needs the event, timeline, state, state group and room stores")
+	if stores.Events == nil || stores.Timeline == nil || stores.State == nil || stores.Groups == nil || stores.Rooms == nil ||
+		stores.AuthChains == nil {
+		return nil, errors.New("room: a pipeline needs the event, timeline, state, state group, room and auth chain stores")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -64,7 +64,7 @@ func newFixture(tb testing.TB, configure ...func(*room.Config)) *fixture {
 		c(&cfg)
 	}
 	p, err := room.New(cfg, room.Stores{
-		Events: events, Timeline: events, State: events, Groups: events, Rooms: events,
+		Events: events, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,
 		Directory: storage.NewDirectoryStore(db),
 	})
 	if err != nil {

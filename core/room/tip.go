@@ -200,7 +200,7 @@ func (p *Pipeline) resolve(ctx context.Context, v *roomversion.Version, sets []s
 	if len(sets) == 1 {
 		return fromResState(sets[0]), nil
 	}
-	r, err := stateres.Resolve(v, sets, stateres.FetchFunc(p.pduFunc(ctx)), nil)
+	r, err := stateres.Resolve(v, sets, stateres.FetchFunc(p.pduFunc(ctx)), p.resolveOptions(ctx))
 	if err != nil {
 		return nil, fmt.Errorf("room: resolving state: %w", err)
 	}

@@ -32,23 +32,30 @@ type authGraph struct {
 // buildGraph fetches roots and their auth chains.
 func (r *resolver) buildGraph(roots []string) (*authGraph, error) {
 	g := &authGraph{nodes: map[string]*node{}}
-	stack := slices.Clone(roots)
-	for len(stack) > 0 {
-		id := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if _, ok := g.nodes[id]; ok {
-			continue
-		}
-		e, err := r.get(id)
-		if err != nil {
+	// Breadth first, a level at a time, so that a bulk fetch gets each
+	// level in one call.
+	level := slices.Clone(roots)
+	for len(level) > 0 {
+		if err := r.prefetch(level); err != nil {
 			return nil, err
 		}
-		g.nodes[id] = &node{id: id, ev: e}
-		for _, a := range e.AuthEvents {
-			if _, ok := g.nodes[a]; !ok {
-				stack = append(stack, a)
+		var next []string
+		for _, id := range level {
+			if _, ok := g.nodes[id]; ok {
+				continue
+			}
+			e, err := r.get(id)
+			if err != nil {
+				return nil, err
+			}
+			g.nodes[id] = &node{id: id, ev: e}
+			for _, a := range e.AuthEvents {
+				if _, ok := g.nodes[a]; !ok {
+					next = append(next, a)
+				}
 			}
 		}
+		level = next
 	}
 	for _, n := range g.nodes {
 		for _, a := range n.ev.AuthEvents {
@@ -85,6 +92,33 @@ func (r *resolver) buildGraph(roots []string) (*authGraph, error) {
 		return nil, fmt.Errorf("%w among %d events", ErrAuthCycle, len(g.nodes)-len(g.order))
 	}
 	return g, nil
+}
+
+// prefetch puts the events among ids not fetched yet into the cache, in
+// one bulk fetch when there is one.
+func (r *resolver) prefetch(ids []string) error {
+	if r.fetchMany == nil {
+		return nil
+	}
+	var want []string
+	for _, id := range ids {
+		if _, ok := r.events[id]; !ok {
+			want = append(want, id)
+		}
+	}
+	if len(want) == 0 {
+		return nil
+	}
+	got, err := r.fetchMany(want)
+	if err != nil {
+		return fmt.Errorf("stateres: fetching %d events: %w", len(want), err)
+	}
+	for id, e := range got {
+		if e != nil {
+			r.events[id] = e
+		}
+	}
+	return nil
 }
 
 // authDifference returns the events that are in some but not every state

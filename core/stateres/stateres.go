@@ -6,7 +6,9 @@
 // Resolve is pure: events are read through a function-typed fetch, and the
 // authorisation rules come from core/eventauth. Auth chains are computed by
 // walking auth_events from the events of the state sets, so fetch must be
-// able to return every event of those auth chains.
+// able to return every event of those auth chains; given an auth
+// difference from an index (Options.AuthDifference), v2 walks only the
+// auth chains of the conflicted events and of that difference.
 //
 // Importing the package has no side effects.
 package stateres
@@ -44,6 +46,15 @@ var ErrAuthCycle = errors.New("stateres: auth events form a cycle")
 type Options struct {
 	// Auth is passed to eventauth.Authorize in the auth checks.
 	Auth *eventauth.Options
+	// AuthDifference, when set, gives the auth difference of the state
+	// sets (state resolution v2) from an index, with ok false when the
+	// index cannot answer. With an answer, only the auth chains of the
+	// conflicted events and of the auth difference are fetched, instead
+	// of the auth chains of every event of every state set.
+	AuthDifference func(stateSets []StateMap) (ids []string, ok bool, err error)
+	// FetchMany, when set, fetches events in bulk (unknown IDs left out):
+	// auth chains are then fetched a level at a time.
+	FetchMany func(ids []string) (map[string]*pdu.PDU, error)
 }
 
 // Resolve returns the resolution of stateSets in room version v, by the
@@ -57,7 +68,7 @@ func Resolve(v *roomversion.Version, stateSets []StateMap, fetch FetchFunc, opts
 	}
 	r := &resolver{v: v, fetch: fetch, events: map[string]*pdu.PDU{}}
 	if opts != nil {
-		r.auth = opts.Auth
+		r.auth, r.authDiff, r.fetchMany = opts.Auth, opts.AuthDifference, opts.FetchMany
 	}
 	switch v.StateRes {
 	case roomversion.StateResV1:
@@ -70,10 +81,12 @@ func Resolve(v *roomversion.Version, stateSets []StateMap, fetch FetchFunc, opts
 
 // resolver holds one resolution's event cache.
 type resolver struct {
-	v      *roomversion.Version
-	fetch  FetchFunc
-	auth   *eventauth.Options
-	events map[string]*pdu.PDU
+	v         *roomversion.Version
+	fetch     FetchFunc
+	auth      *eventauth.Options
+	authDiff  func([]StateMap) ([]string, bool, error)
+	fetchMany func([]string) (map[string]*pdu.PDU, error)
+	events    map[string]*pdu.PDU
 }
 
 func (r *resolver) get(id string) (*pdu.PDU, error) {

@@ -2,6 +2,9 @@ package stateres
 
 import (
 	"errors"
+	"fmt"
+	"maps"
+	"slices"
 
 	"hearth.dev/hearth/core/eventauth"
 	"hearth.dev/hearth/core/pdu"
@@ -16,30 +19,24 @@ func (r *resolver) resolveV2(stateSets []StateMap, v21 bool) (StateMap, error) {
 	if len(conflicted) == 0 {
 		return unconflicted, nil
 	}
-	var roots []string
-	for _, s := range stateSets {
-		for _, id := range s {
-			roots = append(roots, id)
-		}
-	}
-	g, err := r.buildGraph(roots)
-	if err != nil {
-		return nil, err
-	}
-
-	// The full conflicted set: the conflicted state set, the auth
-	// difference and (v2.1) the conflicted state subgraph.
 	isConflicted := map[string]bool{}
 	for _, ids := range conflicted {
 		for _, id := range ids {
 			isConflicted[id] = true
 		}
 	}
+	g, diff, err := r.authGraph(stateSets, isConflicted)
+	if err != nil {
+		return nil, err
+	}
+
+	// The full conflicted set: the conflicted state set, the auth
+	// difference and (v2.1) the conflicted state subgraph.
 	full := map[*node]bool{}
 	for id := range isConflicted {
 		full[g.nodes[id]] = true
 	}
-	for _, n := range g.authDifference(stateSets) {
+	for _, n := range diff {
 		full[n] = true
 	}
 	if v21 {
@@ -118,6 +115,46 @@ func (r *resolver) resolveV2(stateSets []StateMap, v21 bool) (StateMap, error) {
 		state[k] = id
 	}
 	return state, nil
+}
+
+// authGraph returns the auth graph the resolution works on and the auth
+// difference of the state sets. With an index's answer for the difference
+// the graph is the auth chains of the conflicted events and of the
+// difference: every event of the difference is in the auth chain of a
+// conflicted event (an unconflicted event is in every set, so its chain is
+// in every Cᵢ), and the steps below only follow auth events from the full
+// conflicted set. Without one, it is the auth chains of every event of
+// every set, and the difference is computed on it.
+func (r *resolver) authGraph(stateSets []StateMap, isConflicted map[string]bool) (*authGraph, []*node, error) {
+	if r.authDiff != nil {
+		ids, ok, err := r.authDiff(stateSets)
+		if err != nil {
+			return nil, nil, fmt.Errorf("stateres: auth difference: %w", err)
+		}
+		if ok {
+			roots := slices.Concat(slices.Collect(maps.Keys(isConflicted)), ids)
+			g, err := r.buildGraph(roots)
+			if err != nil {
+				return nil, nil, err
+			}
+			diff := make([]*node, len(ids))
+			for i, id := range ids {
+				diff[i] = g.nodes[id]
+			}
+			return g, diff, nil
+		}
+	}
+	var roots []string
+	for _, s := range stateSets {
+		for _, id := range s {
+			roots = append(roots, id)
+		}
+	}
+	g, err := r.buildGraph(roots)
+	if err != nil {
+		return nil, nil, err
+	}
+	return g, g.authDifference(stateSets), nil
 }
 
 // isPowerEvent: a state event with type m.room.power_levels or
