@@ -222,7 +222,7 @@ func TestStateCompressionFewerRows(t *testing.T) {
 		prev = g
 	}
 	before := stateRows(t, s.db)
-	st, err := NewStateCompressor(s.db, nil).Run(ctx, nil)
+	st, err := NewStateCompressor(s.db, []int{100, 50, 25}).Run(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
