@@ -146,7 +146,7 @@ FED_PEER_STEPS := keys version notary_query request_auth transaction_limits_and_
   hearth_serves_queries hearth_joins_peer_room_v10 hearth_joins_peer_room_v11 \
   hearth_joins_peer_room_v12 peer_message_reaches_hearth send_answers_every_pdu hearth_message_reaches_peer \
   peer_edus_reach_hearth hearth_fetches_missing_events hearth_fills_a_gap_with_state hearth_serves_user_keys \
-  to_device_from_peer to_device_to_peer device_list_to_peer presence_to_peer device_list_from_peer peer_knocks \
+  to_device_from_peer to_device_to_peer device_list_to_peer presence_to_peer device_list_from_peer peer_knocks peer_joins_restricted_room \
   hearth_queries_peer hearth_edus_reach_peer hearth_backfills_from_peer \
   peer_joins_hearth_room_v10 peer_joins_hearth_room_v11 peer_joins_hearth_room_v12 \
   messages_both_ways_in_hearth_room refuses_forged_signature refuses_unsigned_event \
