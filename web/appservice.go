@@ -185,6 +185,7 @@ func (s *Server) massagedTimestamp(r *http.Request) (int64, error) {
 
 func (s *Server) registerAppServiceRoutes() {
 	s.mux.HandleFunc("POST /_matrix/client/v1/appservice/{appserviceId}/ping", s.authed(s.postAppServicePing))
+	s.mux.HandleFunc("PUT /_matrix/client/v3/directory/list/appservice/{networkId}/{roomId}", s.authed(s.putAppServiceDirectoryVisibility))
 	p := "/_matrix/client/v3/thirdparty"
 	s.mux.HandleFunc("GET "+p+"/protocols", s.authed(s.getThirdPartyProtocols))
 	s.mux.HandleFunc("GET "+p+"/protocol/{protocol}", s.authed(s.getThirdPartyProtocol))
@@ -216,6 +217,31 @@ func (s *Server) postAppServicePing(w http.ResponseWriter, r *http.Request, _ *c
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"duration_ms": ms})
+	return nil
+}
+
+// putAppServiceDirectoryVisibility is PUT
+// /directory/list/appservice/{networkId}/{roomId}: a service publishes a
+// room in its network's room directory, or withdraws it. Only an
+// application service may (its as_token); the list is its own.
+func (s *Server) putAppServiceDirectoryVisibility(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
+	as := s.appService(r)
+	if as == nil {
+		return core.ErrForbidden.WithMessage("Only an application service may publish rooms in a network's directory")
+	}
+	var body struct {
+		Visibility *string `json:"visibility"`
+	}
+	if err := readJSON(r, &body); err != nil {
+		return err
+	}
+	if body.Visibility == nil {
+		return core.ErrMissingParam.WithMessage("visibility is required")
+	}
+	if err := s.opts.Rooms.SetNetworkVisibility(r.Context(), as.ID, r.PathValue("networkId"), r.PathValue("roomId"), *body.Visibility); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, empty)
 	return nil
 }
 
@@ -283,6 +309,17 @@ func (s *Server) protocolInfo(r *http.Request, protocol string) (map[string]any,
 		if err != nil || info == nil {
 			slog.WarnContext(r.Context(), "application service protocol query", "service", as.ID, "protocol", protocol, "err", err)
 			continue
+		}
+		// Each instance gets the instance_id /publicRooms takes as
+		// third_party_instance_id.
+		if list, ok := info["instances"].([]any); ok {
+			for _, inst := range list {
+				if m, ok := inst.(map[string]any); ok {
+					if network, ok := m["network_id"].(string); ok {
+						m["instance_id"] = as.ID + "|" + network
+					}
+				}
+			}
 		}
 		if merged == nil {
 			merged = info

@@ -134,6 +134,25 @@ type publicRoomsQuery struct {
 	ThirdPartyInstanceID string `json:"third_party_instance_id"`
 }
 
+// directoryList is the list of the room directory a /publicRooms query
+// asks for: the server's own by default, every list with
+// include_all_networks, or one application service network's with
+// third_party_instance_id, an instance_id of GET /thirdparty/protocols
+// ("<service ID>|<network ID>", as Synapse writes them).
+func directoryList(q publicRoomsQuery) (room.DirectoryList, error) {
+	if q.ThirdPartyInstanceID == "" {
+		return room.DirectoryList{AllNetworks: q.IncludeAllNetworks}, nil
+	}
+	if q.IncludeAllNetworks {
+		return room.DirectoryList{}, core.ErrInvalidParam.WithMessage("third_party_instance_id can only be used if include_all_networks is false")
+	}
+	service, network, ok := strings.Cut(q.ThirdPartyInstanceID, "|")
+	if !ok || service == "" {
+		return room.DirectoryList{}, core.ErrInvalidParam.WithMessage("third_party_instance_id %q is not an instance_id of /thirdparty/protocols", q.ThirdPartyInstanceID)
+	}
+	return room.DirectoryList{AppService: service, Network: network}, nil
+}
+
 // getPublicRooms is GET /publicRooms (no access token needed).
 func (s *Server) getPublicRooms(w http.ResponseWriter, r *http.Request) error {
 	qv := r.URL.Query()
@@ -172,11 +191,11 @@ func (s *Server) publicRooms(w http.ResponseWriter, r *http.Request, server stri
 		matrixhttp.WriteRawJSON(w, http.StatusOK, page)
 		return nil
 	}
-	if q.ThirdPartyInstanceID != "" {
-		writeJSON(w, http.StatusOK, map[string]any{"chunk": []room.PublicRoom{}, "total_room_count_estimate": 0})
-		return nil
+	list, err := directoryList(q)
+	if err != nil {
+		return err
 	}
-	all, err := s.opts.Rooms.PublicRooms(r.Context(), q.Filter.GenericSearchTerm)
+	all, err := s.opts.Rooms.PublicRoomsIn(r.Context(), list, q.Filter.GenericSearchTerm)
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,12 @@ func (m aliasMap) SetPublished(context.Context, string, bool) error            {
 func (m aliasMap) PublishedRooms(context.Context) ([]string, error)            { return nil, nil }
 func (m aliasMap) Forget(context.Context, string, string, string) error        { return nil }
 func (m aliasMap) ForgottenAt(context.Context, string, string) (string, error) { return "", nil }
+func (m aliasMap) SetNetworkPublished(context.Context, string, string, string, bool) error {
+	return nil
+}
+func (m aliasMap) NetworkPublishedRooms(context.Context, string, string) ([]string, error) {
+	return nil, nil
+}
 
 // FuzzCreateRoom plans and builds rooms from arbitrary createRoom bodies:
 // never a panic, and every event built parses back in its room version

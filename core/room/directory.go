@@ -34,6 +34,14 @@ type DirectoryStore interface {
 	SetPublished(ctx context.Context, roomID string, published bool) error
 	// PublishedRooms returns the IDs of the published rooms, sorted.
 	PublishedRooms(ctx context.Context) ([]string, error)
+	// SetNetworkPublished sets whether roomID is in the room directory of
+	// network of the application service service. It returns an error
+	// wrapping core.ErrNotFound for an unknown room.
+	SetNetworkPublished(ctx context.Context, service, network, roomID string, published bool) error
+	// NetworkPublishedRooms returns the IDs of the rooms published in
+	// network of service, or, with service "", in any network of any
+	// service, sorted.
+	NetworkPublishedRooms(ctx context.Context, service, network string) ([]string, error)
 	// Forget records that userID forgot roomID as of the membership event
 	// eventID (their leave or ban).
 	Forget(ctx context.Context, userID, roomID, eventID string) error
@@ -316,15 +324,71 @@ type PublicRoom struct {
 	RoomType         string `json:"room_type,omitempty"`
 }
 
-// PublicRooms returns the published rooms whose name, topic or canonical
+// SetNetworkVisibility publishes roomID in the room directory of network
+// of the application service service, or withdraws it (client-server API,
+// "Application service room directories"). The caller has checked that
+// the request is the service's.
+func (p *Pipeline) SetNetworkVisibility(ctx context.Context, service, network, roomID, visibility string) error {
+	var public bool
+	switch visibility {
+	case "public":
+		public = true
+	case "private":
+	default:
+		return core.ErrInvalidParam.WithMessage("visibility must be public or private")
+	}
+	d, err := p.directory()
+	if err != nil {
+		return err
+	}
+	err = d.SetNetworkPublished(ctx, service, network, roomID, public)
+	if errors.Is(err, core.ErrNotFound) {
+		return core.ErrNotFound.WithMessage("unknown room %s", roomID)
+	}
+	return err
+}
+
+// DirectoryList names a list of the published room directory: the
+// server's own (the zero value), one network of an application service,
+// or all of them together.
+type DirectoryList struct {
+	// AllNetworks is the server's list and every network's
+	// (include_all_networks).
+	AllNetworks bool
+	// AppService and Network name one network's list
+	// (third_party_instance_id).
+	AppService, Network string
+}
+
+// PublicRooms returns the rooms of the server's own published room
+// directory; see PublicRoomsIn.
+func (p *Pipeline) PublicRooms(ctx context.Context, search string) ([]PublicRoom, error) {
+	return p.PublicRoomsIn(ctx, DirectoryList{}, search)
+}
+
+// PublicRoomsIn returns the rooms of list whose name, topic or canonical
 // alias contains search (case-insensitively; "" matches all), the most
 // joined first, ties by room ID.
-func (p *Pipeline) PublicRooms(ctx context.Context, search string) ([]PublicRoom, error) {
+func (p *Pipeline) PublicRoomsIn(ctx context.Context, list DirectoryList, search string) ([]PublicRoom, error) {
 	d, err := p.directory()
 	if err != nil {
 		return nil, err
 	}
-	ids, err := d.PublishedRooms(ctx)
+	var ids []string
+	switch {
+	case list.AppService != "":
+		ids, err = d.NetworkPublishedRooms(ctx, list.AppService, list.Network)
+	case list.AllNetworks:
+		var nets []string
+		if ids, err = d.PublishedRooms(ctx); err == nil {
+			nets, err = d.NetworkPublishedRooms(ctx, "", "")
+		}
+		ids = append(ids, nets...)
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+	default:
+		ids, err = d.PublishedRooms(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
