@@ -18,17 +18,19 @@ build: web-dist
 	mkdir -p bin
 	$(GO) build -o bin/hearth ./cmd/hearth
 
-# The browser shell (web/dist, embedded into bin/hearth by package web): the
-# wasm build of ./wasm, and the page, worker, service worker and hearth.js
-# bundled by web/build.mjs (esbuild from web/package.json), each with .br and
-# .gz forms. Rebuilt when a Go source or a file of web/ui changes.
+# The browser shell (web/dist, for static hosting): the wasm build of ./wasm,
+# and the page, worker, service worker and hearth.js bundled by web/build.mjs
+# (esbuild from web/package.json), each with .br and .gz forms; and
+# web/embedded, each file once (its .br form where it has one), which package
+# web embeds into bin/hearth. Rebuilt when a Go source or a file of web/ui
+# changes.
 SHELL_GO  := $(shell find . -path ./test -prune -o -path '*/node_modules' -prune -o \( -name '*.go' -o -name '*.sql' -o -name '*.yaml' \) -not -name '*_test.go' -print) go.mod go.sum
 SHELL_UI  := $(wildcard web/ui/*) web/build.mjs web/package-lock.json
 
 web-dist: web/dist/index.html
 
 web/dist/index.html: bin/shell.wasm $(SHELL_UI) web/node_modules/.package-lock.json
-	node web/build.mjs --wasm bin/shell.wasm --out web/dist --goroot $(GOROOT)
+	node web/build.mjs --wasm bin/shell.wasm --out web/dist --embed web/embedded --goroot $(GOROOT)
 
 bin/shell.wasm: $(SHELL_GO)
 	mkdir -p bin
@@ -198,4 +200,4 @@ soak: build
 
 clean:
 	rm -rf bin
-	find web/dist -mindepth 1 ! -name README.md ! -name .gitignore -delete
+	find web/dist web/embedded -mindepth 1 ! -name README.md ! -name .gitignore -delete

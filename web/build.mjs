@@ -2,7 +2,8 @@
 // build.mjs builds hearth's browser shell into web/dist, which package web
 // embeds (web/shell_other.go) and `hearth serve` serves at /:
 //
-//	node web/build.mjs --wasm bin/shell.wasm [--out web/dist] [--goroot DIR] [--quick]
+//	node web/build.mjs --wasm bin/shell.wasm [--out web/dist] [--embed web/embedded]
+//	                   [--goroot DIR] [--quick]
 //
 // It writes
 //
@@ -15,10 +16,16 @@
 //	                            the page (ui/app.js with matrix-js-sdk)
 //
 // and beside every file of 1 KiB or more its brotli (.br) and gzip (.gz)
-// forms. Names with a content hash never change content, so they are
-// served as immutable; the others are revalidated. --quick compresses
-// less, for a faster build while working on the shell. Everything else in the
-// output folder except README.md is removed first.
+// forms: the folder is ready for static hosting. Names with a content hash
+// never change content, so they are served as immutable; the others are
+// revalidated. --quick compresses less, for a faster build while working on
+// the shell. Everything else in the output folder except README.md is
+// removed first.
+//
+// --embed DIR also writes the files bin/hearth embeds (web/shell_other.go):
+// each file once, its brotli form (NAME.br) where dist has one and the file
+// itself where it has none; hearth decompresses for the rare client without
+// brotli. Everything in DIR but README.md and dot files is replaced.
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import fs from "node:fs";
@@ -32,7 +39,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const ui = path.join(here, "ui");
 
 function parseArgs(argv) {
-	const o = { wasm: null, out: path.join(here, "dist"), goroot: process.env.GOROOT || null, quick: false };
+	const o = { wasm: null, out: path.join(here, "dist"), embed: null, goroot: process.env.GOROOT || null, quick: false };
 	for (let i = 0; i < argv.length; i++) {
 		const v = () => {
 			if (i + 1 >= argv.length) {
@@ -43,6 +50,7 @@ function parseArgs(argv) {
 		switch (argv[i]) {
 		case "--wasm": o.wasm = v(); break;
 		case "--out": o.out = v(); break;
+		case "--embed": o.embed = v(); break;
 		case "--goroot": o.goroot = v(); break;
 		case "--quick": o.quick = true; break;
 		default: throw new Error(`unknown argument ${argv[i]}`);
@@ -99,14 +107,33 @@ function compress(file, quick) {
 	fs.writeFileSync(file + ".gz", zlib.gzipSync(data, { level: quick ? 4 : 9 }));
 }
 
-async function main() {
-	const o = parseArgs(process.argv.slice(2));
-	fs.mkdirSync(o.out, { recursive: true });
-	for (const name of fs.readdirSync(o.out)) {
+// emptyDir creates dir, or removes all it holds but README.md and dot files.
+function emptyDir(dir) {
+	fs.mkdirSync(dir, { recursive: true });
+	for (const name of fs.readdirSync(dir)) {
 		if (name !== "README.md" && !name.startsWith(".")) {
-			fs.rmSync(path.join(o.out, name), { recursive: true, force: true });
+			fs.rmSync(path.join(dir, name), { recursive: true, force: true });
 		}
 	}
+}
+
+// writeEmbed copies each file of dist into dir once: its .br form where
+// there is one, else the file itself.
+function writeEmbed(dist, dir) {
+	emptyDir(dir);
+	const names = new Set(fs.readdirSync(dist));
+	for (const name of names) {
+		if (name === "README.md" || name.startsWith(".") || /\.(br|gz)$/.test(name)) {
+			continue;
+		}
+		const stored = names.has(`${name}.br`) ? `${name}.br` : name;
+		fs.copyFileSync(path.join(dist, stored), path.join(dir, stored));
+	}
+}
+
+async function main() {
+	const o = parseArgs(process.argv.slice(2));
+	emptyDir(o.out);
 	const put = (name, contents) => {
 		fs.writeFileSync(path.join(o.out, name), contents);
 		return name;
@@ -153,8 +180,15 @@ async function main() {
 			compress(path.join(o.out, name), o.quick);
 		}
 	}
-	for (const name of fs.readdirSync(o.out).sort()) {
-		console.log(`${String(fs.statSync(path.join(o.out, name)).size).padStart(10)}  ${name}`);
+	const list = (dir) => {
+		for (const name of fs.readdirSync(dir).sort()) {
+			console.log(`${String(fs.statSync(path.join(dir, name)).size).padStart(10)}  ${path.join(dir, name)}`);
+		}
+	};
+	list(o.out);
+	if (o.embed) {
+		writeEmbed(o.out, o.embed);
+		list(o.embed);
 	}
 }
 

@@ -1,8 +1,11 @@
+//go:build !js
+
 package web
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"io/fs"
 	"net/http"
@@ -17,8 +20,10 @@ import (
 // The browser shell is the page that runs hearth inside a tab: index.html,
 // the Hearth JS API (/hearth.js), its worker, its service worker
 // (/hearth-sw.js), the wasm build of hearth and the page's bundle. make
-// builds them into web/dist (see web/build.mjs), which native builds
-// embed (shell_other.go); js builds embed nothing (shell_js.go).
+// builds them into web/dist (see web/build.mjs) and, each file once and
+// brotli-compressed, into web/embedded, which native builds embed
+// (shell_other.go) and serve (this file, shellforms.go); js builds neither
+// embed nor serve a shell (shell_js.go).
 
 // shellMissing answers the shell's entry points when the binary was built
 // without the assets (`go build` on a fresh clone).
@@ -28,12 +33,6 @@ const shellMissing = "hearth: the browser shell is not built into this binary.\n
 // hashedName matches file names that carry a content hash
 // (hearth-0123456789abcdef.wasm): their content never changes.
 var hashedName = regexp.MustCompile(`-[0-9a-f]{16}\.[a-z]+$`)
-
-// registerShellRoutes serves the browser shell at / and its files at
-// /<name>.
-func (s *Server) registerShellRoutes() {
-	s.mountShell(shellFS())
-}
 
 // mountShell serves the shell in fsys (nothing when fsys is nil).
 func (s *Server) mountShell(fsys fs.FS) {
@@ -82,57 +81,69 @@ func (s *Server) getShellHost(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// shell serves the files of a built shell, each in the best precompressed
-// form the client accepts.
+// shell serves the files of a built shell, each in the best form the
+// client accepts.
 type shell struct {
 	fsys  fs.FS
 	files map[string]*shellFile
 }
 
-// shellFile is one file and its precompressed forms.
+// shellFile is one file of the shell: the forms the tree stores (NAME,
+// NAME.br, NAME.gz) and those made from its brotli form on demand.
 type shellFile struct {
 	name string
-	// encodings maps "" (identity), "br" and "gzip" to the file holding
-	// that form.
-	encodings map[string]*shellVariant
-}
+	// stored maps "" (identity), "br" and "gzip" to the path of the form
+	// the tree holds.
+	stored map[string]string
+	// offered holds the encodings the file is served in: the stored ones,
+	// and identity and gzip when a brotli form can be decompressed.
+	offered map[string]bool
+	// made holds the forms made from the brotli form (shellforms.go).
+	made shellMade
 
-type shellVariant struct {
-	path string
-	once sync.Once
-	etag string
+	tagOnce sync.Once
+	tag     string
 }
 
 var shellEncodings = [...]struct{ token, suffix string }{{"br", ".br"}, {"gzip", ".gz"}}
 
-// newShell indexes fsys: every top-level file but README.md, with its .br
-// and .gz siblings as encodings. A tree without index.html has no files.
+// newShell indexes fsys: every top-level file but README.md, under its
+// name without a .br or .gz suffix. A tree without index.html (in any
+// form) has no files.
 func newShell(fsys fs.FS) *shell {
 	sh := &shell{fsys: fsys, files: map[string]*shellFile{}}
 	entries, err := fs.ReadDir(fsys, ".")
 	if err != nil {
 		return sh
 	}
-	have := map[string]bool{}
 	for _, e := range entries {
-		if !e.IsDir() {
-			have[e.Name()] = true
-		}
-	}
-	if !have["index.html"] {
-		return sh
-	}
-	for name := range have {
-		if name == "README.md" || strings.HasSuffix(name, ".br") || strings.HasSuffix(name, ".gz") {
+		if e.IsDir() || e.Name() == "README.md" || strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
-		f := &shellFile{name: name, encodings: map[string]*shellVariant{"": {path: name}}}
-		for _, enc := range shellEncodings {
-			if have[name+enc.suffix] {
-				f.encodings[enc.token] = &shellVariant{path: name + enc.suffix}
+		name, enc := e.Name(), ""
+		for _, se := range shellEncodings {
+			if base, ok := strings.CutSuffix(name, se.suffix); ok {
+				name, enc = base, se.token
+				break
 			}
 		}
-		sh.files[name] = f
+		f := sh.files[name]
+		if f == nil {
+			f = &shellFile{name: name, stored: map[string]string{}, offered: map[string]bool{}}
+			sh.files[name] = f
+		}
+		f.stored[enc] = e.Name()
+		f.offered[enc] = true
+	}
+	if sh.files["index.html"] == nil {
+		clear(sh.files)
+		return sh
+	}
+	for _, f := range sh.files {
+		if f.stored["br"] != "" {
+			f.offered[""] = true
+			f.offered["gzip"] = true
+		}
 	}
 	return sh
 }
@@ -147,23 +158,15 @@ func (sh *shell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	enc := chooseEncoding(r.Header.Get("Accept-Encoding"), f.encodings)
-	v := f.encodings[enc]
-	file, err := sh.fsys.Open(v.path)
-	if err != nil {
-		http.Error(w, "shell file unreadable", http.StatusInternalServerError)
-		return
-	}
-	defer file.Close()
-	content, ok := file.(io.ReadSeeker)
-	if !ok {
-		http.Error(w, "shell file unreadable", http.StatusInternalServerError)
-		return
+	enc := chooseEncoding(r.Header.Get("Accept-Encoding"), f.offered)
+	if !f.offered[enc] {
+		// Only a compressed form is stored, and the client refused it.
+		enc = f.firstStored()
 	}
 	h := w.Header()
 	h.Set("Content-Type", shellContentType(name))
 	h.Set("X-Content-Type-Options", "nosniff")
-	if len(f.encodings) > 1 {
+	if len(f.offered) > 1 {
 		h.Set("Vary", "Accept-Encoding")
 	}
 	if enc != "" {
@@ -174,9 +177,42 @@ func (sh *shell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		h.Set("Cache-Control", "no-cache")
 	}
-	h.Set("ETag", v.etagOf(sh.fsys, enc))
-	if enc != "" && r.Header.Get("Range") == "" {
-		// ServeContent leaves Content-Length out of encoded responses.
+	tag, err := f.etag(sh.fsys, enc)
+	if err != nil {
+		http.Error(w, "shell file unreadable", http.StatusInternalServerError)
+		return
+	}
+	h.Set("ETag", tag)
+	var content io.ReadSeeker
+	p := f.stored[enc]
+	if p != "" {
+		file, err := sh.fsys.Open(p)
+		if err != nil {
+			http.Error(w, "shell file unreadable", http.StatusInternalServerError)
+			return
+		}
+		defer file.Close()
+		rs, ok := file.(io.ReadSeeker)
+		if !ok {
+			http.Error(w, "shell file unreadable", http.StatusInternalServerError)
+			return
+		}
+		content = rs
+	} else {
+		// A form made from the brotli one, only once the preconditions
+		// (If-None-Match) ask for the body: lazyForm decodes on first use.
+		lf := &lazyForm{load: func() ([]byte, error) { return f.made.form(sh.fsys, f.stored["br"], enc) }}
+		if r.Header.Get("If-None-Match") == "" {
+			if err := lf.open(); err != nil {
+				http.Error(w, "shell file unreadable", http.StatusInternalServerError)
+				return
+			}
+		}
+		content = lf
+	}
+	if enc != "" && r.Header.Get("Range") == "" && (p != "" || r.Header.Get("If-None-Match") == "") {
+		// ServeContent leaves Content-Length out of encoded responses. A
+		// made form is not made for it when the answer may be 304.
 		if size, err := content.Seek(0, io.SeekEnd); err == nil {
 			if _, err := content.Seek(0, io.SeekStart); err == nil {
 				h.Set("Content-Length", strconv.FormatInt(size, 10))
@@ -188,27 +224,55 @@ func (sh *shell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", time.Time{}, content)
 }
 
-// etagOf returns the strong ETag of the variant: a hash of its bytes,
-// computed on first use, tagged with the encoding.
-func (v *shellVariant) etagOf(fsys fs.FS, enc string) string {
-	v.once.Do(func() {
+// firstStored returns an encoding the file is stored in.
+func (f *shellFile) firstStored() string {
+	for _, se := range shellEncodings {
+		if f.stored[se.token] != "" {
+			return se.token
+		}
+	}
+	return ""
+}
+
+// etag returns the strong ETag of the file's form enc: a hash of the
+// stored form the others are made from (brotli, else identity), computed
+// on first use, tagged with the encoding.
+func (f *shellFile) etag(fsys fs.FS, enc string) (string, error) {
+	var err error
+	f.tagOnce.Do(func() {
+		src := f.stored["br"]
+		if src == "" {
+			src = f.stored[""]
+		}
+		if src == "" {
+			src = f.stored["gzip"]
+		}
+		var file fs.File
+		if file, err = fsys.Open(src); err != nil {
+			return
+		}
+		defer file.Close()
 		h := sha256.New()
-		if f, err := fsys.Open(v.path); err == nil {
-			io.Copy(h, f)
-			f.Close()
+		if _, err = io.Copy(h, file); err != nil {
+			return
 		}
-		tag := hex.EncodeToString(h.Sum(nil)[:12])
-		if enc != "" {
-			tag += "-" + enc
-		}
-		v.etag = strconv.Quote(tag)
+		f.tag = hex.EncodeToString(h.Sum(nil)[:12])
 	})
-	return v.etag
+	if f.tag == "" {
+		if err == nil {
+			err = errors.New("shell file unreadable")
+		}
+		return "", err
+	}
+	if enc != "" {
+		return strconv.Quote(f.tag + "-" + enc), nil
+	}
+	return strconv.Quote(f.tag), nil
 }
 
 // chooseEncoding picks brotli, then gzip, then identity, among what the
 // Accept-Encoding header allows and the file has.
-func chooseEncoding(accept string, have map[string]*shellVariant) string {
+func chooseEncoding(accept string, have map[string]bool) string {
 	q := map[string]float64{}
 	for _, part := range strings.Split(accept, ",") {
 		token, params, _ := strings.Cut(strings.TrimSpace(part), ";")
@@ -228,7 +292,7 @@ func chooseEncoding(accept string, have map[string]*shellVariant) string {
 		q[token] = weight
 	}
 	for _, enc := range shellEncodings {
-		if have[enc.token] == nil {
+		if !have[enc.token] {
 			continue
 		}
 		weight, ok := q[enc.token]

@@ -1,7 +1,6 @@
 package web
 
-import "io/fs"
-
-// shellFS returns nil: the wasm build runs inside the shell and does not
-// serve it (embedding it would also embed the previous wasm build).
-func shellFS() fs.FS { return nil }
+// registerShellRoutes does nothing: the wasm build runs inside the shell and
+// neither embeds nor serves it (embedding it would also embed the previous
+// wasm build).
+func (s *Server) registerShellRoutes() {}

@@ -7,18 +7,20 @@ import (
 	"io/fs"
 )
 
-// dist is the browser shell as make builds it (web/build.mjs). A fresh
-// clone holds only dist/README.md, and the shell's routes then answer 503
-// with a note saying how to build it.
+// embedded is the browser shell as make builds it (web/build.mjs --embed):
+// each file once, brotli-compressed where that pays. A fresh clone holds
+// only embedded/README.md, and the shell's routes then answer 503 with a
+// note saying how to build it.
 //
-//go:embed dist
-var dist embed.FS
+//go:embed embedded
+var embedded embed.FS
 
-// shellFS returns the built shell.
-func shellFS() fs.FS {
-	sub, err := fs.Sub(dist, "dist")
+// registerShellRoutes serves the browser shell at / and its files at
+// /<name>.
+func (s *Server) registerShellRoutes() {
+	sub, err := fs.Sub(embedded, "embedded")
 	if err != nil {
-		return nil
+		return
 	}
-	return sub
+	s.mountShell(sub)
 }
