@@ -15,8 +15,10 @@ export CGO_ENABLED := 0
 all: build
 
 build: web-dist
-	mkdir -p bin
+	mkdir -p bin/modules
 	$(GO) build -o bin/hearth ./cmd/hearth
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/modules/keyword-filter.wasm ./examples/modules/keyword-filter
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/modules/invite-policy.wasm ./examples/modules/invite-policy
 
 # The browser shell (web/dist, for static hosting): the wasm build of ./wasm,
 # and the page, worker, service worker and hearth.js bundled by web/build.mjs

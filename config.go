@@ -62,6 +62,11 @@ type Config struct {
 	TURNUserLifetime string     `yaml:"turn_user_lifetime"`
 	// Metrics is the Prometheus metrics listener (config_operator.go).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Modules are the WebAssembly extension modules (config_modules.go).
+	Modules []ModuleConfig `yaml:"modules"`
+	// ModulePaths are more modules, without config: HEARTH_MODULES and
+	// --module (comma separated).
+	ModulePaths PathList `yaml:"-"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -213,6 +218,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"relay.outbound", &c.Relay.Outbound, "on: outbound federation goes through the relay too; off: directly"},
 		{"relay.name", &c.Relay.Name, "NAME.RELAYDOMAIN when server_name delegates to it by .well-known (empty: server_name)"},
 		{"app_services", (*string)(&c.AppServices), "application service registration files (YAML), comma separated"},
+		{"modules", (*string)(&c.ModulePaths), "WebAssembly modules (.wasm files, comma separated) loaded without config, after those of modules:"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 	}, append(c.HTTP.keys(), c.operatorKeys()...)...)
 }
@@ -290,6 +296,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.validateOperator(); err != nil {
+		return err
+	}
+	if _, err := c.ModuleSpecs(); err != nil {
 		return err
 	}
 	if err := check("relay.outbound", c.Relay.Outbound, "on", "off"); err != nil {

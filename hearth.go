@@ -24,6 +24,7 @@ import (
 	"hearth.dev/hearth/core/signing"
 	"hearth.dev/hearth/federation"
 	"hearth.dev/hearth/metrics"
+	"hearth.dev/hearth/modules"
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
@@ -67,6 +68,8 @@ type Homeserver struct {
 	relay     *relay.Client
 	stopRelay func()
 	lock      dataDirLock
+	// modules are the loaded WebAssembly modules (nil without any).
+	modules *modules.Host
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -115,6 +118,22 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// notifier wakes /sync: storage signals it after every commit that
 	// advances a stream, the typing service when typing changes.
 	backfill := &remoteBackfill{}
+	// The modules first: a bad one refuses the start before the database
+	// is touched.
+	modState := &moduleState{}
+	mods, err := loadModules(ctx, cfg, oo, modState)
+	if err != nil {
+		return nil, err
+	}
+	var modCallbacks core.Modules
+	if mods != nil {
+		modCallbacks = mods
+		defer func() {
+			if err != nil {
+				mods.Close(context.Background())
+			}
+		}()
+	}
 	g, err := services.Open(ctx, services.Config{
 		Storage: storage.Options{
 			Path:            cfg.DatabasePath(),
@@ -132,10 +151,12 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites(),
 		Backfill:             backfill,
 		Logger:               oo.Logger,
+		Modules:              modCallbacks,
 	})
 	if err != nil {
 		return nil, err
 	}
+	modState.events = g.Events
 	name, db, key := g.ServerName, g.DB, g.Key
 	cfg.ServerName = name
 	// Application services are checked against the server's name: one
@@ -154,7 +175,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			"(as m.login.registration_token), or run `hearth user create`", "setup_token", g.SetupToken)
 	}
 	hs := &Homeserver{Config: cfg, ServerName: name, db: db, StartedAt: start,
-		SetupToken: g.SetupToken, services: g, lock: lock}
+		SetupToken: g.SetupToken, services: g, lock: lock, modules: mods}
 	// Local media reaches other servers through the client API's media
 	// code, which exists once the client server is built below.
 	media := &lateMedia{}
@@ -380,6 +401,7 @@ func (hs *Homeserver) Close() error {
 		hs.appServices.Close()
 	}
 	err := hs.services.CloseAll()
+	err = errors.Join(err, hs.modules.Close(context.Background()))
 	if hs.lock != nil {
 		err = errors.Join(err, hs.lock.release())
 	}

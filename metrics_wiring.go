@@ -46,6 +46,9 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 		p, err := db.PendingUpdates(ctx)
 		return one(float64(len(p))), err
 	})
+	if hs.modules != nil {
+		hs.registerModuleMetrics(reg)
+	}
 	reg.Gauge("hearth_federation_queue_depth", "PDUs and EDUs queued for each destination by the federation sender.", func(ctx context.Context) ([]metrics.Sample, error) {
 		depths, err := db.OutboundQueueDepths(ctx)
 		if err != nil {

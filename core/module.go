@@ -67,3 +67,38 @@ func (NoModules) LoginTypes() []string                                          
 func (NoModules) CheckAuth(context.Context, string, json.RawMessage) (string, error) {
 	return "", ErrForbidden.WithMessage("Bad login type.")
 }
+
+// Modules is everything the server takes from its modules (package
+// modules' Host): the callbacks, on_new_event after each commit (a
+// PersistHook), and the list the admin API shows.
+type Modules interface {
+	ModuleCallbacks
+	PersistHook
+	// ModuleInfo lists the loaded modules, in configuration order.
+	ModuleInfo() []ModuleInfo
+}
+
+// ModuleInfo is one loaded module with its counts.
+type ModuleInfo struct {
+	Name    string `json:"name"`
+	Path    string `json:"path"`
+	OnError string `json:"on_error"`
+	// Callbacks are the callbacks the module exports.
+	Callbacks []string `json:"callbacks"`
+	// MemoryPages and TimeoutMS are the module's caps.
+	MemoryPages uint32 `json:"memory_pages"`
+	TimeoutMS   int64  `json:"timeout_ms"`
+	Calls       uint64 `json:"calls"`
+	Failures    uint64 `json:"failures"`
+	// CallsBy and FailuresBy split them by callback.
+	CallsBy    map[string]uint64 `json:"calls_by_callback"`
+	FailuresBy map[string]uint64 `json:"failures_by_callback"`
+	// P99Micros is the 99th percentile of the recent calls' time, in
+	// microseconds (0 before any call).
+	P99Micros float64 `json:"p99_call_us"`
+}
+
+var _ Modules = NoModules{}
+
+func (NoModules) EventsPersisted(context.Context, []NewEvent, PersistOptions) {}
+func (NoModules) ModuleInfo() []ModuleInfo                                    { return nil }

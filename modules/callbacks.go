@@ -110,8 +110,8 @@ func validErrCode(code string) bool {
 	return true
 }
 
-// withEventID returns event with "event_id" set, when it is not already.
-func withEventID(eventID string, event json.RawMessage) []byte {
+// WithEventID returns event with "event_id" set, when it is not already.
+func WithEventID(eventID string, event json.RawMessage) []byte {
 	event = bytes.TrimSpace(event)
 	if eventID == "" || len(event) < 2 || event[0] != '{' || bytes.Contains(event, []byte(`"event_id"`)) {
 		return event
@@ -131,7 +131,7 @@ func (h *Host) CheckEventForSpam(ctx context.Context, eventID string, event json
 	if !h.exports(cbCheckEventForSpam) {
 		return nil
 	}
-	_, err := h.check(ctx, cbCheckEventForSpam, withEventID(eventID, event))
+	_, err := h.check(ctx, cbCheckEventForSpam, WithEventID(eventID, event))
 	return err
 }
 
@@ -219,7 +219,7 @@ func (h *Host) EventsPersisted(ctx context.Context, events []core.NewEvent, opts
 		if ev.Outlier || ev.Rejected != "" || ev.SoftFailed {
 			continue
 		}
-		in := withEventID(ev.EventID, ev.JSON)
+		in := WithEventID(ev.EventID, ev.JSON)
 		for _, m := range h.mods {
 			if m.exports[cbOnNewEvent] {
 				m.call(ctx, cbOnNewEvent, in) // failures are logged and counted

@@ -15,8 +15,8 @@
 // no environment, no network, a fake clock, stdout and stderr to the log);
 // any other import refuses the module at start.
 //
-// Host implements core.ModuleCallbacks (the checks, which core calls) and
-// core.PersistHook (on_new_event, after commit).
+// Host implements core.Modules: the checks core calls (core.ModuleCallbacks),
+// on_new_event after commit (core.PersistHook), and the admin API's list.
 //
 // Importing the package has no side effects.
 package modules
@@ -116,8 +116,7 @@ type Host struct {
 }
 
 var (
-	_ core.ModuleCallbacks = (*Host)(nil)
-	_ core.PersistHook     = (*Host)(nil)
+	_ core.Modules = (*Host)(nil)
 )
 
 // Load compiles and checks every module of specs. A bad module (unreadable,

@@ -56,11 +56,11 @@ func TestKeywordFilter(t *testing.T) {
 	if err := h.CheckEventForSpam(context.Background(), "$e3", topic); err != nil {
 		t.Fatalf("CheckEventForSpam(not a message) = %v, want nil", err)
 	}
-	st := h.Stats()
+	st := h.ModuleInfo()
 	if len(st) != 1 || st[0].Name != "keyword-filter" || st[0].Calls != 3 || st[0].Failures != 0 || st[0].P99Micros <= 0 {
 		t.Fatalf("Stats() = %+v, want keyword-filter with 3 calls, no failures, a p99", st)
 	}
-	if got := st[0].Exports; len(got) != 1 || got[0] != cbCheckEventForSpam {
+	if got := st[0].Callbacks; len(got) != 1 || got[0] != cbCheckEventForSpam {
 		t.Fatalf("callbacks = %v, want [check_event_for_spam]", got)
 	}
 }
@@ -86,7 +86,7 @@ func TestLoopIsCancelled(t *testing.T) {
 			if err := h.UserMayCreateRoom(context.Background(), "@a:example.org"); err != nil {
 				t.Fatalf("UserMayCreateRoom after the timeout = %v", err)
 			}
-			st := h.Stats()[0]
+			st := h.ModuleInfo()[0]
 			if st.Failures != 1 || st.FailuresBy[cbCheckEventForSpam] != 1 || st.Calls != 2 {
 				t.Fatalf("stats = %+v, want 2 calls, 1 failure of check_event_for_spam", st)
 			}
@@ -108,7 +108,7 @@ func TestAllocTraps(t *testing.T) {
 	if err := h.UserMayCreateRoom(context.Background(), "@a:example.org"); err != nil {
 		t.Fatalf("UserMayCreateRoom after the trap = %v", err)
 	}
-	if st := h.Stats()[0]; st.Failures != 1 {
+	if st := h.ModuleInfo()[0]; st.Failures != 1 {
 		t.Fatalf("failures = %d, want 1", st.Failures)
 	}
 }
@@ -190,8 +190,8 @@ func TestWithEventID(t *testing.T) {
 		{`{}`, `{"event_id":"$a"}`},
 		{`{"event_id":"$b","type":"x"}`, `{"event_id":"$b","type":"x"}`},
 	} {
-		if got := string(withEventID("$a", json.RawMessage(c.in))); got != c.want {
-			t.Errorf("withEventID(%q) = %q, want %q", c.in, got, c.want)
+		if got := string(WithEventID("$a", json.RawMessage(c.in))); got != c.want {
+			t.Errorf("WithEventID(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

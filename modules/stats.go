@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"hearth.dev/hearth/core"
 )
 
 // window is how many recent call times the p99 is taken over.
@@ -34,38 +36,20 @@ func (s *stats) record(callback string, d time.Duration, failed bool) {
 	s.n = min(s.n+1, window)
 }
 
-// Stats are one module's numbers, as the admin API lists them.
-type Stats struct {
-	Name    string   `json:"name"`
-	Path    string   `json:"path"`
-	OnError string   `json:"on_error"`
-	Exports []string `json:"callbacks"`
-	// MemoryPages and TimeoutMS are the module's caps.
-	MemoryPages uint32 `json:"memory_pages"`
-	TimeoutMS   int64  `json:"timeout_ms"`
-	Calls       uint64 `json:"calls"`
-	Failures    uint64 `json:"failures"`
-	// CallsBy and FailuresBy split them by callback.
-	CallsBy    map[string]uint64 `json:"calls_by_callback"`
-	FailuresBy map[string]uint64 `json:"failures_by_callback"`
-	// P99Micros is the 99th percentile of the last 1024 calls' time,
-	// in microseconds (0 before any call).
-	P99Micros float64 `json:"p99_call_us"`
-}
-
-// Stats lists the loaded modules with their counts.
-func (h *Host) Stats() []Stats {
+// ModuleInfo implements core.Modules: the loaded modules with their
+// counts.
+func (h *Host) ModuleInfo() []core.ModuleInfo {
 	if h == nil {
 		return nil
 	}
-	out := make([]Stats, 0, len(h.mods))
+	out := make([]core.ModuleInfo, 0, len(h.mods))
 	for _, m := range h.mods {
-		st := Stats{Name: m.name, Path: m.spec.Path, OnError: m.spec.OnError,
+		st := core.ModuleInfo{Name: m.name, Path: m.spec.Path, OnError: m.spec.OnError,
 			MemoryPages: m.spec.MemoryPages, TimeoutMS: m.spec.Timeout.Milliseconds(),
-			CallsBy: map[string]uint64{}, FailuresBy: map[string]uint64{}, Exports: []string{}}
+			CallsBy: map[string]uint64{}, FailuresBy: map[string]uint64{}, Callbacks: []string{}}
 		for _, cb := range callbacks {
 			if m.exports[cb] {
-				st.Exports = append(st.Exports, cb)
+				st.Callbacks = append(st.Callbacks, cb)
 			}
 		}
 		m.stats.mu.Lock()

@@ -54,6 +54,11 @@ type Config struct {
 	Backfill clientsync.Backfiller
 	// Logger logs the services' background work (nil: slog.Default()).
 	Logger *slog.Logger
+	// Modules are the server's extension modules (nil: none): the room
+	// pipeline asks them about events, invites, joins and new rooms, the
+	// client API about registrations and logins, and they see every event
+	// after its commit.
+	Modules core.Modules
 }
 
 // Graph is a built homeserver without its HTTP surfaces. The exported
@@ -167,9 +172,14 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	// its create event, timestamp included).
 	// No Notifier for the pipeline: every event it stores takes a stream
 	// id, and storage wakes /sync after the commit (StreamAdvanced).
-	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Logger: cfg.Logger}}}
+	// The modules' on_new_event comes after push.
+	mods := cfg.Modules
+	if mods == nil {
+		mods = core.NoModules{}
+	}
+	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Logger: cfg.Logger}, mods}}
 	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Profiles: g.Profiles,
-		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites}, room.Stores{
+		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites, Modules: mods}, room.Stores{
 		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,
 		Directory: storage.NewDirectoryStore(db),
 	}); err != nil {
@@ -209,7 +219,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	g.Client = clientapi.Services{
 		Settings: settings,
 		AccountServices: clientapi.AccountServices{Sessions: g.Accounts, Accounts: g.Accounts, Devices: g.Accounts,
-			Tokens: g.Accounts, RegistrationTokens: g.Accounts, OpenID: g.Accounts},
+			Tokens: g.Accounts, RegistrationTokens: g.Accounts, OpenID: g.Accounts, Modules: mods},
 		// IsJoined lets members only send receipts and typing.
 		RoomServices:  clientapi.RoomServices{Rooms: g.Rooms, IsJoined: core.IsJoinedIn(events)},
 		SyncServices:  clientapi.SyncServices{Timeline: g.Timeline, Notifier: notifier, Sliding: g.Sliding},

@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
+	"slices"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -22,6 +24,9 @@ func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	if len(s.opts.AppServices.All()) > 0 {
 		flows = append(flows, map[string]any{"type": loginAppService})
+	}
+	for _, t := range s.opts.Modules.LoginTypes() {
+		flows = append(flows, map[string]any{"type": t})
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"flows": flows})
 	return nil
@@ -47,9 +52,13 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.rateLimit(w, r, actionLogin); err != nil {
 		return err
 	}
-	var body loginRequest
-	if err := readJSON(r, &body); err != nil {
+	var raw json.RawMessage
+	if err := readJSON(r, &raw); err != nil {
 		return err
+	}
+	var body loginRequest
+	if err := json.Unmarshal(raw, &body); err != nil {
+		return core.ErrBadJSON.WithMessage("%v", err)
 	}
 	if err := checkDeviceID(body.DeviceID); err != nil {
 		return err
@@ -88,7 +97,21 @@ func (s *Server) postLogin(w http.ResponseWriter, r *http.Request) error {
 	case "":
 		return core.ErrMissingParam.WithMessage("type is required")
 	default:
-		return core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("Bad login type.")
+		if !slices.Contains(s.opts.Modules.LoginTypes(), body.Type) {
+			return core.ErrUnknown.WithStatus(http.StatusBadRequest).WithMessage("Bad login type.")
+		}
+		// A login type of a module: the module names the user.
+		uid, err := s.opts.Modules.CheckAuth(r.Context(), body.Type, raw)
+		if err != nil {
+			return err
+		}
+		if _, err := s.opts.Accounts.Account(r.Context(), uid); err != nil {
+			if errors.Is(err, core.ErrNotFound) {
+				return core.ErrForbidden.WithMessage("The module's user %s does not exist", uid)
+			}
+			return err
+		}
+		userID = uid
 	}
 	tok, err := s.opts.Tokens.IssueTokens(r.Context(), core.NewLogin{
 		UserID:            userID,

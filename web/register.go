@@ -115,6 +115,12 @@ func (s *Server) postRegister(w http.ResponseWriter, r *http.Request) error {
 	if userID == "" {
 		userID = s.generatedUserID()
 	}
+	if err := s.opts.Modules.CheckRegistrationForSpam(r.Context(), core.RegistrationCheck{
+		Username: id.UserID(userID).Localpart(), DeviceID: body.DeviceID,
+		IP: s.clientIP(r), UserAgent: r.UserAgent(),
+	}); err != nil {
+		return err
+	}
 	acct, err := s.opts.Accounts.CreateAccount(r.Context(), core.NewAccount{
 		UserID:            userID,
 		Password:          body.Password,

@@ -92,6 +92,7 @@ func NewServer(o Options) (*Server, error) {
 	s.registerHealthRoutes()
 	s.registerAdminUserRoutes()
 	s.registerAdminRoomRoutes()
+	s.registerAdminModuleRoutes()
 	s.registerUserDirectoryRoutes()
 	s.registerProfileRoutes()
 	s.registerAccountDataRoutes()

@@ -22,7 +22,9 @@ func configFlags(fs *flag.FlagSet) func() (hearth.Config, error) {
 		given[k.Name] = v
 		fs.Func(k.Flag(), k.Usage, func(s string) error { *v = s; return nil })
 	}
-	var appServices []string
+	var appServices, modules []string
+	fs.Func("module", "a WebAssembly module (.wasm) to load without config; repeat for more, added to modules",
+		func(s string) error { modules = append(modules, s); return nil })
 	fs.Func("app-service", "an application service registration file (YAML); repeat for more, added to app_services",
 		func(s string) error { appServices = append(appServices, s); return nil })
 	return func() (hearth.Config, error) {
@@ -39,6 +41,9 @@ func configFlags(fs *flag.FlagSet) func() (hearth.Config, error) {
 			if set[k.Flag()] {
 				*k.Value = *given[k.Name]
 			}
+		}
+		if len(modules) > 0 {
+			cfg.ModulePaths = hearth.PathList(strings.Join(append(cfg.ModulePaths.Paths(), modules...), ","))
 		}
 		if len(appServices) > 0 {
 			cfg.AppServices = hearth.PathList(strings.Join(append(cfg.AppServices.Paths(), appServices...), ","))

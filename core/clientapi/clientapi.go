@@ -101,6 +101,9 @@ type AccountServices struct {
 	RegistrationTokens core.RegistrationTokenStore
 	// OpenID issues the OpenID tokens of /user/{userId}/openid/request_token.
 	OpenID core.OpenIDTokenStore
+	// Modules check registrations and the extra login types, and are
+	// listed by the admin API (core.NoModules without modules).
+	Modules core.Modules
 }
 
 // RoomServices are the room event pipeline (room creation, memberships,

@@ -107,6 +107,9 @@ func (p *Pipeline) createRoom(ctx context.Context, req CreateRequest) (string, [
 }
 
 func (p *Pipeline) createPlanned(ctx context.Context, req CreateRequest) (string, *roomPlan, error) {
+	if err := p.cfg.Modules.UserMayCreateRoom(ctx, req.Creator); err != nil {
+		return "", nil, err
+	}
 	plan, err := p.planRoom(ctx, req)
 	if err != nil {
 		return "", nil, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -89,6 +90,9 @@ func (p *Pipeline) Join(ctx context.Context, roomID, userID, reason string) (str
 		}
 		return "", err
 	}
+	if err := p.mayJoin(ctx, roomID, userID); err != nil {
+		return "", err
+	}
 	c, err := p.memberContent(ctx, eventauth.MembershipJoin, userID, reason)
 	if err != nil {
 		return "", err
@@ -139,6 +143,10 @@ func (p *Pipeline) Invite(ctx context.Context, roomID, sender, target, reason st
 	if m.Membership == eventauth.MembershipInvite {
 		return nil
 	}
+	verdict, err := p.cfg.Modules.UserMayInvite(ctx, sender, target, roomID)
+	if err != nil {
+		return err
+	}
 	c, err := p.memberContent(ctx, eventauth.MembershipInvite, target, reason)
 	if err != nil {
 		return err
@@ -146,8 +154,26 @@ func (p *Pipeline) Invite(ctx context.Context, roomID, sender, target, reason st
 	if isDirect {
 		c["is_direct"] = true
 	}
-	_, err = p.sendMembership(ctx, roomID, sender, target, c)
-	return forbiddenIfUnknown(err, roomID)
+	if _, err = p.sendMembership(ctx, roomID, sender, target, c); err != nil {
+		return forbiddenIfUnknown(err, roomID)
+	}
+	if verdict.AutoAccept {
+		// A module asked for the invite to be accepted: the invitee
+		// joins. The invite stands if the join fails.
+		if _, err := p.Join(ctx, roomID, target, ""); err != nil {
+			slog.WarnContext(ctx, "auto-accepting an invite", "room", roomID, "user", target, "err", err)
+		}
+	}
+	return nil
+}
+
+// mayJoin asks the modules whether userID may join roomID.
+func (p *Pipeline) mayJoin(ctx context.Context, roomID, userID string) error {
+	m, err := p.stores.State.Membership(ctx, roomID, userID)
+	if err != nil && !errors.Is(err, core.ErrNotFound) {
+		return err
+	}
+	return p.cfg.Modules.UserMayJoinRoom(ctx, userID, roomID, m.Membership == eventauth.MembershipInvite)
 }
 
 // Leave makes userID leave roomID, or rejects an invite to it.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/url"
 	"slices"
+	"time"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -62,6 +63,10 @@ func (f *Federation) ReceiveInvite(ctx context.Context, origin, roomID, eventID,
 	if err := f.checkACL(ctx, origin, roomID); err != nil {
 		return nil, err // a room this server is in, whose ACL denies origin
 	}
+	verdict, err := p.cfg.Modules.UserMayInvite(ctx, ev.Sender, *ev.StateKey, roomID)
+	if err != nil {
+		return nil, err
+	}
 	if len(inviteRoomState) > maxInviteRoomState {
 		inviteRoomState = inviteRoomState[:maxInviteRoomState]
 	}
@@ -86,7 +91,39 @@ func (f *Federation) ReceiveInvite(ctx context.Context, origin, roomID, eventID,
 		return nil, err
 	}
 	p.notify()
+	if verdict.AutoAccept {
+		go f.autoAccept(roomID, *ev.StateKey, origin)
+	}
 	return signed, nil
+}
+
+// autoAccept joins userID to roomID after a module asked for its invite to
+// be accepted. It runs once the invite is answered (the inviting server
+// must have stored the invite before it lets the join through), and tries
+// a few times.
+func (f *Federation) autoAccept(roomID, userID, origin string) {
+	log := f.cfg.Logger
+	delay := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		time.Sleep(delay)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		var err error
+		if _, verr := f.p.Version(ctx, roomID); verr == nil {
+			_, err = f.p.Join(ctx, roomID, userID, "")
+		} else {
+			_, err = f.JoinRemote(ctx, roomID, userID, "", []string{origin})
+		}
+		cancel()
+		if err == nil {
+			log.Info("invite auto-accepted", "room", roomID, "user", userID)
+			return
+		}
+		if attempt == 4 {
+			log.Warn("auto-accepting an invite failed", "room", roomID, "user", userID, "err", err)
+			return
+		}
+		delay *= 2
+	}
 }
 
 // storeInvite records an invite to a room this server is not in as an
@@ -196,6 +233,9 @@ func (f *Federation) InviteRemote(ctx context.Context, roomID, sender, target, r
 	}
 	if m.Membership == eventauth.MembershipInvite {
 		return nil
+	}
+	if _, err := p.cfg.Modules.UserMayInvite(ctx, sender, target, roomID); err != nil {
+		return err
 	}
 	c, err := p.memberContent(ctx, eventauth.MembershipInvite, target, reason)
 	if err != nil {

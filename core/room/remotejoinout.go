@@ -44,6 +44,9 @@ func (f *Federation) JoinRemote(ctx context.Context, roomID, userID, reason stri
 	if _, err := id.ParseRoomID(roomID); err != nil {
 		return "", core.ErrInvalidParam.WithMessage("%q is not a room ID", roomID)
 	}
+	if err := p.mayJoin(ctx, roomID, userID); err != nil {
+		return "", err
+	}
 	// An invite names a server that is in the room: its sender's.
 	if m, err := p.membershipOf(ctx, roomID, userID); err == nil && m.EventID != "" && m.Membership == eventauth.MembershipInvite {
 		if inv, err := p.stores.Events.Event(ctx, m.EventID); err == nil {

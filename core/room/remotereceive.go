@@ -152,6 +152,13 @@ func (f *Federation) receive(ctx context.Context, origin string, in *incoming, f
 			softFailed = err
 		}
 	}
+	if rejected == nil && softFailed == nil && !in.backfilled {
+		// The modules' spam check: a refused event is soft-failed, as
+		// Synapse does; it stays in the DAG, out of clients' sight.
+		if err := p.cfg.Modules.CheckEventForSpam(ctx, ev.EventID, in.js); err != nil {
+			softFailed = fmt.Errorf("refused by the spam check: %w", err)
+		}
+	}
 	if err := f.persistReceived(ctx, in, t, b, beforeAuth, rejected, softFailed, run); err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	// MaxCreateRoomInvites bounds the invite list of one createRoom (0
 	// uses DefaultMaxCreateRoomInvites).
 	MaxCreateRoomInvites int
+	// Modules are asked about local events, invites, joins and new rooms,
+	// and about remote events and invites (nil: core.NoModules).
+	Modules core.ModuleCallbacks
 }
 
 // DefaultMaxCreateRoomInvites is the default bound on a createRoom's
@@ -109,6 +112,9 @@ func New(cfg Config, stores Stores) (*Pipeline, error) {
 	}
 	if cfg.DefaultRoomVersion == "" {
 		cfg.DefaultRoomVersion = roomversion.Default
+	}
+	if cfg.Modules == nil {
+		cfg.Modules = core.NoModules{}
 	}
 	if _, err := roomversion.Lookup(cfg.DefaultRoomVersion); err != nil {
 		return nil, fmt.Errorf("room: default room version: %w", err)

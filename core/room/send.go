@@ -98,6 +98,11 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 			return nil, err
 		}
 	}
+	// The modules' spam check sees the event as it would be stored; a
+	// refusal stores nothing.
+	if err := p.cfg.Modules.CheckEventForSpam(ctx, ev.EventID, js); err != nil {
+		return nil, err
+	}
 	var meta Metadata
 	if txn != nil {
 		meta.TxnID, meta.DeviceID = txn.TxnID, txn.DeviceID
