@@ -25,6 +25,8 @@ type fedNet struct {
 	mu    sync.Mutex
 	hosts map[string]string // server name -> http://127.0.0.1:port
 	down  map[string]bool
+	// configure, when set, changes a server's configuration before it opens.
+	configure func(name string, cfg *Config)
 }
 
 var errPartitioned = errors.New("fednet: partitioned")
@@ -90,6 +92,9 @@ func (n *fedNet) openWrapped(t testing.TB, name, owner string, wrap func(http.Ha
 	cfg := DefaultConfig()
 	cfg.ServerName = name
 	cfg.DataDir = t.TempDir()
+	if n.configure != nil {
+		n.configure(name, &cfg)
+	}
 	hs, err := Open(context.Background(), cfg, OpenOptions{Logger: slog.New(slog.DiscardHandler), FederationTransport: originTransport{name: name, net: n}})
 	if err != nil {
 		t.Fatalf("Open %s: %v", name, err)

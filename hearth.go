@@ -179,9 +179,15 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// Local media reaches other servers through the client API's media
 	// code, which exists once the client server is built below.
 	media := &lateMedia{}
+	// Events, and typing, receipts and presence of local and remote users,
+	// go to the application services interested in them.
+	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
+		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
-		Typing: g.Typing, Receipts: g.Receipts, Presence: g.Presence, ToDevice: g.ToDevice,
-		IsJoined: g.Client.IsJoined, DeviceLists: g.Keys,
+		Typing:   appservice.TypingOut{TypingStore: g.Typing, Sender: hs.appServices, Users: g.Typing.Typing},
+		Receipts: appservice.ReceiptsOut{ReceiptStore: g.Receipts, Sender: hs.appServices},
+		Presence: appservice.PresenceOut{PresenceStore: g.Presence, Sender: hs.appServices, Rooms: g.Rooms.JoinedRooms, Now: time.Now},
+		ToDevice: g.ToDevice, IsJoined: g.Client.IsJoined, DeviceLists: g.Keys,
 	}, federation.MessagingOptions{
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
 		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms, Hierarchy: g.Rooms.HierarchyForServer,
@@ -201,10 +207,6 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	clientServices.AppServices = appServices
 	clientServices.Typing = federation.TypingOut{TypingStore: g.Client.Typing, Sender: hs.sender, Servers: remote.ServersInRoom}
 	clientServices.Receipts = federation.ReceiptsOut{ReceiptStore: g.Client.Receipts, Sender: hs.sender, Servers: remote.ServersInRoom}
-	// Events, and a local user's typing, receipts and presence, go to the
-	// application services interested in them.
-	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
-		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
 	clientServices.Typing = appservice.TypingOut{TypingStore: clientServices.Typing, Sender: hs.appServices, Users: g.Typing.Typing}
 	clientServices.Receipts = appservice.ReceiptsOut{ReceiptStore: clientServices.Receipts, Sender: hs.appServices}
 	clientServices.Presence = appservice.PresenceOut{PresenceStore: clientServices.Presence, Sender: hs.appServices,
