@@ -205,7 +205,7 @@ func TestCreateRoomV12SameMillisecond(t *testing.T) {
 	events := f.count(t, "events")
 	// A second pipeline over the same database starts from the same clock.
 	again, err := room.New(room.Config{ServerName: server, Key: f.key, Profiles: f.profiles, Now: fixed0()}, room.Stores{
-		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events,
+		Events: f.events, Timeline: f.events, State: f.events, Groups: f.events, Rooms: f.events, AuthChains: f.events,
 		Directory: storage.NewDirectoryStore(f.db),
 	})
 	if err != nil {
