@@ -343,6 +343,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	}
 	hs.sender = sender
 	mo.Memberships, mo.Invites, mo.ServersInRoom = pdus, pdus, pdus.ServersInRoom
+	mo.ThirdPartyInvites = pdus
 	fed, err := federation.NewServer(federation.ServerOptions{
 		OriginSeen: sender.DestinationUp, PDUServe: pdus,
 		ServerName: hs.ServerName, Version: Version, KeyRing: ring, Keys: keyServer,

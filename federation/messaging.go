@@ -39,6 +39,9 @@ type MessagingOptions struct {
 	ServerName  string
 	Memberships Memberships
 	Invites     Invites
+	// ThirdPartyInvites serves /exchange_third_party_invite and
+	// /3pid/onbind.
+	ThirdPartyInvites ThirdPartyInvites
 	// Accounts says which local users exist; Profiles gives their
 	// profiles.
 	Accounts interface {
@@ -90,6 +93,12 @@ func (m *Messaging) register(s *Server) {
 	}
 	if o.Invites != nil {
 		s.handle("PUT /_matrix/federation/v2/invite/{roomID}/{eventID}", m.invite)
+		s.handle("PUT /_matrix/federation/v1/invite/{roomID}/{eventID}", m.inviteV1)
+	}
+	if o.ThirdPartyInvites != nil {
+		s.handle("PUT /_matrix/federation/v1/exchange_third_party_invite/{roomID}", m.exchangeThirdPartyInvite)
+		// Identity servers call it without X-Matrix.
+		s.mux.HandleFunc("PUT /_matrix/federation/v1/3pid/onbind", m.onBind)
 	}
 	if o.Profiles != nil && o.Accounts != nil {
 		s.handle("GET /_matrix/federation/v1/query/profile", m.queryProfile)
@@ -241,6 +250,53 @@ func (m *Messaging) invite(w http.ResponseWriter, r *http.Request, origin string
 		return err
 	}
 	matrixhttp.WriteJSON(w, http.StatusOK, map[string]json.RawMessage{"event": signed})
+	return nil
+}
+
+// inviteV1 answers PUT /_matrix/federation/v1/invite/{roomId}/{eventId}:
+// the body is the invite event itself, its stripped room state in
+// unsigned.invite_room_state, and the room version is 1 or 2 ("servers
+// which receive a v1 invite request must assume that the room version is
+// either 1 or 2"): 2 when the m.room.create event of the room state says
+// so, else 1 (the two share the event format; they differ in state
+// resolution). The answer is the spec's [200, {"event": ...}].
+func (m *Messaging) inviteV1(w http.ResponseWriter, r *http.Request, origin string) error {
+	var event json.RawMessage
+	if err := matrixhttp.ReadJSONLimit(r, &event, MaxRequestBody); err != nil {
+		return err
+	}
+	var body struct {
+		StateKey string `json:"state_key"`
+		Unsigned struct {
+			InviteRoomState []json.RawMessage `json:"invite_room_state"`
+		} `json:"unsigned"`
+	}
+	if err := json.Unmarshal(event, &body); err != nil {
+		return core.ErrBadJSON.WithMessage("the body is not an invite event: %v", err)
+	}
+	if m.opts.Accounts != nil && m.isLocal(body.StateKey) {
+		if err := m.localUser(r.Context(), body.StateKey); err != nil {
+			return err
+		}
+	}
+	version := "1"
+	for _, raw := range body.Unsigned.InviteRoomState {
+		var ev struct {
+			Type     string `json:"type"`
+			StateKey string `json:"state_key"`
+			Content  struct {
+				RoomVersion string `json:"room_version"`
+			} `json:"content"`
+		}
+		if json.Unmarshal(raw, &ev) == nil && ev.Type == "m.room.create" && ev.StateKey == "" && ev.Content.RoomVersion == "2" {
+			version = "2"
+		}
+	}
+	signed, err := m.opts.Invites.ReceiveInvite(r.Context(), origin, r.PathValue("roomID"), r.PathValue("eventID"), version, event, body.Unsigned.InviteRoomState)
+	if err != nil {
+		return err
+	}
+	matrixhttp.WriteJSON(w, http.StatusOK, []any{http.StatusOK, map[string]json.RawMessage{"event": signed}})
 	return nil
 }
 
