@@ -59,6 +59,8 @@ var (
 func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.PurgedRoom, error) {
 	var out core.PurgedRoom
 	twoFiles := s.db.opts.StatePath != ""
+	// The room leaves its local members' room lists.
+	defer s.db.membershipGen.Add(1)
 	err := s.db.Write(ctx, func(q Queryer) error {
 		out = core.PurgedRoom{}
 		nid, err := roomNID(reader{ctx: ctx, q: q}, roomID)

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
@@ -102,6 +103,10 @@ type DB struct {
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts
+
+	// membershipGen counts committed writes that changed local users'
+	// memberships (local_current_membership), for membershipCache.
+	membershipGen atomic.Uint64
 
 	// mainSchema is the schema name of hearth.db on the connections:
 	// "main", or "hearth" when the state file is the primary. Tables that

@@ -29,13 +29,18 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	}
 	var out []int64
 	var created []newGroupState
+	var members bool
 	err := s.db.Write(ctx, func(q Queryer) error {
 		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states}
 		var err error
 		out, err = p.persist(events, opts)
-		created = p.created
+		created, members = p.created, p.members
 		return err
 	})
+	if members {
+		// Committed or rolled back: either way cached room lists go.
+		s.db.membershipGen.Add(1)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +79,7 @@ type persister struct {
 	groups  map[string]int64 // event ID -> state group, for this batch's events
 	live    bool             // the batch is not backfilled: its senders' read positions move
 	chained []*chainEvent    // new state events, for the auth chain index
+	members bool             // a local user's membership row was written
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -311,6 +317,7 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 	if err != nil || !local {
 		return err
 	}
+	p.members = true
 	_, err = p.q.ExecContext(p.ctx, `
 		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id, room_nid) DO UPDATE SET event_nid = excluded.event_nid, membership = excluded.membership`,
@@ -488,6 +495,7 @@ func (p *persister) dropLocalMembership(userID string, room int64) error {
 	if err != nil || !local {
 		return err
 	}
+	p.members = true
 	if _, err := p.q.ExecContext(p.ctx,
 		"DELETE FROM local_current_membership WHERE user_id = ? AND room_nid = ?", userID, room); err != nil {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)

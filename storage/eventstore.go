@@ -20,6 +20,8 @@ type EventStore struct {
 	db     *DB
 	stmts  readStmts
 	states stateCache
+	// members keeps users' room lists (membershipcache.go).
+	members membershipCache
 	// MaxStateGroupHops bounds delta chains (DefaultMaxStateGroupHops; tests
 	// lower it to exercise snapshots). Set it before first use.
 	MaxStateGroupHops int

@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -54,12 +53,11 @@ const (
 		SELECT c.membership, e.event_id, e.stream_ordering FROM current_state_events c
 		JOIN events e ON e.event_nid = c.event_nid
 		WHERE c.room_nid = ? AND c.type = 'm.room.member' AND c.state_key = ?`
-	// The memberships wanted are a JSON array; an empty one means any.
 	sqlRoomsForUser = `
 		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
 		JOIN rooms r ON r.room_nid = l.room_nid
 		JOIN events e ON e.event_nid = l.event_nid
-		WHERE l.user_id = ?1 AND (?2 = '[]' OR l.membership IN (SELECT value FROM json_each(?2)))
+		WHERE l.user_id = ?1
 		ORDER BY r.room_id`
 )
 
@@ -93,13 +91,13 @@ func (s *EventStore) Membership(ctx context.Context, roomID, userID string) (cor
 // RoomsForUser returns a local user's rooms by membership; see
 // core.RoomStateStore.
 func (s *EventStore) RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]core.RoomMembership, error) {
-	wanted, err := json.Marshal(append([]string{}, memberships...))
-	if err != nil {
-		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+	gen := s.db.membershipGen.Load()
+	if rooms, ok := s.members.get(userID, gen); ok {
+		return selectMemberships(rooms, memberships), nil
 	}
-	var out []core.RoomMembership
-	err = s.read(ctx, []string{sqlRoomsForUser}, func(r reader) error {
-		rows, err := r.query(sqlRoomsForUser, userID, string(wanted))
+	var all []core.RoomMembership
+	err := s.read(ctx, []string{sqlRoomsForUser}, func(r reader) error {
+		rows, err := r.query(sqlRoomsForUser, userID)
 		if err != nil {
 			return fmt.Errorf("storage: rooms of %s: %w", userID, err)
 		}
@@ -109,14 +107,15 @@ func (s *EventStore) RoomsForUser(ctx context.Context, userID string, membership
 			if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
 				return fmt.Errorf("storage: rooms of %s: %w", userID, err)
 			}
-			out = append(out, m)
+			all = append(all, m)
 		}
 		return wrapErr("rooms of "+userID, rows.Err())
 	})
 	if err != nil {
 		return nil, err
 	}
-	return out, nil
+	s.members.put(userID, gen, all, &s.db.membershipGen)
+	return selectMemberships(all, memberships), nil
 }
 
 // wrapErr adds context to a non-nil err.

@@ -190,6 +190,23 @@ func TestMembership(t *testing.T) {
 	if m, err := s.Membership(ctx, invited.id, alice); err != nil || m.Membership != "join" || m.EventID != ji.EventID {
 		t.Errorf("Membership after join = %+v, %v; want join", m, err)
 	}
+	// The room lists read above are cached; the join replaced them, also
+	// for another store on the same database.
+	other := NewEventStore(s.db)
+	if diff := cmp.Diff(want("joined join", "invited join"), rooms("join"), cmpEmpty); diff != "" {
+		t.Errorf("RoomsForUser(join) after joining mismatch (-want +got):\n%s", diff)
+	}
+	if ms, err := other.RoomsForUser(ctx, alice, "join"); err != nil || len(ms) != 2 {
+		t.Errorf("other store: RoomsForUser(join) = %+v, %v; want 2 rooms", ms, err)
+	}
+	li := invited.member("li", 9, alice, "leave", "ji")
+	invited.persist(cur(invited, li), li)
+	if diff := cmp.Diff(want("joined join"), rooms("join"), cmpEmpty); diff != "" {
+		t.Errorf("RoomsForUser(join) after leaving mismatch (-want +got):\n%s", diff)
+	}
+	if ms, err := other.RoomsForUser(ctx, alice, "join"); err != nil || len(ms) != 1 || ms[0].RoomID != joined.id {
+		t.Errorf("other store: RoomsForUser(join) after leaving = %+v, %v; want the joined room", ms, err)
+	}
 }
 
 // roomOfLabel returns the room ID of a "label membership" string.
