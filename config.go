@@ -119,6 +119,10 @@ type FederationConfig struct {
 	Resolve string `yaml:"resolve"`
 	// TrustedKeyServers is a comma-separated list of notary server names.
 	TrustedKeyServers string `yaml:"trusted_key_servers"`
+	// WellKnownServer is the m.server that GET /.well-known/matrix/server
+	// names on the client listener (host or host:port); empty derives it
+	// (Config.WellKnownServer).
+	WellKnownServer string `yaml:"well_known_server"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -220,6 +224,8 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"app_services", (*string)(&c.AppServices), "application service registration files (YAML), comma separated"},
 		{"modules", (*string)(&c.ModulePaths), "WebAssembly modules (.wasm files, comma separated) loaded without config, after those of modules:"},
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
+		{"federation.well_known_server", &c.Federation.WellKnownServer,
+			"host[:port] the client listener's /.well-known/matrix/server delegates federation to (empty: relay.name, or the public host with federation.listen's port when that differs from listen)"},
 	}, append(c.HTTP.keys(), c.operatorKeys()...)...)
 }
 
@@ -370,6 +376,11 @@ func (f *FederationConfig) validate(check func(key, v string, allowed ...string)
 	}
 	if _, err := f.ResolveMap(); err != nil {
 		return err
+	}
+	if f.WellKnownServer != "" {
+		if _, err := id.ParseServerName(f.WellKnownServer); err != nil {
+			return fmt.Errorf("config: federation.well_known_server %q is not a server name (host or host:port)", f.WellKnownServer)
+		}
 	}
 	for _, s := range f.KeyServers() {
 		if _, err := id.ParseServerName(s); err != nil {

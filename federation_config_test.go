@@ -39,6 +39,7 @@ func TestFederationConfig(t *testing.T) {
 		{func(f *FederationConfig) { f.Resolve = "a.test=nohost" }, "federation.resolve"},
 		{func(f *FederationConfig) { f.Resolve = "bad name=1.2.3.4:5" }, "federation.resolve"},
 		{func(f *FederationConfig) { f.TrustedKeyServers = "a b" }, "federation.trusted_key_servers"},
+		{func(f *FederationConfig) { f.WellKnownServer = "https://m.example.org" }, "federation.well_known_server"},
 	} {
 		c := DefaultConfig()
 		tt.set(&c.Federation)

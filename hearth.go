@@ -245,6 +245,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// Server keys are published beside the client-server API too.
 	mux := http.NewServeMux()
 	mux.Handle("/_matrix/key/", keyServer)
+	mux.HandleFunc("GET /.well-known/matrix/server", wellKnownServer(cfg.WellKnownServer()))
 	mux.Handle("/", hs.Handler)
 	hs.Handler = mux
 	if cfg.Metrics.Listen != "" {
