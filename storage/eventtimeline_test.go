@@ -61,20 +61,29 @@ func TestRoomEventsStream(t *testing.T) {
 		{"empty range", []string{r1.id, r2.id}, 10, 10, core.Backward, 10, map[string][]string{}},
 		{"zero limit", []string{r1.id}, 0, 10, core.Backward, 0, map[string][]string{}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.RoomEventsStream(ctx, tt.rooms, tt.from, tt.to, tt.dir, tt.limit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotNames := map[string][]string{}
-			for room, evs := range got {
-				gotNames[room] = streamNames(evs)
-			}
-			if diff := cmp.Diff(tt.want, gotNames); diff != "" {
-				t.Errorf("RoomEventsStream mismatch (-want +got):\n%s", diff)
-			}
-		})
+	// Each case with both plans: each room's events, and a walk of the
+	// stream's range.
+	defer func(v int64) { streamWalkPerRoom = v }(streamWalkPerRoom)
+	for _, plan := range []struct {
+		name    string
+		perRoom int64
+	}{{"rooms", 0}, {"walk", 1 << 40}} {
+		streamWalkPerRoom = plan.perRoom
+		for _, tt := range tests {
+			t.Run(plan.name+"/"+tt.name, func(t *testing.T) {
+				got, err := s.RoomEventsStream(ctx, tt.rooms, tt.from, tt.to, tt.dir, tt.limit)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gotNames := map[string][]string{}
+				for room, evs := range got {
+					gotNames[room] = streamNames(evs)
+				}
+				if diff := cmp.Diff(tt.want, gotNames); diff != "" {
+					t.Errorf("RoomEventsStream mismatch (-want +got):\n%s", diff)
+				}
+			})
+		}
 	}
 }
 
