@@ -126,6 +126,13 @@ func singleConnection(vfsName string) bool {
 
 // dsn builds the data source name for path.
 func dsn(path string, o Options, readOnly bool) string {
+	return dsnWith(path, o, readOnly, !readOnly)
+}
+
+// dsnWith builds the data source name for path; journal sets the journal
+// mode and synchronous level in it (which writes to the file), else they
+// are left for journalPragmas.
+func dsnWith(path string, o Options, readOnly, journal bool) string {
 	q := url.Values{}
 	if o.VFS != "" {
 		q.Set("vfs", o.VFS)
@@ -143,13 +150,8 @@ func dsn(path string, o Options, readOnly bool) string {
 	if single {
 		pragmas = append(pragmas, "locking_mode(exclusive)")
 	}
-	if !readOnly {
-		pragmas = append(pragmas, "journal_mode(wal)")
-		if o.SynchronousFull {
-			pragmas = append(pragmas, "synchronous(full)")
-		} else {
-			pragmas = append(pragmas, "synchronous(normal)")
-		}
+	if journal {
+		pragmas = append(pragmas, "journal_mode(wal)", "synchronous("+synchronousLevel(o)+")")
 	}
 	pragmas = append(pragmas, "foreign_keys(1)")
 	for _, p := range pragmas {
@@ -157,6 +159,19 @@ func dsn(path string, o Options, readOnly bool) string {
 	}
 	q.Set("_txlock", "immediate")
 	return "file:" + escapePath(path) + "?" + q.Encode()
+}
+
+func synchronousLevel(o Options) string {
+	if o.SynchronousFull {
+		return "full"
+	}
+	return "normal"
+}
+
+// journalPragmas sets what dsn's journal pragmas set, on a connection
+// opened without them.
+func journalPragmas(o Options) string {
+	return "PRAGMA journal_mode=wal; PRAGMA synchronous=" + synchronousLevel(o)
 }
 
 // escapePath makes a file path safe inside a file: URI.
@@ -179,14 +194,24 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128, mainSchema: "main"}
+	db.single = singleConnection(o.VFS)
+	if db.single && o.StatePath == "" {
+		w, err := openOne(ctx, o, tree, log)
+		if err != nil {
+			return nil, err
+		}
+		db.writer, db.reader = w, w
+		db.stmts = map[string]*sql.Stmt{}
+		db.start()
+		return db, nil
+	}
 	files := physicalFiles(o)
 	for _, f := range files {
 		if err := probe(ctx, f.path, o, tree); err != nil {
 			return nil, err
 		}
 	}
-	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128, mainSchema: "main"}
-	db.single = singleConnection(o.VFS)
 
 	// Migrate each physical file on a connection of its own, so a file's
 	// tables are created in that file.
@@ -266,10 +291,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		r.SetMaxIdleConns(n)
 		db.reader = r
 	}
-	db.reads.db = db.reader
-	db.writes = make(chan *writeReq, 1024)
-	db.wg.Add(1)
-	go db.writeLoop()
+	db.start()
 	if o.StatePath != "" {
 		if err := db.dropOrphanStateGroups(ctx); err != nil {
 			db.Close()
@@ -277,6 +299,14 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		}
 	}
 	return db, nil
+}
+
+// start starts the writer on the connections set up by openWith.
+func (db *DB) start() {
+	db.reads.db = db.reader
+	db.writes = make(chan *writeReq, 1024)
+	db.wg.Add(1)
+	go db.writeLoop()
 }
 
 func openSQL(dsn string, init func(*sqlite3.Conn) error) (*sql.DB, error) {

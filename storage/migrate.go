@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/ncruces/go-sqlite3"
 )
@@ -48,11 +50,48 @@ func probe(ctx context.Context, path string, o Options, tree *SchemaTree) error 
 	defer ro.Close()
 	ro.SetMaxOpenConns(1)
 
-	var tables int
-	err = ro.QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema").Scan(&tables)
+	hasSchema, err := probeFile(ctx, ro, path)
+	if err != nil || !hasSchema {
+		return err
+	}
+	compat, err := compatVersion(ctx, ro)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return checkCompat(path, compat, tree)
+}
+
+// probeSQL classifies a file in one read: how many objects its schema
+// has, and how many of hearth's two version tables are among them.
+const probeSQL = `SELECT count(*),
+	count(*) FILTER (WHERE type = 'table' AND name IN ('schema_version', 'schema_compat_version'))
+	FROM sqlite_schema`
+
+// probeFile reads the schema of path through q and refuses a file that is
+// not SQLite, is incomplete, or belongs to another application. It
+// reports whether hearth's schema is there: false for a missing or empty
+// file, which will be created. It reads only.
+func probeFile(ctx context.Context, q Queryer, path string) (hasSchema bool, err error) {
+	var tables, versionTables int
+	err = q.QueryRowContext(ctx, probeSQL).Scan(&tables, &versionTables)
+	if errors.Is(err, sqlite3.CANTOPEN) {
+		return false, nil // does not exist yet
+	}
+	if err != nil {
+		return false, readError(path, err)
+	}
+	if tables == 0 {
+		return false, nil
+	}
+	if versionTables != 2 {
+		return false, fmt.Errorf("%s: %w: it is a SQLite database without hearth's schema_version tables", path, ErrForeign)
+	}
+	return true, nil
+}
+
+// readError says why the first read of path failed.
+func readError(path string, err error) error {
 	switch {
-	case errors.Is(err, sqlite3.CANTOPEN):
-		return nil // does not exist yet
 	case errors.Is(err, sqlite3.READONLY_ROLLBACK):
 		// A hot journal: a write to the file stopped half-way, and a
 		// read-only open cannot roll it back.
@@ -60,24 +99,13 @@ func probe(ctx context.Context, path string, o Options, tree *SchemaTree) error 
 			"(a copy or an older hearth's export killed half-way?)", path, ErrIncomplete, path)
 	case errors.Is(err, sqlite3.NOTADB), errors.Is(err, sqlite3.CORRUPT):
 		return fmt.Errorf("%s: %w: the file is not a SQLite database or is corrupt (%v)", path, ErrForeign, err)
-	case err != nil:
-		return fmt.Errorf("%s: cannot read database: %w", path, err)
 	}
-	if tables == 0 {
-		return nil
-	}
-	var hasVersion int
-	if err := ro.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_schema WHERE type='table' AND name IN ('schema_version','schema_compat_version')").Scan(&hasVersion); err != nil {
-		return fmt.Errorf("%s: cannot read database: %w", path, err)
-	}
-	if hasVersion != 2 {
-		return fmt.Errorf("%s: %w: it is a SQLite database without hearth's schema_version tables", path, ErrForeign)
-	}
-	compat, err := compatVersion(ctx, ro)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
+	return fmt.Errorf("%s: cannot read database: %w", path, err)
+}
+
+// checkCompat refuses a database whose compat version is newer than the
+// tree's schema version.
+func checkCompat(path string, compat int, tree *SchemaTree) error {
 	if compat > tree.Version {
 		return fmt.Errorf("%s: %w: its compat version is %d but this hearth's schema version is %d; use a newer hearth",
 			path, ErrTooNew, compat, tree.Version)
@@ -97,6 +125,45 @@ func compatVersion(ctx context.Context, q Queryer) (int, error) {
 	return compat, nil
 }
 
+// schemaState is where a hearth file's schema stands: its version, its
+// compat version, and the deltas applied at that version or later (keyed
+// by deltaKeyOf).
+type schemaState struct {
+	version, compat int
+	applied         map[string]bool
+}
+
+// schemaStateSQL reads a schemaState in one statement: on a database that
+// is current this is the whole of the migrator's work at start.
+const schemaStateSQL = `SELECT (SELECT version FROM schema_version),
+	coalesce((SELECT compat_version FROM schema_compat_version), 0),
+	coalesce((SELECT group_concat(version || ' ' || file, char(10)) FROM applied_schema_deltas
+		WHERE version >= (SELECT version FROM schema_version)), '')`
+
+// readSchemaState reads the schema state of a file that has hearth's
+// version tables.
+func readSchemaState(ctx context.Context, q Queryer, path string) (*schemaState, error) {
+	var version sql.NullInt64
+	var compat int
+	var applied string
+	if err := q.QueryRowContext(ctx, schemaStateSQL).Scan(&version, &compat, &applied); err != nil {
+		return nil, fmt.Errorf("%s: reading schema version: %w", path, err)
+	}
+	if !version.Valid {
+		return nil, fmt.Errorf("%s: reading schema version: %w", path, sql.ErrNoRows)
+	}
+	st := &schemaState{version: int(version.Int64), compat: compat, applied: map[string]bool{}}
+	for _, k := range strings.Split(applied, "\n") {
+		if k != "" {
+			st.applied[k] = true
+		}
+	}
+	return st, nil
+}
+
+// deltaKeyOf is how schemaState.applied names delta d of version v.
+func deltaKeyOf(v int, name string) string { return strconv.Itoa(v) + " " + name }
+
 // migrateFile creates the schema of a new file, or brings an existing one
 // forward, on a connection of its own.
 func migrateFile(ctx context.Context, path string, o Options, tree *SchemaTree, logical []string, log *slog.Logger) error {
@@ -113,8 +180,18 @@ func migrateFile(ctx context.Context, path string, o Options, tree *SchemaTree, 
 		return fmt.Errorf("open %s: %w", path, describeOpenError(err))
 	}
 	defer conn.Close()
+	hasSchema, err := probeFile(ctx, conn, path)
+	if err != nil {
+		return describeOpenError(err)
+	}
+	var st *schemaState
+	if hasSchema {
+		if st, err = readSchemaState(ctx, conn, path); err != nil {
+			return err
+		}
+	}
 	m := migrator{conn: conn, tree: tree, path: path, log: log}
-	return m.run(ctx, logical)
+	return m.run(ctx, logical, st)
 }
 
 // describeOpenError adds the likely cause to errors that mean the file or
@@ -133,37 +210,23 @@ type migrator struct {
 	log  *slog.Logger
 }
 
-func (m *migrator) run(ctx context.Context, logical []string) error {
-	var exists int
-	if err := m.conn.QueryRowContext(ctx,
-		"SELECT count(*) FROM sqlite_schema WHERE type='table' AND name='schema_version'").Scan(&exists); err != nil {
-		return fmt.Errorf("%s: %w", m.path, describeOpenError(err))
-	}
+// run brings the file forward from st, the state read at open, or creates
+// its schema when st is nil. A current file costs no statement at all.
+func (m *migrator) run(ctx context.Context, logical []string, st *schemaState) error {
 	fullAt := map[string]int{}
-	current := 0
-	if exists == 0 {
+	if st == nil {
 		v, err := m.create(ctx, logical, fullAt)
 		if err != nil {
 			return err
 		}
-		current = v
-	} else {
-		if err := m.conn.QueryRowContext(ctx, "SELECT version FROM schema_version").Scan(&current); err != nil {
-			return fmt.Errorf("%s: reading schema version: %w", m.path, err)
-		}
-		compat, err := compatVersion(ctx, m.conn)
-		if err != nil {
-			return fmt.Errorf("%s: %w", m.path, err)
-		}
-		if compat > m.tree.Version {
-			return fmt.Errorf("%s: %w: its compat version is %d but this hearth's schema version is %d; use a newer hearth",
-				m.path, ErrTooNew, compat, m.tree.Version)
-		}
+		st = &schemaState{version: v, compat: m.tree.CompatVersion, applied: map[string]bool{}}
+	} else if err := checkCompat(m.path, st.compat, m.tree); err != nil {
+		return err
 	}
 	// Deltas run from the current version's own directory (a delta added
 	// there after this database reached the version still applies) up to
 	// the code's version.
-	for v := current; v <= m.tree.Version; v++ {
+	for v := st.version; v <= m.tree.Version; v++ {
 		for _, db := range logical {
 			if f, ok := fullAt[db]; ok && v <= f {
 				continue // covered by the full schema this file was made from
@@ -173,22 +236,27 @@ func (m *migrator) run(ctx context.Context, logical []string) error {
 				return fmt.Errorf("%s: reading deltas: %w", m.path, err)
 			}
 			for _, d := range ds {
+				if st.applied[deltaKeyOf(v, d.name)] {
+					continue
+				}
 				if err := m.apply(ctx, v, d); err != nil {
 					return err
 				}
 			}
 		}
-		if v > current {
+		if v > st.version {
 			if _, err := m.conn.ExecContext(ctx, "UPDATE schema_version SET version = ?, upgraded = 1", v); err != nil {
 				return fmt.Errorf("%s: recording schema version %d: %w", m.path, v, err)
 			}
 			m.log.Info("schema upgraded", "file", m.path, "version", v)
 		}
 	}
-	if _, err := m.conn.ExecContext(ctx,
-		"UPDATE schema_compat_version SET compat_version = ? WHERE compat_version < ?",
-		m.tree.CompatVersion, m.tree.CompatVersion); err != nil {
-		return fmt.Errorf("%s: recording compat version: %w", m.path, err)
+	if st.compat < m.tree.CompatVersion {
+		if _, err := m.conn.ExecContext(ctx,
+			"UPDATE schema_compat_version SET compat_version = ? WHERE compat_version < ?",
+			m.tree.CompatVersion, m.tree.CompatVersion); err != nil {
+			return fmt.Errorf("%s: recording compat version: %w", m.path, err)
+		}
 	}
 	return nil
 }
@@ -231,16 +299,8 @@ func (m *migrator) create(ctx context.Context, logical []string, fullAt map[stri
 	return version, nil
 }
 
-// apply runs one delta in its own transaction, unless it ran before.
+// apply runs one delta, which has not run before, in its own transaction.
 func (m *migrator) apply(ctx context.Context, v int, d delta) error {
-	var done int
-	if err := m.conn.QueryRowContext(ctx,
-		"SELECT count(*) FROM applied_schema_deltas WHERE version = ? AND file = ?", v, d.name).Scan(&done); err != nil {
-		return fmt.Errorf("%s: reading applied deltas: %w", m.path, err)
-	}
-	if done > 0 {
-		return nil
-	}
 	err := m.inTx(ctx, func() error {
 		if d.fn != nil {
 			if err := d.fn(ctx, m.conn); err != nil {
