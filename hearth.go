@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"hearth.dev/hearth/appservice"
@@ -70,6 +71,11 @@ type Homeserver struct {
 	lock      dataDirLock
 	// modules are the loaded WebAssembly modules (nil without any).
 	modules *modules.Host
+	log     *slog.Logger
+	// bgMu orders StartBackground against Close.
+	bgMu      sync.Mutex
+	bgStarted bool // +checklocks:bgMu
+	closed    bool // +checklocks:bgMu
 }
 
 // OpenOptions adjust Open for hosts that are not the native binary.
@@ -82,6 +88,12 @@ type OpenOptions struct {
 	// to matrix-federation://<server name>/...); nil uses direct HTTPS
 	// with server discovery.
 	FederationTransport http.RoundTripper
+	// DeferBackground leaves the work no request waits for (background
+	// updates, the federation and application service senders, the relay
+	// connection) stopped until StartBackground: the browser host, where
+	// all of it shares one thread with the requests, answers its first
+	// request sooner.
+	DeferBackground bool
 }
 
 // Open opens (creating if needed) the homeserver described by cfg.
@@ -251,11 +263,28 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	if cfg.Metrics.Listen != "" {
 		hs.startMetrics(client, oo.Logger)
 	}
-	hs.startBackgroundUpdates(oo.Logger)
+	hs.updates = storage.NewBackgroundUpdates(hs.db)
+	hs.log = oo.Logger
+	if !oo.DeferBackground {
+		hs.StartBackground()
+	}
+	return hs, nil
+}
+
+// StartBackground starts the background work that Open left stopped when
+// OpenOptions.DeferBackground was set. Calling it again, or after Close,
+// does nothing.
+func (hs *Homeserver) StartBackground() {
+	hs.bgMu.Lock()
+	defer hs.bgMu.Unlock()
+	if hs.bgStarted || hs.closed {
+		return
+	}
+	hs.bgStarted = true
+	hs.startBackgroundUpdates(hs.log)
 	hs.sender.Start()
 	hs.appServices.Start()
 	hs.startRelay()
-	return hs, nil
 }
 
 // remoteBackfill hands /messages' backfills to the PDU layer, which is
@@ -365,7 +394,6 @@ func (hs *Homeserver) startBackgroundUpdates(log *slog.Logger) {
 	if log == nil {
 		log = slog.Default()
 	}
-	hs.updates = storage.NewBackgroundUpdates(hs.db)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	hs.stopUpdates = func() { cancel(); <-done }
@@ -392,6 +420,9 @@ func (hs *Homeserver) Size(ctx context.Context) (int64, error) {
 
 // Close stops the homeserver's background work and closes the database.
 func (hs *Homeserver) Close() error {
+	hs.bgMu.Lock()
+	hs.closed = true
+	hs.bgMu.Unlock()
 	if hs.stopRelay != nil {
 		hs.stopRelay()
 	}
