@@ -223,9 +223,15 @@ func statusValue(st status) any {
 		"serverName":    st.ServerName,
 		"startedAt":     float64(st.StartedAt.UnixMilli()),
 		"startupMs":     float64(st.Startup.Microseconds()) / 1000,
-		"goHeapBytes":   float64(st.GoHeapBytes),
-		"goSysBytes":    float64(st.GoSysBytes),
-		"relay":         map[string]any{"state": st.Relay.State, "queued": st.Relay.Queued},
+		"startupPhases": map[string]any{
+			"busyWaitMs": float64(st.Phases.Busy.Microseconds()) / 1000,
+			"openMs":     float64(st.Phases.Open.Microseconds()) / 1000,
+			"ownerMs":    float64(st.Phases.Owner.Microseconds()) / 1000,
+			"warmMs":     float64(st.Phases.Warm.Microseconds()) / 1000,
+		},
+		"goHeapBytes": float64(st.GoHeapBytes),
+		"goSysBytes":  float64(st.GoSysBytes),
+		"relay":       map[string]any{"state": st.Relay.State, "queued": st.Relay.Queued},
 	}
 	if st.OwnerCreated != "" {
 		m["ownerCreated"] = st.OwnerCreated

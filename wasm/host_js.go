@@ -28,6 +28,15 @@ const dataDir = "/"
 // IndexedDB lock) a moment after the next tab may already be starting.
 const busyWait = 15 * time.Second
 
+// busyPoll is how often start tries again meanwhile: the handle of a
+// reloaded page's worker is usually free within tens of milliseconds.
+const busyPoll = 20 * time.Millisecond
+
+// backgroundDelay is how long after start the background work (background
+// updates, federation senders, the relay) starts if no request came first;
+// otherwise it starts once the first request is answered.
+const backgroundDelay = time.Second
+
 // host is the homeserver of this worker: at most one, started and stopped
 // through the bridge.
 type host struct {
@@ -42,7 +51,12 @@ type host struct {
 	// +checklocks:mu
 	startup time.Duration
 	// +checklocks:mu
+	phases startPhases
+	// +checklocks:mu
 	inflight map[string]context.CancelFunc
+	// served is set once the running homeserver has answered a request.
+	// +checklocks:mu
+	served bool
 	// starting serialises start, stop and import.
 	starting sync.Mutex
 	// dataDir holds the database file (tests change it).
@@ -78,6 +92,21 @@ type startOptions struct {
 	RelayURL, RelayToken string
 }
 
+// startPhases is where a start's time went.
+type startPhases struct {
+	// Busy is the time spent waiting for another worker to let go of the
+	// database.
+	Busy time.Duration
+	// Open is hearth.Open: the database (probe, migration, connection)
+	// and the services.
+	Open time.Duration
+	// Owner is looking for (and creating) the owner account.
+	Owner time.Duration
+	// Warm is the SQLite warm-up the worker ran before the start
+	// (warmSQLite), which the start did not wait for if it was done.
+	Warm time.Duration
+}
+
 // status is what status() reports.
 type status struct {
 	Storage       string
@@ -86,6 +115,7 @@ type status struct {
 	ServerName    string
 	StartedAt     time.Time
 	Startup       time.Duration
+	Phases        startPhases
 	// GoHeapBytes and GoSysBytes are the Go runtime's live heap and all the
 	// memory it took from the wasm instance.
 	GoHeapBytes, GoSysBytes uint64
@@ -113,18 +143,24 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 		return status{}, err
 	}
 	var hs *hearth.Homeserver
+	var phases startPhases
 	deadline := time.Now().Add(busyWait)
 	for {
+		t := time.Now()
 		hs, err = h.open(ctx, be, o)
+		phases.Open = time.Since(t)
 		if err == nil || !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) {
 			break
 		}
-		h.log.Info("database held by another worker; waiting", "storage", be.Name)
+		if phases.Busy == 0 {
+			h.log.Info("database held by another worker; waiting", "storage", be.Name)
+		}
 		select {
 		case <-ctx.Done():
 			return status{}, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
+		case <-time.After(busyPoll):
 		}
+		phases.Busy += time.Since(t)
 	}
 	if err != nil {
 		if errors.Is(err, sqlite3.BUSY) {
@@ -133,6 +169,7 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 		return status{}, err
 	}
 	var owner string
+	ownerBegan := time.Now()
 	need, err := hs.NeedsOwner(ctx)
 	if err == nil && need {
 		if !o.HasOwner {
@@ -149,11 +186,17 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 		hs.Close()
 		return status{}, err
 	}
+	phases.Owner = time.Since(ownerBegan)
+	phases.Warm = time.Duration(warmTook.Load())
 	h.mu.Lock()
-	h.hs, h.backend, h.startup = hs, be, time.Since(began)
+	h.hs, h.backend, h.startup, h.phases = hs, be, time.Since(began), phases
+	h.served = false
 	h.mu.Unlock()
 	h.log.Info("hearth started", "version", hearth.Version, "server_name", hs.ServerName,
-		"storage", be.Name, "startup", time.Since(began).Round(time.Millisecond))
+		"storage", be.Name, "startup", time.Since(began).Round(time.Millisecond),
+		"busy_wait", phases.Busy.Round(time.Millisecond), "open", phases.Open.Round(time.Millisecond),
+		"owner", phases.Owner.Round(time.Millisecond))
+	time.AfterFunc(backgroundDelay, hs.StartBackground)
 	st, err := h.status(ctx)
 	st.OwnerCreated = owner
 	return st, err
@@ -162,11 +205,6 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 // open opens the homeserver in be. The server name stored in an existing
 // database wins over o.ServerName (a homeserver cannot be renamed); an empty
 // storage is refused without being touched unless the owner is given.
-//
-// Finding the stored name costs two SQLite connections, which are slow to
-// set up in wasm, so a given name is tried first (hearth.js passes the name
-// of the last start) and the database read only when it is wrong or none
-// was given.
 func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Homeserver, error) {
 	exists, err := be.exists(h.dbPath())
 	if err != nil {
@@ -176,37 +214,18 @@ func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Ho
 		return nil, newCodeError(codeNeedsOwner, "the %s storage holds no homeserver: start it with serverName and owner: {name, password} to create one", be.Name)
 	}
 	name := o.ServerName
-	if exists && name == "" {
-		if name, err = h.storedServerName(ctx, be); err != nil {
-			return nil, err
-		}
-	}
-	if name == "" {
+	if exists {
+		// An empty name takes the one stored in the database.
+		name = ""
+	} else if name == "" {
 		return nil, newCodeError(codeBadOption, "serverName is required to create a homeserver")
 	}
 	h.relayURL, h.relayToken = o.RelayURL, o.RelayToken
 	hs, err := h.openAs(ctx, be, name)
-	if exists && errors.Is(err, storage.ErrRenamed) {
-		stored, serr := h.storedServerName(ctx, be)
-		if serr != nil {
-			return nil, serr
-		}
-		h.log.Warn("the database belongs to another server name; keeping it", "stored", stored, "given", name)
-		hs, err = h.openAs(ctx, be, stored)
+	if err == nil && o.ServerName != "" && hs.ServerName != o.ServerName {
+		h.log.Warn("the database belongs to another server name; keeping it", "stored", hs.ServerName, "given", o.ServerName)
 	}
 	return hs, err
-}
-
-// storedServerName reads the server name of the database in be.
-func (h *host) storedServerName(ctx context.Context, be backend) (string, error) {
-	rep, err := storage.Inspect(ctx, storage.Options{Path: h.dbPath(), VFS: be.VFS})
-	if errors.Is(err, storage.ErrForeign) {
-		return "", newCodeError(codeForeign, "%v", err)
-	}
-	if err != nil {
-		return "", err
-	}
-	return rep.ServerName, nil
 }
 
 // openAs opens the homeserver in be under name.
@@ -220,9 +239,13 @@ func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Hom
 	if h.relayURL != "" {
 		cfg.Relay.URL, cfg.Relay.Token, cfg.Relay.Outbound = h.relayURL, h.relayToken, "on"
 	}
-	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log})
-	if errors.Is(err, storage.ErrTooNew) {
+	// The background work starts after the first answer (see start).
+	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log, DeferBackground: true})
+	switch {
+	case errors.Is(err, storage.ErrTooNew):
 		return nil, newCodeError(codeTooNew, "%v", err)
+	case errors.Is(err, storage.ErrForeign):
+		return nil, newCodeError(codeForeign, "%v", err)
 	}
 	return hs, err
 }
@@ -244,11 +267,11 @@ func (h *host) status(ctx context.Context) (status, error) {
 		return status{}, err
 	}
 	h.mu.Lock()
-	startup := h.startup
+	startup, phases := h.startup, h.phases
 	h.mu.Unlock()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup,
+	st := status{Storage: be.Name, Version: hearth.Version, ServerName: hs.ServerName, StartedAt: hs.StartedAt, Startup: startup, Phases: phases,
 		GoHeapBytes: ms.HeapAlloc, GoSysBytes: ms.Sys, Relay: hs.RelayStatus()}
 	st.DatabaseBytes, err = hs.Size(ctx)
 	return st, err
@@ -275,6 +298,14 @@ func (h *host) serve(id string, r *http.Request) (*response, error) {
 	}
 	w := newResponse()
 	hs.Handler.ServeHTTP(w, r.WithContext(ctx))
+	h.mu.Lock()
+	first := !h.served
+	h.served = true
+	h.mu.Unlock()
+	if first {
+		// After the first answer: the work no request waits for.
+		hs.StartBackground()
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, newCodeError(codeAborted, "the request was aborted")
 	}

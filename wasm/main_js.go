@@ -52,5 +52,6 @@ func main() {
 	if ready := js.Global().Get("hearthReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()
 	}
+	go warmSQLite(log)
 	select {}
 }

@@ -115,21 +115,50 @@ class WorkerClient {
 }
 
 function takeWorker() {
-	const w = spare ?? new WorkerClient();
+	const w = spare && !spare.dead ? spare : new WorkerClient();
+	if (spare && spare !== w) {
+		spare.terminate();
+	}
 	spare = null;
 	return w;
 }
 
-// remembered and remember keep small strings in localStorage, where there
-// is one.
-function remembered(key) {
-	try {
-		return globalThis.localStorage?.getItem(key) ?? undefined;
-	} catch {
-		return undefined;
+// A page of an origin whose homeserver ran in a tab before will most likely
+// start it again: its worker starts now, while the page is still loading,
+// so that fetching and compiling the wasm and starting the Go program are
+// done (or under way) when Hearth.start asks for the homeserver. Not when
+// another tab runs the homeserver (this one will be its client).
+function preloadWorker() {
+	if (typeof Worker === "undefined" || !startedBefore()) {
+		return;
 	}
+	const held = navigator.locks?.query ? navigator.locks.query().then((q) => q.held ?? []) : Promise.resolve([]);
+	held.then((locks) => {
+		if (!spare && !locks.some((l) => l.name === OWNER_LOCK)) {
+			spare = new WorkerClient();
+		}
+	}, () => {});
 }
 
+// startedBefore reports whether a start in this origin remembered its
+// server name (see #becomeOwner).
+function startedBefore() {
+	try {
+		const ls = globalThis.localStorage;
+		for (let i = 0; i < (ls?.length ?? 0); i++) {
+			if (ls.key(i)?.startsWith("hearth.serverName.")) {
+				return true;
+			}
+		}
+	} catch {
+		// no storage: no hint
+	}
+	return false;
+}
+
+preloadWorker();
+
+// remember keeps a small string in localStorage, where there is one.
 function remember(key, value) {
 	try {
 		globalThis.localStorage?.setItem(key, value);
@@ -427,12 +456,13 @@ export class Hearth extends EventTarget {
 		this.#wc = wc;
 		wc.onExit = (err) => this.#die(err);
 		const o = this.#opts;
-		// The name of the last start spares the worker reading it from the
-		// database (a wrong one costs that read, nothing else).
+		// An existing database keeps its own name; the name of the last
+		// start is remembered as the sign that this origin ran a
+		// homeserver (preloadWorker).
 		const nameKey = `hearth.serverName.${o.storage ?? "auto"}`;
 		try {
 			this.#info = await wc.call("start", {
-				serverName: o.serverName ?? remembered(nameKey),
+				serverName: o.serverName,
 				owner: o.owner ?? undefined,
 				storage: o.storage ?? "auto",
 				logLevel: o.logLevel,

@@ -63,6 +63,11 @@ async function invoke(method, ...args) {
 	});
 }
 
+// The wasm loads as soon as the worker runs: a page starts its worker
+// before it asks for the homeserver (see hearth.js), and compiling and
+// initialising the program overlap with the page's own loading.
+hearthWasm().catch(() => {}); // reported by the first call
+
 const ops = {
 	async start(o) {
 		const st = await invoke("start", o ?? {});
