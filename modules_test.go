@@ -22,28 +22,32 @@ type moduleClient struct {
 	base string
 }
 
-// call does one request and returns the status and the JSON answer.
-func (c moduleClient) call(method, path, token string, body any) (int, map[string]any) {
-	c.t.Helper()
-	var rd *bytes.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	} else {
-		rd = bytes.NewReader(nil)
-	}
-	req, _ := http.NewRequest(method, c.base+path, rd)
+// callTB does one request with a raw body and returns the status and the
+// JSON answer.
+func (c moduleClient) callTB(tb testing.TB, method, path, token string, body []byte) (int, map[string]any) {
+	tb.Helper()
+	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(body))
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		c.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer resp.Body.Close()
 	var out map[string]any
 	json.NewDecoder(resp.Body).Decode(&out)
 	return resp.StatusCode, out
+}
+
+// call does one request and returns the status and the JSON answer.
+func (c moduleClient) call(method, path, token string, body any) (int, map[string]any) {
+	c.t.Helper()
+	var b []byte
+	if body != nil {
+		b, _ = json.Marshal(body)
+	}
+	return c.callTB(c.t, method, path, token, b)
 }
 
 // ok is call that wants a 200.
@@ -74,6 +78,17 @@ func openWithModules(t *testing.T, mods ...ModuleConfig) (*Homeserver, moduleCli
 
 // moduleUser makes a local account and returns its access token.
 func moduleUser(t *testing.T, hs *Homeserver, localpart string, admin bool) string {
+	t.Helper()
+	return moduleUserAdmin(t, hs, localpart, admin)
+}
+
+// moduleUserTB makes a local admin account for a benchmark.
+func moduleUserTB(tb testing.TB, hs *Homeserver, localpart string) string {
+	tb.Helper()
+	return moduleUserAdmin(tb, hs, localpart, true)
+}
+
+func moduleUserAdmin(t testing.TB, hs *Homeserver, localpart string, admin bool) string {
 	t.Helper()
 	ctx := context.Background()
 	userID := "@" + localpart + ":" + hs.ServerName

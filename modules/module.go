@@ -50,7 +50,7 @@ type module struct {
 	exports map[string]bool
 	// loginTypes are the login types check_auth takes (login_types).
 	loginTypes []string
-	idle       chan api.Module
+	idle       chan *instance
 	stats      stats
 }
 
@@ -85,7 +85,7 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 		pool = 4
 	}
 	m := &module{name: s.Name, spec: s, log: log.With("module", s.Name), config: cfg,
-		exports: map[string]bool{}, idle: make(chan api.Module, pool)}
+		exports: map[string]bool{}, idle: make(chan *instance, pool)}
 	m.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithMemoryLimitPages(s.MemoryPages).WithCloseOnContextDone(true).WithCompilationCache(cache))
 	if m.code, err = m.rt.CompileModule(ctx, bin); err != nil {
@@ -112,7 +112,7 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("does not start: %w", err)
 	}
-	res, err := inst.ExportedFunction(exportABIVersion).Call(cctx)
+	res, err := inst.fn(exportABIVersion).Call(cctx)
 	if err != nil {
 		m.rt.Close(ctx)
 		return nil, fmt.Errorf("%s: %w", exportABIVersion, err)
@@ -202,17 +202,40 @@ func sameTypes(a, b []api.ValueType) bool {
 	return true
 }
 
+// instance is a started module with its exports looked up once.
+type instance struct {
+	mod api.Module
+	fns map[string]api.Function
+}
+
+// fn returns the exported function name.
+func (i *instance) fn(name string) api.Function {
+	f, ok := i.fns[name]
+	if !ok {
+		f = i.mod.ExportedFunction(name)
+		i.fns[name] = f
+	}
+	return f
+}
+
+// Close closes the instance.
+func (i *instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
+
 // instantiate starts a fresh instance: no arguments, no environment, no
 // files, a fake clock, a seeded random source, stdout and stderr to the log.
-func (m *module) instantiate(ctx context.Context) (api.Module, error) {
+func (m *module) instantiate(ctx context.Context) (*instance, error) {
 	w := &logWriter{log: m.log}
 	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
 		WithStdout(w).WithStderr(w)
-	return m.rt.InstantiateModule(ctx, m.code, cfg)
+	mod, err := m.rt.InstantiateModule(ctx, m.code, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &instance{mod: mod, fns: map[string]api.Function{}}, nil
 }
 
 // get takes an idle instance, or starts one.
-func (m *module) get(ctx context.Context) (api.Module, error) {
+func (m *module) get(ctx context.Context) (*instance, error) {
 	select {
 	case inst := <-m.idle:
 		return inst, nil
@@ -223,7 +246,7 @@ func (m *module) get(ctx context.Context) (api.Module, error) {
 
 // put returns a healthy instance to the pool, or closes it when the pool
 // is full.
-func (m *module) put(inst api.Module) {
+func (m *module) put(inst *instance) {
 	select {
 	case m.idle <- inst:
 	default:
@@ -259,11 +282,11 @@ func (m *module) call(ctx context.Context, name string, input []byte) ([]byte, e
 
 // callOn runs callback name on inst: input goes into the buffer
 // hearth_alloc returns, the answer comes back as (ptr << 32 | len).
-func (m *module) callOn(ctx context.Context, inst api.Module, name string, input []byte) ([]byte, error) {
-	mem := inst.Memory()
+func (m *module) callOn(ctx context.Context, inst *instance, name string, input []byte) ([]byte, error) {
+	mem := inst.mod.Memory()
 	var ptr uint32
 	if len(input) > 0 {
-		res, err := inst.ExportedFunction(exportAlloc).Call(ctx, uint64(len(input)))
+		res, err := inst.fn(exportAlloc).Call(ctx, uint64(len(input)))
 		if err != nil {
 			return nil, failure(exportAlloc, err)
 		}
@@ -272,7 +295,7 @@ func (m *module) callOn(ctx context.Context, inst api.Module, name string, input
 			return nil, fmt.Errorf("%s returned %#x, outside its memory", exportAlloc, ptr)
 		}
 	}
-	res, err := inst.ExportedFunction(name).Call(ctx, uint64(ptr), uint64(len(input)))
+	res, err := inst.fn(name).Call(ctx, uint64(ptr), uint64(len(input)))
 	if err != nil {
 		return nil, failure(name, err)
 	}

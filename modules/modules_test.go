@@ -52,13 +52,21 @@ func TestKeywordFilter(t *testing.T) {
 	if err := h.CheckEventForSpam(context.Background(), "$e2", message("see you tonight")); err != nil {
 		t.Fatalf("CheckEventForSpam(clean message) = %v, want nil", err)
 	}
+	// Escaped and non-ASCII bodies take the exact path.
+	for _, raw := range []string{`{"type":"m.room.message","content":{"body":"CAS\u0049NO!"}}`,
+		`{"type":"m.room.message","content":{"body":"café casino"}}`,
+		`{"type":"m.room.message","content":{"body":"x","formatted_body":"<b>casino</b>"}}`} {
+		if err := h.CheckEventForSpam(context.Background(), "$e", json.RawMessage(raw)); !errors.Is(err, core.ErrForbidden) {
+			t.Errorf("CheckEventForSpam(%s) = %v, want M_FORBIDDEN", raw, err)
+		}
+	}
 	topic := json.RawMessage(`{"type":"m.room.topic","state_key":"","content":{"body":"casino"}}`)
 	if err := h.CheckEventForSpam(context.Background(), "$e3", topic); err != nil {
 		t.Fatalf("CheckEventForSpam(not a message) = %v, want nil", err)
 	}
 	st := h.ModuleInfo()
-	if len(st) != 1 || st[0].Name != "keyword-filter" || st[0].Calls != 3 || st[0].Failures != 0 || st[0].P99Micros <= 0 {
-		t.Fatalf("Stats() = %+v, want keyword-filter with 3 calls, no failures, a p99", st)
+	if len(st) != 1 || st[0].Name != "keyword-filter" || st[0].Calls != 6 || st[0].Failures != 0 || st[0].P99Micros <= 0 {
+		t.Fatalf("Stats() = %+v, want keyword-filter with 6 calls, no failures, a p99", st)
 	}
 	if got := st[0].Callbacks; len(got) != 1 || got[0] != cbCheckEventForSpam {
 		t.Fatalf("callbacks = %v, want [check_event_for_spam]", got)
