@@ -28,7 +28,8 @@ type fakeAppService struct {
 
 	mu       sync.Mutex
 	down     bool
-	failures int // transactions refused while down
+	lossy    bool // the service takes transactions in but its answers are lost (500)
+	failures int  // transactions refused while down, or answered 500 while lossy
 	txnIDs   []string
 	events   []map[string]any // accepted, in arrival order, duplicates kept
 	eph      []map[string]any // accepted ephemeral events
@@ -84,6 +85,11 @@ func (f *fakeAppService) serve(w http.ResponseWriter, r *http.Request) {
 		f.events = append(f.events, body.Events...)
 		f.eph = append(f.eph, body.Eph...)
 		f.ephMSC += len(body.EphMSC)
+	}
+	if f.lossy {
+		f.failures++
+		w.WriteHeader(http.StatusInternalServerError)
+		return
 	}
 	io.WriteString(w, "{}")
 }

@@ -9,53 +9,40 @@ import (
 	as "hearth.dev/hearth/core/appservice"
 )
 
-// ephemeral holds, per service, the ephemeral events (typing, receipts,
-// presence) waiting for its next transaction and those in the
-// transaction in flight. They live in memory: like the typing
-// notifications themselves they do not outlive the process.
-type ephemeral struct {
-	queued, inflight []json.RawMessage
-}
-
 // maxEphemeral bounds the ephemeral events kept for a service that is
 // down; the oldest are dropped past it.
-const maxEphemeral = 1000
+const maxEphemeral = 10000
 
-// queueEphemeral adds edu to the next transaction of every service that
-// receives ephemeral events and is interested in roomID (for a room's
-// typing and receipts) or, with roomID empty, in one of rooms (for a
-// user's presence).
+// queueEphemeral adds edu to the queue of every service that receives
+// ephemeral events and is interested in one of rooms (a room's typing
+// and receipts; a user's presence in any of their rooms). The queue is
+// in the database: a service that is down, or a restart, loses none.
 func (s *Sender) queueEphemeral(ctx context.Context, rooms []string, edu any) {
 	js, err := json.Marshal(edu)
 	if err != nil {
 		return
 	}
+	var services []string
 	for _, r := range s.o.Services.All() {
 		if r.URL == "" || !r.WantsEphemeral() {
 			continue
 		}
-		interested := false
 		for _, roomID := range rooms {
 			if s.roomInterests(ctx, r, roomID) {
-				interested = true
+				services = append(services, r.ID)
 				break
 			}
 		}
-		if !interested {
-			continue
-		}
-		s.mu.Lock()
-		e := s.eph[r.ID]
-		if e == nil {
-			e = &ephemeral{}
-			s.eph[r.ID] = e
-		}
-		e.queued = append(e.queued, js)
-		if n := len(e.queued) - maxEphemeral; n > 0 {
-			e.queued = e.queued[n:]
-		}
-		s.mu.Unlock()
-		s.wakeService(r.ID)
+	}
+	if len(services) == 0 {
+		return
+	}
+	if err := s.o.Store.QueueEphemeral(ctx, services, js, maxEphemeral); err != nil {
+		s.o.Logger.WarnContext(ctx, "application service: queueing an ephemeral event", "services", services, "err", err)
+		return
+	}
+	for _, id := range services {
+		s.wakeService(id)
 	}
 }
 
@@ -76,30 +63,6 @@ func (s *Sender) roomInterests(ctx context.Context, r *as.Registration, roomID s
 		}
 	}
 	return r.Interested(as.StreamEvent{RoomID: roomID}, get(s.o.Store.RoomMembers), get(s.o.Store.RoomAliases))
-}
-
-// takeEphemeral returns the ephemeral events of r's next transaction: the
-// ones of a transaction that failed, else the ones queued since.
-func (s *Sender) takeEphemeral(id string) []json.RawMessage {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e := s.eph[id]
-	if e == nil {
-		return nil
-	}
-	if len(e.inflight) == 0 {
-		e.inflight, e.queued = e.queued, nil
-	}
-	return e.inflight
-}
-
-// ephemeralSent forgets the ephemeral events r accepted.
-func (s *Sender) ephemeralSent(id string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if e := s.eph[id]; e != nil {
-		e.inflight = nil
-	}
 }
 
 // TypingOut is the client API's typing service with application services:

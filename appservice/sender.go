@@ -25,6 +25,9 @@ const (
 	maxBackoff = 5 * time.Minute
 	// batchSize is the most events one transaction carries.
 	batchSize = 100
+	// ephemeralBatch is the most ephemeral events one transaction
+	// carries (Synapse's limit too).
+	ephemeralBatch = 100
 )
 
 // SenderOptions are what a Sender is built from.
@@ -49,8 +52,6 @@ type Sender struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	eph   map[string]*ephemeral    // by service ID
 	wakes map[string]chan struct{} // by service ID
 }
 
@@ -63,7 +64,7 @@ func NewSender(o SenderOptions) *Sender {
 		o.Logger = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Sender{o: o, ctx: ctx, cancel: cancel, eph: map[string]*ephemeral{}, wakes: map[string]chan struct{}{}}
+	s := &Sender{o: o, ctx: ctx, cancel: cancel, wakes: map[string]chan struct{}{}}
 	for _, r := range o.Services.All() {
 		s.wakes[r.ID] = make(chan struct{}, 1)
 	}
@@ -126,22 +127,75 @@ func (s *Sender) run(r *as.Registration) {
 	}
 }
 
-// deliver sends r the next transaction of events it is interested in (or
-// skips past events it is not) and reports whether more events wait.
+// deliver sends r its next transaction (or skips past events it is not
+// interested in) and reports whether more wait. A transaction's bounds
+// are recorded before it is first sent, so a retry, even after a
+// restart, carries the same events under the same ID.
 func (s *Sender) deliver(r *as.Registration) (more bool, err error) {
 	ctx := s.ctx
-	pos, txnID, err := s.o.Store.Position(ctx, r.ID)
+	pos, err := s.o.Store.Position(ctx, r.ID)
 	if err != nil {
 		return false, err
 	}
-	evs, err := s.o.Store.EventsAfter(ctx, pos, batchSize)
+	evs, err := s.o.Store.EventsAfter(ctx, pos.Stream, batchSize)
 	if err != nil {
 		return false, err
 	}
-	last := pos
+	more = len(evs) == batchSize
+	var ephUpTo int64
+	if pos.Pending != nil {
+		// The transaction in flight: its events and ephemeral events
+		// only. What came since goes in the next one.
+		for i, ev := range evs {
+			if ev.Stream > pos.Pending.Stream {
+				evs = evs[:i]
+				break
+			}
+		}
+		ephUpTo = pos.Pending.Ephemeral
+		more = true
+	}
+	last := pos.Stream
 	if len(evs) > 0 {
 		last = evs[len(evs)-1].Stream
 	}
+	out, err := s.interesting(ctx, r, evs)
+	if err != nil {
+		return false, err
+	}
+	var eph []json.RawMessage
+	if pos.Pending == nil || ephUpTo > 0 {
+		queued, err := s.o.Store.Ephemeral(ctx, r.ID, ephUpTo, ephemeralBatch)
+		if err != nil {
+			return false, err
+		}
+		for _, e := range queued {
+			eph = append(eph, e.JSON)
+		}
+		if len(queued) > 0 {
+			ephUpTo = queued[len(queued)-1].ID
+			more = more || pos.Pending == nil && len(queued) == ephemeralBatch
+		}
+	}
+	if len(out) == 0 && len(eph) == 0 {
+		if last == pos.Stream {
+			return false, nil
+		}
+		return more, s.o.Store.Advance(ctx, r.ID, last, pos.TxnID, 0)
+	}
+	if pos.Pending == nil {
+		if err := s.o.Store.Pend(ctx, r.ID, as.Pending{Stream: last, Ephemeral: ephUpTo}); err != nil {
+			return false, err
+		}
+	}
+	if err := s.put(ctx, r, pos.TxnID, out, eph); err != nil {
+		return false, err
+	}
+	return more, s.o.Store.Advance(ctx, r.ID, last, pos.TxnID+1, ephUpTo)
+}
+
+// interesting returns the JSON of the events of evs r is interested in.
+func (s *Sender) interesting(ctx context.Context, r *as.Registration, evs []as.StreamEvent) ([]json.RawMessage, error) {
 	members := map[string][]string{}
 	aliases := map[string][]string{}
 	var lookupErr error
@@ -164,21 +218,7 @@ func (s *Sender) deliver(r *as.Registration) (more bool, err error) {
 			out = append(out, ev.JSON)
 		}
 	}
-	if lookupErr != nil {
-		return false, lookupErr
-	}
-	eph := s.takeEphemeral(r.ID)
-	if len(out) == 0 && len(eph) == 0 {
-		if last == pos {
-			return false, nil
-		}
-		return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID)
-	}
-	if err := s.put(ctx, r, txnID, out, eph); err != nil {
-		return false, err
-	}
-	s.ephemeralSent(r.ID)
-	return len(evs) == batchSize, s.o.Store.Advance(ctx, r.ID, last, txnID+1)
+	return out, lookupErr
 }
 
 // wakeService makes r's loop look for work.

@@ -10,9 +10,10 @@ import (
 	"hearth.dev/hearth/core/appservice"
 )
 
-// AppServiceQueueStore keeps the application service sender's places in
-// the event stream (table appservice_stream_position). It implements
-// appservice.QueueStore.
+// AppServiceQueueStore keeps the application service sender's queues:
+// each service's place in the event stream and transaction in flight
+// (table appservice_stream_position) and its ephemeral events (table
+// appservice_ephemeral). It implements appservice.QueueStore.
 type AppServiceQueueStore struct {
 	db *DB
 }
@@ -24,14 +25,32 @@ var _ appservice.QueueStore = (*AppServiceQueueStore)(nil)
 func NewAppServiceQueueStore(db *DB) *AppServiceQueueStore { return &AppServiceQueueStore{db: db} }
 
 const (
-	sqlASPosition = "SELECT stream_ordering, txn_id FROM appservice_stream_position WHERE service = ?"
+	sqlASPosition = `
+		SELECT stream_ordering, txn_id, pending_stream_ordering, coalesce(pending_ephemeral_id, 0)
+		FROM appservice_stream_position WHERE service = ?`
 	// A new service starts after the live events stored so far.
 	sqlASStart = `
 		INSERT INTO appservice_stream_position (service, stream_ordering, txn_id)
 		SELECT ?, coalesce(max(stream_ordering), 0), 1 FROM events WHERE stream_ordering > 0
 		ON CONFLICT DO NOTHING`
-	sqlASAdvance = "UPDATE appservice_stream_position SET stream_ordering = ?, txn_id = ? WHERE service = ?"
-	sqlASEvents  = `
+	sqlASAdvance = `
+		UPDATE appservice_stream_position
+		SET stream_ordering = ?, txn_id = ?, pending_stream_ordering = NULL, pending_ephemeral_id = NULL
+		WHERE service = ?`
+	sqlASPend = `
+		UPDATE appservice_stream_position SET pending_stream_ordering = ?, pending_ephemeral_id = ?
+		WHERE service = ?`
+	sqlASEphemeralDone = "DELETE FROM appservice_ephemeral WHERE service = ? AND ephemeral_id <= ?"
+	sqlASQueueEph      = "INSERT INTO appservice_ephemeral (service, json) VALUES (?, ?)"
+	// The oldest ephemeral events of a service past the most kept.
+	sqlASTrimEph = `
+		DELETE FROM appservice_ephemeral WHERE service = ?1 AND ephemeral_id <= (
+			SELECT ephemeral_id FROM appservice_ephemeral WHERE service = ?1
+			ORDER BY ephemeral_id DESC LIMIT 1 OFFSET ?2)`
+	sqlASEphemeral = `
+		SELECT ephemeral_id, json FROM appservice_ephemeral
+		WHERE service = ? AND (? = 0 OR ephemeral_id <= ?) ORDER BY ephemeral_id LIMIT ?`
+	sqlASEvents = `
 		SELECT e.stream_ordering, r.room_id, e.event_id, e.sender, e.type, e.state_key, e.origin_server_ts, j.json
 		FROM events e JOIN rooms r ON r.room_nid = e.room_nid JOIN event_json j ON j.event_nid = e.event_nid
 		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
@@ -43,30 +62,92 @@ const (
 )
 
 // Position implements appservice.QueueStore.
-func (s *AppServiceQueueStore) Position(ctx context.Context, service string) (stream, txnID int64, err error) {
-	err = s.db.Read(ctx, func(q Queryer) error {
-		return q.QueryRowContext(ctx, sqlASPosition, service).Scan(&stream, &txnID)
-	})
+func (s *AppServiceQueueStore) Position(ctx context.Context, service string) (appservice.Position, error) {
+	var p appservice.Position
+	var pending sql.NullInt64
+	var pendingEph int64
+	scan := func(q Queryer) error {
+		return q.QueryRowContext(ctx, sqlASPosition, service).Scan(&p.Stream, &p.TxnID, &pending, &pendingEph)
+	}
+	err := s.db.Read(ctx, scan)
 	if errors.Is(err, sql.ErrNoRows) {
 		err = s.db.Write(ctx, func(q Queryer) error {
 			if _, err := q.ExecContext(ctx, sqlASStart, service); err != nil {
 				return err
 			}
-			return q.QueryRowContext(ctx, sqlASPosition, service).Scan(&stream, &txnID)
+			return scan(q)
 		})
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("storage: application service %s: %w", service, err)
+		return p, fmt.Errorf("storage: application service %s: %w", service, err)
 	}
-	return stream, txnID, nil
+	if pending.Valid {
+		p.Pending = &appservice.Pending{Stream: pending.Int64, Ephemeral: pendingEph}
+	}
+	return p, nil
+}
+
+// Pend implements appservice.QueueStore.
+func (s *AppServiceQueueStore) Pend(ctx context.Context, service string, p appservice.Pending) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlASPend, p.Stream, p.Ephemeral, service)
+		return wrapErr("application service "+service, err)
+	})
 }
 
 // Advance implements appservice.QueueStore.
-func (s *AppServiceQueueStore) Advance(ctx context.Context, service string, stream, txnID int64) error {
+func (s *AppServiceQueueStore) Advance(ctx context.Context, service string, stream, txnID, ephemeral int64) error {
 	return s.db.Write(ctx, func(q Queryer) error {
 		_, err := q.ExecContext(ctx, sqlASAdvance, stream, txnID, service)
+		if err == nil && ephemeral > 0 {
+			_, err = q.ExecContext(ctx, sqlASEphemeralDone, service, ephemeral)
+		}
 		return wrapErr("application service "+service, err)
 	})
+}
+
+// QueueEphemeral implements appservice.QueueStore.
+func (s *AppServiceQueueStore) QueueEphemeral(ctx context.Context, services []string, event json.RawMessage, max int) error {
+	if len(services) == 0 {
+		return nil
+	}
+	return s.db.Write(ctx, func(q Queryer) error {
+		for _, service := range services {
+			if _, err := q.ExecContext(ctx, sqlASQueueEph, service, string(event)); err != nil {
+				return wrapErr("application service "+service, err)
+			}
+			if _, err := q.ExecContext(ctx, sqlASTrimEph, service, max); err != nil {
+				return wrapErr("application service "+service, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Ephemeral implements appservice.QueueStore.
+func (s *AppServiceQueueStore) Ephemeral(ctx context.Context, service string, upTo int64, limit int) ([]appservice.EphemeralEvent, error) {
+	var out []appservice.EphemeralEvent
+	err := s.db.Read(ctx, func(q Queryer) error {
+		rows, err := q.QueryContext(ctx, sqlASEphemeral, service, upTo, upTo, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e appservice.EphemeralEvent
+			var js string
+			if err := rows.Scan(&e.ID, &js); err != nil {
+				return err
+			}
+			e.JSON = json.RawMessage(js)
+			out = append(out, e)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("storage: ephemeral events for application service %s: %w", service, err)
+	}
+	return out, nil
 }
 
 // EventsAfter implements appservice.QueueStore: the events in the client

@@ -18,22 +18,63 @@ type StreamEvent struct {
 	JSON json.RawMessage
 }
 
-// QueueStore persists each service's place in the event stream, which is
-// its queue: the events after the place that interest the service are
-// what it has still to receive, so a restart, or a kill -9, loses nothing.
+// Position is a service's place in its queue.
+type Position struct {
+	// Stream is the stream ordering of the last event the service has
+	// accepted, or skipped as of no interest.
+	Stream int64
+	// TxnID is the ID of the service's next transaction.
+	TxnID int64
+	// Pending, when not nil, bounds transaction TxnID, already sent at
+	// least once and not yet accepted: it is sent again with the same
+	// content.
+	Pending *Pending
+}
+
+// Pending bounds a transaction in flight: the events of interest after
+// Position.Stream up to Stream, and the ephemeral events up to
+// Ephemeral (0: none).
+type Pending struct {
+	Stream, Ephemeral int64
+}
+
+// EphemeralEvent is an ephemeral event (typing, receipt, presence)
+// queued for a service.
+type EphemeralEvent struct {
+	// ID orders a service's ephemeral queue.
+	ID   int64
+	JSON json.RawMessage
+}
+
+// QueueStore persists each service's queue: its place in the event
+// stream (the events after it that interest the service are what it has
+// still to receive), the ephemeral events queued for it, and the bounds
+// of its transaction in flight, so a restart, or a kill -9, loses
+// nothing and a retried transaction carries what its first try did.
 type QueueStore interface {
-	// Position returns service's place in the stream and the ID of its
-	// next transaction. A service seen for the first time starts after
-	// the events already stored (they are history to it) with
-	// transaction 1.
-	Position(ctx context.Context, service string) (stream, txnID int64, err error)
+	// Position returns service's place. A service seen for the first
+	// time starts after the events already stored (they are history to
+	// it) with transaction 1.
+	Position(ctx context.Context, service string) (Position, error)
 	// EventsAfter returns at most limit accepted live events (not
 	// outliers, not rejected, not soft-failed) after stream, in stream
 	// order.
 	EventsAfter(ctx context.Context, stream int64, limit int) ([]StreamEvent, error)
-	// Advance moves service's place to stream and its next transaction ID
-	// to txnID.
-	Advance(ctx context.Context, service string, stream, txnID int64) error
+	// QueueEphemeral adds event at the end of the ephemeral queue of
+	// each of services, dropping a service's oldest past max.
+	QueueEphemeral(ctx context.Context, services []string, event json.RawMessage, max int) error
+	// Ephemeral returns at most limit ephemeral events queued for
+	// service, oldest first, with IDs up to upTo (0: any).
+	Ephemeral(ctx context.Context, service string, upTo int64, limit int) ([]EphemeralEvent, error)
+	// Pend records the bounds of service's transaction in flight (its
+	// next transaction ID), before it is first sent.
+	Pend(ctx context.Context, service string, p Pending) error
+	// Advance records that service accepted its transaction in flight,
+	// or had nothing to receive up to stream: its place moves to stream,
+	// its next transaction ID to txnID, its ephemeral events up to
+	// ephemeral (0: none) leave its queue, and it has no transaction in
+	// flight.
+	Advance(ctx context.Context, service string, stream, txnID, ephemeral int64) error
 	// RoomMembers returns the users joined to roomID in its current state.
 	RoomMembers(ctx context.Context, roomID string) ([]string, error)
 	// RoomAliases returns the local aliases of roomID.
