@@ -13,7 +13,8 @@ func (s *Server) registerHierarchyRoutes() {
 
 // getHierarchy is GET /rooms/{roomId}/hierarchy (client-server API v1.2,
 // "Spaces"): suggested_only, limit, max_depth and from; the walk is
-// core's (room.Pipeline.Hierarchy).
+// core's (room.Pipeline.Hierarchy), which asks other servers for children
+// this server is not in when federation is wired.
 func (s *Server) getHierarchy(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 	suggested, err := queryBool(r, "suggested_only", false)
 	if err != nil {
@@ -30,10 +31,14 @@ func (s *Server) getHierarchy(w http.ResponseWriter, r *http.Request, sess *core
 	if err != nil {
 		return err
 	}
-	page, err := s.opts.Rooms.Hierarchy(r.Context(), room.HierarchyRequest{
+	req := room.HierarchyRequest{
 		RoomID: r.PathValue("roomId"), UserID: sess.UserID, SuggestedOnly: suggested,
 		MaxDepth: maxDepth, Limit: limit, From: r.URL.Query().Get("from"),
-	})
+	}
+	if s.opts.RemoteRooms != nil {
+		req.Remote = s.opts.RemoteRooms.RemoteHierarchy
+	}
+	page, err := s.opts.Rooms.Hierarchy(r.Context(), req)
 	if err != nil {
 		return err
 	}

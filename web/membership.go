@@ -53,6 +53,9 @@ type RemoteRooms interface {
 	// CreateRoom creates a room as createRoom describes, inviting the
 	// invitees of other servers through their servers.
 	CreateRoom(ctx context.Context, req room.CreateRequest) (string, error)
+	// RemoteHierarchy asks the servers of via for the hierarchy of a room
+	// this server is not in (the children of a space on other servers).
+	RemoteHierarchy(ctx context.Context, roomID string, via []string, suggestedOnly bool) (*room.FederationHierarchy, error)
 	// RemoteProfile asks a remote user's server for their profile (field
 	// "" for all of it).
 	RemoteProfile(ctx context.Context, userID, field string) (map[string]json.RawMessage, error)

@@ -19,9 +19,9 @@ import (
 // The space hierarchy (client-server API "Spaces", GET
 // /_matrix/client/v1/rooms/{roomId}/hierarchy): a depth-first walk over
 // the m.space.child events of a space, giving a summary of every room the
-// user may join or peek into. Only rooms whose state this server holds are
-// walked: a child on another server is left out (fetching it needs the
-// federation /hierarchy endpoint, which this server does not call yet).
+// user may join or peek into. A child whose state this server does not
+// hold is asked of the servers its m.space.child names (the federation
+// /hierarchy endpoint, through HierarchyRequest.Remote), as Synapse does.
 
 // Bounds of a hierarchy request.
 const (
@@ -51,6 +51,9 @@ type HierarchyRequest struct {
 	Limit int
 	// From is the next_batch of a previous page, "" for the first.
 	From string
+	// Remote, when set, fetches children this server does not know from
+	// other servers (Federation.RemoteHierarchy); nil leaves them out.
+	Remote RemoteHierarchyFunc
 }
 
 // HierarchyRoom is a room of the hierarchy (SpaceHierarchyRoomsChunk).
@@ -95,6 +98,7 @@ func parseHierarchyToken(s string) (hierarchyToken, error) {
 // spaceChild is one valid m.space.child event of a room.
 type spaceChild struct {
 	roomID    string
+	via       []string
 	order     string // "" when absent or invalid
 	ts        int64
 	suggested bool
@@ -141,8 +145,10 @@ func (p *Pipeline) Hierarchy(ctx context.Context, req HierarchyRequest) (*Hierar
 	type item struct {
 		roomID string
 		depth  int
+		via    []string
 	}
-	stack := []item{{req.RoomID, 0}}
+	stack := []item{{req.RoomID, 0, nil}}
+	remote := remoteWalk{remote: req.Remote, userID: req.UserID, suggestedOnly: req.SuggestedOnly}
 	seen := map[string]bool{}
 	page := &HierarchyPage{Rooms: []HierarchyRoom{}}
 	given, walked := 0, 0
@@ -159,6 +165,11 @@ func (p *Pipeline) Hierarchy(ctx context.Context, req HierarchyRequest) (*Hierar
 		hr, children, ok, err := p.hierarchyRoom(ctx, it.roomID, req.UserID, "", req.SuggestedOnly)
 		if err != nil {
 			return nil, err
+		}
+		if !ok && it.depth > 0 {
+			if hr, children, ok, err = remote.room(ctx, p, it.roomID, it.via); err != nil {
+				return nil, err
+			}
 		}
 		if !ok {
 			if it.depth == 0 {
@@ -178,7 +189,7 @@ func (p *Pipeline) Hierarchy(ctx context.Context, req HierarchyRequest) (*Hierar
 		if it.depth < req.MaxDepth {
 			for i := len(children) - 1; i >= 0; i-- {
 				if !seen[children[i].roomID] {
-					stack = append(stack, item{children[i].roomID, it.depth + 1})
+					stack = append(stack, item{children[i].roomID, it.depth + 1, children[i].via})
 				}
 			}
 		}
@@ -297,6 +308,11 @@ func parseSpaceChild(stateKey string, e *pdu.PDU) (spaceChild, bool) {
 	if e == nil {
 		return spaceChild{}, false
 	}
+	return parseChildContent(stateKey, e.Content, e.Sender, e.OriginServerTS)
+}
+
+// parseChildContent is parseSpaceChild on the parts of the event.
+func parseChildContent(stateKey string, content json.RawMessage, sender string, ts int64) (spaceChild, bool) {
 	if _, err := id.ParseRoomID(stateKey); err != nil {
 		return spaceChild{}, false
 	}
@@ -305,16 +321,17 @@ func parseSpaceChild(stateKey string, e *pdu.PDU) (spaceChild, bool) {
 		Order     json.RawMessage   `json:"order"`
 		Suggested json.RawMessage   `json:"suggested"`
 	}
-	if json.Unmarshal(e.Content, &c) != nil || len(c.Via) == 0 {
+	if json.Unmarshal(content, &c) != nil || len(c.Via) == 0 {
 		return spaceChild{}, false
 	}
+	out := spaceChild{roomID: stateKey, ts: ts}
 	for _, v := range c.Via {
 		var s string
 		if json.Unmarshal(v, &s) != nil || s == "" {
 			return spaceChild{}, false
 		}
+		out.via = append(out.via, s)
 	}
-	out := spaceChild{roomID: stateKey, ts: e.OriginServerTS}
 	var order string
 	if json.Unmarshal(c.Order, &order) == nil && validChildOrder(order) {
 		out.order = order
@@ -327,7 +344,7 @@ func parseSpaceChild(stateKey string, e *pdu.PDU) (spaceChild, bool) {
 		Content        json.RawMessage `json:"content"`
 		Sender         string          `json:"sender"`
 		OriginServerTS int64           `json:"origin_server_ts"`
-	}{typeSpaceChild, stateKey, e.Content, e.Sender, e.OriginServerTS})
+	}{typeSpaceChild, stateKey, content, sender, ts})
 	if err != nil {
 		return spaceChild{}, false
 	}

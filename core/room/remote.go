@@ -72,6 +72,8 @@ type TimestampStore interface {
 type Federation struct {
 	p   *Pipeline
 	cfg FederationConfig
+	// hierarchies caches other servers' /hierarchy answers briefly.
+	hierarchies hierarchyCache
 }
 
 var _ core.PDUReceiver = (*Federation)(nil)
