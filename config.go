@@ -67,6 +67,9 @@ type Config struct {
 	// ModulePaths are more modules, without config: HEARTH_MODULES and
 	// --module (comma separated).
 	ModulePaths PathList `yaml:"-"`
+	// StateCompression configures the background compression of state
+	// groups (statecompression.go).
+	StateCompression StateCompressionConfig `yaml:"state_compression"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -226,7 +229,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 		{"federation.well_known_server", &c.Federation.WellKnownServer,
 			"host[:port] the client listener's /.well-known/matrix/server delegates federation to (empty: relay.name, or the public host with federation.listen's port when that differs from listen)"},
-	}, append(c.HTTP.keys(), c.operatorKeys()...)...)
+	}, append(append(c.HTTP.keys(), c.operatorKeys()...), c.StateCompression.keys()...)...)
 }
 
 // ConfigKey is one setting.
@@ -305,6 +308,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := c.ModuleSpecs(); err != nil {
+		return err
+	}
+	if err := c.StateCompression.validate(); err != nil {
 		return err
 	}
 	if err := check("relay.outbound", c.Relay.Outbound, "on", "off"); err != nil {

@@ -65,6 +65,8 @@ type Homeserver struct {
 	// appServices pushes events to the application services.
 	appServices *appservice.Sender
 	stopUpdates func()
+	// stopCompression ends the background state compression, if running.
+	stopCompression func()
 	// relay is the node's relay client (relay.url), nil without one.
 	relay     *relay.Client
 	stopRelay func()
@@ -282,6 +284,7 @@ func (hs *Homeserver) StartBackground() {
 	}
 	hs.bgStarted = true
 	hs.startBackgroundUpdates(hs.log)
+	hs.startStateCompression(hs.Config.StateCompression, hs.services.Events, hs.log)
 	hs.sender.Start()
 	hs.appServices.Start()
 	hs.startRelay()
@@ -428,6 +431,9 @@ func (hs *Homeserver) Close() error {
 	}
 	if hs.stopUpdates != nil {
 		hs.stopUpdates()
+	}
+	if hs.stopCompression != nil {
+		hs.stopCompression()
 	}
 	if hs.sender != nil {
 		hs.sender.Close()

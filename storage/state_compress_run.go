@@ -34,11 +34,18 @@ type StateCompressor struct {
 	// Progress, when set, is called after each transaction with the
 	// counts so far.
 	Progress func(CompressStats)
+	// Force rewrites a room even when the tree takes as many rows as the
+	// room has now, or more (its chains are then no longer than the levels
+	// allow).
+	Force bool
 }
 
 // CompressStats counts a run's work.
 type CompressStats struct {
 	Rooms, RoomsDone int
+	// Unchanged counts the rooms left as they were because the tree
+	// would not store them in fewer rows.
+	Unchanged int
 	// Groups is how many groups the run has to walk (as counted at its
 	// start), GroupsDone how many it walked, Rewritten how many of those
 	// it stored differently.
@@ -100,6 +107,8 @@ func (c *StateCompressor) Run(ctx context.Context, rooms []string) (CompressStat
 		st.Room = r.room
 		err := c.compressRoom(ctx, r.room, &st)
 		switch {
+		case errors.Is(err, errCompressNoGain):
+			st.Unchanged++
 		case errors.Is(err, errCompressRaced), errors.Is(err, errCompressRoomGone):
 			c.db.log.Info("state compression skipped a room", "room", r.room, "reason", err)
 		case err != nil:
@@ -206,7 +215,22 @@ type roomRun struct {
 	saved     string // the levels column as last read or written; "" for no row
 }
 
+// errCompressNoGain: the tree would not store the room in fewer rows.
+var errCompressNoGain = errors.New("storage: the room's state is stored in no more rows as it is")
+
 func (c *StateCompressor) compressRoom(ctx context.Context, room string, st *CompressStats) error {
+	// A tree of n levels stores about n rows per group where the state
+	// changes new keys; snapshots every 100 hops cost a hundredth of the
+	// state per group. In a room whose state is small the tree would take
+	// more rows, so a first walk counts them, and the room is rewritten
+	// only if it shrinks.
+	if !c.Force {
+		if gain, err := c.shrinks(ctx, room); err != nil {
+			return err
+		} else if !gain {
+			return errCompressNoGain
+		}
+	}
 	run, err := c.startRoom(ctx, room)
 	if err != nil {
 		return err
@@ -254,6 +278,34 @@ func (c *StateCompressor) compressRoom(ctx context.Context, room string, st *Com
 				if err := c.Pause(ctx, time.Since(start)); err != nil {
 					return err
 				}
+			}
+		}
+	}
+}
+
+// shrinks walks the room's groups as compressRoom would, without writing,
+// and reports whether the tree would store them in fewer rows.
+func (c *StateCompressor) shrinks(ctx context.Context, room string) (bool, error) {
+	run, err := c.startRoom(ctx, room)
+	if err != nil {
+		return false, err
+	}
+	var before, after int
+	for {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		groups, err := c.nextBatch(ctx, run)
+		if err != nil {
+			return false, err
+		}
+		if len(groups) == 0 {
+			return after < before, nil
+		}
+		for _, g := range groups {
+			if g.changed {
+				before += g.oldRows
+				after += len(g.rows)
 			}
 		}
 	}

@@ -166,7 +166,7 @@ func TestStateCompressionKeepsStates(t *testing.T) {
 			m.grow(t, "!c", 1)
 
 			c := s.NewStateCompressor(sizes)
-			c.BatchGroups, c.BatchRows = 37, 60
+			c.BatchGroups, c.BatchRows, c.Force = 37, 60, true
 			// Groups keep arriving while the compressor works.
 			var wg sync.WaitGroup
 			wg.Add(1)
@@ -241,6 +241,59 @@ func TestStateCompressionFewerRows(t *testing.T) {
 	}
 }
 
+// TestStateCompressionOnlyShrinks: a room whose state is small takes no
+// fewer rows as a tree than with a snapshot every 100 hops, and is left as
+// it is unless forced; a room with a large state is compressed.
+func TestStateCompressionOnlyShrinks(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	for _, room := range []string{"!small", "!large"} {
+		if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: room, RoomVersion: "12"}); err != nil {
+			t.Fatal(err)
+		}
+		var prev int64
+		for i := range 1000 {
+			k := core.StateKey{Type: "m.room.member", StateKey: fmt.Sprintf("@u%d:x", i)}
+			if room == "!small" {
+				k = core.StateKey{Type: "m.room.topic"} // the state stays one key
+			}
+			g, err := s.StoreStateGroup(ctx, room, fmt.Sprint("$", room, i), core.StateGroupDelta{Prev: prev, Changes: core.StateMap{k: fmt.Sprint("$", room, i)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			prev = g
+		}
+	}
+	roomRows := func(room string) int {
+		return queryInt(t, s, "SELECT count(*) FROM state_groups_state WHERE room_id = ?", room)
+	}
+	small, large := roomRows("!small"), roomRows("!large")
+	st, err := NewStateCompressor(s.db, []int{8, 8, 8}).Run(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Unchanged != 1 || st.RoomsDone != 2 {
+		t.Errorf("run: %d rooms done, %d unchanged; want 2 and 1", st.RoomsDone, st.Unchanged)
+	}
+	if got := roomRows("!small"); got != small {
+		t.Errorf("the small room went from %d to %d rows; want it left as it was", small, got)
+	}
+	if got := roomRows("!large"); got >= large {
+		t.Errorf("the large room went from %d to %d rows; want fewer", large, got)
+	}
+	c := NewStateCompressor(s.db, []int{8, 8, 8})
+	c.Force = true
+	if _, err := c.Run(ctx, []string{"!small"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := roomRows("!small"); got != small {
+		t.Errorf("forced, the small room went from %d to %d rows; want as many (one per group)", small, got)
+	}
+	if got, limit := longestChain(t, s.db), maxCompressedHops([]int{8, 8, 8}); got > limit {
+		t.Errorf("longest chain %d hops; want at most %d", got, limit)
+	}
+}
+
 // TestStateCompressionStopAndResume stops the compressor after a few
 // transactions (as a kill would), reopens the database, checks every state,
 // and finishes the work from the saved progress.
@@ -259,7 +312,7 @@ func TestStateCompressionStopAndResume(t *testing.T) {
 
 	cctx, cancel := context.WithCancel(ctx)
 	c := NewStateCompressor(db, []int{5, 4, 3})
-	c.BatchGroups, c.BatchRows = 50, 40
+	c.BatchGroups, c.BatchRows, c.Force = 50, 40, true
 	writes := 0
 	c.Progress = func(CompressStats) {
 		writes++
@@ -287,6 +340,7 @@ func TestStateCompressionStopAndResume(t *testing.T) {
 		t.Fatalf("progress rows after the stop: %d, %v", saved, err)
 	}
 	c = NewStateCompressor(db, []int{5, 4, 3})
+	c.Force = true
 	st, err = c.Run(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +354,9 @@ func TestStateCompressionStopAndResume(t *testing.T) {
 	}
 
 	// Other level sizes start the rooms again.
-	st, err = NewStateCompressor(db, []int{8, 8}).Run(ctx, nil)
+	c = NewStateCompressor(db, []int{8, 8})
+	c.Force = true
+	st, err = c.Run(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +378,7 @@ func TestStateCompressionEveryStop(t *testing.T) {
 		m.grow(t, "!r", 120)
 		cctx, cancel := context.WithCancel(ctx)
 		c := NewStateCompressor(s.db, []int{3, 3})
-		c.BatchGroups, c.BatchRows = 20, 10
+		c.BatchGroups, c.BatchRows, c.Force = 20, 10, true
 		n := 0
 		c.Progress = func(CompressStats) {
 			if n++; n == stop {
@@ -388,6 +444,7 @@ func TestStateCompressionRace(t *testing.T) {
 	m := newStateModel(t, s, 5, "!r")
 	m.grow(t, "!r", 50)
 	a, b := NewStateCompressor(s.db, []int{3, 3}), NewStateCompressor(s.db, []int{3, 3})
+	b.Force = true
 	runA, err := a.startRoom(ctx, "!r")
 	if err != nil {
 		t.Fatal(err)

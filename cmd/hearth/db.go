@@ -13,11 +13,17 @@ import (
 
 func dbCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: hearth db check|export|import --data-dir DIR [FILE]")
+		return errors.New("usage: hearth db check|export|import|compress-state --data-dir DIR [FILE]")
 	}
 	fs := flag.NewFlagSet("hearth db "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	load := configFlags(fs)
+	var co compressStateOptions
+	if args[0] == "compress-state" {
+		fs.StringVar(&co.levels, "levels", "", "level sizes, lowest first, e.g. 100,50,25 (default: state_compression.levels)")
+		fs.Func("room", "compress only this room (repeat for more)", func(s string) error { co.rooms = append(co.rooms, s); return nil })
+		fs.BoolVar(&co.force, "force", false, "rewrite rooms even when the tree takes no fewer rows")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -29,6 +35,12 @@ func dbCommand(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	switch args[0] {
 	case "check":
 		return dbCheck(ctx, opts, stdout)
+	case "compress-state":
+		sizes, err := cfg.StateCompression.LevelSizes() // checked by load
+		if err != nil {
+			return err
+		}
+		return dbCompressState(ctx, opts, sizes, co, stdout, stderr)
 	case "export":
 		if fs.NArg() != 1 {
 			return errors.New("usage: hearth db export --data-dir DIR FILE")

@@ -39,7 +39,7 @@ const usage = `usage: hearth <command> [flags]
 
 commands:
   serve     run the homeserver (--generate-config prints the default config)
-  db        check | export | import the database
+  db        check | export | import | compress-state the database
   user      create an account (hearth user create --name NAME --password-stdin [--admin])
   relay     run a relay for nodes that cannot accept connections; relay node add|list|remove
   version   print hearth's version
