@@ -98,6 +98,7 @@ func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.Pur
 		}
 		return nil
 	})
+	s.db.chains.reset() // the room's events may be stored again, at other auth chain positions
 	if err == nil && twoFiles {
 		err = s.db.Write(ctx, func(q Queryer) error { return execAll(ctx, q, sqlPurgeStateGroups, roomID) })
 	}

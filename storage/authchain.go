@@ -74,6 +74,7 @@ type chainIndexer struct {
 	reach     map[chainPos]map[int64]int64
 	last      map[int64]int64
 	nextChain int64
+	newChains bool          // chain IDs given out that flush has not recorded
 	fresh     []*chainEvent // indexed since indexWaiting last looked
 }
 
@@ -107,7 +108,7 @@ func authEventsOf(js []byte) ([]string, error) {
 
 const sqlChainKnown = `
 	SELECT e.event_id, e.room_nid, e.type, e.state_key, coalesce(c.chain_id, 0), coalesce(c.sequence_number, 0)
-	FROM json_each(?) j JOIN events e ON e.event_id = j.value
+	FROM json_each(?) j CROSS JOIN events e ON e.event_id = j.value
 	LEFT JOIN event_auth_chains c ON c.event_nid = e.event_nid`
 
 // load learns what is stored of ids not known yet.
@@ -183,16 +184,36 @@ func (x *chainIndexer) lastSeq(chain int64) (int64, error) {
 	return s, nil
 }
 
+// newChain gives out a chain ID. IDs are never given twice, not even after
+// a purge took a chain's events: the last one given out is kept in
+// stream_positions ('auth_chains'), written by flush.
 func (x *chainIndexer) newChain() (int64, error) {
 	if x.nextChain == 0 {
-		if err := x.q.QueryRowContext(x.ctx,
-			"SELECT coalesce(max(chain_id), 0) + 1 FROM event_auth_chains").Scan(&x.nextChain); err != nil {
+		if err := x.q.QueryRowContext(x.ctx, `
+			SELECT max(coalesce((SELECT stream_id FROM stream_positions WHERE stream_name = 'auth_chains'), 0),
+				coalesce((SELECT max(chain_id) FROM event_auth_chains), 0)) + 1`).Scan(&x.nextChain); err != nil {
 			return 0, fmt.Errorf("storage: new auth chain: %w", err)
 		}
 	}
 	c := x.nextChain
 	x.nextChain++
+	x.newChains = true
 	return c, nil
+}
+
+// flush records the chain IDs given out.
+func (x *chainIndexer) flush() error {
+	if !x.newChains {
+		return nil
+	}
+	_, err := x.q.ExecContext(x.ctx, `
+		INSERT INTO stream_positions (stream_name, stream_id) VALUES ('auth_chains', ?)
+		ON CONFLICT (stream_name) DO UPDATE SET stream_id = excluded.stream_id`, x.nextChain-1)
+	if err != nil {
+		return fmt.Errorf("storage: auth chain IDs: %w", err)
+	}
+	x.newChains = false
+	return nil
 }
 
 // index indexes the events whose auth events are indexed or among evs,
@@ -416,7 +437,10 @@ func (x *chainIndexer) indexNew(evs []*chainEvent) error {
 	if _, err := x.index(evs); err != nil {
 		return err
 	}
-	return x.indexWaiting()
+	if err := x.indexWaiting(); err != nil {
+		return err
+	}
+	return x.flush()
 }
 
 // chain queues a newly stored state event for the auth chain index, which

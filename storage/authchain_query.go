@@ -14,39 +14,46 @@ var _ core.AuthChainStore = (*EventStore)(nil)
 
 const sqlChainPositions = `
 	SELECT e.event_id, c.chain_id, c.sequence_number
-	FROM json_each(?) j JOIN events e ON e.event_id = j.value
+	FROM json_each(?) j CROSS JOIN events e ON e.event_id = j.value
 	JOIN event_auth_chains c ON c.event_nid = e.event_nid`
 
 // chainPositions returns the positions of ids, and false if one of them
-// is not indexed.
-func chainPositions(ctx context.Context, q Queryer, ids []string) (map[string]chainPos, bool, error) {
+// is not indexed. gen is the cache generation when the read began.
+func (s *EventStore) chainPositions(ctx context.Context, q Queryer, gen uint64, ids []string) (map[string]chainPos, bool, error) {
 	ids = uniq(ids)
-	js, _ := json.Marshal(ids)
+	out := make(map[string]chainPos, len(ids))
+	missing := s.db.chains.lookupPositions(ids, out)
+	if len(missing) == 0 {
+		return out, true, nil
+	}
+	js, _ := json.Marshal(missing)
 	rows, err := q.QueryContext(ctx, sqlChainPositions, string(js))
 	if err != nil {
 		return nil, false, fmt.Errorf("storage: auth chain positions: %w", err)
 	}
 	defer rows.Close()
-	out := make(map[string]chainPos, len(ids))
+	found := make(map[string]chainPos, len(missing))
 	for rows.Next() {
 		var id string
 		var p chainPos
 		if err := rows.Scan(&id, &p.chain, &p.seq); err != nil {
 			return nil, false, err
 		}
+		found[id] = p
 		out[id] = p
 	}
 	if err := rows.Err(); err != nil {
 		return nil, false, err
 	}
+	s.db.chains.putPositions(gen, found)
 	return out, len(out) == len(ids), nil
 }
 
 const sqlChainSetReach = `
-	SELECT l.target_chain_id, max(l.target_sequence_number)
-	FROM json_each(?) j JOIN event_auth_chain_links l
+	SELECT j.value ->> 0, j.value ->> 1, l.target_chain_id, max(l.target_sequence_number)
+	FROM json_each(?) j CROSS JOIN event_auth_chain_links l
 		ON l.origin_chain_id = j.value ->> 0 AND l.origin_sequence_number <= j.value ->> 1
-	GROUP BY l.target_chain_id`
+	GROUP BY j.key, l.target_chain_id`
 
 // setReach returns, per chain, the highest sequence number in the auth
 // chain of the events at positions: below each event in its own chain, and
@@ -54,7 +61,7 @@ const sqlChainSetReach = `
 //
 // The events at positions in themselves are in the answer only if reached
 // from another; those at inclusive are, as if cited.
-func setReach(ctx context.Context, q Queryer, positions, inclusive []chainPos) (map[int64]int64, error) {
+func (s *EventStore) setReach(ctx context.Context, q Queryer, gen uint64, positions, inclusive []chainPos) (map[int64]int64, error) {
 	top := map[int64]int64{}
 	reach := map[int64]int64{}
 	for _, p := range positions {
@@ -67,29 +74,53 @@ func setReach(ctx context.Context, q Queryer, positions, inclusive []chainPos) (
 		top[p.chain] = max(top[p.chain], p.seq)
 		reach[p.chain] = max(reach[p.chain], p.seq)
 	}
-	pairs := make([][2]int64, 0, len(top))
+	tops := make([]chainPos, 0, len(top))
 	for c, s := range top {
-		pairs = append(pairs, [2]int64{c, s})
+		tops = append(tops, chainPos{c, s})
 	}
-	js, _ := json.Marshal(pairs)
-	rows, err := q.QueryContext(ctx, sqlChainSetReach, string(js))
-	if err != nil {
-		return nil, fmt.Errorf("storage: auth chain links: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var c, s int64
-		if err := rows.Scan(&c, &s); err != nil {
+	known, missing := s.db.chains.lookupReaches(tops)
+	if len(missing) > 0 {
+		pairs := make([][2]int64, len(missing))
+		fetched := make(map[chainPos]map[int64]int64, len(missing))
+		for i, p := range missing {
+			pairs[i] = [2]int64{p.chain, p.seq}
+			fetched[p] = map[int64]int64{}
+		}
+		js, _ := json.Marshal(pairs)
+		rows, err := q.QueryContext(ctx, sqlChainSetReach, string(js))
+		if err != nil {
+			return nil, fmt.Errorf("storage: auth chain links: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var p chainPos
+			var c, s int64
+			if err := rows.Scan(&p.chain, &p.seq, &c, &s); err != nil {
+				return nil, err
+			}
+			fetched[p][c] = s
+		}
+		if err := rows.Err(); err != nil {
 			return nil, err
 		}
-		reach[c] = max(reach[c], s)
+		s.db.chains.putReaches(gen, fetched)
+		for p, r := range fetched {
+			known[p] = r
+		}
 	}
-	return reach, rows.Err()
+	for _, r := range known {
+		for c, s := range r {
+			if s > reach[c] {
+				reach[c] = s
+			}
+		}
+	}
+	return reach, nil
 }
 
 const sqlChainRanges = `
 	SELECT e.event_id
-	FROM json_each(?) j JOIN event_auth_chains c
+	FROM json_each(?) j CROSS JOIN event_auth_chains c
 		ON c.chain_id = j.value ->> 0 AND c.sequence_number > j.value ->> 1 AND c.sequence_number <= j.value ->> 2
 	JOIN events e ON e.event_nid = c.event_nid`
 
@@ -121,12 +152,13 @@ func chainRanges(ctx context.Context, q Queryer, ranges [][3]int64) ([]string, e
 func (s *EventStore) AuthChain(ctx context.Context, eventIDs []string) ([]string, bool, error) {
 	var out []string
 	ok := false
+	gen := s.db.chains.generation()
 	err := s.db.Read(ctx, func(q Queryer) error {
-		pos, all, err := chainPositions(ctx, q, eventIDs)
+		pos, all, err := s.chainPositions(ctx, q, gen, eventIDs)
 		if err != nil || !all {
 			return err
 		}
-		reach, err := setReach(ctx, q, slices.Collect(maps.Values(pos)), nil)
+		reach, err := s.setReach(ctx, q, gen, slices.Collect(maps.Values(pos)), nil)
 		if err != nil {
 			return err
 		}
@@ -152,13 +184,14 @@ func (s *EventStore) AuthChainDifference(ctx context.Context, sets []core.AuthCh
 	}
 	var out []string
 	ok := false
+	gen := s.db.chains.generation()
 	err := s.db.Read(ctx, func(q Queryer) error {
 		var all []string
 		for _, set := range sets {
 			all = append(all, set.Events...)
 			all = append(all, set.Chain...)
 		}
-		pos, complete, err := chainPositions(ctx, q, all)
+		pos, complete, err := s.chainPositions(ctx, q, gen, all)
 		if err != nil || !complete {
 			return err
 		}
@@ -173,7 +206,7 @@ func (s *EventStore) AuthChainDifference(ctx context.Context, sets []core.AuthCh
 			for j, id := range set.Chain {
 				in[j] = pos[id]
 			}
-			if reaches[i], err = setReach(ctx, q, ps, in); err != nil {
+			if reaches[i], err = s.setReach(ctx, q, gen, ps, in); err != nil {
 				return err
 			}
 			for c := range reaches[i] {

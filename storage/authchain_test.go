@@ -326,3 +326,30 @@ func TestAuthChainBackgroundUpdate(t *testing.T) {
 	r.s = s
 	d.checkIndex(t, s, rng)
 }
+
+// TestAuthChainAfterPurge: a purged room's events stored again (the
+// server joins the room again) get new positions, and the answers, cached
+// or not, follow.
+func TestAuthChainAfterPurge(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(11, 32))
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "purged")
+	d := newAuthDAG(r, rng, 120)
+	d.persistShuffled(r, rng)
+	d.checkIndex(t, s, rng) // fills the cache
+	if _, err := NewAdminRoomStore(s.db, testServer).PurgeRoom(ctx, r.id); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.Reader().QueryRow("SELECT count(*) FROM event_auth_chains").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("after the purge: %d indexed events, %v", n, err)
+	}
+	// Another room first, so the purged room's events come back at other
+	// positions.
+	other := newTestRoom(t, s, "other")
+	newAuthDAG(other, rng, 60).persistShuffled(other, rng)
+	r = newTestRoom(t, s, "purged")
+	d.persistShuffled(r, rng)
+	d.checkIndex(t, s, rng)
+}

@@ -63,6 +63,9 @@ func indexStoredAuthChains(ctx context.Context, q Queryer, progress json.RawMess
 	if err := x.indexWaiting(); err != nil {
 		return nil, 0, false, err
 	}
+	if err := x.flush(); err != nil {
+		return nil, 0, false, err
+	}
 	next, _ := json.Marshal(p)
 	return next, len(evs), len(evs) < batchSize, nil
 }

@@ -91,6 +91,8 @@ type DB struct {
 
 	// maxBatch bounds how many queued writes share one transaction.
 	maxBatch int
+	// chains caches the auth chain index's immutable answers.
+	chains chainCache
 	// batches counts the writer's transactions by size (writerstats.go).
 	batches batchCounts
 

@@ -101,6 +101,15 @@ type incoming struct {
 	// js is the event as stored: without unsigned, and redacted when its
 	// content hash did not match.
 	js []byte
+
+	// What prefetch fetched for it from other servers before the room's
+	// lock was taken: the state after each of its prev_events missing then
+	// (or why it could not be fetched).
+	gaps    map[string]core.StateMap
+	gapErrs map[string]error
+	// extra marks an event fetched with get_missing_events: received
+	// before the PDUs of the transaction, not one of them.
+	extra bool
 }
 
 // ReceivePDUs checks and persists the PDUs of a transaction from origin;
@@ -150,6 +159,11 @@ func (f *Federation) receiveRoom(ctx context.Context, origin, roomID string, ins
 		}
 		return
 	}
+	// Whatever the PDUs lack is fetched from origin before the room's lock
+	// is taken, so that a slow or unresponsive server does not hold up the
+	// room's other writers (local sends); under the lock, receive looks
+	// again at what is stored.
+	ins = f.prefetch(ctx, origin, ins, true)
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
 	run := &pendingRun{}
@@ -163,7 +177,13 @@ func (f *Federation) receiveRoom(ctx context.Context, origin, roomID string, ins
 		f.p.notify()
 	}()
 	for _, in := range ins {
-		err := f.receive(ctx, origin, in, true, run)
+		err := f.receive(ctx, origin, in, run)
+		if in.extra {
+			if err != nil {
+				f.cfg.Logger.InfoContext(ctx, "missing event not accepted", "origin", origin, "event_id", in.ev.EventID, "err", err)
+			}
+			continue
+		}
 		results[in.ev.EventID] = err
 		if err != nil && !errors.Is(err, ErrPDURejected) && !errors.Is(err, ErrPDUSoftFailed) {
 			f.cfg.Logger.InfoContext(ctx, "received PDU not stored", "origin", origin, "event_id", in.ev.EventID, "err", err)

@@ -68,8 +68,13 @@ func (f *Federation) Backfill(ctx context.Context, roomID string, limit int) (in
 }
 
 // takeBackfilled takes in backfilled events, oldest first, under the
-// room's lock, and returns how many were added.
+// room's lock, and returns how many were added. What they lack is fetched
+// from server before the lock is taken (prefetch).
 func (f *Federation) takeBackfilled(ctx context.Context, server, roomID string, ins []*incoming) (int, error) {
+	for _, in := range ins {
+		in.backfilled = true
+	}
+	ins = f.prefetch(ctx, server, ins, false)
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
 	ids := make([]string, len(ins))
@@ -85,8 +90,7 @@ func (f *Federation) takeBackfilled(ctx context.Context, server, roomID string, 
 		if se := stored[in.ev.EventID]; se != nil && !se.Outlier {
 			continue
 		}
-		in.backfilled = true
-		if err := f.receive(ctx, server, in, false, nil); err != nil {
+		if err := f.receive(ctx, server, in, nil); err != nil {
 			f.cfg.Logger.InfoContext(ctx, "backfilled event not accepted", "server", server, "event_id", in.ev.EventID, "err", err)
 			continue
 		}

@@ -198,18 +198,18 @@ func authOrder(byID map[string]*incoming) []*incoming {
 	return out
 }
 
-// fetchMissing asks origin for the events between the room's forward
-// extremities and in (POST /get_missing_events) and takes each in, oldest
-// first, without asking again for their own missing prev_events. Failures
-// are logged: what is still missing is then treated as a gap.
-func (f *Federation) fetchMissing(ctx context.Context, origin string, in *incoming) {
+// missingEvents asks origin for the events between the room's forward
+// extremities and in (POST /get_missing_events) and returns those that pass
+// the stateless checks, oldest first, in left out. Failures are logged:
+// what is still missing is then treated as a gap.
+func (f *Federation) missingEvents(ctx context.Context, origin string, in *incoming) []*incoming {
 	if f.cfg.Client == nil {
-		return
+		return nil
 	}
 	exts, err := f.p.stores.Timeline.ForwardExtremities(ctx, in.ev.RoomID, maxPrevEvents)
 	if err != nil {
 		f.cfg.Logger.InfoContext(ctx, "get_missing_events not sent", "event_id", in.ev.EventID, "err", err)
-		return
+		return nil
 	}
 	earliest := make([]string, len(exts))
 	for i, e := range exts {
@@ -226,18 +226,12 @@ func (f *Federation) fetchMissing(ctx context.Context, origin string, in *incomi
 	}
 	if err := f.cfg.Client.Request(ctx, origin, "POST", pathGetMissingEvents+url.PathEscape(in.ev.RoomID), body, &resp); err != nil {
 		f.cfg.Logger.InfoContext(ctx, "get_missing_events failed", "origin", origin, "event_id", in.ev.EventID, "err", err)
-		return
+		return nil
 	}
 	got := f.checkAll(ctx, in.v, in.ev.RoomID, resp.Events)
+	got = slices.DeleteFunc(got, func(m *incoming) bool { return m.ev.EventID == in.ev.EventID })
 	slices.SortStableFunc(got, func(a, b *incoming) int { return cmp.Compare(a.ev.Depth, b.ev.Depth) })
-	for _, m := range got {
-		if m.ev.EventID == in.ev.EventID {
-			continue
-		}
-		if err := f.receiveLocked(ctx, origin, m, false); err != nil {
-			f.cfg.Logger.InfoContext(ctx, "missing event not accepted", "origin", origin, "event_id", m.ev.EventID, "err", err)
-		}
-	}
+	return got
 }
 
 // stateAfterGap returns the state after prevID, a prev_event of in the

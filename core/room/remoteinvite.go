@@ -141,7 +141,7 @@ func (f *Federation) storeInvite(ctx context.Context, origin string, v *roomvers
 			if err != nil {
 				return err
 			}
-			err = f.receiveLocked(ctx, origin, &incoming{ev: ev, v: v, roomID: ev.RoomID, js: js}, false)
+			err = f.receiveLocked(ctx, origin, &incoming{ev: ev, v: v, roomID: ev.RoomID, js: js})
 			if errors.Is(err, ErrPDURejected) || errors.Is(err, ErrPDUSoftFailed) {
 				return core.ErrForbidden.WithMessage("%v", err)
 			}

@@ -211,7 +211,7 @@ func (f *Federation) SendMembership(ctx context.Context, origin, roomID, eventID
 			return nil, err
 		}
 	}
-	err = f.receiveLocked(ctx, origin, in, false)
+	err = f.receiveLocked(ctx, origin, in)
 	unlock()
 	p.notify()
 	switch {

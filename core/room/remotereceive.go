@@ -29,11 +29,10 @@ type before struct {
 }
 
 // receiveLocked applies the checks of receipt that need the room (4 to 6)
-// to in and persists it, under the room's lock. With fetchGaps, missing
-// prev_events are asked for with get_missing_events first; the state at
-// prev_events still missing is always fetched with /state_ids.
-func (f *Federation) receiveLocked(ctx context.Context, origin string, in *incoming, fetchGaps bool) error {
-	return f.receive(ctx, origin, in, fetchGaps, nil)
+// to in and persists it, under the room's lock. The state at prev_events
+// still missing is fetched with /state_ids unless prefetch got it.
+func (f *Federation) receiveLocked(ctx context.Context, origin string, in *incoming) error {
+	return f.receive(ctx, origin, in, nil)
 }
 
 // pendingRun is a run of accepted message events, each the child of the
@@ -72,7 +71,7 @@ func (f *Federation) flush(ctx context.Context, run *pendingRun, roomID string) 
 
 // receive is receiveLocked, adding what it can to run (nil: persist at
 // once).
-func (f *Federation) receive(ctx context.Context, origin string, in *incoming, fetchGaps bool, run *pendingRun) error {
+func (f *Federation) receive(ctx context.Context, origin string, in *incoming, run *pendingRun) error {
 	p, ev, v := f.p, in.ev, in.v
 	extendsRun := run != nil && len(run.events) > 0 && len(ev.PrevEvents) == 1 && ev.PrevEvents[0] == run.last
 	if !extendsRun {
@@ -108,13 +107,6 @@ func (f *Federation) receive(ctx context.Context, origin string, in *incoming, f
 	}
 
 	missing := missingPrevs(ev, stored)
-	if len(missing) > 0 && fetchGaps {
-		f.fetchMissing(ctx, origin, in)
-		if stored, err = p.stores.Events.Events(ctx, ev.PrevEvents); err != nil {
-			return err
-		}
-		missing = missingPrevs(ev, stored)
-	}
 	t, err := p.loadTip(ctx, ev.RoomID, v)
 	if err != nil {
 		return err
@@ -226,7 +218,7 @@ func (f *Federation) stateBefore(ctx context.Context, origin string, in *incomin
 		var m core.StateMap
 		var err error
 		if slices.Contains(missing, id) {
-			m, err = f.stateAfterGap(ctx, origin, in, id)
+			m, err = f.gapState(ctx, origin, in, id)
 		} else {
 			se := stored[id]
 			if m, err = f.p.stores.Groups.StateAt(ctx, se.StateGroup, core.AllState); err == nil && (b.base == 0 || se.Depth > baseDepth) {
