@@ -29,7 +29,6 @@ import (
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/services"
 	"hearth.dev/hearth/storage"
-	"hearth.dev/hearth/urlpreview"
 	"hearth.dev/hearth/web"
 )
 
@@ -229,16 +228,11 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// (Changes of local devices go out as m.device_list_update EDUs from
 	// the federation sender, which reads them from the database.)
 	clientServices.ToDevice = federation.ToDeviceOut{ToDeviceStore: g.Client.ToDevice, Sender: hs.sender, ServerName: name}
-	var previews web.URLPreviewer
-	if cfg.URLPreview() {
-		p, err := urlpreview.New(urlpreview.Config{ServerName: name, Media: g.Client.Media,
-			AllowPrivate: cfg.Media.URLPreviewAllowPrivate == "true", Logger: oo.Logger})
-		if err != nil {
-			hs.sender.Close()
-			g.CloseAll()
-			return nil, err
-		}
-		previews = p
+	previews, err := newURLPreviews(&cfg, name, g.Client.Media, oo.Logger)
+	if err != nil {
+		hs.sender.Close()
+		g.CloseAll()
+		return nil, err
 	}
 	mediaLog := oo.Logger
 	if mediaLog == nil {
@@ -333,20 +327,7 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 		}
 	}
 	if transport == nil {
-		resolve, err := cfg.Federation.ResolveMap()
-		if err != nil {
-			return nil, nil, err
-		}
-		if cfg.Federation.InsecureSkipVerify == "true" {
-			log.Warn("federation.insecure_skip_verify is true: outbound federation does not check certificates (test harnesses only)")
-		}
-		if len(resolve) > 0 {
-			log.Info("federation.resolve overrides server discovery", "resolve", cfg.Federation.Resolve)
-		}
-		t, err := federation.NewHTTPSTransport(federation.TransportOptions{
-			CAFile: cfg.Federation.CAFile, InsecureSkipVerify: cfg.Federation.InsecureSkipVerify == "true",
-			AllowPrivateAddresses: cfg.Federation.AllowPrivateAddresses == "true", Resolve: resolve,
-		})
+		t, err := newDirectTransport(&cfg, log)
 		if err != nil {
 			return nil, nil, err
 		}
