@@ -52,6 +52,11 @@ func matchExpression(words, keys []string) (string, error) {
 	return "{" + strings.Join(cols, " ") + "} : (" + strings.Join(terms, " AND ") + ")", nil
 }
 
+// maxRankCandidates bounds the matches a search by rank orders: the
+// newest of them, by the order events were stored in (a variable for
+// tests).
+var maxRankCandidates = 5000
+
 // searchScope is the rooms searched, from a JSON array of [room ID, after,
 // until] (?1): only events with a stream ordering in (after, until] count,
 // a null bound being no bound.
@@ -72,8 +77,13 @@ const searchFrom = `FROM event_search CROSS JOIN events e ON e.event_nid = event
 			WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
 
 const (
-	sqlSearchRank = searchScope + `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
-	ORDER BY bm25(event_search), e.stream_ordering DESC LIMIT ?3 OFFSET ?4`
+	// sqlSearchRank ranks the newest maxRankCandidates matches (rowid
+	// order, which FTS5 walks without sorting, so the walk stops there):
+	// ranking every match would cost time in proportion to the index.
+	sqlSearchRank = searchScope + `, candidates AS (
+		SELECT e.event_id, e.stream_ordering, -bm25(event_search) AS rank ` + searchFrom + `
+		ORDER BY event_search.rowid DESC LIMIT ?5)
+	SELECT event_id, rank FROM candidates ORDER BY rank DESC, stream_ordering DESC LIMIT ?3 OFFSET ?4`
 	sqlSearchRecent = searchScope + `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
@@ -148,7 +158,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 			}
 			rows, err = r.query(sqlSearchRecent, scope, match, before, q.Limit)
 		} else {
-			rows, err = r.query(sqlSearchRank, scope, match, q.Limit, q.Offset)
+			rows, err = r.query(sqlSearchRank, scope, match, q.Limit, q.Offset, maxRankCandidates)
 		}
 		if err != nil {
 			return fmt.Errorf("storage: search: %w", err)

@@ -121,6 +121,17 @@ func TestSearchEvents(t *testing.T) {
 		}
 	}
 
+	// Only the newest matches are ranked: with room for two, m1 (stored
+	// first) is left out of a search of r's bodies and the other room's.
+	func(v int) {
+		defer func() { maxRankCandidates = v }()
+		maxRankCandidates = 2
+		got := search(clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, RoomIDs: []string{r.id, other.id}})
+		if !cmp.Equal(got, []string{"m2", "o1"}) {
+			t.Errorf("two candidates ranked: %v, want [m2 o1]", got)
+		}
+	}(maxRankCandidates)
+
 	// Redacting m2 takes it out of the results.
 	red := r.msg("redact-m2", 8, "m4")
 	red.Type = "m.room.redaction"
