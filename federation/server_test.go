@@ -129,6 +129,9 @@ func TestSendTransactionPDUResults(t *testing.T) {
 		"$bad":      core.ErrForbidden.WithMessage("auth failed"),
 		"$internal": errors.New("disk on fire"),
 		"$soft":     fmt.Errorf("%w: not allowed by the current state", room.ErrPDUSoftFailed),
+		// The PDU layer's key for a PDU without an event ID (one of a
+		// room this server is not in): not an event ID, so not answered.
+		"#1": fmt.Errorf("%w: the server is not in room %q", room.ErrPDUInvalid, "!elsewhere:c.test"),
 	}}
 	p := newFedPair(t, pdus)
 	txn := Transaction{PDUs: []json.RawMessage{json.RawMessage(`{"a":1}`), json.RawMessage(`{"b":2}`)}}

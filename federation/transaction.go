@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/room"
@@ -70,8 +71,16 @@ func (s *Server) putSend(w http.ResponseWriter, r *http.Request, origin string) 
 		}
 		errs := s.opts.PDUs.ReceivePDUs(ctx, origin, txn.PDUs)
 		// Every PDU gets an entry, {} when it was accepted (spec, PUT
-		// /send, "PDU Processing Results").
+		// /send, "PDU Processing Results"), keyed by its event ID. A PDU
+		// whose ID cannot be worked out (of a room this server is not in,
+		// so of an unknown version, or one that does not parse) has none
+		// to key it by: it is dropped unanswered, as Synapse drops PDUs of
+		// unknown rooms, instead of answered under a made-up key.
 		for eventID, perr := range errs {
+			if !strings.HasPrefix(eventID, "$") {
+				s.log.Debug("federation: PDU dropped", "origin", origin, "err", perr)
+				continue
+			}
 			results[eventID] = pduResult{}
 			if perr != nil {
 				results[eventID] = pduResult{Error: pduErrorMessage(perr)}
