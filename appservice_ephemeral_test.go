@@ -120,3 +120,85 @@ func TestAppServiceRetrySameTransaction(t *testing.T) {
 		t.Errorf("ephemeral = %q", got)
 	}
 }
+
+// TestAppServiceEphemeralRules checks who gets which ephemeral event
+// (application service API, "Pushing ephemeral data"): a private read
+// receipt only goes to the service whose namespaces hold its user, and a
+// user's presence goes to the service that holds the user even when it
+// shares no room with them, and not to a service that neither holds the
+// user nor shares a room with them. Events that must not arrive are
+// checked against one that must, sent after them: the queue is ordered.
+func TestAppServiceEphemeralRules(t *testing.T) {
+	e := newFakeAppService(t, "e-hs")
+	f := newFakeAppService(t, "f-hs")
+	dir := t.TempDir()
+	hs, c := openWithAppServices(t, t.TempDir(),
+		writeRegistration(t, dir, "e", e.srv.URL, `@_e_.*:localhost`, "receive_ephemeral: true\n"),
+		writeRegistration(t, dir, "f", f.srv.URL, `@_f_.*:localhost`, "receive_ephemeral: true\n"))
+	defer hs.Close()
+	owner := localUser(t, hs, "owner")
+	roomID := c.do("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	joinGhost(c, "e", roomID)
+	eGhost, fGhost := "@_e_ghost:localhost", "@_f_ghost:localhost"
+	c.do("POST", "/_matrix/client/v3/register", "f-as", map[string]any{
+		"type": "m.login.application_service", "username": "_f_ghost", "inhibit_login": true})
+	r := "/_matrix/client/v3/rooms/" + url.PathEscape(roomID)
+	ev := c.do("PUT", r+"/send/m.room.message/m1", owner, map[string]any{"body": "hi"})["event_id"].(string)
+
+	receipts := func(x *fakeAppService, typ string) []string {
+		var out []string
+		for _, m := range x.eph {
+			if m["type"] != "m.receipt" {
+				continue
+			}
+			for _, byType := range m["content"].(map[string]any) {
+				for user := range byType.(map[string]any)[typ].(map[string]any) {
+					out = append(out, user)
+				}
+			}
+		}
+		return out
+	}
+	// The owner's private receipt goes nowhere; the ghost's to e.
+	c.do("POST", r+"/receipt/m.read.private/"+url.PathEscape(ev), owner, map[string]any{})
+	c.do("POST", r+"/receipt/m.read.private/"+url.PathEscape(ev)+"?user_id="+url.QueryEscape(eGhost), "e-as", map[string]any{})
+	e.waitFor("the ghost's private receipt", func(x *fakeAppService) bool { return len(receipts(x, "m.read.private")) > 0 })
+	e.mu.Lock()
+	if got := receipts(e, "m.read.private"); fmt.Sprint(got) != fmt.Sprint([]string{eGhost}) {
+		t.Errorf("private receipts e got for %v, want only its ghost's", got)
+	}
+	e.mu.Unlock()
+
+	// f's ghost, in no room, comes online: f hears of it, e does not.
+	c.do("PUT", "/_matrix/client/v3/presence/"+url.PathEscape(fGhost)+"/status?user_id="+url.QueryEscape(fGhost), "f-as",
+		map[string]any{"presence": "online"})
+	f.waitFor("its ghost's presence", func(x *fakeAppService) bool {
+		for _, m := range x.eph {
+			if m["type"] == "m.presence" && m["sender"] == fGhost {
+				return true
+			}
+		}
+		return false
+	})
+	c.do("PUT", r+"/typing/"+url.PathEscape(eGhost)+"?user_id="+url.QueryEscape(eGhost), "e-as", map[string]any{"typing": true, "timeout": 30000})
+	e.waitFor("its ghost typing", func(x *fakeAppService) bool {
+		for _, s := range ephemeralSummary(x) {
+			if s == "typing ["+eGhost+"]" {
+				return true
+			}
+		}
+		return false
+	})
+	e.mu.Lock()
+	for _, m := range e.eph {
+		if m["type"] == "m.presence" && m["sender"] == fGhost {
+			t.Errorf("e got the presence of f's ghost, with whom it shares no room: %v", m)
+		}
+	}
+	e.mu.Unlock()
+	f.mu.Lock()
+	if got := receipts(f, "m.read.private"); len(got) != 0 {
+		t.Errorf("f got private receipts %v", got)
+	}
+	f.mu.Unlock()
+}

@@ -14,24 +14,17 @@ import (
 const maxEphemeral = 10000
 
 // queueEphemeral adds edu to the queue of every service that receives
-// ephemeral events and is interested in one of rooms (a room's typing
-// and receipts; a user's presence in any of their rooms). The queue is
-// in the database: a service that is down, or a restart, loses none.
-func (s *Sender) queueEphemeral(ctx context.Context, rooms []string, edu any) {
+// ephemeral events and wants it. The queue is in the database: a service
+// that is down, or a restart, loses none.
+func (s *Sender) queueEphemeral(ctx context.Context, edu any, wants func(r *as.Registration) bool) {
 	js, err := json.Marshal(edu)
 	if err != nil {
 		return
 	}
 	var services []string
 	for _, r := range s.o.Services.All() {
-		if r.URL == "" || !r.WantsEphemeral() {
-			continue
-		}
-		for _, roomID := range rooms {
-			if s.roomInterests(ctx, r, roomID) {
-				services = append(services, r.ID)
-				break
-			}
+		if r.URL != "" && r.WantsEphemeral() && wants(r) {
+			services = append(services, r.ID)
 		}
 	}
 	if len(services) == 0 {
@@ -43,6 +36,19 @@ func (s *Sender) queueEphemeral(ctx context.Context, rooms []string, edu any) {
 	}
 	for _, id := range services {
 		s.wakeService(id)
+	}
+}
+
+// inRooms wants an ephemeral event for the services interested in one of
+// rooms, as they are in the rooms' events.
+func (s *Sender) inRooms(ctx context.Context, rooms ...string) func(r *as.Registration) bool {
+	return func(r *as.Registration) bool {
+		for _, roomID := range rooms {
+			if s.roomInterests(ctx, r, roomID) {
+				return true
+			}
+		}
+		return false
 	}
 }
 
@@ -84,14 +90,16 @@ func (t TypingOut) SetTyping(ctx context.Context, roomID, userID string, typing 
 	if users == nil {
 		users = []string{}
 	}
-	t.Sender.queueEphemeral(ctx, []string{roomID}, map[string]any{
-		"type": "m.typing", "room_id": roomID, "content": map[string]any{"user_ids": users}})
+	t.Sender.queueEphemeral(ctx, map[string]any{
+		"type": "m.typing", "room_id": roomID, "content": map[string]any{"user_ids": users}}, t.Sender.inRooms(ctx, roomID))
 	return nil
 }
 
 // ReceiptsOut is the client API's receipt service with application
-// services: a receipt that moved goes to the services interested in the
-// room, as an m.receipt event. Private receipts go nowhere.
+// services: a receipt that moved goes, as an m.receipt event, to the
+// services interested in the room, and a private one only to the
+// services whose namespaces hold its user (application service API,
+// "Pushing ephemeral data").
 type ReceiptsOut struct {
 	core.ReceiptStore
 	Sender *Sender
@@ -100,21 +108,31 @@ type ReceiptsOut struct {
 // SetReceipt implements core.ReceiptStore.
 func (r ReceiptsOut) SetReceipt(ctx context.Context, rc core.Receipt) (bool, error) {
 	changed, err := r.ReceiptStore.SetReceipt(ctx, rc)
-	if err != nil || !changed || rc.Type != core.ReceiptRead {
+	if err != nil || !changed {
 		return changed, err
+	}
+	var wants func(*as.Registration) bool
+	switch rc.Type {
+	case core.ReceiptRead:
+		wants = r.Sender.inRooms(ctx, rc.RoomID)
+	case core.ReceiptReadPrivate:
+		wants = func(a *as.Registration) bool { return a.HasLocalUser(rc.UserID) }
+	default:
+		return changed, nil
 	}
 	data := map[string]any{"ts": rc.TS}
 	if rc.ThreadID != "" {
 		data["thread_id"] = rc.ThreadID
 	}
-	r.Sender.queueEphemeral(ctx, []string{rc.RoomID}, map[string]any{"type": "m.receipt", "room_id": rc.RoomID,
-		"content": map[string]any{rc.EventID: map[string]any{rc.Type: map[string]any{rc.UserID: data}}}})
+	r.Sender.queueEphemeral(ctx, map[string]any{"type": "m.receipt", "room_id": rc.RoomID,
+		"content": map[string]any{rc.EventID: map[string]any{rc.Type: map[string]any{rc.UserID: data}}}}, wants)
 	return changed, nil
 }
 
-// PresenceOut is the client API's presence service with application
-// services: a local user's presence goes to the services interested in
-// one of the user's rooms, as an m.presence event.
+// PresenceOut is the presence service with application services: a
+// user's presence goes, as an m.presence event, to the services whose
+// namespaces hold the user and to those interested in one of the user's
+// rooms.
 type PresenceOut struct {
 	core.PresenceStore
 	Sender *Sender
@@ -133,10 +151,11 @@ func (p PresenceOut) SetPresence(ctx context.Context, userID, state string, stat
 		return nil // stored; only the push is lost
 	}
 	rooms, err := p.Rooms(ctx, userID)
-	if err != nil || len(rooms) == 0 {
-		return nil
+	if err != nil {
+		p.Sender.o.Logger.WarnContext(ctx, "application service: presence: the user's rooms", "user", userID, "err", err)
 	}
-	p.Sender.queueEphemeral(ctx, rooms, map[string]any{"type": "m.presence", "sender": userID,
-		"content": pr.Content(p.Now())})
+	inRooms := p.Sender.inRooms(ctx, rooms...)
+	p.Sender.queueEphemeral(ctx, map[string]any{"type": "m.presence", "sender": userID, "content": pr.Content(p.Now())},
+		func(r *as.Registration) bool { return r.HasLocalUser(userID) || inRooms(r) })
 	return nil
 }

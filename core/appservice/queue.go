@@ -83,12 +83,13 @@ type QueueStore interface {
 
 // Interested reports whether the service wants ev (application service
 // API, "Pushing events"): its sender or state key is one of the
-// service's users, the room ID is in its room namespaces, one of the
-// room's aliases is in its alias namespaces, or one of the room's joined
-// members is one of its users. members and aliases are looked up only
-// when needed.
+// service's local users, the room ID is in its room namespaces, one of
+// the room's aliases is in its alias namespaces, or one of the room's
+// joined members is one of its local users. A user of another server
+// never counts, whatever the namespaces' regexes match. members and
+// aliases are looked up only when needed.
 func (r *Registration) Interested(ev StreamEvent, members, aliases func() []string) bool {
-	if r.IsUser(ev.Sender) || ev.StateKey != nil && r.IsUser(*ev.StateKey) || r.IsRoom(ev.RoomID) {
+	if r.HasLocalUser(ev.Sender) || ev.StateKey != nil && r.HasLocalUser(*ev.StateKey) || r.IsRoom(ev.RoomID) {
 		return true
 	}
 	if len(r.Namespaces.Aliases) > 0 {
@@ -99,7 +100,7 @@ func (r *Registration) Interested(ev StreamEvent, members, aliases func() []stri
 		}
 	}
 	for _, m := range members() {
-		if r.IsUser(m) {
+		if r.HasLocalUser(m) {
 			return true
 		}
 	}

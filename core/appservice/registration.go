@@ -61,6 +61,8 @@ type Registration struct {
 	File string `yaml:"-"`
 	// Sender is the service's own user, @sender_localpart:server.
 	Sender string `yaml:"-"`
+	// server is the homeserver's name (Compile's serverName).
+	server string
 }
 
 // IsRateLimited says whether the service's requests are rate limited.
@@ -93,6 +95,7 @@ func (r *Registration) Compile(serverName string) error {
 		return fmt.Errorf("sender_localpart %q: %w", r.SenderLocalpart, err)
 	}
 	r.Sender = string(sender)
+	r.server = serverName
 	for kind, list := range map[string][]Namespace{"users": r.Namespaces.Users, "aliases": r.Namespaces.Aliases, "rooms": r.Namespaces.Rooms} {
 		for i := range list {
 			if list[i].Regex == "" {
@@ -112,6 +115,14 @@ func (r *Registration) Compile(serverName string) error {
 // namespaces.
 func (r *Registration) IsUser(userID string) bool {
 	return userID == r.Sender || matchAny(r.Namespaces.Users, userID, false)
+}
+
+// HasLocalUser reports whether userID is a user of this server that the
+// service holds (IsUser). Only local users make a service interested in
+// events and rooms: "application services can only register interest in
+// local users" (application service API, "Registration").
+func (r *Registration) HasLocalUser(userID string) bool {
+	return strings.HasSuffix(userID, ":"+r.server) && r.IsUser(userID)
 }
 
 // ExclusiveUser reports whether userID is in one of the service's

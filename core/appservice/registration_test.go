@@ -101,3 +101,44 @@ func TestNamespacesMatchWholeIDs(t *testing.T) {
 		t.Error("ByASToken finds the wrong service")
 	}
 }
+
+// TestInterestedOnlyInLocalUsers checks that events of, and rooms with,
+// users of other servers do not interest a service whose user regex
+// matches them; local users, rooms and aliases do.
+func TestInterestedOnlyInLocalUsers(t *testing.T) {
+	set, err := NewSet("example.org", []*Registration{
+		{File: "irc.yaml", ID: "irc", ASToken: "a", HSToken: "h", SenderLocalpart: "ircbot", Namespaces: Namespaces{
+			Users:   []Namespace{{Regex: `@_irc_.*`}},
+			Aliases: []Namespace{{Regex: `#_irc_.*:example\.org`}},
+			Rooms:   []Namespace{{Regex: `!bridged:example\.org`}},
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := set.ByID("irc")
+	str := func(s string) *string { return &s }
+	none := func() []string { return nil }
+	list := func(v ...string) func() []string { return func() []string { return v } }
+	for _, c := range []struct {
+		name             string
+		ev               StreamEvent
+		members, aliases func() []string
+		want             bool
+	}{
+		{"local ghost sends", StreamEvent{RoomID: "!r:x", Sender: "@_irc_a:example.org"}, none, none, true},
+		{"the bot sends", StreamEvent{RoomID: "!r:x", Sender: "@ircbot:example.org"}, none, none, true},
+		{"remote look-alike sends", StreamEvent{RoomID: "!r:x", Sender: "@_irc_a:other.org"}, none, none, false},
+		{"local ghost invited", StreamEvent{RoomID: "!r:x", Sender: "@u:other.org", StateKey: str("@_irc_b:example.org")}, none, none, true},
+		{"remote look-alike invited", StreamEvent{RoomID: "!r:x", Sender: "@u:other.org", StateKey: str("@_irc_b:other.org")}, none, none, false},
+		{"room with a local ghost", StreamEvent{RoomID: "!r:x", Sender: "@u:example.org"}, list("@u:example.org", "@_irc_c:example.org"), none, true},
+		{"room with a remote look-alike", StreamEvent{RoomID: "!r:x", Sender: "@u:example.org"}, list("@u:example.org", "@_irc_c:other.org"), none, false},
+		{"room in the namespace", StreamEvent{RoomID: "!bridged:example.org", Sender: "@u:other.org"}, none, none, true},
+		{"room with an alias in the namespace", StreamEvent{RoomID: "!r:x", Sender: "@u:other.org"}, none, list("#_irc_chan:example.org"), true},
+		{"room with another alias", StreamEvent{RoomID: "!r:x", Sender: "@u:other.org"}, none, list("#chan:example.org"), false},
+	} {
+		if got := r.Interested(c.ev, c.members, c.aliases); got != c.want {
+			t.Errorf("%s: Interested = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
