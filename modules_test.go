@@ -248,3 +248,93 @@ func TestBadModuleRefusesStart(t *testing.T) {
 	}
 	hs.Close()
 }
+
+// TestModuleCallbacksThroughOpen runs the other callbacks through the real
+// wiring with a test module: an extra login type (advertised by GET /login,
+// checked by the module), a join refused after reading the room's state,
+// a registration refused, on_new_event after each commit.
+func TestModuleCallbacksThroughOpen(t *testing.T) {
+	hs, c := openWithModules(t, ModuleConfig{Path: moduletest.Build(t, "hearth.dev/hearth/modules/testdata/statereader")})
+	owner := moduleUser(t, hs, "owner", true)
+	visitor := moduleUser(t, hs, "visitor", false)
+
+	flows := c.ok("GET", "/_matrix/client/v3/login", "", nil)["flows"].([]any)
+	var types []string
+	for _, f := range flows {
+		types = append(types, f.(map[string]any)["type"].(string))
+	}
+	if !strings.Contains(strings.Join(types, " "), "org.example.magic") {
+		t.Fatalf("login flows = %v, want org.example.magic among them", types)
+	}
+	code, out := c.call("POST", "/_matrix/client/v3/login", "", map[string]any{"type": "org.example.magic", "user": "@visitor:localhost", "password": "nope"})
+	if code != 403 || out["errcode"] != "M_FORBIDDEN" {
+		t.Fatalf("magic login with the wrong word: %d %v", code, out)
+	}
+	code, out = c.call("POST", "/_matrix/client/v3/login", "", map[string]any{"type": "org.example.magic", "user": "@nobody:localhost", "password": "sesame"})
+	if code != 403 {
+		t.Fatalf("magic login of a user that does not exist: %d %v, want 403", code, out)
+	}
+	login := c.ok("POST", "/_matrix/client/v3/login", "", map[string]any{"type": "org.example.magic", "user": "@visitor:localhost", "password": "sesame"})
+	if login["user_id"] != "@visitor:localhost" || login["access_token"] == "" {
+		t.Fatalf("magic login = %v", login)
+	}
+	whoami := c.ok("GET", "/_matrix/client/v3/account/whoami", login["access_token"].(string), nil)
+	if whoami["user_id"] != "@visitor:localhost" {
+		t.Fatalf("whoami with the magic token = %v", whoami)
+	}
+
+	// A public room whose topic says closed: the module reads it and
+	// refuses the join with its own errcode.
+	room := c.ok("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{"preset": "public_chat", "topic": "closed"})["room_id"].(string)
+	code, out = c.call("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", visitor, map[string]any{})
+	if code != 403 || out["errcode"] != "ORG.EXAMPLE_CLOSED" {
+		t.Fatalf("join of the closed room: %d %v, want 403 ORG.EXAMPLE_CLOSED", code, out)
+	}
+	c.ok("PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/state/m.room.topic/", owner, map[string]any{"topic": "open"})
+	c.ok("POST", "/_matrix/client/v3/rooms/"+url.PathEscape(room)+"/join", visitor, map[string]any{})
+
+	mod := c.ok("GET", "/_hearth/admin/v1/modules", owner, nil)["modules"].([]any)[0].(map[string]any)
+	by := mod["calls_by_callback"].(map[string]any)
+	// on_new_event saw every event committed: the room's creation (at
+	// least 6 events), the topic change and the join.
+	if by["on_new_event"].(float64) < 8 || by["user_may_join_room"] != 2.0 || by["check_auth"] != 3.0 {
+		t.Fatalf("module calls = %v", by)
+	}
+}
+
+// TestModuleRegistrationCheck: check_registration_for_spam refuses a user
+// name at /register, and lets another through.
+func TestModuleRegistrationCheck(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Registration = "open"
+	cfg.Modules = []ModuleConfig{{Path: moduletest.Build(t, "hearth.dev/hearth/modules/testdata/statereader")}}
+	hs, err := Open(context.Background(), cfg, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	moduleUser(t, hs, "owner", true) // the first account is not the one under test
+	srv := httptest.NewServer(hs.Handler)
+	t.Cleanup(srv.Close)
+	c := moduleClient{t: t, base: srv.URL}
+	register := func(name string) (int, map[string]any) {
+		// The first request gets the session and flows, the second
+		// completes m.login.dummy.
+		code, out := c.call("POST", "/_matrix/client/v3/register", "", map[string]any{"username": name, "password": "a long enough password"})
+		if code != 401 {
+			return code, out
+		}
+		return c.call("POST", "/_matrix/client/v3/register", "", map[string]any{"username": name, "password": "a long enough password",
+			"auth": map[string]any{"type": "m.login.dummy", "session": out["session"]}})
+	}
+	if code, out := register("spammer"); code != 403 || out["errcode"] != "M_FORBIDDEN" {
+		t.Fatalf("register spammer: %d %v, want 403 M_FORBIDDEN", code, out)
+	}
+	if _, err := hs.services.Accounts.Account(context.Background(), "@spammer:localhost"); err == nil {
+		t.Fatal("the refused account exists")
+	}
+	if code, out := register("alice"); code != 200 || out["user_id"] != "@alice:localhost" {
+		t.Fatalf("register alice: %d %v", code, out)
+	}
+}

@@ -15,13 +15,16 @@ import (
 func BenchmarkCheckEventForSpam(b *testing.B) {
 	path := moduletest.Build(b, keywordFilter)
 	ev := message("an ordinary message of an ordinary length, nothing to see here")
-	for _, mode := range []string{"pooled", "per-call"} {
+	for _, mode := range []string{"pooled", "per-call", "interpreter"} {
 		b.Run(mode, func(b *testing.B) {
-			h, err := Load(context.Background(), []Spec{{Path: path, Config: map[string]any{"words": []string{"casino", "crypto", "giveaway"}}}}, Options{})
+			start := time.Now()
+			h, err := Load(context.Background(), []Spec{{Path: path, Config: map[string]any{"words": []string{"casino", "crypto", "giveaway"}}}},
+				Options{Interpreter: mode == "interpreter"})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer h.Close(context.Background())
+			b.ReportMetric(float64(time.Since(start).Milliseconds()), "load-ms")
 			if mode == "per-call" {
 				h.mods[0].idle = make(chan *instance) // nothing is kept: every call starts an instance
 			}

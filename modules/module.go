@@ -86,7 +86,11 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 	}
 	m := &module{name: s.Name, spec: s, log: log.With("module", s.Name), config: cfg,
 		exports: map[string]bool{}, idle: make(chan *instance, pool)}
-	m.rt = wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
+	rc := wazero.NewRuntimeConfig()
+	if opts.Interpreter {
+		rc = wazero.NewRuntimeConfigInterpreter()
+	}
+	m.rt = wazero.NewRuntimeWithConfig(ctx, rc.
 		WithMemoryLimitPages(s.MemoryPages).WithCloseOnContextDone(true).WithCompilationCache(cache))
 	if m.code, err = m.rt.CompileModule(ctx, bin); err != nil {
 		m.rt.Close(ctx)

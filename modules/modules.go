@@ -98,6 +98,10 @@ type Options struct {
 	// CacheDir keeps the modules' compiled code across restarts (empty:
 	// in memory, for the life of the process).
 	CacheDir string
+	// Interpreter runs the modules with wazero's interpreter where its
+	// compiler would be used (the browser build has no compiler: there
+	// wazero picks the interpreter itself).
+	Interpreter bool
 }
 
 // memCache is the compilation cache of Loads without a CacheDir: a module
@@ -139,9 +143,11 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	}
 	var errs []error
 	names := map[string]bool{}
-	for _, s := range specs {
-		if s.Name == "" {
+	for i, s := range specs {
+		if s.Name == "" && s.Path != "" {
 			s.Name = strings.TrimSuffix(filepath.Base(s.Path), ".wasm")
+		} else if s.Name == "" {
+			s.Name = fmt.Sprintf("module%d", i+1)
 		}
 		m, err := load(ctx, s, opts, cache, log)
 		if err == nil && names[s.Name] {

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"syscall/js"
 
+	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
 )
 
@@ -212,7 +214,36 @@ func startOptionsOf(v js.Value) startOptions {
 		o.OwnerName = stringOf(owner.Get("name"))
 		o.OwnerPassword = stringOf(owner.Get("password"))
 	}
+	o.Modules = modulesOf(v.Get("modules"))
 	return o
+}
+
+// modulesOf reads start's modules: [{name, wasm: Uint8Array, config: JSON
+// text, onError, memoryPages, timeout}] (web/ui/hearth.js fetched and
+// converted them).
+func modulesOf(v js.Value) []hearth.ModuleConfig {
+	if v.Type() != js.TypeObject {
+		return nil
+	}
+	var out []hearth.ModuleConfig
+	for i := range v.Length() {
+		m := v.Index(i)
+		w := m.Get("wasm")
+		if w.Type() != js.TypeObject {
+			continue
+		}
+		b := make([]byte, w.Get("byteLength").Int())
+		js.CopyBytesToGo(b, w)
+		var cfg any
+		json.Unmarshal([]byte(stringOf(m.Get("config"))), &cfg)
+		mc := hearth.ModuleConfig{Name: stringOf(m.Get("name")), Wasm: b, Config: cfg,
+			OnError: stringOf(m.Get("onError")), Timeout: stringOf(m.Get("timeout"))}
+		if p := m.Get("memoryPages"); p.Type() == js.TypeNumber {
+			mc.MemoryPages = uint32(p.Int())
+		}
+		out = append(out, mc)
+	}
+	return out
 }
 
 func statusValue(st status) any {

@@ -64,6 +64,8 @@ type host struct {
 	// relayURL and relayToken are the last start's relay (guarded by
 	// starting).
 	relayURL, relayToken string
+	// modules are the last start's modules.
+	modules []hearth.ModuleConfig
 }
 
 // newHost returns a stopped host that logs to log, at the level that
@@ -90,6 +92,9 @@ type startOptions struct {
 	// tab cannot accept connections, so federation goes both ways through
 	// it.
 	RelayURL, RelayToken string
+	// Modules are the WebAssembly modules to run (wazero's interpreter in
+	// the tab).
+	Modules []hearth.ModuleConfig
 }
 
 // startPhases is where a start's time went.
@@ -221,6 +226,7 @@ func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Ho
 		return nil, newCodeError(codeBadOption, "serverName is required to create a homeserver")
 	}
 	h.relayURL, h.relayToken = o.RelayURL, o.RelayToken
+	h.modules = o.Modules
 	hs, err := h.openAs(ctx, be, name)
 	if err == nil && o.ServerName != "" && hs.ServerName != o.ServerName {
 		h.log.Warn("the database belongs to another server name; keeping it", "stored", hs.ServerName, "given", o.ServerName)
@@ -239,6 +245,7 @@ func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Hom
 	if h.relayURL != "" {
 		cfg.Relay.URL, cfg.Relay.Token, cfg.Relay.Outbound = h.relayURL, h.relayToken, "on"
 	}
+	cfg.Modules = h.modules
 	// The background work starts after the first answer (see start).
 	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log, DeferBackground: true})
 	switch {

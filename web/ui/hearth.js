@@ -209,6 +209,37 @@ function checkOptions(o) {
 			(o.relay.token !== undefined && typeof o.relay.token !== "string"))) {
 		throw new HearthError("Hearth.start: relay must be {url: \"wss://…\", token}", "BAD_OPTION");
 	}
+	if (o.modules !== undefined && o.modules !== null && (!Array.isArray(o.modules) || !o.modules.every((m) =>
+		m && typeof m === "object" && (typeof m.url === "string" || m.wasm instanceof ArrayBuffer || ArrayBuffer.isView(m.wasm))))) {
+		throw new HearthError("Hearth.start: modules must be a list of {url or wasm, name, config, onError, memoryPages, timeout}", "BAD_OPTION");
+	}
+}
+
+// moduleOptions fetches the modules given by URL and hands each to the
+// worker as bytes, its config as JSON (docs/modules.md).
+async function moduleOptions(modules) {
+	if (!modules) {
+		return undefined;
+	}
+	return Promise.all(modules.map(async (m) => {
+		let wasm = m.wasm;
+		if (wasm === undefined) {
+			const resp = await fetch(m.url);
+			if (!resp.ok) {
+				throw new HearthError(`Hearth.start: module ${m.url}: HTTP ${resp.status}`, "BAD_OPTION");
+			}
+			wasm = await resp.arrayBuffer();
+		}
+		const bytes = ArrayBuffer.isView(wasm) ? new Uint8Array(wasm.buffer, wasm.byteOffset, wasm.byteLength) : new Uint8Array(wasm);
+		return {
+			name: m.name ?? (m.url ? m.url.replace(/^.*\//, "").replace(/\.wasm$/, "") : ""),
+			wasm: bytes,
+			config: JSON.stringify(m.config ?? null),
+			onError: m.onError ?? "",
+			memoryPages: m.memoryPages ?? 0,
+			timeout: m.timeout ?? "",
+		};
+	}));
 }
 
 async function registerServiceWorker() {
@@ -261,6 +292,9 @@ export class Hearth extends EventTarget {
 	//               (wss://RELAY/_hearth/relay/v1/connect); token is the
 	//               enrollment token, needed on the first connection only
 	//   serviceWorker  false to skip registering /hearth-sw.js
+	//   modules     WebAssembly modules (docs/modules.md), each {url} or
+	//               {wasm: ArrayBuffer or Uint8Array}, with name, config,
+	//               onError, memoryPages, timeout as in the YAML config
 	//
 	// An empty database without owner is refused with a HearthError whose
 	// code is "NEEDS_OWNER".
@@ -467,6 +501,7 @@ export class Hearth extends EventTarget {
 				storage: o.storage ?? "auto",
 				logLevel: o.logLevel,
 				relay: o.relay ?? undefined,
+				modules: await moduleOptions(o.modules),
 			});
 			remember(nameKey, this.#info.serverName);
 		} catch (err) {

@@ -2,12 +2,14 @@
 
 // Command statereader is a test module: its user_may_join_room refuses a
 // room whose current m.room.topic is "closed" (read with state_event),
-// its on_new_event logs each event ID, and it checks the login type
+// its on_new_event logs each event ID, its check_registration_for_spam
+// refuses user names with "spam" in them, and it checks the login type
 // org.example.magic: the password "sesame" logs in the user named.
 package main
 
 import (
 	"encoding/json"
+	"strings"
 
 	"hearth.dev/hearth/modules/guest"
 )
@@ -25,9 +27,7 @@ func userMayJoinRoom(ptr, n uint32) uint64 {
 			Topic string `json:"topic"`
 		} `json:"content"`
 	}
-	b := guest.StateEvent(in.RoomID, "m.room.topic", "")
-	guest.Log(guest.LevelInfo, "room "+in.RoomID+" topic event "+string(b))
-	if b != nil {
+	if b := guest.StateEvent(in.RoomID, "m.room.topic", ""); b != nil {
 		json.Unmarshal(b, &ev)
 	}
 	if ev.Content.Topic == "closed" {
@@ -60,4 +60,12 @@ func checkAuth(ptr, n uint32) uint64 {
 		return guest.Deny("M_FORBIDDEN", "wrong magic word")
 	}
 	return guest.Return(map[string]string{"user_id": in.User})
+}
+
+//go:wasmexport check_registration_for_spam
+func checkRegistrationForSpam(ptr, n uint32) uint64 {
+	if name, _ := guest.StringField(guest.Input(ptr, n), "username"); strings.Contains(name, "spam") {
+		return guest.Deny("M_FORBIDDEN", "no spammers")
+	}
+	return guest.Allow()
 }
