@@ -101,11 +101,16 @@ func (c *StateCompressor) Run(ctx context.Context, rooms []string) (CompressStat
 	}
 	st.Rooms = len(todo)
 	for _, r := range todo {
-		st.Groups += r.groups
+		if !r.small {
+			st.Groups += r.groups
+		}
 	}
 	for _, r := range todo {
 		st.Room = r.room
-		err := c.compressRoom(ctx, r.room, &st)
+		err := errCompressNoGain
+		if !r.small {
+			err = c.compressRoom(ctx, r.room, &st)
+		}
 		switch {
 		case errors.Is(err, errCompressNoGain):
 			st.Unchanged++
@@ -130,10 +135,13 @@ func (c *StateCompressor) report(st CompressStats) {
 type pendingRoom struct {
 	room   string
 	groups int
+	small  bool // too few snapshot rows to gain from a tree
 }
 
 // pending lists the rooms with groups newer than their progress (all of a
-// room's groups when its levels differ from c's), and how many.
+// room's groups when its levels differ from c's), how many, and whether
+// the room is too small to gain (its groups have almost no more rows than
+// there are groups, so they hold almost no snapshots).
 func (c *StateCompressor) pending(ctx context.Context, only []string) ([]pendingRoom, error) {
 	want := map[string]bool{}
 	for _, r := range only {
@@ -172,15 +180,21 @@ func (c *StateCompressor) pending(ctx context.Context, only []string) ([]pending
 			return err
 		}
 		for _, r := range rs {
-			n := r.all
-			if r.last != 0 && sameSizes(r.levels, levels) {
-				if err := q.QueryRowContext(ctx,
-					"SELECT count(*) FROM state_groups WHERE room_id = ? AND id > ?", r.room, r.last).Scan(&n); err != nil {
-					return err
-				}
+			from := r.last
+			if !sameSizes(r.levels, levels) {
+				from = 0
+			}
+			var n, rows int
+			if err := q.QueryRowContext(ctx, `
+				SELECT count(*), coalesce(sum((SELECT count(*) FROM state_groups_state s WHERE s.state_group = g.id)), 0)
+				FROM state_groups g WHERE g.room_id = ? AND g.id > ?`, r.room, from).Scan(&n, &rows); err != nil {
+				return err
 			}
 			if n > 0 {
-				out = append(out, pendingRoom{room: r.room, groups: n})
+				// At most a tenth more rows than groups: the snapshots, all a
+				// tree could save, are too few to be worth a walk.
+				small := !c.Force && rows*10 <= n*11
+				out = append(out, pendingRoom{room: r.room, groups: n, small: small})
 			}
 		}
 		return nil

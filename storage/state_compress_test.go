@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -401,13 +402,18 @@ func TestStateCompressionPurgedRoom(t *testing.T) {
 	s := newTestStore(t)
 	r := newTestRoom(t, s, "gone")
 	r.persist(core.PersistOptions{}, r.msg("a", 1))
-	if _, err := NewStateCompressor(s.db, []int{2, 2}).Run(ctx, nil); err != nil {
+	forced := NewStateCompressor(s.db, []int{2, 2})
+	forced.Force = true
+	if _, err := forced.Run(ctx, nil); err != nil {
 		t.Fatal(err)
+	}
+	var n int
+	if err := s.db.Reader().QueryRow("SELECT count(*) FROM state_compressor_progress").Scan(&n); err != nil || n != 1 {
+		t.Fatalf("progress rows before the purge: %d, %v; want 1", n, err)
 	}
 	if _, err := NewAdminRoomStore(s.db, testServer).PurgeRoom(ctx, r.id); err != nil {
 		t.Fatal(err)
 	}
-	var n int
 	if err := s.db.Reader().QueryRow("SELECT count(*) FROM state_compressor_progress").Scan(&n); err != nil || n != 0 {
 		t.Errorf("progress rows after the purge: %d, %v; want 0", n, err)
 	}
@@ -502,4 +508,78 @@ func TestStateCompressorProgressMigrates(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.check(t, s.db)
+}
+
+// TestStateCompressionTwoFiles: with the state database in a file of its
+// own, the compressor's tables and rows are in that file.
+func TestStateCompressionTwoFiles(t *testing.T) {
+	ctx := context.Background()
+	o := testOptions(t)
+	o.StatePath = testPath(t, "state.db")
+	s := newTestStoreWith(t, o)
+	m := newStateModel(t, s, 11, "!r")
+	m.grow(t, "!r", 200)
+	c := NewStateCompressor(s.db, []int{6, 6})
+	c.Force = true
+	if _, err := c.Run(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.check(t, s.db)
+	var n int
+	if err := s.db.Reader().QueryRow("SELECT count(*) FROM main.state_compressor_progress").Scan(&n); err != nil || n != 1 {
+		t.Errorf("progress rows in the state file: %d, %v; want 1", n, err)
+	}
+}
+
+// FuzzParseStateCompressionLevels: what parses is 1 to 10 sizes from 1 to
+// 100,000, and writing them back parses to the same.
+func FuzzParseStateCompressionLevels(f *testing.F) {
+	for _, s := range []string{"100,50,25", "32,32,32", " 8 , 4 ", "0", "1,,2", "-5", "99999999999999999999", "1e3"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sizes, err := ParseStateCompressionLevels(s)
+		if err != nil {
+			return
+		}
+		if len(sizes) == 0 || len(sizes) > 10 {
+			t.Fatalf("%q parsed to %d levels", s, len(sizes))
+		}
+		parts := make([]string, len(sizes))
+		for i, n := range sizes {
+			if n < 1 || n > 100_000 {
+				t.Fatalf("%q parsed to size %d", s, n)
+			}
+			parts[i] = fmt.Sprint(n)
+		}
+		again, err := ParseStateCompressionLevels(strings.Join(parts, ","))
+		if err != nil || !cmp.Equal(again, sizes) {
+			t.Fatalf("%q: %v written back parses to %v, %v", s, sizes, again, err)
+		}
+	})
+}
+
+// FuzzDecodeLevels: the levels column, whatever it holds, never panics,
+// and what encodeLevels writes decodes to the same.
+func FuzzDecodeLevels(f *testing.F) {
+	f.Add(`[[32,5,1234],[32,1,1200],[32,2,1]]`)
+	f.Add(`[]`)
+	f.Add(`[[1,2]]`)
+	f.Add(`{"a":1}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		levels, err := decodeLevels(s)
+		if err != nil {
+			return
+		}
+		again, err := decodeLevels(encodeLevels(levels))
+		if err != nil || len(again) != len(levels) {
+			t.Fatalf("%q: %v re-encoded decodes to %v, %v", s, levels, again, err)
+		}
+		for i := range levels {
+			if again[i] != levels[i] {
+				t.Fatalf("%q: level %d %+v re-encoded is %+v", s, i, levels[i], again[i])
+			}
+		}
+		sameSizes(s, encodeLevels(levels))
+	})
 }
