@@ -7,7 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"runtime"
 	"slices"
+	"sync"
+	"sync/atomic"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
@@ -76,11 +79,47 @@ func (f *Federation) ensureAuthEvents(ctx context.Context, origin string, in *in
 }
 
 // checkAll applies the stateless checks to events of roomID fetched from
-// another server, dropping (and logging) those that fail them.
+// another server, dropping (and logging) those that fail them. The checks
+// (a signature verification each, the bulk of a large join's work) run on
+// every processor; the result keeps the order of raws.
 func (f *Federation) checkAll(ctx context.Context, v *roomversion.Version, roomID string, raws []json.RawMessage) []*incoming {
-	out := make([]*incoming, 0, len(raws))
-	for _, raw := range raws {
-		in, err := f.checkIn(ctx, v, raw)
+	checked := make([]*incoming, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), (len(raws)+checkChunk-1)/checkChunk)
+	if workers <= 1 {
+		f.checkRange(ctx, v, roomID, raws, checked, 0, len(raws))
+	} else {
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range workers {
+			wg.Go(func() {
+				for {
+					lo := int(next.Add(checkChunk)) - checkChunk
+					if lo >= len(raws) {
+						return
+					}
+					f.checkRange(ctx, v, roomID, raws, checked, lo, min(lo+checkChunk, len(raws)))
+				}
+			})
+		}
+		wg.Wait()
+	}
+	out := checked[:0]
+	for _, in := range checked {
+		if in != nil {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+// checkChunk is how many events a checkAll worker takes at a time.
+const checkChunk = 64
+
+// checkRange checks raws[lo:hi] into checked, leaving nil for those
+// dropped.
+func (f *Federation) checkRange(ctx context.Context, v *roomversion.Version, roomID string, raws []json.RawMessage, checked []*incoming, lo, hi int) {
+	for i := lo; i < hi; i++ {
+		in, err := f.checkIn(ctx, v, raws[i])
 		if err == nil && in.roomID != roomID {
 			err = fmt.Errorf("%w: event of room %s among those of %s", ErrPDUInvalid, in.roomID, roomID)
 		}
@@ -88,9 +127,8 @@ func (f *Federation) checkAll(ctx context.Context, v *roomversion.Version, roomI
 			f.cfg.Logger.InfoContext(ctx, "fetched event dropped", "room_id", roomID, "err", err)
 			continue
 		}
-		out = append(out, in)
+		checked[i] = in
 	}
-	return out
 }
 
 // acceptOutliers stores events as outliers: in the order of their auth

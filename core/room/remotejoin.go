@@ -20,7 +20,8 @@ import (
 // a state group from the state, checks the join against it and persists
 // the join as the room's forward extremity, with the room's current state
 // after it. The join's prev_events become backward extremities, where
-// backfill starts. It returns the join's event ID.
+// backfill starts. It returns the join's event ID. It consumes resp: its
+// State and AuthChain are dropped once checked.
 //
 // It returns a *core.Error: M_UNSUPPORTED_ROOM_VERSION for a version the
 // server does not know, M_BAD_JSON for a join event that does not parse or
@@ -59,6 +60,9 @@ func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version s
 	roomID := ev.RoomID
 	stateEvents := f.checkAll(ctx, v, roomID, resp.State)
 	events := append(f.checkAll(ctx, v, roomID, resp.AuthChain), stateEvents...)
+	// The checked events hold their own copies: the answer's bytes go, so
+	// a large room's state is not held twice.
+	resp.State, resp.AuthChain = nil, nil
 	var create *pdu.PDU
 	for _, e := range stateEvents {
 		if e.ev.Type == eventauth.TypeCreate && e.ev.StateKey != nil && *e.ev.StateKey == "" {
@@ -84,11 +88,17 @@ func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version s
 	f.p.versions[roomID] = v
 	f.p.mu.Unlock()
 
-	unlock := f.p.lockRoom(roomID)
-	defer unlock()
+	// The outliers, and the join's auth events fetched if some are not
+	// among them, are stored before the room's lock is taken: storing an
+	// outlier changes nothing another writer of the room reads.
 	if err := f.acceptOutliers(ctx, events); err != nil {
 		return "", err
 	}
+	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
+		return "", err
+	}
+	unlock := f.p.lockRoom(roomID)
+	defer unlock()
 	// The state before the join: the accepted state events the resident
 	// server listed.
 	stateIDs := make([]string, 0, len(stateEvents))
@@ -109,9 +119,6 @@ func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version s
 	}
 	if state[keyCreate] != create.EventID {
 		return "", core.ErrBadJSON.WithMessage("the room state from %s does not hold its m.room.create", origin)
-	}
-	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
-		return "", err
 	}
 	if err := eventauth.AuthorizeByAuthEvents(v, ev, f.p.pduFunc(ctx), nil); err != nil {
 		return "", joinAuthError(err)
