@@ -126,6 +126,11 @@ type FederationConfig struct {
 	// names on the client listener (host or host:port); empty derives it
 	// (Config.WellKnownServer).
 	WellKnownServer string `yaml:"well_known_server"`
+	// MinBackoff, MaxBackoff and CatchUpAfter are the outbound retry
+	// timings (FederationConfig.Backoff).
+	MinBackoff   string `yaml:"min_backoff"`
+	MaxBackoff   string `yaml:"max_backoff"`
+	CatchUpAfter string `yaml:"catch_up_after"`
 }
 
 // DatabaseConfig says where the database files are and how they are synced.
@@ -229,6 +234,10 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"federation.trusted_key_servers", &c.Federation.TrustedKeyServers, "notary server names, comma separated, asked for keys"},
 		{"federation.well_known_server", &c.Federation.WellKnownServer,
 			"host[:port] the client listener's /.well-known/matrix/server delegates federation to (empty: relay.name, or the public host with federation.listen's port when that differs from listen)"},
+		{"federation.min_backoff", &c.Federation.MinBackoff, "wait before retrying a destination after its first failure (doubled after each further one)"},
+		{"federation.max_backoff", &c.Federation.MaxBackoff, "longest wait between retries of a failing destination"},
+		{"federation.catch_up_after", &c.Federation.CatchUpAfter,
+			"how long a destination fails before only the newest event of each room is kept for it"},
 	}, append(append(c.HTTP.keys(), c.operatorKeys()...), c.StateCompression.keys()...)...)
 }
 
@@ -381,6 +390,9 @@ func (f *FederationConfig) validate(check func(key, v string, allowed ...string)
 		return fmt.Errorf("config: federation.listen is set with federation.tls on, so federation.tls_cert_file and federation.tls_key_file are required")
 	}
 	if _, err := f.ResolveMap(); err != nil {
+		return err
+	}
+	if _, err := f.Backoff(); err != nil {
 		return err
 	}
 	if f.WellKnownServer != "" {

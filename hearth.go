@@ -348,9 +348,14 @@ func (hs *Homeserver) openFederation(cfg Config, oo OpenOptions, key signing.Key
 	// The outbound sender: local events queued per destination in the
 	// database, woken by every commit; a server that reaches us is retried
 	// at once.
+	backoff, err := cfg.Federation.Backoff() // checked by Validate
+	if err != nil {
+		return nil, nil, err
+	}
 	sender, err := federation.NewSender(federation.SenderOptions{
 		ServerName: hs.ServerName, Store: storage.NewFederationQueueStore(hs.db), Client: hs.FederationClient,
 		Notifier: notifier, Logger: log,
+		MinBackoff: backoff.Min, MaxBackoff: backoff.Max, CatchUpAfter: backoff.CatchUpAfter,
 	})
 	if err != nil {
 		return nil, nil, err
