@@ -59,10 +59,16 @@ var maxRankCandidates = 5000
 
 // searchScope is the rooms searched, from a JSON array of [room ID, after,
 // until] (?1): only events with a stream ordering in (after, until] count,
-// a null bound being no bound.
+// a null bound being no bound. A room bounded above by until (the history
+// before a join) is left out when it has no event of a searchable type
+// there, found through events_room_stream: most such rooms have none, and
+// an empty scope ends the search before the index is walked.
 const searchScope = `WITH scope (room_nid, after, until) AS MATERIALIZED (
 	SELECT r.room_nid, coalesce(j.value ->> 1, -4611686018427387904), coalesce(j.value ->> 2, 4611686018427387904)
-	FROM json_each(?1) j JOIN rooms r ON r.room_id = j.value ->> 0)
+	FROM json_each(?1) j JOIN rooms r ON r.room_id = j.value ->> 0
+	WHERE j.value ->> 2 IS NULL OR EXISTS (SELECT 1 FROM events x
+		WHERE x.room_nid = r.room_nid AND x.outlier = 0 AND x.stream_ordering <= j.value ->> 2
+			AND x.type IN ('m.room.message', 'm.room.name', 'm.room.topic')))
 `
 
 // searchFrom walks the matches of ?2 first (CROSS JOIN keeps the planner
@@ -70,7 +76,7 @@ const searchScope = `WITH scope (room_nid, after, until) AS MATERIALIZED (
 // scope that no redaction targets.
 const searchFrom = `FROM event_search CROSS JOIN events e ON e.event_nid = event_search.rowid
 	CROSS JOIN scope s ON s.room_nid = e.room_nid
-	WHERE event_search MATCH ?2
+	WHERE EXISTS (SELECT 1 FROM scope) AND event_search MATCH ?2
 		AND e.stream_ordering > s.after AND e.stream_ordering <= s.until
 		AND ` + timelineVisible + `
 		AND NOT EXISTS (SELECT 1 FROM redactions rd JOIN events re ON re.event_nid = rd.event_nid
