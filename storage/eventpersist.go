@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ncruces/go-sqlite3"
 	"hearth.dev/hearth/core"
 )
 
@@ -296,15 +295,8 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 		}
 	}
 	if ev.Txn != nil {
-		_, err := p.q.ExecContext(p.ctx, `
-			INSERT INTO event_txn_id (event_nid, room_nid, user_id, device_id, txn_id, inserted_ts)
-			VALUES (?, ?, ?, ?, ?, ?)`,
-			nid, room, ev.Txn.UserID, ev.Txn.DeviceID, ev.Txn.TxnID, received)
-		if errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
-			return 0, fmt.Errorf("storage: transaction %s of %s: %w", ev.Txn.TxnID, ev.EventID, core.ErrTxnUsed)
-		}
-		if err != nil {
-			return 0, fmt.Errorf("storage: transaction %s of %s: %w", ev.Txn.TxnID, ev.EventID, err)
+		if err := p.storeTxn(ev, nid, room, received); err != nil {
+			return 0, err
 		}
 	}
 	return nid, nil

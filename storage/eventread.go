@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"hearth.dev/hearth/core"
@@ -129,26 +128,4 @@ func (s *EventStore) Events(ctx context.Context, eventIDs []string) (map[string]
 		return nil, err
 	}
 	return out, nil
-}
-
-const sqlEventIDForTxn = `
-	SELECT e.event_id FROM event_txn_id t
-	JOIN rooms r ON r.room_nid = t.room_nid
-	JOIN events e ON e.event_nid = t.event_nid
-	WHERE t.user_id = ? AND t.device_id = ? AND t.txn_id = ? AND r.room_id = ?`
-
-// EventIDForTxn returns the event a client transaction sent; see
-// core.EventStore.
-func (s *EventStore) EventIDForTxn(ctx context.Context, roomID string, txn core.TxnID) (string, error) {
-	var eventID string
-	err := s.read(ctx, []string{sqlEventIDForTxn}, func(r reader) error {
-		return r.queryRow(sqlEventIDForTxn, txn.UserID, txn.DeviceID, txn.TxnID, roomID).Scan(&eventID)
-	})
-	if errors.Is(err, sql.ErrNoRows) {
-		return "", notFound("transaction %s of %s/%s in %s", txn.TxnID, txn.UserID, txn.DeviceID, roomID)
-	}
-	if err != nil {
-		return "", fmt.Errorf("storage: transaction %s: %w", txn.TxnID, err)
-	}
-	return eventID, nil
 }

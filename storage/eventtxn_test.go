@@ -1,0 +1,132 @@
+package storage
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+
+	"hearth.dev/hearth/core"
+)
+
+// TestTxnRetention checks that a transaction ID is kept for txnRetention:
+// within it a retry finds the event and the event carries the ID for the
+// sending device; once a later write has pruned it, neither.
+func TestTxnRetention(t *testing.T) {
+	defer func(v int64) { txnPrunePeriod = v }(txnPrunePeriod)
+	txnPrunePeriod = 1
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	txn := core.TxnID{UserID: "@alice:" + testServer, DeviceID: "DEV", TxnID: "t1"}
+	a := r.msg("a", 1)
+	a.Txn = &txn
+	a.InternalMetadata = []byte(`{"device_id":"DEV","txn_id":"t1"}`)
+	r.persist(core.PersistOptions{}, a)
+
+	check := func(when string, kept bool) {
+		t.Helper()
+		got, err := s.EventIDForTxn(ctx, r.id, txn)
+		if kept && (err != nil || got != a.EventID) {
+			t.Errorf("%s: EventIDForTxn = %q, %v; want %s", when, got, err, a.EventID)
+		}
+		if !kept {
+			wantErrIs(t, when+": EventIDForTxn", err, core.ErrNotFound)
+		}
+		ev, err := s.Event(ctx, a.EventID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if has := strings.Contains(string(ev.InternalMetadata), `"txn_id":"t1"`); has != kept {
+			t.Errorf("%s: internal metadata %s, transaction kept = %v", when, ev.InternalMetadata, kept)
+		}
+	}
+	// A write just within the retention keeps it.
+	b := r.msg("b", 2, "a")
+	b.ReceivedTS = a.ReceivedTS + txnRetention
+	b.Txn = &core.TxnID{UserID: txn.UserID, DeviceID: "DEV", TxnID: "t2"}
+	r.persist(core.PersistOptions{}, b)
+	check("within the retention", true)
+	// One past it drops it: the same ID then sends a new event.
+	c := r.msg("c", 3, "b")
+	c.ReceivedTS = a.ReceivedTS + txnRetention + 1
+	c.Txn = &core.TxnID{UserID: txn.UserID, DeviceID: "DEV", TxnID: "t3"}
+	r.persist(core.PersistOptions{}, c)
+	check("past the retention", false)
+	again := r.msg("again", 4, "c")
+	again.ReceivedTS = c.ReceivedTS
+	again.Txn = &txn
+	r.persist(core.PersistOptions{}, again)
+	if got, err := s.EventIDForTxn(ctx, r.id, txn); err != nil || got != again.EventID {
+		t.Errorf("reused after the retention: EventIDForTxn = %q, %v; want %s", got, err, again.EventID)
+	}
+}
+
+// TestMigrateTxnKey opens a version-2 database written before deltas 2/61
+// and 2/62: its transaction rows move to the keyed table and still answer
+// retries and the sending device, a used ID is still refused, and the
+// timestamp index is the narrow one.
+func TestMigrateTxnKey(t *testing.T) {
+	ctx := context.Background()
+	const goDelta = "main/delta/2/61event_txn_id_key"
+	o := testOptions(t)
+	tree := schemaWithout(t, "main/delta/2/62events_room_timestamp_narrow.sql")
+	tree.GoDeltas = maps.Clone(tree.GoDeltas)
+	delete(tree.GoDeltas, goDelta)
+	old, err := openWith(ctx, o, tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(appliedDeltas(t, old), "2:"+goDelta+".go") {
+		t.Fatal("the old schema already has the delta")
+	}
+	err = old.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "INSERT INTO server_config (key, value) VALUES ('server_name', ?)", testServer)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldStore := NewEventStore(old)
+	r := newTestRoom(t, oldStore, "r")
+	a := r.msg("a", 1)
+	r.persist(core.PersistOptions{}, a)
+	// The row as the code before the delta wrote it.
+	err = old.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, `INSERT INTO event_txn_id (event_nid, room_nid, user_id, device_id, txn_id, inserted_ts)
+			SELECT event_nid, room_nid, ?, 'DEV', 't1', ? FROM events WHERE event_id = ?`, "@alice:"+testServer, a.ReceivedTS, a.EventID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Close()
+
+	db := mustOpenWith(t, o)
+	for _, d := range []string{goDelta + ".go", "main/delta/2/62events_room_timestamp_narrow.sql"} {
+		if !slices.Contains(appliedDeltas(t, db), "2:"+d) {
+			t.Fatalf("delta %s not applied: %v", d, appliedDeltas(t, db))
+		}
+	}
+	s := NewEventStore(db)
+	txn := core.TxnID{UserID: "@alice:" + testServer, DeviceID: "DEV", TxnID: "t1"}
+	if got, err := s.EventIDForTxn(ctx, r.id, txn); err != nil || got != a.EventID {
+		t.Errorf("EventIDForTxn after migrating = %q, %v; want %s", got, err, a.EventID)
+	}
+	if ev, err := s.Event(ctx, a.EventID); err != nil || !strings.Contains(string(ev.InternalMetadata), `"txn_id":"t1"`) {
+		t.Errorf("event after migrating: %v, %v; want its transaction", ev, err)
+	}
+	r.s = s
+	dup := r.msg("dup", 2, "a")
+	dup.Txn = &txn
+	_, err = s.PersistEvents(ctx, []core.NewEvent{dup}, core.PersistOptions{})
+	wantErrIs(t, "PersistEvents(used transaction after migrating)", err, core.ErrTxnUsed)
+	var sql string
+	if err := db.Reader().QueryRowContext(ctx, "SELECT sql FROM sqlite_schema WHERE name = 'events_room_timestamp'").Scan(&sql); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(sql, "topological_ordering") {
+		t.Errorf("events_room_timestamp after migrating: %s", sql)
+	}
+}
