@@ -202,3 +202,24 @@ func TestAppServiceEphemeralRules(t *testing.T) {
 	}
 	f.mu.Unlock()
 }
+
+// TestAppServiceTypingTimeout checks that a typing notification that
+// runs out (no typing:false from the client) reaches the service as an
+// m.typing event without the user, as /sync shows it.
+func TestAppServiceTypingTimeout(t *testing.T) {
+	e := newFakeAppService(t, "e-hs")
+	hs, c := openWithAppServices(t, t.TempDir(),
+		writeRegistration(t, t.TempDir(), "e", e.srv.URL, `@_e_.*:localhost`, "receive_ephemeral: true\n"))
+	defer hs.Close()
+	owner := localUser(t, hs, "owner")
+	roomID := c.do("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	joinGhost(c, "e", roomID)
+	c.do("PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/typing/"+url.PathEscape("@owner:localhost"), owner,
+		map[string]any{"typing": true, "timeout": 200})
+	e.waitFor("the owner typing, then not", func(x *fakeAppService) bool { return len(ephemeralSummary(x)) >= 2 })
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if got := ephemeralSummary(e); fmt.Sprint(got) != "[typing [@owner:localhost] typing []]" {
+		t.Errorf("ephemeral = %q, want the owner typing, then no one", got)
+	}
+}

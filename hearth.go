@@ -196,6 +196,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	// go to the application services interested in them.
 	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
 		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
+	g.Typing.OnExpire(hs.appServices.TypingExpired)
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
 		Typing:   appservice.TypingOut{TypingStore: g.Typing, Sender: hs.appServices, Users: g.Typing.Typing},
 		Receipts: appservice.ReceiptsOut{ReceiptStore: g.Receipts, Sender: hs.appServices},

@@ -39,6 +39,14 @@ func (s *Sender) queueEphemeral(ctx context.Context, edu any, wants func(r *as.R
 	}
 }
 
+// TypingExpired tells the services interested in roomID that a timeout
+// changed its typing users to users (core/typing's OnExpire hook; a
+// change a user asked for goes through TypingOut).
+func (s *Sender) TypingExpired(roomID string, users []string) {
+	s.queueEphemeral(s.ctx, map[string]any{
+		"type": "m.typing", "room_id": roomID, "content": map[string]any{"user_ids": users}}, s.inRooms(s.ctx, roomID))
+}
+
 // inRooms wants an ephemeral event for the services interested in one of
 // rooms, as they are in the rooms' events.
 func (s *Sender) inRooms(ctx context.Context, rooms ...string) func(r *as.Registration) bool {

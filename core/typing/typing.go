@@ -11,6 +11,7 @@ package typing
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,8 @@ const MaxTimeout = 5 * time.Minute
 type Tracker struct {
 	now    func() time.Time
 	notify func()
+	// expired, when set, hears of each room whose list a timeout changed.
+	expired func(roomID string, users []string)
 
 	mu    sync.Mutex
 	pos   int64
@@ -58,6 +61,35 @@ func New(now func() time.Time, notify func()) *Tracker {
 	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{}}
 }
 
+// OnExpire makes the tracker call f, without its lock held, with a room's
+// typing users whenever a user's timeout took them off the room's list
+// (explicit changes are SetTyping's caller's to report). Call it before
+// the tracker is used.
+func (t *Tracker) OnExpire(f func(roomID string, users []string)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.expired = f
+}
+
+// expiry is a room's list of typing users after timeouts changed it.
+type expiry struct {
+	roomID string
+	users  []string
+}
+
+// report tells the OnExpire hook of exps; the lock must not be held.
+func (t *Tracker) report(exps []expiry) {
+	t.mu.Lock()
+	f := t.expired
+	t.mu.Unlock()
+	if f == nil {
+		return
+	}
+	for _, e := range exps {
+		f(e.roomID, e.users)
+	}
+}
+
 // SetTyping implements core.TypingStore. A timeout beyond MaxTimeout is
 // cut to it; a typing user's new timeout replaces the old one without a
 // new position (the list did not change).
@@ -65,7 +97,8 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 	timeout = min(max(timeout, 0), MaxTimeout)
 	t.mu.Lock()
 	now := t.now()
-	changed := t.expireLocked(now)
+	exps := t.expireLocked(now)
+	changed := len(exps) > 0
 	r := t.rooms[roomID]
 	switch {
 	case typing && timeout > 0:
@@ -89,17 +122,18 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 	}
 	t.scheduleLocked(now)
 	t.mu.Unlock()
+	t.report(exps)
 	if changed && t.notify != nil {
 		t.notify()
 	}
 	return nil
 }
 
-// expireLocked drops users whose timeout passed and reports whether any
-// room's list changed.
-func (t *Tracker) expireLocked(now time.Time) bool {
-	changed := false
-	for _, r := range t.rooms {
+// expireLocked drops users whose timeout passed and returns the rooms
+// whose list changed, in room ID order.
+func (t *Tracker) expireLocked(now time.Time) []expiry {
+	var exps []expiry
+	for id, r := range t.rooms {
 		before := len(r.users)
 		for u, exp := range r.users {
 			if !now.Before(exp) {
@@ -109,10 +143,11 @@ func (t *Tracker) expireLocked(now time.Time) bool {
 		if len(r.users) != before {
 			t.pos++
 			r.changed = t.pos
-			changed = true
+			exps = append(exps, expiry{roomID: id, users: t.usersLocked(id)})
 		}
 	}
-	return changed
+	slices.SortFunc(exps, func(a, b expiry) int { return strings.Compare(a.roomID, b.roomID) })
+	return exps
 }
 
 // scheduleLocked sets the timer to the earliest expiry.
@@ -149,10 +184,11 @@ func (t *Tracker) fire() {
 	t.mu.Lock()
 	now := t.now()
 	t.next = time.Time{}
-	changed := t.expireLocked(now)
+	exps := t.expireLocked(now)
 	t.scheduleLocked(now)
 	t.mu.Unlock()
-	if changed && t.notify != nil {
+	t.report(exps)
+	if len(exps) > 0 && t.notify != nil {
 		t.notify()
 	}
 }
@@ -160,17 +196,21 @@ func (t *Tracker) fire() {
 // Position returns the typing stream's current position.
 func (t *Tracker) Position() int64 {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.expireLocked(t.now())
-	return t.pos
+	exps := t.expireLocked(t.now())
+	pos := t.pos
+	t.mu.Unlock()
+	t.report(exps)
+	return pos
 }
 
 // Typing returns the users typing in roomID now, sorted.
 func (t *Tracker) Typing(roomID string) []string {
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.expireLocked(t.now())
-	return t.usersLocked(roomID)
+	exps := t.expireLocked(t.now())
+	users := t.usersLocked(roomID)
+	t.mu.Unlock()
+	t.report(exps)
+	return users
 }
 
 func (t *Tracker) usersLocked(roomID string) []string {
@@ -191,8 +231,9 @@ func (t *Tracker) usersLocked(roomID string) []string {
 // none: everyone stopped).
 func (t *Tracker) Changes(roomIDs []string, since, to int64) map[string][]string {
 	t.mu.Lock()
+	exps := t.expireLocked(t.now())
+	defer t.report(exps)
 	defer t.mu.Unlock()
-	t.expireLocked(t.now())
 	out := map[string][]string{}
 	for _, id := range roomIDs {
 		r := t.rooms[id]

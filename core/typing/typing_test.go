@@ -2,6 +2,7 @@ package typing
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,5 +100,36 @@ func TestTypingTimer(t *testing.T) {
 	}
 	if got := tr.Typing("!r:x"); len(got) != 0 {
 		t.Errorf("typing after expiry: %v", got)
+	}
+}
+
+// TestOnExpire checks that the expiry hook hears of each room whose list
+// a timeout changed, once, with the users still typing, and not of
+// explicit changes.
+func TestOnExpire(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	tr := New(c.now, nil)
+	var heard []string
+	tr.OnExpire(func(roomID string, users []string) { heard = append(heard, roomID+" "+fmt.Sprint(users)) })
+	tr.SetTyping(ctx, "!a:x", "@alice:x", true, 10*time.Second)
+	tr.SetTyping(ctx, "!a:x", "@bob:x", true, 30*time.Second)
+	tr.SetTyping(ctx, "!b:x", "@carol:x", true, 10*time.Second)
+	tr.SetTyping(ctx, "!c:x", "@dan:x", true, 10*time.Second)
+	tr.SetTyping(ctx, "!c:x", "@dan:x", false, 0)
+	if len(heard) != 0 {
+		t.Fatalf("explicit changes reached the hook: %v", heard)
+	}
+	c.t = c.t.Add(11 * time.Second)
+	tr.Position()
+	tr.Typing("!a:x")
+	want := []string{"!a:x [@bob:x]", "!b:x []"}
+	if diff := cmp.Diff(want, heard); diff != "" {
+		t.Errorf("heard after 11 s (-want +got):\n%s", diff)
+	}
+	c.t = c.t.Add(20 * time.Second)
+	tr.fire()
+	if diff := cmp.Diff(append(want, "!a:x []"), heard); diff != "" {
+		t.Errorf("heard after the timer (-want +got):\n%s", diff)
 	}
 }
