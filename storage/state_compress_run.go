@@ -90,7 +90,8 @@ func (db *DB) StateGroupRows(ctx context.Context) (int64, error) {
 
 // Run compresses the rooms given (all rooms with state groups when rooms
 // is empty), each from where the last run left it. A room another
-// compressor is working on, or that is purged meanwhile, is skipped. It
+// compressor is working on, or whose groups go away meanwhile (a purge),
+// is skipped. It
 // stops at the first other error, or when ctx ends; what it committed
 // stays.
 func (c *StateCompressor) Run(ctx context.Context, rooms []string) (CompressStats, error) {
@@ -114,7 +115,10 @@ func (c *StateCompressor) Run(ctx context.Context, rooms []string) (CompressStat
 		switch {
 		case errors.Is(err, errCompressNoGain):
 			st.Unchanged++
-		case errors.Is(err, errCompressRaced), errors.Is(err, errCompressRoomGone):
+			if !r.small {
+				st.Groups -= r.groups
+			}
+		case errors.Is(err, errCompressRaced), errors.Is(err, errCompressRoomGone), errors.Is(err, core.ErrNotFound):
 			c.db.log.Info("state compression skipped a room", "room", r.room, "reason", err)
 		case err != nil:
 			return st, fmt.Errorf("state compression of %s: %w", r.room, err)
