@@ -32,79 +32,64 @@ func (f *Federation) StoreSendJoin(ctx context.Context, origin string, version s
 	if err != nil {
 		return "", core.ErrUnsupportedRoomVers.WithMessage("room version %q: %v", version, err)
 	}
+	sent, err := pdu.Parse(v, join)
+	if err != nil {
+		return "", core.ErrBadJSON.WithMessage("join event: %v", err)
+	}
+	j := f.newJoinIntake(ctx, v, roomIDOf(v, sent))
+	j.add(resp.AuthChain, false)
+	j.add(resp.State, true)
+	// The checked events hold their own copies: the answer's bytes go, so
+	// a large room's state is not held twice.
+	resp.State, resp.AuthChain = nil, nil
+	j.event = resp.Event
+	return f.finishJoin(ctx, origin, join, j)
+}
+
+// finishJoin is StoreSendJoin once the answer's events are taken in by j.
+func (f *Federation) finishJoin(ctx context.Context, origin string, join []byte, j *joinIntake) (string, error) {
+	v := j.v
 	raw := join
-	if len(resp.Event) > 0 {
+	if len(j.event) > 0 {
 		// Countersigned by the resident server (restricted join): it must
 		// be the event this server sent, with signatures added.
 		sent, err := pdu.Parse(v, join)
 		if err != nil {
 			return "", core.ErrBadJSON.WithMessage("join event: %v", err)
 		}
-		got, err := pdu.Parse(v, resp.Event)
+		got, err := pdu.Parse(v, j.event)
 		if err != nil {
 			return "", core.ErrBadJSON.WithMessage("the join event answered by %s: %v", origin, err)
 		}
 		if got.EventID != sent.EventID {
 			return "", core.ErrBadJSON.WithMessage("the join event %s answered by %s is not %s, the one sent", got.EventID, origin, sent.EventID)
 		}
-		raw = resp.Event
+		raw = j.event
 	}
 	in, err := f.checkIn(ctx, v, raw)
 	if err != nil {
 		return "", core.ErrBadJSON.WithMessage("join event: %v", err)
 	}
 	ev := in.ev
-	if ev.Type != eventauth.TypeMember || ev.StateKey == nil || !f.p.isLocal(*ev.StateKey) {
+	if ev.Type != eventauth.TypeMember || ev.StateKey == nil || !f.p.isLocal(*ev.StateKey) || in.roomID != j.roomID {
 		return "", core.ErrBadJSON.WithMessage("the join event is not a local user's m.room.member event")
 	}
-	roomID := ev.RoomID
-	stateEvents := f.checkAll(ctx, v, roomID, resp.State)
-	events := append(f.checkAll(ctx, v, roomID, resp.AuthChain), stateEvents...)
-	// The checked events hold their own copies: the answer's bytes go, so
-	// a large room's state is not held twice.
-	resp.State, resp.AuthChain = nil, nil
-	var create *pdu.PDU
-	for _, e := range stateEvents {
-		if e.ev.Type == eventauth.TypeCreate && e.ev.StateKey != nil && *e.ev.StateKey == "" {
-			create = e.ev
-		}
-	}
-	if create == nil {
-		return "", core.ErrBadJSON.WithMessage("the room state from %s has no valid m.room.create", origin)
-	}
-	if got, err := create.RoomIDFor(v); err != nil || got != roomID {
-		return "", core.ErrBadJSON.WithMessage("the m.room.create from %s is not room %s's", origin, roomID)
-	}
-	var cc struct {
-		RoomVersion *string `json:"room_version"`
-	}
-	if err := unmarshalContent(create, &cc); err == nil && roomversion.ID(orDefault(cc.RoomVersion, "1")) != v.ID {
-		return "", core.ErrBadJSON.WithMessage("room %s is version %s, not %s", roomID, orDefault(cc.RoomVersion, "1"), v.ID)
-	}
-	if err := f.p.stores.Rooms.StoreRoom(ctx, core.RoomInfo{RoomID: roomID, RoomVersion: string(v.ID), Creator: create.Sender}); err != nil {
+	roomID := j.roomID
+	create, err := j.finish(origin)
+	if err != nil {
 		return "", err
 	}
-	f.p.mu.Lock()
-	f.p.versions[roomID] = v
-	f.p.mu.Unlock()
-
-	// The outliers, and the join's auth events fetched if some are not
-	// among them, are stored before the room's lock is taken: storing an
+	// The outliers are stored, and the join's auth events fetched if some
+	// are not among them, before the room's lock is taken: storing an
 	// outlier changes nothing another writer of the room reads.
-	if err := f.acceptOutliers(ctx, events); err != nil {
-		return "", err
-	}
 	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
 		return "", err
 	}
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
+	stateIDs := j.stateIDs
 	// The state before the join: the accepted state events the resident
 	// server listed.
-	stateIDs := make([]string, 0, len(stateEvents))
-	for _, e := range stateEvents {
-		stateIDs = append(stateIDs, e.ev.EventID)
-	}
 	evs, err := f.p.pdus(ctx, stateIDs)
 	if err != nil {
 		return "", err

@@ -157,12 +157,16 @@ func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, re
 	if err != nil {
 		return "", err
 	}
-	var resp core.SendJoinResponse
+	// The answer's events are checked and stored while it is read.
+	j := f.newJoinIntake(ctx, v, roomIDOf(v, ev))
 	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(ev.EventID)
-	if err := f.cfg.Client.Request(ctx, server, "PUT", path, json.RawMessage(js), &resp); err != nil {
+	if err := f.cfg.Client.Request(ctx, server, "PUT", path, json.RawMessage(js), j); err != nil {
+		if j.err != nil {
+			return "", j.err
+		}
 		return "", err
 	}
-	return f.StoreSendJoin(ctx, server, made.RoomVersion, js, &resp)
+	return f.finishJoin(ctx, server, js, j)
 }
 
 // fillMembership checks a make_join or make_leave template and turns it
