@@ -13,20 +13,24 @@ import (
 // Local device changes for other servers (table device_list_outbound,
 // delta 2/24). Every path that creates, renames, deletes or re-keys a local
 // device calls markDevicesChanged inside its write transaction, so a change
-// that committed is never lost to the servers that must hear of it.
+// that committed is never lost to the servers that must hear of it. A row
+// with an empty device_id (markSigningKeysChanged) is a change of the
+// user's master or self-signing key: it becomes an m.signing_key_update,
+// which has no place in the m.device_list_update chain of stream_ids.
 
 const (
 	sqlDeviceOutboundInsert = "INSERT INTO device_list_outbound (stream_id, user_id, device_id, deleted) VALUES (?, ?, ?, ?)"
-	sqlDeviceOutboundLast   = "SELECT coalesce(max(stream_id), 0) FROM device_list_outbound WHERE user_id = ? AND stream_id < ?"
+	sqlDeviceOutboundLast   = "SELECT coalesce(max(stream_id), 0) FROM device_list_outbound WHERE user_id = ? AND stream_id < ? AND device_id <> ''"
 	sqlDeviceOutboundPos    = "SELECT stream_id FROM device_list_outbound_position"
 	sqlDeviceOutboundSetPos = "UPDATE device_list_outbound_position SET stream_id = ?"
 	sqlDeviceOutboundTop    = "SELECT coalesce(max(stream_id), 0) FROM device_list_outbound"
 	sqlDeviceOutboundNew    = `SELECT o.stream_id, o.user_id, o.device_id, o.deleted OR d.device_id IS NULL, coalesce(d.display_name, '')
 		FROM device_list_outbound o LEFT JOIN devices d ON d.user_id = o.user_id AND d.device_id = o.device_id
 		WHERE o.stream_id > ? ORDER BY o.stream_id LIMIT ?`
-	// Rows already sent are only needed as a user's newest (its prev_id).
-	sqlDeviceOutboundPrune = `DELETE FROM device_list_outbound WHERE stream_id <= ?1 AND stream_id <
-		(SELECT max(o.stream_id) FROM device_list_outbound o WHERE o.user_id = device_list_outbound.user_id)`
+	// Rows already sent are only needed as a user's newest device change
+	// (its prev_id); signing key changes not at all.
+	sqlDeviceOutboundPrune = `DELETE FROM device_list_outbound WHERE stream_id <= ?1 AND (device_id = '' OR stream_id <
+		(SELECT max(o.stream_id) FROM device_list_outbound o WHERE o.user_id = device_list_outbound.user_id AND o.device_id <> ''))`
 	// The other servers with a member joined to a room userID is joined to.
 	sqlUserServers = `SELECT DISTINCT substr(c.state_key, instr(c.state_key, ':') + 1)
 		FROM local_current_membership l JOIN current_state_events c
@@ -53,6 +57,20 @@ func markDevicesChanged(ctx context.Context, q Queryer, userID string, deleted b
 		if _, err := q.ExecContext(ctx, sqlDeviceOutboundInsert, first+int64(i), userID, dev, deleted); err != nil {
 			return fmt.Errorf("storage: device change of %s %s: %w", userID, dev, err)
 		}
+	}
+	return nil
+}
+
+// markSigningKeysChanged records that the local user userID's master or
+// self-signing key changed (or was signed anew), for an
+// m.signing_key_update to the servers sharing a room with them.
+func markSigningKeysChanged(ctx context.Context, q Queryer, userID string) error {
+	pos, err := deviceListStream.Next(ctx, q, 1)
+	if err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, sqlDeviceOutboundInsert, pos, userID, "", false); err != nil {
+		return fmt.Errorf("storage: signing key change of %s: %w", userID, err)
 	}
 	return nil
 }
@@ -160,7 +178,9 @@ func queueDeviceListUpdates(ctx context.Context, q Queryer, limit int) ([]string
 				return nil, false, fmt.Errorf("storage: last device change of %s: %w", c.user, err)
 			}
 		}
-		prev[c.user] = c.stream
+		if c.device != "" {
+			prev[c.user] = c.stream
+		}
 		list, ok := servers[c.user]
 		if !ok {
 			if list, err = userServers(ctx, q, c.user, server); err != nil {
@@ -171,23 +191,21 @@ func queueDeviceListUpdates(ctx context.Context, q Queryer, limit int) ([]string
 		if len(list) == 0 {
 			continue
 		}
-		up := deviceListUpdate{UserID: c.user, DeviceID: c.device, StreamID: c.stream, PrevID: []int64{}, Deleted: c.deleted}
-		if p > 0 {
-			up.PrevID = []int64{p}
-		}
-		if !c.deleted {
-			up.DisplayName = c.displayName
-			if up.Keys, err = deviceKeysForEDU(ctx, q, c.user, c.device, sigs); err != nil {
+		eduType, content := "m.device_list_update", []byte(nil)
+		if c.device == "" {
+			eduType = "m.signing_key_update"
+			if content, err = signingKeyUpdate(ctx, q, c.user); err != nil {
 				return nil, false, err
 			}
+		} else if content, err = deviceListUpdateContent(ctx, q, c, p, sigs); err != nil {
+			return nil, false, err
 		}
-		content, err := json.Marshal(up)
-		if err != nil {
-			return nil, false, fmt.Errorf("storage: device list update of %s: %w", c.user, err)
+		if content == nil {
+			continue
 		}
 		for _, d := range list {
-			if _, err := q.ExecContext(ctx, sqlFedQueueEDU, d, "m.device_list_update", content); err != nil {
-				return nil, false, fmt.Errorf("storage: queue device list update for %s: %w", d, err)
+			if _, err := q.ExecContext(ctx, sqlFedQueueEDU, d, eduType, content); err != nil {
+				return nil, false, fmt.Errorf("storage: queue %s for %s: %w", eduType, d, err)
 			}
 			if !touched[d] {
 				touched[d] = true
@@ -203,6 +221,59 @@ func queueDeviceListUpdates(ctx context.Context, q Queryer, limit int) ([]string
 		return nil, false, fmt.Errorf("storage: pruning sent device changes: %w", err)
 	}
 	return dests, len(changes) == limit, nil
+}
+
+// deviceListUpdateContent is the m.device_list_update of change c, whose
+// user's previous change was at p (0: none).
+func deviceListUpdateContent(ctx context.Context, q Queryer, c deviceChange, p int64, sigs map[string]map[string][]core.KeySignature) ([]byte, error) {
+	up := deviceListUpdate{UserID: c.user, DeviceID: c.device, StreamID: c.stream, PrevID: []int64{}, Deleted: c.deleted}
+	if p > 0 {
+		up.PrevID = []int64{p}
+	}
+	if !c.deleted {
+		up.DisplayName = c.displayName
+		var err error
+		if up.Keys, err = deviceKeysForEDU(ctx, q, c.user, c.device, sigs); err != nil {
+			return nil, err
+		}
+	}
+	content, err := json.Marshal(up)
+	if err != nil {
+		return nil, fmt.Errorf("storage: device list update of %s: %w", c.user, err)
+	}
+	return content, nil
+}
+
+// signingKeyUpdate is the m.signing_key_update of userID: their master and
+// self-signing keys with the signatures their own keys made on them (nil
+// when they have neither).
+func signingKeyUpdate(ctx context.Context, q Queryer, userID string) ([]byte, error) {
+	keys, pubs, err := storedCrossSigningKeys(ctx, q, userID)
+	if err != nil {
+		return nil, err
+	}
+	if keys.Master == nil && keys.SelfSigning == nil {
+		return nil, nil
+	}
+	sigs, err := visibleSignatures(ctx, q, userID, userID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]any{"user_id": userID}
+	for name, k := range map[string]struct {
+		raw json.RawMessage
+		typ string
+	}{"master_key": {keys.Master, core.CrossSigningMaster}, "self_signing_key": {keys.SelfSigning, core.CrossSigningSelfSigning}} {
+		if k.raw == nil {
+			continue
+		}
+		merged, err := mergeSignatures(k.raw, sigs[pubs[k.typ]])
+		if err != nil {
+			return nil, err
+		}
+		out[name] = merged
+	}
+	return json.Marshal(out)
 }
 
 // deviceKeysForEDU returns a device's identity keys with the signatures its

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -155,5 +156,85 @@ func TestDeviceListUpdatesForOtherServers(t *testing.T) {
 	// Nothing is queued twice.
 	if dests, more, err := q.QueueDeviceListUpdates(ctx, 10); err != nil || len(dests) != 0 || more {
 		t.Fatalf("QueueDeviceListUpdates again = %v, %v, %v", dests, more, err)
+	}
+}
+
+// TestSigningKeyUpdatesForOtherServers: alice's new master and
+// self-signing keys reach the servers sharing a room with her as one
+// m.signing_key_update (never her user-signing key), and so does her
+// device's signature on her master key; they take no place in her chain of
+// device list updates, whose next prev_id names her last device change.
+func TestSigningKeyUpdatesForOtherServers(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	accounts := NewAccountStore(s.db, AccountOptions{Password: testPasswordParams})
+	keys := NewKeyStore(s.db)
+	q := NewFederationQueueStore(s.db)
+	if _, err := accounts.CreateAccount(ctx, core.NewAccount{UserID: alice, Password: "pw"}); err != nil {
+		t.Fatal(err)
+	}
+	sharedRoom(t, s, "signing")
+	tok, err := accounts.IssueTokens(ctx, core.NewLogin{UserID: alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedDeviceUpdates(t, q, "a.test")
+	last, err := keys.DeviceListStreamID(ctx, alice)
+	if err != nil || last == 0 {
+		t.Fatalf("DeviceListStreamID = %d, %v", last, err)
+	}
+	csKey := func(usage string) json.RawMessage {
+		return json.RawMessage(`{"user_id":"` + alice + `","usage":["` + usage + `"],"keys":{"ed25519:` + usage + `-key":"` + usage + `-key"}}`)
+	}
+	signingUpdates := func() []map[string]json.RawMessage {
+		t.Helper()
+		if _, _, err := q.QueueDeviceListUpdates(ctx, 10); err != nil {
+			t.Fatal(err)
+		}
+		b, err := q.NextBatch(ctx, "b.test", 50, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []map[string]json.RawMessage
+		for _, e := range b.EDUs {
+			if e.Type == "m.signing_key_update" {
+				var c map[string]json.RawMessage
+				if err := json.Unmarshal(e.Content, &c); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, c)
+			}
+		}
+		if err := q.BatchSent(ctx, "b.test", b); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	signingUpdates() // drains b.test's device list updates
+	err = keys.UploadCrossSigningKeys(ctx, alice, core.CrossSigningKeys{
+		Master: csKey("master"), SelfSigning: csKey("self_signing"), UserSigning: csKey("user_signing")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := signingUpdates()
+	if len(got) != 1 || string(got[0]["user_id"]) != `"`+alice+`"` || !sameJSON(got[0]["master_key"], csKey("master")) ||
+		!sameJSON(got[0]["self_signing_key"], csKey("self_signing")) || got[0]["user_signing_key"] != nil {
+		t.Fatalf("m.signing_key_update = %s, want alice's master and self-signing keys", got)
+	}
+	err = keys.AddSignatures(ctx, []core.KeySignature{{SignerUserID: alice, SignerKeyID: "ed25519:" + tok.DeviceID,
+		TargetUserID: alice, TargetKeyID: "master-key", Signature: "device-on-master"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = signingUpdates()
+	if len(got) != 1 || !strings.Contains(string(got[0]["master_key"]), "device-on-master") {
+		t.Fatalf("after signing the master key: %s, want one update carrying the signature", got)
+	}
+	if err := accounts.SetDeviceDisplayName(ctx, alice, tok.DeviceID, "renamed"); err != nil {
+		t.Fatal(err)
+	}
+	ups := queuedDeviceUpdates(t, q, "a.test")["a.test"]
+	if len(ups) != 1 || !slices.Equal(ups[0].PrevID, []int64{last}) {
+		t.Fatalf("device update after the signing key changes = %+v, want prev_id [%d]", ups, last)
 	}
 }

@@ -181,6 +181,16 @@ func (s *KeyStore) UploadCrossSigningKeys(ctx context.Context, userID string, ke
 				return fmt.Errorf("storage: storing the %s key of %s: %w", r.typ, userID, err)
 			}
 		}
+		// Other servers hear of the master and self-signing keys (never
+		// of the user-signing key).
+		for _, r := range rows {
+			if r.typ == core.CrossSigningMaster || r.typ == core.CrossSigningSelfSigning {
+				if err := markSigningKeysChanged(ctx, q, userID); err != nil {
+					return err
+				}
+				break
+			}
+		}
 		return markDeviceListChange(ctx, q, userID)
 	})
 }
@@ -210,6 +220,18 @@ func (s *KeyStore) AddSignatures(ctx context.Context, sigs []core.KeySignature) 
 			}
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return fmt.Errorf("storage: signature on %s %s: %w", sg.TargetUserID, sg.TargetKeyID, err)
+			}
+			// A user's own signature on their master or self-signing key
+			// changes the m.signing_key_update other servers were sent.
+			if sg.SignerUserID == sg.TargetUserID {
+				err = q.QueryRowContext(ctx, `SELECT 1 FROM e2e_cross_signing_keys WHERE user_id = ? AND public_key = ?
+					AND key_type IN ('master', 'self_signing')`, sg.TargetUserID, sg.TargetKeyID).Scan(&dev)
+				if err == nil {
+					err = markSigningKeysChanged(ctx, q, sg.TargetUserID)
+				}
+				if err != nil && !errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("storage: signature on %s %s: %w", sg.TargetUserID, sg.TargetKeyID, err)
+				}
 			}
 		}
 		return markDeviceListChange(ctx, q, users...)
