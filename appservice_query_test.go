@@ -69,6 +69,10 @@ func (b *queryBridge) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"user_fields":["name"],"location_fields":["channel"],"icon":"mxc://x/y","field_types":{},"instances":[{"network_id":"echo-net","desc":"Echo","fields":{}}]}`)
 	case p == "/_matrix/app/v1/thirdparty/user/echo":
 		io.WriteString(w, `[{"userid":"@_q_`+r.URL.Query().Get("name")+`:localhost","protocol":"echo","fields":{"name":"`+r.URL.Query().Get("name")+`"}}]`)
+	case p == "/_matrix/app/v1/thirdparty/location/echo":
+		io.WriteString(w, `[{"alias":"#_q_`+r.URL.Query().Get("channel")+`:localhost","protocol":"echo","fields":{"channel":"`+r.URL.Query().Get("channel")+`"}}]`)
+	case p == "/_matrix/app/v1/thirdparty/user":
+		io.WriteString(w, `[{"userid":"`+r.URL.Query().Get("userid")+`","protocol":"echo","fields":{"name":"n"}}]`)
 	case p == "/_matrix/app/v1/thirdparty/location":
 		io.WriteString(w, `[{"alias":"`+r.URL.Query().Get("alias")+`","protocol":"echo","fields":{"channel":"c"}}]`)
 	default:
@@ -226,6 +230,16 @@ func TestAppServiceQueriesPingAndThirdParty(t *testing.T) {
 	}
 	if got := list("/_matrix/client/v3/thirdparty/location?alias=" + url.QueryEscape("#_q_x:localhost")); len(got) != 1 || got[0]["alias"] != "#_q_x:localhost" {
 		t.Errorf("location lookup: %v", got)
+	}
+	if got := list("/_matrix/client/v3/thirdparty/location/echo?channel=c1"); len(got) != 1 || got[0]["alias"] != "#_q_c1:localhost" {
+		t.Errorf("location lookup by protocol: %v", got)
+	}
+	if got := list("/_matrix/client/v3/thirdparty/user?userid=" + url.QueryEscape("@_q_bob:localhost")); len(got) != 1 || got[0]["userid"] != "@_q_bob:localhost" {
+		t.Errorf("user lookup by user ID: %v", got)
+	}
+	status, body = c.raw("GET", "/_matrix/client/v3/thirdparty/location/irc?channel=c1", owner, nil)
+	if status != 404 {
+		t.Errorf("location lookup of a protocol no service bridges: %d %v", status, body)
 	}
 	status, body = c.raw("GET", "/_matrix/client/v3/thirdparty/location", owner, nil)
 	if status != 400 || body["errcode"] != "M_MISSING_PARAM" {
