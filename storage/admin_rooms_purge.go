@@ -34,7 +34,6 @@ var (
 	sqlPurgeByEvent = []string{
 		"DELETE FROM event_to_state_groups WHERE event_nid IN (SELECT value FROM json_each(?1))",
 		"DELETE FROM redactions WHERE event_nid IN (SELECT value FROM json_each(?1))",
-		"DELETE FROM event_edges WHERE event_nid IN (SELECT value FROM json_each(?1))",
 		"DELETE FROM event_auth_chain_links WHERE origin_chain_id IN (SELECT chain_id FROM event_auth_chains WHERE event_nid IN (SELECT value FROM json_each(?1)))",
 		"DELETE FROM event_auth_chains WHERE event_nid IN (SELECT value FROM json_each(?1))",
 		"DELETE FROM event_auth_chain_to_calculate WHERE event_nid IN (SELECT value FROM json_each(?1))",

@@ -356,13 +356,9 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	} else if n == 0 {
 		return notFound("state group %d of event %s", group, ev.EventID)
 	}
+	// The DAG's edges are the prev_events of the event's JSON; no table
+	// repeats them (delta 2/63).
 	prevs := slices.Compact(slices.Sorted(slices.Values(ev.PrevEvents)))
-	for _, prev := range prevs {
-		if _, err := p.q.ExecContext(p.ctx,
-			"INSERT INTO event_edges (event_nid, prev_event_id) VALUES (?, ?)", nid, prev); err != nil {
-			return fmt.Errorf("storage: edge %s -> %s: %w", ev.EventID, prev, err)
-		}
-	}
 
 	// A persisted event stops being a backward extremity. Whether a counted
 	// event already references it decides below if it is a forward one.

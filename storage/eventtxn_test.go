@@ -64,14 +64,14 @@ func TestTxnRetention(t *testing.T) {
 }
 
 // TestMigrateTxnKey opens a version-2 database written before deltas 2/61
-// and 2/62: its transaction rows move to the keyed table and still answer
-// retries and the sending device, a used ID is still refused, and the
-// timestamp index is the narrow one.
+// to 2/63: its transaction rows move to the keyed table and still answer
+// retries and the sending device, a used ID is still refused, the
+// timestamp index is the narrow one and event_edges is gone.
 func TestMigrateTxnKey(t *testing.T) {
 	ctx := context.Background()
 	const goDelta = "main/delta/2/61event_txn_id_key"
 	o := testOptions(t)
-	tree := schemaWithout(t, "main/delta/2/62events_room_timestamp_narrow.sql")
+	tree := schemaWithout(t, "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql")
 	tree.GoDeltas = maps.Clone(tree.GoDeltas)
 	delete(tree.GoDeltas, goDelta)
 	old, err := openWith(ctx, o, tree)
@@ -96,6 +96,11 @@ func TestMigrateTxnKey(t *testing.T) {
 	err = old.Write(ctx, func(q Queryer) error {
 		_, err := q.ExecContext(ctx, `INSERT INTO event_txn_id (event_nid, room_nid, user_id, device_id, txn_id, inserted_ts)
 			SELECT event_nid, room_nid, ?, 'DEV', 't1', ? FROM events WHERE event_id = ?`, "@alice:"+testServer, a.ReceivedTS, a.EventID)
+		if err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `INSERT INTO event_edges (event_nid, prev_event_id)
+			SELECT event_nid, '$prev' FROM events WHERE event_id = ?`, a.EventID)
 		return err
 	})
 	if err != nil {
@@ -104,7 +109,7 @@ func TestMigrateTxnKey(t *testing.T) {
 	old.Close()
 
 	db := mustOpenWith(t, o)
-	for _, d := range []string{goDelta + ".go", "main/delta/2/62events_room_timestamp_narrow.sql"} {
+	for _, d := range []string{goDelta + ".go", "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql"} {
 		if !slices.Contains(appliedDeltas(t, db), "2:"+d) {
 			t.Fatalf("delta %s not applied: %v", d, appliedDeltas(t, db))
 		}
@@ -128,5 +133,9 @@ func TestMigrateTxnKey(t *testing.T) {
 	}
 	if strings.Contains(sql, "topological_ordering") {
 		t.Errorf("events_room_timestamp after migrating: %s", sql)
+	}
+	var edges int
+	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'event_edges'").Scan(&edges); err != nil || edges != 0 {
+		t.Errorf("event_edges after migrating: %d, %v; want gone", edges, err)
 	}
 }
