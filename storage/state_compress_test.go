@@ -168,18 +168,51 @@ func TestStateCompressionKeepsStates(t *testing.T) {
 
 			c := s.NewStateCompressor(sizes)
 			c.BatchGroups, c.BatchRows, c.Force = 37, 60, true
-			// Groups keep arriving while the compressor works.
+			// Groups keep arriving, and states are read (through the
+			// store's cache and without one), while the compressor works.
 			var wg sync.WaitGroup
-			wg.Add(1)
+			wg.Add(2)
 			go func() {
 				defer wg.Done()
 				m.grow(t, "!a", 100)
 				m.grow(t, "!b", 50)
 			}()
-			if _, err := c.Run(ctx, nil); err != nil {
+			stop := make(chan struct{})
+			go func() {
+				defer wg.Done()
+				fresh := NewEventStore(s.db)
+				fresh.states.maxKeys = 0
+				rng := rand.New(rand.NewPCG(uint64(seed), 1))
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					m.mu.Lock()
+					groups := m.rooms["!a"]
+					g := groups[rng.IntN(len(groups))]
+					want := m.states[g]
+					m.mu.Unlock()
+					for _, r := range []*EventStore{s, fresh} {
+						got, err := r.StateAt(ctx, g, core.AllState)
+						if err != nil {
+							t.Errorf("StateAt(%d) during compression: %v", g, err)
+							return
+						}
+						if diff := cmp.Diff(want, got); diff != "" {
+							t.Errorf("StateAt(%d) during compression (-model +read):\n%s", g, diff)
+							return
+						}
+					}
+				}
+			}()
+			_, err := c.Run(ctx, nil)
+			close(stop)
+			wg.Wait()
+			if err != nil {
 				t.Fatal(err)
 			}
-			wg.Wait()
 			m.check(t, s.db)
 			st, err := c.Run(ctx, nil)
 			if err != nil {
