@@ -2,11 +2,13 @@ package hearth
 
 import (
 	"bytes"
+	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 
 	"hearth.dev/hearth/core/signing"
@@ -69,6 +71,22 @@ func TestThirdPartyInviteExchange(t *testing.T) {
 	}
 	if status, out := onBind(t, n, "b.test", b.user, roomID, a.user, sign(idKey)); status != http.StatusOK || len(out) != 0 {
 		t.Fatalf("onbind = %d %v, want 200 {}", status, out)
+	}
+	// Asked directly, a refuses an exchange for a user of another server
+	// than the asking one, and a body for another room.
+	exchange := "/_matrix/federation/v1/exchange_third_party_invite/" + url.PathEscape(roomID)
+	partial := func(room, target string) map[string]any {
+		return map[string]any{"type": "m.room.member", "room_id": room, "sender": a.user, "state_key": target,
+			"content": map[string]any{"membership": "invite", "third_party_invite": map[string]any{"display_name": "x", "signed": sign(idKey)}}}
+	}
+	for _, tt := range []struct {
+		body map[string]any
+		want string
+	}{{partial(roomID, "@carol:c.test"), "403"}, {partial("!other:a.test", b.user), "400"}} {
+		err := b.hs.FederationClient.Request(context.Background(), "a.test", "PUT", exchange, tt.body, nil)
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("exchange of %v: %v, want a %s", tt.body, err, tt.want)
+		}
 	}
 	member := a.c.ok("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/state/m.room.member/"+url.PathEscape(b.user), a.token, nil)
 	tpi, _ := member["third_party_invite"].(map[string]any)

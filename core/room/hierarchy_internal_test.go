@@ -36,3 +36,33 @@ func TestCompareChildren(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseStrippedChild: the m.space.child entries of another server's
+// /hierarchy answer never make the parser panic; one it accepts names a
+// valid room ID and at least one via server, has a valid order or none,
+// and its stripped form parses back to the same child.
+func FuzzParseStrippedChild(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"m.space.child","state_key":"!a:b.test","sender":"@u:b.test","origin_server_ts":5,"content":{"via":["b.test"],"order":"x","suggested":true}}`,
+		`{"type":"m.space.child","state_key":"!a:b.test","content":{"via":[]}}`,
+		`{"type":"m.space.child","state_key":"not a room","content":{"via":["b.test"]}}`,
+		`{"type":"m.space.child","state_key":"!a:b.test","content":{"via":["b.test",7],"order":"\u0001"}}`,
+		`{"type":"m.room.name","state_key":"","content":{}}`,
+		`[]`, `null`, `{"type":"m.space.child","content":"x"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		c, ok := parseStrippedChild(raw)
+		if !ok {
+			return
+		}
+		if !strings.HasPrefix(c.roomID, "!") || len(c.via) == 0 || (c.order != "" && !validChildOrder(c.order)) {
+			t.Fatalf("accepted child %+v from %s", c, raw)
+		}
+		again, ok := parseStrippedChild(c.stripped)
+		if !ok || again.roomID != c.roomID || again.order != c.order || again.ts != c.ts || again.suggested != c.suggested || !slices.Equal(again.via, c.via) {
+			t.Fatalf("stripped form %s parses to %+v, %v; want %+v", c.stripped, again, ok, c)
+		}
+	})
+}
