@@ -107,8 +107,10 @@ func (f *Federation) autoAccept(roomID, userID, origin string) {
 	for attempt := 1; ; attempt++ {
 		time.Sleep(delay)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		// A room with events here is joined here; one known from the
+		// invite only, through the inviting server.
 		var err error
-		if _, verr := f.p.Version(ctx, roomID); verr == nil {
+		if exts, xerr := f.p.ForwardExtremities(ctx, roomID); xerr == nil && len(exts) > 0 {
 			_, err = f.p.Join(ctx, roomID, userID, "")
 		} else {
 			_, err = f.JoinRemote(ctx, roomID, userID, "", []string{origin})
