@@ -24,14 +24,25 @@ import (
 // Errors are left for receive to meet and report.
 func (f *Federation) prefetch(ctx context.Context, origin string, ins []*incoming, askMissing bool) []*incoming {
 	out := make([]*incoming, 0, len(ins))
+	if f.cfg.Client == nil {
+		return append(out, ins...)
+	}
+	// One read for what is stored of all of them and their prev_events.
+	var ids []string
+	for _, in := range ins {
+		ids = append(ids, in.ev.EventID)
+		ids = append(ids, in.ev.PrevEvents...)
+	}
+	stored, err := f.p.stores.Events.Events(ctx, ids)
+	if err != nil {
+		return append(out, ins...) // receive meets the error again
+	}
 	coming := map[string]bool{} // events received before the next one
 	for _, in := range ins {
-		if f.cfg.Client != nil {
-			for _, m := range f.prefetchOne(ctx, origin, in, coming, askMissing) {
-				m.extra = true
-				out = append(out, m)
-				coming[m.ev.EventID] = true
-			}
+		for _, m := range f.prefetchOne(ctx, origin, in, stored, coming, askMissing) {
+			m.extra = true
+			out = append(out, m)
+			coming[m.ev.EventID] = true
 		}
 		out = append(out, in)
 		coming[in.ev.EventID] = true
@@ -41,20 +52,19 @@ func (f *Federation) prefetch(ctx context.Context, origin string, ins []*incomin
 
 // prefetchOne fetches what in lacks and returns the missing events that
 // lead to it.
-func (f *Federation) prefetchOne(ctx context.Context, origin string, in *incoming, coming map[string]bool, askMissing bool) []*incoming {
+func (f *Federation) prefetchOne(ctx context.Context, origin string, in *incoming, stored map[string]*core.StoredEvent, coming map[string]bool, askMissing bool) []*incoming {
 	ev := in.ev
-	stored, err := f.p.stores.Events.Events(ctx, append([]string{ev.EventID}, ev.PrevEvents...))
-	if err != nil {
-		return nil
-	}
 	if se := stored[ev.EventID]; se != nil && !se.Outlier {
 		return nil // seen before
 	}
-	if !f.authorizedByAuthEvents(ctx, origin, in) {
-		return nil // rejected whatever its prev_events: nothing more to fetch
+	if err := f.ensureAuthEvents(ctx, origin, in); err != nil {
+		return nil
 	}
 	if len(f.missingOf(in, stored, coming)) == 0 {
 		return nil
+	}
+	if !f.authorizedByAuthEvents(ctx, origin, in) {
+		return nil // rejected whatever its prev_events: nothing more to fetch
 	}
 	var extra, fetched []*incoming
 	if askMissing {
