@@ -179,8 +179,10 @@ test-federation-full: build federation-deps
 # an echo bridge on matrix-appservice-bridge (npm, pinned; its Rust crypto
 # bindings, which it loads but the bridge never uses, stand in as
 # test/appservice/no-crypto) that registers ghosts, is invited by a user,
-# echoes each message through a ghost, answers user queries and receives
-# typing and receipts (receive_ephemeral).
+# echoes each message through a ghost, answers user and alias queries,
+# lists the rooms it creates in its network's directory, serves its
+# protocol's third-party lookups and receives typing and receipts
+# (receive_ephemeral).
 appservice-deps:
 	npm ci --prefix test/appservice --no-audit --no-fund
 

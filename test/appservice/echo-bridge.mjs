@@ -3,7 +3,10 @@
 // invited to, answers each m.room.message of a real user with the same
 // text from a ghost, @echo_<localpart>:<domain>, prefixed "echo: ",
 // provisions ghosts the homeserver asks about (GET /_matrix/app/v1/users),
-// and keeps the ephemeral events (typing, receipts, presence) it receives.
+// creates the rooms of the aliases it asks about (#echo_lobby only) and
+// publishes them in its network's room directory, describes its protocol
+// "echo" (one network, echo-net) and its locations, and keeps the
+// ephemeral events (typing, receipts, presence) it receives.
 // Everything it does is recorded in `seen` for the test to check.
 //
 // It runs inside the test (startEchoBridge) or alone:
@@ -19,6 +22,9 @@ const { Bridge, AppserviceHttpError, Logger } = bridgeLib;
 // registration's user namespace must hold @echo_.*.
 export const GHOST_PREFIX = "echo_";
 
+// ECHO_NETWORK is the network ID of the echo protocol's one instance.
+export const ECHO_NETWORK = "echo-net";
+
 // The remote network's users: a ghost whose name is in this list, or that
 // echoes a Matrix user, exists there; others do not (a query for them is
 // answered 404).
@@ -29,6 +35,8 @@ export async function startEchoBridge({ registration, homeserverUrl, domain, por
   Logger.configure({ console: process.env.ECHO_BRIDGE_LOG ?? (quiet ? "off" : "info") });
   const seen = {
     pings: [],       // transaction IDs of the homeserver's pings
+    aliasQueries: [], // aliases the homeserver asked about, in order
+    published: [],   // rooms published in the echo-net directory
     queries: [],     // user IDs the homeserver asked about, in order
     provisioned: [], // of them, the ones the bridge created
     events: [],      // every event of a transaction, in order
@@ -87,6 +95,44 @@ export async function startEchoBridge({ registration, homeserverUrl, domain, por
         seen.provisioned.push(matrixUser.getId());
         changed();
         return { name: `Echo ${name}` };
+      },
+
+      onAliasQuery(alias, localpart) {
+        seen.aliasQueries.push(alias);
+        changed();
+        if (localpart !== `${GHOST_PREFIX}lobby`) return null;
+        return { creationOpts: { room_alias_name: localpart, name: "Echo lobby", preset: "public_chat" } };
+      },
+
+      async onAliasQueried(alias, roomId) {
+        // PUT /directory/list/appservice/{networkId}/{roomId}: the room
+        // is listed under the network's third_party_instance_id.
+        try {
+          await bridge.getBot().getClient().doRequest("PUT",
+            `/_matrix/client/v3/directory/list/appservice/${ECHO_NETWORK}/${encodeURIComponent(roomId)}`, null, { visibility: "public" });
+          seen.published.push(roomId);
+        } catch (err) {
+          seen.errors.push(`publishing ${roomId}: ${err.message ?? err}`);
+          throw err;
+        }
+        changed();
+      },
+
+      thirdPartyLookup: {
+        protocols: ["echo"],
+        getProtocol: () => ({
+          user_fields: ["name"],
+          location_fields: ["room"],
+          icon: "mxc://localhost/echo",
+          field_types: {
+            name: { regexp: "[a-z]+", placeholder: "alice" },
+            room: { regexp: "[a-z]+", placeholder: "lobby" },
+          },
+          instances: [{ desc: "The echo network", network_id: ECHO_NETWORK, fields: {} }],
+        }),
+        getLocation: (protocol, fields) => [{
+          alias: `#${GHOST_PREFIX}${fields.room}:${domain}`, protocol, fields: { room: fields.room },
+        }],
       },
 
       async onEvent(request) {

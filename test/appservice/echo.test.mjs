@@ -80,11 +80,14 @@ before(async () => {
     "sender_localpart: echobot",
     "rate_limited: false",
     "receive_ephemeral: true",
+    "protocols: [echo]",
     "namespaces:",
     "  users:",
     `    - exclusive: true`,
     `      regex: '@echo_.*:${DOMAIN}'`,
-    "  aliases: []",
+    "  aliases:",
+    `    - exclusive: true`,
+    `      regex: '#echo_.*:${DOMAIN}'`,
     "  rooms: []",
     "",
   ].join("\n"));
@@ -218,4 +221,35 @@ test("with receive_ephemeral the bridge sees alice type, stop, and read", async 
   const receipt = echo.seen.ephemeral.find((e) => e.type === "m.receipt");
   assert.deepEqual(Object.keys(receipt.content), [last]);
   assert.deepEqual(Object.keys(receipt.content[last]["m.read"]), [alice.userId]);
+});
+
+test("an alias lookup asks the bridge, which creates the room and lists it in its network's directory", async () => {
+  const lobby = `#echo_lobby:${DOMAIN}`;
+  const resolved = await ok("GET", `/_matrix/client/v3/directory/room/${encodeURIComponent(lobby)}`, alice.token);
+  assert.deepEqual(echo.seen.aliasQueries, [lobby]);
+  assert.deepEqual(echo.seen.errors, []);
+  assert.deepEqual(echo.seen.published, [resolved.room_id]);
+  assert.deepEqual(resolved.servers, [DOMAIN]);
+
+  // An alias the echo network does not have stays unknown.
+  const nope = `#echo_nope:${DOMAIN}`;
+  const missing = await call("GET", `/_matrix/client/v3/directory/room/${encodeURIComponent(nope)}`, alice.token);
+  assert.equal(missing.status, 404, JSON.stringify(missing.body));
+  assert.deepEqual(echo.seen.aliasQueries, [lobby, nope]);
+
+  // The network's instance_id, as a client learns it, names the
+  // network's list of /publicRooms; the server's own list does not have
+  // the room.
+  const protocols = await ok("GET", "/_matrix/client/v3/thirdparty/protocols", alice.token);
+  assert.deepEqual(protocols.echo.instances.map((i) => [i.network_id, i.instance_id]), [["echo-net", "echo|echo-net"]]);
+  const listed = await ok("POST", "/_matrix/client/v3/publicRooms", alice.token, { third_party_instance_id: "echo|echo-net" });
+  assert.deepEqual(listed.chunk.map((r) => [r.room_id, r.name, r.canonical_alias]), [[resolved.room_id, "Echo lobby", lobby]]);
+  const own = await ok("POST", "/_matrix/client/v3/publicRooms", alice.token, {});
+  assert.deepEqual(own.chunk.map((r) => r.room_id), []);
+
+  // The bridge's locations come through the homeserver; alice joins one.
+  const locations = await ok("GET", "/_matrix/client/v3/thirdparty/location/echo?room=lobby", alice.token);
+  assert.deepEqual(locations, [{ alias: lobby, protocol: "echo", fields: { room: "lobby" } }]);
+  const joined = await ok("POST", `/_matrix/client/v3/join/${encodeURIComponent(lobby)}`, alice.token, {});
+  assert.equal(joined.room_id, resolved.room_id);
 });
