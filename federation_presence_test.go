@@ -9,7 +9,7 @@ import (
 // A local user's presence change reaches a server sharing a room with her
 // as an m.presence EDU: bob on b sees alice's state and status message,
 // and a later change replaces them; before they share a room, b hears
-// nothing.
+// nothing. A user who joins a room tells its servers their presence.
 func TestPresenceReachesOtherServer(t *testing.T) {
 	n := &fedNet{hosts: map[string]string{}, down: map[string]bool{}}
 	rec := &eduRecorder{typ: "m.presence"}
@@ -17,6 +17,9 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 	b := n.openWrapped(t, "b.test", "bob", rec.wrap)
 	statusPath := "/_matrix/client/v3/presence/" + url.PathEscape(a.user) + "/status"
 	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "online", "status_msg": "alone"})
+
+	bobStatus := "/_matrix/client/v3/presence/" + url.PathEscape(b.user) + "/status"
+	b.c.ok("PUT", bobStatus, b.token, map[string]any{"presence": "online", "status_msg": "on my way"})
 
 	roomID, _ := a.c.ok("POST", "/_matrix/client/v3/createRoom", a.token, map[string]any{"preset": "public_chat"})["room_id"].(string)
 	b.c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID)+"?server_name=a.test", b.token, map[string]any{})
@@ -27,6 +30,11 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 	if got := rec.all(); len(got) != 0 {
 		t.Fatalf("b got presence before it shared a room with alice: %v", got)
 	}
+	// bob's join tells a his presence, set before he shared a room with a.
+	eventually(t, "a to show bob on his way", func() bool {
+		status, out := a.c.do("GET", bobStatus, a.token, nil)
+		return status == http.StatusOK && out["presence"] == "online" && out["status_msg"] == "on my way"
+	})
 	seen := func(state, msg string) func() bool {
 		return func() bool {
 			status, out := b.c.do("GET", statusPath, b.token, nil)

@@ -181,6 +181,13 @@ func queueNewEvents(ctx context.Context, q Queryer, limit int) ([]string, bool, 
 				dests = append(dests, d)
 			}
 		}
+		// A local user who joins tells the room's other servers their
+		// presence (as Synapse does), which those had no reason to hear of.
+		if e.membership.String == "join" && e.stateKey.Valid && strings.HasSuffix(e.stateKey.String, ":"+server) {
+			if err := queueJoinPresence(ctx, q, e.stateKey.String, server, targets); err != nil {
+				return nil, false, err
+			}
+		}
 	}
 	if next > pos {
 		if _, err := q.ExecContext(ctx, sqlFedSetPosition, next); err != nil {

@@ -142,6 +142,32 @@ func queuePresenceUpdates(ctx context.Context, q Queryer, limit int, now time.Ti
 	return dests, more, nil
 }
 
+// queueJoinPresence queues the current presence of userID, a local user
+// who joined a room, for the room's other servers dests (nothing when no
+// presence was ever recorded).
+func queueJoinPresence(ctx context.Context, q Queryer, userID, server string, dests []string) error {
+	p, ok, err := getPresence(ctx, q, userID)
+	if err != nil || !ok {
+		return err
+	}
+	content, err := json.Marshal(map[string][]presencePush{"push": {presenceForEDU(p, time.Now())}})
+	if err != nil {
+		return fmt.Errorf("storage: presence of %s: %w", userID, err)
+	}
+	for _, d := range dests {
+		if d == "" || d == server {
+			continue
+		}
+		if _, err := q.ExecContext(ctx, sqlPresenceOutDropQueued, d, userID); err != nil {
+			return fmt.Errorf("storage: replacing queued presence for %s: %w", d, err)
+		}
+		if _, err := q.ExecContext(ctx, sqlFedQueueEDU, d, "m.presence", content); err != nil {
+			return fmt.Errorf("storage: queue presence for %s: %w", d, err)
+		}
+	}
+	return nil
+}
+
 // presenceForEDU is p as another server is shown it at now (an idle online
 // user as unavailable, as /sync shows them).
 func presenceForEDU(p core.Presence, now time.Time) presencePush {
