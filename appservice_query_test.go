@@ -59,11 +59,12 @@ func (b *queryBridge) serve(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "{}")
 	case strings.HasPrefix(p, "/_matrix/app/v1/rooms/"):
 		alias := strings.TrimPrefix(p, "/_matrix/app/v1/rooms/")
-		if alias != "#_q_known:localhost" {
+		local, ok := strings.CutSuffix(strings.TrimPrefix(alias, "#"), ":localhost")
+		if !ok || local != "_q_known" && local != "_q_joinable" {
 			w.WriteHeader(http.StatusNotFound)
 			return
 		}
-		b.call("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": "_q_known"})
+		b.call("POST", "/_matrix/client/v3/createRoom", map[string]any{"room_alias_name": local, "preset": "public_chat"})
 		io.WriteString(w, "{}")
 	case p == "/_matrix/app/v1/thirdparty/protocol/echo":
 		io.WriteString(w, `{"user_fields":["name"],"location_fields":["channel"],"icon":"mxc://x/y","field_types":{},"instances":[{"network_id":"echo-net","desc":"Echo","fields":{}}]}`)
@@ -171,6 +172,27 @@ func TestAppServiceQueriesPingAndThirdParty(t *testing.T) {
 	bridge.mu.Unlock()
 	if len(queries) != 5 { // not for @stranger, outside the namespace
 		t.Errorf("queries = %q, want 5 (three users, two aliases)", queries)
+	}
+	// Joining by an alias no room has asks the bridge too, which makes
+	// the room.
+	joined := c.do("POST", "/_matrix/client/v3/join/"+url.PathEscape("#_q_joinable:localhost"), owner, map[string]any{})
+	if roomID, err := hs.services.Rooms.ResolveAlias(context.Background(), "#_q_joinable:localhost"); err != nil || joined["room_id"] != roomID {
+		t.Errorf("join by an alias the bridge knows: %v, resolved %q, %v", joined, roomID, err)
+	}
+	status, body = c.raw("POST", "/_matrix/client/v3/join/"+url.PathEscape("#_q_unjoinable:localhost"), owner, map[string]any{})
+	if status != 404 {
+		t.Errorf("join by an alias the bridge does not know: %d %v", status, body)
+	}
+	bridge.mu.Lock()
+	n := 0
+	for _, l := range bridge.log {
+		if strings.Contains(l, "/rooms/"+url.PathEscape("#_q_joinable:localhost")) || strings.Contains(l, "/rooms/"+url.PathEscape("#_q_unjoinable:localhost")) {
+			n++
+		}
+	}
+	bridge.mu.Unlock()
+	if n != 2 {
+		t.Errorf("the bridge was asked %d times about the aliases joined, want 2", n)
 	}
 
 	// Ping: only the service itself, with its token.

@@ -264,6 +264,17 @@ func (s *Server) appServiceKnowsUser(r *http.Request, userID string) bool {
 	return false
 }
 
+// resolveLocalAlias returns the room of alias, a local alias; one that no
+// room has is asked of the application services whose namespaces hold
+// it, and resolved again when one says it made it.
+func (s *Server) resolveLocalAlias(r *http.Request, alias string) (string, error) {
+	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), alias)
+	if errors.Is(err, core.ErrNotFound) && s.appServiceKnowsAlias(r, alias) {
+		roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), alias)
+	}
+	return roomID, err
+}
+
 // appServiceKnowsAlias is appServiceKnowsUser for a local room alias.
 func (s *Server) appServiceKnowsAlias(r *http.Request, alias string) bool {
 	if s.opts.AppServiceRequests == nil {

@@ -37,11 +37,7 @@ func (s *Server) getAlias(w http.ResponseWriter, r *http.Request) error {
 		writeJSON(w, http.StatusOK, map[string]any{"room_id": roomID, "servers": servers})
 		return nil
 	}
-	roomID, err := s.opts.Rooms.ResolveAlias(r.Context(), alias)
-	if errors.Is(err, core.ErrNotFound) && s.appServiceKnowsAlias(r, alias) {
-		// The application service that holds the alias created it.
-		roomID, err = s.opts.Rooms.ResolveAlias(r.Context(), alias)
-	}
+	roomID, err := s.resolveLocalAlias(r, alias)
 	if err != nil {
 		return err
 	}

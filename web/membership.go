@@ -79,7 +79,7 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 	roomID := r.PathValue("roomId")
 	if target := r.PathValue("roomIdOrAlias"); target != "" {
 		var err error
-		if roomID, servers, err = s.resolveRoomTarget(ctx, target, servers); err != nil {
+		if roomID, servers, err = s.resolveRoomTarget(r, target, servers); err != nil {
 			return err
 		}
 	}
@@ -106,8 +106,10 @@ func (s *Server) postJoin(w http.ResponseWriter, r *http.Request, sess *core.Ses
 
 // resolveRoomTarget turns a room ID or alias of a path into the room ID
 // and the servers to reach it through (servers and those the alias's
-// server names).
-func (s *Server) resolveRoomTarget(ctx context.Context, target string, servers []string) (string, []string, error) {
+// server names). An alias of this server that no room has is asked of
+// the application services whose namespaces hold it.
+func (s *Server) resolveRoomTarget(r *http.Request, target string, servers []string) (string, []string, error) {
+	ctx := r.Context()
 	switch {
 	case strings.HasPrefix(target, "!"):
 		return target, servers, nil
@@ -120,7 +122,7 @@ func (s *Server) resolveRoomTarget(ctx context.Context, target string, servers [
 		}
 		return roomID, append(servers, more...), nil
 	}
-	roomID, err := s.opts.Rooms.ResolveAlias(ctx, target)
+	roomID, err := s.resolveLocalAlias(r, target)
 	return roomID, servers, err
 }
 
@@ -134,7 +136,7 @@ func (s *Server) postKnock(w http.ResponseWriter, r *http.Request, sess *core.Se
 	}
 	ctx := r.Context()
 	q := r.URL.Query()
-	roomID, servers, err := s.resolveRoomTarget(ctx, r.PathValue("roomIdOrAlias"), append(q["server_name"], q["via"]...))
+	roomID, servers, err := s.resolveRoomTarget(r, r.PathValue("roomIdOrAlias"), append(q["server_name"], q["via"]...))
 	if err != nil {
 		return err
 	}
