@@ -1,9 +1,11 @@
 package hearth
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
+	"time"
 )
 
 // A local user's presence change reaches a server sharing a room with her
@@ -57,5 +59,25 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 				t.Errorf("m.presence entry without last_active_ago: %v", m)
 			}
 		}
+	}
+}
+
+// A remote user's presence counts from the EDU's last_active_ago: bob,
+// online but last active an hour ago by b's word, shows on a as
+// unavailable (idle) with that hour in last_active_ago.
+func TestRemotePresenceLastActive(t *testing.T) {
+	n := &fedNet{hosts: map[string]string{}, down: map[string]bool{}}
+	a := n.open(t, "a.test", "alice")
+	b := n.open(t, "b.test", "bob")
+	txn := map[string]any{"origin": "b.test", "origin_server_ts": time.Now().UnixMilli(), "pdus": []any{},
+		"edus": []any{map[string]any{"edu_type": "m.presence", "content": map[string]any{"push": []any{map[string]any{
+			"user_id": b.user, "presence": "online", "last_active_ago": 3600000, "currently_active": false}}}}}}
+	if err := b.hs.FederationClient.Request(context.Background(), "a.test", "PUT", "/_matrix/federation/v1/send/p1", txn, nil); err != nil {
+		t.Fatal(err)
+	}
+	out := a.c.ok("GET", "/_matrix/client/v3/presence/"+url.PathEscape(b.user)+"/status", a.token, nil)
+	ago, _ := out["last_active_ago"].(float64)
+	if out["presence"] != "unavailable" || ago < 3600000 || ago > 3600000+60000 || out["currently_active"] == true {
+		t.Fatalf("bob's presence on a = %v, want unavailable, last active an hour ago", out)
 	}
 }

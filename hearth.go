@@ -201,7 +201,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		Typing:   appservice.TypingOut{TypingStore: g.Typing, Sender: hs.appServices, Users: g.Typing.Typing},
 		Receipts: appservice.ReceiptsOut{ReceiptStore: g.Receipts, Sender: hs.appServices},
 		Presence: appservice.PresenceOut{PresenceStore: g.Presence, Sender: hs.appServices, Rooms: g.Rooms.JoinedRooms, Now: time.Now},
-		ToDevice: g.ToDevice, IsJoined: g.Client.IsJoined, DeviceLists: g.Keys,
+		ToDevice: g.ToDevice, IsJoined: g.Client.IsJoined, DeviceLists: g.Keys, PresenceActivity: g.Presence,
 	}, federation.MessagingOptions{
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
 		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms, Hierarchy: g.Rooms.HierarchyForServer,

@@ -76,6 +76,15 @@ type PresenceStore interface {
 	Presence(ctx context.Context, userID string) (Presence, error)
 }
 
+// PresenceActivity corrects when a user was last active: the presence of
+// a remote user, set as another server's m.presence EDU gives it, counts
+// from its last_active_ago, not from the moment it arrived.
+type PresenceActivity interface {
+	// SetLastActive sets userID's last activity to ts (milliseconds); it
+	// changes nothing for a user with no presence recorded.
+	SetLastActive(ctx context.Context, userID string, ts int64) error
+}
+
 // TypingStore keeps who is typing in which room (in memory).
 type TypingStore interface {
 	// SetTyping marks userID as typing in roomID for timeout, or as no

@@ -31,7 +31,10 @@ type EDUServices struct {
 	Typing   core.TypingStore
 	Receipts core.ReceiptStore
 	Presence core.PresenceStore
-	ToDevice core.ToDeviceStore
+	// PresenceActivity, when set, dates a remote user's activity from the
+	// EDU's last_active_ago.
+	PresenceActivity core.PresenceActivity
+	ToDevice         core.ToDeviceStore
 	// IsJoined says whether a user is joined to a room: a remote user's
 	// typing and receipts count only in rooms they are in.
 	IsJoined core.JoinedFunc
@@ -151,9 +154,10 @@ func (e *EDUServices) receipt(ctx context.Context, origin string, content json.R
 func (e *EDUServices) presence(ctx context.Context, origin string, content json.RawMessage) error {
 	var c struct {
 		Push []struct {
-			UserID    string  `json:"user_id"`
-			Presence  string  `json:"presence"`
-			StatusMsg *string `json:"status_msg"`
+			UserID        string  `json:"user_id"`
+			Presence      string  `json:"presence"`
+			StatusMsg     *string `json:"status_msg"`
+			LastActiveAgo *int64  `json:"last_active_ago"`
 		} `json:"push"`
 	}
 	if err := json.Unmarshal(content, &c); err != nil {
@@ -168,7 +172,13 @@ func (e *EDUServices) presence(ctx context.Context, origin string, content json.
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, e.Presence.SetPresence(ctx, p.UserID, p.Presence, p.StatusMsg))
+		if err := e.Presence.SetPresence(ctx, p.UserID, p.Presence, p.StatusMsg); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if e.PresenceActivity != nil && p.LastActiveAgo != nil && *p.LastActiveAgo > 0 {
+			errs = append(errs, e.PresenceActivity.SetLastActive(ctx, p.UserID, time.Now().UnixMilli()-*p.LastActiveAgo))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -29,6 +29,7 @@ type PresenceStore struct {
 
 var (
 	_ core.PresenceStore        = (*PresenceStore)(nil)
+	_ core.PresenceActivity     = (*PresenceStore)(nil)
 	_ clientsync.PresenceSource = (*PresenceStore)(nil)
 )
 
@@ -87,6 +88,14 @@ func (s *PresenceStore) SetPresence(ctx context.Context, userID, state string, s
 	now := s.now().UnixMilli()
 	return s.db.Write(ctx, func(q Queryer) error {
 		return putPresence(ctx, q, core.Presence{UserID: userID, Presence: state, StatusMsg: statusMsg, LastActiveTS: now})
+	})
+}
+
+// SetLastActive implements core.PresenceActivity.
+func (s *PresenceStore) SetLastActive(ctx context.Context, userID string, ts int64) error {
+	return s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, sqlPresenceActive, ts, userID)
+		return wrapErr("presence of "+userID, err)
 	})
 }
 
