@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -336,5 +337,43 @@ func TestModuleRegistrationCheck(t *testing.T) {
 	}
 	if code, out := register("alice"); code != 200 || out["user_id"] != "@alice:localhost" {
 		t.Fatalf("register alice: %d %v", code, out)
+	}
+}
+
+// TestModuleMetrics: with metrics.listen set, the modules' calls and
+// failures are counted by module and callback.
+func TestModuleMetrics(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Metrics.Listen = "127.0.0.1:0"
+	cfg.Modules = []ModuleConfig{{Path: moduletest.Build(t, "hearth.dev/hearth/examples/modules/keyword-filter"),
+		Config: map[string]any{"words": []any{"casino"}}}}
+	hs, err := Open(context.Background(), cfg, OpenOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hs.Close() })
+	srv := httptest.NewServer(hs.Handler)
+	t.Cleanup(srv.Close)
+	scrape := httptest.NewServer(hs.Metrics)
+	t.Cleanup(scrape.Close)
+	c := moduleClient{t: t, base: srv.URL}
+	owner := moduleUser(t, hs, "owner", true)
+	room := c.ok("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{})["room_id"].(string)
+	c.ok("PUT", sendPath(room, "m1"), owner, map[string]any{"msgtype": "m.text", "body": "hello"})
+	c.ok("PUT", sendPath(room, "m2"), owner, map[string]any{"msgtype": "m.text", "body": "hello again"})
+	resp, err := http.Get(scrape.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`hearth_module_calls_total{module="keyword-filter",callback="check_event_for_spam"} 2`,
+		`hearth_module_failures_total{module="keyword-filter",callback="check_event_for_spam"} 0`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("scrape lacks %q:\n%s", want, b)
+		}
 	}
 }

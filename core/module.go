@@ -93,8 +93,9 @@ type ModuleInfo struct {
 	// CallsBy and FailuresBy split them by callback.
 	CallsBy    map[string]uint64 `json:"calls_by_callback"`
 	FailuresBy map[string]uint64 `json:"failures_by_callback"`
-	// P99Micros is the 99th percentile of the recent calls' time, in
-	// microseconds (0 before any call).
+	// P50Micros and P99Micros are the median and the 99th percentile of
+	// the recent calls' time, in microseconds (0 before any call).
+	P50Micros float64 `json:"p50_call_us"`
 	P99Micros float64 `json:"p99_call_us"`
 }
 

@@ -66,6 +66,7 @@ func (h *Host) ModuleInfo() []core.ModuleInfo {
 			slices.Sort(d)
 			i := (len(d)*99+99)/100 - 1
 			st.P99Micros = float64(d[i].Nanoseconds()) / 1e3
+			st.P50Micros = float64(d[(len(d)-1)/2].Nanoseconds()) / 1e3
 		}
 		m.stats.mu.Unlock()
 		out = append(out, st)
