@@ -1,7 +1,12 @@
 package hearth
 
 import (
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strings"
+	"sync"
 	"testing"
 )
 
@@ -72,4 +77,74 @@ func TestAppServiceRemoteEphemeral(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// TestAppServiceRemoteAliasQuery checks that another server's query for
+// an alias of this server that no room has (federation query/directory)
+// asks the service whose namespace holds it, which makes the room: a
+// user of the other server finds it and joins.
+func TestAppServiceRemoteAliasQuery(t *testing.T) {
+	var (
+		mu      sync.Mutex
+		asked   []string
+		clientA client // a's client API, set once a is open
+	)
+	bridge := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer e-hs" {
+			w.WriteHeader(http.StatusForbidden)
+			return
+		}
+		alias, ok := strings.CutPrefix(r.URL.Path, "/_matrix/app/v1/rooms/")
+		if !ok {
+			io.WriteString(w, "{}") // transactions
+			return
+		}
+		mu.Lock()
+		asked = append(asked, alias)
+		c := clientA
+		mu.Unlock()
+		if alias != "#_e_portal:a.test" {
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"errcode":"M_NOT_FOUND"}`)
+			return
+		}
+		if status, out := c.do("POST", "/_matrix/client/v3/createRoom", "e-as",
+			map[string]any{"room_alias_name": "_e_portal", "preset": "public_chat"}); status != http.StatusOK {
+			t.Errorf("the bridge's createRoom: %d %v", status, out)
+		}
+		io.WriteString(w, "{}")
+	}))
+	defer bridge.Close()
+	reg := writeRegistration(t, t.TempDir(), "e", bridge.URL, `@_e_.*:a\.test`,
+		"  aliases: [{exclusive: true, regex: '#_e_.*:a\\.test'}]\n")
+	n := &fedNet{hosts: map[string]string{}, down: map[string]bool{}, configure: func(name string, cfg *Config) {
+		if name == "a.test" {
+			cfg.AppServices = PathList(reg)
+		}
+	}}
+	a := n.open(t, "a.test", "alice")
+	mu.Lock()
+	clientA = a.c
+	mu.Unlock()
+	b := n.open(t, "b.test", "bob")
+
+	portal := "#_e_portal:a.test"
+	out := b.c.ok("GET", "/_matrix/client/v3/directory/room/"+url.PathEscape(portal), b.token, nil)
+	roomID, _ := out["room_id"].(string)
+	if servers, _ := out["servers"].([]any); roomID == "" || len(servers) == 0 || servers[0] != "a.test" {
+		t.Fatalf("b resolving %s: %v", portal, out)
+	}
+	joined := b.c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(portal), b.token, map[string]any{})
+	if joined["room_id"] != roomID {
+		t.Errorf("b joined %v, want %s", joined["room_id"], roomID)
+	}
+	status, body := b.c.do("GET", "/_matrix/client/v3/directory/room/"+url.PathEscape("#_e_nothing:a.test"), b.token, nil)
+	if status != http.StatusNotFound {
+		t.Errorf("b resolving an alias the bridge does not have: %d %v", status, body)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(asked, " ") != "#_e_portal:a.test #_e_nothing:a.test" {
+		t.Errorf("the bridge was asked about %q, want the portal once, then the other alias", asked)
+	}
 }

@@ -197,6 +197,10 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	hs.appServices = appservice.NewSender(appservice.SenderOptions{Services: appServices,
 		Store: storage.NewAppServiceQueueStore(db), Notifier: g.Notifier, Logger: oo.Logger})
 	g.Typing.OnExpire(hs.appServices.TypingExpired)
+	appServiceRequests := appservice.NewRequester()
+	// Other servers' alias queries ask the services too.
+	resolveAlias := appservice.AliasResolver{Resolve: g.Rooms.ResolveAlias, Services: appServices,
+		Requests: appServiceRequests, Logger: oo.Logger}.ResolveAlias
 	keyServer, remote, err := hs.openFederation(cfg, oo, key, g.Rooms, g.Events, g.Notifier, federation.EDUServices{
 		Typing:   appservice.TypingOut{TypingStore: g.Typing, Sender: hs.appServices, Users: g.Typing.Typing},
 		Receipts: appservice.ReceiptsOut{ReceiptStore: g.Receipts, Sender: hs.appServices},
@@ -204,7 +208,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		ToDevice: g.ToDevice, IsJoined: g.Client.IsJoined, DeviceLists: g.Keys, PresenceActivity: g.Presence,
 	}, federation.MessagingOptions{
 		ServerName: name, Accounts: g.Accounts, Profiles: g.Profiles,
-		ResolveAlias: g.Rooms.ResolveAlias, PublicRooms: g.Rooms.PublicRooms, Hierarchy: g.Rooms.HierarchyForServer,
+		ResolveAlias: resolveAlias, PublicRooms: g.Rooms.PublicRooms, Hierarchy: g.Rooms.HierarchyForServer,
 		Devices: g.Accounts, DeviceKeys: g.Keys, CrossSigning: g.Keys, DeviceLists: g.Keys,
 		Media: media, OpenID: g.Accounts,
 	})
@@ -243,7 +247,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		maxBytes: cfg.RemoteMediaCacheMaxBytes(), log: mediaLog}
 	client, err := web.NewServer(web.Options{Services: clientServices, RemoteRooms: remote,
 		RemoteKeys: core.RemoteKeys{Client: hs.FederationClient, Cache: storage.NewRemoteDeviceKeysStore(hs.db)}, RemoteMedia: remoteMedia,
-		URLPreviews: previews, AppServiceRequests: appservice.NewRequester()})
+		URLPreviews: previews, AppServiceRequests: appServiceRequests})
 	if err != nil {
 		hs.sender.Close()
 		g.CloseAll()

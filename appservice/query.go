@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"time"
@@ -95,4 +96,34 @@ func (q *Requester) ThirdParty(ctx context.Context, r *as.Registration, path str
 		return nil, errors.New("application service answered with invalid JSON")
 	}
 	return b, nil
+}
+
+// AliasResolver resolves local room aliases for other servers
+// (federation's query/directory) as the client API does for clients: an
+// alias no room has is asked of the services whose alias namespaces hold
+// it, and resolved again when one says it made the room.
+type AliasResolver struct {
+	// Resolve maps a local alias to its room (M_NOT_FOUND when none).
+	Resolve  func(ctx context.Context, alias string) (string, error)
+	Services *as.Set
+	Requests as.Requester
+	Logger   *slog.Logger
+}
+
+// ResolveAlias returns the room of alias.
+func (a AliasResolver) ResolveAlias(ctx context.Context, alias string) (string, error) {
+	roomID, err := a.Resolve(ctx, alias)
+	if !errors.Is(err, core.ErrNotFound) || a.Requests == nil {
+		return roomID, err
+	}
+	for _, r := range a.Services.AliasQueryTarget(alias) {
+		ok, qerr := a.Requests.QueryAlias(ctx, r, alias)
+		if qerr != nil && a.Logger != nil {
+			a.Logger.WarnContext(ctx, "application service alias query", "service", r.ID, "alias", alias, "err", qerr)
+		}
+		if ok {
+			return a.Resolve(ctx, alias)
+		}
+	}
+	return roomID, err
 }
