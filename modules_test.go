@@ -353,6 +353,10 @@ func TestModuleMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { hs.Close() })
+	// The compiled module is kept for the next start.
+	if cached, _ := os.ReadDir(filepath.Join(cfg.DataDir, "module-cache")); len(cached) == 0 {
+		t.Error("no compiled code in the data folder's module-cache")
+	}
 	srv := httptest.NewServer(hs.Handler)
 	t.Cleanup(srv.Close)
 	scrape := httptest.NewServer(hs.Metrics)
