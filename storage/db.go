@@ -102,6 +102,9 @@ type DB struct {
 	// touches them.
 	wconn *sql.Conn
 	stmts map[string]*sql.Stmt
+	// wanted are statements the writer ran unprepared in its last batch,
+	// to prepare on the DB after it (single-connection mode).
+	wanted map[string]bool
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts
@@ -371,7 +374,7 @@ func (db *DB) Close() error {
 // Read runs fn inside one read transaction, so everything it reads comes
 // from one snapshot of the database.
 func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
-	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := db.reader.BeginTx(ctx, db.readTx())
 	if err != nil {
 		return fmt.Errorf("storage: begin read: %w", err)
 	}
@@ -380,6 +383,20 @@ func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// readTx is how Read begins its transactions: read-only on the read pool.
+// On a single connection, the read-only transaction's PRAGMA query_only
+// (set at BEGIN, reset at COMMIT) would expire every statement prepared
+// on the connection, as any change of a flag pragma does, so each read
+// would cost every cached statement (the writer's too) a compile at its
+// next use; there a read is an ordinary transaction, and the native
+// hosts' read-only pool keeps the guard.
+func (db *DB) readTx() *sql.TxOptions {
+	if db.single {
+		return &sql.TxOptions{}
+	}
+	return &sql.TxOptions{ReadOnly: true}
 }
 
 // Reader is the read pool, for single statements that need no snapshot.

@@ -39,6 +39,10 @@ func (c *countVFS) OpenFilename(name *vfs.Filename, flags vfs.OpenFlag) (vfs.Fil
 func oneConnOptions(t *testing.T) Options {
 	t.Helper()
 	skipInBrowser(t)
+	if !vfs.SupportsFileLocking {
+		// The OS VFS needs nolock=1 there, which only the default VFS gets.
+		t.Skip("js/wasm without file locking: the whole suite runs on one connection")
+	}
 	if !singleConnection(countVFSName) {
 		t.Fatal("a named VFS should run on one connection")
 	}
@@ -193,5 +197,56 @@ func TestOneConnectionFailingDelta(t *testing.T) {
 	}
 	if got := appliedDeltas(t, db); len(got) != 4 {
 		t.Errorf("applied %v, want 4 deltas", got)
+	}
+}
+
+// TestOneConnectionWriterKeepsStatements: on one connection the writer's
+// statements stay prepared from one batch to the next (compiling them is
+// most of a small write's cost in the browser), reads still run between
+// batches, and a failing write in a batch of several leaves the others.
+func TestOneConnectionWriterKeepsStatements(t *testing.T) {
+	o := oneConnOptions(t)
+	ctx := context.Background()
+	db, err := openTree(t, o, testTree(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const insert = "INSERT INTO a (x) VALUES (?)"
+	for i := range 3 {
+		if err := db.Write(ctx, func(q Queryer) error {
+			_, err := q.ExecContext(ctx, insert, i)
+			return err
+		}); err != nil {
+			t.Fatalf("write %d: %v", i, err)
+		}
+		var n int
+		if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM a").Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("after write %d: %d rows, %v", i, n, err)
+		}
+		if db.stmts[insert] == nil {
+			t.Errorf("after write %d the insert is not kept prepared", i)
+		}
+	}
+	// A write that fails is rolled back; the next one still runs on the
+	// kept statement.
+	errFail := errors.New("fail")
+	if err := db.Write(ctx, func(q Queryer) error {
+		if _, err := q.ExecContext(ctx, insert, 99); err != nil {
+			return err
+		}
+		return errFail
+	}); !errors.Is(err, errFail) {
+		t.Fatalf("failing write: %v", err)
+	}
+	if err := db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, insert, 4)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var n, bad int
+	db.Reader().QueryRowContext(ctx, "SELECT count(*), count(*) FILTER (WHERE x = 99) FROM a").Scan(&n, &bad)
+	if n != 4 || bad != 0 {
+		t.Errorf("%d rows, %d of the failed write; want 4 and 0", n, bad)
 	}
 }

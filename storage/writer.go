@@ -94,22 +94,33 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			r.done <- results[i]
 		}
 	}
-	conn := db.wconn
-	if conn == nil {
-		// Single-connection mode: take the connection for this batch only,
-		// and forget its statements with it.
-		c, err := db.writer.Conn(ctx)
-		if err != nil {
-			finish(fmt.Errorf("storage: writer connection: %w", err))
+	var conn Queryer = db.wconn
+	var tx *sql.Tx
+	if db.wconn == nil {
+		// Single-connection mode: the batch is a transaction on the one
+		// connection (BEGIN IMMEDIATE: the DSN's _txlock), which reads take
+		// between batches; its statements are the DB's, kept prepared on
+		// that connection from one batch to the next.
+		var err error
+		if tx, err = db.writer.BeginTx(ctx, nil); err != nil {
+			finish(fmt.Errorf("storage: begin: %w", err))
 			return
 		}
-		defer c.Close()
-		defer db.dropStmts()
-		conn = c
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		conn = tx
+		defer db.prepareWanted(ctx)
+	} else if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		finish(fmt.Errorf("storage: begin: %w", err))
 		return
+	}
+	end := func(verb string) error {
+		switch {
+		case tx != nil && verb == "COMMIT":
+			return tx.Commit()
+		case tx != nil:
+			return tx.Rollback()
+		}
+		_, err := conn.ExecContext(ctx, verb)
+		return err
 	}
 	ok := 0
 	advanced := false
@@ -119,7 +130,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			continue
 		}
 		var adv bool
-		q := writerQueryer{conn: conn, stmts: db.stmts, advanced: &adv}
+		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv}
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
 		} else {
@@ -131,12 +142,14 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 	}
 	if ok == 0 {
-		_, _ = conn.ExecContext(ctx, "ROLLBACK")
+		_ = end("ROLLBACK")
 		finish(nil)
 		return
 	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		_, _ = conn.ExecContext(ctx, "ROLLBACK")
+	if err := end("COMMIT"); err != nil {
+		if tx == nil {
+			_ = end("ROLLBACK")
+		}
 		err = fmt.Errorf("storage: commit: %w", err)
 		for i := range results {
 			if results[i] == nil {
@@ -186,22 +199,42 @@ func runGuarded(q writerQueryer, fn func(Queryer) error) (err error) {
 // r.ctx). Statements without arguments may be scripts of several
 // statements; they run unprepared.
 type writerQueryer struct {
-	conn  *sql.Conn
-	stmts map[string]*sql.Stmt
+	// conn runs the batch: the pinned writer connection, or tx.
+	conn Queryer
+	// tx is the batch's transaction in single-connection mode, nil
+	// otherwise.
+	tx *sql.Tx
+	db *DB
 	// advanced is set when the write takes an id of a stream
 	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
 	advanced *bool
 }
 
 func (w writerQueryer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
-	if st, ok := w.stmts[q]; ok {
+	st, ok := w.db.stmts[q]
+	if w.tx != nil {
+		// The DB's statement, on the transaction's connection, where
+		// database/sql keeps it prepared. A statement the DB lacks cannot
+		// be prepared on the DB now (that needs the connection the batch
+		// holds): it runs prepared for this batch only, and the DB
+		// prepares it after the batch (prepareWanted).
+		if ok {
+			return w.tx.StmtContext(ctx, st), nil
+		}
+		if w.db.wanted == nil {
+			w.db.wanted = map[string]bool{}
+		}
+		w.db.wanted[q] = true
+		return w.tx.PrepareContext(ctx, q)
+	}
+	if ok {
 		return st, nil
 	}
-	st, err := w.conn.PrepareContext(ctx, q)
+	st, err := w.conn.(*sql.Conn).PrepareContext(ctx, q)
 	if err != nil {
 		return nil, err
 	}
-	w.stmts[q] = st
+	w.db.stmts[q] = st
 	return st, nil
 }
 
@@ -234,6 +267,24 @@ func (w writerQueryer) QueryRowContext(ctx context.Context, q string, args ...an
 		return w.conn.QueryRowContext(ctx, q, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
+}
+
+// maxWriterStmts bounds the statements the writer keeps prepared in
+// single-connection mode.
+const maxWriterStmts = 512
+
+// prepareWanted prepares on the DB the statements that the last batch ran
+// without a prepared statement of the DB (single-connection mode).
+func (db *DB) prepareWanted(ctx context.Context) {
+	for q := range db.wanted {
+		delete(db.wanted, q)
+		if len(db.stmts) >= maxWriterStmts {
+			continue
+		}
+		if st, err := db.writer.PrepareContext(ctx, q); err == nil {
+			db.stmts[q] = st
+		}
+	}
 }
 
 // dropStmts closes the writer's prepared statements.
