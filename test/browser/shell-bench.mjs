@@ -9,6 +9,8 @@
 //   - cold start (first visit: fresh browser profile, empty HTTP cache and
 //     storage, owner created) and warm starts (reloads) to the first
 //     /versions answer, from the page's navigation start;
+//   - where the homeserver's start went (status().startupPhases);
+//   - the first 20 sends in the tab right after its start;
 //   - sequential sends (PUT /rooms/{id}/send) per second and their median
 //     latency: in the tab over hs.fetch, and against a native hearth serve
 //     (rate limits off) from the same page (cross-origin fetch) and from Node;
@@ -27,6 +29,9 @@ const opt = (name, def) => {
 const sends = Number(opt("--sends", 500));
 const reloads = Number(opt("--reloads", 3));
 const storage = opt("--storage", "opfs");
+
+// phaseText says where the homeserver's start went (status().startupPhases).
+const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms, owner ${p.ownerMs.toFixed(0)} ms; SQLite warm-up before it ${p.warmMs.toFixed(0)} ms` : "";
 
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
 const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
@@ -123,7 +128,7 @@ const startInPage = (page, options) => page.evaluate(async (options) => {
 	await res.json();
 	const firstVersions = performance.now();
 	const st = await hs.status();
-	return { firstVersions, called, domReady: nav?.domContentLoadedEventEnd ?? 0, storage: st.storage, timings: st.timings, startupMs: st.startupMs };
+	return { firstVersions, called, domReady: nav?.domContentLoadedEventEnd ?? 0, storage: st.storage, timings: st.timings, startupMs: st.startupMs, phases: st.startupPhases };
 }, options);
 
 // sendLoop runs n sequential sends from the page, through hs.fetch (base
@@ -145,7 +150,7 @@ const sendLoop = (page, base, token, roomId, n) => page.evaluate(async ([base, t
 	}
 	const total = performance.now() - t0;
 	lat.sort((a, b) => a - b);
-	return { perSecond: n / (total / 1000), p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)] };
+	return { perSecond: n / (total / 1000), p50: lat[Math.floor(lat.length / 2)], p99: lat[Math.floor(lat.length * 0.99)], max: lat[lat.length - 1] };
 }, [base, token, roomId, n]);
 
 const loginAndRoom = (page, base) => page.evaluate(async (base) => {
@@ -192,14 +197,14 @@ async function main() {
 		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
 		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
 			`(page ready ${cold.domReady.toFixed(0)} ms, Hearth.start called at ${cold.called.toFixed(0)} ms; worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
-			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms)`);
+			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)})`);
 		for (let i = 1; i <= reloads; i++) {
 			await page.reload();
 			await page.waitForFunction(() => window.Hearth !== undefined);
 			const warm = await startInPage(page, { storage });
 			line(`warm start (reload ${i}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
 				`(page ready ${warm.domReady.toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
-				`homeserver start ${warm.startupMs.toFixed(0)} ms)`);
+				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)})`);
 		}
 
 		await new Promise((r) => setTimeout(r, 2000));
@@ -209,6 +214,10 @@ async function main() {
 
 		// The same load against the tab and a native hearth.
 		const tab = await loginAndRoom(page, null);
+		// The first sends of a tab that just started (the last reload),
+		// before the browser has compiled the send path's code.
+		const first = await sendLoop(page, null, tab.token, tab.roomId, 20);
+		line(`first 20 sends in the tab after start: ${first.perSecond.toFixed(0)}/s, p50 ${first.p50.toFixed(2)} ms, max ${first.max.toFixed(0)} ms`);
 		const dir = tempDir("hearth-bench-");
 		fs.writeFileSync(path.join(dir, "seed.db"), Buffer.from(await page.evaluate(async () =>
 			Array.from(new Uint8Array(await (await window.hs.exportDatabase()).arrayBuffer())))));
@@ -223,7 +232,7 @@ async function main() {
 		line(`sends native from the page (fetch): ${natPage.perSecond.toFixed(0)}/s, p50 ${natPage.p50.toFixed(2)} ms, p99 ${natPage.p99.toFixed(2)} ms`);
 		const natNode = await nodeSendLoop(native.base, nat.token, nat.roomId, sends);
 		line(`sends native from Node: ${natNode.perSecond.toFixed(0)}/s, p50 ${natNode.p50.toFixed(2)} ms, p99 ${natNode.p99.toFixed(2)} ms`);
-		line(`tab / native (same page, same load): ${(tabRun.perSecond / natPage.perSecond).toFixed(2)}`);
+		line(`tab / native (same page, same load): ${(tabRun.perSecond / natPage.perSecond).toFixed(2)}; tab / native from Node: ${(tabRun.perSecond / natNode.perSecond).toFixed(2)}`);
 
 		st = await page.evaluate(() => window.hs.status());
 		line(`tab memory after ${sends} sends: renderers PSS ${mib(rendererPSS(browser.profile))}, wasm memory ${mib(st.wasmMemoryBytes)}, ` +
