@@ -48,6 +48,9 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 	eventually(t, "b to show alice online, in the room", seen("online", "in the room"))
 	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "unavailable"})
 	eventually(t, "b to show alice unavailable", seen("unavailable", ""))
+	// /sync's set_presence is a presence change like any other.
+	a.c.ok("GET", "/_matrix/client/v3/sync?timeout=0&set_presence=online", a.token, nil)
+	eventually(t, "b to show alice online again after her /sync", seen("online", ""))
 	for _, c := range rec.all() {
 		push, _ := c["push"].([]any)
 		for _, p := range push {
