@@ -25,6 +25,10 @@ const maxKeyValidity = 7 * 24 * time.Hour
 // fetches.
 const refetchBackoff = time.Minute
 
+// maxMemKeys bounds the ring's in-memory copy of remote keys; past it, an
+// arbitrary entry makes room (the database still has every key).
+const maxMemKeys = 4096
+
 // KeyRing finds other servers' keys: from the cache in the database, else
 // from the server itself (GET /_matrix/key/v2/server), else from the
 // trusted notaries (POST /_matrix/key/v2/query). It implements
@@ -41,7 +45,16 @@ type KeyRing struct {
 	mu      sync.Mutex
 	flights map[string]*keyFlight // by server: one fetch at a time
 	tried   map[string]time.Time  // server → last fetch
+
+	// mem holds keys read from the store, so that checking the signatures
+	// of a busy server does not read its key from the database each time.
+	// An entry is dropped when a fetch stores that server's keys again.
+	memMu sync.RWMutex
+	mem   map[memKeyID]core.RemoteServerKey
 }
+
+// memKeyID names one key of one server in KeyRing.mem.
+type memKeyID struct{ server, keyID string }
 
 type keyFlight struct {
 	done chan struct{}
@@ -69,7 +82,8 @@ func NewKeyRing(o KeyRingOptions) *KeyRing {
 		o.Logger = slog.Default()
 	}
 	return &KeyRing{serverName: o.ServerName, key: o.Key, store: o.Store, client: o.Client, notaries: o.Notaries,
-		now: o.Now, log: o.Logger, flights: map[string]*keyFlight{}, tried: map[string]time.Time{}}
+		now: o.Now, log: o.Logger, flights: map[string]*keyFlight{}, tried: map[string]time.Time{},
+		mem: map[memKeyID]core.RemoteServerKey{}}
 }
 
 // VerifyKey implements core.KeyRing.
@@ -89,16 +103,51 @@ func (k *KeyRing) VerifyKey(ctx context.Context, server, keyID string, atTS int6
 	return k.cached(ctx, server, keyID, atTS)
 }
 
-// cached returns the stored key if it was valid at atTS.
+// cached returns the stored key if it was valid at atTS, from memory when
+// the ring has read it before, else from the store.
 func (k *KeyRing) cached(ctx context.Context, server, keyID string, atTS int64) (ed25519.PublicKey, error) {
+	id := memKeyID{server, keyID}
+	k.memMu.RLock()
+	rk, ok := k.mem[id]
+	k.memMu.RUnlock()
+	if ok && validAt(rk, atTS) {
+		return rk.Key, nil
+	}
+	// Not in memory, or not valid then by the copy in memory: the store
+	// may have a newer answer (another writer, or one not yet read).
 	rk, err := k.store.RemoteServerKey(ctx, server, keyID)
 	if err != nil {
 		return nil, err
 	}
+	k.remember(id, rk)
 	if !validAt(rk, atTS) {
 		return nil, fmt.Errorf("federation: %s of %s is not valid at %d: %w", keyID, server, atTS, core.ErrKeyNotFound)
 	}
 	return rk.Key, nil
+}
+
+// remember keeps rk in memory, making room when the map is full.
+func (k *KeyRing) remember(id memKeyID, rk core.RemoteServerKey) {
+	k.memMu.Lock()
+	defer k.memMu.Unlock()
+	if _, ok := k.mem[id]; !ok && len(k.mem) >= maxMemKeys {
+		for old := range k.mem {
+			delete(k.mem, old)
+			break
+		}
+	}
+	k.mem[id] = rk
+}
+
+// forget drops server's keys from memory, after a fetch stored them anew.
+func (k *KeyRing) forget(server string) {
+	k.memMu.Lock()
+	defer k.memMu.Unlock()
+	for id := range k.mem {
+		if id.server == server {
+			delete(k.mem, id)
+		}
+	}
 }
 
 func validAt(k core.RemoteServerKey, atTS int64) bool {
@@ -257,7 +306,9 @@ func (k *KeyRing) storeResponse(ctx context.Context, server string, raw []byte) 
 	if err != nil {
 		return err
 	}
-	return k.store.StoreRemoteServerKeys(ctx, server, raw, until, keys)
+	err = k.store.StoreRemoteServerKeys(ctx, server, raw, until, keys)
+	k.forget(server)
+	return err
 }
 
 // ParseServerKeys checks a key response of server as fetched at now and
