@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,5 +202,34 @@ func TestWithEventID(t *testing.T) {
 		if got := string(WithEventID("$a", json.RawMessage(c.in))); got != c.want {
 			t.Errorf("WithEventID(%q) = %q, want %q", c.in, got, c.want)
 		}
+	}
+}
+
+// TestConcurrentCalls: calls from many goroutines each get an instance of
+// their own from the pool (run with -race).
+func TestConcurrentCalls(t *testing.T) {
+	h := mustLoad(t, Options{Pool: 2}, Spec{Path: moduletest.Build(t, keywordFilter), Config: map[string]any{"words": []string{"casino"}}})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 25 {
+				if err := h.CheckEventForSpam(context.Background(), "$e", message("hello")); err != nil {
+					t.Error(err)
+				}
+				if err := h.CheckEventForSpam(context.Background(), "$f", message("casino night")); !errors.Is(err, core.ErrForbidden) {
+					t.Errorf("filtered word: %v", err)
+				}
+				h.ModuleInfo()
+			}
+		}()
+	}
+	wg.Wait()
+	if st := h.ModuleInfo()[0]; st.Calls != 400 || st.Failures != 0 {
+		t.Fatalf("calls %d, failures %d; want 400, 0", st.Calls, st.Failures)
+	}
+	if n := h.mods[0].pooled(); n > 2 {
+		t.Fatalf("%d idle instances kept, over the pool of 2", n)
 	}
 }
