@@ -223,7 +223,46 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 			return 0, err
 		}
 	}
+	if p.live {
+		if err := p.passFederation(ev, room, so); err != nil {
+			return 0, err
+		}
+	}
 	return so, nil
+}
+
+// sqlFedPass moves the federation sender's position (federationqueue.go)
+// from ?1 - 1 to ?1, the new event's, when no other server is joined to
+// room ?2 (servers other than ?3): the sender would find nothing to queue
+// for it, and its own write to say so would be a second transaction for
+// every message of a room only this server is in.
+const sqlFedPass = `UPDATE federation_stream_position SET stream_ordering = ?1
+	WHERE stream_ordering = ?1 - 1 AND NOT EXISTS (
+		SELECT 1 FROM current_state_events
+		WHERE room_nid = ?2 AND type = 'm.room.member' AND membership = 'join'
+			AND substr(state_key, instr(state_key, ':') + 1) != ?3)`
+
+// passFederation advances the federation position past a new local event
+// that goes to no other server, in the event's own write, when everything
+// before it has been queued. A membership event of a remote user (an
+// invite, a kick) goes to that user's server, so it is left to the sender.
+func (p *persister) passFederation(ev *core.NewEvent, room, so int64) error {
+	name, ok, err := p.serverName()
+	if err != nil || !ok {
+		return err
+	}
+	if _, domain, _ := strings.Cut(ev.Sender, ":"); domain != name {
+		return nil
+	}
+	if ev.Type == typeMember && ev.StateKey != nil {
+		if _, domain, _ := strings.Cut(*ev.StateKey, ":"); domain != name {
+			return nil
+		}
+	}
+	if _, err := p.q.ExecContext(p.ctx, sqlFedPass, so, room, name); err != nil {
+		return fmt.Errorf("storage: federation position past %s: %w", ev.EventID, err)
+	}
+	return nil
 }
 
 // markSent moves the read position of a local sender up to their new live

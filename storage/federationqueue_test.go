@@ -218,6 +218,16 @@ func TestFederationQueueMigratesFromVersion1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Today's write also moves the federation position past events no
+	// other server needs; the version-1 writer connection gets an empty
+	// stand-in for the table (temporary, so gone when the database is
+	// closed and the migration creates the real one).
+	if err := db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "CREATE TEMP TABLE federation_stream_position (stream_ordering INTEGER NOT NULL)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 	r, last := sharedRoom(t, NewEventStore(db), "old")
 	db.Close()
 	s := newTestStoreWith(t, Options{Path: path, Logger: quietLog})
@@ -334,5 +344,55 @@ func TestFederationQueueSurvivesKill9(t *testing.T) {
 	}
 	if msgs != persisted {
 		t.Fatalf("%d of the %d persisted messages are queued", msgs, persisted)
+	}
+}
+
+// TestFederationPositionPassedInWrite checks that a local event of a room
+// no other server is in moves the sender's position in its own write, so
+// the sender has nothing left to write; an event of a shared room, or an
+// invite of a remote user, is left to the sender, and nothing is passed
+// while an earlier event waits for it.
+func TestFederationPositionPassedInWrite(t *testing.T) {
+	s := newTestStore(t)
+	ctx := context.Background()
+	q := NewFederationQueueStore(s.db)
+	position := func() int64 {
+		t.Helper()
+		var pos int64
+		if err := s.db.Reader().QueryRowContext(ctx, sqlFedPosition).Scan(&pos); err != nil {
+			t.Fatal(err)
+		}
+		return pos
+	}
+	shared, last := sharedRoom(t, s, "shared")
+	if _, _, err := q.QueueNewEvents(ctx, 100); err != nil {
+		t.Fatal(err)
+	}
+	alone := newTestRoom(t, s, "alone")
+	so := alone.persist(core.PersistOptions{}, alone.msg("a1", 1))
+	if pos := position(); pos != so[0] {
+		t.Errorf("after a message of a room of this server only: position %d, want %d", pos, so[0])
+	}
+	// A message of the shared room waits for the sender; a local-only
+	// message after it does not jump over it.
+	sm := shared.persist(core.PersistOptions{}, shared.msg("s1", 10, last))
+	alone.persist(core.PersistOptions{}, alone.msg("a2", 2, "a1"))
+	if pos := position(); pos != so[0] {
+		t.Errorf("with a shared room's message waiting: position %d, want %d", pos, so[0])
+	}
+	dests, _, err := q.QueueNewEvents(ctx, 100)
+	slices.Sort(dests)
+	if err != nil || !slices.Equal(dests, []string{"a.test", "b.test"}) {
+		t.Errorf("QueueNewEvents = %v, %v; want a.test and b.test for %d", dests, err, sm[0])
+	}
+	// An invite of a remote user to the local-only room goes to its server.
+	inv := alone.member("invite", 3, daveC, "invite", "a2")
+	inv.Sender = alice
+	soInv := alone.persist(core.PersistOptions{}, inv)
+	if pos := position(); pos >= soInv[0] {
+		t.Errorf("after inviting a remote user: position %d passed the invite %d", pos, soInv[0])
+	}
+	if dests, _, err := q.QueueNewEvents(ctx, 100); err != nil || !slices.Equal(dests, []string{"c.test"}) {
+		t.Errorf("QueueNewEvents after the invite = %v, %v; want c.test", dests, err)
 	}
 }
