@@ -11,6 +11,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/canonicaljson"
+	"hearth.dev/hearth/core/eventauth"
 	"hearth.dev/hearth/core/id"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
@@ -99,9 +100,13 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 		}
 	}
 	// The modules' spam check sees the event as it would be stored; a
-	// refusal stores nothing.
-	if err := p.cfg.Modules.CheckEventForSpam(ctx, ev.EventID, js); err != nil {
-		return nil, err
+	// refusal stores nothing. As in Synapse, a local membership is left to
+	// user_may_invite and user_may_join_room: a failing module must not
+	// keep a user from leaving.
+	if pr.Type != eventauth.TypeMember {
+		if err := p.cfg.Modules.CheckEventForSpam(ctx, ev.EventID, js); err != nil {
+			return nil, err
+		}
 	}
 	var meta Metadata
 	if txn != nil {
