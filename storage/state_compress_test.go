@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -156,14 +157,21 @@ func stateRows(t testing.TB, db *DB) int64 {
 // afterwards, the chains are no longer than the levels allow, and a second
 // run after the last new groups walks only those.
 func TestStateCompressionKeepsStates(t *testing.T) {
+	// Under js/wasm (Node and the browser's workers run the storage suite
+	// too) the rooms are a quarter the size: the same shapes, forks and
+	// levels, at a cost those hosts can afford.
+	n := func(k int) int { return k }
+	if runtime.GOOS == "js" {
+		n = func(k int) int { return max(1, k/4) }
+	}
 	for seed, sizes := range [][]int{{4, 3, 2}, {10, 5}, {3, 3, 3, 3}, {100, 50, 25}} {
 		t.Run(fmt.Sprint(sizes), func(t *testing.T) {
 			ctx := context.Background()
 			s := newTestStore(t)
 			s.MaxStateGroupHops = 12
 			m := newStateModel(t, s, uint64(seed), "!a", "!b", "!c")
-			m.grow(t, "!a", 400)
-			m.grow(t, "!b", 150)
+			m.grow(t, "!a", n(400))
+			m.grow(t, "!b", n(150))
 			m.grow(t, "!c", 1)
 
 			c := s.NewStateCompressor(sizes)
@@ -174,8 +182,8 @@ func TestStateCompressionKeepsStates(t *testing.T) {
 			wg.Add(2)
 			go func() {
 				defer wg.Done()
-				m.grow(t, "!a", 100)
-				m.grow(t, "!b", 50)
+				m.grow(t, "!a", n(100))
+				m.grow(t, "!b", n(50))
 			}()
 			stop := make(chan struct{})
 			go func() {
@@ -183,12 +191,16 @@ func TestStateCompressionKeepsStates(t *testing.T) {
 				fresh := NewEventStore(s.db)
 				fresh.states.maxKeys = 0
 				rng := rand.New(rand.NewPCG(uint64(seed), 1))
-				for {
+				// A bounded number of reads, yielding between them: under
+				// js/wasm goroutines share one thread without preemption,
+				// and an endless reader would starve the compressor.
+				for range 300 {
 					select {
 					case <-stop:
 						return
 					default:
 					}
+					runtime.Gosched()
 					m.mu.Lock()
 					groups := m.rooms["!a"]
 					g := groups[rng.IntN(len(groups))]
