@@ -24,18 +24,15 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 	b.c.ok("PUT", bobStatus, b.token, map[string]any{"presence": "online", "status_msg": "on my way"})
 
 	roomID, _ := a.c.ok("POST", "/_matrix/client/v3/createRoom", a.token, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	// A message in the room wakes a's sender, which has nothing for b yet.
+	a.c.ok("PUT", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/send/m.room.message/t0", a.token, map[string]any{"msgtype": "m.text", "body": "hi"})
+	if got := rec.all(); len(got) != 0 {
+		t.Fatalf("b got presence before it shared a room with alice: %v", got)
+	}
 	b.c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(roomID)+"?server_name=a.test", b.token, map[string]any{})
 	eventually(t, "a to see bob joined", func() bool {
 		_, m := a.c.do("GET", "/_matrix/client/v3/rooms/"+url.PathEscape(roomID)+"/state/m.room.member/"+url.PathEscape(b.user), a.token, nil)
 		return m["membership"] == "join"
-	})
-	if got := rec.all(); len(got) != 0 {
-		t.Fatalf("b got presence before it shared a room with alice: %v", got)
-	}
-	// bob's join tells a his presence, set before he shared a room with a.
-	eventually(t, "a to show bob on his way", func() bool {
-		status, out := a.c.do("GET", bobStatus, a.token, nil)
-		return status == http.StatusOK && out["presence"] == "online" && out["status_msg"] == "on my way"
 	})
 	seen := func(state, msg string) func() bool {
 		return func() bool {
@@ -44,6 +41,14 @@ func TestPresenceReachesOtherServer(t *testing.T) {
 			return status == http.StatusOK && out["presence"] == state && got == msg
 		}
 	}
+	// b, newly sharing a room with alice through bob's join (a remote
+	// join, over send_join), is told alice's presence set before.
+	eventually(t, "b to show alice online, alone", seen("online", "alone"))
+	// bob's join tells a his presence, set before he shared a room with a.
+	eventually(t, "a to show bob on his way", func() bool {
+		status, out := a.c.do("GET", bobStatus, a.token, nil)
+		return status == http.StatusOK && out["presence"] == "online" && out["status_msg"] == "on my way"
+	})
 	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "online", "status_msg": "in the room"})
 	eventually(t, "b to show alice online, in the room", seen("online", "in the room"))
 	a.c.ok("PUT", statusPath, a.token, map[string]any{"presence": "unavailable"})

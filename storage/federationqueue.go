@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"hearth.dev/hearth/core"
@@ -38,6 +39,23 @@ const (
 		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
 			AND substr(e.sender, instr(e.sender, ':') + 1) = ?
 		ORDER BY e.stream_ordering LIMIT ?`
+	// Other servers' users' joins among the events (?1, ?2] of the stream,
+	// each with whether no other user of its server is joined to the room
+	// now: the server newly shares the room with us.
+	sqlFedRemoteJoins = `
+		SELECT e.room_nid, e.state_key FROM events e JOIN room_memberships m ON m.event_nid = e.event_nid
+		WHERE e.stream_ordering > ?1 AND e.stream_ordering <= ?2 AND e.outlier = 0 AND e.soft_failed = 0
+			AND e.rejection_reason IS NULL AND m.membership = 'join'
+			AND substr(e.state_key, instr(e.state_key, ':') + 1) <> ?3
+			AND NOT EXISTS (SELECT 1 FROM current_state_events c WHERE c.room_nid = e.room_nid
+				AND c.type = 'm.room.member' AND c.membership = 'join' AND c.state_key <> e.state_key
+				AND substr(c.state_key, instr(c.state_key, ':') + 1) = substr(e.state_key, instr(e.state_key, ':') + 1))
+		ORDER BY e.stream_ordering`
+	// The local users joined to a room.
+	sqlFedLocalMembers = `
+		SELECT state_key FROM current_state_events
+		WHERE room_nid = ? AND type = 'm.room.member' AND membership = 'join'
+			AND substr(state_key, instr(state_key, ':') + 1) = ?`
 	// The servers with a member joined to a room.
 	sqlFedRoomServers = `
 		SELECT DISTINCT substr(state_key, instr(state_key, ':') + 1) FROM current_state_events
@@ -189,12 +207,95 @@ func queueNewEvents(ctx context.Context, q Queryer, limit int) ([]string, bool, 
 			}
 		}
 	}
+	joined, err := queueRemoteJoinPresence(ctx, q, pos, next, server)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, d := range joined {
+		if !touched[d] {
+			touched[d] = true
+			dests = append(dests, d)
+		}
+	}
 	if next > pos {
 		if _, err := q.ExecContext(ctx, sqlFedSetPosition, next); err != nil {
 			return nil, false, fmt.Errorf("storage: federation stream position: %w", err)
 		}
 	}
 	return dests, more, nil
+}
+
+// queueRemoteJoinPresence queues, for each server whose user joined a room
+// among the events (pos, next] and that no other user of shares the room
+// with us, the current presence of the local users in that room (as Synapse
+// does: that server had no reason to hear of them before). It returns the
+// servers it queued for.
+func queueRemoteJoinPresence(ctx context.Context, q Queryer, pos, next int64, server string) ([]string, error) {
+	if next <= pos {
+		return nil, nil
+	}
+	rows, err := q.QueryContext(ctx, sqlFedRemoteJoins, pos, next, server)
+	if err != nil {
+		return nil, fmt.Errorf("storage: remote joins: %w", err)
+	}
+	type join struct {
+		room   int64
+		domain string
+	}
+	var joins []join
+	for rows.Next() {
+		var j join
+		var userID string
+		if err := rows.Scan(&j.room, &userID); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("storage: remote joins: %w", err)
+		}
+		if _, j.domain, _ = strings.Cut(userID, ":"); j.domain != "" {
+			joins = append(joins, j)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storage: remote joins: %w", err)
+	}
+	var dests []string
+	done := map[join]bool{}
+	for _, j := range joins {
+		if done[j] {
+			continue
+		}
+		done[j] = true
+		locals, err := roomLocalMembers(ctx, q, j.room, server)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range locals {
+			if err := queueJoinPresence(ctx, q, u, server, []string{j.domain}); err != nil {
+				return nil, err
+			}
+		}
+		if len(locals) > 0 && !slices.Contains(dests, j.domain) {
+			dests = append(dests, j.domain)
+		}
+	}
+	return dests, nil
+}
+
+func roomLocalMembers(ctx context.Context, q Queryer, room int64, server string) ([]string, error) {
+	rows, err := q.QueryContext(ctx, sqlFedLocalMembers, room, server)
+	if err != nil {
+		return nil, fmt.Errorf("storage: local members of a room: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var u string
+		if err := rows.Scan(&u); err != nil {
+			return nil, fmt.Errorf("storage: local members of a room: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 func roomServers(ctx context.Context, q Queryer, room int64) ([]string, error) {
