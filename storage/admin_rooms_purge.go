@@ -62,6 +62,7 @@ func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.Pur
 	defer s.db.membershipGen.Add(1)
 	err := s.db.Write(ctx, func(q Queryer) error {
 		out = core.PurgedRoom{}
+		markMembersChanged(q)
 		nid, err := roomNID(reader{ctx: ctx, q: q}, roomID)
 		if err != nil {
 			return err

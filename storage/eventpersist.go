@@ -349,6 +349,7 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 		return err
 	}
 	p.members = true
+	markMembersChanged(p.q)
 	_, err = p.q.ExecContext(p.ctx, `
 		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id, room_nid) DO UPDATE SET event_nid = excluded.event_nid, membership = excluded.membership`,
@@ -523,6 +524,7 @@ func (p *persister) dropLocalMembership(userID string, room int64) error {
 		return err
 	}
 	p.members = true
+	markMembersChanged(p.q)
 	if _, err := p.q.ExecContext(p.ctx,
 		"DELETE FROM local_current_membership WHERE user_id = ? AND room_nid = ?", userID, room); err != nil {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -315,4 +316,55 @@ func FuzzStateFilter(f *testing.F) {
 			t.Errorf("filtered(%+v) mismatch (-Match +filtered):\n%s", filter, diff)
 		}
 	})
+}
+
+// TestRoomListFreshWhenSyncWakes checks the order of a membership change's
+// commit and the wake-up of /sync: a reader woken by StreamAdvanced (as a
+// long-polling /sync is, before the write's caller has its answer) must not
+// find the user's room list from before the change in the cache. It did,
+// and a tab's /sync then skipped a room just created for good.
+func TestRoomListFreshWhenSyncWakes(t *testing.T) {
+	ctx := context.Background()
+	alice := "@alice:" + testServer
+	var store atomic.Pointer[EventStore]
+	var woken, stale atomic.Int32
+	o := testOptions(t)
+	o.StreamAdvanced = func() {
+		s := store.Load()
+		if s == nil {
+			return
+		}
+		woken.Add(1)
+		if _, ok := s.members.get(alice, s.db.membershipGen.Load()); ok {
+			stale.Add(1)
+		}
+	}
+	s := newTestStoreWith(t, o)
+	store.Store(s)
+	cur := func(r *testRoom, ev core.NewEvent) core.PersistOptions {
+		return core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+			Changes: core.StateMap{{Type: ev.Type, StateKey: *ev.StateKey}: ev.EventID}}}}
+	}
+	first := newTestRoom(t, s, "first")
+	j1 := first.member("j1", 1, alice, "join")
+	first.persist(cur(first, j1), j1)
+	if ms, err := s.RoomsForUser(ctx, alice, "join"); err != nil || len(ms) != 1 {
+		t.Fatalf("RoomsForUser = %v, %v; want the first room", ms, err)
+	}
+	if _, ok := s.members.get(alice, s.db.membershipGen.Load()); !ok {
+		t.Fatal("the room list just read is not cached; this test needs it to be")
+	}
+	woken.Store(0)
+	second := newTestRoom(t, s, "second")
+	j2 := second.member("j2", 1, alice, "join")
+	second.persist(cur(second, j2), j2)
+	if woken.Load() == 0 {
+		t.Fatal("the join woke nobody (StreamAdvanced not called)")
+	}
+	if n := stale.Load(); n > 0 {
+		t.Errorf("%d wake-ups after the join found alice's room list from before it cached", n)
+	}
+	if ms, err := s.RoomsForUser(ctx, alice, "join"); err != nil || len(ms) != 2 {
+		t.Errorf("RoomsForUser after the second join = %v, %v; want two rooms", ms, err)
+	}
 }

@@ -123,14 +123,14 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return err
 	}
 	ok := 0
-	advanced := false
+	advanced, members := false, false
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		var adv bool
-		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv}
+		var adv, mem bool
+		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, members: &mem}
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
 		} else {
@@ -139,6 +139,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if results[i] == nil {
 			ok++
 			advanced = advanced || adv
+			members = members || mem
 		}
 	}
 	if ok == 0 {
@@ -146,7 +147,13 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		finish(nil)
 		return
 	}
-	if err := end("COMMIT"); err != nil {
+	err := end("COMMIT")
+	if members {
+		// Cached room lists go before anyone is told of the commit: a
+		// /sync woken below must not find a user's old list of rooms.
+		db.membershipGen.Add(1)
+	}
+	if err != nil {
 		if tx == nil {
 			_ = end("ROLLBACK")
 		}
@@ -208,6 +215,19 @@ type writerQueryer struct {
 	// advanced is set when the write takes an id of a stream
 	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
 	advanced *bool
+	// members is set when the write changes local users' memberships
+	// (markMembersChanged), so the writer drops cached room lists as it
+	// commits.
+	members *bool
+}
+
+// markMembersChanged records that the write on q changes local users'
+// memberships: once it commits, and before /sync is woken, the cached
+// room lists (membershipCache) are no longer used.
+func markMembersChanged(q Queryer) {
+	if w, ok := q.(writerQueryer); ok && w.members != nil {
+		*w.members = true
+	}
 }
 
 func (w writerQueryer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
