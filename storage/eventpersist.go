@@ -258,6 +258,12 @@ func (p *persister) passFederation(ev *core.NewEvent, room, so int64) error {
 		if _, domain, _ := strings.Cut(*ev.StateKey, ":"); domain != name {
 			return nil
 		}
+		// A local user's join is the sender's too: it queues their
+		// presence for the room's servers (a join through another server
+		// is persisted before the room's other members are).
+		if ev.Membership == "join" {
+			return nil
+		}
 	}
 	if _, err := p.q.ExecContext(p.ctx, sqlFedPass, so, room, name); err != nil {
 		return fmt.Errorf("storage: federation position past %s: %w", ev.EventID, err)
