@@ -152,6 +152,24 @@ type RemoteDeviceLists interface {
 	RemoteDeviceListChanged(ctx context.Context, userID string) error
 }
 
+// RemoteDeviceUpdate is one m.device_list_update EDU.
+type RemoteDeviceUpdate struct {
+	UserID   string          `json:"user_id"`
+	DeviceID string          `json:"device_id"`
+	StreamID int64           `json:"stream_id"`
+	PrevID   []int64         `json:"prev_id"`
+	Deleted  bool            `json:"deleted"`
+	Keys     json.RawMessage `json:"keys"`
+}
+
+// RemoteDeviceUpdates is a RemoteDeviceLists that applies an
+// m.device_list_update to the cached keys of its user when it follows the
+// last update seen (its prev_id names that one's stream_id), and otherwise
+// drops them as RemoteDeviceListChanged does.
+type RemoteDeviceUpdates interface {
+	RemoteDeviceUpdate(ctx context.Context, u RemoteDeviceUpdate) error
+}
+
 // ToDeviceMessage is a to-device message as /sync delivers it.
 type ToDeviceMessage struct {
 	// Pos is its position in the to-device stream.

@@ -67,7 +67,22 @@ func (e *EDUServices) apply(ctx context.Context, origin string, edu EDU) error {
 		return e.presence(ctx, origin, edu.Content)
 	case EDUDirectToDevice:
 		return e.toDevice(ctx, origin, edu.Content)
-	case EDUDeviceListUpdate, EDUSigningKeyUpdate:
+	case EDUDeviceListUpdate:
+		if up, ok := e.DeviceLists.(core.RemoteDeviceUpdates); ok {
+			var u core.RemoteDeviceUpdate
+			if err := json.Unmarshal(edu.Content, &u); err != nil {
+				return err
+			}
+			if err := fromOrigin(u.UserID, origin); err != nil {
+				return err
+			}
+			if u.DeviceID == "" || u.StreamID <= 0 {
+				return errors.New("m.device_list_update without device_id or stream_id")
+			}
+			return up.RemoteDeviceUpdate(ctx, u)
+		}
+		return e.deviceListUpdate(ctx, origin, edu.Content)
+	case EDUSigningKeyUpdate:
 		return e.deviceListUpdate(ctx, origin, edu.Content)
 	}
 	return fmt.Errorf("unknown EDU type %q", edu.Type)
