@@ -278,13 +278,9 @@ func (p *Pipeline) Visibility(ctx context.Context, roomID string) (string, error
 // SetVisibility publishes roomID in the room directory or withdraws it, for
 // a server admin or a member allowed to send m.room.canonical_alias.
 func (p *Pipeline) SetVisibility(ctx context.Context, roomID, userID string, isAdmin bool, visibility string) error {
-	var public bool
-	switch visibility {
-	case "public":
-		public = true
-	case "private":
-	default:
-		return core.ErrInvalidParam.WithMessage("visibility must be public or private")
+	public, err := parseVisibility(visibility)
+	if err != nil {
+		return err
 	}
 	d, err := p.directory()
 	if err != nil {
@@ -309,6 +305,18 @@ func (p *Pipeline) SetVisibility(ctx context.Context, roomID, userID string, isA
 	return err
 }
 
+// parseVisibility reads a directory visibility: true for "public", false
+// for "private", M_INVALID_PARAM otherwise.
+func parseVisibility(visibility string) (bool, error) {
+	switch visibility {
+	case "public":
+		return true, nil
+	case "private":
+		return false, nil
+	}
+	return false, core.ErrInvalidParam.WithMessage("visibility must be public or private")
+}
+
 // PublicRoom is one entry of the published room directory
 // (PublishedRoomsChunk).
 type PublicRoom struct {
@@ -329,13 +337,9 @@ type PublicRoom struct {
 // "Application service room directories"). The caller has checked that
 // the request is the service's.
 func (p *Pipeline) SetNetworkVisibility(ctx context.Context, service, network, roomID, visibility string) error {
-	var public bool
-	switch visibility {
-	case "public":
-		public = true
-	case "private":
-	default:
-		return core.ErrInvalidParam.WithMessage("visibility must be public or private")
+	public, err := parseVisibility(visibility)
+	if err != nil {
+		return err
 	}
 	d, err := p.directory()
 	if err != nil {

@@ -3,14 +3,11 @@ package room
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/url"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
 	"hearth.dev/hearth/core/id"
-	"hearth.dev/hearth/core/pdu"
-	"hearth.dev/hearth/core/roomversion"
 )
 
 // Knocking (room versions 7+): a user asks to be let into a room whose
@@ -59,34 +56,14 @@ func (f *Federation) KnockRemote(ctx context.Context, roomID, userID, reason str
 // knockThrough does make_knock and send_knock with one resident server.
 func (f *Federation) knockThrough(ctx context.Context, server, roomID, userID, reason string) (string, error) {
 	p := f.p
-	var made struct {
-		RoomVersion string          `json:"room_version"`
-		Event       json.RawMessage `json:"event"`
-	}
-	path := "/_matrix/federation/v1/make_knock/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + supportedVersions()
-	if err := f.cfg.Client.Request(ctx, server, "GET", path, nil, &made); err != nil {
-		return "", err
-	}
-	v, err := roomversion.Lookup(roomversion.ID(made.RoomVersion))
-	if err != nil || !v.Knock {
-		return "", core.ErrIncompatibleRoomVer.WithMessage("room %s has version %q, where this server cannot knock", roomID, made.RoomVersion)
-	}
-	content, err := p.memberContent(ctx, eventauth.MembershipKnock, userID, reason)
-	if err != nil {
-		return "", err
-	}
-	js, err := f.fillMembership(v, roomID, userID, content, made.Event)
-	if err != nil {
-		return "", fmt.Errorf("room: make_knock template from %s: %w", server, err)
-	}
-	ev, err := pdu.Parse(v, js)
+	v, js, ev, err := f.makeMembership(ctx, server, eventauth.MembershipKnock, roomID, userID, reason)
 	if err != nil {
 		return "", err
 	}
 	var resp struct {
 		KnockRoomState []json.RawMessage `json:"knock_room_state"`
 	}
-	path = "/_matrix/federation/v1/send_knock/" + url.PathEscape(roomID) + "/" + url.PathEscape(ev.EventID)
+	path := "/_matrix/federation/v1/send_knock/" + url.PathEscape(roomID) + "/" + url.PathEscape(ev.EventID)
 	if err := f.cfg.Client.Request(ctx, server, "PUT", path, json.RawMessage(js), &resp); err != nil {
 		return "", err
 	}

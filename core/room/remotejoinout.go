@@ -127,39 +127,52 @@ func supportedVersions() string {
 	return q.Encode()
 }
 
-// joinThrough does make_join and send_join with one resident server.
-func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, reason string) (string, error) {
-	p := f.p
+// makeMembership asks server for a template of userID's membership event
+// (make_join or make_knock), fills it in with reason and signs it. It
+// returns the room's version, the event's JSON and the event.
+func (f *Federation) makeMembership(ctx context.Context, server, membership, roomID, userID, reason string) (*roomversion.Version, []byte, *pdu.PDU, error) {
 	var made struct {
 		RoomVersion string          `json:"room_version"`
 		Event       json.RawMessage `json:"event"`
 	}
-	path := "/_matrix/federation/v1/make_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + supportedVersions()
+	path := "/_matrix/federation/v1/make_" + membership + "/" + url.PathEscape(roomID) + "/" + url.PathEscape(userID) + "?" + supportedVersions()
 	if err := f.cfg.Client.Request(ctx, server, "GET", path, nil, &made); err != nil {
-		return "", err
+		return nil, nil, nil, err
 	}
 	if made.RoomVersion == "" {
 		made.RoomVersion = "1" // "If not provided, the room version is assumed to be either 1 or 2" (v1 answers)
 	}
 	v, err := roomversion.Lookup(roomversion.ID(made.RoomVersion))
-	if err != nil {
-		return "", core.ErrIncompatibleRoomVer.WithMessage("room %s has version %q, which this server does not support", roomID, made.RoomVersion)
+	switch {
+	case err != nil:
+		return nil, nil, nil, core.ErrIncompatibleRoomVer.WithMessage("room %s has version %q, which this server does not support", roomID, made.RoomVersion)
+	case membership == eventauth.MembershipKnock && !v.Knock:
+		return nil, nil, nil, core.ErrIncompatibleRoomVer.WithMessage("room %s has version %q, where this server cannot knock", roomID, made.RoomVersion)
 	}
-	content, err := p.memberContent(ctx, eventauth.MembershipJoin, userID, reason)
+	content, err := f.p.memberContent(ctx, membership, userID, reason)
 	if err != nil {
-		return "", err
+		return nil, nil, nil, err
 	}
 	js, err := f.fillMembership(v, roomID, userID, content, made.Event)
 	if err != nil {
-		return "", fmt.Errorf("room: make_join template from %s: %w", server, err)
+		return nil, nil, nil, fmt.Errorf("room: make_%s template from %s: %w", membership, server, err)
 	}
 	ev, err := pdu.Parse(v, js)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return v, js, ev, nil
+}
+
+// joinThrough does make_join and send_join with one resident server.
+func (f *Federation) joinThrough(ctx context.Context, server, roomID, userID, reason string) (string, error) {
+	v, js, ev, err := f.makeMembership(ctx, server, eventauth.MembershipJoin, roomID, userID, reason)
 	if err != nil {
 		return "", err
 	}
 	// The answer's events are checked and stored while it is read.
 	j := f.newJoinIntake(ctx, v, roomIDOf(v, ev))
-	path = "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(ev.EventID)
+	path := "/_matrix/federation/v2/send_join/" + url.PathEscape(roomID) + "/" + url.PathEscape(ev.EventID)
 	if err := f.cfg.Client.Request(ctx, server, "PUT", path, json.RawMessage(js), j); err != nil {
 		if j.err != nil {
 			return "", j.err
