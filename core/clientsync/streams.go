@@ -17,7 +17,10 @@ func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom
 	if jr := r.resp.Rooms.Join[roomID]; jr != nil {
 		return jr, nil
 	}
-	if jr := r.quiet[roomID]; jr != nil {
+	if jr, ok := r.quiet[roomID]; ok {
+		if jr == nil {
+			jr = r.quietRoom()
+		}
 		r.resp.Rooms.Join[roomID] = jr
 		delete(r.quiet, roomID)
 		if r.req.UseStateAfter {

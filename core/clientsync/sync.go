@@ -81,7 +81,9 @@ type syncRun struct {
 	newMembers  map[string]bool
 	leftMembers map[string]bool
 	// quiet holds the joined rooms with nothing new in their timeline or
-	// state, sent only if ephemeral events or account data come for them.
+	// state, sent only if ephemeral events or account data come for them;
+	// a nil section is made by joinedSection when needed (most of a
+	// user's rooms are quiet in an incremental sync).
 	quiet map[string]*JoinedRoom
 }
 
@@ -150,15 +152,9 @@ func (r *syncRun) rooms(ctx context.Context) error {
 	rf := &r.filter.Room
 	// Which joined rooms have new events, in one read: the others need no
 	// timeline or state work.
-	var active map[string][]*core.StoredEvent
+	var active map[string]bool
 	if !r.initial() && !r.req.FullState {
-		var ids []string
-		for _, m := range ms {
-			if m.Membership == core.MembershipJoin && m.StreamOrdering <= r.since.Events && rf.MatchRoom(m.RoomID) {
-				ids = append(ids, m.RoomID)
-			}
-		}
-		if active, err = r.s.stores.Timeline.RoomEventsStream(ctx, ids, r.since.Events, r.now.Events, core.Backward, 1); err != nil {
+		if active, err = r.activeRooms(ctx, ms); err != nil {
 			return err
 		}
 	}
@@ -173,8 +169,9 @@ func (r *syncRun) rooms(ctx context.Context) error {
 		case core.MembershipJoin:
 			joined = append(joined, m.RoomID)
 			full := changed || r.req.FullState
-			if !full && active != nil && active[m.RoomID] == nil {
-				r.quiet[m.RoomID] = r.quietRoom()
+			if !full && active != nil && !active[m.RoomID] {
+				// Its section is made only if something comes for it.
+				r.quiet[m.RoomID] = nil
 				continue
 			}
 			if err := r.joinedRoom(ctx, m, full); err != nil {
@@ -211,6 +208,56 @@ func (r *syncRun) rooms(ctx context.Context) error {
 		}
 	}
 	return r.ephemeral(ctx, joined)
+}
+
+// maxMoved is how many events since the since token activeRooms reads
+// through the stream before asking each joined room instead.
+const maxMoved = 500
+
+// streamWalker lists what moved in every room since a position (the event
+// store provides it; see slidingsync.StreamEvents).
+type streamWalker interface {
+	StreamEvents(ctx context.Context, from, to int64, limit int) ([]core.StreamEvent, error)
+}
+
+// activeRooms returns the rooms among ms with a timeline event since the
+// since token. With a short range, it walks the range once: what it costs
+// grows with the events since the last sync, not with the user's rooms
+// (an incremental sync of a user in thousands of rooms, most of them
+// quiet, must not look into each). Otherwise it asks the joined rooms.
+func (r *syncRun) activeRooms(ctx context.Context, ms []core.RoomMembership) (map[string]bool, error) {
+	active := map[string]bool{}
+	if r.since.Events >= r.now.Events {
+		return active, nil
+	}
+	if w, ok := r.s.stores.Timeline.(streamWalker); ok {
+		moved, err := w.StreamEvents(ctx, r.since.Events, r.now.Events, maxMoved)
+		if err != nil {
+			return nil, err
+		}
+		if len(moved) < maxMoved {
+			for _, ev := range moved {
+				if ev.Timeline {
+					active[ev.RoomID] = true
+				}
+			}
+			return active, nil
+		}
+	}
+	var ids []string
+	for _, m := range ms {
+		if m.Membership == core.MembershipJoin && m.StreamOrdering <= r.since.Events && r.filter.Room.MatchRoom(m.RoomID) {
+			ids = append(ids, m.RoomID)
+		}
+	}
+	evs, err := r.s.stores.Timeline.RoomEventsStream(ctx, ids, r.since.Events, r.now.Events, core.Backward, 1)
+	if err != nil {
+		return nil, err
+	}
+	for id := range evs {
+		active[id] = true
+	}
+	return active, nil
 }
 
 // timelineFilter returns the request's timeline filter.
