@@ -200,6 +200,11 @@ type soakInterval struct {
 	rssKiB  int64
 	dbBytes int64
 	secs    float64
+	// cpu is the server's CPU time (user and system) in the interval, or
+	// a negative value when it could not be read.
+	cpu time.Duration
+	// load is the machine's one-minute load average at the interval's end.
+	load string
 }
 
 func pctl(s []time.Duration, p float64) time.Duration {
@@ -207,6 +212,14 @@ func pctl(s []time.Duration, p float64) time.Duration {
 		return 0
 	}
 	return s[min(len(s)-1, int(float64(len(s))*p))]
+}
+
+// perOp is the server CPU time per operation, or "n/a".
+func perOp(cpu time.Duration, ops int) string {
+	if cpu < 0 || ops == 0 {
+		return "n/a"
+	}
+	return ms(cpu / time.Duration(ops))
 }
 
 func ms(d time.Duration) string { return strconv.FormatFloat(d.Seconds()*1000, 'f', 2, 64) + "ms" }
@@ -229,6 +242,46 @@ func rssKiB(pid int) int64 {
 		}
 	}
 	return -1
+}
+
+// cpuTime reads the server's CPU time so far (user and system) from
+// /proc, or -1. The CPU time an operation costs the server depends far
+// less on what else runs on the machine than its latency does.
+func cpuTime(pid int) time.Duration {
+	if pid == 0 {
+		return -1
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// utime and stime are fields 14 and 15, the 12th and 13th after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	// Linux reports clock ticks of USER_HZ, 100 a second on every
+	// architecture Go supports.
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// loadAverage is the first field of /proc/loadavg, or "n/a".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) > 0 {
+		return f[0]
+	}
+	return "n/a"
 }
 
 // soak runs the mixed load for total, reporting every interval.
@@ -318,6 +371,7 @@ func soak(base string, total, interval time.Duration, pid int, dbPath, regToken 
 	errCount := 0
 	start := time.Now()
 	last := start
+	lastCPU := cpuTime(pid)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	end := time.After(total)
@@ -326,10 +380,16 @@ func soak(base string, total, interval time.Duration, pid int, dbPath, regToken 
 		last = now
 		cur.rssKiB = rssKiB(pid)
 		cur.dbBytes = dbBytes(dbPath)
+		cur.load = loadAverage()
+		cur.cpu = -1
+		if c := cpuTime(pid); c >= 0 && lastCPU >= 0 {
+			cur.cpu = c - lastCPU
+			lastCPU = c
+		}
 		slices.Sort(cur.all)
-		line := fmt.Sprintf("[%3d] %7.1f ops/s  p50 %8s  p99 %8s  rss %6.1f MiB  db %7.1f MB  errors %d\n     ",
+		line := fmt.Sprintf("[%3d] %7.1f ops/s  p50 %8s  p99 %8s  rss %6.1f MiB  db %7.1f MB  cpu %s/op  load %s  errors %d\n     ",
 			len(done)+1, float64(cur.ops)/cur.secs, ms(pctl(cur.all, .5)), ms(pctl(cur.all, .99)),
-			float64(cur.rssKiB)/1024, float64(cur.dbBytes)/1e6, cur.errs)
+			float64(cur.rssKiB)/1024, float64(cur.dbBytes)/1e6, perOp(cur.cpu, cur.ops), cur.load, cur.errs)
 		for k, m := range soakMix {
 			slices.Sort(cur.lat[k])
 			line += fmt.Sprintf(" %s %.1f/s %s/%s", m.name, float64(len(cur.lat[k]))/cur.secs,
@@ -385,6 +445,7 @@ func summarize(iv []*soakInterval, took time.Duration) {
 	type window struct {
 		ops          int
 		secs         float64
+		cpu          time.Duration
 		lat          [][]time.Duration
 		rssLo, rssHi int64
 		db           int64
@@ -394,6 +455,11 @@ func summarize(iv []*soakInterval, took time.Duration) {
 		for _, x := range part {
 			w.ops += x.ops
 			w.secs += x.secs
+			if x.cpu < 0 || w.cpu < 0 {
+				w.cpu = -1
+			} else {
+				w.cpu += x.cpu
+			}
 			for k := range soakMix {
 				w.lat[k] = append(w.lat[k], x.lat[k]...)
 			}
@@ -412,6 +478,7 @@ func summarize(iv []*soakInterval, took time.Duration) {
 	f, l := float64(first.ops)/first.secs, float64(lastw.ops)/lastw.secs
 	fmt.Printf("soak: ran %s; first %d intervals %.1f ops/s, last %d %.1f ops/s (%.0f%%)\n",
 		took.Round(time.Second), n, f, n, l, 100*l/f)
+	fmt.Printf("  server CPU per operation: first %s, last %s\n", perOp(first.cpu, first.ops), perOp(lastw.cpu, lastw.ops))
 	fmt.Printf("  server RSS first %.1f–%.1f MiB, last %.1f–%.1f MiB; database %.1f MB at the end\n",
 		float64(first.rssLo)/1024, float64(first.rssHi)/1024, float64(lastw.rssLo)/1024, float64(lastw.rssHi)/1024, float64(lastw.db)/1e6)
 	for k, m := range soakMix {
