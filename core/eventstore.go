@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"math"
+
+	"hearth.dev/hearth/core/push"
 )
 
 // ErrTxnUsed is wrapped by the error PersistEvents returns when an event's
@@ -70,6 +72,11 @@ type NewEvent struct {
 	// Txn, when set, records the client transaction that sent the event,
 	// for idempotent sends.
 	Txn *TxnID
+
+	// Notifications are the local users the event notifies, as their push
+	// rules found before it was stored (PushHook): storage records them in
+	// the event's own write, so a stored event never lacks them.
+	Notifications []push.Notification
 }
 
 // TxnID is a client's transaction: PUT /rooms/{roomId}/send/{type}/{txnId}

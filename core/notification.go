@@ -3,24 +3,96 @@ package core
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
+	"maps"
+	"slices"
+	"time"
 
 	"hearth.dev/hearth/core/push"
 )
 
-// PushHook is the PersistHook of push: each live event that reaches a
-// room's timeline (not backfilled, not an outlier, not rejected nor soft
-// failed) goes through Push's rules for the room's local members; a batch
-// that changes a room's current state makes Push forget what it read of
-// that room first. Failures are logged: the events are stored all the
-// same.
+// PushHook is the PersistPreparer of push: before a batch is stored, each
+// live event that reaches a room's timeline (not backfilled, not an
+// outlier, not rejected nor soft failed) goes through Push's rules for the
+// room's local members, and the notifications ride with the event into its
+// own write (NewEvent.Notifications); after commit they are delivered, and
+// a batch that changed a room's current state makes Push forget what it
+// read of that room. A batch that changes a room's state is evaluated in
+// the state it leaves, read through Rooms, State and Events. Failures are
+// logged: the events are stored all the same.
 type PushHook struct {
-	Push *push.Service
+	Push   *push.Service
+	Rooms  RoomStore
+	State  RoomStateStore
+	Events EventStore
+	// Now is the clock of the notifications' timestamps; nil uses
+	// time.Now.
+	Now func() time.Time
 	// Logger receives push failures; nil uses slog.Default().
 	Logger *slog.Logger
 }
 
-var _ PersistHook = PushHook{}
+var _ PersistPreparer = PushHook{}
+
+func (h PushHook) logError(ctx context.Context, msg string, ev *NewEvent, err error) {
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log.ErrorContext(ctx, msg, "event_id", ev.EventID, "room_id", ev.RoomID, "err", err)
+}
+
+// PreparePersist implements PersistPreparer.
+func (h PushHook) PreparePersist(ctx context.Context, events []NewEvent, opts PersistOptions) {
+	if opts.Backfilled {
+		return
+	}
+	type after struct {
+		state *push.RoomState
+		err   error
+	}
+	var changed map[string]after // rooms whose state the batch changes
+	for i := range events {
+		ev := &events[i]
+		ev.Notifications = nil
+		if ev.Outlier || ev.Rejected != "" || ev.SoftFailed {
+			continue
+		}
+		var state *push.RoomState
+		if changesState(opts, ev.RoomID) {
+			a, ok := changed[ev.RoomID]
+			if !ok {
+				a.state, a.err = h.stateAfter(ctx, ev.RoomID, events, opts)
+				if changed == nil {
+					changed = map[string]after{}
+				}
+				changed[ev.RoomID] = a
+			}
+			if a.err != nil {
+				h.logError(ctx, "push rules on a new event: the room's state", ev, a.err)
+				continue
+			}
+			state = a.state
+		}
+		notes, err := h.Push.Evaluate(ctx, ev.RoomID, ev.EventID, ev.JSON, state)
+		if err != nil {
+			h.logError(ctx, "push rules on a new event", ev, err)
+			continue
+		}
+		if len(notes) > 0 {
+			now := time.Now
+			if h.Now != nil {
+				now = h.Now
+			}
+			ts := now().UnixMilli()
+			for j := range notes {
+				notes[j].TS = ts
+			}
+		}
+		ev.Notifications = notes
+	}
+}
 
 // EventsPersisted implements PersistHook.
 func (h PushHook) EventsPersisted(ctx context.Context, events []NewEvent, opts PersistOptions) {
@@ -29,22 +101,95 @@ func (h PushHook) EventsPersisted(ctx context.Context, events []NewEvent, opts P
 			h.Push.Forget(d.RoomID)
 		}
 	}
-	if opts.Backfilled {
-		return
-	}
 	for i := range events {
 		ev := &events[i]
-		if ev.Outlier || ev.Rejected != "" || ev.SoftFailed {
-			continue
-		}
-		if err := h.Push.Push(ctx, ev.RoomID, ev.EventID, ev.JSON); err != nil {
-			log := h.Logger
-			if log == nil {
-				log = slog.Default()
-			}
-			log.ErrorContext(ctx, "push rules on a new event", "event_id", ev.EventID, "room_id", ev.RoomID, "err", err)
+		if err := h.Push.Deliver(ctx, ev.Notifications); err != nil {
+			h.logError(ctx, "push delivery of a new event", ev, err)
 		}
 	}
+}
+
+// changesState reports whether a batch creates roomID or changes its
+// current state.
+func changesState(opts PersistOptions, roomID string) bool {
+	if opts.NewRoom != nil && opts.NewRoom.RoomID == roomID {
+		return true
+	}
+	for _, d := range opts.CurrentState {
+		if d.RoomID == roomID && len(d.Changes) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// stateAfter reads what push needs of roomID's state as the batch leaves
+// it: the stored current state (none for a room the batch creates) with
+// the batch's changes, the events' JSON from the batch or the store.
+func (h PushHook) stateAfter(ctx context.Context, roomID string, events []NewEvent, opts PersistOptions) (*push.RoomState, error) {
+	if h.Rooms == nil || h.State == nil || h.Events == nil {
+		return nil, errors.New("core: the push hook has no stores to read a room's state with")
+	}
+	current := StateMap{}
+	var version string
+	if opts.NewRoom != nil && opts.NewRoom.RoomID == roomID {
+		version = opts.NewRoom.RoomVersion
+	} else {
+		info, err := h.Rooms.Room(ctx, roomID)
+		if err != nil {
+			return nil, err
+		}
+		version = info.RoomVersion
+		stored, err := h.State.CurrentState(ctx, roomID, StateTypes(push.StateTypes...))
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(current, stored)
+	}
+	for _, d := range opts.CurrentState {
+		if d.RoomID != roomID {
+			continue
+		}
+		for key, id := range d.Changes {
+			switch {
+			case !slices.Contains(push.StateTypes, key.Type):
+			case id == "":
+				delete(current, key)
+			default:
+				current[key] = id
+			}
+		}
+	}
+	batch := make(map[string][]byte, len(events))
+	for i := range events {
+		batch[events[i].EventID] = events[i].JSON
+	}
+	var missing []string
+	for _, id := range current {
+		if _, ok := batch[id]; !ok {
+			missing = append(missing, id)
+		}
+	}
+	var stored map[string]*StoredEvent
+	if len(missing) > 0 {
+		var err error
+		if stored, err = h.Events.Events(ctx, missing); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]push.StateEvent, 0, len(current))
+	for key, id := range current {
+		js, ok := batch[id]
+		if !ok {
+			se := stored[id]
+			if se == nil {
+				continue
+			}
+			js = se.JSON
+		}
+		out = append(out, push.StateEvent{Type: key.Type, StateKey: key.StateKey, JSON: js})
+	}
+	return push.ReadRoomState(version, out)
 }
 
 // PushState reads what push needs of a room's current state from the

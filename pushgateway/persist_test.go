@@ -55,11 +55,11 @@ func persistPath(t testing.TB, r *pushTestRoom, d push.Deliverer) (core.EventSto
 	t.Helper()
 	notes := storage.NewNotificationStore(r.db)
 	svc, err := push.NewService(push.Config{ServerName: "example.org", State: core.PushState(r.events, r.events, r.events),
-		Rules: storage.NewPushRuleStore(r.db), Recorder: notes, Deliverer: d})
+		Rules: storage.NewPushRuleStore(r.db), Deliverer: d})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &core.HookedEventStore{EventStore: r.events, Hooks: []core.PersistHook{core.PushHook{Push: svc}}}, notes
+	return &core.HookedEventStore{EventStore: r.events, Hooks: []core.PersistHook{core.PushHook{Push: svc, Rooms: r.events, State: r.events, Events: r.events}}}, notes
 }
 
 // pushTestRoom is a room of version 11 on a real database: alice (local,
@@ -158,7 +158,7 @@ func TestPersistPath(t *testing.T) {
 	ctx := context.Background()
 	r := newPushTestRoom(t)
 	hook := &recordingDeliverer{}
-	s, _ := persistPath(t, r, hook)
+	s, notes := persistPath(t, r, hook)
 
 	msg := r.event("m.room.message", nil, "@carol:elsewhere.example", `{"body":"hello"}`)
 	mine := r.event("m.room.message", nil, "@alice:example.org", `{"body":"@room","m.mentions":{"room":true}}`)
@@ -221,6 +221,26 @@ func TestPersistPath(t *testing.T) {
 	last := hook.calls[len(hook.calls)-1]
 	if _, ok := last.Room.Recipients[bobID]; ok || last.Room.MemberCount != 2 || last.Event["event_id"] != after.EventID {
 		t.Errorf("after bob left: %+v", last.Room)
+	}
+	// A batch that changes the state is evaluated in the state it leaves
+	// (the rest read from the store): its message sees the new name, and
+	// carol, who joins in it, is no recipient (not local).
+	empty := ""
+	rename := r.event("m.room.name", &empty, "@alice:example.org", `{"name":"Ground Control"}`)
+	carol := "@carol:elsewhere.example"
+	hi := r.event("m.room.message", nil, carol, `{"body":"renamed"}`)
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{rename, hi}, core.PersistOptions{CurrentState: []core.CurrentStateDelta{{
+		RoomID: roomID, Changes: core.StateMap{{Type: "m.room.name"}: rename.EventID},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	last = hook.calls[len(hook.calls)-1]
+	if last.Event["event_id"] != hi.EventID || last.Room.RoomName != "Ground Control" || last.Room.MemberCount != 2 ||
+		!slices.Equal(last.Users, []string{"@alice:example.org"}) || last.Room.SenderDisplayName != "Major Tom" {
+		t.Errorf("message of the renaming batch: room %+v, notifies %v", last.Room, last.Users)
+	}
+	if all, _, err := notes.RoomUnread(ctx, "@alice:example.org", roomID); err != nil || all.Notifications == 0 {
+		t.Errorf("alice's unread = %+v, %v; want the batch's notifications recorded", all, err)
 	}
 }
 

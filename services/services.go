@@ -152,7 +152,6 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	g.PushRules = storage.NewPushRuleStore(db)
 	g.Pushers = storage.NewPusherStore(db)
 	g.Notifications = storage.NewNotificationStore(db)
-	g.Notifications.Now = now
 	g.Receipts = storage.NewReceiptStore(db)
 	g.Presence = storage.NewPresenceStore(db)
 	g.Presence.Now = now
@@ -161,9 +160,11 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 		return nil, err
 	}
 	// The event-persisting path: every live event stored (by the room
-	// pipeline, and by federation) runs the push rules after commit.
+	// pipeline, and by federation) runs the push rules before it is
+	// stored; its notifications are recorded in its own write and go to
+	// the push gateways after commit.
 	if g.Push, err = push.NewService(push.Config{ServerName: name, State: core.PushState(events, events, events),
-		Rules: g.PushRules, Recorder: g.Notifications, Deliverer: g.dispatcher}); err != nil {
+		Rules: g.PushRules, Deliverer: g.dispatcher}); err != nil {
 		g.Close()
 		return nil, err
 	}
@@ -177,7 +178,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	if mods == nil {
 		mods = core.NoModules{}
 	}
-	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Logger: cfg.Logger}, mods}}
+	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Rooms: events, State: events, Events: events, Now: now, Logger: cfg.Logger}, mods}}
 	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Profiles: g.Profiles,
 		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites, Modules: mods}, room.Stores{
 		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,

@@ -222,6 +222,11 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 		if err := p.markSent(ev, room, so); err != nil {
 			return 0, err
 		}
+		if p.live && len(ev.Notifications) > 0 {
+			if err := recordNotifications(p.ctx, p.q, nid, room, so, ev.Notifications, receivedTS(ev)); err != nil {
+				return 0, err
+			}
+		}
 	}
 	if p.live {
 		if err := p.passFederation(ev, room, so); err != nil {
@@ -283,19 +288,20 @@ func (p *persister) markSent(ev *core.NewEvent, room, so int64) error {
 	if _, domain, _ := strings.Cut(ev.Sender, ":"); err != nil || !ok || domain != name {
 		return err // without a server name, no sender is known to be local
 	}
-	received := ev.ReceivedTS
-	if received == 0 {
-		received = time.Now().UnixMilli()
+	return markSent(p.ctx, p.q, ev.Sender, room, ev.EventID, so, eventThread(ev.JSON), receivedTS(ev))
+}
+
+// receivedTS is when the server received or created ev, now if unset.
+func receivedTS(ev *core.NewEvent) int64 {
+	if ev.ReceivedTS != 0 {
+		return ev.ReceivedTS
 	}
-	return markSent(p.ctx, p.q, ev.Sender, room, ev.EventID, so, eventThread(ev.JSON), received)
+	return time.Now().UnixMilli()
 }
 
 // insert writes a new event's rows, except what only non-outliers get.
 func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullString) (int64, error) {
-	received := ev.ReceivedTS
-	if received == 0 {
-		received = time.Now().UnixMilli()
-	}
+	received := receivedTS(ev)
 	var stateKey sql.NullString
 	if ev.StateKey != nil {
 		stateKey = sql.NullString{String: *ev.StateKey, Valid: true}

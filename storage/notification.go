@@ -7,26 +7,23 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/clientsync"
 	"hearth.dev/hearth/core/push"
 )
 
-// NotificationStore keeps the notifications push.Service finds: it
-// records them (push.Recorder), counts the unread ones and lists them for
-// GET /notifications (core.NotificationStore), and is the notification
-// source of core/clientsync for /sync's unread counts.
+// NotificationStore reads the notifications push.Service finds (the event
+// store records them with their event, from NewEvent.Notifications): it
+// counts the unread ones and lists them for GET /notifications
+// (core.NotificationStore), and is the notification source of
+// core/clientsync for /sync's unread counts.
 type NotificationStore struct {
 	db *DB
-	// Now is the clock; nil uses time.Now.
-	Now func() time.Time
 }
 
 var (
 	_ core.NotificationStore        = (*NotificationStore)(nil)
-	_ push.Recorder                 = (*NotificationStore)(nil)
 	_ clientsync.NotificationSource = (*NotificationStore)(nil)
 )
 
@@ -35,40 +32,31 @@ func NewNotificationStore(db *DB) *NotificationStore {
 	return &NotificationStore{db: db}
 }
 
-func (s *NotificationStore) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
-
 const sqlPushActionInsert = `INSERT INTO event_push_actions (user_id, event_nid, room_nid, stream_ordering, thread_id, actions, highlight, ts)
 	VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (user_id, event_nid) DO NOTHING`
 
-// RecordNotifications implements push.Recorder.
-func (s *NotificationStore) RecordNotifications(ctx context.Context, roomID, eventID, thread string, notes []push.Notification) error {
-	if len(notes) == 0 {
-		return nil
-	}
-	stored, err := findRoomEvent(ctx, s.db.Cached(), roomID, eventID)
-	if err != nil {
-		return err
-	}
-	ts := s.now().UnixMilli()
-	return s.db.Write(ctx, func(q Queryer) error {
-		for i := range notes {
-			n := &notes[i]
-			actions, err := json.Marshal(n.Actions.Raw)
-			if err != nil {
-				return fmt.Errorf("storage: push actions: %w", err)
-			}
-			if _, err := q.ExecContext(ctx, sqlPushActionInsert, n.UserID, stored.nid, stored.roomNID, stored.stream,
-				thread, string(actions), n.Actions.Highlight, ts); err != nil {
-				return fmt.Errorf("storage: push actions: %w", err)
-			}
+// recordNotifications records notes, the notifications the push rules
+// found for the event nid of room at stream position stream, in the
+// transaction that stores the event: an event is never stored without
+// them, and they cost no write of their own. A notification without a
+// time takes ts.
+func recordNotifications(ctx context.Context, q Queryer, nid, room, stream int64, notes []push.Notification, ts int64) error {
+	for i := range notes {
+		n := &notes[i]
+		at := n.TS
+		if at == 0 {
+			at = ts
 		}
-		return nil
-	})
+		actions, err := json.Marshal(n.Actions.Raw)
+		if err != nil {
+			return fmt.Errorf("storage: push actions: %w", err)
+		}
+		if _, err := q.ExecContext(ctx, sqlPushActionInsert, n.UserID, nid, room, stream,
+			n.Thread, string(actions), n.Actions.Highlight, at); err != nil {
+			return fmt.Errorf("storage: push actions: %w", err)
+		}
+	}
+	return nil
 }
 
 // receiptSent is the receipt type of the read position a user's own event

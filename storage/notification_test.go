@@ -11,11 +11,11 @@ import (
 	"hearth.dev/hearth/core/push"
 )
 
-// newNotifier returns the push service that records into s with the rules
-// of db; the tests hand it each event's room, so it reads no state.
-func newNotifier(t *testing.T, db *DB, s *NotificationStore) *push.Service {
+// newNotifier returns the push service with the rules of db; the tests
+// hand it each event's room, so it reads no state.
+func newNotifier(t *testing.T, db *DB) *push.Service {
 	t.Helper()
-	svc, err := push.NewService(push.Config{ServerName: "example.org", Rules: NewPushRuleStore(db), Recorder: s,
+	svc, err := push.NewService(push.Config{ServerName: "example.org", Rules: NewPushRuleStore(db),
 		State: func(context.Context, string, []string) (string, []push.StateEvent, error) {
 			return "", nil, errors.New("no room state in this test")
 		}})
@@ -25,27 +25,48 @@ func newNotifier(t *testing.T, db *DB, s *NotificationStore) *push.Service {
 	return svc
 }
 
-func TestNotificationCounts(t *testing.T) {
+// notifiedPushRoom is newPushRoomFixture whose events carry the
+// notifications the push rules of pr's recipients find, as the push hook
+// hands them to storage, which records them in the events' write. Only
+// m1 to m3 (bob's) are stored; m4 (alice's, which marks what precedes it
+// read for her) is left for the test to store, from f.events.
+func notifiedPushRoom(t *testing.T, pr push.RoomContext) (*pushRoomFixture, map[string][]push.Notification) {
+	t.Helper()
 	ctx := context.Background()
-	f := newPushRoomFixture(t)
-	db := f.es.db
-	s := NewNotificationStore(db)
-	svc := newNotifier(t, db, s)
-	receipts := NewReceiptStore(db)
-	room := f.room.id
-	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
-
-	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
+	f, _ := buildPushRoomFixture(t)
+	svc := newNotifier(t, f.es.db)
+	found := map[string][]push.Notification{}
 	for _, name := range []string{"m1", "m2", "m3", "m4"} {
+		ev := f.events[name]
 		pr := pr
-		if name == "m4" {
+		if ev.Sender == alice {
 			// alice's own message; her sending it is tested below.
 			pr.Recipients = map[string]string{bob: "Bob"}
 		}
-		got, err := svc.Notify(ctx, room, f.json(name), pr)
+		notes, err := svc.Notify(ctx, f.room.id, f.json(name), pr)
 		if err != nil {
 			t.Fatalf("Notify(%s): %v", name, err)
 		}
+		ev.Notifications = notes
+		f.events[name] = ev
+		found[name] = notes
+	}
+	f.room.persist(core.PersistOptions{}, f.events["m1"], f.events["m2"], f.events["m3"])
+	return f, found
+}
+
+func TestNotificationCounts(t *testing.T) {
+	ctx := context.Background()
+	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+	f, found := notifiedPushRoom(t, pr)
+	db := f.es.db
+	s := NewNotificationStore(db)
+	receipts := NewReceiptStore(db)
+	room := f.room.id
+
+	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
+	for _, name := range []string{"m1", "m2", "m3", "m4"} {
+		got := found[name]
 		var users []string
 		for _, n := range got {
 			users = append(users, n.UserID)
@@ -60,12 +81,8 @@ func TestNotificationCounts(t *testing.T) {
 			t.Errorf("m2 notification = %+v, want a highlight", got)
 		}
 	}
-	// Recording again changes nothing.
-	if _, err := svc.Notify(ctx, room, f.json("m1"), pr); err != nil {
-		t.Fatal(err)
-	}
-	_, err := svc.Notify(ctx, room, []byte(`{"event_id":"$nope","sender":"@bob:example.org","type":"m.room.message"}`), pr)
-	wantErrIs(t, "unknown event", err, core.ErrNotFound)
+	// Storing an event again records nothing more.
+	f.room.persist(core.PersistOptions{}, f.events["m1"])
 
 	type counts struct {
 		all    core.UnreadCounts
@@ -105,6 +122,10 @@ func TestNotificationCounts(t *testing.T) {
 	receipt(core.ReceiptRead, "m3", thread)
 	check("thread read", counts{core.UnreadCounts{}, map[string]core.UnreadCounts{}})
 
+	// alice's own message notifies bob; alice has read everything before
+	// it already.
+	f.room.persist(core.PersistOptions{}, f.events["m4"])
+	check("alice's message", counts{core.UnreadCounts{}, map[string]core.UnreadCounts{}})
 	if all, _, err := s.RoomUnread(ctx, bob, room); err != nil || all.Notifications != 1 {
 		t.Errorf("bob's counts = %+v, %v; want 1", all, err)
 	}
@@ -142,27 +163,18 @@ func TestNotificationCounts(t *testing.T) {
 // others (or the receipt stream) see.
 func TestSendingMarksRead(t *testing.T) {
 	ctx := context.Background()
-	f := newPushRoomFixture(t)
+	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
+	f, _ := notifiedPushRoom(t, pr)
 	db := f.es.db
 	s := NewNotificationStore(db)
-	svc := newNotifier(t, db, s)
 	receipts := NewReceiptStore(db)
 	room := f.room.id
-	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
-	for _, name := range []string{"m1", "m2", "m3"} {
-		if _, err := svc.Notify(ctx, room, f.json(name), pr); err != nil {
-			t.Fatal(err)
-		}
-	}
 	all, th, err := s.RoomUnread(ctx, alice, room)
 	if err != nil || all.Notifications != 3 {
 		t.Fatalf("before alice's message: %+v %v, %v; want 3 unread", all, th, err)
 	}
 	before, _ := receipts.ReceiptPosition(ctx)
-	m5 := f.room.msg("m5", 5, "m4")
-	m5.Sender = alice
-	m5.JSON = eventJSON(&m5, `{"msgtype":"m.text","body":"mine again"}`)
-	f.room.persist(core.PersistOptions{}, m5)
+	f.room.persist(core.PersistOptions{}, f.events["m4"])
 	all, th, err = s.RoomUnread(ctx, alice, room)
 	want := map[string]core.UnreadCounts{eventID("m1"): {Notifications: 1}}
 	if err != nil || all.Notifications != 1 || !cmp.Equal(th, want) {

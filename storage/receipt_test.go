@@ -27,6 +27,15 @@ const (
 
 func newPushRoomFixture(t *testing.T) *pushRoomFixture {
 	t.Helper()
+	f, events := buildPushRoomFixture(t)
+	f.room.persist(core.PersistOptions{}, events...)
+	return f
+}
+
+// buildPushRoomFixture is newPushRoomFixture with the events m1 to m4 not
+// yet stored: they are returned in order.
+func buildPushRoomFixture(t *testing.T) (*pushRoomFixture, []core.NewEvent) {
+	t.Helper()
 	es := newTestStore(t)
 	r := newTestRoom(t, es, "push")
 	f := &pushRoomFixture{es: es, room: r, events: map[string]core.NewEvent{}}
@@ -44,8 +53,7 @@ func newPushRoomFixture(t *testing.T) *pushRoomFixture {
 	m2 := msg("m2", 2, bob, `{"msgtype":"m.text","body":"hey alice","m.mentions":{"user_ids":["`+alice+`"]}}`, "m1")
 	m3 := msg("m3", 3, bob, `{"msgtype":"m.text","body":"in thread","m.relates_to":{"rel_type":"m.thread","event_id":"`+eventID("m1")+`"}}`, "m2")
 	m4 := msg("m4", 4, alice, `{"msgtype":"m.text","body":"mine"}`, "m3")
-	r.persist(core.PersistOptions{}, m1, m2, m3, m4)
-	return f
+	return f, []core.NewEvent{m1, m2, m3, m4}
 }
 
 // json returns the event's JSON with its event_id, as the room pipeline

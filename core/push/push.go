@@ -11,10 +11,10 @@
 // It also holds the whole line from a new event to its notifications: the
 // room context the rules need (members, display names, power levels,
 // member count, read from the room's current state), and Service, which
-// evaluates each local member's rules on each new live event, has the
-// notifications recorded (Recorder, implemented by storage) and hands them
-// to a Deliverer (the push gateways). Service is called by core.PushHook on
-// the event-persisting path, after commit.
+// evaluates each local member's rules on each new live event before it is
+// stored (storage records the notifications in the event's own write) and
+// hands them to a Deliverer (the push gateways) after commit. Service is
+// called by core.PushHook on the event-persisting path.
 //
 // The package does no I/O of its own: it reads and writes through the small
 // interfaces it declares. Importing it has no side effects.

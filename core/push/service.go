@@ -7,16 +7,22 @@ import (
 	"sync"
 )
 
-// Notification is an event that notifies one user, as Service.Notify found
-// it.
+// Notification is an event that notifies one user, as Service.Evaluate
+// found it.
 type Notification struct {
 	UserID  string
 	RoomID  string
 	EventID string
+	// Thread is the event's thread as receipts name it: the root of its
+	// m.thread relation, else "main".
+	Thread string
 	// Event is the event's JSON with its event_id.
 	Event   []byte
 	Actions Actions
 	Room    RoomContext
+	// TS is when the notification was found, in milliseconds since the
+	// epoch (0: when it is recorded).
+	TS int64
 }
 
 // StateFunc reads roomID's version and its current state events of the
@@ -30,40 +36,28 @@ type RuleSource interface {
 	Evaluator(ctx context.Context, userID string) (*Evaluator, error)
 }
 
-// Recorder keeps notifications: unread counts and GET /notifications.
-// Moving a sender's read position up to their own event ("When the user
-// updates their read receipt (either by using the API or by sending an
-// event), notifications prior to and including that event MUST be marked
-// as read") is not the Recorder's: the event store does it in the event's
-// own transaction.
-type Recorder interface {
-	// RecordNotifications records notes, the notifications of one stored
-	// event of roomID in thread. It returns an error wrapping the not-found
-	// error if the event is not stored.
-	RecordNotifications(ctx context.Context, roomID, eventID, thread string, notes []Notification) error
-}
-
 // Deliverer hands recorded notifications on (to push gateways).
 type Deliverer interface {
 	Deliver(ctx context.Context, notes []Notification) error
 }
 
-// Config are what a Service works with. ServerName, State, Rules and
-// Recorder are required; Deliverer is optional.
+// Config are what a Service works with. ServerName, State and Rules are
+// required; Deliverer is optional.
 type Config struct {
 	// ServerName is the local server: its users are the recipients.
 	ServerName string
 	State      StateFunc
 	Rules      RuleSource
-	Recorder   Recorder
 	Deliverer  Deliverer
 }
 
 // Service runs the push rules of a room's local members on each new event
-// of the room, has the notifications recorded and hands them to the
-// deliverer. It keeps what it read of each room's state until Forget is
-// called for the room: every change of a room's current state must be
-// reported (the event-persisting path does it after commit).
+// of the room before it is stored (the event's own write records the
+// notifications, so an event is never stored without them), and hands the
+// notifications to the deliverer once the write is committed. It keeps
+// what it read of each room's state until Forget is called for the room:
+// every change of a room's current state must be reported (the
+// event-persisting path does it after commit).
 type Service struct {
 	cfg Config
 
@@ -76,8 +70,8 @@ const maxCachedRooms = 1024
 
 // NewService returns a Service over cfg.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.ServerName == "" || cfg.State == nil || cfg.Rules == nil || cfg.Recorder == nil {
-		return nil, errors.New("push: a service needs the server name, room state, rules and recorder")
+	if cfg.ServerName == "" || cfg.State == nil || cfg.Rules == nil {
+		return nil, errors.New("push: a service needs the server name, room state and rules")
 	}
 	return &Service{cfg: cfg}, nil
 }
@@ -118,19 +112,25 @@ func (s *Service) Room(ctx context.Context, roomID, sender string) (RoomContext,
 	return rs.Context(sender, s.isLocal), nil
 }
 
-// Push runs the push rules on a new live event of roomID (its JSON in
-// federation format, with or without event_id): the joined local members,
-// and the local target of an invite, are its recipients.
-func (s *Service) Push(ctx context.Context, roomID, eventID string, event []byte) error {
+// Evaluate runs the push rules on a new live event of roomID (its JSON in
+// federation format, with or without event_id) and returns the
+// notifications, for the event's write to record: the joined local
+// members, and the local target of an invite, are its recipients. state,
+// when not nil, is the room's state to evaluate in (the state the event's
+// batch leaves, when the batch changes it); nil uses the room's current
+// state.
+func (s *Service) Evaluate(ctx context.Context, roomID, eventID string, event []byte, state *RoomState) ([]Notification, error) {
 	js := WithEventID(event, eventID)
 	ev, err := NewEvent(js)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sender, _ := ev.String([]string{"sender"})
-	room, err := s.Room(ctx, roomID, sender)
-	if err != nil {
-		return err
+	var room RoomContext
+	if state != nil {
+		room = state.Context(sender, s.isLocal)
+	} else if room, err = s.Room(ctx, roomID, sender); err != nil {
+		return nil, err
 	}
 	if typ, _ := ev.String([]string{"type"}); typ == "m.room.member" {
 		target, hasKey := ev.String([]string{"state_key"})
@@ -141,24 +141,22 @@ func (s *Service) Push(ctx context.Context, roomID, eventID string, event []byte
 			}
 		}
 	}
-	_, err = s.notify(ctx, roomID, eventID, js, ev, room)
-	return err
+	return s.evaluate(ctx, roomID, eventID, js, ev, room)
 }
 
 // Notify evaluates event (its JSON with event_id) of roomID for each of
-// room.Recipients but the sender against their push rules, records the
-// notifications, hands them to the deliverer and returns them. It returns
-// an error if an event that notifies is not stored.
+// room.Recipients but the sender against their push rules and returns the
+// notifications, as Evaluate does in a room context the caller read.
 func (s *Service) Notify(ctx context.Context, roomID string, event []byte, room RoomContext) ([]Notification, error) {
 	ev, err := NewEvent(event)
 	if err != nil {
 		return nil, err
 	}
 	eventID, _ := ev.String([]string{"event_id"})
-	return s.notify(ctx, roomID, eventID, event, ev, room)
+	return s.evaluate(ctx, roomID, eventID, event, ev, room)
 }
 
-func (s *Service) notify(ctx context.Context, roomID, eventID string, js []byte, ev *Event, room RoomContext) ([]Notification, error) {
+func (s *Service) evaluate(ctx context.Context, roomID, eventID string, js []byte, ev *Event, room RoomContext) ([]Notification, error) {
 	sender, _ := ev.String([]string{"sender"})
 	thread := ev.ThreadID()
 	levels := NotificationLevels(room.PowerLevels)
@@ -178,18 +176,16 @@ func (s *Service) notify(ctx context.Context, roomID, eventID string, js []byte,
 		if !res.Matched || !res.Actions.Notify {
 			continue
 		}
-		out = append(out, Notification{UserID: user, RoomID: roomID, EventID: eventID, Event: js, Actions: res.Actions, Room: room})
-	}
-	if len(out) == 0 {
-		return nil, nil
-	}
-	if err := s.cfg.Recorder.RecordNotifications(ctx, roomID, eventID, thread, out); err != nil {
-		return nil, err
-	}
-	if s.cfg.Deliverer != nil {
-		if err := s.cfg.Deliverer.Deliver(ctx, out); err != nil {
-			return out, err
-		}
+		out = append(out, Notification{UserID: user, RoomID: roomID, EventID: eventID, Thread: thread, Event: js, Actions: res.Actions, Room: room})
 	}
 	return out, nil
+}
+
+// Deliver hands notes, recorded with their event, to the deliverer (if
+// any).
+func (s *Service) Deliver(ctx context.Context, notes []Notification) error {
+	if s.cfg.Deliverer == nil || len(notes) == 0 {
+		return nil
+	}
+	return s.cfg.Deliverer.Deliver(ctx, notes)
 }

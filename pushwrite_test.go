@@ -1,0 +1,86 @@
+package hearth
+
+import (
+	"context"
+	"log/slog"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+)
+
+// TestNotificationsInTheEventsWrite: a message that notifies another local
+// member is stored with the notification in its own write, so no crash
+// can leave the event without it. Through Open on real files: a send that
+// notifies costs the writer no more writes than one that does not, the
+// notification row is there as soon as the send is answered, and it is
+// on disk when the homeserver opens again.
+func TestNotificationsInTheEventsWrite(t *testing.T) {
+	ctx := context.Background()
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	open := func() (*Homeserver, moduleClient) {
+		t.Helper()
+		hs, err := Open(ctx, cfg, OpenOptions{Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(hs.Handler)
+		t.Cleanup(srv.Close)
+		return hs, moduleClient{t: t, base: srv.URL}
+	}
+	hs, c := open()
+	alice := moduleUser(t, hs, "alice", false)
+	bob := moduleUser(t, hs, "bob", false)
+	aliceID := "@alice:" + hs.ServerName
+	newRoom := func() string {
+		return c.ok("POST", "/_matrix/client/v3/createRoom", bob, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	}
+	shared, alone := newRoom(), newRoom()
+	c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(shared), alice, map[string]any{})
+	send := func(room, txn string) string {
+		t.Helper()
+		return c.ok("PUT", sendPath(room, txn), bob, map[string]any{"msgtype": "m.text", "body": txn})["event_id"].(string)
+	}
+	notified := func(eventID string) int {
+		t.Helper()
+		var n int
+		err := hs.services.DB.Reader().QueryRowContext(ctx, `SELECT count(*) FROM event_push_actions a
+			JOIN events e ON e.event_nid = a.event_nid WHERE e.event_id = ? AND a.user_id = ?`, eventID, aliceID).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	// The first sends of each room read what later ones find cached.
+	send(alone, "warm-1")
+	send(shared, "warm-2")
+	writes := func(room, txn string) (uint64, string) {
+		before := hs.services.DB.WriterStats().Writes
+		id := send(room, txn)
+		return hs.services.DB.WriterStats().Writes - before, id
+	}
+	for i := range 3 {
+		quiet, _ := writes(alone, "alone-"+string(rune('a'+i)))
+		loud, id := writes(shared, "shared-"+string(rune('a'+i)))
+		if loud != quiet {
+			t.Errorf("send %d: a message that notifies took %d writes, one that does not %d", i, loud, quiet)
+		}
+		if n := notified(id); n != 1 {
+			t.Errorf("send %d: alice has %d notifications of %s once it is answered, want 1", i, n, id)
+		}
+	}
+	last := send(shared, "last")
+	if err := hs.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	hs, c = open()
+	defer hs.Close()
+	if n := notified(last); n != 1 {
+		t.Errorf("after reopening: alice has %d notifications of %s, want 1", n, last)
+	}
+	list := c.ok("GET", "/_matrix/client/v3/notifications?limit=1", alice, nil)["notifications"].([]any)
+	if len(list) != 1 || list[0].(map[string]any)["event"].(map[string]any)["event_id"] != last {
+		t.Errorf("GET /notifications after reopening = %v, want %s first", list, last)
+	}
+}
