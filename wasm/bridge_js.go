@@ -9,6 +9,7 @@ import (
 
 	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/wasm/opfs"
 )
 
 // Error codes the bridge reports in err.code; web/ui/hearth.js turns them
@@ -263,11 +264,21 @@ func statusValue(st status) any {
 		"goHeapBytes": float64(st.GoHeapBytes),
 		"goSysBytes":  float64(st.GoSysBytes),
 		"relay":       map[string]any{"state": st.Relay.State, "queued": st.Relay.Queued},
+		"opfs":        opfsStatsValue(opfs.ReadStats()),
 	}
 	if st.OwnerCreated != "" {
 		m["ownerCreated"] = st.OwnerCreated
 	}
 	return m
+}
+
+// opfsStatsValue is the OPFS VFS's call counts since the worker started:
+// {reads, writes, writeBytes, flushes, sizes, truncates}.
+func opfsStatsValue(s opfs.Stats) any {
+	return map[string]any{
+		"reads": float64(s.Reads), "writes": float64(s.Writes), "writeBytes": float64(s.WriteBytes),
+		"flushes": float64(s.Flushes), "sizes": float64(s.Sizes), "truncates": float64(s.Truncates),
+	}
 }
 
 // responseValue is {status, headers: [[name, value]...], body: Uint8Array}.

@@ -59,6 +59,21 @@ func Call(v js.Value, method string, args ...any) (r js.Value, err error) {
 	return v.Call(method, args...), nil
 }
 
+// Invoke calls the function fn, turning a JavaScript exception into an
+// error as Call does.
+func Invoke(fn js.Value, args ...any) (r js.Value, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			e, ok := p.(js.Error)
+			if !ok {
+				panic(p)
+			}
+			err = ToError(e.Value)
+		}
+	}()
+	return fn.Invoke(args...), nil
+}
+
 // await calls method on v, which returns a promise, and blocks the calling
 // goroutine until the promise settles. The Go runtime keeps running the
 // JavaScript event loop meanwhile, so this works on any ordinary goroutine;

@@ -44,8 +44,13 @@
 //
 // # Durability
 //
-// Writes go straight to the OPFS file, so they survive the worker or tab
-// being killed. Sync (SQLite's xSync) calls the handle's flush(), which asks
+// Writes go to the OPFS file before SQLite is told they are done, so they
+// survive the worker or tab being killed. A WAL's frames are the exception
+// that keeps this promise at lower cost: they are gathered in memory and
+// written in one call when a transaction's commit frame is complete (and
+// before any other use of the file), so a committed transaction is in the
+// file when its commit returns, and a crash mid-transaction leaves at most
+// frames without a commit, which SQLite ignores. Sync (SQLite's xSync) calls the handle's flush(), which asks
 // the browser to persist the file to the device, the equivalent of fsync:
 // with synchronous=FULL every commit is flushed; with WAL and
 // synchronous=NORMAL only checkpoints are, and a power loss may drop the last

@@ -2,6 +2,7 @@ package vfstest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"testing"
@@ -15,7 +16,8 @@ func Run(t *testing.T, vfsName string) {
 	if vfs.Find(vfsName) == nil {
 		t.Fatalf("VFS %q is not registered", vfsName)
 	}
-	t.Run("File", func(t *testing.T) { testFile(t, vfsName) })
+	t.Run("File", func(t *testing.T) { testFile(t, vfsName, vfs.OPEN_MAIN_DB) })
+	t.Run("FileWAL", func(t *testing.T) { testFile(t, vfsName, vfs.OPEN_WAL) })
 	t.Run("OpenMissing", func(t *testing.T) { testOpenMissing(t, vfsName) })
 	t.Run("Locks", func(t *testing.T) { testLocks(t, vfsName) })
 	t.Run("WALExclusive", func(t *testing.T) { testWALExclusive(t, vfsName) })
@@ -50,6 +52,15 @@ func fileSize(t *testing.T, f vfs.File) int64 {
 	return n
 }
 
+// frameHeader returns a WAL frame header for page pgno; dbSize is non-zero
+// on the last frame of a commit. The salts and checksums are left zero.
+func frameHeader(pgno, dbSize uint32) []byte {
+	h := make([]byte, 24)
+	binary.BigEndian.PutUint32(h[0:], pgno)
+	binary.BigEndian.PutUint32(h[4:], dbSize)
+	return h
+}
+
 // pattern returns n bytes that differ from one offset to the next.
 func pattern(n int, seed byte) []byte {
 	b := make([]byte, n)
@@ -59,11 +70,15 @@ func pattern(n int, seed byte) []byte {
 	return b
 }
 
-// testFile drives one file through writes, reads, truncation and a reopen,
-// comparing it with a byte slice that models the same operations.
-func testFile(t *testing.T, vfsName string) {
+// testFile drives one file of the given kind (vfs.OPEN_MAIN_DB or
+// vfs.OPEN_WAL) through writes, reads, truncation and a reopen, comparing
+// it with a byte slice that models the same operations.
+func testFile(t *testing.T, vfsName string, kind vfs.OpenFlag) {
 	path := Fresh(t, vfsName)
-	f := openFile(t, vfsName, path, fileFlags)
+	if kind == vfs.OPEN_WAL {
+		path += "-wal"
+	}
+	f := openFile(t, vfsName, path, kind|vfs.OPEN_READWRITE|vfs.OPEN_CREATE)
 	defer func() {
 		if f != nil {
 			f.Close()
@@ -122,6 +137,36 @@ func testFile(t *testing.T, vfsName string) {
 		{"write after growth", func() { write(69990, pattern(20, 9)) }},
 		{"truncate to zero", func() { truncate(0) }},
 		{"write again", func() { write(100, pattern(5000, 3)) }},
+		// SQLite writes a WAL as a 32-byte header, then each frame as a
+		// 24-byte header and its page; the second word of the header of
+		// a transaction's last frame is the database size (non-zero).
+		{"WAL header and frames without a commit", func() {
+			truncate(0)
+			write(0, pattern(32, 4))
+			for i := 0; i < 3; i++ {
+				write(32+i*(24+4096), frameHeader(uint32(i+1), 0))
+				write(32+i*(24+4096)+24, pattern(4096, byte(10+i)))
+			}
+		}},
+		{"frames up to a commit", func() {
+			for i := 3; i < 6; i++ {
+				size := uint32(0)
+				if i == 5 {
+					size = 6
+				}
+				write(32+i*(24+4096), frameHeader(uint32(i+1), size))
+				write(32+i*(24+4096)+24, pattern(4096, byte(10+i)))
+			}
+		}},
+		{"a page rewritten in place, then a commit", func() {
+			write(32+24, pattern(4096, 30))
+			write(32+6*(24+4096), frameHeader(7, 7))
+			write(32+6*(24+4096)+24, pattern(4096, 31))
+		}},
+		{"a frame over an old one after a rollback", func() {
+			write(32+5*(24+4096), frameHeader(6, 0))
+			write(32+5*(24+4096)+24, pattern(4096, 32))
+		}},
 	}
 	for _, s := range steps {
 		s.do()
@@ -149,7 +194,7 @@ func testFile(t *testing.T, vfsName string) {
 	f = nil
 
 	// The contents outlive the handle.
-	f = openFile(t, vfsName, path, vfs.OPEN_MAIN_DB|vfs.OPEN_READWRITE)
+	f = openFile(t, vfsName, path, kind|vfs.OPEN_READWRITE)
 	check("reopen")
 	if ok, err := vfs.Find(vfsName).Access(path, vfs.ACCESS_EXISTS); !ok || err != nil {
 		t.Errorf("Access(%q) while open = %v, %v; want true, nil", path, ok, err)

@@ -21,6 +21,10 @@ const KillMarker = "HEARTH-TEST: terminate-worker"
 const (
 	persistPath = "/persist.db"
 	crashPath   = "/crash.db"
+	// commitsPath takes small commits, one row each, the last of them
+	// just before the crash, with nothing read or synced in between.
+	commitsPath = "/crash-commits.db"
+	commitRows  = 50
 	// crashRows rows are committed before the simulated crash.
 	crashRows = 6000
 	// uncommittedFrom is the first id of the rows of the transaction that
@@ -135,6 +139,16 @@ func phaseCrash(t *testing.T, vfsName string) {
 	if after := walSize(); after <= before {
 		t.Fatalf("WAL size %d after the uncommitted inserts, want more than %d", after, before)
 	}
+
+	// Small commits right before the crash, as a tab's sends are: each is
+	// in the file when its commit returns, so all of them survive.
+	Remove(t, vfsName, commitsPath)
+	small := Open(t, vfsName, commitsPath, WAL...)
+	mustExec(t, small, rowsSchema)
+	for i := range commitRows {
+		mustExec(t, small, "INSERT INTO rows (id, name, n) VALUES (?, ?, ?)", i, fmt.Sprintf("row %d", i), i)
+	}
+
 	fmt.Println(KillMarker)
 	// The harness terminates the worker now; wait for it.
 	for {
@@ -156,6 +170,13 @@ func phaseCrashVerify(t *testing.T, vfsName string) {
 		t.Errorf("blob differs after the crash (%d bytes)", len(blob))
 	}
 	checkIntegrity(t, db)
+	small := Open(t, vfsName, commitsPath, WAL...)
+	if got := queryInt(t, small, "SELECT count(*) FROM rows"); got != commitRows {
+		t.Errorf("%d of the %d small commits made right before the crash survived it", got, commitRows)
+	}
+	checkIntegrity(t, small)
+	small.Close()
+	Remove(t, vfsName, commitsPath)
 	// The database takes new writes.
 	fillRows(t, db, crashRows, crashRows+10, 10)
 	checkRows(t, db, crashRows+10)

@@ -1,0 +1,125 @@
+package opfs
+
+import (
+	"bytes"
+	"encoding/binary"
+	"syscall/js"
+	"testing"
+
+	"github.com/ncruces/go-sqlite3/vfs"
+
+	"hearth.dev/hearth/wasm/jsvfs"
+)
+
+// walFile opens a fresh WAL file below SQLite and removes it at cleanup.
+func walFile(t *testing.T, p string) *file {
+	t.Helper()
+	fsVFS{}.Delete(p, false)
+	f, _, err := fsVFS{}.Open(p, vfs.OPEN_WAL|vfs.OPEN_READWRITE|vfs.OPEN_CREATE)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		fsVFS{}.Delete(p, false)
+	})
+	return f.(*file)
+}
+
+func frame(pgno, dbSize uint32, fill byte) (hdr, page []byte) {
+	hdr = make([]byte, walFrameHeader)
+	binary.BigEndian.PutUint32(hdr[0:], pgno)
+	binary.BigEndian.PutUint32(hdr[4:], dbSize)
+	return hdr, bytes.Repeat([]byte{fill}, 4096)
+}
+
+func mustWrite(t *testing.T, f *file, b []byte, off int64) {
+	t.Helper()
+	if n, err := f.WriteAt(b, off); err != nil || n != len(b) {
+		t.Fatalf("WriteAt(%d bytes at %d) = %d, %v", len(b), off, n, err)
+	}
+}
+
+// TestWALWritesOncePerCommit checks that a transaction's frames reach the
+// file in one write, made when its commit frame is complete, and that
+// nothing is held after a commit.
+func TestWALWritesOncePerCommit(t *testing.T) {
+	f := walFile(t, "/wal-once.db-wal")
+	before := ReadStats().Writes
+	mustWrite(t, f, make([]byte, walHeader), 0)
+	off := int64(walHeader)
+	for i := uint32(1); i <= 4; i++ {
+		var size uint32
+		if i == 4 {
+			size = 4
+		}
+		hdr, page := frame(i, size, byte(i))
+		mustWrite(t, f, hdr, off)
+		mustWrite(t, f, page, off+walFrameHeader)
+		off += walFrameHeader + 4096
+		if i < 4 && ReadStats().Writes != before {
+			t.Fatalf("after frame %d of 4: %d writes to the file, want none before the commit", i, ReadStats().Writes-before)
+		}
+	}
+	if got := ReadStats().Writes - before; got != 1 {
+		t.Errorf("writes to the file for one transaction of 4 frames = %d, want 1", got)
+	}
+	f.mu.Lock()
+	held := len(f.pend)
+	f.mu.Unlock()
+	if held != 0 {
+		t.Errorf("%d bytes still held after the commit frame", held)
+	}
+	// What the file holds now is what a reload would find.
+	r, err := jsvfs.Invoke(f.handle.read, f.sah, js.Global().Get("Uint8Array").New(int(off)), map[string]any{"at": 0})
+	if err != nil || r.Int() != int(off) {
+		t.Fatalf("read of the file behind the VFS = %v, %v; want %d bytes", r, err, off)
+	}
+}
+
+// TestWALHeldWritesAreVisible checks that reads and sizes see frames not
+// yet written out (a transaction that spilled pages reads them back).
+func TestWALHeldWritesAreVisible(t *testing.T) {
+	f := walFile(t, "/wal-visible.db-wal")
+	mustWrite(t, f, make([]byte, walHeader), 0)
+	hdr, page := frame(1, 0, 7)
+	mustWrite(t, f, hdr, walHeader)
+	mustWrite(t, f, page, walHeader+walFrameHeader)
+	if n, err := f.Size(); err != nil || n != walHeader+walFrameHeader+4096 {
+		t.Fatalf("Size() = %d, %v; want %d", n, err, walHeader+walFrameHeader+4096)
+	}
+	hdr, page = frame(2, 0, 8)
+	mustWrite(t, f, hdr, walHeader+walFrameHeader+4096)
+	mustWrite(t, f, page, walHeader+2*walFrameHeader+4096)
+	got := make([]byte, 4096)
+	if _, err := f.ReadAt(got, walHeader+2*walFrameHeader+4096); err != nil || !bytes.Equal(got, page) {
+		t.Fatalf("ReadAt of a held page = %v, bytes equal %v", err, bytes.Equal(got, page))
+	}
+}
+
+// TestWALWriteFailureSticks checks that once held frames cannot be
+// written, no later write or flush succeeds: a commit must never land
+// behind a gap.
+func TestWALWriteFailureSticks(t *testing.T) {
+	f := walFile(t, "/wal-fail.db-wal")
+	mustWrite(t, f, make([]byte, walHeader), 0)
+	hdr, page := frame(1, 0, 1)
+	mustWrite(t, f, hdr, walHeader)
+	mustWrite(t, f, page, walHeader+walFrameHeader)
+	// Closing the access handle behind the VFS makes every call fail.
+	f.mu.Lock()
+	jsvfs.Call(f.sah, "close")
+	f.mu.Unlock()
+	hdr, page = frame(2, 2, 2)
+	mustWrite(t, f, hdr, walHeader+walFrameHeader+4096)
+	_, err := f.WriteAt(page, walHeader+2*walFrameHeader+4096)
+	if err == nil {
+		t.Fatal("the commit's write succeeded on a closed handle")
+	}
+	if _, err2 := f.WriteAt(page, 1<<20); err2 == nil {
+		t.Errorf("a write after the failure succeeded")
+	}
+	if err2 := f.Sync(vfs.SYNC_NORMAL); err2 == nil {
+		t.Errorf("Sync after a failed write succeeded")
+	}
+}
