@@ -71,6 +71,35 @@ const searchScope = `WITH scope (room_nid, after, until) AS MATERIALIZED (
 			AND x.type IN ('m.room.message', 'm.room.name', 'm.room.topic')))
 `
 
+// The scopes of a search of a user's own rooms (clientsync.MemberScope),
+// read from local_current_membership for the user ?1 in place of
+// searchScope. Those of all the rooms and of what follows the joins are
+// not materialized: each match found is looked up in the user's
+// memberships (its primary key), so a search costs the same in ten rooms
+// or ten thousand. The history before the joins is, as searchScope's
+// bounded rooms are: most rooms have no text before the join, and an
+// empty scope ends the search before the index is walked.
+const (
+	memberScopeRooms = `WITH scope (room_nid, after, until) AS (
+	SELECT l.room_nid, -4611686018427387904, 4611686018427387904 FROM local_current_membership l
+	WHERE l.user_id = ?1 AND l.membership IN ('join', 'leave', 'ban'))
+`
+	memberScopeAfterJoin = `WITH scope (room_nid, after, until) AS (
+	SELECT l.room_nid, j.stream_ordering, 4611686018427387904 FROM local_current_membership l
+	JOIN events j ON j.event_nid = l.event_nid
+	WHERE l.user_id = ?1 AND l.membership = 'join' AND j.stream_ordering > 0)
+`
+	memberScopeBeforeJoin = `WITH scope (room_nid, after, until) AS MATERIALIZED (
+	SELECT l.room_nid, -4611686018427387904,
+		CASE WHEN l.membership = 'join' AND j.stream_ordering > 0 THEN j.stream_ordering ELSE 4611686018427387904 END
+	FROM local_current_membership l JOIN events j ON j.event_nid = l.event_nid
+	WHERE l.user_id = ?1 AND (l.membership IN ('leave', 'ban') OR l.membership = 'join' AND (j.stream_ordering <= 0
+		OR EXISTS (SELECT 1 FROM events x
+			WHERE x.room_nid = l.room_nid AND x.outlier = 0 AND x.stream_ordering <= j.stream_ordering
+				AND x.type IN ('m.room.message', 'm.room.name', 'm.room.topic')))))
+`
+)
+
 // searchFrom walks the matches of ?2 first (CROSS JOIN keeps the planner
 // from running the MATCH once per room) and keeps timeline events of the
 // scope that no redaction targets.
@@ -86,18 +115,49 @@ const (
 	// sqlSearchRank ranks the newest maxRankCandidates matches (rowid
 	// order, which FTS5 walks without sorting, so the walk stops there):
 	// ranking every match would cost time in proportion to the index.
-	sqlSearchRank = searchScope + `, candidates AS (
+	sqlSearchRank = `, candidates AS (
 		SELECT e.event_id, e.stream_ordering, -bm25(event_search) AS rank ` + searchFrom + `
 		ORDER BY event_search.rowid DESC LIMIT ?5)
 	SELECT event_id, rank FROM candidates ORDER BY rank DESC, stream_ordering DESC LIMIT ?3 OFFSET ?4`
-	sqlSearchRecent = searchScope + `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
+	sqlSearchRecent = `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
 	// sqlSearchCount counts matches not sent by the senders of ?3 (a
 	// JSON array), stopping at ?4.
-	sqlSearchCount = searchScope + `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
+	sqlSearchCount = `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
 		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
+
+// searchSQL is the rank, recent and count queries over one scope.
+type searchSQL struct{ rank, recent, count string }
+
+func newSearchSQL(scope string) searchSQL {
+	// The rank query adds a table to the WITH clause.
+	return searchSQL{scope + sqlSearchRank, scope + sqlSearchRecent, scope + sqlSearchCount}
+}
+
+var (
+	searchRoomsSQL = newSearchSQL(searchScope)
+	// searchMemberSQL is by clientsync.MemberScope.
+	searchMemberSQL = []searchSQL{
+		clientsync.ScopeMemberRooms: newSearchSQL(memberScopeRooms),
+		clientsync.ScopeAfterJoin:   newSearchSQL(memberScopeAfterJoin),
+		clientsync.ScopeBeforeJoin:  newSearchSQL(memberScopeBeforeJoin),
+	}
+)
+
+// searchScopeArg returns the queries of q's scope and their first
+// argument: the member's user ID, or the rooms and bounds as JSON.
+func searchScopeArg(q clientsync.SearchQuery) (searchSQL, string, error) {
+	if q.Member == "" {
+		scope, err := searchScopeJSON(q)
+		return searchRoomsSQL, scope, err
+	}
+	if q.Scope < 0 || int(q.Scope) >= len(searchMemberSQL) {
+		return searchSQL{}, "", fmt.Errorf("storage: search: unknown member scope %d", q.Scope)
+	}
+	return searchMemberSQL[q.Scope], q.Member, nil
+}
 
 // searchScopeJSON encodes q's rooms and stream bounds for searchScope.
 func searchScopeJSON(q clientsync.SearchQuery) (string, error) {
@@ -118,14 +178,14 @@ func searchScopeJSON(q clientsync.SearchQuery) (string, error) {
 // CountSearch counts the events SearchEvents would find for q, leaving out
 // those sent by skipSenders, up to max; see clientsync.SearchStore.
 func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, skipSenders []string, max int) (int, error) {
-	if len(q.Words) == 0 || len(q.RoomIDs) == 0 || max <= 0 {
+	if len(q.Words) == 0 || len(q.RoomIDs) == 0 && q.Member == "" || max <= 0 {
 		return 0, nil
 	}
 	match, err := matchExpression(q.Words, q.Keys)
 	if err != nil {
 		return 0, err
 	}
-	scope, err := searchScopeJSON(q)
+	queries, scope, err := searchScopeArg(q)
 	if err != nil {
 		return 0, err
 	}
@@ -134,27 +194,27 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 		return 0, err
 	}
 	var n int
-	err = s.read(ctx, []string{sqlSearchCount}, func(r reader) error {
-		return wrapErr("search count", r.queryRow(sqlSearchCount, scope, match, string(skip), max).Scan(&n))
+	err = s.read(ctx, []string{queries.count}, func(r reader) error {
+		return wrapErr("search count", r.queryRow(queries.count, scope, match, string(skip), max).Scan(&n))
 	})
 	return n, err
 }
 
 // SearchEvents finds events by their text; see clientsync.SearchStore.
 func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery) ([]clientsync.SearchHit, error) {
-	if len(q.Words) == 0 || len(q.RoomIDs) == 0 || q.Limit <= 0 {
+	if len(q.Words) == 0 || len(q.RoomIDs) == 0 && q.Member == "" || q.Limit <= 0 {
 		return nil, nil
 	}
 	match, err := matchExpression(q.Words, q.Keys)
 	if err != nil {
 		return nil, err
 	}
-	scope, err := searchScopeJSON(q)
+	queries, scope, err := searchScopeArg(q)
 	if err != nil {
 		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	err = s.read(ctx, []string{sqlSearchRank, sqlSearchRecent, sqlEventsByID}, func(r reader) error {
+	err = s.read(ctx, []string{queries.rank, queries.recent, sqlEventsByID}, func(r reader) error {
 		var rows *sql.Rows
 		var err error
 		if q.Recent {
@@ -162,9 +222,9 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 			if before == 0 {
 				before = 1 << 62
 			}
-			rows, err = r.query(sqlSearchRecent, scope, match, before, q.Limit)
+			rows, err = r.query(queries.recent, scope, match, before, q.Limit)
 		} else {
-			rows, err = r.query(sqlSearchRank, scope, match, q.Limit, q.Offset, maxRankCandidates)
+			rows, err = r.query(queries.rank, scope, match, q.Limit, q.Offset, maxRankCandidates)
 		}
 		if err != nil {
 			return fmt.Errorf("storage: search: %w", err)

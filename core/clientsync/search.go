@@ -44,7 +44,30 @@ type SearchQuery struct {
 	// After and Until, where they have a room, bound the stream orderings
 	// looked at in it to (After, Until].
 	After, Until map[string]int64
+	// Member, when set, takes the place of RoomIDs, After and Until: the
+	// rooms searched are Member's, as Scope says, read by the store from
+	// the user's current memberships. A user in thousands of rooms is not
+	// handed to the store room by room on every search.
+	Member string
+	Scope  MemberScope
 }
+
+// MemberScope says which of SearchQuery.Member's rooms are searched, and
+// which part of each. A room's join is the stream position of the user's
+// current join event, when positive.
+type MemberScope int
+
+const (
+	// ScopeMemberRooms is every room the user is joined to, has left or
+	// is banned from, whole.
+	ScopeMemberRooms MemberScope = iota
+	// ScopeAfterJoin is the rooms the user is joined to, after the join.
+	ScopeAfterJoin
+	// ScopeBeforeJoin is what ScopeAfterJoin leaves out of
+	// ScopeMemberRooms: the rooms left or banned from whole, and the
+	// joined ones up to the join.
+	ScopeBeforeJoin
+)
 
 // SearchHit is one event found.
 type SearchHit struct {
@@ -242,9 +265,14 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if len(keys) == 0 {
 		keys = []string{KeyBody, KeyName, KeyTopic}
 	}
-	hits, err := s.stores.Search.SearchEvents(ctx, SearchQuery{
-		RoomIDs: rooms, Words: words, Keys: keys, Recent: recent, Before: before, Offset: offset, Limit: limit,
-	})
+	q := SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}
+	if filter.Rooms == nil && filter.NotRooms == nil {
+		// Every room of the user: the store reads them itself.
+		q = SearchQuery{Member: viewer.UserID, Scope: ScopeMemberRooms, Words: words, Keys: keys}
+	}
+	rq := q
+	rq.Recent, rq.Before, rq.Offset, rq.Limit = recent, before, offset, limit
+	hits, err := s.stores.Search.SearchEvents(ctx, rq)
 	if err != nil {
 		return nil, err
 	}
@@ -252,7 +280,7 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if err != nil {
 		return nil, err
 	}
-	if res.Count, err = s.searchCount(ctx, viewer.UserID, ms, SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}, filter, ignored); err != nil {
+	if res.Count, err = s.searchCount(ctx, viewer.UserID, ms, q, filter, ignored); err != nil {
 		return nil, err
 	}
 	if len(hits) == limit {
@@ -360,14 +388,18 @@ func (s *Service) searchCount(ctx context.Context, userID string, ms []core.Room
 			}
 		}
 		fast := q
-		fast.After, fast.RoomIDs = map[string]int64{}, nil
-		for _, r := range q.RoomIDs {
-			if at, ok := joinedAt[r]; ok {
-				fast.RoomIDs = append(fast.RoomIDs, r)
-				fast.After[r] = at
+		if q.Member != "" {
+			fast.Scope = ScopeAfterJoin
+		} else {
+			fast.After, fast.RoomIDs = map[string]int64{}, nil
+			for _, r := range q.RoomIDs {
+				if at, ok := joinedAt[r]; ok {
+					fast.RoomIDs = append(fast.RoomIDs, r)
+					fast.After[r] = at
+				}
 			}
 		}
-		if len(fast.RoomIDs) > 0 {
+		if len(joinedAt) > 0 && (q.Member != "" || len(fast.RoomIDs) > 0) {
 			var skip []string
 			for u := range ignored {
 				skip = append(skip, u)
@@ -377,7 +409,11 @@ func (s *Service) searchCount(ctx context.Context, userID string, ms []core.Room
 				return 0, err
 			}
 			count = n
-			q.Until = fast.After
+			if q.Member != "" {
+				q.Scope = ScopeBeforeJoin
+			} else {
+				q.Until = fast.After
+			}
 		}
 	}
 	q.Recent, q.Limit = true, searchCountPage
