@@ -9,10 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
-	"github.com/tetratelabs/wazero/sys"
+	"hearth.dev/hearth/core"
 )
 
 // Callback export names (docs/modules.md).
@@ -28,6 +25,7 @@ const (
 	exportABIVersion           = "hearth_abi_version"
 	exportAlloc                = "hearth_alloc"
 	hostModule                 = "hearth"
+	wasiModule                 = "wasi_snapshot_preview1"
 )
 
 // callbacks are the callback exports a module may have, all (i32 ptr,
@@ -35,18 +33,28 @@ const (
 var callbacks = []string{cbCheckEventForSpam, cbUserMayInvite, cbUserMayJoinRoom, cbUserMayCreateRoom,
 	cbCheckRegistrationForSpam, cbOnNewEvent, cbCheckAuth}
 
+// hostFunctions are the functions of the "hearth" import module.
+var hostFunctions = map[string]bool{"log": true, "config": true, "state_event": true}
+
+// Results of state_event besides a length.
+const (
+	stateNotFound = -1
+	stateError    = -2
+)
+
 // maxAnswer bounds a callback's answer.
 const maxAnswer = 1 << 20
 
-// module is one loaded module: its runtime, its compiled code, and a pool
+// module is one loaded module: what the engine compiled (code, in the
+// engine's file: wazero.go natively, browser_js.go in the tab) and a pool
 // of idle instances.
 type module struct {
 	name    string
 	spec    Spec
 	log     *slog.Logger
 	config  []byte
-	rt      wazero.Runtime
-	code    wazero.CompiledModule
+	state   StateReader
+	code    code
 	exports map[string]bool
 	// loginTypes are the login types check_auth takes (login_types).
 	loginTypes []string
@@ -55,7 +63,7 @@ type module struct {
 }
 
 // load compiles s and starts one instance, which checks the ABI.
-func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCache, log *slog.Logger) (*module, error) {
+func load(ctx context.Context, s Spec, opts Options, eng *engine, log *slog.Logger) (*module, error) {
 	switch s.OnError {
 	case "":
 		s.OnError = OnErrorDeny
@@ -84,28 +92,10 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 	if pool <= 0 {
 		pool = 4
 	}
-	m := &module{name: s.Name, spec: s, log: log.With("module", s.Name), config: cfg,
+	m := &module{name: s.Name, spec: s, log: log.With("module", s.Name), config: cfg, state: opts.State,
 		exports: map[string]bool{}, idle: make(chan *instance, pool)}
-	rc := wazero.NewRuntimeConfig()
-	if opts.Interpreter {
-		rc = wazero.NewRuntimeConfigInterpreter()
-	}
-	m.rt = wazero.NewRuntimeWithConfig(ctx, rc.
-		WithMemoryLimitPages(s.MemoryPages).WithCloseOnContextDone(true).WithCompilationCache(cache))
-	if m.code, err = m.rt.CompileModule(ctx, bin); err != nil {
-		m.rt.Close(ctx)
-		return nil, fmt.Errorf("not a valid WebAssembly module: %w", err)
-	}
-	if err := m.checkCode(); err != nil {
-		m.rt.Close(ctx)
-		return nil, err
-	}
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, m.rt); err != nil {
-		m.rt.Close(ctx)
-		return nil, err
-	}
-	if err := m.instantiateHost(ctx, opts.State); err != nil {
-		m.rt.Close(ctx)
+	if err := m.compile(ctx, eng, bin); err != nil {
+		m.close(ctx)
 		return nil, err
 	}
 	// One instance now: the module must start, and speak our ABI.
@@ -113,16 +103,21 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 	defer cancel()
 	inst, err := m.instantiate(cctx)
 	if err != nil {
-		m.rt.Close(ctx)
+		m.close(ctx)
+		if cctx.Err() != nil {
+			err = fmt.Errorf("ran past its time cap of %s", s.Timeout)
+		}
 		return nil, fmt.Errorf("does not start: %w", err)
 	}
-	res, err := inst.fn(exportABIVersion).Call(cctx)
+	v, err := m.abiVersion(cctx, inst)
 	if err != nil {
-		m.rt.Close(ctx)
+		inst.Close(ctx)
+		m.close(ctx)
 		return nil, fmt.Errorf("%s: %w", exportABIVersion, err)
 	}
-	if v := int32(res[0]); v != ABIVersion {
-		m.rt.Close(ctx)
+	if v != ABIVersion {
+		inst.Close(ctx)
+		m.close(ctx)
 		return nil, fmt.Errorf("speaks ABI version %d, this server speaks %d", v, ABIVersion)
 	}
 	if m.exports[exportLoginTypes] {
@@ -130,57 +125,94 @@ func load(ctx context.Context, s Spec, opts Options, cache wazero.CompilationCac
 		if err == nil {
 			err = json.Unmarshal(out, &m.loginTypes)
 		}
-		if err != nil {
-			m.rt.Close(ctx)
-			return nil, fmt.Errorf("%s: %w", exportLoginTypes, err)
+		if err == nil && !m.exports[cbCheckAuth] && len(m.loginTypes) > 0 {
+			err = fmt.Errorf("declares login types but does not export %s", cbCheckAuth)
+		} else if err != nil {
+			err = fmt.Errorf("%s: %w", exportLoginTypes, err)
 		}
-		if !m.exports[cbCheckAuth] && len(m.loginTypes) > 0 {
-			m.rt.Close(ctx)
-			return nil, fmt.Errorf("declares login types but does not export %s", cbCheckAuth)
+		if err != nil {
+			inst.Close(ctx)
+			m.close(ctx)
+			return nil, err
 		}
 	}
 	m.put(inst)
 	return m, nil
 }
 
-// checkCode checks the module's imports and exports against the ABI.
-func (m *module) checkCode() error {
-	for _, f := range m.code.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		if mod != hostModule && mod != wasi_snapshot_preview1.ModuleName {
+// valType is a WebAssembly value type, in the binary format's encoding
+// (wazero's api.ValueType uses the same bytes).
+type valType = byte
+
+const (
+	valI32 valType = 0x7f
+	valI64 valType = 0x7e
+)
+
+// funcType is a function's parameter and result types.
+type funcType struct{ params, results []valType }
+
+// Kinds of imports and exports.
+const (
+	kindFunc   = 0
+	kindTable  = 1
+	kindMemory = 2
+	kindGlobal = 3
+	kindTag    = 4
+)
+
+// wasmImport is one import of a module.
+type wasmImport struct {
+	module, name string
+	kind         byte
+}
+
+// codeInfo is what checkCode reads of a compiled module: its imports, its
+// exported functions with their types, its exported memories.
+type codeInfo struct {
+	imports  []wasmImport
+	funcs    map[string]funcType
+	memories map[string]bool
+}
+
+// checkCode checks the module's imports and exports against the ABI, and
+// notes which of the callbacks it exports.
+func (m *module) checkCode(info codeInfo) error {
+	for _, im := range info.imports {
+		switch {
+		case im.kind == kindMemory:
+			return errors.New("imports a memory (it must define its own)")
+		case im.module != hostModule && im.module != wasiModule:
 			return fmt.Errorf("imports %s.%s, which this server does not offer (only %s and %s)",
-				mod, name, hostModule, wasi_snapshot_preview1.ModuleName)
-		}
-		if mod == hostModule && !hostFunctions[name] {
-			return fmt.Errorf("imports %s.%s, which this server does not offer", mod, name)
+				im.module, im.name, hostModule, wasiModule)
+		case im.kind != kindFunc,
+			im.module == hostModule && !hostFunctions[im.name],
+			im.module == wasiModule && !wasiOffers(im.name):
+			return fmt.Errorf("imports %s.%s, which this server does not offer", im.module, im.name)
 		}
 	}
-	if len(m.code.ImportedMemories()) > 0 {
-		return errors.New("imports a memory (it must define its own)")
-	}
-	if _, ok := m.code.ExportedMemories()["memory"]; !ok {
+	if !info.memories["memory"] {
 		return errors.New(`does not export its memory as "memory"`)
 	}
-	fns := m.code.ExportedFunctions()
-	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
-	want := map[string][2][]api.ValueType{
-		exportABIVersion: {nil, {i32}},
-		exportAlloc:      {{i32}, {i32}},
-		exportLoginTypes: {{i32, i32}, {i64}},
+	i32, i64 := valI32, valI64
+	want := map[string]funcType{
+		exportABIVersion: {nil, []valType{i32}},
+		exportAlloc:      {[]valType{i32}, []valType{i32}},
+		exportLoginTypes: {[]valType{i32, i32}, []valType{i64}},
 	}
 	for _, cb := range callbacks {
-		want[cb] = [2][]api.ValueType{{i32, i32}, {i64}}
+		want[cb] = funcType{[]valType{i32, i32}, []valType{i64}}
 	}
 	any := false
 	for name, sig := range want {
-		f, ok := fns[name]
+		f, ok := info.funcs[name]
 		if !ok {
 			if name == exportABIVersion || name == exportAlloc {
 				return fmt.Errorf("does not export %s (build it with hearth.dev/hearth/modules/guest, or see docs/modules.md)", name)
 			}
 			continue
 		}
-		if !sameTypes(f.ParamTypes(), sig[0]) || !sameTypes(f.ResultTypes(), sig[1]) {
+		if string(f.params) != string(sig.params) || string(f.results) != string(sig.results) {
 			return fmt.Errorf("exports %s with the wrong signature", name)
 		}
 		m.exports[name] = true
@@ -192,50 +224,6 @@ func (m *module) checkCode() error {
 		return errors.New("exports none of the callbacks (docs/modules.md lists them)")
 	}
 	return nil
-}
-
-func sameTypes(a, b []api.ValueType) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// instance is a started module with its exports looked up once.
-type instance struct {
-	mod api.Module
-	fns map[string]api.Function
-}
-
-// fn returns the exported function name.
-func (i *instance) fn(name string) api.Function {
-	f, ok := i.fns[name]
-	if !ok {
-		f = i.mod.ExportedFunction(name)
-		i.fns[name] = f
-	}
-	return f
-}
-
-// Close closes the instance.
-func (i *instance) Close(ctx context.Context) error { return i.mod.Close(ctx) }
-
-// instantiate starts a fresh instance: no arguments, no environment, no
-// files, a fake clock, a seeded random source, stdout and stderr to the log.
-func (m *module) instantiate(ctx context.Context) (*instance, error) {
-	w := &logWriter{log: m.log}
-	cfg := wazero.NewModuleConfig().WithName("").WithStartFunctions("_initialize").
-		WithStdout(w).WithStderr(w)
-	mod, err := m.rt.InstantiateModule(ctx, m.code, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &instance{mod: mod, fns: map[string]api.Function{}}, nil
 }
 
 // get takes an idle instance, or starts one.
@@ -284,62 +272,21 @@ func (m *module) call(ctx context.Context, name string, input []byte) ([]byte, e
 	return nil, err
 }
 
-// callOn runs callback name on inst: input goes into the buffer
-// hearth_alloc returns, the answer comes back as (ptr << 32 | len).
-func (m *module) callOn(ctx context.Context, inst *instance, name string, input []byte) ([]byte, error) {
-	mem := inst.mod.Memory()
-	var ptr uint32
-	if len(input) > 0 {
-		res, err := inst.fn(exportAlloc).Call(ctx, uint64(len(input)))
-		if err != nil {
-			return nil, failure(exportAlloc, err)
-		}
-		ptr = uint32(res[0])
-		if !mem.Write(ptr, input) {
-			return nil, fmt.Errorf("%s returned %#x, outside its memory", exportAlloc, ptr)
-		}
+// stateAnswer answers state_event: the event's JSON, or nil and
+// stateNotFound or stateError.
+func (m *module) stateAnswer(ctx context.Context, room, typ, key string) ([]byte, int32) {
+	if m.state == nil {
+		return nil, stateNotFound
 	}
-	res, err := inst.fn(name).Call(ctx, uint64(ptr), uint64(len(input)))
+	ev, err := m.state.StateEvent(ctx, room, typ, key)
+	if errors.Is(err, core.ErrNotFound) {
+		return nil, stateNotFound
+	}
 	if err != nil {
-		return nil, failure(name, err)
+		m.log.Warn("state_event", "room", room, "type", typ, "state_key", key, "err", err)
+		return nil, stateError
 	}
-	rp, rn := uint32(res[0]>>32), uint32(res[0])
-	if rn == 0 {
-		return nil, nil
-	}
-	if rn > maxAnswer {
-		return nil, fmt.Errorf("%s answered %d bytes, over the %d allowed", name, rn, maxAnswer)
-	}
-	b, ok := mem.Read(rp, rn)
-	if !ok {
-		return nil, fmt.Errorf("%s answered outside its memory", name)
-	}
-	return append([]byte(nil), b...), nil
-}
-
-// failure describes a failed call: a trap, an exit (the Go runtime exits
-// when it runs out of memory), or the deadline.
-func failure(name string, err error) error {
-	var exit *sys.ExitError
-	if errors.As(err, &exit) {
-		switch exit.ExitCode() {
-		case sys.ExitCodeDeadlineExceeded:
-			return fmt.Errorf("%s ran past its time cap", name)
-		case sys.ExitCodeContextCanceled:
-			return fmt.Errorf("%s was cancelled", name)
-		}
-		return fmt.Errorf("%s exited with code %d (out of memory, or a panic)", name, exit.ExitCode())
-	}
-	return fmt.Errorf("%s trapped: %w", name, err)
-}
-
-// close releases the module's instances and runtime.
-func (m *module) close(ctx context.Context) {
-	if m.rt == nil {
-		return
-	}
-	m.rt.Close(ctx)
-	m.rt = nil
+	return ev, int32(len(ev))
 }
 
 // pooled is the number of idle instances (for tests).
@@ -377,4 +324,17 @@ func (w *logWriter) Write(p []byte) (int, error) {
 		w.line = w.line[:0]
 	}
 	return len(p), nil
+}
+
+// logLevel is the slog level of the log host function's level.
+func logLevel(level int32) slog.Level {
+	switch level {
+	case 0:
+		return slog.LevelDebug
+	case 2:
+		return slog.LevelWarn
+	case 3:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
 }

@@ -5,15 +5,17 @@
 // written down in docs/modules.md; package modules/guest is its module side
 // for Go.
 //
-// Modules run on github.com/tetratelabs/wazero: compiled once at start (the
-// compiler natively, wazero's interpreter in the browser build, where
-// wazero picks it itself), each module in its own runtime whose memory is
+// Natively modules run on github.com/tetratelabs/wazero (wazero.go):
+// compiled once at start, each module in its own runtime whose memory is
 // capped, each call under its own deadline (the module is closed when it
-// passes it). Instances are pooled: an instance serves one call at a time
-// and goes back to the pool unless the call failed. A module imports only
-// the host functions listed in the ABI and a sandboxed WASI (no files,
-// no environment, no network, a fake clock, stdout and stderr to the log);
-// any other import refuses the module at start.
+// passes it). In the browser build they run on the browser's own
+// WebAssembly engine (browser_js.go), an instance per dedicated worker that
+// is terminated when a call passes its deadline; wazero is not in that
+// build. Instances are pooled: an instance serves one call at a time and
+// goes back to the pool unless the call failed. A module imports only the
+// host functions listed in the ABI and a sandboxed WASI (no files, no
+// environment, no network, a fake clock, stdout and stderr to the log); any
+// other import refuses the module at start.
 //
 // Host implements core.Modules: the checks core calls (core.ModuleCallbacks),
 // on_new_event after commit (core.PersistHook), and the admin API's list.
@@ -31,8 +33,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/tetratelabs/wazero"
 
 	"hearth.dev/hearth/core"
 )
@@ -96,18 +96,12 @@ type Options struct {
 	// Pool is the number of idle instances kept per module (0: 4).
 	Pool int
 	// CacheDir keeps the modules' compiled code across restarts (empty:
-	// in memory, for the life of the process).
+	// in memory, for the life of the process). Native only.
 	CacheDir string
 	// Interpreter runs the modules with wazero's interpreter where its
-	// compiler would be used (the browser build has no compiler: there
-	// wazero picks the interpreter itself).
+	// compiler would be used (for benchmarks). Native only.
 	Interpreter bool
 }
-
-// memCache is the compilation cache of Loads without a CacheDir: a module
-// loaded again (a restart in the same process, tests) is not compiled
-// again.
-var memCache = wazero.NewCompilationCache()
 
 // Host is the loaded modules, in configuration order.
 type Host struct {
@@ -115,8 +109,8 @@ type Host struct {
 	log  *slog.Logger
 	// login maps the extra login types to the module that checks them.
 	login map[string]*module
-	// cache is the compilation cache in CacheDir, closed with the host.
-	cache wazero.CompilationCache
+	// eng is what the modules share in the engine (the compilation cache).
+	eng *engine
 }
 
 var (
@@ -132,15 +126,11 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	h := &Host{log: log, login: map[string]*module{}}
-	cache := memCache
-	if opts.CacheDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("modules: compilation cache: %w", err)
-		}
-		cache, h.cache = c, c
+	eng, err := newEngine(opts)
+	if err != nil {
+		return nil, err
 	}
+	h := &Host{log: log, login: map[string]*module{}, eng: eng}
 	var errs []error
 	names := map[string]bool{}
 	for i, s := range specs {
@@ -149,7 +139,7 @@ func Load(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		} else if s.Name == "" {
 			s.Name = fmt.Sprintf("module%d", i+1)
 		}
-		m, err := load(ctx, s, opts, cache, log)
+		m, err := load(ctx, s, opts, h.eng, log)
 		if err == nil && names[s.Name] {
 			err = fmt.Errorf("another module has the name %q", s.Name)
 		}
@@ -215,10 +205,7 @@ func (h *Host) Close(ctx context.Context) error {
 		m.close(ctx)
 	}
 	h.mods = nil
-	if h.cache != nil {
-		return h.cache.Close(ctx)
-	}
-	return nil
+	return h.eng.close(ctx)
 }
 
 // Len is the number of loaded modules.

@@ -1,22 +1,11 @@
+//go:build !js
+
 package modules
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 
 	"github.com/tetratelabs/wazero/api"
-
-	"hearth.dev/hearth/core"
-)
-
-// hostFunctions are the functions of the "hearth" import module.
-var hostFunctions = map[string]bool{"log": true, "config": true, "state_event": true}
-
-// Results of state_event besides a length.
-const (
-	stateNotFound = -1
-	stateError    = -2
 )
 
 // instantiateHost adds the "hearth" import module to m's runtime:
@@ -29,9 +18,9 @@ const (
 // and return its length either way (the module calls again with a bigger
 // buffer when the length is over cap); state_event returns -1 when the
 // room has no such state, -2 when it could not be read.
-func (m *module) instantiateHost(ctx context.Context, state StateReader) error {
+func (m *module) instantiateHost(ctx context.Context) error {
 	i32 := api.ValueTypeI32
-	b := m.rt.NewHostModuleBuilder(hostModule)
+	b := m.code.rt.NewHostModuleBuilder(hostModule)
 	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		level, ptr, n := int32(stack[0]), uint32(stack[1]), uint32(stack[2])
 		if n > 4096 {
@@ -41,30 +30,21 @@ func (m *module) instantiateHost(ctx context.Context, state StateReader) error {
 		if !ok {
 			return
 		}
-		lv := slog.LevelInfo
-		switch level {
-		case 0:
-			lv = slog.LevelDebug
-		case 2:
-			lv = slog.LevelWarn
-		case 3:
-			lv = slog.LevelError
-		}
-		m.log.Log(ctx, lv, string(msg))
+		m.log.Log(ctx, logLevel(level), string(msg))
 	}), []api.ValueType{i32, i32, i32}, nil).Export("log")
 	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
 		stack[0] = uint64(uint32(writeOut(mod, m.config, uint32(stack[0]), uint32(stack[1]))))
 	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export("config")
 	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-		stack[0] = uint64(uint32(m.stateEvent(ctx, mod, state, stack)))
+		stack[0] = uint64(uint32(m.stateEvent(ctx, mod, stack)))
 	}), []api.ValueType{i32, i32, i32, i32, i32, i32, i32, i32}, []api.ValueType{i32}).Export("state_event")
 	_, err := b.Instantiate(ctx)
 	return err
 }
 
 // stateEvent answers state_event.
-func (m *module) stateEvent(ctx context.Context, mod api.Module, state StateReader, stack []uint64) int32 {
-	if state == nil {
+func (m *module) stateEvent(ctx context.Context, mod api.Module, stack []uint64) int32 {
+	if m.state == nil {
 		return stateNotFound
 	}
 	mem := mod.Memory()
@@ -82,13 +62,9 @@ func (m *module) stateEvent(ctx context.Context, mod api.Module, state StateRead
 	if !ok1 || !ok2 || !ok3 {
 		return stateError
 	}
-	ev, err := state.StateEvent(ctx, room, typ, key)
-	if errors.Is(err, core.ErrNotFound) {
-		return stateNotFound
-	}
-	if err != nil {
-		m.log.Warn("state_event", "room", room, "type", typ, "state_key", key, "err", err)
-		return stateError
+	ev, n := m.stateAnswer(ctx, room, typ, key)
+	if ev == nil {
+		return n
 	}
 	return writeOut(mod, ev, uint32(stack[6]), uint32(stack[7]))
 }
