@@ -28,7 +28,7 @@ build: web-dist
 # web/embedded, each file once (its .br form where it has one), which package
 # web embeds into bin/hearth. Rebuilt when a Go source or a file of web/ui
 # changes.
-SHELL_GO  := $(shell find . -path ./test -prune -o -path '*/node_modules' -prune -o \( -name '*.go' -o -name '*.sql' -o -name '*.yaml' \) -not -name '*_test.go' -print) go.mod go.sum
+SHELL_GO  := $(shell find . -path ./test -prune -o -path '*/node_modules' -prune -o \( -name '*.go' -o -name '*.sql' -o -name '*.yaml' -o -path './modules/*.js' \) -not -name '*_test.go' -print) go.mod go.sum
 SHELL_UI  := $(wildcard web/ui/*) web/build.mjs web/package-lock.json
 
 web-dist: web/dist/index.html

@@ -11,8 +11,8 @@ import (
 // TestBrowserBuildDeps keeps native-only code out of the browser build
 // (GOOS=js ./wasm), whose size every visitor downloads: URL previews and
 // their HTML parser (a tab cannot fetch other sites), the embedded shell's
-// brotli decoder and the relay's NATS cluster. (wazero is in it: the tab
-// runs modules on wazero's interpreter, package modules.)
+// brotli decoder, the relay's NATS cluster, and wazero (the tab runs
+// modules on the browser's own WebAssembly engine, modules/browser_js.go).
 func TestBrowserBuildDeps(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -31,6 +31,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"hearth.dev/hearth/urlpreview", "golang.org/x/net/html",
 		"github.com/andybalholm/brotli",
 		"github.com/nats-io",
+		"github.com/tetratelabs/wazero",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

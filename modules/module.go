@@ -99,16 +99,13 @@ func load(ctx context.Context, s Spec, opts Options, eng *engine, log *slog.Logg
 		return nil, err
 	}
 	// One instance now: the module must start, and speak our ABI.
-	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
-	defer cancel()
-	inst, err := m.instantiate(cctx)
+	inst, err := m.start(ctx)
 	if err != nil {
 		m.close(ctx)
-		if cctx.Err() != nil {
-			err = fmt.Errorf("ran past its time cap of %s", s.Timeout)
-		}
 		return nil, fmt.Errorf("does not start: %w", err)
 	}
+	cctx, cancel := context.WithTimeout(ctx, s.Timeout)
+	defer cancel()
 	v, err := m.abiVersion(cctx, inst)
 	if err != nil {
 		inst.Close(ctx)
@@ -232,8 +229,21 @@ func (m *module) get(ctx context.Context) (*instance, error) {
 	case inst := <-m.idle:
 		return inst, nil
 	default:
-		return m.instantiate(ctx)
+		return m.start(ctx)
 	}
+}
+
+// start starts an instance under its own cap: the module's time cap plus
+// what the engine needs to start one (startAllowance: a worker in the
+// browser).
+func (m *module) start(ctx context.Context) (*instance, error) {
+	sctx, cancel := context.WithTimeout(ctx, m.spec.Timeout+startAllowance)
+	defer cancel()
+	inst, err := m.instantiate(sctx)
+	if err != nil && sctx.Err() != nil && ctx.Err() == nil {
+		err = fmt.Errorf("ran past its time cap of %s", m.spec.Timeout+startAllowance)
+	}
+	return inst, err
 }
 
 // put returns a healthy instance to the pool, or closes it when the pool
@@ -246,14 +256,15 @@ func (m *module) put(inst *instance) {
 	}
 }
 
-// call runs callback name with input under the module's time cap and
-// returns its answer (nil for none). An instance that failed is closed,
+// call runs callback name with input under the module's time cap (an
+// instance that has to be started first is under its own) and returns its
+// answer (nil for none). An instance that failed is closed,
 // never reused; the failure is logged and counted.
 func (m *module) call(ctx context.Context, name string, input []byte) ([]byte, error) {
 	start := time.Now()
+	inst, err := m.get(ctx)
 	ctx, cancel := context.WithTimeout(ctx, m.spec.Timeout)
 	defer cancel()
-	inst, err := m.get(ctx)
 	if err == nil {
 		var out []byte
 		out, err = m.callOn(ctx, inst, name, input)

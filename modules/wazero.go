@@ -50,6 +50,10 @@ func (e *engine) close(ctx context.Context) error {
 	return e.own.Close(ctx)
 }
 
+// startAllowance is what starting an instance may take beyond the
+// module's time cap: nothing, wazero starts it in this process.
+const startAllowance = 0
+
 // wasiOffers reports whether the host's WASI has the function name:
 // wazero's has every function of wasi_snapshot_preview1 (and refuses to
 // start a module that imports one it does not know).
