@@ -51,7 +51,7 @@ const (
 		SELECT ephemeral_id, json FROM appservice_ephemeral
 		WHERE service = ? AND (? = 0 OR ephemeral_id <= ?) ORDER BY ephemeral_id LIMIT ?`
 	sqlASEvents = `
-		SELECT e.stream_ordering, r.room_id, e.event_id, e.sender, e.type, e.state_key, e.origin_server_ts, j.json
+		SELECT e.stream_ordering, ` + eventJSONColumns + `
 		FROM events e JOIN rooms r ON r.room_nid = e.room_nid JOIN event_json j ON j.event_nid = e.event_nid
 		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
 		ORDER BY e.stream_ordering LIMIT ?`
@@ -162,18 +162,17 @@ func (s *AppServiceQueueStore) EventsAfter(ctx context.Context, stream int64, li
 		defer rows.Close()
 		for rows.Next() {
 			var ev appservice.StreamEvent
-			var eventID string
-			var ts int64
-			var stateKey sql.NullString
-			var js []byte
-			if err := rows.Scan(&ev.Stream, &ev.RoomID, &eventID, &ev.Sender, &ev.Type, &stateKey, &ts, &js); err != nil {
+			var stored storedEventJSON
+			if err := rows.Scan(append([]any{&ev.Stream}, stored.dest()...)...); err != nil {
 				return err
 			}
-			if stateKey.Valid {
-				ev.StateKey = &stateKey.String
+			js, err := stored.json()
+			if err != nil {
+				return err
 			}
-			if ev.JSON, err = clientEventJSON(js, eventID, ev.RoomID); err != nil {
-				return fmt.Errorf("event %s: %w", eventID, err)
+			ev.RoomID, ev.Sender, ev.Type, ev.StateKey = stored.f.RoomID, stored.f.Sender, stored.f.Type, stored.f.StateKey
+			if ev.JSON, err = clientEventJSON(js, stored.f.EventID, ev.RoomID); err != nil {
+				return fmt.Errorf("event %s: %w", stored.f.EventID, err)
 			}
 			out = append(out, ev)
 		}

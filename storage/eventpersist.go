@@ -322,9 +322,12 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 	if m := stripTxnMetadata(ev.InternalMetadata, ev.Txn); len(m) > 0 {
 		meta = string(m)
 	}
+	// The JSON is kept without what the row above holds (eventjson.go).
+	js, stripped := stripEventJSON(ev.JSON, &eventRowFields{EventID: ev.EventID, RoomID: ev.RoomID, Type: ev.Type,
+		Sender: ev.Sender, StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS})
 	if _, err := p.q.ExecContext(p.ctx,
-		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version) VALUES (?, ?, ?, ?)",
-		nid, meta, string(ev.JSON), ev.FormatVersion); err != nil {
+		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version, stripped) VALUES (?, ?, ?, ?, ?)",
+		nid, meta, js, ev.FormatVersion, stripped); err != nil {
 		return 0, fmt.Errorf("storage: insert event %s JSON: %w", ev.EventID, err)
 	}
 	if ev.Type == typeMember {

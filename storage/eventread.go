@@ -22,7 +22,7 @@ const (
 	eventColumns = `e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
 		e.topological_ordering, e.stream_ordering, e.origin_server_ts, e.received_ts,
 		e.outlier, e.soft_failed, e.rejection_reason, g.state_group,
-		j.json, j.format_version, ` + sqlInternalMetadata + `,
+		j.json, j.stripped, j.format_version, ` + sqlInternalMetadata + `,
 		(SELECT json_group_array(re.event_id) FROM redactions rd
 		 JOIN events re ON re.event_nid = rd.event_nid
 		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
@@ -40,32 +40,42 @@ const (
 )
 
 func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
-	var ev core.StoredEvent
-	var stateKey, rejected, meta sql.NullString
-	var group sql.NullInt64
-	var js, redactedBy string
-	err := rows.Scan(&ev.EventID, &ev.RoomID, &ev.RoomVersion, &ev.Type, &stateKey, &ev.Sender,
+	ev := &core.StoredEvent{}
+	// The scan's targets escape to the heap: one struct is one allocation.
+	var c struct {
+		stateKey, rejected, meta sql.NullString
+		group                    sql.NullInt64
+		js                       string
+		stripped                 int
+		redactedBy               string
+	}
+	err := rows.Scan(&ev.EventID, &ev.RoomID, &ev.RoomVersion, &ev.Type, &c.stateKey, &ev.Sender,
 		&ev.Depth, &ev.StreamOrdering, &ev.OriginServerTS, &ev.ReceivedTS,
-		&ev.Outlier, &ev.SoftFailed, &rejected, &group,
-		&js, &ev.FormatVersion, &meta, &redactedBy)
+		&ev.Outlier, &ev.SoftFailed, &c.rejected, &c.group,
+		&c.js, &c.stripped, &ev.FormatVersion, &c.meta, &c.redactedBy)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read event: %w", err)
 	}
-	if stateKey.Valid {
-		ev.StateKey = &stateKey.String
+	if c.stateKey.Valid {
+		sk := c.stateKey.String
+		ev.StateKey = &sk
 	}
-	ev.Rejected = rejected.String
-	ev.StateGroup = group.Int64
-	ev.JSON = []byte(js)
-	if meta.Valid {
-		ev.InternalMetadata = []byte(meta.String)
+	ev.Rejected = c.rejected.String
+	ev.StateGroup = c.group.Int64
+	ev.JSON, err = restoreEventJSON(c.js, c.stripped, &eventRowFields{EventID: ev.EventID, RoomID: ev.RoomID,
+		Type: ev.Type, Sender: ev.Sender, StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS})
+	if err != nil {
+		return nil, fmt.Errorf("storage: read event %s: %w", ev.EventID, err)
 	}
-	if redactedBy != "[]" {
-		if err := json.Unmarshal([]byte(redactedBy), &ev.RedactedBy); err != nil {
+	if c.meta.Valid {
+		ev.InternalMetadata = []byte(c.meta.String)
+	}
+	if c.redactedBy != "[]" {
+		if err := json.Unmarshal([]byte(c.redactedBy), &ev.RedactedBy); err != nil {
 			return nil, fmt.Errorf("storage: redactions of %s: %w", ev.EventID, err)
 		}
 	}
-	return &ev, nil
+	return ev, nil
 }
 
 // queryEvents runs query (selecting eventColumns) and returns the events

@@ -65,7 +65,7 @@ const (
 		VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`
 	sqlFedQueueEDU  = "INSERT INTO federation_outbound_edus (destination, edu_type, content) VALUES (?, ?, ?)"
 	sqlFedBatchPDUs = `
-		SELECT q.stream_ordering, r.room_id, e.event_id, j.json
+		SELECT q.stream_ordering, ` + eventJSONColumns + `
 		FROM federation_outbound_pdus q
 		JOIN events e ON e.event_nid = q.event_nid
 		JOIN rooms r ON r.room_nid = q.room_nid
@@ -338,12 +338,17 @@ func (s *FederationQueueStore) NextBatch(ctx context.Context, destination string
 		}
 		for rows.Next() {
 			var p core.QueuedPDU
-			var js string
-			if err := rows.Scan(&p.Position, &p.RoomID, &p.EventID, &js); err != nil {
+			var ev storedEventJSON
+			if err := rows.Scan(append([]any{&p.Position}, ev.dest()...)...); err != nil {
 				rows.Close()
 				return err
 			}
-			p.JSON = json.RawMessage(js)
+			js, err := ev.json()
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			p.RoomID, p.EventID, p.JSON = ev.f.RoomID, ev.f.EventID, js
 			b.PDUs = append(b.PDUs, p)
 		}
 		rows.Close()

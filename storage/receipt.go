@@ -32,6 +32,8 @@ func NewReceiptStore(db *DB) *ReceiptStore { return &ReceiptStore{db: db} }
 const (
 	sqlReceiptEvent = `SELECT e.event_nid, e.room_nid, e.stream_ordering, r.room_id FROM events e
 		JOIN rooms r ON r.room_nid = e.room_nid WHERE e.event_id = ?`
+	// The stored JSON lacks the members its row holds (eventjson.go); the
+	// thread is read from its content only.
 	sqlReceiptEventJSON = "SELECT json FROM event_json WHERE event_nid = ?"
 	sqlReceiptCurrent   = `SELECT event_stream FROM receipts
 		WHERE room_nid = ? AND user_id = ? AND receipt_type = ? AND thread_id = ?`
