@@ -3,13 +3,19 @@
 // prints the figures; it asserts nothing (make bench-browser-shell; build
 // first with make build):
 //
-//	node test/browser/shell-bench.mjs [--sends N] [--reloads N] [--storage opfs|indexeddb]
+//	node test/browser/shell-bench.mjs [--sends N] [--reloads N] [--cached-reloads N]
+//	                                  [--storage opfs|indexeddb]
 //
 //   - the wasm's size raw, gzip and brotli (web/dist);
 //   - cold start (first visit: fresh browser profile, empty HTTP cache and
 //     storage, owner created) and warm starts (reloads) to the first
-//     /versions answer, from the page's navigation start;
-//   - where the homeserver's start went (status().startupPhases);
+//     /versions answer, from the page's navigation start: reloads right
+//     after the first visit, while the browser is still optimising the
+//     wasm's hot functions, and reloads once the browser's code cache for
+//     the wasm (Code Cache/wasm in the profile) has stopped growing, which
+//     is what a returning visit finds;
+//   - where the homeserver's start went (status().startupPhases), the size
+//     of the code cache, and the CPU time of the tab's renderer processes;
 //   - the first 20 sends in the tab right after its start;
 //   - sequential sends (PUT /rooms/{id}/send) per second and their median
 //     latency: in the tab over hs.fetch, and against a native hearth serve
@@ -28,11 +34,15 @@ const opt = (name, def) => {
 };
 const sends = Number(opt("--sends", 500));
 const reloads = Number(opt("--reloads", 3));
+const cachedReloads = Number(opt("--cached-reloads", 2));
 const storage = opt("--storage", "opfs");
 
 // phaseText says where the homeserver's start went (status().startupPhases).
-const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms, owner ${p.ownerMs.toFixed(0)} ms; SQLite warm-up before it ${p.warmMs.toFixed(0)} ms` : "";
+// The SQLite warm-up runs before the Go program first yields to the
+// worker's event loop, so it is part of "Go init".
+const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms, owner ${p.ownerMs.toFixed(0)} ms; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms` : "";
 
+const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
 const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -87,10 +97,21 @@ function pssKiB(pid) {
 	}
 }
 
-// rendererPSS sums the memory of the renderer processes of the browser
-// running on profile (a page and its dedicated workers share one; the
-// service worker may have its own).
-function rendererPSS(profile) {
+// cpuSeconds is the CPU time (user and system) a process has used.
+function cpuSeconds(pid) {
+	try {
+		const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+		const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+		return (Number(f[11]) + Number(f[12])) / 100;
+	} catch {
+		return 0;
+	}
+}
+
+// renderers lists the renderer processes of the browser running on
+// profile (a page and its dedicated workers share one; the service worker
+// and spare renderers have their own), each {pid, pss (bytes), cpu (s)}.
+function renderers(profile) {
 	const browserPid = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).find((d) => {
 		try {
 			const cmd = fs.readFileSync(`/proc/${d}/cmdline`, "utf8");
@@ -100,9 +121,9 @@ function rendererPSS(profile) {
 		}
 	});
 	if (!browserPid) {
-		return null;
+		return [];
 	}
-	let total = 0;
+	const out = [];
 	for (const pid of descendants(Number(browserPid))) {
 		let cmd = "";
 		try {
@@ -111,10 +132,74 @@ function rendererPSS(profile) {
 			continue;
 		}
 		if (cmd.includes("--type=renderer")) {
-			total += pssKiB(pid);
+			out.push({ pid, pss: pssKiB(pid) * 1024, cpu: cpuSeconds(pid) });
 		}
 	}
-	return total * 1024;
+	return out.sort((a, b) => b.pss - a.pss);
+}
+
+// rendererPSS sums the memory of the renderer processes.
+const rendererPSS = (profile) => renderers(profile).reduce((n, r) => n + r.pss, 0);
+
+// rendererText is the renderers' PSS, largest first, and their CPU time.
+const rendererText = (profile) => {
+	const rs = renderers(profile);
+	return `${rs.map((r) => mib(r.pss)).join(" + ")}; renderer CPU ${rs.reduce((n, r) => n + r.cpu, 0).toFixed(1)} s`;
+};
+
+// codeCacheBytes is the size of the browser's code cache for wasm: V8
+// adds the functions it has optimised (TurboFan) to it, and a later visit
+// loads them instead of compiling again.
+function codeCacheBytes(profile) {
+	const dir = path.join(profile, "Default", "Code Cache", "wasm");
+	let n = 0;
+	const walk = (d) => {
+		let entries = [];
+		try {
+			entries = fs.readdirSync(d, { withFileTypes: true });
+		} catch {
+			return;
+		}
+		for (const e of entries) {
+			const p = path.join(d, e.name);
+			if (e.isDirectory()) {
+				walk(p);
+			} else {
+				try {
+					n += fs.statSync(p).size;
+				} catch {
+					// gone
+				}
+			}
+		}
+	};
+	walk(dir);
+	return n;
+}
+
+// settleCodeCache waits until the tab's renderers are idle (V8 compiles
+// the functions it optimises on background threads of the renderer, for
+// tens of seconds of CPU on a busy machine) and the wasm code cache has
+// not changed for quiet ms, at most limit ms, and returns how long that
+// took.
+async function settleCodeCache(profile, quiet = 5000, limit = 240000) {
+	const began = Date.now();
+	const cpu = () => renderers(profile).reduce((n, r) => n + r.cpu, 0);
+	let size = codeCacheBytes(profile);
+	let used = cpu();
+	let since = Date.now();
+	while (Date.now() - since < quiet && Date.now() - began < limit) {
+		await new Promise((r) => setTimeout(r, 1000));
+		const now = codeCacheBytes(profile);
+		const c = cpu();
+		// Idle: less than a tenth of a core.
+		if (now !== size || c - used > 0.1) {
+			since = Date.now();
+		}
+		size = now;
+		used = c;
+	}
+	return Date.now() - began;
 }
 
 // startInPage starts the homeserver from a page loaded with ?manual and
@@ -187,30 +272,51 @@ async function main() {
 		console.log(s);
 	};
 	const sizes = wasmSizes();
+	line(`load average ${loadavg()}`);
 	line(`wasm: raw ${mib(sizes.raw)} (${sizes.raw} B), gzip ${mib(sizes.gzip)} (${sizes.gzip} B), brotli ${mib(sizes.brotli)} (${sizes.brotli} B)`);
 
 	const web = await startNative({ serverName: "bench-host.test" });
 	const browser = await launch();
 	try {
-		const page = await browser.context.newPage();
+		// The tab the browser opened with: another page would be one more
+		// renderer process in the memory figures.
+		const page = browser.context.pages()[0] ?? await browser.context.newPage();
 		await page.goto(`${web.base}/?manual`);
 		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
 		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
 			`(page ready ${cold.domReady.toFixed(0)} ms, Hearth.start called at ${cold.called.toFixed(0)} ms; worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
-			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)})`);
-		for (let i = 1; i <= reloads; i++) {
+			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)}; load ${loadavg()})`);
+		const warmStart = async (label) => {
+			const cache = codeCacheBytes(browser.profile);
 			await page.reload();
 			await page.waitForFunction(() => window.Hearth !== undefined);
 			const warm = await startInPage(page, { storage });
-			line(`warm start (reload ${i}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
+			line(`warm start (${label}, code cache ${mib(cache)}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
 				`(page ready ${warm.domReady.toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
-				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)})`);
+				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; load ${loadavg()})`);
+		};
+		for (let i = 1; i <= reloads; i++) {
+			await warmStart(`reload ${i}`);
 		}
 
 		await new Promise((r) => setTimeout(r, 2000));
 		let st = await page.evaluate(() => window.hs.status());
-		line(`tab memory idle: renderers PSS ${mib(rendererPSS(browser.profile))}, wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+		line(`tab memory 2 s after the reloads: renderers PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
 			`Go heap ${mib(st.goHeapBytes)} (Go sys ${mib(st.goSysBytes)})`);
+
+		// A returning visit: the browser has finished optimising what the
+		// last start ran and has stored it in its code cache.
+		if (cachedReloads > 0) {
+			const waited = await settleCodeCache(browser.profile);
+			line(`code cache settled at ${mib(codeCacheBytes(browser.profile))} after ${(waited / 1000).toFixed(0)} s`);
+			for (let i = 1; i <= cachedReloads; i++) {
+				await warmStart(`cached reload ${i}`);
+			}
+			await settleCodeCache(browser.profile);
+			st = await page.evaluate(() => window.hs.status());
+			line(`tab memory idle (compilation settled): renderers PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+				`Go heap ${mib(st.goHeapBytes)} (Go sys ${mib(st.goSysBytes)})`);
+		}
 
 		// The same load against the tab and a native hearth.
 		const tab = await loginAndRoom(page, null);
