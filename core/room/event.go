@@ -21,42 +21,59 @@ type Event struct {
 // ID returns the event's ID.
 func (e *Event) ID() string { return e.Stored.EventID }
 
-// defaultCacheSize bounds the parsed events kept in memory.
+// defaultCacheSize bounds the parsed state events kept in memory.
 const defaultCacheSize = 8192
+
+// otherCacheShare is the part of the cache's bound that other events
+// (messages) may take: the pipeline reads state events again and again
+// (auth events, state resolution) but a message hardly ever after its
+// send, so a few recent ones are enough (a new event's prev_events), and
+// messages read by /messages or /sync do not crowd out state events nor
+// hold megabytes of parsed events.
+const otherCacheShare = 16
 
 // eventCache keeps parsed events by ID. Events never change once stored
 // (redaction is applied when they are read for a client), so an entry
-// never goes stale; the cache only bounds its size.
+// never goes stale; the cache only bounds its size: max state events,
+// max/otherCacheShare others.
 type eventCache struct {
-	mu  sync.Mutex
-	m   map[string]*pdu.PDU
-	max int
+	mu    sync.Mutex
+	state map[string]*pdu.PDU
+	other map[string]*pdu.PDU
+	max   int
 }
 
 func (c *eventCache) get(id string) *pdu.PDU {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.m[id]
+	if e := c.state[id]; e != nil {
+		return e
+	}
+	return c.other[id]
 }
 
 func (c *eventCache) put(e *pdu.PDU) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]*pdu.PDU)
+	m, bound := &c.state, c.max
+	if !e.IsState() {
+		m, bound = &c.other, max(1, c.max/otherCacheShare)
 	}
-	if len(c.m) >= c.max {
+	if *m == nil {
+		*m = make(map[string]*pdu.PDU)
+	}
+	if len(*m) >= bound {
 		// Drop about half, in map order (which is random enough).
-		n := len(c.m) / 2
-		for k := range c.m {
+		n := len(*m) / 2
+		for k := range *m {
 			if n == 0 {
 				break
 			}
-			delete(c.m, k)
+			delete(*m, k)
 			n--
 		}
 	}
-	c.m[e.EventID] = e
+	(*m)[e.EventID] = e
 }
 
 // parseStored parses a stored event's JSON in its room's version and sets
