@@ -66,6 +66,8 @@ type Homeserver struct {
 	stopUpdates func()
 	// stopCompression ends the background state compression, if running.
 	stopCompression func()
+	// stopPushPruning ends the pruning of read notifications.
+	stopPushPruning func()
 	// relay is the node's relay client (relay.url), nil without one.
 	relay     *relay.Client
 	stopRelay func()
@@ -284,6 +286,7 @@ func (hs *Homeserver) StartBackground() {
 	hs.bgStarted = true
 	hs.startBackgroundUpdates(hs.log)
 	hs.startStateCompression(hs.Config.StateCompression, hs.services.Events, hs.log)
+	hs.startPushActionPruning(hs.log)
 	hs.sender.Start()
 	hs.appServices.Start()
 	hs.startRelay()
@@ -425,6 +428,9 @@ func (hs *Homeserver) Close() error {
 	}
 	if hs.stopCompression != nil {
 		hs.stopCompression()
+	}
+	if hs.stopPushPruning != nil {
+		hs.stopPushPruning()
 	}
 	if hs.sender != nil {
 		hs.sender.Close()
