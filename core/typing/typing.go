@@ -33,6 +33,9 @@ type Tracker struct {
 	mu    sync.Mutex
 	pos   int64
 	rooms map[string]*room
+	// active are the rooms of rooms with someone typing: what expiry and
+	// the timer look through, however many rooms were ever typed in.
+	active map[string]*room
 	timer *time.Timer
 	next  time.Time // when timer fires (zero when stopped)
 }
@@ -58,7 +61,7 @@ func New(now func() time.Time, notify func()) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{}}
+	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{}, active: map[string]*room{}}
 }
 
 // OnExpire makes the tracker call f, without its lock held, with a room's
@@ -112,12 +115,16 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 			changed = true
 		}
 		r.users[userID] = now.Add(timeout)
+		t.active[roomID] = r
 	case r != nil:
 		if _, was := r.users[userID]; was {
 			delete(r.users, userID)
 			t.pos++
 			r.changed = t.pos
 			changed = true
+		}
+		if len(r.users) == 0 {
+			delete(t.active, roomID)
 		}
 	}
 	t.scheduleLocked(now)
@@ -133,12 +140,15 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 // whose list changed, in room ID order.
 func (t *Tracker) expireLocked(now time.Time) []expiry {
 	var exps []expiry
-	for id, r := range t.rooms {
+	for id, r := range t.active {
 		before := len(r.users)
 		for u, exp := range r.users {
 			if !now.Before(exp) {
 				delete(r.users, u)
 			}
+		}
+		if len(r.users) == 0 {
+			delete(t.active, id)
 		}
 		if len(r.users) != before {
 			t.pos++
@@ -153,7 +163,7 @@ func (t *Tracker) expireLocked(now time.Time) []expiry {
 // scheduleLocked sets the timer to the earliest expiry.
 func (t *Tracker) scheduleLocked(now time.Time) {
 	var first time.Time
-	for _, r := range t.rooms {
+	for _, r := range t.active {
 		for _, exp := range r.users {
 			if first.IsZero() || exp.Before(first) {
 				first = exp

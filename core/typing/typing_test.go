@@ -133,3 +133,47 @@ func TestOnExpire(t *testing.T) {
 		t.Errorf("heard after the timer (-want +got):\n%s", diff)
 	}
 }
+
+// Rooms where everyone stopped or timed out leave the set that expiry
+// walks, and keep their position for /sync; a room typed in again comes
+// back to it and still times out.
+func TestTypingActiveRooms(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	tr := New(c.now, nil)
+	start := tr.Position()
+	for i := range 100 {
+		room := fmt.Sprintf("!r%d:x", i)
+		if err := tr.SetTyping(ctx, room, "@alice:x", true, 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			if err := tr.SetTyping(ctx, room, "@alice:x", false, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := len(tr.active); n != 50 {
+		t.Errorf("%d rooms with someone typing, want 50", n)
+	}
+	c.t = c.t.Add(11 * time.Second)
+	if got := tr.Typing("!r1:x"); len(got) != 0 {
+		t.Errorf("after the timeout, typing in !r1:x = %v", got)
+	}
+	if n := len(tr.active); n != 0 {
+		t.Errorf("%d rooms with someone typing after every timeout, want 0", n)
+	}
+	if ch := tr.Changes([]string{"!r0:x", "!r1:x"}, start, tr.Position()); len(ch) != 2 || len(ch["!r0:x"]) != 0 || len(ch["!r1:x"]) != 0 {
+		t.Errorf("changes since the start = %v, want both rooms with no one typing", ch)
+	}
+	if err := tr.SetTyping(ctx, "!r1:x", "@bob:x", true, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := tr.Typing("!r1:x"); !cmp.Equal(got, []string{"@bob:x"}) {
+		t.Errorf("typing in !r1:x = %v, want [@bob:x]", got)
+	}
+	c.t = c.t.Add(6 * time.Second)
+	if got := tr.Typing("!r1:x"); len(got) != 0 {
+		t.Errorf("after bob's timeout, typing in !r1:x = %v", got)
+	}
+}
