@@ -36,8 +36,8 @@ type Tracker struct {
 	// active are the rooms of rooms with someone typing: what expiry and
 	// the timer look through, however many rooms were ever typed in.
 	active map[string]*room
-	timer *time.Timer
-	next  time.Time // when timer fires (zero when stopped)
+	timer  *time.Timer
+	next   time.Time // when timer fires (zero when stopped)
 }
 
 // room is one room's typing users with their expiry, and the position of
