@@ -108,6 +108,9 @@ type DB struct {
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts
+	// singleReads keeps Read's statements prepared in single-connection
+	// mode (readsingle.go).
+	singleReads singleReadStmts
 
 	// membershipGen counts committed writes that changed local users'
 	// memberships (local_current_membership), for membershipCache.
@@ -309,6 +312,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 // start starts the writer on the connections set up by openWith.
 func (db *DB) start() {
 	db.reads.db = db.reader
+	db.singleReads.db = db.reader
 	db.writes = make(chan *writeReq, 1024)
 	db.wg.Add(1)
 	go db.writeLoop()
@@ -379,10 +383,21 @@ func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 		return fmt.Errorf("storage: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	if err := fn(tx); err != nil {
+	if !db.single {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	r := &singleRead{tx: tx, stmts: &db.singleReads}
+	if err := fn(r); err != nil {
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	if len(r.wanted) > 0 {
+		db.singleReads.prepare(ctx, r.wanted)
+	}
+	return err
 }
 
 // readTx is how Read begins its transactions: read-only on the read pool.

@@ -82,7 +82,6 @@ func (s *EventStore) read(ctx context.Context, queries []string, fn func(r reade
 		}
 	}
 	return s.db.Read(ctx, func(q Queryer) error {
-		tx, _ := q.(*sql.Tx)
-		return fn(reader{ctx: ctx, q: q, tx: tx, stmts: stmts})
+		return fn(reader{ctx: ctx, q: q, tx: txOf(q), stmts: stmts})
 	})
 }
