@@ -15,6 +15,10 @@ const began = performance.now();
 let boot = null;
 let timings = null;
 let memory = null;
+// spent is where the worker's time for fetch calls went, summed since it
+// started (status().worker): goMs from handing a request to Go to its
+// answer, postMs posting the answers back to the page.
+const spent = { fetches: 0, goMs: 0, postMs: 0 };
 
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
@@ -74,12 +78,15 @@ const ops = {
 		return { ...st, timings };
 	},
 	async fetch(r) {
+		const t = performance.now();
 		const res = await invoke("fetch", r.reqId, r.method, r.url, r.headers, r.body ?? null);
+		spent.fetches++;
+		spent.goMs += performance.now() - t;
 		return [res, [res.body.buffer]];
 	},
 	async status() {
 		const st = await invoke("status");
-		return { ...st, wasmMemoryBytes: memory?.buffer.byteLength ?? 0 };
+		return { ...st, wasmMemoryBytes: memory?.buffer.byteLength ?? 0, worker: { ...spent } };
 	},
 	async export() {
 		const b = await invoke("exportDatabase");
@@ -105,7 +112,11 @@ self.onmessage = async (e) => {
 		if (Array.isArray(value) && value.length === 2 && Array.isArray(value[1])) {
 			[value, transfer] = value;
 		}
+		const t = performance.now();
 		postMessage({ id, ok: true, value }, transfer);
+		if (op === "fetch") {
+			spent.postMs += performance.now() - t;
+		}
 	} catch (err) {
 		postMessage({ id, ok: false, error: { name: err?.name || "Error", code: err?.code || "INTERNAL", message: String(err?.message ?? err) } });
 	}
