@@ -88,26 +88,31 @@ func TestEventJSONStoredStripped(t *testing.T) {
 }
 
 // TestMigrateEventJSONStripped opens a version-2 database written before
-// delta 2/75: its events, stored whole, read back as they are, and events
-// persisted after the delta are stored stripped.
+// deltas 2/75 and 2/76: its events, stored whole, read back as they are;
+// the background update rewrites them stripped, leaving the search and
+// relation indexes as they were; events persisted after the deltas are
+// stored stripped; and a change of content still takes an event out of
+// the indexes.
 func TestMigrateEventJSONStripped(t *testing.T) {
 	ctx := context.Background()
-	const delta = "main/delta/2/75event_json_stripped.sql"
+	deltas := []string{"main/delta/2/75event_json_stripped.sql", "main/delta/2/76event_json_strip_update.sql"}
 	o := testOptions(t)
-	old, err := openWith(ctx, o, schemaWithout(t, delta))
+	old, err := openWith(ctx, o, schemaWithout(t, deltas...))
 	if err != nil {
 		t.Fatal(err)
-	}
-	if slices.Contains(appliedDeltas(t, old), "2:"+delta) {
-		t.Fatal("the old schema already has the delta")
 	}
 	oldStore := NewEventStore(old)
 	r := newTestRoom(t, oldStore, "r")
 	a := r.msg("a", 1)
 	topic := r.state("topic", 2, "m.room.topic", "", `{"topic":"t"}`, "a")
-	// The rows as the code before the delta wrote them.
+	reply := r.msg("reply", 3, "topic")
+	reply.JSON = eventJSON(&reply, `{"body":"a reply","m.relates_to":{"event_id":"`+a.EventID+`","rel_type":"m.reference"},"msgtype":"m.text"}`)
+	spaced := r.msg("spaced", 4, "reply")
+	spaced.JSON = append([]byte(" "), spaced.JSON...) // not compact: stays whole
+	olds := []core.NewEvent{a, topic, reply, spaced}
+	// The rows as the code before the deltas wrote them.
 	err = old.Write(ctx, func(q Queryer) error {
-		for _, ev := range []core.NewEvent{a, topic} {
+		for _, ev := range olds {
 			var nid int64
 			err := q.QueryRowContext(ctx, `
 				INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
@@ -130,32 +135,73 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	old.Close()
 
 	db := mustOpenWith(t, o)
-	if !slices.Contains(appliedDeltas(t, db), "2:"+delta) {
-		t.Fatalf("delta %s not applied: %v", delta, appliedDeltas(t, db))
+	for _, d := range deltas {
+		if !slices.Contains(appliedDeltas(t, db), "2:"+d) {
+			t.Fatalf("delta %s not applied: %v", d, appliedDeltas(t, db))
+		}
 	}
 	s := NewEventStore(db)
-	for _, ev := range []core.NewEvent{a, topic} {
-		got, err := s.Event(ctx, ev.EventID)
-		if err != nil {
+	readBack := func(step string) {
+		t.Helper()
+		for _, ev := range olds {
+			got, err := s.Event(ctx, ev.EventID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.JSON) != string(ev.JSON) {
+				t.Errorf("%s: Event(%s) = %s, want %s", step, ev.EventID, got.JSON, ev.JSON)
+			}
+		}
+	}
+	count := func(query string, args ...any) int {
+		t.Helper()
+		var n int
+		if err := db.Reader().QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if string(got.JSON) != string(ev.JSON) {
-			t.Errorf("Event(%s) after migrating = %s, want %s", ev.EventID, got.JSON, ev.JSON)
-		}
+		return n
 	}
-	r.s = s
-	b := r.msg("b", 3)
-	r.persist(core.PersistOptions{}, b)
-	var stripped int
-	var js string
-	if err := db.Reader().QueryRowContext(ctx, `SELECT j.json, j.stripped FROM event_json j JOIN events e USING (event_nid)
-		WHERE e.event_id = ?`, b.EventID).Scan(&js, &stripped); err != nil {
+	const (
+		sqlSearched = "SELECT count(*) FROM event_search WHERE event_search MATCH 'hello OR reply'"
+		sqlRelated  = "SELECT count(*) FROM event_relations"
+		sqlWhole    = "SELECT count(*) FROM event_json WHERE stripped = 0"
+	)
+	readBack("after migrating")
+	searched, related := count(sqlSearched), count(sqlRelated)
+	if searched != 3 || related != 1 || count(sqlWhole) != 4 {
+		t.Fatalf("before the update: %d searched, %d related, %d whole; want 3, 1, 4", searched, related, count(sqlWhole))
+	}
+	if err := NewBackgroundUpdates(db).Run(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if stripped == 0 || len(js) >= len(b.JSON) {
-		t.Errorf("event persisted after migrating stored as %s (stripped %b), want it stripped", js, stripped)
+	if n := count(sqlWhole); n != 1 {
+		t.Errorf("after the update %d events are stored whole, want 1 (the one not compact)", n)
+	}
+	readBack("after the update")
+	if n, m := count(sqlSearched), count(sqlRelated); n != searched || m != related {
+		t.Errorf("after the update: %d searched, %d related; want %d, %d", n, m, searched, related)
+	}
+
+	r.s = s
+	b := r.msg("b", 5)
+	r.persist(core.PersistOptions{}, b)
+	if count("SELECT stripped FROM event_json j JOIN events e USING (event_nid) WHERE e.event_id = ?", b.EventID) == 0 {
+		t.Errorf("event persisted after migrating is stored whole")
 	}
 	if got, err := s.Event(ctx, b.EventID); err != nil || string(got.JSON) != string(b.JSON) {
 		t.Errorf("Event(b) after migrating = %v, %v; want its JSON", got, err)
+	}
+
+	// Pruning the reply's content in place takes it out of the indexes.
+	err = db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, `UPDATE event_json SET json = json_set(json, '$.content', json('{}'))
+			WHERE event_nid = (SELECT event_nid FROM events WHERE event_id = ?)`, reply.EventID)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, m := count(sqlSearched), count(sqlRelated); n != searched || m != 0 {
+		t.Errorf("after pruning the reply: %d searched, %d related; want %d (b added, the reply gone), 0", n, m, searched)
 	}
 }
