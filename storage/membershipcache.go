@@ -27,6 +27,17 @@ type membershipCache struct {
 type cachedRooms struct {
 	gen   uint64
 	rooms []core.RoomMembership // every membership, by room ID
+	// rows are the local_current_membership rows rooms was made of, by
+	// room: what a newer generation's rows are compared with.
+	rows map[int64]memberRow
+}
+
+// memberRow is a row of local_current_membership, and the index of its
+// room in cachedRooms.rooms.
+type memberRow struct {
+	event      int64
+	membership string
+	index      int
 }
 
 func (c *membershipCache) get(userID string, gen uint64) ([]core.RoomMembership, bool) {
@@ -39,16 +50,27 @@ func (c *membershipCache) get(userID string, gen uint64) ([]core.RoomMembership,
 	return e.rooms, true
 }
 
-func (c *membershipCache) put(userID string, gen uint64, rooms []core.RoomMembership, current *atomic.Uint64) {
+// stale returns userID's entry of whatever generation, for refreshing;
+// nil when there is none.
+func (c *membershipCache) stale(userID string) *cachedRooms {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if current.Load() != gen {
+	if e, ok := c.m[userID]; ok {
+		return &e
+	}
+	return nil
+}
+
+func (c *membershipCache) put(userID string, e cachedRooms, current *atomic.Uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if current.Load() != e.gen {
 		return // a membership change committed while rooms was read
 	}
 	if c.m == nil || len(c.m) >= maxCachedMembers {
 		c.m = map[string]cachedRooms{}
 	}
-	c.m[userID] = cachedRooms{gen: gen, rooms: rooms}
+	c.m[userID] = e
 }
 
 // selectMemberships returns a copy of the rooms with one of memberships
