@@ -74,6 +74,13 @@ func (h PushHook) PreparePersist(ctx context.Context, events []NewEvent, opts Pe
 				continue
 			}
 			state = a.state
+		} else if ev.Type != "m.room.member" {
+			if quiet, err := h.Push.NotifiesNoOne(ctx, ev.RoomID, ev.Sender); err != nil {
+				h.logError(ctx, "push rules on a new event", ev, err)
+				continue
+			} else if quiet {
+				continue
+			}
 		}
 		notes, err := h.Push.Evaluate(ctx, ev.RoomID, ev.EventID, ev.JSON, state)
 		if err != nil {

@@ -105,6 +105,18 @@ func ReadRoomState(roomVersion string, events []StateEvent) (*RoomState, error) 
 	return rs, nil
 }
 
+// HasRecipient reports whether a local member other than sender is joined:
+// if not, an event by sender notifies no one (but an invite, which names
+// its own recipient).
+func (rs *RoomState) HasRecipient(sender string, isLocal func(userID string) bool) bool {
+	for u := range rs.names {
+		if u != sender && isLocal(u) {
+			return true
+		}
+	}
+	return false
+}
+
 // Context returns the room as an event by sender finds it; isLocal picks the
 // recipients among the joined members.
 func (rs *RoomState) Context(sender string, isLocal func(userID string) bool) RoomContext {

@@ -35,6 +35,26 @@ func TestRoomStateContext(t *testing.T) {
 	if got := rs.Context("@alice:example.org", local); got.SenderPowerLevel != 100 || got.SenderDisplayName != "Alice" {
 		t.Errorf("Context(alice): power %d, name %q", got.SenderPowerLevel, got.SenderDisplayName)
 	}
+	// Local recipients other than the sender: alice and bob are local and
+	// joined, dave left, carol is remote.
+	for _, tt := range []struct {
+		sender string
+		want   bool
+	}{{"@alice:example.org", true}, {"@carol:elsewhere.example", true}} {
+		if got := rs.HasRecipient(tt.sender, local); got != tt.want {
+			t.Errorf("HasRecipient(%s) = %v, want %v", tt.sender, got, tt.want)
+		}
+	}
+	alone, err := ReadRoomState("11", []StateEvent{state[0], state[2], state[4], state[5]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alone.HasRecipient("@alice:example.org", local) {
+		t.Error("HasRecipient(alice) in a room where no other local user is joined = true")
+	}
+	if !alone.HasRecipient("@carol:elsewhere.example", local) {
+		t.Error("HasRecipient(carol) with alice joined = false")
+	}
 	if _, err := ReadRoomState("no such version", state); err == nil {
 		t.Error("ReadRoomState of an unknown room version succeeded")
 	}

@@ -91,16 +91,38 @@ func (s *Service) Forget(roomID string) {
 // Room reads what the push rules need of roomID's current state for an
 // event by sender.
 func (s *Service) Room(ctx context.Context, roomID, sender string) (RoomContext, error) {
+	rs, err := s.roomState(ctx, roomID)
+	if err != nil {
+		return RoomContext{}, err
+	}
+	return rs.Context(sender, s.isLocal), nil
+}
+
+// NotifiesNoOne reports whether an event by sender in roomID, other than
+// an m.room.member event, notifies no one as the room's current state
+// stands: no local member but the sender is joined. The event's JSON need
+// not be read then (most messages of a room of one local user).
+func (s *Service) NotifiesNoOne(ctx context.Context, roomID, sender string) (bool, error) {
+	rs, err := s.roomState(ctx, roomID)
+	if err != nil {
+		return false, err
+	}
+	return !rs.HasRecipient(sender, s.isLocal), nil
+}
+
+// roomState returns what the service keeps of roomID's current state,
+// reading it first if it has none.
+func (s *Service) roomState(ctx context.Context, roomID string) (*RoomState, error) {
 	s.mu.Lock()
 	rs := s.cache[roomID]
 	s.mu.Unlock()
 	if rs == nil {
 		version, events, err := s.cfg.State(ctx, roomID, StateTypes)
 		if err != nil {
-			return RoomContext{}, err
+			return nil, err
 		}
 		if rs, err = ReadRoomState(version, events); err != nil {
-			return RoomContext{}, err
+			return nil, err
 		}
 		s.mu.Lock()
 		if s.cache == nil || len(s.cache) >= maxCachedRooms {
@@ -109,7 +131,7 @@ func (s *Service) Room(ctx context.Context, roomID, sender string) (RoomContext,
 		s.cache[roomID] = rs
 		s.mu.Unlock()
 	}
-	return rs.Context(sender, s.isLocal), nil
+	return rs, nil
 }
 
 // Evaluate runs the push rules on a new live event of roomID (its JSON in
