@@ -252,13 +252,19 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if err != nil {
 		return nil, err
 	}
+	// Without room lists in the filter, every room of the user is
+	// searched, and the store reads them itself (no list of thousands of
+	// room IDs is made for each search).
+	allRooms := filter.Rooms == nil && filter.NotRooms == nil
 	var rooms []string
-	for _, m := range ms {
-		if filter.MatchRoom(m.RoomID) {
-			rooms = append(rooms, m.RoomID)
+	if !allRooms {
+		for _, m := range ms {
+			if filter.MatchRoom(m.RoomID) {
+				rooms = append(rooms, m.RoomID)
+			}
 		}
 	}
-	if len(rooms) == 0 || len(words) == 0 {
+	if allRooms && len(ms) == 0 || !allRooms && len(rooms) == 0 || len(words) == 0 {
 		return res, nil
 	}
 	keys := c.Keys
@@ -266,8 +272,7 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 		keys = []string{KeyBody, KeyName, KeyTopic}
 	}
 	q := SearchQuery{RoomIDs: rooms, Words: words, Keys: keys}
-	if filter.Rooms == nil && filter.NotRooms == nil {
-		// Every room of the user: the store reads them itself.
+	if allRooms {
 		q = SearchQuery{Member: viewer.UserID, Scope: ScopeMemberRooms, Words: words, Keys: keys}
 	}
 	rq := q
@@ -382,8 +387,13 @@ func (s *Service) searchCount(ctx context.Context, userID string, ms []core.Room
 	count := 0
 	if !filter.Restricts() && filter.ContainsURL == nil {
 		joinedAt := map[string]int64{}
+		anyJoined := false
 		for _, m := range ms {
 			if m.Membership == core.MembershipJoin && m.StreamOrdering > 0 {
+				anyJoined = true
+				if q.Member != "" {
+					break // the store finds the joins itself
+				}
 				joinedAt[m.RoomID] = m.StreamOrdering
 			}
 		}
@@ -399,7 +409,7 @@ func (s *Service) searchCount(ctx context.Context, userID string, ms []core.Room
 				}
 			}
 		}
-		if len(joinedAt) > 0 && (q.Member != "" || len(fast.RoomIDs) > 0) {
+		if anyJoined && (q.Member != "" || len(fast.RoomIDs) > 0) {
 			var skip []string
 			for u := range ignored {
 				skip = append(skip, u)

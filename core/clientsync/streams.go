@@ -34,10 +34,13 @@ func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom
 // ephemeral adds typing notifications and receipts to the joined rooms.
 func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 	ef := &r.filter.Room.Ephemeral
-	rooms := make([]string, 0, len(joined))
-	for _, id := range joined {
-		if ef.MatchRoom(id) {
-			rooms = append(rooms, id)
+	rooms := joined
+	if ef.Rooms != nil || ef.NotRooms != nil {
+		rooms = make([]string, 0, len(joined))
+		for _, id := range joined {
+			if ef.MatchRoom(id) {
+				rooms = append(rooms, id)
+			}
 		}
 	}
 	if len(rooms) == 0 {
