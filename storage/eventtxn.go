@@ -43,14 +43,18 @@ func txnKey(userID, deviceID, txnID, roomID string) int64 {
 }
 
 const (
-	sqlTxnInsert = `INSERT INTO event_txn_id (event_nid, room_nid, txn_key, device_id, txn_id, inserted_ts)
-		VALUES (?, ?, ?, ?, ?, ?)`
+	sqlTxnInsert = `INSERT INTO event_txn_id (event_nid, room_nid, txn_key, device_id, txn_id)
+		VALUES (?, ?, ?, ?, ?)`
 	// sqlTxnUsed asks whether user ?4's device ?2 used transaction ?3 in
 	// room ?5 (a room_nid) already.
 	sqlTxnUsed = `SELECT 1 FROM event_txn_id t JOIN events e ON e.event_nid = t.event_nid
 		WHERE t.txn_key = ?1 AND t.device_id = ?2 AND t.txn_id = ?3 AND e.sender = ?4 AND t.room_nid = ?5`
+	// sqlTxnPrune drops those of the 512 oldest rows whose event was
+	// received before ?: the event's received_ts is when the transaction
+	// was stored (delta 2/77 dropped the row's copy of it).
 	sqlTxnPrune = `DELETE FROM event_txn_id WHERE event_nid IN (
-		SELECT event_nid FROM event_txn_id ORDER BY event_nid LIMIT 512) AND inserted_ts < ?`
+		SELECT t.event_nid FROM (SELECT event_nid FROM event_txn_id ORDER BY event_nid LIMIT 512) t
+		JOIN events e ON e.event_nid = t.event_nid WHERE e.received_ts < ?)`
 	sqlEventIDForTxn = `
 		SELECT e.event_id FROM event_txn_id t
 		JOIN rooms r ON r.room_nid = t.room_nid
@@ -72,7 +76,7 @@ func (p *persister) storeTxn(ev *core.NewEvent, nid, room, received int64) error
 	case !errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, err)
 	}
-	if _, err := p.q.ExecContext(p.ctx, sqlTxnInsert, nid, room, key, txn.DeviceID, txn.TxnID, received); err != nil {
+	if _, err := p.q.ExecContext(p.ctx, sqlTxnInsert, nid, room, key, txn.DeviceID, txn.TxnID); err != nil {
 		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, err)
 	}
 	if nid%txnPrunePeriod == 0 {

@@ -64,14 +64,16 @@ func TestTxnRetention(t *testing.T) {
 }
 
 // TestMigrateTxnKey opens a version-2 database written before deltas 2/61
-// to 2/63: its transaction rows move to the keyed table and still answer
-// retries and the sending device, a used ID is still refused, the
-// timestamp index is the narrow one and event_edges is gone.
+// to 2/63 and 2/77: its transaction rows move to the keyed table and still
+// answer retries and the sending device, a used ID is still refused, the
+// timestamp index is the narrow one, event_edges is gone and the rows have
+// no inserted_ts.
 func TestMigrateTxnKey(t *testing.T) {
 	ctx := context.Background()
 	const goDelta = "main/delta/2/61event_txn_id_key"
 	o := testOptions(t)
-	tree := schemaWithout(t, "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql")
+	tree := schemaWithout(t, "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql",
+		"main/delta/2/77event_txn_id_no_ts.sql")
 	tree.GoDeltas = maps.Clone(tree.GoDeltas)
 	delete(tree.GoDeltas, goDelta)
 	old, err := openWith(ctx, o, tree)
@@ -109,7 +111,8 @@ func TestMigrateTxnKey(t *testing.T) {
 	old.Close()
 
 	db := mustOpenWith(t, o)
-	for _, d := range []string{goDelta + ".go", "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql"} {
+	for _, d := range []string{goDelta + ".go", "main/delta/2/62events_room_timestamp_narrow.sql", "main/delta/2/63drop_event_edges.sql",
+		"main/delta/2/77event_txn_id_no_ts.sql"} {
 		if !slices.Contains(appliedDeltas(t, db), "2:"+d) {
 			t.Fatalf("delta %s not applied: %v", d, appliedDeltas(t, db))
 		}
@@ -137,5 +140,9 @@ func TestMigrateTxnKey(t *testing.T) {
 	var edges int
 	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM sqlite_schema WHERE name = 'event_edges'").Scan(&edges); err != nil || edges != 0 {
 		t.Errorf("event_edges after migrating: %d, %v; want gone", edges, err)
+	}
+	var ts int
+	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info('event_txn_id') WHERE name = 'inserted_ts'").Scan(&ts); err != nil || ts != 0 {
+		t.Errorf("event_txn_id.inserted_ts after migrating: %d, %v; want gone", ts, err)
 	}
 }
