@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"syscall/js"
+	"time"
 
 	"hearth.dev/hearth"
 	"hearth.dev/hearth/core"
@@ -69,19 +71,23 @@ func installBridge(global js.Value, h *host) {
 			}()
 		},
 		"fetch": func(args []js.Value) {
+			called := time.Now()
 			id := stringOf(arg(args, 0))
 			method, url := stringOf(arg(args, 1)), stringOf(arg(args, 2))
 			headers := headersOf(arg(args, 3))
 			body := bytesOf(arg(args, 4))
 			cb := arg(args, 5)
 			go func() {
+				began := time.Now()
 				r, err := newRequest(method, url, headers, body)
 				if err != nil {
 					reply(cb, newCodeError(codeBadRequest, "%v", err), nil)
 					return
 				}
 				w, err := h.serve(id, r)
+				served := time.Now()
 				reply(cb, err, func() any { return responseValue(w) })
+				fetchTimes.add(began.Sub(called), served.Sub(began), time.Since(served))
 			}()
 		},
 		"abort": func(args []js.Value) {
@@ -265,11 +271,41 @@ func statusValue(st status) any {
 		"goSysBytes":  float64(st.GoSysBytes),
 		"relay":       map[string]any{"state": st.Relay.State, "queued": st.Relay.Queued},
 		"opfs":        opfsStatsValue(opfs.ReadStats()),
+		"fetches":     fetchTimes.value(),
 	}
 	if st.OwnerCreated != "" {
 		m["ownerCreated"] = st.OwnerCreated
 	}
 	return m
+}
+
+// fetchTimes sums where the time of fetch calls went in Go since the
+// worker started: from the call to its goroutine running (the Go
+// scheduler's hand-off), serving it, and building the answer and handing
+// it to JavaScript.
+var fetchTimes fetchTimings
+
+type fetchTimings struct {
+	mu                     sync.Mutex
+	n                      int
+	start, serve, response time.Duration
+}
+
+func (t *fetchTimings) add(start, serve, response time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.n++
+	t.start += start
+	t.serve += serve
+	t.response += response
+}
+
+// value is {count, startMs, serveMs, responseMs}.
+func (t *fetchTimings) value() any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	return map[string]any{"count": t.n, "startMs": ms(t.start), "serveMs": ms(t.serve), "responseMs": ms(t.response)}
 }
 
 // opfsStatsValue is the OPFS VFS's call counts since the worker started:

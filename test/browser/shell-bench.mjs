@@ -43,6 +43,20 @@ const storage = opt("--storage", "opfs");
 const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms, owner ${p.ownerMs.toFixed(0)} ms; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms` : "";
 
 const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
+// sendPathText says where a tab's sends went, per send, from two
+// status() answers around them: the worker's time in Go and posting the
+// answers, the Go side's time serving, and the OPFS calls.
+function sendPathText(a, b, n) {
+	if (!a.worker || !a.fetches || !a.opfs) {
+		return "send path: (this build does not report it)";
+	}
+	const per = (x, y) => ((y - x) / n).toFixed(2);
+	return `send path per send: worker in Go ${per(a.worker.goMs, b.worker.goMs)} ms (serving ${per(a.fetches.serveMs, b.fetches.serveMs)} ms, ` +
+		`goroutine start ${per(a.fetches.startMs, b.fetches.startMs)} ms, answer ${per(a.fetches.responseMs, b.fetches.responseMs)} ms), ` +
+		`posting the answer ${per(a.worker.postMs, b.worker.postMs)} ms; OPFS writes ${per(a.opfs.writes, b.opfs.writes)} (${(Number(per(a.opfs.writeBytes, b.opfs.writeBytes)) / 1024).toFixed(1)} KiB), ` +
+		`reads ${per(a.opfs.reads, b.opfs.reads)}, flushes ${per(a.opfs.flushes, b.opfs.flushes)}`;
+}
+
 const kib = (n) => `${(n / 1024).toFixed(0)} KiB`;
 const mib = (n) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
@@ -332,8 +346,10 @@ async function main() {
 		const nativeRSSIdle = native.rssKiB() * 1024;
 		const nat = await loginAndRoom(page, native.base);
 
+		const before = await page.evaluate(() => window.hs.status());
 		const tabRun = await sendLoop(page, null, tab.token, tab.roomId, sends);
 		line(`sends in the tab (hs.fetch, ${storage}): ${tabRun.perSecond.toFixed(0)}/s, p50 ${tabRun.p50.toFixed(2)} ms, p99 ${tabRun.p99.toFixed(2)} ms (${sends} sequential)`);
+		line(sendPathText(before, await page.evaluate(() => window.hs.status()), sends));
 		const natPage = await sendLoop(page, native.base, nat.token, nat.roomId, sends);
 		line(`sends native from the page (fetch): ${natPage.perSecond.toFixed(0)}/s, p50 ${natPage.p50.toFixed(2)} ms, p99 ${natPage.p99.toFixed(2)} ms`);
 		const natNode = await nodeSendLoop(native.base, nat.token, nat.roomId, sends);
