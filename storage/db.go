@@ -142,9 +142,7 @@ func dsn(path string, o Options, readOnly bool) string {
 // are left for journalPragmas.
 func dsnWith(path string, o Options, readOnly, journal bool) string {
 	q := url.Values{}
-	if o.VFS != "" {
-		q.Set("vfs", o.VFS)
-	}
+	q.Set("vfs", fileVFS(o))
 	single := singleConnection(o.VFS)
 	if single && o.VFS == "" {
 		// js/wasm without the sqlite3_dotlk tag: no file locks at all.
@@ -335,16 +333,23 @@ func openSQL(dsn string, init func(*sqlite3.Conn) error) (*sql.DB, error) {
 // attachQuery repeats the VFS choice for an attached file.
 func attachQuery(o Options) string {
 	q := url.Values{}
-	if o.VFS != "" {
-		q.Set("vfs", o.VFS)
-	}
+	q.Set("vfs", fileVFS(o))
 	if singleConnection(o.VFS) && o.VFS == "" {
 		q.Set("nolock", "1")
 	}
-	if len(q) == 0 {
-		return ""
-	}
 	return "?" + q.Encode()
+}
+
+// fileVFS is the VFS of o's files: o.VFS, or natively the operating
+// system's files with a WAL's frames written once per commit (walVFS).
+func fileVFS(o Options) string {
+	switch {
+	case o.VFS != "":
+		return o.VFS
+	case singleConnection(""):
+		return "os"
+	}
+	return walVFSName
 }
 
 func quoteLiteral(s string) string {
