@@ -30,10 +30,14 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	var created []newGroupState
 	var members bool
 	err := s.db.Write(ctx, func(q Queryer) error {
-		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states}
+		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
+			server: s.serverName.Load()}
 		var err error
 		out, err = p.persist(events, opts)
 		created, members = p.created, p.members
+		if p.server != nil {
+			s.serverName.Store(p.server)
+		}
 		return err
 	})
 	if members {

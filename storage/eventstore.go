@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"hearth.dev/hearth/core"
 )
@@ -22,6 +23,9 @@ type EventStore struct {
 	states stateCache
 	// members keeps users' room lists (membershipcache.go).
 	members membershipCache
+	// serverName is the local server name once a write read it (it never
+	// changes), so a send does not read it again (eventpersist.go).
+	serverName atomic.Pointer[string]
 	// MaxStateGroupHops bounds delta chains (DefaultMaxStateGroupHops; tests
 	// lower it to exercise snapshots). Set it before first use.
 	MaxStateGroupHops int

@@ -108,10 +108,10 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 			return nil, err
 		}
 	}
+	// The client transaction goes to storage as ne.Txn: storage keeps it
+	// and puts it into the metadata as the event is read, so it is not
+	// encoded here only to be taken out again.
 	var meta Metadata
-	if txn != nil {
-		meta.TxnID, meta.DeviceID = txn.TxnID, txn.DeviceID
-	}
 	if pr.StateKey != nil {
 		if meta.ReplacesState, err = t.eventID(ctx, p, pr.key()); err != nil {
 			return nil, err
