@@ -1,17 +1,13 @@
 package hearth
 
 import (
-	"bytes"
 	_ "embed"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"gopkg.in/yaml.v3"
 
 	"hearth.dev/hearth/core/id"
 )
@@ -168,30 +164,6 @@ type MediaConfig struct {
 // DefaultServerName is the name a new database takes when server_name is
 // not configured.
 const DefaultServerName = "localhost"
-
-// DefaultConfig returns the configuration used when nothing is set.
-func DefaultConfig() Config {
-	var c Config
-	if err := yaml.Unmarshal([]byte(DefaultConfigYAML), &c); err != nil {
-		panic("default config: " + err.Error())
-	}
-	return c
-}
-
-// LoadConfigFile reads a YAML file over c. Unknown keys are an error, so a
-// typo does not go unnoticed.
-func (c *Config) LoadConfigFile(path string) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && err.Error() != "EOF" {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
 
 // ConfigKeys lists every key with a pointer to its field, in YAML dotted
 // form ("database.state_file"). Flags and environment variables are made
@@ -448,9 +420,6 @@ func (f *FederationConfig) KeyServers() []string {
 // comma-separated paths (as a flag or an environment variable gives it).
 type PathList string
 
-// UnmarshalYAML accepts a list or a comma-separated string.
-func (l *PathList) UnmarshalYAML(n *yaml.Node) error { return (*CIDRList)(l).UnmarshalYAML(n) }
-
 // Paths lists the paths.
 func (l PathList) Paths() []string {
 	var out []string
@@ -466,24 +435,6 @@ func (l PathList) Paths() []string {
 // one string of comma-separated ranges (as a flag or an environment
 // variable gives it). A bare address is a range of one.
 type CIDRList string
-
-// UnmarshalYAML accepts a list or a comma-separated string.
-func (l *CIDRList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.SequenceNode {
-		var items []string
-		if err := n.Decode(&items); err != nil {
-			return err
-		}
-		*l = CIDRList(strings.Join(items, ","))
-		return nil
-	}
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	*l = CIDRList(s)
-	return nil
-}
 
 // Prefixes parses the list.
 func (l CIDRList) Prefixes() ([]netip.Prefix, error) {

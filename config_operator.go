@@ -5,8 +5,6 @@ import (
 	"strings"
 	"time"
 
-	"gopkg.in/yaml.v3"
-
 	"hearth.dev/hearth/core/clientapi"
 )
 
@@ -17,24 +15,6 @@ import (
 // in a flag or an environment variable. It is kept in its comma-separated
 // form.
 type StringList string
-
-// UnmarshalYAML accepts a list or a string.
-func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.SequenceNode {
-		var items []string
-		if err := n.Decode(&items); err != nil {
-			return err
-		}
-		*l = StringList(strings.Join(items, ","))
-		return nil
-	}
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	*l = StringList(s)
-	return nil
-}
 
 // Items returns the list's non-empty items.
 func (l StringList) Items() []string {

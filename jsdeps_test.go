@@ -11,8 +11,9 @@ import (
 // TestBrowserBuildDeps keeps native-only code out of the browser build
 // (GOOS=js ./wasm), whose size every visitor downloads: URL previews and
 // their HTML parser (a tab cannot fetch other sites), the embedded shell's
-// brotli decoder, the relay's NATS cluster, and wazero (the tab runs
-// modules on the browser's own WebAssembly engine, modules/browser_js.go).
+// brotli decoder, the relay's NATS cluster, wazero (the tab runs modules
+// on the browser's own WebAssembly engine, modules/browser_js.go) and the
+// YAML parser (the tab reads no configuration files: config_default.go).
 func TestBrowserBuildDeps(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -32,6 +33,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"github.com/andybalholm/brotli",
 		"github.com/nats-io",
 		"github.com/tetratelabs/wazero",
+		"gopkg.in/yaml.v3",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

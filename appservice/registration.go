@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"os"
 
-	"gopkg.in/yaml.v3"
-
 	core "hearth.dev/hearth/core/appservice"
 )
 
@@ -48,10 +46,10 @@ func readFile(path string) (*core.Registration, error) {
 	if err != nil {
 		return nil, err
 	}
-	var r core.Registration
-	if err := yaml.Unmarshal(b, &r); err != nil {
+	r, err := parseRegistration(b)
+	if err != nil {
 		return nil, err
 	}
 	r.File = path
-	return &r, nil
+	return r, nil
 }
