@@ -94,6 +94,7 @@ func run(file, pkg string, top int, br bool) error {
 		fmt.Printf("brotli (quality 10) of the whole file %d, of the code section alone %d, of the data section alone %d\n",
 			brotliSize(bin), brotliSize(sections["code"]), brotliSize(sections["data"]))
 	}
+	dataRegions(sections["data"], br)
 	fmt.Println()
 	fmt.Printf("%10s %10s %10s  %s\n", "code", "data(obj)", "code.br", "package")
 	for i, r := range all {

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+)
+
+// dataRegions splits the data section into what the Go linker put there,
+// in memory order: read-only data and type descriptors before the
+// pclntab, the pclntab (function names, file table, pc-value tables, the
+// function table), and what follows it (data, and the findfunctab: on
+// wasm a pc is a function index << 16, so the table that maps pcs to
+// functions has an entry per 4 KiB of that space). It prints each
+// region's size in the memory image and, with br, its brotli size alone.
+func dataRegions(data []byte, br bool) {
+	var mem []byte
+	first := -1
+	r := bytes.NewReader(data)
+	n, _ := binary.ReadUvarint(r)
+	for range n {
+		binary.ReadUvarint(r) // flags: 0, an active segment of memory 0
+		r.ReadByte()          // i32.const
+		off := int(readSLEB(r))
+		r.ReadByte() // end
+		l, _ := binary.ReadUvarint(r)
+		if first < 0 {
+			first = off
+		}
+		if off+int(l) > len(mem) {
+			mem = append(mem, make([]byte, off+int(l)-len(mem))...)
+		}
+		r.Read(mem[off : off+int(l)])
+	}
+	hdr := bytes.Index(mem, []byte{0xf1, 0xff, 0xff, 0xff, 0, 0, 1, 8})
+	if hdr < 0 || first < 0 {
+		fmt.Println("no pclntab header found")
+		return
+	}
+	u := func(k int) int { return int(binary.LittleEndian.Uint64(mem[hdr+8+8*k:])) }
+	nfunc, fnOff, cuOff, pcOff, plnOff := u(0), u(3), u(4), u(6), u(7)
+	// The function table: nfunc+1 (entry, _func offset) pairs, then the
+	// _func records (44 bytes, then 4 per pcdata and funcdata).
+	ft := hdr + plnOff
+	end := 0
+	for k := range nfunc {
+		if fo := int(binary.LittleEndian.Uint32(mem[ft+8*k+4:])); fo > end {
+			end = fo
+		}
+	}
+	last := ft + end
+	end += 44 + 4*int(binary.LittleEndian.Uint32(mem[last+28:])) + 4*int(mem[last+43])
+	pclnEnd := ft + end
+	size := func(b []byte) string {
+		if !br {
+			return "-"
+		}
+		return fmt.Sprint(brotliSize(b))
+	}
+	fmt.Printf("\n%10s %10s  data region (%d functions)\n", "bytes", "brotli", nfunc)
+	for _, reg := range []struct {
+		name     string
+		from, to int
+	}{
+		{"read-only data, types, itabs (before the pclntab)", first, hdr},
+		{"pclntab: function names", hdr + fnOff, hdr + cuOff},
+		{"pclntab: compilation units and file names", hdr + cuOff, hdr + pcOff},
+		{"pclntab: pc-value tables (stack maps, lines)", hdr + pcOff, ft},
+		{"pclntab: function table and records", ft, pclnEnd},
+		{"after the pclntab: data, findfunctab", pclnEnd, len(mem)},
+	} {
+		fmt.Printf("%10d %10s  %s\n", reg.to-reg.from, size(mem[reg.from:reg.to]), reg.name)
+	}
+}
+
+func readSLEB(r *bytes.Reader) int64 {
+	var v int64
+	var shift uint
+	for {
+		c, err := r.ReadByte()
+		if err != nil {
+			return v
+		}
+		v |= int64(c&0x7f) << shift
+		shift += 7
+		if c&0x80 == 0 {
+			if shift < 64 && c&0x40 != 0 {
+				v |= -1 << shift
+			}
+			return v
+		}
+	}
+}
