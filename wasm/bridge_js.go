@@ -163,16 +163,24 @@ func stringOf(v js.Value) string {
 	return ""
 }
 
+// The constructors and functions every request uses, looked up once:
+// syscall/js decodes a property name from Go's memory on every Get.
+var (
+	jsUint8Array  = js.Global().Get("Uint8Array")
+	jsArrayBuffer = js.Global().Get("ArrayBuffer")
+	jsIsArray     = js.Global().Get("Array").Get("isArray")
+)
+
 // bytesOf copies a Uint8Array (or an ArrayBuffer) into Go; anything else
 // is no bytes.
 func bytesOf(v js.Value) []byte {
 	if v.Type() != js.TypeObject {
 		return nil
 	}
-	if v.InstanceOf(js.Global().Get("ArrayBuffer")) {
-		v = js.Global().Get("Uint8Array").New(v)
+	if v.InstanceOf(jsArrayBuffer) {
+		v = jsUint8Array.New(v)
 	}
-	if !v.InstanceOf(js.Global().Get("Uint8Array")) {
+	if !v.InstanceOf(jsUint8Array) {
 		return nil
 	}
 	b := make([]byte, v.Get("byteLength").Int())
@@ -181,14 +189,14 @@ func bytesOf(v js.Value) []byte {
 }
 
 func uint8Array(b []byte) js.Value {
-	a := js.Global().Get("Uint8Array").New(len(b))
+	a := jsUint8Array.New(len(b))
 	js.CopyBytesToJS(a, b)
 	return a
 }
 
 // headersOf reads an array of [name, value] pairs.
 func headersOf(v js.Value) [][2]string {
-	if v.Type() != js.TypeObject || !js.Global().Get("Array").Call("isArray", v).Bool() {
+	if v.Type() != js.TypeObject || !jsIsArray.Invoke(v).Bool() {
 		return nil
 	}
 	n := v.Length()
