@@ -151,6 +151,30 @@ func rss(pid int) string {
 	return "n/a"
 }
 
+// rssParts returns the resident memory of process pid as rss does, with
+// its two parts: anonymous (the Go heap and runtime, SQLite's memory) and
+// file-backed (mostly the binary's pages).
+func rssParts(pid int) string {
+	total := rss(pid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if pid == 0 || err != nil {
+		return total
+	}
+	var anon, file string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "RssAnon:"); ok {
+			anon = strings.TrimSpace(v)
+		}
+		if v, ok := strings.CutPrefix(line, "RssFile:"); ok {
+			file = strings.TrimSpace(v)
+		}
+	}
+	if anon == "" || file == "" {
+		return total
+	}
+	return fmt.Sprintf("%s (anonymous %s: Go heap and runtime, SQLite; file-backed %s: mostly the binary)", total, anon, file)
+}
+
 // dbBytes sums the sizes of a SQLite database and its -wal file.
 func dbBytes(path string) int64 {
 	var n int64
@@ -326,7 +350,7 @@ func run(base string, messages, states, pid int, dbPath, regToken string) error 
 	})); err != nil {
 		return err
 	}
-	fmt.Printf("server RSS at end: %s\n", rss(pid))
+	fmt.Printf("server RSS at end: %s\n", rssParts(pid))
 	events := 2*messages + 50 + states
 	fmt.Printf("events sent: %d\n", events)
 	if dbPath != "" {
