@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay
+.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay wasm-size
 
 all: build
 
@@ -45,6 +45,14 @@ web/dist/index.html: bin/shell.wasm $(SHELL_UI) web/node_modules/.package-lock.j
 bin/shell.wasm: $(SHELL_GO)
 	mkdir -p bin
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags="-s -w" -o $@ ./wasm
+
+# What takes the space in the browser build: code by package, the data
+# section by region, each with its brotli size alone (test/wasmsize; the
+# wasm is built with its name section, which bin/shell.wasm leaves out).
+wasm-size:
+	mkdir -p bin
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -o bin/shell-names.wasm ./wasm
+	$(GO) run ./test/wasmsize -wasm bin/shell-names.wasm -top 60 -brotli
 
 web/node_modules/.package-lock.json: web/package-lock.json
 	@node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' || \

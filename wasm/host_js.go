@@ -92,8 +92,8 @@ type startOptions struct {
 	// tab cannot accept connections, so federation goes both ways through
 	// it.
 	RelayURL, RelayToken string
-	// Modules are the WebAssembly modules to run (wazero's interpreter in
-	// the tab).
+	// Modules are the WebAssembly modules to run (on the browser's own
+	// engine, a worker per instance: package modules).
 	Modules []hearth.ModuleConfig
 }
 

@@ -70,7 +70,7 @@ describe("modules in the tab", { timeout: 600000 }, () => {
 			const out = { startupMs: status.startupMs };
 			out.clean = await send("t1", "good morning");
 			out.filtered = await send("t2", "the best Casino in town");
-			// A few more sends, timed, for the cost of the interpreter.
+			// A few more sends, timed, for the cost of the module.
 			const t0 = performance.now();
 			for (let i = 0; i < 20; i++) {
 				await send(`n${i}`, `message number ${i}`);
@@ -191,7 +191,7 @@ describe("failing and state-reading modules in the tab", { timeout: 600000 }, ()
 	});
 });
 
-// The same sends without the module, for the cost of the interpreter in
+// The same sends without the module, for the cost of the module in
 // the tab (printed, not asserted).
 describe("sends in the tab without modules", { timeout: 600000 }, () => {
 	let web;
