@@ -235,3 +235,52 @@ describe("sends in the tab without modules", { timeout: 600000 }, () => {
 		process.stderr.write(`[modules] tab start ${r.startupMs} ms without modules; send ${r.sendMs.toFixed(2)} ms\n`);
 	});
 });
+
+// Bad modules refuse the tab's start, one line each, as natively.
+describe("bad modules in the tab", { timeout: 600000 }, () => {
+	let web;
+	let browser;
+	let page;
+
+	before(async () => {
+		web = await startNative({ serverName: "modules-host.test" });
+		browser = await launch();
+		page = watchPage(await browser.context.newPage(), "modules-bad");
+		await page.goto(`${web.base}/?manual`);
+		await page.waitForFunction(() => window.Hearth !== undefined);
+	});
+
+	after(async () => {
+		await browser?.close();
+		await web?.stop();
+	});
+
+	test("an import the host does not offer, no ABI exports, not WebAssembly", async () => {
+		const err = await page.evaluate(async () => {
+			const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
+			const ascii = (s) => [...s].map((c) => c.charCodeAt(0));
+			// (type (func)) (import "env" "foo" (func (type 0)))
+			const badImport = new Uint8Array([...header, 0x01, 0x04, 0x01, 0x60, 0x00, 0x00,
+				0x02, 0x0b, 0x01, 0x03, ...ascii("env"), 0x03, ...ascii("foo"), 0x00, 0x00]);
+			// (memory 1) (export "memory" (memory 0)), and nothing else
+			const noABI = new Uint8Array([...header, 0x05, 0x03, 0x01, 0x00, 0x01,
+				0x07, 0x0a, 0x01, 0x06, ...ascii("memory"), 0x02, 0x00]);
+			try {
+				await window.Hearth.start({
+					serverName: "modules.test", owner: { name: "owner", password: "pw" }, storage: "memory",
+					modules: [{ wasm: badImport, name: "bad-import" }, { wasm: noABI, name: "no-abi" },
+						{ wasm: new TextEncoder().encode("hello"), name: "not-wasm" }],
+				});
+				return null;
+			} catch (e) {
+				return String(e.message);
+			}
+		});
+		assert.ok(err !== null, "the start with bad modules succeeded");
+		const lines = err.split("\n").filter((l) => /^module /.test(l) || / module /.test(l));
+		assert.match(err, /module bad-import: imports env\.foo, which this server does not offer/, err);
+		assert.match(err, /module no-abi: does not export hearth_(abi_version|alloc)/, err);
+		assert.match(err, /module not-wasm: not a valid WebAssembly module/, err);
+		assert.equal(lines.length, 3, err);
+	});
+});
