@@ -52,7 +52,7 @@ const (
 		WHERE service = ? AND (? = 0 OR ephemeral_id <= ?) ORDER BY ephemeral_id LIMIT ?`
 	sqlASEvents = `
 		SELECT e.stream_ordering, ` + eventJSONColumns + `
-		FROM events e JOIN rooms r ON r.room_nid = e.room_nid JOIN event_json j ON j.event_nid = e.event_nid
+		FROM events e JOIN rooms r ON r.room_nid = e.room_nid JOIN event_json j ON j.event_nid = e.event_nid` + eventJSONJoin + `
 		WHERE e.stream_ordering > ? AND e.outlier = 0 AND e.soft_failed = 0 AND e.rejection_reason IS NULL
 		ORDER BY e.stream_ordering LIMIT ?`
 	sqlASMembers = `

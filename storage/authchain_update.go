@@ -20,8 +20,9 @@ var builtinUpdates = map[string]BackgroundUpdate{
 }
 
 const sqlUnindexedStateEvents = `
-	SELECT e.event_nid, e.event_id, e.room_nid, e.type, e.state_key, j.json
-	FROM events e JOIN event_json j ON j.event_nid = e.event_nid
+	SELECT e.event_nid, e.event_id, e.room_nid, e.type, e.state_key,
+		coalesce('{"auth_events":' || aset.auth_events || '}', j.json)
+	FROM events e JOIN event_json j ON j.event_nid = e.event_nid` + eventJSONJoin + `
 	WHERE e.event_nid > ? AND e.state_key IS NOT NULL
 		AND NOT EXISTS (SELECT 1 FROM event_auth_chains c WHERE c.event_nid = e.event_nid)
 		AND NOT EXISTS (SELECT 1 FROM event_auth_chain_to_calculate t WHERE t.event_nid = e.event_nid)

@@ -4,9 +4,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"hearth.dev/hearth/core/canonicaljson"
@@ -36,17 +38,31 @@ const (
 	strippedSender                     // "sender": events.sender
 	strippedStateKey                   // "state_key": events.state_key
 	strippedType                       // "type": events.type
-	strippedAll            = 1<<iota - 1
+	// "auth_events": event_auth_sets.auth_events of event_json.auth_set
+	// (delta 2/78). The events of a room name the same few auth events
+	// one after the other: each list is stored once.
+	strippedAuthEvents
+	strippedAll = 1<<iota - 1
 )
 
-// strippedKeys are the keys of the bits above, in increasing byte order.
-var strippedKeys = [...]string{"depth", "event_id", "origin_server_ts", "room_id", "sender", "state_key", "type"}
+// strippedKeys are the keys of the bits above.
+var strippedKeys = [...]string{"depth", "event_id", "origin_server_ts", "room_id", "sender", "state_key", "type", "auth_events"}
+
+// restoreOrder lists the bits' indexes in the byte order of their keys.
+var restoreOrder = [...]int{7, 0, 1, 2, 3, 4, 5, 6}
 
 // eventRowFields are the values of an event's row that its JSON may repeat.
 type eventRowFields struct {
 	EventID, RoomID, Type, Sender string
 	StateKey                      *string
 	Depth, OriginServerTS         int64
+	// AuthEvents is the raw JSON of the event's auth set, for restoring.
+	AuthEvents string
+	// StripAuth lets stripEventJSON take auth_events out, whatever its
+	// value, which it leaves in authRaw (a part of the JSON given) for
+	// the caller to store as an auth set.
+	StripAuth bool
+	authRaw   []byte
 }
 
 // matches reports whether raw, a member's value, is what appendValue
@@ -85,6 +101,8 @@ func (f *eventRowFields) str(i int) string {
 		return f.Sender
 	case 5:
 		return *f.StateKey
+	case 7:
+		return f.AuthEvents
 	default:
 		return f.Type
 	}
@@ -94,6 +112,9 @@ func (f *eventRowFields) str(i int) string {
 func (f *eventRowFields) appendValue(dst []byte, i int) []byte {
 	if i == 0 || i == 2 {
 		return strconv.AppendInt(dst, f.int(i), 10)
+	}
+	if i == 7 {
+		return append(dst, f.AuthEvents...)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, f.str(i)...)
@@ -135,10 +156,16 @@ func stripEventJSON(js []byte, f *eventRowFields) (string, int) {
 		end = vs + len(v)
 		next = end + 1
 		for i, k := range strippedKeys {
-			if k == string(raw) && stripped&(1<<i) == 0 && f.matches(i, v) {
-				stripped |= 1 << i
-				return nil
+			if k != string(raw) || stripped&(1<<i) != 0 {
+				continue
 			}
+			if i == 7 && f.StripAuth {
+				f.authRaw = v
+			} else if i == 7 || !f.matches(i, v) {
+				continue
+			}
+			stripped |= 1 << i
+			return nil
 		}
 		if out.Len() > 1 {
 			out.WriteByte(',')
@@ -148,6 +175,7 @@ func stripEventJSON(js []byte, f *eventRowFields) (string, int) {
 	})
 	// prev is nil for "{}"; otherwise the last member must end the object.
 	if err != nil || stripped == 0 || prev != nil && end != len(js)-1 {
+		f.authRaw = nil
 		return string(js), 0
 	}
 	out.WriteByte('}')
@@ -160,7 +188,8 @@ func restoreEventJSON(stored string, stripped int, f *eventRowFields) ([]byte, e
 	if stripped == 0 {
 		return []byte(stored), nil
 	}
-	if stripped&^strippedAll != 0 || stripped&strippedStateKey != 0 && f.StateKey == nil {
+	if stripped&^strippedAll != 0 || stripped&strippedStateKey != 0 && f.StateKey == nil ||
+		stripped&strippedAuthEvents != 0 && f.AuthEvents == "" {
 		return nil, errors.New("storage: event JSON stripped of members its row does not hold")
 	}
 	size := len(stored)
@@ -178,7 +207,17 @@ func restoreEventJSON(stored string, stripped int, f *eventRowFields) ([]byte, e
 	in := unsafe.Slice(unsafe.StringData(stored), len(stored))
 	out := make([]byte, 1, size)
 	out[0] = '{'
-	pending := stripped
+	// The stripped members go back in their keys' order: next is the
+	// first of restoreOrder not put back yet.
+	next := 0
+	pending := func() int {
+		for ; next < len(restoreOrder); next++ {
+			if i := restoreOrder[next]; stripped&(1<<i) != 0 {
+				return i
+			}
+		}
+		return -1
+	}
 	put := func(i int) {
 		if len(out) > 1 {
 			out = append(out, ',')
@@ -189,13 +228,9 @@ func restoreEventJSON(stored string, stripped int, f *eventRowFields) ([]byte, e
 		out = f.appendValue(out, i)
 	}
 	err := canonicaljson.Members(in, func(key, v []byte) error {
-		for pending != 0 {
-			i := bits.TrailingZeros(uint(pending))
-			if strippedKeys[i] > string(key) {
-				break
-			}
+		for i := pending(); i >= 0 && strippedKeys[i] <= string(key); i = pending() {
 			put(i)
-			pending &= pending - 1
+			next++
 		}
 		if len(out) > 1 {
 			out = append(out, ',')
@@ -209,16 +244,19 @@ func restoreEventJSON(stored string, stripped int, f *eventRowFields) ([]byte, e
 	if err != nil {
 		return nil, err
 	}
-	for pending != 0 {
-		put(bits.TrailingZeros(uint(pending)))
-		pending &= pending - 1
+	for i := pending(); i >= 0; i = pending() {
+		put(i)
+		next++
 	}
 	return append(out, '}'), nil
 }
 
 // eventJSONColumns select, from events e, rooms r and event_json j, what
 // storedEventJSON scans to give an event's JSON back.
-const eventJSONColumns = "e.event_id, r.room_id, e.type, e.state_key, e.sender, e.topological_ordering, e.origin_server_ts, j.json, j.stripped"
+const eventJSONColumns = "e.event_id, r.room_id, e.type, e.state_key, e.sender, e.topological_ordering, e.origin_server_ts, j.json, j.stripped, aset.auth_events"
+
+// eventJSONJoin joins an event's auth set (aset) to event_json j.
+const eventJSONJoin = " LEFT JOIN event_auth_sets aset ON aset.id = j.auth_set"
 
 // storedEventJSON is an event's stored JSON and the row values that
 // restore it.
@@ -227,12 +265,13 @@ type storedEventJSON struct {
 	stateKey sql.NullString
 	js       string
 	stripped int
+	auth     sql.NullString
 }
 
 // dest returns the scan destinations of eventJSONColumns.
 func (s *storedEventJSON) dest() []any {
 	return []any{&s.f.EventID, &s.f.RoomID, &s.f.Type, &s.stateKey, &s.f.Sender,
-		&s.f.Depth, &s.f.OriginServerTS, &s.js, &s.stripped}
+		&s.f.Depth, &s.f.OriginServerTS, &s.js, &s.stripped, &s.auth}
 }
 
 // json returns the event's JSON as it was given to be stored.
@@ -241,9 +280,71 @@ func (s *storedEventJSON) json() ([]byte, error) {
 	if s.stateKey.Valid {
 		s.f.StateKey = &s.stateKey.String
 	}
+	s.f.AuthEvents = s.auth.String
 	js, err := restoreEventJSON(s.js, s.stripped, &s.f)
 	if err != nil {
 		return nil, fmt.Errorf("storage: event %s: %w", s.f.EventID, err)
 	}
 	return js, nil
+}
+
+const (
+	sqlAuthSetFind   = "SELECT id FROM event_auth_sets WHERE auth_events = ?"
+	sqlAuthSetInsert = "INSERT INTO event_auth_sets (auth_events) VALUES (?) RETURNING id"
+)
+
+// maxAuthSetCache bounds the auth sets the event store remembers.
+const maxAuthSetCache = 1024
+
+// authSetCache remembers the IDs of auth sets stored by committed writes
+// (sets are never deleted), so that a send whose auth events are those of
+// the event before it costs no statement for them.
+type authSetCache struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+func (c *authSetCache) get(raw []byte) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.m[string(raw)]
+	return id, ok
+}
+
+// remember adds sets found or stored by a write that committed.
+func (c *authSetCache) remember(sets map[string]int64) {
+	if len(sets) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m)+len(sets) > maxAuthSetCache {
+		c.m = make(map[string]int64, len(sets))
+	}
+	maps.Copy(c.m, sets)
+}
+
+// authSet returns the ID of the auth set raw (an auth_events value),
+// storing it if it is new.
+func (p *persister) authSet(raw []byte) (int64, error) {
+	if id, ok := p.authSets.get(raw); ok {
+		return id, nil
+	}
+	if id, ok := p.newSets[string(raw)]; ok {
+		return id, nil
+	}
+	text := string(raw)
+	var id int64
+	err := p.q.QueryRowContext(p.ctx, sqlAuthSetFind, text).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		err = p.q.QueryRowContext(p.ctx, sqlAuthSetInsert, text).Scan(&id)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: auth set: %w", err)
+	}
+	if p.newSets == nil {
+		p.newSets = map[string]int64{}
+	}
+	p.newSets[text] = id
+	return id, nil
 }

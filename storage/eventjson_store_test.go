@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"slices"
+	"strings"
 	"testing"
 
 	"hearth.dev/hearth/core"
@@ -35,10 +36,11 @@ func TestEventJSONStoredStripped(t *testing.T) {
 		stored[id] = stripped
 	}
 	rows.Close()
+	const row = strippedAuthEvents | strippedDepth | strippedOriginServerTS | strippedRoomID | strippedType
 	wantBits := map[string]int{
-		a.EventID:     strippedDepth | strippedOriginServerTS | strippedRoomID | strippedSender | strippedType,
-		topic.EventID: strippedDepth | strippedOriginServerTS | strippedRoomID | strippedSender | strippedType | strippedStateKey,
-		b.EventID:     strippedDepth | strippedOriginServerTS | strippedRoomID | strippedType,
+		a.EventID:     row | strippedSender,
+		topic.EventID: row | strippedSender | strippedStateKey,
+		b.EventID:     row,
 	}
 	for id, want := range wantBits {
 		if stored[id] != want {
@@ -46,6 +48,11 @@ func TestEventJSONStoredStripped(t *testing.T) {
 		}
 	}
 
+	// The three name the same auth events: one set.
+	var sets int
+	if err := s.db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM event_auth_sets").Scan(&sets); err != nil || sets != 1 {
+		t.Errorf("%d auth sets stored, %v; want 1", sets, err)
+	}
 	byID, err := s.Events(ctx, []string{a.EventID, topic.EventID, b.EventID})
 	if err != nil {
 		t.Fatal(err)
@@ -203,5 +210,32 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	}
 	if n, m := count(sqlSearched), count(sqlRelated); n != searched || m != 0 {
 		t.Errorf("after pruning the reply: %d searched, %d related; want %d (b added, the reply gone), 0", n, m, searched)
+	}
+}
+
+// TestAuthSetAfterRollback: an auth set stored by a write that rolled
+// back is not remembered, so a later event with the same auth events
+// stores it again and reads back whole.
+func TestAuthSetAfterRollback(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	a := r.msg("a", 1)
+	a.JSON = []byte(strings.Replace(string(a.JSON), `"auth_events":[`, `"auth_events":["$fresh",`, 1))
+	bad := r.msg("bad", 2, "a")
+	bad.StateGroup = 1 << 40 // no such group: the write fails
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{a, bad}, core.PersistOptions{}); err == nil {
+		t.Fatal("PersistEvents with a missing state group succeeded")
+	}
+	r.persist(core.PersistOptions{}, a)
+	got, err := s.Event(ctx, a.EventID)
+	if err != nil || string(got.JSON) != string(a.JSON) {
+		t.Fatalf("Event(a) after a rolled-back write = %v, %v; want its JSON", got, err)
+	}
+	b := r.msg("b", 2, "a")
+	b.JSON = []byte(strings.Replace(string(b.JSON), `"auth_events":[`, `"auth_events":["$fresh",`, 1))
+	r.persist(core.PersistOptions{}, b)
+	if got, err := s.Event(ctx, b.EventID); err != nil || string(got.JSON) != string(b.JSON) {
+		t.Fatalf("Event(b) = %v, %v; want its JSON", got, err)
 	}
 }

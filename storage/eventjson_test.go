@@ -18,6 +18,12 @@ import (
 func roundTrip(t *testing.T, js []byte, f *eventRowFields) (string, int) {
 	t.Helper()
 	stored, stripped := stripEventJSON(js, f)
+	if f.StripAuth != (stripped&strippedAuthEvents != 0 && f.authRaw != nil) && bytes.Contains(js, []byte(`"auth_events":`)) && stripped != 0 {
+		t.Fatalf("auth_events of %q: stripped %b, raw %q", js, stripped, f.authRaw)
+	}
+	if stripped&strippedAuthEvents != 0 {
+		f.AuthEvents = string(f.authRaw) // as the persister stores it
+	}
 	got, err := restoreEventJSON(stored, stripped, f)
 	if err != nil {
 		t.Fatalf("restore(%q, %b): %v", stored, stripped, err)
@@ -101,9 +107,9 @@ func TestEventJSONSignedEventsEveryRoomVersion(t *testing.T) {
 					t.Fatal(err)
 				}
 				f := &eventRowFields{EventID: id, RoomID: p.RoomID, Type: p.Type, Sender: p.Sender,
-					StateKey: p.StateKey, Depth: p.Depth, OriginServerTS: p.OriginServerTS}
+					StateKey: p.StateKey, Depth: p.Depth, OriginServerTS: p.OriginServerTS, StripAuth: true}
 				stored, stripped := roundTrip(t, js, f)
-				want := strippedDepth | strippedOriginServerTS | strippedRoomID | strippedSender | strippedType
+				want := strippedDepth | strippedOriginServerTS | strippedRoomID | strippedSender | strippedType | strippedAuthEvents
 				if p.StateKey != nil {
 					want |= strippedStateKey
 				}
@@ -149,15 +155,16 @@ func TestEventJSONShapes(t *testing.T) {
 	sk := "k"
 	row := eventRowFields{EventID: "$e", RoomID: "!r:x", Type: "m.t", Sender: "@u:x", StateKey: &sk, Depth: 7, OriginServerTS: 1000}
 	full := `{"content":{},"depth":7,"event_id":"$e","origin_server_ts":1000,"room_id":"!r:x","sender":"@u:x","state_key":"k","type":"m.t"}`
+	const rowAll = strippedAll &^ strippedAuthEvents
 	cases := []struct {
 		name, js string
 		row      func(f *eventRowFields)
 		stripped int
 	}{
-		{"all", full, nil, strippedAll},
-		{"no state key in row", full, func(f *eventRowFields) { f.StateKey = nil }, strippedAll &^ strippedStateKey},
-		{"other sender", full, func(f *eventRowFields) { f.Sender = "@v:x" }, strippedAll &^ strippedSender},
-		{"other depth", full, func(f *eventRowFields) { f.Depth = 8 }, strippedAll &^ strippedDepth},
+		{"all", full, nil, rowAll},
+		{"no state key in row", full, func(f *eventRowFields) { f.StateKey = nil }, rowAll &^ strippedStateKey},
+		{"other sender", full, func(f *eventRowFields) { f.Sender = "@v:x" }, rowAll &^ strippedSender},
+		{"other depth", full, func(f *eventRowFields) { f.Depth = 8 }, rowAll &^ strippedDepth},
 		{"absent members", `{"content":{},"sender":"@u:x"}`, nil, strippedSender},
 		{"only stripped members", `{"sender":"@u:x","type":"m.t"}`, nil, strippedSender | strippedType},
 		{"first and last", `{"depth":7,"z":1}`, nil, strippedDepth},
@@ -184,6 +191,11 @@ func TestEventJSONShapes(t *testing.T) {
 		{"keys sorting between", `{"depth":7,"depti":1,"event_id":"$e","origin":"x","room":1,"room_id":"!r:x","s":1,"sender":"@u:x"}`, nil,
 			strippedDepth | strippedEventID | strippedRoomID | strippedSender},
 		{"truncated", `{"sender":"@u:x"`, nil, 0},
+		{"auth events", `{"auth_events":[["$a:x",{"sha256":"h"}]],"content":{},"depth":7}`, func(f *eventRowFields) { f.StripAuth = true },
+			strippedAuthEvents | strippedDepth},
+		{"only auth events", `{"auth_events":[]}`, func(f *eventRowFields) { f.StripAuth = true }, strippedAuthEvents},
+		{"auth events kept", `{"auth_events":["$a"],"content":{},"depth":7}`, nil, strippedDepth},
+		{"auth events of JSON stored whole", `{"depth":7, "auth_events":["$a"]}`, func(f *eventRowFields) { f.StripAuth = true }, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -273,6 +285,9 @@ func FuzzEventJSONRoundTrip(f *testing.F) {
 		}
 		roundTrip(t, js, given)
 		roundTrip(t, js, rowFieldsFrom(js))
+		withAuth := rowFieldsFrom(js)
+		withAuth.StripAuth = true
+		roundTrip(t, js, withAuth)
 	})
 }
 

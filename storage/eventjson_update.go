@@ -20,7 +20,7 @@ func init() {
 const (
 	sqlWholeEventJSON = `
 	SELECT j.event_nid, ` + eventJSONColumns + `
-	FROM event_json j JOIN events e ON e.event_nid = j.event_nid JOIN rooms r ON r.room_nid = e.room_nid
+	FROM event_json j JOIN events e ON e.event_nid = j.event_nid JOIN rooms r ON r.room_nid = e.room_nid` + eventJSONJoin + `
 	WHERE j.event_nid > ? AND j.stripped = 0
 	ORDER BY j.event_nid LIMIT ?`
 	sqlStripEventJSON = "UPDATE event_json SET json = ?, stripped = ? WHERE event_nid = ? AND stripped = 0"

@@ -29,12 +29,13 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	var out []int64
 	var created []newGroupState
 	var members bool
+	var sets map[string]int64
 	err := s.db.Write(ctx, func(q Queryer) error {
 		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
-			server: s.serverName.Load()}
+			server: s.serverName.Load(), authSets: &s.authSets}
 		var err error
 		out, err = p.persist(events, opts)
-		created, members = p.created, p.members
+		created, members, sets = p.created, p.members, p.newSets
 		if p.server != nil {
 			s.serverName.Store(p.server)
 		}
@@ -48,6 +49,7 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 		return nil, err
 	}
 	s.states.remember(created)
+	s.authSets.remember(sets)
 	return out, nil
 }
 
@@ -83,6 +85,10 @@ type persister struct {
 	live    bool             // the batch is not backfilled: its senders' read positions move
 	chained []*chainEvent    // new state events, for the auth chain index
 	members bool             // a local user's membership row was written
+	// authSets are the store's known auth sets; newSets those this write
+	// found or stored, remembered once it commits.
+	authSets *authSetCache
+	newSets  map[string]int64
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -326,12 +332,22 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 	if m := stripTxnMetadata(ev.InternalMetadata, ev.Txn); len(m) > 0 {
 		meta = string(m)
 	}
-	// The JSON is kept without what the row above holds (eventjson.go).
-	js, stripped := stripEventJSON(ev.JSON, &eventRowFields{EventID: ev.EventID, RoomID: ev.RoomID, Type: ev.Type,
-		Sender: ev.Sender, StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS})
+	// The JSON is kept without what the row above holds and its auth
+	// events, stored once for the events that share them (eventjson.go).
+	f := eventRowFields{EventID: ev.EventID, RoomID: ev.RoomID, Type: ev.Type, Sender: ev.Sender,
+		StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS, StripAuth: true}
+	js, stripped := stripEventJSON(ev.JSON, &f)
+	var authSet any
+	if stripped&strippedAuthEvents != 0 {
+		id, err := p.authSet(f.authRaw)
+		if err != nil {
+			return 0, err
+		}
+		authSet = id
+	}
 	if _, err := p.q.ExecContext(p.ctx,
-		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version, stripped) VALUES (?, ?, ?, ?, ?)",
-		nid, meta, js, ev.FormatVersion, stripped); err != nil {
+		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version, stripped, auth_set) VALUES (?, ?, ?, ?, ?, ?)",
+		nid, meta, js, ev.FormatVersion, stripped, authSet); err != nil {
 		return 0, fmt.Errorf("storage: insert event %s JSON: %w", ev.EventID, err)
 	}
 	if ev.Type == typeMember {

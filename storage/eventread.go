@@ -22,7 +22,7 @@ const (
 	eventColumns = `e.event_id, r.room_id, r.room_version, e.type, e.state_key, e.sender,
 		e.topological_ordering, e.stream_ordering, e.origin_server_ts, e.received_ts,
 		e.outlier, e.soft_failed, e.rejection_reason, g.state_group,
-		j.json, j.stripped, j.format_version, ` + sqlInternalMetadata + `,
+		j.json, j.stripped, aset.auth_events, j.format_version, ` + sqlInternalMetadata + `,
 		(SELECT json_group_array(re.event_id) FROM redactions rd
 		 JOIN events re ON re.event_nid = rd.event_nid
 		 WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
@@ -30,7 +30,7 @@ const (
 		JOIN rooms r ON r.room_nid = e.room_nid
 		JOIN event_json j ON j.event_nid = e.event_nid
 		LEFT JOIN event_to_state_groups g ON g.event_nid = e.event_nid
-		LEFT JOIN event_txn_id tx ON tx.event_nid = e.event_nid`
+		LEFT JOIN event_txn_id tx ON tx.event_nid = e.event_nid` + eventJSONJoin
 	// selectEvents is followed by a WHERE clause over e.
 	selectEvents = "SELECT " + eventColumns + " FROM events e " + eventJoins
 
@@ -47,12 +47,13 @@ func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
 		group                    sql.NullInt64
 		js                       string
 		stripped                 int
+		auth                     sql.NullString
 		redactedBy               string
 	}
 	err := rows.Scan(&ev.EventID, &ev.RoomID, &ev.RoomVersion, &ev.Type, &c.stateKey, &ev.Sender,
 		&ev.Depth, &ev.StreamOrdering, &ev.OriginServerTS, &ev.ReceivedTS,
 		&ev.Outlier, &ev.SoftFailed, &c.rejected, &c.group,
-		&c.js, &c.stripped, &ev.FormatVersion, &c.meta, &c.redactedBy)
+		&c.js, &c.stripped, &c.auth, &ev.FormatVersion, &c.meta, &c.redactedBy)
 	if err != nil {
 		return nil, fmt.Errorf("storage: read event: %w", err)
 	}
@@ -63,7 +64,8 @@ func scanEvent(rows *sql.Rows) (*core.StoredEvent, error) {
 	ev.Rejected = c.rejected.String
 	ev.StateGroup = c.group.Int64
 	ev.JSON, err = restoreEventJSON(c.js, c.stripped, &eventRowFields{EventID: ev.EventID, RoomID: ev.RoomID,
-		Type: ev.Type, Sender: ev.Sender, StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS})
+		Type: ev.Type, Sender: ev.Sender, StateKey: ev.StateKey, Depth: ev.Depth, OriginServerTS: ev.OriginServerTS,
+		AuthEvents: c.auth.String})
 	if err != nil {
 		return nil, fmt.Errorf("storage: read event %s: %w", ev.EventID, err)
 	}

@@ -23,6 +23,8 @@ type EventStore struct {
 	states stateCache
 	// members keeps users' room lists (membershipcache.go).
 	members membershipCache
+	// authSets are the auth sets of stored events (eventjson.go).
+	authSets authSetCache
 	// serverName is the local server name once a write read it (it never
 	// changes), so a send does not read it again (eventpersist.go).
 	serverName atomic.Pointer[string]

@@ -69,7 +69,7 @@ const (
 		FROM federation_outbound_pdus q
 		JOIN events e ON e.event_nid = q.event_nid
 		JOIN rooms r ON r.room_nid = q.room_nid
-		JOIN event_json j ON j.event_nid = q.event_nid
+		JOIN event_json j ON j.event_nid = q.event_nid` + eventJSONJoin + `
 		WHERE q.destination = ? ORDER BY q.stream_ordering LIMIT ?`
 	sqlFedBatchEDUs = `
 		SELECT id, edu_type, content FROM federation_outbound_edus

@@ -228,18 +228,22 @@ func TestFederationQueueMigratesFromVersion1(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// It also stores the JSON stripped (delta 2/75): the column is added
-	// for the write and dropped again for the migration to add it. The
-	// queue's destinations, checked below, do not read the JSON.
+	// It also stores the JSON stripped (deltas 2/75 and 2/78): the columns
+	// and table are added for the write and dropped again for the
+	// migration to add them. The queue's destinations, checked below, do
+	// not read the JSON.
 	if err := db.Write(ctx, func(q Queryer) error {
-		_, err := q.ExecContext(ctx, "ALTER TABLE event_json ADD COLUMN stripped INTEGER NOT NULL DEFAULT 0")
+		_, err := q.ExecContext(ctx, `ALTER TABLE event_json ADD COLUMN stripped INTEGER NOT NULL DEFAULT 0;
+			ALTER TABLE event_json ADD COLUMN auth_set INTEGER;
+			CREATE TABLE event_auth_sets (id INTEGER PRIMARY KEY, auth_events TEXT NOT NULL UNIQUE);`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	r, last := sharedRoom(t, NewEventStore(db), "old")
 	if err := db.Write(ctx, func(q Queryer) error {
-		_, err := q.ExecContext(ctx, "ALTER TABLE event_json DROP COLUMN stripped")
+		_, err := q.ExecContext(ctx, `ALTER TABLE event_json DROP COLUMN stripped;
+			ALTER TABLE event_json DROP COLUMN auth_set; DROP TABLE event_auth_sets;`)
 		return err
 	}); err != nil {
 		t.Fatal(err)
