@@ -46,6 +46,12 @@ type handle struct {
 	// the file fails with it: no commit may land after a gap in the WAL.
 	// Reopening the database recovers the WAL up to its last good commit.
 	failed error // +checklocks:mu
+
+	// A WAL's file is grown ahead of its writes (walalloc_js.go): logical
+	// is its size as SQLite sees it, allocated the file's real size, both
+	// known once sized is set. +checklocks:mu
+	sized              bool
+	logical, allocated int64
 }
 
 // pendMax bounds the WAL bytes held before they are written out anyway
@@ -225,8 +231,20 @@ func (h *handle) readAt(b []byte, off int64) (int, error) {
 	if err := h.writePending(); err != nil {
 		return 0, err
 	}
+	want := len(b)
+	if h.wal {
+		if err := h.walSized(); err != nil {
+			return 0, err
+		}
+		// Past what SQLite wrote lies room grown ahead: the end of the
+		// file for SQLite.
+		want = int(max(0, min(int64(len(b)), h.logical-off)))
+		if want == 0 {
+			return 0, io.EOF
+		}
+	}
 	stats.reads.Add(1)
-	v := h.view(len(b))
+	v := h.view(want)
 	reflectSet.Invoke(h.at, atKey, off)
 	r, err := jsvfs.Invoke(h.read, h.sah, v, h.at)
 	if err != nil {
@@ -307,6 +325,11 @@ func (h *handle) writePending() error {
 // writeOut writes b at offset off to the file.
 // +checklocks:h.mu
 func (h *handle) writeOut(b []byte, off int64) (int, error) {
+	if h.wal {
+		if err := h.walGrow(off + int64(len(b))); err != nil {
+			return 0, err
+		}
+	}
 	stats.writes.Add(1)
 	stats.writeBytes.Add(int64(len(b)))
 	v := h.view(len(b))
@@ -332,6 +355,18 @@ func (h *handle) size() (int64, error) {
 	if err := h.writePending(); err != nil {
 		return 0, err
 	}
+	if h.wal {
+		if err := h.walSized(); err != nil {
+			return 0, err
+		}
+		return h.logical, nil
+	}
+	return h.rawSize()
+}
+
+// rawSize is the file's size.
+// +checklocks:h.mu
+func (h *handle) rawSize() (int64, error) {
 	stats.sizes.Add(1)
 	r, err := jsvfs.Call(h.sah, "getSize")
 	if err != nil {
@@ -346,6 +381,15 @@ func (h *handle) truncate(size int64) error {
 	if err := h.writePending(); err != nil {
 		return err
 	}
+	if h.wal {
+		return h.walTruncate(size)
+	}
+	return h.rawTruncate(size)
+}
+
+// rawTruncate sets the file's size.
+// +checklocks:h.mu
+func (h *handle) rawTruncate(size int64) error {
 	stats.truncates.Add(1)
 	if _, err := jsvfs.Call(h.sah, "truncate", size); err != nil {
 		err = fmt.Errorf("opfs: truncate %s: %w", h.path, err)
@@ -378,7 +422,11 @@ func (h *handle) flush() error {
 func (h *handle) close() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.writePending(); err != nil {
+	err := h.writePending()
+	if err == nil && h.wal {
+		err = h.walTrim()
+	}
+	if err != nil {
 		jsvfs.Call(h.sah, "close")
 		return err
 	}

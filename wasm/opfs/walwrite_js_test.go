@@ -3,6 +3,7 @@ package opfs
 import (
 	"bytes"
 	"encoding/binary"
+	"io"
 	"syscall/js"
 	"testing"
 
@@ -121,5 +122,62 @@ func TestWALWriteFailureSticks(t *testing.T) {
 	}
 	if err2 := f.Sync(vfs.SYNC_NORMAL); err2 == nil {
 		t.Errorf("Sync after a failed write succeeded")
+	}
+}
+
+// TestWALGrowsAhead checks that a WAL's file is grown ahead of its
+// writes while SQLite sees only what was written, and that closing the
+// file gives the room back.
+func TestWALGrowsAhead(t *testing.T) {
+	const p = "/wal-grow.db-wal"
+	f := walFile(t, p)
+	mustWrite(t, f, make([]byte, walHeader), 0)
+	hdr, page := frame(1, 1, 5)
+	mustWrite(t, f, hdr, walHeader)
+	mustWrite(t, f, page, walHeader+walFrameHeader)
+	const logical = walHeader + walFrameHeader + 4096
+	f.mu.Lock()
+	raw, err := f.rawSize()
+	f.mu.Unlock()
+	if err != nil || raw < walGrowMin {
+		t.Errorf("file size after the first commit = %d, %v; want at least %d", raw, err, walGrowMin)
+	}
+	if n, err := f.Size(); err != nil || n != logical {
+		t.Errorf("Size() = %d, %v; want %d", n, err, logical)
+	}
+	b := make([]byte, 100)
+	if n, err := f.ReadAt(b, logical); n != 0 || err != io.EOF {
+		t.Errorf("ReadAt(at the end) = %d, %v; want 0, io.EOF", n, err)
+	}
+	if n, err := f.ReadAt(b, logical-10); n != 10 || err != io.EOF {
+		t.Errorf("ReadAt(across the end) = %d, %v; want 10, io.EOF", n, err)
+	}
+	// More commits than walGrowMin holds grow the file again.
+	big := bytes.Repeat([]byte{9}, walGrowMin)
+	mustWrite(t, f, big, logical)
+	if n, err := f.Size(); err != nil || n != logical+walGrowMin {
+		t.Errorf("Size() after a large write = %d, %v; want %d", n, err, logical+walGrowMin)
+	}
+	if err := f.Truncate(logical); err != nil {
+		t.Fatalf("Truncate: %v", err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	g, _, err := fsVFS{}.Open(p, vfs.OPEN_WAL|vfs.OPEN_READWRITE)
+	if err != nil {
+		t.Fatalf("reopen: %v", err)
+	}
+	defer g.Close()
+	gh := g.(*file)
+	gh.mu.Lock()
+	raw, err = gh.rawSize()
+	gh.mu.Unlock()
+	if err != nil || raw != logical {
+		t.Errorf("file size after close = %d, %v; want %d", raw, err, logical)
+	}
+	got := make([]byte, 4096)
+	if _, err := g.ReadAt(got, walHeader+walFrameHeader); err != nil || !bytes.Equal(got, page) {
+		t.Errorf("page after reopen: %v, equal %v", err, bytes.Equal(got, page))
 	}
 }
