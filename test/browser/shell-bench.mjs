@@ -306,7 +306,7 @@ async function main() {
 			await page.waitForFunction(() => window.Hearth !== undefined);
 			const warm = await startInPage(page, { storage });
 			line(`warm start (${label}, code cache ${mib(cache)}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
-				`(page ready ${warm.domReady.toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
+				`(page ready ${warm.domReady.toFixed(0)} ms, worker started at ${(warm.timings.workerCreatedMs ?? 0).toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
 				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; load ${loadavg()})`);
 		};
 		for (let i = 1; i <= reloads; i++) {

@@ -53,6 +53,8 @@ let spare = null;
 class WorkerClient {
 	constructor() {
 		this.worker = new Worker(workerURL, { name: "hearth" });
+		// createdAt: when this page started the worker (page clock).
+		this.createdAt = performance.now();
 		this.calls = new Map();
 		this.seq = 0;
 		this.dead = null;
@@ -368,6 +370,7 @@ export class Hearth extends EventTarget {
 	#onPageHide;
 	#created = performance.now();
 	#ownerWaitMs = 0;
+	#workerCreatedMs = 0;
 
 	constructor(options) {
 		super();
@@ -488,6 +491,7 @@ export class Hearth extends EventTarget {
 		const leftovers = this.#link.takePending();
 		const wc = takeWorker();
 		this.#wc = wc;
+		this.#workerCreatedMs = wc.createdAt;
 		wc.onExit = (err) => this.#die(err);
 		const o = this.#opts;
 		// An existing database keeps its own name; the name of the last
@@ -637,8 +641,10 @@ export class Hearth extends EventTarget {
 		const owner = this.#state === "owner";
 		const out = { ...st, state: "running", owner };
 		if (owner && this.#info?.timings) {
-			// ownerWaitMs: from Hearth.start to holding the owner lock.
-			out.timings = { ...this.#info.timings, ownerWaitMs: this.#ownerWaitMs };
+			// ownerWaitMs: from Hearth.start to holding the owner lock;
+			// workerCreatedMs: when the page started the worker, from its
+			// navigation start (before Hearth.start when it was preloaded).
+			out.timings = { ...this.#info.timings, ownerWaitMs: this.#ownerWaitMs, workerCreatedMs: this.#workerCreatedMs };
 		}
 		return out;
 	}
