@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -60,6 +61,9 @@ type module struct {
 	loginTypes []string
 	idle       chan *instance
 	stats      stats
+	// closed is set once the host closes the module: an instance that
+	// comes back from a call then is closed, not pooled.
+	closed atomic.Bool
 }
 
 // load compiles s and starts one instance, which checks the ABI.
@@ -249,6 +253,10 @@ func (m *module) start(ctx context.Context) (*instance, error) {
 // put returns a healthy instance to the pool, or closes it when the pool
 // is full.
 func (m *module) put(inst *instance) {
+	if m.closed.Load() {
+		inst.Close(context.Background())
+		return
+	}
 	select {
 	case m.idle <- inst:
 	default:

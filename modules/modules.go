@@ -202,6 +202,7 @@ func (h *Host) Close(ctx context.Context) error {
 		return nil
 	}
 	for _, m := range h.mods {
+		m.closed.Store(true)
 		m.close(ctx)
 	}
 	h.mods = nil
