@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 )
 
 // dataRegions splits the data section into what the Go linker put there,
@@ -71,6 +73,68 @@ func dataRegions(data []byte, br bool) {
 	} {
 		fmt.Printf("%10d %10s  %s\n", reg.to-reg.from, size(mem[reg.from:reg.to]), reg.name)
 	}
+	pctabByPackage(mem, hdr, ft, nfunc, fnOff, pcOff)
+}
+
+// pctabByPackage prints how the pc-value tables divide between the
+// largest packages: each function's tables are taken to run from its
+// first table to the next function's first (the linker writes them in
+// function order).
+func pctabByPackage(mem []byte, hdr, ft, nfunc, fnOff, pcOff int) {
+	type fn struct {
+		pkg   string
+		first uint32
+	}
+	var fns []fn
+	for k := range nfunc {
+		f := ft + int(binary.LittleEndian.Uint32(mem[ft+8*k+4:]))
+		le := func(o int) uint32 { return binary.LittleEndian.Uint32(mem[f+o:]) }
+		name := mem[hdr+fnOff+int(le(4)):]
+		name = name[:bytes.IndexByte(name, 0)]
+		first := uint32(0)
+		offs := []uint32{le(16), le(20), le(24)}
+		for i := range int(le(28)) {
+			offs = append(offs, le(44+4*i))
+		}
+		for _, o := range offs {
+			if o != 0 && (first == 0 || o < first) {
+				first = o
+			}
+		}
+		if first != 0 {
+			fns = append(fns, fn{symPackage(string(name)), first})
+		}
+	}
+	sort.Slice(fns, func(i, j int) bool { return fns[i].first < fns[j].first })
+	by := map[string]int{}
+	for i, f := range fns {
+		end := uint32(ft - hdr - pcOff)
+		if i+1 < len(fns) {
+			end = fns[i+1].first
+		}
+		by[f.pkg] += int(end - f.first)
+	}
+	var pkgs []string
+	for p := range by {
+		pkgs = append(pkgs, p)
+	}
+	sort.Slice(pkgs, func(i, j int) bool { return by[pkgs[i]] > by[pkgs[j]] })
+	fmt.Printf("\n%10s  pc-value tables by package\n", "bytes")
+	for i, p := range pkgs {
+		if i == 8 {
+			break
+		}
+		fmt.Printf("%10d  %s\n", by[p], p)
+	}
+}
+
+// symPackage is the package of a Go symbol name ("a/b/c.(*T).M" -> "a/b/c").
+func symPackage(sym string) string {
+	slash := strings.LastIndexByte(sym, '/')
+	if dot := strings.IndexByte(sym[slash+1:], '.'); dot >= 0 {
+		return sym[:slash+1+dot]
+	}
+	return sym
 }
 
 func readSLEB(r *bytes.Reader) int64 {
