@@ -91,12 +91,29 @@ func (p *Pipeline) ForgetRoom(roomID string) {
 	p.mu.Unlock()
 }
 
+// maxTips bounds the rooms whose tip is kept: a user who makes a room
+// every few seconds must not keep the state of every room in memory.
+const maxTips = 1024
+
 func (p *Pipeline) setTip(roomID string, t *tip) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t == nil {
 		delete(p.tips, roomID)
 		return
+	}
+	if _, ok := p.tips[roomID]; !ok && len(p.tips) >= maxTips {
+		// Drop about half, in map order (random enough): a dropped tip is
+		// read from storage again when its room is next written to, as
+		// after InvalidateRoom.
+		n := len(p.tips) / 2
+		for id := range p.tips {
+			if n == 0 {
+				break
+			}
+			delete(p.tips, id)
+			n--
+		}
 	}
 	p.tips[roomID] = t
 }
