@@ -45,9 +45,20 @@ type DestinationRetry struct {
 	RetryInterval int64
 }
 
+// QueueWaiting says which of a FederationQueueStore's queueing steps has
+// something recorded since its last call.
+type QueueWaiting struct {
+	Events, DeviceLists, Presence bool
+}
+
 // FederationQueueStore persists what the federation sender has to send, so
 // that a restart, or a kill -9, loses nothing that was queued.
 type FederationQueueStore interface {
+	// QueueWaiting tells, in one read, which of QueueNewEvents,
+	// QueueDeviceListUpdates and QueuePresenceUpdates has anything to do:
+	// most of the sender's wake-ups follow a change none of them cares
+	// about.
+	QueueWaiting(ctx context.Context) (QueueWaiting, error)
 	// QueueNewEvents moves at most limit events, of those persisted since
 	// the last call, into the queues of the servers they go to, and
 	// advances the sender's position past them, in one transaction. The

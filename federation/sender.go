@@ -152,10 +152,25 @@ func (s *Sender) loop() {
 // queueNew moves newly persisted events, and the m.device_list_update
 // and m.presence EDUs of local device and presence changes, into the
 // destinations' queues and kicks those destinations.
+// One read first tells which of them has anything to do: the sender wakes
+// after every commit, and most commits concern none of them.
 func (s *Sender) queueNew() {
-	s.queueFrom("new events", s.o.Store.QueueNewEvents)
-	s.queueFrom("device list updates", s.o.Store.QueueDeviceListUpdates)
-	s.queueFrom("presence", s.o.Store.QueuePresenceUpdates)
+	w, err := s.o.Store.QueueWaiting(s.ctx)
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.o.Logger.Error("federation sender: queue positions", "err", err)
+		}
+		return
+	}
+	if w.Events {
+		s.queueFrom("new events", s.o.Store.QueueNewEvents)
+	}
+	if w.DeviceLists {
+		s.queueFrom("device list updates", s.o.Store.QueueDeviceListUpdates)
+	}
+	if w.Presence {
+		s.queueFrom("presence", s.o.Store.QueuePresenceUpdates)
+	}
 }
 
 func (s *Sender) queueFrom(what string, queue func(ctx context.Context, limit int) ([]string, bool, error)) {

@@ -99,6 +99,29 @@ const (
 		ORDER BY d.destination`
 )
 
+// sqlFedWaiting answers QueueWaiting in one statement: new events past the
+// sender's position, device changes past the device-list position, and a
+// local user's presence change past the presence position (the same tests
+// QueueNewEvents, QueueDeviceListUpdates and QueuePresenceUpdates make).
+const sqlFedWaiting = `SELECT
+	(` + sqlMaxStream + `) > (` + sqlFedPosition + `),
+	(` + sqlDeviceOutboundTop + `) > (` + sqlDeviceOutboundPos + `),
+	EXISTS (SELECT 1 FROM presence WHERE stream_id > (` + sqlPresenceOutPos + `)
+		AND substr(user_id, instr(user_id, ':') + 1) = (SELECT value FROM server_config WHERE key = 'server_name'))`
+
+// QueueWaiting tells which queueing step has work, in one read; see
+// core.FederationQueueStore.
+func (s *FederationQueueStore) QueueWaiting(ctx context.Context) (core.QueueWaiting, error) {
+	var w core.QueueWaiting
+	err := s.db.Read(ctx, func(q Queryer) error {
+		return q.QueryRowContext(ctx, sqlFedWaiting).Scan(&w.Events, &w.DeviceLists, &w.Presence)
+	})
+	if err != nil {
+		return core.QueueWaiting{}, fmt.Errorf("storage: federation queue positions: %w", err)
+	}
+	return w, nil
+}
+
 // QueueNewEvents queues the events persisted since the last call; see
 // core.FederationQueueStore.
 func (s *FederationQueueStore) QueueNewEvents(ctx context.Context, limit int) ([]string, bool, error) {
