@@ -17,10 +17,11 @@ func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom
 	if jr := r.resp.Rooms.Join[roomID]; jr != nil {
 		return jr, nil
 	}
-	if jr, ok := r.quiet[roomID]; ok {
-		if jr == nil {
-			jr = r.quietRoom()
-		}
+	jr, ok := r.quiet[roomID]
+	if !ok && r.isJoined(roomID) {
+		jr, ok = r.quietRoom(), true
+	}
+	if ok {
 		r.resp.Rooms.Join[roomID] = jr
 		delete(r.quiet, roomID)
 		if r.req.UseStateAfter {

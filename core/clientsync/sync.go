@@ -80,11 +80,17 @@ type syncRun struct {
 	// rooms' memberships.
 	newMembers  map[string]bool
 	leftMembers map[string]bool
-	// quiet holds the joined rooms with nothing new in their timeline or
-	// state, sent only if ephemeral events or account data come for them;
-	// a nil section is made by joinedSection when needed (most of a
-	// user's rooms are quiet in an incremental sync).
+	// quiet holds the sections of joined rooms with nothing new in their
+	// timeline or state, sent only if ephemeral events or account data
+	// come for them. The rooms that were not even looked into (most of a
+	// user's rooms in an incremental sync) have no entry: they are the
+	// joined rooms in neither quiet nor the response.
 	quiet map[string]*JoinedRoom
+	// joined are the joined rooms of this sync, and joinedSorted whether
+	// they are in order (checked once, by isJoined).
+	joined       []string
+	joinedSorted int // 0 unknown, 1 sorted, -1 not
+
 }
 
 // Build assembles the /sync response for req from the streams' current
@@ -170,9 +176,7 @@ func (r *syncRun) rooms(ctx context.Context) error {
 			joined = append(joined, m.RoomID)
 			full := changed || r.req.FullState
 			if !full && active != nil && !active[m.RoomID] {
-				// Its section is made only if something comes for it.
-				r.quiet[m.RoomID] = nil
-				continue
+				continue // its section is made only if something comes for it
 			}
 			if err := r.joinedRoom(ctx, m, full); err != nil {
 				return err
@@ -207,6 +211,7 @@ func (r *syncRun) rooms(ctx context.Context) error {
 			}
 		}
 	}
+	r.joined = joined
 	return r.ephemeral(ctx, joined)
 }
 
@@ -258,6 +263,21 @@ func (r *syncRun) activeRooms(ctx context.Context, ms []core.RoomMembership) (ma
 		active[id] = true
 	}
 	return active, nil
+}
+
+// isJoined reports whether roomID is a joined room of this sync.
+func (r *syncRun) isJoined(roomID string) bool {
+	if r.joinedSorted == 0 {
+		r.joinedSorted = -1
+		if slices.IsSorted(r.joined) {
+			r.joinedSorted = 1
+		}
+	}
+	if r.joinedSorted > 0 {
+		_, ok := slices.BinarySearch(r.joined, roomID)
+		return ok
+	}
+	return slices.Contains(r.joined, roomID)
 }
 
 // timelineFilter returns the request's timeline filter.
