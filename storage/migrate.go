@@ -208,6 +208,9 @@ type migrator struct {
 	tree *SchemaTree
 	path string
 	log  *slog.Logger
+	// oneTx is set while createAll's transaction is open: the steps in it
+	// open none of their own.
+	oneTx bool
 }
 
 // run brings the file forward from st, the state read at open, or creates
@@ -215,14 +218,38 @@ type migrator struct {
 func (m *migrator) run(ctx context.Context, logical []string, st *schemaState) error {
 	fullAt := map[string]int{}
 	if st == nil {
-		v, err := m.create(ctx, logical, fullAt)
-		if err != nil {
-			return err
-		}
-		st = &schemaState{version: v, compat: m.tree.CompatVersion, applied: map[string]bool{}}
-	} else if err := checkCompat(m.path, st.compat, m.tree); err != nil {
+		return m.createAll(ctx, logical, fullAt)
+	}
+	if err := checkCompat(m.path, st.compat, m.tree); err != nil {
 		return err
 	}
+	return m.forward(ctx, logical, st, fullAt)
+}
+
+// createAll makes a new file: the common tables, the newest full schemas
+// and every delta since, in one transaction. One commit instead of one per
+// delta (a sync each, the slowest part of a browser tab's first start), and
+// a failure leaves the file without a schema, made again at the next open.
+func (m *migrator) createAll(ctx context.Context, logical []string, fullAt map[string]int) error {
+	var stepErr error
+	err := m.inTx(ctx, func() error {
+		m.oneTx = true
+		defer func() { m.oneTx = false }()
+		v, err := m.create(ctx, logical, fullAt)
+		if err == nil {
+			err = m.forward(ctx, logical, &schemaState{version: v, compat: m.tree.CompatVersion, applied: map[string]bool{}}, fullAt)
+		}
+		stepErr = err
+		return err
+	})
+	if err != nil && stepErr == nil {
+		return fmt.Errorf("%s: creating schema: %w", m.path, describeOpenError(err))
+	}
+	return err
+}
+
+// forward applies the deltas st lacks, up to the code's version.
+func (m *migrator) forward(ctx context.Context, logical []string, st *schemaState, fullAt map[string]int) error {
 	// Deltas run from the current version's own directory (a delta added
 	// there after this database reached the version still applies) up to
 	// the code's version.
@@ -262,7 +289,7 @@ func (m *migrator) run(ctx context.Context, logical []string, st *schemaState) e
 }
 
 // create lays down the common tables and each logical database's newest
-// full schema in one transaction, and returns the version the file is then
+// full schema (in createAll's transaction), and returns the version the file is then
 // at (the lowest of the full schemas used).
 func (m *migrator) create(ctx context.Context, logical []string, fullAt map[string]int) (int, error) {
 	common, err := m.tree.common()
@@ -299,7 +326,8 @@ func (m *migrator) create(ctx context.Context, logical []string, fullAt map[stri
 	return version, nil
 }
 
-// apply runs one delta, which has not run before, in its own transaction.
+// apply runs one delta, which has not run before, in its own transaction
+// (in createAll's, for a new file).
 func (m *migrator) apply(ctx context.Context, v int, d delta) error {
 	err := m.inTx(ctx, func() error {
 		if d.fn != nil {
@@ -320,6 +348,9 @@ func (m *migrator) apply(ctx context.Context, v int, d delta) error {
 }
 
 func (m *migrator) inTx(ctx context.Context, fn func() error) (err error) {
+	if m.oneTx {
+		return fn()
+	}
 	if _, err := m.conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
 		return err
 	}

@@ -314,3 +314,46 @@ func ExampleSchemaTree() {
 	fmt.Println(SchemaVersion >= SchemaCompatVersion)
 	// Output: true
 }
+
+// TestMigrateNewFileIsOneTransaction: a new file gets its full schemas and
+// every delta since in one transaction, so a delta that fails leaves it
+// with no schema at all (not at the full schema's version with some deltas
+// applied), and the next open makes it whole.
+func TestMigrateNewFileIsOneTransaction(t *testing.T) {
+	o := testOptions(t)
+	bad := testTree(3)
+	fsys := bad.FS.(fstest.MapFS)
+	fsys["main/delta/3/03broken.sql"] = &fstest.MapFile{Data: []byte("INSERT INTO nowhere VALUES (1);")}
+	_, err := openWith(context.Background(), o, bad)
+	if err == nil {
+		t.Fatal("creating a file with a failing delta succeeded")
+	}
+	if !strings.Contains(err.Error(), "main/delta/3/03broken.sql") {
+		t.Errorf("error %q does not name the delta", err)
+	}
+
+	raw, err := openSQL(dsn(o.Path, o, false), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	err = raw.QueryRow("SELECT count(*) FROM sqlite_schema").Scan(&n)
+	raw.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Fatalf("the failed creation left %d schema objects, want none", n)
+	}
+
+	db, err := openTree(t, o, testTree(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := schemaVersion(t, db); v != 3 {
+		t.Errorf("schema version %d, want 3", v)
+	}
+	if got := appliedDeltas(t, db); len(got) != 4 {
+		t.Errorf("applied %v, want 4 deltas", got)
+	}
+}
