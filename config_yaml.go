@@ -40,40 +40,43 @@ func (c *Config) LoadConfigFile(path string) error {
 }
 
 // UnmarshalYAML accepts a list or a comma-separated string.
-func (l *PathList) UnmarshalYAML(n *yaml.Node) error { return (*CIDRList)(l).UnmarshalYAML(n) }
+func (l *PathList) UnmarshalYAML(n *yaml.Node) error {
+	s, err := listOrString(n)
+	if err == nil {
+		*l = PathList(s)
+	}
+	return err
+}
 
 // UnmarshalYAML accepts a list or a comma-separated string.
 func (l *CIDRList) UnmarshalYAML(n *yaml.Node) error {
-	if n.Kind == yaml.SequenceNode {
-		var items []string
-		if err := n.Decode(&items); err != nil {
-			return err
-		}
-		*l = CIDRList(strings.Join(items, ","))
-		return nil
+	s, err := listOrString(n)
+	if err == nil {
+		*l = CIDRList(s)
 	}
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	*l = CIDRList(s)
-	return nil
+	return err
 }
 
 // UnmarshalYAML accepts a list or a string.
 func (l *StringList) UnmarshalYAML(n *yaml.Node) error {
+	s, err := listOrString(n)
+	if err == nil {
+		*l = StringList(s)
+	}
+	return err
+}
+
+// listOrString reads a YAML list of strings as one comma-separated string,
+// or a string as it is.
+func listOrString(n *yaml.Node) (string, error) {
 	if n.Kind == yaml.SequenceNode {
 		var items []string
 		if err := n.Decode(&items); err != nil {
-			return err
+			return "", err
 		}
-		*l = StringList(strings.Join(items, ","))
-		return nil
+		return strings.Join(items, ","), nil
 	}
 	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	*l = StringList(s)
-	return nil
+	err := n.Decode(&s)
+	return s, err
 }
