@@ -119,7 +119,12 @@ func mustSigned(t *testing.T, name string, k signing.Key) []byte {
 func TestParseServerKeys(t *testing.T) {
 	k, _ := signing.GenerateKey("k1")
 	now := time.Now()
-	good := mustSigned(t, "a.test", k)
+	// Signed at now: mustSigned reads the clock again, and a millisecond
+	// passing in between moved valid_until_ts.
+	good, err := SignedServerKeys("a.test", k, now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	keys, until, err := ParseServerKeys(good, "a.test", now)
 	if err != nil || len(keys) != 1 || !keys[0].Key.Equal(k.Public()) {
 		t.Fatalf("ParseServerKeys: %v %v", keys, err)

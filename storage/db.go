@@ -25,6 +25,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
@@ -376,8 +377,28 @@ func (db *DB) Close() error {
 		if e := db.writer.Close(); e != nil && err == nil {
 			err = e
 		}
+		waitConnsClosed(db.reader, db.writer)
 	})
 	return err
+}
+
+// closeWait bounds how long Close waits for connections still in use.
+const closeWait = 10 * time.Second
+
+// waitConnsClosed waits until the pools' last connections are closed.
+// sql.DB.Close does not wait for a connection still in use: a transaction
+// whose context was cancelled is rolled back in a goroutine of
+// database/sql, which closes its connection — and SQLite checkpoints the
+// WAL, holding the file's locks — only when it gives it back, possibly
+// after Close returned. Whoever opens the file next (an embedding app
+// reopening it, `hearth db` after a test's server) would find it locked.
+func waitConnsClosed(pools ...*sql.DB) {
+	deadline := time.Now().Add(closeWait)
+	for _, p := range pools {
+		for p.Stats().OpenConnections > 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
 }
 
 // Read runs fn inside one read transaction, so everything it reads comes
