@@ -43,16 +43,28 @@ type client struct {
 	userID   string
 	deviceID string
 	http     *http.Client
+	// wire, when set, sends the requests instead of http (wire.go).
+	wire *wire
 }
 
 func (c *client) do(method, path string, body any, out any) error {
-	var rd io.Reader
+	var js []byte
 	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
+		var err error
+		if js, err = json.Marshal(body); err != nil {
 			return err
 		}
-		rd = bytes.NewReader(b)
+	}
+	if c.wire != nil {
+		status, b, err := c.wire.do(method, path, c.token, js)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		return answer(method, path, status, b, out)
+	}
+	var rd io.Reader
+	if js != nil {
+		rd = bytes.NewReader(js)
 	}
 	req, err := http.NewRequest(method, c.base+path, rd)
 	if err != nil {
@@ -73,8 +85,13 @@ func (c *client) do(method, path string, body any, out any) error {
 	if err != nil {
 		return err
 	}
-	if resp.StatusCode != 200 {
-		return fmt.Errorf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	return answer(method, path, resp.StatusCode, b, out)
+}
+
+// answer checks a request's answer and decodes its body into out.
+func answer(method, path string, status int, b []byte, out any) error {
+	if status != 200 {
+		return fmt.Errorf("%s %s: %d %s", method, path, status, b)
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)
@@ -87,6 +104,9 @@ type result struct {
 	name  string
 	lat   []time.Duration
 	total time.Duration
+	// serverCPU and toolCPU are the CPU time (user and system) the server
+	// and this tool spent during the phase, -1 when unknown.
+	serverCPU, toolCPU time.Duration
 }
 
 func (r *result) String() string {
@@ -96,12 +116,30 @@ func (r *result) String() string {
 	s := slices.Clone(r.lat)
 	slices.Sort(s)
 	pct := func(p float64) time.Duration { return s[min(len(s)-1, int(float64(len(s))*p))] }
-	return fmt.Sprintf("%-28s %6d ops  %9.1f ops/s  p50 %8s  p99 %8s", r.name, len(s),
+	line := fmt.Sprintf("%-28s %6d ops  %9.1f ops/s  p50 %8s  p99 %8s", r.name, len(s),
 		float64(len(s))/r.total.Seconds(), pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond))
+	// The CPU times come in ticks of 10 ms: only a long phase says much.
+	if len(s) >= 100 && r.serverCPU >= 0 && r.toolCPU >= 0 {
+		line += fmt.Sprintf("  CPU/op server %s, load tool %s", (r.serverCPU / time.Duration(len(s))).Round(time.Microsecond), (r.toolCPU / time.Duration(len(s))).Round(time.Microsecond))
+	}
+	return line
 }
+
+// serverPID is the server's process ID (--pid), for the CPU it spends.
+var serverPID int
 
 func timed(name string, n, conc int, op func(i int) error) (*result, error) {
 	r := &result{name: name, lat: make([]time.Duration, n)}
+	cpu0, tool0 := cpuTime(serverPID), cpuTime(os.Getpid())
+	defer func() {
+		r.serverCPU, r.toolCPU = -1, -1
+		if cpu1 := cpuTime(serverPID); cpu0 >= 0 && cpu1 >= 0 {
+			r.serverCPU = cpu1 - cpu0
+		}
+		if tool1 := cpuTime(os.Getpid()); tool0 >= 0 && tool1 >= 0 {
+			r.toolCPU = tool1 - tool0
+		}
+	}()
 	var next atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -232,6 +270,7 @@ func main() {
 	pid := flag.Int("pid", 0, "server process ID, for RSS")
 	dbPath := flag.String("db", "", "server database file, for bytes per event")
 	regToken := flag.String("registration-token", "", "registration token, when registration is not open")
+	netHTTP := flag.Bool("net-http", false, "send with Go's net/http client instead of the tool's own small HTTP/1.1 client (which costs the shared machine less CPU per request)")
 	soakFor := flag.Duration("soak", 0, "instead of the phases, run 8 clients with a mixed load for this long (e.g. 30m)")
 	interval := flag.Duration("interval", time.Minute, "with --soak, how often to report")
 	flag.Parse()
@@ -239,7 +278,7 @@ func main() {
 	if *soakFor > 0 {
 		err = soak(*base, *soakFor, *interval, *pid, *dbPath, *regToken)
 	} else {
-		err = run(*base, *messages, *states, *pid, *dbPath, *regToken)
+		err = run(*base, *messages, *states, *pid, *dbPath, *regToken, !*netHTTP)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hearth-load:", err)
@@ -247,11 +286,20 @@ func main() {
 	}
 }
 
-func run(base string, messages, states, pid int, dbPath, regToken string) error {
+func run(base string, messages, states, pid int, dbPath, regToken string, small bool) error {
 	c := &client{base: strings.TrimRight(base, "/"), http: &http.Client{
 		Timeout:   60 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 16},
 	}}
+	if small {
+		c.wire = newWire(c.base, 16)
+	}
+	serverPID = pid
+	if c.wire != nil {
+		fmt.Println("client: the tool's own HTTP/1.1 client (--net-http for Go's)")
+	} else {
+		fmt.Println("client: Go's net/http")
+	}
 	fmt.Printf("server RSS at start: %s\n", rss(pid))
 	start := time.Now()
 	if err := c.do("GET", "/_matrix/client/versions", nil, nil); err != nil {
