@@ -11,6 +11,7 @@ import (
 	"github.com/ncruces/go-sqlite3/vfs"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/storage/walgather"
 )
 
 // memFile is a vfs.File over a byte slice that counts its writes.
@@ -49,7 +50,7 @@ func (m *memFile) Sync(vfs.SyncFlag) error { return nil }
 func (m *memFile) Close() error            { return nil }
 
 func walFrameHeader(pgno, dbSize uint32) []byte {
-	h := make([]byte, walFrameHeaderSize)
+	h := make([]byte, walgather.FrameHeaderSize)
 	binary.BigEndian.PutUint32(h[0:], pgno)
 	binary.BigEndian.PutUint32(h[4:], dbSize)
 	return h
@@ -71,7 +72,7 @@ func pagePattern(n int, seed byte) []byte {
 func TestWALFileGathersACommit(t *testing.T) {
 	const page = 4096
 	under := &memFile{}
-	f := &walFile{File: under}
+	f := newWALFile(under)
 	var model []byte
 	write := func(off int, p []byte) {
 		t.Helper()
@@ -84,8 +85,8 @@ func TestWALFileGathersACommit(t *testing.T) {
 		copy(model[off:], p)
 	}
 	frame := func(i int, dbSize uint32, seed byte) {
-		write(walHeaderSize+i*(walFrameHeaderSize+page), walFrameHeader(uint32(i+1), dbSize))
-		write(walHeaderSize+i*(walFrameHeaderSize+page)+walFrameHeaderSize, pagePattern(page, seed))
+		write(walgather.HeaderSize+i*(walgather.FrameHeaderSize+page), walFrameHeader(uint32(i+1), dbSize))
+		write(walgather.HeaderSize+i*(walgather.FrameHeaderSize+page)+walgather.FrameHeaderSize, pagePattern(page, seed))
 	}
 	check := func(step string, wantWrites int) {
 		t.Helper()
@@ -97,7 +98,7 @@ func TestWALFileGathersACommit(t *testing.T) {
 		}
 	}
 
-	write(0, pagePattern(walHeaderSize, 1))
+	write(0, pagePattern(walgather.HeaderSize, 1))
 	for i := range 5 {
 		frame(i, 0, byte(10+i))
 	}
@@ -109,7 +110,7 @@ func TestWALFileGathersACommit(t *testing.T) {
 
 	// A page rewritten in place (earlier offset), then a commit frame.
 	frame(6, 0, 20)
-	write(walHeaderSize+6*(walFrameHeaderSize+page)+walFrameHeaderSize, pagePattern(page, 21))
+	write(walgather.HeaderSize+6*(walgather.FrameHeaderSize+page)+walgather.FrameHeaderSize, pagePattern(page, 21))
 	frame(7, 8, 22)
 	check("a frame rewritten in place, then a commit", 3)
 
@@ -122,7 +123,7 @@ func TestWALFileGathersACommit(t *testing.T) {
 	// A read, the size and a sync each see what was written.
 	frame(10, 0, 40)
 	got := make([]byte, page)
-	if _, err := f.ReadAt(got, int64(walHeaderSize+10*(walFrameHeaderSize+page)+walFrameHeaderSize)); err != nil || !bytes.Equal(got, pagePattern(page, 40)) {
+	if _, err := f.ReadAt(got, int64(walgather.HeaderSize+10*(walgather.FrameHeaderSize+page)+walgather.FrameHeaderSize)); err != nil || !bytes.Equal(got, pagePattern(page, 40)) {
 		t.Errorf("ReadAt of a held frame = %v, err %v", got[:4], err)
 	}
 	check("a read of a held frame", 6)
@@ -140,10 +141,10 @@ func TestWALFileGathersACommit(t *testing.T) {
 	boom := errors.New("disk full")
 	frame(13, 0, 50)
 	under.fail = boom
-	if _, err := f.WriteAt(walFrameHeader(15, 15), int64(walHeaderSize+14*(walFrameHeaderSize+page))); err != nil {
+	if _, err := f.WriteAt(walFrameHeader(15, 15), int64(walgather.HeaderSize+14*(walgather.FrameHeaderSize+page))); err != nil {
 		t.Fatalf("a held write failed early: %v", err)
 	}
-	if _, err := f.WriteAt(pagePattern(page, 51), int64(walHeaderSize+14*(walFrameHeaderSize+page)+walFrameHeaderSize)); !errors.Is(err, boom) {
+	if _, err := f.WriteAt(pagePattern(page, 51), int64(walgather.HeaderSize+14*(walgather.FrameHeaderSize+page)+walgather.FrameHeaderSize)); !errors.Is(err, boom) {
 		t.Errorf("commit write-out error = %v, want %v", err, boom)
 	}
 	under.fail = nil

@@ -1,9 +1,9 @@
 package opfs
 
 import (
+	"hearth.dev/hearth/storage/walgather"
 	"hearth.dev/hearth/wasm/jsvfs"
 
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -33,19 +33,10 @@ type handle struct {
 	at    js.Value         // the {at: offset} options object; +checklocks:mu
 	locks jsvfs.LockTable  // +checklocks:mu
 
-	// wal marks a write-ahead log: its writes are held in pend until a
-	// transaction's commit frame is complete (see writeAt). +checklocks:mu
-	wal     bool
-	pend    []byte // +checklocks:mu
-	pendOff int64  // file offset of pend[0]; +checklocks:mu
-	// commitNext is set when the last write was the header of a commit
-	// frame: the write that follows (the frame's page) ends a commit.
-	commitNext bool // +checklocks:mu
-	// failed is the error of a held write that could not be written out.
-	// SQLite took the write for done, so every later write and flush of
-	// the file fails with it: no commit may land after a gap in the WAL.
-	// Reopening the database recovers the WAL up to its last good commit.
-	failed error // +checklocks:mu
+	// wal marks a write-ahead log: its writes go through log, which holds
+	// them until a transaction's commit frame is complete (see writeAt).
+	wal bool
+	log *walgather.Log // +checklocks:mu
 
 	// A WAL's file is grown ahead of its writes (walalloc_js.go): logical
 	// is its size as SQLite sees it, allocated the file's real size, both
@@ -53,18 +44,6 @@ type handle struct {
 	sized              bool
 	logical, allocated int64
 }
-
-// pendMax bounds the WAL bytes held before they are written out anyway
-// (a transaction larger than the page cache spills frames to the WAL
-// long before it commits).
-const pendMax = 1 << 20
-
-// walFrameHeader is the size of a WAL frame's header, walHeader the size
-// of the WAL file's header (https://sqlite.org/fileformat.html#walformat).
-const (
-	walHeader      = 32
-	walFrameHeader = 24
-)
 
 // Script-free helpers shared by every handle: no eval, so a page's
 // Content-Security-Policy without 'unsafe-eval' does not matter.
@@ -126,7 +105,7 @@ func openHandle(p string, flags vfs.OpenFlag) (*handle, error) {
 	if err != nil {
 		return nil, openError(p, err)
 	}
-	return &handle{
+	h := &handle{
 		path:  p,
 		sah:   sah,
 		read:  boundMethod(sah, "read"),
@@ -134,7 +113,20 @@ func openHandle(p string, flags vfs.OpenFlag) (*handle, error) {
 		at:    js.Global().Get("Object").New(),
 		views: map[int]js.Value{},
 		wal:   flags&vfs.OPEN_WAL != 0,
-	}, nil
+	}
+	if h.wal {
+		h.log = walgather.New(handleOut{h})
+	}
+	return h, nil
+}
+
+// handleOut writes out a WAL's gathered writes to its handle.
+type handleOut struct{ h *handle }
+
+// WriteAt is called by the handle's Log, under h.mu.
+// +checklocksignore
+func (o handleOut) WriteAt(b []byte, off int64) (int, error) {
+	return o.h.writeOut(b, off)
 }
 
 // openError gives an error from opening p the SQLite code that fits it.
@@ -260,43 +252,23 @@ func (h *handle) readAt(b []byte, off int64) (int, error) {
 
 // writeAt writes b at offset off, growing the file as needed.
 //
-// A WAL's writes are gathered and reach the file in one call per
-// committed transaction instead of two per page: SQLite writes a frame as
-// its 24-byte header, then its page, frames of one transaction one after
-// the other, and marks the last frame of a commit with the database size
-// in the header's second word. Once that frame's page is written, what
-// was gathered is written out before writeAt returns, so a commit that
-// SQLite reports done is in the file, as it was with one call per write.
-// Anything else done to the file (a read, size, truncate, flush, close, or
-// a write that does not follow on) writes out what is held first, so the
-// file sees the same bytes in the same order.
+// A WAL's writes are gathered (package walgather) and reach the file in
+// one call per committed transaction instead of two per page; a commit
+// that SQLite reports done is in the file, as it was with one call per
+// write. Anything else done to the file (a read, size, truncate, flush,
+// close) writes out what is held first, so the file sees the same bytes
+// in the same order.
 func (h *handle) writeAt(b []byte, off int64) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.failed != nil {
-		return 0, h.failed
-	}
 	if !h.wal {
 		return h.writeOut(b, off)
 	}
-	if len(h.pend) > 0 && off != h.pendOff+int64(len(h.pend)) {
-		if err := h.writePending(); err != nil {
-			return 0, err
-		}
-	}
-	if len(h.pend) == 0 {
-		h.pendOff = off
-	}
-	h.pend = append(h.pend, b...)
-	commit := h.commitNext
-	h.commitNext = len(b) == walFrameHeader && off >= walHeader && binary.BigEndian.Uint32(b[4:8]) != 0
-	if commit || len(h.pend) >= pendMax {
-		if err := h.writePending(); err != nil {
-			return 0, err
-		}
+	if err := h.log.WriteAt(b, off); err != nil {
+		return 0, err
 	}
 	return len(b), nil
 }
@@ -304,22 +276,10 @@ func (h *handle) writeAt(b []byte, off int64) (int, error) {
 // writePending writes out the WAL bytes held by writeAt.
 // +checklocks:h.mu
 func (h *handle) writePending() error {
-	if len(h.pend) == 0 {
+	if !h.wal {
 		return nil
 	}
-	if h.failed != nil {
-		return h.failed
-	}
-	_, err := h.writeOut(h.pend, h.pendOff)
-	h.pend = h.pend[:0]
-	h.commitNext = false
-	if cap(h.pend) > pendMax {
-		h.pend = nil
-	}
-	if err != nil {
-		h.failed = err
-	}
-	return err
+	return h.log.WriteOut()
 }
 
 // writeOut writes b at offset off to the file.
@@ -405,11 +365,11 @@ func (h *handle) rawTruncate(size int64) error {
 func (h *handle) flush() error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if err := h.writePending(); err != nil {
-		return err
-	}
-	if h.failed != nil {
-		return h.failed
+	if h.wal {
+		// Once held writes could not be written out, no flush succeeds.
+		if err := h.log.Flush(); err != nil {
+			return err
+		}
 	}
 	stats.flushes.Add(1)
 	if _, err := jsvfs.Call(h.sah, "flush"); err != nil {

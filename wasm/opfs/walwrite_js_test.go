@@ -9,6 +9,7 @@ import (
 
 	"github.com/ncruces/go-sqlite3/vfs"
 
+	"hearth.dev/hearth/storage/walgather"
 	"hearth.dev/hearth/wasm/jsvfs"
 )
 
@@ -28,7 +29,7 @@ func walFile(t *testing.T, p string) *file {
 }
 
 func frame(pgno, dbSize uint32, fill byte) (hdr, page []byte) {
-	hdr = make([]byte, walFrameHeader)
+	hdr = make([]byte, walgather.FrameHeaderSize)
 	binary.BigEndian.PutUint32(hdr[0:], pgno)
 	binary.BigEndian.PutUint32(hdr[4:], dbSize)
 	return hdr, bytes.Repeat([]byte{fill}, 4096)
@@ -47,8 +48,8 @@ func mustWrite(t *testing.T, f *file, b []byte, off int64) {
 func TestWALWritesOncePerCommit(t *testing.T) {
 	f := walFile(t, "/wal-once.db-wal")
 	before := ReadStats().Writes
-	mustWrite(t, f, make([]byte, walHeader), 0)
-	off := int64(walHeader)
+	mustWrite(t, f, make([]byte, walgather.HeaderSize), 0)
+	off := int64(walgather.HeaderSize)
 	for i := uint32(1); i <= 4; i++ {
 		var size uint32
 		if i == 4 {
@@ -56,8 +57,8 @@ func TestWALWritesOncePerCommit(t *testing.T) {
 		}
 		hdr, page := frame(i, size, byte(i))
 		mustWrite(t, f, hdr, off)
-		mustWrite(t, f, page, off+walFrameHeader)
-		off += walFrameHeader + 4096
+		mustWrite(t, f, page, off+walgather.FrameHeaderSize)
+		off += walgather.FrameHeaderSize + 4096
 		if i < 4 && ReadStats().Writes != before {
 			t.Fatalf("after frame %d of 4: %d writes to the file, want none before the commit", i, ReadStats().Writes-before)
 		}
@@ -66,7 +67,7 @@ func TestWALWritesOncePerCommit(t *testing.T) {
 		t.Errorf("writes to the file for one transaction of 4 frames = %d, want 1", got)
 	}
 	f.mu.Lock()
-	held := len(f.pend)
+	held := f.log.Held()
 	f.mu.Unlock()
 	if held != 0 {
 		t.Errorf("%d bytes still held after the commit frame", held)
@@ -82,18 +83,18 @@ func TestWALWritesOncePerCommit(t *testing.T) {
 // yet written out (a transaction that spilled pages reads them back).
 func TestWALHeldWritesAreVisible(t *testing.T) {
 	f := walFile(t, "/wal-visible.db-wal")
-	mustWrite(t, f, make([]byte, walHeader), 0)
+	mustWrite(t, f, make([]byte, walgather.HeaderSize), 0)
 	hdr, page := frame(1, 0, 7)
-	mustWrite(t, f, hdr, walHeader)
-	mustWrite(t, f, page, walHeader+walFrameHeader)
-	if n, err := f.Size(); err != nil || n != walHeader+walFrameHeader+4096 {
-		t.Fatalf("Size() = %d, %v; want %d", n, err, walHeader+walFrameHeader+4096)
+	mustWrite(t, f, hdr, walgather.HeaderSize)
+	mustWrite(t, f, page, walgather.HeaderSize+walgather.FrameHeaderSize)
+	if n, err := f.Size(); err != nil || n != walgather.HeaderSize+walgather.FrameHeaderSize+4096 {
+		t.Fatalf("Size() = %d, %v; want %d", n, err, walgather.HeaderSize+walgather.FrameHeaderSize+4096)
 	}
 	hdr, page = frame(2, 0, 8)
-	mustWrite(t, f, hdr, walHeader+walFrameHeader+4096)
-	mustWrite(t, f, page, walHeader+2*walFrameHeader+4096)
+	mustWrite(t, f, hdr, walgather.HeaderSize+walgather.FrameHeaderSize+4096)
+	mustWrite(t, f, page, walgather.HeaderSize+2*walgather.FrameHeaderSize+4096)
 	got := make([]byte, 4096)
-	if _, err := f.ReadAt(got, walHeader+2*walFrameHeader+4096); err != nil || !bytes.Equal(got, page) {
+	if _, err := f.ReadAt(got, walgather.HeaderSize+2*walgather.FrameHeaderSize+4096); err != nil || !bytes.Equal(got, page) {
 		t.Fatalf("ReadAt of a held page = %v, bytes equal %v", err, bytes.Equal(got, page))
 	}
 }
@@ -103,17 +104,17 @@ func TestWALHeldWritesAreVisible(t *testing.T) {
 // behind a gap.
 func TestWALWriteFailureSticks(t *testing.T) {
 	f := walFile(t, "/wal-fail.db-wal")
-	mustWrite(t, f, make([]byte, walHeader), 0)
+	mustWrite(t, f, make([]byte, walgather.HeaderSize), 0)
 	hdr, page := frame(1, 0, 1)
-	mustWrite(t, f, hdr, walHeader)
-	mustWrite(t, f, page, walHeader+walFrameHeader)
+	mustWrite(t, f, hdr, walgather.HeaderSize)
+	mustWrite(t, f, page, walgather.HeaderSize+walgather.FrameHeaderSize)
 	// Closing the access handle behind the VFS makes every call fail.
 	f.mu.Lock()
 	jsvfs.Call(f.sah, "close")
 	f.mu.Unlock()
 	hdr, page = frame(2, 2, 2)
-	mustWrite(t, f, hdr, walHeader+walFrameHeader+4096)
-	_, err := f.WriteAt(page, walHeader+2*walFrameHeader+4096)
+	mustWrite(t, f, hdr, walgather.HeaderSize+walgather.FrameHeaderSize+4096)
+	_, err := f.WriteAt(page, walgather.HeaderSize+2*walgather.FrameHeaderSize+4096)
 	if err == nil {
 		t.Fatal("the commit's write succeeded on a closed handle")
 	}
@@ -131,11 +132,11 @@ func TestWALWriteFailureSticks(t *testing.T) {
 func TestWALGrowsAhead(t *testing.T) {
 	const p = "/wal-grow.db-wal"
 	f := walFile(t, p)
-	mustWrite(t, f, make([]byte, walHeader), 0)
+	mustWrite(t, f, make([]byte, walgather.HeaderSize), 0)
 	hdr, page := frame(1, 1, 5)
-	mustWrite(t, f, hdr, walHeader)
-	mustWrite(t, f, page, walHeader+walFrameHeader)
-	const logical = walHeader + walFrameHeader + 4096
+	mustWrite(t, f, hdr, walgather.HeaderSize)
+	mustWrite(t, f, page, walgather.HeaderSize+walgather.FrameHeaderSize)
+	const logical = walgather.HeaderSize + walgather.FrameHeaderSize + 4096
 	f.mu.Lock()
 	raw, err := f.rawSize()
 	f.mu.Unlock()
@@ -177,7 +178,7 @@ func TestWALGrowsAhead(t *testing.T) {
 		t.Errorf("file size after close = %d, %v; want %d", raw, err, logical)
 	}
 	got := make([]byte, 4096)
-	if _, err := g.ReadAt(got, walHeader+walFrameHeader); err != nil || !bytes.Equal(got, page) {
+	if _, err := g.ReadAt(got, walgather.HeaderSize+walgather.FrameHeaderSize); err != nil || !bytes.Equal(got, page) {
 		t.Errorf("page after reopen: %v, equal %v", err, bytes.Equal(got, page))
 	}
 }
