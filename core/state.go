@@ -143,6 +143,10 @@ type RoomStateStore interface {
 	// the given memberships (any membership when none is given), ordered by
 	// room ID. Unknown users have no rooms (not an error).
 	RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]RoomMembership, error)
+	// RoomList returns every room where the local user userID has a
+	// membership, as a read-only list that the caller may keep (later
+	// changes make new lists). Unknown users have an empty list.
+	RoomList(ctx context.Context, userID string) (*RoomList, error)
 	// LastJoin returns the position in roomID's DAG of userID's latest join
 	// event (the deepest, then the latest in stream order; outliers,
 	// rejected and soft-failed events do not count). It returns an error

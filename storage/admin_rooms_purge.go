@@ -59,7 +59,7 @@ func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.Pur
 	var out core.PurgedRoom
 	twoFiles := s.db.opts.StatePath != ""
 	// The room leaves its local members' room lists.
-	defer s.db.membershipGen.Add(1)
+	defer s.db.members.invalidate()
 	err := s.db.Write(ctx, func(q Queryer) error {
 		out = core.PurgedRoom{}
 		markMembersChanged(q)

@@ -24,7 +24,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -113,9 +112,9 @@ type DB struct {
 	// mode (readsingle.go).
 	singleReads singleReadStmts
 
-	// membershipGen counts committed writes that changed local users'
-	// memberships (local_current_membership), for membershipCache.
-	membershipGen atomic.Uint64
+	// members keeps local users' room lists, which the writer keeps up
+	// to date (membershipcache.go).
+	members membershipCache
 
 	// mainSchema is the schema name of hearth.db on the connections:
 	// "main", or "hearth" when the state file is the primary. Tables that

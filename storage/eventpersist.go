@@ -42,8 +42,9 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 		return err
 	})
 	if members {
-		// Committed or rolled back: either way cached room lists go.
-		s.db.membershipGen.Add(1)
+		// Changes the writer did not hear of (committed or rolled back):
+		// either way cached room lists go.
+		s.db.members.invalidate()
 	}
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ type persister struct {
 	groups  map[string]int64 // event ID -> state group, for this batch's events
 	live    bool             // the batch is not backfilled: its senders' read positions move
 	chained []*chainEvent    // new state events, for the auth chain index
-	members bool             // a local user's membership row was written
+	members bool             // a local user's membership row was written outside the writer
 	// authSets are the store's known auth sets; newSets those this write
 	// found or stored, remembered once it commits.
 	authSets *authSetCache
@@ -383,8 +384,6 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 	if err != nil || !local {
 		return err
 	}
-	p.members = true
-	markMembersChanged(p.q)
 	_, err = p.q.ExecContext(p.ctx, `
 		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)
 		ON CONFLICT (user_id, room_nid) DO UPDATE SET event_nid = excluded.event_nid, membership = excluded.membership`,
@@ -392,7 +391,7 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 	if err != nil {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)
 	}
-	return nil
+	return noteMemberChange(p, userID, room, nid, membership, false)
 }
 
 // linkIntoDAG records what a non-outlier has beyond its rows: its state
@@ -558,13 +557,11 @@ func (p *persister) dropLocalMembership(userID string, room int64) error {
 	if err != nil || !local {
 		return err
 	}
-	p.members = true
-	markMembersChanged(p.q)
 	if _, err := p.q.ExecContext(p.ctx,
 		"DELETE FROM local_current_membership WHERE user_id = ? AND room_nid = ?", userID, room); err != nil {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)
 	}
-	return nil
+	return noteMemberChange(p, userID, room, 0, "", true)
 }
 
 // stripTxnMetadata returns meta, an event's internal metadata (a JSON

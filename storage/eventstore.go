@@ -21,8 +21,6 @@ type EventStore struct {
 	db     *DB
 	stmts  readStmts
 	states stateCache
-	// members keeps users' room lists (membershipcache.go).
-	members membershipCache
 	// authSets are the auth sets of stored events (eventjson.go).
 	authSets authSetCache
 	// serverName is the local server name once a write read it (it never

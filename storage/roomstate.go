@@ -3,7 +3,6 @@ package storage
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -55,22 +54,11 @@ const (
 		JOIN events e ON e.event_nid = c.event_nid
 		WHERE c.room_nid = ? AND c.type = 'm.room.member' AND c.state_key = ?`
 	sqlRoomsForUser = `
-		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering, l.room_nid, l.event_nid FROM local_current_membership l
+		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering FROM local_current_membership l
 		JOIN rooms r ON r.room_nid = l.room_nid
 		JOIN events e ON e.event_nid = l.event_nid
 		WHERE l.user_id = ?1
 		ORDER BY r.room_id`
-	// sqlRoomsForUserOf is sqlRoomsForUser for the rooms of a JSON array
-	// of room_nids (?2).
-	sqlRoomsForUserOf = `
-		SELECT r.room_id, l.membership, e.event_id, e.stream_ordering, l.room_nid, l.event_nid FROM local_current_membership l
-		JOIN rooms r ON r.room_nid = l.room_nid
-		JOIN events e ON e.event_nid = l.event_nid
-		WHERE l.user_id = ?1 AND l.room_nid IN (SELECT value FROM json_each(?2))
-		ORDER BY r.room_id`
-	// sqlMemberRows is a user's rows of local_current_membership, from its
-	// primary key alone.
-	sqlMemberRows = `SELECT room_nid, event_nid, membership FROM local_current_membership WHERE user_id = ?1`
 )
 
 // Membership returns a user's membership of a room; see
@@ -100,137 +88,55 @@ func (s *EventStore) Membership(ctx context.Context, roomID, userID string) (cor
 	return m, nil
 }
 
-// RoomsForUser returns a user's rooms; see core.RoomStateStore. The list
-// is cached until a membership change commits; then the user's rows of
-// local_current_membership (a walk of its primary key) are compared with
-// those the cached list was made of, and only the rooms whose row changed
-// are read again: a user in thousands of rooms who joins one more does
-// not pay for reading and sorting all of them.
+// RoomsForUser returns a user's rooms; see core.RoomStateStore. It copies
+// the rooms it returns from the cached list (RoomList).
 func (s *EventStore) RoomsForUser(ctx context.Context, userID string, memberships ...string) ([]core.RoomMembership, error) {
-	gen := s.db.membershipGen.Load()
-	if rooms, ok := s.members.get(userID, gen); ok {
-		return selectMemberships(rooms, memberships), nil
-	}
-	stale := s.members.stale(userID)
-	var fresh cachedRooms
-	err := s.read(ctx, []string{sqlMemberRows, sqlRoomsForUser, sqlRoomsForUserOf}, func(r reader) error {
-		var err error
-		fresh, err = readRoomsForUser(r, userID, stale)
-		return err
-	})
+	l, err := s.RoomList(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
-	fresh.gen = gen
-	s.members.put(userID, fresh, &s.db.membershipGen)
-	return selectMemberships(fresh.rooms, memberships), nil
+	return l.Select(memberships...), nil
 }
 
-// readRoomsForUser reads userID's rooms: all of them, or, given the list
-// old, those whose row differs from the one old was made of.
-func readRoomsForUser(r reader, userID string, old *cachedRooms) (cachedRooms, error) {
-	out := cachedRooms{rows: map[int64]memberRow{}}
-	fail := func(err error) (cachedRooms, error) {
-		return cachedRooms{}, fmt.Errorf("storage: rooms of %s: %w", userID, err)
+// RoomList returns a user's rooms; see core.RoomStateStore. The list is
+// read once and then kept up to date by the writes that change it
+// (membershipcache.go): a request reads no membership row.
+func (s *EventStore) RoomList(ctx context.Context, userID string) (*core.RoomList, error) {
+	l, gen, ok := s.db.members.get(userID)
+	if ok {
+		return l, nil
 	}
-	// scan reads rows of sqlRoomsForUser(Of) into list and rows.
-	scan := func(rows *sql.Rows, list *[]core.RoomMembership, byNID map[int64]memberRow) error {
+	l, err := s.readRoomList(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	s.db.members.put(userID, l, gen)
+	return l, nil
+}
+
+// readRoomList reads a user's rooms from local_current_membership.
+func (s *EventStore) readRoomList(ctx context.Context, userID string) (*core.RoomList, error) {
+	var rooms []core.RoomMembership
+	err := s.read(ctx, []string{sqlRoomsForUser}, func(r reader) error {
+		rooms = rooms[:0]
+		rows, err := r.query(sqlRoomsForUser, userID)
+		if err != nil {
+			return err
+		}
 		defer rows.Close()
 		for rows.Next() {
 			m := core.RoomMembership{UserID: userID}
-			var row memberRow
-			var nid int64
-			if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering, &nid, &row.event); err != nil {
+			if err := rows.Scan(&m.RoomID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
 				return err
 			}
-			row.membership, row.index = m.Membership, len(*list)
-			byNID[nid] = row
-			*list = append(*list, m)
+			rooms = append(rooms, m)
 		}
 		return rows.Err()
-	}
-	if old == nil || old.rows == nil {
-		rows, err := r.query(sqlRoomsForUser, userID)
-		if err == nil {
-			err = scan(rows, &out.rooms, out.rows)
-		}
-		if err != nil {
-			return fail(err)
-		}
-		return out, nil
-	}
-	// Which rows are new or changed, and which of the old ones remain.
-	rows, err := r.query(sqlMemberRows, userID)
+	})
 	if err != nil {
-		return fail(err)
+		return nil, fmt.Errorf("storage: rooms of %s: %w", userID, err)
 	}
-	keep := make([]bool, len(old.rooms))
-	var changed []int64
-	for rows.Next() {
-		var nid int64
-		var row memberRow
-		if err := rows.Scan(&nid, &row.event, &row.membership); err != nil {
-			rows.Close()
-			return fail(err)
-		}
-		if o, ok := old.rows[nid]; ok && o.event == row.event && o.membership == row.membership {
-			keep[o.index] = true
-			out.rows[nid] = o
-			continue
-		}
-		changed = append(changed, nid)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fail(err)
-	}
-	var added []core.RoomMembership
-	addedRows := map[int64]memberRow{}
-	if len(changed) > 0 {
-		js, err := json.Marshal(changed)
-		if err != nil {
-			return fail(err)
-		}
-		rows, err := r.query(sqlRoomsForUserOf, userID, string(js))
-		if err == nil {
-			err = scan(rows, &added, addedRows)
-		}
-		if err != nil {
-			return fail(err)
-		}
-	}
-	// Merge the old rooms that remain with the new ones, both in room ID
-	// order, numbering the rows' indexes again.
-	oldNID := make([]int64, len(old.rooms))
-	for nid, row := range out.rows {
-		oldNID[row.index] = nid
-	}
-	addedNID := make([]int64, len(added))
-	for nid, row := range addedRows {
-		addedNID[row.index] = nid
-	}
-	out.rooms = make([]core.RoomMembership, 0, len(out.rows)+len(added))
-	i, j := 0, 0
-	for i < len(old.rooms) || j < len(added) {
-		if i < len(old.rooms) && !keep[i] {
-			i++
-			continue
-		}
-		if j == len(added) || i < len(old.rooms) && old.rooms[i].RoomID < added[j].RoomID {
-			row := out.rows[oldNID[i]]
-			row.index = len(out.rooms)
-			out.rows[oldNID[i]] = row
-			out.rooms = append(out.rooms, old.rooms[i])
-			i++
-			continue
-		}
-		row := addedRows[addedNID[j]]
-		row.index = len(out.rooms)
-		out.rows[addedNID[j]] = row
-		out.rooms = append(out.rooms, added[j])
-		j++
-	}
-	return out, nil
+	return core.NewRoomList(rooms), nil
 }
 
 // wrapErr adds context to a non-nil err.

@@ -123,13 +123,15 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return err
 	}
 	ok := 0
-	advanced, members := false, false
+	advanced := false
+	var members memberChanges
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		var adv, mem bool
+		var adv bool
+		var mem memberChanges
 		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, members: &mem}
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
@@ -139,7 +141,8 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if results[i] == nil {
 			ok++
 			advanced = advanced || adv
-			members = members || mem
+			members.list = append(members.list, mem.list...)
+			members.unknown = members.unknown || mem.unknown
 		}
 	}
 	if ok == 0 {
@@ -148,10 +151,13 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return
 	}
 	err := end("COMMIT")
-	if members {
-		// Cached room lists go before anyone is told of the commit: a
-		// /sync woken below must not find a user's old list of rooms.
-		db.membershipGen.Add(1)
+	if err == nil {
+		// The cached room lists take the batch's membership changes before
+		// anyone is told of the commit: a /sync woken below must not find
+		// a user's old list of rooms.
+		db.members.apply(&members)
+	} else if members.unknown || len(members.list) > 0 {
+		db.members.invalidate()
 	}
 	if err != nil {
 		if tx == nil {
@@ -215,18 +221,18 @@ type writerQueryer struct {
 	// advanced is set when the write takes an id of a stream
 	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
 	advanced *bool
-	// members is set when the write changes local users' memberships
-	// (markMembersChanged), so the writer drops cached room lists as it
-	// commits.
-	members *bool
+	// members collects the write's changes of local users' memberships
+	// (noteMemberChange, markMembersChanged), which the writer applies to
+	// the cached room lists as it commits.
+	members *memberChanges
 }
 
 // markMembersChanged records that the write on q changes local users'
-// memberships: once it commits, and before /sync is woken, the cached
-// room lists (membershipCache) are no longer used.
+// memberships in ways it does not list: once it commits, and before /sync
+// is woken, the cached room lists (membershipCache) are dropped.
 func markMembersChanged(q Queryer) {
 	if w, ok := q.(writerQueryer); ok && w.members != nil {
-		*w.members = true
+		w.members.unknown = true
 	}
 }
 

@@ -1,0 +1,155 @@
+package core
+
+import (
+	"iter"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// roomListChunk is how many memberships a RoomList chunk holds at most
+// after a split: a change copies one chunk and the chunk index, not the
+// whole list.
+const roomListChunk = 128
+
+// RoomList is a read-only view of a local user's memberships, one per
+// room, in room ID order. A list never changes once made: a change of
+// membership makes a new list (With, Without) that shares all but one
+// chunk with the old one, so a reader holds a consistent list without
+// copying it, and a user in thousands of rooms who joins one more costs
+// a copy of about roomListChunk entries. The zero value and nil are empty
+// lists.
+type RoomList struct {
+	chunks [][]RoomMembership // each sorted and non-empty; in order
+	n      int
+}
+
+// NewRoomList makes a list of ms, which must be sorted by room ID with one
+// membership per room; the list keeps ms (the caller must not change it).
+func NewRoomList(ms []RoomMembership) *RoomList {
+	l := &RoomList{n: len(ms)}
+	for len(ms) > 0 {
+		k := min(len(ms), roomListChunk)
+		l.chunks = append(l.chunks, ms[:k:k])
+		ms = ms[k:]
+	}
+	return l
+}
+
+// Len returns the number of rooms in l.
+func (l *RoomList) Len() int {
+	if l == nil {
+		return 0
+	}
+	return l.n
+}
+
+// find returns the chunk where roomID is or would go, and its index in
+// that chunk; ok reports whether it is there.
+func (l *RoomList) find(roomID string) (chunk, i int, ok bool) {
+	// The last chunk whose first room is <= roomID (the first chunk when
+	// roomID goes before all).
+	chunk = max(0, sort.Search(len(l.chunks), func(c int) bool { return l.chunks[c][0].RoomID > roomID })-1)
+	i, ok = slices.BinarySearchFunc(l.chunks[chunk], roomID, func(m RoomMembership, id string) int {
+		return strings.Compare(m.RoomID, id)
+	})
+	return chunk, i, ok
+}
+
+// Get returns the membership of roomID, and whether l has one.
+func (l *RoomList) Get(roomID string) (RoomMembership, bool) {
+	if l.Len() == 0 {
+		return RoomMembership{}, false
+	}
+	c, i, ok := l.find(roomID)
+	if !ok {
+		return RoomMembership{}, false
+	}
+	return l.chunks[c][i], true
+}
+
+// Has reports whether l holds roomID with one of memberships (any
+// membership when none is given).
+func (l *RoomList) Has(roomID string, memberships ...string) bool {
+	m, ok := l.Get(roomID)
+	return ok && (len(memberships) == 0 || slices.Contains(memberships, m.Membership))
+}
+
+// All yields l's memberships in room ID order.
+func (l *RoomList) All() iter.Seq[RoomMembership] {
+	return func(yield func(RoomMembership) bool) {
+		if l == nil {
+			return
+		}
+		for _, c := range l.chunks {
+			for _, m := range c {
+				if !yield(m) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// Select returns a new slice of l's memberships with one of memberships
+// (all of them when none is given), in room ID order.
+func (l *RoomList) Select(memberships ...string) []RoomMembership {
+	var out []RoomMembership
+	for m := range l.All() {
+		if len(memberships) == 0 || slices.Contains(memberships, m.Membership) {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// With returns a list that is l with m as the membership of m.RoomID
+// (added or replacing the one l has). l is unchanged.
+func (l *RoomList) With(m RoomMembership) *RoomList {
+	if l.Len() == 0 {
+		return &RoomList{chunks: [][]RoomMembership{{m}}, n: 1}
+	}
+	c, i, ok := l.find(m.RoomID)
+	old := l.chunks[c]
+	var chunk []RoomMembership
+	n := l.n
+	if ok {
+		chunk = slices.Clone(old)
+		chunk[i] = m
+	} else {
+		chunk = make([]RoomMembership, 0, len(old)+1)
+		chunk = append(append(append(chunk, old[:i]...), m), old[i:]...)
+		n++
+	}
+	chunks := make([][]RoomMembership, 0, len(l.chunks)+1)
+	chunks = append(chunks, l.chunks[:c]...)
+	if len(chunk) > 2*roomListChunk {
+		h := len(chunk) / 2
+		chunks = append(chunks, chunk[:h:h], chunk[h:])
+	} else {
+		chunks = append(chunks, chunk)
+	}
+	chunks = append(chunks, l.chunks[c+1:]...)
+	return &RoomList{chunks: chunks, n: n}
+}
+
+// Without returns a list that is l without roomID. l is unchanged (and
+// returned when it lacks roomID).
+func (l *RoomList) Without(roomID string) *RoomList {
+	if l.Len() == 0 {
+		return l
+	}
+	c, i, ok := l.find(roomID)
+	if !ok {
+		return l
+	}
+	old := l.chunks[c]
+	chunks := make([][]RoomMembership, 0, len(l.chunks))
+	chunks = append(chunks, l.chunks[:c]...)
+	if len(old) > 1 {
+		chunk := make([]RoomMembership, 0, len(old)-1)
+		chunks = append(chunks, append(append(chunk, old[:i]...), old[i+1:]...))
+	}
+	chunks = append(chunks, l.chunks[c+1:]...)
+	return &RoomList{chunks: chunks, n: l.n - 1}
+}
