@@ -152,14 +152,17 @@ type RemoteDeviceLists interface {
 	RemoteDeviceListChanged(ctx context.Context, userID string) error
 }
 
-// RemoteDeviceUpdate is one m.device_list_update EDU.
-type RemoteDeviceUpdate struct {
-	UserID   string          `json:"user_id"`
-	DeviceID string          `json:"device_id"`
-	StreamID int64           `json:"stream_id"`
-	PrevID   []int64         `json:"prev_id"`
-	Deleted  bool            `json:"deleted"`
-	Keys     json.RawMessage `json:"keys"`
+// DeviceListUpdate is the content of an m.device_list_update EDU: a change
+// of one device of a server's user, as the outbound queue sends it and as
+// another server's arrives.
+type DeviceListUpdate struct {
+	UserID      string          `json:"user_id"`
+	DeviceID    string          `json:"device_id"`
+	DisplayName string          `json:"device_display_name,omitempty"`
+	StreamID    int64           `json:"stream_id"`
+	PrevID      []int64         `json:"prev_id"`
+	Deleted     bool            `json:"deleted,omitempty"`
+	Keys        json.RawMessage `json:"keys,omitempty"`
 }
 
 // RemoteDeviceUpdates is a RemoteDeviceLists that applies an
@@ -167,7 +170,7 @@ type RemoteDeviceUpdate struct {
 // last update seen (its prev_id names that one's stream_id), and otherwise
 // drops them as RemoteDeviceListChanged does.
 type RemoteDeviceUpdates interface {
-	RemoteDeviceUpdate(ctx context.Context, u RemoteDeviceUpdate) error
+	RemoteDeviceUpdate(ctx context.Context, u DeviceListUpdate) error
 }
 
 // ToDeviceMessage is a to-device message as /sync delivers it.

@@ -69,7 +69,7 @@ func (e *EDUServices) apply(ctx context.Context, origin string, edu EDU) error {
 		return e.toDevice(ctx, origin, edu.Content)
 	case EDUDeviceListUpdate:
 		if up, ok := e.DeviceLists.(core.RemoteDeviceUpdates); ok {
-			var u core.RemoteDeviceUpdate
+			var u core.DeviceListUpdate
 			if err := json.Unmarshal(edu.Content, &u); err != nil {
 				return err
 			}

@@ -88,17 +88,6 @@ func (s *KeyStore) DeviceListStreamID(ctx context.Context, userID string) (int64
 	return id, nil
 }
 
-// deviceListUpdate is the content of an m.device_list_update EDU.
-type deviceListUpdate struct {
-	UserID      string          `json:"user_id"`
-	DeviceID    string          `json:"device_id"`
-	DisplayName string          `json:"device_display_name,omitempty"`
-	StreamID    int64           `json:"stream_id"`
-	PrevID      []int64         `json:"prev_id"`
-	Deleted     bool            `json:"deleted,omitempty"`
-	Keys        json.RawMessage `json:"keys,omitempty"`
-}
-
 // QueueDeviceListUpdates queues, for each local device change recorded
 // since the last call, an m.device_list_update EDU for every other server
 // sharing a room with the device's user, and advances past them; see
@@ -226,7 +215,7 @@ func queueDeviceListUpdates(ctx context.Context, q Queryer, limit int) ([]string
 // deviceListUpdateContent is the m.device_list_update of change c, whose
 // user's previous change was at p (0: none).
 func deviceListUpdateContent(ctx context.Context, q Queryer, c deviceChange, p int64, sigs map[string]map[string][]core.KeySignature) ([]byte, error) {
-	up := deviceListUpdate{UserID: c.user, DeviceID: c.device, StreamID: c.stream, PrevID: []int64{}, Deleted: c.deleted}
+	up := core.DeviceListUpdate{UserID: c.user, DeviceID: c.device, StreamID: c.stream, PrevID: []int64{}, Deleted: c.deleted}
 	if p > 0 {
 		up.PrevID = []int64{p}
 	}

@@ -15,7 +15,7 @@ import (
 // queuedDeviceUpdates queues the device changes recorded so far and returns
 // the m.device_list_update EDUs each destination got, taking them off the
 // queues.
-func queuedDeviceUpdates(t *testing.T, q *FederationQueueStore, dests ...string) map[string][]deviceListUpdate {
+func queuedDeviceUpdates(t *testing.T, q *FederationQueueStore, dests ...string) map[string][]core.DeviceListUpdate {
 	t.Helper()
 	ctx := context.Background()
 	for {
@@ -27,7 +27,7 @@ func queuedDeviceUpdates(t *testing.T, q *FederationQueueStore, dests ...string)
 			break
 		}
 	}
-	out := map[string][]deviceListUpdate{}
+	out := map[string][]core.DeviceListUpdate{}
 	for _, d := range dests {
 		b, err := q.NextBatch(ctx, d, 50, 100)
 		if err != nil {
@@ -37,7 +37,7 @@ func queuedDeviceUpdates(t *testing.T, q *FederationQueueStore, dests ...string)
 			if e.Type != "m.device_list_update" {
 				continue
 			}
-			var u deviceListUpdate
+			var u core.DeviceListUpdate
 			if err := json.Unmarshal(e.Content, &u); err != nil {
 				t.Fatalf("EDU content %s: %v", e.Content, err)
 			}
@@ -78,7 +78,7 @@ func TestDeviceListUpdatesForOtherServers(t *testing.T) {
 
 	// step makes one change and returns the one update each of a.test and
 	// b.test got for it (the same for both); c.test gets none.
-	step := func(what string, change func() error) deviceListUpdate {
+	step := func(what string, change func() error) core.DeviceListUpdate {
 		t.Helper()
 		if err := change(); err != nil {
 			t.Fatalf("%s: %v", what, err)
@@ -115,7 +115,7 @@ func TestDeviceListUpdatesForOtherServers(t *testing.T) {
 	if !deleted.Deleted || deleted.DeviceID != dev || deleted.Keys != nil || deleted.DisplayName != "" {
 		t.Fatalf("deleted: %+v", deleted)
 	}
-	chain := []deviceListUpdate{created, keyed, renamed, deleted}
+	chain := []core.DeviceListUpdate{created, keyed, renamed, deleted}
 	for i := 1; i < len(chain); i++ {
 		if chain[i].StreamID <= chain[i-1].StreamID || !slices.Equal(chain[i].PrevID, []int64{chain[i-1].StreamID}) {
 			t.Fatalf("update %d: stream_id %d prev_id %v after stream_id %d", i, chain[i].StreamID, chain[i].PrevID, chain[i-1].StreamID)

@@ -30,7 +30,7 @@ var _ core.RemoteDeviceUpdates = (*KeyStore)(nil)
 // RemoteDeviceUpdate records an m.device_list_update of a remote user (see
 // core.RemoteDeviceUpdates) at a new position of the device list stream,
 // in one write.
-func (s *KeyStore) RemoteDeviceUpdate(ctx context.Context, u core.RemoteDeviceUpdate) error {
+func (s *KeyStore) RemoteDeviceUpdate(ctx context.Context, u core.DeviceListUpdate) error {
 	return s.db.Write(ctx, func(q Queryer) error {
 		var last int64
 		err := q.QueryRowContext(ctx, sqlRemoteDLStream, u.UserID).Scan(&last)
@@ -61,7 +61,7 @@ func (s *KeyStore) RemoteDeviceUpdate(ctx context.Context, u core.RemoteDeviceUp
 // applyRemoteDeviceUpdate changes u's device in its user's cached keys (if
 // any are cached): its new keys, or its deletion. Keys that do not name the
 // user and device they are for drop the cached keys instead.
-func applyRemoteDeviceUpdate(ctx context.Context, q Queryer, u core.RemoteDeviceUpdate) error {
+func applyRemoteDeviceUpdate(ctx context.Context, q Queryer, u core.DeviceListUpdate) error {
 	var b []byte
 	err := q.QueryRowContext(ctx, sqlRemoteDLCached, u.UserID).Scan(&b)
 	if errors.Is(err, sql.ErrNoRows) {
