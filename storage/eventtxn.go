@@ -43,12 +43,14 @@ func txnKey(userID, deviceID, txnID, roomID string) int64 {
 }
 
 const (
+	// sqlTxnInsert records transaction ?5 of user ?6's device ?4 in room
+	// ?2 (a room_nid) for the new event ?1, unless that transaction is
+	// recorded already (then it inserts nothing): the check and the insert
+	// are one statement, as sends are the server's commonest write.
 	sqlTxnInsert = `INSERT INTO event_txn_id (event_nid, room_nid, txn_key, device_id, txn_id)
-		VALUES (?, ?, ?, ?, ?)`
-	// sqlTxnUsed asks whether user ?4's device ?2 used transaction ?3 in
-	// room ?5 (a room_nid) already.
-	sqlTxnUsed = `SELECT 1 FROM event_txn_id t JOIN events e ON e.event_nid = t.event_nid
-		WHERE t.txn_key = ?1 AND t.device_id = ?2 AND t.txn_id = ?3 AND e.sender = ?4 AND t.room_nid = ?5`
+		SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (
+			SELECT 1 FROM event_txn_id t JOIN events e ON e.event_nid = t.event_nid
+			WHERE t.txn_key = ?3 AND t.device_id = ?4 AND t.txn_id = ?5 AND e.sender = ?6 AND t.room_nid = ?2)`
 	// sqlTxnPrune drops those of the 512 oldest rows whose event was
 	// received before ?: the event's received_ts is when the transaction
 	// was stored (delta 2/77 dropped the row's copy of it).
@@ -68,16 +70,14 @@ const (
 func (p *persister) storeTxn(ev *core.NewEvent, nid, room, received int64) error {
 	txn := ev.Txn
 	key := txnKey(txn.UserID, txn.DeviceID, txn.TxnID, ev.RoomID)
-	var one int
-	err := p.q.QueryRowContext(p.ctx, sqlTxnUsed, key, txn.DeviceID, txn.TxnID, txn.UserID, room).Scan(&one)
-	switch {
-	case err == nil:
-		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, core.ErrTxnUsed)
-	case !errors.Is(err, sql.ErrNoRows):
+	res, err := p.q.ExecContext(p.ctx, sqlTxnInsert, nid, room, key, txn.DeviceID, txn.TxnID, txn.UserID)
+	if err != nil {
 		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, err)
 	}
-	if _, err := p.q.ExecContext(p.ctx, sqlTxnInsert, nid, room, key, txn.DeviceID, txn.TxnID); err != nil {
+	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, err)
+	} else if n == 0 {
+		return fmt.Errorf("storage: transaction %s of %s: %w", txn.TxnID, ev.EventID, core.ErrTxnUsed)
 	}
 	if nid%txnPrunePeriod == 0 {
 		if _, err := p.q.ExecContext(p.ctx, sqlTxnPrune, received-txnRetention); err != nil {

@@ -108,7 +108,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 		conn = tx
 		defer db.prepareWanted(ctx)
-	} else if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+	} else if err := db.execPinned(ctx, "BEGIN IMMEDIATE"); err != nil {
 		finish(fmt.Errorf("storage: begin: %w", err))
 		return
 	}
@@ -118,6 +118,8 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			return tx.Commit()
 		case tx != nil:
 			return tx.Rollback()
+		case verb == "COMMIT":
+			return db.execPinned(ctx, verb)
 		}
 		_, err := conn.ExecContext(ctx, verb)
 		return err
@@ -175,6 +177,22 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		db.opts.StreamAdvanced()
 	}
 	finish(nil)
+}
+
+// execPinned runs q, a statement without arguments, on the pinned writer
+// connection from a statement kept prepared: BEGIN and COMMIT come once a
+// transaction, and compiling them each time cost more than running them.
+func (db *DB) execPinned(ctx context.Context, q string) error {
+	st, ok := db.stmts[q]
+	if !ok {
+		var err error
+		if st, err = db.wconn.PrepareContext(ctx, q); err != nil {
+			return err
+		}
+		db.stmts[q] = st
+	}
+	_, err := st.ExecContext(ctx)
+	return err
 }
 
 // runInSavepoint runs fn so that its failure undoes only its own changes.
