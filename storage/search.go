@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -32,9 +31,26 @@ var searchColumns = map[string]string{
 }
 
 // matchExpression builds the FTS5 query of words in columns: every word,
-// as a whole word or a prefix, in one of the columns. Words hold letters
-// and digits only (clientsync.SearchWords), but are quoted all the same.
-func matchExpression(words, keys []string) (string, error) {
+// as a whole word or a prefix, in one of the columns (wordTerm). It
+// returns "" when a word begins no word of the index: nothing matches.
+func matchExpression(r reader, words, keys []string) (string, error) {
+	cols, err := searchKeyColumns(keys)
+	if err != nil {
+		return "", err
+	}
+	terms := make([]string, len(words))
+	for i, w := range words {
+		t, err := wordTerm(r, w)
+		if err != nil || t == "" {
+			return "", err
+		}
+		terms[i] = t
+	}
+	return "{" + cols + "} : (" + strings.Join(terms, " AND ") + ")", nil
+}
+
+// searchKeyColumns returns event_search's columns of the search keys.
+func searchKeyColumns(keys []string) (string, error) {
 	var cols []string
 	for _, k := range keys {
 		c, ok := searchColumns[k]
@@ -43,19 +59,17 @@ func matchExpression(words, keys []string) (string, error) {
 		}
 		cols = append(cols, c)
 	}
-	terms := make([]string, len(words))
-	for i, w := range words {
-		// SQLite reads the query as a C string: a NUL would end it.
-		w = strings.ReplaceAll(w, "\x00", "")
-		terms[i] = `"` + strings.ReplaceAll(w, `"`, `""`) + `"*`
-	}
-	return "{" + strings.Join(cols, " ") + "} : (" + strings.Join(terms, " AND ") + ")", nil
+	return strings.Join(cols, " "), nil
 }
 
-// maxRankCandidates bounds the matches a search by rank orders: the
-// newest of them, by the order events were stored in (a variable for
+// rankWindow is how many matches a search by rank orders at a time: the
+// newest rankWindow matches (by the order events were stored in, which
+// FTS5 walks without sorting, so the walk stops there) in rank order, then
+// the next older rankWindow in rank order, and so on. A page of results
+// costs the same however many events match, at the price of a window's
+// best result coming before a better one that is older (a variable for
 // tests).
-var maxRankCandidates = 5000
+var rankWindow = 500
 
 // searchScope is the rooms searched, from a JSON array of [room ID, after,
 // until] (?1): only events with a stream ordering in (after, until] count,
@@ -112,13 +126,14 @@ const searchFrom = `FROM event_search CROSS JOIN events e ON e.event_nid = event
 			WHERE rd.redacts = e.event_id AND re.rejection_reason IS NULL)`
 
 const (
-	// sqlSearchRank ranks the newest maxRankCandidates matches (rowid
-	// order, which FTS5 walks without sorting, so the walk stops there):
-	// ranking every match would cost time in proportion to the index.
-	sqlSearchRank = `, candidates AS (
+	// sqlSearchRank ranks one window of matches, the ?5 after the newest
+	// ?6 (rowid order), and gives its rows ?4 to ?4 + ?3 in rank order
+	// with the number of matches in the window.
+	sqlSearchRank = `, candidates AS MATERIALIZED (
 		SELECT e.event_id, e.stream_ordering, -bm25(event_search) AS rank ` + searchFrom + `
-		ORDER BY event_search.rowid DESC LIMIT ?5)
-	SELECT event_id, rank FROM candidates ORDER BY rank DESC, stream_ordering DESC LIMIT ?3 OFFSET ?4`
+		ORDER BY event_search.rowid DESC LIMIT ?5 OFFSET ?6)
+	SELECT event_id, rank, (SELECT count(*) FROM candidates) FROM candidates
+	ORDER BY rank DESC, stream_ordering DESC LIMIT ?3 OFFSET ?4`
 	sqlSearchRecent = `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
@@ -181,8 +196,7 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 	if len(q.Words) == 0 || len(q.RoomIDs) == 0 && q.Member == "" || max <= 0 {
 		return 0, nil
 	}
-	match, err := matchExpression(q.Words, q.Keys)
-	if err != nil {
+	if _, err := searchKeyColumns(q.Keys); err != nil {
 		return 0, err
 	}
 	queries, scope, err := searchScopeArg(q)
@@ -194,10 +208,20 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 		return 0, err
 	}
 	var n int
-	err = s.read(ctx, []string{queries.count}, func(r reader) error {
+	err = s.read(ctx, []string{sqlPrefixTerms, queries.count}, func(r reader) error {
+		match, err := matchExpression(r, q.Words, q.Keys)
+		if err != nil || match == "" {
+			return err
+		}
 		return wrapErr("search count", r.queryRow(queries.count, scope, match, string(skip), max).Scan(&n))
 	})
 	return n, err
+}
+
+// searchHit is an event found, by ID, and its rank.
+type searchHit struct {
+	id   string
+	rank float64
 }
 
 // SearchEvents finds events by their text; see clientsync.SearchStore.
@@ -205,8 +229,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 	if len(q.Words) == 0 || len(q.RoomIDs) == 0 && q.Member == "" || q.Limit <= 0 {
 		return nil, nil
 	}
-	match, err := matchExpression(q.Words, q.Keys)
-	if err != nil {
+	if _, err := searchKeyColumns(q.Keys); err != nil {
 		return nil, err
 	}
 	queries, scope, err := searchScopeArg(q)
@@ -214,39 +237,27 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	err = s.read(ctx, []string{queries.rank, queries.recent, sqlEventsByID}, func(r reader) error {
-		var rows *sql.Rows
-		var err error
+	err = s.read(ctx, []string{sqlPrefixTerms, queries.rank, queries.recent, sqlEventsByID}, func(r reader) error {
+		match, err := matchExpression(r, q.Words, q.Keys)
+		if err != nil || match == "" {
+			return err
+		}
+		var found []searchHit
 		if q.Recent {
 			before := q.Before
 			if before == 0 {
 				before = 1 << 62
 			}
-			rows, err = r.query(queries.recent, scope, match, before, q.Limit)
+			found, _, err = searchRows(r, queries.recent, scope, match, before, q.Limit)
 		} else {
-			rows, err = r.query(queries.rank, scope, match, q.Limit, q.Offset, maxRankCandidates)
+			found, err = searchByRank(r, queries.rank, scope, match, q.Offset, q.Limit)
 		}
-		if err != nil {
-			return fmt.Errorf("storage: search: %w", err)
+		if err != nil || len(found) == 0 {
+			return err
 		}
-		var ids []string
-		rank := map[string]float64{}
-		for rows.Next() {
-			var id string
-			var rk float64
-			if err := rows.Scan(&id, &rk); err != nil {
-				rows.Close()
-				return fmt.Errorf("storage: search: %w", err)
-			}
-			ids = append(ids, id)
-			rank[id] = rk
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("storage: search: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil
+		ids := make([]string, len(found))
+		for i, h := range found {
+			ids[i] = h.id
 		}
 		js, err := json.Marshal(ids)
 		if err != nil {
@@ -260,9 +271,9 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		for _, ev := range evs {
 			byID[ev.EventID] = ev
 		}
-		for _, id := range ids {
-			if ev := byID[id]; ev != nil {
-				hits = append(hits, clientsync.SearchHit{Event: ev, Rank: rank[id]})
+		for _, h := range found {
+			if ev := byID[h.id]; ev != nil {
+				hits = append(hits, clientsync.SearchHit{Event: ev, Rank: h.rank})
 			}
 		}
 		return nil
@@ -271,4 +282,52 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		return nil, err
 	}
 	return hits, nil
+}
+
+// searchByRank returns limit matches from offset in rank order, window by
+// window (rankWindow): a page that runs past the end of one window goes on
+// in the next.
+func searchByRank(r reader, query, scope, match string, offset, limit int) ([]searchHit, error) {
+	var out []searchHit
+	for len(out) < limit {
+		start := offset - offset%rankWindow
+		found, window, err := searchRows(r, query, scope, match, limit-len(out), offset-start, rankWindow, start)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, found...)
+		offset += len(found)
+		if len(found) == 0 || window < rankWindow {
+			break // the oldest window
+		}
+	}
+	return out, nil
+}
+
+// searchRows runs a search query whose rows are an event ID and a rank,
+// and for the rank query the number of matches in its window.
+func searchRows(r reader, query string, args ...any) ([]searchHit, int, error) {
+	rows, err := r.query(query, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: search: %w", err)
+	}
+	defer rows.Close()
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, 0, fmt.Errorf("storage: search: %w", err)
+	}
+	var out []searchHit
+	window := 0
+	for rows.Next() {
+		var h searchHit
+		dest := []any{&h.id, &h.rank, &window}
+		if err := rows.Scan(dest[:len(cols)]...); err != nil {
+			return nil, 0, fmt.Errorf("storage: search: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("storage: search: %w", err)
+	}
+	return out, window, nil
 }

@@ -121,16 +121,25 @@ func TestSearchEvents(t *testing.T) {
 		}
 	}
 
-	// Only the newest matches are ranked: with room for two, m1 (stored
-	// first) is left out of a search of r's bodies and the other room's.
+	// Matches are ranked in windows, newest first: with windows of two,
+	// m2 and o1 (the newest) come in rank order, then m1 alone; a page
+	// that runs past a window's end goes on in the next one.
 	func(v int) {
-		defer func() { maxRankCandidates = v }()
-		maxRankCandidates = 2
-		got := search(clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, RoomIDs: []string{r.id, other.id}})
-		if !cmp.Equal(got, []string{"m2", "o1"}) {
-			t.Errorf("two candidates ranked: %v, want [m2 o1]", got)
+		defer func() { rankWindow = v }()
+		rankWindow = 2
+		q := clientsync.SearchQuery{Words: []string{"martians"}, Keys: []string{clientsync.KeyBody}, RoomIDs: []string{r.id, other.id}}
+		if got := search(q); !cmp.Equal(got, []string{"m2", "o1", "m1"}) {
+			t.Errorf("windows of two: %v, want [m2 o1 m1]", got)
 		}
-	}(maxRankCandidates)
+		q.Offset, q.Limit = 1, 2
+		if got := search(q); !cmp.Equal(got, []string{"o1", "m1"}) {
+			t.Errorf("windows of two, from 1: %v, want [o1 m1]", got)
+		}
+		q.Offset = 3
+		if got := search(q); len(got) != 0 {
+			t.Errorf("windows of two, from 3: %v, want none", got)
+		}
+	}(rankWindow)
 
 	// Redacting m2 takes it out of the results.
 	red := r.msg("redact-m2", 8, "m4")

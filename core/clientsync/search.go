@@ -38,7 +38,10 @@ type SearchQuery struct {
 	// Before then bounds the stream ordering (0: no bound).
 	Recent bool
 	Before int64
-	// Offset skips that many results in rank order.
+	// Offset skips that many results in rank order. The store may rank
+	// the matches a window at a time, newest window first (the best of
+	// the newest few hundred, then of the next older ones), so that a page
+	// costs the same however many events match.
 	Offset int
 	Limit  int
 	// After and Until, where they have a room, bound the stream orderings
