@@ -1,6 +1,10 @@
 package storage
 
-import "sync"
+import (
+	"sync"
+
+	"hearth.dev/hearth/core/lru"
+)
 
 // chainCache keeps what the auth chain index answers that never changes
 // once committed: an event's position, and the chains a position reaches
@@ -10,16 +14,30 @@ import "sync"
 // (gen): a purged event stored again gets a new position. Chain IDs are
 // never given out twice (stream_positions 'auth_chains'), so a reset is
 // only needed for event IDs.
+//
+// It is bounded in bytes by its share of the core.CacheBudget (maxBytes,
+// half for positions, half for reaches), least recently used entries
+// dropped first.
 type chainCache struct {
 	mu        sync.Mutex
+	maxBytes  int64
 	gen       uint64
-	positions map[string]chainPos
-	reaches   map[chainPos]map[int64]int64
+	positions lru.Cache[string, chainPos]
+	reaches   lru.Cache[chainPos, map[int64]int64]
 }
 
-// maxChainCache bounds each of the cache's maps; a full map is dropped
-// and starts again.
-const maxChainCache = 200_000
+// positionBytes estimates an entry of positions: the event ID and the
+// position.
+func positionBytes(id string) int64 { return lru.StringBytes(id) + 16 }
+
+// reachBytes estimates an entry of reaches: the position and its map of
+// chains.
+func reachBytes(r map[int64]int64) int64 { return 16 + lru.MapBytes(len(r), 16) }
+
+func (c *chainCache) bounds() {
+	c.positions.Max = c.maxBytes / 2
+	c.reaches.Max = c.maxBytes / 2
+}
 
 func (c *chainCache) generation() uint64 {
 	c.mu.Lock()
@@ -31,7 +49,8 @@ func (c *chainCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.positions, c.reaches = nil, nil
+	c.positions.Clear()
+	c.reaches.Clear()
 }
 
 // lookupPositions moves the known positions of ids into out and returns
@@ -41,7 +60,7 @@ func (c *chainCache) lookupPositions(ids []string, out map[string]chainPos) []st
 	defer c.mu.Unlock()
 	var missing []string
 	for _, id := range ids {
-		if p, ok := c.positions[id]; ok {
+		if p, ok := c.positions.Get(id); ok {
 			out[id] = p
 		} else {
 			missing = append(missing, id)
@@ -56,11 +75,9 @@ func (c *chainCache) putPositions(gen uint64, m map[string]chainPos) {
 	if gen != c.gen {
 		return
 	}
-	if c.positions == nil || len(c.positions)+len(m) > maxChainCache {
-		c.positions = make(map[string]chainPos, len(m))
-	}
+	c.bounds()
 	for id, p := range m {
-		c.positions[id] = p
+		c.positions.Put(id, p, positionBytes(id))
 	}
 }
 
@@ -72,7 +89,7 @@ func (c *chainCache) lookupReaches(positions []chainPos) (map[chainPos]map[int64
 	known := make(map[chainPos]map[int64]int64, len(positions))
 	var missing []chainPos
 	for _, p := range positions {
-		if r, ok := c.reaches[p]; ok {
+		if r, ok := c.reaches.Get(p); ok {
 			known[p] = r
 		} else {
 			missing = append(missing, p)
@@ -87,10 +104,8 @@ func (c *chainCache) putReaches(gen uint64, m map[chainPos]map[int64]int64) {
 	if gen != c.gen {
 		return
 	}
-	if c.reaches == nil || len(c.reaches)+len(m) > maxChainCache {
-		c.reaches = make(map[chainPos]map[int64]int64, len(m))
-	}
+	c.bounds()
 	for p, r := range m {
-		c.reaches[p] = r
+		c.reaches.Put(p, r, reachBytes(r))
 	}
 }

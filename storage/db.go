@@ -29,6 +29,8 @@ import (
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/driver"
 	"github.com/ncruces/go-sqlite3/vfs"
+
+	"hearth.dev/hearth/core"
 )
 
 // Queryer is what storage code runs SQL on: a pinned connection inside a
@@ -64,6 +66,10 @@ type Options struct {
 	// Logger receives background update progress and migration notes. Nil
 	// uses slog.Default().
 	Logger *slog.Logger
+	// CacheBudget bounds the memory of the caches storage keeps (the
+	// states of state groups, the auth chain index): their shares of it.
+	// Zero uses core.DefaultCacheBudget.
+	CacheBudget core.CacheBudget
 	// StreamAdvanced, when set, is called by the writer after each commit
 	// in which a stream advanced (a new live event, receipt, account data,
 	// to-device message, device list change or presence): the one place
@@ -192,6 +198,11 @@ func Open(ctx context.Context, o Options) (*DB, error) {
 	return openWith(ctx, o, Schema())
 }
 
+// cacheBudget is the budget of storage's caches.
+func (db *DB) cacheBudget() core.CacheBudget {
+	return db.opts.CacheBudget.Or(core.DefaultCacheBudget)
+}
+
 func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 	if o.Path == "" {
 		return nil, errors.New("storage: no database path")
@@ -201,6 +212,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128, mainSchema: "main"}
+	db.chains.maxBytes = db.cacheBudget().AuthChains()
 	db.single = singleConnection(o.VFS)
 	if db.single && o.StatePath == "" {
 		w, err := openOne(ctx, o, tree, log)

@@ -167,7 +167,7 @@ func BenchmarkStateAt(b *testing.B) {
 			b.Run(name, func(b *testing.B) {
 				s.states = stateCache{}
 				if cached {
-					s.states.maxKeys = DefaultStateCacheKeys
+					s.states.maxBytes = core.DefaultCacheBudget.StateGroups()
 					if _, err := s.StateAt(ctx, tc.group, core.AllState); err != nil {
 						b.Fatal(err)
 					}

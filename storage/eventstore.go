@@ -44,7 +44,7 @@ func NewEventStore(db *DB) *EventStore {
 	return &EventStore{
 		db:                db,
 		stmts:             readStmts{db: db.Reader()},
-		states:            stateCache{maxKeys: DefaultStateCacheKeys},
+		states:            stateCache{maxBytes: db.cacheBudget().StateGroups()},
 		MaxStateGroupHops: DefaultMaxStateGroupHops,
 	}
 }

@@ -134,7 +134,7 @@ func BenchmarkStateCompression(b *testing.B) {
 	}
 	uncached := func(s *EventStore) *EventStore {
 		fresh := NewEventStore(s.db)
-		fresh.states.maxKeys = 0
+		fresh.states.maxBytes = 0
 		return fresh
 	}
 	for _, phase := range []struct {

@@ -97,7 +97,7 @@ func (m *stateModel) check(t testing.TB, db *DB) {
 	t.Helper()
 	ctx := context.Background()
 	fresh := NewEventStore(db)
-	fresh.states.maxKeys = 0
+	fresh.states.maxBytes = 0
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	filter := core.StateKeys(core.StateKey{Type: "m.room.name"}, core.StateKey{Type: "m.room.member", StateKey: "@u3:x"})
@@ -189,7 +189,7 @@ func TestStateCompressionKeepsStates(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				fresh := NewEventStore(s.db)
-				fresh.states.maxKeys = 0
+				fresh.states.maxBytes = 0
 				rng := rand.New(rand.NewPCG(uint64(seed), 1))
 				// A bounded number of reads, yielding between them: under
 				// js/wasm goroutines share one thread without preemption,

@@ -150,12 +150,12 @@ func TestStateGroupErrors(t *testing.T) {
 func TestStateGroupsMatchModel(t *testing.T) {
 	for seed := range uint64(6) {
 		// Without a cache, with one too small for much, with the default.
-		cacheKeys := []int{0, 40, DefaultStateCacheKeys}[seed%3]
-		t.Run(fmt.Sprintf("seed %d cache %d", seed, cacheKeys), func(t *testing.T) {
+		cacheBytes := []int64{0, 4000, core.DefaultCacheBudget.StateGroups()}[seed%3]
+		t.Run(fmt.Sprintf("seed %d cache %d", seed, cacheBytes), func(t *testing.T) {
 			ctx := context.Background()
 			s := newTestStore(t)
 			s.MaxStateGroupHops = 5
-			s.states.maxKeys = cacheKeys
+			s.states.maxBytes = cacheBytes
 			room := "!r"
 			if err := s.StoreRoom(ctx, core.RoomInfo{RoomID: room, RoomVersion: "12"}); err != nil {
 				t.Fatal(err)

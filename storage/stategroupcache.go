@@ -8,10 +8,6 @@ import (
 	"hearth.dev/hearth/core"
 )
 
-// DefaultStateCacheKeys bounds the state group cache: the total number of
-// state keys of the groups it holds (about 100 bytes each).
-const DefaultStateCacheKeys = 100_000
-
 // stateCache keeps the state of recently used state groups in memory, as
 // Synapse's state group cache does. A group's state never changes once
 // written (compressing chains rewrites rows, not states), so an entry never
@@ -25,12 +21,16 @@ const DefaultStateCacheKeys = 100_000
 // n² map writes. Reads of a few keys walk the deltas; a read of the whole
 // state builds it once and keeps it. A chain is cut (the group's whole
 // state built) every maxDeltaDepth deltas, which bounds the walk.
+//
+// The cache is bounded in bytes (its share of the core.CacheBudget): an
+// entry's size is estimated when it is stored, and again when a delta is
+// replaced by the whole state it builds.
 type stateCache struct {
-	mu      sync.Mutex
-	maxKeys int
-	keys    int
-	lru     *list.List // of *stateCacheEntry, most recent first
-	byGroup map[int64]*list.Element
+	mu       sync.Mutex
+	maxBytes int64
+	bytes    int64
+	lru      *list.List // of *stateCacheEntry, most recent first
+	byGroup  map[int64]*list.Element
 }
 
 // maxDeltaDepth is the longest chain of deltas the cache keeps above a
@@ -45,6 +45,15 @@ type stateCacheEntry struct {
 	state core.StateMap
 	prev  int64
 	depth int
+	size  int64 // estimated bytes held, counted in the cache's bytes
+}
+
+// stateEntryOverhead is an entry's own memory besides its map: the entry,
+// its list element and its slot in byGroup.
+const stateEntryOverhead = 160
+
+func (e *stateCacheEntry) estimate() int64 {
+	return stateEntryOverhead + core.StateMapBytes(e.state)
 }
 
 // lookup returns the part of group's cached state that f selects, as a new
@@ -114,8 +123,10 @@ func (c *stateCache) buildLocked(chain []*stateCacheEntry) core.StateMap {
 		}
 	}
 	e := chain[0]
-	c.keys += len(full) - len(e.state)
 	e.state, e.prev, e.depth = full, 0, 0
+	size := e.estimate()
+	c.bytes += size - e.size
+	e.size = size
 	c.evictLocked()
 	return full
 }
@@ -150,7 +161,8 @@ func (c *stateCache) put(group int64, state core.StateMap) {
 }
 
 func (c *stateCache) putLocked(e *stateCacheEntry) {
-	if c.maxKeys <= 0 || len(e.state) > c.maxKeys {
+	e.size = e.estimate()
+	if e.size > c.maxBytes {
 		return
 	}
 	if c.byGroup == nil {
@@ -162,17 +174,17 @@ func (c *stateCache) putLocked(e *stateCacheEntry) {
 		return
 	}
 	c.byGroup[e.group] = c.lru.PushFront(e)
-	c.keys += len(e.state)
+	c.bytes += e.size
 	c.evictLocked()
 }
 
 func (c *stateCache) evictLocked() {
-	for c.keys > c.maxKeys && c.lru.Len() > 0 {
+	for c.bytes > c.maxBytes && c.lru.Len() > 0 {
 		el := c.lru.Back()
 		e := el.Value.(*stateCacheEntry)
 		c.lru.Remove(el)
 		delete(c.byGroup, e.group)
-		c.keys -= len(e.state)
+		c.bytes -= e.size
 	}
 }
 

@@ -154,7 +154,7 @@ func (p *Pipeline) createPlanned(ctx context.Context, req CreateRequest) (string
 	}
 	last := built[len(built)-1]
 	p.mu.Lock()
-	p.versions[roomID] = v
+	p.setVersionLocked(roomID, v)
 	p.mu.Unlock()
 	p.setTip(roomID, &tip{
 		exts:    []core.EventRef{{EventID: last.EventID, Depth: last.Depth}},

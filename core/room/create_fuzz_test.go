@@ -8,6 +8,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/lru"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
 	"hearth.dev/hearth/core/signing"
@@ -59,10 +60,10 @@ func FuzzCreateRoom(f *testing.F) {
 	p := &Pipeline{
 		cfg:      Config{ServerName: "hearth.test", Key: key, DefaultRoomVersion: roomversion.Default},
 		stores:   Stores{Directory: aliasMap{"#taken:hearth.test": "!x:hearth.test"}},
-		versions: map[string]*roomversion.Version{},
-		tips:     map[string]*tip{},
-		cache:    eventCache{max: 16},
+		versions: lru.Cache[string, *roomversion.Version]{Max: 1 << 20},
+		tips:     lru.Cache[string, *tip]{Max: 1 << 20},
 	}
+	p.cache.setMax(1 << 16)
 	p.cfg.Now = nowForTests
 	f.Fuzz(func(t *testing.T, body string) {
 		var req CreateRequest
@@ -108,9 +109,9 @@ func FuzzBuildEvent(f *testing.F) {
 		f.Fatal(err)
 	}
 	p := &Pipeline{
-		cfg:   Config{ServerName: "hearth.test", Key: key, DefaultRoomVersion: roomversion.Default, Now: nowForTests},
-		cache: eventCache{max: 16},
+		cfg: Config{ServerName: "hearth.test", Key: key, DefaultRoomVersion: roomversion.Default, Now: nowForTests},
 	}
+	p.cache.setMax(1 << 16)
 	f.Fuzz(func(t *testing.T, typ string, isState bool, stateKey, content, version string) {
 		plan, err := p.planRoom(context.Background(), CreateRequest{Creator: "@alice:hearth.test", RoomVersion: version})
 		if err != nil {

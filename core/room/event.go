@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"unsafe"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/lru"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
 )
@@ -21,9 +23,6 @@ type Event struct {
 // ID returns the event's ID.
 func (e *Event) ID() string { return e.Stored.EventID }
 
-// defaultCacheSize bounds the parsed state events kept in memory.
-const defaultCacheSize = 8192
-
 // otherCacheShare is the part of the cache's bound that other events
 // (messages) may take: the pipeline reads state events again and again
 // (auth events, state resolution) but a message hardly ever after its
@@ -34,46 +33,76 @@ const otherCacheShare = 16
 
 // eventCache keeps parsed events by ID. Events never change once stored
 // (redaction is applied when they are read for a client), so an entry
-// never goes stale; the cache only bounds its size: max state events,
-// max/otherCacheShare others.
+// never goes stale; the cache only bounds its memory: an event's size is
+// estimated when it is stored, state events may take max bytes less
+// max/otherCacheShare, other events the rest, least recently used
+// dropped first.
 type eventCache struct {
 	mu    sync.Mutex
-	state map[string]*pdu.PDU
-	other map[string]*pdu.PDU
-	max   int
+	max   int64
+	state lru.Cache[string, *pdu.PDU]
+	other lru.Cache[string, *pdu.PDU]
+}
+
+// setMax sets the cache's bound, before its first use.
+func (c *eventCache) setMax(maxBytes int64) {
+	c.max = maxBytes
+	c.other.Max = maxBytes / otherCacheShare
+	c.state.Max = maxBytes - c.other.Max
 }
 
 func (c *eventCache) get(id string) *pdu.PDU {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if e := c.state[id]; e != nil {
+	if e, ok := c.state.Get(id); ok {
 		return e
 	}
-	return c.other[id]
+	e, _ := c.other.Get(id)
+	return e
 }
 
 func (c *eventCache) put(e *pdu.PDU) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	m, bound := &c.state, c.max
-	if !e.IsState() {
-		m, bound = &c.other, max(1, c.max/otherCacheShare)
+	if e.IsState() {
+		c.state.Put(e.EventID, e, pduBytes(e))
+	} else {
+		c.other.Put(e.EventID, e, pduBytes(e))
 	}
-	if *m == nil {
-		*m = make(map[string]*pdu.PDU)
+}
+
+// pduBytes estimates the memory a parsed event holds: its struct, its
+// strings and raw JSON, its reference lists and signatures.
+func pduBytes(e *pdu.PDU) int64 {
+	n := int64(unsafe.Sizeof(*e)) + int64(len(e.EventID)+len(e.RoomID)+len(e.Sender)+len(e.Type)) +
+		int64(len(e.Content)+len(e.Unsigned))
+	if e.StateKey != nil {
+		n += lru.StringBytes(*e.StateKey)
 	}
-	if len(*m) >= bound {
-		// Drop about half, in map order (which is random enough).
-		n := len(*m) / 2
-		for k := range *m {
-			if n == 0 {
-				break
-			}
-			delete(*m, k)
-			n--
+	if e.Redacts != nil {
+		n += lru.StringBytes(*e.Redacts)
+	}
+	for _, ids := range [][]string{e.AuthEvents, e.PrevEvents} {
+		for _, id := range ids {
+			n += lru.StringBytes(id)
 		}
 	}
-	(*m)[e.EventID] = e
+	if e.Hashes != nil {
+		n += 64 + int64(len(e.Hashes.SHA256))
+	}
+	for server, sigs := range e.Signatures {
+		n += 64 + lru.StringBytes(server)
+		for k, v := range sigs {
+			n += 48 + int64(len(k)+len(v))
+		}
+	}
+	for k, v := range e.Unknown {
+		n += 64 + int64(len(k)+len(v))
+	}
+	for k, v := range e.Internal.RefHashes {
+		n += 64 + int64(len(k)+len(v))
+	}
+	return n
 }
 
 // parseStored parses a stored event's JSON in its room's version and sets

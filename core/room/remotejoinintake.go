@@ -162,7 +162,7 @@ func (j *joinIntake) takeCreate(create *pdu.PDU) {
 		return
 	}
 	j.f.p.mu.Lock()
-	j.f.p.versions[j.roomID] = j.v
+	j.f.p.setVersionLocked(j.roomID, j.v)
 	j.f.p.mu.Unlock()
 	j.stored = true
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/lru"
 	"hearth.dev/hearth/core/roomversion"
 	"hearth.dev/hearth/core/signing"
 )
@@ -64,6 +65,10 @@ type Config struct {
 	// Modules are asked about local events, invites, joins and new rooms,
 	// and about remote events and invites (nil: core.NoModules).
 	Modules core.ModuleCallbacks
+	// CacheBudget bounds the memory of the parsed events and the rooms'
+	// tips the pipeline keeps: their shares of it (0:
+	// core.DefaultCacheBudget).
+	CacheBudget core.CacheBudget
 }
 
 // DefaultMaxCreateRoomInvites is the default bound on a createRoom's
@@ -82,8 +87,8 @@ type Pipeline struct {
 	locks [64]sync.Mutex
 
 	mu       sync.Mutex
-	versions map[string]*roomversion.Version // room ID -> version (immutable)
-	tips     map[string]*tip                 // room ID -> last known DAG tip
+	versions lru.Cache[string, *roomversion.Version] // room ID -> version (immutable)
+	tips     lru.Cache[string, *tip]                 // room ID -> last known DAG tip
 	// lastCreateTS is the origin_server_ts of the last create event built
 	// here, so that no two rooms whose ID is their create event's hash
 	// (room version 12) get the same create event.
@@ -116,16 +121,19 @@ func New(cfg Config, stores Stores) (*Pipeline, error) {
 	if cfg.Modules == nil {
 		cfg.Modules = core.NoModules{}
 	}
+	cfg.CacheBudget = cfg.CacheBudget.Or(core.DefaultCacheBudget)
 	if _, err := roomversion.Lookup(cfg.DefaultRoomVersion); err != nil {
 		return nil, fmt.Errorf("room: default room version: %w", err)
 	}
-	return &Pipeline{
-		cfg:      cfg,
-		stores:   stores,
-		versions: map[string]*roomversion.Version{},
-		tips:     map[string]*tip{},
-		cache:    eventCache{max: defaultCacheSize},
-	}, nil
+	p := &Pipeline{
+		cfg:    cfg,
+		stores: stores,
+		// The tips' share holds the rooms' versions too (an eighth).
+		versions: lru.Cache[string, *roomversion.Version]{Max: cfg.CacheBudget.Tips() / 8},
+		tips:     lru.Cache[string, *tip]{Max: cfg.CacheBudget.Tips() - cfg.CacheBudget.Tips()/8},
+	}
+	p.cache.setMax(cfg.CacheBudget.Events())
+	return p, nil
 }
 
 // ServerName returns the local server's name.
@@ -147,7 +155,7 @@ func (p *Pipeline) now() int64 { return p.cfg.Now().UnixMilli() }
 // core.ErrNotFound for a room the server does not know.
 func (p *Pipeline) Version(ctx context.Context, roomID string) (*roomversion.Version, error) {
 	p.mu.Lock()
-	v, ok := p.versions[roomID]
+	v, ok := p.versions.Get(roomID)
 	p.mu.Unlock()
 	if ok {
 		return v, nil
@@ -161,9 +169,14 @@ func (p *Pipeline) Version(ctx context.Context, roomID string) (*roomversion.Ver
 		return nil, fmt.Errorf("room: %s has version %q: %w", roomID, info.RoomVersion, err)
 	}
 	p.mu.Lock()
-	p.versions[roomID] = v
+	p.setVersionLocked(roomID, v)
 	p.mu.Unlock()
 	return v, nil
+}
+
+// setVersionLocked remembers roomID's version; p.mu is held.
+func (p *Pipeline) setVersionLocked(roomID string, v *roomversion.Version) {
+	p.versions.Put(roomID, v, lru.StringBytes(roomID)+8)
 }
 
 // notify wakes /sync after a committed write.

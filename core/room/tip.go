@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"unsafe"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/eventauth"
+	"hearth.dev/hearth/core/lru"
 	"hearth.dev/hearth/core/pdu"
 	"hearth.dev/hearth/core/roomversion"
 	"hearth.dev/hearth/core/stateres"
@@ -41,7 +43,7 @@ type tip struct {
 // events in its DAG here.
 func (p *Pipeline) loadTip(ctx context.Context, roomID string, v *roomversion.Version) (*tip, error) {
 	p.mu.Lock()
-	t := p.tips[roomID]
+	t, _ := p.tips.Get(roomID)
 	p.mu.Unlock()
 	if t != nil {
 		return t, nil
@@ -87,35 +89,40 @@ func (p *Pipeline) ForgetRoom(roomID string) {
 	defer unlock()
 	p.setTip(roomID, nil)
 	p.mu.Lock()
-	delete(p.versions, roomID)
+	p.versions.Remove(roomID)
 	p.mu.Unlock()
 }
 
-// maxTips bounds the rooms whose tip is kept: a user who makes a room
-// every few seconds must not keep the state of every room in memory.
-const maxTips = 1024
-
+// setTip keeps t as roomID's tip (nil drops it). Tips are bounded in
+// bytes by their share of the cache budget, so a user who makes a room
+// every few seconds does not keep the state of every room in memory: a
+// dropped tip is read from storage again when its room is next written
+// to, as after InvalidateRoom.
 func (p *Pipeline) setTip(roomID string, t *tip) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if t == nil {
-		delete(p.tips, roomID)
+		p.tips.Remove(roomID)
 		return
 	}
-	if _, ok := p.tips[roomID]; !ok && len(p.tips) >= maxTips {
-		// Drop about half, in map order (random enough): a dropped tip is
-		// read from storage again when its room is next written to, as
-		// after InvalidateRoom.
-		n := len(p.tips) / 2
-		for id := range p.tips {
-			if n == 0 {
-				break
-			}
-			delete(p.tips, id)
-			n--
-		}
+	p.tips.Put(roomID, t, lru.StringBytes(roomID)+tipBytes(t))
+}
+
+// tipBytes estimates the memory a tip holds when it is stored (its known
+// entries grow as sends read them; each send stores its new tip, counted
+// again).
+func tipBytes(t *tip) int64 {
+	n := int64(unsafe.Sizeof(*t)) + lru.StringBytes(t.groupOf)
+	for _, e := range t.exts {
+		n += lru.StringBytes(e.EventID) + 8
 	}
-	p.tips[roomID] = t
+	if t.resolved != nil {
+		n += core.StateMapBytes(t.resolved)
+	}
+	if t.known != nil {
+		n += core.StateMapBytes(t.known)
+	}
+	return n
 }
 
 // stateGroup returns the state group after the single extremity.
