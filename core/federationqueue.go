@@ -57,7 +57,10 @@ type FederationQueueStore interface {
 	// QueueWaiting tells, in one read, which of QueueNewEvents,
 	// QueueDeviceListUpdates and QueuePresenceUpdates has anything to do:
 	// most of the sender's wake-ups follow a change none of them cares
-	// about.
+	// about. Those three make no check of their own before their write
+	// transaction: call one when QueueWaiting says it has work, or when
+	// its last call said more waits. Called without work, it queues
+	// nothing.
 	QueueWaiting(ctx context.Context) (QueueWaiting, error)
 	// QueueNewEvents moves at most limit events, of those persisted since
 	// the last call, into the queues of the servers they go to, and

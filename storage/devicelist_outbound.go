@@ -96,22 +96,10 @@ func (s *FederationQueueStore) QueueDeviceListUpdates(ctx context.Context, limit
 	if limit <= 0 {
 		return nil, false, errors.New("storage: QueueDeviceListUpdates needs a positive limit")
 	}
-	var pos, top int64
-	err := s.db.Read(ctx, func(q Queryer) error {
-		if err := q.QueryRowContext(ctx, sqlDeviceOutboundPos).Scan(&pos); err != nil {
-			return err
-		}
-		return q.QueryRowContext(ctx, sqlDeviceOutboundTop).Scan(&top)
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("storage: device list position: %w", err)
-	}
-	if top <= pos {
-		return nil, false, nil
-	}
+	// QueueWaiting told the sender there are device changes: no read first.
 	var dests []string
 	var more bool
-	err = s.db.Write(ctx, func(q Queryer) error {
+	err := s.db.Write(ctx, func(q Queryer) error {
 		var err error
 		dests, more, err = queueDeviceListUpdates(ctx, q, limit)
 		return err

@@ -128,24 +128,10 @@ func (s *FederationQueueStore) QueueNewEvents(ctx context.Context, limit int) ([
 	if limit <= 0 {
 		return nil, false, fmt.Errorf("storage: QueueNewEvents needs a positive limit")
 	}
-	// Most wake-ups follow something other than a new event: a read
-	// decides whether the write is needed.
-	var pos, top int64
-	err := s.db.Read(ctx, func(q Queryer) error {
-		if err := q.QueryRowContext(ctx, sqlFedPosition).Scan(&pos); err != nil {
-			return err
-		}
-		return q.QueryRowContext(ctx, sqlMaxStream).Scan(&top)
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("storage: federation stream position: %w", err)
-	}
-	if top <= pos {
-		return nil, false, nil
-	}
+	// QueueWaiting told the sender there are new events: no read first.
 	var dests []string
 	var more bool
-	err = s.db.Write(ctx, func(q Queryer) error {
+	err := s.db.Write(ctx, func(q Queryer) error {
 		dests, more = nil, false
 		var err error
 		dests, more, err = queueNewEvents(ctx, q, limit)

@@ -10,7 +10,8 @@ import (
 // TestQueueWaiting: the one read the sender makes on every wake-up says
 // which queueing step has work — new local events, a local device change,
 // a local user's presence change — and nothing once each step has run; a
-// remote user's presence is no work.
+// remote user's presence is no work. The steps, which no longer check for
+// work first, queue nothing when called without any.
 func TestQueueWaiting(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
@@ -30,10 +31,11 @@ func TestQueueWaiting(t *testing.T) {
 			t.Fatalf("%s: QueueWaiting = %+v, want %+v", what, got, w)
 		}
 	}
+	steps := []func(context.Context, int) ([]string, bool, error){
+		q.QueueNewEvents, q.QueueDeviceListUpdates, q.QueuePresenceUpdates}
 	drain := func() {
 		t.Helper()
-		for _, step := range []func(context.Context, int) ([]string, bool, error){
-			q.QueueNewEvents, q.QueueDeviceListUpdates, q.QueuePresenceUpdates} {
+		for _, step := range steps {
 			if _, _, err := step(ctx, 100); err != nil {
 				t.Fatal(err)
 			}
@@ -61,6 +63,14 @@ func TestQueueWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("a remote user's presence", core.QueueWaiting{})
+	// The steps make no check of their own: one called without work
+	// queues nothing, and what comes after is still seen.
+	for i, step := range steps {
+		if dests, more, err := step(ctx, 100); err != nil || len(dests) != 0 || more {
+			t.Fatalf("step %d without work = %v, %v, %v; want nothing queued", i, dests, more, err)
+		}
+	}
+	want("the steps run without work", core.QueueWaiting{})
 	if err := presence.SetPresence(ctx, alice, core.PresenceOnline, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -22,9 +22,7 @@ const (
 	sqlPresenceOutPos    = "SELECT stream_id FROM presence_outbound_position"
 	sqlPresenceOutSetPos = "UPDATE presence_outbound_position SET stream_id = ?"
 	sqlPresenceOutTop    = "SELECT stream_id FROM stream_positions WHERE stream_name = 'presence'"
-	sqlPresenceOutAny    = `SELECT 1 FROM presence WHERE stream_id > ?
-		AND substr(user_id, instr(user_id, ':') + 1) = (SELECT value FROM server_config WHERE key = 'server_name') LIMIT 1`
-	sqlPresenceOutNew = `SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence
+	sqlPresenceOutNew    = `SELECT user_id, state, status_msg, last_active_ts, stream_id FROM presence
 		WHERE stream_id > ? AND substr(user_id, instr(user_id, ':') + 1) = ? ORDER BY stream_id LIMIT ?`
 	// An m.presence EDU still queued for a destination that speaks only
 	// of userID: the newer one replaces it.
@@ -49,31 +47,11 @@ func (s *FederationQueueStore) QueuePresenceUpdates(ctx context.Context, limit i
 	if limit <= 0 {
 		return nil, false, errors.New("storage: QueuePresenceUpdates needs a positive limit")
 	}
-	// Most wake-ups follow something else, or remote users' presence: a
-	// read decides whether the write is needed.
-	var local bool
-	err := s.db.Read(ctx, func(q Queryer) error {
-		var pos int64
-		if err := q.QueryRowContext(ctx, sqlPresenceOutPos).Scan(&pos); err != nil {
-			return err
-		}
-		var one int
-		err := q.QueryRowContext(ctx, sqlPresenceOutAny, pos).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil
-		}
-		local = err == nil
-		return err
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("storage: presence position: %w", err)
-	}
-	if !local {
-		return nil, false, nil
-	}
+	// QueueWaiting told the sender a local user's presence changed: no
+	// read first.
 	var dests []string
 	var more bool
-	err = s.db.Write(ctx, func(q Queryer) error {
+	err := s.db.Write(ctx, func(q Queryer) error {
 		var err error
 		dests, more, err = queuePresenceUpdates(ctx, q, limit, time.Now())
 		return err
