@@ -169,6 +169,34 @@ func (s *ReceiptStore) ReceiptContents(ctx context.Context, userID string, roomI
 	if err != nil {
 		return nil, fmt.Errorf("storage: receipts: %w", err)
 	}
+	return receiptContents(rows, nil)
+}
+
+// sqlReceiptChanges reads the receipts of every room changed in a stream
+// range (?1, ?2] that user ?3 may see.
+const sqlReceiptChanges = `SELECT r.room_id, c.user_id, c.receipt_type, c.thread_id, c.event_id, c.ts
+	FROM receipts c JOIN rooms r ON r.room_nid = c.room_nid
+	WHERE c.stream_id > ?1 AND c.stream_id <= ?2
+		AND (c.receipt_type = 'm.read' OR c.receipt_type = 'm.read.private' AND c.user_id = ?3)
+	ORDER BY c.stream_id`
+
+// ReceiptChanges is ReceiptContents for the rooms where in is true: it
+// reads the receipts changed in (since, to] in any room and keeps those,
+// so a user in thousands of rooms does not send their list to SQLite.
+func (s *ReceiptStore) ReceiptChanges(ctx context.Context, userID string, in func(roomID string) bool, since, to int64) (map[string]json.RawMessage, error) {
+	if since >= to {
+		return map[string]json.RawMessage{}, nil
+	}
+	rows, err := s.db.Cached().QueryContext(ctx, sqlReceiptChanges, since, to, userID)
+	if err != nil {
+		return nil, fmt.Errorf("storage: receipts: %w", err)
+	}
+	return receiptContents(rows, in)
+}
+
+// receiptContents builds the m.receipt contents of rows, keeping the rooms
+// where in is true (all of them when in is nil), and closes rows.
+func receiptContents(rows *sql.Rows, in func(roomID string) bool) (map[string]json.RawMessage, error) {
 	defer rows.Close()
 	// room -> event -> type -> user
 	byRoom := map[string]map[string]map[string]map[string]receiptUser{}
@@ -177,6 +205,9 @@ func (s *ReceiptStore) ReceiptContents(ctx context.Context, userID string, roomI
 		var ts int64
 		if err := rows.Scan(&room, &user, &typ, &thread, &event, &ts); err != nil {
 			return nil, fmt.Errorf("storage: receipts: %w", err)
+		}
+		if in != nil && !in(room) {
+			continue
 		}
 		evs := byRoom[room]
 		if evs == nil {

@@ -27,7 +27,7 @@ func TestTypingAPI(t *testing.T) {
 	if got := ps.typing.Typing(room); !slices.Equal(got, []string{alice.UserID}) {
 		t.Errorf("typing = %v", got)
 	}
-	if got := ps.typing.Changes([]string{room}, start, ps.typing.Position()); len(got) != 1 {
+	if got := ps.typing.Changes(func(id string) bool { return id == room }, start, ps.typing.Position()); len(got) != 1 {
 		t.Errorf("changes = %v", got)
 	}
 	ps.Clock.Advance(31 * time.Second)

@@ -40,15 +40,20 @@ type ReceiptSource interface {
 	// a position in (since, to], the content of an m.receipt event holding
 	// them as userID may see them.
 	ReceiptContents(ctx context.Context, userID string, roomIDs []string, since, to int64) (map[string]json.RawMessage, error)
+	// ReceiptChanges is ReceiptContents for the rooms where in is true,
+	// reading what changed in (since, to] in any room: what it costs grows
+	// with the receipts in the range, not with the number of rooms in.
+	ReceiptChanges(ctx context.Context, userID string, in func(roomID string) bool, since, to int64) (map[string]json.RawMessage, error)
 }
 
 // TypingSource is the typing notification stream (kept in memory).
 type TypingSource interface {
 	// Position returns the stream's current position.
 	Position() int64
-	// Changes returns, per room of roomIDs whose typing users changed at a
-	// position in (since, to], the users typing now.
-	Changes(roomIDs []string, since, to int64) map[string][]string
+	// Changes returns, per room where in is true whose typing users
+	// changed at a position in (since, to], the users typing now. in is
+	// asked only about rooms with changes.
+	Changes(in func(roomID string) bool, since, to int64) map[string][]string
 }
 
 // PresenceSource is the presence stream.

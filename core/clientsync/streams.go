@@ -33,20 +33,11 @@ func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom
 }
 
 // ephemeral adds typing notifications and receipts to the joined rooms.
-func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
+// The sources list what changed in any room, and the joined rooms are
+// picked from that: no list of the user's rooms is made or sent.
+func (r *syncRun) ephemeral(ctx context.Context) error {
 	ef := &r.filter.Room.Ephemeral
-	rooms := joined
-	if ef.Rooms != nil || ef.NotRooms != nil {
-		rooms = make([]string, 0, len(joined))
-		for _, id := range joined {
-			if ef.MatchRoom(id) {
-				rooms = append(rooms, id)
-			}
-		}
-	}
-	if len(rooms) == 0 {
-		return nil
-	}
+	in := func(roomID string) bool { return r.isJoined(roomID) && ef.MatchRoom(roomID) }
 	add := func(evs map[string]Event) error {
 		for _, id := range slices.Sorted(maps.Keys(evs)) {
 			ev := evs[id]
@@ -65,7 +56,7 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 	}
 	if src := r.s.stores.Typing; src != nil && (r.initial() || r.since.Typing < r.now.Typing) {
 		evs := map[string]Event{}
-		for id, users := range src.Changes(rooms, r.since.Typing, r.now.Typing) {
+		for id, users := range src.Changes(in, r.since.Typing, r.now.Typing) {
 			c, err := json.Marshal(map[string][]string{"user_ids": users})
 			if err != nil {
 				return err
@@ -77,7 +68,7 @@ func (r *syncRun) ephemeral(ctx context.Context, joined []string) error {
 		}
 	}
 	if src := r.s.stores.Receipts; src != nil && (r.initial() || r.since.Receipts < r.now.Receipts) {
-		contents, err := src.ReceiptContents(ctx, r.req.Viewer.UserID, rooms, r.since.Receipts, r.now.Receipts)
+		contents, err := src.ReceiptChanges(ctx, r.req.Viewer.UserID, in, r.since.Receipts, r.now.Receipts)
 		if err != nil {
 			return err
 		}

@@ -86,11 +86,9 @@ type syncRun struct {
 	// user's rooms in an incremental sync) have no entry: they are the
 	// joined rooms in neither quiet nor the response.
 	quiet map[string]*JoinedRoom
-	// joined are the joined rooms of this sync, and joinedSorted whether
-	// they are in order (checked once, by isJoined).
-	joined       []string
-	joinedSorted int // 0 unknown, 1 sorted, -1 not
-
+	// list is the user's rooms; isJoined says which are the joined rooms
+	// of this sync.
+	list *core.RoomList
 }
 
 // Build assembles the /sync response for req from the streams' current
@@ -149,73 +147,91 @@ func (s *Service) Build(ctx context.Context, req Request) (*Response, error) {
 
 func (r *syncRun) initial() bool { return r.req.Since == nil }
 
-// rooms fills the room sections.
+// rooms fills the room sections. An incremental sync looks only at the
+// rooms with news (newRooms): what it costs grows with what happened since
+// the last sync, not with the user's rooms.
 func (r *syncRun) rooms(ctx context.Context) error {
-	ms, err := r.s.stores.State.RoomsForUser(ctx, r.req.Viewer.UserID)
+	list, err := r.s.stores.State.RoomList(ctx, r.req.Viewer.UserID)
 	if err != nil {
 		return err
 	}
-	rf := &r.filter.Room
-	// Which joined rooms have new events, in one read: the others need no
-	// timeline or state work.
-	var active map[string]bool
-	if !r.initial() && !r.req.FullState {
-		if active, err = r.activeRooms(ctx, ms); err != nil {
-			return err
-		}
-	}
-	var joined []string
-	for _, m := range ms {
-		// A membership newer than the position is for the next sync.
-		if m.StreamOrdering > r.now.Events || !rf.MatchRoom(m.RoomID) {
-			continue
-		}
-		changed := r.initial() || m.StreamOrdering > r.since.Events
-		switch m.Membership {
-		case core.MembershipJoin:
-			joined = append(joined, m.RoomID)
-			full := changed || r.req.FullState
-			if !full && active != nil && !active[m.RoomID] {
-				continue // its section is made only if something comes for it
-			}
-			if err := r.joinedRoom(ctx, m, full); err != nil {
+	r.list = list
+	if r.initial() || r.req.FullState {
+		for m := range list.All() {
+			if err := r.room(ctx, m, nil); err != nil {
 				return err
 			}
-		case core.MembershipInvite:
-			if changed || r.req.FullState {
-				if err := r.invitedRoom(ctx, m); err != nil {
-					return err
-				}
+		}
+		return r.ephemeral(ctx)
+	}
+	ids, active, err := r.newRooms(ctx)
+	if err != nil {
+		return err
+	}
+	if ids == nil {
+		// Too much news to list: every room, and active says which joined
+		// ones have new events.
+		for m := range list.All() {
+			if err := r.room(ctx, m, active); err != nil {
+				return err
 			}
-		case core.MembershipKnock:
-			if changed || r.req.FullState {
-				if err := r.knockedRoom(ctx, m); err != nil {
-					return err
-				}
-			}
-		case core.MembershipLeave, core.MembershipBan:
-			include := !r.initial() && m.StreamOrdering > r.since.Events || rf.IncludeLeave && (r.initial() || r.req.FullState)
-			if include {
-				// Rooms the user forgot are left out (as Synapse does),
-				// with include_leave too.
-				forgotten, err := r.s.stores.Rooms.Forgotten(ctx, m.RoomID, r.req.Viewer.UserID)
-				if err != nil {
-					return err
-				}
-				include = !forgotten
-			}
-			if include {
-				if err := r.leftRoom(ctx, m); err != nil {
-					return err
-				}
+		}
+		return r.ephemeral(ctx)
+	}
+	for _, id := range ids {
+		if m, ok := list.Get(id); ok {
+			if err := r.room(ctx, m, active); err != nil {
+				return err
 			}
 		}
 	}
-	r.joined = joined
-	return r.ephemeral(ctx, joined)
+	return r.ephemeral(ctx)
 }
 
-// maxMoved is how many events since the since token activeRooms reads
+// room fills the section of one room of the user's, if it has one: active
+// lists the joined rooms with new events in an incremental sync (nil in an
+// initial or full-state one).
+func (r *syncRun) room(ctx context.Context, m core.RoomMembership, active map[string]bool) error {
+	rf := &r.filter.Room
+	// A membership newer than the position is for the next sync.
+	if m.StreamOrdering > r.now.Events || !rf.MatchRoom(m.RoomID) {
+		return nil
+	}
+	changed := r.initial() || m.StreamOrdering > r.since.Events
+	switch m.Membership {
+	case core.MembershipJoin:
+		full := changed || r.req.FullState
+		if !full && active != nil && !active[m.RoomID] {
+			return nil // its section is made only if something comes for it
+		}
+		return r.joinedRoom(ctx, m, full)
+	case core.MembershipInvite:
+		if changed || r.req.FullState {
+			return r.invitedRoom(ctx, m)
+		}
+	case core.MembershipKnock:
+		if changed || r.req.FullState {
+			return r.knockedRoom(ctx, m)
+		}
+	case core.MembershipLeave, core.MembershipBan:
+		include := !r.initial() && m.StreamOrdering > r.since.Events || rf.IncludeLeave && (r.initial() || r.req.FullState)
+		if include {
+			// Rooms the user forgot are left out (as Synapse does), with
+			// include_leave too.
+			forgotten, err := r.s.stores.Rooms.Forgotten(ctx, m.RoomID, r.req.Viewer.UserID)
+			if err != nil {
+				return err
+			}
+			include = !forgotten
+		}
+		if include {
+			return r.leftRoom(ctx, m)
+		}
+	}
+	return nil
+}
+
+// maxMoved is how many events since the since token newRooms reads
 // through the stream before asking each joined room instead.
 const maxMoved = 500
 
@@ -225,59 +241,61 @@ type streamWalker interface {
 	StreamEvents(ctx context.Context, from, to int64, limit int) ([]core.StreamEvent, error)
 }
 
-// activeRooms returns the rooms among ms with a timeline event since the
-// since token. With a short range, it walks the range once: what it costs
-// grows with the events since the last sync, not with the user's rooms
-// (an incremental sync of a user in thousands of rooms, most of them
-// quiet, must not look into each). Otherwise it asks the joined rooms.
-func (r *syncRun) activeRooms(ctx context.Context, ms []core.RoomMembership) (map[string]bool, error) {
-	active := map[string]bool{}
+// newRooms returns, for an incremental sync, the rooms with news since the
+// since token, in room ID order: those with a timeline event (active) or a
+// membership event (every m.room.member event, out-of-band ones too, is in
+// the stream walk: a membership of the user's that changed since is among
+// them). It walks the range once, so what it costs grows with the events
+// since the last sync, not with the user's rooms. With a long range (or
+// no stream walk) ids is nil: every room must be looked at, and active is
+// read by asking the joined rooms.
+func (r *syncRun) newRooms(ctx context.Context) (ids []string, active map[string]bool, err error) {
+	active = map[string]bool{}
 	if r.since.Events >= r.now.Events {
-		return active, nil
+		return []string{}, active, nil
 	}
 	if w, ok := r.s.stores.Timeline.(streamWalker); ok {
 		moved, err := w.StreamEvents(ctx, r.since.Events, r.now.Events, maxMoved)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if len(moved) < maxMoved {
+			seen := map[string]bool{}
+			ids = []string{}
 			for _, ev := range moved {
 				if ev.Timeline {
 					active[ev.RoomID] = true
 				}
+				if !seen[ev.RoomID] {
+					seen[ev.RoomID] = true
+					ids = append(ids, ev.RoomID)
+				}
 			}
-			return active, nil
+			slices.Sort(ids)
+			return ids, active, nil
 		}
 	}
-	var ids []string
-	for _, m := range ms {
+	var joined []string
+	for m := range r.list.All() {
 		if m.Membership == core.MembershipJoin && m.StreamOrdering <= r.since.Events && r.filter.Room.MatchRoom(m.RoomID) {
-			ids = append(ids, m.RoomID)
+			joined = append(joined, m.RoomID)
 		}
 	}
-	evs, err := r.s.stores.Timeline.RoomEventsStream(ctx, ids, r.since.Events, r.now.Events, core.Backward, 1)
+	evs, err := r.s.stores.Timeline.RoomEventsStream(ctx, joined, r.since.Events, r.now.Events, core.Backward, 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for id := range evs {
 		active[id] = true
 	}
-	return active, nil
+	return nil, active, nil
 }
 
-// isJoined reports whether roomID is a joined room of this sync.
+// isJoined reports whether roomID is a joined room of this sync (one whose
+// section may carry ephemeral events and account data).
 func (r *syncRun) isJoined(roomID string) bool {
-	if r.joinedSorted == 0 {
-		r.joinedSorted = -1
-		if slices.IsSorted(r.joined) {
-			r.joinedSorted = 1
-		}
-	}
-	if r.joinedSorted > 0 {
-		_, ok := slices.BinarySearch(r.joined, roomID)
-		return ok
-	}
-	return slices.Contains(r.joined, roomID)
+	m, ok := r.list.Get(roomID)
+	return ok && m.Membership == core.MembershipJoin && m.StreamOrdering <= r.now.Events && r.filter.Room.MatchRoom(roomID)
 }
 
 // timelineFilter returns the request's timeline filter.

@@ -363,9 +363,18 @@ func (b *build) typing(rooms []string) {
 		}
 	}
 	if len(old) > 0 && b.since.Typing < b.now.Typing {
-		add(src.Changes(old, b.since.Typing, b.now.Typing))
+		add(src.Changes(inList(old), b.since.Typing, b.now.Typing))
 	}
 	if len(fresh) > 0 {
-		add(src.Changes(fresh, 0, b.now.Typing))
+		add(src.Changes(inList(fresh), 0, b.now.Typing))
 	}
+}
+
+// inList returns a test of membership in ids.
+func inList(ids []string) func(string) bool {
+	set := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		set[id] = true
+	}
+	return func(id string) bool { return set[id] }
 }

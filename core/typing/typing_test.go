@@ -3,6 +3,7 @@ package typing
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -65,15 +66,15 @@ func TestTyping(t *testing.T) {
 	if end <= mid {
 		t.Errorf("expiry did not move the position: %d -> %d", mid, end)
 	}
-	got := tr.Changes([]string{room, other, "!none:x"}, start, end)
+	got := tr.Changes(inRooms(room, other, "!none:x"), start, end)
 	want := map[string][]string{room: {}, other: {}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Changes (-want +got):\n%s", diff)
 	}
-	if got := tr.Changes([]string{room}, end, end); len(got) != 0 {
+	if got := tr.Changes(inRooms(room), end, end); len(got) != 0 {
 		t.Errorf("Changes(end, end) = %v", got)
 	}
-	if got := tr.Changes([]string{other}, start, start+1); len(got) != 0 {
+	if got := tr.Changes(inRooms(other), start, start+1); len(got) != 0 {
 		t.Errorf("carol's change is not in (start, start+1]: %v", got)
 	}
 	if err := tr.SetTyping(ctx, room, "@eve:x", true, time.Hour); err != nil {
@@ -163,7 +164,7 @@ func TestTypingActiveRooms(t *testing.T) {
 	if n := len(tr.active); n != 0 {
 		t.Errorf("%d rooms with someone typing after every timeout, want 0", n)
 	}
-	if ch := tr.Changes([]string{"!r0:x", "!r1:x"}, start, tr.Position()); len(ch) != 2 || len(ch["!r0:x"]) != 0 || len(ch["!r1:x"]) != 0 {
+	if ch := tr.Changes(inRooms("!r0:x", "!r1:x"), start, tr.Position()); len(ch) != 2 || len(ch["!r0:x"]) != 0 || len(ch["!r1:x"]) != 0 {
 		t.Errorf("changes since the start = %v, want both rooms with no one typing", ch)
 	}
 	if err := tr.SetTyping(ctx, "!r1:x", "@bob:x", true, 5*time.Second); err != nil {
@@ -176,4 +177,9 @@ func TestTypingActiveRooms(t *testing.T) {
 	if got := tr.Typing("!r1:x"); len(got) != 0 {
 		t.Errorf("after bob's timeout, typing in !r1:x = %v", got)
 	}
+}
+
+// inRooms is Changes' test of membership in ids.
+func inRooms(ids ...string) func(string) bool {
+	return func(id string) bool { return slices.Contains(ids, id) }
 }
