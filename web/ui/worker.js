@@ -20,6 +20,22 @@ let memory = null;
 // answer, postMs posting the answers back to the page.
 const spent = { fetches: 0, goMs: 0, postMs: 0 };
 
+// noDatabase tells, while the wasm compiles, whether this origin's OPFS
+// holds no database yet (a first visit), where the Go program then skips
+// its SQLite warm-up (wasm/warm_js.go).
+const noDatabase = (async () => {
+	if (typeof FileSystemFileHandle === "undefined" || !FileSystemFileHandle.prototype.createSyncAccessHandle) {
+		return false;
+	}
+	try {
+		const root = await navigator.storage.getDirectory();
+		await root.getFileHandle("hearth.db");
+		return false;
+	} catch (err) {
+		return err?.name === "NotFoundError";
+	}
+})();
+
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
 	if (!boot) {
@@ -34,6 +50,9 @@ function hearthWasm() {
 			const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
 			memory = instance.exports.mem;
 			const compiled = performance.now();
+			if (await noDatabase) {
+				go.env.HEARTH_NO_DATABASE = "1";
+			}
 			go.run(instance).then(() => {
 				postMessage({ t: "exit", code: exitCode });
 			}, (err) => {
