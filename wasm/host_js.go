@@ -310,8 +310,10 @@ func (h *host) serve(id string, r *http.Request) (*response, error) {
 	h.served = true
 	h.mu.Unlock()
 	if first {
-		// After the first answer: the work no request waits for.
-		hs.StartBackground()
+		// After the first answer: the work no request waits for. It runs
+		// once this goroutine has handed the answer to the worker script,
+		// which posts it to the page from the callback (worker.js).
+		go hs.StartBackground()
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, newCodeError(codeAborted, "the request was aborted")

@@ -17,8 +17,12 @@ let timings = null;
 let memory = null;
 // spent is where the worker's time for fetch calls went, summed since it
 // started (status().worker): goMs from handing a request to Go to its
-// answer, postMs posting the answers back to the page.
-const spent = { fetches: 0, goMs: 0, postMs: 0 };
+// answer, postMs posting the answers back to the page, afterMs how long
+// the Go program kept running after an answer before it returned to the
+// event loop (goroutines the request woke; an answer posted after the
+// return would have waited that long), and firstAfterMs that time after
+// the first answer (when the background services start).
+const spent = { fetches: 0, goMs: 0, postMs: 0, afterMs: 0, firstAfterMs: 0 };
 
 // noDatabase tells, while the wasm compiles, whether this origin's OPFS
 // holds no database yet (a first visit), where the Go program then skips
@@ -96,13 +100,6 @@ const ops = {
 		const st = await invoke("start", o ?? {});
 		return { ...st, timings };
 	},
-	async fetch(r) {
-		const t = performance.now();
-		const res = await invoke("fetch", r.reqId, r.method, r.url, r.headers, r.body ?? null);
-		spent.fetches++;
-		spent.goMs += performance.now() - t;
-		return [res, [res.body.buffer]];
-	},
 	async status() {
 		const st = await invoke("status");
 		return { ...st, wasmMemoryBytes: memory?.buffer.byteLength ?? 0, worker: { ...spent } };
@@ -115,10 +112,46 @@ const ops = {
 	stop: () => invoke("stop"),
 };
 
+// fetchNow hands a request to Go and posts the answer from inside Go's
+// callback: the answer reaches the page at once, not after the Go program
+// next returns to the event loop (which waits for every goroutine the
+// request woke, such as the work a commit hands to background services).
+function fetchNow(hw, id, r) {
+	const t = performance.now();
+	hw.fetch(r.reqId, r.method, r.url, r.headers, r.body ?? null, (err, res) => {
+		if (err) {
+			postMessage({ id, ok: false, error: { name: "Error", code: err.code || "INTERNAL", message: String(err.message) } });
+			return;
+		}
+		const p = performance.now();
+		spent.fetches++;
+		spent.goMs += p - t;
+		postMessage({ id, ok: true, value: res }, [res.body.buffer]);
+		const posted = performance.now();
+		spent.postMs += posted - p;
+		const first = spent.fetches === 1;
+		Promise.resolve().then(() => {
+			const after = performance.now() - posted;
+			spent.afterMs += after;
+			if (first) {
+				spent.firstAfterMs = after;
+			}
+		});
+	});
+}
+
 self.onmessage = async (e) => {
 	const { id, op, arg } = e.data;
 	if (op === "abort") {
 		hearthWasm().then((hw) => hw.abort(arg));
+		return;
+	}
+	if (op === "fetch") {
+		try {
+			fetchNow(await hearthWasm(), id, arg);
+		} catch (err) {
+			postMessage({ id, ok: false, error: { name: err?.name || "Error", code: err?.code || "INTERNAL", message: String(err?.message ?? err) } });
+		}
 		return;
 	}
 	const fn = ops[op];
@@ -131,11 +164,7 @@ self.onmessage = async (e) => {
 		if (Array.isArray(value) && value.length === 2 && Array.isArray(value[1])) {
 			[value, transfer] = value;
 		}
-		const t = performance.now();
 		postMessage({ id, ok: true, value }, transfer);
-		if (op === "fetch") {
-			spent.postMs += performance.now() - t;
-		}
 	} catch (err) {
 		postMessage({ id, ok: false, error: { name: err?.name || "Error", code: err?.code || "INTERNAL", message: String(err?.message ?? err) } });
 	}
