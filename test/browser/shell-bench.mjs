@@ -20,8 +20,9 @@
 //   - sequential sends (PUT /rooms/{id}/send) per second and their median
 //     latency: in the tab over hs.fetch, and against a native hearth serve
 //     (rate limits off) from the same page (cross-origin fetch) and from Node;
-//   - memory: the tab's renderer processes (page and worker, PSS) and the
-//     homeserver's wasm memory, idle and after the sends; native RSS.
+//   - memory: the tab's renderer process (page, worker and service worker,
+//     PSS; Chromium's own renderers listed apart) and the homeserver's wasm
+//     memory, idle and after the sends; native RSS.
 import fs from "node:fs";
 import path from "node:path";
 
@@ -39,7 +40,7 @@ const storage = opt("--storage", "opfs");
 
 // phaseText says where the homeserver's start went (status().startupPhases).
 // The SQLite warm-up runs before the Go program first yields to the
-// worker's event loop, so it is part of "Go init".
+// worker's event loop, so it is part of "Go init" (a first visit skips it).
 const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms, owner ${p.ownerMs.toFixed(0)} ms; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms` : "";
 
 const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
@@ -53,7 +54,7 @@ function sendPathText(a, b, n) {
 	const per = (x, y) => ((y - x) / n).toFixed(2);
 	return `send path per send: worker in Go ${per(a.worker.goMs, b.worker.goMs)} ms (serving ${per(a.fetches.serveMs, b.fetches.serveMs)} ms, ` +
 		`goroutine start ${per(a.fetches.startMs, b.fetches.startMs)} ms, answer ${per(a.fetches.responseMs, b.fetches.responseMs)} ms), ` +
-		`posting the answer ${per(a.worker.postMs, b.worker.postMs)} ms; OPFS writes ${per(a.opfs.writes, b.opfs.writes)} (${(Number(per(a.opfs.writeBytes, b.opfs.writeBytes)) / 1024).toFixed(1)} KiB), ` +
+		`posting the answer ${per(a.worker.postMs, b.worker.postMs)} ms, Go running on after the answer ${per(a.worker.afterMs ?? 0, b.worker.afterMs ?? 0)} ms; OPFS writes ${per(a.opfs.writes, b.opfs.writes)} (${(Number(per(a.opfs.writeBytes, b.opfs.writeBytes)) / 1024).toFixed(1)} KiB), ` +
 		`reads ${per(a.opfs.reads, b.opfs.reads)}, flushes ${per(a.opfs.flushes, b.opfs.flushes)}`;
 }
 
@@ -123,8 +124,15 @@ function cpuSeconds(pid) {
 }
 
 // renderers lists the renderer processes of the browser running on
-// profile (a page and its dedicated workers share one; the service worker
-// and spare renderers have their own), each {pid, pss (bytes), cpu (s)}.
+// profile, each {pid, pss (bytes), cpu (s), ui}. The page, its dedicated
+// worker and the service worker share one (a trace of the tab shows their
+// threads in one renderer). Two more belong to Chromium, not to the tab:
+// the renderer of its own browser UI, flagged --top-chrome-webui (66-80
+// MiB: it hosts chrome://omnibox-popup.top-chrome/, the targets
+// Target.getTargets lists as browser_ui; it runs before any page is
+// opened, with no page of ours open too), and a spare renderer (about 20
+// MiB, a few tens of ms of CPU) that Chromium keeps started for the next
+// navigation. ui marks the first.
 function renderers(profile) {
 	const browserPid = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).find((d) => {
 		try {
@@ -146,19 +154,29 @@ function renderers(profile) {
 			continue;
 		}
 		if (cmd.includes("--type=renderer")) {
-			out.push({ pid, pss: pssKiB(pid) * 1024, cpu: cpuSeconds(pid) });
+			out.push({ pid, pss: pssKiB(pid) * 1024, cpu: cpuSeconds(pid), ui: cmd.includes("--top-chrome-webui") });
 		}
 	}
 	return out.sort((a, b) => b.pss - a.pss);
 }
 
-// rendererPSS sums the memory of the renderer processes.
-const rendererPSS = (profile) => renderers(profile).reduce((n, r) => n + r.pss, 0);
+// tabRenderer is the renderer that runs the tab (page, worker, service
+// worker): of those that are not Chromium's UI, the one that has used the
+// most CPU (the spare has used next to none).
+const tabRenderer = (rs) => rs.filter((r) => !r.ui).sort((a, b) => b.cpu - a.cpu)[0];
 
-// rendererText is the renderers' PSS, largest first, and their CPU time.
+// rendererPSS is the memory of the tab's renderer.
+const rendererPSS = (profile) => tabRenderer(renderers(profile))?.pss ?? 0;
+
+// rendererText says what every renderer holds (PSS), and their CPU time.
 const rendererText = (profile) => {
 	const rs = renderers(profile);
-	return `${rs.map((r) => mib(r.pss)).join(" + ")}; renderer CPU ${rs.reduce((n, r) => n + r.cpu, 0).toFixed(1)} s`;
+	const tab = tabRenderer(rs);
+	const ui = rs.filter((r) => r.ui);
+	const other = rs.filter((r) => r !== tab && !r.ui);
+	const sum = (l) => l.reduce((n, r) => n + r.pss, 0);
+	return `Chromium's own: browser UI ${mib(sum(ui))}, spare ${other.map((r) => mib(r.pss)).join(" + ") || "none"}; all renderers ${mib(sum(rs))}; ` +
+		`renderer CPU ${rs.reduce((n, r) => n + r.cpu, 0).toFixed(1)} s`;
 };
 
 // codeCacheBytes is the size of the browser's code cache for wasm: V8
@@ -227,7 +245,7 @@ const startInPage = (page, options) => page.evaluate(async (options) => {
 	await res.json();
 	const firstVersions = performance.now();
 	const st = await hs.status();
-	return { firstVersions, called, domReady: nav?.domContentLoadedEventEnd ?? 0, storage: st.storage, timings: st.timings, startupMs: st.startupMs, phases: st.startupPhases };
+	return { firstVersions, called, domReady: nav?.domContentLoadedEventEnd ?? 0, storage: st.storage, timings: st.timings, startupMs: st.startupMs, phases: st.startupPhases, firstAfterMs: st.worker?.firstAfterMs ?? 0 };
 }, options);
 
 // sendLoop runs n sequential sends from the page, through hs.fetch (base
@@ -299,7 +317,8 @@ async function main() {
 		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
 		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
 			`(page ready ${cold.domReady.toFixed(0)} ms, Hearth.start called at ${cold.called.toFixed(0)} ms; worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
-			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)}; load ${loadavg()})`);
+			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)}; ` +
+			`Go ran on ${cold.firstAfterMs.toFixed(0)} ms after the first answer; load ${loadavg()})`);
 		const warmStart = async (label) => {
 			const cache = codeCacheBytes(browser.profile);
 			await page.reload();
@@ -307,7 +326,7 @@ async function main() {
 			const warm = await startInPage(page, { storage });
 			line(`warm start (${label}, code cache ${mib(cache)}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
 				`(page ready ${warm.domReady.toFixed(0)} ms, worker started at ${(warm.timings.workerCreatedMs ?? 0).toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
-				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; load ${loadavg()})`);
+				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; Go ran on ${warm.firstAfterMs.toFixed(0)} ms after the first answer; load ${loadavg()})`);
 		};
 		for (let i = 1; i <= reloads; i++) {
 			await warmStart(`reload ${i}`);
@@ -315,7 +334,7 @@ async function main() {
 
 		await new Promise((r) => setTimeout(r, 2000));
 		let st = await page.evaluate(() => window.hs.status());
-		line(`tab memory 2 s after the reloads: renderers PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+		line(`tab memory 2 s after the reloads: tab's renderer PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
 			`Go heap ${mib(st.goHeapBytes)} (Go sys ${mib(st.goSysBytes)})`);
 
 		// A returning visit: the browser has finished optimising what the
@@ -328,7 +347,7 @@ async function main() {
 			}
 			await settleCodeCache(browser.profile);
 			st = await page.evaluate(() => window.hs.status());
-			line(`tab memory idle (compilation settled): renderers PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+			line(`tab memory idle (compilation settled): tab's renderer PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
 				`Go heap ${mib(st.goHeapBytes)} (Go sys ${mib(st.goSysBytes)})`);
 		}
 
@@ -357,7 +376,7 @@ async function main() {
 		line(`tab / native (same page, same load): ${(tabRun.perSecond / natPage.perSecond).toFixed(2)}; tab / native from Node: ${(tabRun.perSecond / natNode.perSecond).toFixed(2)}`);
 
 		st = await page.evaluate(() => window.hs.status());
-		line(`tab memory after ${sends} sends: renderers PSS ${mib(rendererPSS(browser.profile))}, wasm memory ${mib(st.wasmMemoryBytes)}, ` +
+		line(`tab memory after ${sends} sends: tab's renderer PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}, ` +
 			`Go heap ${mib(st.goHeapBytes)}, database ${kib(st.databaseBytes)}`);
 		line(`native RSS: idle ${mib(nativeRSSIdle)}, after ${2 * sends} sends ${mib(native.rssKiB() * 1024)}`);
 		await native.stop();
