@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"testing"
 
@@ -22,20 +21,7 @@ func TestEventJSONStoredStripped(t *testing.T) {
 	b.Sender = "@bob:elsewhere.example" // the JSON says @alice: kept in it
 	r.persist(core.PersistOptions{}, a, topic, b)
 
-	rows, err := s.db.Reader().QueryContext(ctx, `SELECT e.event_id, j.json, j.stripped FROM event_json j JOIN events e USING (event_nid)`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stored := map[string]int{}
-	for rows.Next() {
-		var id, js string
-		var stripped int
-		if err := rows.Scan(&id, &js, &stripped); err != nil {
-			t.Fatal(err)
-		}
-		stored[id] = stripped
-	}
-	rows.Close()
+	stored := eventJSONColumn[int](t, s.db, "stripped")
 	const row = strippedAuthEvents | strippedDepth | strippedOriginServerTS | strippedRoomID | strippedType
 	wantBits := map[string]int{
 		a.EventID:     row | strippedSender,
@@ -141,12 +127,7 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	}
 	old.Close()
 
-	db := mustOpenWith(t, o)
-	for _, d := range deltas {
-		if !slices.Contains(appliedDeltas(t, db), "2:"+d) {
-			t.Fatalf("delta %s not applied: %v", d, appliedDeltas(t, db))
-		}
-	}
+	db := mustOpenMigrated(t, o, deltas...)
 	s := NewEventStore(db)
 	readBack := func(step string) {
 		t.Helper()

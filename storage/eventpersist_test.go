@@ -361,26 +361,7 @@ func TestTxnMetadataStoredOnce(t *testing.T) {
 	c.InternalMetadata = []byte(`{"replaces_state":"$y"}`)
 	r.persist(core.PersistOptions{}, a, b, c)
 
-	stored := map[string]sql.NullString{}
-	err := s.db.Read(ctx, func(q Queryer) error {
-		rows, err := q.QueryContext(ctx, `SELECT e.event_id, j.internal_metadata FROM event_json j JOIN events e USING (event_nid)`)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id string
-			var meta sql.NullString
-			if err := rows.Scan(&id, &meta); err != nil {
-				return err
-			}
-			stored[id] = meta
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := eventJSONColumn[sql.NullString](t, s.db, "internal_metadata")
 	wantStored := map[string]sql.NullString{
 		a.EventID: {String: `{"replaces_state":"$x"}`, Valid: true},
 		b.EventID: {},

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"hearth.dev/hearth/core"
-	"hearth.dev/hearth/core/push"
 )
 
 // TestPruneReadPushActions checks that pruning deletes only read
@@ -15,15 +14,11 @@ import (
 // in batches of the limit, and leaves the unread counts as they were.
 func TestPruneReadPushActions(t *testing.T) {
 	ctx := context.Background()
-	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
-	f, _ := notifiedPushRoom(t, pr)
-	db := f.es.db
-	s := NewNotificationStore(db)
-	receipts := NewReceiptStore(db)
+	f, _, s, receipts := notifiedAliceBob(t)
 	room := f.room.id
 	thread := eventID("m1")
 	var oldest, newest int64
-	if err := db.Reader().QueryRowContext(ctx, "SELECT min(ts), max(ts) FROM event_push_actions").Scan(&oldest, &newest); err != nil {
+	if err := f.es.db.Reader().QueryRowContext(ctx, "SELECT min(ts), max(ts) FROM event_push_actions").Scan(&oldest, &newest); err != nil {
 		t.Fatal(err)
 	}
 	after := newest + 1 // every notification is older than this

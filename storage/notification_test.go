@@ -57,11 +57,7 @@ func notifiedPushRoom(t *testing.T, pr push.RoomContext) (*pushRoomFixture, map[
 
 func TestNotificationCounts(t *testing.T) {
 	ctx := context.Background()
-	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
-	f, found := notifiedPushRoom(t, pr)
-	db := f.es.db
-	s := NewNotificationStore(db)
-	receipts := NewReceiptStore(db)
+	f, found, s, receipts := notifiedAliceBob(t)
 	room := f.room.id
 
 	wantNotify := map[string][]string{"m1": {alice}, "m2": {alice}, "m3": {alice}, "m4": {bob}}
@@ -163,11 +159,7 @@ func TestNotificationCounts(t *testing.T) {
 // others (or the receipt stream) see.
 func TestSendingMarksRead(t *testing.T) {
 	ctx := context.Background()
-	pr := push.RoomContext{MemberCount: 3, Recipients: map[string]string{alice: "Alice", bob: "Bob"}}
-	f, _ := notifiedPushRoom(t, pr)
-	db := f.es.db
-	s := NewNotificationStore(db)
-	receipts := NewReceiptStore(db)
+	f, _, s, receipts := notifiedAliceBob(t)
 	room := f.room.id
 	all, th, err := s.RoomUnread(ctx, alice, room)
 	if err != nil || all.Notifications != 3 {
