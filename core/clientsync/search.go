@@ -251,7 +251,7 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 		res.Highlights = []string{}
 	}
 	// Rooms the user is or was in.
-	ms, err := s.stores.State.RoomsForUser(ctx, viewer.UserID, core.MembershipJoin, core.MembershipLeave, core.MembershipBan)
+	list, err := s.stores.State.RoomList(ctx, viewer.UserID)
 	if err != nil {
 		return nil, err
 	}
@@ -260,14 +260,20 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	// room IDs is made for each search).
 	allRooms := filter.Rooms == nil && filter.NotRooms == nil
 	var rooms []string
-	if !allRooms {
-		for _, m := range ms {
-			if filter.MatchRoom(m.RoomID) {
-				rooms = append(rooms, m.RoomID)
-			}
+	anyRoom := false
+	for m := range list.All() {
+		if m.Membership != core.MembershipJoin && m.Membership != core.MembershipLeave && m.Membership != core.MembershipBan {
+			continue
+		}
+		anyRoom = true
+		if allRooms {
+			break
+		}
+		if filter.MatchRoom(m.RoomID) {
+			rooms = append(rooms, m.RoomID)
 		}
 	}
-	if allRooms && len(ms) == 0 || !allRooms && len(rooms) == 0 || len(words) == 0 {
+	if allRooms && !anyRoom || !allRooms && len(rooms) == 0 || len(words) == 0 {
 		return res, nil
 	}
 	keys := c.Keys
@@ -288,7 +294,7 @@ func (s *Service) Search(ctx context.Context, viewer Viewer, c *RoomEventsCriter
 	if err != nil {
 		return nil, err
 	}
-	if res.Count, err = s.searchCount(ctx, viewer.UserID, ms, q, filter, ignored); err != nil {
+	if res.Count, err = s.searchCount(ctx, viewer.UserID, list, q, filter, ignored); err != nil {
 		return nil, err
 	}
 	if len(hits) == limit {
@@ -386,12 +392,12 @@ const (
 // event by event. An event of a fork that arrived after the join but
 // branched off before it is counted although the viewer may not see it:
 // the count is approximate there.
-func (s *Service) searchCount(ctx context.Context, userID string, ms []core.RoomMembership, q SearchQuery, filter *RoomEventFilter, ignored map[string]bool) (int, error) {
+func (s *Service) searchCount(ctx context.Context, userID string, list *core.RoomList, q SearchQuery, filter *RoomEventFilter, ignored map[string]bool) (int, error) {
 	count := 0
 	if !filter.Restricts() && filter.ContainsURL == nil {
 		joinedAt := map[string]int64{}
 		anyJoined := false
-		for _, m := range ms {
+		for m := range list.All() {
 			if m.Membership == core.MembershipJoin && m.StreamOrdering > 0 {
 				anyJoined = true
 				if q.Member != "" {
