@@ -94,6 +94,13 @@ func hashWithout(c []byte, drop ...string) ([32]byte, error) {
 
 // eventIDFromHash writes a reference hash as an event ID of room version
 // v (3 and later).
+// EventIDFromReferenceHash is the event ID of an event whose reference
+// hash is h, in a room version whose event IDs are reference hashes (3 and
+// later).
+func EventIDFromReferenceHash(v *roomversion.Version, h [32]byte) string {
+	return eventIDFromHash(v, h)
+}
+
 func eventIDFromHash(v *roomversion.Version, h [32]byte) string {
 	if v.EventIDs == roomversion.EventIDBase64 {
 		return "$" + base64.RawStdEncoding.EncodeToString(h[:])

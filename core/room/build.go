@@ -117,15 +117,9 @@ func (p *Pipeline) build(v *roomversion.Version, roomID string, pr Proto, prevs 
 	if v1 {
 		ev.EventID = "$" + rand.Text() + ":" + p.cfg.ServerName
 	}
-	if err := signing.SignEvent(v, ev, p.cfg.ServerName, p.cfg.Key.ID, p.cfg.Key.Private); err != nil {
+	// Signing sets the event ID too, from the bytes it signed.
+	if err := signing.SignEventWithID(v, ev, p.cfg.ServerName, p.cfg.Key.ID, p.cfg.Key.Private); err != nil {
 		return nil, nil, buildError(err)
-	}
-	if !v1 {
-		id, err := ev.ComputeEventID(v)
-		if err != nil {
-			return nil, nil, buildError(err)
-		}
-		ev.EventID = id
 	}
 	js, err := ev.MarshalFor(v)
 	if err != nil {

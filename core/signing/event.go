@@ -2,6 +2,7 @@ package signing
 
 import (
 	"crypto/ed25519"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,9 +30,31 @@ type KeyLookup func(server, keyID string, atTS int64) (ed25519.PublicKey, error)
 // signatures[serverName][keyID]. Other hash algorithms and signatures
 // already present are kept.
 func SignEvent(v *roomversion.Version, p *pdu.PDU, serverName, keyID string, priv ed25519.PrivateKey) error {
-	h, err := p.ContentHash(v)
+	_, err := signEvent(v, p, serverName, keyID, priv)
+	return err
+}
+
+// SignEventWithID is SignEvent that also sets p.EventID in the room
+// versions whose event IDs are reference hashes (3 and later): the
+// reference hash is the SHA-256 of the very bytes the signature covers
+// (the redacted event without signatures and unsigned), so they are made
+// once for both. In versions 1 and 2, p.EventID is left as it is.
+func SignEventWithID(v *roomversion.Version, p *pdu.PDU, serverName, keyID string, priv ed25519.PrivateKey) error {
+	signed, err := signEvent(v, p, serverName, keyID, priv)
 	if err != nil {
 		return err
+	}
+	if v.EventFormat != roomversion.FormatV1 {
+		p.EventID = pdu.EventIDFromReferenceHash(v, sha256.Sum256(signed))
+	}
+	return nil
+}
+
+// signEvent is SignEvent; it returns the bytes it signed.
+func signEvent(v *roomversion.Version, p *pdu.PDU, serverName, keyID string, priv ed25519.PrivateKey) ([]byte, error) {
+	h, err := p.ContentHash(v)
+	if err != nil {
+		return nil, err
 	}
 	if p.Hashes == nil {
 		p.Hashes = &pdu.Hashes{}
@@ -39,7 +62,7 @@ func SignEvent(v *roomversion.Version, p *pdu.PDU, serverName, keyID string, pri
 	p.Hashes.SHA256 = EncodeBase64(h[:])
 	signed, err := eventSignedBytes(v, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sig := EncodeBase64(ed25519.Sign(priv, signed))
 	if p.Signatures == nil {
@@ -49,7 +72,7 @@ func SignEvent(v *roomversion.Version, p *pdu.PDU, serverName, keyID string, pri
 		p.Signatures[serverName] = map[string]string{}
 	}
 	p.Signatures[serverName][keyID] = sig
-	return nil
+	return signed, nil
 }
 
 // SignEventJSON is SignEvent on event JSON: it returns the event, as

@@ -245,6 +245,46 @@ func TestSignEventRoundTrip(t *testing.T) {
 	}
 }
 
+// TestSignEventWithID: the event ID set from the signed bytes is the one
+// the event's reference hash gives, for every room version and for events
+// whose redaction drops content and top-level keys, with unsigned data
+// and another server's signature present.
+func TestSignEventWithID(t *testing.T) {
+	one, two := newServer(t, "one.example"), newServer(t, "two.example")
+	for _, v := range roomversion.All() {
+		for _, ev := range []*pdu.PDU{
+			event(v, "@alice:one.example", "m.room.message", `{"body":"hello","msgtype":"m.text"}`),
+			event(v, "@alice:one.example", "m.room.member", `{"membership":"join","displayname":"Alice","join_authorised_via_users_server":"@b:one.example"}`),
+			event(v, "@alice:one.example", "m.room.power_levels", `{"users":{"@alice:one.example":100},"events_default":0,"notifications":{"room":50}}`),
+		} {
+			ev.Unsigned = json.RawMessage(`{"age_ts":5,"transaction_id":"t1"}`)
+			two.sign(t, v, ev)
+			before := ev.EventID
+			if err := SignEventWithID(v, ev, one.name, one.key.ID, one.key.Private); err != nil {
+				t.Fatalf("v%s %s: %v", v.ID, ev.Type, err)
+			}
+			if v.EventFormat == roomversion.FormatV1 {
+				if ev.EventID != before {
+					t.Errorf("v%s: event ID changed from %s to %s", v.ID, before, ev.EventID)
+				}
+				continue
+			}
+			ev2 := *ev
+			ev2.EventID = ""
+			want, err := ev2.ComputeEventID(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.EventID != want || want == "" {
+				t.Errorf("v%s %s: event ID %q, reference hash gives %q", v.ID, ev.Type, ev.EventID, want)
+			}
+			if err := VerifyEvent(v, ev, ring(one, two)); err != nil {
+				t.Errorf("v%s %s: VerifyEvent: %v", v.ID, ev.Type, err)
+			}
+		}
+	}
+}
+
 func TestEventVectorThroughPDU(t *testing.T) {
 	vec := loadVectors(t)
 	k := vec.key(t)
