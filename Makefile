@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay wasm-size
+.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay test-browser-fetch wasm-size
 
 all: build
 
@@ -75,7 +75,7 @@ vet:
 tidy-check:
 	$(GO) mod tidy -diff
 
-test: tidy-check vet test-go test-js test-browser test-browser-storage test-clients test-browser-shell test-federation test-browser-relay test-appservice
+test: tidy-check vet test-go test-js test-browser test-browser-fetch test-browser-storage test-clients test-browser-shell test-federation test-browser-relay test-appservice
 	$(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) build ./wasm/...
 	GOOS=js GOARCH=wasm $(GO) build -tags $(JSTAGS) ./wasm/...
@@ -109,6 +109,12 @@ test-browser: browser-deps
 	  $(BROWSER_RUN) --phases write,verify,crash,crash-verify --restart-browser $(WASMTEST)/$$v.test.wasm -test.v -test.run TestPhase && \
 	  $(BROWSER_RUN) --phases crash,crash-verify $(WASMTEST)/$$v.test.wasm -test.v -test.run TestPhase || exit 1; \
 	done
+
+# The tab's outbound HTTP client (internal/httpout on the browser's fetch,
+# which keeps net/http's Transport and crypto/tls out of the wasm) in a
+# Chromium worker against a loopback server of another origin.
+test-browser-fetch: browser-deps
+	node --test test/browser/fetch.test.mjs
 
 # The storage engine's suite in a Chromium worker on each browser VFS.
 test-browser-storage: browser-deps

@@ -1,8 +1,10 @@
 package hearth
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,11 @@ import (
 // brotli decoder, the relay's NATS cluster, wazero (the tab runs modules
 // on the browser's own WebAssembly engine, modules/browser_js.go) and the
 // YAML parser (the tab reads no configuration files: config_default.go).
+// Some packages are imported by net/http and cannot leave the import list;
+// for them the linked code is checked (browserLinked): net/http's
+// Transport and Client, with crypto/tls's handshakes and crypto/x509's
+// chain checks (the tab's outbound requests use the browser's fetch,
+// internal/httpout, and its relay the browser's WebSocket).
 func TestBrowserBuildDeps(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -42,4 +49,43 @@ func TestBrowserBuildDeps(t *testing.T) {
 			}
 		}
 	}
+	linked := browserLinked(t)
+	for _, f := range []string{
+		"net/http.(*Transport).roundTrip", "net/http.(*Transport).dialConn", "net/http.(*Client).do",
+		"crypto/tls.(*Conn).clientHandshake", "crypto/tls.(*Conn).serverHandshake",
+		"crypto/x509.(*Certificate).Verify", "crypto/x509.ParseCertificate",
+	} {
+		if why, ok := linked[f]; ok {
+			t.Errorf("the browser build (./wasm) links %s (reached from %s)", f, why)
+		}
+	}
+}
+
+// browserLinked links ./wasm for the browser and returns the functions
+// and data the linker kept, each with one symbol that reached it (the
+// linker's -dumpdep list: "from -> to").
+func browserLinked(t *testing.T) map[string]string {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-dumpdep", "-o", filepath.Join(t.TempDir(), "shell.wasm"), "./wasm")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("GOOS=js go build -ldflags=-dumpdep ./wasm: %v\n%.2000s", err, stderr.String())
+	}
+	linked := map[string]string{}
+	for line := range strings.Lines(stderr.String()) {
+		from, to, ok := strings.Cut(strings.TrimSpace(line), " -> ")
+		if !ok {
+			continue
+		}
+		to, _, _ = strings.Cut(to, " <")
+		if _, seen := linked[to]; !seen {
+			linked[to] = from
+		}
+	}
+	if _, ok := linked["main.main"]; !ok || len(linked) < 1000 {
+		t.Fatalf("the linker's -dumpdep list of ./wasm has %d symbols and no main.main:\n%.2000s", len(linked), stderr.String())
+	}
+	return linked
 }

@@ -11,12 +11,13 @@ import (
 
 	"hearth.dev/hearth/core"
 	as "hearth.dev/hearth/core/appservice"
+	"hearth.dev/hearth/internal/httpout"
 )
 
 // Requester makes the homeserver's requests of application services; it
 // implements core/appservice.Requester.
 type Requester struct {
-	Client *http.Client
+	Client httpout.Client
 	// Now is the clock of ping's duration (nil: time.Now).
 	Now func() time.Time
 }
@@ -25,7 +26,7 @@ var _ as.Requester = (*Requester)(nil)
 
 // NewRequester returns a Requester whose requests time out after 30 s.
 func NewRequester() *Requester {
-	return &Requester{Client: &http.Client{Timeout: 30 * time.Second}, Now: time.Now}
+	return &Requester{Client: httpout.New(30 * time.Second), Now: time.Now}
 }
 
 // Ping implements core/appservice.Requester.

@@ -16,6 +16,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	as "hearth.dev/hearth/core/appservice"
+	"hearth.dev/hearth/internal/httpout"
 )
 
 // Backoff bounds: a failed transaction is retried after minBackoff,
@@ -37,7 +38,7 @@ type SenderOptions struct {
 	// Notifier wakes the sender when the event stream advances.
 	Notifier *core.Notifier
 	// Client makes the requests (nil: a client with a 60 s timeout).
-	Client *http.Client
+	Client httpout.Client
 	Logger *slog.Logger
 }
 
@@ -58,7 +59,7 @@ type Sender struct {
 // NewSender returns a sender; Start starts it.
 func NewSender(o SenderOptions) *Sender {
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 60 * time.Second}
+		o.Client = httpout.New(60 * time.Second)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -253,7 +254,7 @@ func (s *Sender) put(ctx context.Context, r *as.Registration, txnID int64, event
 // Call makes a request of the application service API to r with its
 // hs_token as the bearer token, and returns the answer's body. A status
 // other than 2xx is an error (*StatusError).
-func Call(ctx context.Context, client *http.Client, r *as.Registration, method, path string, query url.Values, body []byte) ([]byte, error) {
+func Call(ctx context.Context, client httpout.Client, r *as.Registration, method, path string, query url.Values, body []byte) ([]byte, error) {
 	u := strings.TrimSuffix(r.URL, "/") + path
 	if len(query) > 0 {
 		u += "?" + query.Encode()

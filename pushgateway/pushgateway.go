@@ -25,6 +25,7 @@ import (
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/push"
+	"hearth.dev/hearth/internal/httpout"
 )
 
 // Options configure a Dispatcher.
@@ -34,7 +35,7 @@ type Options struct {
 	Notifications core.NotificationStore
 	Pushers       core.PusherStore
 	// Client sends the requests; nil uses a client with a 30 s timeout.
-	Client *http.Client
+	Client httpout.Client
 	// Logger receives delivery failures; nil uses slog.Default().
 	Logger *slog.Logger
 	// QueueSize bounds the requests waiting to be sent (default 1024); when
@@ -78,7 +79,7 @@ func New(o Options) (*Dispatcher, error) {
 		return nil, errors.New("pushgateway: the notification and pusher stores are required")
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 30 * time.Second}
+		o.Client = httpout.New(30 * time.Second)
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -34,8 +34,9 @@ type ClientOptions struct {
 	// the relay forwards. Only federation, key and media paths reach it.
 	Handler http.Handler
 	// HTTPClient dials the relay (native only: a test CA, a resolver);
-	// nil uses http.DefaultClient. The browser uses its own WebSocket.
-	HTTPClient *http.Client
+	// nil uses http.DefaultClient. The browser uses its own WebSocket and
+	// has no such client (DialClient is empty there).
+	HTTPClient DialClient
 	// PingInterval is the keepalive (30 s when 0).
 	PingInterval time.Duration
 	// MinBackoff and MaxBackoff bound the wait between reconnections
