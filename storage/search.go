@@ -16,9 +16,14 @@ import (
 // The full-text index (event_search) is an FTS5 table, filled by the
 // triggers of the main schema. FTS5 is an extension in this SQLite build
 // (the same translated module natively and in the browser), so every
-// connection the package opens registers it.
+// connection the package opens registers it, with the rank function of
+// searches (searchrank.go).
 func init() {
-	sqlite3.AutoExtension(fts5.Register)
+	sqlite3.AutoExtension(func(c *sqlite3.Conn) error {
+		return fts5.RegisterCustom(c, func(api *fts5.API) error {
+			return api.CreateFunction("search_rank", searchRank)
+		})
+	})
 }
 
 var _ clientsync.SearchStore = (*EventStore)(nil)
@@ -130,11 +135,13 @@ const (
 	// ?6 (rowid order), and gives its rows ?4 to ?4 + ?3 in rank order
 	// with the number of matches in the window.
 	sqlSearchRank = `, candidates AS MATERIALIZED (
-		SELECT e.event_id, e.stream_ordering, -bm25(event_search) AS rank ` + searchFrom + `
+		SELECT e.event_id, e.stream_ordering, search_rank(event_search, (SELECT block FROM event_search_data WHERE id = 1),
+			(SELECT sz FROM event_search_docsize WHERE id = event_search.rowid)) AS rank ` + searchFrom + `
 		ORDER BY event_search.rowid DESC LIMIT ?5 OFFSET ?6)
 	SELECT event_id, rank, (SELECT count(*) FROM candidates) FROM candidates
 	ORDER BY rank DESC, stream_ordering DESC LIMIT ?3 OFFSET ?4`
-	sqlSearchRecent = `SELECT e.event_id, -bm25(event_search) ` + searchFrom + `
+	sqlSearchRecent = `SELECT e.event_id, search_rank(event_search, (SELECT block FROM event_search_data WHERE id = 1),
+			(SELECT sz FROM event_search_docsize WHERE id = event_search.rowid)) ` + searchFrom + `
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
 	// sqlSearchCount counts matches not sent by the senders of ?3 (a
