@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"hearth.dev/hearth/core"
@@ -172,7 +173,8 @@ func (s *MediaStore) UploadMedia(ctx context.Context, up core.MediaUpload, r io.
 		return core.Media{}, err
 	}
 	bs := s.blockSize()
-	buf := make([]byte, bs)
+	buf := getBlockBuffer(bs)
+	defer putBlockBuffer(buf)
 	lr := &io.LimitedReader{R: r, N: up.MaxSize + 1}
 	h := sha256.New()
 
@@ -297,6 +299,27 @@ func uploaded(m core.Media, size int64, sum []byte) core.Media {
 }
 
 // fillBlock reads until buf is full or r ends; eof reports the end.
+// blockBuffers keeps upload buffers of core.MediaBlockSize for the next
+// upload: most uploads are far smaller than a block, and a new 256 KiB
+// buffer each was the most garbage an upload made.
+var blockBuffers = sync.Pool{New: func() any { b := make([]byte, core.MediaBlockSize); return &b }}
+
+func getBlockBuffer(size int) []byte {
+	if size != core.MediaBlockSize {
+		return make([]byte, size)
+	}
+	return *blockBuffers.Get().(*[]byte)
+}
+
+// putBlockBuffer gives buf back once nothing refers to it (SQLite copied
+// the blocks written from it).
+func putBlockBuffer(buf []byte) {
+	if cap(buf) == core.MediaBlockSize {
+		buf = buf[:core.MediaBlockSize]
+		blockBuffers.Put(&buf)
+	}
+}
+
 func fillBlock(r io.Reader, buf []byte) (n int, eof bool, err error) {
 	n, err = io.ReadFull(r, buf)
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
