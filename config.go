@@ -66,6 +66,9 @@ type Config struct {
 	// StateCompression configures the background compression of state
 	// groups (statecompression.go).
 	StateCompression StateCompressionConfig `yaml:"state_compression"`
+	// Memory bounds the caches and sets the garbage collector
+	// (config_memory.go).
+	Memory MemoryConfig `yaml:"memory"`
 }
 
 // RelayConfig connects a node that cannot accept connections (behind NAT,
@@ -210,7 +213,7 @@ func (c *Config) ConfigKeys() []ConfigKey {
 		{"federation.max_backoff", &c.Federation.MaxBackoff, "longest wait between retries of a failing destination"},
 		{"federation.catch_up_after", &c.Federation.CatchUpAfter,
 			"how long a destination fails before only the newest event of each room is kept for it"},
-	}, append(append(c.HTTP.keys(), c.operatorKeys()...), c.StateCompression.keys()...)...)
+	}, append(append(c.HTTP.keys(), c.operatorKeys()...), append(c.StateCompression.keys(), c.Memory.keys()...)...)...)
 }
 
 // ConfigKey is one setting.
@@ -292,6 +295,9 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if err := c.StateCompression.validate(); err != nil {
+		return err
+	}
+	if err := c.Memory.validate(); err != nil {
 		return err
 	}
 	if err := check("relay.outbound", c.Relay.Outbound, "on", "off"); err != nil {

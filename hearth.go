@@ -156,6 +156,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			SynchronousFull: cfg.Database.Synchronous == "full",
 			VFS:             oo.VFS,
 			Logger:          oo.Logger,
+			CacheBudget:     cfg.Memory.CacheBudget(),
 		},
 		Client: clientapi.Settings{ServerName: cfg.ServerName, Version: Version,
 			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", TrustedProxies: trustedProxies,

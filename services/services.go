@@ -180,7 +180,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	}
 	persist := &core.HookedEventStore{EventStore: events, Hooks: []core.PersistHook{core.PushHook{Push: g.Push, Rooms: events, State: events, Events: events, Now: now, Logger: cfg.Logger}, mods}}
 	if g.Rooms, err = room.New(room.Config{ServerName: name, Key: g.Key, Profiles: g.Profiles,
-		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites, Modules: mods}, room.Stores{
+		MaxCreateRoomInvites: cfg.MaxCreateRoomInvites, Modules: mods, CacheBudget: cfg.Storage.CacheBudget}, room.Stores{
 		Events: persist, Timeline: events, State: events, Groups: events, Rooms: events, AuthChains: events,
 		Directory: storage.NewDirectoryStore(db),
 	}); err != nil {

@@ -34,6 +34,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	log := newLogger(stderr, cfg.LogLevel)
 	slog.SetDefault(log)
+	gc, err := applyGCSettings(cfg.Memory, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	gc.log(log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}

@@ -1,0 +1,96 @@
+package hearth
+
+import (
+	"fmt"
+	"runtime"
+	"strconv"
+
+	"hearth.dev/hearth/core"
+)
+
+// MemoryConfig bounds the server's memory: the budget of its caches, and
+// the Go garbage collector's settings of `hearth serve`.
+type MemoryConfig struct {
+	// CacheBytes is the memory the caches may hold together (parsed
+	// events, state groups' states, rooms' DAG tips, the auth chain
+	// index), in bytes; 0: core.DefaultCacheBudget natively,
+	// core.BrowserCacheBudget in the browser.
+	CacheBytes string `yaml:"cache_bytes"`
+	// Limit is `hearth serve`'s soft memory limit (Go's GOMEMLIMIT), in
+	// bytes; 0: DefaultMemoryLimit; "off": none. GOMEMLIMIT in the
+	// environment wins.
+	Limit string `yaml:"limit"`
+	// GCPercent is `hearth serve`'s GOGC: the heap grows by this percent of
+	// the live heap between collections; "off": only the limit triggers
+	// collections. GOGC in the environment wins.
+	GCPercent string `yaml:"gc_percent"`
+}
+
+// DefaultMemoryLimit is `hearth serve`'s soft memory limit when
+// memory.limit is 0: the Go runtime collects more often as its memory
+// nears it, so a heap that would grow to twice its live size between
+// collections stays below it while the live heap is well under it.
+const DefaultMemoryLimit = 192 << 20
+
+func (c *MemoryConfig) keys() []ConfigKey {
+	return []ConfigKey{
+		{"memory.cache_bytes", &c.CacheBytes, "memory the caches may hold together, in bytes (0: 64 MiB natively, 16 MiB in a browser tab)"},
+		{"memory.limit", &c.Limit, "hearth serve's soft memory limit (GOMEMLIMIT), in bytes (0: 192 MiB; off: none); GOMEMLIMIT set in the environment wins"},
+		{"memory.gc_percent", &c.GCPercent, "hearth serve's GOGC (heap growth between collections, in percent; off: only the limit); GOGC set in the environment wins"},
+	}
+}
+
+func (c *MemoryConfig) validate() error {
+	if n, err := strconv.ParseInt(c.CacheBytes, 10, 64); err != nil || n < 0 {
+		return fmt.Errorf("config: memory.cache_bytes is %q; it must be a number of bytes, 0 for the default", c.CacheBytes)
+	}
+	if _, err := c.MemoryLimit(); err != nil {
+		return err
+	}
+	gogc, err := c.GOGC()
+	if err != nil {
+		return err
+	}
+	if limit, _ := c.MemoryLimit(); gogc < 0 && limit < 0 {
+		return fmt.Errorf("config: memory.gc_percent and memory.limit are both off; the heap would never be collected")
+	}
+	return nil
+}
+
+// CacheBudget is memory.cache_bytes, or the platform's default.
+func (c *MemoryConfig) CacheBudget() core.CacheBudget {
+	n, _ := strconv.ParseInt(c.CacheBytes, 10, 64)
+	def := core.DefaultCacheBudget
+	if runtime.GOOS == "js" {
+		def = core.BrowserCacheBudget
+	}
+	return core.CacheBudget(n).Or(def)
+}
+
+// MemoryLimit is memory.limit in bytes: DefaultMemoryLimit for 0, -1 for
+// "off".
+func (c *MemoryConfig) MemoryLimit() (int64, error) {
+	if c.Limit == "off" {
+		return -1, nil
+	}
+	n, err := strconv.ParseInt(c.Limit, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("config: memory.limit is %q; it must be a number of bytes, 0 for the default, or off", c.Limit)
+	}
+	if n == 0 {
+		return DefaultMemoryLimit, nil
+	}
+	return n, nil
+}
+
+// GOGC is memory.gc_percent: a percent, or -1 for "off".
+func (c *MemoryConfig) GOGC() (int, error) {
+	if c.GCPercent == "off" {
+		return -1, nil
+	}
+	n, err := strconv.Atoi(c.GCPercent)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("config: memory.gc_percent is %q; it must be a positive percent, or off", c.GCPercent)
+	}
+	return n, nil
+}
