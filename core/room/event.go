@@ -71,10 +71,15 @@ func (c *eventCache) put(e *pdu.PDU) {
 	}
 }
 
+// pduParseOverhead is what a parsed event holds beyond its fields' bytes
+// counted below (allocation size classes, slice and map headers), as
+// measured by TestPDUSizeEstimate.
+const pduParseOverhead = 640
+
 // pduBytes estimates the memory a parsed event holds: its struct, its
 // strings and raw JSON, its reference lists and signatures.
 func pduBytes(e *pdu.PDU) int64 {
-	n := int64(unsafe.Sizeof(*e)) + int64(len(e.EventID)+len(e.RoomID)+len(e.Sender)+len(e.Type)) +
+	n := pduParseOverhead + int64(unsafe.Sizeof(*e)) + int64(len(e.EventID)+len(e.RoomID)+len(e.Sender)+len(e.Type)) +
 		int64(len(e.Content)+len(e.Unsigned))
 	if e.StateKey != nil {
 		n += lru.StringBytes(*e.StateKey)
@@ -90,17 +95,26 @@ func pduBytes(e *pdu.PDU) int64 {
 	if e.Hashes != nil {
 		n += 64 + int64(len(e.Hashes.SHA256))
 	}
-	for server, sigs := range e.Signatures {
-		n += 64 + lru.StringBytes(server)
-		for k, v := range sigs {
-			n += 48 + int64(len(k)+len(v))
+	if e.Signatures != nil {
+		n += lru.MapBytes(len(e.Signatures), 24)
+		for server, sigs := range e.Signatures {
+			n += int64(len(server)) + lru.MapBytes(len(sigs), 32)
+			for k, v := range sigs {
+				n += int64(len(k) + len(v))
+			}
 		}
 	}
-	for k, v := range e.Unknown {
-		n += 64 + int64(len(k)+len(v))
+	if e.Unknown != nil {
+		n += lru.MapBytes(len(e.Unknown), 40)
+		for k, v := range e.Unknown {
+			n += int64(len(k) + len(v))
+		}
 	}
-	for k, v := range e.Internal.RefHashes {
-		n += 64 + int64(len(k)+len(v))
+	if e.Internal.RefHashes != nil {
+		n += lru.MapBytes(len(e.Internal.RefHashes), 32)
+		for k, v := range e.Internal.RefHashes {
+			n += int64(len(k) + len(v))
+		}
 	}
 	return n
 }
