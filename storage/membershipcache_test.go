@@ -229,3 +229,44 @@ func TestRoomListPutAfterChange(t *testing.T) {
 		t.Error("a list read with no change since was not kept")
 	}
 }
+
+// BenchmarkRoomsAfterJoin: a user in 3,000 rooms joins one more, then
+// reads their rooms, as the /sync after a createRoom does. "view" is the
+// read /sync and /search make (RoomList), "copy" a caller that wants a
+// slice (RoomsForUser).
+func BenchmarkRoomsAfterJoin(b *testing.B) {
+	ctx := context.Background()
+	alice := "@alice:" + testServer
+	s := newTestStore(b)
+	n := 0
+	join := func() {
+		r := newTestRoom(b, s, fmt.Sprint("bench ", n))
+		ev := r.member(fmt.Sprint("bench join ", n), 1, alice, "join")
+		r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+			Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+		n++
+	}
+	for range 3000 {
+		join()
+	}
+	for _, read := range []string{"view", "copy"} {
+		b.Run(read, func(b *testing.B) {
+			for b.Loop() {
+				b.StopTimer()
+				join()
+				b.StartTimer()
+				if read == "view" {
+					l, err := s.RoomList(ctx, alice)
+					if err != nil || l.Len() != n {
+						b.Fatalf("%d rooms, %v; want %d", l.Len(), err, n)
+					}
+				} else {
+					ms, err := s.RoomsForUser(ctx, alice, core.MembershipJoin)
+					if err != nil || len(ms) != n {
+						b.Fatalf("%d rooms, %v; want %d", len(ms), err, n)
+					}
+				}
+			}
+		})
+	}
+}

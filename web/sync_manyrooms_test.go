@@ -127,3 +127,26 @@ func TestSyncIncrementalManyRooms(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSyncManyRooms: a user in 1,000 rooms sends a message in one
+// and makes an incremental /sync, as the soak's clients do.
+func BenchmarkSyncManyRooms(b *testing.B) {
+	e := newSyncEnv(b)
+	alice := e.user("alice", false)
+	rooms := make([]string, 1000)
+	for i := range rooms {
+		rooms[i] = e.createRoom(alice, map[string]any{"preset": "private_chat"})
+	}
+	first, _ := e.sync(alice)
+	since := first.NextBatch
+	i := 0
+	for b.Loop() {
+		e.send(alice, rooms[i%len(rooms)], fmt.Sprint("b", i), "hello")
+		i++
+		s, _ := e.sync(alice, "since", since)
+		if len(s.Rooms.Join) != 1 {
+			b.Fatalf("%d rooms in the sync, want 1", len(s.Rooms.Join))
+		}
+		since = s.NextBatch
+	}
+}
