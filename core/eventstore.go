@@ -61,6 +61,11 @@ type NewEvent struct {
 	// Rejected events are stored but are never extremities nor current
 	// state.
 	Rejected string
+	// Built marks an event this server has just built and signed (a local
+	// send): it cannot be stored yet, nor named by a stored event's
+	// prev_events, so storage does not look for either. Storing a Built
+	// event that is stored already fails.
+	Built bool
 
 	// StateGroup is the state group of the state after the event. A
 	// non-outlier needs it, or NewStateGroup.

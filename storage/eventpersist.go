@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ncruces/go-sqlite3"
+
 	"hearth.dev/hearth/core"
 )
 
@@ -197,9 +199,15 @@ func (p *persister) lookup(roomID, eventID string) (int64, storedEvent, bool, er
 }
 
 func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, error) {
-	room, old, exists, err := p.lookup(ev.RoomID, ev.EventID)
-	if err != nil {
-		return 0, err
+	// A Built event is new: its row's insert finds the room (room 0 below).
+	var room int64
+	var old storedEvent
+	var exists bool
+	if !ev.Built {
+		var err error
+		if room, old, exists, err = p.lookup(ev.RoomID, ev.EventID); err != nil {
+			return 0, err
+		}
 	}
 	if exists && (!old.outlier || ev.Outlier) {
 		return old.stream, nil // already stored as well as it can be
@@ -219,7 +227,7 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 			return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
 		}
 	} else {
-		if nid, err = p.insert(ev, room, so, rejected); err != nil {
+		if nid, room, err = p.insert(ev, room, so, rejected); err != nil {
 			return 0, err
 		}
 		if err := p.chain(ev, room, nid); err != nil {
@@ -310,25 +318,42 @@ func receivedTS(ev *core.NewEvent) int64 {
 	return time.Now().UnixMilli()
 }
 
-// insert writes a new event's rows, except what only non-outliers get.
-func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullString) (int64, error) {
+// sqlInsertEvent inserts an event's row into room ?2, or, when ?2 is
+// NULL, into the room whose ID is ?14 (NULL if there is none, which the
+// NOT NULL constraint refuses).
+const sqlInsertEvent = `
+	INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
+		topological_ordering, origin_server_ts, received_ts, outlier, soft_failed,
+		rejection_reason, contains_url)
+	VALUES (?1, coalesce(?2, (SELECT room_nid FROM rooms WHERE room_id = ?14)),
+		?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+	RETURNING event_nid, room_nid`
+
+// insert writes a new event's rows, except what only non-outliers get, in
+// room (0: the room named by the event, looked up as the row is inserted).
+// It returns the event's and the room's keys.
+func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullString) (int64, int64, error) {
 	received := receivedTS(ev)
 	var stateKey sql.NullString
 	if ev.StateKey != nil {
 		stateKey = sql.NullString{String: *ev.StateKey, Valid: true}
 	}
-	var nid int64
-	err := p.q.QueryRowContext(p.ctx, `
-		INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
-			topological_ordering, origin_server_ts, received_ts, outlier, soft_failed,
-			rejection_reason, contains_url)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING event_nid`,
-		ev.EventID, room, ev.Type, stateKey, ev.Sender, so,
-		ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
-		rejected, ev.ContainsURL).Scan(&nid)
-	if err != nil {
-		return 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+	var roomArg any
+	if room != 0 {
+		roomArg = room
 	}
+	var nid int64
+	err := p.q.QueryRowContext(p.ctx, sqlInsertEvent,
+		ev.EventID, roomArg, ev.Type, stateKey, ev.Sender, so,
+		ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
+		rejected, ev.ContainsURL, ev.RoomID).Scan(&nid, &room)
+	if roomArg == nil && errors.Is(err, sqlite3.CONSTRAINT_NOTNULL) {
+		return 0, 0, notFound("room %s", ev.RoomID)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+	}
+	p.rooms[ev.RoomID] = room
 	var meta any
 	if m := stripTxnMetadata(ev.InternalMetadata, ev.Txn); len(m) > 0 {
 		meta = string(m)
@@ -342,39 +367,39 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 	if stripped&strippedAuthEvents != 0 {
 		id, err := p.authSet(f.authRaw)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		authSet = id
 	}
 	if _, err := p.q.ExecContext(p.ctx,
 		"INSERT INTO event_json (event_nid, internal_metadata, json, format_version, stripped, auth_set) VALUES (?, ?, ?, ?, ?, ?)",
 		nid, meta, js, ev.FormatVersion, stripped, authSet); err != nil {
-		return 0, fmt.Errorf("storage: insert event %s JSON: %w", ev.EventID, err)
+		return 0, 0, fmt.Errorf("storage: insert event %s JSON: %w", ev.EventID, err)
 	}
 	if ev.Type == typeMember {
 		if _, err := p.q.ExecContext(p.ctx,
 			"INSERT INTO room_memberships (event_nid, room_nid, user_id, sender, membership) VALUES (?, ?, ?, ?, ?)",
 			nid, room, *ev.StateKey, ev.Sender, ev.Membership); err != nil {
-			return 0, fmt.Errorf("storage: membership of %s: %w", ev.EventID, err)
+			return 0, 0, fmt.Errorf("storage: membership of %s: %w", ev.EventID, err)
 		}
 		if ev.OutOfBandMembership {
 			if err := p.setLocalMembership(*ev.StateKey, room, nid, ev.Membership); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 		}
 	}
 	if ev.Type == typeRedaction && ev.Redacts != "" {
 		if _, err := p.q.ExecContext(p.ctx,
 			"INSERT INTO redactions (event_nid, redacts) VALUES (?, ?)", nid, ev.Redacts); err != nil {
-			return 0, fmt.Errorf("storage: redaction %s: %w", ev.EventID, err)
+			return 0, 0, fmt.Errorf("storage: redaction %s: %w", ev.EventID, err)
 		}
 	}
 	if ev.Txn != nil {
 		if err := p.storeTxn(ev, nid, room, received); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
-	return nid, nil
+	return nid, room, nil
 }
 
 // setLocalMembership records a local user's latest membership of a room
@@ -436,12 +461,15 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 
 	// A persisted event stops being a backward extremity. Whether a counted
 	// event already references it decides below if it is a forward one.
+	// A Built event is named by nothing stored, so it is none.
 	var hasSuccessor bool
-	err = p.q.QueryRowContext(p.ctx,
-		"DELETE FROM event_backward_extremities WHERE room_nid = ? AND event_id = ? RETURNING has_successor",
-		room, ev.EventID).Scan(&hasSuccessor)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("storage: backward extremity %s: %w", ev.EventID, err)
+	if !ev.Built {
+		err = p.q.QueryRowContext(p.ctx,
+			"DELETE FROM event_backward_extremities WHERE room_nid = ? AND event_id = ? RETURNING has_successor",
+			room, ev.EventID).Scan(&hasSuccessor)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("storage: backward extremity %s: %w", ev.EventID, err)
+		}
 	}
 	if ev.Rejected != "" {
 		// Rejected events are stored with their edges but count for

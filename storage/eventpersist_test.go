@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -388,5 +389,64 @@ func TestTxnMetadataStoredOnce(t *testing.T) {
 		if diff := cmp.Diff(want, have); diff != "" {
 			t.Errorf("metadata of %s read back (-want +got):\n%s", ev.EventID, diff)
 		}
+	}
+}
+
+// TestBuiltEvents stores events marked Built (a local send's): their rows
+// find their room as they are inserted, they join the DAG as any other
+// event (extremities, transaction, state group), an unknown room is
+// core.ErrNotFound with nothing stored, and a Built event stored already
+// is refused rather than taken for a repeat.
+func TestBuiltEvents(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	r.persist(core.PersistOptions{}, r.msg("a", 1))
+
+	txn := core.TxnID{UserID: "@alice:" + testServer, DeviceID: "DEV", TxnID: "t1"}
+	b := r.msg("b", 2, "a")
+	b.Built, b.Txn = true, &txn
+	c := r.state("c", 3, "m.room.topic", "", `{"topic":"built"}`, "b")
+	c.Built = true
+	so := r.persist(core.PersistOptions{}, b)
+	so = append(so, r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{
+		{RoomID: r.id, Changes: core.StateMap{{Type: "m.room.topic"}: c.EventID}}}}, c)...)
+	if so[0] <= 0 || so[1] != so[0]+1 {
+		t.Errorf("stream orderings %v, want two in a row", so)
+	}
+	if got := r.forward("a", "b", "c"); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("forward extremities %v, want [c]", got)
+	}
+	if got := r.backward("a", "b", "c"); len(got) != 0 {
+		t.Errorf("backward extremities %v, want none", got)
+	}
+	if id, err := s.EventIDForTxn(ctx, r.id, txn); err != nil || id != b.EventID {
+		t.Errorf("EventIDForTxn = %q, %v; want %s", id, err, b.EventID)
+	}
+	for _, ev := range []core.NewEvent{b, c} {
+		got, err := s.Event(ctx, ev.EventID)
+		if err != nil || got.RoomID != r.id {
+			t.Errorf("Event(%s) = %+v, %v", ev.EventID, got, err)
+		}
+	}
+
+	// A room the database does not know.
+	lost := r.msg("lost", 4, "c")
+	lost.RoomID, lost.Built = "!nowhere:"+testServer, true
+	lost.JSON = eventJSON(&lost, `{"body":"lost","msgtype":"m.text"}`)
+	_, err := s.PersistEvents(ctx, []core.NewEvent{lost}, core.PersistOptions{})
+	wantErrIs(t, "PersistEvents(Built, unknown room)", err, core.ErrNotFound)
+	if _, err := s.Event(ctx, lost.EventID); err == nil {
+		t.Error("an event of an unknown room was stored")
+	}
+
+	// Built again: refused, and the stored event is unchanged.
+	again := b
+	again.Txn = nil
+	if _, err := s.PersistEvents(ctx, []core.NewEvent{again}, core.PersistOptions{}); err == nil {
+		t.Error("a Built event stored already was accepted")
+	}
+	if got := r.forward("a", "b", "c"); !slices.Equal(got, []string{"c"}) {
+		t.Errorf("after the refused repeat: forward extremities %v, want [c]", got)
 	}
 }

@@ -119,6 +119,7 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 	}
 	ne := newEvent(v, ev, js, meta, p.now())
 	ne.Txn = txn
+	ne.Built = true // just built here: storage need not look for it
 	delta, next, err := p.placeEvent(ctx, v, t, len(prevRefs), ev, &ne)
 	if err != nil {
 		return nil, err
