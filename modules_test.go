@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -75,6 +76,30 @@ func openWithModules(t *testing.T, mods ...ModuleConfig) (*Homeserver, moduleCli
 	srv := httptest.NewServer(hs.Handler)
 	t.Cleanup(srv.Close)
 	return hs, moduleClient{t: t, base: srv.URL}
+}
+
+// serveHomeserver opens a homeserver on cfg, served over HTTP until the
+// test ends; the caller closes the homeserver.
+func serveHomeserver(t *testing.T, cfg Config) (*Homeserver, moduleClient) {
+	t.Helper()
+	hs, err := Open(context.Background(), cfg, OpenOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(hs.Handler)
+	t.Cleanup(srv.Close)
+	return hs, moduleClient{t: t, base: srv.URL}
+}
+
+// publicRoom makes a public room of owner's (an access token), which each
+// of joiners joins, and returns its ID.
+func (c moduleClient) publicRoom(owner string, joiners ...string) string {
+	c.t.Helper()
+	room := c.ok("POST", "/_matrix/client/v3/createRoom", owner, map[string]any{"preset": "public_chat"})["room_id"].(string)
+	for _, j := range joiners {
+		c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(room), j, map[string]any{})
+	}
+	return room
 }
 
 // moduleUser makes a local account and returns its access token.

@@ -2,8 +2,6 @@ package hearth
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -20,18 +18,11 @@ func TestPruneReadNotifications(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	hs, err := Open(ctx, cfg, OpenOptions{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	hs, c := serveHomeserver(t, cfg)
 	t.Cleanup(func() { hs.Close() })
-	srv := httptest.NewServer(hs.Handler)
-	t.Cleanup(srv.Close)
-	c := moduleClient{t: t, base: srv.URL}
 	alice := moduleUser(t, hs, "alice", false)
 	bob := moduleUser(t, hs, "bob", false)
-	room := c.ok("POST", "/_matrix/client/v3/createRoom", bob, map[string]any{"preset": "public_chat"})["room_id"].(string)
-	c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(room), alice, map[string]any{})
+	room := c.publicRoom(bob, alice)
 	var last string
 	for _, txn := range []string{"m1", "m2", "m3"} {
 		last = c.ok("PUT", sendPath(room, txn), bob, map[string]any{"msgtype": "m.text", "body": txn})["event_id"].(string)

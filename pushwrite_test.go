@@ -2,9 +2,6 @@ package hearth
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
-	"net/url"
 	"testing"
 )
 
@@ -18,25 +15,11 @@ func TestNotificationsInTheEventsWrite(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig()
 	cfg.DataDir = t.TempDir()
-	open := func() (*Homeserver, moduleClient) {
-		t.Helper()
-		hs, err := Open(ctx, cfg, OpenOptions{Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := httptest.NewServer(hs.Handler)
-		t.Cleanup(srv.Close)
-		return hs, moduleClient{t: t, base: srv.URL}
-	}
-	hs, c := open()
+	hs, c := serveHomeserver(t, cfg)
 	alice := moduleUser(t, hs, "alice", false)
 	bob := moduleUser(t, hs, "bob", false)
 	aliceID := "@alice:" + hs.ServerName
-	newRoom := func() string {
-		return c.ok("POST", "/_matrix/client/v3/createRoom", bob, map[string]any{"preset": "public_chat"})["room_id"].(string)
-	}
-	shared, alone := newRoom(), newRoom()
-	c.ok("POST", "/_matrix/client/v3/join/"+url.PathEscape(shared), alice, map[string]any{})
+	shared, alone := c.publicRoom(bob, alice), c.publicRoom(bob)
 	send := func(room, txn string) string {
 		t.Helper()
 		return c.ok("PUT", sendPath(room, txn), bob, map[string]any{"msgtype": "m.text", "body": txn})["event_id"].(string)
@@ -74,7 +57,7 @@ func TestNotificationsInTheEventsWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	hs, c = open()
+	hs, c = serveHomeserver(t, cfg)
 	defer hs.Close()
 	if n := notified(last); n != 1 {
 		t.Errorf("after reopening: alice has %d notifications of %s, want 1", n, last)
