@@ -27,27 +27,32 @@ function testModule(name) {
 	return fs.readFileSync(out).toString("base64");
 }
 
-describe("modules in the tab", { timeout: 600000 }, () => {
-	let web;
-	let browser;
-	let page;
-
+// tabPage opens, before a suite's tests, the page served by a native
+// homeserver in a fresh Chromium (onPage sees the page before it loads),
+// and closes both after them. The page is the returned object's page.
+function tabPage(name, onPage) {
+	const tab = {};
 	before(async () => {
-		web = await startNative({ serverName: "modules-host.test" });
-		browser = await launch();
-		page = watchPage(await browser.context.newPage(), "modules");
-		await page.goto(`${web.base}/?manual`);
-		await page.waitForFunction(() => window.Hearth !== undefined);
+		tab.web = await startNative({ serverName: "modules-host.test" });
+		tab.browser = await launch();
+		tab.page = watchPage(await tab.browser.context.newPage(), name);
+		onPage?.(tab.page);
+		await tab.page.goto(`${tab.web.base}/?manual`);
+		await tab.page.waitForFunction(() => window.Hearth !== undefined);
 	});
-
 	after(async () => {
-		await browser?.close();
-		await web?.stop();
+		await tab.browser?.close();
+		await tab.web?.stop();
 	});
+	return tab;
+}
+
+describe("modules in the tab", { timeout: 600000 }, () => {
+	const tab = tabPage("modules");
 
 	test("a send with the filtered word is refused through hs.fetch", async () => {
 		const wasm = fs.readFileSync(filterFile).toString("base64");
-		const r = await page.evaluate(async (wasm) => {
+		const r = await tab.page.evaluate(async (wasm) => {
 			const bytes = Uint8Array.from(atob(wasm), (c) => c.charCodeAt(0));
 			const hs = await window.Hearth.start({
 				serverName: "modules.test", owner: { name: "owner", password: "pw" }, storage: "memory",
@@ -100,28 +105,12 @@ describe("modules in the tab", { timeout: 600000 }, () => {
 // its name, each call after a failure served by a fresh instance; and a
 // module that reads a room's state and checks an extra login type.
 describe("failing and state-reading modules in the tab", { timeout: 600000 }, () => {
-	let web;
-	let browser;
-	let page;
 	const logs = [];
-
-	before(async () => {
-		web = await startNative({ serverName: "modules-host.test" });
-		browser = await launch();
-		page = watchPage(await browser.context.newPage(), "modules-fail");
-		page.on("console", (msg) => logs.push(msg.text()));
-		await page.goto(`${web.base}/?manual`);
-		await page.waitForFunction(() => window.Hearth !== undefined);
-	});
-
-	after(async () => {
-		await browser?.close();
-		await web?.stop();
-	});
+	const tab = tabPage("modules-fail", (page) => page.on("console", (msg) => logs.push(msg.text())));
 
 	test("loop, out of memory, state_event and check_auth", async () => {
 		const wasm = { loop: testModule("loop"), alloc: testModule("alloc"), statereader: testModule("statereader") };
-		const r = await page.evaluate(async (wasm) => {
+		const r = await tab.page.evaluate(async (wasm) => {
 			const bytes = (b) => Uint8Array.from(atob(b), (c) => c.charCodeAt(0));
 			const hs = await window.Hearth.start({
 				serverName: "modules.test", owner: { name: "owner", password: "pw" }, storage: "memory",
@@ -194,25 +183,10 @@ describe("failing and state-reading modules in the tab", { timeout: 600000 }, ()
 // The same sends without the module, for the cost of the module in
 // the tab (printed, not asserted).
 describe("sends in the tab without modules", { timeout: 600000 }, () => {
-	let web;
-	let browser;
-	let page;
-
-	before(async () => {
-		web = await startNative({ serverName: "modules-host.test" });
-		browser = await launch();
-		page = watchPage(await browser.context.newPage(), "no-modules");
-		await page.goto(`${web.base}/?manual`);
-		await page.waitForFunction(() => window.Hearth !== undefined);
-	});
-
-	after(async () => {
-		await browser?.close();
-		await web?.stop();
-	});
+	const tab = tabPage("no-modules");
 
 	test("baseline", async () => {
-		const r = await page.evaluate(async () => {
+		const r = await tab.page.evaluate(async () => {
 			const hs = await window.Hearth.start({ serverName: "modules.test", owner: { name: "owner", password: "pw" }, storage: "memory" });
 			const status = await hs.status();
 			const json = { "Content-Type": "application/json" };
@@ -238,25 +212,10 @@ describe("sends in the tab without modules", { timeout: 600000 }, () => {
 
 // Bad modules refuse the tab's start, one line each, as natively.
 describe("bad modules in the tab", { timeout: 600000 }, () => {
-	let web;
-	let browser;
-	let page;
-
-	before(async () => {
-		web = await startNative({ serverName: "modules-host.test" });
-		browser = await launch();
-		page = watchPage(await browser.context.newPage(), "modules-bad");
-		await page.goto(`${web.base}/?manual`);
-		await page.waitForFunction(() => window.Hearth !== undefined);
-	});
-
-	after(async () => {
-		await browser?.close();
-		await web?.stop();
-	});
+	const tab = tabPage("modules-bad");
 
 	test("an import the host does not offer, no ABI exports, not WebAssembly", async () => {
-		const err = await page.evaluate(async () => {
+		const err = await tab.page.evaluate(async () => {
 			const header = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00];
 			const ascii = (s) => [...s].map((c) => c.charCodeAt(0));
 			// (type (func)) (import "env" "foo" (func (type 0)))
