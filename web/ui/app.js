@@ -16,7 +16,10 @@
 // homeserver in the tab, as does ?mode=tab; ?manual leaves the homeserver
 // stopped (window.Hearth is there to start it by hand).
 import { Hearth } from "/hearth.js";
-import * as sdk from "matrix-js-sdk";
+// matrix-js-sdk is loaded when the chat view first needs it: a page that
+// only runs the homeserver (or ?manual) does not evaluate it.
+let sdk = null;
+const loadSDK = async () => (sdk ??= await import("matrix-js-sdk"));
 
 const $ = (id) => document.getElementById(id);
 const storageKey = "hearth.storage";
@@ -298,6 +301,7 @@ function loadSession() {
 }
 
 async function login(user, password) {
+	await loadSDK();
 	const tmp = sdk.createClient({ baseUrl: location.origin, fetchFn: clientFetch });
 	const res = await tmp.loginRequest({
 		type: "m.login.password",
@@ -313,6 +317,7 @@ async function login(user, password) {
 }
 
 async function startChat(session) {
+	await loadSDK();
 	client = sdk.createClient({
 		baseUrl: location.origin,
 		fetchFn: clientFetch,
