@@ -9,6 +9,7 @@
 package typing
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -36,8 +37,18 @@ type Tracker struct {
 	// active are the rooms of rooms with someone typing: what expiry and
 	// the timer look through, however many rooms were ever typed in.
 	active map[string]*room
-	timer  *time.Timer
-	next   time.Time // when timer fires (zero when stopped)
+	// log lists the rooms' changes in position order: a room's latest
+	// change is in it (older ones may be), so Changes reads only the
+	// changes in its range, however many rooms were ever typed in.
+	log   []change
+	timer *time.Timer
+	next  time.Time // when timer fires (zero when stopped)
+}
+
+// change is a room's change of typing users at a position.
+type change struct {
+	pos    int64
+	roomID string
 }
 
 // room is one room's typing users with their expiry, and the position of
@@ -110,8 +121,7 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 			t.rooms[roomID] = r
 		}
 		if _, was := r.users[userID]; !was {
-			t.pos++
-			r.changed = t.pos
+			t.changedLocked(roomID, r)
 			changed = true
 		}
 		r.users[userID] = now.Add(timeout)
@@ -119,8 +129,7 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 	case r != nil:
 		if _, was := r.users[userID]; was {
 			delete(r.users, userID)
-			t.pos++
-			r.changed = t.pos
+			t.changedLocked(roomID, r)
 			changed = true
 		}
 		if len(r.users) == 0 {
@@ -151,13 +160,29 @@ func (t *Tracker) expireLocked(now time.Time) []expiry {
 			delete(t.active, id)
 		}
 		if len(r.users) != before {
-			t.pos++
-			r.changed = t.pos
+			t.changedLocked(id, r)
 			exps = append(exps, expiry{roomID: id, users: t.usersLocked(id)})
 		}
 	}
 	slices.SortFunc(exps, func(a, b expiry) int { return strings.Compare(a.roomID, b.roomID) })
 	return exps
+}
+
+// changedLocked gives r (roomID's) a new position. The log keeps the
+// rooms' latest changes: once it holds more than twice as many entries as
+// there are rooms, the older ones go.
+func (t *Tracker) changedLocked(roomID string, r *room) {
+	t.pos++
+	r.changed = t.pos
+	t.log = append(t.log, change{pos: t.pos, roomID: roomID})
+	if len(t.log) > 2*len(t.rooms)+64 {
+		log := make([]change, 0, len(t.rooms))
+		for id, r := range t.rooms {
+			log = append(log, change{pos: r.changed, roomID: id})
+		}
+		slices.SortFunc(log, func(a, b change) int { return cmp.Compare(a.pos, b.pos) })
+		t.log = log
+	}
 }
 
 // scheduleLocked sets the timer to the earliest expiry.
@@ -238,20 +263,25 @@ func (t *Tracker) usersLocked(roomID string) []string {
 
 // Changes returns, for each room where in is true whose list of typing
 // users changed at a position in (since, to], the users typing in it now
-// (possibly none: everyone stopped). It looks through the rooms ever
-// typed in, asking in only about those that changed, so a user in
-// thousands of rooms costs no more than one in a few.
+// (possibly none: everyone stopped). It reads the log of changes from
+// since, asking in only about the rooms that changed: what it costs grows
+// with the changes in the range, not with the rooms ever typed in.
 func (t *Tracker) Changes(in func(roomID string) bool, since, to int64) map[string][]string {
 	t.mu.Lock()
 	exps := t.expireLocked(t.now())
 	defer t.report(exps)
 	defer t.mu.Unlock()
 	out := map[string][]string{}
-	for id, r := range t.rooms {
-		if r.changed <= since || r.changed > to || !in(id) {
-			continue
+	i, _ := slices.BinarySearchFunc(t.log, since+1, func(c change, pos int64) int { return cmp.Compare(c.pos, pos) })
+	for _, c := range t.log[i:] {
+		if c.pos > to {
+			break
 		}
-		out[id] = t.usersLocked(id)
+		// Only a room's latest change counts (an older one of the range
+		// is passed over: the latest is later in it, or after to).
+		if r := t.rooms[c.roomID]; r.changed == c.pos && in(c.roomID) {
+			out[c.roomID] = t.usersLocked(c.roomID)
+		}
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package typing
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -182,4 +183,69 @@ func TestTypingActiveRooms(t *testing.T) {
 // inRooms is Changes' test of membership in ids.
 func inRooms(ids ...string) func(string) bool {
 	return func(id string) bool { return slices.Contains(ids, id) }
+}
+
+// Changes, which reads the log of changes from since, gives what a look
+// at every room would: over random typing, stops and expiries in 300
+// rooms (the log compacted many times), for ranges (since, to] between
+// positions taken along the way.
+func TestChangesFollowsLog(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	tr := New(c.now, nil)
+	rng := rand.New(rand.NewPCG(3, 4))
+	all := func(string) bool { return true }
+	var positions []int64
+	for step := range 3000 {
+		room := fmt.Sprintf("!r%d:x", rng.IntN(300))
+		user := fmt.Sprintf("@u%d:x", rng.IntN(3))
+		if err := tr.SetTyping(ctx, room, user, rng.IntN(3) > 0, time.Duration(rng.IntN(4000))*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		c.t = c.t.Add(time.Duration(rng.IntN(200)) * time.Millisecond)
+		if step%100 != 0 {
+			continue
+		}
+		positions = append(positions, tr.Position())
+		for k, since := range positions {
+			to := positions[k+(len(positions)-k)/2]
+			got := tr.Changes(all, since, to)
+			tr.mu.Lock()
+			want := map[string][]string{}
+			for id, r := range tr.rooms {
+				if r.changed > since && r.changed <= to {
+					want[id] = tr.usersLocked(id)
+				}
+			}
+			if n := len(tr.log); n > 2*len(tr.rooms)+64 {
+				t.Errorf("step %d: log of %d changes for %d rooms", step, n, len(tr.rooms))
+			}
+			tr.mu.Unlock()
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Fatalf("step %d: Changes(%d, %d) differs from every room's (-rooms +log):\n%s", step, since, to, diff)
+			}
+		}
+	}
+}
+
+// BenchmarkChangesManyRooms: typing was seen in 10,000 rooms (no one
+// types there now); a sync asks
+// what changed since one more change.
+func BenchmarkChangesManyRooms(b *testing.B) {
+	ctx := context.Background()
+	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	tr := New(c.now, nil)
+	for i := range 10000 {
+		_ = tr.SetTyping(ctx, fmt.Sprintf("!r%d:x", i), "@u:x", true, time.Minute)
+		_ = tr.SetTyping(ctx, fmt.Sprintf("!r%d:x", i), "@u:x", false, 0)
+	}
+	all := func(string) bool { return true }
+	for b.Loop() {
+		since := tr.Position()
+		_ = tr.SetTyping(ctx, "!r1:x", "@v:x", true, time.Minute)
+		_ = tr.SetTyping(ctx, "!r1:x", "@v:x", false, 0)
+		if len(tr.Changes(all, since, tr.Position())) != 1 {
+			b.Fatal("one room changed")
+		}
+	}
 }
