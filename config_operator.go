@@ -32,6 +32,10 @@ type MetricsConfig struct {
 	// Listen is the address GET /metrics is served on, apart from the
 	// client and federation listeners; empty: no metrics.
 	Listen string `yaml:"listen"`
+	// Profiles is "on" to serve Go's runtime profiles (net/http/pprof:
+	// heap, allocations, CPU, goroutines) under /debug/pprof/ on the
+	// same listener, "off" otherwise.
+	Profiles string `yaml:"profiles"`
 }
 
 func (c *Config) operatorKeys() []ConfigKey {
@@ -41,11 +45,15 @@ func (c *Config) operatorKeys() []ConfigKey {
 		{"turn_shared_secret", &c.TURNSharedSecret, "secret shared with the TURN servers, for time-limited credentials"},
 		{"turn_user_lifetime", &c.TURNUserLifetime, "how long TURN credentials stay valid (e.g. 1h)"},
 		{"metrics.listen", &c.Metrics.Listen, "address of the Prometheus metrics listener (plain HTTP, keep it private); empty: off"},
+		{"metrics.profiles", &c.Metrics.Profiles, "on: the metrics listener also serves Go's runtime profiles at /debug/pprof/; off"},
 	}
 }
 
 // validateOperator checks the operator's keys.
 func (c *Config) validateOperator() error {
+	if p := c.Metrics.Profiles; p != "on" && p != "off" {
+		return fmt.Errorf("config: metrics.profiles is %q; it must be one of on, off", p)
+	}
 	if _, err := c.TURN(); err != nil {
 		return err
 	}

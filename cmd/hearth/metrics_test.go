@@ -21,7 +21,7 @@ func TestServeMetrics(t *testing.T) {
 	})
 	limits := hearth.HTTPLimits{ReadTimeout: time.Minute, MinBodyRate: 1024, WriteTimeout: time.Minute, IdleTimeout: time.Minute}
 	errc := make(chan error, 1)
-	srv, err := serveMetrics("127.0.0.1:0", reg, limits, slog.New(slog.DiscardHandler), errc)
+	srv, err := serveMetrics("127.0.0.1:0", reg, false, limits, slog.New(slog.DiscardHandler), errc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,5 +49,34 @@ func TestServeMetrics(t *testing.T) {
 	}
 	if code, _ := get("POST", "/metrics"); code != 405 {
 		t.Errorf("POST /metrics = %d, want 405", code)
+	}
+	if code, _ := get("GET", "/debug/pprof/heap"); code != 404 {
+		t.Errorf("GET /debug/pprof/heap without metrics.profiles = %d, want 404", code)
+	}
+}
+
+// With metrics.profiles on, the metrics listener serves Go's profiles too.
+func TestServeMetricsProfiles(t *testing.T) {
+	limits := hearth.HTTPLimits{ReadTimeout: time.Minute, MinBodyRate: 1024, WriteTimeout: time.Minute, IdleTimeout: time.Minute}
+	srv, err := serveMetrics("127.0.0.1:0", metrics.New(nil), true, limits, slog.New(slog.DiscardHandler), make(chan error, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	for path, check := range map[string]func([]byte) bool{
+		// A profile is gzipped protobuf.
+		"/debug/pprof/heap":   func(b []byte) bool { return len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b },
+		"/debug/pprof/allocs": func(b []byte) bool { return len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b },
+		"/debug/pprof/":       func(b []byte) bool { return strings.Contains(string(b), "goroutine") },
+	} {
+		resp, err := http.Get("http://" + srv.Addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !check(b) {
+			t.Errorf("GET %s = %d, %d bytes: not a profile", path, resp.StatusCode, len(b))
+		}
 	}
 }

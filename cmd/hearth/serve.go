@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -72,7 +73,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		servers = append(servers, fsrv)
 	}
 	if hs.Metrics != nil {
-		msrv, err := serveMetrics(cfg.Metrics.Listen, hs.Metrics, limits, log, errc)
+		msrv, err := serveMetrics(cfg.Metrics.Listen, hs.Metrics, cfg.Metrics.Profiles == "on", limits, log, errc)
 		if err != nil {
 			for _, s := range servers {
 				s.Close()
@@ -131,13 +132,22 @@ func serveFederation(cfg hearth.Config, hs *hearth.Homeserver, limits hearth.HTT
 // serveMetrics starts the metrics listener (metrics.listen): plain HTTP,
 // GET /metrics only, with the client listener's timeouts; Serve's end
 // goes to errc.
-func serveMetrics(addr string, h http.Handler, limits hearth.HTTPLimits, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+func serveMetrics(addr string, h http.Handler, profiles bool, limits hearth.HTTPLimits, log *slog.Logger, errc chan<- error) (*http.Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics.listen: %w", err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", h)
+	if profiles {
+		// Named here, not through net/http/pprof's handlers on
+		// http.DefaultServeMux, which nothing serves.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	srv := newHTTPServer(mux, limits, log)
 	srv.Addr = ln.Addr().String()
 	log.Info("metrics listening", "listen", srv.Addr)
