@@ -391,6 +391,13 @@ async function main() {
 			await warmStart("reload after sends, code cache settled");
 			const again = await sendLoop(page, null, tab.token, tab.roomId, 20);
 			line(`first 20 sends after that reload: ${again.perSecond.toFixed(0)}/s, p50 ${again.p50.toFixed(2)} ms, max ${again.max.toFixed(0)} ms (load ${loadavg()})`);
+			// The code cache now holds the send path as well, and a start
+			// loads all of it.
+			await settleCodeCache(browser.profile);
+			await warmStart("reload with that code cache");
+			await settleCodeCache(browser.profile);
+			st = await page.evaluate(() => window.hs.status());
+			line(`tab memory idle after it (code cache ${mib(codeCacheBytes(browser.profile))}): tab's renderer PSS ${mib(rendererPSS(browser.profile))} (${rendererText(browser.profile)}), wasm memory ${mib(st.wasmMemoryBytes)}`);
 		}
 		await native.stop();
 		fs.rmSync(dir, { recursive: true, force: true });
