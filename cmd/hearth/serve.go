@@ -39,7 +39,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	gc.log(log)
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data folder: %w", err)
 	}
@@ -48,6 +47,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer hs.Close()
+	gc.log(log) // after the open: a refused start prints only why
 
 	limits, err := cfg.HTTP.Limits()
 	if err != nil {
