@@ -101,10 +101,7 @@ func TestMigrateAppServiceEphemeral(t *testing.T) {
 	ctx := context.Background()
 	const delta = "main/delta/2/97appservice_ephemeral.sql"
 	o := testOptions(t)
-	old, err := openWith(ctx, o, schemaWithout(t, delta))
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := openBefore(t, o, delta)
 	if err := old.Write(ctx, func(q Queryer) error {
 		_, err := q.ExecContext(ctx, "INSERT INTO appservice_stream_position (service, stream_ordering, txn_id) VALUES ('irc', 42, 5)")
 		return err

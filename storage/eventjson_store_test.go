@@ -90,10 +90,7 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	ctx := context.Background()
 	deltas := []string{"main/delta/2/75event_json_stripped.sql", "main/delta/2/76event_json_strip_update.sql"}
 	o := testOptions(t)
-	old, err := openWith(ctx, o, schemaWithout(t, deltas...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	old := openBefore(t, o, deltas...)
 	oldStore := NewEventStore(old)
 	r := newTestRoom(t, oldStore, "r")
 	a := r.msg("a", 1)
@@ -104,7 +101,7 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	spaced.JSON = append([]byte(" "), spaced.JSON...) // not compact: stays whole
 	olds := []core.NewEvent{a, topic, reply, spaced}
 	// The rows as the code before the deltas wrote them.
-	err = old.Write(ctx, func(q Queryer) error {
+	err := old.Write(ctx, func(q Queryer) error {
 		for _, ev := range olds {
 			var nid int64
 			err := q.QueryRowContext(ctx, `

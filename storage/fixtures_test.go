@@ -25,6 +25,24 @@ func mustOpenMigrated(t *testing.T, o Options, deltas ...string) *DB {
 	return db
 }
 
+// openBefore opens a new database in o's folder with today's schema less
+// deltas, as a database written before them, and checks that none of them
+// is recorded as applied.
+func openBefore(t *testing.T, o Options, deltas ...string) *DB {
+	t.Helper()
+	db, err := openWith(context.Background(), o, schemaWithout(t, deltas...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	applied := appliedDeltas(t, db)
+	for _, d := range deltas {
+		if slices.Contains(applied, "2:"+d) {
+			t.Fatalf("the old schema already has delta %s", d)
+		}
+	}
+	return db
+}
+
 // eventJSONColumn reads column of event_json for every stored event, by
 // event ID.
 func eventJSONColumn[T any](t *testing.T, db *DB, column string) map[string]T {
