@@ -197,9 +197,14 @@ func (s *KeyStore) OneTimeKeyCounts(ctx context.Context, userID, deviceID string
 	return oneTimeKeyCounts(ctx, s.db.Cached(), userID, deviceID)
 }
 
+// oneTimeKeyCounts reads the device's kept counts (delta 2/33: triggers on
+// e2e_one_time_keys keep them in the writing transaction), one row per
+// algorithm it ever held, rather than counting every unclaimed key.
+// Algorithms whose keys are all claimed are left out, as a count of the
+// keys would leave them out.
 func oneTimeKeyCounts(ctx context.Context, q Queryer, userID, deviceID string) (map[string]int, error) {
-	rows, err := q.QueryContext(ctx, `SELECT algorithm, COUNT(*) FROM e2e_one_time_keys
-		WHERE user_id = ? AND device_id = ? GROUP BY algorithm`, userID, deviceID)
+	rows, err := q.QueryContext(ctx, `SELECT algorithm, key_count FROM e2e_one_time_key_counts
+		WHERE user_id = ? AND device_id = ? AND key_count > 0`, userID, deviceID)
 	if err != nil {
 		return nil, fmt.Errorf("storage: one-time key counts: %w", err)
 	}

@@ -62,3 +62,56 @@ func BenchmarkQueryDeviceKeys(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUploadKeysHeld measures /keys/upload of five one-time keys (as
+// the soak's clients do) for a device that already holds 10,000 unclaimed
+// ones; the answer carries the device's counts.
+func BenchmarkUploadKeysHeld(b *testing.B) {
+	ctx := context.Background()
+	ks, held := keysHeld(b, 10_000)
+	n := held
+	for b.Loop() {
+		keys := make(map[string]json.RawMessage, 5)
+		for range 5 {
+			keys[fmt.Sprintf("signed_curve25519:K%d", n)] = otk(fmt.Sprint(n))
+			n++
+		}
+		counts, err := ks.UploadKeys(ctx, "@a:x", "D", core.KeyUpload{OneTimeKeys: keys})
+		if err != nil || counts["signed_curve25519"] != n {
+			b.Fatalf("UploadKeys = %v, %v; want %d keys", counts, err, n)
+		}
+	}
+}
+
+// BenchmarkOneTimeKeyCountsHeld measures the counts /sync reads for a
+// device that holds 10,000 unclaimed one-time keys.
+func BenchmarkOneTimeKeyCountsHeld(b *testing.B) {
+	ctx := context.Background()
+	ks, held := keysHeld(b, 10_000)
+	for b.Loop() {
+		counts, err := ks.OneTimeKeyCounts(ctx, "@a:x", "D")
+		if err != nil || counts["signed_curve25519"] != held {
+			b.Fatalf("OneTimeKeyCounts = %v, %v; want %d keys", counts, err, held)
+		}
+	}
+}
+
+// keysHeld returns the key store of a new database whose device @a:x D
+// holds n unclaimed signed_curve25519 keys, and n.
+func keysHeld(b *testing.B, n int) (*KeyStore, int) {
+	b.Helper()
+	ctx := context.Background()
+	db := mustOpen(b)
+	ks := NewKeyStore(db)
+	mustDevice(b, db, "@a:x", "D", "")
+	for i := 0; i < n; i += 500 {
+		keys := make(map[string]json.RawMessage, 500)
+		for j := i; j < min(i+500, n); j++ {
+			keys[fmt.Sprintf("signed_curve25519:K%d", j)] = otk(fmt.Sprint(j))
+		}
+		if _, err := ks.UploadKeys(ctx, "@a:x", "D", core.KeyUpload{OneTimeKeys: keys}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ks, n
+}

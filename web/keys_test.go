@@ -231,6 +231,7 @@ func TestKeysUploadQueryClaim(t *testing.T) {
 	default:
 		t.Errorf("an upload did not wake /sync")
 	}
+	e.checkSyncKeyCounts(t, alice, map[string]int{"signed_curve25519": 2}, []string{"signed_curve25519"})
 	// An empty upload reports the counts (signed_curve25519 always).
 	var empty struct {
 		Counts map[string]int `json:"one_time_key_counts"`
@@ -303,7 +304,7 @@ func TestKeysUploadQueryClaim(t *testing.T) {
 	if diff := cmp.Diff(want, seen); diff != "" {
 		t.Errorf("claimed keys (-want +got):\n%s", diff)
 	}
-	// What /sync will show Alice's device.
+	// What /sync shows Alice's device.
 	counts, err := e.keys.OneTimeKeyCounts(context.Background(), alice.id, "ADEV")
 	if err != nil || len(counts) != 0 {
 		t.Errorf("OneTimeKeyCounts after claims = %v, %v; want none", counts, err)
@@ -311,11 +312,35 @@ func TestKeysUploadQueryClaim(t *testing.T) {
 	if types, _ := e.keys.UnusedFallbackKeyTypes(context.Background(), alice.id, "ADEV"); len(types) != 0 {
 		t.Errorf("UnusedFallbackKeyTypes after the fallback key was claimed = %v", types)
 	}
+	e.checkSyncKeyCounts(t, alice, map[string]int{"signed_curve25519": 0}, []string{})
+	// A new fallback key is unused again; one more one-time key is counted.
+	e.mustCall(t, alice, "POST", "/keys/upload", map[string]any{
+		"one_time_keys": map[string]any{"signed_curve25519:AAAAHz": map[string]any{"key": "otk3", "signatures": map[string]any{alice.id: map[string]string{"ed25519:ADEV": "s"}}}},
+		"fallback_keys": map[string]any{"signed_curve25519:AAAAGk": map[string]any{"key": "fb2", "fallback": true, "signatures": map[string]any{alice.id: map[string]string{"ed25519:ADEV": "s"}}}},
+	}, 200, nil)
+	e.checkSyncKeyCounts(t, alice, map[string]int{"signed_curve25519": 1}, []string{"signed_curve25519"})
 
 	for _, c := range []struct{ path, body string }{{"/keys/query", `{"device_keys":[]}`}, {"/keys/claim", `{"one_time_keys":{"@a:b":"x"}}`}} {
 		if code, b := e.call(t, bob, "POST", c.path, c.body); code != 400 || errcodeOf(b) != "M_BAD_JSON" {
 			t.Errorf("POST %s with a bad body = %d %s, want 400 M_BAD_JSON", c.path, code, b)
 		}
+	}
+}
+
+// checkSyncKeyCounts checks the one-time key counts and unused fallback
+// key types an initial /sync of u's device shows.
+func (e *e2eeServer) checkSyncKeyCounts(t *testing.T, u *e2eeUser, counts map[string]int, fallbacks []string) {
+	t.Helper()
+	var s struct {
+		Counts    map[string]int `json:"device_one_time_keys_count"`
+		Fallbacks []string       `json:"device_unused_fallback_key_types"`
+	}
+	e.mustCall(t, u, "GET", "/sync?timeout=0", nil, 200, &s)
+	if diff := cmp.Diff(counts, s.Counts); diff != "" {
+		t.Errorf("/sync device_one_time_keys_count (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(fallbacks, s.Fallbacks); diff != "" {
+		t.Errorf("/sync device_unused_fallback_key_types (-want +got):\n%s", diff)
 	}
 }
 
