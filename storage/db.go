@@ -118,6 +118,9 @@ type DB struct {
 	// mode (readsingle.go).
 	singleReads singleReadStmts
 
+	// search schedules the full-text index's batches (searchindex.go).
+	search searchIndex
+
 	// members keeps local users' room lists, which the writer keeps up
 	// to date (membershipcache.go).
 	members membershipCache
@@ -326,6 +329,7 @@ func (db *DB) start() {
 	db.writes = make(chan *writeReq, 1024)
 	db.wg.Add(1)
 	go db.writeLoop()
+	db.startSearchIndex()
 }
 
 func openSQL(dsn string, init func(*sqlite3.Conn) error) (*sql.DB, error) {

@@ -88,7 +88,10 @@ func TestEventJSONStoredStripped(t *testing.T) {
 // the indexes.
 func TestMigrateEventJSONStripped(t *testing.T) {
 	ctx := context.Background()
-	deltas := []string{"main/delta/2/75event_json_stripped.sql", "main/delta/2/76event_json_strip_update.sql"}
+	// Before 2/70 too, whose trigger indexed the text as the rows were
+	// stored.
+	deltas := []string{"main/delta/2/70event_search_batched.sql",
+		"main/delta/2/75event_json_stripped.sql", "main/delta/2/76event_json_strip_update.sql"}
 	o := testOptions(t)
 	old := openBefore(t, o, deltas...)
 	oldStore := NewEventStore(old)
@@ -140,6 +143,9 @@ func TestMigrateEventJSONStripped(t *testing.T) {
 	}
 	count := func(query string, args ...any) int {
 		t.Helper()
+		if err := db.waitSearchIndex(ctx); err != nil {
+			t.Fatal(err)
+		}
 		var n int
 		if err := db.Reader().QueryRowContext(ctx, query, args...).Scan(&n); err != nil {
 			t.Fatal(err)

@@ -216,15 +216,22 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 	if err != nil {
 		return 0, err
 	}
+	noteEventsStored(p.q)
 	rejected := nullString(ev.Rejected)
 	nid := old.nid
 	if exists {
-		// De-outlier: it joins the timeline now, at a new stream position.
+		// De-outlier: it joins the timeline now, at a new stream position,
+		// where the full-text index takes it again (searchindex.go).
 		_, err = p.q.ExecContext(p.ctx,
 			"UPDATE events SET outlier = 0, stream_ordering = ?, soft_failed = ?, rejection_reason = ? WHERE event_nid = ?",
 			so, ev.SoftFailed, rejected, nid)
 		if err != nil {
 			return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
+		}
+		if searchIndexed(ev.Type) {
+			if _, err := p.q.ExecContext(p.ctx, "DELETE FROM event_search WHERE rowid = ?", nid); err != nil {
+				return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
+			}
 		}
 	} else {
 		if nid, room, err = p.insert(ev, room, so, rejected); err != nil {

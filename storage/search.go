@@ -13,8 +13,9 @@ import (
 	"hearth.dev/hearth/core/clientsync"
 )
 
-// The full-text index (event_search) is an FTS5 table, filled by the
-// triggers of the main schema. FTS5 is an extension in this SQLite build
+// The full-text index (event_search) is an FTS5 table, filled in batches
+// after the events' commits (searchindex.go); a search waits for the
+// batch of events committed before it. FTS5 is an extension in this SQLite build
 // (the same translated module natively and in the browser), so every
 // connection the package opens registers it, with the rank function of
 // searches (searchrank.go).
@@ -214,6 +215,9 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 	if err != nil {
 		return 0, err
 	}
+	if err := s.db.waitSearchIndex(ctx); err != nil {
+		return 0, err
+	}
 	var n int
 	err = s.read(ctx, []string{sqlPrefixTerms, queries.count}, func(r reader) error {
 		match, err := matchExpression(r, q.Words, q.Keys)
@@ -241,6 +245,9 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 	}
 	queries, scope, err := searchScopeArg(q)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.db.waitSearchIndex(ctx); err != nil {
 		return nil, err
 	}
 	var hits []clientsync.SearchHit

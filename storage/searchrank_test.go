@@ -29,6 +29,9 @@ func TestSearchRankIsBM25ForOneWord(t *testing.T) {
 		prev = []string{name}
 	}
 	r.persist(core.PersistOptions{}, evs...)
+	if err := s.db.waitSearchIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, match := range []string{`{body} : ("lantern")`, `{body name topic} : (("meadow" OR "meadows"))`} {
 		var ratios []float64
 		err := s.read(ctx, nil, func(rd reader) error {

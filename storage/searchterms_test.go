@@ -29,6 +29,9 @@ func TestSearchWordTerms(t *testing.T) {
 		withContent(r.msg("m3", 3, "m2"), "", `{"msgtype":"m.text","body":"`+strings.Join(many, " ")+` Ünïcode"}`),
 		withContent(r.msg("m4", 4, "m3"), "", `{"msgtype":"m.text","body":"market zz3"}`),
 	)
+	if err := s.db.waitSearchIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		word, term string
 		found      []string

@@ -125,16 +125,16 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return err
 	}
 	ok := 0
-	advanced := false
+	advanced, events := false, false
 	var members memberChanges
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		var adv bool
+		var adv, evs bool
 		var mem memberChanges
-		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, members: &mem}
+		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem}
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
 		} else {
@@ -143,6 +143,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if results[i] == nil {
 			ok++
 			advanced = advanced || adv
+			events = events || evs
 			members.list = append(members.list, mem.list...)
 			members.unknown = members.unknown || mem.unknown
 		}
@@ -158,6 +159,11 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		// anyone is told of the commit: a /sync woken below must not find
 		// a user's old list of rooms.
 		db.members.apply(&members)
+		if events {
+			// Counted before the writers return, so a search that
+			// starts after a send waits for its indexing.
+			db.searchCommitted()
+		}
 	} else if members.unknown || len(members.list) > 0 {
 		db.members.invalidate()
 	}
@@ -239,6 +245,9 @@ type writerQueryer struct {
 	// advanced is set when the write takes an id of a stream
 	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
 	advanced *bool
+	// events is set when the write stores events (noteEventsStored), so
+	// the writer counts the commit for the full-text index.
+	events *bool
 	// members collects the write's changes of local users' memberships
 	// (noteMemberChange, markMembersChanged), which the writer applies to
 	// the cached room lists as it commits.
