@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -124,7 +125,7 @@ func TestSearchIndexAfterCrash(t *testing.T) {
 		crashAfterSends(t, path)
 		return
 	}
-	if testVFS != "" {
+	if testVFS != "" || runtime.GOOS == "js" {
 		t.Skip("needs a child process")
 	}
 	o := testOptions(t)
