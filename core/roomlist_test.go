@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 )
@@ -77,4 +78,39 @@ func TestRoomListChanges(t *testing.T) {
 	if empty.Len() != 0 || empty.Has("!r") || len(slices.Collect(empty.All())) != 0 || empty.With(want[0]).Len() != 1 {
 		t.Error("a nil list is not an empty list")
 	}
+}
+
+// BenchmarkRoomListChange: a user in 15,000 rooms joins one room more and
+// leaves it again, as a createRoom and a leave change the cached list; the
+// bytes per op are the garbage a membership change makes. "held" reports
+// the bytes a list of 15,000 rooms keeps on the heap.
+func BenchmarkRoomListChange(b *testing.B) {
+	const rooms = 15000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	ms := make([]RoomMembership, rooms)
+	for i := range ms {
+		ms[i] = RoomMembership{RoomID: fmt.Sprintf("!%018d:example.org", 2*i), UserID: "@owner:example.org",
+			Membership: string([]byte(MembershipJoin)), EventID: fmt.Sprintf("$%043d", i), StreamOrdering: int64(i)}
+	}
+	l := NewRoomList(ms)
+	ms = nil
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	held := (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / rooms
+	joins := make([]RoomMembership, 1000)
+	for i := range joins {
+		joins[i] = RoomMembership{RoomID: fmt.Sprintf("!%018d:example.org", 30*i+1), UserID: "@owner:example.org", Membership: MembershipJoin, EventID: "$e"}
+	}
+	i := 0
+	for b.Loop() {
+		m := joins[i%len(joins)]
+		l = l.With(m).Without(m.RoomID)
+		i++
+	}
+	if l.Len() != rooms {
+		b.Fatalf("%d rooms, want %d", l.Len(), rooms)
+	}
+	b.ReportMetric(held, "held-B/room")
 }
