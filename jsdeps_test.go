@@ -14,8 +14,10 @@ import (
 // (GOOS=js ./wasm), whose size every visitor downloads: URL previews and
 // their HTML parser (a tab cannot fetch other sites), the embedded shell's
 // brotli decoder, the relay's NATS cluster, wazero (the tab runs modules
-// on the browser's own WebAssembly engine, modules/browser_js.go) and the
-// YAML parser (the tab reads no configuration files: config_default.go).
+// on the browser's own WebAssembly engine, modules/browser_js.go), the
+// YAML parser (the tab reads no configuration files: config_default.go)
+// and Go's image decoders and encoders (the tab's thumbnails are made by
+// the browser, core/thumbnail/render_js.go and wasm/thumbnail_js.go).
 // Some packages are imported by net/http and cannot leave the import list;
 // for them the linked code is checked (browserLinked): net/http's
 // Transport and Client, with crypto/tls's handshakes and crypto/x509's
@@ -41,6 +43,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"github.com/nats-io",
 		"github.com/tetratelabs/wazero",
 		"gopkg.in/yaml.v3",
+		"image/png", "image/jpeg", "image/gif", "image/draw", "golang.org/x/image",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

@@ -1,12 +1,16 @@
 // Package thumbnail makes the content repository's thumbnails: it sniffs
-// PNG, JPEG, GIF and WebP images (size, animation), plans a thumbnail by the
-// client-server API's "crop" and "scale" methods without ever upscaling, and
-// renders it as PNG or JPEG with golang.org/x/image/draw. Pure Go, no I/O
-// beyond the readers it is given.
+// PNG, JPEG, GIF and WebP images (size, animation) with header readers of
+// its own, plans a thumbnail by the client-server API's "crop" and "scale"
+// methods without ever upscaling, and renders it as PNG or JPEG: natively
+// with Go's decoders and golang.org/x/image/draw, in a browser tab with the
+// browser's own image code (BrowserRender, set by the tab's host), so the
+// decoders stay out of the tab's download. No I/O beyond the readers it is
+// given.
 //
-// Importing the package registers the PNG, JPEG, GIF and WebP decoders with
-// package image (through the init functions of image/png, image/jpeg,
-// image/gif and golang.org/x/image/webp).
+// Natively, importing the package registers the PNG, JPEG, GIF and WebP
+// decoders with package image (through the init functions of image/png,
+// image/jpeg, image/gif and golang.org/x/image/webp); under GOOS=js it
+// registers nothing.
 package thumbnail
 
 import (
@@ -14,10 +18,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"image/jpeg"
 	"io"
-
-	"golang.org/x/image/webp"
 )
 
 // Errors of Probe and Generate.
@@ -65,8 +66,10 @@ var (
 )
 
 // Probe reads the start of r (for GIF and PNG, the block structure up to
-// the image data or the second frame) and says what image it holds. It
-// returns ErrUnsupported for anything else.
+// the image data or the second frame; for JPEG, the segments up to the
+// frame header or the first scan; for WebP, the chunks up to the one that
+// gives the size) and says what image it holds. It returns ErrUnsupported
+// for anything else.
 func Probe(r io.Reader) (Info, error) {
 	br := bufio.NewReaderSize(r, 4096)
 	head, _ := br.Peek(32)
@@ -78,17 +81,13 @@ func Probe(r io.Reader) (Info, error) {
 	case bytes.HasPrefix(head, pngMagic):
 		info, err = probePNG(br)
 	case bytes.HasPrefix(head, jpegMagic):
-		info.Format = JPEG
-		cfg, e := jpeg.DecodeConfig(br)
-		info.Width, info.Height, err = cfg.Width, cfg.Height, e
+		info, err = probeJPEG(br)
 	case bytes.HasPrefix(head, []byte("GIF87a")) || bytes.HasPrefix(head, []byte("GIF89a")):
 		info, err = probeGIF(br)
 	case len(head) >= 16 && string(head[:4]) == "RIFF" && string(head[8:12]) == "WEBP":
-		info.Format = WebP
+		info, err = probeWebP(br)
 		// A VP8X header's flags byte says whether the image is animated.
 		info.Animated = len(head) >= 21 && string(head[12:16]) == "VP8X" && head[20]&0x02 != 0
-		cfg, e := webp.DecodeConfig(br)
-		info.Width, info.Height, err = cfg.Width, cfg.Height, e
 	default:
 		return Info{}, ErrUnsupported
 	}
