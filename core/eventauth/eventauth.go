@@ -376,7 +376,7 @@ func (c *checker) powerLevels() (*powerLevels, error) {
 		return nil, err
 	}
 	if e != nil {
-		c.pl = parsePowerLevels(c.v, e.Content)
+		c.pl = cachedPowerLevels(c.v, e)
 	}
 	c.plLoaded = true
 	return c.pl, nil
