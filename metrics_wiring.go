@@ -3,6 +3,8 @@ package hearth
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 
 	"hearth.dev/hearth/metrics"
 	"hearth.dev/hearth/storage"
@@ -39,6 +41,21 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 		}
 		return h
 	})
+	reg.Counter("hearth_db_writer_busy_seconds_total", "Time the single writer spent on transactions, BEGIN to the end of COMMIT.", func(context.Context) ([]metrics.Sample, error) {
+		return one(db.WriterStats().Busy.Seconds()), nil
+	})
+	reg.Counter("hearth_db_writer_commit_seconds_total", "Time the single writer spent in COMMIT (with SQLite's automatic WAL checkpoints).", func(context.Context) ([]metrics.Sample, error) {
+		return one(db.WriterStats().Commit.Seconds()), nil
+	})
+	reg.Counter("hearth_db_writer_write_seconds_total", "Time the single writer spent in each kind of write, by the function that wrote.", func(context.Context) ([]metrics.Sample, error) {
+		return writeSamples(db.WriterStats(), func(t storage.WriteTime) float64 { return t.Time.Seconds() }), nil
+	})
+	reg.Counter("hearth_db_writer_writes_total", "Writes run by the single writer, by the function that wrote.", func(context.Context) ([]metrics.Sample, error) {
+		return writeSamples(db.WriterStats(), func(t storage.WriteTime) float64 { return float64(t.Count) }), nil
+	})
+	reg.Gauge("hearth_db_writer_write_max_seconds", "The longest single write of each kind since the start, by the function that wrote.", func(context.Context) ([]metrics.Sample, error) {
+		return writeSamples(db.WriterStats(), func(t storage.WriteTime) float64 { return t.Max.Seconds() }), nil
+	})
 	reg.Gauge("hearth_sync_waiters", "/sync requests waiting for news.", func(context.Context) ([]metrics.Sample, error) {
 		return one(float64(client.SyncWaiters())), nil
 	})
@@ -60,4 +77,13 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 		}
 		return out, nil
 	})
+}
+
+// writeSamples is one sample per kind of write, labelled with its function.
+func writeSamples(st storage.WriterStats, value func(storage.WriteTime) float64) []metrics.Sample {
+	out := make([]metrics.Sample, 0, len(st.ByWrite))
+	for _, name := range slices.Sorted(maps.Keys(st.ByWrite)) {
+		out = append(out, metrics.Sample{Labels: []metrics.Label{{Name: "write", Value: name}}, Value: value(st.ByWrite[name])})
+	}
+	return out
 }

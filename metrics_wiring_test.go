@@ -87,6 +87,10 @@ func TestMetricsThroughOpen(t *testing.T) {
 		"hearth_sync_waiters 0",
 		"hearth_db_writer_queue_depth ",
 		`hearth_db_writer_batch_size_bucket{le="+Inf"} `,
+		"hearth_db_writer_busy_seconds_total ",
+		"hearth_db_writer_commit_seconds_total ",
+		`hearth_db_writer_writes_total{write="storage.`,
+		`hearth_db_writer_write_seconds_total{write="storage.`,
 		"hearth_background_updates_pending ",
 		"# TYPE hearth_federation_queue_depth gauge",
 	} {

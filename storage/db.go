@@ -101,6 +101,8 @@ type DB struct {
 	chains chainCache
 	// batches counts the writer's transactions by size (writerstats.go).
 	batches batchCounts
+	// times adds up the writer's time (writerstats.go).
+	times writerTimes
 
 	// wconn is the writer's pinned connection (nil in single-connection
 	// mode, where reads need the one connection between writes), and
@@ -114,9 +116,8 @@ type DB struct {
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts
-	// singleReads keeps Read's statements prepared in single-connection
-	// mode (readsingle.go).
-	singleReads singleReadStmts
+	// txReads keeps Read's statements prepared (readprepared.go).
+	txReads readTxStmts
 
 	// search schedules the full-text index's batches (searchindex.go).
 	search searchIndex
@@ -325,7 +326,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 // start starts the writer on the connections set up by openWith.
 func (db *DB) start() {
 	db.reads.db = db.reader
-	db.singleReads.db = db.reader
+	db.txReads.db = db.reader
 	db.writes = make(chan *writeReq, 1024)
 	db.wg.Add(1)
 	go db.writeLoop()
@@ -424,19 +425,13 @@ func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 		return fmt.Errorf("storage: begin read: %w", err)
 	}
 	defer tx.Rollback()
-	if !db.single {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return tx.Commit()
-	}
-	r := &singleRead{tx: tx, stmts: &db.singleReads}
+	r := &preparedRead{tx: tx, stmts: &db.txReads}
 	if err := fn(r); err != nil {
 		return err
 	}
 	err = tx.Commit()
 	if len(r.wanted) > 0 {
-		db.singleReads.prepare(ctx, r.wanted)
+		db.txReads.prepare(ctx, r.wanted)
 	}
 	return err
 }

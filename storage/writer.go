@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrClosed is returned for writes submitted after Close.
@@ -85,6 +86,7 @@ func (db *DB) writeLoop() {
 // commitBatch runs every request of batch in one transaction.
 func (db *DB) commitBatch(batch []*writeReq) {
 	ctx := context.Background()
+	defer func(t time.Time) { db.times.busy.Add(int64(time.Since(t))) }(time.Now())
 	results := make([]error, len(batch))
 	finish := func(err error) {
 		for i, r := range batch {
@@ -135,11 +137,13 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		var adv, evs bool
 		var mem memberChanges
 		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem}
+		t := time.Now()
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
 		} else {
 			results[i] = runInSavepoint(q, r.fn)
 		}
+		db.times.write(r.fn, time.Since(t))
 		if results[i] == nil {
 			ok++
 			advanced = advanced || adv
@@ -153,7 +157,9 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		finish(nil)
 		return
 	}
+	t := time.Now()
 	err := end("COMMIT")
+	db.times.commit.Add(int64(time.Since(t)))
 	if err == nil {
 		// The cached room lists take the batch's membership changes before
 		// anyone is told of the commit: a /sync woken below must not find

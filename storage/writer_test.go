@@ -247,3 +247,56 @@ func BenchmarkWriteParallel(b *testing.B) {
 		}
 	})
 }
+
+// insertKV is a write function with a name of its own.
+func insertKV(q Queryer) error {
+	_, err := q.ExecContext(context.Background(), "INSERT INTO kv (v) VALUES ('named')")
+	return err
+}
+
+// writeKV writes k through a closure. Not inlined: an inlined copy of a
+// function makes its closures under the caller's name.
+//
+//go:noinline
+func writeKV(db *DB, k int) error {
+	ctx := context.Background()
+	return db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'x')", k)
+		return err
+	})
+}
+
+// The writer adds up its time by the function that wrote: every closure
+// made by one function under that function's name, a named function under
+// its own, a failed write too.
+func TestWriterStatsByWrite(t *testing.T) {
+	db := mustOpen(t)
+	createKV(t, db)
+	ctx := context.Background()
+	for i := range 3 {
+		if err := writeKV(db, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Write(ctx, insertKV); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeKV(db, 1); err == nil {
+		t.Fatal("a duplicate key was written")
+	}
+	st := db.WriterStats()
+	for name, want := range map[string]uint64{
+		"storage.writeKV.func1": 4,
+		"storage.insertKV":      1,
+	} {
+		if got := st.ByWrite[name].Count; got != want {
+			t.Errorf("ByWrite[%q].Count = %d, want %d (all: %v)", name, got, want, st.ByWrite)
+		}
+		if st.ByWrite[name].Time <= 0 || st.ByWrite[name].Max > st.ByWrite[name].Time {
+			t.Errorf("ByWrite[%q] = %+v: time not positive or max above the sum", name, st.ByWrite[name])
+		}
+	}
+	if st.Busy <= 0 || st.Commit <= 0 || st.Commit >= st.Busy {
+		t.Errorf("Busy %v, Commit %v: want 0 < Commit < Busy", st.Busy, st.Commit)
+	}
+}

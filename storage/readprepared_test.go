@@ -32,13 +32,28 @@ func openSingle(t *testing.T) *DB {
 	return db
 }
 
-// TestSingleReadPrepares checks that Read in single-connection mode runs a
-// statement unprepared the first time, prepares it once the transaction
-// ends, and runs it prepared afterwards, with the same answers, beside
-// writes on the same connection.
-func TestSingleReadPrepares(t *testing.T) {
+// openBoth runs fn on a DB in single-connection mode (as in the browser)
+// and, natively, on one with a read pool.
+func openBoth(t *testing.T, fn func(t *testing.T, db *DB)) {
+	t.Run("single", func(t *testing.T) { fn(t, openSingle(t)) })
+	if testVFS == "" {
+		t.Run("pool", func(t *testing.T) {
+			db := mustOpen(t)
+			if db.single {
+				t.Fatal("a native DB is in single-connection mode")
+			}
+			fn(t, db)
+		})
+	}
+}
+
+// TestReadPrepares checks that Read runs a statement unprepared the first
+// time, prepares it once the transaction ends, and runs it prepared
+// afterwards, with the same answers, beside writes.
+func TestReadPrepares(t *testing.T) { openBoth(t, testReadPrepares) }
+
+func testReadPrepares(t *testing.T, db *DB) {
 	ctx := context.Background()
-	db := openSingle(t)
 	const q = "SELECT value FROM server_config WHERE key = ?"
 	if err := db.Write(ctx, func(w Queryer) error {
 		_, err := w.ExecContext(ctx, "INSERT OR REPLACE INTO server_config (key, value) VALUES (?, ?)", "test-key", "one")
@@ -59,13 +74,13 @@ func TestSingleReadPrepares(t *testing.T) {
 		}
 		return v
 	}
-	if _, known := db.singleReads.lookup(q); known {
+	if _, known := db.txReads.lookup(q); known {
 		t.Fatal("statement known before any read")
 	}
 	if got := read(); got != "one" {
 		t.Errorf("first read = %q, want one", got)
 	}
-	if st, _ := db.singleReads.lookup(q); st == nil {
+	if st, _ := db.txReads.lookup(q); st == nil {
 		t.Fatal("statement not prepared after the read that used it")
 	}
 	if err := db.Write(ctx, func(w Queryer) error {
@@ -103,10 +118,13 @@ func TestSingleReadPrepares(t *testing.T) {
 	}
 }
 
-// TestSingleReadCancelledKeepsPreparing checks that a read whose context
-// ends does not mark its statements as impossible to prepare.
-func TestSingleReadCancelledKeepsPreparing(t *testing.T) {
-	db := openSingle(t)
+// TestReadCancelledKeepsPreparing checks that a read whose context ends
+// does not mark its statements as impossible to prepare.
+func TestReadCancelledKeepsPreparing(t *testing.T) {
+	openBoth(t, testReadCancelledKeepsPreparing)
+}
+
+func testReadCancelledKeepsPreparing(t *testing.T, db *DB) {
 	ctx, cancel := context.WithCancel(context.Background())
 	const q = "SELECT count(*) FROM server_config"
 	if err := db.Read(ctx, func(r Queryer) error {
@@ -117,7 +135,7 @@ func TestSingleReadCancelledKeepsPreparing(t *testing.T) {
 	}); err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatalf("Read: %v", err)
 	}
-	if st, known := db.singleReads.lookup(q); known && st == nil {
+	if st, known := db.txReads.lookup(q); known && st == nil {
 		t.Error("a cancelled read marked its statement as one that cannot be prepared")
 	}
 }
