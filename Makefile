@@ -23,8 +23,9 @@ build: web-dist
 	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o bin/modules/invite-policy.wasm ./examples/modules/invite-policy
 
 # The browser shell (web/dist, for static hosting): the wasm build of ./wasm,
-# and the page, worker, service worker and hearth.js bundled by web/build.mjs
-# (esbuild from web/package.json), each with .br and .gz forms; and
+# the schema image a first visit starts its database from, and the page,
+# worker, service worker and hearth.js bundled by web/build.mjs (esbuild
+# from web/package.json), each with .br and .gz forms; and
 # web/embedded, each file once (its .br form where it has one), which package
 # web embeds into bin/hearth. Rebuilt when a Go source or a file of web/ui
 # changes.
@@ -33,8 +34,14 @@ SHELL_UI  := $(wildcard web/ui/*) web/build.mjs web/package-lock.json
 
 web-dist: web/dist/index.html
 
-web/dist/index.html: bin/shell.wasm $(SHELL_UI) web/node_modules/.package-lock.json
-	node web/build.mjs --wasm bin/shell.wasm --out web/dist --embed web/embedded --goroot $(GOROOT)
+web/dist/index.html: bin/shell.wasm bin/schema-image.db $(SHELL_UI) web/node_modules/.package-lock.json
+	node web/build.mjs --wasm bin/shell.wasm --schema-image bin/schema-image.db --out web/dist --embed web/embedded --goroot $(GOROOT)
+
+# The schema image: a new database exactly as the migrator makes it, which a
+# tab's first visit copies into its storage (storage/schemaimage.go).
+bin/schema-image.db: $(SHELL_GO)
+	mkdir -p bin
+	$(GO) run ./cmd/hearth-schemaimage -o $@
 
 # The browser build is not run through wasm-opt (Debian's binaryen 108):
 # measured on this build (37.1 MB raw, 6.56 MB brotli), `wasm-opt -O` took

@@ -97,6 +97,10 @@ type OpenOptions struct {
 	// all of it shares one thread with the requests, answers its first
 	// request sooner.
 	DeferBackground bool
+	// SchemaImage, when set, is the schema image the build makes
+	// (storage.SchemaImage): a new database starts as a copy of it instead
+	// of running every CREATE and delta (the browser host's first visit).
+	SchemaImage []byte
 }
 
 // Open opens (creating if needed) the homeserver described by cfg.
@@ -157,6 +161,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 			VFS:             oo.VFS,
 			Logger:          oo.Logger,
 			CacheBudget:     cfg.Memory.CacheBudget(),
+			Image:           oo.SchemaImage,
 		},
 		Client: clientapi.Settings{ServerName: cfg.ServerName, Version: Version,
 			Registration: cfg.Registration, RateLimits: cfg.RateLimits == "on", TrustedProxies: trustedProxies,

@@ -70,6 +70,13 @@ type Options struct {
 	// states of state groups, the auth chain index): their shares of it.
 	// Zero uses core.DefaultCacheBudget.
 	CacheBudget core.CacheBudget
+	// Image, when set, is a schema image (SchemaImage, made by the build)
+	// that a new database starts from instead of running the full schema
+	// and every delta one statement at a time; the migrator then brings it
+	// forward as any database. It is used for a new one-file database only
+	// (no StatePath); bytes that are not a SQLite database are ignored
+	// with a warning.
+	Image []byte
 	// StreamAdvanced, when set, is called by the writer after each commit
 	// in which a stream advanced (a new live event, receipt, account data,
 	// to-device message, device list change or presence): the one place
@@ -216,6 +223,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		log = slog.Default()
 	}
 	db := &DB{opts: o, log: log, closed: make(chan struct{}), maxBatch: 128, mainSchema: "main"}
+	db.opts.Image = nil // needed only by the migrator, below
 	db.chains.maxBytes = db.cacheBudget().AuthChains()
 	db.single = singleConnection(o.VFS)
 	if db.single && o.StatePath == "" {

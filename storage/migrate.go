@@ -190,7 +190,7 @@ func migrateFile(ctx context.Context, path string, o Options, tree *SchemaTree, 
 			return err
 		}
 	}
-	m := migrator{conn: conn, tree: tree, path: path, log: log}
+	m := migrator{conn: conn, tree: tree, path: path, log: log, image: o.Image}
 	return m.run(ctx, logical, st)
 }
 
@@ -208,15 +208,32 @@ type migrator struct {
 	tree *SchemaTree
 	path string
 	log  *slog.Logger
+	// image, when set, is a schema image (schemaimage.go) that a new file
+	// holding every logical database starts from.
+	image []byte
 	// oneTx is set while createAll's transaction is open: the steps in it
 	// open none of their own.
 	oneTx bool
 }
 
 // run brings the file forward from st, the state read at open, or creates
-// its schema when st is nil. A current file costs no statement at all.
+// its schema when st is nil: from the schema image when there is one (and
+// then forward, should the image lack deltas), else statement by
+// statement. A current file costs no statement at all.
 func (m *migrator) run(ctx context.Context, logical []string, st *schemaState) error {
 	fullAt := map[string]int{}
+	if st == nil && m.image != nil && len(logical) == 2 {
+		var err error
+		st, err = restoreImage(ctx, m.conn, m.path, m.image)
+		switch {
+		case errors.Is(err, errNotImage):
+			m.log.Warn("schema image ignored: not a SQLite database", "file", m.path, "bytes", len(m.image))
+		case err != nil:
+			return err
+		default:
+			m.log.Info("database created from the schema image", "file", m.path, "schema_version", st.version, "deltas", len(st.applied))
+		}
+	}
 	if st == nil {
 		return m.createAll(ctx, logical, fullAt)
 	}

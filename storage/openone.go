@@ -71,6 +71,6 @@ func migrateOne(ctx context.Context, w *sql.DB, o Options, tree *SchemaTree, log
 		return fmt.Errorf("open %s: %w", o.Path, describeOpenError(err))
 	}
 	checked.Store(true)
-	m := migrator{conn: conn, tree: tree, path: o.Path, log: log}
+	m := migrator{conn: conn, tree: tree, path: o.Path, log: log, image: o.Image}
 	return m.run(ctx, []string{LogicalMain, LogicalState}, st)
 }

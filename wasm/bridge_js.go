@@ -212,7 +212,8 @@ func headersOf(v js.Value) [][2]string {
 }
 
 // startOptionsOf reads start's options object: {serverName, owner: {name,
-// password}, storage, logLevel, relay: {url, token}}.
+// password}, storage, logLevel, relay: {url, token}, modules,
+// schemaImage} (the worker script adds schemaImage on a first visit).
 func startOptionsOf(v js.Value) startOptions {
 	var o startOptions
 	if v.Type() != js.TypeObject {
@@ -230,6 +231,7 @@ func startOptionsOf(v js.Value) startOptions {
 		o.OwnerPassword = stringOf(owner.Get("password"))
 	}
 	o.Modules = modulesOf(v.Get("modules"))
+	o.SchemaImage = bytesOf(v.Get("schemaImage"))
 	return o
 }
 
@@ -270,10 +272,11 @@ func statusValue(st status) any {
 		"startedAt":     float64(st.StartedAt.UnixMilli()),
 		"startupMs":     float64(st.Startup.Microseconds()) / 1000,
 		"startupPhases": map[string]any{
-			"busyWaitMs": float64(st.Phases.Busy.Microseconds()) / 1000,
-			"openMs":     float64(st.Phases.Open.Microseconds()) / 1000,
-			"ownerMs":    float64(st.Phases.Owner.Microseconds()) / 1000,
-			"warmMs":     float64(st.Phases.Warm.Microseconds()) / 1000,
+			"busyWaitMs":       float64(st.Phases.Busy.Microseconds()) / 1000,
+			"openMs":           float64(st.Phases.Open.Microseconds()) / 1000,
+			"ownerMs":          float64(st.Phases.Owner.Microseconds()) / 1000,
+			"warmMs":           float64(st.Phases.Warm.Microseconds()) / 1000,
+			"schemaImageBytes": st.Phases.SchemaImageBytes,
 		},
 		"goHeapBytes": float64(st.GoHeapBytes),
 		"goSysBytes":  float64(st.GoSysBytes),

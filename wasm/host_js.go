@@ -95,6 +95,10 @@ type startOptions struct {
 	// Modules are the WebAssembly modules to run (on the browser's own
 	// engine, a worker per instance: package modules).
 	Modules []hearth.ModuleConfig
+	// SchemaImage is the build's schema image (storage.SchemaImage),
+	// which the worker script fetched while the wasm compiled because this
+	// origin had no database yet: a new database starts as a copy of it.
+	SchemaImage []byte
 }
 
 // startPhases is where a start's time went.
@@ -110,6 +114,9 @@ type startPhases struct {
 	// Warm is the SQLite warm-up the worker ran before the start
 	// (warmSQLite), which the start did not wait for if it was done.
 	Warm time.Duration
+	// SchemaImageBytes is the size of the schema image a new database
+	// was made from (0: none; the migrator ran every statement).
+	SchemaImageBytes int
 }
 
 // status is what status() reports.
@@ -152,7 +159,7 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 	deadline := time.Now().Add(busyWait)
 	for {
 		t := time.Now()
-		hs, err = h.open(ctx, be, o)
+		hs, err = h.open(ctx, be, o, &phases)
 		phases.Open = time.Since(t)
 		if err == nil || !errors.Is(err, sqlite3.BUSY) || time.Now().After(deadline) {
 			break
@@ -210,7 +217,7 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 // open opens the homeserver in be. The server name stored in an existing
 // database wins over o.ServerName (a homeserver cannot be renamed); an empty
 // storage is refused without being touched unless the owner is given.
-func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Homeserver, error) {
+func (h *host) open(ctx context.Context, be backend, o startOptions, phases *startPhases) (*hearth.Homeserver, error) {
 	exists, err := be.exists(h.dbPath())
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", be.Name, err)
@@ -227,15 +234,21 @@ func (h *host) open(ctx context.Context, be backend, o startOptions) (*hearth.Ho
 	}
 	h.relayURL, h.relayToken = o.RelayURL, o.RelayToken
 	h.modules = o.Modules
-	hs, err := h.openAs(ctx, be, name)
+	var image []byte
+	if !exists {
+		image = o.SchemaImage
+	}
+	phases.SchemaImageBytes = len(image)
+	hs, err := h.openAs(ctx, be, name, image)
 	if err == nil && o.ServerName != "" && hs.ServerName != o.ServerName {
 		h.log.Warn("the database belongs to another server name; keeping it", "stored", hs.ServerName, "given", o.ServerName)
 	}
 	return hs, err
 }
 
-// openAs opens the homeserver in be under name.
-func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Homeserver, error) {
+// openAs opens the homeserver in be under name; a new database starts
+// from image when it is set.
+func (h *host) openAs(ctx context.Context, be backend, name string, image []byte) (*hearth.Homeserver, error) {
 	cfg := hearth.DefaultConfig()
 	cfg.ServerName = name
 	cfg.DataDir = h.dataDir
@@ -247,7 +260,7 @@ func (h *host) openAs(ctx context.Context, be backend, name string) (*hearth.Hom
 	}
 	cfg.Modules = h.modules
 	// The background work starts after the first answer (see start).
-	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log, DeferBackground: true})
+	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: be.VFS, Logger: h.log, DeferBackground: true, SchemaImage: image})
 	switch {
 	case errors.Is(err, storage.ErrTooNew):
 		return nil, newCodeError(codeTooNew, "%v", err)

@@ -2,12 +2,14 @@
 // build.mjs builds hearth's browser shell into web/dist, which package web
 // embeds (web/shell_other.go) and `hearth serve` serves at /:
 //
-//	node web/build.mjs --wasm bin/shell.wasm [--out web/dist] [--embed web/embedded]
-//	                   [--goroot DIR] [--quick]
+//	node web/build.mjs --wasm bin/shell.wasm [--schema-image FILE] [--out web/dist]
+//	                   [--embed web/embedded] [--goroot DIR] [--quick]
 //
 // It writes
 //
 //	hearth-<hash>.wasm          the homeserver (GOOS=js build of ./wasm)
+//	hearth-schema-<hash>.db     the schema image (cmd/hearth-schemaimage), which
+//	                            the worker fetches on a first visit
 //	hearth-worker-<hash>.js     the dedicated worker that runs it (ui/worker.js
 //	                            with Go's wasm_exec.js)
 //	hearth.js                   the Hearth API, an ES module (ui/hearth.js)
@@ -39,7 +41,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const ui = path.join(here, "ui");
 
 function parseArgs(argv) {
-	const o = { wasm: null, out: path.join(here, "dist"), embed: null, goroot: process.env.GOROOT || null, quick: false };
+	const o = { wasm: null, schemaImage: null, out: path.join(here, "dist"), embed: null, goroot: process.env.GOROOT || null, quick: false };
 	for (let i = 0; i < argv.length; i++) {
 		const v = () => {
 			if (i + 1 >= argv.length) {
@@ -49,6 +51,7 @@ function parseArgs(argv) {
 		};
 		switch (argv[i]) {
 		case "--wasm": o.wasm = v(); break;
+		case "--schema-image": o.schemaImage = v(); break;
 		case "--out": o.out = v(); break;
 		case "--embed": o.embed = v(); break;
 		case "--goroot": o.goroot = v(); break;
@@ -142,9 +145,18 @@ async function main() {
 	const wasm = fs.readFileSync(o.wasm);
 	const wasmName = put(`hearth-${hash(wasm)}.wasm`, wasm);
 
+	let imageName = null;
+	if (o.schemaImage) {
+		const image = fs.readFileSync(o.schemaImage);
+		imageName = put(`hearth-schema-${hash(image)}.db`, image);
+	}
+
 	const [worker] = await bundle("worker.js", {
 		format: "iife",
-		define: { HEARTH_WASM_URL: JSON.stringify(`./${wasmName}`) },
+		define: {
+			HEARTH_WASM_URL: JSON.stringify(`./${wasmName}`),
+			HEARTH_SCHEMA_IMAGE_URL: JSON.stringify(imageName && `./${imageName}`),
+		},
 		plugins: [wasmExecPlugin(o.goroot)],
 		outfile: "worker.js",
 	});
@@ -176,7 +188,7 @@ async function main() {
 	put("index.html", html);
 
 	for (const name of fs.readdirSync(o.out)) {
-		if (/\.(wasm|js|css|html)$/.test(name)) {
+		if (/\.(wasm|db|js|css|html)$/.test(name)) {
 			compress(path.join(o.out, name), o.quick);
 		}
 	}

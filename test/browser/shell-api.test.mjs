@@ -74,6 +74,9 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.status.serverName, "api.test");
 		assert.ok(r.status.databaseBytes > 0);
 		assert.equal(typeof r.status.version, "string");
+		// A first visit's database is a copy of the build's schema image
+		// (kept by the worker across the refused start above).
+		assert.ok(r.status.startupPhases.schemaImageBytes > 0, JSON.stringify(r.status.startupPhases));
 	});
 
 	let token;
@@ -261,7 +264,8 @@ describe("Hearth API", { timeout: 600000 }, () => {
 			await Hearth.importDatabase(blob);
 			const again = await Hearth.start();
 			window.hs = again;
-			out.restarted = { owner: again.owner, fresh: again !== hs, serverName: (await again.status()).serverName };
+			const st = await again.status();
+			out.restarted = { owner: again.owner, fresh: again !== hs, serverName: st.serverName, schemaImageBytes: st.startupPhases.schemaImageBytes };
 			const login = await again.fetch("/_matrix/client/v3/login", {
 				method: "POST",
 				headers: { "Content-Type": "application/json" },
@@ -278,7 +282,7 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.fetchAfterStop, "TypeError");
 		assert.deepEqual(r.sw, [503, "M_UNAVAILABLE"]);
 		assert.equal(r.garbage, "NOT_HEARTH");
-		assert.deepEqual(r.restarted, { owner: true, fresh: true, serverName: "api.test" });
+		assert.deepEqual(r.restarted, { owner: true, fresh: true, serverName: "api.test", schemaImageBytes: 0 });
 		assert.equal(r.login, 200);
 	});
 

@@ -40,6 +40,32 @@ const noDatabase = (async () => {
 	}
 })();
 
+// schemaImage is the build's schema image (HEARTH_SCHEMA_IMAGE_URL, set by
+// build.mjs; storage.SchemaImage): a new database exactly as the migrator
+// makes it. On a first visit it is fetched while the wasm compiles, and
+// the start copies it into storage instead of running every CREATE and
+// schema delta through SQLite on the browser's baseline code. null when
+// there is a database already, when the build has no image, or when the
+// bytes do not match the hash in its name (the start then creates the
+// schema itself).
+let schemaImage = (async () => {
+	if (!HEARTH_SCHEMA_IMAGE_URL || !(await noDatabase) || !self.crypto?.subtle) {
+		return null;
+	}
+	try {
+		const res = await fetch(new URL(HEARTH_SCHEMA_IMAGE_URL, self.location.href));
+		if (!res.ok) {
+			return null;
+		}
+		const bytes = new Uint8Array(await res.arrayBuffer());
+		const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+		const hex = Array.from(digest.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
+		return HEARTH_SCHEMA_IMAGE_URL.endsWith(`-${hex}.db`) ? bytes : null;
+	} catch {
+		return null;
+	}
+})();
+
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
 	if (!boot) {
@@ -97,7 +123,10 @@ hearthWasm().catch(() => {}); // reported by the first call
 
 const ops = {
 	async start(o) {
-		const st = await invoke("start", o ?? {});
+		const image = await schemaImage;
+		const st = await invoke("start", { ...o, schemaImage: image ?? undefined });
+		// Used by the first start only (a database exists after it).
+		schemaImage = Promise.resolve(null);
 		return { ...st, timings };
 	},
 	async status() {
