@@ -3,9 +3,7 @@ package storage
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"hearth.dev/hearth/core"
@@ -161,58 +159,134 @@ func loadReadPositions(ctx context.Context, q Queryer, userID string, roomNID in
 type threadCounts map[string]struct{ notify, highlight int64 }
 
 const (
-	// sqlUnreadByThread counts the notifications after the unthreaded read
-	// position, by thread (index event_push_actions_room).
-	sqlUnreadByThread = `SELECT thread_id, COUNT(*), SUM(highlight) FROM event_push_actions
-		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ? GROUP BY thread_id`
 	// sqlReadInThread counts the notifications of one thread between the
 	// unthreaded read position and the thread's own.
 	sqlReadInThread = `SELECT COUNT(*), COALESCE(SUM(highlight), 0) FROM event_push_actions
 		WHERE user_id = ? AND room_nid = ? AND stream_ordering > ? AND stream_ordering <= ? AND thread_id = ?`
 )
 
-// roomUnread counts userID's unread notifications in a room, by thread:
-// SQLite counts the rows after the unthreaded receipt, and for each thread
-// whose own receipt is further, those it covers are taken off.
-func roomUnread(ctx context.Context, q Queryer, userID string, roomNID int64) (threadCounts, error) {
-	pos, err := loadReadPositions(ctx, q, userID, roomNID)
+// sqlUnreadRooms counts user ?1's notifications after their unthreaded
+// read position, by room and thread, in the rooms %s picks: one statement
+// for all of them, each room's notifications found through
+// event_push_actions_room from its read position on (CROSS JOIN keeps
+// SQLite from walking all of the user's notifications instead).
+const sqlUnreadRooms = `
+	WITH wanted(room_nid, room_id, pos) AS MATERIALIZED (
+		SELECT r.room_nid, r.room_id, COALESCE((SELECT MAX(c.event_stream) FROM receipts c
+			WHERE c.room_nid = r.room_nid AND c.user_id = ?1 AND c.thread_id = ''
+				AND c.receipt_type IN ('m.read', 'm.read.private', 'hearth.sent')), 0)
+		FROM rooms r WHERE %s
+	)
+	SELECT w.room_id, w.room_nid, w.pos, a.thread_id, COUNT(*), SUM(a.highlight)
+	FROM wanted w CROSS JOIN event_push_actions a ON a.user_id = ?1 AND a.room_nid = w.room_nid AND a.stream_ordering > w.pos
+	GROUP BY w.room_nid, a.thread_id`
+
+var (
+	// sqlUnreadInRooms is sqlUnreadRooms for the rooms of a JSON array of
+	// room IDs (?2).
+	sqlUnreadInRooms = fmt.Sprintf(sqlUnreadRooms, "r.room_id IN (SELECT value FROM json_each(?2))")
+	// sqlUnreadAllRooms is sqlUnreadRooms for every room where the user
+	// has notifications.
+	sqlUnreadAllRooms = fmt.Sprintf(sqlUnreadRooms, "r.room_nid IN (SELECT DISTINCT room_nid FROM event_push_actions WHERE user_id = ?1)")
+)
+
+// sqlThreadReadPositions reads user ?1's read positions per thread in the
+// rooms of a JSON array of room NIDs (?2).
+const sqlThreadReadPositions = `SELECT room_nid, thread_id, MAX(event_stream) FROM receipts
+	WHERE room_nid IN (SELECT value FROM json_each(?2)) AND user_id = ?1 AND thread_id <> ''
+		AND receipt_type IN ('m.read', 'm.read.private', 'hearth.sent')
+	GROUP BY room_nid, thread_id`
+
+// roomsUnread counts userID's unread notifications by room ID and thread
+// in the rooms query (sqlUnreadInRooms or sqlUnreadAllRooms, with args
+// after the user) picks: SQLite counts the rows after each room's
+// unthreaded receipt, and for each thread whose own receipt is further,
+// those it covers are taken off. Rooms without unread notifications are
+// absent. It costs one statement when no room has unread notifications,
+// two when none of those has a thread read further than the room, and one
+// more for each thread that is.
+func roomsUnread(ctx context.Context, q Queryer, userID, query string, args ...any) (map[string]threadCounts, error) {
+	fail := func(err error) error { return fmt.Errorf("storage: unread counts of %s: %w", userID, err) }
+	rows, err := q.QueryContext(ctx, query, append([]any{userID}, args...)...)
 	if err != nil {
-		return nil, err
-	}
-	rows, err := q.QueryContext(ctx, sqlUnreadByThread, userID, roomNID, pos.all)
-	if err != nil {
-		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		return nil, fail(err)
 	}
 	defer rows.Close()
-	out := threadCounts{}
+	type room struct {
+		id       string
+		nid, pos int64
+	}
+	out := map[string]threadCounts{}
+	byNID := map[int64]room{}
+	var nids []int64
 	for rows.Next() {
+		var rm room
 		var thread string
 		var c struct{ notify, highlight int64 }
-		if err := rows.Scan(&thread, &c.notify, &c.highlight); err != nil {
-			return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		if err := rows.Scan(&rm.id, &rm.nid, &rm.pos, &thread, &c.notify, &c.highlight); err != nil {
+			return nil, fail(err)
 		}
-		out[thread] = c
+		if out[rm.id] == nil {
+			out[rm.id] = threadCounts{}
+			byNID[rm.nid] = rm
+			nids = append(nids, rm.nid)
+		}
+		out[rm.id][thread] = c
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		return nil, fail(err)
 	}
 	rows.Close()
-	for thread, c := range out {
-		tp := pos.threads[thread]
-		if tp <= pos.all {
-			continue
+	if len(nids) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(nids)
+	if err != nil {
+		return nil, fail(err)
+	}
+	type further struct {
+		room   room
+		thread string
+		pos    int64
+	}
+	var covered []further
+	rows, err = q.QueryContext(ctx, sqlThreadReadPositions, userID, string(list))
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var nid, pos int64
+		var thread string
+		if err := rows.Scan(&nid, &thread, &pos); err != nil {
+			return nil, fail(err)
 		}
+		rm := byNID[nid]
+		if _, ok := out[rm.id][thread]; ok && pos > rm.pos {
+			covered = append(covered, further{rm, thread, pos})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fail(err)
+	}
+	rows.Close()
+	for _, f := range covered {
 		var n, h int64
-		if err := q.QueryRowContext(ctx, sqlReadInThread, userID, roomNID, pos.all, tp, thread).Scan(&n, &h); err != nil {
-			return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+		if err := q.QueryRowContext(ctx, sqlReadInThread, userID, f.room.nid, f.room.pos, f.pos, f.thread).Scan(&n, &h); err != nil {
+			return nil, fail(err)
 		}
+		counts := out[f.room.id]
+		c := counts[f.thread]
 		c.notify -= n
 		c.highlight -= h
 		if c.notify <= 0 {
-			delete(out, thread)
+			delete(counts, f.thread)
+			if len(counts) == 0 {
+				delete(out, f.room.id)
+			}
 			continue
 		}
-		out[thread] = c
+		counts[f.thread] = c
 	}
 	return out, nil
 }
@@ -222,28 +296,11 @@ func roomUnread(ctx context.Context, q Queryer, userID string, roomNID int64) (t
 func (s *NotificationStore) UnreadTotal(ctx context.Context, userID string) (int64, error) {
 	var total int64
 	err := s.db.Read(ctx, func(q Queryer) error {
-		rows, err := q.QueryContext(ctx, "SELECT DISTINCT room_nid FROM event_push_actions WHERE user_id = ?", userID)
+		rooms, err := roomsUnread(ctx, q, userID, sqlUnreadAllRooms)
 		if err != nil {
-			return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+			return err
 		}
-		var rooms []int64
-		for rows.Next() {
-			var r int64
-			if err := rows.Scan(&r); err != nil {
-				rows.Close()
-				return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
-			}
-			rooms = append(rooms, r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("storage: unread counts of %s: %w", userID, err)
-		}
-		for _, r := range rooms {
-			c, err := roomUnread(ctx, q, userID, r)
-			if err != nil {
-				return err
-			}
+		for _, c := range rooms {
 			for _, x := range c {
 				total += x.notify
 			}
@@ -257,27 +314,46 @@ func (s *NotificationStore) UnreadTotal(ctx context.Context, userID string) (int
 // roomID: for the whole room, and for the main timeline and each thread
 // root with unread notifications. An unknown room has none.
 func (s *NotificationStore) RoomUnread(ctx context.Context, userID, roomID string) (all core.UnreadCounts, byThread map[string]core.UnreadCounts, err error) {
-	byThread = map[string]core.UnreadCounts{}
+	rooms, err := s.RoomsUnread(ctx, userID, []string{roomID})
+	byThread = rooms[roomID]
+	if byThread == nil {
+		byThread = map[string]core.UnreadCounts{}
+	}
+	for _, x := range byThread {
+		all.Notifications += x.Notifications
+		all.Highlights += x.Highlights
+	}
+	return all, byThread, err
+}
+
+// RoomsUnread returns userID's unread notification and highlight counts in
+// each of roomIDs that has some, per thread; see
+// clientsync.NotificationSource. It reads all the rooms in one
+// transaction and, in the usual case, one or two statements.
+func (s *NotificationStore) RoomsUnread(ctx context.Context, userID string, roomIDs []string) (map[string]map[string]core.UnreadCounts, error) {
+	out := map[string]map[string]core.UnreadCounts{}
+	if len(roomIDs) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(roomIDs)
+	if err != nil {
+		return nil, fmt.Errorf("storage: unread counts of %s: %w", userID, err)
+	}
 	err = s.db.Read(ctx, func(q Queryer) error {
-		var nid int64
-		switch err := q.QueryRowContext(ctx, sqlRoomNID, roomID).Scan(&nid); {
-		case errors.Is(err, sql.ErrNoRows):
-			return nil
-		case err != nil:
-			return fmt.Errorf("storage: room %s: %w", roomID, err)
-		}
-		c, err := roomUnread(ctx, q, userID, nid)
+		rooms, err := roomsUnread(ctx, q, userID, sqlUnreadInRooms, string(list))
 		if err != nil {
 			return err
 		}
-		for thread, x := range c {
-			all.Notifications += x.notify
-			all.Highlights += x.highlight
-			byThread[thread] = core.UnreadCounts{Notifications: x.notify, Highlights: x.highlight}
+		for id, c := range rooms {
+			m := make(map[string]core.UnreadCounts, len(c))
+			for thread, x := range c {
+				m[thread] = core.UnreadCounts{Notifications: x.notify, Highlights: x.highlight}
+			}
+			out[id] = m
 		}
 		return nil
 	})
-	return all, byThread, err
+	return out, err
 }
 
 // Notifications implements core.NotificationStore.

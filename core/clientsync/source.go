@@ -84,10 +84,13 @@ type NotificationCounts struct {
 
 // NotificationSource counts unread notifications.
 type NotificationSource interface {
-	// RoomUnread returns userID's unread notification counts in roomID:
-	// for the whole room, and per thread (core.ThreadMain for the main
-	// timeline, else the thread root's event ID).
-	RoomUnread(ctx context.Context, userID, roomID string) (core.UnreadCounts, map[string]core.UnreadCounts, error)
+	// RoomsUnread returns userID's unread notification counts in each of
+	// roomIDs that has some, per thread (core.ThreadMain for the main
+	// timeline, else the thread root's event ID; a room's counts are
+	// their sum). Rooms without unread notifications, and unknown rooms,
+	// are absent. What it costs must not grow with one statement per room:
+	// a /sync asks about all the rooms of its response at once.
+	RoomsUnread(ctx context.Context, userID string, roomIDs []string) (map[string]map[string]core.UnreadCounts, error)
 }
 
 // Stores are what a Service reads. Rooms (the room pipeline, which

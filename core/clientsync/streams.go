@@ -27,7 +27,8 @@ func (r *syncRun) joinedSection(ctx context.Context, roomID string) (*JoinedRoom
 		if r.req.UseStateAfter {
 			jr.State, jr.StateAfter = nil, &RoomEvents{Events: []*ClientEvent{}}
 		}
-		return jr, r.unread(ctx, roomID, jr)
+		r.unread(roomID, jr)
+		return jr, nil
 	}
 	return nil, nil
 }

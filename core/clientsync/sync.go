@@ -89,6 +89,12 @@ type syncRun struct {
 	// list is the user's rooms; isJoined says which are the joined rooms
 	// of this sync.
 	list *core.RoomList
+	// unreadRooms are the joined room sections whose notification counts
+	// fillUnread reads.
+	unreadRooms []unreadRoom
+	// pre holds the first batches of the timelines of the rooms being
+	// looked at, read ahead together (prefetch).
+	pre map[string]*prefetched
 }
 
 // Build assembles the /sync response for req from the streams' current
@@ -131,6 +137,9 @@ func (s *Service) Build(ctx context.Context, req Request) (*Response, error) {
 	if err := r.accountData(ctx); err != nil {
 		return nil, err
 	}
+	if err := r.fillUnread(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.presence(ctx); err != nil {
 		return nil, err
 	}
@@ -157,10 +166,8 @@ func (r *syncRun) rooms(ctx context.Context) error {
 	}
 	r.list = list
 	if r.initial() || r.req.FullState {
-		for m := range list.All() {
-			if err := r.room(ctx, m, nil); err != nil {
-				return err
-			}
+		if err := r.eachRoom(ctx, list.All(), nil); err != nil {
+			return err
 		}
 		return r.ephemeral(ctx)
 	}
@@ -171,19 +178,20 @@ func (r *syncRun) rooms(ctx context.Context) error {
 	if ids == nil {
 		// Too much news to list: every room, and active says which joined
 		// ones have new events.
-		for m := range list.All() {
-			if err := r.room(ctx, m, active); err != nil {
-				return err
-			}
+		if err := r.eachRoom(ctx, list.All(), active); err != nil {
+			return err
 		}
 		return r.ephemeral(ctx)
 	}
-	for _, id := range ids {
-		if m, ok := list.Get(id); ok {
-			if err := r.room(ctx, m, active); err != nil {
-				return err
+	news := func(yield func(core.RoomMembership) bool) {
+		for _, id := range ids {
+			if m, ok := list.Get(id); ok && !yield(m) {
+				return
 			}
 		}
+	}
+	if err := r.eachRoom(ctx, news, active); err != nil {
+		return err
 	}
 	return r.ephemeral(ctx)
 }
@@ -316,20 +324,28 @@ func (r *syncRun) timeline(ctx context.Context, roomID string, from, to int64) (
 		if round > 0 {
 			batch = max(batch, 2*limit)
 		}
-		m, err := r.s.stores.Timeline.RoomEventsStream(ctx, []string{roomID}, from, cursor, core.Backward, batch)
-		if err != nil {
-			return nil, false, err
+		var got, vis []*core.StoredEvent
+		var p *prefetched
+		if round == 0 {
+			p = r.takePrefetched(roomID, from, cursor, batch)
 		}
-		got := m[roomID]
-		cand := make([]*core.StoredEvent, 0, len(got))
-		for _, ev := range got {
-			if r.keep(ev, tf) {
-				cand = append(cand, ev)
+		if p != nil {
+			got, vis = p.got, p.vis
+		} else {
+			m, err := r.s.stores.Timeline.RoomEventsStream(ctx, []string{roomID}, from, cursor, core.Backward, batch)
+			if err != nil {
+				return nil, false, err
 			}
-		}
-		vis, err := r.s.visible(ctx, r.req.Viewer.UserID, cand)
-		if err != nil {
-			return nil, false, err
+			got = m[roomID]
+			cand := make([]*core.StoredEvent, 0, len(got))
+			for _, ev := range got {
+				if r.keep(ev, tf) {
+					cand = append(cand, ev)
+				}
+			}
+			if vis, err = r.s.visible(ctx, r.req.Viewer.UserID, cand); err != nil {
+				return nil, false, err
+			}
 		}
 		for _, ev := range vis {
 			if len(evs) == limit {
@@ -379,14 +395,7 @@ func (r *syncRun) formatter() *formatter {
 // joinedRoom fills rooms.join for one room; full sends the room as new
 // (initial sync, newly joined, full_state).
 func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bool) error {
-	from := r.since.Events
-	if r.initial() || full && m.StreamOrdering > r.since.Events {
-		from = minStream
-	}
-	if full && r.req.FullState && !r.initial() && m.StreamOrdering <= r.since.Events {
-		// full_state keeps the timeline to what is new.
-		from = r.since.Events
-	}
+	from := r.joinedFrom(m, full)
 	evs, limited, err := r.timeline(ctx, m.RoomID, from, r.now.Events)
 	if err != nil {
 		return err
@@ -414,9 +423,7 @@ func (r *syncRun) joinedRoom(ctx context.Context, m core.RoomMembership, full bo
 	}
 	if full || len(evs) > 0 || sec.hasState() {
 		r.resp.Rooms.Join[m.RoomID] = jr
-		if err := r.unread(ctx, m.RoomID, jr); err != nil {
-			return err
-		}
+		r.unread(m.RoomID, jr)
 	} else {
 		// Kept aside: ephemeral events or account data may still make it
 		// worth sending (unread counts alone do not).
@@ -715,36 +722,65 @@ func (r *syncRun) roomMembers(ctx context.Context, roomID string, set map[string
 	return nil
 }
 
-// unread fills a joined room's notification counts: for the whole room,
-// or with unread_thread_notifications for the main timeline and per
-// thread.
-func (r *syncRun) unread(ctx context.Context, roomID string, jr *JoinedRoom) error {
-	src := r.s.stores.Notifications
-	if src == nil {
+// unread asks for a joined room's notification counts: they are read
+// for all such rooms at once, by fillUnread, when the response's rooms
+// are known.
+func (r *syncRun) unread(roomID string, jr *JoinedRoom) {
+	if r.s.stores.Notifications != nil {
+		r.unreadRooms = append(r.unreadRooms, unreadRoom{roomID, jr})
+	}
+}
+
+// unreadRoom is a joined room section waiting for its notification counts.
+type unreadRoom struct {
+	id string
+	jr *JoinedRoom
+}
+
+// fillUnread fills the notification counts of the joined rooms unread
+// was asked about: for the whole room, or with
+// unread_thread_notifications for the main timeline and per thread. One
+// read for all the rooms.
+func (r *syncRun) fillUnread(ctx context.Context) error {
+	if len(r.unreadRooms) == 0 {
 		return nil
 	}
-	all, threads, err := src.RoomUnread(ctx, r.req.Viewer.UserID, roomID)
+	ids := make([]string, len(r.unreadRooms))
+	for i, u := range r.unreadRooms {
+		ids[i] = u.id
+	}
+	rooms, err := r.s.stores.Notifications.RoomsUnread(ctx, r.req.Viewer.UserID, ids)
 	if err != nil {
 		return err
 	}
 	counts := func(c core.UnreadCounts) NotificationCounts {
 		return NotificationCounts{HighlightCount: c.Highlights, NotificationCount: c.Notifications}
 	}
-	if !r.timelineFilter().UnreadThreadNotifications {
-		c := counts(all)
-		jr.UnreadNotifications = &c
-		return nil
-	}
-	c := counts(threads[core.ThreadMain])
-	jr.UnreadNotifications = &c
-	for id, t := range threads {
-		if id == core.ThreadMain || t == (core.UnreadCounts{}) {
+	byThread := r.timelineFilter().UnreadThreadNotifications
+	for _, u := range r.unreadRooms {
+		threads, jr := rooms[u.id], u.jr
+		if !byThread {
+			var all core.UnreadCounts
+			for _, t := range threads {
+				all.Notifications += t.Notifications
+				all.Highlights += t.Highlights
+			}
+			c := counts(all)
+			jr.UnreadNotifications = &c
 			continue
 		}
-		if jr.UnreadThreadNotifications == nil {
-			jr.UnreadThreadNotifications = map[string]NotificationCounts{}
+		c := counts(threads[core.ThreadMain])
+		jr.UnreadNotifications = &c
+		for id, t := range threads {
+			if id == core.ThreadMain || t == (core.UnreadCounts{}) {
+				continue
+			}
+			if jr.UnreadThreadNotifications == nil {
+				jr.UnreadThreadNotifications = map[string]NotificationCounts{}
+			}
+			jr.UnreadThreadNotifications[id] = counts(t)
 		}
-		jr.UnreadThreadNotifications[id] = counts(t)
 	}
+	r.unreadRooms = nil
 	return nil
 }

@@ -68,7 +68,8 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 //
 // The lookups are batched: the two state entries read at each distinct
 // state group of evs in one read, their events in one more, and the
-// user's latest join once per room.
+// user's latest join once per room, only for rooms with an event the
+// user was not joined at under shared visibility.
 func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Event) ([]*Event, error) {
 	keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
 	var groups []int64
@@ -129,20 +130,36 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		}
 		return j.found && (core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}).Less(j.at), nil
 	}
+	// visibleAt applies HistoryVisible to e with the view v; whether the
+	// user joined after e matters only under shared visibility to a user
+	// who was not joined then, so their latest join is read only for
+	// those.
+	visibleAt := func(e *Event, v view) (bool, error) {
+		joined := false
+		if v.hv == HistoryShared && v.membership != eventauth.MembershipJoin {
+			var err error
+			if joined, err = joinedAfter(e); err != nil {
+				return false, err
+			}
+		}
+		return HistoryVisible(v.hv, v.membership, joined), nil
+	}
 	out := make([]*Event, 0, len(evs))
 	for _, e := range evs {
 		if e.Stored.StateGroup == 0 {
 			continue
 		}
-		joined, err := joinedAfter(e)
-		if err != nil {
-			return nil, err
-		}
 		after := viewAt(e.Stored.StateGroup)
 		// A user always sees their own membership events: the leave
 		// that rejects an invite, or a kick or ban, must reach them.
 		own := e.PDU.Type == eventauth.TypeMember && e.PDU.StateKey != nil && *e.PDU.StateKey == userID
-		visible := own || HistoryVisible(after.hv, after.membership, joined)
+		visible := own
+		if !visible {
+			var err error
+			if visible, err = visibleAt(e, after); err != nil {
+				return nil, err
+			}
+		}
 		if !visible && e.PDU.StateKey != nil && e.PDU.Type == keyHistory.Type && *e.PDU.StateKey == "" {
 			// The state before: the history visibility this event
 			// replaced.
@@ -152,7 +169,10 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 				prev = byID[prevID]
 			}
 			before.hv = historyVisibility(prev)
-			visible = HistoryVisible(before.hv, before.membership, joined)
+			var err error
+			if visible, err = visibleAt(e, before); err != nil {
+				return nil, err
+			}
 		}
 		if visible {
 			out = append(out, e)

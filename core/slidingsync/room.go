@@ -338,9 +338,14 @@ func (b *build) roomMeta(ctx context.Context, r *Room, c *candidate, to int64, m
 	}
 	r.IsDM = dm
 	if src := b.s.stores.Notifications; src != nil && c.m.Membership == core.MembershipJoin {
-		all, _, err := src.RoomUnread(ctx, b.viewer.UserID, id)
+		rooms, err := src.RoomsUnread(ctx, b.viewer.UserID, []string{id})
 		if err != nil {
 			return err
+		}
+		var all core.UnreadCounts
+		for _, t := range rooms[id] {
+			all.Notifications += t.Notifications
+			all.Highlights += t.Highlights
 		}
 		r.Notification, r.Highlight = &all.Notifications, &all.Highlights
 	}
