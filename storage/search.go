@@ -146,8 +146,10 @@ const (
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
 	// sqlSearchCount counts matches not sent by the senders of ?3 (a
-	// JSON array), stopping at ?4.
+	// JSON array) among the index's rows from ?5 up, stopping at ?4
+	// (searchcount.go).
 	sqlSearchCount = `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
+		AND event_search.rowid >= ?5
 		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
 
@@ -196,37 +198,6 @@ func searchScopeJSON(q clientsync.SearchQuery) (string, error) {
 	}
 	b, err := json.Marshal(scope)
 	return string(b), err
-}
-
-// CountSearch counts the events SearchEvents would find for q, leaving out
-// those sent by skipSenders, up to max; see clientsync.SearchStore.
-func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, skipSenders []string, max int) (int, error) {
-	if len(q.Words) == 0 || len(q.RoomIDs) == 0 && q.Member == "" || max <= 0 {
-		return 0, nil
-	}
-	if _, err := searchKeyColumns(q.Keys); err != nil {
-		return 0, err
-	}
-	queries, scope, err := searchScopeArg(q)
-	if err != nil {
-		return 0, err
-	}
-	skip, err := json.Marshal(append([]string{}, skipSenders...))
-	if err != nil {
-		return 0, err
-	}
-	if err := s.db.waitSearchIndex(ctx); err != nil {
-		return 0, err
-	}
-	var n int
-	err = s.read(ctx, []string{sqlPrefixTerms, queries.count}, func(r reader) error {
-		match, err := matchExpression(r, q.Words, q.Keys)
-		if err != nil || match == "" {
-			return err
-		}
-		return wrapErr("search count", r.queryRow(queries.count, scope, match, string(skip), max).Scan(&n))
-	})
-	return n, err
 }
 
 // searchHit is an event found, by ID, and its rank.
