@@ -128,6 +128,9 @@ type DB struct {
 
 	// search schedules the full-text index's batches (searchindex.go).
 	search searchIndex
+	// sentReads are the read positions known to cover every
+	// notification (notification_sent.go).
+	sentReads sentReads
 
 	// members keeps local users' room lists, which the writer keeps up
 	// to date (membershipcache.go).

@@ -32,12 +32,13 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	var created []newGroupState
 	var members bool
 	var sets map[string]int64
+	var looks []sentLook
 	err := s.db.Write(ctx, func(q Queryer) error {
 		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
-			server: s.serverName.Load(), authSets: &s.authSets}
+			server: s.serverName.Load(), authSets: &s.authSets, reads: &s.db.sentReads}
 		var err error
 		out, err = p.persist(events, opts)
-		created, members, sets = p.created, p.members, p.newSets
+		created, members, sets, looks = p.created, p.members, p.newSets, p.looks
 		if p.server != nil {
 			s.serverName.Store(p.server)
 		}
@@ -53,6 +54,7 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	}
 	s.states.remember(created)
 	s.authSets.remember(sets)
+	s.db.sentReads.remember(looks)
 	return out, nil
 }
 
@@ -92,6 +94,10 @@ type persister struct {
 	// found or stored, remembered once it commits.
 	authSets *authSetCache
 	newSets  map[string]int64
+	// reads are the read positions known to cover every notification;
+	// looks what this write found, remembered once it commits.
+	reads *sentReads
+	looks []sentLook
 }
 
 func (p *persister) room(roomID string) (int64, error) {
@@ -249,6 +255,7 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 			return 0, err
 		}
 		if p.live && len(ev.Notifications) > 0 {
+			p.reads.forget()
 			if err := recordNotifications(p.ctx, p.q, nid, room, so, ev.Notifications, receivedTS(ev)); err != nil {
 				return 0, err
 			}
@@ -314,7 +321,18 @@ func (p *persister) markSent(ev *core.NewEvent, room, so int64) error {
 	if _, domain, _ := strings.Cut(ev.Sender, ":"); err != nil || !ok || domain != name {
 		return err // without a server name, no sender is known to be local
 	}
-	return markSent(p.ctx, p.q, ev.Sender, room, ev.EventID, so, eventThread(ev.JSON), receivedTS(ev))
+	key := sentKey{user: ev.Sender, room: room, thread: eventThread(ev.JSON)}
+	if p.reads.known(key) {
+		return nil // nothing unread before this event: nothing to mark
+	}
+	gen := p.reads.gen.Load()
+	if err := markSent(p.ctx, p.q, ev.Sender, room, ev.EventID, so, key.thread, receivedTS(ev)); err != nil {
+		return err
+	}
+	// Whether it found nothing unread or marked it read, every
+	// notification is covered once this write commits.
+	p.looks = append(p.looks, sentLook{key: key, gen: gen})
+	return nil
 }
 
 // receivedTS is when the server received or created ev, now if unset.
