@@ -17,7 +17,7 @@ type MemoryConfig struct {
 	// core.BrowserCacheBudget in the browser.
 	CacheBytes string `yaml:"cache_bytes"`
 	// Limit is `hearth serve`'s soft memory limit (Go's GOMEMLIMIT), in
-	// bytes; 0: DefaultMemoryLimit; "off": none. GOMEMLIMIT in the
+	// bytes; 0: DefaultMemoryLimit of the cache budget; "off": none. GOMEMLIMIT in the
 	// environment wins.
 	Limit string `yaml:"limit"`
 	// GCPercent is `hearth serve`'s GOGC: the heap grows by this percent of
@@ -27,20 +27,28 @@ type MemoryConfig struct {
 }
 
 // DefaultMemoryLimit is `hearth serve`'s soft memory limit when
-// memory.limit is 0: the Go runtime collects more often as its memory
-// nears it, so a heap that would grow to twice its live size between
-// collections stays below it while the live heap is well under it. In
-// the soak with 64 MiB of caches it held the RSS at 211-213 MiB from
-// minute 7 at the same CPU per operation as without a limit; with the
-// default caches the heap stays far below it. GOGC stays at 100: 50 cut
-// the soak's RSS by a seventh (79 against 93 MiB) for 7 % more CPU per
-// operation.
-const DefaultMemoryLimit = 192 << 20
+// memory.limit is 0: twice the cache budget plus 40 MiB, 72 MiB with the
+// default budget. The live heap is about the budget plus what is not
+// cached (12-20 MiB in the soak, with up to two password hashes of 19 MiB
+// at logins), and GOGC 100 lets the heap grow to twice that between
+// collections; near the limit the runtime collects sooner and gives idle
+// memory back at once, where without it a heap that once grew stays
+// resident. Measured in the soak, side by side (load 15-30): the Go
+// runtime's memory (mapped, not returned) reached 64-66 MiB by minute 10
+// and still grew with the rooms (the process's RSS is that plus ~23 MiB
+// of the binary's pages and ~9 MiB of SQLite's); a 48 MiB limit held the
+// RSS at 76 MiB against 86-89 MiB but more than doubled the collector's
+// CPU (12 % of all samples against 5 %), as the heap's goal came within
+// 1.3x of the live heap. 72 MiB leaves the goal at about twice the live
+// heap until late in a long soak, and caps the RSS near 105 MiB there.
+func DefaultMemoryLimit(budget core.CacheBudget) int64 {
+	return 2 * (int64(budget) + 20<<20)
+}
 
 func (c *MemoryConfig) keys() []ConfigKey {
 	return []ConfigKey{
 		{"memory.cache_bytes", &c.CacheBytes, "memory the caches may hold together, in bytes (0: 16 MiB natively, 8 MiB in a browser tab)"},
-		{"memory.limit", &c.Limit, "hearth serve's soft memory limit (GOMEMLIMIT), in bytes (0: 192 MiB; off: none); GOMEMLIMIT set in the environment wins"},
+		{"memory.limit", &c.Limit, "hearth serve's soft memory limit (GOMEMLIMIT), in bytes (0: twice the cache budget plus 40 MiB, 72 MiB by default; off: none); GOMEMLIMIT set in the environment wins"},
 		{"memory.gc_percent", &c.GCPercent, "hearth serve's GOGC (heap growth between collections, in percent; off: only the limit); GOGC set in the environment wins"},
 	}
 }
@@ -72,8 +80,8 @@ func (c *MemoryConfig) CacheBudget() core.CacheBudget {
 	return core.CacheBudget(n).Or(def)
 }
 
-// MemoryLimit is memory.limit in bytes: DefaultMemoryLimit for 0, -1 for
-// "off".
+// MemoryLimit is memory.limit in bytes: DefaultMemoryLimit of the cache
+// budget for 0, -1 for "off".
 func (c *MemoryConfig) MemoryLimit() (int64, error) {
 	if c.Limit == "off" {
 		return -1, nil
@@ -83,7 +91,7 @@ func (c *MemoryConfig) MemoryLimit() (int64, error) {
 		return 0, fmt.Errorf("config: memory.limit is %q; it must be a number of bytes, 0 for the default, or off", c.Limit)
 	}
 	if n == 0 {
-		return DefaultMemoryLimit, nil
+		return DefaultMemoryLimit(c.CacheBudget()), nil
 	}
 	return n, nil
 }

@@ -19,8 +19,12 @@ func TestMemoryConfig(t *testing.T) {
 	if got := c.Memory.CacheBudget(); got != 32<<20 {
 		t.Errorf("cache budget %d, want 32 MiB", got)
 	}
-	if l, _ := c.Memory.MemoryLimit(); l != DefaultMemoryLimit {
-		t.Errorf("default limit %d", l)
+	if l, _ := c.Memory.MemoryLimit(); l != 104<<20 {
+		t.Errorf("default limit %d with a 32 MiB budget, want 104 MiB", l)
+	}
+	c.Memory.CacheBytes = "0"
+	if l, _ := c.Memory.MemoryLimit(); l != 72<<20 {
+		t.Errorf("default limit %d, want 72 MiB", l)
 	}
 	for _, bad := range []MemoryConfig{
 		{CacheBytes: "-1", Limit: "0", GCPercent: "100"},

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"hearth.dev/hearth"
+	"hearth.dev/hearth/core"
 )
 
 // TestGCSettings: the configuration sets GOGC and the soft memory limit,
@@ -29,13 +30,13 @@ func TestGCSettings(t *testing.T) {
 		percent     int
 		limit       int64 // as debug.SetMemoryLimit reports it
 	}{
-		{name: "defaults", mem: defaults, percent: 100, limit: hearth.DefaultMemoryLimit},
+		{name: "defaults", mem: defaults, percent: 100, limit: hearth.DefaultMemoryLimit(core.DefaultCacheBudget)},
 		{name: "configured", mem: hearth.MemoryConfig{CacheBytes: "0", Limit: "300000000", GCPercent: "50"}, percent: 50, limit: 300000000},
 		{name: "no limit", mem: hearth.MemoryConfig{CacheBytes: "0", Limit: "off", GCPercent: "80"}, percent: 80, limit: 1<<63 - 1},
 		{name: "environment wins", mem: hearth.MemoryConfig{CacheBytes: "0", Limit: "300000000", GCPercent: "50"},
 			env: map[string]string{"GOGC": "150", "GOMEMLIMIT": "1GiB"}, runtimeGOGC: 150, runtimeLim: 1 << 30, percent: 150, limit: 1 << 30},
 		{name: "GOGC only", mem: hearth.MemoryConfig{CacheBytes: "0", Limit: "0", GCPercent: "50"},
-			env: map[string]string{"GOGC": "off"}, runtimeGOGC: -1, percent: -1, limit: hearth.DefaultMemoryLimit},
+			env: map[string]string{"GOGC": "off"}, runtimeGOGC: -1, percent: -1, limit: hearth.DefaultMemoryLimit(core.DefaultCacheBudget)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
