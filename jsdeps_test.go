@@ -16,8 +16,11 @@ import (
 // brotli decoder, the relay's NATS cluster, wazero (the tab runs modules
 // on the browser's own WebAssembly engine, modules/browser_js.go), the
 // YAML parser (the tab reads no configuration files: config_default.go)
-// and Go's image decoders and encoders (the tab's thumbnails are made by
-// the browser, core/thumbnail/render_js.go and wasm/thumbnail_js.go).
+// Go's image decoders and encoders (the tab's thumbnails are made by the
+// browser, core/thumbnail/render_js.go and wasm/thumbnail_js.go) and the
+// regexp engine (push rules' globs have a matcher of their own,
+// core/push/glob.go; application service namespaces are compiled natively
+// only, core/appservice/regexp_other.go).
 // Some packages are imported by net/http and cannot leave the import list;
 // for them the linked code is checked (browserLinked): net/http's
 // Transport and Client, with crypto/tls's handshakes and crypto/x509's
@@ -44,6 +47,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"github.com/tetratelabs/wazero",
 		"gopkg.in/yaml.v3",
 		"image/png", "image/jpeg", "image/gif", "image/draw", "golang.org/x/image",
+		"regexp",
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,10 +71,34 @@ func RegisterGoDelta(key string, fn GoDelta) {
 	hearthSchema.register(key, fn)
 }
 
-var deltaKey = regexp.MustCompile(`^([a-z]+)/delta/([0-9]+)/([0-9]{2}[A-Za-z0-9_]+)$`)
+// validDeltaKey says key has the form of a delta's key, DB/delta/VERSION/NNname:
+// DB in [a-z]+, VERSION in [0-9]+, NN two digits, name in [A-Za-z0-9_]+.
+func validDeltaKey(key string) bool {
+	parts := strings.Split(key, "/")
+	if len(parts) != 4 || parts[1] != "delta" || len(parts[3]) < 3 {
+		return false
+	}
+	return allBytes(parts[0], "az") && allBytes(parts[2], "09") &&
+		allBytes(parts[3][:2], "09") && allBytes(parts[3][2:], "AZaz09__")
+}
+
+// allBytes says s is not empty and each of its bytes is in one of the
+// ranges, given as pairs of bytes (lowest, highest).
+func allBytes(s, ranges string) bool {
+	for i := range len(s) {
+		in := false
+		for j := 0; j+1 < len(ranges); j += 2 {
+			in = in || ranges[j] <= s[i] && s[i] <= ranges[j+1]
+		}
+		if !in {
+			return false
+		}
+	}
+	return s != ""
+}
 
 func (t *SchemaTree) register(key string, fn GoDelta) {
-	if !deltaKey.MatchString(key) {
+	if !validDeltaKey(key) {
 		panic(fmt.Sprintf("storage: malformed Go delta key %q", key))
 	}
 	if _, dup := t.GoDeltas[key]; dup {

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"regexp"
+	"strings"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/id"
@@ -20,8 +20,30 @@ func (s *Server) registerProfileRoutes() {
 	s.mux.HandleFunc("DELETE /_matrix/client/v3/profile/{userId}/{keyName}", s.authed(s.deleteProfileField))
 }
 
-// profileKey is the grammar of profile field names (profile.yaml).
-var profileKey = regexp.MustCompile(`^(avatar_url|displayname|m\.tz|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+)$`)
+// profileKey says key is a profile field name by profile.yaml's grammar:
+// avatar_url, displayname, m.tz, or two or more dot-separated parts of
+// [a-z][a-z0-9_]* (a namespaced name).
+func profileKey(key string) bool {
+	switch key {
+	case "avatar_url", "displayname", "m.tz":
+		return true
+	}
+	parts := strings.Split(key, ".")
+	if len(parts) < 2 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || p[0] < 'a' || p[0] > 'z' {
+			return false
+		}
+		for _, c := range []byte(p[1:]) {
+			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 var errProfileNotFound = core.ErrNotFound.WithMessage("Profile not found")
 
@@ -72,7 +94,7 @@ func (s *Server) getProfile(w http.ResponseWriter, r *http.Request) error {
 // getProfileField answers GET /profile/{userId}/{keyName}.
 func (s *Server) getProfileField(w http.ResponseWriter, r *http.Request) error {
 	key := r.PathValue("keyName")
-	if !profileKey.MatchString(key) {
+	if !profileKey(key) {
 		return core.ErrInvalidParam.WithMessage("Invalid profile key")
 	}
 	fields, err := s.localProfile(r)
@@ -97,7 +119,7 @@ func (s *Server) profileWriter(r *http.Request, sess *core.Session) (userID, key
 	if len(key) > core.MaxProfileKeyLen {
 		return "", "", core.ErrKeyTooLarge
 	}
-	if !profileKey.MatchString(key) {
+	if !profileKey(key) {
 		return "", "", core.ErrInvalidParam.WithMessage("Invalid profile key")
 	}
 	return userID, key, nil

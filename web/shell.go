@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,9 +29,26 @@ import (
 const shellMissing = "hearth: the browser shell is not built into this binary.\n" +
 	"Build hearth with `make build`, which bundles it (it needs Go, Node >= 20 and npm).\n"
 
-// hashedName matches file names that carry a content hash
-// (hearth-0123456789abcdef.wasm): their content never changes.
-var hashedName = regexp.MustCompile(`-[0-9a-f]{16}\.[a-z]+$`)
+// hashedName says a file name carries a content hash
+// (hearth-0123456789abcdef.wasm: "-", 16 of [0-9a-f], ".", [a-z]+ at the
+// end): its content never changes.
+func hashedName(name string) bool {
+	dot := strings.LastIndexByte(name, '.')
+	if dot < 17 || dot == len(name)-1 || name[dot-17] != '-' {
+		return false
+	}
+	for _, c := range []byte(name[dot+1:]) {
+		if c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	for _, c := range []byte(name[dot-16 : dot]) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // mountShell serves the shell in fsys (nothing when fsys is nil).
 func (s *Server) mountShell(fsys fs.FS) {
@@ -172,7 +188,7 @@ func (sh *shell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if enc != "" {
 		h.Set("Content-Encoding", enc)
 	}
-	if hashedName.MatchString(name) {
+	if hashedName(name) {
 		h.Set("Cache-Control", "public, max-age=31536000, immutable")
 	} else {
 		h.Set("Cache-Control", "no-cache")

@@ -12,7 +12,6 @@ package appservice
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -25,8 +24,11 @@ type Namespace struct {
 	Exclusive bool   `yaml:"exclusive" json:"exclusive"`
 	Regex     string `yaml:"regex" json:"regex"`
 
-	re *regexp.Regexp
+	re matcher
 }
+
+// matcher is a compiled namespace regex (regexp_other.go).
+type matcher interface{ MatchString(string) bool }
 
 // Match reports whether s is in the namespace. A namespace that was not
 // compiled (Registration.Compile) matches nothing.
@@ -101,7 +103,7 @@ func (r *Registration) Compile(serverName string) error {
 			if list[i].Regex == "" {
 				return fmt.Errorf("namespaces.%s[%d]: regex is missing", kind, i)
 			}
-			re, err := regexp.Compile(`^(?:` + list[i].Regex + `)$`)
+			re, err := compileNamespace(list[i].Regex)
 			if err != nil {
 				return fmt.Errorf("namespaces.%s[%d]: regex %q: %w", kind, i, list[i].Regex, err)
 			}
@@ -246,12 +248,8 @@ func overlap(a, b *Registration) string {
 
 // literalIn reports whether x's regex is one literal ID that y matches.
 func literalIn(x, y Namespace) bool {
-	re, err := regexp.Compile(x.Regex)
-	if err != nil {
-		return false
-	}
-	lit, complete := re.LiteralPrefix()
-	return complete && y.Match(lit)
+	lit, ok := regexpLiteral(x.Regex)
+	return ok && y.Match(lit)
 }
 
 // All returns the registrations, in the order they were configured.

@@ -2,7 +2,6 @@ package push
 
 import (
 	"encoding/json"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -27,8 +26,8 @@ type Context struct {
 	SenderPowerLevel   int64
 	NotificationLevels map[string]int64
 
-	// displayName caches the compiled display name pattern.
-	displayName *regexp.Regexp
+	// displayName caches the display name as a pattern without wildcards.
+	displayName []rune
 	compiledFor string
 }
 
@@ -39,13 +38,9 @@ func (c *Context) containsDisplayName(body string) bool {
 		return false
 	}
 	if c.displayName == nil || c.compiledFor != c.DisplayName {
-		re, err := regexp.Compile(`(?is)` + boundaryBefore + regexp.QuoteMeta(c.DisplayName) + boundaryAfter)
-		if err != nil {
-			return false
-		}
-		c.displayName, c.compiledFor = re, c.DisplayName
+		c.displayName, c.compiledFor = globTokens(c.DisplayName, false), c.DisplayName
 	}
-	return c.displayName.MatchString(body)
+	return matchTokens(c.displayName, body, true)
 }
 
 // Actions are what a matched rule asks for.
