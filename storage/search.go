@@ -153,12 +153,13 @@ const (
 		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
 
-// searchSQL is the rank, recent and count queries over one scope.
-type searchSQL struct{ rank, recent, count string }
+// searchSQL is the rank, recent (walk and sort: searchrecent.go) and
+// count queries over one scope.
+type searchSQL struct{ rank, walk, recent, count string }
 
 func newSearchSQL(scope string) searchSQL {
 	// The rank query adds a table to the WITH clause.
-	return searchSQL{scope + sqlSearchRank, scope + sqlSearchRecent, scope + sqlSearchCount}
+	return searchSQL{scope + sqlSearchRank, scope + sqlSearchRecentWalk, scope + sqlSearchRecent, scope + sqlSearchCount}
 }
 
 var (
@@ -222,7 +223,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	err = s.read(ctx, []string{sqlPrefixTerms, queries.rank, queries.recent, sqlEventsByID}, func(r reader) error {
+	err = s.read(ctx, []string{sqlPrefixTerms, queries.rank, queries.walk, queries.recent, sqlSearchLate, sqlAnyBackfilled, sqlEventsByID}, func(r reader) error {
 		match, err := matchExpression(r, q.Words, q.Keys)
 		if err != nil || match == "" {
 			return err
@@ -233,7 +234,7 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 			if before == 0 {
 				before = 1 << 62
 			}
-			found, _, err = searchRows(r, queries.recent, scope, match, before, q.Limit)
+			found, err = searchRecent(r, queries, scope, match, before, q.Limit)
 		} else {
 			found, err = searchByRank(r, queries.rank, scope, match, q.Offset, q.Limit)
 		}
