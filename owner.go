@@ -31,14 +31,29 @@ func (hs *Homeserver) NeedsOwner(ctx context.Context) (bool, error) {
 // a name outside the user ID grammar and core.ErrMissingParam for an empty
 // password.
 func (hs *Homeserver) CreateOwner(ctx context.Context, name, password string) (string, error) {
+	if password == "" {
+		return "", core.ErrMissingParam.WithMessage("the owner needs a password")
+	}
+	return hs.createOwner(ctx, name, core.NewAccount{Password: password, Admin: true})
+}
+
+// CreateOwnerWithPasswordHash is CreateOwner with the password already
+// hashed by storage.HashPassword (the browser host hashes it on another
+// thread while the database opens). A hash made with other parameters
+// than the server's is refused with core.ErrInvalidParam.
+func (hs *Homeserver) CreateOwnerWithPasswordHash(ctx context.Context, name, hash string) (string, error) {
+	if hash == "" {
+		return "", core.ErrMissingParam.WithMessage("the owner needs a password")
+	}
+	return hs.createOwner(ctx, name, core.NewAccount{PasswordHash: hash, Admin: true})
+}
+
+func (hs *Homeserver) createOwner(ctx context.Context, name string, acct core.NewAccount) (string, error) {
 	local := strings.ToLower(strings.TrimPrefix(name, "@"))
 	local = strings.TrimSuffix(local, ":"+strings.ToLower(hs.ServerName))
 	user, err := id.NewUserID(local, id.ServerName(hs.ServerName))
 	if err != nil {
 		return "", core.ErrInvalidUsername.WithMessage("owner name %q: %v", name, err)
-	}
-	if password == "" {
-		return "", core.ErrMissingParam.WithMessage("the owner needs a password")
 	}
 	need, err := hs.NeedsOwner(ctx)
 	if err != nil {
@@ -47,13 +62,10 @@ func (hs *Homeserver) CreateOwner(ctx context.Context, name, password string) (s
 	if !need {
 		return "", fmt.Errorf("hearth: create owner %s: %w", user, ErrHasOwner)
 	}
-	acct, err := hs.services.Accounts.CreateAccount(ctx, core.NewAccount{
-		UserID:   string(user),
-		Password: password,
-		Admin:    true,
-	})
+	acct.UserID = string(user)
+	created, err := hs.services.Accounts.CreateAccount(ctx, acct)
 	if err != nil {
 		return "", fmt.Errorf("hearth: create owner %s: %w", user, err)
 	}
-	return acct.UserID, nil
+	return created.UserID, nil
 }

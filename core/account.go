@@ -29,8 +29,13 @@ type NewAccount struct {
 	// Password is the account's password; empty creates an account that
 	// cannot log in with a password.
 	Password string
-	Admin    bool
-	UserType string
+	// PasswordHash, instead of Password, is the password already hashed
+	// as the account store hashes it, with exactly its parameters (the
+	// browser host hashes the owner's on another thread while the
+	// database opens); a hash made otherwise is refused.
+	PasswordHash string
+	Admin        bool
+	UserType     string
 	// RegistrationToken, when set, is the m.login.registration_token the
 	// registration was authorised with (reserved by
 	// RegistrationTokenStore.ReserveRegistrationToken). Creating the account

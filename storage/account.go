@@ -91,7 +91,16 @@ func (s *AccountStore) CreateAccount(ctx context.Context, a core.NewAccount) (co
 		return core.Account{}, invalid("account needs a user ID")
 	}
 	var hash sql.NullString
-	if a.Password != "" {
+	switch {
+	case a.PasswordHash != "":
+		if a.Password != "" {
+			return core.Account{}, invalid("account given both a password and its hash")
+		}
+		if !s.madeHere(a.PasswordHash) {
+			return core.Account{}, core.ErrInvalidParam.WithMessage("the password hash was not made with this server's parameters")
+		}
+		hash = sql.NullString{String: a.PasswordHash, Valid: true}
+	case a.Password != "":
 		h, err := hashPassword(s.params, a.Password)
 		if err != nil {
 			return core.Account{}, core.ErrInvalidParam.WithMessage("password too long")

@@ -59,6 +59,22 @@ func hashPassword(p PasswordParams, password string) (string, error) {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
+// HashPassword returns the PHC string of password under
+// DefaultPasswordParams, as an account store with default parameters
+// stores it: what core.NewAccount.PasswordHash takes from a host that
+// hashes elsewhere.
+func HashPassword(password string) (string, error) {
+	return hashPassword(DefaultPasswordParams, password)
+}
+
+// madeHere reports whether encoded is a PHC string this store could have
+// written: argon2id with exactly its parameters and salt and key lengths,
+// so a hash made elsewhere is never weaker than the store's own.
+func (s *AccountStore) madeHere(encoded string) bool {
+	h, err := parsePHC(encoded)
+	return err == nil && h.params == s.params && len(h.salt) == passwordSaltLen && len(h.key) == passwordKeyLen
+}
+
 // phc is a parsed argon2id PHC string.
 type phc struct {
 	params    PasswordParams

@@ -1,11 +1,14 @@
 package storage
 
 import (
+	"context"
 	"encoding/base64"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/argon2"
+
+	"hearth.dev/hearth/core"
 )
 
 func TestHashPassword(t *testing.T) {
@@ -107,5 +110,55 @@ func BenchmarkHashPassword(b *testing.B) {
 		if _, err := hashPassword(DefaultPasswordParams, "correct horse battery staple"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCreateAccountWithPasswordHash: an account takes a password hashed
+// elsewhere by HashPassword (the browser's helper worker), and the
+// password then logs in; a hash with other parameters than the store's
+// (weaker or not), a malformed one, or a hash given with a password is
+// refused and creates nothing.
+func TestCreateAccountWithPasswordHash(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t)
+	s := NewAccountStore(db, AccountOptions{})
+	hash, err := HashPassword("owner-pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateAccount(ctx, core.NewAccount{UserID: "@owner:example.org", PasswordHash: hash, Admin: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CheckPassword(ctx, "@owner:example.org", "owner-pw"); err != nil {
+		t.Errorf("the password hashed elsewhere does not log in: %v", err)
+	}
+	if err := s.CheckPassword(ctx, "@owner:example.org", "other"); err == nil {
+		t.Error("a wrong password logged in")
+	}
+	weak, err := hashPassword(PasswordParams{Memory: 64, Time: 1, Threads: 1}, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := DefaultPasswordParams
+	stronger, err := hashPassword(PasswordParams{Memory: p.Memory * 2, Time: p.Time, Threads: p.Threads}, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		a    core.NewAccount
+	}{
+		{"weaker parameters", core.NewAccount{PasswordHash: weak}},
+		{"other parameters", core.NewAccount{PasswordHash: stronger}},
+		{"not a PHC string", core.NewAccount{PasswordHash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$a2V5"}},
+		{"password and hash", core.NewAccount{Password: "pw", PasswordHash: hash}},
+	} {
+		c.a.UserID = "@refused:example.org"
+		if _, err := s.CreateAccount(ctx, c.a); err == nil {
+			t.Errorf("%s: account created", c.name)
+		}
+	}
+	if _, err := s.Account(ctx, "@refused:example.org"); err == nil {
+		t.Error("a refused account exists")
 	}
 }

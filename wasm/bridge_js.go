@@ -229,6 +229,7 @@ func startOptionsOf(v js.Value) startOptions {
 		o.HasOwner = true
 		o.OwnerName = stringOf(owner.Get("name"))
 		o.OwnerPassword = stringOf(owner.Get("password"))
+		o.OwnerPasswordHash = owner.Get("passwordHash")
 	}
 	o.Modules = modulesOf(v.Get("modules"))
 	o.SchemaImage = bytesOf(v.Get("schemaImage"))
@@ -277,6 +278,7 @@ func statusValue(st status) any {
 			"ownerMs":          float64(st.Phases.Owner.Microseconds()) / 1000,
 			"warmMs":           float64(st.Phases.Warm.Microseconds()) / 1000,
 			"schemaImageBytes": st.Phases.SchemaImageBytes,
+			"ownerHashedAside": st.Phases.OwnerHashedAside,
 		},
 		"goHeapBytes": float64(st.GoHeapBytes),
 		"goSysBytes":  float64(st.GoSysBytes),

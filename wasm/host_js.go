@@ -9,6 +9,7 @@ import (
 	"path"
 	"runtime"
 	"sync"
+	"syscall/js"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -17,6 +18,7 @@ import (
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/relay"
 	"hearth.dev/hearth/storage"
+	"hearth.dev/hearth/wasm/jsvfs"
 )
 
 // dataDir is the folder of the database file, /hearth.db, in every
@@ -84,6 +86,10 @@ type startOptions struct {
 	HasOwner      bool
 	OwnerName     string
 	OwnerPassword string
+	// OwnerPasswordHash, when a promise, settles with the owner's
+	// password hashed by storage.HashPassword in the worker script's
+	// helper worker (or null), made while this start opens the database.
+	OwnerPasswordHash js.Value
 	// Storage is "auto" (or ""), "opfs", "indexeddb" or "memory".
 	Storage string
 	// LogLevel is "debug", "info", "warn" or "error"; empty leaves it.
@@ -117,6 +123,9 @@ type startPhases struct {
 	// SchemaImageBytes is the size of the schema image a new database
 	// was made from (0: none; the migrator ran every statement).
 	SchemaImageBytes int
+	// OwnerHashedAside says the owner's password was hashed in the
+	// worker script's helper worker, while the database opened.
+	OwnerHashedAside bool
 }
 
 // status is what status() reports.
@@ -187,7 +196,7 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 		if !o.HasOwner {
 			err = newCodeError(codeNeedsOwner, "the homeserver has no account yet: start it with owner: {name, password} to create the owner")
 		} else {
-			owner, err = hs.CreateOwner(ctx, o.OwnerName, o.OwnerPassword)
+			owner, phases.OwnerHashedAside, err = h.createOwner(ctx, hs, o)
 			var me *core.Error
 			if errors.As(err, &me) {
 				err = newCodeError(codeBadOption, "owner: %s", me.Message)
@@ -212,6 +221,26 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 	st, err := h.status(ctx)
 	st.OwnerCreated = owner
 	return st, err
+}
+
+// createOwner creates the owner of a new homeserver: with the hash the
+// worker script had made on another thread when it came (aside is then
+// true), else (no helper, or its hash refused) hashing the password here.
+func (h *host) createOwner(ctx context.Context, hs *hearth.Homeserver, o startOptions) (owner string, aside bool, err error) {
+	if o.OwnerPassword != "" && o.OwnerPasswordHash.Type() == js.TypeObject {
+		v, err := jsvfs.AwaitPromise(o.OwnerPasswordHash)
+		if err == nil && v.Type() == js.TypeString && v.String() != "" {
+			owner, err := hs.CreateOwnerWithPasswordHash(ctx, o.OwnerName, v.String())
+			if err == nil {
+				return owner, true, nil
+			}
+			h.log.Warn("the owner's password hashed again here", "err", err)
+		} else {
+			h.log.Warn("the owner's password hashed here: no hash from the helper worker", "err", err)
+		}
+	}
+	owner, err = hs.CreateOwner(ctx, o.OwnerName, o.OwnerPassword)
+	return owner, false, err
 }
 
 // open opens the homeserver in be. The server name stored in an existing

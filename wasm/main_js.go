@@ -40,6 +40,10 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == hashPasswordArg {
+		hashPasswordMain()
+		return
+	}
 	// The homeserver's heap is small next to the tab's memory, and the
 	// collector runs on the one thread that also serves requests:
 	// collecting less often made sequential sends about 15% faster.

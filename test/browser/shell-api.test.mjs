@@ -77,6 +77,9 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		// A first visit's database is a copy of the build's schema image
 		// (kept by the worker across the refused start above).
 		assert.ok(r.status.startupPhases.schemaImageBytes > 0, JSON.stringify(r.status.startupPhases));
+		// Its owner's password was hashed in the helper worker (the login
+		// below shows the hash is right).
+		assert.equal(r.status.startupPhases.ownerHashedAside, true, JSON.stringify(r.status.startupPhases));
 	});
 
 	let token;

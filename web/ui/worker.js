@@ -7,7 +7,15 @@
 // status, export, import, stop. Worker to page: {id, ok: true, value} or
 // {id, ok: false, error: {name, code, message}}, and {t: "exit", code} if
 // the Go program ends.
+//
+// The same script also runs as the password helper (a worker named
+// hashWorkerName that this worker starts on a first visit): it runs the
+// compiled module it is sent once more, to hash the owner's password on
+// another thread while the homeserver opens its database.
 import "go:wasm_exec";
+
+const hashWorkerName = "hearth-password-hash";
+const isHashWorker = self.name === hashWorkerName;
 
 // HEARTH_WASM_URL is set by build.mjs to the content-hashed wasm file.
 const wasmURL = new URL(HEARTH_WASM_URL, self.location.href);
@@ -28,6 +36,9 @@ const spent = { fetches: 0, goMs: 0, postMs: 0, afterMs: 0, firstAfterMs: 0 };
 // holds no database yet (a first visit), where the Go program then skips
 // its SQLite warm-up (wasm/warm_js.go).
 const noDatabase = (async () => {
+	if (isHashWorker) {
+		return false;
+	}
 	if (typeof FileSystemFileHandle === "undefined" || !FileSystemFileHandle.prototype.createSyncAccessHandle) {
 		return false;
 	}
@@ -66,6 +77,59 @@ let schemaImage = (async () => {
 	}
 })();
 
+// compiledModule is the wasm once compiled, for the password helper.
+let setModule;
+const compiledModule = new Promise((resolve) => { setModule = resolve; });
+
+// hashInHelper hashes the owner's password in a helper worker running the
+// same module (wasm/passwordhash_js.go: storage.HashPassword, the server's
+// own parameters), on another thread than the start, which meanwhile
+// opens the database. hash settles with the PHC string, or null if there
+// is no helper or it failed (the start then hashes the password itself);
+// stop ends the helper.
+function hashInHelper(password) {
+	let helper = null;
+	const hash = (async () => {
+		const module = await compiledModule;
+		if (typeof Worker !== "function") {
+			return null;
+		}
+		return new Promise((resolve) => {
+			helper = new Worker(self.location.href, { name: hashWorkerName });
+			helper.onmessage = (e) => resolve(typeof e.data?.hash === "string" && e.data.hash !== "" ? e.data.hash : null);
+			helper.onerror = () => resolve(null);
+			// Never wait forever on a helper that did not answer.
+			setTimeout(() => resolve(null), 120000);
+			helper.postMessage({ module, password });
+		});
+	})().catch(() => null);
+	return { hash, stop: () => helper?.terminate() };
+}
+
+// hashMain is the password helper's side: run the module with the
+// argument hash-password and post {hash} (or {hash: null, error}).
+async function hashMain(e) {
+	let posted = false;
+	const post = (hash, error) => {
+		if (!posted) {
+			posted = true;
+			postMessage({ hash: hash || null, error: error || null });
+		}
+	};
+	self.hearthHashed = post;
+	try {
+		const go = new Go();
+		go.argv = ["hearth", "hash-password"];
+		go.env = { HEARTH_OWNER_PASSWORD: String(e.data.password) };
+		go.exit = () => {};
+		const instance = await WebAssembly.instantiate(e.data.module, go.importObject);
+		await go.run(instance);
+	} catch (err) {
+		post(null, String(err?.message ?? err));
+	}
+	post(null, "the helper ended without a hash");
+}
+
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
 	if (!boot) {
@@ -77,7 +141,8 @@ function hearthWasm() {
 			go.exit = (code) => { exitCode = code; };
 			const ready = new Promise((resolve) => { self.hearthReady = resolve; });
 			const fetched = performance.now();
-			const { instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
+			const { module, instance } = await WebAssembly.instantiateStreaming(fetch(wasmURL), go.importObject);
+			setModule(module);
 			memory = instance.exports.mem;
 			const compiled = performance.now();
 			if (await noDatabase) {
@@ -119,15 +184,29 @@ async function invoke(method, ...args) {
 // The wasm loads as soon as the worker runs: a page starts its worker
 // before it asks for the homeserver (see hearth.js), and compiling and
 // initialising the program overlap with the page's own loading.
-hearthWasm().catch(() => {}); // reported by the first call
+if (!isHashWorker) {
+	hearthWasm().catch(() => {}); // reported by the first call
+}
 
 const ops = {
 	async start(o) {
 		const image = await schemaImage;
-		const st = await invoke("start", { ...o, schemaImage: image ?? undefined });
-		// Used by the first start only (a database exists after it).
-		schemaImage = Promise.resolve(null);
-		return { ...st, timings };
+		const opts = { ...o, schemaImage: image ?? undefined };
+		// A first visit creates the owner: its password is hashed in the
+		// helper while the start opens the database.
+		let helper = null;
+		if (image && typeof o?.owner?.password === "string" && o.owner.password !== "") {
+			helper = hashInHelper(o.owner.password);
+			opts.owner = { ...o.owner, passwordHash: helper.hash };
+		}
+		try {
+			const st = await invoke("start", opts);
+			// Used by the first start only (a database exists after it).
+			schemaImage = Promise.resolve(null);
+			return { ...st, timings };
+		} finally {
+			helper?.stop();
+		}
 	},
 	async status() {
 		const st = await invoke("status");
@@ -169,7 +248,7 @@ function fetchNow(hw, id, r) {
 	});
 }
 
-self.onmessage = async (e) => {
+self.onmessage = isHashWorker ? hashMain : async (e) => {
 	const { id, op, arg } = e.data;
 	if (op === "abort") {
 		hearthWasm().then((hw) => hw.abort(arg));
