@@ -110,6 +110,9 @@ type DB struct {
 	batches batchCounts
 	// times adds up the writer's time (writerstats.go).
 	times writerTimes
+	// ckpt checkpoints the WAL beside the writer (nil in single-connection
+	// mode, where SQLite checkpoints in the writer's commits).
+	ckpt *checkpointer
 
 	// wconn is the writer's pinned connection (nil in single-connection
 	// mode, where reads need the one connection between writes), and
@@ -278,7 +281,23 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 			return c.Exec("PRAGMA hearth.synchronous = " + sync)
 		}
 	}
-	w, err := openSQL(dsn(primary, o, false), attach)
+	writerInit := attach
+	var ckpt *checkpointer
+	if !db.single {
+		// Checkpoints run beside the writer (checkpoint.go): its
+		// connection reports the WAL's size after each commit instead.
+		ckpt = newCheckpointer()
+		writerInit = func(c *sqlite3.Conn) error {
+			if attach != nil {
+				if err := attach(c); err != nil {
+					return err
+				}
+			}
+			c.WALHook(ckpt.walHook)
+			return nil
+		}
+	}
+	w, err := openSQL(dsn(primary, o, false), writerInit)
 	if err != nil {
 		return nil, err
 	}
@@ -323,6 +342,12 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		r.SetMaxOpenConns(n)
 		r.SetMaxIdleConns(n)
 		db.reader = r
+		if err := ckpt.start(db, dsn(primary, o, false), attach); err != nil {
+			r.Close()
+			w.Close()
+			return nil, err
+		}
+		db.ckpt = ckpt
 	}
 	db.start()
 	if o.StatePath != "" {
@@ -394,12 +419,17 @@ func (db *DB) Close() error {
 		close(db.closed)
 		db.closeMu.Unlock()
 		db.wg.Wait()
+		if db.ckpt != nil {
+			err = db.ckpt.close()
+		}
 		db.dropStmts()
 		if db.wconn != nil {
 			db.wconn.Close()
 		}
 		if db.reader != db.writer {
-			err = db.reader.Close()
+			if e := db.reader.Close(); e != nil && err == nil {
+				err = e
+			}
 		}
 		if e := db.writer.Close(); e != nil && err == nil {
 			err = e

@@ -1,0 +1,147 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// checkpointPages is the size of the WAL, in pages, from which the writer
+// asks for a checkpoint after a commit: SQLite's default for its automatic
+// checkpoints (PRAGMA wal_autocheckpoint), about 4 MB.
+const checkpointPages = 1000
+
+// checkpointer copies the WAL into the database file (a checkpoint) on a
+// connection and goroutine of its own, on the native read pool's hosts.
+//
+// Left to SQLite, a checkpoint runs inside the COMMIT of the write that
+// took the WAL past 1,000 pages, on the one writer: it syncs the WAL,
+// copies its pages into the database file and syncs that, while every
+// write queued behind it waits. And while readers keep using older
+// snapshots the WAL cannot start over, stays above the mark, and every
+// commit checkpoints again: in the mixed load (make soak) COMMIT held the
+// writer half of its busy time. Here the writer's connection has a WAL
+// hook instead of the automatic checkpoint (setting one replaces the
+// other); past the mark, the hook wakes the checkpointer, which runs a
+// PASSIVE checkpoint (it never waits for a lock nor blocks the writer or
+// the readers). The WAL starts over as before, at the first write after a
+// checkpoint that reached its end. A commit stays as durable as before:
+// under synchronous=NORMAL the WAL is synced at checkpoints, under FULL at
+// every commit, and a checkpoint is the same work on either connection.
+//
+// In single-connection mode (the browser) there is no second connection
+// and SQLite's automatic checkpoints stay.
+type checkpointer struct {
+	db   *sql.DB // one connection
+	wake chan struct{}
+	stop chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+	// failed is logged once.
+	failed atomic.Bool
+
+	runs   atomic.Uint64
+	frames atomic.Uint64 // WAL frames copied into the database
+	nanos  atomic.Int64
+}
+
+// walHook is the writer connection's WAL hook: after each commit, with the
+// WAL's size in pages, it wakes the checkpointer once the WAL is past the
+// mark. It runs inside the commit and only signals.
+func (c *checkpointer) walHook(_ *sqlite3.Conn, _ string, pages int) error {
+	if pages >= checkpointPages {
+		select {
+		case c.wake <- struct{}{}:
+		default: // already woken
+		}
+	}
+	return nil
+}
+
+func newCheckpointer() *checkpointer {
+	return &checkpointer{wake: make(chan struct{}, 1), stop: make(chan struct{})}
+}
+
+// start opens the checkpointer's connection on the database behind dsn
+// (attach, when set, attaches the other file) and starts its goroutine.
+func (c *checkpointer) start(db *DB, dsn string, attach func(*sqlite3.Conn) error) error {
+	cdb, err := openSQL(dsn, attach)
+	if err != nil {
+		return err
+	}
+	cdb.SetMaxOpenConns(1)
+	cdb.SetMaxIdleConns(1)
+	cdb.SetConnMaxLifetime(0)
+	cdb.SetConnMaxIdleTime(0)
+	c.db = cdb
+	c.wg.Add(1)
+	go db.checkpointLoop(c)
+	return nil
+}
+
+func (db *DB) checkpointLoop(c *checkpointer) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.wake:
+			c.run(db)
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// run runs one PASSIVE checkpoint: it copies what it can into the
+// database file, up to the oldest snapshot a reader still uses.
+func (c *checkpointer) run(db *DB) {
+	start := time.Now()
+	var busy, log, done int
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+	c.nanos.Add(int64(time.Since(start)))
+	c.runs.Add(1)
+	if err != nil {
+		if !c.failed.Swap(true) {
+			db.log.Warn("storage: WAL checkpoint failed; retried after the next commits", "err", err)
+		}
+		return
+	}
+	if done > 0 {
+		c.frames.Add(uint64(done))
+	}
+}
+
+// halt stops the checkpointer's goroutine; a checkpoint in progress
+// finishes first.
+func (c *checkpointer) halt() {
+	c.once.Do(func() { close(c.stop) })
+	c.wg.Wait()
+}
+
+// close stops the checkpointer and closes its connection.
+func (c *checkpointer) close() error {
+	c.halt()
+	return c.db.Close()
+}
+
+// CheckpointStats are the checkpointer's figures since the database
+// opened: how many checkpoints ran, the time they took, and the WAL frames
+// (pages) they copied into the database file. All zero where SQLite
+// checkpoints inside the writer's commits (the browser).
+type CheckpointStats struct {
+	Runs   uint64
+	Time   time.Duration
+	Frames uint64
+}
+
+// CheckpointStats returns the checkpointer's figures.
+func (db *DB) CheckpointStats() CheckpointStats {
+	c := db.ckpt
+	if c == nil {
+		return CheckpointStats{}
+	}
+	return CheckpointStats{Runs: c.runs.Load(), Time: time.Duration(c.nanos.Load()), Frames: c.frames.Load()}
+}

@@ -1,0 +1,122 @@
+package storage
+
+import (
+	"context"
+	"crypto/rand"
+	"os"
+	"testing"
+)
+
+// TestCheckpointBesideWriter checks that natively the writer's commits no
+// longer copy the WAL into the database file, that a commit leaving the
+// WAL past the mark wakes the checkpointer, and that its checkpoint copies
+// the WAL into the file with every row still there; in single-connection
+// mode (the browser) SQLite's own automatic checkpoints stay.
+func TestCheckpointBesideWriter(t *testing.T) {
+	if testVFS != "" {
+		t.Skip("a browser VFS: single-connection mode, tested below")
+	}
+	ctx := context.Background()
+	db := mustOpen(t)
+	c := db.ckpt
+	if c == nil {
+		t.Fatal("a native DB has no checkpointer")
+	}
+	// Stopped, so that what happens to the files is only the writer's doing.
+	c.halt()
+	if err := db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "CREATE TABLE blobs (b BLOB NOT NULL)")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-c.wake:
+	default:
+	}
+	size := func(p string) int64 {
+		t.Helper()
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := size(db.Path())
+
+	const rows = 1500 // 4 KiB each: about 1.5 pages a row, well past the mark
+	for i := 0; i < rows; i += 100 {
+		if err := db.Write(ctx, func(q Queryer) error {
+			for range 100 {
+				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", rand.Text()+string(make([]byte, 4096))); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := size(db.Path()); got != before {
+		t.Errorf("database file %d bytes after the writes, %d before: the writer checkpointed", got, before)
+	}
+	if got := size(db.Path() + "-wal"); got < rows*4096 {
+		t.Errorf("WAL %d bytes, want at least %d", got, rows*4096)
+	}
+	if len(c.wake) != 1 {
+		t.Fatal("a WAL past the mark did not wake the checkpointer")
+	}
+
+	c.run(db)
+	st := db.CheckpointStats()
+	if st.Runs != 1 || st.Frames < rows {
+		t.Errorf("CheckpointStats = %+v, want 1 run copying at least %d frames", st, rows)
+	}
+	if got := size(db.Path()); got < before+rows*4096 {
+		t.Errorf("database file %d bytes after the checkpoint, want at least %d", got, before+rows*4096)
+	}
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil || n != rows {
+		t.Errorf("count = %d, %v; want %d", n, err, rows)
+	}
+}
+
+// TestCheckpointSingleConnection checks that in single-connection mode
+// there is no checkpointer and SQLite's automatic checkpoint, in the
+// commit that took the WAL past the mark, copies it into the database file.
+func TestCheckpointSingleConnection(t *testing.T) {
+	ctx := context.Background()
+	db := openSingle(t)
+	if db.ckpt != nil {
+		t.Fatal("a single-connection DB has a checkpointer")
+	}
+	size := func() int64 {
+		t.Helper()
+		st, err := os.Stat(db.Path())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Size()
+	}
+	before := size()
+	const rows = 1500
+	if err := db.Write(ctx, func(q Queryer) error {
+		if _, err := q.ExecContext(ctx, "CREATE TABLE blobs (b BLOB NOT NULL)"); err != nil {
+			return err
+		}
+		for range rows {
+			if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4096)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := size(); got < before+rows*4096 {
+		t.Errorf("database file %d bytes after the commit, want at least %d: no checkpoint in the commit", got, before+rows*4096)
+	}
+	if st := db.CheckpointStats(); st != (CheckpointStats{}) {
+		t.Errorf("CheckpointStats = %+v, want zero", st)
+	}
+}
