@@ -56,6 +56,15 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 	reg.Gauge("hearth_db_writer_write_max_seconds", "The longest single write of each kind since the start, by the function that wrote.", func(context.Context) ([]metrics.Sample, error) {
 		return writeSamples(db.WriterStats(), func(t storage.WriteTime) float64 { return t.Max.Seconds() }), nil
 	})
+	reg.Counter("hearth_db_checkpoints_total", "WAL checkpoints run beside the writer.", func(context.Context) ([]metrics.Sample, error) {
+		return one(float64(db.CheckpointStats().Runs)), nil
+	})
+	reg.Counter("hearth_db_checkpoint_seconds_total", "Time the WAL checkpoints beside the writer took.", func(context.Context) ([]metrics.Sample, error) {
+		return one(db.CheckpointStats().Time.Seconds()), nil
+	})
+	reg.Counter("hearth_db_checkpoint_frames_total", "WAL frames (pages) the checkpoints copied into the database file.", func(context.Context) ([]metrics.Sample, error) {
+		return one(float64(db.CheckpointStats().Frames)), nil
+	})
 	reg.Gauge("hearth_sync_waiters", "/sync requests waiting for news.", func(context.Context) ([]metrics.Sample, error) {
 		return one(float64(client.SyncWaiters())), nil
 	})

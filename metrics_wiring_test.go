@@ -88,6 +88,8 @@ func TestMetricsThroughOpen(t *testing.T) {
 		"hearth_db_writer_queue_depth ",
 		`hearth_db_writer_batch_size_bucket{le="+Inf"} `,
 		"hearth_db_writer_busy_seconds_total ",
+		"hearth_db_checkpoints_total ",
+		"hearth_db_checkpoint_frames_total ",
 		"hearth_db_writer_commit_seconds_total ",
 		`hearth_db_writer_writes_total{write="storage.`,
 		`hearth_db_writer_write_seconds_total{write="storage.`,
