@@ -59,6 +59,9 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 	reg.Counter("hearth_db_checkpoints_total", "WAL checkpoints run beside the writer.", func(context.Context) ([]metrics.Sample, error) {
 		return one(float64(db.CheckpointStats().Runs)), nil
 	})
+	reg.Counter("hearth_db_checkpoint_finishes_total", "WAL checkpoints finished inside a write, while the writer waited (WAL past 4,000 pages).", func(context.Context) ([]metrics.Sample, error) {
+		return one(float64(db.CheckpointStats().Finishes)), nil
+	})
 	reg.Counter("hearth_db_checkpoint_seconds_total", "Time the WAL checkpoints beside the writer took.", func(context.Context) ([]metrics.Sample, error) {
 		return one(db.CheckpointStats().Time.Seconds()), nil
 	})

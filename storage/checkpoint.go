@@ -15,6 +15,10 @@ import (
 // checkpoints (PRAGMA wal_autocheckpoint), about 4 MB.
 const checkpointPages = 1000
 
+// finishPages is the size of the WAL from which a checkpoint beside the
+// writer is finished while the writer waits (see checkpointer).
+const finishPages = 4 * checkpointPages
+
 // checkpointer copies the WAL into the database file (a checkpoint) on a
 // connection and goroutine of its own, on the native read pool's hosts.
 //
@@ -28,8 +32,16 @@ const checkpointPages = 1000
 // hook instead of the automatic checkpoint (setting one replaces the
 // other); past the mark, the hook wakes the checkpointer, which runs a
 // PASSIVE checkpoint (it never waits for a lock nor blocks the writer or
-// the readers). The WAL starts over as before, at the first write after a
-// checkpoint that reached its end. A commit stays as durable as before:
+// the readers).
+//
+// The WAL starts over at the first write after a checkpoint that reached
+// its end (when no reader still uses an older snapshot). Beside a busy
+// writer a checkpoint rarely reaches the end: the writer has committed more
+// while it ran, and the WAL grew to 30 MB in six minutes of the mixed
+// load. So once the WAL is past finishPages, the checkpointer copies the
+// rest inside a write of its own, while the writer waits: that part is
+// short, the bulk was copied beside the writer. A commit stays as durable
+// as before:
 // under synchronous=NORMAL the WAL is synced at checkpoints, under FULL at
 // every commit, and a checkpoint is the same work on either connection.
 //
@@ -44,9 +56,10 @@ type checkpointer struct {
 	// failed is logged once.
 	failed atomic.Bool
 
-	runs   atomic.Uint64
-	frames atomic.Uint64 // WAL frames copied into the database
-	nanos  atomic.Int64
+	runs     atomic.Uint64
+	finishes atomic.Uint64 // runs inside a write (finish)
+	frames   atomic.Uint64 // WAL frames copied into the database
+	nanos    atomic.Int64
 }
 
 // walHook is the writer connection's WAL hook: after each commit, with the
@@ -88,18 +101,33 @@ func (db *DB) checkpointLoop(c *checkpointer) {
 	for {
 		select {
 		case <-c.wake:
-			c.run(db)
+			if log := c.run(db); log >= finishPages {
+				c.finish(db)
+			}
 		case <-c.stop:
 			return
 		}
 	}
 }
 
+// finish copies the rest of the WAL while the writer waits: inside a write
+// no commit adds to the WAL, so the checkpoint reaches its end unless a
+// reader still uses an older snapshot, and the writer's next write can
+// start the WAL over.
+func (c *checkpointer) finish(db *DB) {
+	_ = db.Write(context.Background(), func(Queryer) error {
+		c.run(db)
+		c.finishes.Add(1)
+		return nil
+	})
+}
+
 // run runs one PASSIVE checkpoint: it copies what it can into the
-// database file, up to the oldest snapshot a reader still uses.
-func (c *checkpointer) run(db *DB) {
+// database file, up to the oldest snapshot a reader still uses. It
+// returns the WAL's size in frames (0 after an error).
+func (c *checkpointer) run(db *DB) (log int) {
 	start := time.Now()
-	var busy, log, done int
+	var busy, done int
 	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
 	c.nanos.Add(int64(time.Since(start)))
 	c.runs.Add(1)
@@ -107,11 +135,12 @@ func (c *checkpointer) run(db *DB) {
 		if !c.failed.Swap(true) {
 			db.log.Warn("storage: WAL checkpoint failed; retried after the next commits", "err", err)
 		}
-		return
+		return 0
 	}
 	if done > 0 {
 		c.frames.Add(uint64(done))
 	}
+	return log
 }
 
 // halt stops the checkpointer's goroutine; a checkpoint in progress
@@ -132,9 +161,12 @@ func (c *checkpointer) close() error {
 // (pages) they copied into the database file. All zero where SQLite
 // checkpoints inside the writer's commits (the browser).
 type CheckpointStats struct {
-	Runs   uint64
-	Time   time.Duration
-	Frames uint64
+	Runs uint64
+	// Finishes is how many of the runs copied the rest of a WAL past
+	// finishPages inside a write, while the writer waited.
+	Finishes uint64
+	Time     time.Duration
+	Frames   uint64
 }
 
 // CheckpointStats returns the checkpointer's figures.
@@ -143,5 +175,5 @@ func (db *DB) CheckpointStats() CheckpointStats {
 	if c == nil {
 		return CheckpointStats{}
 	}
-	return CheckpointStats{Runs: c.runs.Load(), Time: time.Duration(c.nanos.Load()), Frames: c.frames.Load()}
+	return CheckpointStats{Runs: c.runs.Load(), Finishes: c.finishes.Load(), Time: time.Duration(c.nanos.Load()), Frames: c.frames.Load()}
 }

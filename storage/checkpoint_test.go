@@ -120,3 +120,50 @@ func TestCheckpointSingleConnection(t *testing.T) {
 		t.Errorf("CheckpointStats = %+v, want zero", st)
 	}
 }
+
+// TestCheckpointFinishRestartsWAL checks that a WAL past finishPages is
+// checkpointed to its end inside a write, after which the writer's next
+// write starts the WAL over.
+func TestCheckpointFinishRestartsWAL(t *testing.T) {
+	if testVFS != "" {
+		t.Skip("a browser VFS: single-connection mode")
+	}
+	ctx := context.Background()
+	db := mustOpen(t)
+	c := db.ckpt
+	c.halt()
+	insert := func(n int) {
+		t.Helper()
+		if err := db.Write(ctx, func(q Queryer) error {
+			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)"); err != nil {
+				return err
+			}
+			for range n {
+				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 9 {
+		insert(500)
+	}
+	if log := c.run(db); log < finishPages {
+		t.Fatalf("WAL of %d frames after 4,500 pages written, want at least %d", log, finishPages)
+	}
+	c.finish(db)
+	if st := db.CheckpointStats(); st.Finishes != 1 || st.Runs != 2 {
+		t.Errorf("CheckpointStats = %+v, want 2 runs, 1 finished inside a write", st)
+	}
+	insert(1)
+	if log := c.run(db); log >= 100 {
+		t.Errorf("WAL of %d frames after one small write following the finished checkpoint: it did not start over", log)
+	}
+	var n int
+	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil || n != 4501 {
+		t.Errorf("count = %d, %v; want 4501", n, err)
+	}
+}
