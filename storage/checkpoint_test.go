@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"os"
 	"testing"
 )
@@ -67,7 +68,19 @@ func TestCheckpointBesideWriter(t *testing.T) {
 		t.Fatal("a WAL past the mark did not wake the checkpointer")
 	}
 
+	// A reader's snapshot keeps the WAL from starting over at the next
+	// write, as readers under load do.
+	rtx, err := db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	var n int
+	if err := rtx.QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
 	c.run(db)
+	<-c.wake
 	st := db.CheckpointStats()
 	if st.Runs != 1 || st.Frames < rows {
 		t.Errorf("CheckpointStats = %+v, want 1 run copying at least %d frames", st, rows)
@@ -75,9 +88,32 @@ func TestCheckpointBesideWriter(t *testing.T) {
 	if got := size(db.Path()); got < before+rows*4096 {
 		t.Errorf("database file %d bytes after the checkpoint, want at least %d", got, before+rows*4096)
 	}
-	var n int
 	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil || n != rows {
 		t.Errorf("count = %d, %v; want %d", n, err, rows)
+	}
+
+	// Past the mark, the writer asks again only once checkpointBatch
+	// pages were added after what the last checkpoint copied.
+	insert := func(n int) {
+		t.Helper()
+		if err := db.Write(ctx, func(q Queryer) error {
+			for range n {
+				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(10)
+	if len(c.wake) != 0 {
+		t.Error("10 pages after a checkpoint woke the checkpointer")
+	}
+	insert(checkpointBatch)
+	if len(c.wake) != 1 {
+		t.Errorf("%d pages after a checkpoint did not wake the checkpointer", checkpointBatch+10)
 	}
 }
 
