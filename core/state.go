@@ -153,4 +153,7 @@ type RoomStateStore interface {
 	// wrapping ErrNotFound when the user never joined (or the room is
 	// unknown).
 	LastJoin(ctx context.Context, roomID, userID string) (TopologicalToken, error)
+	// LastJoins is LastJoin for each of roomIDs, in one read: rooms the
+	// user never joined (and unknown rooms) are absent.
+	LastJoins(ctx context.Context, roomIDs []string, userID string) (map[string]TopologicalToken, error)
 }

@@ -49,6 +49,27 @@ func TestLastJoin(t *testing.T) {
 		t.Errorf("LastJoin in an unknown room: %v", err)
 	}
 
+	// LastJoins: the same for several rooms at once; a room bob never
+	// joined and an unknown room are absent.
+	other := newTestRoom(t, s, "other")
+	joins, err := s.LastJoins(ctx, []string{r.id, other.id, "!nowhere:" + testServer}, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(joins) != 1 || joins[r.id] != at {
+		t.Errorf("LastJoins = %+v, want only %s at %+v", joins, r.id, at)
+	}
+	carol := "@carol:" + testServer
+	other.persist(core.PersistOptions{}, other.member("cj", 2, carol, "join"))
+	one, err := s.LastJoin(ctx, other.id, carol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joins, err = s.LastJoins(ctx, []string{r.id, other.id}, carol)
+	if err != nil || len(joins) != 1 || joins[other.id] != one {
+		t.Errorf("LastJoins of carol = %+v, %v; want only %s at %+v", joins, err, other.id, one)
+	}
+
 	// StatesAt: the states of several groups in one read, like StateAt's.
 	key := core.StateKey{Type: "m.room.member", StateKey: bob}
 	groups := map[string]int64{}

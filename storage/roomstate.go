@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -155,6 +156,51 @@ const sqlLastJoin = `
 	WHERE m.room_nid = ?1 AND m.user_id = ?2 AND m.membership = 'join'
 		AND e.outlier = 0 AND e.rejection_reason IS NULL AND e.soft_failed = 0
 	ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 1`
+
+// sqlLastJoins finds a user's latest join event in each room of a JSON
+// array of room IDs, as sqlLastJoin does for one.
+const sqlLastJoins = `
+	WITH wanted(room_nid, room_id) AS MATERIALIZED (
+		SELECT room_nid, room_id FROM rooms WHERE room_id IN (SELECT value FROM json_each(?1))
+	)
+	SELECT w.room_id, e.topological_ordering, e.stream_ordering FROM wanted w
+	JOIN events e ON e.event_nid = (
+		SELECT m.event_nid FROM room_memberships m
+		JOIN events x ON x.event_nid = m.event_nid
+		WHERE m.room_nid = w.room_nid AND m.user_id = ?2 AND m.membership = 'join'
+			AND x.outlier = 0 AND x.rejection_reason IS NULL AND x.soft_failed = 0
+		ORDER BY x.topological_ordering DESC, x.stream_ordering DESC LIMIT 1
+	)`
+
+// LastJoins returns where a user last joined each of several rooms; see
+// core.RoomStateStore.
+func (s *EventStore) LastJoins(ctx context.Context, roomIDs []string, userID string) (map[string]core.TopologicalToken, error) {
+	out := map[string]core.TopologicalToken{}
+	if len(roomIDs) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(roomIDs)
+	if err != nil {
+		return nil, wrapErr("last joins of "+userID, err)
+	}
+	err = s.read(ctx, []string{sqlLastJoins}, func(r reader) error {
+		rows, err := r.query(sqlLastJoins, string(list), userID)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id string
+			var t core.TopologicalToken
+			if err := rows.Scan(&id, &t.Depth, &t.Stream); err != nil {
+				return err
+			}
+			out[id] = t
+		}
+		return rows.Err()
+	})
+	return out, wrapErr("last joins of "+userID, err)
+}
 
 // LastJoin returns where a user last joined a room; see
 // core.RoomStateStore.

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -63,13 +64,49 @@ func BenchmarkSyncNewsManyRooms(b *testing.B) {
 		n++
 		before := statements.Load()
 		b.StartTimer()
-		s, _ := e.sync(alice, "since", since)
+		r := e.do("GET", cs+"/sync?since="+url.QueryEscape(since), alice, nil)
 		b.StopTimer()
 		stmts += statements.Load() - before
+		var s syncResponse
+		r.JSON(b, &s)
 		if len(s.Rooms.Join) == 0 {
 			b.Fatal("no rooms in the sync")
 		}
 		since = s.NextBatch
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(stmts)/float64(n), "stmts/op")
+}
+
+// BenchmarkInitialSyncManyRooms is an initial /sync of a user in 1,000
+// rooms of a few events each (100 shared with another user). It reports
+// the SQL statements per /sync.
+func BenchmarkInitialSyncManyRooms(b *testing.B) {
+	countStatements(b)
+	e := newSyncEnv(b)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	rooms := make([]string, 1000)
+	for i := range rooms {
+		rooms[i] = e.createRoom(alice, map[string]any{"preset": "public_chat"})
+		e.send(alice, rooms[i], fmt.Sprint("m", i), "hello")
+	}
+	for i := range 100 {
+		e.must("POST", cs+"/rooms/"+rooms[i*10]+"/join", bob, map[string]any{}, nil)
+	}
+	var stmts, n int64
+	b.ReportAllocs()
+	for b.Loop() {
+		before := statements.Load()
+		r := e.do("GET", cs+"/sync", alice, nil)
+		b.StopTimer()
+		stmts += statements.Load() - before
+		n++
+		var s syncResponse
+		r.JSON(b, &s)
+		if len(s.Rooms.Join) != len(rooms) {
+			b.Fatalf("%d rooms in the sync, want %d", len(s.Rooms.Join), len(rooms))
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(stmts)/float64(n), "stmts/op")

@@ -68,8 +68,9 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 //
 // The lookups are batched: the two state entries read at each distinct
 // state group of evs in one read, their events in one more, and the
-// user's latest join once per room, only for rooms with an event the
-// user was not joined at under shared visibility.
+// user's latest join in one more, only for rooms with an event the user
+// was not joined at under shared visibility (or a history visibility
+// event).
 func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Event) ([]*Event, error) {
 	keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
 	var groups []int64
@@ -103,12 +104,17 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		return nil, err
 	}
 	type view struct{ hv, membership string }
+	views := make(map[int64]view, len(states))
 	viewAt := func(group int64) view {
+		if v, ok := views[group]; ok {
+			return v
+		}
 		st := states[group]
 		v := view{hv: historyVisibility(byID[st[keyHistory]])}
 		if mEv := byID[st[keyMember]]; mEv != nil {
 			v.membership = contentString(mEv.Content, "membership")
 		}
+		views[group] = v
 		return v
 	}
 	type join struct {
@@ -129,6 +135,29 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 			lastJoin[e.Stored.RoomID] = j
 		}
 		return j.found && (core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}).Less(j.at), nil
+	}
+	// The rooms where the user's latest join may matter (see visibleAt)
+	// have it read in one go.
+	var rooms []string
+	for _, e := range evs {
+		if e.Stored.StateGroup == 0 {
+			continue
+		}
+		v := viewAt(e.Stored.StateGroup)
+		hvEvent := e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == ""
+		if _, ok := lastJoin[e.Stored.RoomID]; !ok && (hvEvent || v.hv == HistoryShared && v.membership != eventauth.MembershipJoin) {
+			lastJoin[e.Stored.RoomID] = join{}
+			rooms = append(rooms, e.Stored.RoomID)
+		}
+	}
+	if len(rooms) > 0 {
+		joins, err := p.stores.State.LastJoins(ctx, rooms, userID)
+		if err != nil {
+			return nil, err
+		}
+		for id, at := range joins {
+			lastJoin[id] = join{at, true}
+		}
 	}
 	// visibleAt applies HistoryVisible to e with the view v; whether the
 	// user joined after e matters only under shared visibility to a user
