@@ -154,12 +154,42 @@ const (
 )
 
 // searchSQL is the rank, recent (walk and sort: searchrecent.go) and
-// count queries over one scope.
-type searchSQL struct{ rank, walk, recent, count string }
+// count queries over one scope, and for a materialized scope that is
+// usually empty, the query that says whether it is (empty, or "").
+type searchSQL struct{ rank, walk, recent, count, empty string }
 
 func newSearchSQL(scope string) searchSQL {
 	// The rank query adds a table to the WITH clause.
-	return searchSQL{scope + sqlSearchRank, scope + sqlSearchRecentWalk, scope + sqlSearchRecent, scope + sqlSearchCount}
+	return searchSQL{rank: scope + sqlSearchRank, walk: scope + sqlSearchRecentWalk, recent: scope + sqlSearchRecent,
+		count: scope + sqlSearchCount}
+}
+
+// withEmpty adds the emptiness query of a materialized scope: the search
+// queries still walk the index's matches when their scope is empty, so a
+// search of an empty one is answered without them. Most users' rooms have
+// no text before their join (rooms they made).
+func (q searchSQL) withEmpty(scope string) searchSQL {
+	q.empty = scope + `SELECT NOT EXISTS (SELECT 1 FROM scope)`
+	return q
+}
+
+// prepared lists the queries to prepare for a read: qs and the emptiness
+// query, when there is one.
+func (q searchSQL) prepared(qs ...string) []string {
+	if q.empty != "" {
+		qs = append(qs, q.empty)
+	}
+	return qs
+}
+
+// emptyScope reports whether the scope of queries is known to be empty.
+func emptyScope(r reader, queries searchSQL, scope string) (bool, error) {
+	if queries.empty == "" {
+		return false, nil
+	}
+	var empty bool
+	err := r.queryRow(queries.empty, scope).Scan(&empty)
+	return empty, wrapErr("search scope", err)
 }
 
 var (
@@ -168,7 +198,7 @@ var (
 	searchMemberSQL = []searchSQL{
 		clientsync.ScopeMemberRooms: newSearchSQL(memberScopeRooms),
 		clientsync.ScopeAfterJoin:   newSearchSQL(memberScopeAfterJoin),
-		clientsync.ScopeBeforeJoin:  newSearchSQL(memberScopeBeforeJoin),
+		clientsync.ScopeBeforeJoin:  newSearchSQL(memberScopeBeforeJoin).withEmpty(memberScopeBeforeJoin),
 	}
 )
 
@@ -223,7 +253,10 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	err = s.read(ctx, []string{sqlPrefixTerms, queries.rank, queries.walk, queries.recent, sqlSearchLate, sqlAnyBackfilled, sqlEventsByID}, func(r reader) error {
+	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.rank, queries.walk, queries.recent, sqlSearchLate, sqlAnyBackfilled, sqlEventsByID), func(r reader) error {
+		if empty, err := emptyScope(r, queries, scope); err != nil || empty {
+			return err
+		}
 		match, err := matchExpression(r, q.Words, q.Keys)
 		if err != nil || match == "" {
 			return err

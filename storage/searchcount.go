@@ -58,7 +58,10 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 		return 0, err
 	}
 	var n int
-	err = s.read(ctx, []string{sqlPrefixTerms, sqlSearchSampleEnd, sqlSearchIndexCount, queries.count}, func(r reader) error {
+	err = s.read(ctx, queries.prepared(sqlPrefixTerms, sqlSearchSampleEnd, sqlSearchIndexCount, queries.count), func(r reader) error {
+		if empty, err := emptyScope(r, queries, scope); err != nil || empty {
+			return err
+		}
 		match, err := matchExpression(r, q.Words, q.Keys)
 		if err != nil || match == "" {
 			return err
