@@ -153,6 +153,10 @@ type RoomStateStore interface {
 	// wrapping ErrNotFound when the user never joined (or the room is
 	// unknown).
 	LastJoin(ctx context.Context, roomID, userID string) (TopologicalToken, error)
+	// CurrentMembers returns the m.room.member entries of the current state
+	// of each of roomIDs (user, membership, event and its stream position),
+	// in one read; unknown rooms are absent.
+	CurrentMembers(ctx context.Context, roomIDs []string) (map[string][]RoomMembership, error)
 	// LastJoins is LastJoin for each of roomIDs, in one read: rooms the
 	// user never joined (and unknown rooms) are absent.
 	LastJoins(ctx context.Context, roomIDs []string, userID string) (map[string]TopologicalToken, error)

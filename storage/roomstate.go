@@ -157,6 +157,45 @@ const sqlLastJoin = `
 		AND e.outlier = 0 AND e.rejection_reason IS NULL AND e.soft_failed = 0
 	ORDER BY e.topological_ordering DESC, e.stream_ordering DESC LIMIT 1`
 
+// sqlCurrentMembers reads the member entries of the current state of the
+// rooms of a JSON array of room IDs.
+const sqlCurrentMembers = `
+	WITH wanted(room_nid, room_id) AS MATERIALIZED (
+		SELECT room_nid, room_id FROM rooms WHERE room_id IN (SELECT value FROM json_each(?1))
+	)
+	SELECT w.room_id, c.state_key, COALESCE(c.membership, ''), e.event_id, e.stream_ordering FROM wanted w
+	JOIN current_state_events c ON c.room_nid = w.room_nid AND c.type = 'm.room.member'
+	JOIN events e ON e.event_nid = c.event_nid`
+
+// CurrentMembers returns the member entries of several rooms' current
+// state; see core.RoomStateStore.
+func (s *EventStore) CurrentMembers(ctx context.Context, roomIDs []string) (map[string][]core.RoomMembership, error) {
+	out := map[string][]core.RoomMembership{}
+	if len(roomIDs) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(roomIDs)
+	if err != nil {
+		return nil, wrapErr("current members", err)
+	}
+	err = s.read(ctx, []string{sqlCurrentMembers}, func(r reader) error {
+		rows, err := r.query(sqlCurrentMembers, string(list))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m core.RoomMembership
+			if err := rows.Scan(&m.RoomID, &m.UserID, &m.Membership, &m.EventID, &m.StreamOrdering); err != nil {
+				return err
+			}
+			out[m.RoomID] = append(out[m.RoomID], m)
+		}
+		return rows.Err()
+	})
+	return out, wrapErr("current members", err)
+}
+
 // sqlLastJoins finds a user's latest join event in each room of a JSON
 // array of room IDs, as sqlLastJoin does for one.
 const sqlLastJoins = `

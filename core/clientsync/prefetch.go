@@ -44,6 +44,7 @@ func (r *syncRun) eachRoom(ctx context.Context, ms iter.Seq[core.RoomMembership]
 		}
 		chunk = chunk[:0]
 		clear(r.pre)
+		clear(r.preMembers)
 		return nil
 	}
 	for m := range ms {
@@ -94,12 +95,31 @@ func (r *syncRun) joinedFrom(m core.RoomMembership, full bool) int64 {
 // check for all their events. timeline takes its first round from it.
 func (r *syncRun) prefetch(ctx context.Context, ms []core.RoomMembership, active map[string]bool) error {
 	byFrom := map[int64][]string{}
-	n := 0
+	var full []string
 	for _, m := range ms {
 		if from, ok := r.joinedTimeline(m, active); ok {
 			byFrom[from] = append(byFrom[from], m.RoomID)
-			n++
+			if r.initial() || m.StreamOrdering > r.since.Events || r.req.FullState {
+				full = append(full, m.RoomID)
+			}
 		}
+	}
+	if len(full) > 1 {
+		// Their summaries need their members.
+		members, err := r.s.roomsMembers(ctx, full)
+		if err != nil {
+			return err
+		}
+		if r.preMembers == nil {
+			r.preMembers = map[string][]memberInfo{}
+		}
+		for _, id := range full {
+			r.preMembers[id] = members[id]
+		}
+	}
+	n := 0
+	for _, ids := range byFrom {
+		n += len(ids)
 	}
 	if n < 2 {
 		// Reading one room ahead saves nothing: timeline reads it.

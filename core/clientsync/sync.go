@@ -95,6 +95,9 @@ type syncRun struct {
 	// pre holds the first batches of the timelines of the rooms being
 	// looked at, read ahead together (prefetch).
 	pre map[string]*prefetched
+	// preMembers holds the members of the rooms being looked at that are
+	// sent in full (their summaries), read ahead together.
+	preMembers map[string][]memberInfo
 }
 
 // Build assembles the /sync response for req from the streams' current
@@ -631,39 +634,46 @@ func membershipOf(ev *core.StoredEvent) string {
 // members returns the current memberships of roomID by user, in stream
 // order of their events.
 func (s *Service) members(ctx context.Context, roomID string) ([]memberInfo, error) {
-	m, err := s.stores.State.CurrentState(ctx, roomID, core.StateTypes(typeMember))
+	m, err := s.roomsMembers(ctx, []string{roomID})
+	return m[roomID], err
+}
+
+// roomsMembers returns members' result for each of roomIDs, in one read.
+func (s *Service) roomsMembers(ctx context.Context, roomIDs []string) (map[string][]memberInfo, error) {
+	rooms, err := s.stores.State.CurrentMembers(ctx, roomIDs)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(m))
-	for _, id := range m {
-		ids = append(ids, id)
-	}
-	evs, err := s.stores.Events.Events(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]memberInfo, 0, len(evs))
-	for k, id := range m {
-		ev := evs[id]
-		if ev == nil {
-			continue
+	out := make(map[string][]memberInfo, len(rooms))
+	for id, ms := range rooms {
+		list := make([]memberInfo, 0, len(ms))
+		for _, m := range ms {
+			list = append(list, memberInfo{user: m.UserID, membership: m.Membership, stream: m.StreamOrdering})
 		}
-		out = append(out, memberInfo{user: k.StateKey, membership: membershipOf(ev), stream: ev.StreamOrdering})
-	}
-	slices.SortFunc(out, func(a, b memberInfo) int {
-		if a.stream != b.stream {
-			if a.stream < b.stream {
+		slices.SortFunc(list, func(a, b memberInfo) int {
+			if a.stream != b.stream {
+				if a.stream < b.stream {
+					return -1
+				}
+				return 1
+			}
+			if a.user < b.user {
 				return -1
 			}
 			return 1
-		}
-		if a.user < b.user {
-			return -1
-		}
-		return 1
-	})
+		})
+		out[id] = list
+	}
 	return out, nil
+}
+
+// membersOf returns the members of roomID, read ahead with the chunk's
+// rooms sent in full (prefetch) or else on their own.
+func (r *syncRun) membersOf(ctx context.Context, roomID string) ([]memberInfo, error) {
+	if ms, ok := r.preMembers[roomID]; ok {
+		return ms, nil
+	}
+	return r.s.members(ctx, roomID)
 }
 
 type memberInfo struct {
@@ -674,7 +684,7 @@ type memberInfo struct {
 
 // summary computes a joined room's summary from its current members.
 func (r *syncRun) summary(ctx context.Context, roomID string) (*Summary, error) {
-	ms, err := r.s.members(ctx, roomID)
+	ms, err := r.membersOf(ctx, roomID)
 	if err != nil {
 		return nil, err
 	}
@@ -710,7 +720,7 @@ func (r *syncRun) summary(ctx context.Context, roomID string) (*Summary, error) 
 
 // roomMembers adds roomID's joined members to set.
 func (r *syncRun) roomMembers(ctx context.Context, roomID string, set map[string]bool) error {
-	ms, err := r.s.members(ctx, roomID)
+	ms, err := r.membersOf(ctx, roomID)
 	if err != nil {
 		return err
 	}
