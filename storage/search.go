@@ -109,6 +109,15 @@ const (
 	JOIN events j ON j.event_nid = l.event_nid
 	WHERE l.user_id = ?1 AND l.membership = 'join' AND j.stream_ordering > 0)
 `
+	// memberScopeBeforeJoinByMatch is memberScopeBeforeJoin looked up
+	// match by match (clientsync.SearchQuery.ByMatch): every room of the
+	// user, the joined ones bounded by the join.
+	memberScopeBeforeJoinByMatch = `WITH scope (room_nid, after, until) AS (
+	SELECT l.room_nid, -4611686018427387904,
+		CASE WHEN l.membership = 'join' AND j.stream_ordering > 0 THEN j.stream_ordering ELSE 4611686018427387904 END
+	FROM local_current_membership l JOIN events j ON j.event_nid = l.event_nid
+	WHERE l.user_id = ?1 AND l.membership IN ('join', 'leave', 'ban'))
+`
 	memberScopeBeforeJoin = `WITH scope (room_nid, after, until) AS MATERIALIZED (
 	SELECT l.room_nid, -4611686018427387904,
 		CASE WHEN l.membership = 'join' AND j.stream_ordering > 0 THEN j.stream_ordering ELSE 4611686018427387904 END
@@ -200,6 +209,7 @@ var (
 		clientsync.ScopeAfterJoin:   newSearchSQL(memberScopeAfterJoin),
 		clientsync.ScopeBeforeJoin:  newSearchSQL(memberScopeBeforeJoin).withEmpty(memberScopeBeforeJoin),
 	}
+	searchBeforeJoinByMatchSQL = newSearchSQL(memberScopeBeforeJoinByMatch)
 )
 
 // searchScopeArg returns the queries of q's scope and their first
@@ -211,6 +221,9 @@ func searchScopeArg(q clientsync.SearchQuery) (searchSQL, string, error) {
 	}
 	if q.Scope < 0 || int(q.Scope) >= len(searchMemberSQL) {
 		return searchSQL{}, "", fmt.Errorf("storage: search: unknown member scope %d", q.Scope)
+	}
+	if q.Scope == clientsync.ScopeBeforeJoin && q.ByMatch {
+		return searchBeforeJoinByMatchSQL, q.Member, nil
 	}
 	return searchMemberSQL[q.Scope], q.Member, nil
 }
