@@ -50,6 +50,9 @@ type searchIndex struct {
 	paused atomic.Bool
 
 	mu sync.Mutex
+	// delay replaces searchIndexDelay when set (tests, to see the batch
+	// that a count of commits starts on its own).
+	delay time.Duration
 	// running is set while a batch is queued or running; timer is the
 	// armed delay, nil when none is.
 	running bool
@@ -62,7 +65,17 @@ type searchIndex struct {
 func (db *DB) startSearchIndex() {
 	db.search.written.Store(1)
 	db.search.indexed.Store(0)
-	db.scheduleSearchIndex(searchIndexDelay)
+	db.scheduleSearchIndex(db.search.wait())
+}
+
+// wait is how long stored events wait at most for their batch.
+func (s *searchIndex) wait() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.delay > 0 {
+		return s.delay
+	}
+	return searchIndexDelay
 }
 
 // searchCommitted is called by the writer after a commit that stored
@@ -72,7 +85,7 @@ func (db *DB) searchCommitted() {
 	if n-db.search.indexed.Load() >= searchIndexBatch {
 		db.scheduleSearchIndex(0)
 	} else {
-		db.scheduleSearchIndex(searchIndexDelay)
+		db.scheduleSearchIndex(db.search.wait())
 	}
 }
 
@@ -109,7 +122,7 @@ func (db *DB) scheduleSearchIndex(delay time.Duration) {
 		// Commits made while the batch ran are left: the next commit or
 		// search takes them (searchCommitted arms a delay for them).
 		if db.search.written.Load() != db.search.indexed.Load() && err == nil {
-			db.scheduleSearchIndex(searchIndexDelay)
+			db.scheduleSearchIndex(db.search.wait())
 		}
 	}
 	s.timer = time.AfterFunc(delay, run)

@@ -84,33 +84,73 @@ func TestSearchFindsSentMessage(t *testing.T) {
 	}
 }
 
-// TestSearchIndexBatches: with no search, the background batch indexes
-// what was stored, and moves the index's positions to the streams'.
+// TestSearchIndexBatches: with no search, searchIndexBatch commits start
+// a batch on their own (the delay is set beyond the test), which indexes
+// what was stored and moves the index's positions to the streams'; fewer
+// commits wait for the delay or a search.
 func TestSearchIndexBatches(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
+	si := &s.db.search
+	si.mu.Lock()
+	si.delay = time.Hour
+	if si.timer != nil && si.timer.Stop() {
+		si.timer = nil
+	}
+	si.mu.Unlock()
+	if err := s.db.waitSearchIndex(ctx); err != nil {
+		t.Fatal(err)
+	}
+	indexed := func() int {
+		t.Helper()
+		var n int
+		if err := s.db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM event_search WHERE event_search MATCH 'batched'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
 	r := newTestRoom(t, s, "batch")
 	prev := []string{}
-	for i := range searchIndexBatch + 3 {
-		name := fmt.Sprint("m", i)
-		r.persist(core.PersistOptions{}, withContent(r.msg(name, int64(i+1), prev...), "", `{"msgtype":"m.text","body":"batched"}`))
-		prev = []string{name}
+	send := func(from, to int) {
+		for i := from; i < to; i++ {
+			name := fmt.Sprint("m", i)
+			r.persist(core.PersistOptions{}, withContent(r.msg(name, int64(i+1), prev...), "", `{"msgtype":"m.text","body":"batched"}`))
+			prev = []string{name}
+		}
 	}
-	// A background batch took the first searchIndexBatch commits, and the
-	// delay the rest.
-	for s.db.search.indexed.Load() != s.db.search.written.Load() {
+	// The room's own events are commits too: count from here.
+	base := si.written.Load() - si.indexed.Load()
+	send(0, searchIndexBatch-1-int(base))
+	if n := indexed(); n != 0 {
+		t.Fatalf("%d indexed before a batch was due, want 0", n)
+	}
+	send(searchIndexBatch-1-int(base), searchIndexBatch-int(base))
+	// The batch is due now; wait for it, failing (not hanging) if it
+	// never comes.
+	deadline := time.Now().Add(time.Minute)
+	for si.indexed.Load() != si.written.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no batch after %d commits (written %d, indexed %d)", searchIndexBatch, si.written.Load(), si.indexed.Load())
+		}
 		time.Sleep(5 * time.Millisecond)
+	}
+	want := searchIndexBatch - int(base)
+	if n := indexed(); n != want {
+		t.Errorf("%d indexed by the batch of %d commits, want %d", n, searchIndexBatch, want)
 	}
 	p := searchPositions(t, s.db.Reader())
 	if p[0] != p[1] || p[2] != p[3] {
 		t.Errorf("positions (events, indexed, backfill, indexed) = %v after the batch", p)
 	}
-	var n int
-	if err := s.db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM event_search WHERE event_search MATCH 'batched'").Scan(&n); err != nil {
+	send(want, want+3)
+	if n := indexed(); n != want {
+		t.Errorf("%d indexed before the delay or a search, want %d", n, want)
+	}
+	if err := s.db.waitSearchIndex(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if n != searchIndexBatch+3 {
-		t.Errorf("%d indexed by the background batches, want %d", n, searchIndexBatch+3)
+	if n := indexed(); n != want+3 {
+		t.Errorf("%d indexed after a search's wait, want %d", n, want+3)
 	}
 }
 
