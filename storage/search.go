@@ -155,10 +155,8 @@ const (
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
 	// sqlSearchCount counts matches not sent by the senders of ?3 (a
-	// JSON array) among the index's rows from ?5 up, stopping at ?4
-	// (searchcount.go).
+	// JSON array), stopping at ?4 (searchcount.go).
 	sqlSearchCount = `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
-		AND event_search.rowid >= ?5
 		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
 

@@ -10,12 +10,9 @@ import (
 	"hearth.dev/hearth/core/clientsync"
 )
 
-// TestCountSearchEstimate counts matches in one room of two whose
-// messages alternate, with a sample of 20: a count past the sample is the
-// sample's share of the index's older matches, which here is exact; one
-// whose sample is mostly out of the scope, or with fewer matches than the
-// sample, is counted in full; max bounds all of them.
-func TestCountSearchEstimate(t *testing.T) {
+// TestCountSearch counts matches in one room of two whose messages
+// alternate: senders left out and max bound the count.
+func TestCountSearch(t *testing.T) {
 	ctx := context.Background()
 	s := newTestStore(t)
 	a, b := newTestRoom(t, s, "count a"), newTestRoom(t, s, "count b")
@@ -44,10 +41,8 @@ func TestCountSearchEstimate(t *testing.T) {
 		a.persist(core.PersistOptions{}, evA[i])
 		b.persist(core.PersistOptions{}, evB[i])
 	}
-	defer func(n int) { countSample = n }(countSample)
-	count := func(sample int, word string, skip []string, max int) int {
+	count := func(word string, skip []string, max int) int {
 		t.Helper()
-		countSample = sample
 		n, err := s.CountSearch(ctx, clientsync.SearchQuery{RoomIDs: []string{a.id}, Words: []string{word},
 			Keys: []string{clientsync.KeyBody}}, skip, max)
 		if err != nil {
@@ -62,21 +57,45 @@ func TestCountSearchEstimate(t *testing.T) {
 		max  int
 		want int
 	}{
-		{"estimated, half in the scope", "apple", nil, 2000, 100},
-		{"estimated, a sender left out", "apple", []string{bob}, 2000, 90},
-		{"estimated, bounded", "apple", nil, 60, 60},
-		{"bounded in the sample", "apple", nil, 7, 7},
-		{"sample mostly out of the scope", "kiwi", nil, 2000, 10},
-		{"fewer than the sample", "plum", nil, 2000, 5},
+		{"half in the scope", "apple", nil, 2000, 100},
+		{"a sender left out", "apple", []string{bob}, 2000, 90},
+		{"bounded", "apple", nil, 60, 60},
+		{"bounded low", "apple", nil, 7, 7},
+		{"mostly out of the scope", "kiwi", nil, 2000, 10},
+		{"few", "plum", nil, 2000, 5},
 		{"no match", "pear", nil, 2000, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := count(20, tc.word, tc.skip, tc.max); got != tc.want {
-				t.Errorf("CountSearch(%q) with a sample of 20 = %d, want %d", tc.word, got, tc.want)
-			}
-			if got := count(1_000, tc.word, tc.skip, tc.max); got != tc.want {
-				t.Errorf("CountSearch(%q) in full = %d, want %d", tc.word, got, tc.want)
+			if got := count(tc.word, tc.skip, tc.max); got != tc.want {
+				t.Errorf("CountSearch(%q) = %d, want %d", tc.word, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestCountSearchUnevenRooms: most matches are older and in a room out of
+// the scope; the count is the scope's alone (an estimate from the newest
+// matches' share counted 160 here, or the cap).
+func TestCountSearchUnevenRooms(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	a, b := newTestRoom(t, s, "old busy"), newTestRoom(t, s, "new one")
+	for i := range 300 {
+		a.persist(core.PersistOptions{}, withContent(a.msg(fmt.Sprint("a", i), int64(i+1)), "", `{"msgtype":"m.text","body":"apple"}`))
+	}
+	for i := range 100 {
+		b.persist(core.PersistOptions{}, withContent(b.msg(fmt.Sprint("b", i), int64(i+1)), "", `{"msgtype":"m.text","body":"apple"}`))
+	}
+	for _, tc := range []struct {
+		rooms []string
+		want  int
+	}{{[]string{b.id}, 100}, {[]string{a.id}, 300}, {[]string{a.id, b.id}, 400}} {
+		n, err := s.CountSearch(ctx, clientsync.SearchQuery{RoomIDs: tc.rooms, Words: []string{"apple"}, Keys: []string{clientsync.KeyBody}}, nil, 2000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != tc.want {
+			t.Errorf("CountSearch(apple in %d rooms) = %d, want %d", len(tc.rooms), n, tc.want)
+		}
 	}
 }

@@ -95,8 +95,7 @@ type SearchStore interface {
 	SearchEvents(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 	// CountSearch counts the events SearchEvents finds for q (its order,
 	// offset and limit aside) that none of skipSenders sent, stopping at
-	// max. Past the newest few hundred matches the count may be an
-	// estimate (the spec's count is approximate).
+	// max.
 	CountSearch(ctx context.Context, q SearchQuery, skipSenders []string, max int) (int, error)
 }
 
@@ -394,8 +393,7 @@ const (
 //
 // In a room the viewer is joined to, everything after their join is
 // theirs to see, so when the filter leaves out no sender or type those
-// matches are counted by the store without being loaded (an estimate past
-// the newest few hundred: see SearchStore.CountSearch). The rest (rooms
+// matches are counted by the store without being loaded. The rest (rooms
 // left, and what came before the join) is walked newest first and checked
 // event by event. An event of a fork that arrived after the join but
 // branched off before it is counted although the viewer may not see it:
