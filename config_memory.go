@@ -41,6 +41,11 @@ type MemoryConfig struct {
 // CPU (12 % of all samples against 5 %), as the heap's goal came within
 // 1.3x of the live heap. 72 MiB leaves the goal at about twice the live
 // heap until late in a long soak, and caps the RSS near 105 MiB there.
+// The limit is soft: a larger live heap (a thumbnail of an image near
+// core/thumbnail's MaxPixels decodes to up to 128 MiB of pixels) goes
+// past it, with the collector running often (at most half the CPU, the
+// Go runtime's cap) while it lives; raise memory.limit where such
+// uploads are common.
 func DefaultMemoryLimit(budget core.CacheBudget) int64 {
 	return 2 * (int64(budget) + 20<<20)
 }

@@ -57,7 +57,7 @@ type RoomList struct {
 }
 
 // NewRoomList makes a list of ms, which must be sorted by room ID with one
-// membership per room; the list keeps ms (the caller must not change it).
+// membership per room; the list copies what it keeps of them.
 func NewRoomList(ms []RoomMembership) *RoomList {
 	l := &RoomList{n: len(ms)}
 	if len(ms) > 0 {

@@ -61,25 +61,46 @@ type checkpointer struct {
 	wg   sync.WaitGroup
 	// failed is logged once.
 	failed atomic.Bool
+	// files are the databases with a WAL on the writer's connection:
+	// "main", and "hearth" when the events' file is attached to the
+	// state's (Options.StatePath). Each is checkpointed and counted on
+	// its own: SQLite's figures for a checkpoint of every database are the
+	// first one's alone.
+	files []*walState
 
 	runs     atomic.Uint64
 	finishes atomic.Uint64 // runs inside a write (finish)
 	frames   atomic.Uint64 // WAL frames copied into the database
+	nanos    atomic.Int64
+}
+
+// walState is one database's WAL as the checkpointer sees it.
+type walState struct {
+	schema string
 	// backfilled is how many frames of the current WAL the last
 	// checkpoint had copied.
 	backfilled atomic.Int64
-	nanos      atomic.Int64
+	// finishAt is the WAL's size from which a checkpoint is finished
+	// inside a write: finishPages, or further once a finish could not
+	// reach the end (a reader kept an older snapshot), so the writer does
+	// not wait for one after every checkpointBatch pages (checkpoint loop
+	// only).
+	finishAt int
 }
 
 // walHook is the writer connection's WAL hook: after each commit, with the
 // WAL's size in pages, it wakes the checkpointer once the WAL is past the
 // mark and holds checkpointBatch pages not yet copied. It runs inside the
 // commit and only signals.
-func (c *checkpointer) walHook(_ *sqlite3.Conn, _ string, pages int) error {
-	done := c.backfilled.Load()
+func (c *checkpointer) walHook(_ *sqlite3.Conn, schema string, pages int) error {
+	f := c.file(schema)
+	if f == nil {
+		return nil
+	}
+	done := f.backfilled.Load()
 	if int64(pages) < done {
 		// The WAL started over.
-		c.backfilled.Store(0)
+		f.backfilled.Store(0)
 		done = 0
 	}
 	if pages >= checkpointPages && int64(pages)-done >= checkpointBatch {
@@ -91,8 +112,23 @@ func (c *checkpointer) walHook(_ *sqlite3.Conn, _ string, pages int) error {
 	return nil
 }
 
-func newCheckpointer() *checkpointer {
-	return &checkpointer{wake: make(chan struct{}, 1), stop: make(chan struct{})}
+func (c *checkpointer) file(schema string) *walState {
+	for _, f := range c.files {
+		if f.schema == schema {
+			return f
+		}
+	}
+	return nil
+}
+
+// newCheckpointer makes the checkpointer of the writer's databases
+// (schema names).
+func newCheckpointer(schemas ...string) *checkpointer {
+	c := &checkpointer{wake: make(chan struct{}, 1), stop: make(chan struct{})}
+	for _, name := range schemas {
+		c.files = append(c.files, &walState{schema: name, finishAt: finishPages})
+	}
+	return c
 }
 
 // start opens the checkpointer's connection on the database behind dsn
@@ -117,48 +153,66 @@ func (db *DB) checkpointLoop(c *checkpointer) {
 	for {
 		select {
 		case <-c.wake:
-			if log := c.run(db); log >= finishPages {
-				c.finish(db)
-			}
+			c.checkpoint(db)
 		case <-c.stop:
 			return
 		}
 	}
 }
 
-// finish copies the rest of the WAL while the writer waits: inside a write
+// checkpoint checkpoints each database's WAL beside the writer, and
+// finishes one that is past its finishAt inside a write.
+func (c *checkpointer) checkpoint(db *DB) {
+	for _, f := range c.files {
+		if log, _ := c.run(db, f); log >= f.finishAt {
+			c.finish(db, f)
+		} else if log < finishPages {
+			f.finishAt = finishPages
+		}
+	}
+}
+
+// finish copies the rest of f's WAL while the writer waits: inside a write
 // no commit adds to the WAL, so the checkpoint reaches its end unless a
 // reader still uses an older snapshot, and the writer's next write can
-// start the WAL over.
-func (c *checkpointer) finish(db *DB) {
-	_ = db.Write(context.Background(), func(Queryer) error {
-		c.run(db)
+// start the WAL over. When it could not reach the end, the next finish
+// waits until the WAL grew by finishPages more.
+func (c *checkpointer) finish(db *DB, f *walState) {
+	var log, done int
+	err := db.Write(context.Background(), func(Queryer) error {
+		log, done = c.run(db, f)
 		c.finishes.Add(1)
 		return nil
 	})
+	if err == nil && log > 0 && done < log {
+		f.finishAt = log + finishPages
+	} else {
+		f.finishAt = finishPages
+	}
 }
 
-// run runs one PASSIVE checkpoint: it copies what it can into the
+// run runs one PASSIVE checkpoint of f: it copies what it can into the
 // database file, up to the oldest snapshot a reader still uses. It
-// returns the WAL's size in frames (0 after an error).
-func (c *checkpointer) run(db *DB) (log int) {
+// returns the WAL's size in frames and how many of them the database file
+// now holds (0, 0 after an error).
+func (c *checkpointer) run(db *DB, f *walState) (log, done int) {
 	start := time.Now()
-	var busy, done int
-	err := c.db.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
+	var busy int
+	err := c.db.QueryRowContext(context.Background(), "PRAGMA "+f.schema+".wal_checkpoint(PASSIVE)").Scan(&busy, &log, &done)
 	c.nanos.Add(int64(time.Since(start)))
 	c.runs.Add(1)
 	if err != nil {
 		if !c.failed.Swap(true) {
 			db.log.Warn("storage: WAL checkpoint failed; retried after the next commits", "err", err)
 		}
-		return 0
+		return 0, 0
 	}
-	if prev := c.backfilled.Swap(int64(done)); int64(done) >= prev {
+	if prev := f.backfilled.Swap(int64(done)); int64(done) >= prev {
 		c.frames.Add(uint64(int64(done) - prev))
 	} else {
 		c.frames.Add(uint64(done)) // a new WAL
 	}
-	return log
+	return log, done
 }
 
 // halt stops the checkpointer's goroutine; a checkpoint in progress

@@ -79,7 +79,7 @@ func TestCheckpointBesideWriter(t *testing.T) {
 	if err := rtx.QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	c.run(db)
+	c.run(db, c.files[0])
 	<-c.wake
 	st := db.CheckpointStats()
 	if st.Runs != 1 || st.Frames < rows {
@@ -187,19 +187,141 @@ func TestCheckpointFinishRestartsWAL(t *testing.T) {
 	for range 9 {
 		insert(500)
 	}
-	if log := c.run(db); log < finishPages {
+	if log, _ := c.run(db, c.files[0]); log < finishPages {
 		t.Fatalf("WAL of %d frames after 4,500 pages written, want at least %d", log, finishPages)
 	}
-	c.finish(db)
+	c.finish(db, c.files[0])
 	if st := db.CheckpointStats(); st.Finishes != 1 || st.Runs != 2 {
 		t.Errorf("CheckpointStats = %+v, want 2 runs, 1 finished inside a write", st)
 	}
 	insert(1)
-	if log := c.run(db); log >= 100 {
+	if log, _ := c.run(db, c.files[0]); log >= 100 {
 		t.Errorf("WAL of %d frames after one small write following the finished checkpoint: it did not start over", log)
 	}
 	var n int
 	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil || n != 4501 {
 		t.Errorf("count = %d, %v; want 4501", n, err)
+	}
+}
+
+// TestCheckpointFinishWaitsForGrowth checks that a finish that could not
+// reach the end of the WAL (a reader keeps an older snapshot) is not tried
+// again until the WAL grew by finishPages, so the writer does not wait for
+// one after every checkpointBatch pages; once the reader is gone the next
+// due finish lets the WAL start over.
+func TestCheckpointFinishWaitsForGrowth(t *testing.T) {
+	if testVFS != "" {
+		t.Skip("a browser VFS: single-connection mode")
+	}
+	ctx := context.Background()
+	db := mustOpen(t)
+	c := db.ckpt
+	c.halt()
+	f := c.files[0]
+	insert := func(n int) {
+		t.Helper()
+		if err := db.Write(ctx, func(q Queryer) error {
+			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)"); err != nil {
+				return err
+			}
+			for range n {
+				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(10)
+	rtx, err := db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := rtx.QueryRowContext(ctx, "SELECT count(*) FROM blobs").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	for range 9 {
+		insert(500)
+	}
+	c.checkpoint(db)
+	if got := db.CheckpointStats().Finishes; got != 1 {
+		t.Fatalf("%d finishes with a WAL past finishPages, want 1", got)
+	}
+	if f.finishAt < finishPages+4500 {
+		t.Errorf("finishAt = %d after a finish a reader stopped short, want at least %d", f.finishAt, finishPages+4500)
+	}
+	insert(checkpointBatch)
+	c.checkpoint(db)
+	if got := db.CheckpointStats().Finishes; got != 1 {
+		t.Errorf("%d finishes after %d more pages, want still 1", got, checkpointBatch)
+	}
+	rtx.Rollback()
+	for range 8 {
+		insert(500)
+	}
+	c.checkpoint(db)
+	if got := db.CheckpointStats().Finishes; got != 2 {
+		t.Errorf("%d finishes after the WAL grew by finishPages more, want 2", got)
+	}
+	if f.finishAt != finishPages {
+		t.Errorf("finishAt = %d after a finish that reached the end, want %d", f.finishAt, finishPages)
+	}
+	insert(1)
+	if log, _ := c.run(db, f); log >= 100 {
+		t.Errorf("WAL of %d frames after one small write following the finished checkpoint: it did not start over", log)
+	}
+}
+
+// TestCheckpointTwoFiles checks that with the state in a file of its own
+// each file's WAL is checkpointed and finished on its own figures: writes
+// to hearth.db (attached) leave its WAL large while the state's is small.
+func TestCheckpointTwoFiles(t *testing.T) {
+	if testVFS != "" {
+		t.Skip("a browser VFS: single-connection mode")
+	}
+	ctx := context.Background()
+	o := testOptions(t)
+	o.StatePath = testPath(t, "state.db")
+	db := mustOpenWith(t, o)
+	c := db.ckpt
+	c.halt()
+	if len(c.files) != 2 || c.files[0].schema != "main" || c.files[1].schema != "hearth" {
+		t.Fatalf("checkpointer files %v, want main and hearth", c.files)
+	}
+	insert := func(n int) {
+		t.Helper()
+		if err := db.Write(ctx, func(q Queryer) error {
+			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS hearth.blobs (b BLOB NOT NULL)"); err != nil {
+				return err
+			}
+			for range n {
+				if _, err := q.ExecContext(ctx, "INSERT INTO hearth.blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 9 {
+		insert(500)
+	}
+	if len(c.wake) != 1 {
+		t.Error("hearth.db's WAL past the mark did not wake the checkpointer")
+	}
+	c.checkpoint(db)
+	if got := db.CheckpointStats().Finishes; got != 1 {
+		t.Errorf("%d finishes with hearth.db's WAL past finishPages, want 1", got)
+	}
+	insert(1)
+	if log, _ := c.run(db, c.files[1]); log >= 100 {
+		t.Errorf("hearth.db's WAL of %d frames after one small write following the finished checkpoint: it did not start over", log)
+	}
+	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM hearth.blobs").Scan(new(int)); err != nil {
+		t.Fatal(err)
 	}
 }

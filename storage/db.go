@@ -286,7 +286,11 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 	if !db.single {
 		// Checkpoints run beside the writer (checkpoint.go): its
 		// connection reports the WAL's size after each commit instead.
-		ckpt = newCheckpointer()
+		if attach != nil {
+			ckpt = newCheckpointer("main", db.mainSchema)
+		} else {
+			ckpt = newCheckpointer("main")
+		}
 		writerInit = func(c *sqlite3.Conn) error {
 			if attach != nil {
 				if err := attach(c); err != nil {
