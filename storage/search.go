@@ -88,7 +88,7 @@ const searchScope = `WITH scope (room_nid, after, until) AS MATERIALIZED (
 	FROM json_each(?1) j JOIN rooms r ON r.room_id = j.value ->> 0
 	WHERE j.value ->> 2 IS NULL OR EXISTS (SELECT 1 FROM events x
 		WHERE x.room_nid = r.room_nid AND x.outlier = 0 AND x.stream_ordering <= j.value ->> 2
-			AND x.type IN ('m.room.message', 'm.room.name', 'm.room.topic')))
+			AND x.type IN ` + sqlIndexedTypes + `))
 `
 
 // The scopes of a search of a user's own rooms (clientsync.MemberScope),
@@ -125,7 +125,7 @@ const (
 	WHERE l.user_id = ?1 AND (l.membership IN ('leave', 'ban') OR l.membership = 'join' AND (j.stream_ordering <= 0
 		OR EXISTS (SELECT 1 FROM events x
 			WHERE x.room_nid = l.room_nid AND x.outlier = 0 AND x.stream_ordering <= j.stream_ordering
-				AND x.type IN ('m.room.message', 'm.room.name', 'm.room.topic')))))
+				AND x.type IN ` + sqlIndexedTypes + `))))
 `
 )
 

@@ -186,7 +186,7 @@ const sqlIndexEvents = `INSERT INTO event_search (rowid, body, name, topic)
 				WHERE b IS NOT NULL LIMIT 1)), '') END AS topic
 		FROM events e CROSS JOIN event_json j ON j.event_nid = e.event_nid
 		WHERE e.stream_ordering BETWEEN ?1 AND ?2
-			AND e.type IN ('m.room.message', 'm.room.name', 'm.room.topic')
+			AND e.type IN ` + sqlIndexedTypes + `
 			AND json_valid(j.json)
 	) t
 	WHERE t.body IS NOT NULL OR t.name IS NOT NULL OR t.topic IS NOT NULL`
@@ -230,8 +230,16 @@ func noteEventsStored(q Queryer) {
 	}
 }
 
+// sqlIndexedTypes lists, for SQL's IN, the event types whose text the
+// full-text index holds (searchIndexed says the same in Go).
+const sqlIndexedTypes = `('m.room.message', 'm.room.name', 'm.room.topic')`
+
 // searchIndexed reports whether events of type evType have text in the
-// full-text index.
+// full-text index (sqlIndexedTypes).
 func searchIndexed(evType string) bool {
-	return evType == "m.room.message" || evType == "m.room.name" || evType == "m.room.topic"
+	switch evType {
+	case "m.room.message", "m.room.name", "m.room.topic":
+		return true
+	}
+	return false
 }

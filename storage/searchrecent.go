@@ -41,7 +41,7 @@ const (
 	// below ?3 has a stream ordering in (?1, ?2), reading at most ?4
 	// events of the span; the second column is how many it read.
 	sqlSearchLate = `SELECT coalesce(max(late), 0), count(*) FROM (
-		SELECT event_nid < ?3 AND outlier = 0 AND type IN ('m.room.message', 'm.room.name', 'm.room.topic') AS late
+		SELECT event_nid < ?3 AND outlier = 0 AND type IN ` + sqlIndexedTypes + ` AS late
 		FROM events WHERE stream_ordering > ?1 AND stream_ordering < ?2 LIMIT ?4)`
 )
 
