@@ -94,19 +94,7 @@ func TestCheckpointBesideWriter(t *testing.T) {
 
 	// Past the mark, the writer asks again only once checkpointBatch
 	// pages were added after what the last checkpoint copied.
-	insert := func(n int) {
-		t.Helper()
-		if err := db.Write(ctx, func(q Queryer) error {
-			for range n {
-				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insert := func(n int) { t.Helper(); insertBlobs(t, db, "blobs", n) }
 	insert(10)
 	if len(c.wake) != 0 {
 		t.Error("10 pages after a checkpoint woke the checkpointer")
@@ -168,22 +156,7 @@ func TestCheckpointFinishRestartsWAL(t *testing.T) {
 	db := mustOpen(t)
 	c := db.ckpt
 	c.halt()
-	insert := func(n int) {
-		t.Helper()
-		if err := db.Write(ctx, func(q Queryer) error {
-			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)"); err != nil {
-				return err
-			}
-			for range n {
-				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insert := func(n int) { t.Helper(); insertBlobs(t, db, "blobs", n) }
 	for range 9 {
 		insert(500)
 	}
@@ -218,22 +191,7 @@ func TestCheckpointFinishWaitsForGrowth(t *testing.T) {
 	c := db.ckpt
 	c.halt()
 	f := c.files[0]
-	insert := func(n int) {
-		t.Helper()
-		if err := db.Write(ctx, func(q Queryer) error {
-			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS blobs (b BLOB NOT NULL)"); err != nil {
-				return err
-			}
-			for range n {
-				if _, err := q.ExecContext(ctx, "INSERT INTO blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insert := func(n int) { t.Helper(); insertBlobs(t, db, "blobs", n) }
 	insert(10)
 	rtx, err := db.Reader().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
@@ -291,22 +249,7 @@ func TestCheckpointTwoFiles(t *testing.T) {
 	if len(c.files) != 2 || c.files[0].schema != "main" || c.files[1].schema != "hearth" {
 		t.Fatalf("checkpointer files %v, want main and hearth", c.files)
 	}
-	insert := func(n int) {
-		t.Helper()
-		if err := db.Write(ctx, func(q Queryer) error {
-			if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS hearth.blobs (b BLOB NOT NULL)"); err != nil {
-				return err
-			}
-			for range n {
-				if _, err := q.ExecContext(ctx, "INSERT INTO hearth.blobs (b) VALUES (?)", make([]byte, 4000)); err != nil {
-					return err
-				}
-			}
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	insert := func(n int) { t.Helper(); insertBlobs(t, db, "hearth.blobs", n) }
 	for range 9 {
 		insert(500)
 	}
@@ -322,6 +265,26 @@ func TestCheckpointTwoFiles(t *testing.T) {
 		t.Errorf("hearth.db's WAL of %d frames after one small write following the finished checkpoint: it did not start over", log)
 	}
 	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM hearth.blobs").Scan(new(int)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// insertBlobs adds n rows of 4,000 bytes (about a page each) to table,
+// which it creates when missing, in one write.
+func insertBlobs(t *testing.T, db *DB, table string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	if err := db.Write(ctx, func(q Queryer) error {
+		if _, err := q.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+" (b BLOB NOT NULL)"); err != nil {
+			return err
+		}
+		for range n {
+			if _, err := q.ExecContext(ctx, "INSERT INTO "+table+" (b) VALUES (?)", make([]byte, 4000)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 }
