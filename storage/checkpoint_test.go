@@ -109,6 +109,7 @@ func TestCheckpointBesideWriter(t *testing.T) {
 // there is no checkpointer and SQLite's automatic checkpoint, in the
 // commit that took the WAL past the mark, copies it into the database file.
 func TestCheckpointSingleConnection(t *testing.T) {
+	skipInBrowser(t)
 	ctx := context.Background()
 	db := openSingle(t)
 	if db.ckpt != nil {

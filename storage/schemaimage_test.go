@@ -141,6 +141,7 @@ func openLogged(t *testing.T, o Options, tree *SchemaTree, image []byte) (*DB, *
 // pages, every row of every table), on one connection as in the browser
 // and on the native pool, and no delta runs on it.
 func TestSchemaImageIsWhatTheMigratorMakes(t *testing.T) {
+	skipInBrowser(t)
 	ctx := context.Background()
 	image, err := SchemaImage(ctx)
 	if err != nil {
@@ -262,6 +263,7 @@ func TestSchemaImageNotSQLite(t *testing.T) {
 // TestSchemaImageOnlyForNewFiles: an existing database is opened as it
 // is; the image is not copied over it.
 func TestSchemaImageOnlyForNewFiles(t *testing.T) {
+	skipInBrowser(t)
 	ctx := context.Background()
 	image, err := SchemaImage(ctx)
 	if err != nil {
