@@ -45,6 +45,13 @@ type instance struct {
 
 func startInstance(t testing.TB, n *testNet, natsURL string) *instance {
 	t.Helper()
+	return startInstanceTimeout(t, n, natsURL, 20*time.Second)
+}
+
+// startInstanceTimeout starts an instance whose forwarded requests wait
+// at most timeout for their answer.
+func startInstanceTimeout(t testing.TB, n *testNet, natsURL string, timeout time.Duration) *instance {
+	t.Helper()
 	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +60,7 @@ func startInstance(t testing.TB, n *testNet, natsURL string) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := relayserver.New(relayserver.Config{Domain: domain, Store: st, NATS: nc, ForwardTimeout: 20 * time.Second})
+	srv, err := relayserver.New(relayserver.Config{Domain: domain, Store: st, NATS: nc, ForwardTimeout: timeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,4 +153,43 @@ func TestRelayScaleOut(t *testing.T) {
 		t.Errorf("bob received\n%v\nwant\n%v", got, want)
 	}
 	_ = http.StatusOK
+}
+
+// TestRelayScaleOutHolderSilent: NATS still routes bob's requests to an
+// instance that no longer answers (it died and the server has not yet
+// dropped its subscription). A /send for bob is stored for his return and
+// acknowledged, not answered 504; other requests still time out.
+func TestRelayScaleOutHolderSilent(t *testing.T) {
+	n := newTestNet(t)
+	natsURL := startNATS(t)
+	r2 := startInstanceTimeout(t, n, natsURL, 300*time.Millisecond)
+	if _, err := r2.srv.AddNode(context.Background(), "bob"); err != nil {
+		t.Fatal(err)
+	}
+	ghost, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ghost.Close()
+	sub, err := ghost.Subscribe("hearth.relay.node.bob", func(*nats.Msg) {}) // never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := ghost.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	at2 := &testNet{pool: n.pool, cert: n.cert}
+	at2.addr.Store(&r2.addr)
+	c := at2.client()
+	if status, body := putTxn(t, c, "bob", "silent00"); status != 200 {
+		t.Fatalf("/send with the holding instance silent: %d %s", status, body)
+	}
+	nd, err := relayserver.OpenNATSNode(r2.nc, "bob")
+	if err != nil || nd.Queued != 1 {
+		t.Fatalf("bob's queue after a /send the holder did not answer: %+v, %v; want 1 queued", nd, err)
+	}
+	if status, body, _ := do(t, c, "GET", "https://bob.relay.test/_matrix/federation/v1/version", "", nil); status != http.StatusGatewayTimeout {
+		t.Errorf("GET with the holding instance silent: %d %s, want 504", status, body)
+	}
 }

@@ -50,7 +50,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, label string) {
 			matrixhttp.WriteError(w, r, err)
 			return
 		}
-		if s.viaCluster(w, r, label, body) {
+		if s.viaCluster(w, r, label, body, false) {
 			return
 		}
 	}
@@ -58,8 +58,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, label string) {
 }
 
 // viaCluster sends the request to the instance holding the node's socket
-// and reports whether it was answered (false: no instance holds it).
-func (s *Server) viaCluster(w http.ResponseWriter, r *http.Request, label string, body []byte) bool {
+// and reports whether it was answered (false: no instance holds it). With
+// keep set, a request the holding instance did not answer (it died, or
+// NATS still routed to it after it did) is left unanswered too, and false
+// returned, so that the caller stores it for the node's return.
+func (s *Server) viaCluster(w http.ResponseWriter, r *http.Request, label string, body []byte, keep bool) bool {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ForwardTimeout)
 	defer cancel()
 	resp, err := s.cluster.forward(ctx, label, r, body)
@@ -69,6 +72,9 @@ func (s *Server) viaCluster(w http.ResponseWriter, r *http.Request, label string
 	case errors.Is(err, errTooLargeForCluster):
 		matrixhttp.WriteError(w, r, core.ErrTooLarge)
 		return true
+	case err != nil && keep && r.Context().Err() == nil:
+		s.log.Warn("relay: the instance holding the node did not answer; the transaction is stored", "node", s.serverName(label), "err", err)
+		return false
 	case ctx.Err() != nil && r.Context().Err() == nil:
 		matrixhttp.WriteError(w, r, errTimeout)
 		return true
@@ -102,7 +108,9 @@ func (s *Server) answerOffline(w http.ResponseWriter, r *http.Request, label str
 
 // forwardSend delivers a transaction live when the node is connected and
 // nothing is queued before it; otherwise it stores it, durably, and
-// acknowledges it.
+// acknowledges it. A transaction that another instance holding the node
+// did not answer in time is stored too: if that instance did deliver it,
+// the node's transaction layer sees the replay as the same transaction.
 func (s *Server) forwardSend(w http.ResponseWriter, r *http.Request, label string, ns *nodeState) {
 	body, err := matrixhttp.ReadBody(r, s.cfg.MaxBody)
 	if err != nil {
@@ -112,7 +120,7 @@ func (s *Server) forwardSend(w http.ResponseWriter, r *http.Request, label strin
 	ns.mu.Lock()
 	sess, draining := ns.sess, ns.draining
 	ns.mu.Unlock()
-	if sess == nil && s.cluster != nil && !fromCluster(r.Context()) && s.viaCluster(w, r, label, body) {
+	if sess == nil && s.cluster != nil && !fromCluster(r.Context()) && s.viaCluster(w, r, label, body, true) {
 		return
 	}
 	if sess == nil || draining {
