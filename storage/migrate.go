@@ -228,6 +228,12 @@ func (m *migrator) run(ctx context.Context, logical []string, st *schemaState) e
 		switch {
 		case errors.Is(err, errNotImage):
 			m.log.Warn("schema image ignored: not a SQLite database", "file", m.path, "bytes", len(m.image))
+		case errors.Is(err, errImageNotCopied):
+			// SQLite refused the copy (a backup into an in-memory
+			// database of another page size is refused as read-only);
+			// nothing was written, so the schema is made as without one.
+			m.log.Warn("schema image not used", "file", m.path, "err", err)
+			st = nil
 		case err != nil:
 			return err
 		default:

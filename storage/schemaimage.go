@@ -69,6 +69,10 @@ var sqliteHeader = []byte("SQLite format 3\x00")
 // database; nothing was written.
 var errNotImage = errors.New("the schema image is not a SQLite database")
 
+// errImageNotCopied is returned by restoreImage when SQLite refused to
+// copy the image; the copy is one transaction, so nothing was written.
+var errImageNotCopied = errors.New("copying the schema image")
+
 // restoreImage copies image, a schema image, into the database of conn,
 // which has no schema yet, with SQLite's backup (one transaction: a crash
 // leaves the file as empty as it was), and returns the schema state the
@@ -81,7 +85,7 @@ func restoreImage(ctx context.Context, conn *sql.Conn, path string, image []byte
 		return serdes.Deserialize(dc.(driver.Conn).Raw(), "main", image)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%s: copying the schema image: %w", path, describeOpenError(err))
+		return nil, fmt.Errorf("%s: %w: %w", path, errImageNotCopied, describeOpenError(err))
 	}
 	hasSchema, err := probeFile(ctx, conn, path)
 	if err == nil && !hasSchema {

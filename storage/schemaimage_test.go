@@ -3,8 +3,10 @@ package storage
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -289,5 +291,38 @@ func TestSchemaImageOnlyForNewFiles(t *testing.T) {
 	}
 	if name, err := db.ClaimServerName(ctx, ""); err != nil || name != "kept.test" {
 		t.Errorf("server name %q, %v; want kept.test", name, err)
+	}
+}
+
+// TestSchemaImageRefusedBySQLite: an image SQLite will not copy (its pages
+// are 1,024 bytes, and a backup into a WAL database of another page size
+// is refused as read-only, as into the tab's in-memory storage) is set
+// aside with a warning; nothing of it was written, and the migrator makes
+// the schema itself.
+func TestSchemaImageRefusedBySQLite(t *testing.T) {
+	o := oneConnOptions(t)
+	small := filepath.Join(t.TempDir(), "small.db")
+	sdb, err := sql.Open("sqlite3", "file:"+small+"?_pragma=page_size(1024)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sdb.Exec("CREATE TABLE not_hearth (x)"); err != nil {
+		t.Fatal(err)
+	}
+	sdb.Close()
+	image, err := os.ReadFile(small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, rec := openLogged(t, o, Schema(), image)
+	if n := rec.count("schema image not used"); n != 1 {
+		t.Errorf("warned %d times, want 1 (log: %q)", n, rec.msgs)
+	}
+	if v := schemaVersion(t, db); v != SchemaVersion {
+		t.Errorf("schema version %d, want %d", v, SchemaVersion)
+	}
+	var n int
+	if err := db.Reader().QueryRow("SELECT count(*) FROM sqlite_schema WHERE name = 'not_hearth'").Scan(&n); err != nil || n != 0 {
+		t.Errorf("tables of the refused image: %d, %v; want 0", n, err)
 	}
 }

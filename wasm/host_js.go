@@ -264,7 +264,10 @@ func (h *host) open(ctx context.Context, be backend, o startOptions, phases *sta
 	h.relayURL, h.relayToken = o.RelayURL, o.RelayToken
 	h.modules = o.Modules
 	var image []byte
-	if !exists {
+	if !exists && be.Name == backendOPFS.Name {
+		// The image is copied with SQLite's backup, which refuses an
+		// in-memory destination of another page size (memory, and the
+		// IndexedDB snapshots built on it).
 		image = o.SchemaImage
 	}
 	phases.SchemaImageBytes = len(image)
