@@ -150,13 +150,8 @@ func TestCheckpointSingleConnection(t *testing.T) {
 // checkpointed to its end inside a write, after which the writer's next
 // write starts the WAL over.
 func TestCheckpointFinishRestartsWAL(t *testing.T) {
-	if testVFS != "" {
-		t.Skip("a browser VFS: single-connection mode")
-	}
 	ctx := context.Background()
-	db := mustOpen(t)
-	c := db.ckpt
-	c.halt()
+	db, c := haltedCheckpointer(t, testOptions(t))
 	insert := func(n int) { t.Helper(); insertBlobs(t, db, "blobs", n) }
 	for range 9 {
 		insert(500)
@@ -184,13 +179,8 @@ func TestCheckpointFinishRestartsWAL(t *testing.T) {
 // one after every checkpointBatch pages; once the reader is gone the next
 // due finish lets the WAL start over.
 func TestCheckpointFinishWaitsForGrowth(t *testing.T) {
-	if testVFS != "" {
-		t.Skip("a browser VFS: single-connection mode")
-	}
 	ctx := context.Background()
-	db := mustOpen(t)
-	c := db.ckpt
-	c.halt()
+	db, c := haltedCheckpointer(t, testOptions(t))
 	f := c.files[0]
 	insert := func(n int) { t.Helper(); insertBlobs(t, db, "blobs", n) }
 	insert(10)
@@ -238,15 +228,10 @@ func TestCheckpointFinishWaitsForGrowth(t *testing.T) {
 // each file's WAL is checkpointed and finished on its own figures: writes
 // to hearth.db (attached) leave its WAL large while the state's is small.
 func TestCheckpointTwoFiles(t *testing.T) {
-	if testVFS != "" {
-		t.Skip("a browser VFS: single-connection mode")
-	}
 	ctx := context.Background()
 	o := testOptions(t)
 	o.StatePath = testPath(t, "state.db")
-	db := mustOpenWith(t, o)
-	c := db.ckpt
-	c.halt()
+	db, c := haltedCheckpointer(t, o)
 	if len(c.files) != 2 || c.files[0].schema != "main" || c.files[1].schema != "hearth" {
 		t.Fatalf("checkpointer files %v, want main and hearth", c.files)
 	}
@@ -288,4 +273,17 @@ func insertBlobs(t *testing.T, db *DB, table string, n int) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// haltedCheckpointer opens a database with o and stops its checkpointer's
+// goroutine, so that a test runs the checkpoints itself; it skips in a
+// browser VFS, which runs on one connection without a checkpointer.
+func haltedCheckpointer(t *testing.T, o Options) (*DB, *checkpointer) {
+	t.Helper()
+	if testVFS != "" {
+		t.Skip("a browser VFS: single-connection mode")
+	}
+	db := mustOpenWith(t, o)
+	db.ckpt.halt()
+	return db, db.ckpt
 }
