@@ -11,8 +11,10 @@ import (
 // account in 1,000 rooms (each with a name and a few messages): the first
 // sliding sync response for a window of 20 rooms, an incremental one
 // after one new message in one room, and an initial and an incremental
-// /sync on the same account. bytes/op is the size of the response body.
+// /sync on the same account. bytes/op is the size of the response body,
+// stmts/op the SQL statements of a first sliding sync response.
 func BenchmarkSlidingSync1000Rooms(b *testing.B) {
+	countStatements(b)
 	e := newSyncEnv(b)
 	alice := e.user("alice", false)
 	rooms := make([]string, 1000)
@@ -40,14 +42,19 @@ func BenchmarkSlidingSync1000Rooms(b *testing.B) {
 	b.Run("sliding-first", func(b *testing.B) {
 		b.ReportAllocs()
 		size := 0
+		var stmts, n int64
 		for b.Loop() {
+			before := statements.Load()
 			r := e.doSlide(alice, "", window)
+			stmts += statements.Load() - before
+			n++
 			if r.Status != http.StatusOK {
 				b.Fatalf("%d %s", r.Status, r.Body)
 			}
 			size = len(r.Body)
 		}
 		b.ReportMetric(float64(size), "bytes/op")
+		b.ReportMetric(float64(stmts)/float64(n), "stmts/op")
 	})
 	b.Run("sliding-incremental", func(b *testing.B) {
 		pos := e.slide(alice, "", window).Pos

@@ -254,7 +254,7 @@ func (b *build) requiredState(ctx context.Context, r *Room, roomID string, cfg *
 }
 
 // roomMeta fills name, avatar, heroes, the member counts (when members
-// moved), is_dm and the unread counts.
+// moved) and is_dm, and asks for the unread counts (fillUnread).
 func (b *build) roomMeta(ctx context.Context, r *Room, c *candidate, to int64, membersMoved bool) error {
 	id := c.m.RoomID
 	filter := core.StateKeys(core.StateKey{Type: "m.room.name"}, core.StateKey{Type: "m.room.avatar"})
@@ -337,18 +337,42 @@ func (b *build) roomMeta(ctx context.Context, r *Room, c *candidate, to int64, m
 		return err
 	}
 	r.IsDM = dm
-	if src := b.s.stores.Notifications; src != nil && c.m.Membership == core.MembershipJoin {
-		rooms, err := src.RoomsUnread(ctx, b.viewer.UserID, []string{id})
-		if err != nil {
-			return err
-		}
+	if b.s.stores.Notifications != nil && c.m.Membership == core.MembershipJoin {
+		// Read with the other rooms' by fillUnread.
+		b.unread = append(b.unread, unreadRoom{id, r})
+	}
+	return nil
+}
+
+// unreadRoom is a joined room's part waiting for its notification counts.
+type unreadRoom struct {
+	id string
+	r  *Room
+}
+
+// fillUnread fills the notification counts of the rooms roomMeta asked
+// about, in one read for all of them.
+func (b *build) fillUnread(ctx context.Context) error {
+	if len(b.unread) == 0 {
+		return nil
+	}
+	ids := make([]string, len(b.unread))
+	for i, u := range b.unread {
+		ids[i] = u.id
+	}
+	rooms, err := b.s.stores.Notifications.RoomsUnread(ctx, b.viewer.UserID, ids)
+	if err != nil {
+		return err
+	}
+	for _, u := range b.unread {
 		var all core.UnreadCounts
-		for _, t := range rooms[id] {
+		for _, t := range rooms[u.id] {
 			all.Notifications += t.Notifications
 			all.Highlights += t.Highlights
 		}
-		r.Notification, r.Highlight = &all.Notifications, &all.Highlights
+		u.r.Notification, u.r.Highlight = &all.Notifications, &all.Highlights
 	}
+	b.unread = nil
 	return nil
 }
 

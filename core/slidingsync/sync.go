@@ -138,7 +138,10 @@ type build struct {
 	active map[string]bool
 	// listRooms holds each list's windowed rooms.
 	listRooms map[string][]string
-	resp      *Response
+	// unread are the joined rooms' parts whose notification counts
+	// fillUnread reads.
+	unread []unreadRoom
+	resp   *Response
 }
 
 func (s *Service) newBuild(in Input, prev *connState) *build {
@@ -281,6 +284,9 @@ func (b *build) run(ctx context.Context) (*Response, *connState, bool, error) {
 		if err := b.room(ctx, b.byRoom[id], cfg); err != nil {
 			return nil, nil, false, err
 		}
+	}
+	if err := b.fillUnread(ctx); err != nil {
+		return nil, nil, false, err
 	}
 	if err := b.extensions(ctx, configs); err != nil {
 		return nil, nil, false, err
