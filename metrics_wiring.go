@@ -68,6 +68,9 @@ func (hs *Homeserver) startMetrics(client syncWaiterCounter, log *slog.Logger) {
 	reg.Counter("hearth_db_checkpoint_frames_total", "WAL frames (pages) the checkpoints copied into the database file.", func(context.Context) ([]metrics.Sample, error) {
 		return one(float64(db.CheckpointStats().Frames)), nil
 	})
+	reg.Counter("hearth_db_read_transactions_total", "Read transactions begun on the read pool: each read's own, or one per read scope (a read-only request's reads together).", func(context.Context) ([]metrics.Sample, error) {
+		return one(float64(db.ReadTransactions())), nil
+	})
 	reg.Gauge("hearth_sync_waiters", "/sync requests waiting for news.", func(context.Context) ([]metrics.Sample, error) {
 		return one(float64(client.SyncWaiters())), nil
 	})

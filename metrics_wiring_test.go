@@ -90,6 +90,7 @@ func TestMetricsThroughOpen(t *testing.T) {
 		"hearth_db_writer_busy_seconds_total ",
 		"hearth_db_checkpoints_total ",
 		"hearth_db_checkpoint_frames_total ",
+		"hearth_db_read_transactions_total ",
 		"hearth_db_writer_commit_seconds_total ",
 		`hearth_db_writer_writes_total{write="storage.`,
 		`hearth_db_writer_write_seconds_total{write="storage.`,

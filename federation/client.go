@@ -110,6 +110,8 @@ func (c *Client) Request(ctx context.Context, destination, method, path string, 
 // none) and returns the response as is, whatever its status; the caller
 // closes its body. It is for streamed answers (media, large joins).
 func (c *Client) RequestRaw(ctx context.Context, destination, method, path string, content []byte) (*http.Response, error) {
+	// No read transaction is held while another server answers.
+	core.ReleaseReads(ctx)
 	if !strings.HasPrefix(path, "/_matrix/") {
 		return nil, fmt.Errorf("federation: path %q does not start with /_matrix/", path)
 	}

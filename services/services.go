@@ -235,6 +235,7 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 			Receipts: g.Receipts, Typing: g.Typing, Presence: g.Presence},
 		AdminServices: clientapi.AdminServices{AdminRooms: adminRooms, RoomDeletes: g.RoomDeletes,
 			UserDirectory: storage.NewUserDirectoryStore(db)},
+		Reads: db,
 	}
 	if err := g.Client.Check(); err != nil {
 		g.Close()

@@ -24,6 +24,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
@@ -128,6 +129,12 @@ type DB struct {
 	reads readStmts
 	// txReads keeps Read's statements prepared (readprepared.go).
 	txReads readTxStmts
+	// scopeSlots bounds the read pool's connections that read scopes
+	// hold together (readscope.go); its capacity is 0 on one connection.
+	scopeSlots chan struct{}
+	// readTxs counts read transactions begun on the read pool: Read's,
+	// Cached's single statements outside a scope, and read scopes'.
+	readTxs atomic.Uint64
 
 	// search schedules the full-text index's batches (searchindex.go).
 	search searchIndex
@@ -328,7 +335,10 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 	} else {
 		n := o.Readers
 		if n <= 0 {
-			n = max(2, min(4, runtime.GOMAXPROCS(0)))
+			// Read scopes (readscope.go) keep a connection for a
+			// request's reads: four leave three for them and one for
+			// every other read even on two cores.
+			n = max(4, min(6, runtime.GOMAXPROCS(0)))
 		}
 		readOnly := func(c *sqlite3.Conn) error {
 			if attach != nil {
@@ -346,6 +356,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		r.SetMaxOpenConns(n)
 		r.SetMaxIdleConns(n)
 		db.reader = r
+		db.scopeSlots = make(chan struct{}, n-1)
 		if err := ckpt.start(db, dsn(primary, o, false), attach); err != nil {
 			r.Close()
 			w.Close()
@@ -464,7 +475,23 @@ func waitConnsClosed(pools ...*sql.DB) {
 
 // Read runs fn inside one read transaction, so everything it reads comes
 // from one snapshot of the database.
+//
+// Given a context carrying a read scope of db (ReadScope), fn runs in the
+// scope's transaction, which earlier and later reads of the request share.
 func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
+	if s := db.scopeOf(ctx); s != nil {
+		tx, err := s.enter(ctx)
+		if err != nil {
+			return fmt.Errorf("storage: begin read: %w", err)
+		}
+		if tx != nil {
+			r := &preparedRead{tx: tx, stmts: &db.txReads}
+			err := fn(r)
+			s.leave(r.wanted)
+			return err
+		}
+	}
+	db.readTxs.Add(1)
 	tx, err := db.reader.BeginTx(ctx, db.readTx())
 	if err != nil {
 		return fmt.Errorf("storage: begin read: %w", err)
@@ -502,7 +529,9 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // statements kept prepared on the read pool: compiling a statement is a
 // large part of a small read's cost with this SQLite build. It must not be
 // used inside Write's function (with one connection, preparing would wait
-// for the writer).
+// for the writer). Given a context carrying a read scope of db, the
+// statement runs in the scope's transaction; its rows must then be read
+// before the request writes or releases the scope.
 func (db *DB) Cached() Queryer { return cachedReader{db} }
 
 type cachedReader struct{ db *DB }
@@ -512,18 +541,56 @@ func (c cachedReader) ExecContext(ctx context.Context, q string, args ...any) (s
 }
 
 func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	if st := c.db.reads.get(ctx, q); st != nil {
+	st := c.db.reads.get(ctx, q)
+	if tx, s := c.scoped(ctx); tx != nil {
+		defer s.leave(nil)
+		if st != nil {
+			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
+		}
+		return tx.QueryContext(ctx, q, args...)
+	}
+	c.db.readTxs.Add(1)
+	if st != nil {
 		return st.QueryContext(ctx, args...)
 	}
 	return c.db.reader.QueryContext(ctx, q, args...)
 }
 
 func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	if st := c.db.reads.get(ctx, q); st != nil {
+	st := c.db.reads.get(ctx, q)
+	if tx, s := c.scoped(ctx); tx != nil {
+		defer s.leave(nil)
+		if st != nil {
+			return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+		}
+		return tx.QueryRowContext(ctx, q, args...)
+	}
+	c.db.readTxs.Add(1)
+	if st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return c.db.reader.QueryRowContext(ctx, q, args...)
 }
+
+// scoped returns the transaction of ctx's read scope for one statement,
+// or nil (no scope, or the statement runs on its own: an error beginning
+// the scope's transaction shows again there).
+func (c cachedReader) scoped(ctx context.Context) (*sql.Tx, *readScope) {
+	s := c.db.scopeOf(ctx)
+	if s == nil {
+		return nil, nil
+	}
+	tx, err := s.enter(ctx)
+	if err != nil || tx == nil {
+		return nil, nil
+	}
+	return tx, s
+}
+
+// ReadTransactions returns how many read transactions the read pool has
+// begun: Read's, single statements' outside a read scope, and read
+// scopes'.
+func (db *DB) ReadTransactions() uint64 { return db.readTxs.Load() }
 
 // Path is the main database file.
 func (db *DB) Path() string { return db.opts.Path }

@@ -122,7 +122,8 @@ func (s *PushRuleStore) Evaluator(ctx context.Context, userID string) (*push.Eva
 	}
 	gen := s.gen[userID]
 	s.mu.Unlock()
-	rs, err := s.PushRules(ctx, userID)
+	// Read after gen was taken: not in a read scope's older transaction.
+	rs, err := s.PushRules(core.WithReadScope(ctx, nil), userID)
 	if err != nil {
 		return nil, err
 	}

@@ -107,7 +107,9 @@ func (s *EventStore) RoomList(ctx context.Context, userID string) (*core.RoomLis
 	if ok {
 		return l, nil
 	}
-	l, err := s.readRoomList(ctx, userID)
+	// What is read must be newer than gen: not from a read scope's
+	// transaction, which may have begun before a change applied since.
+	l, err := s.readRoomList(core.WithReadScope(ctx, nil), userID)
 	if err != nil {
 		return nil, err
 	}

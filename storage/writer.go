@@ -32,6 +32,8 @@ func (db *DB) Write(ctx context.Context, fn func(q Queryer) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// The request's later reads must see this write (readscope.go).
+	db.releaseScope(ctx)
 	req := &writeReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	db.closeMu.RLock()
 	if db.isClosed {

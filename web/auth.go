@@ -48,6 +48,8 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		if tok == "" {
 			return core.ErrMissingToken
 		}
+		r, end := s.readScoped(r)
+		defer end()
 		if as := s.opts.AppServices.ByASToken(tok); as != nil {
 			sess, err := s.appServiceSession(r, as)
 			if err != nil {

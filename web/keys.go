@@ -51,6 +51,13 @@ func eachServer(ctx context.Context, servers []string, timeoutMS int, mu *sync.M
 	if timeoutMS > 0 {
 		timeout = min(time.Duration(timeoutMS)*time.Millisecond, time.Minute)
 	}
+	// The servers are asked at once, each from its own goroutine: those
+	// read on their own, not in the request's read scope, which is not
+	// held while they wait.
+	if len(servers) > 0 {
+		core.ReleaseReads(ctx)
+		ctx = core.WithReadScope(ctx, nil)
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -121,6 +121,9 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 	for {
 		var changed <-chan struct{}
 		if wait {
+			// Each pass reads a snapshot begun after the channel was
+			// taken: a read scope's older one could miss what woke it.
+			core.ReleaseReads(ctx)
 			changed = s.opts.Notifier.Changed()
 		}
 		resp, err := s.opts.Timeline.Build(ctx, req)
@@ -131,6 +134,8 @@ func (s *Server) getSync(w http.ResponseWriter, r *http.Request, sess *core.Sess
 			writeJSON(w, http.StatusOK, resp)
 			return nil
 		}
+		// No read transaction is held while waiting.
+		core.ReleaseReads(ctx)
 		s.syncWaiters.Add(1)
 		if h := syncWaitHook.Load(); h != nil {
 			(*h)()

@@ -35,6 +35,9 @@ type Services struct {
 	KeyServices
 	PersonalServices
 	AdminServices
+	// Reads opens the read scopes of read-only requests (their reads share
+	// one read transaction); nil reads as without scopes.
+	Reads core.ReadScopes
 }
 
 // Settings are plain values taken from the configuration.

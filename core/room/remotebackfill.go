@@ -77,6 +77,8 @@ func (f *Federation) takeBackfilled(ctx context.Context, server, roomID string, 
 	ins = f.prefetch(ctx, server, ins, false)
 	unlock := f.p.lockRoom(roomID)
 	defer unlock()
+	// Read what the lock's last holder committed.
+	core.ReleaseReads(ctx)
 	ids := make([]string, len(ins))
 	for i, in := range ins {
 		ids[i] = in.ev.EventID

@@ -88,6 +88,9 @@ func (s *Service) Sync(ctx context.Context, in Input) (*Response, error) {
 	for {
 		var changed <-chan struct{}
 		if wait {
+			// A fresh snapshot per pass, none held while waiting
+			// (core.ReadScopes).
+			core.ReleaseReads(ctx)
 			changed = s.notifier.Changed()
 		}
 		b := s.newBuild(in, prev)
@@ -99,6 +102,7 @@ func (s *Service) Sync(ctx context.Context, in Input) (*Response, error) {
 			resp.Pos = s.conns.save(key, in.Pos == "", next, s.now())
 			return resp, nil
 		}
+		core.ReleaseReads(ctx)
 		if h := s.waitHook.Load(); h != nil {
 			(*h)()
 		}

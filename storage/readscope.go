@@ -1,0 +1,189 @@
+package storage
+
+import (
+	"context"
+	"database/sql"
+	"sync"
+	"time"
+
+	"hearth.dev/hearth/core"
+)
+
+// maxScopeAge bounds how long a read scope keeps one transaction: a read
+// that finds the scope's transaction older (and no read running in it)
+// ends it and begins a new one. A transaction pins the WAL frames it can
+// see, so the checkpointer cannot copy past it while it lasts.
+const maxScopeAge = 100 * time.Millisecond
+
+// readScope is a request's read scope (core.ReadScopes): Read and Cached,
+// given a context carrying it, run in its one read transaction, begun at
+// the first read and kept on a connection of the read pool until the
+// request releases it (core.ReleaseReads), writes (Write releases it),
+// ends, or the transaction is older than maxScopeAge.
+//
+// Under WAL, SQLite empties a connection's page cache at the start of each
+// read transaction when any other connection committed since its last one
+// (the soak commits hundreds of times a second), so each read transaction
+// reads its B-tree pages again through the VFS: one transaction per request
+// instead of one per read saves those reads and the WAL's lock calls.
+//
+// Scopes hold at most scopeSlots connections together (one fewer than the
+// pool): a read that finds none free runs on its own as without a scope,
+// so a request holding a scope while it waits for something (a lock, the
+// network) never keeps another request from reading.
+type readScope struct {
+	db *DB
+
+	mu     sync.Mutex
+	conn   *sql.Conn
+	tx     *sql.Tx
+	cancel context.CancelFunc
+	began  time.Time
+	// active counts the reads running in tx.
+	active int
+	// closing: tx ends when the last running read is done.
+	closing bool
+	// done: the request ended; no read joins the scope any more.
+	done bool
+	// wanted are statements run unprepared in tx, prepared once it ended
+	// (readprepared.go).
+	wanted []string
+}
+
+var _ core.ReadScopes = (*DB)(nil)
+
+// ReadScope implements core.ReadScopes. On one connection (the browser)
+// the scope does nothing: a read transaction kept open there would keep
+// the writer out.
+func (db *DB) ReadScope(ctx context.Context) (context.Context, func()) {
+	if db.single || cap(db.scopeSlots) == 0 {
+		return ctx, func() {}
+	}
+	s := &readScope{db: db}
+	return core.WithReadScope(ctx, s), s.end
+}
+
+// scopeOf returns the read scope of db that ctx carries, or nil.
+func (db *DB) scopeOf(ctx context.Context) *readScope {
+	s, _ := core.ReadScopeOf(ctx).(*readScope)
+	if s == nil || s.db != db {
+		return nil
+	}
+	return s
+}
+
+// releaseScope ends the transaction of ctx's read scope, if any.
+func (db *DB) releaseScope(ctx context.Context) {
+	if s := db.scopeOf(ctx); s != nil {
+		s.Release()
+	}
+}
+
+// enter returns the scope's transaction for one read, begun if needed,
+// and counts the read as running in it (leave ends that). It returns nil
+// when the read must run on its own: the request ended, or every scope
+// slot is taken.
+func (s *readScope) enter(ctx context.Context) (*sql.Tx, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.done {
+		return nil, nil
+	}
+	var prep []string
+	if s.tx != nil && s.active == 0 && (s.closing || time.Since(s.began) > maxScopeAge) {
+		prep = s.endTx()
+	}
+	if s.tx == nil {
+		if len(prep) > 0 {
+			// The connection went back to the pool: prepare on it what
+			// the last transaction ran unprepared.
+			s.db.txReads.prepare(ctx, prep)
+		}
+		select {
+		case s.db.scopeSlots <- struct{}{}:
+		default:
+			return nil, nil
+		}
+		conn, err := s.db.reader.Conn(ctx)
+		if err != nil {
+			<-s.db.scopeSlots
+			return nil, err
+		}
+		// The transaction lives as long as the scope, not as the context
+		// of the read that began it (a read's context may be cancelled
+		// once that read is done).
+		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		tx, err := conn.BeginTx(tctx, s.db.readTx())
+		if err != nil {
+			cancel()
+			conn.Close()
+			<-s.db.scopeSlots
+			return nil, err
+		}
+		s.conn, s.tx, s.cancel, s.began = conn, tx, cancel, time.Now()
+		s.db.readTxs.Add(1)
+	}
+	s.active++
+	return s.tx, nil
+}
+
+// leave ends one read that enter let in; wanted are the statements it ran
+// unprepared.
+func (s *readScope) leave(wanted []string) {
+	s.mu.Lock()
+	s.active--
+	s.wanted = append(s.wanted, wanted...)
+	var prep []string
+	if s.active == 0 && (s.closing || s.done) {
+		prep = s.endTx()
+	}
+	s.mu.Unlock()
+	if len(prep) > 0 {
+		s.db.txReads.prepare(context.Background(), prep)
+	}
+}
+
+// Release implements core.ReadScope: the transaction ends now, or once the
+// reads running in it are done; the next read begins a new one.
+func (s *readScope) Release() {
+	s.mu.Lock()
+	var prep []string
+	if s.tx != nil {
+		if s.active == 0 {
+			prep = s.endTx()
+		} else {
+			s.closing = true
+		}
+	}
+	s.mu.Unlock()
+	if len(prep) > 0 {
+		s.db.txReads.prepare(context.Background(), prep)
+	}
+}
+
+// end ends the scope (the request is done).
+func (s *readScope) end() {
+	s.mu.Lock()
+	s.done = true
+	s.mu.Unlock()
+	s.Release()
+}
+
+// endTx ends the transaction and gives its connection and slot back; it
+// returns the statements to prepare now. s.mu is held.
+func (s *readScope) endTx() []string {
+	// A read-only transaction has nothing to keep: rolling back ends it.
+	s.tx.Rollback()
+	s.cancel()
+	s.conn.Close()
+	<-s.db.scopeSlots
+	s.conn, s.tx, s.cancel = nil, nil, nil
+	s.closing = false
+	w := s.wanted
+	s.wanted = nil
+	return w
+}
+
+// ReadScopeTransactions returns how many read transactions read scopes
+// hold now.
+func (db *DB) ReadScopeTransactions() int { return len(db.scopeSlots) }
