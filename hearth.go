@@ -101,6 +101,10 @@ type OpenOptions struct {
 	// (storage.SchemaImage): a new database starts as a copy of it instead
 	// of running every CREATE and delta (the browser host's first visit).
 	SchemaImage []byte
+	// PasswordParams sets the cost of password hashing (zero: storage's
+	// defaults). Only a homeserver no one logs into with a real password
+	// may lower it (the browser host's throwaway warm-up homeserver).
+	PasswordParams storage.PasswordParams
 }
 
 // Open opens (creating if needed) the homeserver described by cfg.
@@ -173,6 +177,7 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 		Backfill:             backfill,
 		Logger:               oo.Logger,
 		Modules:              modCallbacks,
+		Password:             oo.PasswordParams,
 	})
 	if err != nil {
 		return nil, err

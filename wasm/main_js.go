@@ -44,6 +44,10 @@ func main() {
 		hashPasswordMain()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == warmUpArg {
+		warmUpMain()
+		return
+	}
 	// The homeserver's heap is small next to the tab's memory, and the
 	// collector runs on the one thread that also serves requests:
 	// collecting less often made sequential sends about 15% faster.

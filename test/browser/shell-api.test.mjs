@@ -82,6 +82,46 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.status.startupPhases.ownerHashedAside, true, JSON.stringify(r.status.startupPhases));
 	});
 
+	test("the send path warm-up runs in a helper after the first answer; requests meanwhile are answered; it leaves nothing", async () => {
+		const r = await run(async (Hearth, hs) => {
+			const json = { "Content-Type": "application/json" };
+			const before = (await hs.status()).worker.warmUp ?? null;
+			// The first answer starts it.
+			const versions = (await hs.fetch("/_matrix/client/versions")).status;
+			const login = await (await hs.fetch("/_matrix/client/v3/login", { method: "POST", headers: json,
+				body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: "owner" }, password: "pw" }) })).json();
+			const auth = { ...json, Authorization: `Bearer ${login.access_token}` };
+			const rooms = async () => (await (await hs.fetch("/_matrix/client/v3/joined_rooms", { headers: auth })).json()).joined_rooms;
+			const roomsBefore = await rooms();
+			let during = 0;
+			const answers = [];
+			let w;
+			for (const t0 = Date.now(); Date.now() - t0 < 240000;) {
+				w = (await hs.status()).worker.warmUp;
+				if (w?.done) {
+					break;
+				}
+				const res = await hs.fetch("/_matrix/client/v3/account/whoami", { headers: auth });
+				answers.push([res.status, (await res.json()).user_id]);
+				during++;
+			}
+			const warmLogin = (await hs.fetch("/_matrix/client/v3/login", { method: "POST", headers: json,
+				body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: "warm" }, password: "warm-up password" }) })).status;
+			return { before, versions, w, during, answers, roomsBefore, roomsAfter: await rooms(), warmLogin };
+		});
+		assert.equal(r.before, null, "no warm-up before the first answer");
+		assert.equal(r.versions, 200);
+		assert.equal(r.w?.done, true, JSON.stringify(r.w));
+		assert.equal(r.w.error, null);
+		assert.equal(r.w.sends, 40);
+		assert.ok(r.during > 0, "no request was made while the warm-up ran");
+		for (const a of r.answers) {
+			assert.deepEqual(a, [200, "@owner:api.test"]);
+		}
+		assert.deepEqual(r.roomsAfter, r.roomsBefore, "the warm-up's room is not in the tab's homeserver");
+		assert.equal(r.warmLogin, 403, "the warm-up's account is not in the tab's homeserver");
+	});
+
 	let token;
 	test("hs.fetch takes paths, URLs and Requests, and every body kind", async () => {
 		const r = await run(async (Hearth, hs) => {

@@ -39,6 +39,14 @@ const sends = Number(opt("--sends", 500));
 const reloads = Number(opt("--reloads", 3));
 const cachedReloads = Number(opt("--cached-reloads", 2));
 const storage = opt("--storage", "opfs");
+// --warm-up off|N: the tab's send path warm-up (Hearth.start's warmUp):
+// off, or N sends; the default is the page's own.
+const warmUpArg = opt("--warm-up", undefined);
+const warmUp = warmUpArg === undefined ? undefined : warmUpArg === "off" ? false : Number(warmUpArg);
+// warmUpText says how the last start's warm-up went (status().worker.warmUp).
+const warmUpText = (w) => !w ? "no warm-up" : w.done ?
+	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, ${w.sends} sends in ${w.ms.toFixed(0)} ms${w.error ? `, error: ${w.error}` : ""}` :
+	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, still running`;
 
 // phaseText says where the homeserver's start went (status().startupPhases).
 // The SQLite warm-up runs before the Go program first yields to the
@@ -240,6 +248,9 @@ async function settleCodeCache(profile, quiet = 5000, limit = 240000) {
 // startInPage starts the homeserver from a page loaded with ?manual and
 // returns the time from navigation start to the first /versions answer.
 const startInPage = (page, options) => page.evaluate(async (options) => {
+	if (options.warmUp === null) {
+		delete options.warmUp;
+	}
 	const called = performance.now();
 	const nav = performance.getEntriesByType("navigation")[0];
 	const hs = await window.Hearth.start(options);
@@ -308,6 +319,7 @@ async function main() {
 	};
 	const sizes = wasmSizes();
 	line(`load average ${loadavg()}`);
+	line(`warm-up: ${warmUp === undefined ? "the page's default" : warmUp === false ? "off" : `${warmUp} sends`}`);
 	line(`wasm: raw ${mib(sizes.raw)} (${sizes.raw} B), gzip ${mib(sizes.gzip)} (${sizes.gzip} B), brotli ${mib(sizes.brotli)} (${sizes.brotli} B)`);
 
 	const web = await startNative({ serverName: "bench-host.test" });
@@ -317,7 +329,7 @@ async function main() {
 		// renderer process in the memory figures.
 		const page = browser.context.pages()[0] ?? await browser.context.newPage();
 		await page.goto(`${web.base}/?manual`);
-		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage });
+		const cold = await startInPage(page, { serverName: "bench.test", owner: { name: "owner", password: "bench-pw" }, storage, warmUp: warmUp ?? null });
 		line(`cold start (first visit, ${cold.storage}): first /versions at ${cold.firstVersions.toFixed(0)} ms after navigation start ` +
 			`(page ready ${cold.domReady.toFixed(0)} ms, Hearth.start called at ${cold.called.toFixed(0)} ms; worker script ${cold.timings.workerMs.toFixed(0)} ms, fetch+compile wasm ${cold.timings.compileMs.toFixed(0)} ms, ` +
 			`Go init ${cold.timings.goInitMs.toFixed(0)} ms, homeserver start ${cold.startupMs.toFixed(0)} ms${phaseText(cold.phases)}; ` +
@@ -326,7 +338,7 @@ async function main() {
 			const cache = codeCacheBytes(browser.profile);
 			await page.reload();
 			await page.waitForFunction(() => window.Hearth !== undefined);
-			const warm = await startInPage(page, { storage });
+			const warm = await startInPage(page, { storage, warmUp: warmUp ?? null });
 			line(`warm start (${label}, code cache ${mib(cache)}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
 				`(page ready ${warm.domReady.toFixed(0)} ms, worker started at ${(warm.timings.workerCreatedMs ?? 0).toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
 				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; Go ran on ${warm.firstAfterMs.toFixed(0)} ms after the first answer; load ${loadavg()})`);
@@ -357,9 +369,11 @@ async function main() {
 		// The same load against the tab and a native hearth.
 		const tab = await loginAndRoom(page, null);
 		// The first sends of a tab that just started (the last reload),
-		// before the browser has compiled the send path's code.
+		// before the browser has compiled the send path's code (unless
+		// the warm-up did).
+		const warmUpBefore = (await page.evaluate(() => window.hs.status())).worker?.warmUp;
 		const first = await sendLoop(page, null, tab.token, tab.roomId, 20);
-		line(`first 20 sends in the tab after start: ${first.perSecond.toFixed(0)}/s, p50 ${first.p50.toFixed(2)} ms, max ${first.max.toFixed(0)} ms`);
+		line(`first 20 sends in the tab after start: ${first.perSecond.toFixed(0)}/s, p50 ${first.p50.toFixed(2)} ms, max ${first.max.toFixed(0)} ms (${warmUpText(warmUpBefore)}; load ${loadavg()})`);
 		const dir = tempDir("hearth-bench-");
 		fs.writeFileSync(path.join(dir, "seed.db"), Buffer.from(await page.evaluate(async () =>
 			Array.from(new Uint8Array(await (await window.hs.exportDatabase()).arrayBuffer())))));

@@ -215,6 +215,9 @@ function checkOptions(o) {
 		m && typeof m === "object" && (typeof m.url === "string" || m.wasm instanceof ArrayBuffer || ArrayBuffer.isView(m.wasm))))) {
 		throw new HearthError("Hearth.start: modules must be a list of {url or wasm, name, config, onError, memoryPages, timeout}", "BAD_OPTION");
 	}
+	if (o.warmUp !== undefined && o.warmUp !== false && !(Number.isInteger(o.warmUp) && o.warmUp >= 0 && o.warmUp <= 10000)) {
+		throw new HearthError("Hearth.start: warmUp must be false or a number of sends (0-10000)", "BAD_OPTION");
+	}
 }
 
 // moduleOptions fetches the modules given by URL and hands each to the
@@ -297,6 +300,9 @@ export class Hearth extends EventTarget {
 	//   modules     WebAssembly modules (docs/modules.md), each {url} or
 	//               {wasm: ArrayBuffer or Uint8Array}, with name, config,
 	//               onError, memoryPages, timeout as in the YAML config
+	//   warmUp      false to skip the send path's warm-up, which runs in a
+	//               helper worker after the first answer (worker.js); a
+	//               number sets how many messages it sends (default 40)
 	//
 	// An empty database without owner is refused with a HearthError whose
 	// code is "NEEDS_OWNER".
@@ -506,6 +512,7 @@ export class Hearth extends EventTarget {
 				logLevel: o.logLevel,
 				relay: o.relay ?? undefined,
 				modules: await moduleOptions(o.modules),
+				warmUp: o.warmUp,
 			});
 			remember(nameKey, this.#info.serverName);
 		} catch (err) {

@@ -16,6 +16,9 @@ import "go:wasm_exec";
 
 const hashWorkerName = "hearth-password-hash";
 const isHashWorker = self.name === hashWorkerName;
+const warmWorkerName = "hearth-warm-up";
+const isWarmWorker = self.name === warmWorkerName;
+const isHelper = isHashWorker || isWarmWorker;
 
 // HEARTH_WASM_URL is set by build.mjs to the content-hashed wasm file.
 const wasmURL = new URL(HEARTH_WASM_URL, self.location.href);
@@ -36,7 +39,7 @@ const spent = { fetches: 0, goMs: 0, postMs: 0, afterMs: 0, firstAfterMs: 0 };
 // holds no database yet (a first visit), where the Go program then skips
 // its SQLite warm-up (wasm/warm_js.go).
 const noDatabase = (async () => {
-	if (isHashWorker) {
+	if (isHelper) {
 		return false;
 	}
 	if (typeof FileSystemFileHandle === "undefined" || !FileSystemFileHandle.prototype.createSyncAccessHandle) {
@@ -130,6 +133,64 @@ async function hashMain(e) {
 	post(null, "the helper ended without a hash");
 }
 
+// warmUp is the send path's warm-up (wasm/warmsends_js.go), started once
+// the homeserver has answered its first request: a helper worker runs the
+// compiled module once more on a throwaway in-memory homeserver and sends
+// messages there, so the browser has compiled the send and sync path
+// (the code is shared with this worker's instance) before the page's first
+// sends instead of during them. status().worker.warmUp says how it went:
+// {startedMs, ms, sends, error} (ms: the helper's own time), or null.
+// A start with warmUp: false (or a number of sends) changes it.
+let warmUpSends = null;
+let warmUpStarted = false;
+function warmUpAside() {
+	if (warmUpStarted || warmUpSends === 0 || typeof Worker !== "function") {
+		return;
+	}
+	warmUpStarted = true;
+	const state = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: false };
+	spent.warmUp = state;
+	compiledModule.then((module) => {
+		const helper = new Worker(self.location.href, { name: warmWorkerName });
+		const end = (r) => {
+			if (state.done) {
+				return;
+			}
+			state.done = true;
+			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, error: r?.error ?? null });
+			helper.terminate();
+		};
+		helper.onmessage = (e) => end(e.data);
+		helper.onerror = (e) => end({ error: String(e?.message ?? "the warm-up worker failed") });
+		setTimeout(() => end({ error: "the warm-up did not finish in 120 s" }), 120000);
+		helper.postMessage({ module, sends: warmUpSends });
+	});
+}
+
+// warmMain is the warm-up helper's side: run the module with the argument
+// warm-up and post what it did ({ms, sends, error}).
+async function warmMain(e) {
+	let posted = false;
+	const post = (r) => {
+		if (!posted) {
+			posted = true;
+			postMessage(r);
+		}
+	};
+	self.hearthWarmed = post;
+	try {
+		const go = new Go();
+		go.argv = ["hearth", "warm-up"];
+		go.env = typeof e.data.sends === "number" ? { HEARTH_WARM_UP_SENDS: String(e.data.sends) } : {};
+		go.exit = () => {};
+		const instance = await WebAssembly.instantiate(e.data.module, go.importObject);
+		await go.run(instance);
+	} catch (err) {
+		post({ error: String(err?.message ?? err) });
+	}
+	post({ error: "the warm-up ended without a report" });
+}
+
 // hearthWasm loads and starts the Go program once.
 function hearthWasm() {
 	if (!boot) {
@@ -184,12 +245,17 @@ async function invoke(method, ...args) {
 // The wasm loads as soon as the worker runs: a page starts its worker
 // before it asks for the homeserver (see hearth.js), and compiling and
 // initialising the program overlap with the page's own loading.
-if (!isHashWorker) {
+if (!isHelper) {
 	hearthWasm().catch(() => {}); // reported by the first call
 }
 
 const ops = {
 	async start(o) {
+		if (o?.warmUp === false) {
+			warmUpSends = 0;
+		} else if (typeof o?.warmUp === "number" && o.warmUp >= 0) {
+			warmUpSends = Math.floor(o.warmUp);
+		}
 		const image = await schemaImage;
 		const opts = { ...o, schemaImage: image ?? undefined };
 		// A first visit creates the owner: its password is hashed in the
@@ -238,6 +304,9 @@ function fetchNow(hw, id, r) {
 		const posted = performance.now();
 		spent.postMs += posted - p;
 		const first = spent.fetches === 1;
+		if (first) {
+			warmUpAside();
+		}
 		Promise.resolve().then(() => {
 			const after = performance.now() - posted;
 			spent.afterMs += after;
@@ -248,7 +317,7 @@ function fetchNow(hw, id, r) {
 	});
 }
 
-self.onmessage = isHashWorker ? hashMain : async (e) => {
+self.onmessage = isHashWorker ? hashMain : isWarmWorker ? warmMain : async (e) => {
 	const { id, op, arg } = e.data;
 	if (op === "abort") {
 		hearthWasm().then((hw) => hw.abort(arg));
