@@ -33,12 +33,14 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	var members bool
 	var sets map[string]int64
 	var looks []sentLook
+	var searchStale bool
 	err := s.db.Write(ctx, func(q Queryer) error {
 		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
 			server: s.serverName.Load(), authSets: &s.authSets, reads: &s.db.sentReads}
 		var err error
 		out, err = p.persist(events, opts)
 		created, members, sets, looks = p.created, p.members, p.newSets, p.looks
+		searchStale = p.searchStale
 		if p.server != nil {
 			s.serverName.Store(p.server)
 		}
@@ -48,6 +50,9 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 		// Changes the writer did not hear of (committed or rolled back):
 		// either way cached room lists go.
 		s.db.members.invalidate()
+	}
+	if members || searchStale {
+		s.db.search.counts.stale()
 	}
 	if err != nil {
 		return nil, err
@@ -90,6 +95,9 @@ type persister struct {
 	live    bool             // the batch is not backfilled: its senders' read positions move
 	chained []*chainEvent    // new state events, for the auth chain index
 	members bool             // a local user's membership row was written outside the writer
+	// searchStale: the write, outside the writer, changed what searches'
+	// counts kept hold (noteSearchStale).
+	searchStale bool
 	// authSets are the store's known auth sets; newSets those this write
 	// found or stored, remembered once it commits.
 	authSets *authSetCache
@@ -234,6 +242,7 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 		if err != nil {
 			return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
 		}
+		p.noteSearchStale()
 		if searchIndexed(ev.Type) {
 			if _, err := p.q.ExecContext(p.ctx, "DELETE FROM event_search WHERE rowid = ?", nid); err != nil {
 				return 0, fmt.Errorf("storage: de-outlier %s: %w", ev.EventID, err)
@@ -418,6 +427,7 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 			"INSERT INTO redactions (event_nid, redacts) VALUES (?, ?)", nid, ev.Redacts); err != nil {
 			return 0, 0, fmt.Errorf("storage: redaction %s: %w", ev.EventID, err)
 		}
+		p.noteSearchStale()
 	}
 	if ev.Txn != nil {
 		if err := p.storeTxn(ev, nid, room, received); err != nil {
@@ -433,6 +443,17 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 	local, err := p.isLocal(userID)
 	if err != nil || !local {
 		return err
+	}
+	// A change of a membership that searches count by (a join, a leave,
+	// a ban) makes their kept counts stale; a first one does not
+	// (searchcountcache.go).
+	var prior string
+	switch err := p.q.QueryRowContext(p.ctx, sqlPriorMembership, userID, room).Scan(&prior); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("storage: membership of %s: %w", userID, err)
+	case prior == "join" || prior == "leave" || prior == "ban":
+		p.noteSearchStale()
 	}
 	_, err = p.q.ExecContext(p.ctx, `
 		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)
@@ -614,6 +635,7 @@ func (p *persister) dropLocalMembership(userID string, room int64) error {
 		"DELETE FROM local_current_membership WHERE user_id = ? AND room_nid = ?", userID, room); err != nil {
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)
 	}
+	p.noteSearchStale()
 	return noteMemberChange(p, userID, room, 0, "", true)
 }
 
@@ -644,4 +666,12 @@ func stripTxnMetadata(meta []byte, txn *core.TxnID) []byte {
 		return meta
 	}
 	return out
+}
+
+// noteSearchStale makes the searches' counts kept go once the write is
+// done (searchcountcache.go).
+func (p *persister) noteSearchStale() {
+	if !noteSearchStale(p.q) {
+		p.searchStale = true
+	}
 }

@@ -155,9 +155,10 @@ const (
 		AND e.stream_ordering < ?3
 	ORDER BY e.stream_ordering DESC LIMIT ?4`
 	// sqlSearchCount counts matches not sent by the senders of ?3 (a
-	// JSON array), stopping at ?4 (searchcount.go).
+	// JSON array) and of a rowid above ?5, stopping at ?4 (searchcount.go,
+	// searchcountcache.go).
 	sqlSearchCount = `SELECT count(*) FROM (SELECT 1 ` + searchFrom + `
-		AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
+		AND event_search.rowid > ?5 AND e.sender NOT IN (SELECT value FROM json_each(?3)) LIMIT ?4)`
 )
 
 // searchSQL is the rank, recent (walk and sort: searchrecent.go) and

@@ -7,7 +7,9 @@ import (
 	"hearth.dev/hearth/core/clientsync"
 )
 
-// A search's count is every match in the scope, up to max. An estimate
+// A search's count is every match in the scope, up to max, counted once
+// per query and then only for what was indexed since (searchcountcache.go).
+// An estimate
 // from the share of the index's newest matches that pass the scope was
 // tried and dropped: matches are not spread evenly over rooms and time (a
 // room the user left, or history before a join, can hold most of them), so
@@ -30,11 +32,29 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 	if err != nil {
 		return 0, err
 	}
+	// The generation is read before the index is waited for and read: a
+	// write that makes counts stale and commits in between leaves this
+	// count kept under a generation already gone (searchcountcache.go).
+	counts := &s.db.search.counts
+	gen := counts.gen.Load()
+	cacheable := countCacheable(q)
+	key := newSearchCountKey(queries, scope, q, string(skip), max)
+	var kept searchCountEntry
+	if cacheable {
+		var ok bool
+		if kept, ok = counts.get(key, gen); ok && kept.n >= max {
+			return max, nil // matches only grow within a generation
+		}
+	}
 	if err := s.db.waitSearchIndex(ctx); err != nil {
 		return 0, err
 	}
 	var n int
-	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.count), func(r reader) error {
+	var hw int64
+	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.count, sqlSearchHighRowid), func(r reader) error {
+		if err := r.queryRow(sqlSearchHighRowid).Scan(&hw); err != nil {
+			return wrapErr("search count", err)
+		}
 		if empty, err := emptyScope(r, queries, scope); err != nil || empty {
 			return err
 		}
@@ -42,8 +62,17 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 		if err != nil || match == "" {
 			return err
 		}
-		err = r.queryRow(queries.count, scope, match, string(skip), max).Scan(&n)
+		// Only the rowids above the kept count's are counted (all of them
+		// when none is kept: kept.hw is 0).
+		err = r.queryRow(queries.count, scope, match, string(skip), max-kept.n, kept.hw).Scan(&n)
 		return wrapErr("search count", err)
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	n += kept.n
+	if cacheable {
+		counts.put(key, searchCountEntry{gen: gen, n: n, hw: hw})
+	}
+	return n, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -96,6 +97,174 @@ func TestCountSearchUnevenRooms(t *testing.T) {
 		}
 		if n != tc.want {
 			t.Errorf("CountSearch(apple in %d rooms) = %d, want %d", len(tc.rooms), n, tc.want)
+		}
+	}
+}
+
+// TestCountSearchKept: counts kept from one search to the next (and
+// counted on only for what was indexed since) equal a fresh count after
+// every step of a history of messages, redactions, leaves and joins,
+// profile changes, outliers joining the timeline, ignored senders and a
+// purge, at a low cap and a high one.
+func TestCountSearchKept(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	alice, bob := "@alice:"+testServer, "@bob:"+testServer
+	rng := rand.New(rand.NewPCG(7, 14))
+	type room struct {
+		r      *testRoom
+		depth  int64
+		joined bool
+		purged bool
+	}
+	var rooms []*room
+	seq := 0
+	name := func(what string) string { seq++; return fmt.Sprint(what, " ", seq) }
+	membership := func(rm *room, m string) {
+		rm.depth++
+		ev := rm.r.member(name("member"), rm.depth, alice, m)
+		rm.r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: rm.r.id,
+			Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+		rm.joined = m == "join"
+	}
+	for i := range 3 {
+		rm := &room{r: newTestRoom(t, s, fmt.Sprint("kept ", i))}
+		membership(rm, "join")
+		rooms = append(rooms, rm)
+	}
+	if g := s.db.search.counts.gen.Load(); g != 0 {
+		t.Errorf("first joins moved the counts' generation to %d: a new room would drop every count kept", g)
+	}
+	words := []string{"apple", "kiwi", "plum"}
+	var sent []string // message event IDs, for redactions
+	type outlier struct {
+		rm *room
+		ev core.NewEvent
+	}
+	var outliers []outlier // stored as outliers, not yet in the timeline
+	message := func(rm *room, sender string, asOutlier bool) {
+		rm.depth++
+		var w []string
+		for _, x := range words {
+			if rng.IntN(2) == 0 {
+				w = append(w, x)
+			}
+		}
+		ev := withContent(rm.r.msg(name("msg"), rm.depth), sender, `{"msgtype":"m.text","body":"`+strings.Join(w, " ")+` x"}`)
+		if asOutlier {
+			out := ev
+			out.Outlier, out.StateGroup = true, 0
+			rm.r.persist(core.PersistOptions{}, out)
+			outliers = append(outliers, outlier{rm, ev})
+			return
+		}
+		rm.r.persist(core.PersistOptions{}, ev)
+		sent = append(sent, ev.EventID)
+	}
+	fresh := func(q clientsync.SearchQuery, skip []string, max int) int {
+		t.Helper()
+		c := &s.db.search.counts
+		c.mu.Lock()
+		kept := c.m
+		c.m = nil
+		c.mu.Unlock()
+		n, err := s.CountSearch(ctx, q, skip, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		c.m = kept
+		c.mu.Unlock()
+		return n
+	}
+	all := []string{clientsync.KeyBody}
+	check := func(step int, what string) {
+		t.Helper()
+		var queries []clientsync.SearchQuery
+		for _, w := range []string{"apple", "kiwi", "plum", "ap"} {
+			queries = append(queries,
+				clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeAfterJoin, Words: []string{w}, Keys: all},
+				clientsync.SearchQuery{RoomIDs: []string{rooms[0].r.id, rooms[1].r.id}, Words: []string{w}, Keys: all},
+				clientsync.SearchQuery{RoomIDs: []string{rooms[1].r.id}, After: map[string]int64{rooms[1].r.id: 12}, Words: []string{w}, Keys: all})
+		}
+		for _, q := range queries {
+			for _, skip := range [][]string{nil, {bob}} {
+				for _, max := range []int{4, 2000} {
+					n, err := s.CountSearch(ctx, q, skip, max)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if want := fresh(q, skip, max); n != want {
+						t.Fatalf("step %d (%s): %q in %v (member %q) skipping %v, max %d: counted %d, afresh %d",
+							step, what, q.Words, q.RoomIDs, q.Member, skip, max, n, want)
+					}
+				}
+			}
+		}
+	}
+	check(0, "start")
+	done := map[string]int{}
+	for step := 1; step <= 120; step++ {
+		var live []*room
+		for _, rm := range rooms {
+			if !rm.purged {
+				live = append(live, rm)
+			}
+		}
+		rm := live[rng.IntN(len(live))]
+		what := "message"
+		switch k := rng.IntN(14); {
+		case k < 4:
+			message(rm, "", false)
+		case k < 6:
+			what = "bob's message"
+			message(rm, bob, false)
+		case k < 9 && len(sent) > 0:
+			what = "redaction"
+			target := sent[rng.IntN(len(sent))]
+			rm.depth++
+			red := rm.r.msg(name("red"), rm.depth)
+			red.Type, red.Redacts = "m.room.redaction", target
+			red.JSON = eventJSON(&red, `{"redacts":"`+target+`"}`)
+			rm.r.persist(core.PersistOptions{}, red)
+		case k == 9:
+			what = "leave or join"
+			if rm.joined {
+				membership(rm, "leave")
+			} else {
+				membership(rm, "join")
+			}
+		case k == 10 && rm.joined:
+			what = "join again (a profile change)"
+			membership(rm, "join")
+		case k == 11:
+			what = "outlier"
+			message(rm, "", true)
+		case k == 12 && len(outliers) > 0:
+			what = "outlier joining the timeline"
+			o := outliers[0]
+			outliers = outliers[1:]
+			if !o.rm.purged {
+				o.rm.r.persist(core.PersistOptions{}, o.ev)
+				sent = append(sent, o.ev.EventID)
+			}
+		case k == 13 && step > 90 && rm == rooms[2]:
+			what = "purge"
+			if _, err := NewAdminRoomStore(s.db, testServer).PurgeRoom(ctx, rm.r.id); err != nil {
+				t.Fatal(err)
+			}
+			rm.purged = true
+		default:
+			message(rm, "", false)
+		}
+		check(step, what)
+		done[what]++
+	}
+	// Each kind of step ran.
+	for _, what := range []string{"message", "bob's message", "redaction", "leave or join",
+		"join again (a profile change)", "outlier", "outlier joining the timeline", "purge"} {
+		if done[what] == 0 {
+			t.Errorf("no step %q ran", what)
 		}
 	}
 }

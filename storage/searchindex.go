@@ -57,6 +57,9 @@ type searchIndex struct {
 	// armed delay, nil when none is.
 	running bool
 	timer   *time.Timer
+
+	// counts keeps searches' counts (searchcountcache.go).
+	counts searchCounts
 }
 
 // startSearchIndex treats the index as behind when the database opens (a

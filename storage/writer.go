@@ -129,16 +129,16 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return err
 	}
 	ok := 0
-	advanced, events := false, false
+	advanced, events, searchStale := false, false, false
 	var members memberChanges
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		var adv, evs bool
+		var adv, evs, stale bool
 		var mem memberChanges
-		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem}
+		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem, searchStale: &stale}
 		t := time.Now()
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
@@ -150,6 +150,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			ok++
 			advanced = advanced || adv
 			events = events || evs
+			searchStale = searchStale || stale
 			members.list = append(members.list, mem.list...)
 			members.unknown = members.unknown || mem.unknown
 		}
@@ -167,13 +168,23 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		// anyone is told of the commit: a /sync woken below must not find
 		// a user's old list of rooms.
 		db.members.apply(&members)
+		if searchStale || members.unknown {
+			// Before the writers return, so a search after a redaction
+			// (or a leave, a purge) does not count what it took away.
+			db.search.counts.stale()
+		}
 		if events {
 			// Counted before the writers return, so a search that
 			// starts after a send waits for its indexing.
 			db.searchCommitted()
 		}
-	} else if members.unknown || len(members.list) > 0 {
-		db.members.invalidate()
+	} else {
+		if members.unknown || len(members.list) > 0 {
+			db.members.invalidate()
+		}
+		if searchStale || members.unknown {
+			db.search.counts.stale()
+		}
 	}
 	if err != nil {
 		if tx == nil {
@@ -260,6 +271,10 @@ type writerQueryer struct {
 	// (noteMemberChange, markMembersChanged), which the writer applies to
 	// the cached room lists as it commits.
 	members *memberChanges
+	// searchStale is set when the write changes what the full-text index
+	// holds or who sees it (noteSearchStale): the searches' counts kept go
+	// as it commits.
+	searchStale *bool
 }
 
 // markMembersChanged records that the write on q changes local users'
