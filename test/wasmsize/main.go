@@ -8,9 +8,12 @@
 //	GOOS=js GOARCH=wasm go build -trimpath -o /tmp/shell.wasm ./wasm
 //	go run ./test/wasmsize -wasm /tmp/shell.wasm [-pkg ./wasm] [-top 40] [-brotli]
 //
-// -brotli adds the brotli size of each package's code compressed alone:
-// not additive (the whole file compresses better), but it tells which
-// code weighs in the download.
+// -brotli adds the brotli size of each package's code compressed alone,
+// at quality 11 with a 16 MiB window, as web/build.mjs ships the file: not
+// additive (the whole file compresses better), but it tells which code
+// weighs in the download. -funcs P lists the largest functions of the
+// packages whose path starts with P (e.g. slices: one copy of the sorting
+// code per element type).
 package main
 
 import (
@@ -33,9 +36,10 @@ func main() {
 	wasmFile := flag.String("wasm", "", "the GOOS=js wasm file, built without -s")
 	pkg := flag.String("pkg", "./wasm", "the package it was built from (for the data column)")
 	top := flag.Int("top", 40, "rows to print")
-	br := flag.Bool("brotli", false, "also the brotli size (quality 10) of each printed package's code alone")
+	br := flag.Bool("brotli", false, "also the brotli size (quality 11, as shipped) of each printed package's code alone")
+	funcs := flag.String("funcs", "", "list the largest functions of the packages whose path starts with this")
 	flag.Parse()
-	if err := run(*wasmFile, *pkg, *top, *br); err != nil {
+	if err := run(*wasmFile, *pkg, *top, *br, *funcs); err != nil {
 		fmt.Fprintln(os.Stderr, "wasmsize:", err)
 		os.Exit(1)
 	}
@@ -50,15 +54,27 @@ type row struct {
 // the code and data sections.
 var bodies, sections = map[string][]byte{}, map[string][]byte{}
 
+// function is one function body of the code section, for -funcs.
+type function struct {
+	name, pkg string
+	size      int
+}
+
+var functions []function
+
+// brotliQuality and brotliWindow are what web/build.mjs compresses the
+// shipped wasm with (BROTLI_PARAM_QUALITY 11, BROTLI_PARAM_LGWIN 24).
+const brotliQuality, brotliWindow = 11, 24
+
 func brotliSize(b []byte) int {
 	var buf bytes.Buffer
-	w := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: 10, LGWin: 24})
+	w := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: brotliQuality, LGWin: brotliWindow})
 	w.Write(b)
 	w.Close()
 	return buf.Len()
 }
 
-func run(file, pkg string, top int, br bool) error {
+func run(file, pkg string, top int, br bool, funcs string) error {
 	bin, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -91,8 +107,8 @@ func run(file, pkg string, top int, br bool) error {
 	sort.Slice(all, func(i, j int) bool { return all[i].code+all[i].data > all[j].code+all[j].data })
 	fmt.Printf("%s: %d bytes; code section %d, data segments %d\n", file, len(bin), codeTotal, dataTotal)
 	if br {
-		fmt.Printf("brotli (quality 10) of the whole file %d, of the code section alone %d, of the data section alone %d\n",
-			brotliSize(bin), brotliSize(sections["code"]), brotliSize(sections["data"]))
+		fmt.Printf("brotli (quality %d, window 2^%d, as shipped) of the whole file %d, of the code section alone %d, of the data section alone %d\n",
+			brotliQuality, brotliWindow, brotliSize(bin), brotliSize(sections["code"]), brotliSize(sections["data"]))
 	}
 	dataRegions(sections["data"], br)
 	fmt.Println()
@@ -107,7 +123,31 @@ func run(file, pkg string, top int, br bool) error {
 		}
 		fmt.Printf("%10d %10d %10s  %s\n", r.code, r.data, b, r.pkg)
 	}
+	if funcs != "" {
+		listFunctions(funcs, top)
+	}
 	return nil
+}
+
+// listFunctions prints the largest functions of the packages whose path
+// starts with prefix, and their count and total.
+func listFunctions(prefix string, top int) {
+	var fs []function
+	total := 0
+	for _, f := range functions {
+		if strings.HasPrefix(f.pkg, prefix) {
+			fs = append(fs, f)
+			total += f.size
+		}
+	}
+	sort.Slice(fs, func(i, j int) bool { return fs[i].size > fs[j].size })
+	fmt.Printf("\n%d functions of %s*, %d bytes of code\n", len(fs), prefix, total)
+	for i, f := range fs {
+		if i == top {
+			break
+		}
+		fmt.Printf("%10d  %s\n", f.size, f.name)
+	}
 }
 
 // mangle is a package path as the wasm's name section spells it: every
@@ -216,6 +256,7 @@ func codeByPackage(bin []byte, pkgs map[string]string) (map[string]int, int, int
 	for i, n := range sizes {
 		p := pkgOf(names[imported+i], pkgs)
 		out[p] += n
+		functions = append(functions, function{names[imported+i], p, n})
 		bodies[p] = append(bodies[p], starts[i]...)
 	}
 	return out, dataTotal, codeTotal, nil
