@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -63,14 +64,17 @@ func SearchDirectory(users []DirectoryUser, term string, limit int) ([]Directory
 		}
 		hits = append(hits, hit{u, rank})
 	}
-	slices.SortFunc(hits, func(a, b hit) int {
+	// sort.Slice, not slices.SortFunc: one sorting code for all element types
+	// instead of a ~20 KB copy per struct type in the browser build.
+	sort.Slice(hits, func(i, j int) bool {
+		a, b := hits[i], hits[j]
 		return cmp.Or(
 			cmp.Compare(a.rank, b.rank),
 			compareTrueFirst(a.u.SharesRoom, b.u.SharesRoom),
 			compareTrueFirst(a.u.DisplayName != "", b.u.DisplayName != ""),
 			compareTrueFirst(a.u.AvatarURL != "", b.u.AvatarURL != ""),
 			strings.Compare(a.u.UserID, b.u.UserID),
-		)
+		) < 0
 	})
 	out := make([]DirectoryUser, 0, min(limit, len(hits)))
 	for _, h := range hits[:min(limit, len(hits))] {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -192,12 +193,14 @@ func (s *Server) getAdminRooms(w http.ResponseWriter, r *http.Request, sess *cor
 			rooms = append(rooms, a)
 		}
 	}
-	slices.SortStableFunc(rooms, func(a, b core.AdminRoom) int {
-		c := cmp.Or(order(a, b), strings.Compare(a.RoomID, b.RoomID))
+	// sort.Slice, not slices.SortFunc: one sorting code for all element types
+	// instead of a ~20 KB copy per struct type in the browser build.
+	sort.SliceStable(rooms, func(i, j int) bool {
+		c := cmp.Or(order(rooms[i], rooms[j]), strings.Compare(rooms[i].RoomID, rooms[j].RoomID))
 		if backward {
-			return -c
+			return c > 0
 		}
-		return c
+		return c < 0
 	})
 	total := len(rooms)
 	start := min(from, total)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sort"
 	"strings"
 
 	"hearth.dev/hearth/core"
@@ -411,11 +412,14 @@ func (p *Pipeline) PublicRoomsIn(ctx context.Context, list DirectoryList, search
 		}
 		out = append(out, pr)
 	}
-	slices.SortStableFunc(out, func(a, b PublicRoom) int {
+	// sort.Slice, not slices.SortFunc: one sorting code for all element types
+	// instead of a ~20 KB copy per struct type in the browser build.
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i], out[j]
 		if a.NumJoinedMembers != b.NumJoinedMembers {
-			return b.NumJoinedMembers - a.NumJoinedMembers
+			return a.NumJoinedMembers > b.NumJoinedMembers
 		}
-		return strings.Compare(a.RoomID, b.RoomID)
+		return a.RoomID < b.RoomID
 	})
 	return out, nil
 }

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"slices"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -95,7 +95,7 @@ func (w *remoteWalk) room(ctx context.Context, p *Pipeline, roomID string, via [
 			children = append(children, c)
 		}
 	}
-	slices.SortFunc(children, compareChildren)
+	sort.Slice(children, func(i, j int) bool { return compareChildren(children[i], children[j]) < 0 })
 	hr.ChildrenState = make([]json.RawMessage, 0, len(children))
 	for _, c := range children {
 		hr.ChildrenState = append(hr.ChildrenState, c.stripped)

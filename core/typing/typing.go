@@ -12,7 +12,7 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"strings"
+	"sort"
 	"sync"
 	"time"
 
@@ -164,7 +164,9 @@ func (t *Tracker) expireLocked(now time.Time) []expiry {
 			exps = append(exps, expiry{roomID: id, users: t.usersLocked(id)})
 		}
 	}
-	slices.SortFunc(exps, func(a, b expiry) int { return strings.Compare(a.roomID, b.roomID) })
+	// sort.Slice, not slices.SortFunc: one sorting code for all element types
+	// instead of a ~20 KB copy per struct type in the browser build.
+	sort.Slice(exps, func(i, j int) bool { return exps[i].roomID < exps[j].roomID })
 	return exps
 }
 
@@ -180,7 +182,7 @@ func (t *Tracker) changedLocked(roomID string, r *room) {
 		for id, r := range t.rooms {
 			log = append(log, change{pos: r.changed, roomID: id})
 		}
-		slices.SortFunc(log, func(a, b change) int { return cmp.Compare(a.pos, b.pos) })
+		sort.Slice(log, func(i, j int) bool { return log[i].pos < log[j].pos })
 		t.log = log
 	}
 }
