@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -162,5 +163,39 @@ func TestReadScopeCheckpoint(t *testing.T) {
 	// The scope reads on, in a new transaction.
 	if r, _ := scopeValues(t, ctx, db); r != "one" {
 		t.Fatalf("read after release = %q, want one", r)
+	}
+}
+
+// TestRoomListFillsOutsideScope checks that a room list read to fill the
+// cache is not read in a read scope's transaction: one begun before a join
+// that was applied (to no cached list) since would miss the join, and the
+// cache would keep that list.
+func TestRoomListFillsOutsideScope(t *testing.T) {
+	bg := context.Background()
+	alice := "@alice:" + testServer
+	s := newTestStore(t)
+	join := func(n int) {
+		r := newTestRoom(t, s, fmt.Sprint("scope ", n))
+		ev := r.member(fmt.Sprint("scope join ", n), 1, alice, "join")
+		r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+			Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+	}
+	join(0)
+	ctx, end := s.db.ReadScope(bg)
+	defer end()
+	if _, err := s.StreamPosition(ctx); err != nil { // begins the scope's transaction
+		t.Fatal(err)
+	}
+	join(1)
+	l, err := s.RoomList(ctx, alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 2 {
+		t.Errorf("room list read in a scope has %d rooms, want 2", l.Len())
+	}
+	end()
+	if l, err := s.RoomList(bg, alice); err != nil || l.Len() != 2 {
+		t.Errorf("cached room list has %d rooms (%v), want 2", l.Len(), err)
 	}
 }
