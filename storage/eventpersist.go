@@ -445,11 +445,18 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 		return err
 	}
 	// A change of a membership that searches count by (a join, a leave,
-	// a ban) makes their kept counts stale; a first one does not
-	// (searchcountcache.go).
+	// a ban) makes what they keep stale; a first one does only when the
+	// room held text before it (searchcountcache.go, searchrankcache.go).
 	var prior string
 	switch err := p.q.QueryRowContext(p.ctx, sqlPriorMembership, userID, room).Scan(&prior); {
 	case errors.Is(err, sql.ErrNoRows):
+		var older bool
+		if err := p.q.QueryRowContext(p.ctx, sqlRoomTextBefore, room, nid).Scan(&older); err != nil {
+			return fmt.Errorf("storage: membership of %s: %w", userID, err)
+		}
+		if older {
+			p.noteSearchStale()
+		}
 	case err != nil:
 		return fmt.Errorf("storage: membership of %s: %w", userID, err)
 	case prior == "join" || prior == "leave" || prior == "ban":

@@ -22,7 +22,10 @@ import (
 func init() {
 	sqlite3.AutoExtension(func(c *sqlite3.Conn) error {
 		return fts5.RegisterCustom(c, func(api *fts5.API) error {
-			return api.CreateFunction("search_rank", searchRank)
+			if err := api.CreateFunction("search_rank", searchRank); err != nil {
+				return err
+			}
+			return api.CreateFunction("search_freqs", searchFreqs)
 		})
 	})
 }
@@ -164,11 +167,11 @@ const (
 // searchSQL is the rank, recent (walk and sort: searchrecent.go) and
 // count queries over one scope, and for a materialized scope that is
 // usually empty, the query that says whether it is (empty, or "").
-type searchSQL struct{ rank, walk, recent, count, empty string }
+type searchSQL struct{ rank, cands, walk, recent, count, empty string }
 
 func newSearchSQL(scope string) searchSQL {
 	// The rank query adds a table to the WITH clause.
-	return searchSQL{rank: scope + sqlSearchRank, walk: scope + sqlSearchRecentWalk, recent: scope + sqlSearchRecent,
+	return searchSQL{rank: scope + sqlSearchRank, cands: scope + sqlSearchCandidates, walk: scope + sqlSearchRecentWalk, recent: scope + sqlSearchRecent,
 		count: scope + sqlSearchCount}
 }
 
@@ -261,11 +264,15 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 	if err != nil {
 		return nil, err
 	}
+	// Read before the index is waited for, as for counts
+	// (searchcountcache.go): a window kept is of this generation.
+	gen := s.db.search.counts.gen.Load()
 	if err := s.db.waitSearchIndex(ctx); err != nil {
 		return nil, err
 	}
 	var hits []clientsync.SearchHit
-	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.rank, queries.walk, queries.recent, sqlSearchLate, sqlAnyBackfilled, sqlEventsByID), func(r reader) error {
+	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.rank, queries.cands, queries.walk, queries.recent, sqlSearchLate,
+		sqlAnyBackfilled, sqlEventsByID, sqlSearchHighRowid, sqlSearchAverages), func(r reader) error {
 		if empty, err := emptyScope(r, queries, scope); err != nil || empty {
 			return err
 		}
@@ -281,7 +288,13 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 			}
 			found, err = searchRecent(r, queries, scope, match, before, q.Limit)
 		} else {
-			found, err = searchByRank(r, queries.rank, scope, match, q.Offset, q.Limit)
+			ok := false
+			if q.Offset < rankWindow && keepSearchWindows {
+				found, ok, err = s.searchFirstWindow(r, queries, scope, match, gen, q.Offset, q.Limit)
+			}
+			if err == nil && !ok {
+				found, err = searchByRank(r, queries.rank, scope, match, q.Offset, q.Limit)
+			}
 		}
 		if err != nil || len(found) == 0 {
 			return err

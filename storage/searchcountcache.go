@@ -30,7 +30,9 @@ import (
 //     reads the user's current join), a membership row dropped, and a
 //     room purged (markMembersChanged). A first membership of a room (a
 //     room made, a first join) changes no count already kept: what the
-//     room held before the join is not counted after it.
+//     room held before the join is not counted after it. (A first
+//     membership of a room holding text is stale for the ranks kept,
+//     whose scope takes such rooms whole: searchrankcache.go.)
 //
 // The counts kept are those of the scope after the joins of a member
 // (clientsync.ScopeAfterJoin) and of a list of rooms with their bounds,
@@ -119,3 +121,8 @@ const sqlSearchHighRowid = `SELECT coalesce((SELECT rowid FROM event_search ORDE
 // sqlPriorMembership reads a local user's membership of a room before a
 // write changes it.
 const sqlPriorMembership = `SELECT membership FROM local_current_membership WHERE user_id = ?1 AND room_nid = ?2`
+
+// sqlRoomTextBefore reports whether room ?1 holds an event of an indexed
+// type stored before event ?2.
+const sqlRoomTextBefore = `SELECT EXISTS (SELECT 1 FROM events
+	WHERE room_nid = ?1 AND event_nid < ?2 AND type IN ` + sqlIndexedTypes + `)`

@@ -58,8 +58,10 @@ type searchIndex struct {
 	running bool
 	timer   *time.Timer
 
-	// counts keeps searches' counts (searchcountcache.go).
+	// counts keeps searches' counts (searchcountcache.go), ranks their
+	// first windows (searchrankcache.go).
 	counts searchCounts
+	ranks  searchRanks
 }
 
 // startSearchIndex treats the index as behind when the database opens (a

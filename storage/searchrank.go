@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"encoding/binary"
+
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/ext/fts5"
 )
@@ -33,8 +35,64 @@ func searchRank(fts fts5.Context, ctx sqlite3.Context, arg ...sqlite3.Value) {
 		ctx.ResultError(invalid("search_rank takes the averages and the row's sizes"))
 		return
 	}
+	var buf [16]float64
+	freq, err := phraseFreqs(fts, buf[:0])
+	if err != nil {
+		ctx.ResultError(err)
+		return
+	}
+	ctx.ResultFloat(bm25(freq, rowSize(arg[1].RawBlob()), averageSize(arg[0].RawBlob())))
+}
+
+// searchFreqs is the SQL function search_freqs(event_search): the current
+// match's occurrences of each phrase, as uvarints, for a rank computed
+// later with the same bm25 (searchrankcache.go).
+func searchFreqs(fts fts5.Context, ctx sqlite3.Context, arg ...sqlite3.Value) {
+	var buf [16]float64
+	freq, err := phraseFreqs(fts, buf[:0])
+	if err != nil {
+		ctx.ResultError(err)
+		return
+	}
+	var out []byte
+	for _, f := range freq {
+		out = binary.AppendUvarint(out, uint64(f))
+	}
+	ctx.ResultBlob(out)
+}
+
+// phraseFreqs counts the current match's occurrences of each phrase into
+// buf's array (grown when the query has more phrases).
+func phraseFreqs(fts fts5.Context, buf []float64) ([]float64, error) {
+	n, err := fts.InstCount()
+	if err != nil {
+		return nil, err
+	}
+	p := fts.PhraseCount()
+	freq := buf[:0]
+	if p <= cap(buf) {
+		freq = buf[:p]
+		clear(freq)
+	} else {
+		freq = make([]float64, p)
+	}
+	for i := range n {
+		phrase, _, _, err := fts.Inst(i)
+		if err != nil {
+			return nil, err
+		}
+		if phrase >= 0 && phrase < len(freq) {
+			freq[phrase]++
+		}
+	}
+	return freq, nil
+}
+
+// averageSize is the tokens per row of the index's record of its row
+// count and tokens per column (event_search_data, id 1), 1 when empty.
+func averageSize(averages []byte) float64 {
 	avg := 1.0
-	if v := varints(arg[0].RawBlob()); len(v) > 1 && v[0] > 0 {
+	if v := varints(averages); len(v) > 1 && v[0] > 0 {
 		var total uint64
 		for _, t := range v[1:] {
 			total += t
@@ -43,38 +101,31 @@ func searchRank(fts fts5.Context, ctx sqlite3.Context, arg ...sqlite3.Value) {
 			avg = float64(total) / float64(v[0])
 		}
 	}
+	return avg
+}
+
+// rowSize is a row's tokens from its sizes per column (event_search_docsize).
+func rowSize(docsize []byte) uint64 {
 	var size uint64
-	for _, t := range varints(arg[1].RawBlob()) {
+	for _, t := range varints(docsize) {
 		size += t
 	}
-	n, err := fts.InstCount()
-	if err != nil {
-		ctx.ResultError(err)
-		return
-	}
-	var buf [16]float64
-	freq := buf[:0]
-	if p := fts.PhraseCount(); p <= len(buf) {
-		freq = buf[:p]
-	} else {
-		freq = make([]float64, p)
-	}
-	for i := range n {
-		phrase, _, _, err := fts.Inst(i)
-		if err != nil {
-			ctx.ResultError(err)
-			return
-		}
-		if phrase >= 0 && phrase < len(freq) {
-			freq[phrase]++
-		}
-	}
+	return size
+}
+
+// bm25 is the rank of a row of size tokens holding each phrase freq[i]
+// times, in an index of avg tokens a row. Both the SQL function and the
+// ranks kept (searchrankcache.go) call this one function, not inlined, so
+// that their floats are the same.
+//
+//go:noinline
+func bm25(freq []float64, size uint64, avg float64) float64 {
 	norm := bm25K1 * (1 - bm25B + bm25B*float64(size)/avg)
 	score := 0.0
 	for _, f := range freq {
 		score += f * (bm25K1 + 1) / (f + norm)
 	}
-	ctx.ResultFloat(score)
+	return score
 }
 
 // varints decodes a run of SQLite varints (big-endian, seven bits a byte,

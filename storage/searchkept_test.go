@@ -1,0 +1,269 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/clientsync"
+)
+
+// historyRoom is a room of searchHistory.
+type historyRoom struct {
+	r      *testRoom
+	depth  int64
+	joined bool
+	purged bool
+}
+
+// searchHistory runs a random history of messages, bob's messages,
+// redactions, alice's leaves and joins, her profile changes, outliers and
+// their joining the timeline, a room of bob's with text that she joins
+// later, and a purge, calling check after each step; it fails when a kind
+// of step never ran. Its first rooms are alice's, made by first joins.
+func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*historyRoom, step int, what string)) {
+	t.Helper()
+	ctx := context.Background()
+	alice, bob := "@alice:"+testServer, "@bob:"+testServer
+	rng := rand.New(rand.NewPCG(7, 14))
+	var rooms []*historyRoom
+	seq := 0
+	name := func(what string) string { seq++; return fmt.Sprint(what, " ", seq) }
+	membership := func(rm *historyRoom, m string) {
+		rm.depth++
+		ev := rm.r.member(name("member"), rm.depth, alice, m)
+		rm.r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: rm.r.id,
+			Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+		rm.joined = m == "join"
+	}
+	for i := range 3 {
+		rm := &historyRoom{r: newTestRoom(t, s, fmt.Sprint("kept ", i))}
+		membership(rm, "join")
+		rooms = append(rooms, rm)
+	}
+	if g := s.db.search.counts.gen.Load(); g != 0 {
+		t.Errorf("first joins of rooms without text moved the generation to %d: a new room would drop all that is kept", g)
+	}
+	words := []string{"apple", "kiwi", "plum"}
+	var sent []string // message event IDs, for redactions
+	type outlier struct {
+		rm *historyRoom
+		ev core.NewEvent
+	}
+	var outliers []outlier // stored as outliers, not yet in the timeline
+	message := func(rm *historyRoom, sender string, asOutlier bool) {
+		rm.depth++
+		var w []string
+		for _, x := range words {
+			if rng.IntN(2) == 0 {
+				w = append(w, strings.Repeat(x+" ", 1+rng.IntN(2)))
+			}
+		}
+		filler := strings.Repeat("x ", rng.IntN(4))
+		ev := withContent(rm.r.msg(name("msg"), rm.depth), sender, `{"msgtype":"m.text","body":"`+strings.Join(w, " ")+filler+`"}`)
+		if asOutlier {
+			out := ev
+			out.Outlier, out.StateGroup = true, 0
+			rm.r.persist(core.PersistOptions{}, out)
+			outliers = append(outliers, outlier{rm, ev})
+			return
+		}
+		rm.r.persist(core.PersistOptions{}, ev)
+		sent = append(sent, ev.EventID)
+	}
+	var bobs *historyRoom // bob's room, not yet joined by alice
+	check(rooms, 0, "start")
+	done := map[string]int{}
+	for step := 1; step <= steps; step++ {
+		var live []*historyRoom
+		for _, rm := range rooms {
+			if !rm.purged {
+				live = append(live, rm)
+			}
+		}
+		rm := live[rng.IntN(len(live))]
+		what := "message"
+		switch k := rng.IntN(15); {
+		case k < 4:
+			message(rm, "", false)
+		case k < 6:
+			what = "bob's message"
+			message(rm, bob, false)
+		case k < 9 && len(sent) > 0:
+			what = "redaction"
+			target := sent[rng.IntN(len(sent))]
+			rm.depth++
+			red := rm.r.msg(name("red"), rm.depth)
+			red.Type, red.Redacts = "m.room.redaction", target
+			red.JSON = eventJSON(&red, `{"redacts":"`+target+`"}`)
+			rm.r.persist(core.PersistOptions{}, red)
+		case k == 9:
+			what = "leave or join"
+			if rm.joined {
+				membership(rm, "leave")
+			} else {
+				membership(rm, "join")
+			}
+		case k == 10 && rm.joined:
+			what = "join again (a profile change)"
+			membership(rm, "join")
+		case k == 11:
+			what = "outlier"
+			message(rm, "", true)
+		case k == 12 && len(outliers) > 0:
+			what = "outlier joining the timeline"
+			o := outliers[0]
+			outliers = outliers[1:]
+			if !o.rm.purged {
+				o.rm.r.persist(core.PersistOptions{}, o.ev)
+				sent = append(sent, o.ev.EventID)
+			}
+		case k == 13 && step > steps*3/4 && rm == rooms[2]:
+			what = "purge"
+			if _, err := NewAdminRoomStore(s.db, testServer).PurgeRoom(ctx, rm.r.id); err != nil {
+				t.Fatal(err)
+			}
+			rm.purged = true
+		case k == 14 && bobs == nil && len(rooms) == 3:
+			what = "bob's room"
+			bobs = &historyRoom{r: newTestRoom(t, s, "bob's")}
+			for range 4 {
+				message(bobs, bob, false)
+			}
+		case k == 14 && bobs != nil:
+			what = "first join of a room with text"
+			membership(bobs, "join")
+			rooms = append(rooms, bobs)
+			bobs = nil
+		default:
+			message(rm, "", false)
+		}
+		check(rooms, step, what)
+		done[what]++
+	}
+	for _, what := range []string{"message", "bob's message", "redaction", "leave or join", "join again (a profile change)",
+		"outlier", "outlier joining the timeline", "purge", "bob's room", "first join of a room with text"} {
+		if done[what] == 0 {
+			t.Errorf("no step %q ran", what)
+		}
+	}
+}
+
+// without runs f with the kept counts and windows set aside (f counts
+// afresh, and ranks in SQL: searchByRank), then puts them back.
+func (c *searchIndex) without(f func()) {
+	keepSearchWindows = false
+	defer func() { keepSearchWindows = true }()
+	c.counts.mu.Lock()
+	counts := c.counts.m
+	c.counts.m = nil
+	c.counts.mu.Unlock()
+	c.ranks.mu.Lock()
+	ranks := c.ranks.m
+	c.ranks.m = nil
+	c.ranks.mu.Unlock()
+	f()
+	c.counts.mu.Lock()
+	c.counts.m = counts
+	c.counts.mu.Unlock()
+	c.ranks.mu.Lock()
+	c.ranks.m = ranks
+	c.ranks.mu.Unlock()
+}
+
+// TestCountSearchKept: counts kept from one search to the next (and
+// counted on only for what was indexed since) equal a fresh count after
+// every step of searchHistory, with and without a sender left out, at a
+// low cap and a high one; it fails without any of the writes that move
+// the counts' generation.
+func TestCountSearchKept(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	alice, bob := "@alice:"+testServer, "@bob:"+testServer
+	all := []string{clientsync.KeyBody}
+	searchHistory(t, s, 150, func(rooms []*historyRoom, step int, what string) {
+		t.Helper()
+		var queries []clientsync.SearchQuery
+		for _, w := range []string{"apple", "kiwi", "plum", "ap"} {
+			queries = append(queries,
+				clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeAfterJoin, Words: []string{w}, Keys: all},
+				clientsync.SearchQuery{RoomIDs: []string{rooms[0].r.id, rooms[1].r.id}, Words: []string{w}, Keys: all},
+				clientsync.SearchQuery{RoomIDs: []string{rooms[1].r.id}, After: map[string]int64{rooms[1].r.id: 12}, Words: []string{w}, Keys: all})
+		}
+		for _, q := range queries {
+			for _, skip := range [][]string{nil, {bob}} {
+				for _, max := range []int{4, 2000} {
+					n, err := s.CountSearch(ctx, q, skip, max)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var want int
+					s.db.search.without(func() {
+						if want, err = s.CountSearch(ctx, q, skip, max); err != nil {
+							t.Fatal(err)
+						}
+					})
+					if n != want {
+						t.Fatalf("step %d (%s): %q in %v (member %q) skipping %v, max %d: counted %d, afresh %d",
+							step, what, q.Words, q.RoomIDs, q.Member, skip, max, n, want)
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSearchRankKept: pages by rank through the windows kept (and ranked
+// again with the matches indexed since) are the pages ranked afresh, event
+// by event and rank by rank, after every step of searchHistory: windows of
+// six matches, pages within the first window and across it, alice's rooms
+// and a list of rooms, one word, a prefix and two words.
+func TestSearchRankKept(t *testing.T) {
+	defer func(v int) { rankWindow = v }(rankWindow)
+	rankWindow = 6
+	ctx := context.Background()
+	s := newTestStore(t)
+	alice := "@alice:" + testServer
+	all := []string{clientsync.KeyBody}
+	type hit struct {
+		ID   string
+		Rank float64
+	}
+	search := func(q clientsync.SearchQuery) []hit {
+		t.Helper()
+		hits, err := s.SearchEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := []hit{}
+		for _, h := range hits {
+			out = append(out, hit{h.Event.EventID, h.Rank})
+		}
+		return out
+	}
+	searchHistory(t, s, 150, func(rooms []*historyRoom, step int, what string) {
+		t.Helper()
+		for _, words := range [][]string{{"apple"}, {"kiwi"}, {"ap"}, {"apple", "plum"}} {
+			for _, q := range []clientsync.SearchQuery{
+				{Member: alice, Scope: clientsync.ScopeMemberRooms, Words: words, Keys: all},
+				{RoomIDs: []string{rooms[0].r.id, rooms[1].r.id}, Words: words, Keys: all},
+			} {
+				for _, page := range [][2]int{{0, 3}, {2, 4}, {4, 3}, {0, 10}} {
+					q.Offset, q.Limit = page[0], page[1]
+					got := search(q)
+					var want []hit
+					s.db.search.without(func() { want = search(q) })
+					if diff := cmp.Diff(want, got); diff != "" {
+						t.Fatalf("step %d (%s): %q in %v (member %q), page %v (-afresh +kept):\n%s",
+							step, what, words, q.RoomIDs, q.Member, page, diff)
+					}
+				}
+			}
+		}
+	})
+}
