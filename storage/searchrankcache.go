@@ -124,13 +124,16 @@ func (s *EventStore) searchFirstWindow(r reader, queries searchSQL, scope, match
 		return nil, false, wrapErr("search", err)
 	}
 	avg := averageSize(block)
-	ranked := make([]rankCand, len(window))
+	ranks := make([]rankCand, len(window))
+	ranked := make([]*rankCand, len(window))
 	for i, c := range window {
 		c.rank = bm25(c.freq, c.size, avg)
-		ranked[i] = c
+		ranks[i] = c
+		ranked[i] = &ranks[i]
 	}
-	// As sqlSearchRank orders: rank, then the newer first.
-	slices.SortFunc(ranked, func(a, b rankCand) int {
+	// As sqlSearchRank orders: rank, then the newer first. (Pointers: the
+	// browser build has a sort for them already, not one more per struct.)
+	slices.SortFunc(ranked, func(a, b *rankCand) int {
 		if c := cmp.Compare(b.rank, a.rank); c != 0 {
 			return c
 		}
