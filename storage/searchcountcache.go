@@ -122,7 +122,10 @@ const sqlSearchHighRowid = `SELECT coalesce((SELECT rowid FROM event_search ORDE
 // write changes it.
 const sqlPriorMembership = `SELECT membership FROM local_current_membership WHERE user_id = ?1 AND room_nid = ?2`
 
-// sqlRoomTextBefore reports whether room ?1 holds an event of an indexed
-// type stored before event ?2.
+// sqlRoomTextBefore reports whether room ?1 holds a timeline event of an
+// indexed type stored before event ?2 (outliers are not found by searches;
+// one joining the timeline moves the generation). The room's events are
+// walked through a room index (outlier = 0 lets the partial ones serve,
+// +event_nid keeps the planner off a walk of every older event_nid).
 const sqlRoomTextBefore = `SELECT EXISTS (SELECT 1 FROM events
-	WHERE room_nid = ?1 AND event_nid < ?2 AND type IN ` + sqlIndexedTypes + `)`
+	WHERE room_nid = ?1 AND outlier = 0 AND +event_nid < ?2 AND type IN ` + sqlIndexedTypes + `)`

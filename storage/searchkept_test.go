@@ -267,3 +267,31 @@ func TestSearchRankKept(t *testing.T) {
 		}
 	})
 }
+
+// TestRoomTextBeforeByRoom: the look for text before a first membership
+// (every room made runs it) walks the room's events through a room index,
+// not every event older than the membership through the rowid.
+func TestRoomTextBeforeByRoom(t *testing.T) {
+	s := newTestStore(t)
+	rows, err := s.db.Reader().QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+sqlRoomTextBefore, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	joined := strings.Join(plan, "; ")
+	if !strings.Contains(joined, "USING INDEX") || !strings.Contains(joined, "(room_nid=?") {
+		t.Errorf("plan %q: want a search of events by room_nid", joined)
+	}
+}
