@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"syscall/js"
 	"time"
 
@@ -51,7 +52,7 @@ func warmUpMain() {
 		n = v
 	}
 	began := time.Now()
-	sent, err := warmUp(context.Background(), n)
+	sent, err := warmUp(context.Background(), n, tabBusy)
 	res := map[string]any{"ms": float64(time.Since(began).Microseconds()) / 1000, "sends": sent, "error": nil}
 	if err != nil {
 		res["error"] = err.Error()
@@ -61,13 +62,30 @@ func warmUpMain() {
 	}
 }
 
+// tabBusy reports whether the tab's homeserver is serving a request:
+// the worker script sets globalThis.hearthWarmBusy in this helper while
+// it has requests in flight (web/ui/worker.js).
+func tabBusy() bool {
+	return js.Global().Get("hearthWarmBusy").Truthy()
+}
+
+// warmUpPoll is how often a warm-up that gave way to the tab's requests
+// looks again, and how long it lets the helper's event loop run before
+// each of its own requests (the worker script's messages arrive only
+// then).
+const warmUpPoll = time.Millisecond
+
+// warmUpRequests counts the requests warm-ups made (for the tests).
+var warmUpRequests atomic.Int64
+
 // warmUp opens a throwaway homeserver on an in-memory database and runs
 // what a tab's client does first through the bridge's own code (the
 // request and answer conversions of fetch, the host's serve): log in,
 // create a room, a first /sync, then sends, each followed by an
-// incremental /sync, and a page of /messages. It returns how many sends
-// it made.
-func warmUp(ctx context.Context, sends int) (int, error) {
+// incremental /sync, and a page of /messages. Before each of its
+// requests it waits while busy() (the tab's own requests come first).
+// It returns how many sends it made.
+func warmUp(ctx context.Context, sends int, busy func() bool) (int, error) {
 	log := slog.New(slog.DiscardHandler)
 	h := newHost(log, new(slog.LevelVar))
 	h.dataDir = "/warm-up"
@@ -93,7 +111,7 @@ func warmUp(ctx context.Context, sends int) (int, error) {
 	h.served = true
 	h.mu.Unlock()
 
-	c := warmClient{h: h}
+	c := warmClient{h: h, busy: busy}
 	var login struct {
 		AccessToken string `json:"access_token"`
 	}
@@ -144,6 +162,7 @@ func warmUp(ctx context.Context, sends int) (int, error) {
 // Uint8Array) to an answer's JavaScript object.
 type warmClient struct {
 	h     *host
+	busy  func() bool
 	token string
 	n     int
 }
@@ -152,6 +171,11 @@ type warmClient struct {
 // answer's JSON body into out (nil: not decoded); another status is an
 // error.
 func (c *warmClient) do(method, path string, body, out any) error {
+	time.Sleep(warmUpPoll)
+	for c.busy != nil && c.busy() {
+		time.Sleep(warmUpPoll)
+	}
+	warmUpRequests.Add(1)
 	headers := []any{[]any{"Content-Type", "application/json"}}
 	if c.token != "" {
 		headers = append(headers, []any{"Authorization", "Bearer " + c.token})

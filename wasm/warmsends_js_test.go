@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"sync/atomic"
 	"testing"
 )
 
@@ -32,7 +33,7 @@ func TestWarmUpSends(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := warmUp(ctx, 12)
+		n, err := warmUp(ctx, 12, nil)
 		done <- result{n, err}
 	}()
 	var want []string
@@ -82,5 +83,43 @@ func TestWarmUpSends(t *testing.T) {
 		"identifier": map[string]any{"type": "m.id.user", "user": "warm"}, "password": warmUpPassword})
 	if status != 403 {
 		t.Fatalf("login as the warm-up's owner: %d %v; want 403", status, res)
+	}
+}
+
+// TestWarmUpGivesWay checks that the warm-up makes no request of its own
+// while the tab's homeserver is busy, and goes on once it is not.
+func TestWarmUpGivesWay(t *testing.T) {
+	var busy atomic.Bool
+	var asked atomic.Int32
+	busy.Store(true)
+	made := warmUpRequests.Load()
+	waiting := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		_, err := warmUp(context.Background(), 2, func() bool {
+			if asked.Add(1) == 3 {
+				close(waiting)
+			}
+			return busy.Load()
+		})
+		done <- err
+	}()
+	// The warm-up asked three times and was told to wait each time: it
+	// has made no request.
+	<-waiting
+	if n := warmUpRequests.Load() - made; n != 0 {
+		t.Fatalf("the warm-up made %d requests while the tab was busy", n)
+	}
+	busy.Store(false)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := warmUpRequests.Load() - made; n != 8 {
+		t.Fatalf("the warm-up made %d requests; want 8", n)
+	}
+	// login, createRoom, /sync, 2 x (send, /sync), /messages, and the
+	// three times it waited.
+	if n := asked.Load(); n < 3+8 {
+		t.Fatalf("busy asked %d times; want at least once per request after the three waits", n)
 	}
 }

@@ -143,6 +143,39 @@ async function hashMain(e) {
 // A start with warmUp: false (or a number of sends) changes it.
 let warmUpSends = null;
 let warmUpStarted = false;
+// warmHelper is the warm-up's worker while it runs. The page's requests
+// come first: while one is being served the helper is told to wait
+// before its next request (hearthWarmBusy), so it competes for the CPU
+// with the tab's homeserver only for the rest of the request it is in.
+// A request counts for at most warmYieldMs: a /sync long-poll waits in
+// Go without using the thread, and would otherwise hold the warm-up off
+// for its whole timeout.
+let warmHelper = null;
+let warmYoung = 0;
+const warmYieldMs = 100;
+function warmBusy(on) {
+	warmYoung += on ? 1 : -1;
+	if (warmHelper && (on ? warmYoung === 1 : warmYoung === 0)) {
+		warmHelper.postMessage({ busy: on });
+	}
+}
+// warmRequest marks a request handed to Go and returns the function that
+// marks its answer.
+function warmRequest() {
+	if (!warmHelper) {
+		return () => {};
+	}
+	let open = true;
+	const end = () => {
+		if (open) {
+			open = false;
+			warmBusy(false);
+		}
+	};
+	warmBusy(true);
+	setTimeout(end, warmYieldMs);
+	return end;
+}
 function warmUpAside() {
 	if (warmUpStarted || warmUpSends === 0 || typeof Worker !== "function") {
 		return;
@@ -152,12 +185,15 @@ function warmUpAside() {
 	spent.warmUp = state;
 	compiledModule.then((module) => {
 		const helper = new Worker(self.location.href, { name: warmWorkerName });
+		warmHelper = helper;
+		warmYoung = 0;
 		const end = (r) => {
 			if (state.done) {
 				return;
 			}
 			state.done = true;
 			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, error: r?.error ?? null });
+			warmHelper = null;
 			helper.terminate();
 		};
 		helper.onmessage = (e) => end(e.data);
@@ -170,6 +206,10 @@ function warmUpAside() {
 // warmMain is the warm-up helper's side: run the module with the argument
 // warm-up and post what it did ({ms, sends, error}).
 async function warmMain(e) {
+	if (typeof e.data?.busy === "boolean") {
+		self.hearthWarmBusy = e.data.busy;
+		return;
+	}
 	let posted = false;
 	const post = (r) => {
 		if (!posted) {
@@ -292,15 +332,18 @@ const ops = {
 // request woke, such as the work a commit hands to background services).
 function fetchNow(hw, id, r) {
 	const t = performance.now();
+	const answered = warmRequest();
 	hw.fetch(r.reqId, r.method, r.url, r.headers, r.body ?? null, (err, res) => {
 		if (err) {
 			postMessage({ id, ok: false, error: { name: "Error", code: err.code || "INTERNAL", message: String(err.message) } });
+			answered();
 			return;
 		}
 		const p = performance.now();
 		spent.fetches++;
 		spent.goMs += p - t;
 		postMessage({ id, ok: true, value: res }, [res.body.buffer]);
+		answered();
 		const posted = performance.now();
 		spent.postMs += posted - p;
 		const first = spent.fetches === 1;
