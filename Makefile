@@ -10,7 +10,7 @@ WASMEXEC  := $(GOROOT)/lib/wasm
 JSTAGS    := sqlite3_dotlk
 export CGO_ENABLED := 0
 
-.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell test-browser-relay test-browser-fetch wasm-size
+.PHONY: soak client-deps test-clients federation-deps test-federation test-federation-full appservice-deps test-appservice all build run test bench wasm vet tidy-check test-go test-js test-browser test-browser-storage browser-deps bench-browser clean web-dist test-browser-shell bench-browser-shell bench-browser-memory test-browser-relay test-browser-fetch wasm-size
 
 all: build
 
@@ -155,6 +155,11 @@ test-browser-relay: build browser-deps client-deps
 # native hearth (a measurement, printed; nothing is asserted).
 bench-browser-shell: build browser-deps
 	node test/browser/shell-bench.mjs
+
+# What the tab's renderer holds once idle, by allocator (Chromium's memory
+# dump), and what a full collection would free.
+bench-browser-memory: build browser-deps
+	node test/browser/shell-memory.mjs --gc
 
 bench-browser: test-browser
 	for v in opfs idb; do $(BROWSER_RUN) $(WASMTEST)/$$v.test.wasm -test.run '^$$' -test.bench . -test.benchtime 2000x || exit 1; done
