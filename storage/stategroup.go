@@ -80,16 +80,11 @@ func (s *EventStore) StatesAt(ctx context.Context, groups []int64, filter core.S
 	if len(missing) == 0 {
 		return out, nil
 	}
-	query, args := stateAtSQL(filter)
-	err := s.read(ctx, []string{sqlStateGroupRoom, sqlStateChain, query}, func(r reader) error {
-		for _, g := range missing {
-			m, err := stateAt(r, &s.states, g, filter, query, args)
-			if err != nil {
-				return err
-			}
-			out[g] = m
-		}
-		return nil
+	query, args := stateRowsSQL(filter)
+	err := s.read(ctx, []string{sqlStateChains, query}, func(r reader) error {
+		states, err := statesAt(r, &s.states, missing, filter, query, args)
+		maps.Copy(out, states)
+		return err
 	})
 	if err != nil {
 		return nil, err

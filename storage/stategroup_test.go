@@ -213,6 +213,37 @@ func TestStateGroupsMatchModel(t *testing.T) {
 				core.StateKeys(core.StateKey{Type: "m.room.name"}, core.StateKey{Type: "x.custom", StateKey: "@u3:x"}),
 				{Types: map[string][]string{"m.room.member": {"@u1:x", "@u2:x"}}, IncludeOthers: true},
 			}
+			// Many groups at once (StatesAt), with the cache as the
+			// single reads leave it and before them.
+			batches := func() {
+				t.Helper()
+				for range 12 {
+					var batch []int64
+					for range 1 + rng.IntN(40) {
+						batch = append(batch, groups[rng.IntN(len(groups))])
+					}
+					batch = append(batch, batch[0]) // twice
+					for _, f := range filters {
+						got, err := s.StatesAt(ctx, batch, f)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := map[int64]core.StateMap{}
+						for _, g := range batch {
+							want[g] = core.StateMap{}
+							for k, v := range model[g] {
+								if f.Match(k) {
+									want[g][k] = v
+								}
+							}
+						}
+						if diff := cmp.Diff(want, got); diff != "" {
+							t.Fatalf("StatesAt(%v, %+v) mismatch (-model +stored):\n%s", batch, f, diff)
+						}
+					}
+				}
+			}
+			batches()
 			maxHops := 0
 			order := rng.Perm(len(groups))
 			for _, i := range order {
@@ -242,6 +273,10 @@ func TestStateGroupsMatchModel(t *testing.T) {
 					t.Fatal(err)
 				}
 				maxHops = max(maxHops, h)
+			}
+			batches()
+			if _, err := s.StatesAt(ctx, []int64{groups[0], groups[len(groups)-1] + 1000}, core.AllState); !errors.Is(err, core.ErrNotFound) {
+				t.Errorf("StatesAt with a group that does not exist: %v, want core.ErrNotFound", err)
 			}
 			if maxHops != 5 {
 				t.Errorf("longest chain %d hops, want exactly the limit 5", maxHops)
