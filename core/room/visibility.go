@@ -66,6 +66,11 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 // history visibility events themselves, the state before or after the
 // event may allow it. Outliers (events without state) are left out.
 //
+// The events the user sent are visible to them without a look at their
+// state (sentByViewer): the auth rules admit an event other than the
+// create event and the sender's own membership only from a joined sender,
+// so the user's membership at it was join (rule 2).
+//
 // The lookups are batched: the two state entries read at each distinct
 // state group of evs in one read, their events in one more, and the
 // user's latest join in one more, only for rooms with an event the user
@@ -75,12 +80,18 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
 	var groups []int64
 	for _, e := range evs {
-		if e.Stored.StateGroup != 0 {
+		if e.Stored.StateGroup != 0 && !sentByViewer(e, userID) {
 			groups = append(groups, e.Stored.StateGroup)
 		}
 	}
 	if len(groups) == 0 {
-		return []*Event{}, nil
+		out := []*Event{}
+		for _, e := range evs {
+			if e.Stored.StateGroup != 0 && sentByViewer(e, userID) {
+				out = append(out, e)
+			}
+		}
+		return out, nil
 	}
 	states, err := p.stores.Groups.StatesAt(ctx, groups, core.StateKeys(keyHistory, keyMember))
 	if err != nil {
@@ -140,7 +151,7 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	// have it read in one go.
 	var rooms []string
 	for _, e := range evs {
-		if e.Stored.StateGroup == 0 {
+		if e.Stored.StateGroup == 0 || sentByViewer(e, userID) {
 			continue
 		}
 		v := viewAt(e.Stored.StateGroup)
@@ -178,6 +189,10 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		if e.Stored.StateGroup == 0 {
 			continue
 		}
+		if sentByViewer(e, userID) {
+			out = append(out, e)
+			continue
+		}
 		after := viewAt(e.Stored.StateGroup)
 		// A user always sees their own membership events: the leave
 		// that rejects an invite, or a kick or ban, must reach them.
@@ -209,3 +224,28 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	}
 	return out, nil
 }
+
+// sentByViewer reports whether e is an event userID sent that the auth
+// rules admitted only while userID was joined: any event but the create
+// event and userID's own membership events (a join, knock or leave of
+// their own needs no join before it; FilterVisible shows those anyway),
+// neither rejected nor soft-failed. An invite, kick or ban of another
+// user needs the sender joined, like any other event. A non-membership
+// event leaves the sender's membership as it was, so in the state after e
+// (its state group) userID's membership is join too.
+func sentByViewer(e *Event, userID string) bool {
+	if !sentByViewerEnabled || e.PDU.Sender != userID || e.Stored.Rejected != "" || e.Stored.SoftFailed {
+		return false
+	}
+	switch e.PDU.Type {
+	case eventauth.TypeCreate:
+		return false
+	case eventauth.TypeMember:
+		return e.PDU.StateKey != nil && *e.PDU.StateKey != userID
+	}
+	return true
+}
+
+// sentByViewerEnabled lets the tests compare FilterVisible with and
+// without sentByViewer.
+var sentByViewerEnabled = true

@@ -1,0 +1,115 @@
+package room_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core"
+	"hearth.dev/hearth/core/room"
+)
+
+// FilterVisible lets a user see the events they sent without reading the
+// state at them. Its answer must be the one the history visibility rules
+// give from that state, for every event of rooms where the user joins,
+// sends messages and state, invites, kicks and bans others, changes the
+// history visibility, leaves, is kicked and comes back, under each history
+// visibility, for the user and for another member.
+func TestFilterVisibleOwnEventsAsByState(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	bob := "@bob:" + server
+	carol := "@carol:" + server
+	dave := "@dave:" + server
+	for _, hv := range []string{room.HistoryWorldReadable, room.HistoryShared, room.HistoryInvited, room.HistoryJoined} {
+		t.Run(hv, func(t *testing.T) {
+			must := func(err error) {
+				t.Helper()
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			roomID, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice, Preset: room.PresetPublicChat,
+				PowerLevelContentOverride: json.RawMessage(`{"users":{"` + bob + `":50},"events":{"m.room.history_visibility":50}}`),
+				InitialState:              []room.StateProto{{Type: "m.room.history_visibility", Content: json.RawMessage(`{"history_visibility":"` + hv + `"}`)}}})
+			must(err)
+			send := func(sender, body string) {
+				t.Helper()
+				_, err := f.p.Send(ctx, roomID, room.Proto{Type: "m.room.message", Sender: sender, Content: json.RawMessage(`{"body":"` + body + `"}`)}, nil)
+				must(err)
+			}
+			state := func(sender, typ, content string) {
+				t.Helper()
+				empty := ""
+				_, err := f.p.SendState(ctx, roomID, room.Proto{Type: typ, StateKey: &empty, Sender: sender, Content: json.RawMessage(content)})
+				must(err)
+			}
+			send(alice, "before bob")
+			_, err = f.p.Join(ctx, roomID, bob, "")
+			must(err)
+			send(bob, "bob here")
+			state(bob, "m.room.topic", `{"topic":"bob's topic"}`)
+			must(f.p.Invite(ctx, roomID, bob, carol, "", false))
+			_, err = f.p.Join(ctx, roomID, carol, "")
+			must(err)
+			send(carol, "carol here")
+			_, err = f.p.Join(ctx, roomID, dave, "")
+			must(err)
+			must(f.p.Kick(ctx, roomID, bob, dave, "out"))
+			state(alice, "m.room.history_visibility", `{"history_visibility":"joined"}`)
+			send(bob, "under joined")
+			must(f.p.Leave(ctx, roomID, bob, ""))
+			send(alice, "bob away")
+			state(alice, "m.room.history_visibility", `{"history_visibility":"`+hv+`"}`)
+			_, err = f.p.Join(ctx, roomID, bob, "")
+			must(err)
+			send(bob, "bob back")
+			must(f.p.Ban(ctx, roomID, bob, carol, "gone"))
+			state(bob, "m.room.history_visibility", `{"history_visibility":"shared"}`)
+			must(f.p.Kick(ctx, roomID, alice, bob, "bye"))
+			send(alice, "after bob")
+
+			byStream, err := f.events.RoomEventsStream(ctx, []string{roomID}, -1<<62, 1<<62, core.Forward, 1000)
+			must(err)
+			var ids []string
+			for _, ev := range byStream[roomID] {
+				ids = append(ids, ev.EventID)
+			}
+			m, err := f.p.Events(ctx, ids)
+			must(err)
+			evs := make([]*room.Event, len(ids))
+			for i, id := range ids {
+				evs[i] = m[id]
+			}
+			for _, viewer := range []string{bob, carol, alice} {
+				visible := func(shortcut bool) []string {
+					t.Helper()
+					defer room.SetSentByViewer(shortcut)()
+					vis, err := f.p.FilterVisible(ctx, viewer, evs)
+					must(err)
+					out := []string{}
+					for _, e := range vis {
+						out = append(out, e.ID())
+					}
+					return out
+				}
+				byState := visible(false)
+				if diff := cmp.Diff(byState, visible(true)); diff != "" {
+					t.Errorf("%s: visible by the state (-) and with own events shown (+):\n%s", viewer, diff)
+				}
+				// Every event the viewer sent is among them.
+				seen := map[string]bool{}
+				for _, id := range byState {
+					seen[id] = true
+				}
+				for _, e := range evs {
+					if e.PDU.Sender == viewer && !seen[e.ID()] {
+						t.Errorf("%s: their own %s %s is not visible to them", viewer, e.PDU.Type, e.ID())
+					}
+				}
+			}
+		})
+	}
+}
