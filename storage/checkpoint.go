@@ -80,6 +80,8 @@ type walState struct {
 	// backfilled is how many frames of the current WAL the last
 	// checkpoint had copied.
 	backfilled atomic.Int64
+	// pages is the WAL's size after the writer's last commit.
+	pages atomic.Int64
 	// finishAt is the WAL's size from which a checkpoint is finished
 	// inside a write: finishPages, or further once a finish could not
 	// reach the end (a reader kept an older snapshot), so the writer does
@@ -97,6 +99,7 @@ func (c *checkpointer) walHook(_ *sqlite3.Conn, schema string, pages int) error 
 	if f == nil {
 		return nil
 	}
+	f.pages.Store(int64(pages))
 	done := f.backfilled.Load()
 	if int64(pages) < done {
 		// The WAL started over.
@@ -110,6 +113,18 @@ func (c *checkpointer) walHook(_ *sqlite3.Conn, schema string, pages int) error 
 		}
 	}
 	return nil
+}
+
+// pressed reports whether a WAL is past finishPages: its checkpoints do
+// not reach its end, so that it cannot start over, while readers keep
+// older snapshots. Read scopes then keep no transaction between reads.
+func (c *checkpointer) pressed() bool {
+	for _, f := range c.files {
+		if f.pages.Load() >= finishPages {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checkpointer) file(schema string) *walState {

@@ -486,9 +486,8 @@ func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 		}
 		if tx != nil {
 			r := &preparedRead{tx: tx, stmts: &db.txReads}
-			err := fn(r)
-			s.leave(r.wanted)
-			return err
+			defer func() { s.leave(r.wanted, true) }()
+			return fn(r)
 		}
 	}
 	db.readTxs.Add(1)
@@ -543,7 +542,7 @@ func (c cachedReader) ExecContext(ctx context.Context, q string, args ...any) (s
 func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st := c.db.reads.get(ctx, q)
 	if tx, s := c.scoped(ctx); tx != nil {
-		defer s.leave(nil)
+		defer s.leave(nil, false)
 		if st != nil {
 			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
 		}
@@ -559,7 +558,7 @@ func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (
 func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	st := c.db.reads.get(ctx, q)
 	if tx, s := c.scoped(ctx); tx != nil {
-		defer s.leave(nil)
+		defer s.leave(nil, false)
 		if st != nil {
 			return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 		}
@@ -573,11 +572,12 @@ func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any
 }
 
 // scoped returns the transaction of ctx's read scope for one statement,
-// or nil (no scope, or the statement runs on its own: an error beginning
-// the scope's transaction shows again there).
+// or nil (no scope; the WAL is too large for a transaction kept beyond the
+// statement (walPressed); or the statement runs on its own: an error
+// beginning the scope's transaction shows again there).
 func (c cachedReader) scoped(ctx context.Context) (*sql.Tx, *readScope) {
 	s := c.db.scopeOf(ctx)
-	if s == nil {
+	if s == nil || c.db.walPressed() {
 		return nil, nil
 	}
 	tx, err := s.enter(ctx)

@@ -63,6 +63,14 @@ func (db *DB) ReadScope(ctx context.Context) (context.Context, func()) {
 	return core.WithReadScope(ctx, s), s.end
 }
 
+// walPressed reports whether the WAL is past the size from which its
+// checkpoints are finished inside a write: then a scope's transaction ends
+// with each read, as without a scope, so that no snapshot held between a
+// request's reads keeps the finish from reaching the WAL's end (which it
+// needs for the WAL to start over: in the mixed load, scopes kept across
+// reads whatever the WAL's size let it grow past 150 MB in two minutes).
+func (db *DB) walPressed() bool { return db.ckpt != nil && db.ckpt.pressed() }
+
 // scopeOf returns the read scope of db that ctx carries, or nil.
 func (db *DB) scopeOf(ctx context.Context) *readScope {
 	s, _ := core.ReadScopeOf(ctx).(*readScope)
@@ -90,7 +98,7 @@ func (s *readScope) enter(ctx context.Context) (*sql.Tx, error) {
 		return nil, nil
 	}
 	var prep []string
-	if s.tx != nil && s.active == 0 && (s.closing || time.Since(s.began) > maxScopeAge) {
+	if s.tx != nil && s.active == 0 && (s.closing || time.Since(s.began) > maxScopeAge || s.db.walPressed()) {
 		prep = s.endTx()
 	}
 	if s.tx == nil {
@@ -128,13 +136,15 @@ func (s *readScope) enter(ctx context.Context) (*sql.Tx, error) {
 }
 
 // leave ends one read that enter let in; wanted are the statements it ran
-// unprepared.
-func (s *readScope) leave(wanted []string) {
+// unprepared. done says the read is over (Read's); a single statement's
+// rows are still to be read (Cached's), so its transaction is not ended
+// for the WAL's size here.
+func (s *readScope) leave(wanted []string, done bool) {
 	s.mu.Lock()
 	s.active--
 	s.wanted = append(s.wanted, wanted...)
 	var prep []string
-	if s.active == 0 && (s.closing || s.done) {
+	if s.active == 0 && (s.closing || s.done || done && s.db.walPressed()) {
 		prep = s.endTx()
 	}
 	s.mu.Unlock()

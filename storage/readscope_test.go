@@ -199,3 +199,33 @@ func TestRoomListFillsOutsideScope(t *testing.T) {
 		t.Errorf("cached room list has %d rooms (%v), want 2", l.Len(), err)
 	}
 }
+
+// TestReadScopeWALPressure checks that while the WAL is past the size from
+// which checkpoints are finished inside a write, a scope keeps no
+// transaction between reads: each read sees the latest commit, as without
+// a scope, and no snapshot is held between them.
+func TestReadScopeWALPressure(t *testing.T) {
+	db, c := haltedCheckpointer(t, Options{Path: filepath.Join(t.TempDir(), "hearth.db"), Logger: quietLog})
+	bg := context.Background()
+	setScopeValue(t, bg, db, "one")
+	ctx, end := db.ReadScope(bg)
+	defer end()
+	scopeValues(t, ctx, db)
+	if n := db.ReadScopeTransactions(); n != 1 {
+		t.Fatalf("transactions held by a scope = %d, want 1", n)
+	}
+	setScopeValue(t, bg, db, "two")
+	c.files[0].pages.Store(finishPages) // after the write: its commit sets the size
+	if r, c := scopeValues(t, ctx, db); r != "two" || c != "two" {
+		t.Fatalf("reads of a scope under WAL pressure = %q, %q; want two", r, c)
+	}
+	if n := db.ReadScopeTransactions(); n != 0 {
+		t.Errorf("transactions held by a scope between reads under WAL pressure = %d, want 0", n)
+	}
+	c.files[0].pages.Store(0)
+	scopeValues(t, ctx, db)
+	setScopeValue(t, bg, db, "three")
+	if r, _ := scopeValues(t, ctx, db); r != "two" {
+		t.Errorf("read of a scope once the pressure is gone = %q, want two (one snapshot again)", r)
+	}
+}
