@@ -8,6 +8,7 @@ package clientsync
 import (
 	"context"
 	"iter"
+	"maps"
 
 	"hearth.dev/hearth/core"
 )
@@ -45,6 +46,7 @@ func (r *syncRun) eachRoom(ctx context.Context, ms iter.Seq[core.RoomMembership]
 		chunk = chunk[:0]
 		clear(r.pre)
 		clear(r.preMembers)
+		r.preStates = nil
 		return nil
 	}
 	for m := range ms {
@@ -155,7 +157,49 @@ func (r *syncRun) prefetch(ctx context.Context, ms []core.RoomMembership, active
 		p := r.pre[ev.RoomID]
 		p.vis = append(p.vis, ev)
 	}
+	return r.prefetchStates(ctx, full, batch-1)
+}
+
+// prefetchStates reads, for the rooms of full (sent in full) and those
+// whose first batch may leave older events out (limited), the whole state
+// after the event their timeline will start with when it is their first
+// batch's limit newest visible ones: roomSection reads the state at the
+// start of each such timeline (stateBefore).
+func (r *syncRun) prefetchStates(ctx context.Context, full []string, limit int) error {
+	if r.req.UseStateAfter {
+		return nil
+	}
+	isFull := make(map[string]bool, len(full))
+	for _, id := range full {
+		isFull[id] = true
+	}
+	var groups []int64
+	for id, p := range r.pre {
+		if !isFull[id] && len(p.got) < p.batch {
+			continue
+		}
+		if n := min(limit, len(p.vis)); n > 0 && p.vis[n-1].StateGroup != 0 {
+			groups = append(groups, p.vis[n-1].StateGroup)
+		}
+	}
+	if len(groups) < 2 {
+		return nil
+	}
+	states, err := r.s.stores.Groups.StatesAt(ctx, groups, core.AllState)
+	if err != nil {
+		return err
+	}
+	r.preStates = states
 	return nil
+}
+
+// stateBefore is Service.stateBefore for the whole state, from the states
+// read ahead when it is there.
+func (r *syncRun) stateBefore(ctx context.Context, ev *core.StoredEvent) (core.StateMap, error) {
+	if st, ok := r.preStates[ev.StateGroup]; ok && ev.StateGroup != 0 {
+		return r.s.stateBeforeFrom(ctx, ev, core.AllState, maps.Clone(st))
+	}
+	return r.s.stateBefore(ctx, ev, core.AllState)
 }
 
 // takePrefetched returns, and forgets, the first batch read ahead for a

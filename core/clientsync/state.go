@@ -22,6 +22,12 @@ func (s *Service) stateBefore(ctx context.Context, ev *core.StoredEvent, filter 
 	if err != nil {
 		return nil, err
 	}
+	return s.stateBeforeFrom(ctx, ev, filter, m)
+}
+
+// stateBeforeFrom is stateBefore given m, the part selected by filter of
+// the state after ev (a map of the caller's own, which it changes).
+func (s *Service) stateBeforeFrom(ctx context.Context, ev *core.StoredEvent, filter core.StateFilter, m core.StateMap) (core.StateMap, error) {
 	if ev.StateKey == nil {
 		return m, nil
 	}

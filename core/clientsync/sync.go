@@ -98,6 +98,10 @@ type syncRun struct {
 	// preMembers holds the members of the rooms being looked at that are
 	// sent in full (their summaries), read ahead together.
 	preMembers map[string][]memberInfo
+	// preStates holds, by state group, the whole state after the first
+	// event of the timelines of the rooms being looked at whose state is
+	// sent, read ahead together.
+	preStates map[int64]core.StateMap
 }
 
 // Build assembles the /sync response for req from the streams' current
@@ -510,7 +514,7 @@ func (r *syncRun) roomSection(ctx context.Context, roomID string, evs []*core.St
 	// or state_after is wanted).
 	var start, end core.StateMap
 	if len(evs) > 0 && !r.req.UseStateAfter {
-		start, err = r.s.stateBefore(ctx, evs[0], core.AllState)
+		start, err = r.stateBefore(ctx, evs[0])
 		if err == nil && tfRestricts {
 			end, err = r.s.stateAtStream(ctx, roomID, to, core.AllState)
 		}
