@@ -2,6 +2,7 @@ package storage
 
 import (
 	"cmp"
+	"database/sql"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -47,7 +48,6 @@ type rankCand struct {
 	rowid  int64
 	size   uint64
 	freq   []float64
-	rank   float64
 }
 
 // rankEntry is a window at a generation: the newest matches (rowid
@@ -110,10 +110,14 @@ func (s *EventStore) searchFirstWindow(r reader, queries searchSQL, scope, match
 	if err != nil {
 		return nil, false, err
 	}
-	window := fresh
-	if len(fresh) < rankWindow {
-		// Fresh ones are all above the kept window's rowids.
-		window = append(fresh, kept.window[:min(len(kept.window), rankWindow-len(fresh))]...)
+	// Fresh ones are all above the kept window's rowids. The kept slice
+	// is shared with other searches: it is read, never written.
+	window := kept.window[:min(len(kept.window), rankWindow)]
+	if len(fresh) > 0 {
+		window = fresh
+		if len(fresh) < rankWindow {
+			window = append(fresh, kept.window[:min(len(kept.window), rankWindow-len(fresh))]...)
+		}
 	}
 	s.db.search.ranks.put(key, rankEntry{gen: gen, hw: hw, window: window})
 	if offset+limit > rankWindow && len(window) == rankWindow {
@@ -124,24 +128,23 @@ func (s *EventStore) searchFirstWindow(r reader, queries searchSQL, scope, match
 		return nil, false, wrapErr("search", err)
 	}
 	avg := averageSize(block)
-	ranks := make([]rankCand, len(window))
-	ranked := make([]*rankCand, len(window))
+	ranks := make([]float64, len(window))
+	order := make([]int, len(window))
 	for i, c := range window {
-		c.rank = bm25(c.freq, c.size, avg)
-		ranks[i] = c
-		ranked[i] = &ranks[i]
+		ranks[i] = bm25(c.freq, c.size, avg)
+		order[i] = i
 	}
-	// As sqlSearchRank orders: rank, then the newer first. (Pointers: the
-	// browser build has a sort for them already, not one more per struct.)
-	slices.SortFunc(ranked, func(a, b *rankCand) int {
-		if c := cmp.Compare(b.rank, a.rank); c != 0 {
+	// As sqlSearchRank orders: rank, then the newer first. (Indexes: the
+	// browser build has a sort for ints already, not one more per struct.)
+	slices.SortFunc(order, func(a, b int) int {
+		if c := cmp.Compare(ranks[b], ranks[a]); c != 0 {
 			return c
 		}
-		return cmp.Compare(b.stream, a.stream)
+		return cmp.Compare(window[b].stream, window[a].stream)
 	})
 	var out []searchHit
-	for _, c := range ranked[min(offset, len(ranked)):min(offset+limit, len(ranked))] {
-		out = append(out, searchHit{id: c.id, rank: c.rank})
+	for _, i := range order[min(offset, len(order)):min(offset+limit, len(order))] {
+		out = append(out, searchHit{id: window[i].id, rank: ranks[i]})
 	}
 	return out, true, nil
 }
@@ -155,21 +158,24 @@ func rankCandidates(r reader, query, scope, match string, after int64) ([]rankCa
 	}
 	defer rows.Close()
 	var out []rankCand
+	var freqAll []float64 // every candidate's counts, in one array
+	var docsize, freqs sql.RawBytes
 	for rows.Next() {
 		var c rankCand
-		var docsize, freqs []byte
 		if err := rows.Scan(&c.id, &c.stream, &c.rowid, &docsize, &freqs); err != nil {
 			return nil, fmt.Errorf("storage: search: %w", err)
 		}
 		c.size = rowSize(docsize)
-		for len(freqs) > 0 {
-			f, n := binary.Uvarint(freqs)
+		start := len(freqAll)
+		for b := []byte(freqs); len(b) > 0; {
+			f, n := binary.Uvarint(b)
 			if n <= 0 {
 				return nil, fmt.Errorf("storage: search: bad phrase counts")
 			}
-			c.freq = append(c.freq, float64(f))
-			freqs = freqs[n:]
+			freqAll = append(freqAll, float64(f))
+			b = b[n:]
 		}
+		c.freq = freqAll[start:len(freqAll):len(freqAll)]
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
