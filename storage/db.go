@@ -530,7 +530,9 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // used inside Write's function (with one connection, preparing would wait
 // for the writer). Given a context carrying a read scope of db, the
 // statement runs in the scope's transaction; its rows must then be read
-// before the request writes or releases the scope.
+// and closed before the request reads, writes or releases the scope again
+// (the next read may begin a new transaction, which ends the old one and
+// its rows).
 func (db *DB) Cached() Queryer { return cachedReader{db} }
 
 type cachedReader struct{ db *DB }
