@@ -52,8 +52,9 @@ func warmUpMain() {
 		n = v
 	}
 	began := time.Now()
-	sent, err := warmUp(context.Background(), n, tabBusy)
-	res := map[string]any{"ms": float64(time.Since(began).Microseconds()) / 1000, "sends": sent, "error": nil}
+	image := bytesOf(js.Global().Get("hearthWarmImage"))
+	sent, fromImage, err := warmUp(context.Background(), n, image, tabBusy)
+	res := map[string]any{"ms": float64(time.Since(began).Microseconds()) / 1000, "sends": sent, "image": fromImage, "error": nil}
 	if err != nil {
 		res["error"] = err.Error()
 	}
@@ -84,8 +85,11 @@ var warmUpRequests atomic.Int64
 // create a room, a first /sync, then sends, each followed by an
 // incremental /sync, and a page of /messages. Before each of its
 // requests it waits while busy() (the tab's own requests come first).
-// It returns how many sends it made.
-func warmUp(ctx context.Context, sends int, busy func() bool) (int, error) {
+// The database starts as image, the build's schema image, when it is
+// given and opens (fromImage then is true); else the migrator makes the
+// schema, seconds of CPU on code no request runs. It returns how many
+// sends it made.
+func warmUp(ctx context.Context, sends int, image []byte, busy func() bool) (sent int, fromImage bool, err error) {
 	log := slog.New(slog.DiscardHandler)
 	h := newHost(log, new(slog.LevelVar))
 	h.dataDir = "/warm-up"
@@ -93,11 +97,35 @@ func warmUp(ctx context.Context, sends int, busy func() bool) (int, error) {
 	cfg.ServerName = "warm-up.invalid"
 	cfg.DataDir = h.dataDir
 	cfg.RateLimits = "off"
-	hs, err := hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: backendMemory.VFS, Logger: log,
-		DeferBackground: true, PasswordParams: warmUpPasswordParams})
-	if err != nil {
-		return 0, fmt.Errorf("warm-up: open: %w", err)
+	open := func() (*hearth.Homeserver, error) {
+		return hearth.Open(ctx, cfg, hearth.OpenOptions{VFS: backendMemory.VFS, Logger: log,
+			DeferBackground: true, PasswordParams: warmUpPasswordParams})
 	}
+	var hs *hearth.Homeserver
+	if len(image) > 0 {
+		// Written as the file itself: SQLite's backup, which a first
+		// visit uses, refuses an in-memory destination of another page
+		// size.
+		if err := backendMemory.writeFile(h.dbPath(), image); err == nil {
+			hs, err = open()
+			fromImage = err == nil
+		}
+		if !fromImage {
+			backendMemory.removeDatabase(h.dbPath())
+		}
+	}
+	if hs == nil {
+		hs, err = open()
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("warm-up: open: %w", err)
+	}
+	sent, err = warmUpOn(ctx, h, hs, sends, busy)
+	return sent, fromImage, err
+}
+
+// warmUpOn is warmUp's requests, on the throwaway homeserver hs.
+func warmUpOn(ctx context.Context, h *host, hs *hearth.Homeserver, sends int, busy func() bool) (int, error) {
 	defer func() {
 		hs.Close()
 		backendMemory.removeDatabase(h.dbPath())

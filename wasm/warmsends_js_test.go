@@ -33,7 +33,7 @@ func TestWarmUpSends(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		n, err := warmUp(ctx, 12, nil)
+		n, _, err := warmUp(ctx, 12, nil, nil)
 		done <- result{n, err}
 	}()
 	var want []string
@@ -96,7 +96,7 @@ func TestWarmUpGivesWay(t *testing.T) {
 	waiting := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		_, err := warmUp(context.Background(), 2, func() bool {
+		_, _, err := warmUp(context.Background(), 2, nil, func() bool {
 			if asked.Add(1) == 3 {
 				close(waiting)
 			}

@@ -114,6 +114,8 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.w?.done, true, JSON.stringify(r.w));
 		assert.equal(r.w.error, null);
 		assert.equal(r.w.sends, 40);
+		// Its database started from the build's schema image.
+		assert.equal(r.w.image, true, JSON.stringify(r.w));
 		assert.ok(r.during > 0, "no request was made while the warm-up ran");
 		for (const a of r.answers) {
 			assert.deepEqual(a, [200, "@owner:api.test"]);

@@ -62,8 +62,12 @@ const noDatabase = (async () => {
 // there is a database already, when the build has no image, or when the
 // bytes do not match the hash in its name (the start then creates the
 // schema itself).
-let schemaImage = (async () => {
-	if (!HEARTH_SCHEMA_IMAGE_URL || !(await noDatabase) || !self.crypto?.subtle) {
+let schemaImage = (async () => (await noDatabase) ? fetchSchemaImage() : null)();
+
+// fetchSchemaImage fetches the build's schema image and checks it against
+// the hash in its name; null if there is none or it does not match.
+async function fetchSchemaImage() {
+	if (!HEARTH_SCHEMA_IMAGE_URL || !self.crypto?.subtle) {
 		return null;
 	}
 	try {
@@ -78,7 +82,7 @@ let schemaImage = (async () => {
 	} catch {
 		return null;
 	}
-})();
+}
 
 // compiledModule is the wasm once compiled, for the password helper.
 let setModule;
@@ -139,7 +143,8 @@ async function hashMain(e) {
 // messages there, so the browser has compiled the send and sync path
 // (the code is shared with this worker's instance) before the page's first
 // sends instead of during them. status().worker.warmUp says how it went:
-// {startedMs, ms, sends, error} (ms: the helper's own time), or null.
+// {startedMs, ms, sends, image, error, done} (ms: the helper's own time;
+// image: its database started from the schema image), or null.
 // A start with warmUp: false (or a number of sends) changes it.
 let warmUpSends = null;
 let warmUpStarted = false;
@@ -192,7 +197,7 @@ function warmUpAside() {
 				return;
 			}
 			state.done = true;
-			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, error: r?.error ?? null });
+			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, image: r?.image ?? false, error: r?.error ?? null });
 			warmHelper = null;
 			helper.terminate();
 		};
@@ -223,6 +228,9 @@ async function warmMain(e) {
 		go.argv = ["hearth", "warm-up"];
 		go.env = typeof e.data.sends === "number" ? { HEARTH_WARM_UP_SENDS: String(e.data.sends) } : {};
 		go.exit = () => {};
+		// The throwaway database starts from the schema image (in the
+		// HTTP cache after a first visit) instead of running the schema.
+		self.hearthWarmImage = await fetchSchemaImage();
 		const instance = await WebAssembly.instantiate(e.data.module, go.importObject);
 		await go.run(instance);
 	} catch (err) {
