@@ -48,7 +48,6 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"gopkg.in/yaml.v3",
 		"image/png", "image/jpeg", "image/gif", "image/draw", "golang.org/x/image",
 		"regexp",
-		"github.com/fxamacker/cbor", // relay frames have their own codec (relay/cbor.go)
 	}
 	for _, d := range deps {
 		for _, f := range forbidden {

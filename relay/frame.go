@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/fxamacker/cbor/v2"
 )
 
 // Version is the highest protocol version this package speaks.
@@ -81,12 +83,41 @@ type Frame struct {
 // ErrBadFrame is wrapped by every decoding and validation failure.
 var ErrBadFrame = errors.New("relay: bad frame")
 
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	encMode, err = cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		panic(err)
+	}
+	decMode, err = cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		MaxNestedLevels:  4,
+		MaxArrayElements: maxHeaderFields,
+		MaxMapPairs:      maxHeaderFields,
+		IntDec:           cbor.IntDecConvertNone,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+}
+
 // Encode checks f and returns its CBOR encoding.
 func Encode(f *Frame) ([]byte, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	b := appendFrame(nil, f)
+	b, err := encMode.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("relay: encoding a %s frame: %w", f.Type, err)
+	}
 	if len(b) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %s frame of %d bytes is over %d", ErrBadFrame, f.Type, len(b), MaxFrameSize)
 	}
@@ -98,14 +129,14 @@ func Decode(b []byte) (*Frame, error) {
 	if len(b) > MaxFrameSize {
 		return nil, fmt.Errorf("%w: %d bytes is over %d", ErrBadFrame, len(b), MaxFrameSize)
 	}
-	f, err := decodeFrame(b)
-	if err != nil {
+	var f Frame
+	if err := decMode.Unmarshal(b, &f); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFrame, err)
 	}
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	return f, nil
+	return &f, nil
 }
 
 // Validate checks the fields a frame's type needs and the limits.
