@@ -48,7 +48,7 @@ func (s *Server) authed(h authedHandler) http.HandlerFunc {
 		if tok == "" {
 			return core.ErrMissingToken
 		}
-		r, end := s.readScoped(r)
+		w, r, end := s.readScoped(w, r)
 		defer end()
 		if as := s.opts.AppServices.ByASToken(tok); as != nil {
 			sess, err := s.appServiceSession(r, as)

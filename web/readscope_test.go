@@ -1,7 +1,9 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"testing"
@@ -42,5 +44,70 @@ func TestSyncWaitHoldsNoReadTransaction(t *testing.T) {
 	}
 	if n := db.ReadScopeTransactions(); n != 0 {
 		t.Errorf("read transactions held by scopes after the request = %d, want 0", n)
+	}
+}
+
+// stalledClient is a ResponseWriter whose client stops reading once the
+// answer begins: Write blocks until resume is closed.
+type stalledClient struct {
+	header  http.Header
+	status  int
+	body    []byte
+	writing chan struct{} // closed at the first Write
+	resume  chan struct{}
+}
+
+func (c *stalledClient) Header() http.Header { return c.header }
+
+func (c *stalledClient) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+
+func (c *stalledClient) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	if c.body == nil {
+		close(c.writing)
+		<-c.resume
+	}
+	c.body = append(c.body, b...)
+	return len(b), nil
+}
+
+// TestAnswerWrittenWithoutReadTransaction checks that a read-only request
+// ends its read scope before its answer goes to the client: a client that
+// reads slowly must not keep a pool connection, a scope slot and a WAL
+// snapshot for as long as the download takes.
+func TestAnswerWrittenWithoutReadTransaction(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "private_chat"})
+	c := &stalledClient{header: http.Header{}, writing: make(chan struct{}), resume: make(chan struct{})}
+	req := httptest.NewRequest("GET", cs+"/sync?timeout=0", nil)
+	req.Header.Set("Authorization", "Bearer "+alice)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.handler.ServeHTTP(c, req)
+	}()
+	<-c.writing
+	held := e.g.DB.ReadScopeTransactions()
+	close(c.resume)
+	<-done
+	if held != 0 {
+		t.Errorf("read transactions held by scopes while the answer is written = %d, want 0", held)
+	}
+	if c.status != http.StatusOK {
+		t.Fatalf("sync: %d %s", c.status, c.body)
+	}
+	var resp syncResponse
+	if err := json.Unmarshal(c.body, &resp); err != nil {
+		t.Fatalf("sync answer: %v", err)
+	}
+	if _, ok := resp.Rooms.Join[roomID]; !ok {
+		t.Errorf("sync answer lacks the joined room %s", roomID)
 	}
 }
