@@ -437,6 +437,29 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 	return nid, room, nil
 }
 
+// sqlPriorMembership and sqlRoomTextBefore are run by setLocalMembership
+// to tell whether a membership change makes the searches' counts and
+// windows kept stale (searchcountcache.go, searchrankcache.go).
+const (
+	// sqlPriorMembership reads a local user's membership of a room
+	// before a write changes it.
+	sqlPriorMembership = `SELECT membership FROM local_current_membership WHERE user_id = ?1 AND room_nid = ?2`
+	// sqlRoomTextBefore reports whether room ?1 holds a timeline event of
+	// an indexed type stored before event ?2 (outliers are not found by
+	// searches; one joining the timeline moves the generation). The
+	// room's events are walked through a room index (outlier = 0 lets
+	// the partial ones serve, +event_nid keeps the planner off a walk of
+	// every older event_nid).
+	sqlRoomTextBefore = `SELECT EXISTS (SELECT 1 FROM events
+	WHERE room_nid = ?1 AND outlier = 0 AND +event_nid < ?2 AND type IN ` + sqlIndexedTypes + `)`
+)
+
+// searchScoped reports whether a membership puts its room in the scopes
+// of a user's rooms (search.go): a join, a leave or a ban.
+func searchScoped(membership string) bool {
+	return membership == "join" || membership == "leave" || membership == "ban"
+}
+
 // setLocalMembership records a local user's latest membership of a room
 // (only local users are recorded).
 func (p *persister) setLocalMembership(userID string, room, nid int64, membership string) error {
@@ -444,12 +467,20 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 	if err != nil || !local {
 		return err
 	}
-	// A change of a membership that searches count by (a join, a leave,
-	// a ban) makes what they keep stale; a first one does only when the
-	// room held text before it (searchcountcache.go, searchrankcache.go).
+	// The scopes of a user's rooms take those of a join, a leave or a
+	// ban (search.go). A change from one of them to another, or out of
+	// them, makes what searches keep stale; a change into them from
+	// outside (none, an invite, a knock) does only when the room held
+	// text before it: the room enters a scope whole (the ranks kept,
+	// searchrankcache.go), while the counts after the joins gain only
+	// what follows (searchcountcache.go).
 	var prior string
 	switch err := p.q.QueryRowContext(p.ctx, sqlPriorMembership, userID, room).Scan(&prior); {
-	case errors.Is(err, sql.ErrNoRows):
+	case err != nil && !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("storage: membership of %s: %w", userID, err)
+	case searchScoped(prior):
+		p.noteSearchStale()
+	case searchScoped(membership):
 		var older bool
 		if err := p.q.QueryRowContext(p.ctx, sqlRoomTextBefore, room, nid).Scan(&older); err != nil {
 			return fmt.Errorf("storage: membership of %s: %w", userID, err)
@@ -457,10 +488,6 @@ func (p *persister) setLocalMembership(userID string, room, nid int64, membershi
 		if older {
 			p.noteSearchStale()
 		}
-	case err != nil:
-		return fmt.Errorf("storage: membership of %s: %w", userID, err)
-	case prior == "join" || prior == "leave" || prior == "ban":
-		p.noteSearchStale()
 	}
 	_, err = p.q.ExecContext(p.ctx, `
 		INSERT INTO local_current_membership (user_id, room_nid, event_nid, membership) VALUES (?, ?, ?, ?)

@@ -28,11 +28,13 @@ import (
 //   - a change of a local user's membership of a room they were already
 //     joined to, had left or were banned from (the count after the joins
 //     reads the user's current join), a membership row dropped, and a
-//     room purged (markMembersChanged). A first membership of a room (a
-//     room made, a first join) changes no count already kept: what the
-//     room held before the join is not counted after it. (A first
-//     membership of a room holding text is stale for the ranks kept,
-//     whose scope takes such rooms whole: searchrankcache.go.)
+//     room purged (markMembersChanged). A membership that puts a room in
+//     the scopes from outside them (a room made, a first join, a join
+//     or a rejection after an invite or a knock) changes no count already
+//     kept: what the room held before it is not counted after the join.
+//     (It is stale for the ranks kept when the room held text before it:
+//     a scope of the user's rooms takes such a room whole,
+//     searchrankcache.go; setLocalMembership.)
 //
 // The counts kept are those of the scope after the joins of a member
 // (clientsync.ScopeAfterJoin) and of a list of rooms with their bounds,
@@ -118,14 +120,6 @@ func noteSearchStale(q Queryer) bool {
 // sqlSearchHighRowid reads the highest rowid the full-text index holds.
 const sqlSearchHighRowid = `SELECT coalesce((SELECT rowid FROM event_search ORDER BY rowid DESC LIMIT 1), 0)`
 
-// sqlPriorMembership reads a local user's membership of a room before a
-// write changes it.
-const sqlPriorMembership = `SELECT membership FROM local_current_membership WHERE user_id = ?1 AND room_nid = ?2`
-
-// sqlRoomTextBefore reports whether room ?1 holds a timeline event of an
-// indexed type stored before event ?2 (outliers are not found by searches;
-// one joining the timeline moves the generation). The room's events are
-// walked through a room index (outlier = 0 lets the partial ones serve,
-// +event_nid keeps the planner off a walk of every older event_nid).
-const sqlRoomTextBefore = `SELECT EXISTS (SELECT 1 FROM events
-	WHERE room_nid = ?1 AND outlier = 0 AND +event_nid < ?2 AND type IN ` + sqlIndexedTypes + `)`
+// The membership queries that decide whether a membership change moves
+// the generation (sqlPriorMembership, sqlRoomTextBefore) are in
+// eventpersist.go, beside setLocalMembership, which runs them.

@@ -23,9 +23,11 @@ type historyRoom struct {
 
 // searchHistory runs a random history of messages, bob's messages,
 // redactions, alice's leaves and joins, her profile changes, outliers and
-// their joining the timeline, a room of bob's with text that she joins
-// later, and a purge, calling check after each step; it fails when a kind
-// of step never ran. Its first rooms are alice's, made by first joins.
+// their joining the timeline, rooms of bob's with text that she enters
+// later (a first join; an invite, then a join or a rejection; a knock,
+// then a join), and a purge, calling check after each step; it fails when
+// a kind of step never ran. Its first rooms are alice's, made by first
+// joins.
 func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*historyRoom, step int, what string)) {
 	t.Helper()
 	ctx := context.Background()
@@ -76,7 +78,17 @@ func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*h
 		rm.r.persist(core.PersistOptions{}, ev)
 		sent = append(sent, ev.EventID)
 	}
-	var bobs *historyRoom // bob's room, not yet joined by alice
+	// The ways alice enters bob's rooms, one room each: what she is
+	// first (nothing, invited, knocking), then what she becomes.
+	entries := []struct{ first, then, what string }{
+		{"invite", "join", "join after an invite"},
+		{"invite", "leave", "rejection of an invite"},
+		{"knock", "join", "join after a knock"},
+		{"", "join", "first join of a room with text"},
+	}
+	entered := 0
+	var bobs *historyRoom // bob's room, not yet entered by alice
+	asked := false        // alice is invited to bobs or knocking on it
 	check(rooms, 0, "start")
 	done := map[string]int{}
 	for step := 1; step <= steps; step++ {
@@ -88,7 +100,7 @@ func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*h
 		}
 		rm := live[rng.IntN(len(live))]
 		what := "message"
-		switch k := rng.IntN(15); {
+		switch k := rng.IntN(16); {
 		case k < 4:
 			message(rm, "", false)
 		case k < 6:
@@ -123,23 +135,32 @@ func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*h
 				o.rm.r.persist(core.PersistOptions{}, o.ev)
 				sent = append(sent, o.ev.EventID)
 			}
-		case k == 13 && step > steps*3/4 && rm == rooms[2]:
+		case k == 13 && step > steps*3/4 && !rooms[2].purged:
 			what = "purge"
+			rm = rooms[2]
 			if _, err := NewAdminRoomStore(s.db, testServer).PurgeRoom(ctx, rm.r.id); err != nil {
 				t.Fatal(err)
 			}
 			rm.purged = true
-		case k == 14 && bobs == nil && len(rooms) == 3:
+		case k >= 14 && bobs == nil && entered < len(entries):
 			what = "bob's room"
-			bobs = &historyRoom{r: newTestRoom(t, s, "bob's")}
+			bobs = &historyRoom{r: newTestRoom(t, s, fmt.Sprint("bob's ", entered))}
 			for range 4 {
 				message(bobs, bob, false)
 			}
-		case k == 14 && bobs != nil:
-			what = "first join of a room with text"
-			membership(bobs, "join")
+		case k >= 14 && bobs != nil && !asked && entries[entered].first != "":
+			what = "invite to a room with text"
+			if entries[entered].first == "knock" {
+				what = "knock on a room with text"
+			}
+			membership(bobs, entries[entered].first)
+			asked = true
+		case k >= 14 && bobs != nil:
+			what = entries[entered].what
+			membership(bobs, entries[entered].then)
 			rooms = append(rooms, bobs)
-			bobs = nil
+			bobs, asked = nil, false
+			entered++
 		default:
 			message(rm, "", false)
 		}
@@ -147,7 +168,9 @@ func searchHistory(t *testing.T, s *EventStore, steps int, check func(rooms []*h
 		done[what]++
 	}
 	for _, what := range []string{"message", "bob's message", "redaction", "leave or join", "join again (a profile change)",
-		"outlier", "outlier joining the timeline", "purge", "bob's room", "first join of a room with text"} {
+		"outlier", "outlier joining the timeline", "purge", "bob's room", "invite to a room with text",
+		"knock on a room with text", "join after an invite", "rejection of an invite", "join after a knock",
+		"first join of a room with text"} {
 		if done[what] == 0 {
 			t.Errorf("no step %q ran", what)
 		}
@@ -266,6 +289,67 @@ func TestSearchRankKept(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestSearchRankKeptRoomEnteredFromInvite: a room alice was only invited
+// to (or knocking on) is outside the scope of her rooms; when she joins
+// it, or rejects the invite, it enters the scope whole, its older
+// matches included. A window kept before must not serve the next search
+// as it was with only the newer matches added: the page is the one
+// ranked afresh, with bob's older messages in it.
+func TestSearchRankKeptRoomEnteredFromInvite(t *testing.T) {
+	for _, c := range []struct{ first, then string }{
+		{"invite", "join"}, {"invite", "leave"}, {"knock", "join"},
+	} {
+		t.Run(c.first+" then "+c.then, func(t *testing.T) {
+			ctx := context.Background()
+			s := newTestStore(t)
+			alice, bob := "@alice:"+testServer, "@bob:"+testServer
+			member := func(r *testRoom, id string, depth int64, m string) {
+				ev := r.member(id, depth, alice, m)
+				r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+					Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+			}
+			mine := newTestRoom(t, s, "alice's")
+			member(mine, "mine join", 1, "join")
+			mine.persist(core.PersistOptions{}, withContent(mine.msg("mine msg", 2), "", `{"msgtype":"m.text","body":"pear tart"}`))
+			bobs := newTestRoom(t, s, "bob's")
+			var older []string
+			for i := range 3 {
+				id := fmt.Sprint("bob's msg ", i)
+				bobs.persist(core.PersistOptions{}, withContent(bobs.msg(id, int64(1+i)), bob, `{"msgtype":"m.text","body":"pear pear"}`))
+				older = append(older, eventID(id))
+			}
+			member(bobs, "bob's "+c.first, 10, c.first)
+			q := clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeMemberRooms, Words: []string{"pear"},
+				Keys: []string{clientsync.KeyBody}, Limit: 10}
+			search := func() map[string]bool {
+				t.Helper()
+				hits, err := s.SearchEvents(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids := map[string]bool{}
+				for _, h := range hits {
+					ids[h.Event.EventID] = true
+				}
+				return ids
+			}
+			if got := search(); len(got) != 1 || !got[eventID("mine msg")] {
+				t.Fatalf("while alice is %s: found %v, want only her own room's message", c.first, got)
+			}
+			member(bobs, "bob's "+c.then, 11, c.then)
+			got := search()
+			for _, id := range append(older, eventID("mine msg")) {
+				if !got[id] {
+					t.Errorf("after %s then %s: %q not found (found %v)", c.first, c.then, id, got)
+				}
+			}
+			if len(got) != len(older)+1 {
+				t.Errorf("after %s then %s: found %v, want %d matches", c.first, c.then, got, len(older)+1)
+			}
+		})
+	}
 }
 
 // TestRoomTextBeforeByRoom: the look for text before a first membership

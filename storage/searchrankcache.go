@@ -24,8 +24,10 @@ import (
 //
 // What is kept goes with the counts' generation (searchcountcache.go),
 // whose writes are those that change what is indexed or who sees it; a
-// first membership of a room that already held indexed events is one of
-// them here (a scope of the user's rooms takes them in whole). A new word
+// membership that puts a room holding indexed events in the scopes of the
+// user's rooms from outside them (none, an invite, a knock: a first join,
+// an invite accepted or rejected) is one of them here (such a scope takes
+// the room in whole). A new word
 // in the vocabulary that a search word begins changes the match
 // expression, and so the key: such a search ranks afresh.
 
