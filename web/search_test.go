@@ -265,3 +265,44 @@ func TestSearchCountBeforeJoin(t *testing.T) {
 		t.Errorf("bob ignoring alice: found %v, count %d; want none", resultIDs(r), r.Count)
 	}
 }
+
+// TestSearchAfterInviteThenJoin: a room bob was invited to is not
+// searched; once he joins it, its history ("shared" visibility, a
+// private chat's) is, by rank as by time, in the results and the count,
+// although he searched the same words while invited. A later change of
+// the room's history visibility to "joined" changes nothing already
+// sent: each event is seen by the visibility in force when it was sent.
+func TestSearchAfterInviteThenJoin(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	own := e.createRoom(bob, map[string]any{"preset": "private_chat"})
+	want := []string{e.send(bob, own, "o", "orchard plans")}
+	roomID := e.createRoom(alice, map[string]any{"preset": "private_chat"})
+	for i := range 3 {
+		want = append(want, e.send(alice, roomID, fmt.Sprint("h", i), fmt.Sprint("orchard plans, older ", i)))
+	}
+	slices.Sort(want)
+	e.must("POST", cs+"/rooms/"+roomID+"/invite", alice, map[string]any{"user_id": "@bob:" + roomTestServer}, nil)
+	for _, order := range []string{"rank", "recent"} {
+		if r := e.search(bob, "", map[string]any{"search_term": "orchard", "order_by": order}); len(r.Results) != 1 || r.Count != 1 {
+			t.Errorf("%s, bob invited: found %v, count %d; want his own room's message only", order, resultIDs(r), r.Count)
+		}
+	}
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	check := func(when string) {
+		t.Helper()
+		for _, order := range []string{"rank", "recent"} {
+			r := e.search(bob, "", map[string]any{"search_term": "orchard", "order_by": order})
+			got := resultIDs(r)
+			slices.Sort(got)
+			if !slices.Equal(got, want) || r.Count != len(want) {
+				t.Errorf("%s, %s: bob found %v, count %d; want %v, count %d", order, when, got, r.Count, want, len(want))
+			}
+		}
+	}
+	check("after his join")
+	e.must("PUT", cs+"/rooms/"+roomID+"/state/m.room.history_visibility/", alice,
+		map[string]any{"history_visibility": "joined"}, nil)
+	check("after the visibility became joined")
+}
