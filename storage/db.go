@@ -480,7 +480,7 @@ func waitConnsClosed(pools ...*sql.DB) {
 // scope's transaction, which earlier and later reads of the request share.
 func (db *DB) Read(ctx context.Context, fn func(q Queryer) error) error {
 	if s := db.scopeOf(ctx); s != nil {
-		tx, err := s.enter(ctx)
+		tx, err := s.enter(ctx, false)
 		if err != nil {
 			return fmt.Errorf("storage: begin read: %w", err)
 		}
@@ -529,10 +529,14 @@ func (db *DB) Reader() *sql.DB { return db.reader }
 // large part of a small read's cost with this SQLite build. It must not be
 // used inside Write's function (with one connection, preparing would wait
 // for the writer). Given a context carrying a read scope of db, the
-// statement runs in the scope's transaction; its rows must then be read
-// and closed before the request reads, writes or releases the scope again
-// (the next read may begin a new transaction, which ends the old one and
-// its rows).
+// statement runs in the scope's transaction. After a QueryContext there,
+// the transaction is no longer renewed for its age or the WAL's size
+// (readScope.rowsMayBeOpen: ending it would cut the rows, which may be
+// read while the request makes other reads); it still ends when the
+// request writes, releases the scope (core.ReleaseReads) or ends, and that
+// cuts rows still open: read them before (goroutines of one request that
+// read beside one another take the scope off their contexts).
+// QueryRowContext's row is to be scanned at once.
 func (db *DB) Cached() Queryer { return cachedReader{db} }
 
 type cachedReader struct{ db *DB }
@@ -543,7 +547,7 @@ func (c cachedReader) ExecContext(ctx context.Context, q string, args ...any) (s
 
 func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	st := c.db.reads.get(ctx, q)
-	if tx, s := c.scoped(ctx); tx != nil {
+	if tx, s := c.scoped(ctx, true); tx != nil {
 		defer s.leave(nil, false)
 		if st != nil {
 			return tx.StmtContext(ctx, st).QueryContext(ctx, args...)
@@ -559,7 +563,7 @@ func (c cachedReader) QueryContext(ctx context.Context, q string, args ...any) (
 
 func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
 	st := c.db.reads.get(ctx, q)
-	if tx, s := c.scoped(ctx); tx != nil {
+	if tx, s := c.scoped(ctx, false); tx != nil {
 		defer s.leave(nil, false)
 		if st != nil {
 			return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
@@ -577,12 +581,12 @@ func (c cachedReader) QueryRowContext(ctx context.Context, q string, args ...any
 // or nil (no scope; the WAL is too large for a transaction kept beyond the
 // statement (walPressed); or the statement runs on its own: an error
 // beginning the scope's transaction shows again there).
-func (c cachedReader) scoped(ctx context.Context) (*sql.Tx, *readScope) {
+func (c cachedReader) scoped(ctx context.Context, rows bool) (*sql.Tx, *readScope) {
 	s := c.db.scopeOf(ctx)
 	if s == nil || c.db.walPressed() {
 		return nil, nil
 	}
-	tx, err := s.enter(ctx)
+	tx, err := s.enter(ctx, rows)
 	if err != nil || tx == nil {
 		return nil, nil
 	}

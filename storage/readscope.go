@@ -43,6 +43,12 @@ type readScope struct {
 	active int
 	// closing: tx ends when the last running read is done.
 	closing bool
+	// rowsMayBeOpen: a Cached QueryContext ran in tx, and its *sql.Rows
+	// (which storage cannot see closed) may still be being read: ending
+	// tx would cut them (database/sql's Rollback closes them with
+	// "context canceled"), so neither the age nor the WAL's size ends tx
+	// until the request releases the scope, writes or ends.
+	rowsMayBeOpen bool
 	// done: the request ended; no read joins the scope any more.
 	done bool
 	// wanted are statements run unprepared in tx, prepared once it ended
@@ -90,15 +96,16 @@ func (db *DB) releaseScope(ctx context.Context) {
 // enter returns the scope's transaction for one read, begun if needed,
 // and counts the read as running in it (leave ends that). It returns nil
 // when the read must run on its own: the request ended, or every scope
-// slot is taken.
-func (s *readScope) enter(ctx context.Context) (*sql.Tx, error) {
+// slot is taken. rows says the read is a Cached QueryContext, whose rows
+// outlive the call (rowsMayBeOpen).
+func (s *readScope) enter(ctx context.Context, rows bool) (*sql.Tx, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done {
 		return nil, nil
 	}
 	var prep []string
-	if s.tx != nil && s.active == 0 && (s.closing || time.Since(s.began) > maxScopeAge || s.db.walPressed()) {
+	if s.tx != nil && s.active == 0 && (s.closing || s.renewDue()) {
 		prep = s.endTx()
 	}
 	if s.tx == nil {
@@ -132,7 +139,15 @@ func (s *readScope) enter(ctx context.Context) (*sql.Tx, error) {
 		s.db.readTxs.Add(1)
 	}
 	s.active++
+	s.rowsMayBeOpen = s.rowsMayBeOpen || rows
 	return s.tx, nil
+}
+
+// renewDue reports whether tx should end before the next read, for its age
+// or the WAL's size, and may: no Cached rows of it may be open. s.mu is
+// held.
+func (s *readScope) renewDue() bool {
+	return !s.rowsMayBeOpen && (time.Since(s.began) > maxScopeAge || s.db.walPressed())
 }
 
 // leave ends one read that enter let in; wanted are the statements it ran
@@ -144,7 +159,7 @@ func (s *readScope) leave(wanted []string, done bool) {
 	s.active--
 	s.wanted = append(s.wanted, wanted...)
 	var prep []string
-	if s.active == 0 && (s.closing || s.done || done && s.db.walPressed()) {
+	if s.active == 0 && (s.closing || s.done || done && !s.rowsMayBeOpen && s.db.walPressed()) {
 		prep = s.endTx()
 	}
 	s.mu.Unlock()
@@ -188,7 +203,7 @@ func (s *readScope) endTx() []string {
 	s.conn.Close()
 	<-s.db.scopeSlots
 	s.conn, s.tx, s.cancel = nil, nil, nil
-	s.closing = false
+	s.closing, s.rowsMayBeOpen = false, false
 	w := s.wanted
 	s.wanted = nil
 	return w
