@@ -93,7 +93,6 @@ describe("Hearth API", { timeout: 600000 }, () => {
 			const auth = { ...json, Authorization: `Bearer ${login.access_token}` };
 			const rooms = async () => (await (await hs.fetch("/_matrix/client/v3/joined_rooms", { headers: auth })).json()).joined_rooms;
 			const roomsBefore = await rooms();
-			let during = 0;
 			const answers = [];
 			let w;
 			for (const t0 = Date.now(); Date.now() - t0 < 240000;) {
@@ -103,11 +102,10 @@ describe("Hearth API", { timeout: 600000 }, () => {
 				}
 				const res = await hs.fetch("/_matrix/client/v3/account/whoami", { headers: auth });
 				answers.push([res.status, (await res.json()).user_id]);
-				during++;
 			}
 			const warmLogin = (await hs.fetch("/_matrix/client/v3/login", { method: "POST", headers: json,
 				body: JSON.stringify({ type: "m.login.password", identifier: { type: "m.id.user", user: "warm" }, password: "warm-up password" }) })).status;
-			return { before, versions, w, during, answers, roomsBefore, roomsAfter: await rooms(), warmLogin };
+			return { before, versions, w, answers, roomsBefore, roomsAfter: await rooms(), warmLogin };
 		});
 		assert.equal(r.before, null, "no warm-up before the first answer");
 		assert.equal(r.versions, 200);
@@ -116,7 +114,12 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.w.sends, 40);
 		// Its database started from the build's schema image.
 		assert.equal(r.w.image, true, JSON.stringify(r.w));
-		assert.ok(r.during > 0, "no request was made while the warm-up ran");
+		// Whether some of these requests overlapped the warm-up depends on
+		// timing, so it is not asserted here: that the warm-up gives way to
+		// the tab's requests, and that sends meanwhile reach only the tab's
+		// homeserver, is held without timing by TestWarmUpGivesWay and
+		// TestWarmUpSends (wasm/warmsends_js_test.go). Every answer made
+		// while it was not yet done is checked.
 		for (const a of r.answers) {
 			assert.deepEqual(a, [200, "@owner:api.test"]);
 		}
