@@ -4,6 +4,11 @@
 // room's list of typing users takes a new position in the typing stream
 // that /sync reads, and wakes waiting syncs.
 //
+// The tracker holds only rooms where someone types now, plus, for a
+// bounded number of rooms where everyone stopped, what a client that saw
+// someone typing there needs to be told the list is empty: what it holds
+// does not grow with the rooms ever typed in.
+//
 // Importing the package has no side effects. A Tracker runs one timer for
 // the next expiry; it needs no goroutine of its own.
 package typing
@@ -23,6 +28,13 @@ import (
 // MaxTimeout bounds how long one request may mark a user as typing.
 const MaxTimeout = 5 * time.Minute
 
+// Remembered is how many rooms where everyone stopped typing the tracker
+// remembers (the latest ones), so that a sync from a position at which
+// someone typed there gets the empty list. A client whose token is older
+// than the oldest of them may miss that empty list, as it would across a
+// restart of the server.
+const Remembered = 4096
+
 // Tracker is the typing state of all rooms. Its zero value is not usable;
 // make one with New.
 type Tracker struct {
@@ -31,15 +43,28 @@ type Tracker struct {
 	// expired, when set, hears of each room whose list a timeout changed.
 	expired func(roomID string, users []string)
 
-	mu    sync.Mutex
-	pos   int64
+	mu  sync.Mutex
+	pos int64
+	// read is the last position Position gave out: no sync token is
+	// beyond it.
+	read int64
+	// rooms are the rooms where someone types now.
 	rooms map[string]*room
-	// active are the rooms of rooms with someone typing: what expiry and
-	// the timer look through, however many rooms were ever typed in.
-	active map[string]*room
-	// log lists the rooms' changes in position order: a room's latest
-	// change is in it (older ones may be), so Changes reads only the
-	// changes in its range, however many rooms were ever typed in.
+	// gone are rooms where everyone stopped typing and a sync token may
+	// have seen someone typing; order lists them by when they went, the
+	// oldest first (with entries of rooms typed in again since), and at
+	// most remember of them are kept.
+	gone     map[string]stopped
+	order    []change
+	remember int
+	// deadlines are the typing users' expiries, the earliest first. An
+	// entry whose user stopped or got a new timeout since is stale and
+	// passed over.
+	deadlines deadlines
+	typing    int // typing users in all rooms
+	// log lists the rooms' changes in position order: the latest change
+	// of each room in rooms or gone is in it (older ones may be), so
+	// Changes reads only the changes in its range.
 	log   []change
 	timer *time.Timer
 	next  time.Time // when timer fires (zero when stopped)
@@ -51,11 +76,19 @@ type change struct {
 	roomID string
 }
 
-// room is one room's typing users with their expiry, and the position of
-// the last change of the list.
+// room is one room's typing users with their expiry, the position of the
+// last change of the list, and the position from which someone typed in
+// it (since the first time the tracker still remembers).
 type room struct {
 	users   map[string]time.Time
 	changed int64
+	start   int64
+}
+
+// stopped is a room where everyone stopped typing at position end; from
+// start on, someone typed in it (with pauses, perhaps).
+type stopped struct {
+	start, end int64
 }
 
 var (
@@ -72,7 +105,8 @@ func New(now func() time.Time, notify func()) *Tracker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{}, active: map[string]*room{}}
+	return &Tracker{now: now, notify: notify, pos: now().UnixMilli(), rooms: map[string]*room{},
+		gone: map[string]stopped{}, remember: Remembered}
 }
 
 // OnExpire makes the tracker call f, without its lock held, with a room's
@@ -93,6 +127,9 @@ type expiry struct {
 
 // report tells the OnExpire hook of exps; the lock must not be held.
 func (t *Tracker) report(exps []expiry) {
+	if len(exps) == 0 {
+		return
+	}
 	t.mu.Lock()
 	f := t.expired
 	t.mu.Unlock()
@@ -117,23 +154,30 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 	switch {
 	case typing && timeout > 0:
 		if r == nil {
-			r = &room{users: map[string]time.Time{}}
+			r = &room{users: map[string]time.Time{}, start: t.pos + 1}
+			if g, ok := t.gone[roomID]; ok {
+				// A sync token in the earlier run may still need the
+				// empty list once this one ends.
+				r.start = g.start
+				delete(t.gone, roomID)
+			}
 			t.rooms[roomID] = r
 		}
-		if _, was := r.users[userID]; !was {
+		_, was := r.users[userID]
+		at := now.Add(timeout)
+		r.users[userID] = at
+		t.pushLocked(deadline{at: at, roomID: roomID, userID: userID})
+		if !was {
+			t.typing++
 			t.changedLocked(roomID, r)
 			changed = true
 		}
-		r.users[userID] = now.Add(timeout)
-		t.active[roomID] = r
 	case r != nil:
 		if _, was := r.users[userID]; was {
 			delete(r.users, userID)
+			t.typing--
 			t.changedLocked(roomID, r)
 			changed = true
-		}
-		if len(r.users) == 0 {
-			delete(t.active, roomID)
 		}
 	}
 	t.scheduleLocked(now)
@@ -146,64 +190,121 @@ func (t *Tracker) SetTyping(ctx context.Context, roomID, userID string, typing b
 }
 
 // expireLocked drops users whose timeout passed and returns the rooms
-// whose list changed, in room ID order.
+// whose list changed, in room ID order. Until the earliest deadline it
+// only compares the clock with it.
 func (t *Tracker) expireLocked(now time.Time) []expiry {
-	var exps []expiry
-	for id, r := range t.active {
-		before := len(r.users)
-		for u, exp := range r.users {
-			if !now.Before(exp) {
-				delete(r.users, u)
-			}
+	var rooms []string
+	for len(t.deadlines) > 0 && !now.Before(t.deadlines[0].at) {
+		d := t.deadlines.pop()
+		r := t.rooms[d.roomID]
+		if r == nil {
+			continue
 		}
-		if len(r.users) == 0 {
-			delete(t.active, id)
+		if at, ok := r.users[d.userID]; !ok || !at.Equal(d.at) {
+			continue // stopped, or typing with a later timeout
 		}
-		if len(r.users) != before {
-			t.changedLocked(id, r)
-			exps = append(exps, expiry{roomID: id, users: t.usersLocked(id)})
+		delete(r.users, d.userID)
+		t.typing--
+		if !slices.Contains(rooms, d.roomID) {
+			rooms = append(rooms, d.roomID)
 		}
 	}
-	// sort.Slice, not slices.SortFunc: one sorting code for all element types
-	// instead of a ~20 KB copy per struct type in the browser build.
-	sort.Slice(exps, func(i, j int) bool { return exps[i].roomID < exps[j].roomID })
+	if len(rooms) == 0 {
+		return nil
+	}
+	slices.Sort(rooms)
+	exps := make([]expiry, 0, len(rooms))
+	for _, id := range rooms {
+		exps = append(exps, expiry{roomID: id, users: t.usersLocked(id)})
+		t.changedLocked(id, t.rooms[id])
+	}
 	return exps
 }
 
-// changedLocked gives r (roomID's) a new position. The log keeps the
-// rooms' latest changes: once it holds more than twice as many entries as
-// there are rooms, the older ones go.
+// changedLocked gives r (roomID's) a new position; a room left with no
+// one typing goes from rooms to gone (or is forgotten if no sync token
+// can have seen anyone typing in it). The log keeps the rooms' latest
+// changes: once it holds more than twice as many entries as there are
+// rooms in rooms and gone, the older ones go.
 func (t *Tracker) changedLocked(roomID string, r *room) {
 	t.pos++
 	r.changed = t.pos
 	t.log = append(t.log, change{pos: t.pos, roomID: roomID})
-	if len(t.log) > 2*len(t.rooms)+64 {
-		log := make([]change, 0, len(t.rooms))
+	if len(r.users) == 0 {
+		delete(t.rooms, roomID)
+		// A token saw someone typing if it is at or after start (and
+		// before now): only if Position gave one out since start.
+		if t.read >= r.start {
+			t.gone[roomID] = stopped{start: r.start, end: t.pos}
+			t.order = append(t.order, change{pos: t.pos, roomID: roomID})
+			t.forgetLocked()
+		}
+	}
+	if len(t.log) > 2*(len(t.rooms)+len(t.gone))+64 {
+		log := make([]change, 0, len(t.rooms)+len(t.gone))
 		for id, r := range t.rooms {
 			log = append(log, change{pos: r.changed, roomID: id})
 		}
+		for id, g := range t.gone {
+			log = append(log, change{pos: g.end, roomID: id})
+		}
+		// sort.Slice, not slices.SortFunc: one sorting code for all element
+		// types instead of a ~20 KB copy per struct type in the browser build.
 		sort.Slice(log, func(i, j int) bool { return log[i].pos < log[j].pos })
 		t.log = log
 	}
 }
 
-// scheduleLocked sets the timer to the earliest expiry.
-func (t *Tracker) scheduleLocked(now time.Time) {
-	var first time.Time
-	for _, r := range t.active {
-		for _, exp := range r.users {
-			if first.IsZero() || exp.Before(first) {
-				first = exp
-			}
+// forgetLocked keeps the remember rooms of gone that went last.
+func (t *Tracker) forgetLocked() {
+	if len(t.order) <= t.remember {
+		return
+	}
+	n := len(t.order) - t.remember
+	for _, c := range t.order[:n] {
+		if g, ok := t.gone[c.roomID]; ok && g.end == c.pos {
+			delete(t.gone, c.roomID)
 		}
 	}
-	if first.IsZero() {
+	if n < len(t.order)/2 {
+		// Move the kept ones down only once half the slice is passed.
+		t.order = t.order[n:]
+		return
+	}
+	t.order = append(make([]change, 0, 2*t.remember), t.order[n:]...)
+}
+
+// pushLocked adds d to the deadlines; once stale entries make up more
+// than half of them, they are rebuilt from the typing users.
+func (t *Tracker) pushLocked(d deadline) {
+	if len(t.deadlines) > 2*t.typing+64 {
+		ds := make(deadlines, 0, 2*t.typing+1)
+		for id, r := range t.rooms {
+			for u, at := range r.users {
+				ds = append(ds, deadline{at: at, roomID: id, userID: u})
+			}
+		}
+		ds.init()
+		t.deadlines = ds
+	}
+	t.deadlines.push(d)
+}
+
+// scheduleLocked sets the timer to the earliest expiry.
+func (t *Tracker) scheduleLocked(now time.Time) {
+	if t.typing == 0 {
+		t.deadlines = t.deadlines[:0]
+	}
+	if len(t.deadlines) == 0 {
 		if t.timer != nil {
 			t.timer.Stop()
 		}
 		t.next = time.Time{}
 		return
 	}
+	// The earliest entry may be stale: the timer then fires early, which
+	// costs one pass of expireLocked that finds nothing to do.
+	first := t.deadlines[0].at
 	if !t.next.IsZero() && !first.Before(t.next) && t.next.After(now) {
 		return // the timer already fires in time
 	}
@@ -235,6 +336,7 @@ func (t *Tracker) Position() int64 {
 	t.mu.Lock()
 	exps := t.expireLocked(t.now())
 	pos := t.pos
+	t.read = pos
 	t.mu.Unlock()
 	t.report(exps)
 	return pos
@@ -264,10 +366,12 @@ func (t *Tracker) usersLocked(roomID string) []string {
 }
 
 // Changes returns, for each room where in is true whose list of typing
-// users changed at a position in (since, to], the users typing in it now
-// (possibly none: everyone stopped). It reads the log of changes from
-// since, asking in only about the rooms that changed: what it costs grows
-// with the changes in the range, not with the rooms ever typed in.
+// users changed at a position in (since, to], the users typing in it now.
+// A room where no one types now is in it (with no users) only if someone
+// typed there at since: a client that saw no one typing there needs no
+// word of it. It reads the log of changes from since, asking in only
+// about the rooms that changed: what it costs grows with the changes in
+// the range, not with the rooms ever typed in.
 func (t *Tracker) Changes(in func(roomID string) bool, since, to int64) map[string][]string {
 	t.mu.Lock()
 	exps := t.expireLocked(t.now())
@@ -281,8 +385,12 @@ func (t *Tracker) Changes(in func(roomID string) bool, since, to int64) map[stri
 		}
 		// Only a room's latest change counts (an older one of the range
 		// is passed over: the latest is later in it, or after to).
-		if r := t.rooms[c.roomID]; r.changed == c.pos && in(c.roomID) {
-			out[c.roomID] = t.usersLocked(c.roomID)
+		if r := t.rooms[c.roomID]; r != nil {
+			if r.changed == c.pos && in(c.roomID) {
+				out[c.roomID] = t.usersLocked(c.roomID)
+			}
+		} else if g, ok := t.gone[c.roomID]; ok && g.end == c.pos && g.start <= since && in(c.roomID) {
+			out[c.roomID] = []string{}
 		}
 	}
 	return out
