@@ -264,8 +264,11 @@ func (s *EventStore) SearchEvents(ctx context.Context, q clientsync.SearchQuery)
 	if err != nil {
 		return nil, err
 	}
-	// Read before the index is waited for, as for counts
-	// (searchcountcache.go): a window kept is of this generation.
+	// Read before the index is waited for and read, as for counts
+	// (searchcountcache.go): a window kept is of this generation. The
+	// read must begin after it, not in a transaction of the request's
+	// read scope begun before a write that moved it.
+	s.db.releaseScope(ctx)
 	gen := s.db.search.counts.gen.Load()
 	if err := s.db.waitSearchIndex(ctx); err != nil {
 		return nil, err

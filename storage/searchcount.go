@@ -35,6 +35,9 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 	// The generation is read before the index is waited for and read: a
 	// write that makes counts stale and commits in between leaves this
 	// count kept under a generation already gone (searchcountcache.go).
+	// The read must begin after it, not in a transaction of the
+	// request's read scope begun before such a write.
+	s.db.releaseScope(ctx)
 	counts := &s.db.search.counts
 	gen := counts.gen.Load()
 	cacheable := countCacheable(q)
@@ -54,6 +57,12 @@ func (s *EventStore) CountSearch(ctx context.Context, q clientsync.SearchQuery, 
 	err = s.read(ctx, queries.prepared(sqlPrefixTerms, queries.count, sqlSearchHighRowid), func(r reader) error {
 		if err := r.queryRow(sqlSearchHighRowid).Scan(&hw); err != nil {
 			return wrapErr("search count", err)
+		}
+		if kept.hw > hw {
+			// Kept from a read that saw more of the index than this one:
+			// its matches above hw are not in this read, and kept with
+			// hw they would be counted again. Count afresh.
+			kept = searchCountEntry{}
 		}
 		if empty, err := emptyScope(r, queries, scope); err != nil || empty {
 			return err

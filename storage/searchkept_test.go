@@ -379,3 +379,164 @@ func TestRoomTextBeforeByRoom(t *testing.T) {
 		t.Errorf("plan %q: want a search of events by room_nid", joined)
 	}
 }
+
+// TestSearchKeptFromAnOlderSnapshot: a search whose read sees the
+// database as it was before a write (a request's read scope begun
+// earlier) keeps nothing that a later search would take for the current
+// state: neither a window or count behind the index with the newer
+// matches in it (which the next search would add again) nor a window or
+// count under the generation a redaction moved to, with the redacted
+// event in it.
+// The pages and counts after it are those made afresh.
+func TestSearchKeptFromAnOlderSnapshot(t *testing.T) {
+	defer func(v int) { rankWindow = v }(rankWindow)
+	rankWindow = 6
+	ctx := context.Background()
+	alice := "@alice:" + testServer
+	all := []string{clientsync.KeyBody}
+	for _, write := range []string{"messages", "redaction"} {
+		t.Run(write, func(t *testing.T) {
+			s := newTestStore(t)
+			r := newTestRoom(t, s, "snapshot")
+			ev := r.member("snapshot join", 1, alice, "join")
+			r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+				Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+			depth := int64(1)
+			send := func(body string) string {
+				depth++
+				ev := withContent(r.msg(fmt.Sprint("snapshot msg ", depth), depth), "", `{"msgtype":"m.text","body":"`+body+`"}`)
+				r.persist(core.PersistOptions{}, ev)
+				return ev.EventID
+			}
+			first := send("apple")
+			for range 4 { // a full window with the next two
+				send("apple apple")
+			}
+			q := clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeMemberRooms, Words: []string{"apple"}, Keys: all, Limit: 5}
+			cq := clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeAfterJoin, Words: []string{"apple"}, Keys: all}
+			type result struct {
+				IDs   []string
+				Count int
+			}
+			search := func(ctx context.Context) result {
+				t.Helper()
+				hits, err := s.SearchEvents(ctx, q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n, err := s.CountSearch(ctx, cq, nil, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := result{Count: n}
+				for _, h := range hits {
+					out.IDs = append(out.IDs, h.Event.EventID)
+				}
+				return out
+			}
+			search(ctx)
+			old, end := s.db.ReadScope(ctx)
+			defer end()
+			if _, err := s.SearchEvents(old, clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeMemberRooms,
+				Words: []string{"kiwi"}, Keys: all, Limit: 10}); err != nil { // begins the scope's transaction
+				t.Fatal(err)
+			}
+			if write == "messages" {
+				send("apple pie")
+				send("apple tart")
+				search(ctx) // keeps a window and a count of the newer index
+			} else {
+				depth++
+				red := r.msg("snapshot redaction", depth)
+				red.Type, red.Redacts = "m.room.redaction", first
+				red.JSON = eventJSON(&red, `{"redacts":"`+first+`"}`)
+				r.persist(core.PersistOptions{}, red)
+				// Another request's search indexes what was stored (a
+				// write of the scope's own would end its transaction).
+				if err := s.db.waitSearchIndex(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			search(old)
+			end()
+			got := search(ctx)
+			var want result
+			s.db.search.without(func() { want = search(ctx) })
+			if diff := cmp.Diff(want.IDs, got.IDs); diff != "" {
+				t.Errorf("page after a search in an older snapshot (-afresh +kept):\n%s", diff)
+			}
+			if got.Count != want.Count {
+				t.Errorf("count after a search in an older snapshot: %d, afresh %d", got.Count, want.Count)
+			}
+		})
+	}
+}
+
+// TestSearchWindowBehindTheKeptOne: a search whose read began before the
+// index took newer matches, and that finds a window kept by a later
+// search (which saw them), ranks afresh: kept again under its own older
+// high rowid, that window would have the next search read the newer
+// matches a second time and rank them twice, pushing older ones out.
+func TestSearchWindowBehindTheKeptOne(t *testing.T) {
+	defer func(v int) { rankWindow = v }(rankWindow)
+	rankWindow = 6
+	ctx := context.Background()
+	alice := "@alice:" + testServer
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "behind")
+	ev := r.member("behind join", 1, alice, "join")
+	r.persist(core.PersistOptions{CurrentState: []core.CurrentStateDelta{{RoomID: r.id,
+		Changes: core.StateMap{{Type: ev.Type, StateKey: alice}: ev.EventID}}}}, ev)
+	depth := int64(1)
+	send := func(body string) {
+		depth++
+		r.persist(core.PersistOptions{}, withContent(r.msg(fmt.Sprint("behind msg ", depth), depth), "", `{"msgtype":"m.text","body":"`+body+`"}`))
+	}
+	for range 5 {
+		send("apple apple")
+	}
+	q := clientsync.SearchQuery{Member: alice, Scope: clientsync.ScopeMemberRooms, Words: []string{"apple"},
+		Keys: []string{clientsync.KeyBody}, Limit: 5}
+	search := func() []string {
+		t.Helper()
+		hits, err := s.SearchEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, h := range hits {
+			ids = append(ids, h.Event.EventID)
+		}
+		return ids
+	}
+	search()
+	queries, scope, err := searchScopeArg(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen := s.db.search.counts.gen.Load()
+	err = s.read(ctx, nil, func(rd reader) error {
+		var hw int64
+		if err := rd.queryRow(sqlSearchHighRowid).Scan(&hw); err != nil { // the read's snapshot
+			return err
+		}
+		send("apple pie")
+		send("apple tart")
+		search() // indexes them and keeps a window with them
+		match, err := matchExpression(rd, q.Words, q.Keys)
+		if err != nil {
+			return err
+		}
+		_, _, err = s.searchFirstWindow(rd, queries, scope, match, gen, 0, 5)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := search()
+	var want []string
+	s.db.search.without(func() { want = search() })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("page after a search behind the kept window (-afresh +kept):\n%s", diff)
+	}
+}

@@ -108,6 +108,12 @@ func (s *EventStore) searchFirstWindow(r reader, queries searchSQL, scope, match
 		return nil, false, wrapErr("search", err)
 	}
 	kept, _ := s.db.search.ranks.get(key, gen)
+	if kept.hw > hw {
+		// Kept by a search that read more of the index than this read
+		// sees (it began later): kept again with hw, its newer matches
+		// would be read again as fresh by the next search. Rank afresh.
+		kept = rankEntry{}
+	}
 	fresh, err := rankCandidates(r, queries.cands, scope, match, kept.hw)
 	if err != nil {
 		return nil, false, err
