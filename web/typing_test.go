@@ -61,3 +61,38 @@ func TestTypingAPI(t *testing.T) {
 		wantError(t, tt.name, status, body, tt.status, tt.code)
 	}
 }
+
+// Through /sync: a client that saw bob typing hears that he stopped (an
+// empty list) after the tracker let go of the room; a client whose token
+// is from before he typed hears nothing of it.
+func TestTypingSyncAfterStop(t *testing.T) {
+	e := newSyncEnv(t)
+	alice := e.user("alice", false)
+	bob := e.user("bob", false)
+	roomID := e.createRoom(alice, map[string]any{"preset": "public_chat"})
+	e.must("POST", cs+"/rooms/"+roomID+"/join", bob, map[string]any{}, nil)
+	bobID := "@bob:" + roomTestServer
+	typingIn := func(s streamsResponse) []string {
+		for _, ev := range s.Rooms.Join[roomID].Ephemeral.Events {
+			if ev.Type == "m.typing" {
+				return append([]string{}, string(ev.Content))
+			}
+		}
+		return nil
+	}
+	s0 := e.syncStreams(alice)
+	typingPath := cs + "/rooms/" + roomID + "/typing/" + url.PathEscape(bobID)
+	e.must("PUT", typingPath, bob, map[string]any{"typing": true, "timeout": 30000}, nil)
+	s1 := e.syncStreams(alice, "since", s0.NextBatch)
+	if got, want := typingIn(s1), []string{`{"user_ids":["` + bobID + `"]}`}; !slices.Equal(got, want) {
+		t.Errorf("m.typing while bob types = %v, want %v", got, want)
+	}
+	e.must("PUT", typingPath, bob, map[string]any{"typing": false}, nil)
+	s2 := e.syncStreams(alice, "since", s1.NextBatch)
+	if got, want := typingIn(s2), []string{`{"user_ids":[]}`}; !slices.Equal(got, want) {
+		t.Errorf("m.typing after bob stopped, to a client that saw him = %v, want %v", got, want)
+	}
+	if got := typingIn(e.syncStreams(alice, "since", s0.NextBatch)); got != nil {
+		t.Errorf("m.typing after bob stopped, to a client that never saw him = %v, want none", got)
+	}
+}
