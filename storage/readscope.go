@@ -41,8 +41,11 @@ type readScope struct {
 	began  time.Time
 	// active counts the reads running in tx.
 	active int
-	// closing: tx ends when the last running read is done.
+	// closing: tx ends when the last running read is done; no read joins
+	// it any more.
 	closing bool
+	// beginning: a read is beginning tx outside s.mu (enter).
+	beginning bool
 	// rowsMayBeOpen: a Cached QueryContext ran in tx, and its *sql.Rows
 	// (which storage cannot see closed) may still be being read: ending
 	// tx would cut them (database/sql's Rollback closes them with
@@ -95,52 +98,102 @@ func (db *DB) releaseScope(ctx context.Context) {
 
 // enter returns the scope's transaction for one read, begun if needed,
 // and counts the read as running in it (leave ends that). It returns nil
-// when the read must run on its own: the request ended, or every scope
-// slot is taken. rows says the read is a Cached QueryContext, whose rows
-// outlive the call (rowsMayBeOpen).
+// when the read must run on its own: the request ended, every scope slot
+// is taken, the transaction is released but still has reads running, or
+// another read of the request is beginning it. rows says the read is a
+// Cached QueryContext, whose rows outlive the call (rowsMayBeOpen).
+//
+// Preparing statements, waiting for a pool connection and BEGIN run
+// without s.mu held, so the request's other goroutines (and Release) do
+// not wait behind them.
 func (s *readScope) enter(ctx context.Context, rows bool) (*sql.Tx, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.done {
+		s.mu.Unlock()
 		return nil, nil
 	}
 	var prep []string
 	if s.tx != nil && s.active == 0 && (s.closing || s.renewDue()) {
 		prep = s.endTx()
 	}
-	if s.tx == nil {
+	if s.tx != nil && !s.closing {
+		s.active++
+		s.rowsMayBeOpen = s.rowsMayBeOpen || rows
+		s.mu.Unlock()
+		return s.tx, nil
+	}
+	if s.tx != nil || s.beginning {
+		// Released with reads still running in it (a read joining it
+		// would not see the request's write), or being begun: this read
+		// runs on its own.
+		s.mu.Unlock()
+		return nil, nil
+	}
+	select {
+	case s.db.scopeSlots <- struct{}{}:
+	default:
+		s.mu.Unlock()
 		if len(prep) > 0 {
-			// The connection went back to the pool: prepare on it what
-			// the last transaction ran unprepared.
 			s.db.txReads.prepare(ctx, prep)
 		}
-		select {
-		case s.db.scopeSlots <- struct{}{}:
-		default:
-			return nil, nil
-		}
-		conn, err := s.db.reader.Conn(ctx)
-		if err != nil {
-			<-s.db.scopeSlots
-			return nil, err
-		}
-		// The transaction lives as long as the scope, not as the context
-		// of the read that began it (a read's context may be cancelled
-		// once that read is done).
-		tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		tx, err := conn.BeginTx(tctx, s.db.readTx())
-		if err != nil {
-			cancel()
-			conn.Close()
-			<-s.db.scopeSlots
-			return nil, err
-		}
-		s.conn, s.tx, s.cancel, s.began = conn, tx, cancel, time.Now()
-		s.db.readTxs.Add(1)
+		return nil, nil
 	}
+	s.beginning = true
+	s.mu.Unlock()
+
+	if len(prep) > 0 {
+		// The connection went back to the pool: prepare on it what the
+		// last transaction ran unprepared.
+		s.db.txReads.prepare(ctx, prep)
+	}
+	conn, tx, cancel, err := s.db.beginScopeTx(ctx)
+
+	s.mu.Lock()
+	s.beginning = false
+	if err != nil {
+		<-s.db.scopeSlots
+		s.closing = false // a Release meanwhile found nothing to end
+		s.mu.Unlock()
+		return nil, err
+	}
+	s.conn, s.tx, s.cancel, s.began = conn, tx, cancel, time.Now()
+	s.db.readTxs.Add(1)
+	if s.done {
+		// The request ended meanwhile: nothing but this read will end
+		// the transaction.
+		prep = s.endTx()
+		s.mu.Unlock()
+		if len(prep) > 0 {
+			s.db.txReads.prepare(context.Background(), prep)
+		}
+		return nil, nil
+	}
+	// A Release meanwhile (closing) needs nothing more: no statement has
+	// run in tx yet, so its snapshot is taken after the release, and
+	// leave ends tx once this read is done.
 	s.active++
 	s.rowsMayBeOpen = s.rowsMayBeOpen || rows
-	return s.tx, nil
+	s.mu.Unlock()
+	return tx, nil
+}
+
+// beginScopeTx takes a connection of the read pool and begins a read
+// transaction on it for a scope. The transaction lives as long as the
+// scope, not as the context of the read that began it (a read's context
+// may be cancelled once that read is done).
+func (db *DB) beginScopeTx(ctx context.Context) (*sql.Conn, *sql.Tx, context.CancelFunc, error) {
+	conn, err := db.reader.Conn(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	tx, err := conn.BeginTx(tctx, db.readTx())
+	if err != nil {
+		cancel()
+		conn.Close()
+		return nil, nil, nil, err
+	}
+	return conn, tx, cancel, nil
 }
 
 // renewDue reports whether tx should end before the next read, for its age
@@ -173,12 +226,11 @@ func (s *readScope) leave(wanted []string, done bool) {
 func (s *readScope) Release() {
 	s.mu.Lock()
 	var prep []string
-	if s.tx != nil {
-		if s.active == 0 {
-			prep = s.endTx()
-		} else {
-			s.closing = true
-		}
+	switch {
+	case s.tx != nil && s.active == 0:
+		prep = s.endTx()
+	case s.tx != nil || s.beginning:
+		s.closing = true
 	}
 	s.mu.Unlock()
 	if len(prep) > 0 {

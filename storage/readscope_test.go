@@ -51,6 +51,10 @@ func testReadScopeOneSnapshot(t *testing.T, db *DB) {
 	scoped := !db.single
 
 	txs := db.ReadTransactions()
+	if err := db.Read(ctx, func(Queryer) error { return nil }); err != nil { // begins the scope's transaction
+		t.Fatal(err)
+	}
+	keepScopeYoung(db, ctx)
 	if r, c := scopeValues(t, ctx, db); r != "one" || c != "one" {
 		t.Fatalf("first reads = %q, %q; want one", r, c)
 	}
@@ -67,7 +71,7 @@ func testReadScopeOneSnapshot(t *testing.T, db *DB) {
 	}
 	if scoped {
 		if n := db.ReadTransactions() - txs; n != 1 {
-			t.Errorf("eight reads in a scope began %d read transactions, want 1", n)
+			t.Errorf("nine reads in a scope began %d read transactions, want 1", n)
 		}
 		if n := db.ReadScopeTransactions(); n != 1 {
 			t.Errorf("transactions held by scopes = %d, want 1", n)
@@ -79,6 +83,7 @@ func testReadScopeOneSnapshot(t *testing.T, db *DB) {
 	if r, c := scopeValues(t, ctx, db); r != "three" || c != "three" {
 		t.Fatalf("reads after the scope's own write = %q, %q; want three", r, c)
 	}
+	keepScopeYoung(db, ctx)
 
 	// Released, the scope reads what others committed since.
 	setScopeValue(t, bg, db, "four")
@@ -125,6 +130,7 @@ func TestReadScopeSlots(t *testing.T) {
 	}
 	for _, ctx := range ctxs[:2] {
 		scopeValues(t, ctx, db)
+		keepScopeYoung(db, ctx)
 	}
 	if n := db.ReadScopeTransactions(); n != 2 {
 		t.Fatalf("transactions held by two scopes = %d, want 2", n)
@@ -152,6 +158,7 @@ func TestReadScopeCheckpoint(t *testing.T) {
 	ctx, end := db.ReadScope(bg)
 	defer end()
 	scopeValues(t, ctx, db)
+	keepScopeYoung(db, ctx)
 	insertBlobs(t, db, "scope_blobs", 50)
 	if log, done := c.run(db, c.files[0]); log == 0 || done >= log {
 		t.Fatalf("checkpoint beside a scope's transaction copied %d of %d frames, want it to stop short", done, log)
@@ -224,6 +231,7 @@ func TestReadScopeWALPressure(t *testing.T) {
 	}
 	c.files[0].pages.Store(0)
 	scopeValues(t, ctx, db)
+	keepScopeYoung(db, ctx)
 	setScopeValue(t, bg, db, "three")
 	if r, _ := scopeValues(t, ctx, db); r != "two" {
 		t.Errorf("read of a scope once the pressure is gone = %q, want two (one snapshot again)", r)
