@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,18 +15,41 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
-type clock struct{ t time.Time }
+// clock is the tests' clock. The tracker's expiry timer runs on its own
+// goroutine and reads it, so it is read and moved under a lock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-func (c *clock) now() time.Time { return c.t }
+func newClock(t time.Time) *clock { return &clock{t: t} }
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
 
 func TestTyping(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	notified := 0
 	tr := New(c.now, func() { notified++ })
 	start := tr.Position()
-	if start != c.t.UnixMilli() {
-		t.Errorf("first position = %d, want the clock's milliseconds %d", start, c.t.UnixMilli())
+	if start != c.now().UnixMilli() {
+		t.Errorf("first position = %d, want the clock's milliseconds %d", start, c.now().UnixMilli())
 	}
 	const room, other = "!r:x", "!o:x"
 	steps := []struct {
@@ -48,7 +72,7 @@ func TestTyping(t *testing.T) {
 		{"zero timeout is not typing", 0, room, "@dan:x", true, 0, []string{"@alice:x"}, false},
 	}
 	for _, st := range steps {
-		c.t = c.t.Add(st.advance)
+		c.add(st.advance)
 		before, n := tr.Position(), notified
 		if err := tr.SetTyping(ctx, st.room, st.user, st.typing, st.timeout); err != nil {
 			t.Fatal(err)
@@ -62,7 +86,7 @@ func TestTyping(t *testing.T) {
 	}
 	mid := tr.Position()
 	// Alice's 30 s run out (her last request was 1 s after bob's start).
-	c.t = c.t.Add(31 * time.Second)
+	c.add(31 * time.Second)
 	if got := tr.Typing(room); len(got) != 0 {
 		t.Errorf("after the timeout: %v", got)
 	}
@@ -90,7 +114,7 @@ func TestTyping(t *testing.T) {
 	if err := tr.SetTyping(ctx, room, "@eve:x", true, time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	c.t = c.t.Add(MaxTimeout + time.Second)
+	c.add(MaxTimeout + time.Second)
 	if got := tr.Typing(room); len(got) != 0 {
 		t.Errorf("an hour's timeout outlived MaxTimeout: %v", got)
 	}
@@ -119,7 +143,7 @@ func TestTypingTimer(t *testing.T) {
 // explicit changes.
 func TestOnExpire(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	tr := New(c.now, nil)
 	var heard []string
 	tr.OnExpire(func(roomID string, users []string) { heard = append(heard, roomID+" "+fmt.Sprint(users)) })
@@ -131,14 +155,14 @@ func TestOnExpire(t *testing.T) {
 	if len(heard) != 0 {
 		t.Fatalf("explicit changes reached the hook: %v", heard)
 	}
-	c.t = c.t.Add(11 * time.Second)
+	c.add(11 * time.Second)
 	tr.Position()
 	tr.Typing("!a:x")
 	want := []string{"!a:x [@bob:x]", "!b:x []"}
 	if diff := cmp.Diff(want, heard); diff != "" {
 		t.Errorf("heard after 11 s (-want +got):\n%s", diff)
 	}
-	c.t = c.t.Add(20 * time.Second)
+	c.add(20 * time.Second)
 	tr.fire()
 	if diff := cmp.Diff(append(want, "!a:x []"), heard); diff != "" {
 		t.Errorf("heard after the timer (-want +got):\n%s", diff)
@@ -151,7 +175,7 @@ func TestOnExpire(t *testing.T) {
 // saw typing are not remembered at all.
 func TestTypingDropsRooms(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	tr := New(c.now, nil)
 	all := func(string) bool { return true }
 	before := tr.Position()
@@ -173,7 +197,7 @@ func TestTypingDropsRooms(t *testing.T) {
 	if err := tr.SetTyping(ctx, "!unseen:x", "@bob:x", false, 0); err != nil {
 		t.Fatal(err)
 	}
-	c.t = c.t.Add(10 * time.Second)
+	c.add(10 * time.Second)
 	now := tr.Position()
 	if n, g := len(tr.rooms), len(tr.gone); n != 0 || g != 100 {
 		t.Errorf("after every stop and timeout: %d rooms held, %d remembered; want 0 and 100", n, g)
@@ -200,7 +224,7 @@ func TestTypingDropsRooms(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid := tr.Position()
-	c.t = c.t.Add(5 * time.Second)
+	c.add(5 * time.Second)
 	end := tr.Position()
 	if _, held := tr.rooms["!r0:x"]; held {
 		t.Error("!r0:x still held after bob's timeout")
@@ -218,7 +242,7 @@ func TestTypingDropsRooms(t *testing.T) {
 // At most remember rooms where everyone stopped are kept, the latest.
 func TestTypingRemembersLatest(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	tr := New(c.now, nil)
 	tr.remember = 10
 	for i := range 1000 {
@@ -246,9 +270,9 @@ func TestTypingRemembersLatest(t *testing.T) {
 func TestTypingDeadlines(t *testing.T) {
 	ctx := context.Background()
 	t0 := time.UnixMilli(1_700_000_000_000)
-	c := &clock{t0}
+	c := newClock(t0)
 	tr := New(c.now, nil)
-	at := func(d time.Duration) { c.t = t0.Add(d) }
+	at := func(d time.Duration) { c.set(t0.Add(d)) }
 	typing := func(room string) []string { return tr.Typing(room) }
 	_ = tr.SetTyping(ctx, "!a:x", "@alice:x", true, 10*time.Second)
 	_ = tr.SetTyping(ctx, "!b:x", "@bob:x", true, 30*time.Second)
@@ -310,7 +334,7 @@ func inRooms(ids ...string) func(string) bool {
 // times). The client's view at a token is every room's list then.
 func TestChangesKeepClientsCurrent(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	tr := New(c.now, nil)
 	rng := rand.New(rand.NewPCG(3, 4))
 	all := func(string) bool { return true }
@@ -347,7 +371,7 @@ func TestChangesKeepClientsCurrent(t *testing.T) {
 		if err := tr.SetTyping(ctx, room, user, rng.IntN(3) > 0, time.Duration(rng.IntN(4000))*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
-		c.t = c.t.Add(time.Duration(rng.IntN(200)) * time.Millisecond)
+		c.add(time.Duration(rng.IntN(200)) * time.Millisecond)
 		if step%20 != 0 {
 			continue
 		}
@@ -383,7 +407,7 @@ func TestChangesKeepClientsCurrent(t *testing.T) {
 // what changed since: that they stopped.
 func BenchmarkChangesManyRooms(b *testing.B) {
 	ctx := context.Background()
-	c := &clock{time.UnixMilli(1_700_000_000_000)}
+	c := newClock(time.UnixMilli(1_700_000_000_000))
 	tr := New(c.now, nil)
 	for i := range 10000 {
 		_ = tr.SetTyping(ctx, fmt.Sprintf("!r%d:x", i), "@u:x", true, time.Minute)
@@ -408,7 +432,7 @@ func BenchmarkPositionManyRooms(b *testing.B) {
 	for _, rooms := range []int{1000, 10000, 100000} {
 		b.Run(fmt.Sprint("rooms=", rooms), func(b *testing.B) {
 			ctx := context.Background()
-			c := &clock{time.UnixMilli(1_700_000_000_000)}
+			c := newClock(time.UnixMilli(1_700_000_000_000))
 			var ms runtime.MemStats
 			runtime.GC()
 			runtime.ReadMemStats(&ms)
