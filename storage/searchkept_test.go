@@ -478,6 +478,9 @@ func TestSearchKeptFromAnOlderSnapshot(t *testing.T) {
 // high rowid, that window would have the next search read the newer
 // matches a second time and rank them twice, pushing older ones out.
 func TestSearchWindowBehindTheKeptOne(t *testing.T) {
+	if testVFS != "" {
+		t.Skip("a browser VFS has one connection: the test's writes cannot commit while it holds a read transaction open")
+	}
 	defer func(v int) { rankWindow = v }(rankWindow)
 	rankWindow = 6
 	ctx := context.Background()
