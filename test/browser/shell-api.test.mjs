@@ -127,6 +127,32 @@ describe("Hearth API", { timeout: 600000 }, () => {
 		assert.equal(r.warmLogin, 403, "the warm-up's account is not in the tab's homeserver");
 	});
 
+	test("a start of a build whose warm-up ran to its end skips it; a start remembering another build does not", async () => {
+		const r = await run(async (Hearth, hs) => {
+			const key = (await hs.status()).worker.warmUp?.key ?? null;
+			// What the page remembers once the worker reports the warm-up
+			// (30 s after it ended, so it is set here by hand).
+			const startRemembering = async (remembered) => {
+				await window.hs.stop();
+				localStorage.setItem("hearth.warmedUp", remembered);
+				const again = await Hearth.start();
+				window.hs = again;
+				const versions = (await again.fetch("/_matrix/client/versions")).status;
+				return { versions, warmUp: (await again.status()).worker.warmUp ?? null };
+			};
+			const same = await startRemembering(key);
+			const other = await startRemembering("/hearth-0000000000000000.wasm");
+			localStorage.removeItem("hearth.warmedUp");
+			return { key, same, other };
+		});
+		assert.match(r.key ?? "", /^\/hearth-[0-9a-f]+\.wasm$/, "a warm-up that ran names its build");
+		assert.equal(r.same.versions, 200);
+		assert.equal(r.same.warmUp?.skipped, true, JSON.stringify(r.same));
+		assert.equal(r.same.warmUp.sends, 0);
+		assert.equal(r.other.versions, 200);
+		assert.equal(r.other.warmUp?.skipped, false, JSON.stringify(r.other));
+	});
+
 	let token;
 	test("hs.fetch takes paths, URLs and Requests, and every body kind", async () => {
 		const r = await run(async (Hearth, hs) => {

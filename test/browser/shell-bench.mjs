@@ -44,7 +44,7 @@ const storage = opt("--storage", "opfs");
 const warmUpArg = opt("--warm-up", undefined);
 const warmUp = warmUpArg === undefined ? undefined : warmUpArg === "off" ? false : Number(warmUpArg);
 // warmUpText says how the last start's warm-up went (status().worker.warmUp).
-const warmUpText = (w) => !w ? "no warm-up" : w.done ?
+const warmUpText = (w) => !w ? "no warm-up" : w.skipped ? "warm-up skipped: it ran before with this build" : w.done ?
 	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, ${w.sends} sends in ${w.ms.toFixed(0)} ms${w.image ? " (from the schema image)" : ""}${w.error ? `, error: ${w.error}` : ""}` :
 	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, still running`;
 

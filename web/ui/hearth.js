@@ -67,6 +67,13 @@ class WorkerClient {
 	}
 
 	receive(m) {
+		if (m.t === "warmed") {
+			// The worker's send path warm-up ran and V8 has had time to
+			// cache what it optimised: later starts of this build skip it
+			// (worker.js, warmUpKey).
+			remember(WARMED_UP_KEY, String(m.key));
+			return;
+		}
 		if (m.t === "exit") {
 			const err = networkError(`the homeserver stopped unexpectedly (exit code ${m.code})${m.message ? `: ${m.message}` : ""}`);
 			this.fail(err);
@@ -159,6 +166,19 @@ function startedBefore() {
 }
 
 preloadWorker();
+
+// WARMED_UP_KEY is where the page remembers the build whose send path
+// warm-up has run (see WorkerClient.receive).
+const WARMED_UP_KEY = "hearth.warmedUp";
+
+// recall reads what remember kept, or undefined.
+function recall(key) {
+	try {
+		return globalThis.localStorage?.getItem(key) ?? undefined;
+	} catch {
+		return undefined;
+	}
+}
 
 // remember keeps a small string in localStorage, where there is one.
 function remember(key, value) {
@@ -302,7 +322,10 @@ export class Hearth extends EventTarget {
 	//               onError, memoryPages, timeout as in the YAML config
 	//   warmUp      false to skip the send path's warm-up, which runs in a
 	//               helper worker after the first answer (worker.js); a
-	//               number sets how many messages it sends (default 40)
+	//               number sets how many messages it sends (default 40);
+	//               by default it is skipped once it has run to its end
+	//               with the same build (V8's code cache then holds what it
+	//               optimised)
 	//
 	// An empty database without owner is refused with a HearthError whose
 	// code is "NEEDS_OWNER".
@@ -513,6 +536,7 @@ export class Hearth extends EventTarget {
 				relay: o.relay ?? undefined,
 				modules: await moduleOptions(o.modules),
 				warmUp: o.warmUp,
+				warmedUp: recall(WARMED_UP_KEY),
 			});
 			remember(nameKey, this.#info.serverName);
 		} catch (err) {

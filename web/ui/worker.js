@@ -143,11 +143,25 @@ async function hashMain(e) {
 // messages there, so the browser has compiled the send and sync path
 // (the code is shared with this worker's instance) before the page's first
 // sends instead of during them. status().worker.warmUp says how it went:
-// {startedMs, ms, sends, image, error, done} (ms: the helper's own time;
-// image: its database started from the schema image), or null.
+// {startedMs, ms, sends, image, error, done, skipped, key} (ms: the
+// helper's own time; image: its database started from the schema image;
+// skipped: not run, as a warm-up of this build had run before; key: the
+// build, once this warm-up ran to its end), or null.
 // A start with warmUp: false (or a number of sends) changes it.
 let warmUpSends = null;
 let warmUpStarted = false;
+// warmUpKey names this build (its content-hashed wasm file). A warm-up
+// that ran to its end leaves the send path's optimised code in V8's code
+// cache for the wasm, which every later start of the same build loads:
+// warmRememberMs after such a warm-up (time for V8 to finish optimising
+// what it ran and to write the cache) the worker posts {t: "warmed", key}
+// and the page remembers the key (hearth.js); a start given the same key
+// back (start's warmedUp) skips the warm-up, which would only re-run
+// cached code for seconds of CPU. A new build has a new key and warms
+// up again.
+const warmUpKey = wasmURL.pathname;
+const warmRememberMs = 30000;
+let warmUpRemembered = false;
 // warmHelper is the warm-up's worker while it runs. The page's requests
 // come first: while one is being served the helper is told to wait
 // before its next request (hearthWarmBusy), so it competes for the CPU
@@ -182,11 +196,19 @@ function warmRequest() {
 	return end;
 }
 function warmUpAside() {
-	if (warmUpStarted || warmUpSends === 0 || typeof Worker !== "function") {
+	if (warmUpStarted) {
+		return;
+	}
+	if (warmUpRemembered) {
+		warmUpStarted = true;
+		spent.warmUp = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: true, skipped: true };
+		return;
+	}
+	if (warmUpSends === 0 || typeof Worker !== "function") {
 		return;
 	}
 	warmUpStarted = true;
-	const state = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: false };
+	const state = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: false, skipped: false };
 	spent.warmUp = state;
 	compiledModule.then((module) => {
 		const helper = new Worker(self.location.href, { name: warmWorkerName });
@@ -200,6 +222,10 @@ function warmUpAside() {
 			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, image: r?.image ?? false, error: r?.error ?? null });
 			warmHelper = null;
 			helper.terminate();
+			if (!state.error && state.sends > 0) {
+				state.key = warmUpKey;
+				setTimeout(() => postMessage({ t: "warmed", key: warmUpKey }), warmRememberMs);
+			}
 		};
 		helper.onmessage = (e) => end(e.data);
 		helper.onerror = (e) => end({ error: String(e?.message ?? "the warm-up worker failed") });
@@ -323,6 +349,8 @@ const ops = {
 			warmUpSends = 0;
 		} else if (typeof o?.warmUp === "number" && o.warmUp >= 0) {
 			warmUpSends = Math.floor(o.warmUp);
+		} else if (o?.warmedUp === warmUpKey) {
+			warmUpRemembered = true;
 		}
 		const image = await schemaImage;
 		const opts = { ...o, schemaImage: image ?? undefined };
