@@ -63,6 +63,8 @@ func jsError(err error) js.Value {
 func installBridge(global js.Value, h *host) {
 	fns := map[string]func(args []js.Value){
 		"start": func(args []js.Value) {
+			// The SQLite warm-up stops for it (warm_js.go).
+			startAsked.Store(true)
 			o := startOptionsOf(arg(args, 0))
 			cb := arg(args, 1)
 			go func() {

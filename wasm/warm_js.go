@@ -22,6 +22,20 @@ CREATE INDEX w_v ON w (v);
 CREATE TABLE x (k TEXT NOT NULL REFERENCES w (k) ON DELETE CASCADE, n INTEGER);
 `
 
+// startAsked is set when the page has asked for the start (bridge_js.go).
+var startAsked atomic.Bool
+
+// warmSteps counts the warm-up's statements run (tests).
+var warmSteps atomic.Int64
+
+// warmStepHook, when set (tests), is called before each statement's check.
+var warmStepHook func()
+
+// warmYield is how long the warm-up sleeps before each statement: long
+// enough for the Go program to return to the worker's event loop, which
+// then delivers a start the page asked for meanwhile.
+const warmYield = time.Millisecond
+
 // warmSQLite runs SQLite once before the homeserver is asked to start.
 // The browser compiles wasm functions on their first call, and SQLite's
 // (the parser, the code generator, the virtual machine, the b-tree) are
@@ -29,13 +43,18 @@ CREATE TABLE x (k TEXT NOT NULL REFERENCES w (k) ON DELETE CASCADE, n INTEGER);
 // loading, takes that time out of the start. It is only a head start:
 // an error is logged and changes nothing.
 //
+// It runs only while nothing waits for it: before each statement it
+// yields to the worker's event loop and stops once the page has asked for
+// the start, which then compiles what it needs itself. Run to its end in
+// front of a start already asked for (as it did: Go does not return to
+// the event loop while a goroutine can run, so the start's message waited
+// behind it), it cost a reload 0.45-0.5 s on a quiet machine and up to
+// 6 s under load, of which the start gained back only the part of
+// SQLite's code both compile.
+//
 // A first visit skips it (the worker script sets HEARTH_NO_DATABASE when
 // this origin's OPFS holds no database): nothing was preloaded there, the
-// page asks for the start before the wasm is even compiled, so the
-// warm-up would only run in front of a start that compiles the same
-// functions on the same thread. Measured over a first visit's start (the
-// tab's renderer CPU, three pairs at load 20-25): 4.2-5.2 s with the
-// warm-up, 3.6-4.3 s without.
+// page asks for the start before the wasm is even compiled.
 func warmSQLite(log *slog.Logger) {
 	if os.Getenv("HEARTH_NO_DATABASE") != "" {
 		log.Debug("SQLite warm-up skipped: no database yet")
@@ -43,15 +62,41 @@ func warmSQLite(log *slog.Logger) {
 	}
 	began := time.Now()
 	ctx := context.Background()
+	// ask yields, then reports whether the warm-up may run its next
+	// statement.
+	ask := func() bool {
+		time.Sleep(warmYield)
+		if warmStepHook != nil {
+			warmStepHook()
+		}
+		if startAsked.Load() {
+			return false
+		}
+		warmSteps.Add(1)
+		return true
+	}
+	if !ask() {
+		log.Debug("SQLite warm-up skipped: the start was asked for")
+		return
+	}
 	db, err := driver.Open("file:/warm?vfs=" + memoryVFSName + "&_pragma=foreign_keys(1)&_pragma=journal_mode(wal)&_pragma=locking_mode(exclusive)")
 	if err != nil {
 		log.Debug("warm-up", "err", err)
 		return
 	}
 	db.SetMaxOpenConns(1)
+	stopped := false
 	err = func() error {
+		if !ask() {
+			stopped = true
+			return nil
+		}
 		if _, err := db.ExecContext(ctx, warmSQL); err != nil {
 			return err
+		}
+		if !ask() {
+			stopped = true
+			return nil
 		}
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
@@ -73,18 +118,26 @@ func warmSQLite(log *slog.Logger) {
 		if err := tx.Commit(); err != nil {
 			return err
 		}
+		if !ask() {
+			stopped = true
+			return nil
+		}
 		var n, sum int
 		if err := db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(json_extract(w.j, '$.n')), 0) FROM w
 			JOIN x USING (k) WHERE w.v >= ? AND NOT EXISTS (SELECT 1 FROM x AS y WHERE y.k = w.k AND y.n < 0)
 			GROUP BY w.k ORDER BY w.v DESC LIMIT 1`, 0).Scan(&n, &sum); err != nil {
 			return err
 		}
+		if !ask() {
+			stopped = true
+			return nil
+		}
 		_, err = db.ExecContext(ctx, "DELETE FROM w WHERE k = ?", "b")
 		return err
 	}()
 	took := time.Since(began)
 	warmTook.Store(int64(took))
-	log.Debug("SQLite warmed up", "took", took.Round(time.Millisecond), "err", err)
+	log.Debug("SQLite warmed up", "took", took.Round(time.Millisecond), "stopped_for_start", stopped, "err", err)
 	if err := db.Close(); err == nil {
 		backendMemory.removeDatabase("/warm")
 	}
