@@ -285,6 +285,9 @@ func Open(ctx context.Context, cfg Config, oo OpenOptions) (_ *Homeserver, err e
 	return hs, nil
 }
 
+// syncWaiterCounter is what the metrics read of the client API.
+type syncWaiterCounter interface{ SyncWaiters() int64 }
+
 // StartBackground starts the background work that Open left stopped when
 // OpenOptions.DeferBackground was set. Calling it again, or after Close,
 // does nothing.

@@ -25,7 +25,9 @@ import (
 // for them the linked code is checked (browserLinked): net/http's
 // Transport and Client, with crypto/tls's handshakes and crypto/x509's
 // chain checks (the tab's outbound requests use the browser's fetch,
-// internal/httpout, and its relay the browser's WebSocket).
+// internal/httpout, and its relay the browser's WebSocket). The metrics
+// registry is built only for `hearth serve`'s listener (metrics_wiring_js.go):
+// its package stays imported for the Homeserver's field type, its code not.
 func TestBrowserBuildDeps(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -61,6 +63,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"net/http.(*Transport).roundTrip", "net/http.(*Transport).dialConn", "net/http.(*Client).do",
 		"crypto/tls.(*Conn).clientHandshake", "crypto/tls.(*Conn).serverHandshake",
 		"crypto/x509.(*Certificate).Verify", "crypto/x509.ParseCertificate",
+		"hearth.dev/hearth/metrics.New", "hearth.dev/hearth/metrics.(*Registry).observe",
 	} {
 		if why, ok := linked[f]; ok {
 			t.Errorf("the browser build (./wasm) links %s (reached from %s)", f, why)

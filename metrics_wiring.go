@@ -1,3 +1,5 @@
+//go:build !js
+
 package hearth
 
 import (
@@ -9,9 +11,6 @@ import (
 	"hearth.dev/hearth/metrics"
 	"hearth.dev/hearth/storage"
 )
-
-// syncWaiterCounter is what the metrics read of the client API.
-type syncWaiterCounter interface{ SyncWaiters() int64 }
 
 // startMetrics builds the metrics registry (metrics.listen set): it
 // instruments the client and federation handlers and registers the values
