@@ -194,7 +194,8 @@ func (c *checkpointer) checkpoint(db *DB) {
 // waits until the WAL grew by finishPages more.
 func (c *checkpointer) finish(db *DB, f *walState) {
 	var log, done int
-	err := db.Write(context.Background(), func(Queryer) error {
+	err := db.Write(context.Background(), func(q Queryer) error {
+		noteOutboundIdle(q) // it writes nothing
 		log, done = c.run(db, f)
 		c.finishes.Add(1)
 		return nil

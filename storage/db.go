@@ -145,6 +145,9 @@ type DB struct {
 	// members keeps local users' room lists, which the writer keeps up
 	// to date (membershipcache.go).
 	members membershipCache
+	// outbound moves with every commit that may give the federation
+	// sender work (federationqueue_idle.go).
+	outbound atomic.Uint64
 
 	// mainSchema is the schema name of hearth.db on the connections:
 	// "main", or "hearth" when the state file is the primary. Tables that

@@ -39,6 +39,9 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 			server: s.serverName.Load(), authSets: &s.authSets, reads: &s.db.sentReads}
 		var err error
 		out, err = p.persist(events, opts)
+		if err == nil && !p.outbound {
+			noteOutboundIdle(q)
+		}
 		created, members, sets, looks = p.created, p.members, p.newSets, p.looks
 		searchStale = p.searchStale
 		if p.server != nil {
@@ -98,6 +101,10 @@ type persister struct {
 	// searchStale: the write, outside the writer, changed what searches'
 	// counts kept hold (noteSearchStale).
 	searchStale bool
+	// outbound: an event took a stream position that the federation
+	// sender's position did not pass in this write, so the sender may
+	// have work (federationqueue_idle.go).
+	outbound bool
 	// authSets are the store's known auth sets; newSets those this write
 	// found or stored, remembered once it commits.
 	authSets *authSetCache
@@ -270,10 +277,14 @@ func (p *persister) persistOne(ev *core.NewEvent, stream StreamIDs) (int64, erro
 			}
 		}
 	}
+	passed := false
 	if p.live {
-		if err := p.passFederation(ev, room, so); err != nil {
+		if passed, err = p.passFederation(ev, room, so); err != nil {
 			return 0, err
 		}
+	}
+	if !passed {
+		p.outbound = true
 	}
 	return so, nil
 }
@@ -291,31 +302,37 @@ const sqlFedPass = `UPDATE federation_stream_position SET stream_ordering = ?1
 
 // passFederation advances the federation position past a new local event
 // that goes to no other server, in the event's own write, when everything
-// before it has been queued. A membership event of a remote user (an
-// invite, a kick) goes to that user's server, so it is left to the sender.
-func (p *persister) passFederation(ev *core.NewEvent, room, so int64) error {
+// before it has been queued, and reports whether it did. A membership
+// event of a remote user (an invite, a kick) goes to that user's server,
+// so it is left to the sender.
+func (p *persister) passFederation(ev *core.NewEvent, room, so int64) (bool, error) {
 	name, ok, err := p.serverName()
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	if _, domain, _ := strings.Cut(ev.Sender, ":"); domain != name {
-		return nil
+		return false, nil
 	}
 	if ev.Type == typeMember && ev.StateKey != nil {
 		if _, domain, _ := strings.Cut(*ev.StateKey, ":"); domain != name {
-			return nil
+			return false, nil
 		}
 		// A local user's join is the sender's too: it queues their
 		// presence for the room's servers (a join through another server
 		// is persisted before the room's other members are).
 		if ev.Membership == "join" {
-			return nil
+			return false, nil
 		}
 	}
-	if _, err := p.q.ExecContext(p.ctx, sqlFedPass, so, room, name); err != nil {
-		return fmt.Errorf("storage: federation position past %s: %w", ev.EventID, err)
+	res, err := p.q.ExecContext(p.ctx, sqlFedPass, so, room, name)
+	if err != nil {
+		return false, fmt.Errorf("storage: federation position past %s: %w", ev.EventID, err)
 	}
-	return nil
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("storage: federation position past %s: %w", ev.EventID, err)
+	}
+	return n == 1, nil
 }
 
 // markSent moves the read position of a local sender up to their new live

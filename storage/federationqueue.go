@@ -21,6 +21,9 @@ import (
 // and event_nid), not copied: the queue row is what survives a restart.
 type FederationQueueStore struct {
 	db *DB
+	// idle keeps QueueWaiting's last "nothing waiting" answer
+	// (federationqueue_idle.go).
+	idle outboundIdle
 }
 
 var _ core.FederationQueueStore = (*FederationQueueStore)(nil)
@@ -111,13 +114,26 @@ const sqlFedWaiting = `SELECT
 
 // QueueWaiting tells which queueing step has work, in one read; see
 // core.FederationQueueStore.
+//
+// A "nothing waiting" answer is given again without a read until a write
+// that may give the sender work commits (federationqueue_idle.go).
 func (s *FederationQueueStore) QueueWaiting(ctx context.Context) (core.QueueWaiting, error) {
+	gen := s.db.outbound.Load()
+	if s.idle.idle(gen) {
+		return core.QueueWaiting{}, nil
+	}
 	var w core.QueueWaiting
+	// Not in a read scope's transaction, which may have begun before gen
+	// was taken.
+	ctx = core.WithReadScope(ctx, nil)
 	err := s.db.Read(ctx, func(q Queryer) error {
 		return q.QueryRowContext(ctx, sqlFedWaiting).Scan(&w.Events, &w.DeviceLists, &w.Presence)
 	})
 	if err != nil {
 		return core.QueueWaiting{}, fmt.Errorf("storage: federation queue positions: %w", err)
+	}
+	if w == (core.QueueWaiting{}) {
+		s.idle.keep(gen)
 	}
 	return w, nil
 }

@@ -150,6 +150,8 @@ func (db *DB) indexSearch(ctx context.Context) error {
 		// Every commit counted so far is visible to this write: the
 		// writer counts them after COMMIT, and runs this after.
 		upTo = db.search.written.Load()
+		// The index and its positions: no work for the federation sender.
+		noteOutboundIdle(q)
 		return indexStoredEvents(ctx, q)
 	})
 	if err != nil {

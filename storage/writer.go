@@ -129,16 +129,17 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		return err
 	}
 	ok := 0
-	advanced, events, searchStale := false, false, false
+	advanced, events, searchStale, outbound := false, false, false, false
 	var members memberChanges
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		var adv, evs, stale bool
+		var adv, evs, stale, idle bool
 		var mem memberChanges
-		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem, searchStale: &stale}
+		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem, searchStale: &stale,
+			outboundIdle: &idle}
 		t := time.Now()
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
@@ -151,6 +152,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			advanced = advanced || adv
 			events = events || evs
 			searchStale = searchStale || stale
+			outbound = outbound || !idle
 			members.list = append(members.list, mem.list...)
 			members.unknown = members.unknown || mem.unknown
 		}
@@ -163,6 +165,12 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	t := time.Now()
 	err := end("COMMIT")
 	db.times.commit.Add(int64(time.Since(t)))
+	if outbound || err != nil {
+		// Before the writers return (and anyone is woken): the sender
+		// woken by this commit must not take its kept answer
+		// (federationqueue_idle.go). A failed COMMIT moves it too.
+		db.outbound.Add(1)
+	}
 	if err == nil {
 		// The cached room lists take the batch's membership changes before
 		// anyone is told of the commit: a /sync woken below must not find
@@ -275,6 +283,10 @@ type writerQueryer struct {
 	// holds or who sees it (noteSearchStale): the searches' counts kept go
 	// as it commits.
 	searchStale *bool
+	// outboundIdle is set by a write that gives the federation sender no
+	// work (noteOutboundIdle); a commit of any other write moves
+	// DB.outbound.
+	outboundIdle *bool
 }
 
 // markMembersChanged records that the write on q changes local users'
