@@ -69,6 +69,20 @@ func TestBrowserBuildDeps(t *testing.T) {
 			t.Errorf("the browser build (./wasm) links %s (reached from %s)", f, why)
 		}
 	}
+	// web's route wrappers are not inlined (web/auth.go): inlined, every
+	// route registration got its own copy of the closure they return.
+	for _, w := range []string{"public", "(*Server).authed", "(*Server).admin"} {
+		var copies []string
+		for sym := range linked {
+			if strings.HasPrefix(sym, "hearth.dev/hearth/web.") && strings.HasSuffix(sym, "."+w+".func1") {
+				copies = append(copies, sym)
+			}
+		}
+		if len(copies) > 1 {
+			slices.Sort(copies)
+			t.Errorf("the browser build (./wasm) has %d copies of web's %s closure (inlined at each route): %.300s", len(copies), w, strings.Join(copies, " "))
+		}
+	}
 }
 
 // browserLinked links ./wasm for the browser and returns the functions

@@ -26,6 +26,9 @@ func (s *Server) registerAdminUserRoutes() {
 var errNotAdmin = core.ErrForbidden.WithMessage("You are not a server admin")
 
 // admin wraps h so it runs only for an admin: M_FORBIDDEN for other users.
+// Not inlined (see public).
+//
+//go:noinline
 func (s *Server) admin(h authedHandler) http.HandlerFunc {
 	return s.authed(func(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 		if !sess.IsAdmin {

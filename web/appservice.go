@@ -373,7 +373,9 @@ func (s *Server) getThirdPartyProtocol(w http.ResponseWriter, r *http.Request, _
 
 // getThirdPartyLookup is GET /thirdparty/{kind}/{protocol} (the fields
 // as query parameters) and GET /thirdparty/{kind} (alias= or userid=):
-// the lists the services answer, put together.
+// the lists the services answer, put together. Not inlined (see public).
+//
+//go:noinline
 func (s *Server) getThirdPartyLookup(kind string) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, _ *core.Session) error {
 		protocol := r.PathValue("protocol")

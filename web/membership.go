@@ -228,7 +228,10 @@ func (s *Server) postForget(w http.ResponseWriter, r *http.Request, sess *core.S
 	return nil
 }
 
-// moderation serves kick, ban and unban, which share their body.
+// moderation serves kick, ban and unban, which share their body. Not
+// inlined (see public).
+//
+//go:noinline
 func (s *Server) moderation(act func(ctx context.Context, roomID, sender, target, reason string) error) authedHandler {
 	return func(w http.ResponseWriter, r *http.Request, sess *core.Session) error {
 		var body reasonBody
