@@ -128,6 +128,15 @@ func (r *syncRun) accountData(ctx context.Context) error {
 	return nil
 }
 
+// SyncPresence records the set_presence of a syncing user (nothing
+// without a presence source).
+func (s *Service) SyncPresence(ctx context.Context, userID, state string) error {
+	if s.stores.Presence == nil {
+		return nil
+	}
+	return s.stores.Presence.SyncPresence(ctx, userID, state)
+}
+
 // presence fills the presence section.
 func (r *syncRun) presence(ctx context.Context) error {
 	r.resp.Presence.Events = []Event{}
