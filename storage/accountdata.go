@@ -191,7 +191,7 @@ func ParseIgnoredUsers(content []byte) map[string]bool {
 
 // AccountDataPosition returns the account data stream's current position.
 func (s *AccountDataStore) AccountDataPosition(ctx context.Context) (int64, error) {
-	return accountDataStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, accountDataStream)
 }
 
 // AccountDataChanges returns userID's account data changed at a position

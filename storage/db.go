@@ -142,6 +142,10 @@ type DB struct {
 	// notification (notification_sent.go).
 	sentReads sentReads
 
+	// positions are the streams' positions as of the latest commit
+	// (streampositions.go).
+	positions streamPositions
+
 	// members keeps local users' room lists, which the writer keeps up
 	// to date (membershipcache.go).
 	members membershipCache
@@ -249,6 +253,10 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		}
 		db.writer, db.reader = w, w
 		db.stmts = map[string]*sql.Stmt{}
+		if err := db.positions.load(ctx, w); err != nil {
+			db.Close()
+			return nil, err
+		}
 		db.start()
 		return db, nil
 	}
@@ -366,6 +374,11 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 			return nil, err
 		}
 		db.ckpt = ckpt
+	}
+	// Before the writer starts: no commit can come between.
+	if err := db.positions.load(ctx, db.reader); err != nil {
+		db.Close()
+		return nil, err
 	}
 	db.start()
 	if o.StatePath != "" {

@@ -29,7 +29,7 @@ func markDeviceListChange(ctx context.Context, q Queryer, userIDs ...string) err
 
 // DeviceListPosition implements core.DeviceListStore.
 func (s *KeyStore) DeviceListPosition(ctx context.Context) (int64, error) {
-	return deviceListStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, deviceListStream)
 }
 
 // DeviceListChanges implements core.DeviceListStore.

@@ -16,7 +16,7 @@ const timelineVisible = "e.outlier = 0 AND e.rejection_reason IS NULL AND e.soft
 // StreamPosition returns the newest live stream ordering; see
 // core.TimelineStore.
 func (s *EventStore) StreamPosition(ctx context.Context) (int64, error) {
-	return liveStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, liveStream)
 }
 
 // sqlRoomsStream reads, for each room of a JSON array of room IDs, at most

@@ -219,7 +219,7 @@ func (s *PresenceStore) MarkIdle(ctx context.Context) error {
 
 // PresencePosition returns the presence stream's current position.
 func (s *PresenceStore) PresencePosition(ctx context.Context) (int64, error) {
-	return presenceStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, presenceStream)
 }
 
 // PresenceChanges returns the presence of userID and of the users sharing

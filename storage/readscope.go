@@ -57,6 +57,9 @@ type readScope struct {
 	// wanted are statements run unprepared in tx, prepared once it ended
 	// (readprepared.go).
 	wanted []string
+	// pos are the stream positions published before tx began (or is
+	// being begun): all of them are in its snapshot (streampositions.go).
+	pos *positionMap
 }
 
 var _ core.ReadScopes = (*DB)(nil)
@@ -139,6 +142,8 @@ func (s *readScope) enter(ctx context.Context, rows bool) (*sql.Tx, error) {
 		return nil, nil
 	}
 	s.beginning = true
+	// Taken before BEGIN, so the snapshot covers every position here.
+	s.pos = s.db.positions.cur.Load()
 	s.mu.Unlock()
 
 	if len(prep) > 0 {
@@ -259,6 +264,19 @@ func (s *readScope) endTx() []string {
 	w := s.wanted
 	s.wanted = nil
 	return w
+}
+
+// positions returns the stream positions a read in the scope may use when
+// the scope's transaction has begun (or is being begun), else nil: then a
+// read joining the scope begins a transaction after any position taken
+// now.
+func (s *readScope) positions() *positionMap {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tx != nil || s.beginning {
+		return s.pos
+	}
+	return nil
 }
 
 // ReadScopeTransactions returns how many read transactions read scopes

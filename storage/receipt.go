@@ -141,7 +141,7 @@ func (s *ReceiptStore) SetFullyRead(ctx context.Context, userID, roomID, eventID
 
 // ReceiptPosition returns the receipt stream's current position.
 func (s *ReceiptStore) ReceiptPosition(ctx context.Context) (int64, error) {
-	return receiptStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, receiptStream)
 }
 
 // receiptUser is one user's receipt in an m.receipt content.

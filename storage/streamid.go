@@ -31,13 +31,15 @@ var (
 )
 
 // Next reserves n ids and returns the first; the others follow by Step.
-// q must be the writer's transaction: once it commits, the writer calls
+// q must be the writer's transaction: once it commits, the writer
+// publishes the stream's new position (streampositions.go) and calls
 // Options.StreamAdvanced.
 func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 	if n <= 0 {
 		return 0, fmt.Errorf("storage: stream %s: reserving %d ids", s.Name, n)
 	}
-	if w, ok := q.(writerQueryer); ok && w.advanced != nil {
+	w, isWriter := q.(writerQueryer)
+	if isWriter && w.advanced != nil {
 		*w.advanced = true
 	}
 	var last int64
@@ -46,6 +48,9 @@ func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 		s.Step*int64(n), s.Name).Scan(&last)
 	if err != nil {
 		return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
+	}
+	if isWriter && w.taken != nil {
+		*w.taken = append(*w.taken, streamTaken{s.Name, last})
 	}
 	return last - s.Step*int64(n-1), nil
 }

@@ -128,7 +128,7 @@ func targetDevices(ctx context.Context, q Queryer, userID, deviceID string) ([]s
 
 // ToDevicePosition implements core.ToDeviceStore.
 func (s *ToDeviceStore) ToDevicePosition(ctx context.Context) (int64, error) {
-	return toDeviceStream.Current(ctx, s.db.Cached())
+	return s.db.position(ctx, toDeviceStream)
 }
 
 // ToDeviceSince implements core.ToDeviceStore. A limit of 0 or less means

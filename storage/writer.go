@@ -131,6 +131,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 	ok := 0
 	advanced, events, searchStale, outbound := false, false, false, false
 	var members memberChanges
+	var taken []streamTaken
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
@@ -138,8 +139,9 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		}
 		var adv, evs, stale, idle bool
 		var mem memberChanges
+		var tk []streamTaken
 		q := writerQueryer{conn: conn, tx: tx, db: db, advanced: &adv, events: &evs, members: &mem, searchStale: &stale,
-			outboundIdle: &idle}
+			outboundIdle: &idle, taken: &tk}
 		t := time.Now()
 		if len(batch) == 1 {
 			results[i] = runGuarded(q, r.fn)
@@ -155,6 +157,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			outbound = outbound || !idle
 			members.list = append(members.list, mem.list...)
 			members.unknown = members.unknown || mem.unknown
+			taken = append(taken, tk...)
 		}
 	}
 	if ok == 0 {
@@ -172,6 +175,9 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		db.outbound.Add(1)
 	}
 	if err == nil {
+		// Committed: the positions the batch left are current before
+		// anyone is told (StreamAdvanced, the writers).
+		db.positions.publish(taken)
 		// The cached room lists take the batch's membership changes before
 		// anyone is told of the commit: a /sync woken below must not find
 		// a user's old list of rooms.
@@ -272,6 +278,9 @@ type writerQueryer struct {
 	// advanced is set when the write takes an id of a stream
 	// (StreamIDs.Next), so the writer signals StreamAdvanced after commit.
 	advanced *bool
+	// taken collects the positions the write's StreamIDs.Next calls
+	// leave, published once it commits (streampositions.go).
+	taken *[]streamTaken
 	// events is set when the write stores events (noteEventsStored), so
 	// the writer counts the commit for the full-text index.
 	events *bool
