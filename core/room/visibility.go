@@ -69,7 +69,9 @@ func HistoryVisible(visibility, membership string, joinedAfter bool) bool {
 // The events the user sent are visible to them without a look at their
 // state (sentByViewer): the auth rules admit an event other than the
 // create event and the sender's own membership only from a joined sender,
-// so the user's membership at it was join (rule 2).
+// so the user's membership at it was join (rule 2). The user's own
+// membership events need no state either, and the state after the create
+// event is known (stateKnownWithout).
 //
 // The lookups are batched: the two state entries read at each distinct
 // state group of evs in one read, their events in one more, and the
@@ -80,22 +82,16 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	keyMember := core.StateKey{Type: eventauth.TypeMember, StateKey: userID}
 	var groups []int64
 	for _, e := range evs {
-		if e.Stored.StateGroup != 0 && !sentByViewer(e, userID) {
+		if needsState(e, userID) {
 			groups = append(groups, e.Stored.StateGroup)
 		}
 	}
-	if len(groups) == 0 {
-		out := []*Event{}
-		for _, e := range evs {
-			if e.Stored.StateGroup != 0 && sentByViewer(e, userID) {
-				out = append(out, e)
-			}
+	var states map[int64]core.StateMap
+	if len(groups) > 0 {
+		var err error
+		if states, err = p.stores.Groups.StatesAt(ctx, groups, core.StateKeys(keyHistory, keyMember)); err != nil {
+			return nil, err
 		}
-		return out, nil
-	}
-	states, err := p.stores.Groups.StatesAt(ctx, groups, core.StateKeys(keyHistory, keyMember))
-	if err != nil {
-		return nil, err
 	}
 	var ids []string
 	for _, st := range states {
@@ -104,19 +100,28 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		}
 	}
 	for _, e := range evs {
-		if e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == "" {
+		if needsState(e, userID) && e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == "" {
 			if prev := ParseMetadata(e.Stored.InternalMetadata).ReplacesState; prev != "" {
 				ids = append(ids, prev)
 			}
 		}
 	}
-	byID, err := p.pdus(ctx, ids)
-	if err != nil {
-		return nil, err
+	var byID map[string]*pdu.PDU
+	if len(ids) > 0 {
+		var err error
+		if byID, err = p.pdus(ctx, ids); err != nil {
+			return nil, err
+		}
 	}
 	type view struct{ hv, membership string }
 	views := make(map[int64]view, len(states))
-	viewAt := func(group int64) view {
+	viewAt := func(e *Event) view {
+		if stateKnownWithout(e) {
+			// The state after the create event is that event alone: no
+			// history visibility (shared) and no membership.
+			return view{hv: historyVisibility(nil)}
+		}
+		group := e.Stored.StateGroup
 		if v, ok := views[group]; ok {
 			return v
 		}
@@ -151,10 +156,10 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	// have it read in one go.
 	var rooms []string
 	for _, e := range evs {
-		if e.Stored.StateGroup == 0 || sentByViewer(e, userID) {
+		if e.Stored.StateGroup == 0 || sentByViewer(e, userID) || ownMembershipShown(e, userID) {
 			continue
 		}
-		v := viewAt(e.Stored.StateGroup)
+		v := viewAt(e)
 		hvEvent := e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == ""
 		if _, ok := lastJoin[e.Stored.RoomID]; !ok && (hvEvent || v.hv == HistoryShared && v.membership != eventauth.MembershipJoin) {
 			lastJoin[e.Stored.RoomID] = join{}
@@ -193,10 +198,14 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 			out = append(out, e)
 			continue
 		}
-		after := viewAt(e.Stored.StateGroup)
 		// A user always sees their own membership events: the leave
 		// that rejects an invite, or a kick or ban, must reach them.
-		own := e.PDU.Type == eventauth.TypeMember && e.PDU.StateKey != nil && *e.PDU.StateKey == userID
+		own := ownMembership(e, userID)
+		if own && sentByViewerEnabled {
+			out = append(out, e) // whatever the state at it
+			continue
+		}
+		after := viewAt(e)
 		visible := own
 		if !visible {
 			var err error
@@ -246,6 +255,36 @@ func sentByViewer(e *Event, userID string) bool {
 	return true
 }
 
+// ownMembership reports whether e is a membership event of userID's own
+// (whoever sent it): FilterVisible shows those whatever the state.
+func ownMembership(e *Event, userID string) bool {
+	return e.PDU.Type == eventauth.TypeMember && e.PDU.StateKey != nil && *e.PDU.StateKey == userID
+}
+
+// ownMembershipShown reports whether FilterVisible shows e, userID's own
+// membership event, without a look at the state at it.
+func ownMembershipShown(e *Event, userID string) bool {
+	return sentByViewerEnabled && ownMembership(e, userID)
+}
+
+// stateKnownWithout reports whether the two state entries FilterVisible
+// reads at e are known without reading them: e is the create event, after
+// which the room's state is that event alone (neither rejected nor
+// soft-failed: the first event of the room's DAG, which every other
+// names).
+func stateKnownWithout(e *Event) bool {
+	return sentByViewerEnabled && e.PDU.Type == eventauth.TypeCreate && e.PDU.StateKey != nil && *e.PDU.StateKey == "" &&
+		e.Stored.Rejected == "" && !e.Stored.SoftFailed
+}
+
+// needsState reports whether FilterVisible reads the state at e: an event
+// of the room's DAG that is neither sent by userID (sentByViewer) nor
+// userID's own membership nor the create event.
+func needsState(e *Event, userID string) bool {
+	return e.Stored.StateGroup != 0 && !sentByViewer(e, userID) && !ownMembershipShown(e, userID) && !stateKnownWithout(e)
+}
+
 // sentByViewerEnabled lets the tests compare FilterVisible with and
-// without sentByViewer.
+// without its shortcuts (sentByViewer, ownMembershipShown,
+// stateKnownWithout).
 var sentByViewerEnabled = true

@@ -3,6 +3,7 @@ package room_test
 import (
 	"context"
 	"encoding/json"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -112,4 +113,110 @@ func TestFilterVisibleOwnEventsAsByState(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFilterVisibleReadsNoStateForOwnMembershipOrCreate checks that
+// FilterVisible reads no state for the user's own membership events and
+// the create event (only the user's latest join, for the create event
+// under shared visibility), and that what it shows is what the state
+// gives.
+func TestFilterVisibleReadsNoStateForOwnMembershipOrCreate(t *testing.T) {
+	ctx := context.Background()
+	groups := &countingGroups{}
+	f := newFixture(t)
+	groups.StateGroupStore = f.events
+	p, err := room.New(room.Config{ServerName: server, Key: f.key, Profiles: f.profiles}, room.Stores{
+		Events: f.events, Timeline: f.events, State: f.events, Groups: groups, Rooms: f.events, AuthChains: f.events,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.p = p
+	bob := "@bob:" + server
+	roomID, err := f.p.CreateRoom(ctx, room.CreateRequest{Creator: alice, Preset: room.PresetPublicChat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.p.Join(ctx, roomID, bob, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.p.Leave(ctx, roomID, bob, ""); err != nil {
+		t.Fatal(err)
+	}
+	byStream, err := f.events.RoomEventsStream(ctx, []string{roomID}, -1<<62, 1<<62, core.Forward, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var create, bobs []string
+	for _, ev := range byStream[roomID] {
+		switch {
+		case ev.Type == "m.room.create":
+			create = append(create, ev.EventID)
+		case ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == bob:
+			bobs = append(bobs, ev.EventID)
+		}
+	}
+	if len(create) != 1 || len(bobs) != 2 {
+		t.Fatalf("found %d create and %d of bob's membership events, want 1 and 2", len(create), len(bobs))
+	}
+	for _, tc := range []struct {
+		name      string
+		viewer    string
+		ids       []string
+		wantReads uint64
+	}{
+		{"bob's join and leave", bob, bobs, 0},
+		{"the create event, to alice", alice, create, 1}, // alice's latest join
+		{"the create event, to bob", bob, create, 1},     // bob's latest join
+	} {
+		groups.calls.Store(0)
+		m, err := f.p.Events(ctx, tc.ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs := make([]*room.Event, len(tc.ids))
+		for i, id := range tc.ids {
+			evs[i] = m[id]
+		}
+		visible := func(shortcut bool) ([]string, uint64) {
+			t.Helper()
+			defer room.SetSentByViewer(shortcut)()
+			before := f.db.ReadTransactions()
+			vis, err := f.p.FilterVisible(ctx, tc.viewer, evs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := []string{}
+			for _, e := range vis {
+				out = append(out, e.ID())
+			}
+			return out, f.db.ReadTransactions() - before
+		}
+		got, reads := visible(true) // first: nothing read before is cached
+		byState, _ := visible(false)
+		if diff := cmp.Diff(byState, got); diff != "" {
+			t.Errorf("%s: visible by the state (-) and without reading it (+):\n%s", tc.name, diff)
+		}
+		if len(got) != len(tc.ids) {
+			t.Errorf("%s: %d of %d events visible, want all", tc.name, len(got), len(tc.ids))
+		}
+		if reads != tc.wantReads {
+			t.Errorf("%s: FilterVisible began %d read transactions, want %d", tc.name, reads, tc.wantReads)
+		}
+		if n := groups.calls.Load(); n != 1 {
+			// The comparison's read by the state only.
+			t.Errorf("%s: states of groups read %d times, want once", tc.name, n)
+		}
+	}
+}
+
+// countingGroups counts the reads of several groups' states.
+type countingGroups struct {
+	core.StateGroupStore
+	calls atomic.Int64
+}
+
+func (g *countingGroups) StatesAt(ctx context.Context, groups []int64, filter core.StateFilter) (map[int64]core.StateMap, error) {
+	g.calls.Add(1)
+	return g.StateGroupStore.StatesAt(ctx, groups, filter)
 }
