@@ -44,8 +44,8 @@ const storage = opt("--storage", "opfs");
 const warmUpArg = opt("--warm-up", undefined);
 const warmUp = warmUpArg === undefined ? undefined : warmUpArg === "off" ? false : Number(warmUpArg);
 // warmUpText says how the last start's warm-up went (status().worker.warmUp).
-const warmUpText = (w) => !w ? "no warm-up" : w.skipped ? "warm-up skipped: it ran before with this build" : w.done ?
-	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, ${w.sends} sends in ${w.ms.toFixed(0)} ms${w.image ? " (from the schema image)" : ""}${w.error ? `, error: ${w.error}` : ""}` :
+const warmUpText = (w) => !w ? "no warm-up" : w.done ?
+	`${w.short ? "short " : ""}warm-up began ${w.startedMs.toFixed(0)} ms after the worker, ${w.sends} sends in ${w.ms.toFixed(0)} ms${w.image ? " (from the schema image)" : ""}${w.error ? `, error: ${w.error}` : ""}` :
 	`warm-up began ${w.startedMs.toFixed(0)} ms after the worker, still running`;
 
 // phaseText says where the homeserver's start went (status().startupPhases).
@@ -357,6 +357,14 @@ async function main() {
 		if (cachedReloads > 0) {
 			const waited = await settleCodeCache(browser.profile);
 			line(`code cache settled at ${mib(codeCacheBytes(browser.profile))} after ${(waited / 1000).toFixed(0)} s`);
+			// A returning visit comes after a session that lived on past its
+			// send path warm-up: the page remembers the warm-up 30 s after it
+			// ended (worker.js, warmRememberMs), and later starts skip it.
+			if (warmUp === undefined) {
+				const remembered = await page.waitForFunction(() => localStorage.getItem("hearth.warmedUp"), null, { timeout: 90000 })
+					.then((h) => h.jsonValue(), () => null);
+				line(`warm-up remembered by the page: ${remembered ?? "no (not within 90 s)"}`);
+			}
 			for (let i = 1; i <= cachedReloads; i++) {
 				await warmStart(`cached reload ${i}`);
 			}

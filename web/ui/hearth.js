@@ -69,8 +69,8 @@ class WorkerClient {
 	receive(m) {
 		if (m.t === "warmed") {
 			// The worker's send path warm-up ran and V8 has had time to
-			// cache what it optimised: later starts of this build skip it
-			// (worker.js, warmUpKey).
+			// cache what it optimised: later starts of this build run a
+			// short one (worker.js, warmUpKey).
 			remember(WARMED_UP_KEY, String(m.key));
 			return;
 		}
@@ -322,10 +322,9 @@ export class Hearth extends EventTarget {
 	//               onError, memoryPages, timeout as in the YAML config
 	//   warmUp      false to skip the send path's warm-up, which runs in a
 	//               helper worker after the first answer (worker.js); a
-	//               number sets how many messages it sends (default 40);
-	//               by default it is skipped once it has run to its end
-	//               with the same build (V8's code cache then holds what it
-	//               optimised)
+	//               number sets how many messages it sends (default 40,
+	//               and 10 once a warm-up of the same build has run to its
+	//               end: V8's code cache then holds what it optimised)
 	//
 	// An empty database without owner is refused with a HearthError whose
 	// code is "NEEDS_OWNER".

@@ -143,24 +143,27 @@ async function hashMain(e) {
 // messages there, so the browser has compiled the send and sync path
 // (the code is shared with this worker's instance) before the page's first
 // sends instead of during them. status().worker.warmUp says how it went:
-// {startedMs, ms, sends, image, error, done, skipped, key} (ms: the
+// {startedMs, ms, sends, image, error, done, short, key} (ms: the
 // helper's own time; image: its database started from the schema image;
-// skipped: not run, as a warm-up of this build had run before; key: the
-// build, once this warm-up ran to its end), or null.
+// short: the short warm-up, as a full one of this build had run before;
+// key: the build, once a full warm-up ran to its end), or null.
 // A start with warmUp: false (or a number of sends) changes it.
 let warmUpSends = null;
 let warmUpStarted = false;
 // warmUpKey names this build (its content-hashed wasm file). A warm-up
-// that ran to its end leaves the send path's optimised code in V8's code
-// cache for the wasm, which every later start of the same build loads:
+// that ran to its end leaves the send path's optimised (TurboFan) code in
+// V8's code cache for the wasm, which later starts of the same build load:
 // warmRememberMs after such a warm-up (time for V8 to finish optimising
 // what it ran and to write the cache) the worker posts {t: "warmed", key}
 // and the page remembers the key (hearth.js); a start given the same key
-// back (start's warmedUp) skips the warm-up, which would only re-run
-// cached code for seconds of CPU. A new build has a new key and warms
-// up again.
+// back (start's warmedUp) runs a short warm-up of warmShortSends instead.
+// Not none: V8 caches only optimised code, and a start that skipped the
+// warm-up (the serving instance compiling the rest of the send path on its
+// first sends) sent its first 20 at 33/s (load 10), about what a tab
+// without any warm-up does. A new build has a new key and warms up fully.
 const warmUpKey = wasmURL.pathname;
 const warmRememberMs = 30000;
+const warmShortSends = 10;
 let warmUpRemembered = false;
 // warmHelper is the warm-up's worker while it runs. The page's requests
 // come first: while one is being served the helper is told to wait
@@ -199,16 +202,12 @@ function warmUpAside() {
 	if (warmUpStarted) {
 		return;
 	}
-	if (warmUpRemembered) {
-		warmUpStarted = true;
-		spent.warmUp = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: true, skipped: true };
-		return;
-	}
 	if (warmUpSends === 0 || typeof Worker !== "function") {
 		return;
 	}
 	warmUpStarted = true;
-	const state = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: false, skipped: false };
+	const sends = warmUpSends ?? (warmUpRemembered ? warmShortSends : null);
+	const state = { startedMs: performance.now() - began, ms: 0, sends: 0, error: null, done: false, short: warmUpSends === null && warmUpRemembered };
 	spent.warmUp = state;
 	compiledModule.then((module) => {
 		const helper = new Worker(self.location.href, { name: warmWorkerName });
@@ -222,7 +221,7 @@ function warmUpAside() {
 			Object.assign(state, { ms: r?.ms ?? 0, sends: r?.sends ?? 0, image: r?.image ?? false, error: r?.error ?? null });
 			warmHelper = null;
 			helper.terminate();
-			if (!state.error && state.sends > 0) {
+			if (!state.error && state.sends > 0 && !state.short) {
 				state.key = warmUpKey;
 				setTimeout(() => postMessage({ t: "warmed", key: warmUpKey }), warmRememberMs);
 			}
@@ -230,7 +229,7 @@ function warmUpAside() {
 		helper.onmessage = (e) => end(e.data);
 		helper.onerror = (e) => end({ error: String(e?.message ?? "the warm-up worker failed") });
 		setTimeout(() => end({ error: "the warm-up did not finish in 120 s" }), 120000);
-		helper.postMessage({ module, sends: warmUpSends });
+		helper.postMessage({ module, sends });
 	});
 }
 
