@@ -28,6 +28,8 @@ import (
 // internal/httpout, and its relay the browser's WebSocket). The metrics
 // registry is built only for `hearth serve`'s listener (metrics_wiring_js.go):
 // its package stays imported for the Homeserver's field type, its code not.
+// A tab has no application services (it reads no registration files), so
+// their delivery code is left out (appservice/delivery_js.go).
 func TestBrowserBuildDeps(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("needs the go command")
@@ -64,6 +66,7 @@ func TestBrowserBuildDeps(t *testing.T) {
 		"crypto/tls.(*Conn).clientHandshake", "crypto/tls.(*Conn).serverHandshake",
 		"crypto/x509.(*Certificate).Verify", "crypto/x509.ParseCertificate",
 		"hearth.dev/hearth/metrics.New", "hearth.dev/hearth/metrics.(*Registry).observe",
+		"hearth.dev/hearth/appservice.(*Sender).deliver", "hearth.dev/hearth/appservice.(*Sender).put",
 	} {
 		if why, ok := linked[f]; ok {
 			t.Errorf("the browser build (./wasm) links %s (reached from %s)", f, why)
