@@ -63,6 +63,7 @@ func (s *AdminRoomStore) PurgeRoom(ctx context.Context, roomID string) (core.Pur
 	err := s.db.Write(ctx, func(q Queryer) error {
 		out = core.PurgedRoom{}
 		markMembersChanged(q)
+		dropWriterKeys(q) // the room's key goes
 		s.db.sentReads.forget()
 		nid, err := roomNID(reader{ctx: ctx, q: q}, roomID)
 		if err != nil {

@@ -124,6 +124,9 @@ type DB struct {
 	// wanted are statements the writer ran unprepared in its last batch,
 	// to prepare on the DB after it (single-connection mode).
 	wanted map[string]bool
+	// keys are stream ids and room keys the writer remembers
+	// (writerkeys.go); only the writer goroutine touches them.
+	keys writerKeys
 
 	// reads keeps single-statement reads prepared on the read pool.
 	reads readStmts

@@ -119,9 +119,16 @@ func (p *persister) room(roomID string) (int64, error) {
 	if nid, ok := p.rooms[roomID]; ok {
 		return nid, nil
 	}
-	nid, err := roomNID(reader{ctx: p.ctx, q: p.q}, roomID)
-	if err != nil {
-		return 0, err
+	keys := writerKeysOf(p.q)
+	nid, ok := keys.roomOf(roomID)
+	if !ok {
+		var err error
+		if nid, err = roomNID(reader{ctx: p.ctx, q: p.q}, roomID); err != nil {
+			return 0, err
+		}
+		if keys != nil {
+			keys.setRoom(roomID, nid)
+		}
 	}
 	p.rooms[roomID] = nid
 	return nid, nil
@@ -369,19 +376,28 @@ func receivedTS(ev *core.NewEvent) int64 {
 	return time.Now().UnixMilli()
 }
 
-// sqlInsertEvent inserts an event's row into room ?2, or, when ?2 is
-// NULL, into the room whose ID is ?14 (NULL if there is none, which the
-// NOT NULL constraint refuses).
+// sqlInsertEvent inserts an event's row into the room whose ID is ?2
+// (NULL if there is none, which the NOT NULL constraint refuses) and
+// returns the keys of both.
 const sqlInsertEvent = `
 	INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
 		topological_ordering, origin_server_ts, received_ts, outlier, soft_failed,
 		rejection_reason, contains_url)
-	VALUES (?1, coalesce(?2, (SELECT room_nid FROM rooms WHERE room_id = ?14)),
+	VALUES (?1, (SELECT room_nid FROM rooms WHERE room_id = ?2),
 		?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
 	RETURNING event_nid, room_nid`
 
+// sqlInsertEventIn inserts an event's row into room ?2, known: without
+// RETURNING (writerkeys.go), its event_nid is the last rowid inserted.
+const sqlInsertEventIn = `
+	INSERT INTO events (event_id, room_nid, type, state_key, sender, stream_ordering,
+		topological_ordering, origin_server_ts, received_ts, outlier, soft_failed,
+		rejection_reason, contains_url)
+	VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)`
+
 // insert writes a new event's rows, except what only non-outliers get, in
-// room (0: the room named by the event, looked up as the row is inserted).
+// room (0: the room named by the event: its key the writer remembers, or
+// looked up as the row is inserted).
 // It returns the event's and the room's keys.
 func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullString) (int64, int64, error) {
 	received := receivedTS(ev)
@@ -389,20 +405,36 @@ func (p *persister) insert(ev *core.NewEvent, room, so int64, rejected sql.NullS
 	if ev.StateKey != nil {
 		stateKey = sql.NullString{String: *ev.StateKey, Valid: true}
 	}
-	var roomArg any
-	if room != 0 {
-		roomArg = room
+	keys := writerKeysOf(p.q)
+	if room == 0 {
+		room, _ = keys.roomOf(ev.RoomID)
 	}
 	var nid int64
-	err := p.q.QueryRowContext(p.ctx, sqlInsertEvent,
-		ev.EventID, roomArg, ev.Type, stateKey, ev.Sender, so,
-		ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
-		rejected, ev.ContainsURL, ev.RoomID).Scan(&nid, &room)
-	if roomArg == nil && errors.Is(err, sqlite3.CONSTRAINT_NOTNULL) {
-		return 0, 0, notFound("room %s", ev.RoomID)
+	if room != 0 {
+		res, err := p.q.ExecContext(p.ctx, sqlInsertEventIn,
+			ev.EventID, room, ev.Type, stateKey, ev.Sender, so,
+			ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
+			rejected, ev.ContainsURL)
+		if err == nil {
+			nid, err = res.LastInsertId()
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+		}
+	} else {
+		err := p.q.QueryRowContext(p.ctx, sqlInsertEvent,
+			ev.EventID, ev.RoomID, ev.Type, stateKey, ev.Sender, so,
+			ev.Depth, ev.OriginServerTS, received, ev.Outlier, ev.SoftFailed,
+			rejected, ev.ContainsURL).Scan(&nid, &room)
+		if errors.Is(err, sqlite3.CONSTRAINT_NOTNULL) {
+			return 0, 0, notFound("room %s", ev.RoomID)
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+		}
 	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("storage: insert event %s: %w", ev.EventID, err)
+	if keys != nil {
+		keys.setRoom(ev.RoomID, room)
 	}
 	p.rooms[ev.RoomID] = room
 	var meta any
@@ -581,17 +613,16 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 		if counted {
 			// Its prev_events stop being forward extremities. Only stored
 			// non-outliers are, so a prev that was one needs nothing more
-			// (the common case, in one statement).
-			var one int
-			err := p.q.QueryRowContext(p.ctx, `
-				DELETE FROM event_forward_extremities
-				WHERE room_nid = ? AND event_nid = (SELECT event_nid FROM events WHERE event_id = ?)
-				RETURNING 1`, room, prev).Scan(&one)
-			if err == nil {
-				continue
-			}
-			if !errors.Is(err, sql.ErrNoRows) {
+			// (the common case, in one statement; without RETURNING, whose
+			// table of returned rows costs more than the delete).
+			res, err := p.q.ExecContext(p.ctx, sqlDropForwardExtremity, room, prev)
+			if err != nil {
 				return fmt.Errorf("storage: forward extremity %s: %w", prev, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("storage: forward extremity %s: %w", prev, err)
+			} else if n > 0 {
+				continue
 			}
 		}
 		// Its prev_events not persisted as non-outliers become backward
@@ -614,6 +645,11 @@ func (p *persister) linkIntoDAG(ev *core.NewEvent, room, nid int64) error {
 	}
 	return nil
 }
+
+// sqlDropForwardExtremity drops event ?2 (an ID) from room ?1's forward
+// extremities.
+const sqlDropForwardExtremity = `DELETE FROM event_forward_extremities
+	WHERE room_nid = ? AND event_nid = (SELECT event_nid FROM events WHERE event_id = ?)`
 
 // groupOf returns the state group of eventID: one this batch stored, or
 // one stored before.

@@ -42,18 +42,39 @@ func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 	if isWriter && w.advanced != nil {
 		*w.advanced = true
 	}
+	keys := writerKeysOf(q)
 	var last int64
-	err := q.QueryRowContext(ctx,
-		"UPDATE stream_positions SET stream_id = stream_id + ? WHERE stream_name = ? RETURNING stream_id",
-		s.Step*int64(n), s.Name).Scan(&last)
-	if err != nil {
-		return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
+	if top, ok := keys.streamOf(s.Name); ok {
+		// The writer knows the stream's last id (writerkeys.go).
+		last = top + s.Step*int64(n)
+		res, err := q.ExecContext(ctx, sqlStreamSet, last, s.Name)
+		if err != nil {
+			return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
+		}
+		if k, err := res.RowsAffected(); err != nil || k != 1 {
+			return 0, fmt.Errorf("storage: stream %s: set %d rows (%v)", s.Name, k, err)
+		}
+	} else {
+		err := q.QueryRowContext(ctx, sqlStreamNext, s.Step*int64(n), s.Name).Scan(&last)
+		if err != nil {
+			return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
+		}
+	}
+	if keys != nil {
+		keys.setStream(s.Name, last)
 	}
 	if isWriter && w.taken != nil {
 		*w.taken = append(*w.taken, streamTaken{s.Name, last})
 	}
 	return last - s.Step*int64(n-1), nil
 }
+
+// sqlStreamNext moves a stream by ?1 and returns its new last id;
+// sqlStreamSet sets it to ?1, where the writer knows the last one.
+const (
+	sqlStreamNext = "UPDATE stream_positions SET stream_id = stream_id + ? WHERE stream_name = ? RETURNING stream_id"
+	sqlStreamSet  = "UPDATE stream_positions SET stream_id = ? WHERE stream_name = ?"
+)
 
 // Current returns the last id given out (0 when none).
 func (s StreamIDs) Current(ctx context.Context, q Queryer) (int64, error) {

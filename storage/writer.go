@@ -149,6 +149,10 @@ func (db *DB) commitBatch(batch []*writeReq) {
 			results[i] = runInSavepoint(q, r.fn)
 		}
 		db.times.write(r.fn, time.Since(t))
+		if results[i] != nil {
+			// Rolled back: so is what the writer's keys learned from it.
+			db.keys.forget()
+		}
 		if results[i] == nil {
 			ok++
 			advanced = advanced || adv
@@ -204,6 +208,7 @@ func (db *DB) commitBatch(batch []*writeReq) {
 		if tx == nil {
 			_ = end("ROLLBACK")
 		}
+		db.keys.forget()
 		err = fmt.Errorf("storage: commit: %w", err)
 		for i := range results {
 			if results[i] == nil {
