@@ -11,7 +11,8 @@
 // -brotli adds the brotli size of each package's code compressed alone,
 // at quality 11 with a 16 MiB window, as web/build.mjs ships the file: not
 // additive (the whole file compresses better), but it tells which code
-// weighs in the download. -funcs P lists the largest functions of the
+// weighs in the download; it also sums the code by origin (SQLite, hearth,
+// other modules, the runtime, the rest of the standard library). -funcs P lists the largest functions of the
 // packages whose path starts with P (e.g. slices: one copy of the sorting
 // code per element type).
 package main
@@ -111,6 +112,7 @@ func run(file, pkg string, top int, br bool, funcs string) error {
 			brotliQuality, brotliWindow, brotliSize(bin), brotliSize(sections["code"]), brotliSize(sections["data"]))
 	}
 	dataRegions(sections["data"], br)
+	byOrigin(code, br)
 	fmt.Println()
 	fmt.Printf("%10s %10s %10s  %s\n", "code", "data(obj)", "code.br", "package")
 	for i, r := range all {
@@ -289,6 +291,9 @@ func dataByPackage(pkg string) (map[string]int, map[string]string, error) {
 			continue
 		}
 		pkgs[mangle(p)] = p
+		// The main package comes last in -deps order; its functions are
+		// named main.F.
+		pkgs["main"] = p
 		nm, err := exec.Command("go", "tool", "nm", "-size", file).Output()
 		if err != nil {
 			return nil, nil, fmt.Errorf("nm %s: %w", p, err)
@@ -305,4 +310,51 @@ func dataByPackage(pkg string) (map[string]int, map[string]string, error) {
 		}
 	}
 	return out, pkgs, nil
+}
+
+// origins group packages by where their code comes from; the first
+// prefix that matches names the group.
+var origins = []struct{ name, prefix string }{
+	{"SQLite's FTS5 (translated to Go)", "github.com/ncruces/go-sqlite3-wasm/v6/fts5"},
+	{"SQLite (translated to Go)", "github.com/ncruces/go-sqlite3-wasm/"},
+	{"hearth's browser host (wasm/...)", "hearth.dev/hearth/wasm"},
+	{"hearth", "hearth.dev/hearth"},
+	{"other modules", "github.com/"},
+	{"other modules", "golang.org/x/"},
+	{"Go runtime", "runtime"},
+	{"Go runtime", "internal/"},
+	{"Go runtime", "(other"},
+}
+
+// byOrigin prints the code by origin (SQLite, hearth, other modules, the
+// runtime, the rest of the standard library) and, with br, the brotli
+// size of each group's code alone.
+func byOrigin(code map[string]int, br bool) {
+	sum, body := map[string]int{}, map[string][]byte{}
+	var names []string
+	for p, n := range code {
+		g := "standard library"
+		for _, o := range origins {
+			if strings.HasPrefix(p, o.prefix) {
+				g = o.name
+				break
+			}
+		}
+		if _, ok := sum[g]; !ok {
+			names = append(names, g)
+		}
+		sum[g] += n
+		if br {
+			body[g] = append(body[g], bodies[p]...)
+		}
+	}
+	sort.Slice(names, func(i, j int) bool { return sum[names[i]] > sum[names[j]] })
+	fmt.Printf("\n%10s %10s  code by origin\n", "code", "code.br")
+	for _, g := range names {
+		b := "-"
+		if br {
+			b = strconv.Itoa(brotliSize(body[g]))
+		}
+		fmt.Printf("%10d %10s  %s\n", sum[g], b, g)
+	}
 }
