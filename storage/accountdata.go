@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"sync"
 
 	"hearth.dev/hearth/core"
 	"hearth.dev/hearth/core/clientsync"
@@ -20,6 +22,23 @@ var accountDataStream = StreamIDs{Name: "account_data", Step: 1}
 // account data source of core/clientsync.
 type AccountDataStore struct {
 	db *DB
+	// ignored keeps users' ignore lists, which /sync and /messages read
+	// on every request.
+	ignored ignoredLists
+}
+
+// maxIgnoredLists bounds how many users' ignore lists are kept.
+const maxIgnoredLists = 1024
+
+// ignoredLists are users' ignore lists as read at one position of the
+// account data stream: every write of account data takes a new position
+// (setAccountData), and a read at another position reads afresh. (Purging
+// a room deletes only that room's account data; an ignore list is
+// global.)
+type ignoredLists struct {
+	mu    sync.Mutex
+	pos   int64
+	users map[string]map[string]bool
 }
 
 var (
@@ -165,12 +184,35 @@ func (s *AccountDataStore) updateTags(ctx context.Context, userID, roomID string
 }
 
 // IgnoredUsers implements core.AccountDataStore.
+//
+// The lists are kept by the account data stream's position: the position
+// a read with ctx may use is taken first, so the list read after it is at
+// least as new as the position it is kept under.
 func (s *AccountDataStore) IgnoredUsers(ctx context.Context, userID string) (map[string]bool, error) {
+	pos, err := s.db.position(ctx, accountDataStream)
+	if err != nil {
+		return nil, err
+	}
+	l := &s.ignored
+	l.mu.Lock()
+	kept, ok := l.users[userID]
+	ok = ok && l.pos == pos
+	l.mu.Unlock()
+	if ok {
+		return maps.Clone(kept), nil
+	}
 	c, err := getAccountData(ctx, s.db.Cached(), userID, "", core.AccountDataIgnoredUsers)
 	if err != nil {
 		return nil, err
 	}
-	return ParseIgnoredUsers(c), nil
+	users := ParseIgnoredUsers(c)
+	l.mu.Lock()
+	if l.pos != pos || l.users == nil || len(l.users) >= maxIgnoredLists {
+		l.pos, l.users = pos, map[string]map[string]bool{}
+	}
+	l.users[userID] = maps.Clone(users)
+	l.mu.Unlock()
+	return users, nil
 }
 
 // ParseIgnoredUsers reads the user IDs of m.ignored_user_list content

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/json"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -160,6 +161,70 @@ func TestIgnoredUsers(t *testing.T) {
 		got, err := s.IgnoredUsers(ctx, u)
 		if err != nil || !cmp.Equal(got, tt.want) {
 			t.Errorf("IgnoredUsers after %s = %v, %v; want %v", tt.content, got, err, tt.want)
+		}
+	}
+}
+
+// TestIgnoredUsersKept compares the kept ignore lists with the lists read
+// from the database after each of 200 random writes of account data (ignore
+// lists of three users, other account data, room account data), and
+// checks that a second read with nothing written between reads nothing.
+func TestIgnoredUsersKept(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t)
+	s := NewAccountDataStore(db)
+	users := []string{"@a:example.org", "@b:example.org", "@c:example.org"}
+	others := []string{"@x:example.com", "@y:example.com", "@z:example.com", "@a:example.org"}
+	rng := rand.New(rand.NewPCG(3, 4))
+	fresh := func(u string) map[string]bool {
+		t.Helper()
+		c, err := getAccountData(ctx, db.Cached(), u, "", core.AccountDataIgnoredUsers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ParseIgnoredUsers(c)
+	}
+	for step := range 200 {
+		u := users[rng.IntN(len(users))]
+		switch rng.IntN(4) {
+		case 0, 1:
+			list := map[string]any{}
+			for _, o := range others {
+				if rng.IntN(2) == 0 {
+					list[o] = map[string]any{}
+				}
+			}
+			c, _ := json.Marshal(map[string]any{"ignored_users": list})
+			if _, err := s.SetAccountData(ctx, u, "", core.AccountDataIgnoredUsers, c); err != nil {
+				t.Fatal(err)
+			}
+		case 2:
+			if _, err := s.SetAccountData(ctx, u, "", "m.other", json.RawMessage(`{"n":1}`)); err != nil {
+				t.Fatal(err)
+			}
+		case 3:
+			if _, err := s.SetAccountData(ctx, u, "!r:example.org", core.AccountDataIgnoredUsers, json.RawMessage(`{"ignored_users":{"@x:example.com":{}}}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, v := range users {
+			for range 3 { // read, kept, kept after the caller changed its copy
+				got, err := s.IgnoredUsers(ctx, v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := fresh(v); !cmp.Equal(got, want) {
+					t.Fatalf("step %d: IgnoredUsers(%s) = %v, want %v", step, v, got, want)
+				}
+				got["@changed:example.com"] = true // the caller's copy
+			}
+		}
+		before := db.ReadTransactions()
+		if _, err := s.IgnoredUsers(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.ReadTransactions() - before; n != 0 {
+			t.Fatalf("step %d: a kept ignore list began %d read transactions", step, n)
 		}
 	}
 }
