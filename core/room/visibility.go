@@ -152,6 +152,22 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		}
 		return j.found && (core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}).Less(j.at), nil
 	}
+	// A join of the user's among evs is before their latest join (or is
+	// it): the create event before it was followed by a join of theirs.
+	joinSeen := map[string]core.TopologicalToken{}
+	for _, e := range evs {
+		if ownMembershipShown(e, userID) && e.Stored.StateGroup != 0 && e.Stored.Rejected == "" && !e.Stored.SoftFailed &&
+			contentString(e.PDU.Content, "membership") == eventauth.MembershipJoin {
+			at := core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}
+			if j, ok := joinSeen[e.Stored.RoomID]; !ok || j.Less(at) {
+				joinSeen[e.Stored.RoomID] = at
+			}
+		}
+	}
+	createJoinedAfter := func(e *Event) bool {
+		j, ok := joinSeen[e.Stored.RoomID]
+		return ok && stateKnownWithout(e) && (core.TopologicalToken{Depth: e.Stored.Depth, Stream: e.Stored.StreamOrdering}).Less(j)
+	}
 	// The rooms where the user's latest join may matter (see visibleAt)
 	// have it read in one go.
 	var rooms []string
@@ -161,6 +177,9 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 		}
 		v := viewAt(e)
 		hvEvent := e.PDU.Type == keyHistory.Type && e.PDU.StateKey != nil && *e.PDU.StateKey == ""
+		if createJoinedAfter(e) {
+			continue
+		}
 		if _, ok := lastJoin[e.Stored.RoomID]; !ok && (hvEvent || v.hv == HistoryShared && v.membership != eventauth.MembershipJoin) {
 			lastJoin[e.Stored.RoomID] = join{}
 			rooms = append(rooms, e.Stored.RoomID)
@@ -182,6 +201,9 @@ func (p *Pipeline) FilterVisible(ctx context.Context, userID string, evs []*Even
 	visibleAt := func(e *Event, v view) (bool, error) {
 		joined := false
 		if v.hv == HistoryShared && v.membership != eventauth.MembershipJoin {
+			if createJoinedAfter(e) {
+				return HistoryVisible(v.hv, v.membership, true), nil
+			}
 			var err error
 			if joined, err = joinedAfter(e); err != nil {
 				return false, err

@@ -147,17 +147,19 @@ func TestFilterVisibleReadsNoStateForOwnMembershipOrCreate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var create, bobs []string
+	var create, bobs, alices []string
 	for _, ev := range byStream[roomID] {
 		switch {
 		case ev.Type == "m.room.create":
 			create = append(create, ev.EventID)
+		case ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == alice:
+			alices = append(alices, ev.EventID)
 		case ev.Type == "m.room.member" && ev.StateKey != nil && *ev.StateKey == bob:
 			bobs = append(bobs, ev.EventID)
 		}
 	}
-	if len(create) != 1 || len(bobs) != 2 {
-		t.Fatalf("found %d create and %d of bob's membership events, want 1 and 2", len(create), len(bobs))
+	if len(create) != 1 || len(bobs) != 2 || len(alices) != 1 {
+		t.Fatalf("found %d create, %d of bob's and %d of alice's membership events, want 1, 2 and 1", len(create), len(bobs), len(alices))
 	}
 	for _, tc := range []struct {
 		name      string
@@ -168,6 +170,9 @@ func TestFilterVisibleReadsNoStateForOwnMembershipOrCreate(t *testing.T) {
 		{"bob's join and leave", bob, bobs, 0},
 		{"the create event, to alice", alice, create, 1}, // alice's latest join
 		{"the create event, to bob", bob, create, 1},     // bob's latest join
+		// A join after the create event is among the events: nothing read.
+		{"the create event and alice's join, to alice", alice, append(alices, create...), 0},
+		{"the create event and bob's join and leave, to bob", bob, append(bobs, create...), 0},
 	} {
 		groups.calls.Store(0)
 		m, err := f.p.Events(ctx, tc.ids)
