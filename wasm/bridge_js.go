@@ -324,11 +324,13 @@ func (t *fetchTimings) value() any {
 }
 
 // opfsStatsValue is the OPFS VFS's call counts since the worker started:
-// {reads, writes, writeBytes, flushes, sizes, truncates}.
+// {reads, writes, writeBytes, flushes, sizes, truncates, awaits, roots,
+// lookups}.
 func opfsStatsValue(s opfs.Stats) any {
 	return map[string]any{
 		"reads": float64(s.Reads), "writes": float64(s.Writes), "writeBytes": float64(s.WriteBytes),
 		"flushes": float64(s.Flushes), "sizes": float64(s.Sizes), "truncates": float64(s.Truncates),
+		"awaits": float64(s.Awaits), "roots": float64(s.Roots), "lookups": float64(s.Lookups),
 	}
 }
 

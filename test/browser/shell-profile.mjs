@@ -200,7 +200,7 @@ async function main() {
 			await (await hs.fetch("/_matrix/client/versions")).json();
 			const at = performance.now();
 			const st = await hs.status();
-			return { at, timings: st.timings, startupMs: st.startupMs, phases: st.startupPhases };
+			return { at, timings: st.timings, startupMs: st.startupMs, phases: st.startupPhases, opfs: st.opfs };
 		})()`;
 		const run = async (label, navigate, o) => {
 			const seen = new Promise((r) => { workerSeen = r; });
@@ -212,7 +212,7 @@ async function main() {
 			const { profile: prof } = await cdp.send("Profiler.stop", {}, w.session);
 			const file = path.join(outDir, `${label.replace(/\W+/g, "-")}.cpuprofile`);
 			fs.writeFileSync(file, JSON.stringify(prof));
-			console.log(`\n${label}: first /versions at ${r.at.toFixed(0)} ms; ${JSON.stringify(r.timings)}; homeserver start ${r.startupMs?.toFixed(0)} ms ${JSON.stringify(r.phases)}; load ${loadavg()}; ${file}`);
+			console.log(`\n${label}: first /versions at ${r.at.toFixed(0)} ms; ${JSON.stringify(r.timings)}; homeserver start ${r.startupMs?.toFixed(0)} ms ${JSON.stringify(r.phases)}; OPFS calls ${JSON.stringify(r.opfs)}; load ${loadavg()}; ${file}`);
 			summary(label, prof);
 		};
 		await run("cold start", () => cdp.send("Page.navigate", { url: `${web.base}/?manual` }, page),

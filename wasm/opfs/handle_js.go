@@ -58,25 +58,52 @@ func boundMethod(obj js.Value, m string) js.Value {
 	return bindCall.Call("bind", obj.Get(m))
 }
 
+// rootDir is the origin's OPFS root directory handle, once asked for: it
+// stays valid for the worker's life, and asking again is one more round
+// trip to the browser process for every file the VFS opens, deletes or
+// checks (a start makes dozens).
+var rootDir struct {
+	mu sync.Mutex
+	// +checklocks:mu
+	handle js.Value
+}
+
+// await waits for obj.method(args...) and counts it (Stats.Awaits).
+func await(obj js.Value, method string, args ...any) (js.Value, error) {
+	stats.awaits.Add(1)
+	return jsvfs.Await(obj, method, args...)
+}
+
 // root returns the origin's OPFS root directory handle.
 func root() (js.Value, error) {
+	rootDir.mu.Lock()
+	defer rootDir.mu.Unlock()
+	if rootDir.handle.Truthy() {
+		return rootDir.handle, nil
+	}
 	storage := js.Global().Get("navigator").Get("storage")
 	if storage.IsUndefined() {
 		return js.Undefined(), vfs.SystemError(errors.New("opfs: navigator.storage is missing"), sqlite3.CANTOPEN)
 	}
-	return jsvfs.Await(storage, "getDirectory")
+	stats.roots.Add(1)
+	dir, err := await(storage, "getDirectory")
+	if err == nil {
+		rootDir.handle = dir
+	}
+	return dir, err
 }
 
 // directory returns the handle of the directory holding path p, creating
 // missing directories when create is set.
 func directory(p string, create bool) (js.Value, error) {
+	stats.lookups.Add(1)
 	dir, err := root()
 	if err != nil {
 		return dir, err
 	}
 	dirs, _ := splitPath(p)
 	for _, d := range dirs {
-		dir, err = jsvfs.Await(dir, "getDirectoryHandle", d, map[string]any{"create": create})
+		dir, err = await(dir, "getDirectoryHandle", d, map[string]any{"create": create})
 		if err != nil {
 			return dir, err
 		}
@@ -93,15 +120,15 @@ func openHandle(p string, flags vfs.OpenFlag) (*handle, error) {
 	}
 	_, base := splitPath(p)
 	if flags&vfs.OPEN_EXCLUSIVE != 0 {
-		if _, err := jsvfs.Await(dir, "getFileHandle", base); err == nil {
+		if _, err := await(dir, "getFileHandle", base); err == nil {
 			return nil, sqlite3.CANTOPEN
 		}
 	}
-	fh, err := jsvfs.Await(dir, "getFileHandle", base, map[string]any{"create": create})
+	fh, err := await(dir, "getFileHandle", base, map[string]any{"create": create})
 	if err != nil {
 		return nil, openError(p, err)
 	}
-	sah, err := jsvfs.Await(fh, "createSyncAccessHandle")
+	sah, err := await(fh, "createSyncAccessHandle")
 	if err != nil {
 		return nil, openError(p, err)
 	}
@@ -152,7 +179,7 @@ func removeFile(p string) error {
 	dir, err := directory(p, false)
 	if err == nil {
 		_, base := splitPath(p)
-		_, err = jsvfs.Await(dir, "removeEntry", base)
+		_, err = await(dir, "removeEntry", base)
 	}
 	if err == nil {
 		return nil
@@ -170,7 +197,7 @@ func fileExists(p string) (bool, error) {
 	var fh js.Value
 	if err == nil {
 		_, base := splitPath(p)
-		fh, err = jsvfs.Await(dir, "getFileHandle", base)
+		fh, err = await(dir, "getFileHandle", base)
 	}
 	if err != nil {
 		switch jsvfs.ErrorName(err) {
@@ -179,7 +206,7 @@ func fileExists(p string) (bool, error) {
 		}
 		return false, vfs.SystemError(fmt.Errorf("opfs: access %s: %w", p, err), sqlite3.IOERR_ACCESS)
 	}
-	f, err := jsvfs.Await(fh, "getFile")
+	f, err := await(fh, "getFile")
 	if jsvfs.ErrorName(err) == "NoModificationAllowedError" {
 		// Locked by a sync access handle elsewhere: it exists.
 		return true, nil

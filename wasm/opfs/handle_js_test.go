@@ -88,3 +88,33 @@ func TestCleanPath(t *testing.T) {
 		}
 	}
 }
+
+// TestRootAskedOnce checks that the VFS asks the browser for the OPFS root
+// once, not for every file it opens, checks or deletes, and how many
+// promises each of those waits for.
+func TestRootAskedOnce(t *testing.T) {
+	if _, err := root(); err != nil {
+		t.Fatal(err)
+	}
+	before := ReadStats()
+	if _, err := fileExists("/root-once.db"); err != nil {
+		t.Fatal(err)
+	}
+	h, err := openHandle("/root-once.db", vfs.OPEN_CREATE|vfs.OPEN_READWRITE|vfs.OPEN_MAIN_DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.close()
+	if err := removeFile("/root-once.db"); err != nil {
+		t.Fatal(err)
+	}
+	after := ReadStats()
+	if n := after.Roots - before.Roots; n != 0 {
+		t.Errorf("the OPFS root was asked for %d more times", n)
+	}
+	// A missing file: getFileHandle (refused). Open: getFileHandle and
+	// createSyncAccessHandle. Delete: removeEntry.
+	if n := after.Awaits - before.Awaits; n != 4 {
+		t.Errorf("exists, open and delete waited for %d promises, want 4", n)
+	}
+}

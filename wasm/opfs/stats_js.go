@@ -10,10 +10,16 @@ type Stats struct {
 	Reads, Writes, Flushes, Sizes, Truncates int64
 	// WriteBytes is the bytes the writes carried.
 	WriteBytes int64
+	// Awaits is the promises the VFS waited for (directory and file
+	// handles, access checks, deletes): each a round trip to the browser
+	// process. Roots is how many of them asked for the OPFS root, and
+	// Lookups how many times the VFS looked a file's directory up (each
+	// asked for the root before it was kept).
+	Awaits, Roots, Lookups int64
 }
 
 var stats struct {
-	reads, writes, writeBytes, flushes, sizes, truncates atomic.Int64
+	reads, writes, writeBytes, flushes, sizes, truncates, awaits, roots, lookups atomic.Int64
 }
 
 // ReadStats returns the counts so far.
@@ -25,5 +31,8 @@ func ReadStats() Stats {
 		Flushes:    stats.flushes.Load(),
 		Sizes:      stats.sizes.Load(),
 		Truncates:  stats.truncates.Load(),
+		Awaits:     stats.awaits.Load(),
+		Roots:      stats.roots.Load(),
+		Lookups:    stats.lookups.Load(),
 	}
 }
