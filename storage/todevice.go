@@ -137,14 +137,17 @@ func (s *ToDeviceStore) ToDeviceSince(ctx context.Context, userID, deviceID stri
 	if limit <= 0 {
 		limit = DefaultToDeviceLimit
 	}
+	// The position is taken before the read's snapshot (or inside a read
+	// scope, the one its snapshot covers): every message up to it is in
+	// the snapshot.
+	cur, err := s.db.position(ctx, toDeviceStream)
+	if err != nil {
+		return nil, 0, err
+	}
 	var msgs []core.ToDeviceMessage
 	var next int64
-	err := s.db.Read(ctx, func(q Queryer) error {
+	err = s.db.Read(ctx, func(q Queryer) error {
 		msgs = msgs[:0]
-		cur, err := toDeviceStream.Current(ctx, q)
-		if err != nil {
-			return err
-		}
 		next = cur
 		rows, err := q.QueryContext(ctx, `SELECT stream_id, message_json FROM device_inbox
 			WHERE user_id = ? AND device_id = ? AND stream_id > ? AND stream_id <= ?
