@@ -183,8 +183,27 @@ func (s *ToDeviceStore) ToDeviceSince(ctx context.Context, userID, deviceID stri
 	return msgs, next, nil
 }
 
+// sqlToDeviceAnyUpTo says whether a device has messages up to a position
+// (index device_inbox_device).
+const sqlToDeviceAnyUpTo = `SELECT EXISTS (SELECT 1 FROM device_inbox
+	WHERE user_id = ? AND device_id = ? AND stream_id <= ?)`
+
 // DeleteToDeviceUpTo implements core.ToDeviceStore.
+//
+// A client that ever received a to-device message sends a since token
+// with a to-device position in every /sync: when none of its messages up
+// to it is left (all were deleted by an earlier /sync), one read answers
+// and nothing is written. The messages up to upTo were committed before
+// the token holding it was given out, so the read's snapshot has them.
 func (s *ToDeviceStore) DeleteToDeviceUpTo(ctx context.Context, userID, deviceID string, upTo int64) error {
+	var any int
+	err := s.db.Cached().QueryRowContext(ctx, sqlToDeviceAnyUpTo, userID, deviceID, upTo).Scan(&any)
+	if err != nil {
+		return fmt.Errorf("storage: delivered to-device messages of %s %s: %w", userID, deviceID, err)
+	}
+	if any == 0 {
+		return nil
+	}
 	return s.db.Write(ctx, func(q Queryer) error {
 		_, err := q.ExecContext(ctx, "DELETE FROM device_inbox WHERE user_id = ? AND device_id = ? AND stream_id <= ?", userID, deviceID, upTo)
 		if err != nil {

@@ -200,3 +200,47 @@ func TestToDeviceFromRemoteSender(t *testing.T) {
 		t.Fatalf("inbox = %v %+v, want the message once from the remote sender", got, msgs)
 	}
 }
+
+// TestToDeviceDeleteWritesOnlyWhatIsLeft checks that deleting a device's
+// delivered messages writes only when some are left: a /sync repeating a
+// to-device position whose messages are gone makes no write.
+func TestToDeviceDeleteWritesOnlyWhatIsLeft(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t)
+	td := NewToDeviceStore(db)
+	mustDevice(t, db, "@a:x", "A1", "")
+	mustDevice(t, db, "@b:x", "B1", "")
+	for i := range 3 {
+		if _, err := td.SendToDevice(ctx, core.TxnID{UserID: "@a:x", DeviceID: "A1", TxnID: fmt.Sprint(i)}, "m.test",
+			[]core.ToDeviceTarget{{UserID: "@b:x", DeviceID: "B1", Content: content(fmt.Sprint(i))}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _, err := td.ToDeviceSince(ctx, "@b:x", "B1", 0, 0)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("ToDeviceSince = %d messages, %v; want 3", len(msgs), err)
+	}
+	writes := func() uint64 { return db.WriterStats().Writes }
+	del := func(upTo int64, wantWrites uint64, wantLeft []string) {
+		t.Helper()
+		before := writes()
+		if err := td.DeleteToDeviceUpTo(ctx, "@b:x", "B1", upTo); err != nil {
+			t.Fatal(err)
+		}
+		if n := writes() - before; n != wantWrites {
+			t.Errorf("DeleteToDeviceUpTo(%d) made %d writes, want %d", upTo, n, wantWrites)
+		}
+		left, _, err := td.ToDeviceSince(ctx, "@b:x", "B1", 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := inboxContents(t, left); !cmp.Equal(got, wantLeft) {
+			t.Errorf("after DeleteToDeviceUpTo(%d) left %v, want %v", upTo, got, wantLeft)
+		}
+	}
+	del(msgs[0].Pos-1, 0, []string{"0", "1", "2"}) // nothing up to it
+	del(msgs[1].Pos, 1, []string{"2"})
+	del(msgs[1].Pos, 0, []string{"2"}) // the same token again
+	del(msgs[2].Pos, 1, nil)
+	del(msgs[2].Pos+5, 0, nil)
+}
