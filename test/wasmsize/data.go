@@ -74,6 +74,55 @@ func dataRegions(data []byte, br bool) {
 		fmt.Printf("%10d %10s  %s\n", reg.to-reg.from, size(mem[reg.from:reg.to]), reg.name)
 	}
 	pctabByPackage(mem, hdr, ft, nfunc, fnOff, pcOff)
+	pctabByKind(mem, hdr, ft, nfunc, pcOff, size)
+}
+
+// pcKinds name the pc-value tables of a _func record: pcsp, pcfile and
+// pcln, then the pcdata tables by index (internal/abi's PCDATA_*).
+var pcKinds = []string{
+	"pcsp (stack pointer delta)", "pcfile (file of each pc)", "pcln (line of each pc)",
+	"pcdata 0 (unsafe points)", "pcdata 1 (stack map index)", "pcdata 2 (inline tree index)", "pcdata 3 (argument liveness)",
+}
+
+// pctabByKind prints how the pc-value tables divide by kind. The linker
+// shares identical tables between functions; each table is counted once,
+// as the kind of its first user, and runs to the next table. Only pcsp and
+// the stack maps serve the program itself (stack growth, the garbage
+// collector); file, line and inline tree serve tracebacks and
+// runtime.Caller.
+func pctabByKind(mem []byte, hdr, ft, nfunc, pcOff int, size func([]byte) string) {
+	kind := map[uint32]int{}
+	for k := range nfunc {
+		f := ft + int(binary.LittleEndian.Uint32(mem[ft+8*k+4:]))
+		le := func(o int) uint32 { return binary.LittleEndian.Uint32(mem[f+o:]) }
+		offs := []uint32{le(16), le(20), le(24)}
+		for i := range int(le(28)) {
+			offs = append(offs, le(44+4*i))
+		}
+		for i, o := range offs {
+			if _, seen := kind[o]; o != 0 && !seen {
+				kind[o] = min(i, len(pcKinds)-1)
+			}
+		}
+	}
+	starts := make([]uint32, 0, len(kind))
+	for o := range kind {
+		starts = append(starts, o)
+	}
+	sort.Slice(starts, func(i, j int) bool { return starts[i] < starts[j] })
+	tables := make([][]byte, len(pcKinds))
+	base := hdr + pcOff
+	for i, o := range starts {
+		end := uint32(ft - base)
+		if i+1 < len(starts) {
+			end = starts[i+1]
+		}
+		tables[kind[o]] = append(tables[kind[o]], mem[base+int(o):base+int(end)]...)
+	}
+	fmt.Printf("\n%10s %10s  pc-value tables by kind\n", "bytes", "brotli")
+	for i, t := range tables {
+		fmt.Printf("%10d %10s  %s\n", len(t), size(t), pcKinds[i])
+	}
 }
 
 // pctabByPackage prints how the pc-value tables divide between the

@@ -11,10 +11,12 @@
 // -brotli adds the brotli size of each package's code compressed alone,
 // at quality 11 with a 16 MiB window, as web/build.mjs ships the file: not
 // additive (the whole file compresses better), but it tells which code
-// weighs in the download; it also sums the code by origin (SQLite, hearth,
-// other modules, the runtime, the rest of the standard library). -funcs P lists the largest functions of the
-// packages whose path starts with P (e.g. slices: one copy of the sorting
-// code per element type).
+// weighs in the download. The code is also summed by origin (SQLite,
+// hearth, other modules, the runtime, the rest of the standard library),
+// and the pclntab's pc-value tables by kind (lines, inline tree, stack
+// maps). -funcs P lists the largest functions of the packages whose path
+// starts with P (e.g. slices: one copy of the sorting code per element
+// type).
 package main
 
 import (
