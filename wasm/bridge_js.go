@@ -64,7 +64,7 @@ func installBridge(global js.Value, h *host) {
 	fns := map[string]func(args []js.Value){
 		"start": func(args []js.Value) {
 			// The SQLite warm-up stops for it (warm_js.go).
-			startAsked.Store(true)
+			noteStartAsked()
 			o := startOptionsOf(arg(args, 0))
 			cb := arg(args, 1)
 			go func() {
@@ -279,6 +279,8 @@ func statusValue(st status) any {
 			"openMs":           float64(st.Phases.Open.Microseconds()) / 1000,
 			"ownerMs":          float64(st.Phases.Owner.Microseconds()) / 1000,
 			"warmMs":           float64(st.Phases.Warm.Microseconds()) / 1000,
+			"warmSteps":        st.Phases.WarmSteps,
+			"askedAfterMs":     float64(st.Phases.AskedAfter.Microseconds()) / 1000,
 			"schemaImageBytes": st.Phases.SchemaImageBytes,
 			"ownerHashedAside": st.Phases.OwnerHashedAside,
 		},

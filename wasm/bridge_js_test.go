@@ -66,6 +66,12 @@ func TestBridge(t *testing.T) {
 		st.Get("relay").Get("state").String() != "off" {
 		t.Fatalf("start status: %v", jsString(js.Global().Get("JSON").Call("stringify", st)))
 	}
+	// The bridge's start was asked for, after the program began, and the
+	// phases say so.
+	if ph := st.Get("startupPhases"); !startAsked.Load() || ph.Get("askedAfterMs").Type() != js.TypeNumber ||
+		ph.Get("askedAfterMs").Float() <= 0 || ph.Get("warmSteps").Type() != js.TypeNumber {
+		t.Fatalf("start phases: %v", jsString(js.Global().Get("JSON").Call("stringify", ph)))
+	}
 
 	body := []byte(`{"type":"m.login.password","identifier":{"type":"m.id.user","user":"me"},"password":"pw"}`)
 	headers := js.ValueOf([]any{[]any{"Content-Type", "application/json"}})

@@ -120,6 +120,11 @@ type startPhases struct {
 	// Warm is the SQLite warm-up the worker ran before the start
 	// (warmSQLite), which the start did not wait for if it was done.
 	Warm time.Duration
+	// WarmSteps is how many of its statements the warm-up ran, and
+	// AskedAfter how long after the Go program began the page asked for
+	// the start (warm_js.go).
+	WarmSteps  int
+	AskedAfter time.Duration
 	// SchemaImageBytes is the size of the schema image a new database
 	// was made from (0: none; the migrator ran every statement).
 	SchemaImageBytes int
@@ -209,6 +214,8 @@ func (h *host) start(ctx context.Context, o startOptions) (status, error) {
 	}
 	phases.Owner = time.Since(ownerBegan)
 	phases.Warm = time.Duration(warmTook.Load())
+	phases.WarmSteps = int(warmSteps.Load())
+	phases.AskedAfter = time.Duration(startAskedAfter.Load())
 	h.mu.Lock()
 	h.hs, h.backend, h.startup, h.phases = hs, be, time.Since(began), phases
 	h.served = false

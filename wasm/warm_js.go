@@ -25,6 +25,22 @@ CREATE TABLE x (k TEXT NOT NULL REFERENCES w (k) ON DELETE CASCADE, n INTEGER);
 // startAsked is set when the page has asked for the start (bridge_js.go).
 var startAsked atomic.Bool
 
+// programStart is when the Go program began (package initialisation), and
+// startAskedAfter how long after it the bridge's start was first called
+// (a time.Duration; status().startupPhases.askedAfterMs): with warmSteps,
+// whether a warm-up ran in front of a start already asked for.
+var (
+	programStart    = time.Now()
+	startAskedAfter atomic.Int64
+)
+
+// noteStartAsked records the first call of the bridge's start.
+func noteStartAsked() {
+	if !startAsked.Swap(true) {
+		startAskedAfter.Store(int64(time.Since(programStart)))
+	}
+}
+
 // warmSteps counts the warm-up's statements run (tests).
 var warmSteps atomic.Int64
 

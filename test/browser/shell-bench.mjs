@@ -52,7 +52,7 @@ const warmUpText = (w) => !w ? "no warm-up" : w.done ?
 // The SQLite warm-up runs before the Go program first yields to the
 // worker's event loop, so it is part of "Go init" (a first visit skips it).
 const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms` +
-	`${p.schemaImageBytes ? ` (database from the schema image, ${kib(p.schemaImageBytes)})` : ""}, owner ${p.ownerMs.toFixed(0)} ms${p.ownerHashedAside ? " (password hashed in the helper worker)" : ""}; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms` : "";
+	`${p.schemaImageBytes ? ` (database from the schema image, ${kib(p.schemaImageBytes)})` : ""}, owner ${p.ownerMs.toFixed(0)} ms${p.ownerHashedAside ? " (password hashed in the helper worker)" : ""}; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms${p.askedAfterMs !== undefined ? ` (${p.warmSteps} of its 5 statements; the page asked for the start ${p.askedAfterMs.toFixed(0)} ms after Go began)` : ""}` : "";
 
 const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 // sendPathText says where a tab's sends went, per send, from two
