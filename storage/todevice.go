@@ -144,6 +144,11 @@ func (s *ToDeviceStore) ToDeviceSince(ctx context.Context, userID, deviceID stri
 	if err != nil {
 		return nil, 0, err
 	}
+	if cur <= since {
+		// Nothing was sent since: no read (the soak's clients, and most
+		// /syncs of any client, ask with the current position).
+		return nil, cur, nil
+	}
 	var msgs []core.ToDeviceMessage
 	var next int64
 	err = s.db.Read(ctx, func(q Queryer) error {

@@ -244,3 +244,34 @@ func TestToDeviceDeleteWritesOnlyWhatIsLeft(t *testing.T) {
 	del(msgs[2].Pos, 1, nil)
 	del(msgs[2].Pos+5, 0, nil)
 }
+
+// TestToDeviceSinceCurrentReadsNothing checks that asking for a device's
+// messages from the stream's current position reads nothing, and that
+// asking from before it still finds a message sent meanwhile.
+func TestToDeviceSinceCurrentReadsNothing(t *testing.T) {
+	ctx := context.Background()
+	db := mustOpen(t)
+	td := NewToDeviceStore(db)
+	mustDevice(t, db, "@a:x", "A1", "")
+	mustDevice(t, db, "@b:x", "B1", "")
+	pos, err := td.ToDevicePosition(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := db.ReadTransactions()
+	msgs, next, err := td.ToDeviceSince(ctx, "@b:x", "B1", pos, 0)
+	if err != nil || len(msgs) != 0 || next != pos {
+		t.Fatalf("ToDeviceSince(current) = %d messages, next %d, %v; want none, %d", len(msgs), next, err, pos)
+	}
+	if n := db.ReadTransactions() - before; n != 0 {
+		t.Errorf("ToDeviceSince(current) began %d read transactions, want 0", n)
+	}
+	if _, err := td.SendToDevice(ctx, core.TxnID{UserID: "@a:x", DeviceID: "A1", TxnID: "t"}, "m.test",
+		[]core.ToDeviceTarget{{UserID: "@b:x", DeviceID: "B1", Content: content("x")}}); err != nil {
+		t.Fatal(err)
+	}
+	msgs, next, err = td.ToDeviceSince(ctx, "@b:x", "B1", pos, 0)
+	if err != nil || !cmp.Equal(inboxContents(t, msgs), []string{"x"}) || next != pos+1 {
+		t.Errorf("ToDeviceSince after a send = %v, next %d, %v; want [x], %d", inboxContents(t, msgs), next, err, pos+1)
+	}
+}
