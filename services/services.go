@@ -135,8 +135,10 @@ func build(ctx context.Context, db *storage.DB, notifier *core.Notifier, cfg Con
 	}
 	g := &Graph{DB: db, ServerName: name, Notifier: notifier}
 	g.Accounts = storage.NewAccountStore(db, storage.AccountOptions{Password: cfg.Password, Now: now})
-	if g.SetupToken, err = g.Accounts.Start(ctx); err != nil {
-		return nil, err
+	if prepareRegistration(cfg) {
+		if g.SetupToken, err = g.Accounts.Start(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if g.Key, err = db.ServerSigningKey(ctx); err != nil {
 		return nil, err

@@ -117,6 +117,11 @@ func TestHostLifecycle(t *testing.T) {
 			if st.Storage != be.Name || st.ServerName != "tab.test" || st.OwnerCreated != "@me:tab.test" || st.DatabaseBytes <= 0 {
 				t.Fatalf("first start status %+v; want storage %s, server tab.test, owner @me:tab.test created, a size", st, be.Name)
 			}
+			// The host creates the owner itself: the start made no setup
+			// token no one could read (services' prepareRegistration).
+			if hs, _, _ := h.running(); hs.SetupToken != "" {
+				t.Errorf("the first start made a setup token")
+			}
 			again, err := h.start(ctx, startOptions{Storage: "memory", ServerName: "other.test"})
 			if err != nil || again.Storage != be.Name || again.ServerName != "tab.test" || again.OwnerCreated != "" {
 				t.Fatalf("start of a running host: %+v, %v; want the running one unchanged", again, err)
