@@ -58,10 +58,10 @@ const (
 		SELECT t.event_nid FROM (SELECT event_nid FROM event_txn_id ORDER BY event_nid LIMIT 512) t
 		JOIN events e ON e.event_nid = t.event_nid WHERE e.received_ts < ?)`
 	// sqlTxnOldest reads when the event of the oldest row was received
-	// (the row this write stored is there, so there is one). Rows are
-	// pruned from the oldest event_nid on: one received later than a
-	// younger row (a clock set back) waits until the rows before it are
-	// due, keeping its transaction longer, never shorter.
+	// (the row this write stored is there, so there is one). It only
+	// decides whether the prune can be left out; the prune itself looks
+	// at the 512 oldest rows, so a row stored while the clock was ahead
+	// never holds back the due rows behind it.
 	sqlTxnOldest = `SELECT e.received_ts FROM event_txn_id t JOIN events e ON e.event_nid = t.event_nid
 		ORDER BY t.event_nid LIMIT 1`
 	sqlEventIDForTxn = `
@@ -94,7 +94,9 @@ func (p *persister) storeTxn(ev *core.NewEvent, nid, room, received int64) error
 		if err := p.q.QueryRowContext(p.ctx, sqlTxnOldest).Scan(&oldest); err != nil {
 			return fmt.Errorf("storage: prune transactions: %w", err)
 		}
-		if oldest >= received-txnRetention {
+		// An oldest row from the future (stored while the clock was
+		// ahead) says nothing about the rows after it: prune then.
+		if oldest >= received-txnRetention && oldest <= received {
 			return nil
 		}
 		if _, err := p.q.ExecContext(p.ctx, sqlTxnPrune, received-txnRetention); err != nil {

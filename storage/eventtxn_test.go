@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -139,5 +140,47 @@ func TestMigrateTxnKey(t *testing.T) {
 	var ts int
 	if err := db.Reader().QueryRowContext(ctx, "SELECT count(*) FROM pragma_table_info('event_txn_id') WHERE name = 'inserted_ts'").Scan(&ts); err != nil || ts != 0 {
 		t.Errorf("event_txn_id.inserted_ts after migrating: %d, %v; want gone", ts, err)
+	}
+}
+
+// TestTxnPruneBehindRowFromTheFuture: a transaction row received while the
+// clock was ahead (then corrected) is the oldest row; the rows after it
+// that are past their retention are still pruned.
+func TestTxnPruneBehindRowFromTheFuture(t *testing.T) {
+	defer func(v int64) { txnPrunePeriod = v }(txnPrunePeriod)
+	txnPrunePeriod = 1
+	ctx := context.Background()
+	s := newTestStore(t)
+	r := newTestRoom(t, s, "r")
+	user := "@alice:" + testServer
+	first := r.msg("ahead", 1)
+	base := first.ReceivedTS
+	if base == 0 {
+		base = 1_700_000_000_000
+	}
+	first.ReceivedTS = base + 365*txnRetention // clock a year ahead
+	first.Txn = &core.TxnID{UserID: user, DeviceID: "DEV", TxnID: "ahead"}
+	r.persist(core.PersistOptions{}, first)
+	prev := "ahead"
+	for i := range 5 {
+		name := fmt.Sprint("m", i)
+		ev := r.msg(name, int64(i+2), prev)
+		ev.ReceivedTS = base + int64(i) // clock corrected
+		ev.Txn = &core.TxnID{UserID: user, DeviceID: "DEV", TxnID: name}
+		r.persist(core.PersistOptions{}, ev)
+		prev = name
+	}
+	// Two days later: m0..m4 are past the retention.
+	last := r.msg("later", 7, prev)
+	last.ReceivedTS = base + 2*txnRetention
+	last.Txn = &core.TxnID{UserID: user, DeviceID: "DEV", TxnID: "later"}
+	r.persist(core.PersistOptions{}, last)
+	var n int
+	if err := s.db.Reader().QueryRowContext(ctx, `SELECT count(*) FROM event_txn_id t JOIN events e ON e.event_nid = t.event_nid
+		WHERE e.received_ts < ?`, last.ReceivedTS-txnRetention).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d transaction rows past the retention kept behind a row received with the clock ahead", n)
 	}
 }
