@@ -256,7 +256,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		}
 		db.writer, db.reader = w, w
 		db.stmts = map[string]*sql.Stmt{}
-		if err := db.positions.load(ctx, w); err != nil {
+		if err := db.positions.load(ctx, w, db.mainSchema); err != nil {
 			db.Close()
 			return nil, err
 		}
@@ -379,7 +379,7 @@ func openWith(ctx context.Context, o Options, tree *SchemaTree) (*DB, error) {
 		db.ckpt = ckpt
 	}
 	// Before the writer starts: no commit can come between.
-	if err := db.positions.load(ctx, db.reader); err != nil {
+	if err := db.positions.load(ctx, db.reader, db.mainSchema); err != nil {
 		db.Close()
 		return nil, err
 	}

@@ -68,6 +68,40 @@ func TestSizeUsesNoVirtualTable(t *testing.T) {
 	if size <= 0 || len(stmts) == 0 {
 		t.Fatalf("Size = %d after %d statements", size, len(stmts))
 	}
+	checkNoVirtualTable(t, db, stmts)
+}
+
+// TestOpenUsesNoVirtualTable: nothing an open of an existing database runs
+// reaches SQLite's virtual-table code either (the tab opens one at every
+// reload, before its first answer).
+func TestOpenUsesNoVirtualTable(t *testing.T) {
+	traceStatements()
+	o := testOptions(t)
+	first, err := Open(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	startTrace()
+	db, err := Open(context.Background(), o)
+	stmts := stopTrace()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if len(stmts) == 0 {
+		t.Fatal("the open ran no statement")
+	}
+	checkNoVirtualTable(t, db, stmts)
+}
+
+// checkNoVirtualTable fails t if a plan of stmts has a virtual-table
+// opcode.
+func checkNoVirtualTable(t *testing.T, db *DB, stmts []string) {
+	t.Helper()
+	ctx := context.Background()
 	for _, s := range stmts {
 		args := make([]any, strings.Count(s, "?"))
 		for i := range args {
