@@ -42,15 +42,21 @@ func TestNotificationsInTheEventsWrite(t *testing.T) {
 		id := send(room, txn)
 		return hs.services.DB.WriterStats().Writes - before, id
 	}
-	for i := range 3 {
+	// Writes counts every write of the writer, and background work (the
+	// search index's batch, a checkpoint's finish) may land inside either
+	// window; it only adds. The fewest writes over several sends of each
+	// kind is what the send itself costs.
+	fewestQuiet, fewestLoud := uint64(1<<63), uint64(1<<63)
+	for i := range 6 {
 		quiet, _ := writes(alone, "alone-"+string(rune('a'+i)))
 		loud, id := writes(shared, "shared-"+string(rune('a'+i)))
-		if loud != quiet {
-			t.Errorf("send %d: a message that notifies took %d writes, one that does not %d", i, loud, quiet)
-		}
+		fewestQuiet, fewestLoud = min(fewestQuiet, quiet), min(fewestLoud, loud)
 		if n := notified(id); n != 1 {
 			t.Errorf("send %d: alice has %d notifications of %s once it is answered, want 1", i, n, id)
 		}
+	}
+	if fewestLoud != fewestQuiet {
+		t.Errorf("a message that notifies took at least %d writes, one that does not %d", fewestLoud, fewestQuiet)
 	}
 	last := send(shared, "last")
 	if err := hs.Close(); err != nil {
