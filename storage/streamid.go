@@ -44,17 +44,24 @@ func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 	}
 	keys := writerKeysOf(q)
 	var last int64
+	known := false
 	if top, ok := keys.streamOf(s.Name); ok {
-		// The writer knows the stream's last id (writerkeys.go).
+		// The writer knows the stream's last id (writerkeys.go); the
+		// update is guarded by it, so that a position another writer
+		// moved (none should: the data folder's lock, the tab's owner
+		// lock) is read again, never set back.
 		last = top + s.Step*int64(n)
-		res, err := q.ExecContext(ctx, sqlStreamSet, last, s.Name)
+		res, err := q.ExecContext(ctx, sqlStreamSet, last, s.Name, top)
 		if err != nil {
 			return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
 		}
-		if k, err := res.RowsAffected(); err != nil || k != 1 {
-			return 0, fmt.Errorf("storage: stream %s: set %d rows (%v)", s.Name, k, err)
+		k, err := res.RowsAffected()
+		if err != nil {
+			return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
 		}
-	} else {
+		known = k == 1
+	}
+	if !known {
 		err := q.QueryRowContext(ctx, sqlStreamNext, s.Step*int64(n), s.Name).Scan(&last)
 		if err != nil {
 			return 0, fmt.Errorf("storage: stream %s: %w", s.Name, err)
@@ -70,10 +77,11 @@ func (s StreamIDs) Next(ctx context.Context, q Queryer, n int) (int64, error) {
 }
 
 // sqlStreamNext moves a stream by ?1 and returns its new last id;
-// sqlStreamSet sets it to ?1, where the writer knows the last one.
+// sqlStreamSet sets it to ?1 where the writer knows the last one, ?3, and
+// changes no row when the stored one is not that.
 const (
 	sqlStreamNext = "UPDATE stream_positions SET stream_id = stream_id + ? WHERE stream_name = ? RETURNING stream_id"
-	sqlStreamSet  = "UPDATE stream_positions SET stream_id = ? WHERE stream_name = ?"
+	sqlStreamSet  = "UPDATE stream_positions SET stream_id = ?1 WHERE stream_name = ?2 AND stream_id = ?3"
 )
 
 // Current returns the last id given out (0 when none).

@@ -124,3 +124,41 @@ func inRoom(ev core.NewEvent, roomID string) core.NewEvent {
 	ev.JSON = eventJSON(&ev, `{"body":"moved","msgtype":"m.text"}`)
 	return ev
 }
+
+// TestWriterKeysStreamMovedElsewhere: a stream position that something
+// other than StreamIDs moved after the writer learned it (a second writer
+// would, were one to run) is read again, never set back: the next id
+// follows the stored position, and the one after follows that.
+func TestWriterKeysStreamMovedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	s := newTestStore(t)
+	stream := StreamIDs{Name: "receipts", Step: 1}
+	next := func() int64 {
+		t.Helper()
+		var id int64
+		if err := s.db.Write(ctx, func(q Queryer) (err error) { id, err = stream.Next(ctx, q, 1); return err }); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	first := next()
+	if err := s.db.Write(ctx, func(q Queryer) error {
+		_, err := q.ExecContext(ctx, "UPDATE stream_positions SET stream_id = stream_id + 10 WHERE stream_name = ?", stream.Name)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next(), first+11; got != want {
+		t.Errorf("after the position moved by 10, Next gave %d, want %d", got, want)
+	}
+	if got, want := next(), first+12; got != want {
+		t.Errorf("the id after that is %d, want %d", got, want)
+	}
+	var stored int64
+	if err := s.db.Reader().QueryRowContext(ctx, "SELECT stream_id FROM stream_positions WHERE stream_name = ?", stream.Name).Scan(&stored); err != nil {
+		t.Fatal(err)
+	}
+	if stored != first+12 {
+		t.Errorf("stored position %d, want %d", stored, first+12)
+	}
+}
