@@ -1,6 +1,7 @@
 package pdu
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"testing"
@@ -61,6 +62,7 @@ func FuzzParse(f *testing.F) {
 		if err1 != nil || err2 != nil || rh != rhj {
 			t.Fatalf("reference hash %x (%v) vs JSON %x (%v)", rh, err1, rhj, err2)
 		}
+		checkSignedBytes(t, v, p, data)
 		r, err := p.Redact(v)
 		if err != nil {
 			t.Fatalf("Redact: %v", err)
@@ -93,4 +95,47 @@ func FuzzRedactJSON(f *testing.F) {
 			t.Fatalf("redacted output %s is not JSON: %v", r, err)
 		}
 	})
+}
+
+// checkSignedBytes checks AppendSignedBytes, which writes the struct once
+// and redacts it, against the JSON algorithm on the event's own JSON data:
+// the redaction of data without signatures and unsigned, whose SHA-256 is
+// the reference hash.
+func checkSignedBytes(t *testing.T, v *roomversion.Version, p *PDU, data []byte) {
+	t.Helper()
+	got, err := p.AppendSignedBytes([]byte("prefix"), v)
+	if err != nil {
+		t.Fatalf("AppendSignedBytes: %v", err)
+	}
+	if string(got[:6]) != "prefix" {
+		t.Fatalf("AppendSignedBytes overwrote dst: %s", got)
+	}
+	got = got[6:]
+	redacted, err := RedactJSON(v, data)
+	if err != nil {
+		t.Fatalf("RedactJSON: %v", err)
+	}
+	want := []byte{'{'}
+	err = canonicaljson.Members(redacted, func(k, val []byte) error {
+		if string(k) == "signatures" || string(k) == "unsigned" {
+			return nil
+		}
+		if len(want) > 1 {
+			want = append(want, ',')
+		}
+		want = canonicaljson.AppendString(want, string(k))
+		want = append(append(want, ':'), val...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("members of %s: %v", redacted, err)
+	}
+	want = append(want, '}')
+	if string(got) != string(want) {
+		t.Fatalf("AppendSignedBytes = %s, redacted JSON without signatures and unsigned %s", got, want)
+	}
+	rh, err := ReferenceHashJSON(v, data)
+	if err != nil || sha256.Sum256(got) != rh {
+		t.Fatalf("SHA-256 of the signed bytes %x, reference hash %x (%v)", sha256.Sum256(got), rh, err)
+	}
 }

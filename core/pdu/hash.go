@@ -142,6 +142,22 @@ func (p *PDU) ReferenceHash(v *roomversion.Version) ([32]byte, error) {
 	return referenceHashCanonical(v, b)
 }
 
+// AppendSignedBytes appends to dst what a signature of the event covers,
+// which is also what its reference hash hashes: the canonical JSON of the
+// event redacted by room version v's rules, without signatures and
+// unsigned. The event is written once, in canonical form, and redacted
+// from there.
+func (p *PDU) AppendSignedBytes(dst []byte, v *roomversion.Version) ([]byte, error) {
+	bp := getBuf()
+	defer putBuf(bp)
+	b, err := p.appendJSON(*bp, v, func(k string) bool { return k == "unsigned" || k == "signatures" })
+	*bp = b
+	if err != nil {
+		return dst, err
+	}
+	return redactCanonical(dst, v, b)
+}
+
 // CheckContentHash recomputes the content hash and compares it with
 // hashes.sha256 (unpadded base64; padding is accepted). It returns an error
 // wrapping ErrContentHashMismatch if they differ or the hash is missing.

@@ -115,19 +115,7 @@ func SignEventJSON(v *roomversion.Version, event []byte, serverName, keyID strin
 // eventSignedBytes is what an event signature covers: the canonical JSON
 // of the redacted event without signatures and unsigned.
 func eventSignedBytes(v *roomversion.Version, p *pdu.PDU) ([]byte, error) {
-	full, err := p.MarshalFor(v)
-	if err != nil {
-		return nil, err
-	}
-	redacted, err := pdu.RedactJSON(v, full)
-	if err != nil {
-		return nil, err
-	}
-	r, err := splitObject(redacted)
-	if err != nil {
-		return nil, err
-	}
-	return r.signedBytes(), nil
+	return p.AppendSignedBytes(make([]byte, 0, 512), v)
 }
 
 // RequiredSigners returns the servers whose signatures event p must carry
