@@ -143,7 +143,7 @@ test-browser-shell: build browser-deps
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm
 	GOOS=js GOARCH=wasm $(GO) test -c -o $(WASMTEST)/wasm.test.wasm ./wasm
 	$(BROWSER_RUN) $(WASMTEST)/wasm.test.wasm -test.v
-	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs test/browser/shell-host.test.mjs test/browser/modules.test.mjs
+	node --test --test-concurrency=1 test/browser/shell-api.test.mjs test/browser/shell.test.mjs test/browser/shell-host.test.mjs test/browser/shell-reload.test.mjs test/browser/modules.test.mjs
 
 # Issue 11's browser test: a tab's homeserver (OPFS) behind `hearth relay`
 # (wss://, a test CA from Debian's openssl) federating with a native hearth,

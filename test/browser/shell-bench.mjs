@@ -54,6 +54,15 @@ const warmUpText = (w) => !w ? "no warm-up" : w.done ?
 const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWaitMs.toFixed(0)} ms, open ${p.openMs.toFixed(0)} ms` +
 	`${p.schemaImageBytes ? ` (database from the schema image, ${kib(p.schemaImageBytes)})` : ""}, owner ${p.ownerMs.toFixed(0)} ms${p.ownerHashedAside ? " (password hashed in the helper worker)" : ""}; SQLite warm-up in Go init ${p.warmMs.toFixed(0)} ms${p.askedAfterMs !== undefined ? ` (${p.warmSteps} of its 5 statements; the page asked for the start ${p.askedAfterMs.toFixed(0)} ms after Go began)` : ""}` : "";
 
+// lockText says how the reloaded page came to own the homeserver: when it
+// asked for the owner lock, whether the lock was free at once or how long
+// it waited, when the page it replaced had let go of it (pagehide), and
+// how long the service worker's registration took beside the start.
+const lockText = (t) => `owner lock after ${t.ownerWaitMs.toFixed(0)} ms` +
+	(t.lockAskedMs === undefined ? "" : ` (asked at ${t.lockAskedMs.toFixed(0)} ms, ${t.lockAtOnce ? "free at once" : `WAITED ${(t.ownerWaitMs - t.lockAskedMs).toFixed(0)} ms`}` +
+	`${t.previousReleaseMs === null ? "" : `; the old page let go at ${t.previousReleaseMs.toFixed(0)} ms`}` +
+	`${t.swRegisterMs >= 0 ? `; service worker registered in ${t.swRegisterMs.toFixed(0)} ms` : "; service worker registration still running"})`);
+
 const loadavg = () => fs.readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
 // sendPathText says where a tab's sends went, per send, from two
 // status() answers around them: the worker's time in Go and posting the
@@ -340,7 +349,7 @@ async function main() {
 			await page.waitForFunction(() => window.Hearth !== undefined);
 			const warm = await startInPage(page, { storage, warmUp: warmUp ?? null });
 			line(`warm start (${label}, code cache ${mib(cache)}): first /versions at ${warm.firstVersions.toFixed(0)} ms ` +
-				`(page ready ${warm.domReady.toFixed(0)} ms, worker started at ${(warm.timings.workerCreatedMs ?? 0).toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, owner lock after ${warm.timings.ownerWaitMs.toFixed(0)} ms; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
+				`(page ready ${warm.domReady.toFixed(0)} ms, worker started at ${(warm.timings.workerCreatedMs ?? 0).toFixed(0)} ms, Hearth.start called at ${warm.called.toFixed(0)} ms, ${lockText(warm.timings)}; fetch+compile wasm ${warm.timings.compileMs.toFixed(0)} ms, Go init ${warm.timings.goInitMs.toFixed(0)} ms, ` +
 				`homeserver start ${warm.startupMs.toFixed(0)} ms${phaseText(warm.phases)}; Go ran on ${warm.firstAfterMs.toFixed(0)} ms after the first answer; load ${loadavg()})`);
 		};
 		for (let i = 1; i <= reloads; i++) {

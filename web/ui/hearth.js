@@ -167,6 +167,11 @@ function startedBefore() {
 
 preloadWorker();
 
+// RELEASED_KEY is where an owner page that goes away notes when it let go
+// of the owner lock (epoch ms), so that the next owner (the reloaded page)
+// can tell how long after that it got the lock (status().timings).
+const RELEASED_KEY = "hearth.ownerReleasedAt";
+
 // WARMED_UP_KEY is where the page remembers the build whose send path
 // warm-up has run (see WorkerClient.receive).
 const WARMED_UP_KEY = "hearth.warmedUp";
@@ -399,6 +404,9 @@ export class Hearth extends EventTarget {
 	#created = performance.now();
 	#ownerWaitMs = 0;
 	#workerCreatedMs = 0;
+	#lockAskedMs = 0;
+	#lockAtOnce = false;
+	#swMs = -1;
 
 	constructor(options) {
 		super();
@@ -422,8 +430,11 @@ export class Hearth extends EventTarget {
 				this.#wc = null;
 			}
 			this.#takeover?.abort();
-			this.#release?.();
-			this.#release = null;
+			if (this.#release) {
+				this.#release();
+				this.#release = null;
+				remember(RELEASED_KEY, String(performance.timeOrigin + performance.now()));
+			}
 		};
 		globalThis.addEventListener?.("pagehide", this.#onPageHide);
 		// fetch is an own property so it can be passed around unbound
@@ -448,11 +459,20 @@ export class Hearth extends EventTarget {
 		}
 	}
 
+	// begin asks for the owner lock at once: the service worker's
+	// registration runs beside the start, not before it (its job queue can
+	// be behind an update check of the browser's), and the start does not
+	// need it (a page already controlled keeps its worker; a first page is
+	// controlled once the worker has activated and claimed it, not when
+	// register resolves).
 	async #begin() {
 		if (this.#opts.serviceWorker !== false) {
-			await registerServiceWorker();
+			const t = performance.now();
+			registerServiceWorker().then(() => { this.#swMs = performance.now() - t; });
 		}
+		this.#lockAskedMs = performance.now() - this.#created;
 		const release = await tryOwnerLock();
+		this.#lockAtOnce = release !== null;
 		if (release) {
 			try {
 				await this.#becomeOwner(release);
@@ -671,10 +691,21 @@ export class Hearth extends EventTarget {
 		const owner = this.#state === "owner";
 		const out = { ...st, state: "running", owner };
 		if (owner && this.#info?.timings) {
-			// ownerWaitMs: from Hearth.start to holding the owner lock;
-			// workerCreatedMs: when the page started the worker, from its
-			// navigation start (before Hearth.start when it was preloaded).
-			out.timings = { ...this.#info.timings, ownerWaitMs: this.#ownerWaitMs, workerCreatedMs: this.#workerCreatedMs };
+			// ownerWaitMs: from Hearth.start to holding the owner lock
+			// (lockAskedMs: to asking for it; lockAtOnce: the first ask
+			// got it, no owner held it); workerCreatedMs: when the page
+			// started the worker, from its navigation start (before
+			// Hearth.start when it was preloaded); swRegisterMs: how long
+			// the service worker's registration took (-1: not done or not
+			// asked for); previousReleaseMs: when the last owner page that
+			// went away let go of the lock, from this page's navigation
+			// start (negative: before it), or null.
+			const rel = Number(recall(RELEASED_KEY));
+			out.timings = {
+				...this.#info.timings, ownerWaitMs: this.#ownerWaitMs, workerCreatedMs: this.#workerCreatedMs,
+				lockAskedMs: this.#lockAskedMs, lockAtOnce: this.#lockAtOnce, swRegisterMs: this.#swMs,
+				previousReleaseMs: rel > 0 ? rel - performance.timeOrigin : null,
+			};
 		}
 		return out;
 	}
