@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -104,6 +105,35 @@ func (p *persister) storeTxn(ev *core.NewEvent, nid, room, received int64) error
 		}
 	}
 	return nil
+}
+
+// stripTxnMetadata returns meta, an event's internal metadata (a JSON
+// object), without the txn_id and device_id of txn: event_txn_id keeps
+// those, and the readers put them back (sqlInternalMetadata). Anything
+// else, or metadata naming another transaction, is kept as it is.
+func stripTxnMetadata(meta []byte, txn *core.TxnID) []byte {
+	if txn == nil || len(meta) == 0 {
+		return meta
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(meta, &m) != nil {
+		return meta
+	}
+	var id, dev string
+	if json.Unmarshal(m["txn_id"], &id) != nil || json.Unmarshal(m["device_id"], &dev) != nil ||
+		id != txn.TxnID || dev != txn.DeviceID {
+		return meta
+	}
+	delete(m, "txn_id")
+	delete(m, "device_id")
+	if len(m) == 0 {
+		return nil
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return meta
+	}
+	return out
 }
 
 // EventIDForTxn returns the event a client transaction sent; see
