@@ -29,7 +29,9 @@ func (s *EventStore) PersistEvents(ctx context.Context, events []core.NewEvent, 
 	var looks []sentLook
 	var searchStale bool
 	err := s.db.Write(ctx, func(q Queryer) error {
-		p := persister{ctx: ctx, q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
+		// Detached once: the writer runs every statement without the
+		// caller's cancellation (writerQueryer).
+		p := persister{ctx: detach(ctx), q: q, maxHops: s.maxHops(), rooms: map[string]int64{}, cache: &s.states,
 			server: s.serverName.Load(), authSets: &s.authSets, reads: &s.db.sentReads}
 		var err error
 		out, err = p.persist(events, opts)

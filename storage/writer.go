@@ -340,8 +340,18 @@ func (w writerQueryer) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// detach returns ctx without its cancellation; a context that has none
+// (a write's own detached context, which the persister makes once for its
+// statements) is returned as it is, without an allocation per statement.
+func detach(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 func (w writerQueryer) ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx = detach(ctx)
 	if len(args) == 0 {
 		return w.conn.ExecContext(ctx, q)
 	}
@@ -353,7 +363,7 @@ func (w writerQueryer) ExecContext(ctx context.Context, q string, args ...any) (
 }
 
 func (w writerQueryer) QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	ctx = context.WithoutCancel(ctx)
+	ctx = detach(ctx)
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		return nil, err
@@ -362,7 +372,7 @@ func (w writerQueryer) QueryContext(ctx context.Context, q string, args ...any) 
 }
 
 func (w writerQueryer) QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row {
-	ctx = context.WithoutCancel(ctx)
+	ctx = detach(ctx)
 	st, err := w.stmt(ctx, q)
 	if err != nil {
 		// Let the connection report the error through the Row.

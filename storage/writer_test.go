@@ -300,3 +300,44 @@ func TestWriterStatsByWrite(t *testing.T) {
 		t.Errorf("Busy %v, Commit %v: want 0 < Commit < Busy", st.Busy, st.Commit)
 	}
 }
+
+// A write's statements run without its caller's cancellation: a caller
+// cancelled while its write runs still gets every statement and the
+// commit. A context without cancellation is passed on as it is, with no
+// allocation per statement (the persister detaches its context once).
+func TestWriteStatementsIgnoreCancellation(t *testing.T) {
+	db := mustOpen(t)
+	createKV(t, db)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	err := db.Write(ctx, func(q Queryer) error {
+		cancel()
+		for i := range 3 {
+			if _, err := q.ExecContext(ctx, "INSERT INTO kv VALUES (?, 'x')", i); err != nil {
+				return err
+			}
+		}
+		var n int
+		if err := q.QueryRowContext(ctx, "SELECT count(*) FROM kv").Scan(&n); err != nil || n != 3 {
+			return fmt.Errorf("count in the write: %d, %v", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := countKV(t, db); n != 3 {
+		t.Fatalf("%d rows committed, want 3", n)
+	}
+
+	detached := context.WithoutCancel(ctx)
+	if got := detach(detached); got != detached {
+		t.Fatalf("detach wrapped a context without cancellation again")
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = detach(detached) }); n != 0 {
+		t.Fatalf("detach of a detached context: %v allocations, want 0", n)
+	}
+	if d := detach(ctx); d.Done() != nil || d.Err() != nil {
+		t.Fatalf("detach of a cancelled context: Done %v, Err %v", d.Done(), d.Err())
+	}
+}
