@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -56,4 +57,22 @@ func mustOpenWith(tb testing.TB, o Options) *DB {
 		}
 	})
 	return db
+}
+
+// pauseSearchIndex stops db's full-text index batches from running on
+// their own (searches still index what they need) and waits for one
+// already started, so that a test counting the writer's writes or batches
+// counts only its own.
+func pauseSearchIndex(db *DB) {
+	s := &db.search
+	s.paused.Store(true)
+	for {
+		s.mu.Lock()
+		running := s.running
+		s.mu.Unlock()
+		if !running {
+			return
+		}
+		runtime.Gosched()
+	}
 }

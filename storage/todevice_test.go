@@ -224,7 +224,7 @@ func TestToDeviceDeleteWritesOnlyWhatIsLeft(t *testing.T) {
 	// caller is told (WriterStats.Writes only after, so it can miss the
 	// write just returned). The full-text index's batch, armed when the
 	// database opens, is the one write that runs on its own here: paused.
-	db.search.paused.Store(true)
+	pauseSearchIndex(db)
 	writes := func() uint64 {
 		var n uint64
 		for _, w := range db.WriterStats().ByWrite {
