@@ -234,16 +234,38 @@ func newEvent(v *roomversion.Version, ev *pdu.PDU, js []byte, meta Metadata, rec
 	if r, ok := ev.RedactsEventID(v); ok {
 		ne.Redacts = r
 	}
-	var c struct {
-		Membership *string         `json:"membership"`
-		URL        json.RawMessage `json:"url"`
+	membership, containsURL := contentFlags(ev.Content)
+	if ev.Type == eventauth.TypeMember {
+		ne.Membership = membership
 	}
-	if ev.Type == eventauth.TypeMember || len(ev.Content) > 2 {
-		_ = json.Unmarshal(ev.Content, &c)
-	}
-	if ev.Type == eventauth.TypeMember && c.Membership != nil {
-		ne.Membership = *c.Membership
-	}
-	ne.ContainsURL = len(c.URL) > 0 && c.URL[0] == '"'
+	ne.ContainsURL = containsURL
 	return ne
+}
+
+// contentFlags reads what storage keeps of an event's content beside its
+// JSON: content.membership when it is a string, and whether content.url
+// is a string (contains_url, for the filters). It walks the content's
+// top-level members once, without decoding the rest; content that is not
+// a JSON object has neither.
+func contentFlags(content []byte) (membership string, containsURL bool) {
+	err := canonicaljson.Members(content, func(k, v []byte) error {
+		switch string(k) {
+		case "membership":
+			membership = ""
+			if v[0] == '"' {
+				s, err := canonicaljson.Unquote(v)
+				if err != nil {
+					return err
+				}
+				membership = s
+			}
+		case "url":
+			containsURL = v[0] == '"'
+		}
+		return nil
+	})
+	if err != nil {
+		return "", false
+	}
+	return membership, containsURL
 }
