@@ -59,7 +59,7 @@ const phaseText = (p) => p ? `: waiting for the old worker's database ${p.busyWa
 // it waited, when the page it replaced had let go of it (pagehide), and
 // how long the service worker's registration took beside the start.
 const lockText = (t) => `owner lock after ${t.ownerWaitMs.toFixed(0)} ms` +
-	(t.lockAskedMs === undefined ? "" : ` (asked at ${t.lockAskedMs.toFixed(0)} ms, ${t.lockAtOnce ? "free at once" : `WAITED ${(t.ownerWaitMs - t.lockAskedMs).toFixed(0)} ms`}` +
+	(t.lockAskedMs === undefined ? "" : ` (asked at ${t.lockAskedMs.toFixed(0)} ms, ${t.lockAtOnce ? "free at once" : `WAITED ${(t.ownerWaitMs - t.lockAskedMs).toFixed(0)} ms; held then by ${t.lockHeldBy ?? "?"}`}` +
 	`${t.previousReleaseMs === null ? "" : `; the old page let go at ${t.previousReleaseMs.toFixed(0)} ms`}` +
 	`${t.swRegisterMs >= 0 ? `; service worker registered in ${t.swRegisterMs.toFixed(0)} ms` : "; service worker registration still running"})`);
 

@@ -141,4 +141,32 @@ describe("reload while sending", { timeout: 600000 }, () => {
 			}
 		}
 	});
+
+	test("a page that finds the owner lock taken says who holds it, and takes over when that page closes", async () => {
+		const second = watchPage(await browser.context.newPage(), "second");
+		try {
+			await second.goto(`${web.base}/?manual`);
+			await second.waitForFunction(() => window.Hearth !== undefined);
+			const client = await second.evaluate(async () => {
+				window.hs = await window.Hearth.start({ storage: "opfs" });
+				return { owner: window.hs.owner, state: window.hs.state };
+			});
+			assert.deepEqual(client, { owner: false, state: "client" });
+			// The first page goes away; the second takes over.
+			await page.close({ runBeforeUnload: false });
+			const took = await second.evaluate(async () => {
+				const hs = window.hs;
+				if (!hs.owner) {
+					await new Promise((resolve) => hs.addEventListener("statechange", () => hs.owner && resolve(), { once: false }));
+				}
+				await (await hs.fetch("/_matrix/client/versions")).json();
+				return (await hs.status()).timings;
+			});
+			assert.equal(took.lockAtOnce, false);
+			assert.equal(took.lockHeldBy, "the last owner page, 0 queued");
+			assert.ok(took.ownerWaitMs >= took.lockAskedMs);
+		} finally {
+			page = second;
+		}
+	});
 });

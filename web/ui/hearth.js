@@ -171,6 +171,40 @@ preloadWorker();
 // of the owner lock (epoch ms), so that the next owner (the reloaded page)
 // can tell how long after that it got the lock (status().timings).
 const RELEASED_KEY = "hearth.ownerReleasedAt";
+// OWNER_CLIENT_KEY is the Web Locks client ID of the last page that took
+// the owner lock, so that a page that finds the lock taken can tell
+// whether that page still holds it (status().timings.lockHeldBy).
+const OWNER_CLIENT_KEY = "hearth.ownerClient";
+
+// lockHolder says who holds the owner lock: "none" (free, or asked for
+// by a request ahead of ours), "the last owner page" (by its client ID,
+// see OWNER_CLIENT_KEY) or "another context", with the number of
+// requests queued for it.
+async function lockHolder() {
+	try {
+		const q = await navigator.locks.query();
+		const held = q.held.find((l) => l.name === OWNER_LOCK);
+		const pending = q.pending.filter((l) => l.name === OWNER_LOCK).length;
+		const who = !held ? "none" : held.clientId === recall(OWNER_CLIENT_KEY) ? "the last owner page" : "another context";
+		return `${who}, ${pending} queued`;
+	} catch {
+		return "unknown";
+	}
+}
+
+// noteOwnerClient remembers this page's client ID as the owner lock's
+// holder.
+async function noteOwnerClient() {
+	try {
+		const q = await navigator.locks.query();
+		const held = q.held.find((l) => l.name === OWNER_LOCK);
+		if (held?.clientId) {
+			remember(OWNER_CLIENT_KEY, held.clientId);
+		}
+	} catch {
+		// only a diagnostic
+	}
+}
 
 // WARMED_UP_KEY is where the page remembers the build whose send path
 // warm-up has run (see WorkerClient.receive).
@@ -406,6 +440,7 @@ export class Hearth extends EventTarget {
 	#workerCreatedMs = 0;
 	#lockAskedMs = 0;
 	#lockAtOnce = false;
+	#lockHeldBy = null;
 	#swMs = -1;
 
 	constructor(options) {
@@ -473,6 +508,9 @@ export class Hearth extends EventTarget {
 		this.#lockAskedMs = performance.now() - this.#created;
 		const release = await tryOwnerLock();
 		this.#lockAtOnce = release !== null;
+		if (!release && navigator.locks) {
+			this.#lockHeldBy = await lockHolder();
+		}
 		if (release) {
 			try {
 				await this.#becomeOwner(release);
@@ -532,6 +570,9 @@ export class Hearth extends EventTarget {
 	async #becomeOwner(release) {
 		this.#ownerWaitMs = performance.now() - this.#created;
 		this.#release = release;
+		if (navigator.locks) {
+			noteOwnerClient();
+		}
 		this.#setState("starting");
 		let ready;
 		this.#ready = new Promise((resolve, reject) => { ready = { resolve, reject }; });
@@ -699,11 +740,13 @@ export class Hearth extends EventTarget {
 			// the service worker's registration took (-1: not done or not
 			// asked for); previousReleaseMs: when the last owner page that
 			// went away let go of the lock, from this page's navigation
-			// start (negative: before it), or null.
+			// start (negative: before it), or null; lockHeldBy: when the
+			// lock was taken at the first ask, who held it then (see
+			// lockHolder).
 			const rel = Number(recall(RELEASED_KEY));
 			out.timings = {
 				...this.#info.timings, ownerWaitMs: this.#ownerWaitMs, workerCreatedMs: this.#workerCreatedMs,
-				lockAskedMs: this.#lockAskedMs, lockAtOnce: this.#lockAtOnce, swRegisterMs: this.#swMs,
+				lockAskedMs: this.#lockAskedMs, lockAtOnce: this.#lockAtOnce, lockHeldBy: this.#lockHeldBy, swRegisterMs: this.#swMs,
 				previousReleaseMs: rel > 0 ? rel - performance.timeOrigin : null,
 			};
 		}
