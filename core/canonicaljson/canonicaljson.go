@@ -62,12 +62,20 @@ func Canonicalize(data []byte, mode Mode) ([]byte, error) {
 // error dst is returned unchanged in length (its spare capacity may have
 // been written).
 func Append(dst, data []byte, mode Mode) ([]byte, error) {
+	return AppendNested(dst, data, mode, 0)
+}
+
+// AppendNested is Append for a value that sits depth levels of arrays and
+// objects inside the document being written (1 for a member of the
+// top-level object): MaxDepth counts from the document's top, so the
+// value may nest MaxDepth - depth levels.
+func AppendNested(dst, data []byte, mode Mode, depth int) ([]byte, error) {
 	e := encoderPool.Get().(*encoder)
 	defer e.release()
 	e.in, e.pos, e.out, e.strict = data, 0, dst, mode == Strict
 	n := len(dst)
 	e.skipSpace()
-	if err := e.value(0); err != nil {
+	if err := e.value(depth); err != nil {
 		return dst[:n], err
 	}
 	e.skipSpace()

@@ -85,7 +85,7 @@ func (p *PDU) appendJSON(dst []byte, v *roomversion.Version, skip func(string) b
 		dst = canonicaljson.AppendString(dst, f.key)
 		dst = append(dst, ':')
 		if f.raw != nil {
-			if dst, err = canonicaljson.Append(dst, f.raw, mode); err != nil {
+			if dst, err = canonicaljson.AppendNested(dst, f.raw, mode, 1); err != nil {
 				return dst[:n], invalid("%s: %v", f.key, err)
 			}
 			continue
@@ -107,9 +107,9 @@ func (p *PDU) appendNamed(dst []byte, v *roomversion.Version, mode canonicaljson
 		if p.Content == nil {
 			return append(dst, '{', '}'), nil
 		}
-		return appendObject(dst, mode, key, p.Content)
+		return appendObject(dst, mode, key, p.Content, 1)
 	case "unsigned":
-		return appendObject(dst, mode, key, p.Unsigned)
+		return appendObject(dst, mode, key, p.Unsigned, 1)
 	case "depth":
 		return appendInt(dst, mode, key, p.Depth)
 	case "origin_server_ts":
@@ -134,9 +134,12 @@ func (p *PDU) appendNamed(dst []byte, v *roomversion.Version, mode canonicaljson
 	return dst, invalid("unknown field %q", key)
 }
 
-func appendObject(dst []byte, mode canonicaljson.Mode, key string, raw []byte) ([]byte, error) {
+// appendObject appends the canonical form of the JSON object raw, the
+// value of key, which sits depth levels inside the event (the event's
+// whole JSON may nest canonicaljson.MaxDepth levels, as Parse accepts).
+func appendObject(dst []byte, mode canonicaljson.Mode, key string, raw []byte, depth int) ([]byte, error) {
 	n := len(dst)
-	dst, err := canonicaljson.Append(dst, raw, mode)
+	dst, err := canonicaljson.AppendNested(dst, raw, mode, depth)
 	if err != nil {
 		return dst, invalid("%s: %v", key, err)
 	}
@@ -170,7 +173,7 @@ func (p *PDU) appendRefs(dst []byte, v *roomversion.Version, refs []string) ([]b
 		dst = append(dst, ',')
 		if obj, ok := p.Internal.RefHashObjects[ref]; ok {
 			var err error
-			if dst, err = appendObject(dst, Mode(v), "reference hash of "+ref, obj); err != nil {
+			if dst, err = appendObject(dst, Mode(v), "reference hash of "+ref, obj, 3); err != nil {
 				return dst, err
 			}
 		} else if sha, ok := p.Internal.RefHashes[ref]; ok {
@@ -207,7 +210,7 @@ func (h *Hashes) appendJSON(dst []byte, mode canonicaljson.Mode) ([]byte, error)
 			continue
 		}
 		var err error
-		if dst, err = canonicaljson.Append(dst, h.Other[k], mode); err != nil {
+		if dst, err = canonicaljson.AppendNested(dst, h.Other[k], mode, 2); err != nil {
 			return dst, invalid("hashes.%s: %v", k, err)
 		}
 	}
