@@ -141,12 +141,33 @@ function summary(label, prof) {
 	}
 }
 
+// children are the processes a run started (the native server, the
+// browser). A run ended from outside (Ctrl-C, SIGTERM, or its output piped
+// into a command that exits first) ends them too; it used to leave both
+// running.
+const children = [];
+function endChildren(code) {
+	for (const pid of children) {
+		try {
+			process.kill(pid, "SIGTERM");
+		} catch {
+			// gone
+		}
+	}
+	process.exit(code);
+}
+process.on("SIGINT", () => endChildren(130));
+process.on("SIGTERM", () => endChildren(143));
+process.stdout.on("error", () => endChildren(1));
+
 async function main() {
 	fs.mkdirSync(outDir, { recursive: true });
 	console.log(`load average ${loadavg()}; profiles in ${outDir}`);
 	const web = await startNative({ serverName: "profile-host.test" });
+	children.push(web.pid);
 	const profile = tempDir("hearth-profile-chromium-");
 	const { proc, url } = await launchBrowser(profile);
+	children.push(proc.pid);
 	try {
 		const cdp = new CDP(url);
 		await cdp.open;
@@ -223,8 +244,11 @@ async function main() {
 		}
 		cdp.ws.close();
 	} finally {
-		proc.kill("SIGTERM");
-		await new Promise((r) => proc.on("exit", r));
+		if (proc.exitCode === null && proc.signalCode === null) {
+			const exited = new Promise((r) => proc.on("exit", r));
+			proc.kill("SIGTERM");
+			await exited;
+		}
 		fs.rmSync(profile, { recursive: true, force: true });
 		await web.stop();
 	}
