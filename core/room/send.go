@@ -73,22 +73,19 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 		}
 	}
 	prevRefs := t.exts[:min(len(t.exts), maxPrevEvents)]
-	prevIDs := make([]string, len(prevRefs))
-	for i, r := range prevRefs {
-		prevIDs[i] = r.EventID
+	keys := neededKeys(v, roomID, &pr)
+	if err := t.load(ctx, p, keys); err != nil {
+		return nil, err
 	}
-	got, err := p.pdus(ctx, prevIDs)
+	got, err := p.pdus(ctx, sendEventIDs(ctx, p, t, prevRefs, keys, pr.StateKey != nil))
 	if err != nil {
 		return nil, err
 	}
-	prevs := make([]*pdu.PDU, len(prevIDs))
-	for i, id := range prevIDs {
-		if prevs[i] = got[id]; prevs[i] == nil {
-			return nil, fmt.Errorf("room: forward extremity %s is not stored", id)
+	prevs := make([]*pdu.PDU, len(prevRefs))
+	for i, r := range prevRefs {
+		if prevs[i] = got[r.EventID]; prevs[i] == nil {
+			return nil, fmt.Errorf("room: forward extremity %s is not stored", r.EventID)
 		}
-	}
-	if err := t.load(ctx, p, neededKeys(v, roomID, &pr)); err != nil {
-		return nil, err
 	}
 	ev, js, err := p.build(v, roomID, pr, prevs, t.authEvents(ctx, p))
 	if err != nil {
@@ -137,6 +134,32 @@ func (p *Pipeline) sendLocked(ctx context.Context, v *roomversion.Version, roomI
 	p.cache.put(ev)
 	p.setTip(roomID, next)
 	return ev, nil
+}
+
+// sendEventIDs lists the events a send reads: the prev events and the
+// auth events of the state after the tip (keys, as neededKeys makes them,
+// whose last is the event's own key when ownKey; it is an auth event only
+// where it is among the others), each once. Read together they are one
+// read of storage for those not cached; build asked for them one by one,
+// and a send into a room whose tip and events the caches no longer held
+// read four times (the mixed load's rooms, most of them cold).
+func sendEventIDs(ctx context.Context, p *Pipeline, t *tip, prevs []core.EventRef, keys []core.StateKey, ownKey bool) []string {
+	if ownKey {
+		keys = keys[:len(keys)-1]
+	}
+	ids := make([]string, 0, len(prevs)+len(keys))
+	for _, r := range prevs {
+		ids = append(ids, r.EventID)
+	}
+	for _, k := range keys {
+		// Known once t.load ran: no read, and no error to report here (an
+		// error shows again where build reads the key).
+		if id, err := t.eventID(ctx, p, k); err == nil && id != "" {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return slices.Compact(ids)
 }
 
 // sameAsCurrent returns the room's current event of the state event pr's
