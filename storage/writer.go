@@ -81,16 +81,19 @@ func (db *DB) writeLoop() {
 			}
 		}
 		db.commitBatch(batch)
-		db.batches.record(len(batch))
 	}
 }
 
 // commitBatch runs every request of batch in one transaction.
 func (db *DB) commitBatch(batch []*writeReq) {
 	ctx := context.Background()
-	defer func(t time.Time) { db.times.busy.Add(int64(time.Since(t))) }(time.Now())
+	start := time.Now()
 	results := make([]error, len(batch))
 	finish := func(err error) {
+		// Counted before the writers return, so that a caller reading
+		// WriterStats after its write finds it there.
+		db.batches.record(len(batch))
+		db.times.busy.Add(int64(time.Since(start)))
 		for i, r := range batch {
 			if err != nil && results[i] == nil {
 				results[i] = err

@@ -354,3 +354,24 @@ func TestWriteStatementsIgnoreCancellation(t *testing.T) {
 		t.Fatalf("detach of a cancelled context: Done %v, Err %v", d.Done(), d.Err())
 	}
 }
+
+// TestWriterStatsCountBeforeReturn: a write is in WriterStats (Writes,
+// Batches) as soon as the caller's Write returns, not some time
+// after, so that a caller comparing the counts around its own write finds
+// it. The writer counted after telling the caller; a caller scheduled
+// first saw the old counts.
+func TestWriterStatsCountBeforeReturn(t *testing.T) {
+	db := mustOpen(t)
+	createKV(t, db)
+	for i := range 300 {
+		before := db.WriterStats()
+		if err := writeKV(db, 100+i); err != nil {
+			t.Fatal(err)
+		}
+		after := db.WriterStats()
+		if after.Writes <= before.Writes || after.Batches <= before.Batches {
+			t.Fatalf("write %d: stats %d writes, %d batches after it returned; %d, %d before",
+				i, after.Writes, after.Batches, before.Writes, before.Batches)
+		}
+	}
+}
