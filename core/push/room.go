@@ -113,22 +113,37 @@ func ReadRoomState(roomVersion string, events []StateEvent) (*RoomState, error) 
 // references and the canonical JSON its content was a slice of (a
 // room's state came to ~4.9 KB against ~1.5 KB; TestRoomStateKeepsLittle).
 func senderAndContent(v *roomversion.Version, typ string, js []byte) (*pdu.PDU, error) {
-	var e struct {
-		Sender  string          `json:"sender"`
-		Content json.RawMessage `json:"content"`
+	var sender string
+	rawSender, content := eventMember(js, "sender"), eventMember(js, "content")
+	if rawSender != nil {
+		if err := json.Unmarshal(rawSender, &sender); err != nil {
+			return nil, fmt.Errorf("push: %s event's sender: %w", typ, err)
+		}
 	}
-	if err := json.Unmarshal(js, &e); err != nil {
-		return nil, err
-	}
-	if e.Sender == "" || len(e.Content) == 0 || e.Content[0] != '{' {
+	if sender == "" || len(content) == 0 || content[0] != '{' {
 		return nil, fmt.Errorf("push: %s event without a sender or content", typ)
 	}
-	content, err := canonicaljson.Canonicalize(e.Content, pdu.Mode(v))
+	content, err := canonicaljson.Canonicalize(content, pdu.Mode(v))
 	if err != nil {
 		return nil, err
 	}
 	stateKey := ""
-	return &pdu.PDU{Type: typ, StateKey: &stateKey, Sender: e.Sender, Content: content}, nil
+	return &pdu.PDU{Type: typ, StateKey: &stateKey, Sender: sender, Content: content}, nil
+}
+
+// eventMember returns the raw value of event JSON js's top-level member
+// key, matched exactly (as pdu.Parse and the auth rules match it; encoding/json
+// would also take a key differing in case or by Unicode folding, such as
+// "ſender"), or nil.
+func eventMember(js []byte, key string) []byte {
+	var found []byte
+	_ = canonicaljson.Members(js, func(k, val []byte) error {
+		if string(k) == key {
+			found = val
+		}
+		return nil
+	})
+	return found
 }
 
 // HasRecipient reports whether a local member other than sender is joined:
@@ -184,13 +199,10 @@ func userLevel(content json.RawMessage, user string) int64 {
 
 // contentString reads content.<key> of an event as a string ("" if absent).
 func contentString(js []byte, key string) string {
-	var e struct {
-		Content map[string]any `json:"content"`
+	var s string
+	if raw := eventMember(eventMember(js, "content"), key); raw != nil {
+		_ = json.Unmarshal(raw, &s)
 	}
-	if json.Unmarshal(js, &e) != nil {
-		return ""
-	}
-	s, _ := e.Content[key].(string)
 	return s
 }
 

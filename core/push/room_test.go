@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"hearth.dev/hearth/core/roomversion"
 )
 
 func TestRoomStateContext(t *testing.T) {
@@ -88,5 +90,34 @@ func TestUserLevelFallback(t *testing.T) {
 		if got := userLevel(json.RawMessage(tt.content), tt.user); got != tt.want {
 			t.Errorf("userLevel(%s, %s) = %d, want %d", tt.content, tt.user, got, tt.want)
 		}
+	}
+}
+
+// TestSenderAndContentExactKeys: what the push service keeps of a create
+// or power levels event is read with the keys matched exactly, as the auth
+// rules read them: an extra top-level "ſender" (U+017F folds to "s") or a
+// content's "Name" is not taken for the sender or the name.
+func TestSenderAndContentExactKeys(t *testing.T) {
+	v, err := roomversion.Lookup("10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := []byte(`{"auth_events":[],"content":{"users":{"@creator:a":100}},"depth":1,"origin_server_ts":1,"prev_events":[],` +
+		`"room_id":"!r:a","sender":"@creator:a","state_key":"","type":"m.room.power_levels","ſender":"@other:b"}`)
+	got, err := senderAndContent(v, "m.room.power_levels", js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Sender != "@creator:a" || string(got.Content) != `{"users":{"@creator:a":100}}` {
+		t.Errorf("senderAndContent = sender %q, content %s; want @creator:a and the content", got.Sender, got.Content)
+	}
+	if _, err := senderAndContent(v, "m.room.create", []byte(`{"content":{},"Sender":"@x:a"}`)); err == nil {
+		t.Error("an event whose only sender key is \"Sender\" was read as having a sender")
+	}
+	if got := contentString([]byte(`{"content":{"Name":"folded","name":"exact"},"type":"m.room.name"}`), "name"); got != "exact" {
+		t.Errorf("contentString = %q, want exact", got)
+	}
+	if got := contentString([]byte(`{"content":{"name":"sorted last","nAme":"x"},"type":"m.room.name"}`), "name"); got != "sorted last" {
+		t.Errorf("contentString = %q, want the exact key's value", got)
 	}
 }
