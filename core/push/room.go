@@ -113,10 +113,14 @@ func ReadRoomState(roomVersion string, events []StateEvent) (*RoomState, error) 
 // references and the canonical JSON its content was a slice of (a
 // room's state came to ~4.9 KB against ~1.5 KB; TestRoomStateKeepsLittle).
 func senderAndContent(v *roomversion.Version, typ string, js []byte) (*pdu.PDU, error) {
+	// Members matched exactly, as pdu.Parse and the auth rules match
+	// them (encoding/json would also take "Sender" or "ſender").
 	var sender string
-	rawSender, content := eventMember(js, "sender"), eventMember(js, "content")
+	rawSender, _ := member(js, "sender")
+	content, _ := member(js, "content")
 	if rawSender != nil {
-		if err := json.Unmarshal(rawSender, &sender); err != nil {
+		var err error
+		if sender, err = canonicaljson.Unquote(rawSender); err != nil {
 			return nil, fmt.Errorf("push: %s event's sender: %w", typ, err)
 		}
 	}
@@ -129,21 +133,6 @@ func senderAndContent(v *roomversion.Version, typ string, js []byte) (*pdu.PDU, 
 	}
 	stateKey := ""
 	return &pdu.PDU{Type: typ, StateKey: &stateKey, Sender: sender, Content: content}, nil
-}
-
-// eventMember returns the raw value of event JSON js's top-level member
-// key, matched exactly (as pdu.Parse and the auth rules match it; encoding/json
-// would also take a key differing in case or by Unicode folding, such as
-// "ſender"), or nil.
-func eventMember(js []byte, key string) []byte {
-	var found []byte
-	_ = canonicaljson.Members(js, func(k, val []byte) error {
-		if string(k) == key {
-			found = val
-		}
-		return nil
-	})
-	return found
 }
 
 // HasRecipient reports whether a local member other than sender is joined:
@@ -182,16 +171,10 @@ func (rs *RoomState) Context(sender string, isLocal func(userID string) bool) Ro
 // userLevel reads a user's level from power levels content when the create
 // event is not at hand: users[user], else users_default, else 0.
 func userLevel(content json.RawMessage, user string) int64 {
-	var pl struct {
-		Users        map[string]json.RawMessage `json:"users"`
-		UsersDefault json.RawMessage            `json:"users_default"`
-	}
-	if json.Unmarshal(content, &pl) != nil {
-		return 0
-	}
-	raw, ok := pl.Users[user]
+	users, _ := member(content, "users")
+	raw, ok := member(users, user)
 	if !ok {
-		raw = pl.UsersDefault
+		raw, _ = member(content, "users_default")
 	}
 	l, _ := parseLevel(raw)
 	return l
@@ -199,9 +182,11 @@ func userLevel(content json.RawMessage, user string) int64 {
 
 // contentString reads content.<key> of an event as a string ("" if absent).
 func contentString(js []byte, key string) string {
-	var s string
-	if raw := eventMember(eventMember(js, "content"), key); raw != nil {
-		_ = json.Unmarshal(raw, &s)
+	content, _ := member(js, "content")
+	raw, _ := member(content, key)
+	s, err := canonicaljson.Unquote(raw)
+	if err != nil {
+		return ""
 	}
 	return s
 }

@@ -114,6 +114,9 @@ func TestSenderAndContentExactKeys(t *testing.T) {
 	if _, err := senderAndContent(v, "m.room.create", []byte(`{"content":{},"Sender":"@x:a"}`)); err == nil {
 		t.Error("an event whose only sender key is \"Sender\" was read as having a sender")
 	}
+	if got := userLevel([]byte(`{"Users":{"@a:x":50},"users_default":10}`), "@a:x"); got != 10 {
+		t.Errorf("userLevel with only a \"Users\" key = %d, want users_default's 10", got)
+	}
 	if got := contentString([]byte(`{"content":{"Name":"folded","name":"exact"},"type":"m.room.name"}`), "name"); got != "exact" {
 		t.Errorf("contentString = %q, want exact", got)
 	}
