@@ -30,18 +30,18 @@ type streamPositions struct {
 // sqlStreamPositions reads every stream's position.
 const sqlStreamPositions = `SELECT stream_name, stream_id FROM stream_positions`
 
-// sqlHasStreamPositions says whether hearth.db (the schema named before
-// it) has the table (a schema of the migrator's tests may not). It reads
+// sqlHasStreamPositions says whether hearth.db (its schema name is %s)
+// has the table (a schema of the migrator's tests may not). It reads
 // sqlite_schema, not pragma_table_list: that one is a virtual table, and
 // the tab would compile SQLite's virtual-table code at every start for it.
-const sqlHasStreamPositions = `.sqlite_schema WHERE type = 'table' AND name = 'stream_positions'`
+const sqlHasStreamPositions = `SELECT count(*) FROM %s.sqlite_schema WHERE type = 'table' AND name = 'stream_positions'`
 
 // load reads every stream's position from the database: at open, before
 // the writer takes any write. Without the table nothing is kept. schema
 // is hearth.db's schema name on q.
 func (p *streamPositions) load(ctx context.Context, q Queryer, schema string) error {
 	var n int
-	if err := q.QueryRowContext(ctx, "SELECT count(*) FROM "+schema+sqlHasStreamPositions).Scan(&n); err != nil {
+	if err := q.QueryRowContext(ctx, fmt.Sprintf(sqlHasStreamPositions, schema)).Scan(&n); err != nil {
 		return fmt.Errorf("storage: stream positions: %w", err)
 	}
 	if n == 0 {
